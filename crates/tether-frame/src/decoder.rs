@@ -97,10 +97,8 @@ impl FrameDecoder {
         // validate() guarantees the length fits in usize.
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
         let available = buf.len().min(len);
-        if let Some(key) = header.mask {
-            if let Some(fresh) = buf.get_mut(unmasked..available) {
-                apply_mask(fresh, key, unmasked);
-            }
+        if let (Some(key), Some(fresh)) = (header.mask, buf.get_mut(unmasked..available)) {
+            apply_mask(fresh, key, unmasked);
         }
         if available < len {
             self.pending = Some((header, available));

@@ -26,6 +26,7 @@
 //! assert_eq!(&frame.payload[..], b"Hello");
 //! ```
 #![no_std]
+#![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate alloc;

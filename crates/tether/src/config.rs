@@ -1,0 +1,79 @@
+//! Every limit and policy of a connection, in one place, with its default.
+
+use core::time::Duration;
+
+/// The keep-alive policy (modelled on .NET's `ManagedWebSocket`).
+///
+/// The interval counts from the last frame received (any received bytes
+/// postpone the next keep-alive), and from the last keep-alive sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KeepAlive {
+    /// Send nothing of our own accord. The default: some servers mishandle
+    /// unsolicited frames, so heartbeats are opt-in.
+    #[default]
+    Off,
+    /// A one-way heartbeat: an empty, unsolicited Pong after each idle
+    /// `interval` (RFC 6455 section 5.5.3 allows unsolicited Pongs; this is
+    /// .NET's default). Keeps NATs and load balancers from cutting an idle
+    /// line; does not detect a dead peer.
+    Pong {
+        /// Idle time before each Pong.
+        interval: Duration,
+    },
+    /// Dead-peer detection: a Ping carrying a fresh counter after each idle
+    /// `interval`; if no Pong echoing that counter arrives within `timeout`,
+    /// the connection is aborted (final close 1006, `was_clean: false`).
+    /// Unsolicited or stale Pongs do not count.
+    Ping {
+        /// Idle time before each Ping.
+        interval: Duration,
+        /// How long to wait for the matching Pong.
+        timeout: Duration,
+    },
+}
+
+/// Limits and policies of a [`Connection`](crate::Connection).
+///
+/// Every buffer the wire can grow has a limit here; over a limit the peer
+/// gets a precise close code and nothing received before is lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest payload of one frame; checked from the header, before any of
+    /// the payload is buffered. Over it: close 1009. Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest message, all fragments together; checked as each frame header
+    /// arrives. Over it: close 1009. Default 64 MiB.
+    pub max_message_size: usize,
+    /// Most frames one message may span. Over it: close 1009. Default
+    /// 1,048,576 (Autobahn 9.x sends 4 MiB in 64-byte fragments: 65,536).
+    pub max_fragments: usize,
+    /// Output bytes that may wait to be written before `send` refuses more
+    /// (backpressure). One message is always accepted when the queue is
+    /// under the limit, so a single large message can still go. Control
+    /// frames are not refused: Pongs coalesce and Close is sent once, so
+    /// they stay bounded. Default 16 MiB.
+    pub max_queued_output: usize,
+    /// How long to wait for the peer's Close after sending ours before
+    /// aborting (final close 1006). Default 10 s.
+    pub close_timeout: Duration,
+    /// Keep-alive policy. Default [`KeepAlive::Off`].
+    pub keep_alive: KeepAlive,
+    /// Answer each Ping with a Pong carrying the same payload (RFC 6455
+    /// section 5.5.2). When off, Pings are only events and the application
+    /// answers with [`Connection::pong`](crate::Connection::pong). Default on.
+    pub auto_pong: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_fragments: 1 << 20,
+            max_queued_output: 16 << 20,
+            close_timeout: Duration::from_secs(10),
+            keep_alive: KeepAlive::Off,
+            auto_pong: true,
+        }
+    }
+}

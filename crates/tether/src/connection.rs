@@ -1,0 +1,770 @@
+//! The sans-IO connection state machine.
+//!
+//! Owns one WebSocket connection after its opening handshake: frame decoding,
+//! message reassembly, incremental UTF-8 checks, ping/pong, keep-alive and the
+//! closing handshake. It never does I/O and never reads a clock: bytes and
+//! time come in as arguments, events and bytes go out.
+//!
+//! # Driving a connection
+//!
+//! 1. Bytes read from the transport: [`Connection::receive`]; the transport
+//!    reached end of input: [`Connection::receive_eof`].
+//! 2. After every call that can change state, drain
+//!    [`Connection::poll_event`] until `None`, and write
+//!    [`Connection::poll_output`] to the transport.
+//! 3. Arm one timer at [`Connection::poll_timeout`]; when it fires, call
+//!    [`Connection::handle_timeout`]. Spurious calls are harmless.
+//! 4. When [`Connection::state`] is `Closed` or `Aborted` and the output is
+//!    written, close the transport (a client may first wait a little for
+//!    the server to close it, RFC 6455 section 7.1.1).
+//!
+//! Pass input in chunks of bounded size (a read buffer) and drain events
+//! between chunks: everything the connection holds is then bounded by the
+//! [`Config`] limits.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use core::time::Duration;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tether_frame::{FrameDecoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv, apply_mask};
+
+use crate::close::parse_close_payload;
+use crate::utf8::Utf8Stream;
+use crate::{
+    CloseCode, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive, MAX_CLOSE_REASON, Message,
+    MessageKind, Output, ProtocolError, State, Utf8Bytes,
+};
+
+/// Something that happened on the connection, from [`Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A whole data message.
+    Message(Message),
+    /// The peer sent a Ping. With `Config::auto_pong` the Pong is already
+    /// queued; otherwise answer with [`Connection::pong`].
+    Ping(Bytes),
+    /// The peer sent a Pong: an answer to our Ping, or unsolicited (RFC 6455
+    /// section 5.5.3). Never answered.
+    Pong(Bytes),
+    /// The connection ended; the last event. See [`CloseInfo`].
+    Closed(CloseInfo),
+}
+
+/// A message being received.
+#[derive(Debug)]
+struct Incoming {
+    kind: MessageKind,
+    /// RSV bits of the first frame (an extension transformed the message).
+    rsv: Rsv,
+    buf: BytesMut,
+    /// Total payload declared by the frames so far.
+    declared: u64,
+    fragments: usize,
+    /// Present for text that is checked as it arrives.
+    utf8: Option<Utf8Stream>,
+}
+
+/// A fragmented message being sent.
+#[derive(Debug)]
+struct Sending {
+    kind: MessageKind,
+    utf8: Utf8Stream,
+}
+
+const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
+
+/// One WebSocket connection, either role, after the opening handshake.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    decoder: FrameDecoder,
+    input: BytesMut,
+    events: VecDeque<Event>,
+    incoming: Option<Incoming>,
+    /// `on_frame_start` ran for the frame the decoder is in the middle of.
+    frame_started: bool,
+    /// Payload bytes of that frame already fed to the UTF-8 check.
+    frame_checked: usize,
+    output: Output,
+    pending_pong: Option<Bytes>,
+    sending: Option<Sending>,
+    masks: Box<dyn MaskSource + Send>,
+    extension: Option<Box<dyn Extension>>,
+    keepalive_at: Option<Instant>,
+    /// Payload and deadline of the keep-alive Ping awaiting its Pong.
+    ping_wait: Option<(u64, Instant)>,
+    ping_counter: u64,
+    close_deadline: Option<Instant>,
+    close_info: Option<CloseInfo>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_input", &self.input.len())
+            .field("queued_output", &self.output.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection in state `Open` for `role`, at time `now`. Client mask
+    /// keys come from `rand`'s thread-local CSPRNG.
+    #[cfg(feature = "rand")]
+    pub fn new(role: Role, config: Config, now: Instant) -> Self {
+        Self::with_mask_source(role, config, now, Box::new(tether_frame::ThreadRngMask))
+    }
+
+    /// Like `new`, with client mask keys from `masks` (RFC 6455 section 10.3
+    /// requires them to be unpredictable).
+    pub fn with_mask_source(role: Role, config: Config, now: Instant, masks: Box<dyn MaskSource + Send>) -> Self {
+        let limits = Limits {
+            max_frame_size: config.max_frame_size as u64,
+            allowed_rsv: Rsv::NONE,
+        };
+        let mut conn = Self {
+            role,
+            decoder: FrameDecoder::new(role, limits),
+            state: State::Open,
+            input: BytesMut::new(),
+            events: VecDeque::new(),
+            incoming: None,
+            frame_started: false,
+            frame_checked: 0,
+            output: Output::default(),
+            pending_pong: None,
+            sending: None,
+            masks,
+            extension: None,
+            keepalive_at: None,
+            ping_wait: None,
+            ping_counter: 0,
+            close_deadline: None,
+            close_info: None,
+            config,
+        };
+        conn.postpone_keepalive(now);
+        conn
+    }
+
+    /// Installs a negotiated extension: its RSV bits become legal on the
+    /// first frame of data messages, and it transforms message payloads.
+    pub fn set_extension(&mut self, extension: Box<dyn Extension>) {
+        let mut limits = *self.decoder.limits();
+        limits.allowed_rsv = extension.rsv();
+        self.decoder.set_limits(limits);
+        self.extension = Some(extension);
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.close_info.as_ref()
+    }
+
+    // ----- input -------------------------------------------------------
+
+    /// Feeds bytes read from the transport at time `now`. Any split of the
+    /// input gives the same events. Queues output (Pongs, the Close echo)
+    /// and events; drain both afterwards. Receiving postpones the next
+    /// keep-alive. Input after the connection ended is ignored.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the input breaks RFC 6455 or a limit: our
+    /// Close with the matching code is queued, the state is `Closed`, and a
+    /// final [`Event::Closed`] follows the events decoded before the error.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        if self.state.is_terminal() {
+            return Ok(());
+        }
+        if !data.is_empty() {
+            self.postpone_keepalive(now);
+        }
+        self.input.extend_from_slice(data);
+        self.process(now)
+    }
+
+    /// The transport reached end of input (or failed). Without a completed
+    /// closing handshake this ends the connection as `Aborted` with 1006 and
+    /// `was_clean: false` ("the peer closed the connection without completing
+    /// the close handshake").
+    pub fn receive_eof(&mut self) {
+        if self.state.is_terminal() {
+            return;
+        }
+        let reason = match self.state {
+            State::CloseSent => "the peer closed the transport before answering our Close",
+            _ => "the peer closed the transport without completing the close handshake",
+        };
+        self.end(State::Aborted, CloseCode::ABNORMAL, reason.into(), false, Initiator::Remote);
+    }
+
+    fn process(&mut self, now: Instant) -> Result<(), Error> {
+        loop {
+            if self.state.is_terminal() {
+                self.input.clear();
+                return Ok(());
+            }
+            match self.decoder.decode(&mut self.input) {
+                Err(e) => return Err(self.fail(e.into())),
+                Ok(Some(frame)) => {
+                    if !self.frame_started {
+                        self.on_frame_start(&frame.header).map_err(|e| self.fail(e))?;
+                    }
+                    self.frame_started = false;
+                    let checked = core::mem::take(&mut self.frame_checked);
+                    self.on_frame(now, frame.header, frame.payload, checked)
+                        .map_err(|e| self.fail(e))?;
+                }
+                Ok(None) => {
+                    let Some(header) = self.decoder.pending_header().copied() else {
+                        return Ok(());
+                    };
+                    if !self.frame_started {
+                        self.on_frame_start(&header).map_err(|e| self.fail(e))?;
+                        self.frame_started = true;
+                    }
+                    // Check the text that has arrived so far (fail fast).
+                    if let (Some(inc), Some((_, part))) = (
+                        self.incoming.as_mut().filter(|_| header.opcode.is_data()),
+                        self.decoder.partial_payload(&self.input),
+                    ) && let Some(utf8) = inc.utf8.as_mut()
+                    {
+                        let fresh = part.get(self.frame_checked..).unwrap_or_default();
+                        let ok = utf8.feed(fresh).is_ok();
+                        self.frame_checked = part.len();
+                        if !ok {
+                            return Err(self.fail(ProtocolError::InvalidUtf8));
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sequence and size rules, applied as soon as a header is known.
+    fn on_frame_start(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.opcode.is_control() {
+            if !h.rsv.is_empty() {
+                return Err(ProtocolError::ReservedBitsOnFrame(h.opcode));
+            }
+            return Ok(());
+        }
+        let max = self.config.max_message_size;
+        match (h.opcode, self.incoming.as_mut()) {
+            (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(inc)) => {
+                if !h.rsv.is_empty() {
+                    return Err(ProtocolError::ReservedBitsOnFrame(h.opcode));
+                }
+                inc.fragments += 1;
+                if inc.fragments > self.config.max_fragments {
+                    return Err(ProtocolError::TooManyFragments {
+                        max: self.config.max_fragments,
+                    });
+                }
+                inc.declared = inc.declared.saturating_add(h.payload_len);
+                if inc.declared > max as u64 {
+                    return Err(ProtocolError::MessageTooLarge { size: inc.declared, max });
+                }
+                Ok(())
+            }
+            (op, Some(_)) => Err(ProtocolError::ExpectedContinuation(op)),
+            (op, None) => {
+                if h.payload_len > max as u64 {
+                    return Err(ProtocolError::MessageTooLarge {
+                        size: h.payload_len,
+                        max,
+                    });
+                }
+                let kind = if op == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
+                self.incoming = Some(Incoming {
+                    kind,
+                    rsv: h.rsv,
+                    buf: BytesMut::new(),
+                    declared: h.payload_len,
+                    fragments: 1,
+                    utf8: (kind == MessageKind::Text && h.rsv.is_empty()).then(Utf8Stream::default),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, h: FrameHeader, payload: BytesMut, checked: usize) -> Result<(), ProtocolError> {
+        match h.opcode {
+            OpCode::Ping => {
+                let payload = payload.freeze();
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived) {
+                    // RFC 6455 5.5.3: answering only the latest Ping is allowed,
+                    // so a Ping flood holds at most one Pong.
+                    self.pending_pong = Some(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+                Ok(())
+            }
+            OpCode::Pong => {
+                if let Some((expected, _)) = self.ping_wait
+                    && payload[..] == expected.to_be_bytes()
+                {
+                    self.ping_wait = None;
+                    self.postpone_keepalive(now);
+                }
+                self.events.push_back(Event::Pong(payload.freeze()));
+                Ok(())
+            }
+            OpCode::Close => self.on_close(&payload),
+            _ => {
+                let Some(inc) = self.incoming.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                if let Some(utf8) = inc.utf8.as_mut() {
+                    utf8.feed(payload.get(checked..).unwrap_or_default())
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                if inc.buf.is_empty() {
+                    inc.buf = payload;
+                } else {
+                    inc.buf.extend_from_slice(&payload);
+                }
+                if h.fin {
+                    self.finish_message()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish_message(&mut self) -> Result<(), ProtocolError> {
+        let Some(inc) = self.incoming.take() else {
+            return Ok(());
+        };
+        let mut payload = inc.buf;
+        if let Some(utf8) = inc.utf8 {
+            utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !inc.rsv.is_empty() {
+            if let Some(ext) = self.extension.as_mut() {
+                payload = ext
+                    .decode(inc.kind, inc.rsv, payload, self.config.max_message_size)
+                    .map_err(|e| ProtocolError::Extension {
+                        code: e.code,
+                        reason: e.reason,
+                    })?;
+            }
+            if inc.kind == MessageKind::Text {
+                let mut check = Utf8Stream::default();
+                check.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                check.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let message = match inc.kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload.freeze())),
+            MessageKind::Binary => Message::Binary(payload.freeze()),
+        };
+        self.events.push_back(Event::Message(message));
+        Ok(())
+    }
+
+    fn on_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+        let frame = parse_close_payload(payload)?;
+        let (code, reason) = match frame {
+            Some(f) => (f.code, f.reason),
+            None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
+        };
+        match self.state {
+            State::Open | State::CloseReceived => {
+                // RFC 6455 5.5.1: answer with a Close, echoing the code.
+                self.flush_pending_pong();
+                let echo = if code == CloseCode::NO_STATUS_RECEIVED { None } else { Some(code) };
+                self.write_close(echo, "");
+                self.end(State::Closed, code, reason, true, Initiator::Remote);
+            }
+            State::CloseSent => {
+                self.end(State::Closed, code, reason, true, Initiator::Local);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7): our Close with the
+    /// error's code, unless one was already sent; then `Closed`.
+    fn fail(&mut self, err: ProtocolError) -> Error {
+        let code = err.close_code();
+        let text = err.to_string();
+        if matches!(self.state, State::Open | State::CloseReceived) {
+            self.flush_pending_pong();
+            self.write_close(Some(code), truncate_utf8(&text, MAX_CLOSE_REASON));
+        }
+        self.end(State::Closed, code, text, false, Initiator::Local);
+        Error::Protocol(err)
+    }
+
+    fn end(&mut self, state: State, code: CloseCode, reason: String, was_clean: bool, initiator: Initiator) {
+        let info = CloseInfo {
+            code,
+            reason,
+            was_clean,
+            initiator,
+        };
+        self.state = state;
+        self.close_info = Some(info.clone());
+        self.events.push_back(Event::Closed(info));
+        self.input.clear();
+        self.incoming = None;
+        self.sending = None;
+        self.pending_pong = None;
+        self.keepalive_at = None;
+        self.ping_wait = None;
+        self.close_deadline = None;
+    }
+
+    // ----- events and output --------------------------------------------
+
+    /// The next event, if any. Call until `None` after each input, timeout
+    /// or operation.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The bytes to write to the transport, as a [`bytes::Buf`]: write
+    /// `chunk()`/`chunks_vectored()` and `advance` by what was written. A
+    /// Pong owed for the latest Ping joins the queue here, so Pings that
+    /// arrive faster than output is written coalesce into one Pong.
+    pub fn poll_output(&mut self) -> &mut Output {
+        self.flush_pending_pong();
+        &mut self.output
+    }
+
+    /// Whether there is anything to write.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty() || self.pending_pong.is_some()
+    }
+
+    /// Bytes queued for the transport (not counting an owed Pong).
+    pub fn queued_output(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Whether `send` would accept a message now (the output queue is
+    /// within `Config::max_queued_output` and the state allows sending).
+    pub fn can_send(&self) -> bool {
+        SEND_STATES.contains(&self.state) && self.output.len() <= self.config.max_queued_output
+    }
+
+    fn flush_pending_pong(&mut self) {
+        if let Some(payload) = self.pending_pong.take() {
+            self.write_frame(true, Rsv::NONE, OpCode::Pong, payload);
+        }
+    }
+
+    fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Bytes) {
+        let mask = self.role.masks_outgoing().then(|| self.masks.next_key());
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let (head, n) = header.encode();
+        match mask {
+            Some(key) => {
+                let tail = self.output.tail_mut();
+                tail.reserve(n + payload.len());
+                tail.extend_from_slice(&head[..n]);
+                let start = tail.len();
+                tail.extend_from_slice(&payload);
+                if let Some(body) = tail.get_mut(start..) {
+                    apply_mask(body, key, 0);
+                }
+                self.output.grew(n + payload.len());
+            }
+            None => {
+                self.output.push_slice(&head[..n]);
+                self.output.push_bytes(payload);
+            }
+        }
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut payload = BytesMut::with_capacity(2 + reason.len());
+        if let Some(code) = code {
+            payload.extend_from_slice(&code.as_u16().to_be_bytes());
+            payload.extend_from_slice(reason.as_bytes());
+        }
+        self.write_frame(true, Rsv::NONE, OpCode::Close, payload.freeze());
+    }
+
+    // ----- operations ---------------------------------------------------
+
+    fn check_state(&self, operation: &'static str, valid: &'static [State]) -> Result<(), Error> {
+        if valid.contains(&self.state) {
+            Ok(())
+        } else {
+            Err(Error::InvalidState {
+                operation,
+                state: self.state,
+                valid,
+                cause: self.close_info.clone(),
+            })
+        }
+    }
+
+    fn check_room(&self) -> Result<(), Error> {
+        if self.output.len() > self.config.max_queued_output {
+            return Err(Error::OutputFull {
+                queued: self.output.len(),
+                limit: self.config.max_queued_output,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues a whole message as one frame (transformed by the extension,
+    /// if one is installed).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// [`Error::OutputFull`] while more than `Config::max_queued_output`
+    /// bytes wait (the message is not queued); [`Error::InvalidInput`]
+    /// while a fragmented send is open.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.check_state("send", SEND_STATES)?;
+        if self.sending.is_some() {
+            return Err(InvalidInput::FragmentedSendOpen.into());
+        }
+        self.check_room()?;
+        let kind = message.kind();
+        let payload = message.into_bytes();
+        let (rsv, payload) = match self.extension.as_mut() {
+            Some(ext) => ext.encode(kind, payload),
+            None => (Rsv::NONE, payload),
+        };
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        self.flush_pending_pong();
+        self.write_frame(true, rsv, opcode, payload);
+        Ok(())
+    }
+
+    /// Queues one fragment of a message (RFC 6455 section 5.4): the first
+    /// call starts a message of `kind`, later calls continue it, and `fin`
+    /// ends it. Text fragments are checked to keep the message UTF-8 (a
+    /// character may be split between fragments). Control frames may be
+    /// sent between fragments; other messages may not. Fragments are not
+    /// passed through the extension.
+    ///
+    /// # Errors
+    /// As [`Connection::send`], plus [`InvalidInput::InvalidUtf8`] and
+    /// [`InvalidInput::FragmentedSendOpen`] for a fragment of the other kind.
+    pub fn send_fragment(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), Error> {
+        self.check_state("send", SEND_STATES)?;
+        let (opcode, utf8) = match &self.sending {
+            None => (
+                match kind {
+                    MessageKind::Text => OpCode::Text,
+                    MessageKind::Binary => OpCode::Binary,
+                },
+                Utf8Stream::default(),
+            ),
+            Some(s) if s.kind == kind => (OpCode::Continuation, s.utf8),
+            Some(_) => return Err(InvalidInput::FragmentedSendOpen.into()),
+        };
+        self.check_room()?;
+        let mut utf8 = utf8;
+        if kind == MessageKind::Text {
+            let ok = utf8.feed(&data).is_ok() && (!fin || utf8.finish().is_ok());
+            if !ok {
+                return Err(InvalidInput::InvalidUtf8.into());
+            }
+        }
+        self.flush_pending_pong();
+        self.write_frame(fin, Rsv::NONE, opcode, data);
+        self.sending = (!fin).then_some(Sending { kind, utf8 });
+        Ok(())
+    }
+
+    /// Queues a Ping (at most 125 bytes of payload).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// [`InvalidInput::ControlPayloadTooLong`].
+    pub fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
+        self.control("ping", OpCode::Ping, payload)
+    }
+
+    /// Queues a Pong: the answer to a Ping when `Config::auto_pong` is off,
+    /// or an unsolicited heartbeat (at most 125 bytes of payload).
+    ///
+    /// # Errors
+    /// As [`Connection::ping`].
+    pub fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
+        self.control("pong", OpCode::Pong, payload)
+    }
+
+    fn control(&mut self, operation: &'static str, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        self.check_state(operation, SEND_STATES)?;
+        if payload.len() > tether_frame::MAX_CONTROL_PAYLOAD {
+            return Err(InvalidInput::ControlPayloadTooLong(payload.len()).into());
+        }
+        self.write_frame(true, Rsv::NONE, opcode, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (RFC 6455 section 7.1.2) at time `now`:
+    /// queues our Close and moves to `CloseSent`; no data frame is sent after
+    /// it. If the peer does not answer within `Config::close_timeout`, the
+    /// connection is aborted (1006). From `CloseReceived` this completes the
+    /// handshake.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// [`InvalidInput::CloseCode`] for 1005, 1006, 1015 and codes outside
+    /// 1000-1003, 1007-1014, 3000-4999; [`InvalidInput::CloseReasonTooLong`]
+    /// for a reason over 123 bytes.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.check_state("close", SEND_STATES)?;
+        if !code.is_valid_on_wire() {
+            return Err(InvalidInput::CloseCode(code).into());
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(InvalidInput::CloseReasonTooLong(reason.len()).into());
+        }
+        self.flush_pending_pong();
+        self.write_close(Some(code), reason);
+        self.sending = None;
+        match self.state {
+            State::CloseReceived => {
+                let (code, reason) = self
+                    .close_info
+                    .take()
+                    .map_or((code, reason.to_string()), |i| (i.code, i.reason));
+                self.end(State::Closed, code, reason, true, Initiator::Remote);
+            }
+            _ => {
+                self.state = State::CloseSent;
+                self.keepalive_at = None;
+                self.ping_wait = None;
+                self.close_deadline = Some(now + self.config.close_timeout);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection at once, without a closing handshake: state
+    /// `Aborted`, final event 1006 with `reason`. Nothing more is sent.
+    pub fn abort(&mut self, reason: &str) {
+        if !self.state.is_terminal() {
+            self.end(State::Aborted, CloseCode::ABNORMAL, reason.into(), false, Initiator::Local);
+        }
+    }
+
+    // ----- time ------------------------------------------------------------
+
+    fn postpone_keepalive(&mut self, now: Instant) {
+        if self.ping_wait.is_some() || !matches!(self.state, State::Open | State::CloseReceived) {
+            return;
+        }
+        self.keepalive_at = match self.config.keep_alive {
+            KeepAlive::Off => None,
+            KeepAlive::Pong { interval } | KeepAlive::Ping { interval, .. } => Some(now + interval),
+        };
+    }
+
+    /// The next moment [`Connection::handle_timeout`] must be called:
+    /// the earliest of the keep-alive, the keep-alive Pong deadline and the
+    /// close timeout. `None` when no timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.keepalive_at, self.ping_wait.map(|(_, d)| d), self.close_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers that are due at `now`: sends the keep-alive Pong or
+    /// Ping, or aborts on a missed keep-alive Pong or close timeout (final
+    /// event 1006, `was_clean: false`). Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state.is_terminal() {
+            return;
+        }
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            let reason = format!(
+                "close timeout: the peer did not answer our Close within {}",
+                fmt_duration(self.config.close_timeout)
+            );
+            self.end(State::Aborted, CloseCode::ABNORMAL, reason, false, Initiator::Local);
+            return;
+        }
+        if self.ping_wait.is_some_and(|(_, d)| now >= d) {
+            let timeout = match self.config.keep_alive {
+                KeepAlive::Ping { timeout, .. } => timeout,
+                _ => Duration::ZERO,
+            };
+            let reason = format!("keep-alive timeout: no Pong within {} of our Ping", fmt_duration(timeout));
+            self.end(State::Aborted, CloseCode::ABNORMAL, reason, false, Initiator::Local);
+            return;
+        }
+        if self.keepalive_at.is_some_and(|at| now >= at) && matches!(self.state, State::Open | State::CloseReceived) {
+            match self.config.keep_alive {
+                KeepAlive::Off => self.keepalive_at = None,
+                KeepAlive::Pong { interval } => {
+                    self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
+                    self.keepalive_at = Some(now + interval);
+                }
+                KeepAlive::Ping { timeout, .. } => {
+                    self.ping_counter = self.ping_counter.wrapping_add(1);
+                    let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
+                    self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
+                    self.ping_wait = Some((self.ping_counter, now + timeout));
+                    self.keepalive_at = None;
+                }
+            }
+        }
+    }
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

@@ -1,0 +1,45 @@
+//! The extension hook (RFC 6455 section 9): room for permessage-deflate
+//! (RFC 7692) and others without a redesign of the connection.
+//!
+//! An [`Extension`] claims RSV bits and transforms whole message payloads:
+//! incoming after reassembly, outgoing before framing. The connection keeps
+//! the framing rules: RSV bits only on the first frame of a data message,
+//! and UTF-8 of a transformed text message is checked after `decode`.
+
+use alloc::string::String;
+
+use bytes::{Bytes, BytesMut};
+use tether_frame::Rsv;
+
+use crate::{CloseCode, MessageKind};
+
+/// Why an extension refused a message; becomes the connection's close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionError {
+    /// The close code to send (e.g. 1007 for a corrupt compressed stream,
+    /// 1009 when the decoded size is over the limit).
+    pub code: CloseCode,
+    /// What went wrong, in plain words.
+    pub reason: String,
+}
+
+/// A negotiated per-message extension.
+pub trait Extension: Send {
+    /// The extension's name, as in `Sec-WebSocket-Extensions`.
+    fn name(&self) -> &str;
+
+    /// The reserved bits this extension claims; frames may carry them.
+    fn rsv(&self) -> Rsv;
+
+    /// Transforms a received message whose first frame carried `rsv`
+    /// (non-empty: a message without the bits is passed through untouched).
+    /// The result must not exceed `max_size` bytes.
+    ///
+    /// # Errors
+    /// An [`ExtensionError`] fails the connection with its code.
+    fn decode(&mut self, kind: MessageKind, rsv: Rsv, payload: BytesMut, max_size: usize) -> Result<BytesMut, ExtensionError>;
+
+    /// Transforms a message to send. Returns the RSV bits for its first
+    /// frame and the payload to frame.
+    fn encode(&mut self, kind: MessageKind, payload: Bytes) -> (Rsv, Bytes);
+}

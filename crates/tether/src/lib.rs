@@ -1,0 +1,51 @@
+//! # tether
+//!
+//! A sans-IO RFC 6455 WebSocket connection: bytes and time go in, events and
+//! bytes come out. No I/O, no clock, no spawning: the adapters
+//! (`tether-std`, `tether-tokio`) or your own runtime move bytes and time.
+//!
+//! ```
+//! use std::time::Instant;
+//! use tether::{Config, Connection, Event, Message, Role};
+//! use bytes::Buf;
+//!
+//! let now = Instant::now();
+//! let mut client = Connection::new(Role::Client, Config::default(), now);
+//! let mut server = Connection::new(Role::Server, Config::default(), now);
+//!
+//! client.send(Message::text("hello")).unwrap();
+//! let wire = client.poll_output().copy_to_bytes(client.queued_output());
+//! server.receive(now, &wire).unwrap();
+//! assert_eq!(server.poll_event(), Some(Event::Message(Message::text("hello"))));
+//! ```
+//!
+//! Rules implemented, by RFC 6455 section: masking by role (5.1), framing
+//! and reserved bits (5.2), fragmentation with interleaved control frames
+//! (5.4), control frames (5.5), Ping/Pong with coalescing (5.5.2-5.5.3),
+//! UTF-8 checked incrementally (8.1), the closing handshake and its codes
+//! (5.5.1, 7), and limits on every buffer (10.4).
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+mod close;
+mod config;
+mod connection;
+mod error;
+mod extension;
+mod message;
+mod output;
+mod state;
+mod utf8;
+
+pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
+pub use config::{Config, KeepAlive};
+pub use connection::{Connection, Event};
+pub use error::{Error, InvalidInput, ProtocolError};
+pub use extension::{Extension, ExtensionError};
+pub use message::{Message, MessageKind, Utf8Bytes};
+pub use output::Output;
+pub use state::State;
+/// The frame layer, re-exported.
+pub use tether_frame as frame;
+pub use tether_frame::{OpCode, Role, Rsv};
