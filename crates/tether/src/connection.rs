@@ -459,6 +459,12 @@ impl Connection {
         &mut self.output
     }
 
+    /// Takes all bytes to write as one buffer (a copy when several chunks
+    /// are queued; use [`Connection::poll_output`] for vectored writes).
+    pub fn take_output(&mut self) -> Bytes {
+        self.poll_output().take_all()
+    }
+
     /// Whether there is anything to write.
     pub fn has_output(&self) -> bool {
         !self.output.is_empty() || self.pending_pong.is_some()

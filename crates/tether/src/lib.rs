@@ -7,14 +7,13 @@
 //! ```
 //! use std::time::Instant;
 //! use tether::{Config, Connection, Event, Message, Role};
-//! use bytes::Buf;
 //!
 //! let now = Instant::now();
 //! let mut client = Connection::new(Role::Client, Config::default(), now);
 //! let mut server = Connection::new(Role::Server, Config::default(), now);
 //!
 //! client.send(Message::text("hello")).unwrap();
-//! let wire = client.poll_output().copy_to_bytes(client.queued_output());
+//! let wire = client.take_output(); // bytes to write to the socket
 //! server.receive(now, &wire).unwrap();
 //! assert_eq!(server.poll_event(), Some(Event::Message(Message::text("hello"))));
 //! ```
