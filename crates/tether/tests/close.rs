@@ -1,0 +1,172 @@
+//! The closing handshake from our side, timeouts, transport loss and the
+//! state errors (RFC 6455 sections 5.5.1, 7.1).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether::{CloseCode, Config, Error, Event, Initiator, InvalidInput, Message, State};
+
+#[test]
+fn rfc6455_7_1_2_we_close_then_peer_answers_clean() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.close(h.now, CloseCode::new(4000), "bye").unwrap();
+        assert_eq!(h.conn.state(), State::CloseSent);
+        let out = h.output();
+        assert_eq!(out[0].close_code(), Some(4000));
+        assert_eq!(&out[0].payload[2..], b"bye");
+        // data still arrives until the peer's Close
+        h.feed(&frame(role, TEXT, b"late data"));
+        h.feed(&frame(role, CLOSE, &close_payload(4000, b"")));
+        let events = h.events();
+        assert_eq!(events[0], Event::Message(Message::text("late data")));
+        let info = Harness::closed(&events).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean, info.initiator), (4000, true, Initiator::Local));
+        assert_eq!(h.conn.state(), State::Closed);
+        assert!(h.output().is_empty(), "the peer's Close is not echoed back after ours");
+    }
+}
+
+#[test]
+fn rfc6455_5_5_1_no_data_frames_after_our_close() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+        let err = h.conn.send(Message::text("x")).unwrap_err();
+        match &err {
+            Error::InvalidState { state, valid, .. } => {
+                assert_eq!(*state, State::CloseSent);
+                assert_eq!(*valid, &[State::Open, State::CloseReceived]);
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "cannot send: the connection is CloseSent; allowed only when Open, CloseReceived"
+        );
+        // a Ping arriving now is not answered with data, and our output has only the Close
+        h.feed(&frame(role, PING, b"p"));
+        let ops: Vec<u8> = h.output().iter().map(|f| f.opcode).collect();
+        assert_eq!(ops, vec![CLOSE]);
+    }
+}
+
+#[test]
+fn rfc6455_7_1_2_close_timeout_aborts_with_1006() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, Config { close_timeout: Duration::from_secs(3), ..Config::default() });
+        h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(3)));
+        assert_eq!(h.conn.state(), State::Aborted);
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean), (1006, false));
+        assert!(info.reason.contains("close timeout"), "{}", info.reason);
+    }
+}
+
+#[test]
+fn rfc6455_7_1_5_transport_end_without_close_is_1006_not_clean() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.feed(&frame(role, TEXT, b"before the drop"));
+        h.conn.receive_eof();
+        let events = h.events();
+        assert_eq!(events[0], Event::Message(Message::text("before the drop")));
+        let info = Harness::closed(&events).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean, info.initiator), (1006, false, Initiator::Remote));
+        assert!(info.reason.contains("without completing the close handshake"));
+        assert_eq!(h.conn.state(), State::Aborted);
+        // the .NET story: later sends say the state and why
+        let err = h.conn.send(Message::text("x")).unwrap_err().to_string();
+        assert!(err.contains("Aborted"), "{err}");
+        assert!(err.contains("1006"), "{err}");
+        assert!(err.contains("Open, CloseReceived"), "{err}");
+    }
+}
+
+#[test]
+fn rfc6455_7_4_2_reserved_codes_cannot_be_sent() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        for code in [1005u16, 1006, 1015, 999, 2000, 5000] {
+            assert_eq!(
+                h.conn.close(h.now, CloseCode::new(code), ""),
+                Err(Error::InvalidInput(InvalidInput::CloseCode(CloseCode::new(code))))
+            );
+        }
+        assert_eq!(
+            h.conn.close(h.now, CloseCode::NORMAL, &"x".repeat(124)),
+            Err(Error::InvalidInput(InvalidInput::CloseReasonTooLong(124)))
+        );
+        assert_eq!(h.conn.state(), State::Open);
+        assert!(h.output().is_empty());
+    }
+}
+
+#[test]
+fn rfc6455_5_5_control_payload_over_125_cannot_be_sent() {
+    let mut h = Harness::new(tether::Role::Client);
+    assert!(h.conn.ping(vec![0u8; 126].into()).is_err());
+    assert!(h.conn.pong(vec![0u8; 126].into()).is_err());
+    h.conn.ping(vec![0u8; 125].into()).unwrap();
+    assert_eq!(h.output()[0].payload.len(), 125);
+}
+
+#[test]
+fn abort_ends_at_once() {
+    let mut h = Harness::new(tether::Role::Client);
+    h.conn.abort("application gave up");
+    assert_eq!(h.conn.state(), State::Aborted);
+    let info = Harness::closed(&h.events()).unwrap();
+    assert_eq!((info.code.as_u16(), info.reason.as_str()), (1006, "application gave up"));
+    assert!(h.output().is_empty());
+}
+
+#[test]
+fn auto_pong_off_leaves_the_answer_to_the_application() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, Config { auto_pong: false, ..Config::default() });
+        h.feed(&frame(role, PING, b"answer me"));
+        assert_eq!(h.events(), vec![Event::Ping(b"answer me".to_vec().into())]);
+        assert!(h.output().is_empty());
+        h.conn.pong(b"answer me".to_vec().into()).unwrap();
+        assert_eq!(h.output()[0].payload, b"answer me");
+    }
+}
+
+#[test]
+fn rfc6455_5_4_fragmented_send_with_interleaved_ping() {
+    use tether::MessageKind;
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        let euro = "€".as_bytes();
+        h.conn.send_fragment(MessageKind::Text, euro[..1].to_vec().into(), false).unwrap();
+        assert!(matches!(h.conn.send(Message::text("no")), Err(Error::InvalidInput(InvalidInput::FragmentedSendOpen))));
+        h.conn.ping("mid".into()).unwrap();
+        assert!(h.conn.send_fragment(MessageKind::Binary, "x".into(), true).is_err());
+        assert_eq!(
+            h.conn.send_fragment(MessageKind::Text, euro[1..2].to_vec().into(), true),
+            Err(Error::InvalidInput(InvalidInput::InvalidUtf8)),
+            "the message would end inside a character"
+        );
+        h.conn.send_fragment(MessageKind::Text, euro[1..].to_vec().into(), true).unwrap();
+        let out = h.output();
+        let shape: Vec<(u8, bool)> = out.iter().map(|f| (f.opcode, f.fin)).collect();
+        assert_eq!(shape, vec![(TEXT, false), (PING, true), (CONT, true)]);
+        h.conn.send(Message::text("next")).unwrap();
+    }
+}
+
+#[test]
+fn output_full_refuses_send_until_written() {
+    let mut h = Harness::with_config(tether::Role::Server, Config { max_queued_output: 1000, ..Config::default() });
+    h.conn.send(Message::binary(vec![0u8; 5000])).unwrap();
+    assert!(!h.conn.can_send());
+    assert!(matches!(h.conn.send(Message::text("x")), Err(Error::OutputFull { limit: 1000, .. })));
+    h.output();
+    assert!(h.conn.can_send());
+    h.conn.send(Message::text("x")).unwrap();
+}

@@ -1,0 +1,156 @@
+//! The keep-alive story (modelled on .NET's ManagedWebSocket), in virtual time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether::{Config, Event, KeepAlive, State};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn with(role: tether::Role, keep_alive: KeepAlive) -> Harness {
+    Harness::with_config(role, Config { keep_alive, ..Config::default() })
+}
+
+#[test]
+fn rfc6455_5_5_3_keepalive_pong_leaves_after_exactly_the_interval_and_repeats() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Pong { interval: secs(30) });
+        assert_eq!(h.conn.poll_timeout(), Some(h.start + secs(30)));
+        h.advance(secs(29) + Duration::from_millis(999));
+        assert!(h.output().is_empty(), "nothing before 30 s");
+        h.advance(Duration::from_millis(1));
+        let out = h.output();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].opcode, out[0].payload.len()), (PONG, 0), "an empty unsolicited Pong");
+        for n in 2..=5u32 {
+            assert_eq!(h.jump_to_timeout(), Some(secs(30)));
+            assert_eq!(h.now - h.start, secs(30) * n);
+            let out = h.output();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].opcode, PONG);
+        }
+        assert_eq!(h.conn.state(), State::Open);
+    }
+}
+
+#[test]
+fn keepalive_off_never_sends_anything() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Off);
+        assert_eq!(h.conn.poll_timeout(), None);
+        for _ in 0..100 {
+            h.advance(secs(3600));
+        }
+        assert!(h.output().is_empty());
+        assert_eq!(h.conn.state(), State::Open);
+    }
+}
+
+#[test]
+fn keepalive_ping_with_silent_peer_aborts_at_interval_plus_timeout() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        assert_eq!(h.jump_to_timeout(), Some(secs(10)));
+        let out = h.output();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].opcode, PING);
+        assert_eq!(out[0].payload.len(), 8, "a counter payload");
+        assert_eq!(h.conn.poll_timeout(), Some(h.start + secs(15)));
+        h.advance(secs(5) - Duration::from_millis(1));
+        assert_eq!(h.conn.state(), State::Open);
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.now - h.start, secs(15));
+        assert_eq!(h.conn.state(), State::Aborted);
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(info.code.as_u16(), 1006);
+        assert!(!info.was_clean);
+        assert!(info.reason.contains("keep-alive timeout"), "{}", info.reason);
+        assert!(h.output().is_empty(), "1006 is never sent on the wire");
+    }
+}
+
+#[test]
+fn keepalive_ping_answered_keeps_the_connection_alive() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        for round in 0..50 {
+            h.jump_to_timeout();
+            let ping = h.output().pop().unwrap();
+            assert_eq!(ping.opcode, PING, "round {round}");
+            h.advance(secs(1));
+            h.feed(&frame(role, PONG, &ping.payload));
+            assert!(matches!(h.events()[..], [Event::Pong(_)]));
+        }
+        assert_eq!(h.conn.state(), State::Open);
+        assert!(h.now - h.start >= secs(50 * 11));
+    }
+}
+
+#[test]
+fn keepalive_unsolicited_or_stale_pongs_do_not_keep_it_alive() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        h.jump_to_timeout();
+        let first = h.output().pop().unwrap();
+        h.feed(&frame(role, PONG, &first.payload));
+        h.jump_to_timeout();
+        let second = h.output().pop().unwrap();
+        assert_ne!(first.payload, second.payload, "each Ping carries a fresh counter");
+        // the peer answers with the stale payload and with unsolicited Pongs
+        h.advance(secs(1));
+        h.feed(&frame(role, PONG, &first.payload));
+        h.advance(secs(1));
+        h.feed(&frame(role, PONG, b""));
+        h.advance(secs(1));
+        h.feed(&frame(role, PONG, b"whatever"));
+        h.advance(secs(2));
+        assert_eq!(h.conn.state(), State::Aborted);
+        assert_eq!(Harness::closed(&h.events()).unwrap().code.as_u16(), 1006);
+    }
+}
+
+#[test]
+fn keepalive_incoming_data_postpones_the_next_ping() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        for _ in 0..20 {
+            h.advance(secs(9));
+            h.feed(&frame(role, TEXT, b"tick"));
+        }
+        assert!(h.output().is_empty(), "no Ping while data keeps arriving");
+        assert_eq!(h.conn.poll_timeout(), Some(h.now + secs(10)));
+        h.advance(secs(10));
+        assert_eq!(h.output()[0].opcode, PING);
+    }
+}
+
+#[test]
+fn keepalive_pong_mode_is_postponed_by_incoming_frames() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Pong { interval: secs(30) });
+        h.advance(secs(20));
+        h.feed(&frame(role, PING, b"p"));
+        assert_eq!(h.output().len(), 1, "just the answer to the Ping");
+        h.advance(secs(29));
+        assert!(h.output().is_empty());
+        h.advance(secs(1));
+        assert_eq!(h.output()[0].opcode, PONG);
+    }
+}
+
+#[test]
+fn keepalive_stops_after_close() {
+    for role in ROLES {
+        let mut h = with(role, KeepAlive::Pong { interval: secs(1) });
+        h.feed(&frame(role, CLOSE, &close_payload(1000, b"")));
+        h.output();
+        h.advance(secs(10));
+        assert!(h.output().is_empty());
+        assert_eq!(h.conn.poll_timeout(), None);
+    }
+}
