@@ -1,7 +1,7 @@
 //! Shared test harness: raw frames as a peer would send them, a driver that
 //! feeds them into a `Connection` in virtual time, and a decoder for what
 //! the connection writes back.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
