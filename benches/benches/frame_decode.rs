@@ -16,7 +16,10 @@ fn frame_decode(c: &mut Criterion) {
         let input = masked_frames(size, count);
         group.throughput(Throughput::Bytes((size * count) as u64));
         group.bench_with_input(BenchmarkId::new("tether", size), &input, |b, input| {
-            let limits = Limits { max_frame_size: 2 << 20, ..Limits::default() };
+            let limits = Limits {
+                max_frame_size: 2 << 20,
+                ..Limits::default()
+            };
             b.iter_batched_ref(
                 || input.clone(),
                 |buf| {

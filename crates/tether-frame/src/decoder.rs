@@ -135,7 +135,9 @@ mod tests {
     fn rfc6455_5_2_payload_arriving_in_pieces_is_unmasked_once() {
         let mut dec = FrameDecoder::new(Role::Server, Limits::default());
         // RFC 6455 5.7: masked "Hello"
-        let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let wire = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&wire[..8]);
         assert_eq!(dec.decode(&mut buf), Ok(None));
@@ -154,7 +156,10 @@ mod tests {
 
     #[test]
     fn rfc6455_7_4_1_oversized_frame_fails_before_payload() {
-        let limits = Limits { max_frame_size: 10, ..Limits::default() };
+        let limits = Limits {
+            max_frame_size: 10,
+            ..Limits::default()
+        };
         let mut dec = FrameDecoder::new(Role::Client, limits);
         let mut buf = BytesMut::from(&[0x82u8, 11][..]);
         let err = dec.decode(&mut buf).unwrap_err();
@@ -170,7 +175,11 @@ mod tests {
         buf.extend_from_slice(&[0x82, 3, 1, 2, 3, 0x82, 1, 9]);
         let base = buf.as_ptr() as usize;
         let f1 = dec.decode(&mut buf).unwrap().unwrap();
-        assert_eq!(f1.payload.as_ptr() as usize, base + 2, "payload is a view, not a copy");
+        assert_eq!(
+            f1.payload.as_ptr() as usize,
+            base + 2,
+            "payload is a view, not a copy"
+        );
         let f2 = dec.decode(&mut buf).unwrap().unwrap();
         assert_eq!(&f2.payload[..], &[9]);
         assert_eq!(dec.decode(&mut buf), Ok(None));

@@ -73,7 +73,13 @@ impl<M: MaskSource> FrameEncoder<M> {
 
     /// Encodes the header of a frame with `payload_len` bytes of payload,
     /// drawing a fresh key for the client role.
-    pub fn encode_header(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload_len: u64) -> EncodedHeader {
+    pub fn encode_header(
+        &mut self,
+        fin: bool,
+        rsv: Rsv,
+        opcode: OpCode,
+        payload_len: u64,
+    ) -> EncodedHeader {
         let mask = self.role.masks_outgoing().then(|| self.masks.next_key());
         let header = FrameHeader {
             fin,
@@ -93,7 +99,14 @@ impl<M: MaskSource> FrameEncoder<M> {
     /// Appends one whole frame (header, then payload, masked for the client
     /// role) to `out`. Does not check control-frame rules: the caller must
     /// keep control payloads within 125 bytes and set `fin` on them.
-    pub fn encode(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: &[u8], out: &mut BytesMut) {
+    pub fn encode(
+        &mut self,
+        fin: bool,
+        rsv: Rsv,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut BytesMut,
+    ) {
         let header = self.encode_header(fin, rsv, opcode, payload.len() as u64);
         out.reserve(header.as_bytes().len() + payload.len());
         out.put_slice(header.as_bytes());

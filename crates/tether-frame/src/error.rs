@@ -64,9 +64,9 @@ impl core::fmt::Display for FrameError {
             Self::ReservedOpCode(op) => {
                 write!(f, "reserved opcode {op:#x} received (RFC 6455 5.2)")
             }
-            Self::LengthTopBitSet => f.write_str(
-                "64-bit payload length has its most significant bit set (RFC 6455 5.2)",
-            ),
+            Self::LengthTopBitSet => {
+                f.write_str("64-bit payload length has its most significant bit set (RFC 6455 5.2)")
+            }
             Self::ControlFrameTooLong { opcode, len } => write!(
                 f,
                 "{opcode} frame with {len} bytes of payload; control frames allow at most 125 (RFC 6455 5.5)"
@@ -85,10 +85,9 @@ impl core::fmt::Display for FrameError {
             Self::MaskedFrameFromServer => {
                 f.write_str("server sent a masked frame; servers must not mask (RFC 6455 5.1)")
             }
-            Self::FrameTooLarge { len, max } => write!(
-                f,
-                "frame of {len} bytes is over the limit of {max} bytes"
-            ),
+            Self::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes is over the limit of {max} bytes")
+            }
         }
     }
 }

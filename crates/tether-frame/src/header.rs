@@ -63,7 +63,11 @@ impl core::fmt::Display for Rsv {
             return f.write_str("none");
         }
         let mut first = true;
-        for (bit, name) in [(Self::RSV1, "RSV1"), (Self::RSV2, "RSV2"), (Self::RSV3, "RSV3")] {
+        for (bit, name) in [
+            (Self::RSV1, "RSV1"),
+            (Self::RSV2, "RSV2"),
+            (Self::RSV3, "RSV3"),
+        ] {
             if self.contains(bit) {
                 if !first {
                     f.write_str("+")?;
@@ -243,8 +247,7 @@ impl FrameHeader {
             (Role::Client, true) => return Err(FrameError::MaskedFrameFromServer),
             _ => {}
         }
-        if self.payload_len > limits.max_frame_size || usize::try_from(self.payload_len).is_err()
-        {
+        if self.payload_len > limits.max_frame_size || usize::try_from(self.payload_len).is_err() {
             return Err(FrameError::FrameTooLarge {
                 len: self.payload_len,
                 max: limits.max_frame_size,
@@ -308,8 +311,14 @@ mod tests {
 
     #[test]
     fn rfc6455_5_2_incomplete_reports_needed_bytes() {
-        assert_eq!(FrameHeader::parse(&[]), Ok(Status::Incomplete { needed: 2 }));
-        assert_eq!(FrameHeader::parse(&[0x81]), Ok(Status::Incomplete { needed: 1 }));
+        assert_eq!(
+            FrameHeader::parse(&[]),
+            Ok(Status::Incomplete { needed: 2 })
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x81]),
+            Ok(Status::Incomplete { needed: 1 })
+        );
         // 16-bit length, masked: 2 + 2 + 4 = 8 bytes
         assert_eq!(
             FrameHeader::parse(&[0x82, 0xFE, 0x01]),
@@ -332,15 +341,24 @@ mod tests {
         let mut buf = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(FrameHeader::parse(&buf), Err(FrameError::LengthTopBitSet));
         // reported as soon as the first length byte arrives
-        assert_eq!(FrameHeader::parse(&buf[..3]), Err(FrameError::LengthTopBitSet));
+        assert_eq!(
+            FrameHeader::parse(&buf[..3]),
+            Err(FrameError::LengthTopBitSet)
+        );
         buf[2] = 0x7F;
         assert!(matches!(FrameHeader::parse(&buf), Ok(Status::Complete(..))));
     }
 
     #[test]
     fn rfc6455_5_2_reserved_opcode_in_header_is_error() {
-        assert_eq!(FrameHeader::parse(&[0x83, 0x00]), Err(FrameError::ReservedOpCode(3)));
-        assert_eq!(FrameHeader::parse(&[0x8B, 0x00]), Err(FrameError::ReservedOpCode(0xB)));
+        assert_eq!(
+            FrameHeader::parse(&[0x83, 0x00]),
+            Err(FrameError::ReservedOpCode(3))
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x8B, 0x00]),
+            Err(FrameError::ReservedOpCode(0xB))
+        );
     }
 
     #[test]
@@ -359,11 +377,20 @@ mod tests {
 
     #[test]
     fn rfc6455_5_2_encode_is_minimal() {
-        for (len, expect) in [(0u64, 2usize), (125, 2), (126, 4), (0xFFFF, 4), (0x10000, 10)] {
+        for (len, expect) in [
+            (0u64, 2usize),
+            (125, 2),
+            (126, 4),
+            (0xFFFF, 4),
+            (0x10000, 10),
+        ] {
             let h = FrameHeader::new(OpCode::Binary, len);
             assert_eq!(h.encode().1, expect, "len {len}");
             assert_eq!(h.encoded_len(), expect);
-            let masked = FrameHeader { mask: Some([1, 2, 3, 4]), ..h };
+            let masked = FrameHeader {
+                mask: Some([1, 2, 3, 4]),
+                ..h
+            };
             assert_eq!(masked.encode().1, expect + 4);
         }
     }
@@ -377,58 +404,116 @@ mod tests {
         let h = FrameHeader::new(OpCode::Ping, 126);
         assert_eq!(
             validate(h, Role::Client),
-            Err(FrameError::ControlFrameTooLong { opcode: OpCode::Ping, len: 126 })
+            Err(FrameError::ControlFrameTooLong {
+                opcode: OpCode::Ping,
+                len: 126
+            })
         );
-        assert_eq!(validate(FrameHeader::new(OpCode::Ping, 125), Role::Client), Ok(()));
-        assert_eq!(FrameError::ControlFrameTooLong { opcode: OpCode::Ping, len: 126 }.close_code(), 1002);
+        assert_eq!(
+            validate(FrameHeader::new(OpCode::Ping, 125), Role::Client),
+            Ok(())
+        );
+        assert_eq!(
+            FrameError::ControlFrameTooLong {
+                opcode: OpCode::Ping,
+                len: 126
+            }
+            .close_code(),
+            1002
+        );
     }
 
     #[test]
     fn rfc6455_5_5_control_frame_without_fin() {
         for op in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
-            let h = FrameHeader { fin: false, ..FrameHeader::new(op, 0) };
-            assert_eq!(validate(h, Role::Client), Err(FrameError::FragmentedControlFrame(op)));
+            let h = FrameHeader {
+                fin: false,
+                ..FrameHeader::new(op, 0)
+            };
+            assert_eq!(
+                validate(h, Role::Client),
+                Err(FrameError::FragmentedControlFrame(op))
+            );
         }
     }
 
     #[test]
     fn rfc6455_5_2_rsv_bits_without_extension() {
         for rsv in [Rsv::RSV1, Rsv::RSV2, Rsv::RSV3, Rsv::ALL] {
-            let h = FrameHeader { rsv, ..FrameHeader::new(OpCode::Text, 0) };
+            let h = FrameHeader {
+                rsv,
+                ..FrameHeader::new(OpCode::Text, 0)
+            };
             assert_eq!(
                 validate(h, Role::Client),
-                Err(FrameError::ReservedBitsSet { rsv, allowed: Rsv::NONE })
+                Err(FrameError::ReservedBitsSet {
+                    rsv,
+                    allowed: Rsv::NONE
+                })
             );
         }
         // an extension that claimed RSV1 allows exactly RSV1
-        let limits = Limits { allowed_rsv: Rsv::RSV1, ..Limits::default() };
-        let h = FrameHeader { rsv: Rsv::RSV1, ..FrameHeader::new(OpCode::Text, 0) };
+        let limits = Limits {
+            allowed_rsv: Rsv::RSV1,
+            ..Limits::default()
+        };
+        let h = FrameHeader {
+            rsv: Rsv::RSV1,
+            ..FrameHeader::new(OpCode::Text, 0)
+        };
         assert_eq!(h.validate(Role::Client, &limits), Ok(()));
-        let h = FrameHeader { rsv: Rsv::RSV2, ..h };
+        let h = FrameHeader {
+            rsv: Rsv::RSV2,
+            ..h
+        };
         assert!(h.validate(Role::Client, &limits).is_err());
     }
 
     #[test]
     fn rfc6455_5_1_server_rejects_unmasked_frame() {
         let h = FrameHeader::new(OpCode::Text, 5);
-        assert_eq!(validate(h, Role::Server), Err(FrameError::UnmaskedFrameFromClient));
-        let masked = FrameHeader { mask: Some([0; 4]), ..h };
+        assert_eq!(
+            validate(h, Role::Server),
+            Err(FrameError::UnmaskedFrameFromClient)
+        );
+        let masked = FrameHeader {
+            mask: Some([0; 4]),
+            ..h
+        };
         assert_eq!(validate(masked, Role::Server), Ok(()));
     }
 
     #[test]
     fn rfc6455_5_1_client_rejects_masked_frame() {
-        let h = FrameHeader { mask: Some([1, 2, 3, 4]), ..FrameHeader::new(OpCode::Text, 5) };
-        assert_eq!(validate(h, Role::Client), Err(FrameError::MaskedFrameFromServer));
+        let h = FrameHeader {
+            mask: Some([1, 2, 3, 4]),
+            ..FrameHeader::new(OpCode::Text, 5)
+        };
+        assert_eq!(
+            validate(h, Role::Client),
+            Err(FrameError::MaskedFrameFromServer)
+        );
     }
 
     #[test]
     fn rfc6455_7_4_1_frame_over_limit_is_1009() {
-        let limits = Limits { max_frame_size: 1000, ..Limits::default() };
+        let limits = Limits {
+            max_frame_size: 1000,
+            ..Limits::default()
+        };
         let h = FrameHeader::new(OpCode::Binary, 1001);
         let err = h.validate(Role::Client, &limits).unwrap_err();
-        assert_eq!(err, FrameError::FrameTooLarge { len: 1001, max: 1000 });
+        assert_eq!(
+            err,
+            FrameError::FrameTooLarge {
+                len: 1001,
+                max: 1000
+            }
+        );
         assert_eq!(err.close_code(), 1009);
-        assert_eq!(FrameHeader::new(OpCode::Binary, 1000).validate(Role::Client, &limits), Ok(()));
+        assert_eq!(
+            FrameHeader::new(OpCode::Binary, 1000).validate(Role::Client, &limits),
+            Ok(())
+        );
     }
 }

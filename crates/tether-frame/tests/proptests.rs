@@ -23,7 +23,11 @@ fn frame() -> impl Strategy<Value = (bool, OpCode, Vec<u8>)> {
         let fin = fin || op.is_control();
         // mostly small payloads, sometimes past the 16-bit length boundary
         let len = prop_oneof![4 => 0usize..200.min(max + 1), 1 => 0usize..=max];
-        (Just(fin), Just(op), len.prop_flat_map(|n| proptest::collection::vec(any::<u8>(), n)))
+        (
+            Just(fin),
+            Just(op),
+            len.prop_flat_map(|n| proptest::collection::vec(any::<u8>(), n)),
+        )
     })
 }
 

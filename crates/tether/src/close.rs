@@ -145,7 +145,8 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, 
             if !code.is_valid_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
-            let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
+            let reason =
+                core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
             Ok(Some(CloseFrame {
                 code,
                 reason: reason.into(),
@@ -192,7 +193,11 @@ impl fmt::Display for CloseInfo {
         if !self.reason.is_empty() {
             write!(f, ": {}", self.reason)?;
         }
-        f.write_str(if self.was_clean { " (clean)" } else { " (not clean)" })
+        f.write_str(if self.was_clean {
+            " (clean)"
+        } else {
+            " (not clean)"
+        })
     }
 }
 
@@ -202,14 +207,19 @@ mod tests {
 
     #[test]
     fn rfc6455_7_4_1_valid_codes() {
-        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ] {
             assert!(CloseCode::new(code).is_valid_on_wire(), "{code}");
         }
     }
 
     #[test]
     fn rfc6455_7_4_1_invalid_codes() {
-        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for code in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             assert!(!CloseCode::new(code).is_valid_on_wire(), "{code}");
         }
     }
@@ -217,19 +227,34 @@ mod tests {
     #[test]
     fn rfc6455_5_5_1_close_payload_parsing() {
         assert_eq!(parse_close_payload(&[]), Ok(None));
-        assert_eq!(parse_close_payload(&[0x03]), Err(ProtocolError::ClosePayloadTooShort));
+        assert_eq!(
+            parse_close_payload(&[0x03]),
+            Err(ProtocolError::ClosePayloadTooShort)
+        );
         assert_eq!(
             parse_close_payload(&[0x03, 0xE8, b'o', b'k']),
-            Ok(Some(CloseFrame { code: CloseCode::NORMAL, reason: "ok".into() }))
+            Ok(Some(CloseFrame {
+                code: CloseCode::NORMAL,
+                reason: "ok".into()
+            }))
         );
-        assert_eq!(parse_close_payload(&[0x03, 0xED]), Err(ProtocolError::InvalidCloseCode(1005)));
-        assert_eq!(parse_close_payload(&[0x03, 0xE8, 0xFF]), Err(ProtocolError::InvalidCloseReason));
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xED]),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xE8, 0xFF]),
+            Err(ProtocolError::InvalidCloseReason)
+        );
     }
 
     #[test]
     fn close_code_display_names_the_meaning() {
         assert_eq!(CloseCode::NORMAL.to_string(), "1000 (normal closure)");
         assert_eq!(CloseCode::new(4000).to_string(), "4000 (application code)");
-        assert_eq!(CloseCode::ABNORMAL.description(), "abnormal closure: no Close frame was received");
+        assert_eq!(
+            CloseCode::ABNORMAL.description(),
+            "abnormal closure: no Close frame was received"
+        );
     }
 }

@@ -34,8 +34,8 @@ use tether_frame::{FrameDecoder, FrameHeader, Limits, MaskSource, OpCode, Role, 
 use crate::close::parse_close_payload;
 use crate::utf8::Utf8Stream;
 use crate::{
-    CloseCode, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive, MAX_CLOSE_REASON, Message,
-    MessageKind, Output, ProtocolError, State, Utf8Bytes,
+    CloseCode, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive,
+    MAX_CLOSE_REASON, Message, MessageKind, Output, ProtocolError, State, Utf8Bytes,
 };
 
 /// Something that happened on the connection, from [`Connection::poll_event`].
@@ -124,7 +124,12 @@ impl Connection {
 
     /// Like `new`, with client mask keys from `masks` (RFC 6455 section 10.3
     /// requires them to be unpredictable).
-    pub fn with_mask_source(role: Role, config: Config, now: Instant, masks: Box<dyn MaskSource + Send>) -> Self {
+    pub fn with_mask_source(
+        role: Role,
+        config: Config,
+        now: Instant,
+        masks: Box<dyn MaskSource + Send>,
+    ) -> Self {
         let limits = Limits {
             max_frame_size: config.max_frame_size as u64,
             allowed_rsv: Rsv::NONE,
@@ -217,7 +222,13 @@ impl Connection {
             State::CloseSent => "the peer closed the transport before answering our Close",
             _ => "the peer closed the transport without completing the close handshake",
         };
-        self.end(State::Aborted, CloseCode::ABNORMAL, reason.into(), false, Initiator::Remote);
+        self.end(
+            State::Aborted,
+            CloseCode::ABNORMAL,
+            reason.into(),
+            false,
+            Initiator::Remote,
+        );
     }
 
     fn process(&mut self, now: Instant) -> Result<(), Error> {
@@ -230,7 +241,8 @@ impl Connection {
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(Some(frame)) => {
                     if !self.frame_started {
-                        self.on_frame_start(&frame.header).map_err(|e| self.fail(e))?;
+                        self.on_frame_start(&frame.header)
+                            .map_err(|e| self.fail(e))?;
                     }
                     self.frame_started = false;
                     let checked = core::mem::take(&mut self.frame_checked);
@@ -287,7 +299,10 @@ impl Connection {
                 }
                 inc.declared = inc.declared.saturating_add(h.payload_len);
                 if inc.declared > max as u64 {
-                    return Err(ProtocolError::MessageTooLarge { size: inc.declared, max });
+                    return Err(ProtocolError::MessageTooLarge {
+                        size: inc.declared,
+                        max,
+                    });
                 }
                 Ok(())
             }
@@ -299,7 +314,11 @@ impl Connection {
                         max,
                     });
                 }
-                let kind = if op == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
+                let kind = if op == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
                 self.incoming = Some(Incoming {
                     kind,
                     rsv: h.rsv,
@@ -313,11 +332,18 @@ impl Connection {
         }
     }
 
-    fn on_frame(&mut self, now: Instant, h: FrameHeader, payload: BytesMut, checked: usize) -> Result<(), ProtocolError> {
+    fn on_frame(
+        &mut self,
+        now: Instant,
+        h: FrameHeader,
+        payload: BytesMut,
+        checked: usize,
+    ) -> Result<(), ProtocolError> {
         match h.opcode {
             OpCode::Ping => {
                 let payload = payload.freeze();
-                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived) {
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived)
+                {
                     // RFC 6455 5.5.3: answering only the latest Ping is allowed,
                     // so a Ping flood holds at most one Pong.
                     self.pending_pong = Some(payload.clone());
@@ -376,7 +402,9 @@ impl Connection {
             }
             if inc.kind == MessageKind::Text {
                 let mut check = Utf8Stream::default();
-                check.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                check
+                    .feed(&payload)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
                 check.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         }
@@ -398,7 +426,11 @@ impl Connection {
             State::Open | State::CloseReceived => {
                 // RFC 6455 5.5.1: answer with a Close, echoing the code.
                 self.flush_pending_pong();
-                let echo = if code == CloseCode::NO_STATUS_RECEIVED { None } else { Some(code) };
+                let echo = if code == CloseCode::NO_STATUS_RECEIVED {
+                    None
+                } else {
+                    Some(code)
+                };
                 self.write_close(echo, "");
                 self.end(State::Closed, code, reason, true, Initiator::Remote);
             }
@@ -423,7 +455,14 @@ impl Connection {
         Error::Protocol(err)
     }
 
-    fn end(&mut self, state: State, code: CloseCode, reason: String, was_clean: bool, initiator: Initiator) {
+    fn end(
+        &mut self,
+        state: State,
+        code: CloseCode,
+        reason: String,
+        was_clean: bool,
+        initiator: Initiator,
+    ) {
         let info = CloseInfo {
             code,
             reason,
@@ -589,7 +628,12 @@ impl Connection {
     /// # Errors
     /// As [`Connection::send`], plus [`InvalidInput::InvalidUtf8`] and
     /// [`InvalidInput::FragmentedSendOpen`] for a fragment of the other kind.
-    pub fn send_fragment(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), Error> {
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
         let (opcode, utf8) = match &self.sending {
             None => (
@@ -634,8 +678,14 @@ impl Connection {
         self.control("pong", OpCode::Pong, payload)
     }
 
-    fn control(&mut self, operation: &'static str, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+    fn control(
+        &mut self,
+        operation: &'static str,
+        opcode: OpCode,
+        payload: Bytes,
+    ) -> Result<(), Error> {
         self.check_state(operation, SEND_STATES)?;
+        self.check_room()?;
         if payload.len() > tether_frame::MAX_CONTROL_PAYLOAD {
             return Err(InvalidInput::ControlPayloadTooLong(payload.len()).into());
         }
@@ -687,7 +737,13 @@ impl Connection {
     /// `Aborted`, final event 1006 with `reason`. Nothing more is sent.
     pub fn abort(&mut self, reason: &str) {
         if !self.state.is_terminal() {
-            self.end(State::Aborted, CloseCode::ABNORMAL, reason.into(), false, Initiator::Local);
+            self.end(
+                State::Aborted,
+                CloseCode::ABNORMAL,
+                reason.into(),
+                false,
+                Initiator::Local,
+            );
         }
     }
 
@@ -707,10 +763,14 @@ impl Connection {
     /// the earliest of the keep-alive, the keep-alive Pong deadline and the
     /// close timeout. `None` when no timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.keepalive_at, self.ping_wait.map(|(_, d)| d), self.close_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.keepalive_at,
+            self.ping_wait.map(|(_, d)| d),
+            self.close_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers that are due at `now`: sends the keep-alive Pong or
@@ -725,7 +785,13 @@ impl Connection {
                 "close timeout: the peer did not answer our Close within {}",
                 fmt_duration(self.config.close_timeout)
             );
-            self.end(State::Aborted, CloseCode::ABNORMAL, reason, false, Initiator::Local);
+            self.end(
+                State::Aborted,
+                CloseCode::ABNORMAL,
+                reason,
+                false,
+                Initiator::Local,
+            );
             return;
         }
         if self.ping_wait.is_some_and(|(_, d)| now >= d) {
@@ -733,11 +799,22 @@ impl Connection {
                 KeepAlive::Ping { timeout, .. } => timeout,
                 _ => Duration::ZERO,
             };
-            let reason = format!("keep-alive timeout: no Pong within {} of our Ping", fmt_duration(timeout));
-            self.end(State::Aborted, CloseCode::ABNORMAL, reason, false, Initiator::Local);
+            let reason = format!(
+                "keep-alive timeout: no Pong within {} of our Ping",
+                fmt_duration(timeout)
+            );
+            self.end(
+                State::Aborted,
+                CloseCode::ABNORMAL,
+                reason,
+                false,
+                Initiator::Local,
+            );
             return;
         }
-        if self.keepalive_at.is_some_and(|at| now >= at) && matches!(self.state, State::Open | State::CloseReceived) {
+        if self.keepalive_at.is_some_and(|at| now >= at)
+            && matches!(self.state, State::Open | State::CloseReceived)
+        {
             match self.config.keep_alive {
                 KeepAlive::Off => self.keepalive_at = None,
                 KeepAlive::Pong { interval } => {

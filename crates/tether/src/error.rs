@@ -59,7 +59,9 @@ impl ProtocolError {
         match self {
             Self::Frame(e) => CloseCode::new(e.close_code()),
             Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
-            Self::MessageTooLarge { .. } | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::MessageTooLarge { .. } | Self::TooManyFragments { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
             Self::Extension { code, .. } => *code,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -80,16 +82,24 @@ impl fmt::Display for ProtocolError {
             Self::ReservedBitsOnFrame(op) => write!(f, "reserved bits set on a {op} frame"),
             Self::InvalidUtf8 => f.write_str("text message is not valid UTF-8 (RFC 6455 8.1)"),
             Self::MessageTooLarge { size, max } => {
-                write!(f, "message of at least {size} bytes is over the limit of {max} bytes")
+                write!(
+                    f,
+                    "message of at least {size} bytes is over the limit of {max} bytes"
+                )
             }
             Self::TooManyFragments { max } => write!(f, "message spans more than {max} frames"),
             Self::ClosePayloadTooShort => {
                 f.write_str("Close frame with a 1-byte payload (RFC 6455 5.5.1)")
             }
             Self::InvalidCloseCode(code) => {
-                write!(f, "Close frame with code {code}, which may not be sent (RFC 6455 7.4)")
+                write!(
+                    f,
+                    "Close frame with code {code}, which may not be sent (RFC 6455 7.4)"
+                )
             }
-            Self::InvalidCloseReason => f.write_str("Close reason is not valid UTF-8 (RFC 6455 5.5.1)"),
+            Self::InvalidCloseReason => {
+                f.write_str("Close reason is not valid UTF-8 (RFC 6455 5.5.1)")
+            }
             Self::Extension { reason, .. } => write!(f, "extension: {reason}"),
         }
     }

@@ -37,7 +37,13 @@ pub trait Extension: Send {
     ///
     /// # Errors
     /// An [`ExtensionError`] fails the connection with its code.
-    fn decode(&mut self, kind: MessageKind, rsv: Rsv, payload: BytesMut, max_size: usize) -> Result<BytesMut, ExtensionError>;
+    fn decode(
+        &mut self,
+        kind: MessageKind,
+        rsv: Rsv,
+        payload: BytesMut,
+        max_size: usize,
+    ) -> Result<BytesMut, ExtensionError>;
 
     /// Transforms a message to send. Returns the RSV bits for its first
     /// frame and the payload to frame.

@@ -119,7 +119,12 @@ impl Buf for Output {
 
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, c) in dst.iter_mut().zip(self.chunks.iter().map(|c| &c[..]).chain(Some(&self.tail[..]))) {
+        for (slot, c) in dst.iter_mut().zip(
+            self.chunks
+                .iter()
+                .map(|c| &c[..])
+                .chain(Some(&self.tail[..])),
+        ) {
             if c.is_empty() {
                 break;
             }

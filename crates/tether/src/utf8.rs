@@ -61,7 +61,11 @@ impl Utf8Stream {
 
     /// Whether the text fed so far is complete UTF-8 (no sequence cut off).
     pub(crate) fn finish(&self) -> Result<(), InvalidUtf8> {
-        if self.carry_len == 0 { Ok(()) } else { Err(InvalidUtf8) }
+        if self.carry_len == 0 {
+            Ok(())
+        } else {
+            Err(InvalidUtf8)
+        }
     }
 }
 
@@ -95,7 +99,10 @@ mod tests {
     fn rfc6455_8_1_fails_on_invalid_prefix_immediately() {
         let mut s = Utf8Stream::default();
         // CE BA E1 BD B9 CF 83 CE BC CE B5 ED A0 80: Autobahn 6.4.1, a surrogate
-        s.feed(&[0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5]).unwrap();
+        s.feed(&[
+            0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5,
+        ])
+        .unwrap();
         assert_eq!(s.feed(&[0xED]), Ok(()));
         assert_eq!(s.feed(&[0xA0]), Err(InvalidUtf8));
         // F4 90: above U+10FFFF, invalid after 2 bytes

@@ -31,7 +31,11 @@ fn rfc6455_5_2_autobahn_1_1_and_1_2_text_and_binary_lengths_echo() {
                 assert_eq!(out.len(), 1);
                 assert_eq!(out[0].opcode, op);
                 assert_eq!(out[0].payload, payload);
-                assert_eq!(out[0].masked, role == tether::Role::Client, "rfc6455 5.1 masking by role");
+                assert_eq!(
+                    out[0].masked,
+                    role == tether::Role::Client,
+                    "rfc6455 5.1 masking by role"
+                );
             }
         }
     }
@@ -52,7 +56,12 @@ fn rfc6455_5_2_autobahn_1_1_8_payload_arriving_in_997_byte_chunks() {
 #[test]
 fn rfc6455_5_5_2_autobahn_2_1_to_2_4_ping_answered_with_same_payload() {
     for role in ROLES {
-        for payload in [&b""[..], b"Hello, world!", &[0x00, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0x00, 0xff], &[0xfe; 125]] {
+        for payload in [
+            &b""[..],
+            b"Hello, world!",
+            &[0x00, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0x00, 0xff],
+            &[0xfe; 125],
+        ] {
             let mut h = Harness::new(role);
             h.feed(&frame(role, PING, payload));
             assert_eq!(h.events(), vec![Event::Ping(payload.to_vec().into())]);
@@ -89,7 +98,10 @@ fn rfc6455_5_5_3_autobahn_2_7_and_2_8_unsolicited_pong_is_not_answered() {
             let mut h = Harness::new(role);
             h.feed(&frame(role, PONG, payload));
             assert_eq!(h.events(), vec![Event::Pong(payload.to_vec().into())]);
-            assert!(h.output().is_empty(), "an unsolicited Pong is never answered");
+            assert!(
+                h.output().is_empty(),
+                "an unsolicited Pong is never answered"
+            );
         }
     }
 }
@@ -102,7 +114,10 @@ fn rfc6455_5_5_3_autobahn_2_9_pong_then_ping_answers_only_the_ping() {
         h.feed(&frame(role, PING, b"ping payload"));
         let out = h.output();
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].opcode, &out[0].payload[..]), (PONG, &b"ping payload"[..]));
+        assert_eq!(
+            (out[0].opcode, &out[0].payload[..]),
+            (PONG, &b"ping payload"[..])
+        );
     }
 }
 
@@ -112,7 +127,10 @@ fn rfc6455_5_5_3_autobahn_2_10_and_2_11_ten_pings_answered_at_least_the_latest()
         for chunk in [usize::MAX, 1] {
             let mut h = Harness::new(role);
             for i in 0..10 {
-                h.feed_chunked(&frame(role, PING, format!("payload-{i}").as_bytes()), chunk.min(64));
+                h.feed_chunked(
+                    &frame(role, PING, format!("payload-{i}").as_bytes()),
+                    chunk.min(64),
+                );
                 // drained after each Ping: each gets its own Pong
                 let out = h.output();
                 assert_eq!(out.len(), 1);
@@ -160,9 +178,17 @@ fn rfc6455_5_2_autobahn_3_2_message_before_bad_frame_is_kept_and_answered() {
         wire.extend(frame(role, PING, b"Hello, world!"));
         h.feed(&wire);
         let events = h.events();
-        assert_eq!(events[0], Event::Message(Message::text("Hello, world!")), "nothing received before the error is lost");
+        assert_eq!(
+            events[0],
+            Event::Message(Message::text("Hello, world!")),
+            "nothing received before the error is lost"
+        );
         assert!(matches!(events[1], Event::Closed(_)));
-        assert_eq!(events.len(), 2, "the Ping after the bad frame is not processed");
+        assert_eq!(
+            events.len(),
+            2,
+            "the Ping after the bad frame is not processed"
+        );
         h.assert_failed_with(1002);
         assert!(h.output().is_empty(), "no Pong after failing");
     }
@@ -241,7 +267,10 @@ fn rfc6455_5_4_autobahn_5_6_to_5_8_control_frame_between_fragments() {
                 ]
             );
             let out = h.output();
-            assert_eq!((out[0].opcode, &out[0].payload[..]), (PONG, &b"ping payload"[..]));
+            assert_eq!(
+                (out[0].opcode, &out[0].payload[..]),
+                (PONG, &b"ping payload"[..])
+            );
         }
     }
 }
@@ -249,7 +278,12 @@ fn rfc6455_5_4_autobahn_5_6_to_5_8_control_frame_between_fragments() {
 #[test]
 fn rfc6455_5_4_autobahn_5_9_to_5_14_continuation_with_nothing_to_continue_fails_1002() {
     for role in ROLES {
-        for (fin, chunk) in [(true, usize::MAX), (true, 1), (false, usize::MAX), (false, 1)] {
+        for (fin, chunk) in [
+            (true, usize::MAX),
+            (true, 1),
+            (false, usize::MAX),
+            (false, 1),
+        ] {
             let mut wire = raw_frame(role, fin, 0, CONT, b"non-continuation payload");
             wire.extend(frame(role, TEXT, b"Hello, world!"));
             let mut h = Harness::new(role);
@@ -294,14 +328,25 @@ fn rfc6455_5_4_autobahn_5_19_and_5_20_pings_between_fragments_over_time() {
         let mut h = Harness::new(role);
         for (i, fin) in [false, false, false, false, true].into_iter().enumerate() {
             let op = if i == 0 { TEXT } else { CONT };
-            h.feed(&raw_frame(role, fin, 0, op, format!("fragment{}", i + 1).as_bytes()));
+            h.feed(&raw_frame(
+                role,
+                fin,
+                0,
+                op,
+                format!("fragment{}", i + 1).as_bytes(),
+            ));
             h.feed(&frame(role, PING, format!("pongme {}!", i + 1).as_bytes()));
             h.advance(std::time::Duration::from_secs(1));
             let out = h.output();
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].payload, format!("pongme {}!", i + 1).as_bytes());
         }
-        assert_eq!(h.messages(), vec![Message::text("fragment1fragment2fragment3fragment4fragment5")]);
+        assert_eq!(
+            h.messages(),
+            vec![Message::text(
+                "fragment1fragment2fragment3fragment4fragment5"
+            )]
+        );
     }
 }
 
@@ -324,11 +369,20 @@ fn rfc6455_8_1_autobahn_6_1_to_6_2_valid_utf8_in_any_fragmentation() {
             let pieces: Vec<&[u8]> = HELLO_UTF8.chunks(frag).collect();
             let mut wire = Vec::new();
             for (i, p) in pieces.iter().enumerate() {
-                wire.extend(raw_frame(role, i + 1 == pieces.len(), 0, if i == 0 { TEXT } else { CONT }, p));
+                wire.extend(raw_frame(
+                    role,
+                    i + 1 == pieces.len(),
+                    0,
+                    if i == 0 { TEXT } else { CONT },
+                    p,
+                ));
             }
             let mut h = Harness::new(role);
             h.feed(&wire);
-            assert_eq!(h.messages(), vec![Message::text(std::str::from_utf8(HELLO_UTF8).unwrap())]);
+            assert_eq!(
+                h.messages(),
+                vec![Message::text(std::str::from_utf8(HELLO_UTF8).unwrap())]
+            );
         }
     }
 }
@@ -337,14 +391,21 @@ fn rfc6455_8_1_autobahn_6_1_to_6_2_valid_utf8_in_any_fragmentation() {
 fn rfc6455_8_1_autobahn_6_3_invalid_utf8_fails_1007() {
     // κόσμε followed by an encoded surrogate (ED A0 80), then "edited"
     let bad: &[u8] = &[
-        0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64,
+        0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65,
+        0x64, 0x69, 0x74, 0x65, 0x64,
     ];
     for role in ROLES {
         for frag in [bad.len(), 1] {
             let pieces: Vec<&[u8]> = bad.chunks(frag).collect();
             let mut wire = Vec::new();
             for (i, p) in pieces.iter().enumerate() {
-                wire.extend(raw_frame(role, i + 1 == pieces.len(), 0, if i == 0 { TEXT } else { CONT }, p));
+                wire.extend(raw_frame(
+                    role,
+                    i + 1 == pieces.len(),
+                    0,
+                    if i == 0 { TEXT } else { CONT },
+                    p,
+                ));
             }
             let mut h = Harness::new(role);
             h.feed(&wire);
@@ -359,13 +420,23 @@ fn rfc6455_8_1_autobahn_6_4_fail_fast_before_the_frame_completes() {
     for role in ROLES {
         // 6.4.1: first fragment valid, second has the invalid byte, third never comes
         let mut h = Harness::new(role);
-        h.feed(&raw_frame(role, false, 0, TEXT, &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5]));
+        h.feed(&raw_frame(
+            role,
+            false,
+            0,
+            TEXT,
+            &[
+                0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5,
+            ],
+        ));
         assert!(h.error.is_none());
         h.feed(&raw_frame(role, false, 0, CONT, &[0xf4, 0x90, 0x80, 0x80]));
         h.assert_failed_with(1007);
 
         // 6.4.3: one frame, only part of it has arrived, the invalid prefix is enough
-        let mut payload = vec![0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4, 0x90];
+        let mut payload = vec![
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4, 0x90,
+        ];
         payload.extend(vec![b'x'; 1000]);
         let wire = frame(role, TEXT, &payload);
         let header_len = if role == tether::Role::Server { 8 } else { 4 };
@@ -380,7 +451,9 @@ fn rfc6455_8_1_autobahn_6_4_fail_fast_before_the_frame_completes() {
 #[test]
 fn rfc6455_8_1_autobahn_6_5_to_6_23_utf8_boundaries() {
     let valid: &[&[u8]] = &[
-        &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5], // κόσμε
+        &[
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5,
+        ], // κόσμε
         &[0x00],
         &[0xc2, 0x80],
         &[0xe0, 0xa0, 0x80],
@@ -418,7 +491,13 @@ fn rfc6455_8_1_autobahn_6_5_to_6_23_utf8_boundaries() {
                 let mut h = Harness::new(role);
                 let pieces: Vec<&[u8]> = case.chunks(frag).collect();
                 for (i, p) in pieces.iter().enumerate() {
-                    h.feed(&raw_frame(role, i + 1 == pieces.len(), 0, if i == 0 { TEXT } else { CONT }, p));
+                    h.feed(&raw_frame(
+                        role,
+                        i + 1 == pieces.len(),
+                        0,
+                        if i == 0 { TEXT } else { CONT },
+                        p,
+                    ));
                 }
                 assert!(h.error.is_none(), "{case:x?} should be valid");
                 assert_eq!(h.messages()[0].as_bytes(), *case);
@@ -429,7 +508,13 @@ fn rfc6455_8_1_autobahn_6_5_to_6_23_utf8_boundaries() {
                 let mut h = Harness::new(role);
                 let pieces: Vec<&[u8]> = case.chunks(frag).collect();
                 for (i, p) in pieces.iter().enumerate() {
-                    h.feed(&raw_frame(role, i + 1 == pieces.len(), 0, if i == 0 { TEXT } else { CONT }, p));
+                    h.feed(&raw_frame(
+                        role,
+                        i + 1 == pieces.len(),
+                        0,
+                        if i == 0 { TEXT } else { CONT },
+                        p,
+                    ));
                 }
                 h.assert_failed_with(1007);
             }
@@ -460,7 +545,11 @@ fn rfc6455_5_5_1_autobahn_7_1_1_message_then_close_is_echoed() {
 #[test]
 fn rfc6455_5_5_1_autobahn_7_1_2_to_7_1_4_nothing_after_close_is_processed() {
     for role in ROLES {
-        for after in [frame(role, CLOSE, &close_payload(1000, b"")), frame(role, PING, b""), frame(role, TEXT, b"after close")] {
+        for after in [
+            frame(role, CLOSE, &close_payload(1000, b"")),
+            frame(role, PING, b""),
+            frame(role, TEXT, b"after close"),
+        ] {
             let mut wire = frame(role, CLOSE, &close_payload(1000, b""));
             wire.extend(after);
             let mut h = Harness::new(role);
@@ -471,7 +560,10 @@ fn rfc6455_5_5_1_autobahn_7_1_2_to_7_1_4_nothing_after_close_is_processed() {
             let out = h.output();
             assert_eq!(out.len(), 1, "only our Close: {out:?}");
             assert_eq!(out[0].opcode, CLOSE);
-            assert!(h.conn.send(Message::text("x")).is_err(), "no data after Close");
+            assert!(
+                h.conn.send(Message::text("x")).is_err(),
+                "no data after Close"
+            );
         }
     }
 }
@@ -500,10 +592,16 @@ fn rfc6455_5_5_1_autobahn_7_1_6_large_message_ping_close() {
         h.feed_chunked(&wire, 4096);
         let events = h.events();
         assert_eq!(events.len(), 3);
-        assert_eq!(events[0].clone(), Event::Message(Message::text(String::from_utf8(big.clone()).unwrap())));
+        assert_eq!(
+            events[0].clone(),
+            Event::Message(Message::text(String::from_utf8(big.clone()).unwrap()))
+        );
         let out = h.output();
         // Pong, then our Close; an echo of the message after the Close is refused
-        assert_eq!(out.iter().map(|f| f.opcode).collect::<Vec<_>>(), vec![PONG, CLOSE]);
+        assert_eq!(
+            out.iter().map(|f| f.opcode).collect::<Vec<_>>(),
+            vec![PONG, CLOSE]
+        );
         let err = h.conn.send(Message::text("late")).unwrap_err();
         assert!(err.to_string().contains("Closed"), "{err}");
     }
@@ -557,7 +655,10 @@ fn rfc6455_5_5_autobahn_7_3_6_close_reason_of_124_bytes_fails_1002() {
 fn rfc6455_5_5_1_autobahn_7_5_1_close_reason_not_utf8_fails_1007() {
     for role in ROLES {
         let mut h = Harness::new(role);
-        let reason = [0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65];
+        let reason = [
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80,
+            0x65,
+        ];
         h.feed(&frame(role, CLOSE, &close_payload(1000, &reason)));
         h.assert_failed_with(1007);
     }
@@ -566,7 +667,10 @@ fn rfc6455_5_5_1_autobahn_7_5_1_close_reason_not_utf8_fails_1007() {
 #[test]
 fn rfc6455_7_4_1_autobahn_7_7_valid_close_codes_are_echoed() {
     for role in ROLES {
-        for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+        for code in [
+            1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ] {
             let mut h = Harness::new(role);
             h.feed(&frame(role, CLOSE, &close_payload(code, b"")));
             let info = Harness::closed(&h.events()).unwrap();
@@ -579,7 +683,9 @@ fn rfc6455_7_4_1_autobahn_7_7_valid_close_codes_are_echoed() {
 #[test]
 fn rfc6455_7_4_1_autobahn_7_9_and_7_13_invalid_close_codes_fail_1002() {
     for role in ROLES {
-        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for code in [
+            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             let mut h = Harness::new(role);
             h.feed(&frame(role, CLOSE, &close_payload(code, b"")));
             h.assert_failed_with(1002);
@@ -596,7 +702,13 @@ fn rfc6455_5_4_autobahn_10_1_1_64k_message_in_many_fragments() {
         let mut wire = Vec::new();
         let pieces: Vec<&[u8]> = payload.chunks(1300).collect();
         for (i, p) in pieces.iter().enumerate() {
-            wire.extend(raw_frame(role, i + 1 == pieces.len(), 0, if i == 0 { TEXT } else { CONT }, p));
+            wire.extend(raw_frame(
+                role,
+                i + 1 == pieces.len(),
+                0,
+                if i == 0 { TEXT } else { CONT },
+                p,
+            ));
         }
         let mut h = Harness::new(role);
         h.feed_chunked(&wire, 1000);
@@ -621,7 +733,10 @@ fn rfc6455_5_1_server_fails_on_unmasked_and_client_on_masked_frames() {
 #[test]
 fn rfc6455_7_4_1_message_over_limit_fails_1009_from_the_header() {
     for role in ROLES {
-        let config = tether::Config { max_message_size: 1000, ..Default::default() };
+        let config = tether::Config {
+            max_message_size: 1000,
+            ..Default::default()
+        };
         // one frame over the message limit: fails on the header alone
         let mut h = Harness::with_config(role, config.clone());
         let wire = frame(role, BINARY, &[0; 1001]);
@@ -633,7 +748,13 @@ fn rfc6455_7_4_1_message_over_limit_fails_1009_from_the_header() {
         h.feed(&raw_frame(role, true, 0, CONT, &[0; 600])[..8]);
         h.assert_failed_with(1009);
         // the frame limit
-        let mut h = Harness::with_config(role, tether::Config { max_frame_size: 100, ..Default::default() });
+        let mut h = Harness::with_config(
+            role,
+            tether::Config {
+                max_frame_size: 100,
+                ..Default::default()
+            },
+        );
         h.feed(&frame(role, BINARY, &[0; 101])[..8]);
         h.assert_failed_with(1009);
     }
@@ -642,7 +763,13 @@ fn rfc6455_7_4_1_message_over_limit_fails_1009_from_the_header() {
 #[test]
 fn rfc6455_5_4_too_many_fragments_fails_1009() {
     for role in ROLES {
-        let mut h = Harness::with_config(role, tether::Config { max_fragments: 10, ..Default::default() });
+        let mut h = Harness::with_config(
+            role,
+            tether::Config {
+                max_fragments: 10,
+                ..Default::default()
+            },
+        );
         h.feed(&raw_frame(role, false, 0, BINARY, b"x"));
         for _ in 0..9 {
             h.feed(&raw_frame(role, false, 0, CONT, b"x"));

@@ -24,9 +24,15 @@ fn rfc6455_7_1_2_we_close_then_peer_answers_clean() {
         let events = h.events();
         assert_eq!(events[0], Event::Message(Message::text("late data")));
         let info = Harness::closed(&events).unwrap();
-        assert_eq!((info.code.as_u16(), info.was_clean, info.initiator), (4000, true, Initiator::Local));
+        assert_eq!(
+            (info.code.as_u16(), info.was_clean, info.initiator),
+            (4000, true, Initiator::Local)
+        );
         assert_eq!(h.conn.state(), State::Closed);
-        assert!(h.output().is_empty(), "the peer's Close is not echoed back after ours");
+        assert!(
+            h.output().is_empty(),
+            "the peer's Close is not echoed back after ours"
+        );
     }
 }
 
@@ -57,7 +63,13 @@ fn rfc6455_5_5_1_no_data_frames_after_our_close() {
 #[test]
 fn rfc6455_7_1_2_close_timeout_aborts_with_1006() {
     for role in ROLES {
-        let mut h = Harness::with_config(role, Config { close_timeout: Duration::from_secs(3), ..Config::default() });
+        let mut h = Harness::with_config(
+            role,
+            Config {
+                close_timeout: Duration::from_secs(3),
+                ..Config::default()
+            },
+        );
         h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
         assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(3)));
         assert_eq!(h.conn.state(), State::Aborted);
@@ -76,8 +88,14 @@ fn rfc6455_7_1_5_transport_end_without_close_is_1006_not_clean() {
         let events = h.events();
         assert_eq!(events[0], Event::Message(Message::text("before the drop")));
         let info = Harness::closed(&events).unwrap();
-        assert_eq!((info.code.as_u16(), info.was_clean, info.initiator), (1006, false, Initiator::Remote));
-        assert!(info.reason.contains("without completing the close handshake"));
+        assert_eq!(
+            (info.code.as_u16(), info.was_clean, info.initiator),
+            (1006, false, Initiator::Remote)
+        );
+        assert!(
+            info.reason
+                .contains("without completing the close handshake")
+        );
         assert_eq!(h.conn.state(), State::Aborted);
         // the .NET story: later sends say the state and why
         let err = h.conn.send(Message::text("x")).unwrap_err().to_string();
@@ -94,7 +112,9 @@ fn rfc6455_7_4_2_reserved_codes_cannot_be_sent() {
         for code in [1005u16, 1006, 1015, 999, 2000, 5000] {
             assert_eq!(
                 h.conn.close(h.now, CloseCode::new(code), ""),
-                Err(Error::InvalidInput(InvalidInput::CloseCode(CloseCode::new(code))))
+                Err(Error::InvalidInput(InvalidInput::CloseCode(
+                    CloseCode::new(code)
+                )))
             );
         }
         assert_eq!(
@@ -121,14 +141,23 @@ fn abort_ends_at_once() {
     h.conn.abort("application gave up");
     assert_eq!(h.conn.state(), State::Aborted);
     let info = Harness::closed(&h.events()).unwrap();
-    assert_eq!((info.code.as_u16(), info.reason.as_str()), (1006, "application gave up"));
+    assert_eq!(
+        (info.code.as_u16(), info.reason.as_str()),
+        (1006, "application gave up")
+    );
     assert!(h.output().is_empty());
 }
 
 #[test]
 fn auto_pong_off_leaves_the_answer_to_the_application() {
     for role in ROLES {
-        let mut h = Harness::with_config(role, Config { auto_pong: false, ..Config::default() });
+        let mut h = Harness::with_config(
+            role,
+            Config {
+                auto_pong: false,
+                ..Config::default()
+            },
+        );
         h.feed(&frame(role, PING, b"answer me"));
         assert_eq!(h.events(), vec![Event::Ping(b"answer me".to_vec().into())]);
         assert!(h.output().is_empty());
@@ -143,16 +172,28 @@ fn rfc6455_5_4_fragmented_send_with_interleaved_ping() {
     for role in ROLES {
         let mut h = Harness::new(role);
         let euro = "€".as_bytes();
-        h.conn.send_fragment(MessageKind::Text, euro[..1].to_vec().into(), false).unwrap();
-        assert!(matches!(h.conn.send(Message::text("no")), Err(Error::InvalidInput(InvalidInput::FragmentedSendOpen))));
+        h.conn
+            .send_fragment(MessageKind::Text, euro[..1].to_vec().into(), false)
+            .unwrap();
+        assert!(matches!(
+            h.conn.send(Message::text("no")),
+            Err(Error::InvalidInput(InvalidInput::FragmentedSendOpen))
+        ));
         h.conn.ping("mid".into()).unwrap();
-        assert!(h.conn.send_fragment(MessageKind::Binary, "x".into(), true).is_err());
+        assert!(
+            h.conn
+                .send_fragment(MessageKind::Binary, "x".into(), true)
+                .is_err()
+        );
         assert_eq!(
-            h.conn.send_fragment(MessageKind::Text, euro[1..2].to_vec().into(), true),
+            h.conn
+                .send_fragment(MessageKind::Text, euro[1..2].to_vec().into(), true),
             Err(Error::InvalidInput(InvalidInput::InvalidUtf8)),
             "the message would end inside a character"
         );
-        h.conn.send_fragment(MessageKind::Text, euro[1..].to_vec().into(), true).unwrap();
+        h.conn
+            .send_fragment(MessageKind::Text, euro[1..].to_vec().into(), true)
+            .unwrap();
         let out = h.output();
         let shape: Vec<(u8, bool)> = out.iter().map(|f| (f.opcode, f.fin)).collect();
         assert_eq!(shape, vec![(TEXT, false), (PING, true), (CONT, true)]);
@@ -162,10 +203,19 @@ fn rfc6455_5_4_fragmented_send_with_interleaved_ping() {
 
 #[test]
 fn output_full_refuses_send_until_written() {
-    let mut h = Harness::with_config(tether::Role::Server, Config { max_queued_output: 1000, ..Config::default() });
+    let mut h = Harness::with_config(
+        tether::Role::Server,
+        Config {
+            max_queued_output: 1000,
+            ..Config::default()
+        },
+    );
     h.conn.send(Message::binary(vec![0u8; 5000])).unwrap();
     assert!(!h.conn.can_send());
-    assert!(matches!(h.conn.send(Message::text("x")), Err(Error::OutputFull { limit: 1000, .. })));
+    assert!(matches!(
+        h.conn.send(Message::text("x")),
+        Err(Error::OutputFull { limit: 1000, .. })
+    ));
     h.output();
     assert!(h.conn.can_send());
     h.conn.send(Message::text("x")).unwrap();

@@ -13,7 +13,13 @@ fn secs(s: u64) -> Duration {
 }
 
 fn with(role: tether::Role, keep_alive: KeepAlive) -> Harness {
-    Harness::with_config(role, Config { keep_alive, ..Config::default() })
+    Harness::with_config(
+        role,
+        Config {
+            keep_alive,
+            ..Config::default()
+        },
+    )
 }
 
 #[test]
@@ -26,7 +32,11 @@ fn rfc6455_5_5_3_keepalive_pong_leaves_after_exactly_the_interval_and_repeats() 
         h.advance(Duration::from_millis(1));
         let out = h.output();
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].opcode, out[0].payload.len()), (PONG, 0), "an empty unsolicited Pong");
+        assert_eq!(
+            (out[0].opcode, out[0].payload.len()),
+            (PONG, 0),
+            "an empty unsolicited Pong"
+        );
         for n in 2..=5u32 {
             assert_eq!(h.jump_to_timeout(), Some(secs(30)));
             assert_eq!(h.now - h.start, secs(30) * n);
@@ -54,7 +64,13 @@ fn keepalive_off_never_sends_anything() {
 #[test]
 fn keepalive_ping_with_silent_peer_aborts_at_interval_plus_timeout() {
     for role in ROLES {
-        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(10),
+                timeout: secs(5),
+            },
+        );
         assert_eq!(h.jump_to_timeout(), Some(secs(10)));
         let out = h.output();
         assert_eq!(out.len(), 1);
@@ -69,7 +85,11 @@ fn keepalive_ping_with_silent_peer_aborts_at_interval_plus_timeout() {
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(info.code.as_u16(), 1006);
         assert!(!info.was_clean);
-        assert!(info.reason.contains("keep-alive timeout"), "{}", info.reason);
+        assert!(
+            info.reason.contains("keep-alive timeout"),
+            "{}",
+            info.reason
+        );
         assert!(h.output().is_empty(), "1006 is never sent on the wire");
     }
 }
@@ -77,7 +97,13 @@ fn keepalive_ping_with_silent_peer_aborts_at_interval_plus_timeout() {
 #[test]
 fn keepalive_ping_answered_keeps_the_connection_alive() {
     for role in ROLES {
-        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(10),
+                timeout: secs(5),
+            },
+        );
         for round in 0..50 {
             h.jump_to_timeout();
             let ping = h.output().pop().unwrap();
@@ -94,13 +120,22 @@ fn keepalive_ping_answered_keeps_the_connection_alive() {
 #[test]
 fn keepalive_unsolicited_or_stale_pongs_do_not_keep_it_alive() {
     for role in ROLES {
-        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(10),
+                timeout: secs(5),
+            },
+        );
         h.jump_to_timeout();
         let first = h.output().pop().unwrap();
         h.feed(&frame(role, PONG, &first.payload));
         h.jump_to_timeout();
         let second = h.output().pop().unwrap();
-        assert_ne!(first.payload, second.payload, "each Ping carries a fresh counter");
+        assert_ne!(
+            first.payload, second.payload,
+            "each Ping carries a fresh counter"
+        );
         // the peer answers with the stale payload and with unsolicited Pongs
         h.advance(secs(1));
         h.feed(&frame(role, PONG, &first.payload));
@@ -117,7 +152,13 @@ fn keepalive_unsolicited_or_stale_pongs_do_not_keep_it_alive() {
 #[test]
 fn keepalive_incoming_data_postpones_the_next_ping() {
     for role in ROLES {
-        let mut h = with(role, KeepAlive::Ping { interval: secs(10), timeout: secs(5) });
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(10),
+                timeout: secs(5),
+            },
+        );
         for _ in 0..20 {
             h.advance(secs(9));
             h.feed(&frame(role, TEXT, b"tick"));

@@ -118,7 +118,11 @@ impl Model {
                 if !sendable {
                     return (evs, out, true);
                 }
-                out.push(if matches!(step, Step::Ping) { PING } else { TEXT });
+                out.push(if matches!(step, Step::Ping) {
+                    PING
+                } else {
+                    TEXT
+                });
             }
             Step::Close(code) => {
                 if !sendable || !valid_code(*code) {
@@ -150,7 +154,10 @@ fn payload() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         any::<String>().prop_map(String::into_bytes),
         proptest::collection::vec(any::<u8>(), 0..20),
-        proptest::collection::vec(prop_oneof![Just(0xE2u8), Just(0x82), Just(0xAC), Just(b'a')], 0..8),
+        proptest::collection::vec(
+            prop_oneof![Just(0xE2u8), Just(0x82), Just(0xAC), Just(b'a')],
+            0..8
+        ),
     ]
 }
 

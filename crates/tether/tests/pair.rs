@@ -9,7 +9,13 @@ use tether::{CloseCode, Config, Connection, Event, Message, MessageKind, Role, S
 
 /// Moves the output of `from` into `to` in random-sized pieces; returns
 /// the events `to` produced.
-fn pump(rng: &mut StdRng, now: Instant, from: &mut Connection, to: &mut Connection, events: &mut Vec<Event>) {
+fn pump(
+    rng: &mut StdRng,
+    now: Instant,
+    from: &mut Connection,
+    to: &mut Connection,
+    events: &mut Vec<Event>,
+) {
     let wire = from.take_output();
     let mut rest = &wire[..];
     while !rest.is_empty() {
@@ -27,7 +33,9 @@ fn random_message(rng: &mut StdRng) -> Message {
         _ => rng.random_range(0..126),
     };
     if rng.random_bool(0.5) {
-        let s: String = (0..len / 3).map(|_| ['a', 'é', '€', '𝄞', ' '][rng.random_range(0..5)]).collect();
+        let s: String = (0..len / 3)
+            .map(|_| ['a', 'é', '€', '𝄞', ' '][rng.random_range(0..5)])
+            .collect();
         Message::text(s)
     } else {
         let v: Vec<u8> = (0..len).map(|_| rng.random()).collect();
@@ -44,7 +52,9 @@ fn send_random(rng: &mut StdRng, conn: &mut Connection, m: &Message) {
     }
     let bytes = Bytes::copy_from_slice(m.as_bytes());
     let kind = m.kind();
-    let mut cuts: Vec<usize> = (0..rng.random_range(1..6)).map(|_| rng.random_range(0..=bytes.len())).collect();
+    let mut cuts: Vec<usize> = (0..rng.random_range(1..6))
+        .map(|_| rng.random_range(0..=bytes.len()))
+        .collect();
     cuts.push(0);
     cuts.push(bytes.len());
     cuts.sort_unstable();
@@ -55,7 +65,8 @@ fn send_random(rng: &mut StdRng, conn: &mut Connection, m: &Message) {
     }
     let n = cuts.len() - 1;
     for (i, w) in cuts.windows(2).enumerate() {
-        conn.send_fragment(kind, bytes.slice(w[0]..w[1]), i + 1 == n).unwrap();
+        conn.send_fragment(kind, bytes.slice(w[0]..w[1]), i + 1 == n)
+            .unwrap();
         if rng.random_bool(0.2) {
             conn.ping(Bytes::from_static(b"between fragments")).unwrap();
         }
@@ -93,8 +104,14 @@ fn ten_thousand_messages_both_ways_then_clean_close() {
             })
             .collect()
     };
-    assert!(msgs(&got_server) == to_server, "server got every client message, in order");
-    assert!(msgs(&got_client) == to_client, "client got every server message, in order");
+    assert!(
+        msgs(&got_server) == to_server,
+        "server got every client message, in order"
+    );
+    assert!(
+        msgs(&got_client) == to_client,
+        "client got every server message, in order"
+    );
 
     client.close(now, CloseCode::NORMAL, "done").unwrap();
     pump(&mut rng, now, &mut client, &mut server, &mut got_server);
@@ -119,7 +136,10 @@ fn rfc6455_5_5_3_ping_flood_keeps_output_bounded() {
         let mut peer = Connection::new(role.peer(), Config::default(), now);
         // a batch of 1,000 pings as the peer sends them
         for i in 0..1000u32 {
-            peer.ping(Bytes::copy_from_slice(&[&i.to_be_bytes()[..], &[0xAB; 121]].concat())).unwrap();
+            peer.ping(Bytes::copy_from_slice(
+                &[&i.to_be_bytes()[..], &[0xAB; 121]].concat(),
+            ))
+            .unwrap();
         }
         let batch = peer.take_output();
         let mut events = 0usize;

@@ -68,7 +68,8 @@ pub struct Out {
 impl Out {
     /// The close code of a Close frame, if it carries one.
     pub fn close_code(&self) -> Option<u16> {
-        (self.opcode == CLOSE && self.payload.len() >= 2).then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+        (self.opcode == CLOSE && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
 }
 
@@ -94,7 +95,13 @@ impl Harness {
             conn: Connection::new(role, config, now),
             now,
             start: now,
-            peer: FrameDecoder::new(role.peer(), Limits { max_frame_size: u64::MAX >> 1, ..Limits::default() }),
+            peer: FrameDecoder::new(
+                role.peer(),
+                Limits {
+                    max_frame_size: u64::MAX >> 1,
+                    ..Limits::default()
+                },
+            ),
             peer_buf: BytesMut::new(),
             error: None,
         }
@@ -149,7 +156,11 @@ impl Harness {
         let bytes: Bytes = self.conn.take_output();
         self.peer_buf.extend_from_slice(&bytes);
         let mut frames = Vec::new();
-        while let Some(f) = self.peer.decode(&mut self.peer_buf).expect("connection wrote a valid frame") {
+        while let Some(f) = self
+            .peer
+            .decode(&mut self.peer_buf)
+            .expect("connection wrote a valid frame")
+        {
             frames.push(Out {
                 fin: f.header.fin,
                 opcode: f.header.opcode.as_u8(),
@@ -191,14 +202,21 @@ impl Harness {
     /// Asserts the connection failed with `code`: our Close with that code
     /// went out, the state is Closed, and the final event says not clean.
     pub fn assert_failed_with(&mut self, code: u16) {
-        let err = self.error.clone().unwrap_or_else(|| panic!("no error; state {:?}", self.conn.state()));
+        let err = self
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("no error; state {:?}", self.conn.state()));
         match &err {
             Error::Protocol(p) => assert_eq!(p.close_code().as_u16(), code, "{err}"),
             other => panic!("expected a protocol error, got {other}"),
         }
         assert_eq!(self.conn.state(), tether::State::Closed);
         let out = self.output();
-        let close = out.iter().rev().find(|f| f.opcode == CLOSE).expect("a Close was sent");
+        let close = out
+            .iter()
+            .rev()
+            .find(|f| f.opcode == CLOSE)
+            .expect("a Close was sent");
         assert_eq!(close.close_code(), Some(code));
         let info = self.conn.close_info().unwrap();
         assert_eq!(info.code.as_u16(), code);
