@@ -28,7 +28,8 @@ fuzz_target!(|input: (u16, u8, u8, &[u8])| {
                 assert!(answer.is_ok());
             }
         }
-        Ok(Status::Partial) => assert!(data.len() <= limits.max_head_len),
+        // Two bytes may be read to tell TLS from HTTP, even under a smaller limit.
+        Ok(Status::Partial) => assert!(data.len() <= limits.max_head_len.max(1)),
         Err(e) => {
             assert!(!e.to_string().is_empty());
             assert!((400..500).contains(&e.status()));

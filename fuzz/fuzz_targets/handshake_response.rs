@@ -38,7 +38,8 @@ fuzz_target!(|input: (u16, u8, u8, bool, &[u8])| {
                 assert_eq!(e.name(), "permessage-deflate");
             }
         }
-        Ok(Status::Partial) => assert!(data.len() <= limits.max_head_len),
+        // Two bytes may be read to tell TLS from HTTP, even under a smaller limit.
+        Ok(Status::Partial) => assert!(data.len() <= limits.max_head_len.max(1)),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
 

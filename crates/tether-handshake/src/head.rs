@@ -1,0 +1,74 @@
+//! What both sides do before reading a head's fields: bounding the buffer by
+//! the limits, recognising TLS where HTTP was expected, and turning
+//! `httparse`'s errors into plain words.
+//!
+//! Owns no state and never reads past `Limits::max_head_len` of a buffer
+//! (apart from the first five bytes, which tell TLS and non-HTTP apart).
+
+use crate::Limits;
+use crate::headers::snippet;
+
+/// What the first bytes of a head say about it.
+pub(crate) enum Sniff {
+    /// A TLS record header: content type 0x14-0x17 then major version 3.
+    Tls,
+    /// Too few bytes to tell.
+    NeedMore,
+    /// Not TLS: parse as HTTP.
+    Other,
+}
+
+/// Recognises a TLS record (RFC 8446 section 5.1): a ClientHello starts
+/// 0x16 0x03, an alert 0x15 0x03. No HTTP head starts with these bytes.
+pub(crate) fn sniff_tls(buf: &[u8]) -> Sniff {
+    let is_record_type = |b: u8| (0x14..=0x17).contains(&b);
+    match buf {
+        [] => Sniff::NeedMore,
+        [t] if is_record_type(*t) => Sniff::NeedMore,
+        [t, 0x03, ..] if is_record_type(*t) => Sniff::Tls,
+        _ => Sniff::Other,
+    }
+}
+
+/// The part of `buf` a parser may look at: at most `max_head_len` bytes.
+pub(crate) fn window<'a>(buf: &'a [u8], limits: &Limits) -> &'a [u8] {
+    buf.get(..limits.max_head_len).unwrap_or(buf)
+}
+
+/// The header slots httparse fills: `max_headers`, but never more than a
+/// head of `max_head_len` bytes could hold (a field line takes at least three
+/// bytes, `a:` and a newline), so a huge `max_headers` allocates nothing extra.
+pub(crate) fn header_slots(limits: &Limits) -> Vec<httparse::Header<'static>> {
+    let most = limits.max_headers.min(limits.max_head_len / 3 + 1);
+    vec![httparse::EMPTY_HEADER; most]
+}
+
+/// `httparse`'s error in plain words.
+pub(crate) const fn describe(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => {
+            "a header name holds a character not allowed in a token, or a header line has no colon"
+        }
+        httparse::Error::HeaderValue => "a header value holds a control character",
+        httparse::Error::NewLine => "a line does not end in CRLF",
+        httparse::Error::Status => "the status code is not three digits followed by a space",
+        httparse::Error::Token => {
+            "the start line holds a character not allowed there, or is not \"METHOD TARGET HTTP/1.1\""
+        }
+        httparse::Error::TooManyHeaders => "too many header fields",
+        httparse::Error::Version => "the HTTP version is not HTTP/1.0 or HTTP/1.1",
+    }
+}
+
+/// The HTTP version written in the start line, quoted, for an error message:
+/// the third word of a request line, the first of a status line.
+pub(crate) fn version_in_start_line(buf: &[u8], response: bool) -> String {
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = buf.get(..line_end).unwrap_or(buf);
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let word = if response { words.next() } else { words.nth(2) };
+    snippet(word.unwrap_or(line))
+}
