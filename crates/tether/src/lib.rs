@@ -35,6 +35,7 @@ mod extension;
 mod message;
 mod output;
 mod state;
+pub mod upgrade;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
@@ -48,3 +49,5 @@ pub use state::State;
 /// The frame layer, re-exported.
 pub use tether_frame as frame;
 pub use tether_frame::{OpCode, Role, Rsv};
+/// The opening handshake layer, re-exported.
+pub use tether_handshake as handshake;
