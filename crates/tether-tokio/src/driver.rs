@@ -1,0 +1,379 @@
+//! The driver: one task per connection that owns the transport and the
+//! sans-IO core, and only moves bytes and time between them.
+//!
+//! Owning both in one task is what makes the known failures of other stacks
+//! impossible here: a Pong or keep-alive frame is written as soon as the core
+//! queues it (whatever the application is doing), a write that would block
+//! is retried when the socket becomes writable, the closing handshake runs to
+//! its end without the application polling, and an I/O error ends the
+//! connection instead of leaving a caller looping. The driver holds no
+//! protocol logic: every decision is the core's.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tether::{CloseCode, CloseInfo, Connection, Event, Message, MessageKind, Role, State};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::PollSender;
+
+/// Bytes read from the transport per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How long a client waits, after the closing handshake, for the server to
+/// close TCP first (RFC 6455 section 7.1.1) before closing it itself.
+const CLIENT_FIN_WAIT: Duration = Duration::from_secs(2);
+
+/// What a handle asks the driver to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Message),
+    Fragment(MessageKind, Bytes, bool),
+    Ping(Bytes),
+    Pong(Bytes),
+    /// Close, and answer `done` once the connection has ended.
+    Close(CloseCode, String, Option<oneshot::Sender<CloseInfo>>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// State the handles can read without asking the driver.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) close_info: Mutex<Option<CloseInfo>>,
+    /// The last operation the core refused (reported by the next send).
+    pub(crate) refused: Mutex<Option<tether::Error>>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State::Open),
+            close_info: Mutex::new(None),
+            refused: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.state.lock().map_or(State::Aborted, |s| *s)
+    }
+
+    pub(crate) fn close_info(&self) -> Option<CloseInfo> {
+        self.close_info.lock().ok().and_then(|c| c.clone())
+    }
+
+    pub(crate) fn take_refused(&self) -> Option<tether::Error> {
+        self.refused.lock().ok().and_then(|mut r| r.take())
+    }
+}
+
+pub(crate) struct Driver<S> {
+    io: S,
+    conn: Connection,
+    commands: mpsc::Receiver<Command>,
+    commands_open: bool,
+    events: mpsc::Sender<Event>,
+    /// The same channel, for waiting on room without spinning.
+    reserve: PollSender<Event>,
+    /// A message or the final event waiting for room in the channel; while
+    /// it waits, nothing more is read (backpressure to the peer).
+    pending: Option<Event>,
+    read_buf: Box<[u8]>,
+    read_open: bool,
+    timer: Pin<Box<Sleep>>,
+    flushes: Vec<oneshot::Sender<()>>,
+    closers: Vec<oneshot::Sender<CloseInfo>>,
+    shared: Arc<Shared>,
+    /// When a client that finished the closing handshake stops waiting for
+    /// the server's FIN.
+    fin_deadline: Option<Instant>,
+    shut_down: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    pub(crate) fn new(
+        io: S,
+        conn: Connection,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            io,
+            conn,
+            commands,
+            commands_open: true,
+            reserve: PollSender::new(events.clone()),
+            events,
+            pending: None,
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_open: true,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            flushes: Vec::new(),
+            closers: Vec::new(),
+            shared,
+            fin_deadline: None,
+            shut_down: false,
+        }
+    }
+
+    fn now() -> std::time::Instant {
+        Instant::now().into_std()
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = Self::now();
+        let result = match command {
+            Command::Send(m) => self.conn.send(m),
+            Command::Fragment(kind, data, fin) => self.conn.send_fragment(kind, data, fin),
+            Command::Ping(p) => self.conn.ping(p),
+            Command::Pong(p) => self.conn.pong(p),
+            Command::Close(code, reason, done) => {
+                self.closers.extend(done);
+                match self.conn.state() {
+                    // closing twice, or after the end, is not an error for a handle
+                    State::CloseSent | State::Closed | State::Aborted => Ok(()),
+                    _ => self.conn.close(now, code, &reason),
+                }
+            }
+            Command::Flush(done) => {
+                self.flushes.push(done);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "operation refused");
+            if let Ok(mut r) = self.shared.refused.lock() {
+                *r = Some(e);
+            }
+        }
+    }
+
+    /// Writes queued output until done or the transport would block.
+    fn poll_write_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        loop {
+            let out = self.conn.poll_output();
+            if !out.has_remaining() {
+                break;
+            }
+            let n = if self.io.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let count = out.chunks_vectored(&mut slices);
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?
+            } else {
+                ready!(Pin::new(&mut self.io).poll_write(cx, out.chunk()))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.poll_output().advance(n);
+        }
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        for done in self.flushes.drain(..) {
+            let _ = done.send(());
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands events to the application. Ping/Pong events are informational
+    /// (the core already answered): they are dropped when the channel is
+    /// full rather than stopping the reads that let us answer the next Ping.
+    fn forward_events(&mut self) {
+        while self.pending.is_none() {
+            let Some(event) = self.conn.poll_event() else {
+                break;
+            };
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(e @ (Event::Ping(_) | Event::Pong(_)))) => {
+                    tracing::trace!(event = ?e, "event channel full; control event dropped");
+                }
+                Err(mpsc::error::TrySendError::Full(e)) => self.pending = Some(e),
+                // nobody listens any more: keep driving the protocol regardless
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    fn publish(&self) {
+        if let Ok(mut s) = self.shared.state.lock() {
+            *s = self.conn.state();
+        }
+        if let Some(info) = self.conn.close_info()
+            && let Ok(mut c) = self.shared.close_info.lock()
+            && c.is_none()
+        {
+            *c = Some(info.clone());
+        }
+    }
+
+    fn finish(&mut self) {
+        let info = self.conn.close_info().cloned().unwrap_or(CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: "the connection ended".into(),
+            was_clean: false,
+            initiator: tether::Initiator::Local,
+        });
+        for done in self.closers.drain(..) {
+            let _ = done.send(info.clone());
+        }
+        for done in self.flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut progress = false;
+
+            // 1. a held-back event, as soon as the application makes room
+            if self.pending.is_some() {
+                match self.reserve.poll_reserve(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Some(event) = self.pending.take() {
+                            let _ = self.reserve.send_item(event);
+                        }
+                        progress = true;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        // the application dropped its receiver
+                        self.pending = None;
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+
+            // 2. commands, while the output queue has room (backpressure)
+            while self.commands_open && (self.conn.can_send() || self.conn.state().is_terminal()) {
+                match self.commands.poll_recv(cx) {
+                    Poll::Ready(Some(cmd)) => {
+                        self.apply(cmd);
+                        progress = true;
+                    }
+                    Poll::Ready(None) => {
+                        // every handle is gone: leave politely
+                        self.commands_open = false;
+                        if matches!(self.conn.state(), State::Open | State::CloseReceived) {
+                            let _ = self.conn.close(Self::now(), CloseCode::GOING_AWAY, "");
+                        }
+                        progress = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+
+            // 3. output: Pongs, keep-alives, Close and data go out now
+            if self.conn.has_output() && !self.shut_down {
+                match self.poll_write_output(cx) {
+                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Ready(Err(e)) => {
+                        self.conn.abort(&format!("write failed: {e}"));
+                        self.read_open = false;
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            } else if !self.flushes.is_empty() {
+                for done in self.flushes.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+
+            // 4. input, unless an undelivered message holds it back
+            if self.read_open && self.pending.is_none() {
+                let mut buf = ReadBuf::new(&mut self.read_buf);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                        self.read_open = false;
+                        self.conn.receive_eof();
+                        progress = true;
+                    }
+                    Poll::Ready(Ok(())) => {
+                        // a protocol error is also an event (the final Closed)
+                        let _ = self.conn.receive(Self::now(), buf.filled());
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.read_open = false;
+                        if !self.conn.state().is_terminal() {
+                            self.conn.abort(&format!("read failed: {e}"));
+                        }
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+
+            self.forward_events();
+
+            // 5. time
+            let now = Instant::now();
+            if self
+                .conn
+                .poll_timeout()
+                .is_some_and(|t| Instant::from_std(t) <= now)
+            {
+                self.conn.handle_timeout(now.into_std());
+                self.forward_events();
+                progress = true;
+            }
+            self.publish();
+
+            // 6. the end: output written, final event delivered, transport closed
+            if self.conn.state().is_terminal() && !self.conn.has_output() && self.pending.is_none()
+            {
+                let wait_for_fin = self.conn.role() == Role::Client
+                    && self.conn.state() == State::Closed
+                    && self.read_open;
+                if wait_for_fin {
+                    let deadline = *self.fin_deadline.get_or_insert(now + CLIENT_FIN_WAIT);
+                    if now >= deadline {
+                        self.read_open = false;
+                        progress = true;
+                    }
+                } else {
+                    if !self.shut_down {
+                        match Pin::new(&mut self.io).poll_shutdown(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(_) => self.shut_down = true,
+                        }
+                    }
+                    self.finish();
+                    return Poll::Ready(());
+                }
+            }
+
+            if !progress {
+                let next = [
+                    self.conn.poll_timeout().map(Instant::from_std),
+                    self.fin_deadline,
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                if let Some(at) = next {
+                    self.timer.as_mut().reset(at);
+                    if self.timer.as_mut().poll(cx).is_ready() {
+                        continue;
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Runs the connection to its end.
+    pub(crate) async fn run(mut self) {
+        std::future::poll_fn(|cx| self.poll_drive(cx)).await;
+        self.publish();
+        tracing::debug!(close = ?self.conn.close_info(), "connection ended");
+    }
+}

@@ -1,0 +1,80 @@
+//! The adapter's error: I/O, handshake, protocol, TLS, or "already closed".
+
+use std::{fmt, io, time::Duration};
+
+use tether::CloseInfo;
+use tether::upgrade::HandshakeError;
+
+/// An error from connecting, accepting, sending or receiving.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    Io(io::Error),
+    /// The opening handshake failed; the message names the likely cause.
+    Handshake(HandshakeError),
+    /// The core refused an operation or the peer broke the protocol.
+    Protocol(tether::Error),
+    /// The connection has ended; how it ended, when known.
+    Closed(Option<CloseInfo>),
+    /// The URL is not a usable `ws://` or `wss://` URL.
+    Url(String),
+    /// TLS failed; the message names the likely cause.
+    Tls(String),
+    /// Connecting took longer than allowed.
+    ConnectTimeout(Duration),
+    /// The application refused the upgrade; this response was sent.
+    Refused {
+        /// The HTTP status sent.
+        status: u16,
+        /// The body sent.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Handshake(e) => fmt::Display::fmt(e, f),
+            Self::Protocol(e) => fmt::Display::fmt(e, f),
+            Self::Closed(Some(info)) => write!(f, "the connection is closed: {info}"),
+            Self::Closed(None) => f.write_str("the connection is closed"),
+            Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
+            Self::Tls(e) => write!(f, "TLS error: {e}"),
+            Self::ConnectTimeout(d) => write!(f, "could not connect within {d:?}"),
+            Self::Refused { status, reason } => {
+                write!(f, "upgrade refused with {status}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Handshake(e) => Some(e),
+            Self::Protocol(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Self::Handshake(e)
+    }
+}
+
+impl From<tether::Error> for Error {
+    fn from(e: tether::Error) -> Self {
+        Self::Protocol(e)
+    }
+}

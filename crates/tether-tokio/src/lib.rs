@@ -1,0 +1,286 @@
+//! # tether-tokio
+//!
+//! The tokio adapter for the [`tether`] sans-IO WebSocket core: `connect`
+//! and `accept` over any `AsyncRead + AsyncWrite` (TCP, TLS, an upgraded
+//! hyper/axum connection), a [`Stream`](futures_core::Stream) of messages and
+//! a [`Sink`](futures_sink::Sink) of messages, [`WebSocket::split`] into
+//! halves for different tasks, keep-alive and close timeouts on tokio timers,
+//! and backpressure.
+//!
+//! Each connection runs in its own task (the *driver*) that owns the
+//! transport and the core and only moves bytes and time between them. So
+//! Pongs and keep-alives go out while the application only reads or only
+//! sends, the closing handshake completes without the application polling,
+//! and receiving is cancel-safe (`next()` in `tokio::select!` loses
+//! nothing). The handles talk to the driver over bounded channels.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! use tether::Message;
+//!
+//! # async fn run() -> Result<(), tether_tokio::Error> {
+//! let (mut ws, _accepted) = tether_tokio::connect("ws://127.0.0.1:9001/", &Default::default()).await?;
+//! ws.send(Message::text("hello")).await?;
+//! while let Some(message) = ws.next().await {
+//!     println!("{:?}", message?);
+//! }
+//! println!("ended: {:?}", ws.close_info());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod driver;
+mod error;
+mod socket;
+#[cfg(feature = "tls")]
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::handshake::{
+    AcceptOptions, Accepted, ClientConfig, ClientHandshake, Limits, Refusal, Request, WsUrl,
+};
+use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
+use tether::{Config, Connection, Role};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+pub use error::Error;
+pub use socket::{WebSocket, WsSink, WsStream};
+/// The core, re-exported.
+pub use tether;
+
+/// How a client connects.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Limits, keep-alive and timeouts of the connection.
+    pub connection: Config,
+    /// Subprotocols, extensions, Origin and extra headers of the request.
+    pub handshake: ClientConfig,
+    /// Limit on the TCP (and TLS) connect. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Limit on the opening handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Messages buffered between the driver and the application, each way.
+    /// Default 64.
+    pub channel_capacity: usize,
+    /// TLS settings for `wss://`; `None` uses the Mozilla root store.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connection: Config::default(),
+            handshake: ClientConfig::default(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            channel_capacity: 64,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+/// How a server accepts.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Limits, keep-alive and timeouts of the connection.
+    pub connection: Config,
+    /// Limits on the request head (size, header count).
+    pub limits: Limits,
+    /// Limit on the opening handshake (slow or silent clients). Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Messages buffered between the driver and the application, each way.
+    /// Default 64.
+    pub channel_capacity: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            connection: Config::default(),
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            channel_capacity: 64,
+        }
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL and runs the opening handshake.
+///
+/// # Errors
+/// [`Error::Url`], [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Tls`]
+/// (e.g. `wss://` aimed at a plain server), or [`Error::Handshake`] (e.g. an
+/// HTTP 200 where 101 was expected, or a TLS answer to `ws://`).
+pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
+    let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+    let tcp = tokio::time::timeout(
+        options.connect_timeout,
+        TcpStream::connect((parsed.host(), parsed.port())),
+    )
+    .await
+    .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
+    tcp.set_nodelay(true)?;
+    if parsed.is_secure() {
+        #[cfg(feature = "tls")]
+        {
+            let tls = tokio::time::timeout(
+                options.connect_timeout,
+                tls::connect(tcp, parsed.host(), options.tls.clone()),
+            )
+            .await
+            .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
+            return client(tls, url, options).await;
+        }
+        #[cfg(not(feature = "tls"))]
+        return Err(Error::Tls(
+            "wss:// needs tether-tokio's `tls` feature".into(),
+        ));
+    }
+    client(tcp, url, options).await
+}
+
+/// Runs the client handshake for `url` over an already connected stream.
+///
+/// # Errors
+/// As [`connect`], for the handshake part.
+pub async fn client<S>(
+    mut stream: S,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<(WebSocket, Accepted), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake =
+        ClientHandshake::new(url, options.handshake.clone()).map_err(HandshakeError::Build)?;
+    let mut upgrade = ClientUpgrade::new(handshake);
+    let (accepted, rest) = tokio::time::timeout(options.handshake_timeout, async {
+        stream.write_all(upgrade.request()).await?;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(Error::Handshake(upgrade.eof()));
+            }
+            if let Some(done) = upgrade.receive(&buf[..n])? {
+                return Ok(done);
+            }
+        }
+    })
+    .await
+    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.handshake_timeout)))??;
+    let ws = start(
+        stream,
+        Role::Client,
+        options.connection.clone(),
+        &rest,
+        options.channel_capacity,
+    );
+    Ok((ws, accepted))
+}
+
+/// Accepts a WebSocket on `stream` with default choices (no subprotocol, no
+/// extension). Returns the socket and the request (path, headers...).
+///
+/// # Errors
+/// [`Error::Handshake`] for a bad request (its refusal, e.g. 400 or 426, is
+/// written first), [`Error::Io`], or a handshake timeout.
+pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<(WebSocket, Request), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    accept_with(stream, options, |_| Ok(AcceptOptions::new())).await
+}
+
+/// Accepts a WebSocket, letting `decide` pick a subprotocol (and headers)
+/// or refuse with a [`Refusal`] (e.g. 403), which is written before
+/// returning [`Error::Refused`].
+///
+/// # Errors
+/// As [`accept`], plus [`Error::Refused`].
+pub async fn accept_with<S, F>(
+    mut stream: S,
+    options: &ServerOptions,
+    decide: F,
+) -> Result<(WebSocket, Request), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
+{
+    let mut upgrade = ServerUpgrade::new(options.limits);
+    let read = tokio::time::timeout(options.handshake_timeout, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(Error::Handshake(upgrade.eof()));
+            }
+            match upgrade.receive(&buf[..n]) {
+                Ok(Some(done)) => return Ok(done),
+                Ok(None) => {}
+                Err(HandshakeError::Request(e)) => {
+                    stream.write_all(&e.response()).await?;
+                    let _ = stream.shutdown().await;
+                    return Err(Error::Handshake(HandshakeError::Request(e)));
+                }
+                Err(e) => return Err(Error::Handshake(e)),
+            }
+        }
+    })
+    .await
+    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.handshake_timeout)))?;
+    let (request, rest) = read?;
+    match decide(&request) {
+        Ok(choice) => {
+            let response = request.accept(&choice).map_err(HandshakeError::Build)?;
+            stream.write_all(&response).await?;
+            let ws = start(
+                stream,
+                Role::Server,
+                options.connection.clone(),
+                &rest,
+                options.channel_capacity,
+            );
+            Ok((ws, request))
+        }
+        Err(refusal) => {
+            stream.write_all(&refusal.to_bytes()).await?;
+            let _ = stream.shutdown().await;
+            Err(Error::Refused {
+                status: refusal.status(),
+                reason: refusal.body().to_string(),
+            })
+        }
+    }
+}
+
+/// Starts a connection on a stream whose opening handshake is already done
+/// (e.g. a hyper or axum upgraded connection). `leftover` holds any bytes
+/// read after the handshake head.
+pub fn from_upgraded<S>(stream: S, role: Role, config: Config, leftover: &[u8]) -> WebSocket
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    start(stream, role, config, leftover, 64)
+}
+
+fn start<S>(stream: S, role: Role, config: Config, leftover: &[u8], capacity: usize) -> WebSocket
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let now = tokio::time::Instant::now().into_std();
+    let mut conn = Connection::new(role, config, now);
+    // a protocol error in the first bytes is reported as the final event
+    let _ = conn.receive(now, leftover);
+    let capacity = capacity.max(1);
+    let (cmd_tx, cmd_rx) = mpsc::channel(capacity);
+    let (ev_tx, ev_rx) = mpsc::channel(capacity);
+    let shared = Arc::new(driver::Shared::new());
+    tokio::spawn(driver::Driver::new(stream, conn, cmd_rx, ev_tx, shared.clone()).run());
+    WebSocket::new(cmd_tx, ev_rx, shared)
+}

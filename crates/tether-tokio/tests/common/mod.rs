@@ -1,0 +1,102 @@
+//! Test helpers: real TCP on 127.0.0.1, and a raw peer that speaks frames
+//! by hand (to observe exactly what tether writes).
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tether::frame::{Frame, FrameDecoder, FrameEncoder, Limits, OpCode, Role, Rsv};
+use tether::handshake::{AcceptOptions, Limits as HeadLimits, Status, parse_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Every test step is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("test step timed out")
+}
+
+pub async fn listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/test", l.local_addr().unwrap());
+    (l, url)
+}
+
+/// A peer that has done the server side of the handshake by hand and now
+/// reads and writes raw frames.
+pub struct RawPeer {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder<fn() -> [u8; 4]>,
+}
+
+fn key() -> [u8; 4] {
+    [9, 8, 7, 6]
+}
+
+impl RawPeer {
+    /// Accepts one connection on `listener` and answers its upgrade with 101.
+    pub async fn accept(listener: &TcpListener) -> Self {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let (request, used) = loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "client closed during handshake");
+            head.extend_from_slice(&chunk[..n]);
+            if let Status::Complete(r, used) = parse_request(&head, &HeadLimits::default()).unwrap()
+            {
+                break (r, used);
+            }
+        };
+        stream
+            .write_all(&request.accept(&AcceptOptions::new()).unwrap())
+            .await
+            .unwrap();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&head[used..]);
+        Self {
+            stream,
+            buf,
+            decoder: FrameDecoder::new(
+                Role::Server,
+                Limits {
+                    max_frame_size: 1 << 30,
+                    ..Limits::default()
+                },
+            ),
+            encoder: FrameEncoder::new(Role::Server, key as fn() -> [u8; 4]),
+        }
+    }
+
+    /// The next frame from the client, or `None` at EOF.
+    pub async fn frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {
+                return Some(f);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) {
+        let mut out = BytesMut::new();
+        self.encoder
+            .encode(true, Rsv::NONE, opcode, payload, &mut out);
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+}

@@ -1,0 +1,472 @@
+//! The tokio adapter over real TCP on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tether::frame::OpCode;
+use tether::handshake::{AcceptOptions, Refusal};
+use tether::{CloseCode, Config, Event, KeepAlive, Message, MessageKind, State};
+use tether_tokio::{ClientOptions, Error, ServerOptions};
+
+fn big_config() -> Config {
+    Config {
+        max_frame_size: 32 << 20,
+        max_message_size: 64 << 20,
+        ..Config::default()
+    }
+}
+
+/// An echo server for one connection.
+async fn echo_server(listener: tokio::net::TcpListener) {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let options = ServerOptions {
+        connection: big_config(),
+        ..Default::default()
+    };
+    let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    while let Some(Ok(m)) = ws.next().await {
+        if ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn text_and_binary_up_to_16_mib_whole_and_fragmented() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(echo_server(listener));
+    let options = ClientOptions {
+        connection: big_config(),
+        ..Default::default()
+    };
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    for len in [0usize, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20] {
+        let text = "é".repeat(len / 2);
+        within(ws.send(Message::text(text.clone()))).await.unwrap();
+        assert_eq!(
+            within(ws.next()).await.unwrap().unwrap(),
+            Message::text(text)
+        );
+        let bin: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        within(ws.send(Message::binary(bin.clone()))).await.unwrap();
+        assert_eq!(
+            within(ws.next()).await.unwrap().unwrap().as_bytes(),
+            &bin[..]
+        );
+        // fragmented: three pieces
+        let data = Bytes::from(bin);
+        let (a, b) = (len / 3, 2 * len / 3);
+        ws.send_fragment(MessageKind::Binary, data.slice(..a), false)
+            .await
+            .unwrap();
+        ws.send_fragment(MessageKind::Binary, data.slice(a..b), false)
+            .await
+            .unwrap();
+        ws.send_fragment(MessageKind::Binary, data.slice(b..), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            within(ws.next()).await.unwrap().unwrap().as_bytes(),
+            &data[..]
+        );
+    }
+    let info = within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+    assert!(info.was_clean);
+    assert_eq!(info.code, CloseCode::NORMAL);
+    within(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn split_halves_send_and_receive_at_once_on_different_tasks() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(echo_server(listener));
+    let (ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = ws.split();
+    const N: usize = 2000;
+    let writer = tokio::spawn(async move {
+        for i in 0..N {
+            sink.send(Message::text(format!("message {i}")))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    let reader = tokio::spawn(async move {
+        for i in 0..N {
+            let m = stream.next().await.unwrap().unwrap();
+            assert_eq!(m.as_text().unwrap(), format!("message {i}"));
+        }
+        stream
+    });
+    let mut sink = within(writer).await.unwrap();
+    let mut stream = within(reader).await.unwrap();
+    within(sink.close(CloseCode::NORMAL, "")).await.unwrap();
+    assert!(within(stream.next()).await.is_none());
+    within(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6455_7_1_5_server_drops_tcp_without_close_gives_1006() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        drop(peer);
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    within(server).await.unwrap();
+    match within(ws.next()).await {
+        Some(Err(Error::Closed(Some(info)))) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(!info.was_clean);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(within(ws.next()).await.is_none());
+    assert_eq!(ws.state(), State::Aborted);
+    // close after the transport died returns at once instead of looping
+    let started = Instant::now();
+    let res = within(ws.close(CloseCode::NORMAL, "")).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{res:?}");
+}
+
+#[tokio::test]
+async fn keepalive_ping_with_silent_peer_aborts_within_interval_plus_timeout() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        // reads nothing, answers nothing
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(peer);
+    });
+    let options = ClientOptions {
+        connection: Config {
+            keep_alive: KeepAlive::Ping {
+                interval: Duration::from_millis(300),
+                timeout: Duration::from_millis(300),
+            },
+            ..Config::default()
+        },
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let end = within(ws.next()).await;
+    let elapsed = started.elapsed();
+    match end {
+        Some(Err(Error::Closed(Some(info)))) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(
+                info.reason.contains("keep-alive timeout"),
+                "{}",
+                info.reason
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn pongs_go_out_while_the_application_only_sends() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        let mut pongs = 0;
+        for i in 0..20u8 {
+            peer.send(OpCode::Ping, &[i]).await;
+            // the client application never reads; its driver must answer
+            loop {
+                let f = peer.frame().await.unwrap();
+                match f.header.opcode {
+                    OpCode::Pong => {
+                        assert_eq!(&f.payload[..], &[i]);
+                        pongs += 1;
+                        break;
+                    }
+                    OpCode::Text => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        pongs
+    });
+    let (ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let (mut sink, _stream) = ws.split();
+    let sender = tokio::spawn(async move {
+        loop {
+            if sink.send(Message::text("busy")).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    assert_eq!(within(server).await.unwrap(), 20);
+    sender.abort();
+}
+
+#[tokio::test]
+async fn keepalive_pong_heartbeat_goes_out_while_the_application_only_reads() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        let started = Instant::now();
+        for _ in 0..3 {
+            let f = peer.frame().await.unwrap();
+            assert_eq!(f.header.opcode, OpCode::Pong);
+            assert!(f.payload.is_empty());
+        }
+        started.elapsed()
+    });
+    let options = ClientOptions {
+        connection: Config {
+            keep_alive: KeepAlive::Pong {
+                interval: Duration::from_millis(200),
+            },
+            ..Config::default()
+        },
+        ..Default::default()
+    };
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let reader = tokio::spawn(async move { ws.next().await.map(|r| r.is_ok()) });
+    let elapsed = within(server).await.unwrap();
+    assert!(elapsed >= Duration::from_millis(550), "{elapsed:?}");
+    reader.abort();
+}
+
+#[tokio::test]
+async fn close_completes_without_the_peer_application_polling() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
+            .await
+            .unwrap();
+        // the server application never reads; hold the socket
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ws.close_info()
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let info = within(ws.close(CloseCode::new(4000), "bye")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(info.was_clean);
+    assert_eq!(info.code.as_u16(), 4000);
+    let server_view = within(server).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            server_view.code.as_u16(),
+            server_view.reason.as_str(),
+            server_view.was_clean
+        ),
+        (4000, "bye", true)
+    );
+}
+
+#[tokio::test]
+async fn next_is_cancel_safe_in_select() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
+            .await
+            .unwrap();
+        for i in 0..500 {
+            ws.send(Message::text(format!("{i}"))).await.unwrap();
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut cancelled = 0;
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(m) => got.push(m.unwrap().as_text().unwrap().parse::<usize>().unwrap()),
+                None => break,
+            },
+            // cancels the pending next() very often
+            _ = tokio::task::yield_now() => cancelled += 1,
+        }
+    }
+    assert!(cancelled > 0);
+    assert_eq!(
+        got,
+        (0..500).collect::<Vec<_>>(),
+        "nothing lost or reordered"
+    );
+    within(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn sink_waits_while_the_output_queue_is_full() {
+    let (listener, url) = listener().await;
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        release_rx.await.unwrap();
+        let mut n = 0;
+        while let Some(f) = peer.frame().await {
+            if f.header.opcode == OpCode::Binary {
+                n += 1;
+            }
+            if n == 200 {
+                break;
+            }
+        }
+        n
+    });
+    let options = ClientOptions {
+        connection: Config {
+            max_queued_output: 256 * 1024,
+            ..Config::default()
+        },
+        channel_capacity: 4,
+        ..Default::default()
+    };
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let payload = Bytes::from(vec![7u8; 256 * 1024]);
+    // the peer reads nothing: sends must stall well before 200 x 256 KiB are queued
+    let mut sent = 0;
+    let stalled = tokio::time::timeout(Duration::from_secs(1), async {
+        for _ in 0..200 {
+            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            sent += 1;
+        }
+    })
+    .await
+    .is_err();
+    assert!(stalled, "send never waited");
+    assert!(sent < 200);
+    release_tx.send(()).unwrap();
+    for _ in sent..200 {
+        within(ws.send(Message::Binary(payload.clone())))
+            .await
+            .unwrap();
+    }
+    assert_eq!(within(server).await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn subprotocol_chosen_or_upgrade_refused_403() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let res = tether_tokio::accept_with(tcp, &ServerOptions::default(), |req| {
+                if req.path() == "/forbidden" {
+                    return Err(Refusal::forbidden("not for you"));
+                }
+                let mut o = AcceptOptions::new();
+                if let Some(p) = req.pick_subprotocol(&["v2.chat", "v1.chat"]) {
+                    o = o.subprotocol(p);
+                }
+                Ok(o)
+            })
+            .await;
+            if let Ok((mut ws, _)) = res {
+                let _ = ws.next().await;
+            }
+        }
+    });
+    let options = ClientOptions {
+        handshake: tether::handshake::ClientConfig::new()
+            .subprotocol("v1.chat")
+            .subprotocol("v2.chat"),
+        ..Default::default()
+    };
+    let (mut ws, accepted) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    assert_eq!(
+        accepted.subprotocol(),
+        Some("v1.chat"),
+        "the client's first preference the server supports"
+    );
+    within(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+    let forbidden = url.replace("/test", "/forbidden");
+    let err = within(tether_tokio::connect(&forbidden, &options))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    within(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn http_200_answer_names_the_cause() {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tcp.read(&mut buf).await;
+        let body = "<html>hello</html>";
+        let _ = tcp
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await;
+    });
+    let err = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("200"), "{text}");
+    assert!(text.contains("101"), "{text}");
+}
+
+#[tokio::test]
+async fn pings_and_pongs_are_events_and_unsolicited_pong_is_not_answered() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        peer.send(OpCode::Pong, b"unsolicited").await;
+        peer.send(OpCode::Ping, b"ping!").await;
+        let f = peer.frame().await.unwrap();
+        // the first frame back is the Pong for the Ping, not an answer to the Pong
+        assert_eq!(
+            (f.header.opcode, &f.payload[..]),
+            (OpCode::Pong, &b"ping!"[..])
+        );
+        peer.send(OpCode::Close, &1000u16.to_be_bytes()).await;
+        let f = peer.frame().await.unwrap();
+        assert_eq!(f.header.opcode, OpCode::Close);
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(ws.next_event()).await,
+        Some(Event::Pong(Bytes::from_static(b"unsolicited")))
+    );
+    assert_eq!(
+        within(ws.next_event()).await,
+        Some(Event::Ping(Bytes::from_static(b"ping!")))
+    );
+    match within(ws.next_event()).await {
+        Some(Event::Closed(info)) => assert!(info.was_clean),
+        other => panic!("{other:?}"),
+    }
+    within(server).await.unwrap();
+}
