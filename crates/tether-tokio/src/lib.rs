@@ -15,7 +15,7 @@
 //! nothing). The handles talk to the driver over bounded channels.
 //!
 //! ```no_run
-//! use futures_util::{SinkExt, StreamExt};
+//! use futures_util::StreamExt;
 //! use tether::Message;
 //!
 //! # async fn run() -> Result<(), tether_tokio::Error> {

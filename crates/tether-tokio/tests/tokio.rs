@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tether::frame::OpCode;
 use tether::handshake::{AcceptOptions, Refusal};
 use tether::{CloseCode, Config, Event, KeepAlive, Message, MessageKind, State};
