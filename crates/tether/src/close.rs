@@ -158,8 +158,12 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, 
 /// Who started the end of the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Initiator {
-    /// This endpoint: the application closed or aborted, a timeout fired,
-    /// or the peer's bytes broke the protocol and we failed the connection.
+    /// The application: it called `close` (the end came with the peer's
+    /// answer, or with the close timeout).
+    Application,
+    /// This endpoint, on its own: a keep-alive timeout, an abort (e.g. after
+    /// an I/O error), or the peer's bytes broke the protocol and we failed
+    /// the connection.
     Local,
     /// The peer: it sent a Close first, or the transport ended.
     Remote,
@@ -186,6 +190,7 @@ pub struct CloseInfo {
 impl fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let by = match self.initiator {
+            Initiator::Application => "the application",
             Initiator::Local => "us",
             Initiator::Remote => "the peer",
         };

@@ -32,6 +32,20 @@ pub enum KeepAlive {
     },
 }
 
+/// An application-level heartbeat: a data message sent after an idle
+/// interval, for servers and proxies that ignore control frames (where a
+/// protocol [`KeepAlive`] does not keep the line warm). Separate from, and
+/// combinable with, the keep-alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Idle time (no data message sent or received) before the message.
+    /// A message sent by the application postpones it by up to one more
+    /// interval.
+    pub interval: Duration,
+    /// What to send, e.g. `Message::text("ping")` or `{"type":"ping"}`.
+    pub message: crate::Message,
+}
+
 /// Limits and policies of a [`Connection`](crate::Connection).
 ///
 /// Every buffer the wire can grow has a limit here; over a limit the peer
@@ -58,6 +72,8 @@ pub struct Config {
     pub close_timeout: Duration,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,
+    /// Application-level heartbeat. Default none.
+    pub heartbeat: Option<Heartbeat>,
     /// Answer each Ping with a Pong carrying the same payload (RFC 6455
     /// section 5.5.2). When off, Pings are only events and the application
     /// answers with [`Connection::pong`](crate::Connection::pong). Default on.
@@ -73,6 +89,7 @@ impl Default for Config {
             max_queued_output: 16 << 20,
             close_timeout: Duration::from_secs(10),
             keep_alive: KeepAlive::Off,
+            heartbeat: None,
             auto_pong: true,
         }
     }

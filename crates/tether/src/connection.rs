@@ -100,6 +100,9 @@ pub struct Connection {
     ping_counter: u64,
     close_deadline: Option<Instant>,
     close_info: Option<CloseInfo>,
+    heartbeat_at: Option<Instant>,
+    /// A data message was sent since the heartbeat timer was armed.
+    sent_since_heartbeat: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -153,6 +156,8 @@ impl Connection {
             ping_counter: 0,
             close_deadline: None,
             close_info: None,
+            heartbeat_at: config.heartbeat.as_ref().map(|h| now + h.interval),
+            sent_since_heartbeat: false,
             config,
         };
         conn.postpone_keepalive(now);
@@ -363,6 +368,9 @@ impl Connection {
             }
             OpCode::Close => self.on_close(&payload),
             _ => {
+                if let Some(h) = &self.config.heartbeat {
+                    self.heartbeat_at = Some(now + h.interval);
+                }
                 let Some(inc) = self.incoming.as_mut() else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
@@ -435,7 +443,7 @@ impl Connection {
                 self.end(State::Closed, code, reason, true, Initiator::Remote);
             }
             State::CloseSent => {
-                self.end(State::Closed, code, reason, true, Initiator::Local);
+                self.end(State::Closed, code, reason, true, Initiator::Application);
             }
             _ => {}
         }
@@ -479,6 +487,7 @@ impl Connection {
         self.keepalive_at = None;
         self.ping_wait = None;
         self.close_deadline = None;
+        self.heartbeat_at = None;
     }
 
     // ----- events and output --------------------------------------------
@@ -615,6 +624,7 @@ impl Connection {
         };
         self.flush_pending_pong();
         self.write_frame(true, rsv, opcode, payload);
+        self.sent_since_heartbeat = true;
         Ok(())
     }
 
@@ -657,6 +667,7 @@ impl Connection {
         self.flush_pending_pong();
         self.write_frame(fin, Rsv::NONE, opcode, data);
         self.sending = (!fin).then_some(Sending { kind, utf8 });
+        self.sent_since_heartbeat = true;
         Ok(())
     }
 
@@ -726,6 +737,7 @@ impl Connection {
             _ => {
                 self.state = State::CloseSent;
                 self.keepalive_at = None;
+                self.heartbeat_at = None;
                 self.ping_wait = None;
                 self.close_deadline = Some(now + self.config.close_timeout);
             }
@@ -767,6 +779,7 @@ impl Connection {
             self.keepalive_at,
             self.ping_wait.map(|(_, d)| d),
             self.close_deadline,
+            self.heartbeat_at,
         ]
         .into_iter()
         .flatten()
@@ -790,7 +803,7 @@ impl Connection {
                 CloseCode::ABNORMAL,
                 reason,
                 false,
-                Initiator::Local,
+                Initiator::Application,
             );
             return;
         }
@@ -811,6 +824,20 @@ impl Connection {
                 Initiator::Local,
             );
             return;
+        }
+        if let Some(h) = &self.config.heartbeat
+            && self.heartbeat_at.is_some_and(|at| now >= at)
+            && matches!(self.state, State::Open | State::CloseReceived)
+        {
+            let (interval, message) = (h.interval, h.message.clone());
+            self.heartbeat_at = Some(now + interval);
+            if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending.is_none() {
+                let opcode = match message.kind() {
+                    MessageKind::Text => OpCode::Text,
+                    MessageKind::Binary => OpCode::Binary,
+                };
+                self.write_frame(true, Rsv::NONE, opcode, message.into_bytes());
+            }
         }
         if self.keepalive_at.is_some_and(|at| now >= at)
             && matches!(self.state, State::Open | State::CloseReceived)

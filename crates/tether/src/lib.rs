@@ -34,12 +34,13 @@ mod error;
 mod extension;
 mod message;
 mod output;
+pub mod reconnect;
 mod state;
 pub mod upgrade;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
-pub use config::{Config, KeepAlive};
+pub use config::{Config, Heartbeat, KeepAlive};
 pub use connection::{Connection, Event};
 pub use error::{Error, InvalidInput, ProtocolError};
 pub use extension::{Extension, ExtensionError};

@@ -26,7 +26,7 @@ fn rfc6455_7_1_2_we_close_then_peer_answers_clean() {
         let info = Harness::closed(&events).unwrap();
         assert_eq!(
             (info.code.as_u16(), info.was_clean, info.initiator),
-            (4000, true, Initiator::Local)
+            (4000, true, Initiator::Application)
         );
         assert_eq!(h.conn.state(), State::Closed);
         assert!(

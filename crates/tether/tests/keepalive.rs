@@ -195,3 +195,43 @@ fn keepalive_stops_after_close() {
         assert_eq!(h.conn.poll_timeout(), None);
     }
 }
+
+#[test]
+fn heartbeat_message_after_idle_interval_separate_from_keepalive() {
+    use tether::{Heartbeat, Message};
+    for role in ROLES {
+        let config = Config {
+            heartbeat: Some(Heartbeat {
+                interval: secs(60),
+                message: Message::text("{\"type\":\"ping\"}"),
+            }),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        // control frames do not count as activity for the heartbeat
+        h.advance(secs(30));
+        h.feed(&frame(role, PING, b""));
+        h.output();
+        h.advance(secs(30));
+        let out = h.output();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].opcode, &out[0].payload[..]),
+            (TEXT, &b"{\"type\":\"ping\"}"[..])
+        );
+        // a received message postpones it
+        h.advance(secs(50));
+        h.feed(&frame(role, TEXT, b"data"));
+        h.advance(secs(59));
+        assert!(h.output().is_empty());
+        h.advance(secs(1));
+        assert_eq!(h.output()[0].opcode, TEXT);
+        // a sent message postpones it too (by up to one interval)
+        h.conn.send(Message::text("mine")).unwrap();
+        h.output();
+        h.advance(secs(60));
+        assert!(h.output().is_empty());
+        h.advance(secs(60));
+        assert_eq!(h.output()[0].payload, b"{\"type\":\"ping\"}");
+    }
+}

@@ -1,0 +1,314 @@
+//! When to reconnect, and after what delay: a sans-IO policy any runtime can
+//! drive (the tokio adapter's reconnecting client uses it).
+//!
+//! Decide on *how the connection ended* (a [`CloseInfo`]), never on errors:
+//! a killed server or an idle load balancer that cuts the line raises no
+//! error, only a close with 1006 and `was_clean: false`. The default policy
+//! reconnects after every close except one the application initiated and
+//! peer codes the application marks as intentional; delays grow
+//! exponentially with full jitter, up to a cap, and reset once a connection
+//! has stayed up long enough. Owns no timer and no socket: time and
+//! randomness are arguments.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+use std::time::Instant;
+
+use rand::Rng;
+
+use crate::{CloseCode, CloseInfo, Initiator};
+
+/// The rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// The cap of the first retry's delay. Default 500 ms.
+    pub initial_delay: Duration,
+    /// The largest delay. Default 30 s.
+    pub max_delay: Duration,
+    /// Give up after this many attempts in a row (`None`: never). Default none.
+    pub max_attempts: Option<u32>,
+    /// A connection that stayed up this long resets the attempt count.
+    /// Default 30 s.
+    pub reset_after: Duration,
+    /// Close codes from the peer that mean "do not come back" (e.g. 4000 in
+    /// an application protocol). Default none.
+    pub intentional_codes: Vec<CloseCode>,
+    /// Reconnect even after the application itself closed. Default false.
+    pub after_application_close: bool,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: None,
+            reset_after: Duration::from_secs(30),
+            intentional_codes: Vec::new(),
+            after_application_close: false,
+        }
+    }
+}
+
+/// Why the policy says not to reconnect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The application closed the connection.
+    ApplicationClosed,
+    /// The peer closed with a code marked intentional.
+    Intentional(CloseCode),
+    /// `max_attempts` attempts in a row failed.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Wait `delay`, then make attempt number `attempt` (1-based).
+    Reconnect {
+        /// The attempt about to be made.
+        attempt: u32,
+        /// How long to wait first.
+        delay: Duration,
+    },
+    /// Do not reconnect.
+    Stop(StopReason),
+}
+
+/// The policy with its running state (attempts so far, when the current
+/// connection came up).
+#[derive(Clone, Debug)]
+pub struct Reconnector {
+    policy: ReconnectPolicy,
+    attempts: u32,
+    connected_at: Option<Instant>,
+}
+
+impl Reconnector {
+    /// A reconnector with no attempts made.
+    pub fn new(policy: ReconnectPolicy) -> Self {
+        Self {
+            policy,
+            attempts: 0,
+            connected_at: None,
+        }
+    }
+
+    /// The rules.
+    pub fn policy(&self) -> &ReconnectPolicy {
+        &self.policy
+    }
+
+    /// Attempts made in a row since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// A connection came up at `now`.
+    pub fn connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
+    }
+
+    /// The upper bound of the delay before attempt `attempt` (1-based):
+    /// `min(max_delay, initial_delay * 2^(attempt-1))`. The delay itself is
+    /// drawn uniformly from zero to this bound ("full jitter").
+    pub fn delay_cap(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.policy
+            .initial_delay
+            .checked_mul(factor)
+            .map_or(self.policy.max_delay, |d| d.min(self.policy.max_delay))
+    }
+
+    /// The connection came up at `connected` (if it did) and ended with
+    /// `info` at `now`: reconnect or not, and when.
+    pub fn closed(&mut self, info: &CloseInfo, now: Instant, rng: &mut impl Rng) -> Decision {
+        if info.initiator == Initiator::Application && !self.policy.after_application_close {
+            return Decision::Stop(StopReason::ApplicationClosed);
+        }
+        if info.initiator == Initiator::Remote && self.policy.intentional_codes.contains(&info.code)
+        {
+            return Decision::Stop(StopReason::Intentional(info.code));
+        }
+        if let Some(up) = self.connected_at.take()
+            && now.saturating_duration_since(up) >= self.policy.reset_after
+        {
+            self.attempts = 0;
+        }
+        self.next(rng)
+    }
+
+    /// An attempt to connect failed (refused, timed out, handshake error).
+    pub fn failed(&mut self, rng: &mut impl Rng) -> Decision {
+        self.connected_at = None;
+        self.next(rng)
+    }
+
+    fn next(&mut self, rng: &mut impl Rng) -> Decision {
+        if self
+            .policy
+            .max_attempts
+            .is_some_and(|max| self.attempts >= max)
+        {
+            return Decision::Stop(StopReason::GaveUp {
+                attempts: self.attempts,
+            });
+        }
+        self.attempts += 1;
+        let cap = self.delay_cap(self.attempts);
+        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+        Decision::Reconnect {
+            attempt: self.attempts,
+            delay: Duration::from_nanos(rng.random_range(0..=nanos)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn info(code: u16, initiator: Initiator) -> CloseInfo {
+        CloseInfo {
+            code: CloseCode::new(code),
+            reason: String::new(),
+            was_clean: code != 1006,
+            initiator,
+        }
+    }
+
+    #[test]
+    fn application_close_and_intentional_codes_stop() {
+        let policy = ReconnectPolicy {
+            intentional_codes: alloc::vec![CloseCode::new(4000)],
+            ..ReconnectPolicy::default()
+        };
+        let mut r = Reconnector::new(policy);
+        let mut rng = StdRng::seed_from_u64(1);
+        let now = Instant::now();
+        assert_eq!(
+            r.closed(&info(1000, Initiator::Application), now, &mut rng),
+            Decision::Stop(StopReason::ApplicationClosed)
+        );
+        assert_eq!(
+            r.closed(&info(4000, Initiator::Remote), now, &mut rng),
+            Decision::Stop(StopReason::Intentional(CloseCode::new(4000)))
+        );
+        for (code, who) in [
+            (1001, Initiator::Remote),
+            (1006, Initiator::Remote),
+            (1006, Initiator::Local),
+            (1000, Initiator::Remote),
+        ] {
+            assert!(
+                matches!(
+                    r.closed(&info(code, who), now, &mut rng),
+                    Decision::Reconnect { .. }
+                ),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts_and_resets_after_a_stable_connection() {
+        let policy = ReconnectPolicy {
+            max_attempts: Some(3),
+            reset_after: Duration::from_secs(10),
+            ..ReconnectPolicy::default()
+        };
+        let mut r = Reconnector::new(policy);
+        let mut rng = StdRng::seed_from_u64(2);
+        for attempt in 1..=3 {
+            assert!(
+                matches!(r.failed(&mut rng), Decision::Reconnect { attempt: a, .. } if a == attempt)
+            );
+        }
+        assert_eq!(
+            r.failed(&mut rng),
+            Decision::Stop(StopReason::GaveUp { attempts: 3 })
+        );
+        // a connection that stays up 10 s resets the count
+        let t0 = Instant::now();
+        r.connected(t0);
+        let d = r.closed(
+            &info(1006, Initiator::Remote),
+            t0 + Duration::from_secs(10),
+            &mut rng,
+        );
+        assert!(matches!(d, Decision::Reconnect { attempt: 1, .. }), "{d:?}");
+        // a short one does not
+        r.connected(t0);
+        let d = r.closed(
+            &info(1006, Initiator::Remote),
+            t0 + Duration::from_secs(1),
+            &mut rng,
+        );
+        assert!(matches!(d, Decision::Reconnect { attempt: 2, .. }), "{d:?}");
+    }
+
+    proptest! {
+        /// Delays stay within [0, min(max, initial * 2^(n-1))] and the
+        /// decisions follow the rules, whatever the sequence of endings.
+        #[test]
+        fn backoff_within_bounds_and_decisions_follow_rules(
+            seed in any::<u64>(),
+            initial_ms in 1u64..2000,
+            max_ms in 1u64..60_000,
+            max_attempts in proptest::option::of(1u32..20),
+            endings in proptest::collection::vec((prop_oneof![Just(1000u16), Just(1001), Just(1006), Just(4000), Just(4001)], 0u8..3, 0u64..100), 1..60),
+        ) {
+            let policy = ReconnectPolicy {
+                initial_delay: Duration::from_millis(initial_ms),
+                max_delay: Duration::from_millis(max_ms),
+                max_attempts,
+                reset_after: Duration::from_secs(50),
+                intentional_codes: alloc::vec![CloseCode::new(4000)],
+                after_application_close: false,
+            };
+            let mut r = Reconnector::new(policy.clone());
+            let mut rng = StdRng::seed_from_u64(seed);
+            let t0 = Instant::now();
+            let mut expected_attempts = 0u32;
+            for (code, who, up_secs) in endings {
+                let who = [Initiator::Application, Initiator::Local, Initiator::Remote][usize::from(who)];
+                r.connected(t0);
+                let decision = r.closed(&info(code, who), t0 + Duration::from_secs(up_secs), &mut rng);
+                if who == Initiator::Application {
+                    prop_assert_eq!(decision, Decision::Stop(StopReason::ApplicationClosed));
+                    continue;
+                }
+                if who == Initiator::Remote && code == 4000 {
+                    prop_assert_eq!(decision, Decision::Stop(StopReason::Intentional(CloseCode::new(4000))));
+                    continue;
+                }
+                if up_secs >= 50 {
+                    expected_attempts = 0;
+                }
+                if max_attempts.is_some_and(|m| expected_attempts >= m) {
+                    prop_assert_eq!(decision, Decision::Stop(StopReason::GaveUp { attempts: expected_attempts }));
+                    continue;
+                }
+                expected_attempts += 1;
+                match decision {
+                    Decision::Reconnect { attempt, delay } => {
+                        prop_assert_eq!(attempt, expected_attempts);
+                        let cap = policy.initial_delay.saturating_mul(1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX)).min(policy.max_delay);
+                        prop_assert!(delay <= cap, "delay {:?} over cap {:?}", delay, cap);
+                        prop_assert!(cap <= policy.max_delay);
+                    }
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+            }
+        }
+    }
+}
