@@ -47,6 +47,7 @@ fuzz_target!(|input: Input| {
         max_queued_output: 16384,
         close_timeout: Duration::from_secs(1),
         keep_alive,
+        heartbeat: None,
         auto_pong: input.auto_pong,
     };
     let limit = config.max_queued_output;
