@@ -7,7 +7,9 @@ use tether_tokio::ClientOptions;
 
 #[tokio::main]
 async fn main() -> Result<(), tether_tokio::Error> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let (mut ws, accepted) = tether_tokio::connect(&url, &ClientOptions::default()).await?;
     println!("connected (subprotocol: {:?})", accepted.subprotocol());
     for text in ["hello", "from", "tether"] {

@@ -7,13 +7,16 @@ use tether_tokio::ServerOptions;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("echo server on ws://{addr}");
     loop {
         let (tcp, peer) = listener.accept().await?;
         tokio::spawn(async move {
-            let (mut ws, request) = match tether_tokio::accept(tcp, &ServerOptions::default()).await {
+            let (mut ws, request) = match tether_tokio::accept(tcp, &ServerOptions::default()).await
+            {
                 Ok(ok) => ok,
                 Err(e) => return eprintln!("{peer}: {e}"),
             };

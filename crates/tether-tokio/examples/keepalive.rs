@@ -19,12 +19,25 @@ async fn main() -> Result<(), tether_tokio::Error> {
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let keep_alive = match mode.as_str() {
         "off" => KeepAlive::Off,
-        "pong" => KeepAlive::Pong { interval: Duration::from_secs(5) },
-        _ => KeepAlive::Ping { interval: Duration::from_secs(5), timeout: Duration::from_secs(3) },
+        "pong" => KeepAlive::Pong {
+            interval: Duration::from_secs(5),
+        },
+        _ => KeepAlive::Ping {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
+        },
     };
-    let options = ClientOptions { connection: Config { keep_alive, ..Config::default() }, ..Default::default() };
+    let options = ClientOptions {
+        connection: Config {
+            keep_alive,
+            ..Config::default()
+        },
+        ..Default::default()
+    };
     let (mut ws, _) = tether_tokio::connect(&url, &options).await?;
-    println!("connected with keep-alive {keep_alive:?}; idle until the server closes or stops answering");
+    println!(
+        "connected with keep-alive {keep_alive:?}; idle until the server closes or stops answering"
+    );
     while let Some(event) = ws.next_event().await {
         match event {
             Event::Pong(p) => println!("< pong {p:?}"),

@@ -31,6 +31,7 @@
 
 mod driver;
 mod error;
+pub mod reconnect;
 mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -48,6 +49,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 pub use error::Error;
+pub use reconnect::{Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;

@@ -1,0 +1,251 @@
+//! A client that reconnects on *close*, driven by the core's sans-IO
+//! [`ReconnectPolicy`](tether::reconnect::ReconnectPolicy).
+//!
+//! Owns the supervisor task: connect, forward messages both ways, and when
+//! the connection ends, ask the policy whether and when to come back.
+//! Messages sent while disconnected wait in a bounded queue and go out, in
+//! order, once connected; over the bound they are refused with an error,
+//! never dropped silently.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tether::reconnect::{Decision, ReconnectPolicy, Reconnector, StopReason};
+use tether::{CloseCode, CloseInfo, Event, Message};
+use tokio::sync::{Notify, mpsc};
+
+use crate::{ClientOptions, Error};
+
+/// How a reconnecting client behaves.
+#[derive(Clone, Debug, Default)]
+pub struct ReconnectOptions {
+    /// How each connection is made.
+    pub client: ClientOptions,
+    /// When to reconnect and how long to wait.
+    pub policy: ReconnectPolicy,
+    /// Messages kept while disconnected; `0` refuses sends while
+    /// disconnected. Default 0 (refuse).
+    pub max_queued_messages: usize,
+}
+
+/// A change in the client's life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// A connection is up (`attempt` 0 for the first connection).
+    Connected {
+        /// The reconnect attempt that succeeded (0: the initial connect).
+        attempt: u32,
+    },
+    /// The connection ended, as the core reported it.
+    Disconnected(CloseInfo),
+    /// A connect attempt failed before the WebSocket was up.
+    ConnectFailed(String),
+    /// Waiting `delay` before attempt `attempt`.
+    Reconnecting {
+        /// The attempt about to be made (1-based).
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// The policy said stop: the application closed, the peer closed with
+    /// an intentional code, or attempts ran out. The last event.
+    Stopped(StopReason),
+}
+
+/// What a reconnecting client yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReconnectEvent {
+    /// A message from the server.
+    Message(Message),
+    /// A lifecycle change.
+    Lifecycle(Lifecycle),
+}
+
+#[derive(Debug)]
+struct Outbox {
+    queue: Mutex<(VecDeque<Message>, bool)>,
+    notify: Notify,
+    limit: usize,
+}
+
+/// A client that reconnects after every close its policy allows.
+/// [`ReconnectingClient::next`] is cancel-safe.
+#[derive(Debug)]
+pub struct ReconnectingClient {
+    events: mpsc::Receiver<ReconnectEvent>,
+    outbox: Arc<Outbox>,
+    close: mpsc::Sender<(CloseCode, String)>,
+}
+
+impl ReconnectingClient {
+    /// Starts connecting to `url` in the background.
+    pub fn connect(url: &str, options: ReconnectOptions) -> Self {
+        let (ev_tx, events) = mpsc::channel(options.client.channel_capacity.max(1));
+        let (close, close_rx) = mpsc::channel(1);
+        let outbox = Arc::new(Outbox {
+            queue: Mutex::new((VecDeque::new(), false)),
+            notify: Notify::new(),
+            limit: options.max_queued_messages,
+        });
+        tokio::spawn(supervise(
+            url.to_string(),
+            options,
+            ev_tx,
+            outbox.clone(),
+            close_rx,
+        ));
+        Self {
+            events,
+            outbox,
+            close,
+        }
+    }
+
+    /// Sends a message: at once when connected, queued while disconnected
+    /// (up to `max_queued_messages`).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when disconnected and the queue is full (or
+    /// queueing is off), or after the client stopped.
+    pub fn send(&self, message: Message) -> Result<(), Error> {
+        let mut guard = self.outbox.queue.lock().map_err(|_| Error::Closed(None))?;
+        let (queue, connected) = &mut *guard;
+        // while connected, the queue only holds what is being handed over
+        let room = if *connected {
+            queue.len() < self.outbox.limit.max(1024)
+        } else {
+            queue.len() < self.outbox.limit
+        };
+        if !room {
+            return Err(Error::Closed(None));
+        }
+        queue.push_back(message);
+        drop(guard);
+        self.outbox.notify.notify_one();
+        Ok(())
+    }
+
+    /// Messages waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.outbox.queue.lock().map_or(0, |q| q.0.len())
+    }
+
+    /// The next message or lifecycle event; `None` after `Stopped`.
+    pub async fn next(&mut self) -> Option<ReconnectEvent> {
+        self.events.recv().await
+    }
+
+    /// Closes the current connection (if any) and stops reconnecting.
+    pub async fn close(&self, code: CloseCode, reason: &str) {
+        let _ = self.close.send((code, reason.to_string())).await;
+    }
+}
+
+impl futures_core::Stream for ReconnectingClient {
+    type Item = ReconnectEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.events.poll_recv(cx)
+    }
+}
+
+fn set_connected(outbox: &Outbox, connected: bool) {
+    if let Ok(mut q) = outbox.queue.lock() {
+        q.1 = connected;
+    }
+}
+
+async fn supervise(
+    url: String,
+    options: ReconnectOptions,
+    events: mpsc::Sender<ReconnectEvent>,
+    outbox: Arc<Outbox>,
+    mut close_rx: mpsc::Receiver<(CloseCode, String)>,
+) {
+    let mut reconnector = Reconnector::new(options.policy.clone());
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    let mut attempt = 0u32;
+    let emit = |e: Lifecycle| {
+        let events = events.clone();
+        async move {
+            tracing::debug!(event = ?e, "reconnecting client");
+            let _ = events.send(ReconnectEvent::Lifecycle(e)).await;
+        }
+    };
+    loop {
+        let decision = match crate::connect(&url, &options.client).await {
+            Ok((ws, _)) => {
+                reconnector.connected(tokio::time::Instant::now().into_std());
+                set_connected(&outbox, true);
+                emit(Lifecycle::Connected { attempt }).await;
+                let (mut sink, mut stream) = ws.split();
+                let mut closing = false;
+                let info = loop {
+                    // hand over what is queued, in order; keep it if the connection refuses
+                    loop {
+                        let next = outbox.queue.lock().ok().and_then(|q| q.0.front().cloned());
+                        let Some(message) = next else { break };
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                        if let Ok(mut q) = outbox.queue.lock() {
+                            q.0.pop_front();
+                        }
+                    }
+                    tokio::select! {
+                        event = stream.next_event() => match event {
+                            Some(Event::Message(m)) => {
+                                let _ = events.send(ReconnectEvent::Message(m)).await;
+                            }
+                            Some(Event::Closed(info)) => break info,
+                            Some(_) => {}
+                            None => break stream.close_info().unwrap_or(CloseInfo {
+                                code: CloseCode::ABNORMAL,
+                                reason: "the connection ended".into(),
+                                was_clean: false,
+                                initiator: tether::Initiator::Local,
+                            }),
+                        },
+                        () = outbox.notify.notified() => {}
+                        cmd = close_rx.recv(), if !closing => {
+                            closing = true;
+                            let (code, reason) = cmd.unwrap_or((CloseCode::NORMAL, String::new()));
+                            let _ = sink.close(code, &reason).await;
+                        }
+                    }
+                };
+                set_connected(&outbox, false);
+                emit(Lifecycle::Disconnected(info.clone())).await;
+                reconnector.closed(&info, tokio::time::Instant::now().into_std(), &mut rng)
+            }
+            Err(e) => {
+                emit(Lifecycle::ConnectFailed(e.to_string())).await;
+                reconnector.failed(&mut rng)
+            }
+        };
+        match decision {
+            Decision::Reconnect {
+                attempt: next,
+                delay,
+            } => {
+                attempt = next;
+                emit(Lifecycle::Reconnecting { attempt, delay }).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = close_rx.recv() => {
+                        emit(Lifecycle::Stopped(StopReason::ApplicationClosed)).await;
+                        return;
+                    }
+                }
+            }
+            Decision::Stop(reason) => {
+                emit(Lifecycle::Stopped(reason)).await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The reconnecting client against real servers on 127.0.0.1: killed and
+//! restarted, closing with 4000 (intentional) or 1001, or silent past a
+//! keep-alive Ping timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use tether::reconnect::{ReconnectPolicy, StopReason};
+use tether::{CloseCode, Config, KeepAlive, Message};
+use tether_tokio::{
+    ClientOptions, Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectingClient, ServerOptions,
+};
+
+/// An echo server on its own runtime and thread, so that dropping it kills
+/// every socket at once without a Close (as a killed process would).
+struct KillableServer {
+    runtime: Option<tokio::runtime::Runtime>,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+impl KillableServer {
+    fn start(addr: std::net::SocketAddr, received: Arc<Mutex<Vec<String>>>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .unwrap();
+        let log = received.clone();
+        runtime.spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let Ok((mut ws, _)) =
+                        tether_tokio::accept(tcp, &ServerOptions::default()).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(m)) = ws.next().await {
+                        log.lock()
+                            .unwrap()
+                            .push(m.as_text().unwrap_or("").to_string());
+                        let _ = ws.send(m).await;
+                    }
+                });
+            }
+        });
+        Self {
+            runtime: Some(runtime),
+            received,
+        }
+    }
+
+    fn kill(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
+    loop {
+        match within(client.next()).await {
+            Some(ReconnectEvent::Lifecycle(l)) => return l,
+            Some(ReconnectEvent::Message(_)) => {}
+            None => panic!("client stopped"),
+        }
+    }
+}
+
+async fn message(client: &mut ReconnectingClient) -> Message {
+    loop {
+        match within(client.next()).await {
+            Some(ReconnectEvent::Message(m)) => return m,
+            Some(ReconnectEvent::Lifecycle(l)) => panic!("unexpected {l:?}"),
+            None => panic!("client stopped"),
+        }
+    }
+}
+
+fn policy() -> ReconnectPolicy {
+    ReconnectPolicy {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(400),
+        intentional_codes: vec![CloseCode::new(4000)],
+        ..ReconnectPolicy::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_once_in_order() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let server = tokio::task::spawn_blocking({
+        let r = received.clone();
+        move || KillableServer::start(addr, r)
+    })
+    .await
+    .unwrap();
+    let options = ReconnectOptions {
+        policy: policy(),
+        max_queued_messages: 100,
+        ..Default::default()
+    };
+    let mut client = ReconnectingClient::connect(&format!("ws://{addr}/"), options);
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    client.send(Message::text("before")).unwrap();
+    assert_eq!(message(&mut client).await, Message::text("before"));
+
+    tokio::task::spawn_blocking(move || server.kill())
+        .await
+        .unwrap();
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(!info.was_clean);
+        }
+        other => panic!("{other:?}"),
+    }
+    for i in 0..5 {
+        client.send(Message::text(format!("queued {i}"))).unwrap();
+    }
+    // the server stays down for a while: several attempts, delays within their caps
+    let restart_at = tokio::time::Instant::now() + Duration::from_millis(600);
+    let mut restarted = None;
+    let mut attempts = Vec::new();
+    let reconnected_attempt = loop {
+        if restarted.is_none() && tokio::time::Instant::now() >= restart_at {
+            let r = received.clone();
+            restarted = Some(
+                tokio::task::spawn_blocking(move || KillableServer::start(addr, r))
+                    .await
+                    .unwrap(),
+            );
+        }
+        match tokio::time::timeout(Duration::from_millis(50), client.next()).await {
+            Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::Reconnecting { attempt, delay }))) => {
+                let cap = Duration::from_millis(50 * (1 << (attempt - 1).min(10)))
+                    .min(Duration::from_millis(400));
+                assert!(delay <= cap, "attempt {attempt}: {delay:?} over {cap:?}");
+                attempts.push(attempt);
+            }
+            Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::Connected { attempt }))) => break attempt,
+            Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::ConnectFailed(_)))) => {}
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => {}
+        }
+    };
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+    assert_eq!(reconnected_attempt, *attempts.last().unwrap());
+    for i in 0..5 {
+        assert_eq!(
+            message(&mut client).await,
+            Message::text(format!("queued {i}"))
+        );
+    }
+    let log = received.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "before", "queued 0", "queued 1", "queued 2", "queued 3", "queued 4"
+        ],
+        "each once, in order"
+    );
+    client.close(CloseCode::NORMAL, "").await;
+    assert!(matches!(
+        lifecycle(&mut client).await,
+        Lifecycle::Disconnected(_)
+    ));
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Stopped(StopReason::ApplicationClosed)
+    );
+    assert!(within(client.next()).await.is_none());
+    tokio::task::spawn_blocking(move || restarted.unwrap().kill())
+        .await
+        .unwrap();
+}
+
+/// A server whose connections close with `code` right after the greeting.
+async fn closing_server(code: u16) -> String {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
+                    .await
+                    .unwrap();
+                ws.send(Message::text("hello")).await.unwrap();
+                let _ = ws.close(CloseCode::new(code), "server says so").await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn close_4000_is_intentional_no_reconnect() {
+    let url = closing_server(4000).await;
+    let mut client = ReconnectingClient::connect(
+        &url,
+        ReconnectOptions {
+            policy: policy(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    assert_eq!(message(&mut client).await, Message::text("hello"));
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => {
+            assert_eq!((info.code.as_u16(), info.was_clean), (4000, true))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Stopped(StopReason::Intentional(CloseCode::new(4000)))
+    );
+    assert!(within(client.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn close_1001_reconnects() {
+    let url = closing_server(1001).await;
+    let mut client = ReconnectingClient::connect(
+        &url,
+        ReconnectOptions {
+            policy: policy(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => assert_eq!(info.code, CloseCode::GOING_AWAY),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        lifecycle(&mut client).await,
+        Lifecycle::Reconnecting { attempt: 1, .. }
+    ));
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 1 }
+    );
+    // refused while disconnected when queueing is off: never silently dropped
+    client.close(CloseCode::NORMAL, "").await;
+}
+
+#[tokio::test]
+async fn silent_server_past_keepalive_timeout_reconnects() {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let mut peers = Vec::new();
+        loop {
+            peers.push(RawPeer::accept(&listener).await); // accept the upgrade, then say nothing
+        }
+    });
+    let options = ReconnectOptions {
+        policy: policy(),
+        client: ClientOptions {
+            connection: Config {
+                keep_alive: KeepAlive::Ping {
+                    interval: Duration::from_millis(200),
+                    timeout: Duration::from_millis(200),
+                },
+                ..Config::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut client = ReconnectingClient::connect(&url, options);
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    assert!(client.send(Message::text("while connected")).is_ok());
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(
+                info.reason.contains("keep-alive timeout"),
+                "{}",
+                info.reason
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // queueing off: a send while disconnected is refused, not dropped
+    assert!(client.send(Message::text("refused")).is_err());
+    assert!(matches!(
+        lifecycle(&mut client).await,
+        Lifecycle::Reconnecting { attempt: 1, .. }
+    ));
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 1 }
+    );
+}
