@@ -20,7 +20,6 @@ use tether_tokio::{
 /// every socket at once without a Close (as a killed process would).
 struct KillableServer {
     runtime: Option<tokio::runtime::Runtime>,
-    received: Arc<Mutex<Vec<String>>>,
 }
 
 impl KillableServer {
@@ -77,12 +76,10 @@ async fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
 }
 
 async fn message(client: &mut ReconnectingClient) -> Message {
-    loop {
-        match within(client.next()).await {
-            Some(ReconnectEvent::Message(m)) => return m,
-            Some(ReconnectEvent::Lifecycle(l)) => panic!("unexpected {l:?}"),
-            None => panic!("client stopped"),
-        }
+    match within(client.next()).await {
+        Some(ReconnectEvent::Message(m)) => m,
+        Some(ReconnectEvent::Lifecycle(l)) => panic!("unexpected {l:?}"),
+        None => panic!("client stopped"),
     }
 }
 
