@@ -54,7 +54,6 @@ impl KillableServer {
         });
         Self {
             runtime: Some(runtime),
-            received,
         }
     }
 
