@@ -241,14 +241,16 @@ impl ClientHandshake {
             Sniff::NeedMore => return Ok(Status::Partial),
             Sniff::Other => {}
         }
+        // Only the bytes within the head limit are looked at, so that any
+        // split of the input gives the same verdict (fuzz-found).
+        let window = head::window(buf, &self.limits);
         let prefix = b"HTTP/";
-        let n = buf.len().min(prefix.len());
-        if buf.get(..n) != prefix.get(..n) {
+        let n = window.len().min(prefix.len());
+        if window.get(..n) != prefix.get(..n) {
             return Err(ResponseError::NotHttp {
                 found: snippet(buf.get(..32).unwrap_or(buf)),
             });
         }
-        let window = head::window(buf, &self.limits);
         let mut slots = head::header_slots(&self.limits);
         let mut res = httparse::Response::new(&mut slots);
         let used = match res.parse(window) {

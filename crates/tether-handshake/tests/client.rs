@@ -551,3 +551,24 @@ fn rfc6455_3_bad_urls_and_options_are_build_errors() {
         String::from_utf8_lossy(client.request_bytes()).contains("Sec-WebSocket-Protocol: a\r\n")
     );
 }
+
+/// Fuzz-found: under a head limit smaller than "HTTP/", the verdict must not
+/// depend on how the bytes were split (the whole buffer used to say "not
+/// HTTP" where byte-by-byte feeding said "head too large").
+#[test]
+fn rfc6455_4_1_tiny_head_limit_gives_the_same_verdict_for_any_split() {
+    use tether_handshake::{ClientConfig, ClientHandshake, Limits, ResponseError};
+    let config = ClientConfig::new().limits(Limits::default().with_max_head_len(1));
+    let client = ClientHandshake::with_key("ws://h/", config, *b"the sample nonce").unwrap();
+    let data = b"HTDR; garbage";
+    let whole = client.check_response(data);
+    assert!(matches!(whole, Err(ResponseError::HeadTooLarge { limit: 1 })), "{whole:?}");
+    let mut fed = Ok(tether_handshake::Status::Partial);
+    for n in 1..=data.len() {
+        fed = client.check_response(&data[..n]);
+        if fed.is_err() {
+            break;
+        }
+    }
+    assert_eq!(fed, whole);
+}
