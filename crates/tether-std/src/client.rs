@@ -1,0 +1,308 @@
+//! The client side: [`connect`] to a `ws://` or `wss://` URL, or run the
+//! client handshake over a stream you connected yourself with [`client`].
+//!
+//! Owns the client's transport set-up (name resolution, TCP connect with a
+//! timeout, TLS for `wss://`) and the moving of the handshake's bytes. The
+//! request and the checks of the answer belong to
+//! [`tether::upgrade::ClientUpgrade`]; this module never parses HTTP.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use tether::handshake::{Accepted, ClientConfig, ClientHandshake, Limits, WsUrl};
+use tether::upgrade::{ClientUpgrade, HandshakeError};
+use tether::{Config, Role};
+
+use crate::handshake_io::{self, Deadline, Read};
+use crate::websocket::Settings;
+use crate::{Error, MaybeTlsStream, Transport, WebSocket};
+
+/// How a client connects: the handshake's extras, the connection's
+/// [`Config`], timeouts, and TLS.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_std::{ClientOptions, Config, KeepAlive};
+///
+/// let config = Config {
+///     keep_alive: KeepAlive::Ping {
+///         interval: Duration::from_secs(20),
+///         timeout: Duration::from_secs(10),
+///     },
+///     ..Config::default()
+/// };
+/// let options = ClientOptions::new()
+///     .config(config)
+///     .subprotocol("chat")
+///     .header("Authorization", "Bearer abc")
+///     .connect_timeout(Duration::from_secs(5));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    handshake: ClientConfig,
+    config: Config,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    nodelay: bool,
+    settings: Settings,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsOptions,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            handshake: ClientConfig::new(),
+            config: Config::default(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            nodelay: true,
+            settings: Settings::default(),
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsOptions::default(),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The defaults: no subprotocol or extra header, `Config::default()`,
+    /// 10 s to connect, 10 s for the handshake (TLS included), `TCP_NODELAY`
+    /// on, a 64 KiB read buffer, a 1 s FIN wait, webpki-roots for `wss://`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connection's limits and policies (keep-alive, close timeout, ...).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The handshake's extras at once (subprotocols, Origin, headers, head
+    /// limits). Do not offer extensions: this adapter installs none, so a
+    /// server that accepts one would send frames it cannot read.
+    #[must_use]
+    pub fn handshake(mut self, handshake: ClientConfig) -> Self {
+        self.handshake = handshake;
+        self
+    }
+
+    /// Offers a subprotocol (call again for more, in order of preference);
+    /// the server's pick is in the returned [`Accepted`].
+    #[must_use]
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.handshake = self.handshake.subprotocol(name);
+        self
+    }
+
+    /// Sends an `Origin` header.
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.handshake = self.handshake.origin(origin);
+        self
+    }
+
+    /// Adds a request header, e.g. `Authorization` (not one the handshake
+    /// writes itself).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.handshake = self.handshake.header(name, value);
+        self
+    }
+
+    /// Limits on the server's answer head.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.handshake = self.handshake.limits(limits);
+        self
+    }
+
+    /// How long the TCP connect may take (per resolved address, within one
+    /// overall budget of this length). Default 10 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the TLS handshake and the HTTP upgrade may take together.
+    /// Default 10 s.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` (small frames go out at once). Default on.
+    #[must_use]
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// The size of the read buffer, the most read per system call. Default
+    /// 64 KiB.
+    #[must_use]
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.settings.read_buffer_size = bytes;
+        self
+    }
+
+    /// How long a client waits, after the closing handshake, for the server
+    /// to close TCP first (RFC 6455 section 7.1.1) before closing it
+    /// itself. Default 1 s.
+    #[must_use]
+    pub fn fin_wait(mut self, wait: Duration) -> Self {
+        self.settings.fin_wait = wait;
+        self
+    }
+
+    /// Uses this rustls configuration for `wss://` instead of the default
+    /// (webpki-roots, ALPN `http/1.1`, the ring provider). Do not offer
+    /// `h2` in its ALPN list: the upgrade is HTTP/1.1.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls.config = Some(config);
+        self
+    }
+
+    /// Trusts this root certificate for `wss://` too, beside webpki-roots
+    /// (e.g. a private CA). Ignored when [`tls_config`](Self::tls_config)
+    /// is set.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn add_root_certificate(
+        mut self,
+        cert: rustls::pki_types::CertificateDer<'static>,
+    ) -> Self {
+        self.tls.roots.push(cert);
+        self
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL: resolves the host, connects TCP
+/// (within the connect timeout), runs TLS for `wss://` (the `tls` feature)
+/// and the opening handshake (within the handshake timeout). Returns the
+/// open connection and what the server accepted (its subprotocol and
+/// headers).
+///
+/// # Errors
+/// [`Error::Url`] for a URL that is not `ws://` or `wss://`;
+/// [`Error::Connect`] when no address could be connected; [`Error::Tls`]
+/// when TLS fails (a `wss://` URL aimed at a plain server says so);
+/// [`Error::Handshake`] when the server's answer is not a valid 101 (an
+/// HTTP 200 gives `ResponseError::UnexpectedStatus`; a TLS answer to a plain
+/// `ws://` request says to use `wss://`) or the handshake times out.
+pub fn connect(
+    url: &str,
+    options: &ClientOptions,
+) -> Result<(WebSocket<MaybeTlsStream>, Accepted), Error> {
+    let parsed = WsUrl::parse(url)?;
+    let tcp = connect_tcp(parsed.host(), parsed.port(), options.connect_timeout)?;
+    if options.nodelay {
+        tcp.set_nodelay(true)?;
+    }
+    let deadline = Deadline::after(options.handshake_timeout);
+    let stream = if parsed.is_secure() {
+        #[cfg(feature = "tls")]
+        {
+            crate::tls::connect(tcp, &parsed, &options.tls, deadline)?
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            drop(tcp);
+            return Err(crate::tls::not_enabled());
+        }
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    handshake(stream, url, options, deadline)
+}
+
+/// Runs the client's opening handshake for `url` over a stream that is
+/// already connected (and already TLS, for `wss://`), within the handshake
+/// timeout. `url` gives the `Host` header and the resource; nothing is
+/// connected.
+///
+/// # Errors
+/// [`Error::Handshake`] as for [`connect`]; [`Error::Io`] when the stream
+/// fails.
+pub fn client<S: Transport>(
+    stream: S,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<(WebSocket<S>, Accepted), Error> {
+    handshake(
+        stream,
+        url,
+        options,
+        Deadline::after(options.handshake_timeout),
+    )
+}
+
+fn handshake<S: Transport>(
+    mut stream: S,
+    url: &str,
+    options: &ClientOptions,
+    deadline: Deadline,
+) -> Result<(WebSocket<S>, Accepted), Error> {
+    let request =
+        ClientHandshake::new(url, options.handshake.clone()).map_err(HandshakeError::Build)?;
+    let mut upgrade = ClientUpgrade::new(request);
+    handshake_io::write_all(&mut stream, upgrade.request(), deadline)?;
+    let mut buf = vec![0; 4096];
+    let (accepted, leftover) = loop {
+        match handshake_io::read(&mut stream, &mut buf, deadline)? {
+            Read::Eof => return Err(upgrade.eof().into()),
+            Read::Data(n) => {
+                if let Some(done) = upgrade.receive(buf.get(..n).unwrap_or_default())? {
+                    break done;
+                }
+            }
+        }
+    };
+    handshake_io::clear_timeouts(&stream)?;
+    let ws = WebSocket::with_settings(
+        stream,
+        Role::Client,
+        options.config.clone(),
+        &leftover,
+        &options.settings,
+    )?;
+    Ok((ws, accepted))
+}
+
+/// Connects to the first address of `host` that answers, within `timeout`
+/// overall.
+fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Error> {
+    let failed = |source| Error::Connect {
+        host: host.to_owned(),
+        port,
+        source,
+    };
+    let deadline = Instant::now() + timeout;
+    let addrs = (host, port).to_socket_addrs().map_err(failed)?;
+    let mut last = None;
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            last = Some(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            ));
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(failed(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the name resolved to no address",
+        )
+    })))
+}

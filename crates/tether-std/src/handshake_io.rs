@@ -1,0 +1,119 @@
+//! Blocking reads and writes bounded by the handshake deadline.
+//!
+//! Owns the timing of the opening handshake only: every read and write
+//! before the connection exists goes through here, with the stream's
+//! timeouts set to what is left of the handshake timeout, so a peer that
+//! trickles or sends nothing cannot hold a thread. The HTTP itself is the
+//! core's ([`tether::upgrade`]); this module never looks at the bytes.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use tether::upgrade::HandshakeError;
+
+use crate::{Error, Transport};
+
+/// What one bounded read gave.
+pub(crate) enum Read {
+    /// Bytes, in `buf[..n]`.
+    Data(usize),
+    /// The peer ended the transport.
+    Eof,
+}
+
+/// The deadline of one opening handshake.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Self {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// What is left, or the timeout error once nothing is.
+    fn left(&self) -> Result<Duration, Error> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(self.expired())
+        } else {
+            Ok(left)
+        }
+    }
+
+    pub(crate) fn expired(&self) -> Error {
+        Error::Handshake(HandshakeError::Timeout(self.timeout))
+    }
+}
+
+/// One read of at most `buf.len()` bytes before the deadline.
+pub(crate) fn read<S: Transport>(
+    stream: &mut S,
+    buf: &mut [u8],
+    deadline: Deadline,
+) -> Result<Read, Error> {
+    loop {
+        let left = deadline.left()?;
+        set(stream.set_read_timeout(Some(left)))?;
+        match stream.read(buf) {
+            Ok(0) => return Ok(Read::Eof),
+            Ok(n) => return Ok(Read::Data(n)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(crate::tls::map_io(e)),
+        }
+    }
+}
+
+/// Writes all of `bytes` (and flushes) before the deadline.
+pub(crate) fn write_all<S: Transport>(
+    stream: &mut S,
+    mut bytes: &[u8],
+    deadline: Deadline,
+) -> Result<(), Error> {
+    while !bytes.is_empty() {
+        let left = deadline.left()?;
+        set(stream.set_write_timeout(Some(left)))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(crate::tls::map_io(e)),
+        }
+    }
+    loop {
+        match stream.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if retry(&e) => {
+                deadline.left()?;
+            }
+            Err(e) => return Err(crate::tls::map_io(e)),
+        }
+    }
+}
+
+/// Clears the timeouts the handshake set, before the connection starts.
+pub(crate) fn clear_timeouts<S: Transport>(stream: &S) -> Result<(), Error> {
+    set(stream.set_read_timeout(None))?;
+    set(stream.set_write_timeout(None))
+}
+
+/// `Unsupported` is not an error here: such a stream just has no deadline.
+fn set(result: io::Result<()>) -> Result<(), Error> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::Unsupported => Err(Error::Io(e)),
+        _ => Ok(()),
+    }
+}
+
+fn retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,173 @@
+//! The server side: [`accept`] and [`accept_with`] run the opening
+//! handshake on an accepted stream.
+//!
+//! Owns the moving of the handshake's bytes under a deadline (a slow or
+//! silent client cannot hold the thread past the handshake timeout) and the
+//! writing of refusals. Parsing and checking the request belong to
+//! [`tether::upgrade::ServerUpgrade`]; the answer to
+//! [`Request::accept`](tether::handshake::Request::accept). This module never
+//! parses HTTP.
+
+use std::time::Duration;
+
+use tether::handshake::{AcceptOptions, Limits, Refusal, Request, RequestError};
+use tether::upgrade::{HandshakeError, ServerUpgrade};
+use tether::{Config, Role};
+
+use crate::handshake_io::{self, Deadline, Read};
+use crate::websocket::Settings;
+use crate::{Error, Transport, WebSocket};
+
+/// How a server accepts: the connection's [`Config`], the request head
+/// limits and the handshake timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_std::ServerOptions;
+/// let options = ServerOptions::new().handshake_timeout(Duration::from_secs(5));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    config: Config,
+    limits: Limits,
+    handshake_timeout: Duration,
+    settings: Settings,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The defaults: `Config::default()`, `Limits::default()` (16 KiB head,
+    /// 64 headers), a 10 s handshake timeout, a 64 KiB read buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connection's limits and policies (keep-alive, close timeout, ...).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Limits on the request head (over them: 431).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long the client may take to send its whole request (a TLS
+    /// handshake on the stream included). Default 10 s.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The size of the read buffer, the most read per system call. Default
+    /// 64 KiB.
+    #[must_use]
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.settings.read_buffer_size = bytes;
+        self
+    }
+}
+
+/// Runs the server's opening handshake on `stream` and accepts any valid
+/// upgrade (no subprotocol). See [`accept_with`].
+///
+/// # Errors
+/// As [`accept_with`].
+pub fn accept<S: Transport>(stream: S, options: &ServerOptions) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, options, |_| Ok(AcceptOptions::new()))
+}
+
+/// Runs the server's opening handshake on `stream`: reads the request
+/// (within the handshake timeout), lets `callback` look at it (path,
+/// headers, Origin, offered subprotocols) and pick the [`AcceptOptions`]
+/// (e.g. a subprotocol with [`Request::pick_subprotocol`]) or a
+/// [`Refusal`], then writes the 101 or the refusal.
+///
+/// Do not accept extensions in the options: this adapter installs none.
+///
+/// # Errors
+/// [`Error::Handshake`] with [`HandshakeError::Request`] for a request that
+/// is not a valid upgrade (its refusal, e.g. 400 or 426, was written first;
+/// a TLS ClientHello gets none), [`HandshakeError::Eof`] or
+/// [`HandshakeError::Timeout`] when the client stopped or was too slow;
+/// [`Error::Refused`] when the callback refused (the refusal was written);
+/// [`Error::Handshake`] with [`HandshakeError::Build`] when the options
+/// cannot be written (a 500 was written); [`Error::Io`] or [`Error::Tls`]
+/// when the stream fails.
+pub fn accept_with<S, F>(
+    mut stream: S,
+    options: &ServerOptions,
+    callback: F,
+) -> Result<WebSocket<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
+{
+    let deadline = Deadline::after(options.handshake_timeout);
+    let mut upgrade = ServerUpgrade::new(options.limits);
+    let mut buf = vec![0; 4096];
+    let (request, leftover) = loop {
+        let n = match handshake_io::read(&mut stream, &mut buf, deadline)? {
+            Read::Eof => return Err(upgrade.eof().into()),
+            Read::Data(n) => n,
+        };
+        match upgrade.receive(buf.get(..n).unwrap_or_default()) {
+            Ok(Some(done)) => break done,
+            Ok(None) => {}
+            Err(HandshakeError::Request(e)) => {
+                if e != RequestError::TlsClientHello {
+                    refuse(&mut stream, &e.response(), deadline);
+                }
+                return Err(HandshakeError::Request(e).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let accept = match callback(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => {
+            refuse(&mut stream, &refusal.to_bytes(), deadline);
+            return Err(Error::Refused(refusal));
+        }
+    };
+    let answer = match request.accept(&accept) {
+        Ok(answer) => answer,
+        Err(e) => {
+            if let Ok(refusal) = Refusal::new(500, "the server could not write its answer") {
+                refuse(&mut stream, &refusal.to_bytes(), deadline);
+            }
+            return Err(HandshakeError::Build(e).into());
+        }
+    };
+    handshake_io::write_all(&mut stream, &answer, deadline)?;
+    handshake_io::clear_timeouts(&stream)?;
+    WebSocket::with_settings(
+        stream,
+        Role::Server,
+        options.config.clone(),
+        &leftover,
+        &options.settings,
+    )
+}
+
+/// Writes a refusal (best effort: the handshake has failed anyway), then
+/// ends the transport.
+fn refuse<S: Transport>(stream: &mut S, response: &[u8], deadline: Deadline) {
+    let _ = handshake_io::write_all(stream, response, deadline);
+    let _ = stream.shutdown();
+}

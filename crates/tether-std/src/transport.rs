@@ -1,0 +1,262 @@
+//! The byte streams a [`WebSocket`](crate::WebSocket) runs over.
+//!
+//! Owns the [`Transport`] trait (a blocking `Read + Write` stream whose read
+//! timeout can be armed, so the connection's timers fire while the
+//! application blocks in `read`) and its implementations for `TcpStream`,
+//! `UnixStream`, rustls streams and [`MaybeTlsStream`]. It never interprets
+//! the bytes it moves.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+/// A blocking byte stream with the controls the adapter needs.
+///
+/// Only [`set_read_timeout`](Transport::set_read_timeout) is required: it is
+/// how the connection's timers (keep-alive, close timeout) fire while the
+/// application blocks in [`WebSocket::read`](crate::WebSocket::read). The
+/// other methods have defaults for streams that cannot do them; see each.
+///
+/// To run over a stream of your own that has no timeouts at all, return
+/// `Err(io::ErrorKind::Unsupported.into())` from `set_read_timeout`: reads
+/// then block until bytes arrive, so timers only run when there is traffic,
+/// and `close` waits for the peer's Close without a time limit.
+pub trait Transport: Read + Write {
+    /// Sets how long a read may block before failing with `WouldBlock` or
+    /// `TimedOut`; `None` blocks until bytes arrive. Never called with zero.
+    ///
+    /// # Errors
+    /// As the system reports; `Unsupported` turns timers off (see above).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Sets how long a write may block; `None` blocks until the bytes are
+    /// taken. Used to bound the closing handshake. The default reports
+    /// `Unsupported` (writes then block as long as they need).
+    ///
+    /// # Errors
+    /// As the system reports.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Switches non-blocking mode, in which reads with nothing to read fail
+    /// at once with `WouldBlock`. [`WebSocket::send`](crate::WebSocket::send)
+    /// uses it to take in waiting Pings (and answer them) without blocking.
+    /// The default reports `Unsupported` (sends then leave incoming frames to
+    /// the next `read`).
+    ///
+    /// # Errors
+    /// As the system reports.
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        let _ = nonblocking;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Ends the transport after the last bytes were written: TLS sends its
+    /// `close_notify`, TCP its FIN. The default flushes.
+    ///
+    /// # Errors
+    /// As the system reports; the adapter ignores them (the connection has
+    /// already ended).
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Both)
+    }
+}
+
+#[cfg(unix)]
+impl Transport for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_nonblocking(self, nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        (**self).set_nonblocking(nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        (**self).shutdown()
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        (**self).set_nonblocking(nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        (**self).shutdown()
+    }
+}
+
+/// A rustls stream (client or server side) over any transport: the
+/// timeouts and non-blocking mode are the socket's; shutdown sends TLS
+/// `close_notify` before shutting the socket.
+#[cfg(feature = "tls")]
+impl<C, D, T> Transport for rustls::StreamOwned<C, T>
+where
+    C: core::ops::DerefMut + core::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+    T: Transport,
+{
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        // Push the alert and anything still buffered in rustls.
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut self.sock)? == 0 {
+                break;
+            }
+        }
+        self.sock.shutdown()
+    }
+}
+
+/// The stream [`connect`](crate::connect) returns: plain TCP for `ws://`,
+/// TLS over TCP for `wss://` (with the `tls` feature).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MaybeTlsStream {
+    /// `ws://`: plain TCP.
+    Plain(TcpStream),
+    /// `wss://`: rustls over TCP.
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl MaybeTlsStream {
+    /// The TCP stream underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.get_ref(),
+        }
+    }
+
+    /// Whether this is TLS.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+}
+
+impl Read for MaybeTlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for MaybeTlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write_vectored(bufs),
+            // `StreamOwned` writes one slice at a time; `Stream` takes all.
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => {
+                let s = &mut **s;
+                rustls::Stream::new(&mut s.conn, &mut s.sock).write_vectored(bufs)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Transport for MaybeTlsStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.tcp().set_nonblocking(nonblocking)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => Transport::shutdown(s),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Transport::shutdown(&mut **s),
+        }
+    }
+}

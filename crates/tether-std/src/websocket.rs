@@ -1,0 +1,628 @@
+//! [`WebSocket`]: one open connection on a blocking [`Transport`].
+//!
+//! Owns the driving loop of the sans-IO [`Connection`]: read into a buffer,
+//! [`Connection::receive`], drain [`Connection::poll_event`], write
+//! [`Connection::poll_output`], arm the read timeout from
+//! [`Connection::poll_timeout`] and call [`Connection::handle_timeout`] when
+//! it fires; then end the transport once the connection has ended. It must
+//! never decide anything the protocol decides (what to answer, when to
+//! close, which code): that is the core's, and a missing rule goes there.
+//!
+//! Three promises, each held by a test:
+//! - Output never waits for the application: Pongs, keep-alives and the
+//!   Close echo are written inside `read`, and `send` also takes in what has
+//!   already arrived (without blocking) so a Ping is answered while the
+//!   application only sends. A write that fails with `WouldBlock` or
+//!   `Interrupted` is retried; queued bytes are never dropped.
+//! - [`WebSocket::close`] completes the closing handshake by itself.
+//! - After a transport error every call returns at once.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKind, Role, State};
+
+use crate::{Error, Transport};
+
+/// The smallest read timeout armed: a socket timeout of zero means "none".
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// How long to pause before retrying a write that reported `WouldBlock` on a
+/// stream without a write deadline (a non-blocking stream, or a write
+/// timeout set outside this crate).
+const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(1);
+
+/// Adapter settings that are not protocol limits (those are in [`Config`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) read_buffer_size: usize,
+    pub(crate) fin_wait: Duration,
+}
+
+impl Settings {
+    pub(crate) const DEFAULT_READ_BUFFER: usize = 64 * 1024;
+    pub(crate) const DEFAULT_FIN_WAIT: Duration = Duration::from_secs(1);
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_buffer_size: Self::DEFAULT_READ_BUFFER,
+            fin_wait: Self::DEFAULT_FIN_WAIT,
+        }
+    }
+}
+
+/// An open WebSocket connection over a blocking transport `S`.
+///
+/// Get one from [`connect`](crate::connect), [`client`](crate::client),
+/// [`accept`](crate::accept) or [`accept_with`](crate::accept_with), then:
+///
+/// - [`read`](Self::read) the next message (Pings are answered and timers
+///   run while it blocks); [`read_event`](Self::read_event) to see Pings,
+///   Pongs and the final `Closed` too;
+/// - [`send`](Self::send), [`send_fragment`](Self::send_fragment),
+///   [`ping`](Self::ping), [`pong`](Self::pong): each writes its frame
+///   before returning, then answers whatever already arrived;
+/// - [`close`](Self::close): sends the Close and completes the closing
+///   handshake.
+///
+/// Every method takes `&mut self`: one thread drives a connection. The
+/// connection ends with a [`CloseInfo`] (the peer's code, ours, or 1006
+/// when the transport ended without a Close); once it has, `read` and
+/// `send` return [`Error::Closed`] with it.
+///
+/// Writes block until the transport takes the bytes, and nothing is read
+/// meanwhile: two peers that both only send large messages and never read
+/// can fill each other's buffers. Read on the same thread between sends (or
+/// use the tokio adapter for full duplex).
+pub struct WebSocket<S> {
+    stream: S,
+    conn: Connection,
+    buf: Box<[u8]>,
+    /// Events taken from the connection, not yet given to the application.
+    events: VecDeque<Event>,
+    /// Payload bytes of the messages in `events`.
+    held: usize,
+    fin_wait: Duration,
+    /// The read timeout armed on the stream (`None`: blocking).
+    armed: Option<Duration>,
+    /// The stream supports read timeouts (timers can fire in `read`).
+    timers: bool,
+    /// The stream supports non-blocking mode (`send` can read ahead).
+    nonblocking: bool,
+    /// The transport failed: no more I/O on it.
+    broken: bool,
+    /// The transport has been ended (shut down).
+    ended: bool,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("stream", &self.stream)
+            .field("conn", &self.conn)
+            .field("unread_events", &self.events.len())
+            .field("broken", &self.broken)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> WebSocket<S> {
+    /// Wraps a stream whose opening handshake is already done, e.g. by your
+    /// own HTTP server. `leftover` is what followed the handshake head in
+    /// the last read (the peer's first frames); pass `&[]` if none.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing an answer to `leftover` fails.
+    pub fn from_upgraded(
+        stream: S,
+        role: Role,
+        config: Config,
+        leftover: &[u8],
+    ) -> Result<Self, Error> {
+        Self::with_settings(stream, role, config, leftover, &Settings::default())
+    }
+
+    pub(crate) fn with_settings(
+        stream: S,
+        role: Role,
+        config: Config,
+        leftover: &[u8],
+        settings: &Settings,
+    ) -> Result<Self, Error> {
+        let now = Instant::now();
+        let mut ws = Self {
+            conn: Connection::new(role, config, now),
+            buf: vec![0; settings.read_buffer_size.max(1)].into_boxed_slice(),
+            events: VecDeque::new(),
+            held: 0,
+            fin_wait: settings.fin_wait,
+            armed: Some(Duration::ZERO), // unknown: the first read arms for sure
+            timers: true,
+            nonblocking: true,
+            broken: false,
+            ended: false,
+            stream,
+        };
+        // Blocking mode, no write timeout: the driving loop arms what it needs.
+        for set in [
+            ws.stream.set_nonblocking(false),
+            ws.stream.set_write_timeout(None),
+        ] {
+            if let Err(e) = set
+                && e.kind() != io::ErrorKind::Unsupported
+            {
+                return Err(ws.fail_io(e));
+            }
+        }
+        if !leftover.is_empty() {
+            // A protocol error ends the connection; its Closed event says why.
+            let _ = ws.conn.receive(now, leftover);
+        }
+        ws.settle()?;
+        Ok(ws)
+    }
+
+    // ----- the application's calls -----------------------------------------
+
+    /// The next message. Blocks until one arrives, answering Pings and
+    /// running keep-alive and close timers meanwhile.
+    ///
+    /// Pings and Pongs are skipped (use [`read_event`](Self::read_event) to
+    /// see them; with `Config::auto_pong` off you must, to answer them).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the connection has ended (the transport is
+    /// then already shut down), with how: the peer's Close code and reason,
+    /// ours after a protocol error, or 1006 with `was_clean: false` when the
+    /// transport ended without a Close or a timer expired. [`Error::Io`]
+    /// when the transport fails (then `Closed` with 1006 from the next call).
+    pub fn read(&mut self) -> Result<Message, Error> {
+        loop {
+            match self.read_event()? {
+                Event::Message(message) => return Ok(message),
+                Event::Closed(info) => return Err(Error::Closed(info)),
+                Event::Ping(_) | Event::Pong(_) => {}
+            }
+        }
+    }
+
+    /// The next event: a message, a Ping (already answered when
+    /// `Config::auto_pong` is on), a Pong, or `Closed` (once, last; the
+    /// transport is then already shut down). Blocks as [`read`](Self::read).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after the `Closed` event was returned;
+    /// [`Error::Io`] when the transport fails (the `Closed` event, 1006,
+    /// comes next).
+    pub fn read_event(&mut self) -> Result<Event, Error> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                if let Event::Message(message) = &event {
+                    self.held = self.held.saturating_sub(message.len());
+                }
+                return Ok(event);
+            }
+            if let Some(info) = self.ended_with() {
+                return Err(Error::Closed(info));
+            }
+            self.read_once()?;
+        }
+    }
+
+    /// Sends a whole message as one frame. Returns once it is written; then
+    /// takes in, without blocking, what the peer already sent, so a waiting
+    /// Ping is answered even by an application that only sends (messages
+    /// that arrived are kept for `read`, up to `Config::max_message_size`
+    /// bytes).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the connection has ended; [`Error::Protocol`]
+    /// for a message the connection refuses; [`Error::Io`] when writing
+    /// fails.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        let result = self.conn.send(message);
+        self.after_queue(result)
+    }
+
+    /// Sends one fragment of a message (RFC 6455 section 5.4): the first
+    /// call starts a message of `kind`, later calls continue it, and `fin`
+    /// ends it. Other messages may not be sent until it ends; Pings and
+    /// Pongs may. Text fragments may split a character; the whole message
+    /// must be UTF-8.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), plus [`Error::Protocol`] for a text fragment
+    /// that makes the message invalid UTF-8 or a fragment of the other kind.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        let result = self.conn.send_fragment(kind, data.into(), fin);
+        self.after_queue(result)
+    }
+
+    /// Sends a Ping (payload at most 125 bytes). Its Pong comes back as an
+    /// [`Event::Pong`] from [`read_event`](Self::read_event).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); [`Error::Protocol`] for a payload over 125
+    /// bytes.
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let result = self.conn.ping(payload.into());
+        self.after_queue(result)
+    }
+
+    /// Sends a Pong: the answer to a Ping when `Config::auto_pong` is off,
+    /// or an unsolicited heartbeat (RFC 6455 section 5.5.3).
+    ///
+    /// # Errors
+    /// As [`ping`](Self::ping).
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let result = self.conn.pong(payload.into());
+        self.after_queue(result)
+    }
+
+    /// Closes the connection (RFC 6455 section 7.1.2) and waits for the end:
+    /// sends our Close with `code` and `reason`, reads (and drops) what the
+    /// peer still sends until its Close arrives, `Config::close_timeout`
+    /// passes, or the transport ends; then ends the transport (a server at
+    /// once; a client first waits up to the FIN wait for the server to close
+    /// TCP, RFC 6455 section 7.1.1). Messages not yet read are dropped.
+    ///
+    /// Returns how the connection ended: clean with the peer's answering
+    /// code, or 1006 with `was_clean: false` after a timeout or a lost
+    /// transport.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for a code that may not be sent (1005, 1006,
+    /// 1015, ...) or a reason over 123 bytes (nothing is sent);
+    /// [`Error::Closed`] if the connection had already ended (after an I/O
+    /// error too: it returns at once); [`Error::Io`] when the transport
+    /// fails during the close.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
+        if let Some(info) = self.ended_with() {
+            self.end_transport();
+            return Err(Error::Closed(info));
+        }
+        let now = Instant::now();
+        if let Err(e) = self.conn.close(now, code, reason) {
+            return Err(self.refused(e));
+        }
+        self.events.clear();
+        self.held = 0;
+        let deadline = self.conn.poll_timeout();
+        if let Some(deadline) = deadline {
+            // Bound the write of our Close too: a peer that reads nothing
+            // must not hold `close` past the close timeout.
+            let _ = self.stream.set_write_timeout(Some(
+                deadline.saturating_duration_since(now).max(MIN_TIMEOUT),
+            ));
+        }
+        let written = self.flush_output(deadline);
+        let _ = self.stream.set_write_timeout(None);
+        match written {
+            Ok(()) | Err(Error::Closed(_)) => {}
+            Err(e) => return Err(e),
+        }
+        loop {
+            // After our Close, data is not for the application any more; the
+            // end is what `close` returns.
+            self.events.clear();
+            self.held = 0;
+            if let Some(info) = self.ended_with() {
+                self.end_transport();
+                return Ok(info);
+            }
+            self.read_once()?;
+        }
+    }
+
+    // ----- accessors ---------------------------------------------------------
+
+    /// The connection's state: `Open`, `CloseSent` during `close`, then
+    /// `Closed` (a Close was exchanged or we failed the connection) or
+    /// `Aborted` (transport lost, timeout).
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.conn.close_info()
+    }
+
+    /// The sans-IO connection inside, to inspect (role, config, queued
+    /// output).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the
+    /// connection; use it for socket options.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The transport, giving up the connection (without closing it).
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    // ----- the driving loop -----------------------------------------------
+
+    /// How the connection ended, if it has.
+    fn ended_with(&self) -> Option<CloseInfo> {
+        if self.conn.state().is_terminal() {
+            self.conn.close_info().cloned()
+        } else {
+            None
+        }
+    }
+
+    /// One blocking read, bounded by the next timer; its bytes, end of
+    /// input or the timer go to the connection; then [`Self::settle`].
+    fn read_once(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        let deadline = self.conn.poll_timeout();
+        if deadline.is_some_and(|d| d <= now) {
+            self.conn.handle_timeout(now);
+            return self.settle();
+        }
+        self.arm_read_timeout(deadline.map(|d| d - now))?;
+        match self.stream.read(&mut self.buf) {
+            Ok(0) => self.conn.receive_eof(),
+            Ok(n) => {
+                let data = self.buf.get(..n).unwrap_or_default();
+                // A protocol error ends the connection: the Close with its
+                // code is queued and the Closed event says why.
+                let _ = self.conn.receive(Instant::now(), data);
+            }
+            Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // rustls: the peer closed TCP without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.conn.receive_eof(),
+            Err(e) => return Err(self.fail_io(e)),
+        }
+        self.settle()
+    }
+
+    fn arm_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        if !self.timers {
+            return Ok(());
+        }
+        let timeout = timeout.map(|t| t.max(MIN_TIMEOUT));
+        if timeout.is_none() && self.armed.is_none() {
+            return Ok(());
+        }
+        match self.stream.set_read_timeout(timeout) {
+            Ok(()) => {
+                self.armed = timeout;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                self.timers = false;
+                Ok(())
+            }
+            Err(e) => Err(self.fail_io(e)),
+        }
+    }
+
+    /// After an operation queued something: write it, then read ahead.
+    fn after_queue(&mut self, queued: Result<(), tether::Error>) -> Result<(), Error> {
+        if let Err(e) = queued {
+            return Err(self.refused(e));
+        }
+        self.flush_output(None)?;
+        self.read_ahead();
+        Ok(())
+    }
+
+    /// Takes in what has already arrived without blocking, runs due timers,
+    /// and writes what they queued (the Pong for a waiting Ping, a
+    /// keep-alive). Failures end the connection; the next call reports them.
+    fn read_ahead(&mut self) {
+        if self.broken || self.conn.state().is_terminal() {
+            return;
+        }
+        if self.nonblocking && self.held < self.conn.config().max_message_size {
+            match self.stream.set_nonblocking(true) {
+                Ok(()) => {
+                    let failure = self.read_available();
+                    let restored = self.stream.set_nonblocking(false);
+                    if let Some(e) = failure.or(restored.err()) {
+                        let _ = self.fail_io(e);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.nonblocking = false,
+                Err(e) => {
+                    let _ = self.fail_io(e);
+                }
+            }
+        }
+        self.conn.handle_timeout(Instant::now());
+        let _ = self.settle();
+    }
+
+    /// Reads in non-blocking mode until nothing is left (or enough messages
+    /// wait). Returns the transport's error, if it failed.
+    fn read_available(&mut self) -> Option<io::Error> {
+        let limit = self.conn.config().max_message_size;
+        loop {
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    self.conn.receive_eof();
+                    return None;
+                }
+                Ok(n) => {
+                    let data = self.buf.get(..n).unwrap_or_default();
+                    let _ = self.conn.receive(Instant::now(), data);
+                    self.drain_events();
+                    if self.held >= limit || self.conn.state().is_terminal() {
+                        return None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.conn.receive_eof();
+                    return None;
+                }
+                Err(e) => return Some(e),
+            }
+        }
+    }
+
+    /// Takes the events, writes the output, and ends the transport once the
+    /// connection has ended.
+    fn settle(&mut self) -> Result<(), Error> {
+        self.drain_events();
+        let written = self.flush_output(None);
+        self.drain_events();
+        if self.conn.state().is_terminal() {
+            self.end_transport();
+        }
+        written
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            if let Event::Message(message) = &event {
+                self.held += message.len();
+            }
+            self.events.push_back(event);
+        }
+    }
+
+    /// Writes all queued output (vectored), retrying `Interrupted` and
+    /// `WouldBlock` until `deadline`. Bytes are only taken off the queue
+    /// once the transport accepted them.
+    fn flush_output(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
+        if self.broken || self.ended {
+            return Ok(());
+        }
+        loop {
+            let output = self.conn.poll_output();
+            if output.is_empty() {
+                break;
+            }
+            let mut slices = [IoSlice::new(&[]); 16];
+            let n = output.chunks_vectored(&mut slices);
+            match self
+                .stream
+                .write_vectored(slices.get(..n).unwrap_or_default())
+            {
+                Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
+                Ok(written) => output.advance(written),
+                Err(e) => self.write_failed(e, deadline)?,
+            }
+        }
+        loop {
+            match self.stream.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) => self.write_failed(e, deadline)?,
+            }
+        }
+    }
+
+    /// Decides whether a failed write is retried.
+    fn write_failed(&mut self, e: io::Error, deadline: Option<Instant>) -> Result<(), Error> {
+        match e.kind() {
+            io::ErrorKind::Interrupted => Ok(()),
+            _ if is_timeout(&e) => match deadline {
+                Some(d) if Instant::now() >= d => {
+                    // The close timeout passed while the peer took nothing.
+                    self.broken = true;
+                    self.conn.handle_timeout(Instant::now());
+                    self.conn.abort("the peer did not take our Close in time");
+                    self.drain_events();
+                    self.end_transport();
+                    Err(self
+                        .ended_with()
+                        .map_or_else(|| Error::Io(e), Error::Closed))
+                }
+                _ => {
+                    std::thread::sleep(WRITE_RETRY_PAUSE);
+                    Ok(())
+                }
+            },
+            _ => Err(self.fail_io(e)),
+        }
+    }
+
+    /// The transport failed: the connection ends with 1006 and no more I/O
+    /// is attempted.
+    fn fail_io(&mut self, e: io::Error) -> Error {
+        self.broken = true;
+        self.conn.abort(&format!("transport error: {e}"));
+        self.drain_events();
+        self.end_transport();
+        Error::Io(e)
+    }
+
+    /// An operation the connection refused: `Closed` when it has ended.
+    fn refused(&self, e: tether::Error) -> Error {
+        match (e, self.ended_with()) {
+            (tether::Error::InvalidState { .. }, Some(info)) => Error::Closed(info),
+            (e, _) => Error::Protocol(e),
+        }
+    }
+
+    /// Ends the transport once the connection has ended (RFC 6455 section
+    /// 7.1.1): a client whose closing handshake completed first waits for
+    /// the server to close TCP; then the transport is shut down.
+    fn end_transport(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if !self.broken && self.conn.role() == Role::Client && self.conn.state() == State::Closed {
+            self.await_server_fin();
+        }
+        let _ = self.stream.shutdown();
+    }
+
+    /// Reads (and drops) until the server ends the transport, or the FIN
+    /// wait passes.
+    fn await_server_fin(&mut self) {
+        if !self.timers {
+            return;
+        }
+        let deadline = Instant::now() + self.fin_wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero()
+                || self
+                    .stream
+                    .set_read_timeout(Some(left.max(MIN_TIMEOUT)))
+                    .is_err()
+            {
+                return;
+            }
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

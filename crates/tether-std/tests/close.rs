@@ -1,0 +1,298 @@
+//! The closing handshake (RFC 6455 sections 5.5.1, 7.1 and 7.4) and the
+//! ends without one: `close` completes by itself, every end reports a
+//! `CloseInfo`, and nothing loops after a transport error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{RawPeer, bounded, listen, serve};
+use tether_std::{
+    ClientOptions, CloseCode, Config, Error, Event, Initiator, Message, ServerOptions, State,
+    connect,
+};
+
+#[test]
+fn rfc6455_7_1_2_client_closes_with_1000_and_a_reason() {
+    bounded(Duration::from_secs(10), || {
+        let (url, server) = serve(ServerOptions::new(), |mut ws| {
+            let result = ws.read();
+            (result, ws.state())
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        let start = Instant::now();
+        let info = ws.close(CloseCode::NORMAL, "client done").unwrap();
+        // The server closed TCP first, so the client did not wait out its
+        // FIN wait (1 s).
+        assert!(start.elapsed() < Duration::from_millis(900));
+        assert_eq!(info.code, CloseCode::NORMAL);
+        assert!(info.was_clean);
+        assert_eq!(info.initiator, Initiator::Application);
+        assert_eq!(ws.state(), State::Closed);
+        assert_eq!(ws.close_info(), Some(&info));
+
+        let (result, state) = server.join().unwrap();
+        let Err(Error::Closed(seen)) = result else {
+            panic!("the server should see the close, got {result:?}");
+        };
+        assert_eq!(seen.code, CloseCode::NORMAL);
+        assert_eq!(seen.reason, "client done");
+        assert!(seen.was_clean);
+        assert_eq!(seen.initiator, Initiator::Remote);
+        assert_eq!(state, State::Closed);
+
+        // After the end, every call answers at once with the same end.
+        assert!(matches!(ws.read(), Err(Error::Closed(i)) if i == info));
+        assert!(matches!(
+            ws.send(Message::text("late")),
+            Err(Error::Closed(_))
+        ));
+        assert!(matches!(
+            ws.close(CloseCode::NORMAL, ""),
+            Err(Error::Closed(_))
+        ));
+    });
+}
+
+#[test]
+fn rfc6455_7_1_2_server_closes_with_4000_and_a_reason() {
+    bounded(Duration::from_secs(10), || {
+        let (url, server) = serve(ServerOptions::new(), |mut ws| {
+            let start = Instant::now();
+            let info = ws.close(CloseCode::new(4000), "server done");
+            (info, start.elapsed())
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        let Err(Error::Closed(seen)) = ws.read() else {
+            panic!("the client should see the close");
+        };
+        assert_eq!(seen.code, CloseCode::new(4000));
+        assert_eq!(seen.reason, "server done");
+        assert!(seen.was_clean);
+        assert_eq!(seen.initiator, Initiator::Remote);
+
+        let (info, took) = server.join().unwrap();
+        let info = info.unwrap();
+        assert_eq!(info.code, CloseCode::new(4000));
+        assert!(info.was_clean);
+        assert_eq!(info.initiator, Initiator::Application);
+        assert!(took < Duration::from_secs(1), "server close took {took:?}");
+    });
+}
+
+#[test]
+fn rfc6455_7_1_2_close_reads_through_data_until_the_peers_close() {
+    bounded(Duration::from_secs(10), || {
+        // A raw server that, after the client's Close, still sends data for
+        // a while, then answers and closes TCP.
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            let Some(Event::Closed(info)) = peer.next_event(Duration::from_secs(2)) else {
+                panic!("expected the client's Close");
+            };
+            assert_eq!(info.code, CloseCode::new(4000));
+            assert_eq!(info.reason, "application done");
+            // The core queued its echo; send data before it by hand.
+            let echo = peer.conn.take_output();
+            for _ in 0..5 {
+                peer.stream
+                    .write_all(&[0x81, 0x04, b'l', b'a', b't', b'e'])
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            peer.stream.write_all(&echo).unwrap();
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        let start = Instant::now();
+        let info = ws.close(CloseCode::new(4000), "application done").unwrap();
+        assert!(info.was_clean, "{info}");
+        assert_eq!(info.code, CloseCode::new(4000));
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        // The late data was dropped, not kept for read.
+        assert!(matches!(ws.read(), Err(Error::Closed(_))));
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn rfc6455_7_1_1_client_waits_for_the_servers_fin_then_closes() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            assert!(matches!(
+                peer.next_event(Duration::from_secs(2)),
+                Some(Event::Closed(_))
+            ));
+            peer.flush(); // the echo; TCP stays open
+            let start = Instant::now();
+            assert!(peer.sees_eof(Duration::from_secs(3)));
+            start.elapsed()
+        });
+        let fin_wait = Duration::from_millis(300);
+        let (mut ws, _) = connect(&url, &ClientOptions::new().fin_wait(fin_wait)).unwrap();
+        let start = Instant::now();
+        assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
+        let took = start.elapsed();
+        assert!(took >= fin_wait - Duration::from_millis(20), "{took:?}");
+        assert!(took < fin_wait + Duration::from_millis(500), "{took:?}");
+        // The client closed TCP itself once the wait was over.
+        assert!(server.join().unwrap() < Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn rfc6455_7_1_1_server_closes_tcp_at_once() {
+    bounded(Duration::from_secs(10), || {
+        let (url, server) = serve(ServerOptions::new(), |mut ws| {
+            ws.close(CloseCode::GOING_AWAY, "restarting")
+        });
+        let mut peer = RawPeer::connect(&url, Config::default());
+        let Some(Event::Closed(info)) = peer.next_event(Duration::from_secs(2)) else {
+            panic!("expected the server's Close");
+        };
+        assert_eq!(info.code, CloseCode::GOING_AWAY);
+        assert_eq!(info.reason, "restarting");
+        peer.flush(); // our echo
+        assert!(peer.sees_eof(Duration::from_millis(500)));
+        let info = server.join().unwrap().unwrap();
+        assert!(info.was_clean);
+        assert_eq!(info.code, CloseCode::GOING_AWAY);
+    });
+}
+
+#[test]
+fn close_timeout_when_the_peer_never_answers() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let silent = std::thread::spawn(move || {
+            let peer = RawPeer::accept(&listener, Config::default());
+            let _ = done_rx.recv_timeout(Duration::from_secs(2)); // until the test is done
+            drop(peer);
+        });
+        let config = Config {
+            close_timeout: Duration::from_millis(300),
+            ..Config::default()
+        };
+        let (mut ws, _) = connect(&url, &ClientOptions::new().config(config)).unwrap();
+        let start = Instant::now();
+        let info = ws.close(CloseCode::NORMAL, "").unwrap();
+        let took = start.elapsed();
+        assert_eq!(info.code, CloseCode::ABNORMAL);
+        assert!(!info.was_clean);
+        assert!(info.reason.contains("close timeout"), "{}", info.reason);
+        assert_eq!(info.initiator, Initiator::Application);
+        assert_eq!(ws.state(), State::Aborted);
+        assert!(
+            took >= Duration::from_millis(280) && took < Duration::from_millis(900),
+            "{took:?}"
+        );
+        drop(done);
+        silent.join().unwrap();
+    });
+}
+
+#[test]
+fn rfc6455_7_1_5_server_dropping_tcp_gives_the_client_1006() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let peer = RawPeer::accept(&listener, Config::default());
+            drop(peer); // no Close frame
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        let Err(Error::Closed(info)) = ws.read() else {
+            panic!("expected the end of the connection");
+        };
+        assert_eq!(info.code, CloseCode::ABNORMAL);
+        assert!(!info.was_clean);
+        assert_eq!(info.initiator, Initiator::Remote);
+        assert_eq!(ws.state(), State::Aborted);
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn close_after_an_io_error_returns() {
+    bounded(Duration::from_secs(10), || {
+        for read_first in [true, false] {
+            // A raw server that resets the connection: it closes its socket
+            // with unread data in it, which makes the kernel send RST.
+            let (listener, url) = listen();
+            let server = std::thread::spawn(move || {
+                let peer = RawPeer::accept(&listener, Config::default());
+                let mut byte = [0; 1];
+                peer.stream.peek(&mut byte).unwrap(); // data waits, unread
+                drop(peer);
+            });
+            let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+            ws.send(Message::text("never read")).unwrap();
+            server.join().unwrap();
+            std::thread::sleep(Duration::from_millis(50)); // let the RST arrive
+            if read_first {
+                match ws.read() {
+                    Err(Error::Io(_)) => {}
+                    Err(Error::Closed(info)) => assert_eq!(info.code, CloseCode::ABNORMAL),
+                    other => panic!("expected the reset, got {other:?}"),
+                }
+            }
+            let start = Instant::now();
+            let closed = ws.close(CloseCode::NORMAL, "");
+            assert!(closed.is_err(), "{closed:?}");
+            // Again, and every other call: all return at once.
+            assert!(ws.close(CloseCode::NORMAL, "").is_err());
+            assert!(matches!(ws.read(), Err(Error::Closed(i)) if i.code == CloseCode::ABNORMAL));
+            assert!(ws.send(Message::text("x")).is_err());
+            assert!(start.elapsed() < Duration::from_millis(500));
+            assert_eq!(ws.state(), State::Aborted);
+        }
+    });
+}
+
+#[test]
+fn rfc6455_7_4_close_refuses_codes_and_reasons_that_may_not_be_sent() {
+    bounded(Duration::from_secs(10), || {
+        let (url, server) = serve(ServerOptions::new(), |mut ws| ws.read());
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        for code in [1005, 1006, 1015, 999, 5000] {
+            assert!(matches!(
+                ws.close(CloseCode::new(code), ""),
+                Err(Error::Protocol(tether::Error::InvalidInput(_)))
+            ));
+        }
+        assert!(matches!(
+            ws.close(CloseCode::NORMAL, &"r".repeat(124)),
+            Err(Error::Protocol(tether::Error::InvalidInput(_)))
+        ));
+        // Nothing was sent: the connection still works.
+        assert_eq!(ws.state(), State::Open);
+        ws.send(Message::text("still open")).unwrap();
+        assert_eq!(server.join().unwrap().unwrap(), Message::text("still open"));
+    });
+}
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_from_the_peer_fails_the_connection_with_1007() {
+    bounded(Duration::from_secs(10), || {
+        let (url, server) = serve(ServerOptions::new(), |mut ws| ws.read());
+        let mut peer = RawPeer::connect(&url, Config::default());
+        // A masked text frame (mask key 0) whose payload is the byte 0xFF.
+        peer.stream
+            .write_all(&[0x81, 0x81, 0, 0, 0, 0, 0xff])
+            .unwrap();
+        let Some(Event::Closed(info)) = peer.next_event(Duration::from_secs(2)) else {
+            panic!("expected the server's Close");
+        };
+        assert_eq!(info.code, CloseCode::INVALID_PAYLOAD);
+        let Err(Error::Closed(info)) = server.join().unwrap() else {
+            panic!("expected the server's read to end");
+        };
+        assert_eq!(info.code, CloseCode::INVALID_PAYLOAD);
+        assert!(!info.was_clean);
+        assert_eq!(info.initiator, Initiator::Local);
+    });
+}

@@ -1,0 +1,295 @@
+//! The opening handshake (RFC 6455 section 4) as the adapter runs it:
+//! subprotocols, refusals, bad requests, slow clients, and servers that are
+//! not WebSocket servers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{bounded, listen};
+use tether::handshake::{RequestError, ResponseError};
+use tether::upgrade::HandshakeError;
+use tether_std::{
+    AcceptOptions, ClientOptions, CloseCode, Error, Message, Refusal, ServerOptions, accept,
+    accept_with, connect,
+};
+
+#[test]
+fn rfc6455_4_2_2_callback_picks_a_subprotocol() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let seen = Arc::new(Mutex::new(None));
+        let seen_by_server = Arc::clone(&seen);
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = accept_with(stream, &ServerOptions::new(), |request| {
+                *seen_by_server.lock().unwrap() =
+                    Some((request.path().to_owned(), request.subprotocols().to_vec()));
+                let mut options = AcceptOptions::new();
+                if let Some(p) = request.pick_subprotocol(&["chat", "superchat"]) {
+                    options = options.subprotocol(p);
+                }
+                Ok(options)
+            })
+            .unwrap();
+            ws.read()
+        });
+        let options = ClientOptions::new()
+            .subprotocol("v2.chat")
+            .subprotocol("superchat")
+            .subprotocol("chat");
+        let (mut ws, accepted) = connect(&format!("{url}room?id=7"), &options).unwrap();
+        // The client's first choice that the server supports.
+        assert_eq!(accepted.subprotocol(), Some("superchat"));
+        ws.send(Message::text("hi")).unwrap();
+        assert_eq!(server.join().unwrap().unwrap(), Message::text("hi"));
+        let (path, offered) = seen.lock().unwrap().take().unwrap();
+        assert_eq!(path, "/room");
+        assert_eq!(offered, ["v2.chat", "superchat", "chat"]);
+    });
+}
+
+#[test]
+fn rfc6455_4_2_2_callback_refuses_with_403() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            accept_with(stream, &ServerOptions::new(), |request| {
+                assert_eq!(request.origin(), Some("https://evil.example"));
+                Err(Refusal::forbidden("origin not allowed"))
+            })
+        });
+        let options = ClientOptions::new().origin("https://evil.example");
+        let err = connect(&url, &options).unwrap_err();
+        let Error::Handshake(HandshakeError::Response(ResponseError::UnexpectedStatus {
+            status,
+            ..
+        })) = &err
+        else {
+            panic!("expected the 403, got {err:?}");
+        };
+        assert_eq!(*status, 403);
+        assert!(err.to_string().contains("403"), "{err}");
+        let Err(Error::Refused(refusal)) = server.join().unwrap() else {
+            panic!("the server should report its refusal");
+        };
+        assert_eq!(refusal.status(), 403);
+    });
+}
+
+#[test]
+fn rfc6455_4_2_1_bad_request_gets_its_refusal_written() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            accept(stream, &ServerOptions::new()).map(|_| ())
+        });
+        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+        let mut raw = TcpStream::connect(addr).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Plain HTTP, no upgrade.
+        raw.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        raw.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
+        assert!(answer.contains("Upgrade: websocket"), "{answer}");
+        let err = server.join().unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::Handshake(HandshakeError::Request(_))),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn rfc6455_4_2_1_tls_client_hello_to_a_plain_server_gets_no_http_answer() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            accept(stream, &ServerOptions::new()).map(|_| ())
+        });
+        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+        let mut raw = TcpStream::connect(addr).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        raw.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0])
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = raw.read_to_end(&mut answer);
+        assert!(answer.is_empty(), "{answer:?}");
+        let err = server.join().unwrap().unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Handshake(HandshakeError::Request(RequestError::TlsClientHello))
+        ));
+    });
+}
+
+#[test]
+fn handshake_timeout_ends_a_slow_client() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let timeout = Duration::from_millis(300);
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let start = Instant::now();
+            let result = accept(stream, &ServerOptions::new().handshake_timeout(timeout));
+            (result.map(|_| ()), start.elapsed())
+        });
+        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+        let mut raw = TcpStream::connect(addr).unwrap();
+        // A request trickled a few bytes at a time, never finished in time.
+        for chunk in [&b"GET / HT"[..], b"TP/1.1\r\n", b"Host: x\r\n"] {
+            raw.write_all(chunk).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (result, took) = server.join().unwrap();
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, Error::Handshake(HandshakeError::Timeout(d)) if d == timeout),
+            "{err:?}"
+        );
+        assert!(
+            took >= timeout && took < timeout + Duration::from_millis(500),
+            "{took:?}"
+        );
+    });
+}
+
+#[test]
+fn client_handshake_timeout_with_a_server_that_never_answers() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let _ = done_rx.recv_timeout(Duration::from_secs(1)); // until the test is done
+            drop(stream);
+        });
+        let timeout = Duration::from_millis(200);
+        let err = connect(&url, &ClientOptions::new().handshake_timeout(timeout)).unwrap_err();
+        assert!(
+            matches!(err, Error::Handshake(HandshakeError::Timeout(d)) if d == timeout),
+            "{err:?}"
+        );
+        drop(done);
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn rfc6455_4_1_http_200_answer_is_unexpected_status() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0; 4096];
+            let _ = stream.read(&mut buf).unwrap();
+            stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi",
+                )
+                .unwrap();
+        });
+        let err = connect(&url, &ClientOptions::new()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Handshake(HandshakeError::Response(ResponseError::UnexpectedStatus {
+                    status: 200,
+                    ..
+                }))
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("200"), "{err}");
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn server_closing_without_an_answer_names_the_likely_cause() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            // Read the whole request (so closing sends FIN, not RST), answer nothing.
+            let mut request = Vec::new();
+            let mut buf = [0; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+            }
+            drop(stream);
+        });
+        let err = connect(&url, &ClientOptions::new()).unwrap_err();
+        assert!(err.to_string().contains("without answering"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Handshake(HandshakeError::Eof {
+                    client: true,
+                    received: 0
+                })
+            ),
+            "{err:?}"
+        );
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn connect_errors_name_what_failed() {
+    bounded(Duration::from_secs(10), || {
+        let err = connect("http://example.com/", &ClientOptions::new()).unwrap_err();
+        assert!(matches!(err, Error::Url(_)), "{err:?}");
+        assert!(err.to_string().contains("ws://"), "{err}");
+
+        // A port nobody listens on.
+        let (listener, url) = listen();
+        drop(listener);
+        let err = connect(&url, &ClientOptions::new()).unwrap_err();
+        let Error::Connect { host, port, .. } = &err else {
+            panic!("expected a connect error, got {err:?}");
+        };
+        assert_eq!(host, "127.0.0.1");
+        assert!(*port > 0);
+        assert!(
+            err.to_string()
+                .starts_with("cannot connect to 127.0.0.1 port"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn the_same_options_serve_many_connections() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let options = ServerOptions::new();
+            for _ in 0..3 {
+                let (stream, _) = listener.accept().unwrap();
+                let mut ws = accept(stream, &options).unwrap();
+                let message = ws.read().unwrap();
+                ws.send(message).unwrap();
+                assert!(matches!(ws.read(), Err(Error::Closed(_))));
+            }
+        });
+        let options = ClientOptions::new();
+        for i in 0..3 {
+            let (mut ws, _) = connect(&url, &options).unwrap();
+            ws.send(Message::text(format!("n{i}"))).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text(format!("n{i}")));
+            assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
+        }
+        server.join().unwrap();
+    });
+}

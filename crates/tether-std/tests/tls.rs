@@ -1,0 +1,225 @@
+//! `wss://` with rustls (the `tls` feature): a round trip with a private CA
+//! made here with rcgen, and the two scheme mix-ups named for what they are.
+#![cfg(feature = "tls")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{bounded, listen, pattern};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use tether::upgrade::HandshakeError;
+use tether_std::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use tether_std::rustls::{
+    self, ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned,
+};
+use tether_std::{
+    ClientOptions, CloseCode, Error, Message, ServerOptions, TlsErrorKind, accept, connect,
+};
+
+/// A CA, and a server configuration whose certificate for `localhost` it
+/// signed.
+fn pki() -> (CertificateDer<'static>, Arc<ServerConfig>) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "tether test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+            )
+            .unwrap();
+    (ca.der().clone(), Arc::new(config))
+}
+
+/// A TLS echo server for `connections` connections; returns its port and
+/// each connection's result.
+fn tls_echo_server(
+    config: Arc<ServerConfig>,
+    connections: usize,
+) -> (u16, std::thread::JoinHandle<Vec<Result<(), Error>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        (0..connections)
+            .map(|_| {
+                let (tcp, _) = listener.accept().unwrap();
+                let tls =
+                    StreamOwned::new(ServerConnection::new(Arc::clone(&config)).unwrap(), tcp);
+                let mut ws = accept(tls, &ServerOptions::new())?;
+                loop {
+                    match ws.read() {
+                        Ok(message) => ws.send(message)?,
+                        Err(Error::Closed(info)) if info.was_clean => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            })
+            .collect()
+    });
+    (port, handle)
+}
+
+#[test]
+fn rfc6455_3_wss_round_trip_with_a_custom_root() {
+    bounded(Duration::from_secs(30), || {
+        let (ca, server_config) = pki();
+        let (port, server) = tls_echo_server(server_config, 2);
+        let url = format!("wss://localhost:{port}/secure");
+
+        // An extra root beside webpki-roots.
+        let options = ClientOptions::new().add_root_certificate(ca.clone());
+        let (mut ws, _) = connect(&url, &options).unwrap();
+        assert!(ws.get_ref().is_tls());
+        for message in [Message::text("over TLS"), Message::binary(pattern(1 << 20))] {
+            ws.send(message.clone()).unwrap();
+            assert_eq!(ws.read().unwrap(), message);
+        }
+        ws.ping(&b"tls ping"[..]).unwrap();
+        let info = ws.close(CloseCode::new(4000), "tls done").unwrap();
+        assert!(info.was_clean, "{info}");
+
+        // The application's own rustls configuration.
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let options = ClientOptions::new().tls_config(Arc::new(config));
+        let (mut ws, _) = connect(&url, &options).unwrap();
+        ws.send(Message::text("again")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("again"));
+        assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
+
+        for result in server.join().unwrap() {
+            result.unwrap();
+        }
+    });
+}
+
+#[test]
+fn wss_to_an_untrusted_certificate_is_a_tls_handshake_error() {
+    bounded(Duration::from_secs(30), || {
+        let (_, server_config) = pki();
+        let (port, server) = tls_echo_server(server_config, 1);
+        let err = connect(&format!("wss://localhost:{port}/"), &ClientOptions::new()).unwrap_err();
+        let Error::Tls(tls) = &err else {
+            panic!("expected a TLS error, got {err:?}");
+        };
+        assert_eq!(tls.kind(), TlsErrorKind::Handshake);
+        assert!(err.to_string().contains("certificate"), "{err}");
+        assert!(server.join().unwrap()[0].is_err());
+    });
+}
+
+#[test]
+fn wss_to_a_plain_websocket_server_names_the_likely_cause() {
+    bounded(Duration::from_secs(10), || {
+        // tether's own plain server: it closes on a ClientHello.
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            accept(stream, &ServerOptions::new()).map(|_| ())
+        });
+        let wss = url.replacen("ws://", "wss://", 1);
+        let err = connect(&wss, &ClientOptions::new()).unwrap_err();
+        let Error::Tls(tls) = &err else {
+            panic!("expected a TLS error, got {err:?}");
+        };
+        assert_eq!(tls.kind(), TlsErrorKind::NotTls);
+        assert!(
+            err.to_string()
+                .contains("the server did not answer TLS: is it a plain ws:// server?"),
+            "{err}"
+        );
+        assert!(server.join().unwrap().is_err());
+    });
+}
+
+#[test]
+fn wss_to_a_plain_http_server_names_the_likely_cause() {
+    bounded(Duration::from_secs(10), || {
+        // A server that answers anything with an HTTP error.
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0; 1024];
+            let _ = stream.read(&mut buf).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+        });
+        let wss = url.replacen("ws://", "wss://", 1);
+        let err = connect(&wss, &ClientOptions::new()).unwrap_err();
+        let Error::Tls(tls) = &err else {
+            panic!("expected a TLS error, got {err:?}");
+        };
+        assert_eq!(tls.kind(), TlsErrorKind::NotTls);
+        let text = err.to_string();
+        assert!(text.contains("plain ws:// server"), "{text}");
+        assert!(text.contains("HTTP/1.1 400"), "{text}");
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn ws_to_a_tls_server_names_the_likely_cause() {
+    bounded(Duration::from_secs(10), || {
+        let (_, server_config) = pki();
+        let (port, server) = tls_echo_server(server_config, 1);
+        let err = connect(&format!("ws://127.0.0.1:{port}/"), &ClientOptions::new()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Handshake(HandshakeError::Response(_) | HandshakeError::Eof { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("wss://"), "{err}");
+        // The server's side: the client did not speak TLS.
+        let server_err = server.join().unwrap().remove(0).unwrap_err();
+        assert!(
+            matches!(server_err, Error::Tls(_) | Error::Io(_)),
+            "{server_err:?}"
+        );
+    });
+}
+
+#[test]
+fn tls_client_closing_tcp_is_1006_for_the_server() {
+    bounded(Duration::from_secs(10), || {
+        let (ca, server_config) = pki();
+        let (port, server) = tls_echo_server(server_config, 1);
+        let options = ClientOptions::new().add_root_certificate(ca);
+        let (ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        // Drop the TCP connection without a Close or close_notify.
+        let tcp: TcpStream = ws.get_ref().tcp().try_clone().unwrap();
+        tcp.shutdown(std::net::Shutdown::Both).unwrap();
+        let err = server.join().unwrap().remove(0).unwrap_err();
+        assert!(
+            matches!(&err, Error::Closed(i) if i.code == CloseCode::ABNORMAL && !i.was_clean),
+            "{err:?}"
+        );
+        drop(ws);
+    });
+}
