@@ -1,0 +1,238 @@
+//! `tether serve --mode broadcast`: greet each client, relay each text
+//! message to every client as `echo <text>` (binary as is).
+//!
+//! Owns the [`Hub`], a registry of per-client bounded queues. Publishing
+//! never waits: a client whose queue is full is too slow to keep up, so it
+//! is removed from the hub and closed with 1008 (policy violation) instead
+//! of holding up the others or growing memory without bound.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tether::{CloseCode, CloseInfo, Event, Message};
+use tether_tokio::{WsSink, WsStream};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::serve::{SHUTDOWN_REASON, close_and_drain, shutting_down};
+use crate::unclean;
+
+/// The first message every client gets.
+pub(crate) const GREETING: &str = "connection established";
+
+/// Every connected client's queue.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    clients: Mutex<HashMap<u64, Client>>,
+    next_id: AtomicU64,
+    /// Messages that may wait for one client.
+    queue: usize,
+}
+
+#[derive(Debug)]
+struct Client {
+    peer: SocketAddr,
+    tx: mpsc::Sender<Message>,
+    /// Woken when the client is dropped for being too slow.
+    kick: Arc<Notify>,
+}
+
+/// A client's place in the hub; leaving is dropping it.
+struct Membership<'a> {
+    hub: &'a Hub,
+    id: u64,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        self.hub.lock().remove(&self.id);
+    }
+}
+
+impl Hub {
+    /// A hub where each client may have `queue` messages waiting.
+    pub(crate) fn new(queue: usize) -> Self {
+        Self {
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            queue: queue.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Client>> {
+        // the map stays consistent even if a holder panicked
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a client whose queue starts with the greeting.
+    fn join(&self, peer: SocketAddr) -> (Membership<'_>, mpsc::Receiver<Message>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(self.queue + 1);
+        let _ = tx.try_send(Message::text(GREETING));
+        let kick = Arc::new(Notify::new());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(
+            id,
+            Client {
+                peer,
+                tx,
+                kick: kick.clone(),
+            },
+        );
+        (Membership { hub: self, id }, rx, kick)
+    }
+
+    /// Queues `message` for every client, without waiting. A client whose
+    /// queue is full is removed and told to close.
+    fn publish(&self, message: &Message) {
+        self.lock()
+            .retain(|_, client| match client.tx.try_send(message.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        peer = %client.peer,
+                        "client too slow ({} messages waiting): closing it with {}",
+                        self.queue,
+                        CloseCode::POLICY_VIOLATION
+                    );
+                    client.kick.notify_one();
+                    false
+                }
+                Err(TrySendError::Closed(_)) => false,
+            });
+    }
+}
+
+/// Why this client's writer stopped.
+enum Stop {
+    /// The server shuts down: close with 1001.
+    Shutdown,
+    /// The client fell behind: close with 1008.
+    TooSlow,
+    /// The connection is ending by itself.
+    Ended,
+}
+
+/// Serves one client of the hub until its connection ends; returns how.
+pub(crate) async fn serve(
+    mut sink: WsSink,
+    mut stream: WsStream,
+    peer: SocketAddr,
+    hub: &Hub,
+    shutdown: &mut watch::Receiver<bool>,
+    limit: Duration,
+) -> CloseInfo {
+    let (_membership, mut queue, kick) = hub.join(peer);
+
+    // relay what this client sends, until its connection ends
+    let mut read = Box::pin(async {
+        while let Some(event) = stream.next_event().await {
+            match event {
+                Event::Message(Message::Text(text)) => {
+                    hub.publish(&Message::text(format!("echo {text}")));
+                }
+                Event::Message(binary @ Message::Binary(_)) => hub.publish(&binary),
+                Event::Ping(_) | Event::Pong(_) => {}
+                Event::Closed(info) => return info,
+            }
+        }
+        unclean("the connection ended without a final event")
+    });
+
+    // deliver this client's queue, until something says stop
+    let write = async {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutting_down(shutdown) => return Stop::Shutdown,
+                () = kick.notified() => return Stop::TooSlow,
+                next = queue.recv() => next,
+            };
+            // the hub dropped our sender: we were removed for being slow
+            let Some(message) = next else {
+                return Stop::TooSlow;
+            };
+            tokio::select! {
+                biased;
+                () = shutting_down(shutdown) => return Stop::Shutdown,
+                () = kick.notified() => return Stop::TooSlow,
+                sent = sink.send(message) => {
+                    if let Err(e) = sent {
+                        tracing::debug!(%peer, "not sent: {e}");
+                        return Stop::Ended;
+                    }
+                }
+            }
+        }
+    };
+
+    let stop = tokio::select! {
+        info = &mut read => return info,
+        stop = write => stop,
+    };
+    let (code, reason) = match stop {
+        Stop::Shutdown => (CloseCode::GOING_AWAY, SHUTDOWN_REASON),
+        Stop::TooSlow => (
+            CloseCode::POLICY_VIOLATION,
+            "too slow: messages were piling up",
+        ),
+        Stop::Ended => {
+            return tokio::time::timeout(limit, &mut read)
+                .await
+                .unwrap_or_else(|_| unclean("the connection did not end in time; dropped"));
+        }
+    };
+    drop(read);
+    close_and_drain(&mut sink, &mut stream, code, reason, limit).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:1".parse().unwrap()
+    }
+
+    #[test]
+    fn join_greets_and_publish_reaches_everyone() {
+        let hub = Hub::new(4);
+        let (_a, mut qa, _) = hub.join(peer());
+        let (_b, mut qb, _) = hub.join(peer());
+        hub.publish(&Message::text("x"));
+        for q in [&mut qa, &mut qb] {
+            assert_eq!(q.try_recv().unwrap(), Message::text(GREETING));
+            assert_eq!(q.try_recv().unwrap(), Message::text("x"));
+        }
+    }
+
+    #[test]
+    fn a_full_queue_is_kicked_and_the_others_keep_receiving() {
+        let hub = Hub::new(2);
+        let (_slow, _slow_queue, slow_kick) = hub.join(peer());
+        let (_fast, mut fast_queue, _) = hub.join(peer());
+        // greeting + 2 fit; the third overflows the slow client
+        for i in 0..10 {
+            hub.publish(&Message::text(i.to_string()));
+            assert!(fast_queue.try_recv().is_ok());
+        }
+        assert_eq!(hub.lock().len(), 1);
+        // the kick is kept as a permit, so a later `notified()` sees it
+        let kicked = std::pin::pin!(slow_kick.notified());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(kicked, &mut cx).is_ready());
+    }
+
+    #[test]
+    fn leaving_removes_the_client() {
+        let hub = Hub::new(2);
+        let (membership, _q, _) = hub.join(peer());
+        assert_eq!(hub.lock().len(), 1);
+        drop(membership);
+        assert_eq!(hub.lock().len(), 0);
+    }
+}

@@ -1,0 +1,351 @@
+//! The command line: subcommands, flags and their help text (clap derive),
+//! and the translation of flags into a `tether::Config`.
+//!
+//! Owns argument parsing and validation only: a value that parses here is
+//! one the connection accepts (close codes, reason length, durations).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tether::{CloseCode, Config, KeepAlive, MAX_CLOSE_REASON};
+
+/// A WebSocket (RFC 6455) server and client for the terminal.
+///
+/// `tether serve` runs an echo or broadcast server; `tether connect URL`
+/// opens an interactive client that sends each stdin line as a text message
+/// and prints what arrives.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tether",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        tether serve                                  # echo server on ws://127.0.0.1:9001\n  \
+        tether serve --mode broadcast -v              # relay \"echo <text>\" to every client, log connections\n  \
+        tether connect ws://127.0.0.1:9001            # type lines, see the answers\n  \
+        printf 'a\\nb\\n' | tether connect ws://127.0.0.1:9001\n  \
+        tether connect --echo 'ws://127.0.0.1:9001/runCase?case=1&agent=tether'   # for conformance suites"
+)]
+pub(crate) struct Cli {
+    /// More output: -v logs connections (serve) or shows pings, pongs and the
+    /// close (connect); -vv adds debug logs, -vvv trace. RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a WebSocket server (echo or broadcast) until Ctrl-C.
+    ///
+    /// Prints `tether: listening on ws://ADDR (MODE)` to stderr once it
+    /// accepts connections. Ctrl-C (or SIGTERM) closes every connection with
+    /// 1001 (going away) and exits 0; a second Ctrl-C exits at once.
+    Serve(ServeArgs),
+    /// Connect to a WebSocket server: stdin lines are sent as text messages,
+    /// received messages are printed to stdout.
+    ///
+    /// When stdin ends the client waits `--wait` seconds for answers, closes
+    /// (with `--close-code`, default 1000), waits for the server's Close and
+    /// exits: 0 after a clean close, 1 after an error or an unclean end.
+    Connect(ConnectArgs),
+}
+
+/// What `tether serve` does with messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// Send every message back to its sender as it came (text stays text,
+    /// binary stays binary).
+    Echo,
+    /// Greet each client with `connection established`, then relay each
+    /// text message to every client as `echo <text>` (binary as is).
+    Broadcast,
+}
+
+impl Mode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// `tether serve` flags.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the startup line
+    /// shows the one chosen).
+    #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]
+    pub(crate) addr: SocketAddr,
+
+    /// What to do with received messages.
+    #[arg(long, value_enum, default_value_t = Mode::Echo)]
+    pub(crate) mode: Mode,
+
+    /// Broadcast: messages that may wait for one slow client before it is
+    /// closed with 1008 (policy violation), so it never holds up the others.
+    #[arg(long, default_value_t = 256, value_name = "MESSAGES", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) queue: u32,
+
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+}
+
+/// `tether connect` flags.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// The server, `ws://host[:port][/path]` or `wss://...`.
+    pub(crate) url: String,
+
+    /// Send every received message back (text or binary) instead of reading
+    /// stdin: an echo client that conformance suites can drive.
+    #[arg(long)]
+    pub(crate) echo: bool,
+
+    /// Print binary messages as hex instead of `<binary N bytes>`.
+    #[arg(long)]
+    pub(crate) hex: bool,
+
+    /// Offer a subprotocol (Sec-WebSocket-Protocol); repeat for more, in
+    /// order of preference.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) subprotocol: Vec<String>,
+
+    /// Add a request header, e.g. `--header 'Authorization: Bearer abc'`;
+    /// repeatable.
+    #[arg(long, value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub(crate) header: Vec<(String, String)>,
+
+    /// Send this Origin header (as a browser would).
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
+
+    /// Close code sent when stdin ends: 1000-1003, 1007-1014 or 3000-4999.
+    #[arg(long, default_value_t = 1000, value_name = "CODE", value_parser = parse_close_code)]
+    pub(crate) close_code: u16,
+
+    /// Close reason sent when stdin ends (at most 123 bytes of UTF-8).
+    #[arg(long, default_value = "", value_name = "TEXT", value_parser = parse_close_reason)]
+    pub(crate) close_reason: String,
+
+    /// Seconds to keep receiving after stdin ends, before closing, so the
+    /// server can answer the last lines (a server answers our Close at once
+    /// and sends nothing after it). 0 closes at once; so does an empty stdin.
+    #[arg(long, default_value = "0.5", value_name = "SECS", value_parser = parse_wait)]
+    pub(crate) wait: Duration,
+
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+}
+
+/// The keep-alive policy, as in `tether::KeepAlive`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeepAliveMode {
+    /// Send nothing of our own accord.
+    Off,
+    /// An empty unsolicited Pong after each idle --interval (keeps NATs and
+    /// proxies from cutting an idle line).
+    Pong,
+    /// A Ping after each idle --interval; no matching Pong within --timeout
+    /// ends the connection (1006): dead-peer detection.
+    Ping,
+}
+
+/// Connection flags shared by both subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionArgs {
+    /// Keep-alive policy of each connection.
+    #[arg(long, value_enum, default_value_t = KeepAliveMode::Off)]
+    pub(crate) keepalive: KeepAliveMode,
+
+    /// Keep-alive: idle seconds before each Ping or Pong (fractions allowed).
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) interval: Duration,
+
+    /// Keep-alive ping: seconds to wait for the matching Pong.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) timeout: Duration,
+
+    /// Largest message accepted, in bytes; a bigger one closes the
+    /// connection with 1009 (message too big). Default 64 MiB.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_message: Option<u64>,
+}
+
+impl ConnectionArgs {
+    /// The connection's `Config`: defaults, with these flags applied.
+    pub(crate) fn config(&self) -> Config {
+        let mut config = Config {
+            keep_alive: match self.keepalive {
+                KeepAliveMode::Off => KeepAlive::Off,
+                KeepAliveMode::Pong => KeepAlive::Pong {
+                    interval: self.interval,
+                },
+                KeepAliveMode::Ping => KeepAlive::Ping {
+                    interval: self.interval,
+                    timeout: self.timeout,
+                },
+            },
+            ..Config::default()
+        };
+        if let Some(max) = self.max_message {
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            config.max_message_size = max;
+            // no frame can be larger than the message it belongs to
+            config.max_frame_size = config.max_frame_size.min(max);
+        }
+        config
+    }
+}
+
+/// A positive number of seconds, fractions allowed ("30", "0.25").
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, found {s:?}"))?;
+    if secs <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Like [`parse_secs`], but 0 is allowed.
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_secs(s)
+}
+
+/// `Name: value` (the value may be empty or contain colons).
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected `Name: value`, found {s:?} (no colon)"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("expected `Name: value`, found {s:?} (no name)"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// A close code that may be sent (RFC 6455 section 7.4).
+fn parse_close_code(s: &str) -> Result<u16, String> {
+    let code: u16 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a close code (a number), found {s:?}"))?;
+    let close = CloseCode::new(code);
+    if close.is_valid_on_wire() {
+        Ok(code)
+    } else {
+        Err(format!(
+            "{close} may not be sent in a Close frame; use 1000-1003, 1007-1014 or 3000-4999 \
+             (RFC 6455 section 7.4)"
+        ))
+    }
+}
+
+fn parse_close_reason(s: &str) -> Result<String, String> {
+    if s.len() > MAX_CLOSE_REASON {
+        Err(format!(
+            "the reason is {} bytes; a Close frame holds at most {MAX_CLOSE_REASON}",
+            s.len()
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds_accept_fractions_and_refuse_zero() {
+        assert_eq!(parse_secs("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("1.5"), Ok(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        assert_eq!(
+            parse_header("Authorization: Bearer a:b"),
+            Ok(("Authorization".into(), "Bearer a:b".into()))
+        );
+        assert_eq!(parse_header("X-Empty:"), Ok(("X-Empty".into(), "".into())));
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header(": value").is_err());
+    }
+
+    #[test]
+    fn close_codes_that_may_not_be_sent_are_refused() {
+        assert_eq!(parse_close_code("1000"), Ok(1000));
+        assert_eq!(parse_close_code("4999"), Ok(4999));
+        let err = parse_close_code("1005").unwrap_err();
+        assert!(err.contains("1005 (no status code received)"), "{err}");
+        assert!(parse_close_code("1006").is_err());
+        assert!(parse_close_code("70000").is_err());
+        assert!(parse_close_reason(&"x".repeat(124)).is_err());
+        assert!(parse_close_reason(&"x".repeat(123)).is_ok());
+    }
+
+    #[test]
+    fn keepalive_flags_make_the_config() {
+        let cli = Cli::try_parse_from([
+            "tether",
+            "serve",
+            "--keepalive",
+            "ping",
+            "--interval",
+            "2",
+            "--timeout",
+            "0.5",
+            "--max-message",
+            "1000",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let config = args.connection.config();
+        assert_eq!(
+            config.keep_alive,
+            KeepAlive::Ping {
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_millis(500)
+            }
+        );
+        assert_eq!(config.max_message_size, 1000);
+        assert_eq!(config.max_frame_size, 1000);
+        assert_eq!(args.mode, Mode::Echo);
+        assert_eq!(args.addr, "127.0.0.1:9001".parse().unwrap());
+    }
+
+    #[test]
+    fn verbose_is_global() {
+        let cli = Cli::try_parse_from(["tether", "connect", "ws://x/", "-v", "--verbose"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+        let cli = Cli::try_parse_from(["tether", "-v", "serve"]).unwrap();
+        assert_eq!(cli.verbose, 1);
+    }
+}

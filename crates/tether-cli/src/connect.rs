@@ -1,0 +1,322 @@
+//! `tether connect URL`: an interactive client.
+//!
+//! Two tasks share the connection. The reader (this module's `run`) prints
+//! every event and waits for the final close; the writer owns the sending
+//! half and sends stdin lines (or, with `--echo`, what the reader hands it),
+//! then closes. Keeping them apart means a server that answers while we are
+//! still sending never finds us not reading: no write/write deadlock.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tether::handshake::ClientConfig;
+use tether::{CloseCode, Event, Initiator, Message};
+use tether_tokio::{ClientOptions, WsSink};
+use tokio::io::{AsyncBufReadExt, BufReader, Stdin};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Interrupts;
+use crate::cli::ConnectArgs;
+use crate::show;
+use crate::unclean;
+
+/// How long, after the final close, to wait for the connection's task to
+/// write its last bytes and close the socket (it waits up to 2 s for the
+/// server to close TCP first, RFC 6455 section 7.1.1).
+const FINISH_WAIT: Duration = Duration::from_secs(5);
+
+/// Messages the reader may hand the writer with `--echo` before it waits.
+const ECHO_QUEUE: usize = 16;
+
+/// Connects, runs the session, and returns the exit code: 0 after a clean
+/// close, 1 after an error or an unclean end, 130 after a second Ctrl-C.
+pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
+    let mut handshake = ClientConfig::new();
+    for name in &args.subprotocol {
+        handshake = handshake.subprotocol(name);
+    }
+    for (name, value) in &args.header {
+        handshake = handshake.header(name, value);
+    }
+    if let Some(origin) = &args.origin {
+        handshake = handshake.origin(origin);
+    }
+    let options = ClientOptions {
+        connection: args.connection.config(),
+        handshake,
+        ..ClientOptions::default()
+    };
+
+    let mut interrupts = Interrupts::new();
+    let connected = tokio::select! {
+        connected = tether_tokio::connect(&args.url, &options) => connected,
+        () = interrupts.next() => return ExitCode::from(130),
+    };
+    let (ws, accepted) = match connected {
+        Ok(connected) => connected,
+        Err(e) => {
+            eprintln!("tether: cannot connect to {}: {e}", args.url);
+            return ExitCode::FAILURE;
+        }
+    };
+    if verbose {
+        match accepted.subprotocol() {
+            Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
+            None => eprintln!("connected to {}", args.url),
+        }
+    }
+
+    let (sink, mut stream) = ws.split();
+    let failed = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let mut stop = Some(stop_tx);
+    let (mut echo, source) = if args.echo {
+        let (tx, rx) = mpsc::channel(ECHO_QUEUE);
+        (Some(tx), Source::Echo(rx))
+    } else {
+        (None, Source::Stdin(BufReader::new(tokio::io::stdin())))
+    };
+    let writer = tokio::spawn(write(
+        sink,
+        source,
+        Closing {
+            code: CloseCode::new(args.close_code),
+            reason: args.close_reason.clone(),
+            wait: args.wait,
+        },
+        stop_rx,
+        failed.clone(),
+    ));
+
+    let mut stdout_open = true;
+    let mut interrupted = false;
+    let info = loop {
+        let event = tokio::select! {
+            event = stream.next_event() => event,
+            () = interrupts.next() => {
+                if interrupt(&mut interrupted, &mut stop) {
+                    continue;
+                }
+                return ExitCode::from(130);
+            }
+        };
+        match event {
+            Some(Event::Message(message)) => {
+                if stdout_open && let Err(e) = print(&message, args.hex) {
+                    // e.g. `| head -1`: nobody reads any more, so leave
+                    stdout_open = false;
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("tether: cannot write to stdout: {e}");
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Some(stop) = stop.take() {
+                        let _ = stop.send(());
+                    }
+                }
+                if let Some(tx) = &echo {
+                    tokio::select! {
+                        sent = tx.send(message) => {
+                            if sent.is_err() {
+                                // the writer is closing: nothing more goes out
+                                echo = None;
+                            }
+                        }
+                        () = interrupts.next() => {
+                            if !interrupt(&mut interrupted, &mut stop) {
+                                return ExitCode::from(130);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Event::Ping(payload)) if verbose => {
+                eprintln!("{}", show::control("ping", &payload))
+            }
+            Some(Event::Pong(payload)) if verbose => {
+                eprintln!("{}", show::control("pong", &payload))
+            }
+            Some(Event::Ping(_) | Event::Pong(_)) => {}
+            Some(Event::Closed(info)) => break info,
+            None => {
+                break stream
+                    .close_info()
+                    .unwrap_or_else(|| unclean("the connection ended without a final event"));
+            }
+        }
+    };
+    // Let the writer close (a no-op after the end) and wait for the
+    // connection's task to finish writing: the answer to a server's Close
+    // may still be queued when its Closed event reaches us.
+    if let Some(stop) = stop.take() {
+        let _ = stop.send(());
+    }
+    tokio::select! {
+        finished = tokio::time::timeout(FINISH_WAIT, writer) => {
+            if finished.is_err() {
+                tracing::debug!("the connection's task did not finish in time");
+            }
+        }
+        () = interrupts.next() => {}
+    }
+
+    let peer_said_why = info.initiator == Initiator::Remote && info.code != CloseCode::NORMAL;
+    if verbose || !info.was_clean || peer_said_why {
+        eprintln!("{}", show::closed(&info));
+    }
+    if info.was_clean && !failed.load(Ordering::Relaxed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Ctrl-C: the first asks the writer to close with 1001 (going away) and
+/// returns true; the second returns false: the caller gives up waiting.
+fn interrupt(interrupted: &mut bool, stop: &mut Option<oneshot::Sender<()>>) -> bool {
+    if *interrupted {
+        eprintln!("tether: interrupted again; exiting without waiting for the close");
+        return false;
+    }
+    *interrupted = true;
+    if let Some(stop) = stop.take() {
+        let _ = stop.send(());
+    }
+    true
+}
+
+/// Writes one message and a newline to stdout, flushed at once (interactive).
+fn print(message: &Message, hex: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(show::message(message, hex).as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Where the writer's messages come from.
+enum Source {
+    /// Each line a text message (without its `\n` or `\r\n`).
+    Stdin(BufReader<Stdin>),
+    /// Messages to send back, from the reader.
+    Echo(mpsc::Receiver<Message>),
+}
+
+/// How the writer closes once its source ends.
+struct Closing {
+    code: CloseCode,
+    reason: String,
+    /// Time for the server to answer the last lines first (skipped when
+    /// nothing was sent).
+    wait: Duration,
+}
+
+/// Why the writer stopped sending.
+enum WriterEnd {
+    /// The reader asked (Ctrl-C, stdout gone, or the connection ended).
+    Stopped,
+    /// Stdin reached its end (or, with `--echo`, the reader is gone).
+    SourceEnded,
+    /// A send failed: the connection is ending.
+    ConnectionEnded,
+}
+
+/// Sends until the source ends, then closes; on `stop`, closes with 1001 at
+/// once. Returns once the connection's task has finished. Reports its own
+/// errors on stderr and in `failed`.
+async fn write(
+    mut sink: WsSink,
+    mut source: Source,
+    closing: Closing,
+    mut stop: oneshot::Receiver<()>,
+    failed: Arc<AtomicBool>,
+) {
+    let mut line = Vec::new();
+    let mut line_number = 0u64;
+    let mut sent_any = false;
+    let end = loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut stop => break WriterEnd::Stopped,
+            next = next_message(&mut source, &mut line, &mut line_number, &failed) => next,
+        };
+        let Some(message) = next else {
+            break WriterEnd::SourceEnded;
+        };
+        tokio::select! {
+            biased;
+            _ = &mut stop => break WriterEnd::Stopped,
+            sent = sink.send(message) => {
+                if let Err(e) = sent {
+                    // the connection is ending: the reader reports how
+                    tracing::debug!("not sent: {e}");
+                    break WriterEnd::ConnectionEnded;
+                }
+                sent_any = true;
+            }
+        }
+    };
+    // with --echo, the reader must not wait on a queue nobody empties
+    drop(source);
+    let (code, reason) = match end {
+        WriterEnd::Stopped | WriterEnd::ConnectionEnded => (CloseCode::GOING_AWAY, ""),
+        WriterEnd::SourceEnded if !sent_any || closing.wait.is_zero() => {
+            (closing.code, closing.reason.as_str())
+        }
+        WriterEnd::SourceEnded => tokio::select! {
+            biased;
+            _ = &mut stop => (CloseCode::GOING_AWAY, ""),
+            () = tokio::time::sleep(closing.wait) => (closing.code, closing.reason.as_str()),
+        },
+    };
+    // After the end this sends nothing and returns once the connection's
+    // task has written its last bytes (e.g. our answer to the server's
+    // Close): the process must not exit before that.
+    if let Err(e) = sink.close(code, reason).await {
+        eprintln!("tether: cannot close: {e}");
+        failed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The next message to send; `None` when the source has ended.
+async fn next_message(
+    source: &mut Source,
+    line: &mut Vec<u8>,
+    line_number: &mut u64,
+    failed: &AtomicBool,
+) -> Option<Message> {
+    let input = match source {
+        Source::Echo(rx) => return rx.recv().await,
+        Source::Stdin(input) => input,
+    };
+    loop {
+        line.clear();
+        match input.read_until(b'\n', line).await {
+            Ok(0) => return None,
+            Ok(_) => {
+                *line_number += 1;
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                }
+                match std::str::from_utf8(line) {
+                    Ok(text) => return Some(Message::text(text)),
+                    Err(e) => {
+                        eprintln!(
+                            "tether: line {line_number} of stdin is not UTF-8 ({e}); not sent"
+                        );
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("tether: cannot read stdin: {e}");
+                failed.store(true, Ordering::Relaxed);
+                return None;
+            }
+        }
+    }
+}

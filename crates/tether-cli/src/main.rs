@@ -1,0 +1,127 @@
+//! `tether`: a WebSocket server and client for the terminal, on the
+//! `tether-tokio` adapter.
+//!
+//! - `tether serve [--addr 127.0.0.1:9001] [--mode echo|broadcast]`
+//! - `tether connect URL`
+//!
+//! See `tether --help` and `tether help serve|connect` for every flag. This
+//! file owns the process: logging, the runtime, and the exit code. It never
+//! speaks the protocol itself; `serve`, `broadcast` and `connect` drive
+//! `tether-tokio` handles.
+#![forbid(unsafe_code)]
+
+mod broadcast;
+mod cli;
+mod connect;
+mod serve;
+mod show;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tether::{CloseCode, CloseInfo, Initiator};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tether: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Connect(args) => connect::run(args, cli.verbose > 0).await,
+        }
+    });
+    // tokio's stdin reads on a blocking thread that cannot be cancelled: do
+    // not wait for it (it would hold the exit until the user hits Enter).
+    runtime.shutdown_background();
+    code
+}
+
+/// Logs go to stderr. `-v` info, `-vv` debug, `-vvv` trace; without `-v`,
+/// `RUST_LOG` if set, else warnings only.
+fn init_logging(verbose: u8) {
+    let filter = match verbose {
+        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        1 => EnvFilter::new("info"),
+        2 => EnvFilter::new("debug"),
+        _ => EnvFilter::new("trace"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Ctrl-C, and SIGTERM on Unix, as notifications that are not lost between
+/// two waits (a signal that arrives while nobody waits is kept).
+pub(crate) struct Interrupts {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    /// Starts listening. Must be called inside the runtime.
+    pub(crate) fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [SignalKind::interrupt(), SignalKind::terminate()]
+                .into_iter()
+                .filter_map(|kind| match signal(kind) {
+                    Ok(signal) => Some(signal),
+                    Err(e) => {
+                        tracing::warn!("cannot listen for signals: {e}");
+                        None
+                    }
+                })
+                .collect();
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the next Ctrl-C (or SIGTERM). Cancel-safe.
+    pub(crate) async fn next(&mut self) {
+        #[cfg(unix)]
+        std::future::poll_fn(|cx| {
+            for signal in &mut self.signals {
+                if let std::task::Poll::Ready(Some(())) = signal.poll_recv(cx) {
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A final state for a connection whose end we did not see (it timed out,
+/// or its task went away without a final event).
+pub(crate) fn unclean(reason: &str) -> CloseInfo {
+    CloseInfo {
+        code: CloseCode::ABNORMAL,
+        reason: reason.into(),
+        was_clean: false,
+        initiator: Initiator::Local,
+    }
+}

@@ -1,0 +1,216 @@
+//! `tether serve`: the accept loop, one task per connection, the echo mode,
+//! and the orderly shutdown on Ctrl-C.
+//!
+//! Owns the listener and the lifetime of every connection task. The
+//! broadcast mode's fan-out lives in [`crate::broadcast`]; this module only
+//! hands it the socket.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::{CloseCode, CloseInfo, Event};
+use tether_tokio::{ServerOptions, WsSink, WsStream};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broadcast::Hub;
+use crate::cli::{Mode, ServeArgs};
+use crate::{Interrupts, unclean};
+
+/// What the server says in its Close when it shuts down.
+pub(crate) const SHUTDOWN_REASON: &str = "server shutting down";
+
+/// Runs the server until Ctrl-C (or SIGTERM); returns the exit code.
+pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    let listener = match TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("tether: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(args.addr);
+    let options = Arc::new(ServerOptions {
+        connection: args.connection.config(),
+        ..ServerOptions::default()
+    });
+    // each task gives up on its close after the close timeout and a second
+    // (see `connection`); this is the backstop
+    let grace = options.connection.close_timeout + Duration::from_secs(2);
+    let hub = match args.mode {
+        Mode::Echo => None,
+        Mode::Broadcast => Some(Arc::new(Hub::new(args.queue as usize))),
+    };
+    let mut interrupts = Interrupts::new();
+    eprintln!("tether: listening on ws://{local} ({})", args.mode.name());
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = interrupts.next() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let task = connection(stream, peer, options.clone(), hub.clone(), shutdown_rx.clone());
+                    tasks.spawn(task);
+                }
+                Err(e) => {
+                    // e.g. out of file descriptors: back off instead of spinning
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    tracing::error!("a connection task panicked: {e}");
+                }
+            }
+        }
+    }
+
+    drop(listener);
+    if !tasks.is_empty() {
+        tracing::info!(
+            "shutting down: closing {} connection(s) with {}",
+            tasks.len(),
+            CloseCode::GOING_AWAY
+        );
+    }
+    let _ = shutdown.send(true);
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} });
+    tokio::select! {
+        finished = drained => {
+            if finished.is_err() {
+                tracing::warn!(
+                    "{} connection(s) did not close within {grace:?}; dropping them",
+                    tasks.len()
+                );
+            }
+        }
+        () = interrupts.next() => {
+            tracing::warn!("interrupted again: exiting without waiting for the closes");
+            return ExitCode::from(130);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One connection: handshake, then echo or broadcast until it ends.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    options: Arc<ServerOptions>,
+    hub: Option<Arc<Hub>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let accepted = tokio::select! {
+        accepted = tether_tokio::accept(stream, &options) => accepted,
+        () = shutting_down(&mut shutdown) => return,
+    };
+    let (ws, request) = match accepted {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::info!(%peer, "handshake failed: {e}");
+            return;
+        }
+    };
+    tracing::info!(%peer, resource = request.resource_name(), "connected");
+    let limit = options.connection.close_timeout + Duration::from_secs(1);
+    let (sink, stream) = ws.split();
+    let info = match hub {
+        None => echo(sink, stream, &mut shutdown, limit).await,
+        Some(hub) => crate::broadcast::serve(sink, stream, peer, &hub, &mut shutdown, limit).await,
+    };
+    tracing::info!(%peer, "disconnected: {info}");
+}
+
+/// Sends every message back as it came, until the connection ends or the
+/// server shuts down. Waits for each echo to be accepted before reading the
+/// next message, so a client that does not read is slowed, not buffered.
+async fn echo(
+    mut sink: WsSink,
+    mut stream: WsStream,
+    shutdown: &mut watch::Receiver<bool>,
+    limit: Duration,
+) -> CloseInfo {
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = shutting_down(shutdown) => break,
+            event = stream.next_event() => event,
+        };
+        match event {
+            Some(Event::Message(message)) => {
+                tokio::select! {
+                    biased;
+                    () = shutting_down(shutdown) => break,
+                    sent = sink.send(message) => {
+                        if let Err(e) = sent {
+                            // the connection is ending: its Closed event follows
+                            tracing::debug!("echo not sent: {e}");
+                        }
+                    }
+                }
+            }
+            Some(Event::Ping(payload)) => tracing::debug!("ping, {} bytes", payload.len()),
+            Some(Event::Pong(payload)) => tracing::debug!("pong, {} bytes", payload.len()),
+            Some(Event::Closed(info)) => return info,
+            None => {
+                return stream
+                    .close_info()
+                    .unwrap_or_else(|| unclean("the connection ended without a final event"));
+            }
+        }
+    }
+    close_and_drain(
+        &mut sink,
+        &mut stream,
+        CloseCode::GOING_AWAY,
+        SHUTDOWN_REASON,
+        limit,
+    )
+    .await
+}
+
+/// Resolves once the server shuts down (or its shutdown sender is gone).
+pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+/// Closes with `code`, reading (and dropping) whatever still arrives so the
+/// peer's Close is not stuck behind unread messages, and returns how the
+/// connection ended. Gives up after `limit`.
+pub(crate) async fn close_and_drain(
+    sink: &mut WsSink,
+    stream: &mut WsStream,
+    code: CloseCode,
+    reason: &str,
+    limit: Duration,
+) -> CloseInfo {
+    let drain = async {
+        while let Some(event) = stream.next_event().await {
+            if let Event::Closed(info) = event {
+                return Some(info);
+            }
+        }
+        None
+    };
+    let both = async {
+        let (closed, drained) = tokio::join!(sink.close(code, reason), drain);
+        if let Err(e) = &closed {
+            tracing::debug!("close refused: {e}");
+        }
+        drained.or(closed.ok())
+    };
+    match tokio::time::timeout(limit, both).await {
+        Ok(Some(info)) => info,
+        Ok(None) => unclean("the connection ended without a final event"),
+        Err(_) => unclean("the closing handshake did not finish in time; dropped"),
+    }
+}

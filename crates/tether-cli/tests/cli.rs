@@ -1,0 +1,545 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real `tether` binary against tether-tokio peers on 127.0.0.1.
+//!
+//! Servers listen on port 0 and the test reads the chosen address from the
+//! startup line, so no port is ever guessed. Every step is bounded by
+//! [`LIMIT`] and every child is killed when its handle drops, so a failing
+//! test fails instead of hanging.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tether_tokio::tether::{CloseCode, Event, Message};
+use tether_tokio::{WebSocket, WsStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// Every test step is bounded by this.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// The binary, with output captured and no inherited log settings.
+fn tether(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// A running `tether serve`, its URL, and its stderr line by line.
+struct Server {
+    child: Child,
+    url: String,
+    startup: String,
+    log: mpsc::UnboundedReceiver<String>,
+}
+
+impl Server {
+    async fn start(args: &[&str]) -> Self {
+        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = tether(&all).spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let startup = within("the startup line", stderr.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
+        let url = startup
+            .strip_prefix("tether: listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected startup line {startup:?}"))
+            .to_owned();
+        // keep draining stderr so logging never blocks the server
+        let (tx, log) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            url,
+            startup,
+            log,
+        }
+    }
+
+    /// Waits for a log line containing `needle`; returns it.
+    async fn log_line(&mut self, needle: &str) -> String {
+        within(&format!("a log line with {needle:?}"), async {
+            loop {
+                let line = self.log.recv().await.expect("server stderr ended");
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        })
+        .await
+    }
+}
+
+async fn connect(url: &str) -> WebSocket {
+    within("connect", tether_tokio::connect(url, &Default::default()))
+        .await
+        .unwrap()
+        .0
+}
+
+async fn next(ws: &mut WebSocket) -> Message {
+    within("a message", ws.next()).await.unwrap().unwrap()
+}
+
+/// A listener on a free port and its ws:// URL.
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+async fn accept(listener: &TcpListener) -> WebSocket {
+    let (stream, _) = within("accept", listener.accept()).await.unwrap();
+    within(
+        "handshake",
+        tether_tokio::accept(stream, &Default::default()),
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// 1. `tether serve` echoes what `tether connect` pipes in.
+#[tokio::test]
+async fn serve_echo_and_connect_with_piped_stdin() {
+    let server = Server::start(&[]).await;
+    assert_eq!(
+        server.startup,
+        format!("tether: listening on {} (echo)", server.url)
+    );
+    assert!(server.url.starts_with("ws://127.0.0.1:"), "{}", server.url);
+
+    let mut client = tether(&["connect", &server.url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"hello\nworld\n").await.unwrap();
+    drop(stdin);
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&output.stdout),
+        "hello\nworld\n",
+        "{}",
+        describe(&output)
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    drop(server);
+}
+
+/// 2. Broadcast greets each client and relays to all of them.
+#[tokio::test]
+async fn serve_broadcast_greets_and_relays_to_every_client() {
+    let server = Server::start(&["--mode", "broadcast"]).await;
+    assert!(
+        server.startup.ends_with("(broadcast)"),
+        "{}",
+        server.startup
+    );
+
+    let mut a = connect(&server.url).await;
+    assert_eq!(next(&mut a).await, Message::text("connection established"));
+    let mut b = connect(&server.url).await;
+    assert_eq!(next(&mut b).await, Message::text("connection established"));
+
+    a.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next(&mut a).await, Message::text("echo hi"));
+    assert_eq!(next(&mut b).await, Message::text("echo hi"));
+
+    b.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(next(&mut a).await, Message::binary(vec![1u8, 2, 3]));
+    assert_eq!(next(&mut b).await, Message::binary(vec![1u8, 2, 3]));
+
+    for mut ws in [a, b] {
+        let info = within("close", ws.close(CloseCode::NORMAL, ""))
+            .await
+            .unwrap();
+        assert!(info.was_clean, "{info}");
+    }
+}
+
+/// 3. `tether connect --echo` sends back what a server sends.
+#[tokio::test]
+async fn connect_echo_returns_text_and_binary() {
+    let (listener, url) = listener().await;
+    let client = tether(&["connect", "--echo", &url]).spawn().unwrap();
+    let mut ws = accept(&listener).await;
+
+    ws.send(Message::text("one")).await.unwrap();
+    ws.send(Message::binary(vec![0u8, 1, 2, 255]))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("one"));
+    assert_eq!(next(&mut ws).await, Message::binary(vec![0u8, 1, 2, 255]));
+    let info = within("close", ws.close(CloseCode::NORMAL, "done"))
+        .await
+        .unwrap();
+    assert!(info.was_clean, "{info}");
+
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        text(&output.stdout),
+        "one\n<binary 4 bytes>\n",
+        "{}",
+        describe(&output)
+    );
+}
+
+/// 4. `--verbose` shows a Ping and the server's close code, its meaning and
+/// that the close was clean.
+#[tokio::test]
+async fn connect_verbose_reports_ping_and_close_code() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&["connect", "--verbose", "--hex", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open: the server, not EOF, ends this session
+    let stdin = client.stdin.take().unwrap();
+    let mut ws = accept(&listener).await;
+
+    ws.ping("hi".into()).await.unwrap();
+    ws.send(Message::binary(vec![0xcau8, 0xfe])).await.unwrap();
+    let info = within("close", ws.close(CloseCode::new(4000), "bye"))
+        .await
+        .unwrap();
+    assert!(info.was_clean, "{info}");
+
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    drop(stdin);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(text(&output.stdout), "cafe\n", "{}", describe(&output));
+    assert!(stderr.contains("< ping \"hi\""), "{stderr}");
+    assert!(
+        stderr.contains("closed: 4000 (application code) \"bye\", clean"),
+        "{stderr}"
+    );
+}
+
+/// 5. An HTTP server that answers 200: exit code 1 and the cause in words.
+#[tokio::test]
+async fn connect_to_a_plain_http_server_names_the_status() {
+    let (listener, url) = listener().await;
+    let http = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client left before its request ended");
+            head.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .await
+            .unwrap();
+        let _ = stream.shutdown().await;
+    });
+    let output = within("connect to exit", tether(&["connect", &url]).output())
+        .await
+        .unwrap();
+    within("the HTTP server", http).await.unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(stderr.contains("200"), "{stderr}");
+    assert!(stderr.contains("101"), "{stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+}
+
+/// Ctrl-C closes every connection with 1001 and exits 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_interrupt_closes_with_going_away_and_exits_zero() {
+    let mut server = Server::start(&["-v"]).await;
+    let mut ws = connect(&server.url).await;
+    ws.send(Message::text("ping")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("ping"));
+    server.log_line("connected").await;
+
+    let pid = server.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    assert!(within("the end", ws.next()).await.is_none());
+    let info = ws.close_info().unwrap();
+    assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
+    assert!(info.was_clean, "{info}");
+    let line = server.log_line("disconnected").await;
+    assert!(line.contains("1001 (going away)"), "{line}");
+    let status = within("serve to exit", server.child.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A client that stops reading is closed with 1008 once its queue is full;
+/// the others keep receiving everything.
+#[tokio::test]
+async fn serve_broadcast_drops_a_client_that_does_not_read() {
+    let mut server = Server::start(&["--mode", "broadcast", "--queue", "8", "-v"]).await;
+    let mut slow = connect(&server.url).await;
+    assert_eq!(
+        next(&mut slow).await,
+        Message::text("connection established")
+    );
+    let fast = connect(&server.url).await;
+    let (mut tx, mut rx) = fast.split();
+    assert_eq!(
+        within("greeting", rx.next()).await.unwrap().unwrap(),
+        Message::text("connection established")
+    );
+
+    // The fast client sends 16 KiB messages, never more than 4 ahead of its
+    // own echoes, until the server gives up on the slow one (it must first
+    // fill the slow client's buffers, the kernel's and the server's 16 MiB
+    // output queue).
+    let payload = vec![7u8; 16 << 10];
+    let mut kicked = false;
+    let (mut sent, mut received) = (0usize, 0usize);
+    async fn recv_one(rx: &mut WsStream, len: usize) {
+        let m = within("an echo", rx.next()).await.unwrap().unwrap();
+        assert_eq!(m.len(), len);
+    }
+    while !kicked {
+        assert!(sent < 20_000, "the slow client was never dropped");
+        tx.send(Message::binary(payload.clone())).await.unwrap();
+        sent += 1;
+        while sent - received > 4 {
+            recv_one(&mut rx, payload.len()).await;
+            received += 1;
+        }
+        if let Ok(line) = server.log.try_recv() {
+            kicked = line.contains("client too slow");
+        }
+    }
+    while received < sent {
+        recv_one(&mut rx, payload.len()).await;
+        received += 1;
+    }
+
+    // once the slow client reads again it gets the queued messages, then 1008
+    let mut slow_got = 0usize;
+    loop {
+        match within("the slow client's backlog", slow.next_event()).await {
+            Some(Event::Message(_)) => slow_got += 1,
+            Some(Event::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::POLICY_VIOLATION, "{info}");
+                break;
+            }
+            Some(_) => {}
+            None => panic!("ended without Closed"),
+        }
+    }
+    eprintln!("slow client: {slow_got} of {sent} messages before 1008");
+    assert!(slow_got < sent, "{slow_got} of {sent}");
+    let line = server.log_line("disconnected").await;
+    assert!(line.contains("1008 (policy violation)"), "{line}");
+
+    // the fast client is still served
+    tx.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        within("an echo", rx.next()).await.unwrap().unwrap(),
+        Message::text("echo still here")
+    );
+}
+
+#[tokio::test]
+async fn help_explains_both_commands_and_bad_flags_are_refused() {
+    let help = tether(&["--help"]).output().await.unwrap();
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    assert!(help.contains("serve") && help.contains("connect"), "{help}");
+
+    for sub in ["serve", "connect"] {
+        let help = tether(&[sub, "--help"]).output().await.unwrap();
+        let help = text(&help.stdout);
+        assert!(
+            help.contains("--keepalive") && help.contains("--interval"),
+            "{help}"
+        );
+    }
+
+    let bad = tether(&["connect", "--close-code", "1005", "ws://127.0.0.1:1/"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("may not be sent"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+/// At stdin's end the client closes with `--close-code` and `--close-reason`.
+#[tokio::test]
+async fn connect_closes_with_the_given_code_at_the_end_of_stdin() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&[
+        "connect",
+        "--close-code",
+        "4001",
+        "--close-reason",
+        "done here",
+        &url,
+    ])
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"last words\r\n").await.unwrap();
+    drop(stdin);
+    let mut ws = accept(&listener).await;
+    let message = next(&mut ws).await;
+    assert_eq!(message, Message::text("last words"));
+    // answered within the --wait window: the client prints it
+    ws.send(message).await.unwrap();
+    assert!(within("the close", ws.next()).await.is_none());
+    let info = ws.close_info().unwrap();
+    assert_eq!(
+        (info.code.as_u16(), info.reason.as_str()),
+        (4001, "done here")
+    );
+    assert!(info.was_clean, "{info}");
+
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        text(&output.stdout),
+        "last words\n",
+        "{}",
+        describe(&output)
+    );
+}
+
+/// Ctrl-C in the client closes with 1001 and exits 0 once the server
+/// answered.
+#[cfg(unix)]
+#[tokio::test]
+async fn connect_interrupt_closes_with_going_away() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&["connect", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = client.stdin.take().unwrap();
+    let mut ws = accept(&listener).await;
+    // a round trip shows the client is in its loop (signals are watched
+    // from before it connects)
+    ws.send(Message::text("are you there")).await.unwrap();
+    let pid = client.id().unwrap().to_string();
+    let mut stdout = BufReader::new(client.stdout.take().unwrap()).lines();
+    let line = within("the first line", stdout.next_line()).await.unwrap();
+    assert_eq!(line.as_deref(), Some("are you there"));
+
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(within("the close", ws.next()).await.is_none());
+    let info = ws.close_info().unwrap();
+    assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
+    assert!(info.was_clean, "{info}");
+    let status = within("connect to exit", client.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(stdin);
+}
+
+/// --subprotocol, --header and --origin reach the server; the chosen
+/// subprotocol is shown with --verbose.
+#[tokio::test]
+async fn connect_sends_subprotocols_headers_and_origin() {
+    use tether_tokio::tether::handshake::AcceptOptions;
+
+    let (listener, url) = listener().await;
+    let client = tether(&[
+        "connect",
+        "-v",
+        "--subprotocol",
+        "v2.chat",
+        "--subprotocol",
+        "chat",
+        "--header",
+        "Authorization: Bearer abc",
+        "--origin",
+        "https://example.com",
+        &url,
+    ])
+    .spawn()
+    .unwrap();
+    let (stream, _) = within("accept", listener.accept()).await.unwrap();
+    let (mut ws, request) = within(
+        "handshake",
+        tether_tokio::accept_with(stream, &Default::default(), |_| {
+            Ok(AcceptOptions::new().subprotocol("chat"))
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(request.subprotocols(), ["v2.chat", "chat"]);
+    assert_eq!(
+        request.headers().get_str("authorization"),
+        Some("Bearer abc")
+    );
+    assert_eq!(request.origin(), Some("https://example.com"));
+    within("close", ws.close(CloseCode::NORMAL, ""))
+        .await
+        .unwrap();
+
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("(subprotocol chat)"), "{stderr}");
+    assert!(
+        stderr.contains("closed: 1000 (normal closure), clean"),
+        "{stderr}"
+    );
+}
