@@ -9,8 +9,8 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+pub use tether::reconnect::{Lifecycle, ReconnectEvent};
 use tether::reconnect::{Decision, ReconnectPolicy, Reconnector, StopReason};
 use tether::{CloseCode, CloseInfo, Event, Message};
 use tokio::sync::{Notify, mpsc};
@@ -27,39 +27,6 @@ pub struct ReconnectOptions {
     /// Messages kept while disconnected; `0` refuses sends while
     /// disconnected. Default 0 (refuse).
     pub max_queued_messages: usize,
-}
-
-/// A change in the client's life.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// A connection is up (`attempt` 0 for the first connection).
-    Connected {
-        /// The reconnect attempt that succeeded (0: the initial connect).
-        attempt: u32,
-    },
-    /// The connection ended, as the core reported it.
-    Disconnected(CloseInfo),
-    /// A connect attempt failed before the WebSocket was up.
-    ConnectFailed(String),
-    /// Waiting `delay` before attempt `attempt`.
-    Reconnecting {
-        /// The attempt about to be made (1-based).
-        attempt: u32,
-        /// The wait before it.
-        delay: Duration,
-    },
-    /// The policy said stop: the application closed, the peer closed with
-    /// an intentional code, or attempts ran out. The last event.
-    Stopped(StopReason),
-}
-
-/// What a reconnecting client yields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReconnectEvent {
-    /// A message from the server.
-    Message(Message),
-    /// A lifecycle change.
-    Lifecycle(Lifecycle),
 }
 
 #[derive(Debug)]

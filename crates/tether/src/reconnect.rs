@@ -10,6 +10,7 @@
 //! has stayed up long enough. Owns no timer and no socket: time and
 //! randomness are arguments.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 use std::time::Instant;
@@ -76,6 +77,40 @@ pub enum Decision {
     },
     /// Do not reconnect.
     Stop(StopReason),
+}
+
+/// A change in the client's life.
+/// Shared by the adapters' reconnecting clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// A connection is up (`attempt` 0 for the first connection).
+    Connected {
+        /// The reconnect attempt that succeeded (0: the initial connect).
+        attempt: u32,
+    },
+    /// The connection ended, as the core reported it.
+    Disconnected(CloseInfo),
+    /// A connect attempt failed before the WebSocket was up.
+    ConnectFailed(String),
+    /// Waiting `delay` before attempt `attempt`.
+    Reconnecting {
+        /// The attempt about to be made (1-based).
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// The policy said stop: the application closed, the peer closed with
+    /// an intentional code, or attempts ran out. The last event.
+    Stopped(StopReason),
+}
+
+/// What a reconnecting client yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReconnectEvent {
+    /// A message from the server.
+    Message(crate::Message),
+    /// A lifecycle change.
+    Lifecycle(Lifecycle),
 }
 
 /// The policy with its running state (attempts so far, when the current
