@@ -48,6 +48,7 @@ fuzz_target!(|input: Input| {
         close_timeout: Duration::from_secs(1),
         keep_alive,
         heartbeat: None,
+        auto_close_reply: input.server,
         auto_pong: input.auto_pong,
     };
     let limit = config.max_queued_output;

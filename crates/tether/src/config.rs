@@ -74,6 +74,14 @@ pub struct Config {
     pub keep_alive: KeepAlive,
     /// Application-level heartbeat. Default none.
     pub heartbeat: Option<Heartbeat>,
+    /// Answer the peer's Close as soon as it arrives (RFC 6455 section
+    /// 5.5.1). When off, the connection waits in `CloseReceived` (data may
+    /// still be sent) until [`Connection::reply_close`](crate::Connection::reply_close)
+    /// or [`Connection::close`](crate::Connection::close), or until
+    /// `close_timeout` passes (then it answers by itself). Adapters turn it
+    /// off to answer only after the application has read every message that
+    /// came before the Close, as Node's `ws` does. Default on.
+    pub auto_close_reply: bool,
     /// Answer each Ping with a Pong carrying the same payload (RFC 6455
     /// section 5.5.2). When off, Pings are only events and the application
     /// answers with [`Connection::pong`](crate::Connection::pong). Default on.
@@ -90,6 +98,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             keep_alive: KeepAlive::Off,
             heartbeat: None,
+            auto_close_reply: true,
             auto_pong: true,
         }
     }

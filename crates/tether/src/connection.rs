@@ -34,7 +34,7 @@ use tether_frame::{FrameDecoder, FrameHeader, Limits, MaskSource, OpCode, Role, 
 use crate::close::parse_close_payload;
 use crate::utf8::Utf8Stream;
 use crate::{
-    CloseCode, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive,
+    CloseCode, CloseFrame, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive,
     MAX_CLOSE_REASON, Message, MessageKind, Output, ProtocolError, State, Utf8Bytes,
 };
 
@@ -103,6 +103,8 @@ pub struct Connection {
     heartbeat_at: Option<Instant>,
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
+    /// The peer's Close, while we have not answered it (`CloseReceived`).
+    peer_close: Option<CloseFrame>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -158,6 +160,7 @@ impl Connection {
             close_info: None,
             heartbeat_at: config.heartbeat.as_ref().map(|h| now + h.interval),
             sent_since_heartbeat: false,
+            peer_close: None,
             config,
         };
         conn.postpone_keepalive(now);
@@ -223,6 +226,17 @@ impl Connection {
         if self.state.is_terminal() {
             return;
         }
+        if let (State::CloseReceived, Some(peer)) = (self.state, self.peer_close.take()) {
+            // the peer closed properly and left before our answer could go
+            self.end(
+                State::Closed,
+                peer.code,
+                peer.reason,
+                true,
+                Initiator::Remote,
+            );
+            return;
+        }
         let reason = match self.state {
             State::CloseSent => "the peer closed the transport before answering our Close",
             _ => "the peer closed the transport without completing the close handshake",
@@ -238,7 +252,8 @@ impl Connection {
 
     fn process(&mut self, now: Instant) -> Result<(), Error> {
         loop {
-            if self.state.is_terminal() {
+            // Nothing after a Close is processed (RFC 6455 5.5.1).
+            if self.state.is_terminal() || self.state == State::CloseReceived {
                 self.input.clear();
                 return Ok(());
             }
@@ -366,7 +381,7 @@ impl Connection {
                 self.events.push_back(Event::Pong(payload.freeze()));
                 Ok(())
             }
-            OpCode::Close => self.on_close(&payload),
+            OpCode::Close => self.on_close(now, &payload),
             _ => {
                 if let Some(h) = &self.config.heartbeat {
                     self.heartbeat_at = Some(now + h.interval);
@@ -424,23 +439,25 @@ impl Connection {
         Ok(())
     }
 
-    fn on_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+    fn on_close(&mut self, now: Instant, payload: &[u8]) -> Result<(), ProtocolError> {
         let frame = parse_close_payload(payload)?;
         let (code, reason) = match frame {
             Some(f) => (f.code, f.reason),
             None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
         };
         match self.state {
-            State::Open | State::CloseReceived => {
-                // RFC 6455 5.5.1: answer with a Close, echoing the code.
-                self.flush_pending_pong();
-                let echo = if code == CloseCode::NO_STATUS_RECEIVED {
-                    None
-                } else {
-                    Some(code)
-                };
-                self.write_close(echo, "");
-                self.end(State::Closed, code, reason, true, Initiator::Remote);
+            State::Open if !self.config.auto_close_reply => {
+                // Wait for the application (or the close timeout) to answer.
+                self.state = State::CloseReceived;
+                self.peer_close = Some(CloseFrame { code, reason });
+                self.keepalive_at = None;
+                self.ping_wait = None;
+                self.heartbeat_at = None;
+                self.close_deadline = Some(now + self.config.close_timeout);
+            }
+            State::Open => {
+                self.peer_close = Some(CloseFrame { code, reason });
+                self.answer_peer_close(None);
             }
             State::CloseSent => {
                 self.end(State::Closed, code, reason, true, Initiator::Application);
@@ -448,6 +465,28 @@ impl Connection {
             _ => {}
         }
         Ok(())
+    }
+
+    /// RFC 6455 5.5.1: answer the peer's Close, echoing its code unless the
+    /// application chose one, and end cleanly.
+    fn answer_peer_close(&mut self, ours: Option<(CloseCode, &str)>) {
+        let peer = self.peer_close.take().unwrap_or(CloseFrame {
+            code: CloseCode::NO_STATUS_RECEIVED,
+            reason: String::new(),
+        });
+        self.flush_pending_pong();
+        match ours {
+            Some((code, reason)) => self.write_close(Some(code), reason),
+            None if peer.code == CloseCode::NO_STATUS_RECEIVED => self.write_close(None, ""),
+            None => self.write_close(Some(peer.code), ""),
+        }
+        self.end(
+            State::Closed,
+            peer.code,
+            peer.reason,
+            true,
+            Initiator::Remote,
+        );
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7): our Close with the
@@ -723,18 +762,12 @@ impl Connection {
         if reason.len() > MAX_CLOSE_REASON {
             return Err(InvalidInput::CloseReasonTooLong(reason.len()).into());
         }
-        self.flush_pending_pong();
-        self.write_close(Some(code), reason);
         self.sending = None;
         match self.state {
-            State::CloseReceived => {
-                let (code, reason) = self
-                    .close_info
-                    .take()
-                    .map_or((code, reason.to_string()), |i| (i.code, i.reason));
-                self.end(State::Closed, code, reason, true, Initiator::Remote);
-            }
+            State::CloseReceived => self.answer_peer_close(Some((code, reason))),
             _ => {
+                self.flush_pending_pong();
+                self.write_close(Some(code), reason);
                 self.state = State::CloseSent;
                 self.keepalive_at = None;
                 self.heartbeat_at = None;
@@ -743,6 +776,24 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Answers the peer's Close (in `CloseReceived`, with
+    /// `Config::auto_close_reply` off) by echoing its code, completing the
+    /// closing handshake: state `Closed`, final event with the peer's code
+    /// and reason, `was_clean: true`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] in any other state.
+    pub fn reply_close(&mut self) -> Result<(), Error> {
+        self.check_state("reply to the peer's Close", &[State::CloseReceived])?;
+        self.answer_peer_close(None);
+        Ok(())
+    }
+
+    /// The peer's Close while it waits for our answer (`CloseReceived`).
+    pub fn peer_close(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
     }
 
     /// Ends the connection at once, without a closing handshake: state
@@ -762,7 +813,7 @@ impl Connection {
     // ----- time ------------------------------------------------------------
 
     fn postpone_keepalive(&mut self, now: Instant) {
-        if self.ping_wait.is_some() || !matches!(self.state, State::Open | State::CloseReceived) {
+        if self.ping_wait.is_some() || self.state != State::Open {
             return;
         }
         self.keepalive_at = match self.config.keep_alive {
@@ -791,6 +842,11 @@ impl Connection {
     /// event 1006, `was_clean: false`). Calling it early does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state.is_terminal() {
+            return;
+        }
+        if self.state == State::CloseReceived && self.close_deadline.is_some_and(|d| now >= d) {
+            // the application did not answer in time: answer for it
+            self.answer_peer_close(None);
             return;
         }
         if self.close_deadline.is_some_and(|d| now >= d) {

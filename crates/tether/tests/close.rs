@@ -220,3 +220,90 @@ fn output_full_refuses_send_until_written() {
     assert!(h.conn.can_send());
     h.conn.send(Message::text("x")).unwrap();
 }
+
+fn deferred(role: tether::Role) -> Harness {
+    Harness::with_config(
+        role,
+        Config {
+            auto_close_reply: false,
+            close_timeout: Duration::from_secs(5),
+            ..Config::default()
+        },
+    )
+}
+
+#[test]
+fn rfc6455_5_5_1_deferred_reply_lets_the_application_answer_messages_before_the_close() {
+    for role in ROLES {
+        let mut h = deferred(role);
+        let mut wire = frame(role, TEXT, b"one");
+        wire.extend(frame(role, TEXT, b"two"));
+        wire.extend(frame(role, CLOSE, &close_payload(1000, b"done")));
+        wire.extend(frame(role, TEXT, b"after the close"));
+        h.feed(&wire);
+        assert_eq!(h.conn.state(), State::CloseReceived);
+        assert_eq!(h.conn.peer_close().map(|c| c.code), Some(CloseCode::NORMAL));
+        // the messages before the Close, and no final event yet
+        assert_eq!(
+            h.events(),
+            vec![
+                Event::Message(Message::text("one")),
+                Event::Message(Message::text("two"))
+            ]
+        );
+        assert!(h.output().is_empty(), "no reply yet");
+        // the application answers them, then completes the handshake
+        h.conn.send(Message::text("echo one")).unwrap();
+        h.conn.send(Message::text("echo two")).unwrap();
+        h.conn.reply_close().unwrap();
+        let out = h.output();
+        let ops: Vec<u8> = out.iter().map(|f| f.opcode).collect();
+        assert_eq!(ops, vec![TEXT, TEXT, CLOSE]);
+        assert_eq!(out[2].close_code(), Some(1000));
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(
+            (
+                info.code.as_u16(),
+                info.reason.as_str(),
+                info.was_clean,
+                info.initiator
+            ),
+            (1000, "done", true, Initiator::Remote)
+        );
+        assert_eq!(h.conn.state(), State::Closed);
+        assert!(h.conn.reply_close().is_err());
+    }
+}
+
+#[test]
+fn rfc6455_5_5_1_deferred_reply_is_sent_by_itself_after_the_close_timeout() {
+    for role in ROLES {
+        let mut h = deferred(role);
+        h.feed(&frame(role, CLOSE, &close_payload(4000, b"")));
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(h.output()[0].close_code(), Some(4000));
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean), (4000, true));
+    }
+}
+
+#[test]
+fn rfc6455_7_1_2_close_from_close_received_sends_our_code_and_reports_the_peers() {
+    for role in ROLES {
+        let mut h = deferred(role);
+        h.feed(&frame(role, CLOSE, b""));
+        h.conn.close(h.now, CloseCode::new(4001), "ours").unwrap();
+        assert_eq!(h.output()[0].close_code(), Some(4001));
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(
+            (info.code.as_u16(), info.was_clean, info.initiator),
+            (1005, true, Initiator::Remote)
+        );
+        // EOF after the peer's Close, before our answer, is still a clean end
+        let mut h = deferred(role);
+        h.feed(&frame(role, CLOSE, &close_payload(1001, b"")));
+        h.conn.receive_eof();
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean), (1001, true));
+    }
+}
