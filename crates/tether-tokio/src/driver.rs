@@ -43,6 +43,25 @@ pub(crate) enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// What the driver hands to the application's stream half.
+#[derive(Debug)]
+pub(crate) enum Item {
+    Event(Event),
+    /// The peer's Close arrived after every item before this one: once the
+    /// application has read up to here (and sent its answers), the driver
+    /// answers the Close.
+    PeerClosed,
+}
+
+/// Requests that must not wait behind queued output.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// The application has read everything before the peer's Close.
+    ReplyClose,
+    /// End now, without a closing handshake.
+    Abort(String),
+}
+
 /// State the handles can read without asking the driver.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -79,12 +98,18 @@ pub(crate) struct Driver<S> {
     conn: Connection,
     commands: mpsc::Receiver<Command>,
     commands_open: bool,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Item>,
     /// The same channel, for waiting on room without spinning.
-    reserve: PollSender<Event>,
+    reserve: PollSender<Item>,
+    control: mpsc::UnboundedReceiver<Control>,
+    /// The application asked to answer the peer's Close; done once the
+    /// commands it sent before are applied.
+    reply_close: bool,
+    /// The `PeerClosed` marker went to the application.
+    marker_sent: bool,
     /// A message or the final event waiting for room in the channel; while
     /// it waits, nothing more is read (backpressure to the peer).
-    pending: Option<Event>,
+    pending: Option<Item>,
     read_buf: Box<[u8]>,
     read_open: bool,
     timer: Pin<Box<Sleep>>,
@@ -102,7 +127,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         io: S,
         conn: Connection,
         commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<Event>,
+        control: mpsc::UnboundedReceiver<Control>,
+        events: mpsc::Sender<Item>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
@@ -112,6 +138,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             commands_open: true,
             reserve: PollSender::new(events.clone()),
             events,
+            control,
+            reply_close: false,
+            marker_sent: false,
             pending: None,
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             read_open: true,
@@ -185,19 +214,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// Hands events to the application. Ping/Pong events are informational
     /// (the core already answered): they are dropped when the channel is
     /// full rather than stopping the reads that let us answer the next Ping.
+    /// The final `Closed` waits until our last bytes (e.g. the answer to the
+    /// peer's Close) are written, so an application that exits on it loses
+    /// nothing.
     fn forward_events(&mut self) {
         while self.pending.is_none() {
+            if self.conn.has_output() && self.conn.state().is_terminal() {
+                break;
+            }
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
-            match self.events.try_send(event) {
+            match self.events.try_send(Item::Event(event)) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(e @ (Event::Ping(_) | Event::Pong(_)))) => {
+                Err(mpsc::error::TrySendError::Full(
+                    e @ Item::Event(Event::Ping(_) | Event::Pong(_)),
+                )) => {
                     tracing::trace!(event = ?e, "event channel full; control event dropped");
                 }
                 Err(mpsc::error::TrySendError::Full(e)) => self.pending = Some(e),
                 // nobody listens any more: keep driving the protocol regardless
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        if self.pending.is_none() && self.conn.state() == State::CloseReceived && !self.marker_sent
+        {
+            self.marker_sent = true;
+            // The application has read everything (or nothing came before the
+            // Close): answer now rather than wait for it to read the marker.
+            if self.events.capacity() == self.events.max_capacity() {
+                self.reply_close = true;
+                return;
+            }
+            match self.events.try_send(Item::PeerClosed) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(marker)) => self.pending = Some(marker),
+                // nobody reads: answer at once
+                Err(mpsc::error::TrySendError::Closed(_)) => self.reply_close = true,
             }
         }
     }
@@ -252,6 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
 
             // 2. commands, while the output queue has room (backpressure)
+            let mut drained = !self.commands_open;
             while self.commands_open && (self.conn.can_send() || self.conn.state().is_terminal()) {
                 match self.commands.poll_recv(cx) {
                     Poll::Ready(Some(cmd)) => {
@@ -266,8 +320,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         }
                         progress = true;
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        drained = true;
+                        break;
+                    }
                 }
+            }
+            while let Poll::Ready(Some(control)) = self.control.poll_recv(cx) {
+                progress = true;
+                match control {
+                    Control::ReplyClose => self.reply_close = true,
+                    Control::Abort(reason) => {
+                        self.conn.abort(&reason);
+                        self.read_open = false;
+                    }
+                }
+            }
+            // answer the peer's Close after the answers sent before it
+            if self.reply_close && drained && self.conn.state() == State::CloseReceived {
+                self.reply_close = false;
+                let _ = self.conn.reply_close();
+                progress = true;
             }
 
             // 3. output: Pongs, keep-alives, Close and data go out now
@@ -328,6 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             self.publish();
 
             // 6. the end: output written, final event delivered, transport closed
+            self.forward_events();
             if self.conn.state().is_terminal() && !self.conn.has_output() && self.pending.is_none()
             {
                 let wait_for_fin = self.conn.role() == Role::Client

@@ -276,13 +276,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let now = tokio::time::Instant::now().into_std();
+    // The driver answers a peer's Close once the application has read what
+    // came before it (see driver::Item::PeerClosed).
+    let config = Config {
+        auto_close_reply: false,
+        ..config
+    };
     let mut conn = Connection::new(role, config, now);
     // a protocol error in the first bytes is reported as the final event
     let _ = conn.receive(now, leftover);
     let capacity = capacity.max(1);
     let (cmd_tx, cmd_rx) = mpsc::channel(capacity);
     let (ev_tx, ev_rx) = mpsc::channel(capacity);
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(driver::Shared::new());
-    tokio::spawn(driver::Driver::new(stream, conn, cmd_rx, ev_tx, shared.clone()).run());
-    WebSocket::new(cmd_tx, ev_rx, shared)
+    tokio::spawn(driver::Driver::new(stream, conn, cmd_rx, ctl_rx, ev_tx, shared.clone()).run());
+    WebSocket::new(cmd_tx, ctl_tx, ev_rx, shared)
 }

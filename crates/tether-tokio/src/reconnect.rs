@@ -10,8 +10,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-pub use tether::reconnect::{Lifecycle, ReconnectEvent};
 use tether::reconnect::{Decision, ReconnectPolicy, Reconnector, StopReason};
+pub use tether::reconnect::{Lifecycle, ReconnectEvent};
 use tether::{CloseCode, CloseInfo, Event, Message};
 use tokio::sync::{Notify, mpsc};
 

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::PollSender;
 
 use crate::Error;
-use crate::driver::{Command, Shared};
+use crate::driver::{Command, Control, Item, Shared};
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -29,6 +29,7 @@ use crate::driver::{Command, Shared};
 #[derive(Debug)]
 pub struct WsSink {
     tx: PollSender<Command>,
+    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
     flush: Option<oneshot::Receiver<()>>,
     closing: Option<oneshot::Receiver<CloseInfo>>,
@@ -41,7 +42,8 @@ pub struct WsSink {
 /// [`WsStream::next_event`] to see Pings, Pongs and the final close too.
 #[derive(Debug)]
 pub struct WsStream {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<Item>,
+    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
     ended: bool,
 }
@@ -58,22 +60,32 @@ pub struct WebSocket {
 impl WebSocket {
     pub(crate) fn new(
         tx: mpsc::Sender<Command>,
-        rx: mpsc::Receiver<Event>,
+        control: mpsc::UnboundedSender<Control>,
+        rx: mpsc::Receiver<Item>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
             sink: WsSink {
                 tx: PollSender::new(tx),
+                control: control.clone(),
                 shared: shared.clone(),
                 flush: None,
                 closing: None,
             },
             stream: WsStream {
                 rx,
+                control,
                 shared,
                 ended: false,
             },
         }
+    }
+
+    /// Ends the connection at once, without a closing handshake (final close
+    /// 1006, `was_clean: false`): for a peer that stopped reading, whose
+    /// queued output would hold a `close` back. Does not wait.
+    pub fn abort(&self) {
+        self.sink.abort();
     }
 
     /// Splits into a sending and a receiving half.
@@ -146,6 +158,13 @@ impl WebSocket {
 }
 
 impl WsSink {
+    /// Ends the connection at once; see [`WebSocket::abort`].
+    pub fn abort(&self) {
+        let _ = self
+            .control
+            .send(Control::Abort("aborted by the application".into()));
+    }
+
     /// The connection's state as last published by its driver.
     pub fn state(&self) -> State {
         self.shared.state()
@@ -346,7 +365,20 @@ impl WsStream {
     /// they need no action), or the final [`Event::Closed`]. `None` after
     /// the end. Cancel-safe.
     pub async fn next_event(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            match ready!(self.rx.poll_recv(cx)) {
+                Some(Item::Event(e)) => return Poll::Ready(Some(e)),
+                // everything before the peer's Close has been read: answer it
+                Some(Item::PeerClosed) => {
+                    let _ = self.control.send(Control::ReplyClose);
+                }
+                None => return Poll::Ready(None),
+            }
+        }
     }
 
     /// The next message. Cancel-safe. See the [`Stream`] impl.
@@ -363,7 +395,7 @@ impl Stream for WsStream {
             return Poll::Ready(None);
         }
         loop {
-            match ready!(self.rx.poll_recv(cx)) {
+            match ready!(self.poll_event(cx)) {
                 Some(Event::Message(m)) => return Poll::Ready(Some(Ok(m))),
                 Some(Event::Ping(_) | Event::Pong(_)) => {}
                 Some(Event::Closed(info)) => {

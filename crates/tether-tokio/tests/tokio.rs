@@ -470,3 +470,67 @@ async fn pings_and_pongs_are_events_and_unsolicited_pong_is_not_answered() {
     }
     within(server).await.unwrap();
 }
+
+#[tokio::test]
+async fn rfc6455_5_5_1_messages_before_a_close_are_answered_before_the_close_reply() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(echo_server(listener));
+    let mut client = RawClient::connect(&url).await;
+    // 100 messages and the Close in one write: the server application must
+    // get to answer all of them before its Close reply goes out (as Node's ws does)
+    let mut wire = bytes::BytesMut::new();
+    for i in 0..100 {
+        client.encode(OpCode::Text, format!("m{i}").as_bytes(), &mut wire);
+    }
+    client.encode(OpCode::Close, &1000u16.to_be_bytes(), &mut wire);
+    tokio::io::AsyncWriteExt::write_all(&mut client.stream, &wire)
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let f = within(client.frame()).await.unwrap();
+        assert_eq!(f.header.opcode, OpCode::Text, "frame {i}");
+        assert_eq!(&f.payload[..], format!("m{i}").as_bytes());
+    }
+    let f = within(client.frame()).await.unwrap();
+    assert_eq!(f.header.opcode, OpCode::Close);
+    assert_eq!(&f.payload[..2], &1000u16.to_be_bytes());
+    within(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn abort_ends_a_connection_whose_peer_stopped_reading() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        tokio::time::sleep(Duration::from_secs(10)).await; // never reads
+        drop(peer);
+    });
+    let options = ClientOptions {
+        connection: Config {
+            max_queued_output: 64 * 1024,
+            ..Config::default()
+        },
+        channel_capacity: 2,
+        ..Default::default()
+    };
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let payload = Bytes::from(vec![1u8; 1 << 20]);
+    // fill the socket buffers and the queue until sends stall
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            ws.send(Message::Binary(payload.clone())).await.unwrap();
+        }
+    })
+    .await;
+    let started = Instant::now();
+    ws.abort();
+    match within(ws.next()).await {
+        Some(Err(Error::Closed(Some(info)))) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(info.reason.contains("aborted"), "{}", info.reason);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    server.abort();
+}

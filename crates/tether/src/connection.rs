@@ -517,6 +517,10 @@ impl Connection {
             initiator,
         };
         self.state = state;
+        if state == State::Aborted {
+            // nothing more is sent on an aborted connection
+            self.output = Output::default();
+        }
         self.close_info = Some(info.clone());
         self.events.push_back(Event::Closed(info));
         self.input.clear();

@@ -307,3 +307,11 @@ fn rfc6455_7_1_2_close_from_close_received_sends_our_code_and_reports_the_peers(
         assert_eq!((info.code.as_u16(), info.was_clean), (1001, true));
     }
 }
+
+#[test]
+fn abort_drops_queued_output() {
+    let mut h = Harness::new(tether::Role::Server);
+    h.conn.send(Message::binary(vec![0u8; 10_000])).unwrap();
+    h.conn.abort("peer stopped reading");
+    assert!(!h.conn.has_output(), "nothing more is sent after an abort");
+}

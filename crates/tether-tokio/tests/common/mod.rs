@@ -100,3 +100,70 @@ impl RawPeer {
         self.stream.local_addr().unwrap()
     }
 }
+
+/// A client that has done the handshake by hand and now writes and reads
+/// raw frames.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder<fn() -> [u8; 4]>,
+}
+
+impl RawClient {
+    pub async fn connect(url: &str) -> Self {
+        use tether::handshake::{ClientConfig, ClientHandshake};
+        let hs = ClientHandshake::with_key(url, ClientConfig::new(), [3; 16]).unwrap();
+        let addr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(hs.request_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let used = loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&chunk[..n]);
+            if let Status::Complete(_, used) = hs.check_response(&head).unwrap() {
+                break used;
+            }
+        };
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&head[used..]);
+        Self {
+            stream,
+            buf,
+            decoder: FrameDecoder::new(
+                Role::Client,
+                Limits {
+                    max_frame_size: 1 << 30,
+                    ..Limits::default()
+                },
+            ),
+            encoder: FrameEncoder::new(Role::Client, key as fn() -> [u8; 4]),
+        }
+    }
+
+    /// Encodes frames into one buffer, to be written in a single write.
+    pub fn encode(&mut self, opcode: OpCode, payload: &[u8], out: &mut BytesMut) {
+        self.encoder.encode(true, Rsv::NONE, opcode, payload, out);
+    }
+
+    pub async fn frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {
+                return Some(f);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
