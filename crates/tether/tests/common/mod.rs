@@ -63,6 +63,7 @@ pub struct Out {
     pub opcode: u8,
     pub payload: Vec<u8>,
     pub masked: bool,
+    pub rsv1: bool,
 }
 
 impl Out {
@@ -151,6 +152,13 @@ impl Harness {
         })
     }
 
+    /// Lets the peer's decoder accept RSV1 (an extension was negotiated).
+    pub fn peer_allows_rsv1(&mut self) {
+        let mut limits = *self.peer.limits();
+        limits.allowed_rsv = tether::frame::Rsv::RSV1;
+        self.peer.set_limits(limits);
+    }
+
     /// Every frame written so far, decoded as the peer would.
     pub fn output(&mut self) -> Vec<Out> {
         let bytes: Bytes = self.conn.take_output();
@@ -166,6 +174,7 @@ impl Harness {
                 opcode: f.header.opcode.as_u8(),
                 payload: f.payload.to_vec(),
                 masked: f.header.mask.is_some(),
+                rsv1: f.header.rsv.contains(tether::frame::Rsv::RSV1),
             });
         }
         frames
