@@ -562,7 +562,10 @@ fn rfc6455_4_1_tiny_head_limit_gives_the_same_verdict_for_any_split() {
     let client = ClientHandshake::with_key("ws://h/", config, *b"the sample nonce").unwrap();
     let data = b"HTDR; garbage";
     let whole = client.check_response(data);
-    assert!(matches!(whole, Err(ResponseError::HeadTooLarge { limit: 1 })), "{whole:?}");
+    assert!(
+        matches!(whole, Err(ResponseError::HeadTooLarge { limit: 1 })),
+        "{whole:?}"
+    );
     let mut fed = Ok(tether_handshake::Status::Partial);
     for n in 1..=data.len() {
         fed = client.check_response(&data[..n]);
