@@ -1,4 +1,5 @@
 //! `apply_mask` beside a byte-wise loop and a plain memcpy of the same size.
+#![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn`
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,6 +1,7 @@
 //! Decoding masked binary frames as a server receives them, per payload size.
 //! Throughput is reported in payload bytes; for small sizes read frames/s off
 //! the element count of the `frames` group.
+#![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn`
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,22 +1,352 @@
-//! Shared inputs for tether's criterion benchmarks (`cargo bench -p tether-benches`).
+//! Shared inputs for tether's criterion benchmarks (`cargo bench -p tether-benches`):
+//! client-encoded (masked) input built once with tether's own encoder, an
+//! in-memory stream that every library reads from, and a minimal opening
+//! handshake for the peers whose own handshake would pull in more
+//! dependencies (fastwebsockets' needs hyper).
 
-use bytes::BytesMut;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use tether::handshake::{AcceptOptions, ClientConfig, ClientHandshake, Limits};
+use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
 use tether_frame::{FrameEncoder, OpCode, Role, Rsv};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The payload sizes every frame benchmark runs over.
 pub const SIZES: [usize; 5] = [16, 125, 1024, 64 * 1024, 1024 * 1024];
 
-/// `count` masked binary frames of `size` bytes each, as a client sends them.
-pub fn masked_frames(size: usize, count: usize) -> BytesMut {
-    let payload: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+/// The largest message and frame every library is configured to accept in
+/// the comparisons: far above the largest benchmarked payload (1 MiB), so
+/// no library hits a limit and all are configured alike.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Chunk size tether's `Connection::receive` is fed with in the in-memory
+/// benchmarks (what a socket read of that size would hand it).
+pub const RECEIVE_CHUNK: usize = 64 * 1024;
+
+/// How many messages of `size` bytes one benchmark iteration decodes:
+/// enough that per-iteration setup (building the connection object) is
+/// amortised, about 4 MiB of payload for 1 KiB and up, 4096 messages below.
+pub fn message_count(size: usize) -> usize {
+    let count = (4 << 20) / size.max(1024) * if size < 1024 { 16 } else { 1 };
+    count.clamp(4, 4096)
+}
+
+/// A readable size label for benchmark ids: `16B`, `1KiB`, `64KiB`, `1MiB`.
+pub fn size_label(size: usize) -> String {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
+        format!("{}MiB", size >> 20)
+    } else if size >= 1024 && size.is_multiple_of(1024) {
+        format!("{}KiB", size >> 10)
+    } else {
+        format!("{size}B")
+    }
+}
+
+/// A binary payload of `size` bytes (a fixed, non-constant pattern).
+pub fn binary_payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Valid UTF-8 text of exactly `size` bytes: mostly ASCII prose with a
+/// multi-byte character now and then (2-, 3- and 4-byte sequences, about
+/// 10% of the bytes), so a validator cannot take an all-ASCII fast path for
+/// the whole message.
+pub fn text_payload(size: usize) -> String {
+    const PIECES: [&str; 6] = [
+        "The quick brown fox jumps over the lazy dog. ",
+        "Grüße aus Köln, ",
+        "naïve café résumé; ",
+        "price: 42€, ",
+        "東京で会いましょう。",
+        "ship it 🚀 ",
+    ];
+    let mut text = String::with_capacity(size + 8);
+    let mut i = 0;
+    while text.len() < size {
+        // several ASCII sentences for each non-ASCII piece
+        let piece = if i % 4 == 3 {
+            PIECES[1 + (i / 4) % (PIECES.len() - 1)]
+        } else {
+            PIECES[0]
+        };
+        for c in piece.chars() {
+            if text.len() + c.len_utf8() > size {
+                break;
+            }
+            text.push(c);
+        }
+        if text.len() < size && text.len() + 4 > size {
+            // pad the last bytes that no multi-byte character fits in
+            while text.len() < size {
+                text.push('.');
+            }
+        }
+        i += 1;
+    }
+    text
+}
+
+/// `count` masked frames of `opcode` carrying `payload`, as a client sends
+/// them (one whole message per frame, a fresh mask key per frame).
+pub fn masked_messages(opcode: OpCode, payload: &[u8], count: usize) -> BytesMut {
     let mut n = 0u32;
     let mut enc = FrameEncoder::new(Role::Client, move || {
         n = n.wrapping_add(0x9E37_79B9);
         n.to_le_bytes()
     });
-    let mut out = BytesMut::new();
+    let mut out = BytesMut::with_capacity(count * (payload.len() + 14));
     for _ in 0..count {
-        enc.encode(true, Rsv::NONE, OpCode::Binary, &payload, &mut out);
+        enc.encode(true, Rsv::NONE, opcode, payload, &mut out);
     }
     out
+}
+
+/// `count` masked binary frames of `size` bytes each, as a client sends them.
+pub fn masked_frames(size: usize, count: usize) -> BytesMut {
+    masked_messages(OpCode::Binary, &binary_payload(size), count)
+}
+
+/// `count` masked text frames of `size` bytes each ([`text_payload`]).
+pub fn masked_text_frames(size: usize, count: usize) -> BytesMut {
+    masked_messages(OpCode::Text, text_payload(size).as_bytes(), count)
+}
+
+/// An in-memory transport: reads hand out `data` in order (as much as the
+/// reader's buffer holds, then end of stream); writes are accepted and
+/// dropped. Implements both `std::io` and tokio's `AsyncRead`/`AsyncWrite`,
+/// so every library reads the same bytes the same way, and building one is
+/// free (`Bytes` is reference counted), so no setup copy hides in a timing.
+#[derive(Clone, Debug)]
+pub struct MemStream {
+    data: Bytes,
+    pos: usize,
+    written: usize,
+}
+
+impl MemStream {
+    /// A stream that will read `data`.
+    pub fn new(data: Bytes) -> Self {
+        Self {
+            data,
+            pos: 0,
+            written: 0,
+        }
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    /// Bytes written (and dropped) so far.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.remaining());
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+}
+
+impl io::Read for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.read_into(buf))
+    }
+}
+
+impl io::Write for MemStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsyncRead for MemStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let n = buf.remaining().min(this.remaining());
+        buf.put_slice(&this.data[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MemStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().written += buf.len();
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn handshake_error(e: HandshakeError) -> io::Error {
+    io::Error::other(e)
+}
+
+fn leftover_error(n: usize) -> io::Error {
+    io::Error::other(format!(
+        "{n} bytes after the handshake head: the peer spoke before the handshake finished"
+    ))
+}
+
+/// The client half of the opening handshake (tether's sans-IO
+/// `ClientUpgrade`) over an async stream, for libraries measured after
+/// their handshake (fastwebsockets without its hyper-based `upgrade`).
+///
+/// # Errors
+/// I/O errors, a refused handshake, or bytes after the 101 (the server may
+/// not send frames before our first message in these benchmarks).
+pub async fn client_handshake<S>(stream: &mut S, url: &str) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hs = ClientHandshake::new(url, ClientConfig::default())
+        .map_err(|e| handshake_error(HandshakeError::Build(e)))?;
+    let mut upgrade = ClientUpgrade::new(hs);
+    stream.write_all(upgrade.request()).await?;
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(handshake_error(upgrade.eof()));
+        }
+        if let Some((_, rest)) = upgrade.receive(&buf[..n]).map_err(handshake_error)? {
+            return if rest.is_empty() {
+                Ok(())
+            } else {
+                Err(leftover_error(rest.len()))
+            };
+        }
+    }
+}
+
+/// The server half of the opening handshake (tether's sans-IO
+/// `ServerUpgrade`) over an async stream; see [`client_handshake`].
+///
+/// # Errors
+/// I/O errors, a bad request, or bytes after the request head.
+pub async fn server_handshake<S>(stream: &mut S) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut upgrade = ServerUpgrade::new(Limits::default());
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(handshake_error(upgrade.eof()));
+        }
+        if let Some((request, rest)) = upgrade.receive(&buf[..n]).map_err(handshake_error)? {
+            if !rest.is_empty() {
+                return Err(leftover_error(rest.len()));
+            }
+            let response = request
+                .accept(&AcceptOptions::new())
+                .map_err(|e| handshake_error(HandshakeError::Build(e)))?;
+            return stream.write_all(&response).await;
+        }
+    }
+}
+
+/// [`client_handshake`] over a blocking `std::io` stream (tungstenite on
+/// std threads).
+///
+/// # Errors
+/// As [`client_handshake`].
+pub fn client_handshake_blocking<S: io::Read + io::Write>(
+    stream: &mut S,
+    url: &str,
+) -> io::Result<()> {
+    let hs = ClientHandshake::new(url, ClientConfig::default())
+        .map_err(|e| handshake_error(HandshakeError::Build(e)))?;
+    let mut upgrade = ClientUpgrade::new(hs);
+    stream.write_all(upgrade.request())?;
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(handshake_error(upgrade.eof()));
+        }
+        if let Some((_, rest)) = upgrade.receive(&buf[..n]).map_err(handshake_error)? {
+            return if rest.is_empty() {
+                Ok(())
+            } else {
+                Err(leftover_error(rest.len()))
+            };
+        }
+    }
+}
+
+/// [`server_handshake`] over a blocking `std::io` stream.
+///
+/// # Errors
+/// As [`server_handshake`].
+pub fn server_handshake_blocking<S: io::Read + io::Write>(stream: &mut S) -> io::Result<()> {
+    let mut upgrade = ServerUpgrade::new(Limits::default());
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(handshake_error(upgrade.eof()));
+        }
+        if let Some((request, rest)) = upgrade.receive(&buf[..n]).map_err(handshake_error)? {
+            if !rest.is_empty() {
+                return Err(leftover_error(rest.len()));
+            }
+            let response = request
+                .accept(&AcceptOptions::new())
+                .map_err(|e| handshake_error(HandshakeError::Build(e)))?;
+            return stream.write_all(&response);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_payload_is_exact_utf8_with_multibyte() {
+        for size in [1, 3, 16, 125, 1024, 1025, 64 * 1024] {
+            let t = text_payload(size);
+            assert_eq!(t.len(), size);
+            if size >= 1024 {
+                let multi = t.chars().filter(|c| c.len_utf8() > 1).count();
+                assert!(multi > size / 100, "{multi} multi-byte chars in {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(size_label(16), "16B");
+        assert_eq!(size_label(1024), "1KiB");
+        assert_eq!(size_label(64 * 1024), "64KiB");
+        assert_eq!(size_label(1 << 20), "1MiB");
+    }
 }
