@@ -3,9 +3,9 @@
 //! Owns the state between "header parsed" and "payload complete". The caller
 //! appends whatever bytes arrived to one `BytesMut` and calls
 //! [`FrameDecoder::decode`] until it returns `Ok(None)`. Payload bytes are
-//! unmasked in place as they arrive, once each; a complete payload is split off
-//! the buffer without copying. [`FrameDecoder::partial_payload`] shows the
-//! unmasked bytes of an incomplete frame, so the layer above can check a text
+//! unmasked as they arrive, once each; a payload that is complete in the
+//! buffer is split off without copying. [`FrameDecoder::partial_payload`]
+//! shows the unmasked bytes of an incomplete frame, so the layer above can check a text
 //! frame's UTF-8 before the frame is complete. Never does I/O, never panics.
 
 use bytes::{Buf, BytesMut};
@@ -23,17 +23,26 @@ pub struct Frame {
 
 /// Decodes frames for one role, under one set of [`Limits`].
 ///
+/// A frame whose header and payload are both in the buffer is split off
+/// without copying. A frame whose payload is still arriving moves to a
+/// buffer of its own (sized from its header, at most 1 MiB up front) and
+/// collects the rest there, so its bytes are not moved again while it
+/// grows; [`FrameDecoder::feed_payload`] lets a caller copy arriving bytes
+/// straight into it.
+///
 /// After an error the decoder is finished: every later call returns the same
 /// error, since RFC 6455 requires the connection to be failed.
 #[derive(Clone, Debug)]
 pub struct FrameDecoder {
     role: Role,
     limits: Limits,
-    /// Header of the frame whose payload is arriving, and how many of its
-    /// payload bytes (at the front of the buffer) are unmasked already.
-    pending: Option<(FrameHeader, usize)>,
+    /// The frame whose payload is arriving, and the unmasked payload so far.
+    pending: Option<(FrameHeader, BytesMut)>,
     failed: Option<FrameError>,
 }
+
+/// The most a pending frame's buffer reserves before its bytes arrive.
+const MAX_UPFRONT: usize = 1 << 20;
 
 impl FrameDecoder {
     /// A decoder for frames received by `role`.
@@ -62,13 +71,19 @@ impl FrameDecoder {
         self.limits = limits;
     }
 
+    fn fail(&mut self, err: FrameError) -> FrameError {
+        self.failed = Some(err);
+        err
+    }
+
     /// Decodes the next frame from the front of `buf`.
     ///
     /// Returns `Ok(Some(frame))` and removes its bytes from `buf` when a whole
     /// frame is there; `Ok(None)` when more bytes are needed. A header is
     /// consumed (and validated) as soon as it is complete, so a frame over
-    /// [`Limits::max_frame_size`] fails before any of its payload is buffered.
-    /// Bytes of a frame that are not yet complete stay in `buf`, unmasked.
+    /// [`Limits::max_frame_size`] fails before any of its payload is
+    /// buffered. Payload bytes of a frame that is not complete are moved out
+    /// of `buf` into the frame's own buffer, unmasked.
     ///
     /// # Errors
     /// The first rule the input breaks, as a [`FrameError`].
@@ -76,39 +91,60 @@ impl FrameDecoder {
         if let Some(err) = self.failed {
             return Err(err);
         }
-        let (header, unmasked) = match self.pending {
-            Some(p) => p,
-            None => match FrameHeader::parse(buf) {
-                Ok(Status::Complete(header, used)) => {
-                    if let Err(err) = header.validate(self.role, &self.limits) {
-                        self.failed = Some(err);
-                        return Err(err);
-                    }
-                    buf.advance(used);
-                    (header, 0)
-                }
-                Ok(Status::Incomplete { .. }) => return Ok(None),
-                Err(err) => {
-                    self.failed = Some(err);
-                    return Err(err);
-                }
-            },
+        if self.pending.is_some() {
+            let take = self.payload_remaining().unwrap_or(0).min(buf.len());
+            let chunk = buf.split_to(take);
+            return Ok(self.feed_payload(&chunk));
+        }
+        let (header, used) = match FrameHeader::parse(buf) {
+            Ok(Status::Complete(header, used)) => (header, used),
+            Ok(Status::Incomplete { .. }) => return Ok(None),
+            Err(err) => return Err(self.fail(err)),
         };
+        if let Err(err) = header.validate(self.role, &self.limits) {
+            return Err(self.fail(err));
+        }
+        buf.advance(used);
         // validate() guarantees the length fits in usize.
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        let available = buf.len().min(len);
-        if let (Some(key), Some(fresh)) = (header.mask, buf.get_mut(unmasked..available)) {
-            apply_mask(fresh, key, unmasked);
+        if buf.len() >= len {
+            let mut payload = buf.split_to(len);
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key, 0);
+            }
+            return Ok(Some(Frame { header, payload }));
         }
-        if available < len {
-            self.pending = Some((header, available));
-            return Ok(None);
+        self.pending = Some((header, BytesMut::with_capacity(len.min(MAX_UPFRONT))));
+        let chunk = buf.split();
+        Ok(self.feed_payload(&chunk))
+    }
+
+    /// How many payload bytes the frame in progress still needs, if one is
+    /// in progress (its header has been consumed).
+    pub fn payload_remaining(&self) -> Option<usize> {
+        let (header, body) = self.pending.as_ref()?;
+        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        Some(len - body.len())
+    }
+
+    /// Copies payload bytes of the frame in progress straight from `data`
+    /// (at most [`FrameDecoder::payload_remaining`] of them; the rest is
+    /// ignored) and unmasks them. Returns the frame once it is complete.
+    /// Does nothing when no frame is in progress.
+    pub fn feed_payload(&mut self, data: &[u8]) -> Option<Frame> {
+        let need = self.payload_remaining()?;
+        let (header, body) = self.pending.as_mut()?;
+        let take = need.min(data.len());
+        let start = body.len();
+        body.extend_from_slice(&data[..take]);
+        if let (Some(key), Some(fresh)) = (header.mask, body.get_mut(start..)) {
+            apply_mask(fresh, key, start);
         }
-        self.pending = None;
-        Ok(Some(Frame {
-            header,
-            payload: buf.split_to(len),
-        }))
+        if take < need {
+            return None;
+        }
+        let (header, payload) = self.pending.take()?;
+        Some(Frame { header, payload })
     }
 
     /// The header of the frame whose payload is still arriving, if any.
@@ -117,12 +153,9 @@ impl FrameDecoder {
     }
 
     /// The header and the unmasked payload bytes received so far of the frame
-    /// still arriving, read from the front of `buf` (the same buffer passed to
-    /// [`FrameDecoder::decode`], unchanged since). `None` when no frame is
-    /// pending.
-    pub fn partial_payload<'b>(&self, buf: &'b [u8]) -> Option<(&FrameHeader, &'b [u8])> {
-        let (header, unmasked) = self.pending.as_ref()?;
-        Some((header, buf.get(..*unmasked)?))
+    /// still arriving. `None` when no frame is pending.
+    pub fn partial_payload(&self) -> Option<(&FrameHeader, &[u8])> {
+        self.pending.as_ref().map(|(h, body)| (h, &body[..]))
     }
 }
 
@@ -141,17 +174,17 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&wire[..8]);
         assert_eq!(dec.decode(&mut buf), Ok(None));
-        let (h, part) = dec.partial_payload(&buf).unwrap();
+        let (h, part) = dec.partial_payload().unwrap();
         assert_eq!(h.opcode, OpCode::Text);
         assert_eq!(part, b"He");
         buf.extend_from_slice(&wire[8..10]);
         assert_eq!(dec.decode(&mut buf), Ok(None));
-        assert_eq!(dec.partial_payload(&buf).unwrap().1, b"Hell");
+        assert_eq!(dec.partial_payload().unwrap().1, b"Hell");
         buf.extend_from_slice(&wire[10..]);
         let frame = dec.decode(&mut buf).unwrap().unwrap();
         assert_eq!(&frame.payload[..], b"Hello");
         assert!(buf.is_empty());
-        assert!(dec.partial_payload(&buf).is_none());
+        assert!(dec.partial_payload().is_none());
     }
 
     #[test]

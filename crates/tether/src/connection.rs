@@ -214,8 +214,36 @@ impl Connection {
         if !data.is_empty() {
             self.postpone_keepalive(now);
         }
-        self.input.extend_from_slice(data);
-        self.process(now)
+        // Each byte is copied once: runs of whole frames go into `input` (and
+        // are split off it without copying), while the payload of a frame
+        // still arriving goes straight into that frame's own buffer.
+        let mut data = data;
+        while !data.is_empty() {
+            if self.state.is_terminal() || self.state == State::CloseReceived {
+                self.input.clear();
+                return Ok(());
+            }
+            if let Some(need) = self.decoder.payload_remaining() {
+                let take = need.min(data.len());
+                let done = self.decoder.feed_payload(&data[..take]);
+                data = &data[take..];
+                match done {
+                    Some(frame) => self.handle_frame(now, frame)?,
+                    None => self.check_partial()?,
+                }
+                continue;
+            }
+            let take = if self.input.is_empty() {
+                whole_frames_prefix(data)
+            } else {
+                // finish a header that was split across reads
+                data.len().min(tether_frame::MAX_HEADER_LEN)
+            };
+            self.input.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            self.process(now)?;
+        }
+        Ok(())
     }
 
     /// The transport reached end of input (or failed). Without a completed
@@ -259,41 +287,47 @@ impl Connection {
             }
             match self.decoder.decode(&mut self.input) {
                 Err(e) => return Err(self.fail(e.into())),
-                Ok(Some(frame)) => {
-                    if !self.frame_started {
-                        self.on_frame_start(&frame.header)
-                            .map_err(|e| self.fail(e))?;
-                    }
-                    self.frame_started = false;
-                    let checked = core::mem::take(&mut self.frame_checked);
-                    self.on_frame(now, frame.header, frame.payload, checked)
-                        .map_err(|e| self.fail(e))?;
-                }
-                Ok(None) => {
-                    let Some(header) = self.decoder.pending_header().copied() else {
-                        return Ok(());
-                    };
-                    if !self.frame_started {
-                        self.on_frame_start(&header).map_err(|e| self.fail(e))?;
-                        self.frame_started = true;
-                    }
-                    // Check the text that has arrived so far (fail fast).
-                    if let (Some(inc), Some((_, part))) = (
-                        self.incoming.as_mut().filter(|_| header.opcode.is_data()),
-                        self.decoder.partial_payload(&self.input),
-                    ) && let Some(utf8) = inc.utf8.as_mut()
-                    {
-                        let fresh = part.get(self.frame_checked..).unwrap_or_default();
-                        let ok = utf8.feed(fresh).is_ok();
-                        self.frame_checked = part.len();
-                        if !ok {
-                            return Err(self.fail(ProtocolError::InvalidUtf8));
-                        }
-                    }
-                    return Ok(());
-                }
+                Ok(Some(frame)) => self.handle_frame(now, frame)?,
+                Ok(None) => return self.check_partial(),
             }
         }
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
+        if !self.frame_started {
+            self.on_frame_start(&frame.header)
+                .map_err(|e| self.fail(e))?;
+        }
+        self.frame_started = false;
+        let checked = core::mem::take(&mut self.frame_checked);
+        self.on_frame(now, frame.header, frame.payload, checked)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Rules for a frame whose payload is still arriving: sequence and size
+    /// as soon as its header is known, and UTF-8 of the text so far (fail
+    /// fast, Autobahn 6.4).
+    fn check_partial(&mut self) -> Result<(), Error> {
+        let Some(header) = self.decoder.pending_header().copied() else {
+            return Ok(());
+        };
+        if !self.frame_started {
+            self.on_frame_start(&header).map_err(|e| self.fail(e))?;
+            self.frame_started = true;
+        }
+        if let (Some(inc), Some((_, part))) = (
+            self.incoming.as_mut().filter(|_| header.opcode.is_data()),
+            self.decoder.partial_payload(),
+        ) && let Some(utf8) = inc.utf8.as_mut()
+        {
+            let fresh = part.get(self.frame_checked..).unwrap_or_default();
+            let ok = utf8.feed(fresh).is_ok();
+            self.frame_checked = part.len();
+            if !ok {
+                return Err(self.fail(ProtocolError::InvalidUtf8));
+            }
+        }
+        Ok(())
     }
 
     /// Sequence and size rules, applied as soon as a header is known.
@@ -916,6 +950,31 @@ impl Connection {
                     self.keepalive_at = None;
                 }
             }
+        }
+    }
+}
+
+/// The length of the run of whole frames at the front of `data`, plus the
+/// header of the first incomplete frame (its payload is then fed straight
+/// into the frame's own buffer), or all of `data` when it ends inside a
+/// header or holds bytes the decoder will reject.
+fn whole_frames_prefix(data: &[u8]) -> usize {
+    let mut off = 0;
+    loop {
+        let rest = data.get(off..).unwrap_or_default();
+        if rest.is_empty() {
+            return off;
+        }
+        match FrameHeader::parse(rest) {
+            Ok(tether_frame::Status::Complete(h, used)) => {
+                let len = usize::try_from(h.payload_len).unwrap_or(usize::MAX);
+                let end = off.saturating_add(used).saturating_add(len);
+                if end > data.len() {
+                    return off + used;
+                }
+                off = end;
+            }
+            Ok(tether_frame::Status::Incomplete { .. }) | Err(_) => return data.len(),
         }
     }
 }
