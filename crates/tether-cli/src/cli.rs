@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tether::reconnect::ReconnectPolicy;
 use tether::{CloseCode, Config, KeepAlive, MAX_CLOSE_REASON};
 
 /// A WebSocket (RFC 6455) server and client for the terminal.
@@ -25,11 +26,13 @@ use tether::{CloseCode, Config, KeepAlive, MAX_CLOSE_REASON};
         tether serve --mode broadcast -v              # relay \"echo <text>\" to every client, log connections\n  \
         tether connect ws://127.0.0.1:9001            # type lines, see the answers\n  \
         printf 'a\\nb\\n' | tether connect ws://127.0.0.1:9001\n  \
+        tether connect --reconnect -v --intentional-code 4000 ws://127.0.0.1:9001   # come back after every close but 4000\n  \
         tether connect --echo 'ws://127.0.0.1:9001/runCase?case=1&agent=tether'   # for conformance suites"
 )]
 pub(crate) struct Cli {
     /// More output: -v logs connections (serve) or shows pings, pongs and the
-    /// close (connect); -vv adds debug logs, -vvv trace. RUST_LOG also works.
+    /// close (connect; with --reconnect, each connect, disconnect and retry);
+    /// -vv adds debug logs, -vvv trace. RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
 
@@ -52,6 +55,17 @@ pub(crate) enum Command {
     /// When stdin ends the client waits `--wait` seconds for answers, closes
     /// (with `--close-code`, default 1000), waits for the server's Close and
     /// exits: 0 after a clean close, 1 after an error or an unclean end.
+    ///
+    /// With `--reconnect` the client comes back after every close (a killed
+    /// server, a lost network, a server's 1001 ...) with exponential backoff
+    /// and full jitter, except after a close code marked with
+    /// `--intentional-code`, and until `--max-attempts` attempts in a row
+    /// failed. Lines read while disconnected wait (up to `--queue`) and go
+    /// out in order after reconnecting; when stdin ends, the client first
+    /// sends what waits, then closes. Exit status: 0 after our own close or
+    /// an intentional code, 1 when it gave up, a line could not be sent, or
+    /// lines were still waiting at the end. `-v` shows every connect,
+    /// disconnect and retry.
     Connect(ConnectArgs),
 }
 
@@ -139,8 +153,56 @@ pub(crate) struct ConnectArgs {
     #[arg(long, default_value = "0.5", value_name = "SECS", value_parser = parse_wait)]
     pub(crate) wait: Duration,
 
+    /// Reconnect after the connection ends, as long as the policy below
+    /// allows (see `tether help connect`).
+    #[arg(long)]
+    pub(crate) reconnect: bool,
+
+    /// With --reconnect: give up after this many failed attempts in a row
+    /// (a connection that stays up 30 s resets the count). Default: never.
+    #[arg(long, value_name = "N", requires = "reconnect", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_attempts: Option<u32>,
+
+    /// With --reconnect: the longest wait before an attempt, in seconds
+    /// (waits start at up to 0.5 s and double). Default 30.
+    #[arg(long, value_name = "SECS", requires = "reconnect", value_parser = parse_secs)]
+    pub(crate) max_delay: Option<Duration>,
+
+    /// With --reconnect: a close code from the server that means "do not
+    /// come back" (e.g. 4000); repeatable. The client then stops and exits 0.
+    #[arg(long, value_name = "CODE", requires = "reconnect", value_parser = parse_close_code)]
+    pub(crate) intentional_code: Vec<u16>,
+
+    /// With --reconnect: lines kept while disconnected, sent in order after
+    /// reconnecting. A line beyond is refused (an error on stderr, exit 1);
+    /// 0 refuses every line while disconnected.
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_name = "LINES",
+        requires = "reconnect"
+    )]
+    pub(crate) queue: usize,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+}
+
+impl ConnectArgs {
+    /// The reconnect policy: the defaults, with these flags applied.
+    pub(crate) fn policy(&self) -> ReconnectPolicy {
+        let defaults = ReconnectPolicy::default();
+        ReconnectPolicy {
+            max_attempts: self.max_attempts,
+            max_delay: self.max_delay.unwrap_or(defaults.max_delay),
+            intentional_codes: self
+                .intentional_code
+                .iter()
+                .map(|&code| CloseCode::new(code))
+                .collect(),
+            ..defaults
+        }
+    }
 }
 
 /// The keep-alive policy, as in `tether::KeepAlive`.
@@ -339,6 +401,79 @@ mod tests {
         assert_eq!(config.max_frame_size, 1000);
         assert_eq!(args.mode, Mode::Echo);
         assert_eq!(args.addr, "127.0.0.1:9001".parse().unwrap());
+    }
+
+    #[test]
+    fn reconnect_flags_make_the_policy_and_need_reconnect() {
+        let cli = Cli::try_parse_from([
+            "tether",
+            "connect",
+            "--reconnect",
+            "--max-attempts",
+            "3",
+            "--max-delay",
+            "2.5",
+            "--intentional-code",
+            "4000",
+            "--intentional-code",
+            "4001",
+            "--queue",
+            "7",
+            "ws://x/",
+        ])
+        .unwrap();
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert!(args.reconnect);
+        assert_eq!(args.queue, 7);
+        let policy = args.policy();
+        assert_eq!(policy.max_attempts, Some(3));
+        assert_eq!(policy.max_delay, Duration::from_millis(2500));
+        assert_eq!(
+            policy.intentional_codes,
+            [CloseCode::new(4000), CloseCode::new(4001)]
+        );
+        assert_eq!(
+            policy.initial_delay,
+            ReconnectPolicy::default().initial_delay
+        );
+
+        // defaults: never give up, 30 s cap, no intentional code, 100 lines
+        let cli = Cli::try_parse_from(["tether", "connect", "--reconnect", "ws://x/"]).unwrap();
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert_eq!(args.queue, 100);
+        assert_eq!(args.policy(), ReconnectPolicy::default());
+        let cli = Cli::try_parse_from(["tether", "connect", "ws://x/"]).unwrap();
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert!(!args.reconnect);
+
+        for flags in [
+            &["--max-attempts", "3"][..],
+            &["--max-delay", "1"],
+            &["--intentional-code", "4000"],
+            &["--queue", "5"],
+        ] {
+            let mut argv = vec!["tether", "connect"];
+            argv.extend_from_slice(flags);
+            argv.push("ws://x/");
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert!(err.to_string().contains("--reconnect"), "{flags:?}: {err}");
+        }
+        for bad in [
+            &["--max-attempts", "0"][..],
+            &["--max-delay", "0"],
+            &["--intentional-code", "1006"],
+        ] {
+            let mut argv = vec!["tether", "connect", "--reconnect"];
+            argv.extend_from_slice(bad);
+            argv.push("ws://x/");
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

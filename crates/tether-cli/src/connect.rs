@@ -1,4 +1,5 @@
-//! `tether connect URL`: an interactive client.
+//! `tether connect URL`: an interactive client (`--reconnect`: see
+//! [`crate::reconnect`]).
 //!
 //! Two tasks share the connection. The reader (this module's `run`) prints
 //! every event and waits for the final close; the writer owns the sending
@@ -49,6 +50,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         handshake,
         ..ClientOptions::default()
     };
+    if args.reconnect {
+        return crate::reconnect::run(args, options, verbose).await;
+    }
 
     let mut interrupts = Interrupts::new();
     let connected = tokio::select! {
@@ -188,7 +192,7 @@ fn interrupt(interrupted: &mut bool, stop: &mut Option<oneshot::Sender<()>>) -> 
 }
 
 /// Writes one message and a newline to stdout, flushed at once (interactive).
-fn print(message: &Message, hex: bool) -> std::io::Result<()> {
+pub(crate) fn print(message: &Message, hex: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(show::message(message, hex).as_bytes())?;
     out.write_all(b"\n")?;
@@ -196,7 +200,7 @@ fn print(message: &Message, hex: bool) -> std::io::Result<()> {
 }
 
 /// Where the writer's messages come from.
-enum Source {
+pub(crate) enum Source {
     /// Each line a text message (without its `\n` or `\r\n`).
     Stdin(BufReader<Stdin>),
     /// Messages to send back, from the reader.
@@ -280,7 +284,7 @@ async fn write(
 }
 
 /// The next message to send; `None` when the source has ended.
-async fn next_message(
+pub(crate) async fn next_message(
     source: &mut Source,
     line: &mut Vec<u8>,
     line_number: &mut u64,

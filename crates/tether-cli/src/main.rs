@@ -2,7 +2,7 @@
 //! `tether-tokio` adapter.
 //!
 //! - `tether serve [--addr 127.0.0.1:9001] [--mode echo|broadcast]`
-//! - `tether connect URL`
+//! - `tether connect URL` (`--reconnect` to come back after each close)
 //!
 //! See `tether --help` and `tether help serve|connect` for every flag. This
 //! file owns the process: logging, the runtime, and the exit code. It never
@@ -13,6 +13,7 @@
 mod broadcast;
 mod cli;
 mod connect;
+mod reconnect;
 mod serve;
 mod show;
 

@@ -1,9 +1,13 @@
 //! How `tether connect` shows what it receives: messages on stdout, control
-//! frames and the close on stderr. Pure formatting, no I/O.
+//! frames, the close and (with `--reconnect`) the client's lifecycle on
+//! stderr. Pure formatting, no I/O. A close code is always shown with its
+//! meaning (`CloseCode`'s Display: `1001 (going away)`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::time::Duration;
 
+use tether::reconnect::StopReason;
 use tether::{CloseInfo, Message};
 
 /// Lower-case hex, two digits per byte.
@@ -38,7 +42,19 @@ pub(crate) fn control(kind: &str, payload: &[u8]) -> String {
 /// The last line: `closed: 1000 (normal closure), clean`, with the reason
 /// when there is one: `closed: 4000 (application code) "bye", clean`.
 pub(crate) fn closed(info: &CloseInfo) -> String {
-    let mut line = format!("closed: {}", info.code);
+    format!("closed: {}", close(info))
+}
+
+/// With `--reconnect`, a connection that ended:
+/// `disconnected: 1006 (abnormal closure: no Close frame was received), not clean`.
+pub(crate) fn disconnected(info: &CloseInfo) -> String {
+    format!("disconnected: {}", close(info))
+}
+
+/// `1001 (going away) "bye", clean`: the code with its meaning, the reason
+/// when there is one, and whether the closing handshake completed.
+fn close(info: &CloseInfo) -> String {
+    let mut line = info.code.to_string();
     if !info.reason.is_empty() {
         let _ = write!(line, " {:?}", info.reason);
     }
@@ -48,6 +64,56 @@ pub(crate) fn closed(info: &CloseInfo) -> String {
         ", not clean"
     });
     line
+}
+
+/// `connected to URL`, or `connected to URL (attempt 3)` after a retry.
+pub(crate) fn connected(url: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        format!("connected to {url}")
+    } else {
+        format!("connected to {url} (attempt {attempt})")
+    }
+}
+
+/// `reconnecting in 1.2s (attempt 3)`.
+pub(crate) fn reconnecting(attempt: u32, delay: Duration) -> String {
+    format!("reconnecting in {} (attempt {attempt})", self::delay(delay))
+}
+
+/// A wait as people read it: `35ms` under a second, else `1.2s`.
+pub(crate) fn delay(delay: Duration) -> String {
+    if delay < Duration::from_secs(1) {
+        format!("{}ms", delay.as_millis())
+    } else {
+        format!("{:.1}s", delay.as_secs_f64())
+    }
+}
+
+/// Why the reconnecting client stopped. `last` is how the last connection
+/// ended (for an intentional code, its reason) or the last connect error
+/// (for giving up).
+pub(crate) fn stopped(reason: &StopReason, last: Option<&str>) -> String {
+    match reason {
+        StopReason::ApplicationClosed => "stopped: closed by us".to_owned(),
+        StopReason::Intentional(code) => {
+            let mut line = format!("stopped: the server closed with {code}");
+            if let Some(reason) = last.filter(|r| !r.is_empty()) {
+                let _ = write!(line, " {reason:?}");
+            }
+            line.push_str(", marked intentional (--intentional-code): not reconnecting");
+            line
+        }
+        StopReason::GaveUp { attempts } => {
+            let mut line = format!(
+                "gave up after {attempts} attempt{}",
+                if *attempts == 1 { "" } else { "s" }
+            );
+            if let Some(last) = last {
+                let _ = write!(line, "; last: {last}");
+            }
+            line
+        }
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +154,46 @@ mod tests {
         );
         info.was_clean = false;
         assert!(closed(&info).ends_with(", not clean"));
+    }
+
+    #[test]
+    fn lifecycle_lines_name_codes_with_their_meaning() {
+        let info = CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            was_clean: false,
+            initiator: Initiator::Remote,
+        };
+        assert_eq!(
+            disconnected(&info),
+            "disconnected: 1006 (abnormal closure: no Close frame was received), not clean"
+        );
+        assert_eq!(connected("ws://h/", 0), "connected to ws://h/");
+        assert_eq!(connected("ws://h/", 2), "connected to ws://h/ (attempt 2)");
+        assert_eq!(
+            reconnecting(3, Duration::from_millis(1234)),
+            "reconnecting in 1.2s (attempt 3)"
+        );
+        assert_eq!(
+            reconnecting(1, Duration::from_millis(35)),
+            "reconnecting in 35ms (attempt 1)"
+        );
+        assert_eq!(
+            stopped(&StopReason::Intentional(CloseCode::new(4000)), Some("bye")),
+            "stopped: the server closed with 4000 (application code) \"bye\", \
+             marked intentional (--intentional-code): not reconnecting"
+        );
+        assert_eq!(
+            stopped(&StopReason::GaveUp { attempts: 1 }, Some("refused")),
+            "gave up after 1 attempt; last: refused"
+        );
+        assert_eq!(
+            stopped(&StopReason::GaveUp { attempts: 3 }, None),
+            "gave up after 3 attempts"
+        );
+        assert_eq!(
+            stopped(&StopReason::ApplicationClosed, None),
+            "stopped: closed by us"
+        );
     }
 }

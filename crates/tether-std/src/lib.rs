@@ -69,6 +69,7 @@
 mod client;
 mod error;
 mod handshake_io;
+pub mod reconnect;
 mod server;
 mod tls;
 mod transport;
@@ -76,6 +77,7 @@ mod websocket;
 
 pub use client::{ClientOptions, client, connect};
 pub use error::{Error, TlsError, TlsErrorKind};
+pub use reconnect::{Lifecycle, ReconnectEvent, ReconnectPolicy, ReconnectingClient, StopReason};
 pub use server::{ServerOptions, accept, accept_with};
 pub use transport::{MaybeTlsStream, Transport};
 pub use websocket::WebSocket;

@@ -1,0 +1,269 @@
+//! `tether connect --reconnect URL`: the interactive client on
+//! `tether_tokio::ReconnectingClient`.
+//!
+//! The reconnecting client owns the connections, the policy's decisions
+//! (when to come back, when to stop) and the lines kept while
+//! disconnected. This module only feeds it stdin lines (read on their own
+//! task), prints what it yields (messages on stdout; lifecycle events on
+//! stderr with `-v`) and decides when to close: at the end of stdin once no
+//! line waits, on Ctrl-C, or when stdout goes away.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tether::reconnect::StopReason;
+use tether::{CloseCode, CloseInfo, Initiator, Message};
+use tether_tokio::{
+    ClientOptions, Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectingClient,
+};
+use tokio::io::BufReader;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::Interrupts;
+use crate::cli::ConnectArgs;
+use crate::connect::{Source, next_message, print};
+use crate::show;
+
+/// Lines handed to a connected client but not yet taken by its connection,
+/// beyond which stdin is not read (so a large piped input is paced, never
+/// refused while connected).
+const HANDOFF: usize = 256;
+
+/// How often to look again at the client's queue while waiting on it.
+const TICK: Duration = Duration::from_millis(50);
+
+/// What the session knows, from the client's events and its own acts.
+#[derive(Default)]
+struct Session {
+    connected: bool,
+    /// `close` was called: nothing more is sent.
+    closing: bool,
+    /// Stdin has ended (never with `--echo`).
+    input_ended: bool,
+    sent_any: bool,
+    /// At the end of stdin: when to close.
+    close_at: Option<Instant>,
+    /// How the last connection ended.
+    last_close: Option<CloseInfo>,
+    /// The last connect error.
+    last_error: Option<String>,
+    stop: Option<StopReason>,
+}
+
+/// Runs the session until the client stops; returns the exit code: 0 after
+/// our own close (end of stdin, Ctrl-C) or an intentional close code, 1
+/// when it gave up, a line was refused or never sent, or our close was not
+/// clean; 130 after a second Ctrl-C.
+pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool) -> ExitCode {
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut interrupts = Interrupts::new();
+    let mut client = ReconnectingClient::connect(
+        &args.url,
+        ReconnectOptions {
+            client,
+            policy: args.policy(),
+            max_queued_messages: args.queue,
+        },
+    );
+    let mut lines = (!args.echo).then(|| read_stdin(failed.clone()));
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut s = Session::default();
+    let mut stdout_open = true;
+    let mut interrupted = false;
+
+    loop {
+        // At the end of stdin, close once no line waits for a connection
+        // (after --wait, when lines went out, for the last answers).
+        if s.input_ended && !s.closing && client.queued() == 0 {
+            let now = Instant::now();
+            let at = *s.close_at.get_or_insert(if s.connected && s.sent_any {
+                now + args.wait
+            } else {
+                now
+            });
+            if now >= at {
+                s.closing = true;
+                client
+                    .close(CloseCode::new(args.close_code), &args.close_reason)
+                    .await;
+            }
+        }
+        let paced = s.connected && client.queued() >= HANDOFF;
+        let take_lines = lines.is_some() && !s.closing && !paced;
+        let waiting = (s.input_ended && !s.closing) || (lines.is_some() && paced);
+
+        tokio::select! {
+            event = client.next() => match event {
+                None => break,
+                Some(ReconnectEvent::Message(message)) => {
+                    if stdout_open && let Err(e) = print(&message, args.hex) {
+                        // e.g. `| head -1`: nobody reads any more, so leave
+                        stdout_open = false;
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            eprintln!("tether: cannot write to stdout: {e}");
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        if !s.closing {
+                            s.closing = true;
+                            client.close(CloseCode::GOING_AWAY, "").await;
+                        }
+                    }
+                    if args.echo && !s.closing && let Err(e) = client.send(message) {
+                        eprintln!("tether: message not echoed: {}", refusal(&s, &client, args.queue, &e));
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                }
+                Some(ReconnectEvent::Lifecycle(event)) => lifecycle(&mut s, event, &args.url, verbose),
+            },
+            line = next_line(&mut lines), if take_lines => match line {
+                Some((number, message)) => match client.send(message) {
+                    Ok(()) => s.sent_any = true,
+                    Err(e) => {
+                        eprintln!("tether: line {number} not sent: {}", refusal(&s, &client, args.queue, &e));
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                },
+                None => {
+                    lines = None;
+                    s.input_ended = true;
+                }
+            },
+            () = interrupts.next() => {
+                if interrupted {
+                    eprintln!("tether: interrupted again; exiting without waiting for the close");
+                    return ExitCode::from(130);
+                }
+                interrupted = true;
+                if !s.closing {
+                    s.closing = true;
+                    client.close(CloseCode::GOING_AWAY, "").await;
+                }
+            }
+            _ = tick.tick(), if waiting => {}
+        }
+    }
+
+    let unsent = client.queued();
+    if unsent > 0 {
+        eprintln!("tether: {unsent} line(s) were waiting for a connection and were not sent");
+        failed.store(true, Ordering::Relaxed);
+    }
+    let ok = match &s.stop {
+        // our close: clean, unless the connection it ended was not
+        Some(StopReason::ApplicationClosed) => !s
+            .last_close
+            .as_ref()
+            .is_some_and(|info| info.initiator == Initiator::Application && !info.was_clean),
+        Some(StopReason::Intentional(_)) => true,
+        Some(StopReason::GaveUp { .. }) => false,
+        None => {
+            eprintln!("tether: the reconnecting client ended without saying why");
+            false
+        }
+    };
+    if ok && !failed.load(Ordering::Relaxed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Records a lifecycle event and shows it: everything with `-v`; without,
+/// only what ends the session not by our own hand, and an unclean end of
+/// our close.
+fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
+    match event {
+        Lifecycle::Connected { attempt } => {
+            s.connected = true;
+            if verbose {
+                eprintln!("{}", show::connected(url, attempt));
+            }
+        }
+        Lifecycle::Disconnected(info) => {
+            s.connected = false;
+            if verbose || (s.closing && !info.was_clean) {
+                eprintln!("{}", show::disconnected(&info));
+            }
+            s.last_close = Some(info);
+        }
+        Lifecycle::ConnectFailed(error) => {
+            if verbose {
+                eprintln!("connect failed: {error}");
+            }
+            s.last_error = Some(error);
+        }
+        Lifecycle::Reconnecting { attempt, delay } => {
+            if verbose {
+                eprintln!("{}", show::reconnecting(attempt, delay));
+            }
+        }
+        Lifecycle::Stopped(reason) => {
+            match &reason {
+                StopReason::ApplicationClosed if verbose => {
+                    eprintln!("{}", show::stopped(&reason, None));
+                }
+                StopReason::ApplicationClosed => {}
+                StopReason::Intentional(_) => {
+                    let said = s.last_close.as_ref().map(|info| info.reason.as_str());
+                    eprintln!("{}", show::stopped(&reason, said));
+                }
+                StopReason::GaveUp { .. } => {
+                    eprintln!(
+                        "tether: {}",
+                        show::stopped(&reason, s.last_error.as_deref())
+                    );
+                }
+            }
+            s.stop = Some(reason);
+        }
+    }
+}
+
+/// Why the client refused a message, in words.
+fn refusal(
+    s: &Session,
+    client: &ReconnectingClient,
+    limit: usize,
+    error: &tether_tokio::Error,
+) -> String {
+    if s.connected {
+        error.to_string()
+    } else if limit == 0 {
+        "not connected, and --queue is 0".to_owned()
+    } else {
+        format!(
+            "not connected, and {} line(s) already wait (--queue {limit})",
+            client.queued()
+        )
+    }
+}
+
+/// Reads stdin on its own task: each line (numbered from 1) a text
+/// message; the channel closes at the end of stdin. Lines that are not
+/// UTF-8 are reported and skipped (and mark the session failed).
+fn read_stdin(failed: Arc<AtomicBool>) -> mpsc::Receiver<(u64, Message)> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut source = Source::Stdin(BufReader::new(tokio::io::stdin()));
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        while let Some(message) = next_message(&mut source, &mut line, &mut number, &failed).await {
+            if tx.send((number, message)).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next stdin line; never resolves once stdin is gone.
+async fn next_line(lines: &mut Option<mpsc::Receiver<(u64, Message)>>) -> Option<(u64, Message)> {
+    match lines {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

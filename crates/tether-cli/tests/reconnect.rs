@@ -1,0 +1,287 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `tether connect --reconnect` (the real binary) against servers the test
+//! controls on 127.0.0.1: a close with 1001 brings the client back, a close
+//! with a code marked `--intentional-code` stops it, and lines typed while
+//! the server is down wait and arrive in order once it is back.
+//!
+//! Every step is bounded by [`LIMIT`] and every child is killed when its
+//! handle drops, so a failing test fails instead of hanging.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tether_tokio::WebSocket;
+use tether_tokio::tether::{CloseCode, Message};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// Every test step is bounded by this.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// `tether connect --reconnect ...` with stdin, stdout and stderr piped;
+/// killed when dropped.
+fn spawn_client(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["connect", "--reconnect"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The client's stderr, line by line, as it comes.
+struct Stderr {
+    rx: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Stderr {
+    fn of(child: &mut Child) -> Self {
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the next line containing `needle`; returns it.
+    async fn wait_for(&mut self, needle: &str) -> String {
+        let seen = &mut self.seen;
+        let rx = &mut self.rx;
+        within(&format!("a stderr line with {needle:?}"), async {
+            loop {
+                let Some(line) = rx.recv().await else {
+                    panic!("stderr ended before {needle:?}; seen: {seen:#?}")
+                };
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Everything, once the child has exited.
+    async fn rest(mut self) -> Vec<String> {
+        while let Some(line) = within("stderr to end", self.rx.recv()).await {
+            self.seen.push(line);
+        }
+        self.seen
+    }
+}
+
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+async fn accept(listener: &TcpListener) -> WebSocket {
+    let (stream, _) = within("accept", listener.accept()).await.unwrap();
+    within(
+        "handshake",
+        tether_tokio::accept(stream, &Default::default()),
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+async fn next(ws: &mut WebSocket) -> Message {
+    within("a message", ws.next()).await.unwrap().unwrap()
+}
+
+async fn type_line(stdin: &mut ChildStdin, line: &str) {
+    stdin
+        .write_all(format!("{line}\n").as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// (a) The server closes with 1001: the client says so, reconnects, and
+/// lines go out on the new connection; stdin's end closes and exits 0.
+#[tokio::test]
+async fn server_going_away_1001_is_followed_by_a_reconnect() {
+    let (listener, url) = listener().await;
+    let mut client = spawn_client(&["--verbose", "--max-delay", "0.2", &url]);
+    let mut stdin = client.stdin.take().unwrap();
+    let mut stderr = Stderr::of(&mut client);
+
+    let mut ws = accept(&listener).await;
+    stderr.wait_for(&format!("connected to {url}")).await;
+    ws.send(Message::text("first")).await.unwrap();
+    let info = within(
+        "the server's close",
+        ws.close(CloseCode::GOING_AWAY, "restarting"),
+    )
+    .await
+    .unwrap();
+    assert!(info.was_clean, "{info}");
+
+    let line = stderr.wait_for("disconnected:").await;
+    assert_eq!(
+        line,
+        "disconnected: 1001 (going away) \"restarting\", clean"
+    );
+    let line = stderr.wait_for("reconnecting").await;
+    assert!(
+        line.starts_with("reconnecting in ") && line.ends_with("(attempt 1)"),
+        "{line}"
+    );
+    let mut ws = accept(&listener).await;
+    let line = stderr.wait_for("connected to").await;
+    assert_eq!(line, format!("connected to {url} (attempt 1)"));
+
+    ws.send(Message::text("second")).await.unwrap();
+    type_line(&mut stdin, "hello again").await;
+    let got = next(&mut ws).await;
+    assert_eq!(got, Message::text("hello again"));
+    ws.send(got).await.unwrap();
+    drop(stdin);
+    // the client waits --wait for answers, then closes with 1000
+    assert!(within("the client's close", ws.next()).await.is_none());
+    let info = ws.close_info().unwrap();
+    assert_eq!(info.code, CloseCode::NORMAL, "{info}");
+    assert!(info.was_clean, "{info}");
+
+    let output = within("the client to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    let stderr = stderr.rest().await;
+    assert!(output.status.success(), "{:?}\n{stderr:#?}", output.status);
+    assert_eq!(text(&output.stdout), "first\nsecond\nhello again\n");
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l == "disconnected: 1000 (normal closure), clean"),
+        "{stderr:#?}"
+    );
+    assert_eq!(
+        stderr.last().map(String::as_str),
+        Some("stopped: closed by us")
+    );
+}
+
+/// (b) The server closes with 4000, marked intentional: the client prints
+/// why it stops and exits 0 without coming back.
+#[tokio::test]
+async fn intentional_code_4000_stops_without_reconnecting() {
+    let (listener, url) = listener().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let mut ws = accept(&listener).await;
+            count.fetch_add(1, Ordering::SeqCst);
+            ws.send(Message::text("bye soon")).await.unwrap();
+            let _ = ws.close(CloseCode::new(4000), "go away for good").await;
+        }
+    });
+    let mut client = spawn_client(&["--intentional-code", "4000", "--max-delay", "0.2", &url]);
+    // stdin stays open: the server, not its end, stops this session
+    let stdin = client.stdin.take().unwrap();
+    let output = within("the client to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    drop(stdin);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    assert_eq!(text(&output.stdout), "bye soon\n", "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "stopped: the server closed with 4000 (application code) \"go away for good\", \
+         marked intentional (--intentional-code): not reconnecting"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "no second connection");
+}
+
+/// Lines typed while the server is down wait (up to --queue; one more is
+/// refused with an error) and arrive in order once it is back on the same
+/// port. A refused line makes the exit status 1.
+#[tokio::test]
+async fn lines_typed_while_down_are_sent_in_order_after_reconnecting() {
+    let (listener, url) = listener().await;
+    let addr = listener.local_addr().unwrap();
+    let mut client = spawn_client(&["-v", "--queue", "2", "--max-delay", "0.2", &url]);
+    let mut stdin = client.stdin.take().unwrap();
+    let mut stderr = Stderr::of(&mut client);
+
+    let mut ws = accept(&listener).await;
+    stderr.wait_for("connected to").await;
+    // the server goes away entirely: the port refuses connections
+    drop(listener);
+    within("the server's close", ws.close(CloseCode::GOING_AWAY, ""))
+        .await
+        .unwrap();
+    stderr.wait_for("disconnected: 1001 (going away)").await;
+    stderr.wait_for("connect failed").await;
+
+    for line in ["one", "two", "three"] {
+        type_line(&mut stdin, line).await;
+    }
+    let refused = stderr.wait_for("not sent").await;
+    assert_eq!(
+        refused,
+        "tether: line 3 not sent: not connected, and 2 line(s) already wait (--queue 2)"
+    );
+
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let mut ws = accept(&listener).await;
+    stderr.wait_for("connected to").await;
+    assert_eq!(next(&mut ws).await, Message::text("one"));
+    assert_eq!(next(&mut ws).await, Message::text("two"));
+    drop(stdin);
+    assert!(within("the client's close", ws.next()).await.is_none());
+    assert_eq!(ws.close_info().unwrap().code, CloseCode::NORMAL);
+
+    let status = within("the client to exit", client.wait()).await.unwrap();
+    let stderr = stderr.rest().await;
+    assert_eq!(status.code(), Some(1), "{stderr:#?}");
+}
+
+#[tokio::test]
+async fn gives_up_after_max_attempts_with_the_last_error() {
+    // nobody listens on this port
+    let (listener, url) = listener().await;
+    drop(listener);
+    let mut client = spawn_client(&["--max-attempts", "2", "--max-delay", "0.1", &url]);
+    let stdin = client.stdin.take().unwrap();
+    let output = within("the client to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    drop(stdin);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("tether: gave up after 2 attempts; last: "),
+        "{stderr}"
+    );
+}

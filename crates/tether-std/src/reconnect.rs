@@ -1,0 +1,423 @@
+//! [`ReconnectingClient`]: a blocking client that reconnects on *close*,
+//! driven by the core's sans-IO [`ReconnectPolicy`].
+//!
+//! Owns the blocking loop around it: connect, read, and when a connection
+//! ends, hand its [`CloseInfo`] to the core's [`Reconnector`] and do what it
+//! decides (sleep its delay and connect again, or stop). Whether and when
+//! to come back is the policy's alone; this module never judges a close
+//! code or computes a delay. Messages sent while disconnected wait in a
+//! bounded queue and go out, in order, right after the next connect; over
+//! the bound they are refused with an error, never dropped silently.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tether::handshake::WsUrl;
+use tether::{CloseCode, CloseInfo, Event, Initiator, Message};
+
+use crate::{ClientOptions, Error, MaybeTlsStream, WebSocket};
+
+pub use tether::reconnect::{
+    Decision, Lifecycle, ReconnectEvent, ReconnectPolicy, Reconnector, StopReason,
+};
+
+/// Where the client is between two events.
+#[derive(Debug)]
+enum Phase {
+    /// Make attempt `attempt` (0: the first connect) once `at` has come.
+    Connect { attempt: u32, at: Instant },
+    /// A connection is up.
+    Connected(Box<WebSocket<MaybeTlsStream>>),
+    /// The policy (or the application) said stop: nothing more happens.
+    Stopped,
+}
+
+/// A blocking WebSocket client that reconnects after every close its
+/// [`ReconnectPolicy`] allows: the simple, one-thread counterpart of
+/// `tether_tokio::ReconnectingClient`.
+///
+/// It is an [`Iterator`] of [`ReconnectEvent`]s. Each
+/// [`next`](Iterator::next) blocks until there is something to report:
+/// while disconnected it connects (sleeping the policy's delay between
+/// attempts) and reports [`Lifecycle::Reconnecting`], `ConnectFailed`,
+/// `Connected`; while connected it reads the next message (Pings are
+/// answered and keep-alive runs meanwhile, as in [`WebSocket::read`]) and
+/// reports how the connection ended with `Disconnected`. The last event is
+/// [`Lifecycle::Stopped`]; `next` returns `None` from then on.
+///
+/// [`send`](Self::send) sends at once while connected; while disconnected
+/// the message waits in a queue of at most `max_queued_messages` and goes
+/// out, in order, right after the next connect; beyond that it is refused
+/// with an error. [`close`](Self::close) closes and stops.
+///
+/// Nothing happens between calls: no thread runs behind the application,
+/// so Pings are answered and timers run only while it is inside `next`,
+/// `send` or `close`, and a connection that ends meanwhile is noticed by
+/// the next `next`. An application that must send while no message comes
+/// should use the tokio adapter.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tether_std::{
+///     ClientOptions, CloseCode, Lifecycle, Message, ReconnectEvent, ReconnectPolicy,
+///     ReconnectingClient,
+/// };
+///
+/// let policy = ReconnectPolicy {
+///     max_delay: Duration::from_secs(10),
+///     intentional_codes: vec![CloseCode::new(4000)], // "do not come back"
+///     ..ReconnectPolicy::default()
+/// };
+/// let mut client =
+///     ReconnectingClient::new("ws://127.0.0.1:9001/feed", ClientOptions::new(), policy, 100)?;
+/// while let Some(event) = client.next() {
+///     match event {
+///         ReconnectEvent::Message(m) => println!("{}", m.as_text().unwrap_or("<binary>")),
+///         ReconnectEvent::Lifecycle(Lifecycle::Connected { .. }) => {
+///             // queued while disconnected, or sent at once: in order either way
+///             client.send(Message::text("subscribe"))?;
+///         }
+///         ReconnectEvent::Lifecycle(Lifecycle::Stopped(reason)) => eprintln!("stopped: {reason:?}"),
+///         ReconnectEvent::Lifecycle(other) => eprintln!("{other:?}"),
+///     }
+/// }
+/// # Ok::<(), tether_std::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ReconnectingClient {
+    url: String,
+    options: ClientOptions,
+    reconnector: Reconnector,
+    rng: StdRng,
+    phase: Phase,
+    /// Events decided but not yet returned, in order.
+    events: VecDeque<ReconnectEvent>,
+    /// Messages waiting for a connection, in order.
+    queue: VecDeque<Message>,
+    max_queued: usize,
+}
+
+impl ReconnectingClient {
+    /// A client for `url` (`ws://` or `wss://`) that connects each time with
+    /// `options`, reconnects as `policy` says, and keeps up to
+    /// `max_queued_messages` messages while disconnected (0: refuse sends
+    /// while disconnected). Connects on the first
+    /// [`next`](Iterator::next), not here.
+    ///
+    /// The jitter of the delays is drawn from a `StdRng` seeded by the
+    /// operating system; [`with_rng`](Self::with_rng) takes a seed.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a URL that is not `ws://` or `wss://` (no attempt
+    /// could ever succeed).
+    pub fn new(
+        url: &str,
+        options: ClientOptions,
+        policy: ReconnectPolicy,
+        max_queued_messages: usize,
+    ) -> Result<Self, Error> {
+        Self::with_rng(
+            url,
+            options,
+            policy,
+            max_queued_messages,
+            StdRng::from_os_rng(),
+        )
+    }
+
+    /// As [`new`](Self::new), with the random source of the delays' jitter
+    /// (e.g. `StdRng::seed_from_u64(1)` for a reproducible sequence).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_rng(
+        url: &str,
+        options: ClientOptions,
+        policy: ReconnectPolicy,
+        max_queued_messages: usize,
+        rng: StdRng,
+    ) -> Result<Self, Error> {
+        WsUrl::parse(url)?;
+        Ok(Self {
+            url: url.to_owned(),
+            options,
+            reconnector: Reconnector::new(policy),
+            rng,
+            phase: Phase::Connect {
+                attempt: 0,
+                at: Instant::now(),
+            },
+            events: VecDeque::new(),
+            queue: VecDeque::new(),
+            max_queued: max_queued_messages,
+        })
+    }
+
+    /// Sends `message`: at once while connected; while disconnected (or if
+    /// the connection turns out to have ended) it is queued, to go out in
+    /// order right after the next connect. `Ok` means sent or queued.
+    ///
+    /// A message queued when the client then stops is not sent; it stays
+    /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)
+    /// gives it back.
+    ///
+    /// # Errors
+    /// [`Error::Io`] with [`io::ErrorKind::NotConnected`] when the message
+    /// must wait but `max_queued_messages` already do (or queueing is off),
+    /// or once the client has stopped: the message is neither sent nor
+    /// kept. [`Error::Protocol`] when the open connection refuses this
+    /// message.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        if matches!(self.phase, Phase::Stopped) {
+            return Err(not_connected(
+                "the reconnecting client has stopped; not sent".into(),
+            ));
+        }
+        if !matches!(self.phase, Phase::Connected(_)) {
+            return self.enqueue(message);
+        }
+        // Earlier messages first (they wait only if a flush stopped).
+        if !self.queue.is_empty() {
+            self.flush_queue();
+            if !self.queue.is_empty() {
+                return self.enqueue(message);
+            }
+        }
+        let Phase::Connected(ws) = &mut self.phase else {
+            return self.enqueue(message);
+        };
+        match ws.send(message.clone()) {
+            Ok(()) => Ok(()),
+            // The connection has ended, so the message did not (wholly) go
+            // out: it waits for the next one; `next` reports the end.
+            Err(_) if ws.state().is_terminal() => self.enqueue(message),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes the connection with `code` and `reason` (completing the
+    /// closing handshake, as [`WebSocket::close`] does) and stops: the
+    /// events that follow are `Disconnected` (when a connection was up)
+    /// and `Stopped(ApplicationClosed)` (unless the policy's
+    /// `after_application_close` says to reconnect). Messages received but
+    /// not yet read are dropped; queued ones stay in
+    /// [`queued`](Self::queued). While disconnected it stops at once;
+    /// after the client stopped it does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for a code that may not be sent (1005, 1006,
+    /// 1015, ...) or a reason over 123 bytes: nothing is sent and the
+    /// connection stays up.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        let mut ws = match phase {
+            Phase::Connected(ws) => ws,
+            Phase::Connect { .. } => {
+                self.lifecycle(Lifecycle::Stopped(StopReason::ApplicationClosed));
+                return Ok(());
+            }
+            Phase::Stopped => return Ok(()),
+        };
+        let info = match ws.close(code, reason) {
+            Ok(info) => info,
+            Err(Error::Protocol(e)) if !ws.state().is_terminal() => {
+                self.phase = Phase::Connected(ws);
+                return Err(Error::Protocol(e));
+            }
+            Err(e) => ended_after(&ws, &e),
+        };
+        self.lifecycle(Lifecycle::Disconnected(info.clone()));
+        let decision = if info.initiator == Initiator::Application {
+            self.reconnector
+                .closed(&info, Instant::now(), &mut self.rng)
+        } else {
+            // The connection had already ended on its own; the
+            // application's wish is to stop.
+            Decision::Stop(StopReason::ApplicationClosed)
+        };
+        self.decide(decision);
+        Ok(())
+    }
+
+    /// Whether a connection is up (as far as the client knows: an end not
+    /// yet read is reported by the next [`next`](Iterator::next)).
+    pub fn is_connected(&self) -> bool {
+        matches!(&self.phase, Phase::Connected(ws) if !ws.state().is_terminal())
+    }
+
+    /// Whether the client has stopped (`Stopped` was decided).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.phase, Phase::Stopped)
+    }
+
+    /// Messages waiting for a connection.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Takes the messages waiting for a connection (e.g. after `Stopped`,
+    /// to keep them elsewhere), in order.
+    pub fn take_queued(&mut self) -> Vec<Message> {
+        self.queue.drain(..).collect()
+    }
+
+    /// The policy with its running state (attempts so far).
+    pub fn reconnector(&self) -> &Reconnector {
+        &self.reconnector
+    }
+
+    /// The current connection, if one is up.
+    pub fn websocket(&self) -> Option<&WebSocket<MaybeTlsStream>> {
+        match &self.phase {
+            Phase::Connected(ws) => Some(ws),
+            _ => None,
+        }
+    }
+
+    // ----- the loop ----------------------------------------------------------
+
+    fn lifecycle(&mut self, event: Lifecycle) {
+        self.events.push_back(ReconnectEvent::Lifecycle(event));
+    }
+
+    fn enqueue(&mut self, message: Message) -> Result<(), Error> {
+        if self.queue.len() >= self.max_queued {
+            return Err(not_connected(format!(
+                "not connected, and {} message(s) already wait (max_queued_messages {}); not sent",
+                self.queue.len(),
+                self.max_queued
+            )));
+        }
+        self.queue.push_back(message);
+        Ok(())
+    }
+
+    /// Acts on the policy's decision: schedule the next attempt, or stop.
+    fn decide(&mut self, decision: Decision) {
+        match decision {
+            Decision::Reconnect { attempt, delay } => {
+                self.lifecycle(Lifecycle::Reconnecting { attempt, delay });
+                self.phase = Phase::Connect {
+                    attempt,
+                    at: Instant::now() + delay,
+                };
+            }
+            Decision::Stop(reason) => {
+                self.lifecycle(Lifecycle::Stopped(reason));
+                self.phase = Phase::Stopped;
+            }
+        }
+    }
+
+    /// The connection ended with `info`: report it and ask the policy.
+    fn ended(&mut self, info: CloseInfo) {
+        self.phase = Phase::Stopped;
+        self.lifecycle(Lifecycle::Disconnected(info.clone()));
+        let decision = self
+            .reconnector
+            .closed(&info, Instant::now(), &mut self.rng);
+        self.decide(decision);
+    }
+
+    /// Waits until `at`, then makes one connect attempt.
+    fn attempt(&mut self, attempt: u32, at: Instant) {
+        let wait = at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        match crate::connect(&self.url, &self.options) {
+            Ok((ws, _accepted)) => {
+                self.reconnector.connected(Instant::now());
+                self.lifecycle(Lifecycle::Connected { attempt });
+                self.phase = Phase::Connected(Box::new(ws));
+                self.flush_queue();
+            }
+            Err(e) => {
+                self.lifecycle(Lifecycle::ConnectFailed(e.to_string()));
+                let decision = self.reconnector.failed(&mut self.rng);
+                self.decide(decision);
+            }
+        }
+    }
+
+    /// Sends the queued messages in order; each leaves the queue once the
+    /// connection took it. Stops at the first the connection does not take
+    /// (normally because it has ended): that one and the rest stay queued,
+    /// for the next connection or [`take_queued`](Self::take_queued).
+    fn flush_queue(&mut self) {
+        let Phase::Connected(ws) = &mut self.phase else {
+            return;
+        };
+        while let Some(message) = self.queue.front() {
+            if ws.send(message.clone()).is_err() {
+                return;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    /// Reads the next event of the connection: a message, or its end.
+    fn read(&mut self) -> Option<ReconnectEvent> {
+        let Phase::Connected(ws) = &mut self.phase else {
+            return None;
+        };
+        match ws.read_event() {
+            Ok(Event::Message(message)) => return Some(ReconnectEvent::Message(message)),
+            Ok(Event::Ping(_) | Event::Pong(_)) => return None,
+            Ok(Event::Closed(info)) => self.ended(info),
+            Err(e) => {
+                // After a transport error the `Closed` event (1006) is
+                // still queued: take it from the connection instead.
+                let info = ended_after(ws, &e);
+                self.ended(info);
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for ReconnectingClient {
+    type Item = ReconnectEvent;
+
+    /// The next message or lifecycle event; blocks until there is one (see
+    /// the type's documentation). `None` once `Stopped` was returned.
+    fn next(&mut self) -> Option<ReconnectEvent> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            match self.phase {
+                Phase::Stopped => return None,
+                Phase::Connect { attempt, at } => self.attempt(attempt, at),
+                Phase::Connected(_) => {
+                    if let Some(event) = self.read() {
+                        return Some(event);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for ReconnectingClient {}
+
+/// How the connection ended, after `error` from it.
+fn ended_after(ws: &WebSocket<MaybeTlsStream>, error: &Error) -> CloseInfo {
+    error
+        .close_info()
+        .or_else(|| ws.close_info())
+        .cloned()
+        .unwrap_or_else(|| CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: format!("the connection failed: {error}"),
+            was_clean: false,
+            initiator: Initiator::Local,
+        })
+}
+
+fn not_connected(what: String) -> Error {
+    Error::Io(io::Error::new(io::ErrorKind::NotConnected, what))
+}

@@ -1,0 +1,420 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The blocking reconnecting client against real servers on 127.0.0.1:
+//! killed and restarted on the same port, closing with 4000 (intentional)
+//! or 1001, or silent past a keep-alive Ping timeout. Every test runs under
+//! a time bound.
+
+mod common;
+
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{RawPeer, bounded, listen};
+use tether::reconnect::Reconnector;
+use tether_std::{
+    ClientOptions, CloseCode, Config, Error, Initiator, KeepAlive, Lifecycle, Message,
+    ReconnectEvent, ReconnectPolicy, ReconnectingClient, ServerOptions, StopReason,
+};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn policy() -> ReconnectPolicy {
+    ReconnectPolicy {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(400),
+        intentional_codes: vec![CloseCode::new(4000)],
+        ..ReconnectPolicy::default()
+    }
+}
+
+fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
+    loop {
+        match client.next() {
+            Some(ReconnectEvent::Lifecycle(l)) => return l,
+            Some(ReconnectEvent::Message(_)) => {}
+            None => panic!("client stopped"),
+        }
+    }
+}
+
+fn message(client: &mut ReconnectingClient) -> Message {
+    match client.next() {
+        Some(ReconnectEvent::Message(m)) => m,
+        Some(ReconnectEvent::Lifecycle(l)) => panic!("unexpected {l:?}"),
+        None => panic!("client stopped"),
+    }
+}
+
+/// An echo server (tether-std) whose listener and connections can be cut
+/// at once without a Close, as a killed process's would be.
+struct KillableServer {
+    stop: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Option<thread::JoinHandle<()>>,
+}
+
+impl KillableServer {
+    fn start(addr: SocketAddr, received: Arc<Mutex<Vec<String>>>) -> Self {
+        let listener = TcpListener::bind(addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
+        let acceptor = thread::spawn({
+            let (stop, streams) = (stop.clone(), streams.clone());
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let tcp = match listener.accept() {
+                        Ok((tcp, _)) => tcp,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                        Err(e) => panic!("accept: {e}"),
+                    };
+                    tcp.set_nonblocking(false).unwrap();
+                    streams.lock().unwrap().push(tcp.try_clone().unwrap());
+                    let log = received.clone();
+                    thread::spawn(move || {
+                        let Ok(mut ws) = tether_std::accept(tcp, &ServerOptions::new()) else {
+                            return;
+                        };
+                        while let Ok(m) = ws.read() {
+                            log.lock()
+                                .unwrap()
+                                .push(m.as_text().unwrap_or("").to_owned());
+                            if ws.send(m).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                // the listener drops here: the port refuses connections
+            }
+        });
+        Self {
+            stop,
+            streams,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Closes the listener, then cuts every connection (FIN both ways, no
+    /// Close frame).
+    fn kill(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().unwrap();
+        }
+        for tcp in self.streams.lock().unwrap().drain(..) {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_once_in_order() {
+    bounded(LIMIT, || {
+        let (listener, url) = listen();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let server = KillableServer::start(addr, received.clone());
+        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 5).unwrap();
+        assert!(!client.is_connected());
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert!(client.is_connected());
+        client.send(Message::text("before")).unwrap();
+        assert_eq!(message(&mut client), Message::text("before"));
+
+        server.kill();
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert_eq!(info.code, CloseCode::ABNORMAL, "{info}");
+                assert!(!info.was_clean, "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!client.is_connected());
+        for i in 0..5 {
+            client.send(Message::text(format!("queued {i}"))).unwrap();
+        }
+        // over the bound: refused with an error, and nothing queued is lost
+        let refused = client.send(Message::text("one too many")).unwrap_err();
+        match &refused {
+            Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(refused.to_string().contains("5 message(s)"), "{refused}");
+        assert_eq!(client.queued(), 5);
+
+        // the port stays closed for 600 ms: several attempts fail first
+        let down_until = Instant::now() + Duration::from_millis(600);
+        let restarter = thread::spawn({
+            let received = received.clone();
+            move || {
+                thread::sleep(down_until.saturating_duration_since(Instant::now()));
+                KillableServer::start(addr, received)
+            }
+        });
+        let caps = Reconnector::new(policy());
+        let mut attempts = Vec::new();
+        let mut failures = 0;
+        let mut waited: Option<(Instant, Duration)> = None;
+        let reconnected = loop {
+            let event = lifecycle(&mut client);
+            if let Some((since, delay)) = waited.take() {
+                // the client really waited its delay before the attempt
+                let elapsed = since.elapsed();
+                assert!(
+                    elapsed + Duration::from_millis(2) >= delay,
+                    "waited {elapsed:?} of {delay:?}"
+                );
+            }
+            match event {
+                Lifecycle::Reconnecting { attempt, delay } => {
+                    let cap = caps.delay_cap(attempt);
+                    assert!(delay <= cap, "attempt {attempt}: {delay:?} over {cap:?}");
+                    assert!(cap <= Duration::from_millis(400));
+                    attempts.push(attempt);
+                    waited = Some((Instant::now(), delay));
+                }
+                Lifecycle::ConnectFailed(why) => {
+                    assert!(why.contains("cannot connect"), "{why}");
+                    failures += 1;
+                }
+                Lifecycle::Connected { attempt } => break attempt,
+                other => panic!("{other:?}"),
+            }
+        };
+        let restarted = restarter.join().unwrap();
+        assert!(attempts.len() >= 2, "{attempts:?}");
+        assert_eq!(failures, attempts.len() - 1, "{attempts:?}");
+        assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+        assert_eq!(reconnected, *attempts.last().unwrap());
+        assert_eq!(client.queued(), 0, "flushed right after reconnecting");
+        for i in 0..5 {
+            assert_eq!(message(&mut client), Message::text(format!("queued {i}")));
+        }
+        assert_eq!(
+            *received.lock().unwrap(),
+            [
+                "before", "queued 0", "queued 1", "queued 2", "queued 3", "queued 4"
+            ],
+            "each once, in order"
+        );
+
+        client.close(CloseCode::NORMAL, "done").unwrap();
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert_eq!(info.code, CloseCode::NORMAL, "{info}");
+                assert!(info.was_clean, "{info}");
+                assert_eq!(info.initiator, Initiator::Application);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            lifecycle(&mut client),
+            Lifecycle::Stopped(StopReason::ApplicationClosed)
+        );
+        assert!(client.next().is_none());
+        assert!(client.next().is_none(), "fused");
+        assert!(client.is_stopped());
+        assert!(client.send(Message::text("late")).is_err());
+        restarted.kill();
+    });
+}
+
+/// A server whose connections say "hello" and close with `code`; counts
+/// the connections it accepted.
+fn closing_server(code: u16) -> (String, Arc<AtomicUsize>) {
+    let (listener, url) = listen();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            thread::spawn(move || {
+                let mut ws = tether_std::accept(tcp, &ServerOptions::new()).unwrap();
+                ws.send(Message::text("hello")).unwrap();
+                let _ = ws.close(CloseCode::new(code), "server says so");
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[test]
+fn close_4000_marked_intentional_stops_without_reconnecting() {
+    bounded(LIMIT, || {
+        let (url, accepted) = closing_server(4000);
+        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 10).unwrap();
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(message(&mut client), Message::text("hello"));
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert_eq!((info.code.as_u16(), info.was_clean), (4000, true), "{info}");
+                assert_eq!(info.reason, "server says so");
+                assert_eq!(info.initiator, Initiator::Remote);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            lifecycle(&mut client),
+            Lifecycle::Stopped(StopReason::Intentional(CloseCode::new(4000)))
+        );
+        assert!(client.next().is_none());
+        assert!(client.send(Message::text("after the end")).is_err());
+        assert_eq!(client.queued(), 0);
+        thread::sleep(Duration::from_millis(200));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "no reconnect");
+    });
+}
+
+#[test]
+fn close_1001_reconnects() {
+    bounded(LIMIT, || {
+        let (url, accepted) = closing_server(1001);
+        // queueing off: a send while disconnected is refused, not dropped
+        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 0).unwrap();
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(message(&mut client), Message::text("hello"));
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
+                assert!(info.was_clean, "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(client.send(Message::text("refused")).is_err());
+        assert_eq!(client.queued(), 0);
+        assert!(matches!(
+            lifecycle(&mut client),
+            Lifecycle::Reconnecting { attempt: 1, .. }
+        ));
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 1 });
+        assert_eq!(message(&mut client), Message::text("hello"));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // the server closes again: attempt 2 (no stable connection in between)
+        assert!(matches!(lifecycle(&mut client), Lifecycle::Disconnected(_)));
+        assert!(matches!(
+            lifecycle(&mut client),
+            Lifecycle::Reconnecting { attempt: 2, .. }
+        ));
+        // closing while waiting to reconnect stops at once
+        client.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(
+            lifecycle(&mut client),
+            Lifecycle::Stopped(StopReason::ApplicationClosed)
+        );
+        assert!(client.next().is_none());
+    });
+}
+
+#[test]
+fn silent_server_past_the_keepalive_timeout_reconnects() {
+    bounded(LIMIT, || {
+        let (listener, url) = listen();
+        thread::spawn(move || {
+            // accept the upgrade (tether's own parser), then read nothing
+            let mut peers = Vec::new();
+            loop {
+                peers.push(RawPeer::accept(&listener, Config::default()));
+            }
+        });
+        let options = ClientOptions::new().config(Config {
+            keep_alive: KeepAlive::Ping {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(200),
+            },
+            ..Config::default()
+        });
+        let mut client = ReconnectingClient::new(&url, options, policy(), 10).unwrap();
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        client.send(Message::text("into the void")).unwrap();
+        assert_eq!(client.queued(), 0, "sent while connected");
+        let started = Instant::now();
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert_eq!(info.code, CloseCode::ABNORMAL, "{info}");
+                assert!(!info.was_clean, "{info}");
+                assert_eq!(info.initiator, Initiator::Local, "{info}");
+                assert!(
+                    info.reason.contains("keep-alive timeout"),
+                    "{}",
+                    info.reason
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+        assert!(matches!(
+            lifecycle(&mut client),
+            Lifecycle::Reconnecting { attempt: 1, .. }
+        ));
+        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 1 });
+        // the silent server would not answer a Close: just drop the client
+    });
+}
+
+#[test]
+fn a_url_that_is_not_websocket_is_refused_up_front() {
+    let err = ReconnectingClient::new(
+        "http://127.0.0.1/",
+        ClientOptions::new(),
+        ReconnectPolicy::default(),
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Url(_)), "{err:?}");
+}
+
+#[test]
+fn gives_up_after_max_attempts_and_gives_back_the_queue() {
+    bounded(LIMIT, || {
+        // a port with nobody listening
+        let (listener, url) = listen();
+        drop(listener);
+        let policy = ReconnectPolicy {
+            max_attempts: Some(2),
+            ..policy()
+        };
+        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy, 3).unwrap();
+        client.send(Message::text("a")).unwrap();
+        client.send(Message::text("b")).unwrap();
+        let mut events = Vec::new();
+        for event in client.by_ref() {
+            match event {
+                ReconnectEvent::Lifecycle(Lifecycle::ConnectFailed(_)) => {
+                    events.push("failed".to_owned())
+                }
+                ReconnectEvent::Lifecycle(Lifecycle::Reconnecting { attempt, .. }) => {
+                    events.push(format!("reconnecting {attempt}"))
+                }
+                ReconnectEvent::Lifecycle(Lifecycle::Stopped(reason)) => {
+                    events.push(format!("{reason:?}"))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            events,
+            [
+                "failed",
+                "reconnecting 1",
+                "failed",
+                "reconnecting 2",
+                "failed",
+                "GaveUp { attempts: 2 }"
+            ]
+        );
+        assert_eq!(
+            client.take_queued(),
+            [Message::text("a"), Message::text("b")]
+        );
+    });
+}
