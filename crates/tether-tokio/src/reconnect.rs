@@ -31,7 +31,10 @@ pub struct ReconnectOptions {
 
 #[derive(Debug)]
 struct Outbox {
+    /// Messages waiting, and whether a connection is up.
     queue: Mutex<(VecDeque<Message>, bool)>,
+    /// The supervisor has stopped: sends are refused.
+    stopped: std::sync::atomic::AtomicBool,
     notify: Notify,
     limit: usize,
 }
@@ -52,6 +55,7 @@ impl ReconnectingClient {
         let (close, close_rx) = mpsc::channel(1);
         let outbox = Arc::new(Outbox {
             queue: Mutex::new((VecDeque::new(), false)),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             notify: Notify::new(),
             limit: options.max_queued_messages,
         });
@@ -74,8 +78,15 @@ impl ReconnectingClient {
     ///
     /// # Errors
     /// [`Error::Closed`] when disconnected and the queue is full (or
-    /// queueing is off), or after the client stopped.
+    /// queueing is off), or after the client stopped (see `take_queued`).
     pub fn send(&self, message: Message) -> Result<(), Error> {
+        if self
+            .outbox
+            .stopped
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(Error::Closed(None));
+        }
         let mut guard = self.outbox.queue.lock().map_err(|_| Error::Closed(None))?;
         let (queue, connected) = &mut *guard;
         // while connected, the queue only holds what is being handed over
@@ -96,6 +107,16 @@ impl ReconnectingClient {
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
         self.outbox.queue.lock().map_or(0, |q| q.0.len())
+    }
+
+    /// Takes back the messages that were queued but never sent (e.g. after
+    /// the client stopped).
+    pub fn take_queued(&self) -> Vec<Message> {
+        self.outbox
+            .queue
+            .lock()
+            .map(|mut q| q.0.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// The next message or lifecycle event; `None` after `Stopped`.
@@ -127,6 +148,19 @@ fn set_connected(outbox: &Outbox, connected: bool) {
 }
 
 async fn supervise(
+    url: String,
+    options: ReconnectOptions,
+    events: mpsc::Sender<ReconnectEvent>,
+    outbox: Arc<Outbox>,
+    close_rx: mpsc::Receiver<(CloseCode, String)>,
+) {
+    run(url, options, events.clone(), outbox.clone(), close_rx).await;
+    outbox
+        .stopped
+        .store(true, std::sync::atomic::Ordering::Release);
+}
+
+async fn run(
     url: String,
     options: ReconnectOptions,
     events: mpsc::Sender<ReconnectEvent>,
@@ -187,10 +221,15 @@ async fn supervise(
                 };
                 set_connected(&outbox, false);
                 emit(Lifecycle::Disconnected(info.clone())).await;
-                reconnector.closed(&info, tokio::time::Instant::now().into_std(), &mut rng)
+                if closing {
+                    // we asked to close: even if the peer's Close crossed ours
+                    Decision::Stop(StopReason::ApplicationClosed)
+                } else {
+                    reconnector.closed(&info, tokio::time::Instant::now().into_std(), &mut rng)
+                }
             }
             Err(e) => {
-                emit(Lifecycle::ConnectFailed(e.to_string())).await;
+                emit(Lifecycle::ConnectFailed(format!("{url}: {e}"))).await;
                 reconnector.failed(&mut rng)
             }
         };

@@ -315,3 +315,23 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
         Lifecycle::Connected { attempt: 1 }
     );
 }
+
+#[tokio::test]
+async fn sends_after_the_client_stopped_are_refused_not_lost() {
+    let url = closing_server(4000).await;
+    let options = ReconnectOptions {
+        policy: policy(),
+        max_queued_messages: 10,
+        ..Default::default()
+    };
+    let mut client = ReconnectingClient::connect(&url, options);
+    loop {
+        if let Some(ReconnectEvent::Lifecycle(Lifecycle::Stopped(_))) = within(client.next()).await
+        {
+            break;
+        }
+    }
+    assert!(within(client.next()).await.is_none());
+    assert!(client.send(Message::text("too late")).is_err());
+    assert!(client.take_queued().is_empty());
+}
