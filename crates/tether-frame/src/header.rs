@@ -218,6 +218,24 @@ impl FrameHeader {
         ))
     }
 
+    /// The whole length (header plus payload) of the frame starting at
+    /// `buf`, read from its header alone without checking it; `None` when
+    /// `buf` ends inside the header. For scanning runs of whole frames;
+    /// [`FrameHeader::parse`] and [`FrameHeader::validate`] still decide
+    /// whether a frame is acceptable. Saturates instead of overflowing.
+    #[inline]
+    pub fn peek_frame_len(buf: &[u8]) -> Option<u64> {
+        let [_, b1, rest @ ..] = buf else { return None };
+        let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+        let (payload, ext) = match b1 & 0x7F {
+            126 => (u64::from(u16::from_be_bytes(*rest.first_chunk::<2>()?)), 2),
+            127 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 8),
+            short => (u64::from(short), 0),
+        };
+        let header = 2 + ext + mask;
+        (buf.len() >= header as usize).then(|| payload.saturating_add(header))
+    }
+
     /// Checks the rules that depend on our role and limits, in this order:
     /// reserved bits (5.2), control-frame rules (5.5), masking (5.1), size (7.4.1).
     ///

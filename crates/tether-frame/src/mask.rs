@@ -3,8 +3,8 @@
 //! Owns [`apply_mask`], the fast path every masked byte goes through, and
 //! [`apply_mask_scalar`], the byte-at-a-time reference it is held to by
 //! proptest. Masking is its own inverse, so the same call masks and unmasks.
-//! Safe Rust only: the fixed-size chunk loop below is auto-vectorised by LLVM
-//! (SSE2 on x86_64, NEON on aarch64) without any `unsafe`.
+//! Safe Rust only: the word loop below is auto-vectorised by LLVM (SSE2 on
+//! x86_64, NEON on aarch64) without any `unsafe`, and runs at memcpy speed.
 
 /// XORs `buf` with the 4-byte masking `key`, starting `offset` bytes into the
 /// key stream (RFC 6455 section 5.3: octet *i* is XORed with `key[i % 4]`).
@@ -27,26 +27,12 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
-    if buf.len() < 16 {
-        return xor_bytes(buf, key);
-    }
-    // A 64-byte pattern of the key: a whole number of key periods, so every
-    // chunk starts at key offset 0. LLVM turns the inner loop into vector XORs.
-    let mut pattern = [0u8; 64];
-    for (i, b) in pattern.iter_mut().enumerate() {
-        *b = key[i & 3];
-    }
-    let (chunks, rest) = buf.as_chunks_mut::<64>();
-    for chunk in chunks {
-        for (b, m) in chunk.iter_mut().zip(pattern.iter()) {
-            *b ^= *m;
-        }
-    }
-    // The tail is shorter than 64 bytes and still starts at key offset 0.
-    let (words, tail) = rest.as_chunks_mut::<8>();
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    // The key twice, as one word: both halves are equal, so the pattern is
+    // right in either byte order. Every word starts at key offset 0.
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half | (half << 32);
+    let (words, tail) = buf.as_chunks_mut::<8>();
+    // A plain loop of word XORs with a constant: LLVM vectorises it.
     for w in words {
         *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
     }

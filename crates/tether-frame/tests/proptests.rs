@@ -127,3 +127,20 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `peek_frame_len` agrees with `parse` on every encodable header.
+    #[test]
+    fn rfc6455_5_2_peek_frame_len_matches_parse(
+        op in opcode(),
+        mask in proptest::option::of(any::<[u8; 4]>()),
+        len in prop_oneof![0u64..130, 65_530u64..65_540, 0u64..(1 << 40)],
+        cut in 0usize..14,
+    ) {
+        let h = FrameHeader { fin: true, rsv: Rsv::NONE, opcode: op, mask, payload_len: len };
+        let (bytes, n) = h.encode();
+        prop_assert_eq!(FrameHeader::peek_frame_len(&bytes[..n]), Some(len + n as u64));
+        let cut = cut.min(n - 1);
+        prop_assert_eq!(FrameHeader::peek_frame_len(&bytes[..cut]), None);
+    }
+}

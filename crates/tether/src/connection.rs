@@ -294,6 +294,35 @@ impl Connection {
     }
 
     fn handle_frame(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
+        // Fast path: a whole, unfragmented, untransformed message that
+        // arrived in one piece (the common case); same rules as below.
+        let h = frame.header;
+        if h.fin
+            && !self.frame_started
+            && self.incoming.is_none()
+            && h.rsv.is_empty()
+            && matches!(h.opcode, OpCode::Text | OpCode::Binary)
+        {
+            if frame.payload.len() > self.config.max_message_size {
+                return Err(self.fail(ProtocolError::MessageTooLarge {
+                    size: h.payload_len,
+                    max: self.config.max_message_size,
+                }));
+            }
+            if let Some(hb) = &self.config.heartbeat {
+                self.heartbeat_at = Some(now + hb.interval);
+            }
+            let message = if h.opcode == OpCode::Text {
+                if simdutf8::basic::from_utf8(&frame.payload).is_err() {
+                    return Err(self.fail(ProtocolError::InvalidUtf8));
+                }
+                Message::Text(Utf8Bytes::from_validated(frame.payload.freeze()))
+            } else {
+                Message::Binary(frame.payload.freeze())
+            };
+            self.events.push_back(Event::Message(message));
+            return Ok(());
+        }
         if !self.frame_started {
             self.on_frame_start(&frame.header)
                 .map_err(|e| self.fail(e))?;
@@ -965,17 +994,19 @@ fn whole_frames_prefix(data: &[u8]) -> usize {
         if rest.is_empty() {
             return off;
         }
-        match FrameHeader::parse(rest) {
-            Ok(tether_frame::Status::Complete(h, used)) => {
-                let len = usize::try_from(h.payload_len).unwrap_or(usize::MAX);
-                let end = off.saturating_add(used).saturating_add(len);
-                if end > data.len() {
-                    return off + used;
-                }
-                off = end;
-            }
-            Ok(tether_frame::Status::Incomplete { .. }) | Err(_) => return data.len(),
+        let Some(len) = FrameHeader::peek_frame_len(rest) else {
+            return data.len(); // ends inside a header
+        };
+        let end = usize::try_from(len).map_or(usize::MAX, |l| off.saturating_add(l));
+        if end > data.len() {
+            // include the incomplete frame's header only: its payload is
+            // fed straight into the frame's own buffer
+            return match FrameHeader::parse(rest) {
+                Ok(tether_frame::Status::Complete(_, used)) => off + used,
+                _ => data.len(),
+            };
         }
+        off = end;
     }
 }
 
