@@ -47,6 +47,6 @@ pub use encoder::ThreadRngMask;
 pub use encoder::{EncodedHeader, FrameEncoder, MaskSource};
 pub use error::FrameError;
 pub use header::{FrameHeader, Limits, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Rsv, Status};
-pub use mask::{apply_mask, apply_mask_scalar};
+pub use mask::{apply_mask, apply_mask_scalar, copy_masked};
 pub use opcode::OpCode;
 pub use role::Role;

@@ -39,6 +39,26 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     xor_bytes(tail, key);
 }
 
+/// Writes `src` XOR the key stream (starting `offset` bytes into it) to
+/// `dst`: unmasking while copying, in one pass. `dst` and `src` must have
+/// the same length; extra bytes of the longer one are left alone.
+#[inline]
+pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate_key(key, offset);
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half | (half << 32);
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let (dw, dt) = dst.as_chunks_mut::<8>();
+    let (sw, st) = src.as_chunks::<8>();
+    for (d, s) in dw.iter_mut().zip(sw) {
+        *d = (u64::from_ne_bytes(*s) ^ word).to_ne_bytes();
+    }
+    for (i, (d, s)) in dt.iter_mut().zip(st).enumerate() {
+        *d = s ^ key[i & 3];
+    }
+}
+
 /// The plain reference: one byte at a time, exactly as RFC 6455 section 5.3
 /// writes it. [`apply_mask`] must give the same bytes for every input.
 pub fn apply_mask_scalar(buf: &mut [u8], key: [u8; 4], offset: usize) {
@@ -96,6 +116,22 @@ mod tests {
             apply_mask(&mut fast[align..], key, offset);
             apply_mask_scalar(&mut slow[align..], key, offset);
             prop_assert_eq!(fast, slow);
+        }
+
+        /// Copying while unmasking equals copying, then unmasking.
+        #[test]
+        fn rfc6455_5_3_copy_masked_matches_scalar(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            key in any::<[u8; 4]>(),
+            offset in 0usize..64,
+            align in 0usize..16,
+        ) {
+            let align = align.min(data.len());
+            let mut slow = data[align..].to_vec();
+            apply_mask_scalar(&mut slow, key, offset);
+            let mut dst = alloc::vec![0u8; data.len() - align];
+            copy_masked(&mut dst, &data[align..], key, offset);
+            prop_assert_eq!(dst, slow);
         }
 
         /// Unmasking in arbitrary pieces with running offsets equals one pass.
