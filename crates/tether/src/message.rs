@@ -202,3 +202,26 @@ impl From<Bytes> for Message {
         Self::Binary(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every constructor yields bytes that `as_str` may read without
+    /// re-validating (this module's one `unsafe`; run under Miri too).
+    #[test]
+    fn utf8_bytes_constructors_keep_the_invariant() {
+        let all = [
+            Utf8Bytes::from("héllo"),
+            Utf8Bytes::from(String::from("wörld €")),
+            Utf8Bytes::from_static("static 𝄞"),
+            Utf8Bytes::try_from_bytes(Bytes::from_static("ok ✓".as_bytes())).unwrap(),
+            Utf8Bytes::from_validated(Bytes::from_static(b"validated")),
+        ];
+        let texts: Vec<&str> = all.iter().map(Utf8Bytes::as_str).collect();
+        assert_eq!(texts, ["héllo", "wörld €", "static 𝄞", "ok ✓", "validated"]);
+        assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(&[0xC3])).is_err());
+        let m = Message::text("x");
+        assert_eq!(m.as_text(), Some("x"));
+    }
+}
