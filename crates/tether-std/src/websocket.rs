@@ -135,6 +135,13 @@ impl<S: Transport> WebSocket<S> {
         settings: &Settings,
     ) -> Result<Self, Error> {
         let now = Instant::now();
+        // A peer's Close is answered once the application has read what came
+        // before it (see read_event), so an echo server answers every message
+        // a client sent before closing, as Node's ws does.
+        let config = Config {
+            auto_close_reply: false,
+            ..config
+        };
         let mut ws = Self {
             conn: Connection::new(role, config, now),
             buf: vec![0; settings.read_buffer_size.max(1)].into_boxed_slice(),
@@ -209,6 +216,12 @@ impl<S: Transport> WebSocket<S> {
             }
             if let Some(info) = self.ended_with() {
                 return Err(Error::Closed(info));
+            }
+            if self.conn.state() == State::CloseReceived {
+                // everything before the peer's Close has been read: answer it
+                let _ = self.conn.reply_close();
+                self.settle()?;
+                continue;
             }
             self.read_once()?;
         }

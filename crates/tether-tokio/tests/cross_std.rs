@@ -132,3 +132,45 @@ async fn tokio_client_with_std_server() {
         (1000, "tokio says bye", true)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6455_5_5_1_std_server_answers_messages_before_the_close_reply() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/cross", listener.local_addr().unwrap());
+    let server = tokio::task::spawn_blocking(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tether_std::accept(tcp, &tether_std::ServerOptions::new()).unwrap();
+        loop {
+            match ws.read() {
+                Ok(m) => ws.send(m).unwrap(),
+                Err(tether_std::Error::Closed(info)) => return info,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let mut client = RawClient::connect(&url).await;
+    let mut wire = bytes::BytesMut::new();
+    for i in 0..100 {
+        client.encode(
+            tether::frame::OpCode::Text,
+            format!("m{i}").as_bytes(),
+            &mut wire,
+        );
+    }
+    client.encode(
+        tether::frame::OpCode::Close,
+        &1000u16.to_be_bytes(),
+        &mut wire,
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut client.stream, &wire)
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let f = within(client.frame()).await.unwrap();
+        assert_eq!(&f.payload[..], format!("m{i}").as_bytes(), "frame {i}");
+    }
+    let f = within(client.frame()).await.unwrap();
+    assert_eq!(f.header.opcode, tether::frame::OpCode::Close);
+    let info = within(server).await.unwrap();
+    assert!(info.was_clean);
+}
