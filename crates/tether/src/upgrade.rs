@@ -35,6 +35,9 @@ pub enum HandshakeError {
     },
     /// The handshake took longer than allowed.
     Timeout(core::time::Duration),
+    /// The server accepted an extension this connection cannot run (none
+    /// is built in yet): its frames would carry RSV bits we must reject.
+    UnsupportedExtension(String),
 }
 
 impl fmt::Display for HandshakeError {
@@ -65,6 +68,10 @@ impl fmt::Display for HandshakeError {
                 "the client closed the connection after {received} bytes, before the end of its upgrade request"
             ),
             Self::Timeout(d) => write!(f, "the WebSocket handshake did not complete within {d:?}"),
+            Self::UnsupportedExtension(name) => write!(
+                f,
+                "the server accepted the extension {name:?}, which tether cannot run yet: do not offer it"
+            ),
         }
     }
 }
@@ -119,7 +126,12 @@ impl ClientUpgrade {
             .check_response(&self.buf)
             .map_err(HandshakeError::Response)?
         {
-            Status::Complete(accepted, used) => Ok(Some((accepted, self.buf.split_off(used)))),
+            Status::Complete(accepted, used) => {
+                if let Some(ext) = accepted.extensions().first() {
+                    return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
+                }
+                Ok(Some((accepted, self.buf.split_off(used))))
+            }
             Status::Partial => Ok(None),
         }
     }
@@ -208,6 +220,24 @@ mod tests {
         }
         let (_, rest) = client.receive(&[b'\n', 0x81, 0x00]).unwrap().unwrap();
         assert_eq!(rest, [0x81, 0x00]);
+    }
+
+    #[test]
+    fn rfc6455_9_1_an_accepted_extension_we_cannot_run_is_refused() {
+        use tether_handshake::Extension;
+        let config = ClientConfig::new().extension(Extension::new("permessage-deflate"));
+        let hs = ClientHandshake::with_key("ws://h/x", config, [7; 16]).unwrap();
+        let mut client = ClientUpgrade::new(hs);
+        let mut server = ServerUpgrade::new(Limits::default());
+        let (request, _) = server.receive(client.request()).unwrap().unwrap();
+        let answer = request
+            .accept(&AcceptOptions::new().extension(Extension::new("permessage-deflate")))
+            .unwrap();
+        let err = client.receive(&answer).unwrap_err();
+        assert!(
+            matches!(err, HandshakeError::UnsupportedExtension(ref n) if n == "permessage-deflate")
+        );
+        assert!(err.to_string().contains("permessage-deflate"));
     }
 
     #[test]
