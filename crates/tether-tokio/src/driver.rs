@@ -120,6 +120,12 @@ pub(crate) struct Driver<S> {
     /// the server's FIN.
     fin_deadline: Option<Instant>,
     shut_down: bool,
+    /// Writing still works (false after a write error or when the last
+    /// bytes could not be written in time).
+    writable: bool,
+    /// When an ended connection stops trying to write its last bytes (a
+    /// peer that reads nothing must not hold the driver forever).
+    drain_deadline: Option<Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
@@ -150,6 +156,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             shared,
             fin_deadline: None,
             shut_down: false,
+            writable: true,
+            drain_deadline: None,
         }
     }
 
@@ -219,7 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// nothing.
     fn forward_events(&mut self) {
         while self.pending.is_none() {
-            if self.conn.has_output() && self.conn.state().is_terminal() {
+            if self.output_pending() && self.conn.state().is_terminal() {
                 break;
             }
             let Some(event) = self.conn.poll_event() else {
@@ -253,6 +261,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Err(mpsc::error::TrySendError::Closed(_)) => self.reply_close = true,
             }
         }
+    }
+
+    fn output_pending(&self) -> bool {
+        self.writable && self.conn.has_output()
     }
 
     fn publish(&self) {
@@ -344,10 +356,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
 
             // 3. output: Pongs, keep-alives, Close and data go out now
-            if self.conn.has_output() && !self.shut_down {
+            if self.output_pending() && !self.shut_down {
                 match self.poll_write_output(cx) {
                     Poll::Ready(Ok(())) => progress = true,
                     Poll::Ready(Err(e)) => {
+                        // no more writes: an ended connection would
+                        // otherwise retry the same failing write forever
+                        self.writable = false;
                         self.conn.abort(&format!("write failed: {e}"));
                         self.read_open = false;
                         progress = true;
@@ -400,10 +415,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             self.publish();
 
+            // an ended connection gets close_timeout to write its last bytes
+            if self.conn.state().is_terminal() && self.output_pending() {
+                let deadline = *self
+                    .drain_deadline
+                    .get_or_insert(now + self.conn.config().close_timeout);
+                if now >= deadline {
+                    tracing::debug!("peer did not take our last bytes in time; dropping them");
+                    self.writable = false;
+                    progress = true;
+                }
+            }
+
             // 6. the end: output written, final event delivered, transport closed
             self.forward_events();
-            if self.conn.state().is_terminal() && !self.conn.has_output() && self.pending.is_none()
-            {
+            if self.conn.state().is_terminal() && !self.output_pending() && self.pending.is_none() {
                 let wait_for_fin = self.conn.role() == Role::Client
                     && self.conn.state() == State::Closed
                     && self.read_open;
@@ -429,6 +455,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let next = [
                     self.conn.poll_timeout().map(Instant::from_std),
                     self.fin_deadline,
+                    self.drain_deadline,
                 ]
                 .into_iter()
                 .flatten()

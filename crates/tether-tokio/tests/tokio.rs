@@ -534,3 +534,49 @@ async fn abort_ends_a_connection_whose_peer_stopped_reading() {
     assert!(started.elapsed() < Duration::from_secs(2));
     server.abort();
 }
+
+#[tokio::test]
+async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing() {
+    let (listener, url) = listener().await;
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        go_rx.await.unwrap();
+        // a reserved opcode: the client fails the connection (1002), but its
+        // Close sits behind megabytes this peer never reads
+        peer.send(OpCode::Ping, b"").await;
+        tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &[0x83, 0x00])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(peer);
+    });
+    let options = ClientOptions {
+        connection: Config {
+            close_timeout: Duration::from_millis(500),
+            max_queued_output: 8 << 20,
+            ..Config::default()
+        },
+        ..Default::default()
+    };
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let payload = Bytes::from(vec![5u8; 1 << 20]);
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            ws.send(Message::Binary(payload.clone())).await.unwrap();
+        }
+    })
+    .await;
+    go_tx.send(()).unwrap();
+    let started = Instant::now();
+    match within(ws.next()).await {
+        Some(Err(Error::Closed(Some(info)))) => assert_eq!(info.code.as_u16(), 1002),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.abort();
+}
