@@ -1,5 +1,5 @@
 //! A client that reconnects on *close*, driven by the core's sans-IO
-//! [`ReconnectPolicy`](tether::reconnect::ReconnectPolicy).
+//! [`ReconnectPolicy`].
 //!
 //! Owns the supervisor task: connect, forward messages both ways, and when
 //! the connection ends, ask the policy whether and when to come back.
