@@ -126,6 +126,9 @@ pub(crate) struct Driver<S> {
     /// When an ended connection stops trying to write its last bytes (a
     /// peer that reads nothing must not hold the driver forever).
     drain_deadline: Option<Instant>,
+    /// Bytes were handed to the transport since its last completed flush
+    /// (TLS and buffered writers hold bytes until flushed).
+    needs_flush: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
@@ -158,6 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             shut_down: false,
             writable: true,
             drain_deadline: None,
+            needs_flush: false,
         }
     }
 
@@ -193,7 +197,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// Writes queued output until done or the transport would block.
+    /// Writes queued output until done or the transport would block, then
+    /// flushes the transport (TLS and buffered writers hold bytes until then).
     fn poll_write_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
             let out = self.conn.poll_output();
@@ -210,9 +215,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
+            self.needs_flush = true;
             self.conn.poll_output().advance(n);
         }
-        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        if self.needs_flush {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.needs_flush = false;
+        }
         for done in self.flushes.drain(..) {
             let _ = done.send(());
         }
@@ -264,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn output_pending(&self) -> bool {
-        self.writable && self.conn.has_output()
+        self.writable && (self.conn.has_output() || self.needs_flush)
     }
 
     fn publish(&self) {
@@ -279,7 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    fn finish(&mut self) {
+    fn answer_closers(&mut self) {
         let info = self.conn.close_info().cloned().unwrap_or(CloseInfo {
             code: CloseCode::ABNORMAL,
             reason: "the connection ended".into(),
@@ -289,6 +298,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         for done in self.closers.drain(..) {
             let _ = done.send(info.clone());
         }
+    }
+
+    fn finish(&mut self) {
+        self.answer_closers();
         for done in self.flushes.drain(..) {
             let _ = done.send(());
         }
@@ -325,11 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         progress = true;
                     }
                     Poll::Ready(None) => {
-                        // every handle is gone: leave politely
                         self.commands_open = false;
-                        if matches!(self.conn.state(), State::Open | State::CloseReceived) {
-                            let _ = self.conn.close(Self::now(), CloseCode::GOING_AWAY, "");
-                        }
                         progress = true;
                     }
                     Poll::Pending => {
@@ -337,6 +346,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         break;
                     }
                 }
+            }
+            // every handle is gone (the sending half and the receiving half):
+            // leave politely
+            if !self.commands_open
+                && self.events.is_closed()
+                && matches!(self.conn.state(), State::Open | State::CloseReceived)
+            {
+                let _ = self.conn.close(Self::now(), CloseCode::GOING_AWAY, "");
+                progress = true;
             }
             while let Poll::Ready(Some(control)) = self.control.poll_recv(cx) {
                 progress = true;
@@ -369,7 +387,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     }
                     Poll::Pending => {}
                 }
-            } else if !self.flushes.is_empty() {
+            } else if !self.flushes.is_empty() && !self.output_pending() {
                 for done in self.flushes.drain(..) {
                     let _ = done.send(());
                 }
@@ -409,9 +427,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 .poll_timeout()
                 .is_some_and(|t| Instant::from_std(t) <= now)
             {
+                let before = (self.conn.state(), self.conn.has_output());
                 self.conn.handle_timeout(now.into_std());
                 self.forward_events();
-                progress = true;
+                let due_again = self
+                    .conn
+                    .poll_timeout()
+                    .is_some_and(|t| Instant::from_std(t) <= now);
+                // a timer that stays due would spin this loop: log, don't loop
+                if due_again {
+                    tracing::warn!("a connection timer stayed due after handle_timeout");
+                }
+                progress = !due_again || before != (self.conn.state(), self.conn.has_output());
             }
             self.publish();
 
@@ -425,6 +452,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.writable = false;
                     progress = true;
                 }
+            }
+
+            // close() waiters learn the end once our last bytes are out, even
+            // while the application has not read the events before it
+            if self.conn.state().is_terminal() && !self.output_pending() {
+                self.answer_closers();
             }
 
             // 6. the end: output written, final event delivered, transport closed

@@ -33,6 +33,8 @@ pub struct WsSink {
     shared: Arc<Shared>,
     flush: Option<oneshot::Receiver<()>>,
     closing: Option<oneshot::Receiver<CloseInfo>>,
+    /// `poll_close` completed.
+    closed: bool,
 }
 
 /// The receiving half: a [`Stream`] of [`Message`]s.
@@ -71,6 +73,7 @@ impl WebSocket {
                 shared: shared.clone(),
                 flush: None,
                 closing: None,
+                closed: false,
             },
             stream: WsStream {
                 rx,
@@ -275,9 +278,6 @@ impl WsSink {
         if sent.is_none() {
             return self.shared.close_info().ok_or(Error::Closed(None));
         }
-        if let Some(e) = self.shared.take_refused() {
-            return Err(Error::Protocol(e));
-        }
         match wait.await {
             Ok(info) => Ok(info),
             Err(_) => self.shared.close_info().ok_or(Error::Closed(None)),
@@ -329,6 +329,9 @@ impl Sink<Message> for WsSink {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.closed {
+            return Poll::Ready(Ok(()));
+        }
         if self.closing.is_none() {
             if ready!(self.tx.poll_reserve(cx)).is_err() {
                 return Poll::Ready(Ok(())); // already ended
@@ -343,6 +346,10 @@ impl Sink<Message> for WsSink {
             return Poll::Ready(Ok(()));
         };
         let _ = ready!(Pin::new(wait).poll(cx));
+        // done: later calls return at once (a finished oneshot must not be
+        // polled again) and send no second Close
+        self.closing = None;
+        self.closed = true;
         Poll::Ready(Ok(()))
     }
 }

@@ -309,9 +309,7 @@ impl Connection {
                     max: self.config.max_message_size,
                 }));
             }
-            if let Some(hb) = &self.config.heartbeat {
-                self.heartbeat_at = Some(now + hb.interval);
-            }
+            self.postpone_heartbeat(now);
             let message = if h.opcode == OpCode::Text {
                 if simdutf8::basic::from_utf8(&frame.payload).is_err() {
                     return Err(self.fail(ProtocolError::InvalidUtf8));
@@ -446,9 +444,7 @@ impl Connection {
             }
             OpCode::Close => self.on_close(now, &payload),
             _ => {
-                if let Some(h) = &self.config.heartbeat {
-                    self.heartbeat_at = Some(now + h.interval);
-                }
+                self.postpone_heartbeat(now);
                 let Some(inc) = self.incoming.as_mut() else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
@@ -879,6 +875,14 @@ impl Connection {
 
     // ----- time ------------------------------------------------------------
 
+    /// A data message arrived: the application-level heartbeat waits again
+    /// (only while `Open`; closing stops it).
+    fn postpone_heartbeat(&mut self, now: Instant) {
+        if let (Some(h), State::Open) = (&self.config.heartbeat, self.state) {
+            self.heartbeat_at = Some(now + h.interval);
+        }
+    }
+
     fn postpone_keepalive(&mut self, now: Instant) {
         if self.ping_wait.is_some() || self.state != State::Open {
             return;
@@ -948,9 +952,12 @@ impl Connection {
             );
             return;
         }
+        if self.heartbeat_at.is_some_and(|at| now >= at) && self.state != State::Open {
+            // no heartbeat once closing has begun
+            self.heartbeat_at = None;
+        }
         if let Some(h) = &self.config.heartbeat
             && self.heartbeat_at.is_some_and(|at| now >= at)
-            && matches!(self.state, State::Open | State::CloseReceived)
         {
             let (interval, message) = (h.interval, h.message.clone());
             self.heartbeat_at = Some(now + interval);

@@ -235,3 +235,33 @@ fn heartbeat_message_after_idle_interval_separate_from_keepalive() {
         assert_eq!(h.output()[0].payload, b"{\"type\":\"ping\"}");
     }
 }
+
+/// Review-found: a data frame arriving after our Close re-armed the
+/// heartbeat, which then stayed in the past forever (adapters spun on it).
+#[test]
+fn every_timer_moves_past_now_after_handle_timeout_even_while_closing() {
+    use tether::{CloseCode, Heartbeat, Message};
+    for role in ROLES {
+        let config = Config {
+            heartbeat: Some(Heartbeat {
+                interval: secs(1),
+                message: Message::text("hb"),
+            }),
+            keep_alive: KeepAlive::Ping {
+                interval: secs(1),
+                timeout: secs(1),
+            },
+            close_timeout: secs(30),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+        h.feed(&frame(role, TEXT, b"late"));
+        for _ in 0..10 {
+            h.advance(secs(2));
+            if let Some(t) = h.conn.poll_timeout() {
+                assert!(t > h.now, "a timer stayed due: {t:?} <= {:?}", h.now);
+            }
+        }
+    }
+}
