@@ -55,6 +55,19 @@ impl Default for Settings {
     }
 }
 
+/// Reads one `send` may do ahead, at most (each up to the read buffer size).
+const READ_AHEAD_PASSES: usize = 16;
+
+/// What a queued event counts against the read-ahead limit: its payload
+/// plus a fixed overhead, so empty messages and Pings cannot pile up free.
+fn weight(event: &Event) -> usize {
+    64 + match event {
+        Event::Message(m) => m.len(),
+        Event::Ping(p) | Event::Pong(p) => p.len(),
+        _ => 0,
+    }
+}
+
 /// An open WebSocket connection over a blocking transport `S`.
 ///
 /// Get one from [`connect`](crate::connect), [`client`](crate::client),
@@ -209,9 +222,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
             if let Some(event) = self.events.pop_front() {
-                if let Event::Message(message) = &event {
-                    self.held = self.held.saturating_sub(message.len());
-                }
+                self.held = self.held.saturating_sub(weight(&event));
                 return Ok(event);
             }
             if let Some(info) = self.ended_with() {
@@ -472,7 +483,8 @@ impl<S: Transport> WebSocket<S> {
     /// wait). Returns the transport's error, if it failed.
     fn read_available(&mut self) -> Option<io::Error> {
         let limit = self.conn.config().max_message_size;
-        loop {
+        // A bounded pass: a peer that keeps sending cannot hold `send` here.
+        for _ in 0..READ_AHEAD_PASSES {
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
                     self.conn.receive_eof();
@@ -495,6 +507,7 @@ impl<S: Transport> WebSocket<S> {
                 Err(e) => return Some(e),
             }
         }
+        None
     }
 
     /// Takes the events, writes the output, and ends the transport once the
@@ -511,9 +524,7 @@ impl<S: Transport> WebSocket<S> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
-            if let Event::Message(message) = &event {
-                self.held += message.len();
-            }
+            self.held += weight(&event);
             self.events.push_back(event);
         }
     }

@@ -245,3 +245,42 @@ fn connections_move_between_threads_and_errors_are_send_and_sync() {
     send_sync::<tether_std::ClientOptions>();
     send_sync::<ServerOptions>();
 }
+
+/// Review-found: a peer flooding empty messages kept one `send()` reading
+/// ahead (empty messages counted nothing against the limit) for as long as
+/// it kept sending, queueing millions of events.
+#[test]
+fn send_read_ahead_is_bounded_against_a_flood_of_empty_messages() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let chunk: Vec<u8> = std::iter::repeat_n([0x82u8, 0x00], 1 << 16)
+            .flatten()
+            .collect();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            if s.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let mut ws = tether_std::WebSocket::from_upgraded(
+        tcp,
+        tether::Role::Client,
+        tether::Config::default(),
+        &[],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    ws.send(tether::Message::text("hi")).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "send() took {:?}",
+        t.elapsed()
+    );
+}
