@@ -114,16 +114,18 @@ impl FrameDecoder {
         if let Err(err) = header.validate(self.role, &self.limits) {
             return Err(self.fail(err));
         }
-        buf.advance(used);
         // validate() guarantees the length fits in usize.
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        if buf.len() >= len {
-            let mut payload = buf.split_to(len);
+        if buf.len() - used >= len {
+            // one split for header and payload, then drop the header from it
+            let mut payload = buf.split_to(used + len);
+            payload.advance(used);
             if let Some(key) = header.mask {
                 apply_mask(&mut payload, key, 0);
             }
             return Ok(Some(Frame { header, payload }));
         }
+        buf.advance(used);
         let want = len.min(MAX_UPFRONT);
         let body = match self
             .spares
