@@ -110,7 +110,6 @@ pub(crate) struct Driver<S> {
     /// A message or the final event waiting for room in the channel; while
     /// it waits, nothing more is read (backpressure to the peer).
     pending: Option<Item>,
-    read_buf: Box<[u8]>,
     read_open: bool,
     timer: Pin<Box<Sleep>>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -151,7 +150,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             reply_close: false,
             marker_sent: false,
             pending: None,
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             read_open: true,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             flushes: Vec::new(),
@@ -395,7 +393,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
             // 4. input, unless an undelivered message holds it back
             if self.read_open && self.pending.is_none() {
-                let mut buf = ReadBuf::new(&mut self.read_buf);
+                // On the stack, uninitialised: an idle connection holds no read
+                // buffer, and nothing is zero-filled per read.
+                let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut buf = ReadBuf::uninit(&mut space);
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                     Poll::Ready(Ok(())) if buf.filled().is_empty() => {
                         self.read_open = false;
