@@ -16,7 +16,9 @@ command -v python3 >/dev/null || missing_packages+=(python3)
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     missing_packages+=(python3-venv)
 fi
-[ -x /usr/bin/chromium ] || missing_packages+=(chromium)
+# fonts-liberation: recommends are skipped below, and a browser with no font
+# at all is a needless risk
+[ -x /usr/bin/chromium ] || missing_packages+=(chromium fonts-liberation)
 if [ ${#missing_packages[@]} -gt 0 ]; then
     say "installing ${missing_packages[*]} with apt-get"
     sudo=""

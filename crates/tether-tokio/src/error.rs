@@ -23,6 +23,16 @@ pub enum Error {
     Tls(String),
     /// Connecting took longer than allowed.
     ConnectTimeout(Duration),
+    /// A reconnecting client's send queue is full: `queued` messages wait
+    /// and the limit is `limit` (`connected`: whether a connection is up).
+    QueueFull {
+        /// Messages waiting.
+        queued: usize,
+        /// The limit in force.
+        limit: usize,
+        /// Whether a connection was up.
+        connected: bool,
+    },
     /// The application refused the upgrade; this response was sent.
     Refused {
         /// The HTTP status sent.
@@ -43,6 +53,24 @@ impl fmt::Display for Error {
             Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
             Self::Tls(e) => write!(f, "TLS error: {e}"),
             Self::ConnectTimeout(d) => write!(f, "could not connect within {d:?}"),
+            Self::QueueFull {
+                queued,
+                limit,
+                connected: false,
+            } => write!(
+                f,
+                "not connected, and {queued} messages already wait (limit {limit}, ReconnectOptions::max_queued_messages)"
+            ),
+            Self::QueueFull {
+                queued,
+                limit,
+                connected: true,
+            } => {
+                write!(
+                    f,
+                    "{queued} messages already wait to be handed to the connection (limit {limit})"
+                )
+            }
             Self::Refused { status, reason } => {
                 write!(f, "upgrade refused with {status}: {reason}")
             }

@@ -29,6 +29,10 @@ pub struct ReconnectOptions {
     pub max_queued_messages: usize,
 }
 
+/// While connected, sends wait here only until the supervisor hands them to
+/// the connection (whose own output limit applies); this bounds that wait.
+const HANDOVER_LIMIT: usize = 1024;
+
 #[derive(Debug)]
 struct Outbox {
     /// Messages waiting, and whether a connection is up.
@@ -77,8 +81,9 @@ impl ReconnectingClient {
     /// (up to `max_queued_messages`).
     ///
     /// # Errors
-    /// [`Error::Closed`] when disconnected and the queue is full (or
-    /// queueing is off), or after the client stopped (see `take_queued`).
+    /// [`Error::QueueFull`] when disconnected and the queue is full (or
+    /// queueing is off); [`Error::Closed`] after the client stopped (see
+    /// `take_queued`).
     pub fn send(&self, message: Message) -> Result<(), Error> {
         if self
             .outbox
@@ -90,13 +95,17 @@ impl ReconnectingClient {
         let mut guard = self.outbox.queue.lock().map_err(|_| Error::Closed(None))?;
         let (queue, connected) = &mut *guard;
         // while connected, the queue only holds what is being handed over
-        let room = if *connected {
-            queue.len() < self.outbox.limit.max(1024)
+        let limit = if *connected {
+            self.outbox.limit.max(HANDOVER_LIMIT)
         } else {
-            queue.len() < self.outbox.limit
+            self.outbox.limit
         };
-        if !room {
-            return Err(Error::Closed(None));
+        if queue.len() >= limit {
+            return Err(Error::QueueFull {
+                queued: queue.len(),
+                limit,
+                connected: *connected,
+            });
         }
         queue.push_back(message);
         drop(guard);

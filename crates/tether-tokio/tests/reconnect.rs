@@ -260,7 +260,6 @@ async fn close_1001_reconnects() {
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 1 }
     );
-    // refused while disconnected when queueing is off: never silently dropped
     client.close(CloseCode::NORMAL, "").await;
 }
 
@@ -305,7 +304,19 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
         other => panic!("{other:?}"),
     }
     // queueing off: a send while disconnected is refused, not dropped
-    assert!(client.send(Message::text("refused")).is_err());
+    let err = client.send(Message::text("refused")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tether_tokio::Error::QueueFull {
+                queued: 0,
+                limit: 0,
+                connected: false
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not connected"), "{err}");
     assert!(matches!(
         lifecycle(&mut client).await,
         Lifecycle::Reconnecting { attempt: 1, .. }

@@ -5,9 +5,10 @@ use core::fmt;
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
-    /// The opening handshake is under way. The sans-IO [`Connection`](crate::Connection)
-    /// starts after the handshake, in `Open`; adapters report `Connecting`
-    /// while they run the handshake.
+    /// The opening handshake is under way (as in .NET's `WebSocketState`).
+    /// No tether type reports it today: a [`Connection`](crate::Connection)
+    /// is made after the handshake and starts `Open`, and the adapters'
+    /// `connect`/`accept` return only once the handshake is done.
     Connecting,
     /// Messages flow both ways.
     Open,

@@ -186,19 +186,6 @@ impl ServerUpgrade {
     }
 }
 
-/// The subprotocol an application picked, or the refusal it wants sent.
-pub type AcceptDecision = Result<tether_handshake::AcceptOptions, tether_handshake::Refusal>;
-
-/// A short description of a request, for logs.
-pub fn describe(request: &Request) -> String {
-    let mut s = String::from(request.resource_name());
-    if let Some(origin) = request.origin() {
-        s.push_str(" from ");
-        s.push_str(origin);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
