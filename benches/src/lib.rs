@@ -116,23 +116,60 @@ pub fn masked_text_frames(size: usize, count: usize) -> BytesMut {
 
 /// An in-memory transport: reads hand out `data` in order (as much as the
 /// reader's buffer holds, then end of stream); writes are accepted and
-/// dropped. Implements both `std::io` and tokio's `AsyncRead`/`AsyncWrite`,
-/// so every library reads the same bytes the same way, and building one is
-/// free (`Bytes` is reference counted), so no setup copy hides in a timing.
+/// dropped, or with [`MemStream::with_sink`] copied into a sink buffer (as a
+/// socket write copies into the kernel). Implements both `std::io` and
+/// tokio's `AsyncRead`/`AsyncWrite`, so every library reads the same bytes
+/// the same way, and building one is free (`Bytes` is reference counted), so
+/// no setup copy hides in a timing.
 #[derive(Clone, Debug)]
 pub struct MemStream {
     data: Bytes,
     pos: usize,
     written: usize,
+    sink: Option<Vec<u8>>,
 }
 
 impl MemStream {
-    /// A stream that will read `data`.
+    /// A stream that will read `data`; writes are dropped.
     pub fn new(data: Bytes) -> Self {
         Self {
             data,
             pos: 0,
             written: 0,
+            sink: None,
+        }
+    }
+
+    /// A stream that will read `data` and copies every write into a sink of
+    /// `capacity` bytes, emptied (not reallocated) whenever a write would
+    /// overflow it: the copy a socket write costs, without growing memory.
+    pub fn with_sink(data: Bytes, capacity: usize) -> Self {
+        Self {
+            sink: Some(Vec::with_capacity(capacity)),
+            ..Self::new(data)
+        }
+    }
+
+    /// What the sink holds: the writes since it was last emptied (empty
+    /// without a sink).
+    pub fn sink(&self) -> &[u8] {
+        self.sink.as_deref().unwrap_or_default()
+    }
+
+    /// Empties the sink.
+    pub fn clear_sink(&mut self) {
+        if let Some(sink) = &mut self.sink {
+            sink.clear();
+        }
+    }
+
+    fn write_from(&mut self, buf: &[u8]) {
+        self.written += buf.len();
+        if let Some(sink) = &mut self.sink {
+            if sink.len() + buf.len() > sink.capacity() {
+                sink.clear();
+            }
+            sink.extend_from_slice(buf);
         }
     }
 
@@ -162,7 +199,7 @@ impl io::Read for MemStream {
 
 impl io::Write for MemStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.written += buf.len();
+        self.write_from(buf);
         Ok(buf.len())
     }
 
@@ -191,8 +228,26 @@ impl AsyncWrite for MemStream {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().written += buf.len();
+        self.get_mut().write_from(buf);
         Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut n = 0;
+        for buf in bufs {
+            this.write_from(buf);
+            n += buf.len();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
