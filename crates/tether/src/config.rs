@@ -86,6 +86,12 @@ pub struct Config {
     /// section 5.5.2). When off, Pings are only events and the application
     /// answers with [`Connection::pong`](crate::Connection::pong). Default on.
     pub auto_pong: bool,
+    /// permessage-deflate (RFC 7692): `Some` makes a client offer it and a
+    /// server accept a client's offer, through [`crate::upgrade`] (which
+    /// every adapter uses). Received compressed messages count against
+    /// `max_message_size` by their inflated size. Default `None` (off).
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -100,6 +106,8 @@ impl Default for Config {
             heartbeat: None,
             auto_close_reply: true,
             auto_pong: true,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

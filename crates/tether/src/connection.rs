@@ -469,30 +469,30 @@ impl Connection {
         let Some(inc) = self.incoming.take() else {
             return Ok(());
         };
-        let mut payload = inc.buf;
+        let checked = inc.utf8.is_some();
         if let Some(utf8) = inc.utf8 {
             utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        if !inc.rsv.is_empty() {
-            if let Some(ext) = self.extension.as_mut() {
-                payload = ext
-                    .decode(inc.kind, inc.rsv, payload, self.config.max_message_size)
-                    .map_err(|e| ProtocolError::Extension {
-                        code: e.code,
-                        reason: e.reason,
-                    })?;
-            }
-            if inc.kind == MessageKind::Text {
-                let mut check = Utf8Stream::default();
-                check
-                    .feed(&payload)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-                check.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
+        let payload = match self.extension.as_mut() {
+            Some(ext) if !inc.rsv.is_empty() => ext
+                .decode(inc.kind, inc.rsv, inc.buf, self.config.max_message_size)
+                .map_err(|e| ProtocolError::Extension {
+                    code: e.code,
+                    reason: e.reason,
+                })?,
+            _ => inc.buf.freeze(),
+        };
+        // Text not checked as it arrived (an extension transformed it) is
+        // checked once decoded (RFC 7692 section 6, RFC 6455 section 8.1).
+        if inc.kind == MessageKind::Text
+            && !checked
+            && simdutf8::basic::from_utf8(&payload).is_err()
+        {
+            return Err(ProtocolError::InvalidUtf8);
         }
         let message = match inc.kind {
-            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload.freeze())),
-            MessageKind::Binary => Message::Binary(payload.freeze()),
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
+            MessageKind::Binary => Message::Binary(payload),
         };
         self.events.push_back(Event::Message(message));
         Ok(())

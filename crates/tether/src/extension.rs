@@ -33,7 +33,9 @@ pub trait Extension: Send {
 
     /// Transforms a received message whose first frame carried `rsv`
     /// (non-empty: a message without the bits is passed through untouched).
-    /// The result must not exceed `max_size` bytes.
+    /// The result must not exceed `max_size` bytes, and an implementation
+    /// should refuse (with 1009) as soon as its output passes that, rather
+    /// than after producing it all (a decompression bomb).
     ///
     /// # Errors
     /// An [`ExtensionError`] fails the connection with its code.
@@ -43,9 +45,10 @@ pub trait Extension: Send {
         rsv: Rsv,
         payload: BytesMut,
         max_size: usize,
-    ) -> Result<BytesMut, ExtensionError>;
+    ) -> Result<Bytes, ExtensionError>;
 
     /// Transforms a message to send. Returns the RSV bits for its first
-    /// frame and the payload to frame.
+    /// frame and the payload to frame (`Rsv::NONE` and the payload as it
+    /// was, to send this message untransformed).
     fn encode(&mut self, kind: MessageKind, payload: Bytes) -> (Rsv, Bytes);
 }

@@ -23,6 +23,12 @@
 //! (5.4), control frames (5.5), Ping/Pong with coalescing (5.5.2-5.5.3),
 //! UTF-8 checked incrementally (8.1), the closing handshake and its codes
 //! (5.5.1, 7), and limits on every buffer (10.4).
+//!
+//! permessage-deflate (RFC 7692, module [`deflate`], cargo feature
+//! `deflate`, on by default) is off per connection until
+//! [`Config::deflate`] is set; the [`upgrade`] drivers then offer or
+//! accept it and the adapters install it. Without the feature, flate2 is
+//! not built.
 #![deny(unsafe_code)]
 
 extern crate alloc;
@@ -30,6 +36,8 @@ extern crate alloc;
 mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 mod extension;
 mod message;
@@ -42,6 +50,8 @@ mod utf8;
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
 pub use connection::{Connection, Event};
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, PerMessageDeflate};
 pub use error::{Error, InvalidInput, ProtocolError};
 pub use extension::{Extension, ExtensionError};
 pub use message::{Message, MessageKind, Utf8Bytes};

@@ -4,15 +4,29 @@
 //! complete", and the hand-over of the bytes after the head (the peer's first
 //! frames) to the [`Connection`](crate::Connection). Adapters only move bytes:
 //! write [`ClientUpgrade::request`], feed what they read to `receive` until it
-//! returns the result, then build the connection and `receive` the leftover.
+//! returns the result, then build the connection, install the negotiated
+//! extension ([`ClientUpgrade::take_extension`],
+//! [`ServerUpgrade::take_extension`]) and `receive` the leftover.
+//!
+//! Extensions: built with a [`Config`] ([`ClientUpgrade::with_config`],
+//! [`ServerUpgrade::with_config`]), the drivers negotiate what the config
+//! switches on (permessage-deflate, RFC 7692, with `Config::deflate`): a
+//! client offers it and checks the answer against its offer, a server
+//! answers the first offer it can honour. An extension the application
+//! offered or accepted by itself is not run: a client refuses a server
+//! that accepts one ([`HandshakeError::UnsupportedExtension`]).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
 use tether_handshake::{
-    Accepted, BuildError, ClientHandshake, Limits, Request, RequestError, ResponseError, Status,
+    AcceptOptions, Accepted, BuildError, ClientConfig, ClientHandshake, Limits, Request,
+    RequestError, ResponseError, Status,
 };
+
+use crate::{Config, Extension};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]
@@ -35,9 +49,14 @@ pub enum HandshakeError {
     },
     /// The handshake took longer than allowed.
     Timeout(core::time::Duration),
-    /// The server accepted an extension this connection cannot run (none
-    /// is built in yet): its frames would carry RSV bits we must reject.
+    /// The server accepted an extension this connection does not run (one
+    /// we did not offer through `Config`): its frames would carry RSV bits
+    /// we must reject.
     UnsupportedExtension(String),
+    /// The server's permessage-deflate answer does not fit our offer (RFC
+    /// 7692 section 7.1: the client fails the connection); names the cause.
+    #[cfg(feature = "deflate")]
+    Deflate(crate::deflate::NegotiationError),
 }
 
 impl fmt::Display for HandshakeError {
@@ -70,8 +89,11 @@ impl fmt::Display for HandshakeError {
             Self::Timeout(d) => write!(f, "the WebSocket handshake did not complete within {d:?}"),
             Self::UnsupportedExtension(name) => write!(
                 f,
-                "the server accepted the extension {name:?}, which tether cannot run yet: do not offer it"
+                "the server accepted the extension {name:?}, which this connection does not run: \
+                 offer extensions through tether::Config (e.g. Config::deflate), not by hand"
             ),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => write!(f, "WebSocket handshake refused: {e}"),
         }
     }
 }
@@ -82,25 +104,80 @@ impl std::error::Error for HandshakeError {
             Self::Build(e) => Some(e),
             Self::Response(e) => Some(e),
             Self::Request(e) => Some(e),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => Some(e),
             _ => None,
         }
     }
 }
 
 /// The client side: the request to write, then the answer to check.
-#[derive(Debug)]
 pub struct ClientUpgrade {
     handshake: ClientHandshake,
     buf: Vec<u8>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl fmt::Debug for ClientUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientUpgrade")
+            .field("handshake", &self.handshake)
+            .field("buffered", &self.buf.len())
+            .field("extension", &self.extension.as_ref().map(|e| e.name()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientUpgrade {
-    /// Starts from a built request.
+    /// Starts from a built request. Offers nothing of its own: an
+    /// extension the server accepts is refused. See
+    /// [`ClientUpgrade::with_config`].
     pub fn new(handshake: ClientHandshake) -> Self {
         Self {
             handshake,
             buf: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            extension: None,
         }
+    }
+
+    /// Builds the request for `url` from `request` (subprotocols, headers,
+    /// ...) plus the extension offers `config` switches on
+    /// (permessage-deflate with `Config::deflate`), whose answers
+    /// [`ClientUpgrade::receive`] then checks.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Build`] for a bad URL or header.
+    pub fn with_config(
+        url: &str,
+        request: ClientConfig,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        #[cfg(feature = "deflate")]
+        let request = match &config.deflate {
+            Some(d) => request.extension(crate::deflate::client_offer(d)),
+            None => request,
+        };
+        #[cfg(not(feature = "deflate"))]
+        let _ = config;
+        let handshake = ClientHandshake::new(url, request).map_err(HandshakeError::Build)?;
+        Ok(Self {
+            #[cfg(feature = "deflate")]
+            deflate: config.deflate,
+            ..Self::new(handshake)
+        })
+    }
+
+    /// The extension the server accepted, once [`ClientUpgrade::receive`]
+    /// returned the answer: install it with
+    /// [`Connection::set_extension`](crate::Connection::set_extension)
+    /// before the connection receives any frame. `None` when none was
+    /// negotiated (or it was already taken).
+    pub fn take_extension(&mut self) -> Option<Box<dyn Extension>> {
+        self.extension.take()
     }
 
     /// The request bytes to write.
@@ -127,13 +204,38 @@ impl ClientUpgrade {
             .map_err(HandshakeError::Response)?
         {
             Status::Complete(accepted, used) => {
-                if let Some(ext) = accepted.extensions().first() {
-                    return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
-                }
+                self.extension = self.negotiate(&accepted)?;
                 Ok(Some((accepted, self.buf.split_off(used))))
             }
             Status::Partial => Ok(None),
         }
+    }
+
+    /// Checks the accepted extensions against our offers and builds the
+    /// one to run.
+    fn negotiate(&self, accepted: &Accepted) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut chosen: Option<Box<dyn Extension>> = None;
+        for ext in accepted.extensions() {
+            #[cfg(feature = "deflate")]
+            if let (Some(config), crate::deflate::NAME) = (&self.deflate, ext.name()) {
+                if chosen.is_some() {
+                    return Err(HandshakeError::Deflate(
+                        crate::deflate::NegotiationError::SeveralAnswers,
+                    ));
+                }
+                let params =
+                    crate::deflate::client_accept(config, ext).map_err(HandshakeError::Deflate)?;
+                chosen = Some(Box::new(crate::PerMessageDeflate::new(
+                    crate::Role::Client,
+                    &params,
+                    config,
+                )));
+                continue;
+            }
+            return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
+        }
+        Ok(chosen)
     }
 
     /// The transport ended before the answer was complete.
@@ -146,19 +248,91 @@ impl ClientUpgrade {
 }
 
 /// The server side: parse the request, then answer.
-#[derive(Debug)]
 pub struct ServerUpgrade {
     limits: Limits,
     buf: Vec<u8>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::DeflateConfig>,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl fmt::Debug for ServerUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerUpgrade")
+            .field("limits", &self.limits)
+            .field("buffered", &self.buf.len())
+            .field("extension", &self.extension.as_ref().map(|e| e.name()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerUpgrade {
-    /// Starts with the head limits (size, header count).
+    /// Starts with the head limits (size, header count); accepts no
+    /// extension of its own. See [`ServerUpgrade::with_config`].
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
             buf: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            extension: None,
         }
+    }
+
+    /// Starts with the head limits, and answers the extension offers that
+    /// `config` switches on (permessage-deflate with `Config::deflate`) in
+    /// [`ServerUpgrade::accept`].
+    pub fn with_config(limits: Limits, config: &Config) -> Self {
+        #[cfg(not(feature = "deflate"))]
+        let _ = config;
+        Self {
+            #[cfg(feature = "deflate")]
+            deflate: config.deflate,
+            ..Self::new(limits)
+        }
+    }
+
+    /// Writes the 101 for `request` with the application's `choice`
+    /// (subprotocol, headers) plus the answers to the extension offers this
+    /// upgrade negotiates (the first permessage-deflate offer it can honour;
+    /// the others are declined). Then [`ServerUpgrade::take_extension`]
+    /// gives the extension to install.
+    ///
+    /// # Errors
+    /// As [`Request::accept`].
+    pub fn accept(
+        &mut self,
+        request: &Request,
+        choice: AcceptOptions,
+    ) -> Result<Vec<u8>, BuildError> {
+        let mut choice = choice;
+        self.extension = None;
+        #[cfg(feature = "deflate")]
+        if let Some(config) = &self.deflate
+            && let Some((params, answer)) =
+                crate::deflate::server_accept(config, request.extensions())
+        {
+            choice = choice.extension(answer);
+            self.extension = Some(Box::new(crate::PerMessageDeflate::new(
+                crate::Role::Server,
+                &params,
+                config,
+            )));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = &mut choice;
+        let head = request.accept(&choice);
+        if head.is_err() {
+            self.extension = None;
+        }
+        head
+    }
+
+    /// The extension negotiated by [`ServerUpgrade::accept`]: install it
+    /// with [`Connection::set_extension`](crate::Connection::set_extension)
+    /// before the connection receives any frame.
+    pub fn take_extension(&mut self) -> Option<Box<dyn Extension>> {
+        self.extension.take()
     }
 
     /// Feeds bytes read from the transport. Returns the request and the

@@ -27,7 +27,7 @@ impl Extension for Reverse {
         _rsv: Rsv,
         payload: BytesMut,
         max: usize,
-    ) -> Result<BytesMut, ExtensionError> {
+    ) -> Result<Bytes, ExtensionError> {
         if payload.len() > max {
             return Err(ExtensionError {
                 code: CloseCode::MESSAGE_TOO_BIG,
@@ -42,7 +42,7 @@ impl Extension for Reverse {
         }
         let mut out = payload.to_vec();
         out.reverse();
-        Ok(BytesMut::from(&out[..]))
+        Ok(Bytes::from(out))
     }
     fn encode(&mut self, _kind: MessageKind, payload: Bytes) -> (Rsv, Bytes) {
         let mut out = payload.to_vec();

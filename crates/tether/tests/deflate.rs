@@ -1,0 +1,502 @@
+//! permessage-deflate (RFC 7692) in the connection: the byte-exact examples
+//! of section 7.2.3, context takeover and its absence, windows, the
+//! threshold, the decompression-bomb limit, and the framing rules of
+//! section 6.
+#![cfg(feature = "deflate")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use common::*;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tether::deflate::DeflateParams;
+use tether::{Config, Connection, DeflateConfig, Event, Message, PerMessageDeflate, Role};
+
+/// Every message compressed (the RFC examples are 5 bytes long).
+fn eager() -> DeflateConfig {
+    DeflateConfig {
+        threshold: 0,
+        ..DeflateConfig::default()
+    }
+}
+
+fn pmd(role: Role, params: DeflateParams) -> Box<PerMessageDeflate> {
+    Box::new(PerMessageDeflate::new(role, &params, &eager()))
+}
+
+fn harness(role: Role, params: DeflateParams) -> Harness {
+    let mut h = Harness::new(role);
+    h.conn.set_extension(pmd(role, params));
+    h.peer_allows_rsv1();
+    h
+}
+
+const HELLO_FRAME: [u8; 9] = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+// ----- RFC 7692 section 7.2.3, byte for byte --------------------------------
+
+#[test]
+fn rfc7692_7_2_1_hello_compresses_to_the_rfc_bytes() {
+    let mut d = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    assert_eq!(
+        d.compress(b"Hello").unwrap(),
+        [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+    );
+}
+
+#[test]
+fn rfc7692_7_2_3_1_hello() {
+    // sending: a server's unmasked frame is exactly the RFC's
+    let mut server = harness(Role::Server, DeflateParams::default());
+    server.conn.send(Message::text("Hello")).unwrap();
+    assert_eq!(&server.conn.take_output()[..], HELLO_FRAME);
+    // receiving
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&HELLO_FRAME);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+    assert!(client.error.is_none());
+}
+
+#[test]
+fn rfc7692_7_2_3_1_hello_in_two_fragments() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[0x41, 0x03, 0xf2, 0x48, 0xcd]);
+    assert_eq!(client.messages(), []);
+    client.feed(&[0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00]);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+}
+
+#[test]
+fn rfc7692_7_2_3_2_two_messages_share_the_window() {
+    let mut server = harness(Role::Server, DeflateParams::default());
+    server.conn.send(Message::text("Hello")).unwrap();
+    assert_eq!(&server.conn.take_output()[..], HELLO_FRAME);
+    server.conn.send(Message::text("Hello")).unwrap();
+    let second = [0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00];
+    assert_eq!(&server.conn.take_output()[..], second);
+
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&HELLO_FRAME).feed(&second);
+    assert_eq!(
+        client.messages(),
+        [Message::text("Hello"), Message::text("Hello")]
+    );
+    assert!(client.error.is_none());
+}
+
+#[test]
+fn rfc7692_7_2_3_2_no_context_takeover_sends_the_same_bytes_twice() {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    // the compressor starts afresh for each message
+    let mut d = PerMessageDeflate::new(Role::Server, &params, &eager());
+    for _ in 0..3 {
+        assert_eq!(d.compress(b"Hello").unwrap(), HELLO_FRAME[2..]);
+    }
+    // the client resets its inflater too, and decodes each the same way
+    let mut client = harness(Role::Client, params);
+    client.feed(&HELLO_FRAME).feed(&HELLO_FRAME);
+    assert_eq!(client.messages().len(), 2);
+    // a message that refers back to the previous one is then corrupt
+    client.feed(&[0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]);
+    client.assert_failed_with(1007);
+    // whole frames: a message that compresses is sent the same way each time
+    let text = "Hello, Hello, Hello, Hello, Hello, Hello";
+    let mut server = harness(Role::Server, params);
+    server.conn.send(Message::text(text)).unwrap();
+    let first = server.conn.take_output();
+    assert_eq!(first[0], 0xc1);
+    assert!(first.len() < text.len());
+    server.conn.send(Message::text(text)).unwrap();
+    assert_eq!(server.conn.take_output(), first);
+}
+
+#[test]
+fn rfc7692_7_2_3_3_a_block_with_no_compression() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[
+        0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+    ]);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+}
+
+#[test]
+fn rfc7692_7_2_3_4_a_block_with_bfinal_set() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[0xc1, 0x08, 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+    // the stream ended: the next message starts a new one
+    client.feed(&HELLO_FRAME);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+    assert!(client.error.is_none());
+}
+
+#[test]
+fn rfc7692_7_2_3_5_two_blocks_in_one_message() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[
+        0xc1, 0x0d, 0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+    ]);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
+}
+
+#[test]
+fn rfc7692_7_2_3_6_an_empty_message() {
+    let mut d = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    assert_eq!(d.compress(b"").unwrap(), [0x00]);
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[0xc1, 0x01, 0x00]);
+    assert_eq!(client.messages(), [Message::text("")]);
+}
+
+// ----- framing rules (section 6) --------------------------------------------
+
+#[test]
+fn rfc7692_6_rsv1_on_the_first_frame_only_and_never_on_control_frames() {
+    for role in ROLES {
+        let mut h = harness(role, DeflateParams::default());
+        h.conn.send(Message::binary(vec![7u8; 4000])).unwrap();
+        h.conn.ping(Bytes::from_static(b"p")).unwrap();
+        let out = h.output();
+        assert!(out[0].rsv1 && out[0].payload.len() < 100, "{:?}", out[0]);
+        assert!(!out[1].rsv1);
+
+        let mut h = harness(role, DeflateParams::default());
+        h.feed(&raw_frame(role, true, 4, PING, b""));
+        h.assert_failed_with(1002);
+
+        let mut h = harness(role, DeflateParams::default());
+        h.feed(&raw_frame(role, false, 4, TEXT, &[0xf2, 0x48, 0xcd]));
+        h.feed(&raw_frame(role, true, 4, CONT, &[0xc9, 0xc9, 0x07, 0x00]));
+        h.assert_failed_with(1002);
+    }
+}
+
+#[test]
+fn rfc7692_6_compressed_text_is_utf8_checked_once_inflated() {
+    for role in ROLES {
+        let mut peer = PerMessageDeflate::new(role.peer(), &DeflateParams::default(), &eager());
+        // not UTF-8 once inflated
+        let bad = peer.compress(&[b'a', 0xff, b'b']).unwrap();
+        let mut h = harness(role, DeflateParams::default());
+        h.feed(&raw_frame(
+            role,
+            true,
+            4,
+            TEXT,
+            &peer.compress("é".as_bytes()).unwrap(),
+        ));
+        h.feed(&raw_frame(role, true, 4, TEXT, &bad));
+        assert_eq!(h.messages(), [Message::text("é")]);
+        h.assert_failed_with(1007);
+    }
+}
+
+#[test]
+fn corrupt_compressed_data_fails_with_1007() {
+    for role in ROLES {
+        let mut h = harness(role, DeflateParams::default());
+        // BTYPE 11 is reserved (RFC 1951 3.2.3)
+        h.feed(&raw_frame(role, true, 4, BINARY, &[0xff, 0xff, 0xff]));
+        h.assert_failed_with(1007);
+    }
+}
+
+#[test]
+fn uncompressed_messages_pass_through_beside_compressed_ones() {
+    let mut h = harness(Role::Client, DeflateParams::default());
+    h.feed(&frame(Role::Client, TEXT, b"plain"));
+    h.feed(&HELLO_FRAME);
+    h.feed(&frame(Role::Client, BINARY, b"\xffraw"));
+    assert_eq!(
+        h.messages(),
+        [
+            Message::text("plain"),
+            Message::text("Hello"),
+            Message::binary(&b"\xffraw"[..])
+        ]
+    );
+}
+
+// ----- the decompression bomb -----------------------------------------------
+
+/// `n` zero bytes, deflated by an independent compressor (sync flush,
+/// trailer removed): a few KiB on the wire.
+fn bomb(n: usize) -> Vec<u8> {
+    let mut c = Compress::new(Compression::best(), false);
+    let zeros = vec![0u8; 1 << 20];
+    let mut out = Vec::with_capacity(n / 500 + 1024);
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(zeros.len());
+        let before = c.total_in();
+        let flush = if take == left {
+            FlushCompress::Sync
+        } else {
+            FlushCompress::None
+        };
+        loop {
+            out.reserve(64 << 10);
+            let used = (c.total_in() - before) as usize;
+            c.compress_vec(&zeros[used..take], &mut out, flush).unwrap();
+            if (c.total_in() - before) as usize == take && out.len() < out.capacity() {
+                break;
+            }
+        }
+        left -= take;
+    }
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+#[test]
+fn decompression_bomb_is_refused_with_1009_and_bounded_memory() {
+    const MAX: usize = 1 << 20;
+    let wire = bomb(64 << 20); // 64 MiB of zeros
+    assert!(wire.len() < 128 << 10, "{} bytes", wire.len());
+
+    // the extension alone: refused, and never held more than the limit
+    let mut d = PerMessageDeflate::new(Role::Client, &DeflateParams::default(), &eager());
+    let err = d.decompress(&wire, MAX).unwrap_err();
+    assert_eq!(err.code.as_u16(), 1009, "{}", err.reason);
+    assert!(d.largest_buffer() <= MAX, "{}", d.largest_buffer());
+    assert!(d.largest_buffer() > MAX / 2, "{}", d.largest_buffer());
+
+    // in a connection: close 1009, for both roles
+    for role in ROLES {
+        let config = Config {
+            max_message_size: MAX,
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        h.conn.set_extension(pmd(role, DeflateParams::default()));
+        h.peer_allows_rsv1();
+        h.feed(&raw_frame(role, true, 4, BINARY, &wire));
+        h.assert_failed_with(1009);
+    }
+}
+
+#[test]
+fn a_message_inflating_to_exactly_the_limit_is_accepted() {
+    const MAX: usize = 100_000;
+    let mut peer = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    let exact = peer.compress(&vec![b'x'; MAX]).unwrap();
+    let over = peer.compress(&vec![b'x'; MAX + 1]).unwrap();
+    let mut d = PerMessageDeflate::new(Role::Client, &DeflateParams::default(), &eager());
+    assert_eq!(d.decompress(&exact, MAX).unwrap().len(), MAX);
+    let err = d.decompress(&over, MAX).unwrap_err();
+    assert_eq!(err.code.as_u16(), 1009);
+    assert!(d.largest_buffer() <= MAX);
+    // a limit of zero accepts only the empty message
+    let mut d = PerMessageDeflate::new(Role::Client, &DeflateParams::default(), &eager());
+    assert_eq!(d.decompress(&[0x00], 0).unwrap().len(), 0);
+    let mut peer = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    let one = peer.compress(b"a").unwrap();
+    assert_eq!(d.decompress(&one, 0).unwrap_err().code.as_u16(), 1009);
+}
+
+// ----- sending: threshold, windows, takeover --------------------------------
+
+#[test]
+fn short_messages_stay_uncompressed_below_the_threshold() {
+    let config = DeflateConfig::default();
+    assert_eq!(config.threshold, 32);
+    let mut h = Harness::new(Role::Server);
+    h.conn.set_extension(Box::new(PerMessageDeflate::new(
+        Role::Server,
+        &DeflateParams::default(),
+        &config,
+    )));
+    h.peer_allows_rsv1();
+    h.conn.send(Message::text("a".repeat(31))).unwrap();
+    h.conn.send(Message::text("a".repeat(32))).unwrap();
+    let out = h.output();
+    assert_eq!((out[0].rsv1, out[0].payload.len()), (false, 31));
+    assert!(out[1].rsv1 && out[1].payload.len() < 32);
+}
+
+#[test]
+fn incompressible_data_goes_plain_without_context_takeover() {
+    let mut rng = StdRng::seed_from_u64(7692);
+    let noise: Vec<u8> = (0..4096).map(|_| rng.random()).collect();
+    for reset in [false, true] {
+        let params = DeflateParams {
+            server_no_context_takeover: reset,
+            ..DeflateParams::default()
+        };
+        let mut h = harness(Role::Server, params);
+        h.conn.send(Message::binary(noise.clone())).unwrap();
+        let out = h.output();
+        // with takeover the peer's window must see the data: compressed anyway
+        assert_eq!(out[0].rsv1, !reset);
+        if reset {
+            assert_eq!(out[0].payload, noise);
+        }
+    }
+}
+
+#[test]
+fn a_client_told_window_bits_8_sends_uncompressed() {
+    let params = DeflateParams {
+        client_max_window_bits: 8,
+        ..DeflateParams::default()
+    };
+    let mut h = harness(Role::Client, params);
+    h.conn.send(Message::text("x".repeat(1000))).unwrap();
+    let out = h.output();
+    assert!(!out[0].rsv1);
+    assert_eq!(out[0].payload.len(), 1000);
+    // it still inflates what the server compresses
+    h.feed(&HELLO_FRAME);
+    assert_eq!(h.messages(), [Message::text("Hello")]);
+}
+
+/// Data whose repeats lie `distance` bytes back.
+fn repeats_at(distance: usize, len: usize) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(distance as u64);
+    let block: Vec<u8> = (0..distance).map(|_| rng.random()).collect();
+    block.iter().cycle().take(len).copied().collect()
+}
+
+/// Inflates a sent payload with an independent inflater of `bits`.
+fn inflate_with(bits: u8, payload: &[u8]) -> Result<Vec<u8>, flate2::DecompressError> {
+    let mut d = Decompress::new_with_window_bits(false, bits);
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(1 << 20);
+    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)?;
+    Ok(out)
+}
+
+#[test]
+fn rfc7692_7_1_2_the_negotiated_window_bounds_our_compressor() {
+    // repeats 4 KiB back: 13- and 15-bit windows find them, a 9-bit one
+    // cannot (zlib reaches 262 bytes short of the window)
+    let data = repeats_at(4096, 64 << 10);
+    for bits in [9u8, 13, 15] {
+        let params = DeflateParams {
+            server_max_window_bits: bits,
+            ..DeflateParams::default()
+        };
+        let mut h = harness(Role::Server, params);
+        h.conn.send(Message::binary(data.clone())).unwrap();
+        let out = h.output();
+        assert!(out[0].rsv1);
+        // an inflater with exactly that window decodes it
+        assert_eq!(inflate_with(bits, &out[0].payload).unwrap(), data, "{bits}");
+        if bits == 9 {
+            assert!(out[0].payload.len() > data.len() / 2);
+        } else {
+            assert!(out[0].payload.len() < data.len() / 4, "{bits}");
+        }
+    }
+    // and the client side follows client_max_window_bits
+    let params = DeflateParams {
+        client_max_window_bits: 9,
+        ..DeflateParams::default()
+    };
+    let mut h = harness(Role::Client, params);
+    h.conn.send(Message::binary(data.clone())).unwrap();
+    let out = h.output();
+    assert_eq!(inflate_with(9, &out[0].payload).unwrap(), data);
+}
+
+// ----- round trips between two connections ----------------------------------
+
+fn random_message(rng: &mut StdRng) -> Message {
+    let len = match rng.random_range(0..10) {
+        0 => rng.random_range(0..40),
+        1..=6 => rng.random_range(0..4096),
+        _ => rng.random_range(0..200_000),
+    };
+    let compressible = rng.random_bool(0.6);
+    let bytes: Vec<u8> = if compressible {
+        let words = [
+            "lorem ", "ipsum ", "dolor ", "sit ", "amet ", "{\"id\":", "é€ ",
+        ];
+        let mut s = String::new();
+        while s.len() < len {
+            s.push_str(words[rng.random_range(0..words.len())]);
+        }
+        s.into_bytes()
+    } else {
+        (0..len).map(|_| rng.random()).collect()
+    };
+    if rng.random_bool(0.5) {
+        Message::text(String::from_utf8_lossy(&bytes).into_owned())
+    } else {
+        Message::binary(bytes)
+    }
+}
+
+/// Sends `count` random messages each way between a client and a server
+/// running `params`, fed in random splits, and checks each arrives as sent.
+fn round_trip(params: DeflateParams, seed: u64, count: usize) -> (usize, usize) {
+    let now = Instant::now();
+    let config = Config::default();
+    let mut client = Connection::new(Role::Client, config.clone(), now);
+    let mut server = Connection::new(Role::Server, config, now);
+    client.set_extension(pmd(Role::Client, params));
+    server.set_extension(pmd(Role::Server, params));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut wire_bytes, mut plain_bytes) = (0, 0);
+    for i in 0..count * 2 {
+        let (from, to) = if i % 2 == 0 {
+            (&mut client, &mut server)
+        } else {
+            (&mut server, &mut client)
+        };
+        let m = random_message(&mut rng);
+        plain_bytes += m.as_bytes().len();
+        from.send(m.clone()).unwrap();
+        let wire = from.take_output();
+        wire_bytes += wire.len();
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = rng.random_range(1..=rest.len().min(70_000));
+            to.receive(now, &rest[..n]).unwrap();
+            rest = &rest[n..];
+        }
+        assert_eq!(to.poll_event(), Some(Event::Message(m)));
+        assert_eq!(to.poll_event(), None);
+    }
+    (wire_bytes, plain_bytes)
+}
+
+#[test]
+fn round_trips_with_and_without_context_takeover_and_small_windows() {
+    let takeover = DeflateParams::default();
+    let (wire, plain) = round_trip(takeover, 1, 150);
+    assert!(wire < plain * 3 / 4, "{wire} of {plain}");
+    for (i, params) in [
+        DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..DeflateParams::default()
+        },
+        DeflateParams {
+            server_max_window_bits: 9,
+            client_max_window_bits: 10,
+            ..DeflateParams::default()
+        },
+        DeflateParams {
+            server_no_context_takeover: true,
+            client_max_window_bits: 8,
+            server_max_window_bits: 11,
+            ..DeflateParams::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        round_trip(params, 10 + i as u64, 60);
+    }
+}
