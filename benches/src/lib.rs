@@ -259,6 +259,22 @@ impl AsyncWrite for MemStream {
     }
 }
 
+/// Pins the calling thread, and so every thread it starts afterwards (Linux
+/// threads inherit their creator's CPU set), to one core: how the loopback
+/// benchmark gives the server and the load generator a core each.
+///
+/// # Errors
+/// When the core does not exist or the kernel refuses.
+pub fn pin_to_core(core: usize) -> io::Result<()> {
+    if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "could not pin this thread to core {core}"
+        )))
+    }
+}
+
 fn handshake_error(e: HandshakeError) -> io::Error {
     io::Error::other(e)
 }

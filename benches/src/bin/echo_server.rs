@@ -1,0 +1,262 @@
+//! An echo server for the loopback benchmark, one library at a time:
+//!
+//! ```sh
+//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
+//!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
+//! ```
+//!
+//! Runs a single-threaded tokio runtime (`new_current_thread`) on a thread
+//! pinned to one core (`--core`, default 0), so every library gets exactly
+//! one core, the same one. Prints `listening <addr>` on stdout once ready and
+//! exits when stdin closes (the load generator holds it), so a crashed
+//! load generator never leaves a server behind.
+//!
+//! Every connection gets `TCP_NODELAY` and its own task (`tokio::spawn`,
+//! with `--unconstrained` wrapped in `tokio::task::unconstrained` for every
+//! library alike), and is served the way each library's documentation shows,
+//! with default settings:
+//! - `tether`: `tether_tokio::accept(tcp, &ServerOptions::default())`, then
+//!   `ws.next()` / `ws.send(message)` (the `tether-tokio` echo example);
+//! - `tungstenite`: `tokio_tungstenite::accept_async`, then `next` / `send`
+//!   of each text or binary message (pings and the Close reply are
+//!   tungstenite's own);
+//! - `fastwebsockets`: hyper's HTTP/1 server with upgrades and
+//!   `fastwebsockets::upgrade::upgrade`, then a `FragmentCollector` that
+//!   writes back each text or binary frame (auto-close and auto-pong on,
+//!   the defaults), as in its `echo_server` example;
+//! - `tokio-websockets`: `ServerBuilder::new().accept(tcp)`, then `next` /
+//!   `send` of each text or binary message;
+//! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
+//!   whatever bytes come. The floor for memory per connection.
+
+use std::error::Error;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The libraries this server can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lib {
+    Tether,
+    Tungstenite,
+    Fastwebsockets,
+    TokioWebsockets,
+    RawTcp,
+}
+
+impl Lib {
+    fn parse(name: &str) -> Result<Self, BoxError> {
+        Ok(match name {
+            "tether" => Lib::Tether,
+            "tungstenite" => Lib::Tungstenite,
+            "fastwebsockets" => Lib::Fastwebsockets,
+            "tokio-websockets" => Lib::TokioWebsockets,
+            "raw-tcp" => Lib::RawTcp,
+            other => {
+                return Err(format!(
+                    "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
+                     tokio-websockets or raw-tcp"
+                )
+                .into());
+            }
+        })
+    }
+}
+
+struct Args {
+    lib: Lib,
+    addr: SocketAddr,
+    core: usize,
+    unconstrained: bool,
+}
+
+fn args() -> Result<Args, BoxError> {
+    let mut lib = None;
+    let mut addr: SocketAddr = "127.0.0.1:0".parse()?;
+    let mut core = 0;
+    let mut unconstrained = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--lib" => lib = Some(Lib::parse(&value()?)?),
+            "--addr" => addr = value()?.parse()?,
+            "--core" => core = value()?.parse()?,
+            "--unconstrained" => unconstrained = true,
+            "-h" | "--help" => {
+                println!(
+                    "echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
+                     [--addr 127.0.0.1:0] [--core 0] [--unconstrained]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
+        }
+    }
+    Ok(Args {
+        lib: lib.ok_or("--lib is required")?,
+        addr,
+        core,
+        unconstrained,
+    })
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = args()?;
+    // 10,000 idle connections need more descriptors than the usual soft
+    // limit of 1024: raise it to the hard limit.
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    tether_benches::pin_to_core(args.core)?;
+    // Exit when the load generator closes our stdin (or dies).
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        while let Ok(n) = std::io::stdin().read(&mut sink) {
+            if n == 0 {
+                break;
+            }
+        }
+        std::process::exit(0);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<(), BoxError> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(args.addr)?;
+    // a deep backlog: the idle-memory run opens 10,000 connections quickly
+    let listener = socket.listen(8192)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // e.g. out of descriptors: say so, back off, keep serving
+                eprintln!("echo_server: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if let Err(e) = tcp.set_nodelay(true) {
+            eprintln!("echo_server: nodelay: {e}");
+        }
+        match (args.lib, args.unconstrained) {
+            (Lib::Tether, false) => spawn(tether(tcp)),
+            (Lib::Tether, true) => spawn(tokio::task::unconstrained(tether(tcp))),
+            (Lib::Tungstenite, false) => spawn(tungstenite(tcp)),
+            (Lib::Tungstenite, true) => spawn(tokio::task::unconstrained(tungstenite(tcp))),
+            (Lib::Fastwebsockets, u) => spawn(fastwebsockets(tcp, u)),
+            (Lib::TokioWebsockets, false) => spawn(tokio_websockets(tcp)),
+            (Lib::TokioWebsockets, true) => {
+                spawn(tokio::task::unconstrained(tokio_websockets(tcp)));
+            }
+            (Lib::RawTcp, false) => spawn(raw_tcp(tcp)),
+            (Lib::RawTcp, true) => spawn(tokio::task::unconstrained(raw_tcp(tcp))),
+        }
+    }
+}
+
+fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
+    drop(tokio::spawn(task));
+}
+
+async fn tether(tcp: TcpStream) {
+    let Ok((mut ws, _request)) =
+        tether_tokio::accept(tcp, &tether_tokio::ServerOptions::default()).await
+    else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        if ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn tungstenite(tcp: TcpStream) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_binary() || message.is_text()) && ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn fastwebsockets(tcp: TcpStream, unconstrained: bool) {
+    use http_body_util::Empty;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+
+    async fn echo(upgrade: fastwebsockets::upgrade::UpgradeFut) -> Result<(), BoxError> {
+        let mut ws = fastwebsockets::FragmentCollector::new(upgrade.await?);
+        loop {
+            let frame = ws.read_frame().await?;
+            match frame.opcode {
+                fastwebsockets::OpCode::Close => return Ok(()),
+                fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                    ws.write_frame(frame).await?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+        let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut request)?;
+        if unconstrained {
+            spawn(tokio::task::unconstrained(async move {
+                let _ = echo(upgrade).await;
+            }));
+        } else {
+            spawn(async move {
+                let _ = echo(upgrade).await;
+            });
+        }
+        Ok::<Response<Empty<Bytes>>, fastwebsockets::WebSocketError>(response)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades();
+    let _ = connection.await;
+}
+
+async fn tokio_websockets(tcp: TcpStream) {
+    let Ok((_request, mut ws)) = tokio_websockets::ServerBuilder::new().accept(tcp).await else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_binary() || message.is_text()) && ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn raw_tcp(tcp: TcpStream) {
+    loop {
+        if tcp.readable().await.is_err() {
+            return;
+        }
+        // on the stack only between awaits: not part of the task's state
+        let mut buf = [0u8; 4096];
+        match tcp.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                // best effort: the floor only needs to answer a probe
+                let _ = tcp.try_write(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
