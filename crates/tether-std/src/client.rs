@@ -9,8 +9,8 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use tether::handshake::{Accepted, ClientConfig, ClientHandshake, Limits, WsUrl};
-use tether::upgrade::{ClientUpgrade, HandshakeError};
+use tether::handshake::{Accepted, ClientConfig, Limits, WsUrl};
+use tether::upgrade::ClientUpgrade;
 use tether::{Config, Role};
 
 use crate::handshake_io::{self, Deadline, Read};
@@ -79,9 +79,19 @@ impl ClientOptions {
         self
     }
 
+    /// Offers permessage-deflate (RFC 7692) with these settings (sets
+    /// `Config::deflate`; `config()` after this replaces it).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
+        self.config.deflate = Some(deflate);
+        self
+    }
+
     /// The handshake's extras at once (subprotocols, Origin, headers, head
-    /// limits). Do not offer extensions: this adapter installs none, so a
-    /// server that accepts one would send frames it cannot read.
+    /// limits). Do not offer extensions here: only those the config
+    /// switches on are run (permessage-deflate with `Config::deflate`), and
+    /// a server that accepts another fails the handshake.
     #[must_use]
     pub fn handshake(mut self, handshake: ClientConfig) -> Self {
         self.handshake = handshake;
@@ -248,9 +258,8 @@ fn handshake<S: Transport>(
     options: &ClientOptions,
     deadline: Deadline,
 ) -> Result<(WebSocket<S>, Accepted), Error> {
-    let request =
-        ClientHandshake::new(url, options.handshake.clone()).map_err(HandshakeError::Build)?;
-    let mut upgrade = ClientUpgrade::new(request);
+    // offers permessage-deflate when the config's `deflate` is set
+    let mut upgrade = ClientUpgrade::with_config(url, options.handshake.clone(), &options.config)?;
     handshake_io::write_all(&mut stream, upgrade.request(), deadline)?;
     let mut buf = vec![0; 4096];
     let (accepted, leftover) = loop {
@@ -268,6 +277,7 @@ fn handshake<S: Transport>(
         stream,
         Role::Client,
         options.config.clone(),
+        upgrade.take_extension(),
         &leftover,
         &options.settings,
     )?;

@@ -64,6 +64,10 @@
 //!   ([`ClientOptions::add_root_certificate`]); [`Transport`] for
 //!   `rustls::StreamOwned`, so a server can [`accept`] over TLS. `rustls` is
 //!   re-exported.
+//! - `deflate` (default): permessage-deflate (RFC 7692), offered by a
+//!   client and accepted by a server when `Config::deflate` is set
+//!   ([`ClientOptions::deflate`], [`ServerOptions::deflate`]); off per
+//!   connection by default.
 #![forbid(unsafe_code)]
 
 mod client;
@@ -86,6 +90,8 @@ pub use websocket::WebSocket;
 pub use rustls;
 /// The sans-IO core, re-exported.
 pub use tether;
+#[cfg(feature = "deflate")]
+pub use tether::DeflateConfig;
 pub use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request};
 pub use tether::{
     CloseCode, CloseInfo, Config, Event, Heartbeat, Initiator, KeepAlive, Message, MessageKind,

@@ -59,6 +59,15 @@ impl ServerOptions {
         self
     }
 
+    /// Accepts a client's permessage-deflate (RFC 7692) offer with these
+    /// settings (sets `Config::deflate`; `config()` after this replaces it).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
+        self.config.deflate = Some(deflate);
+        self
+    }
+
     /// Limits on the request head (over them: 431).
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
@@ -98,7 +107,9 @@ pub fn accept<S: Transport>(stream: S, options: &ServerOptions) -> Result<WebSoc
 /// (e.g. a subprotocol with [`Request::pick_subprotocol`]) or a
 /// [`Refusal`], then writes the 101 or the refusal.
 ///
-/// Do not accept extensions in the options: this adapter installs none.
+/// Do not accept extensions in the options: the adapter answers the ones
+/// its config switches on (permessage-deflate with `Config::deflate`) and
+/// runs only those.
 ///
 /// # Errors
 /// [`Error::Handshake`] with [`HandshakeError::Request`] for a request that
@@ -119,7 +130,8 @@ where
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
     let deadline = Deadline::after(options.handshake_timeout);
-    let mut upgrade = ServerUpgrade::new(options.limits);
+    // answers a permessage-deflate offer when the config's `deflate` is set
+    let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
     let mut buf = vec![0; 4096];
     let (request, leftover) = loop {
         let n = match handshake_io::read(&mut stream, &mut buf, deadline)? {
@@ -145,7 +157,7 @@ where
             return Err(Error::Refused(refusal));
         }
     };
-    let answer = match request.accept(&accept) {
+    let answer = match upgrade.accept(&request, accept) {
         Ok(answer) => answer,
         Err(e) => {
             if let Ok(refusal) = Refusal::new(500, "the server could not write its answer") {
@@ -160,6 +172,7 @@ where
         stream,
         Role::Server,
         options.config.clone(),
+        upgrade.take_extension(),
         &leftover,
         &options.settings,
     )

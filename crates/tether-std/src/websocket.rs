@@ -137,13 +137,14 @@ impl<S: Transport> WebSocket<S> {
         config: Config,
         leftover: &[u8],
     ) -> Result<Self, Error> {
-        Self::with_settings(stream, role, config, leftover, &Settings::default())
+        Self::with_settings(stream, role, config, None, leftover, &Settings::default())
     }
 
     pub(crate) fn with_settings(
         stream: S,
         role: Role,
         config: Config,
+        extension: Option<Box<dyn tether::Extension>>,
         leftover: &[u8],
         settings: &Settings,
     ) -> Result<Self, Error> {
@@ -168,6 +169,9 @@ impl<S: Transport> WebSocket<S> {
             ended: false,
             stream,
         };
+        if let Some(extension) = extension {
+            ws.conn.set_extension(extension);
+        }
         // Blocking mode, no write timeout: the driving loop arms what it needs.
         for set in [
             ws.stream.set_nonblocking(false),

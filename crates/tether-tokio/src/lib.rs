@@ -39,11 +39,9 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::handshake::{
-    AcceptOptions, Accepted, ClientConfig, ClientHandshake, Limits, Refusal, Request, WsUrl,
-};
+use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request, WsUrl};
 use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
-use tether::{Config, Connection, Role};
+use tether::{Config, Connection, Extension, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -55,11 +53,29 @@ pub use socket::{WebSocket, WsSink, WsStream};
 pub use tether;
 
 /// How a client connects.
+///
+/// permessage-deflate (RFC 7692) is offered when `connection.deflate` is
+/// set (feature `deflate`, on by default):
+///
+/// ```
+/// # #[cfg(feature = "deflate")] {
+/// let options = tether_tokio::ClientOptions {
+///     connection: tether::Config {
+///         deflate: Some(tether::DeflateConfig::default()),
+///         ..Default::default()
+///     },
+///     ..Default::default()
+/// };
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Limits, keep-alive and timeouts of the connection.
+    /// Limits, keep-alive and timeouts of the connection, and the
+    /// extensions to offer (`Config::deflate`).
     pub connection: Config,
-    /// Subprotocols, extensions, Origin and extra headers of the request.
+    /// Subprotocols, Origin and extra headers of the request. Extensions
+    /// offered here by hand are not run: a server that accepts one fails
+    /// the handshake; use `connection.deflate` for permessage-deflate.
     pub handshake: ClientConfig,
     /// Limit on the TCP (and TLS) connect. Default 10 s.
     pub connect_timeout: Duration,
@@ -90,7 +106,9 @@ impl Default for ClientOptions {
 /// How a server accepts.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    /// Limits, keep-alive and timeouts of the connection.
+    /// Limits, keep-alive and timeouts of the connection; with
+    /// `Config::deflate` set, a client's permessage-deflate offer is
+    /// accepted (the first one that can be honoured).
     pub connection: Config,
     /// Limits on the request head (size, header count).
     pub limits: Limits,
@@ -158,9 +176,9 @@ pub async fn client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let handshake =
-        ClientHandshake::new(url, options.handshake.clone()).map_err(HandshakeError::Build)?;
-    let mut upgrade = ClientUpgrade::new(handshake);
+    // offers permessage-deflate when options.connection.deflate is set
+    let mut upgrade =
+        ClientUpgrade::with_config(url, options.handshake.clone(), &options.connection)?;
     let (accepted, rest) = tokio::time::timeout(options.handshake_timeout, async {
         stream.write_all(upgrade.request()).await?;
         let mut buf = [0u8; 4096];
@@ -180,14 +198,16 @@ where
         stream,
         Role::Client,
         options.connection.clone(),
+        upgrade.take_extension(),
         &rest,
         options.channel_capacity,
     );
     Ok((ws, accepted))
 }
 
-/// Accepts a WebSocket on `stream` with default choices (no subprotocol, no
-/// extension). Returns the socket and the request (path, headers...).
+/// Accepts a WebSocket on `stream` with default choices (no subprotocol;
+/// permessage-deflate only if `options.connection.deflate` is set).
+/// Returns the socket and the request (path, headers...).
 ///
 /// # Errors
 /// [`Error::Handshake`] for a bad request (its refusal, e.g. 400 or 426, is
@@ -214,7 +234,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
-    let mut upgrade = ServerUpgrade::new(options.limits);
+    // answers a permessage-deflate offer when options.connection.deflate is set
+    let mut upgrade = ServerUpgrade::with_config(options.limits, &options.connection);
     let read = tokio::time::timeout(options.handshake_timeout, async {
         let mut buf = [0u8; 4096];
         loop {
@@ -239,12 +260,15 @@ where
     let (request, rest) = read?;
     match decide(&request) {
         Ok(choice) => {
-            let response = request.accept(&choice).map_err(HandshakeError::Build)?;
+            let response = upgrade
+                .accept(&request, choice)
+                .map_err(HandshakeError::Build)?;
             stream.write_all(&response).await?;
             let ws = start(
                 stream,
                 Role::Server,
                 options.connection.clone(),
+                upgrade.take_extension(),
                 &rest,
                 options.channel_capacity,
             );
@@ -268,10 +292,17 @@ pub fn from_upgraded<S>(stream: S, role: Role, config: Config, leftover: &[u8]) 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    start(stream, role, config, leftover, 64)
+    start(stream, role, config, None, leftover, 64)
 }
 
-fn start<S>(stream: S, role: Role, config: Config, leftover: &[u8], capacity: usize) -> WebSocket
+fn start<S>(
+    stream: S,
+    role: Role,
+    config: Config,
+    extension: Option<Box<dyn Extension>>,
+    leftover: &[u8],
+    capacity: usize,
+) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -283,6 +314,9 @@ where
         ..config
     };
     let mut conn = Connection::new(role, config, now);
+    if let Some(extension) = extension {
+        conn.set_extension(extension);
+    }
     // a protocol error in the first bytes is reported as the final event
     let _ = conn.receive(now, leftover);
     let capacity = capacity.max(1);
