@@ -237,6 +237,12 @@ pub(crate) struct ConnectionArgs {
     /// connection with 1009 (message too big). Default 64 MiB.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_message: Option<u64>,
+
+    /// permessage-deflate (RFC 7692): `connect` offers it, `serve` accepts
+    /// a client's offer; messages of 32 bytes or more are then compressed.
+    /// Off by default.
+    #[arg(long)]
+    pub(crate) deflate: bool,
 }
 
 impl ConnectionArgs {
@@ -260,6 +266,9 @@ impl ConnectionArgs {
             config.max_message_size = max;
             // no frame can be larger than the message it belongs to
             config.max_frame_size = config.max_frame_size.min(max);
+        }
+        if self.deflate {
+            config.deflate = Some(tether::DeflateConfig::default());
         }
         config
     }
@@ -372,6 +381,25 @@ mod tests {
     }
 
     #[test]
+    fn deflate_flag_switches_permessage_deflate_on_for_both_commands() {
+        for command in ["serve", "connect"] {
+            let mut argv = vec!["tether", command, "--deflate"];
+            if command == "connect" {
+                argv.push("ws://127.0.0.1:9001/");
+            }
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let connection = match cli.command {
+                Command::Serve(args) => args.connection,
+                Command::Connect(args) => args.connection,
+            };
+            assert_eq!(
+                connection.config().deflate,
+                Some(tether::DeflateConfig::default())
+            );
+        }
+    }
+
+    #[test]
     fn keepalive_flags_make_the_config() {
         let cli = Cli::try_parse_from([
             "tether",
@@ -399,6 +427,7 @@ mod tests {
         );
         assert_eq!(config.max_message_size, 1000);
         assert_eq!(config.max_frame_size, 1000);
+        assert_eq!(config.deflate, None);
         assert_eq!(args.mode, Mode::Echo);
         assert_eq!(args.addr, "127.0.0.1:9001".parse().unwrap());
     }

@@ -71,6 +71,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
             Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
             None => eprintln!("connected to {}", args.url),
         }
+        for extension in accepted.extensions() {
+            eprintln!("extension: {extension}");
+        }
     }
 
     let (sink, mut stream) = ws.split();

@@ -543,3 +543,65 @@ async fn connect_sends_subprotocols_headers_and_origin() {
         "{stderr}"
     );
 }
+
+/// `--deflate` on both commands: `serve` accepts permessage-deflate from a
+/// client that offers it, `connect` offers it and says so with `-v`.
+#[tokio::test]
+async fn deflate_on_serve_and_connect() {
+    use tether_tokio::tether::{Config, DeflateConfig};
+    let deflate = Config {
+        deflate: Some(DeflateConfig::default()),
+        ..Config::default()
+    };
+
+    // serve --deflate, a tether-tokio client that offers it
+    let server = Server::start(&["--deflate"]).await;
+    let options = tether_tokio::ClientOptions {
+        connection: deflate.clone(),
+        ..Default::default()
+    };
+    let (mut ws, accepted) = within("connect", tether_tokio::connect(&server.url, &options))
+        .await
+        .unwrap();
+    assert_eq!(accepted.extensions().len(), 1);
+    assert_eq!(accepted.extensions()[0].name(), "permessage-deflate");
+    let big = Message::text("compress me ".repeat(10_000));
+    within("send", ws.send(big.clone())).await.unwrap();
+    assert!(next(&mut ws).await == big);
+    within("close", ws.close(CloseCode::NORMAL, ""))
+        .await
+        .unwrap();
+    // without the flag, nothing is negotiated
+    let plain = Server::start(&[]).await;
+    let (_ws, accepted) = within("connect", tether_tokio::connect(&plain.url, &options))
+        .await
+        .unwrap();
+    assert!(accepted.extensions().is_empty());
+
+    // connect --deflate against a tether-tokio server that accepts it
+    let (listener, url) = listener().await;
+    let mut client = tether(&["connect", "-v", "--deflate", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let (stream, _) = within("accept", listener.accept()).await.unwrap();
+    let server_options = tether_tokio::ServerOptions {
+        connection: deflate,
+        ..Default::default()
+    };
+    let (mut ws, request) = within("handshake", tether_tokio::accept(stream, &server_options))
+        .await
+        .unwrap();
+    assert_eq!(request.extensions()[0].name(), "permessage-deflate");
+    let line = "hello hello hello hello hello hello hello hello\n";
+    stdin.write_all(line.as_bytes()).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text(line.trim_end()));
+    drop(stdin);
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("extension: permessage-deflate"), "{stderr}");
+}
