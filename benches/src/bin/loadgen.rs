@@ -27,8 +27,10 @@
 //! its frame is written to the read that completes its echo. Only messages
 //! completed inside the measured window (after `--warmup`, for
 //! `--duration`) count: messages/s and p50/p99 round trip from an HDR
-//! histogram. Then every connection sends a Close and waits for the
-//! server's.
+//! histogram, and the CPU share of one core that the server and the load
+//! generator used in the window (`server_cpu`, `loadgen_cpu`: a load
+//! generator near 1.0 would mean it, not the server, set the pace). Then
+//! every connection sends a Close and waits for the server's.
 //!
 //! **Idle memory** (`"kind":"idle"`): a fresh server, its RSS
 //! (`/proc/<pid>/status` `VmRSS`), then `--idle-conns` connections, each
@@ -256,6 +258,16 @@ fn rss(pid: u32) -> Result<u64> {
         .trim()
         .parse()?;
     Ok(kib * 1024)
+}
+
+/// CPU time a process has used (user + system, all threads), in seconds,
+/// from `/proc/<pid>/stat` (`utime`, `stime`; USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').ok_or("bad /proc stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> { Ok(fields.get(i).ok_or("short /proc stat")?.parse()?) };
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 // ----- client side of the protocol ------------------------------------------------------
@@ -504,8 +516,27 @@ async fn echo_connection(
     r
 }
 
+/// The share of one core the server (if known) and this process used over
+/// the measured window, sampled at its start and end.
+async fn cpu_over(run: Rc<Run>, server: Option<u32>) -> Result<(Option<f64>, f64)> {
+    let me = std::process::id();
+    tokio::time::sleep_until(run.measure_from.into()).await;
+    let (s0, m0) = (server.map(cpu_seconds).transpose()?, cpu_seconds(me)?);
+    tokio::time::sleep_until(run.measure_until.into()).await;
+    let (s1, m1) = (server.map(cpu_seconds).transpose()?, cpu_seconds(me)?);
+    let window = (run.measure_until - run.measure_from).as_secs_f64();
+    let server = s0.zip(s1).map(|(a, b)| (b - a) / window);
+    Ok((server, (m1 - m0) / window))
+}
+
 /// One echo measurement: returns the JSON line's fields.
-async fn echo_run(addr: SocketAddr, load: Load, size: usize, args: &Args) -> Result<String> {
+async fn echo_run(
+    addr: SocketAddr,
+    server: Option<u32>,
+    load: Load,
+    size: usize,
+    args: &Args,
+) -> Result<String> {
     let frames = client_frames(size, load.inflight);
     let frame_len = frames.0.len() / load.inflight;
     let frames = Rc::new(frames);
@@ -522,6 +553,7 @@ async fn echo_run(addr: SocketAddr, load: Load, size: usize, args: &Args) -> Res
         rtt: RefCell::new(Histogram::new_with_bounds(1, 60_000_000_000, 3)?),
         messages: Cell::new(0),
     });
+    let cpu = tokio::task::spawn_local(cpu_over(run.clone(), server));
     let mut tasks = Vec::with_capacity(load.conns);
     for (tcp, leftover) in conns {
         tasks.push(tokio::task::spawn_local(echo_connection(
@@ -540,11 +572,14 @@ async fn echo_run(addr: SocketAddr, load: Load, size: usize, args: &Args) -> Res
             .await
             .map_err(|_| "connections did not close in time")???;
     }
+    let (server_cpu, loadgen_cpu) = cpu.await??;
+    let server_cpu = server_cpu.map_or("null".into(), |c| format!("{c:.3}"));
     let rtt = run.rtt.borrow();
     let us = |q: f64| rtt.value_at_quantile(q) as f64 / 1000.0;
     Ok(format!(
         "\"conns\":{},\"inflight\":{},\"size\":{size},\"messages\":{},\"msgs_per_s\":{:.1},\
-         \"p50_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}",
+         \"p50_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2},\"server_cpu\":{server_cpu},\
+         \"loadgen_cpu\":{loadgen_cpu:.3}",
         load.conns,
         load.inflight,
         run.messages.get(),
@@ -651,7 +686,7 @@ fn main() -> Result<()> {
     if let Some(addr) = args.connect {
         for load in &args.loads {
             for &size in &args.sizes {
-                let fields = local.block_on(&rt, echo_run(addr, *load, size, &args))?;
+                let fields = local.block_on(&rt, echo_run(addr, None, *load, size, &args))?;
                 emit(&format!("\"kind\":\"echo\",\"lib\":\"{addr}\",{fields}"))?;
             }
         }
@@ -669,7 +704,10 @@ fn main() -> Result<()> {
                             load.conns, load.inflight
                         );
                         let fields = local
-                            .block_on(&rt, echo_run(server.addr, *load, size, &args))
+                            .block_on(
+                                &rt,
+                                echo_run(server.addr, Some(server.pid()), *load, size, &args),
+                            )
                             .map_err(|e| format!("{lib} echo {size} B: {e}"))?;
                         emit(&format!(
                             "\"kind\":\"echo\",\"round\":{round},\"lib\":\"{lib}\",{fields}"

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""Turns one benchmark run into the Markdown of benches/RESULTS.md.
+
+    python3 benches/report.py --criterion DIR --loopback FILE.jsonl \
+        --command "..." [--command "..."]
+
+Reads criterion's point estimates (DIR/**/new/benchmark.json beside
+estimates.json: the median time per iteration) and the loop-back load
+generator's JSON lines, and prints one table of ratios, each read as "times
+better than": throughput tether / peer, round-trip time and memory peer /
+tether, so above 1 always means tether is ahead. Standard library only.
+Every number printed comes from those files; nothing is filled in.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
+SIZES = ["16B", "125B", "1KiB", "64KiB", "1MiB"]
+# crate versions shown in the header, from Cargo.lock
+VERSIONS = [
+    "tungstenite",
+    "tokio-tungstenite",
+    "fastwebsockets",
+    "tokio-websockets",
+    "hyper",
+    "tokio",
+    "simdutf8",
+    "criterion",
+]
+
+
+def load_criterion(root):
+    """{(group_id, function_id): (median ns per iteration, throughput dict)}"""
+    out = {}
+    for bench in Path(root).glob("**/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())
+        out[(meta["group_id"], meta["function_id"])] = (
+            est["median"]["point_estimate"],
+            meta.get("throughput") or {},
+        )
+    return out
+
+
+def load_loopback(path):
+    echo, idle = {}, {}
+    if not path or not os.path.exists(path):
+        return echo, idle
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        if row["kind"] == "echo":
+            key = (row["lib"], row["conns"], row["inflight"], row["size"])
+            echo.setdefault(key, []).append(row)
+        elif row["kind"] == "idle":
+            idle.setdefault(row["lib"], []).append(row)
+    return echo, idle
+
+
+def median(rows, field):
+    values = [r[field] for r in rows if r.get(field) is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt_rate(per_s, unit):
+    if unit == "B":
+        for scale, name in [(2**30, "GiB/s"), (2**20, "MiB/s"), (2**10, "KiB/s")]:
+            if per_s >= scale:
+                return f"{per_s / scale:.2f} {name}"
+        return f"{per_s:.0f} B/s"
+    for scale, name in [(1e6, "M/s"), (1e3, "K/s")]:
+        if per_s >= scale:
+            return f"{per_s / scale:.2f} {name}"
+    return f"{per_s:.1f}/s"
+
+
+def fmt_bytes(n):
+    if abs(n) >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n:.0f} B"
+
+
+def ratio(x):
+    return f"{x:.2f}x"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, area, case, tether, peers, memcpy="", target="", met=""):
+        cells = [peers.get(p, "n/a") for p in PEERS]
+        self.rows.append([area, case, tether, *cells, memcpy, target, met])
+
+    def render(self):
+        head = [
+            "area",
+            "case",
+            "tether",
+            *[f"vs {p}" for p in PEERS],
+            "vs memcpy / floor",
+            "target",
+            "met?",
+        ]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def verdict(value, threshold):
+    if value is None:
+        return "n/a"
+    return "yes" if value >= threshold else "**no**"
+
+
+def criterion_rows(table, crit):
+    """Decode, encode and handshake groups."""
+
+    def rate(group, fn):
+        entry = crit.get((group, fn))
+        if entry is None:
+            return None, None
+        ns, tp = entry
+        if "Bytes" in tp:
+            return tp["Bytes"] / (ns / 1e9), "B"
+        if "Elements" in tp:
+            return tp["Elements"] / (ns / 1e9), "E"
+        return 1 / (ns / 1e9), "E"
+
+    def compare(area, case, group, me, target_kind=None, size=None, missing=None):
+        mine, unit = rate(group, me)
+        if mine is None:
+            return
+        peers, peer_rates = {}, {}
+        for p in PEERS:
+            theirs, _ = rate(group, p)
+            if theirs is None and missing and p in missing:
+                peers[p] = missing[p]
+            if theirs is not None:
+                peer_rates[p] = theirs
+                peers[p] = f"{ratio(mine / theirs)} ({fmt_rate(theirs, unit)})"
+        memcpy_cell, target, met = "", "", ""
+        memcpy, _ = rate(group, "memcpy")
+        if memcpy is not None:
+            memcpy_cell = f"{ratio(mine / memcpy)} ({fmt_rate(memcpy, unit)})"
+        if target_kind == "decode" and size in ("16B", "125B") and peer_rates:
+            best = max(peer_rates.values())
+            target = "≥ 1.5x fastest peer"
+            met = verdict(mine / best, 1.5)
+        elif target_kind == "decode" and size in ("64KiB", "1MiB") and memcpy:
+            target = "≥ 0.90x memcpy"
+            met = verdict(mine / memcpy, 0.90)
+        table.add(area, case, fmt_rate(mine, unit), peers, memcpy_cell, target, met)
+
+    for kind in ["binary", "text"]:
+        for size in SIZES:
+            group = f"frame_decode/{kind}/{size}"
+            compare("decode", f"{kind} {size}, FrameDecoder", group, "tether", "decode", size)
+            compare(
+                "decode",
+                f"{kind} {size}, Connection",
+                group,
+                "tether-connection",
+                "decode",
+                size,
+            )
+    for role in ["client", "server"]:
+        for size in SIZES:
+            compare("encode", f"{role} {size}", f"frame_encode/{role}/{size}", "tether")
+    for what in ["parse", "response", "accept"]:
+        missing = {"fastwebsockets": "none (hyper's, not public)"}
+        if what != "accept":
+            missing["tokio-websockets"] = "none (private; see accept)"
+        compare(
+            "handshake",
+            f"{what} (requests/s)",
+            f"handshake/{what}",
+            "tether",
+            missing=missing,
+        )
+
+
+def loopback_rows(table, echo, idle):
+    loads = sorted({(k[1], k[2]) for k in echo})
+    sizes = sorted({k[3] for k in echo})
+    for conns, inflight in loads:
+        for size in sizes:
+            case = f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}"
+            mine = echo.get(("tether", conns, inflight, size))
+            if not mine:
+                continue
+            my_rate, my_p99 = median(mine, "msgs_per_s"), median(mine, "p99_us")
+            my_p50 = median(mine, "p50_us")
+            rates, p99s, rate_cells, p99_cells = {}, {}, {}, {}
+            for p in PEERS:
+                rows = echo.get((p, conns, inflight, size))
+                if not rows:
+                    continue
+                r, l99, l50 = median(rows, "msgs_per_s"), median(rows, "p99_us"), median(rows, "p50_us")
+                rates[p], p99s[p] = r, l99
+                rate_cells[p] = f"{ratio(my_rate / r)} ({fmt_rate(r, 'E')})" if r else "n/a"
+                p99_cells[p] = f"{ratio(l99 / my_p99)} ({l50:.0f} / {l99:.0f} µs)" if my_p99 else "n/a"
+            target, met = "", ""
+            if rates:
+                fastest = max(rates, key=rates.get)
+                target = f"≥ 1.2x fastest peer ({fastest})"
+                met = verdict(my_rate / rates[fastest] if rates[fastest] else None, 1.2)
+            table.add("echo msgs/s", case, fmt_rate(my_rate, "E"), rate_cells, "", target, met)
+            target, met = "", ""
+            if rates:
+                target = f"p99 no worse than {fastest}'s"
+                met = verdict(p99s[fastest] / my_p99 if my_p99 else None, 1.0)
+            table.add(
+                "echo p50 / p99 RTT",
+                case,
+                f"{my_p50:.0f} / {my_p99:.0f} µs",
+                p99_cells,
+                "",
+                target,
+                met,
+            )
+    floor_rows = idle.get("raw-tcp")
+    if idle.get("tether") and floor_rows:
+        floor = median(floor_rows, "bytes_per_conn")
+        conns = idle["tether"][0]["conns"]
+        mine = median(idle["tether"], "bytes_per_conn") - floor
+        cells, above = {}, {}
+        for p in PEERS:
+            if idle.get(p):
+                theirs = median(idle[p], "bytes_per_conn") - floor
+                above[p] = theirs
+                cells[p] = f"{ratio(theirs / mine) if mine > 0 else 'n/a'} ({fmt_bytes(theirs)})"
+        target, met = "", ""
+        if above:
+            leanest = min(above, key=above.get)
+            target = f"≤ half of leanest peer ({leanest})"
+            met = verdict(above[leanest] / mine if mine > 0 else float("inf"), 2.0)
+        table.add(
+            "idle memory",
+            f"RSS per connection above the raw-TCP floor, {conns} connections",
+            fmt_bytes(mine),
+            cells,
+            f"floor {fmt_bytes(floor)}",
+            target,
+            met,
+        )
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return cpu, os.cpu_count(), platform.release()
+
+
+def command_output(*args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def lock_versions(lock_path):
+    versions = {}
+    try:
+        text = Path(lock_path).read_text()
+    except OSError:
+        return versions
+    for block in text.split("[[package]]"):
+        name = re.search(r'^name = "([^"]+)"', block, re.M)
+        version = re.search(r'^version = "([^"]+)"', block, re.M)
+        if name and version:
+            versions.setdefault(name.group(1), []).append(version.group(1))
+    return versions
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--criterion", required=True)
+    ap.add_argument("--loopback")
+    ap.add_argument("--lock", default="Cargo.lock")
+    ap.add_argument("--command", action="append", default=[])
+    ap.add_argument("--mode", default="full")
+    args = ap.parse_args()
+
+    crit = load_criterion(args.criterion)
+    echo, idle = load_loopback(args.loopback)
+    if not crit and not echo and not idle:
+        sys.exit("report.py: no measurements found")
+
+    table = Table()
+    criterion_rows(table, crit)
+    loopback_rows(table, echo, idle)
+
+    cpu, cores, kernel = machine()
+    versions = lock_versions(args.lock)
+    commit = command_output("git", "rev-parse", "--short", "HEAD")
+    dirty = command_output("git", "status", "--porcelain", "--untracked-files=no")
+    rounds = sorted({r["round"] for rows in echo.values() for r in rows if "round" in r})
+
+    out = []
+    out.append("# Benchmark results")
+    out.append("")
+    out.append(
+        f"Produced by `bash benches/run.sh{' --quick' if args.mode == 'quick' else ''}` "
+        f"(mode: {args.mode}); every number below was measured in that one run. "
+        "See `benches/README.md` for what each benchmark does and how fairness is kept."
+    )
+    if args.mode == "quick":
+        out.append("")
+        out.append("**Quick mode: smoke-test timings, not results.**")
+    out.append("")
+    out.append(f"- machine: {cpu}, {cores} cores, Linux {kernel}")
+    out.append(f"- {command_output('rustc', '--version')}")
+    out.append(
+        f"- tether at `{commit}`" + (" (with uncommitted changes)" if dirty and dirty != "unknown" else "")
+    )
+    shown = [f"{n} {'/'.join(versions[n])}" for n in VERSIONS if n in versions]
+    out.append("- " + ", ".join(shown))
+    if rounds:
+        out.append(f"- loopback: medians over {len(rounds)} round(s), servers alternating each round")
+    out.append("")
+    out.append(
+        "Each ratio reads \"times better than\": throughput is tether / peer, round-trip "
+        "time and memory are peer / tether, so **above 1.00x means tether is ahead**. "
+        "In brackets: the peer's own figure (for RTT: its p50 / p99). Decode rows compare "
+        "tether's `FrameDecoder` and, separately, its whole `Connection` receive path with "
+        "each peer's lowest public decoding API; `vs memcpy` is tether / a copy of the same "
+        "input bytes. Echo rows: servers on core 0, the common load generator on core 1."
+    )
+    out.append("")
+    out.append(table.render())
+    out.append("")
+    loadgen_cpu = [r["loadgen_cpu"] for rows in echo.values() for r in rows if "loadgen_cpu" in r]
+    server_cpu = [r["server_cpu"] for rows in echo.values() for r in rows if r.get("server_cpu") is not None]
+    if loadgen_cpu:
+        busiest = max(loadgen_cpu)
+        note = (
+            "so it did not set the pace"
+            if busiest < 0.9
+            else "**so in some runs it may have set the pace: read those rows with care**"
+        )
+        out.append(
+            f"CPU in the echo runs (share of one core over the measured window): load generator "
+            f"at most {busiest:.2f}, {note}; servers {min(server_cpu):.2f} to {max(server_cpu):.2f}"
+            " (below 1.00 a server was waiting on the network or the other core, not computing)."
+        )
+        out.append("")
+    out.append("Commands:")
+    out.append("")
+    out.append("```sh")
+    out.extend(args.command)
+    out.append("```")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every side-by-side benchmark and prints one Markdown report on stdout:
+#
+#   bash benches/run.sh > benches/RESULTS.md     # the full run, about 10-15 minutes
+#   bash benches/run.sh --quick                  # smoke test: short timings, 1 round
+#   bash benches/run.sh --rounds 5               # more loopback rounds (default 3)
+#
+# 1. builds the bench crate in release;
+# 2. criterion: frame_decode, frame_encode, handshake (reports under
+#    target/bench-run/criterion, emptied first, so only this run is read);
+# 3. the loopback echo and idle-memory runs (target/release/loadgen, which
+#    starts target/release/echo_server per library per round);
+# 4. benches/report.py turns both into the Markdown table.
+#
+# Progress and the tools' own output go to stderr and to logs in
+# target/bench-run/; stdout is only the report. Run it on an otherwise idle
+# machine: the loopback run pins the server to core 0 and the load
+# generator to core 1.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+rounds=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --rounds) rounds="$2"; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [ "$quick" = 1 ]; then
+    mode=quick
+    crit_args=(--warm-up-time 0.1 --measurement-time 0.2 --sample-size 10)
+    loop_args=(--rounds 1 --warmup 0.1 --duration 0.3 --idle-conns 500)
+else
+    mode=full
+    crit_args=(--warm-up-time 1 --measurement-time 2 --sample-size 30)
+    loop_args=(--rounds "$rounds" --warmup 0.5 --duration 2.5 --idle-conns 10000)
+fi
+
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+out=$target_dir/bench-run
+rm -rf "$out"
+mkdir -p "$out"
+export CRITERION_HOME=$out/criterion
+
+log() { echo "run.sh: $*" >&2; }
+commands=()
+
+log "building (release)"
+cargo build --release -p tether-benches --benches --bins >&2
+
+for bench in frame_decode frame_encode handshake; do
+    cmd="cargo bench -p tether-benches --bench $bench -- ${crit_args[*]}"
+    log "$cmd (log: $out/$bench.log)"
+    cargo bench -p tether-benches --bench "$bench" -- "${crit_args[@]}" >"$out/$bench.log" 2>&1 || {
+        tail -20 "$out/$bench.log" >&2
+        exit 1
+    }
+    commands+=("CRITERION_HOME=target/bench-run/criterion $cmd")
+done
+
+cmd="target/release/loadgen ${loop_args[*]}"
+log "$cmd (results: $out/loopback.jsonl)"
+"$target_dir/release/loadgen" "${loop_args[@]}" >"$out/loopback.jsonl"
+commands+=("$cmd")
+
+report_args=()
+for c in "${commands[@]}"; do
+    report_args+=(--command "$c")
+done
+python3 benches/report.py --mode "$mode" --criterion "$CRITERION_HOME" \
+    --loopback "$out/loopback.jsonl" --lock Cargo.lock "${report_args[@]}"
