@@ -12,6 +12,8 @@
 //!   limit, and is killed on drop.
 //! - [`Browser`]: headless Chromium on a fresh profile, killed on drop.
 //! - [`payload`]: seeded test messages and the CRC-32 the peers report.
+//! - [`Relay`]: a TCP relay that counts the bytes each way (what a
+//!   compressed connection put on the wire).
 //! - [`run_tokio`] and [`run_blocking`]: a whole test, bounded in time.
 //!
 //! A missing peer is a failure, never a skip: the message says to run
@@ -20,6 +22,7 @@
 mod browser;
 pub mod payload;
 mod peer;
+mod relay;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 pub use browser::{Browser, CHROMIUM};
 pub use peer::{Peer, field};
+pub use relay::Relay;
 
 /// The limit on one wait for a peer's output (and on one step of a test).
 pub const STEP: Duration = Duration::from_secs(10);

@@ -52,6 +52,60 @@ pub fn messages(seed: u64, count: usize) -> impl Iterator<Item = Message> {
     })
 }
 
+/// The largest message of [`mixed_messages`]: 256 KiB.
+pub const MIXED_MAX: usize = 1 << 18;
+
+const WORDS: &[&str] = &[
+    "alpha", "beta", "gamma", "delta", "été", "€", "{\"id\":", "},", "\n",
+];
+
+/// `count` messages from `seed` for compression runs, four kinds in turn:
+/// random bytes and random text (incompressible, or nearly), then bytes
+/// and text made of a few words (very compressible). Sizes: the edge cases
+/// first (each in all four kinds), then log-uniform up to 256 KiB.
+pub fn mixed_messages(seed: u64, count: usize) -> impl Iterator<Item = Message> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count).map(move |i| {
+        let size = match EDGE_SIZES.get(i / 4).filter(|&&s| s < MIXED_MAX) {
+            Some(&size) => size,
+            None => {
+                let exp: f64 = rng.random_range(0.0..18.0);
+                (exp.exp2() as usize).min(MIXED_MAX)
+            }
+        };
+        match i % 4 {
+            0 => {
+                let mut data = vec![0u8; size];
+                rng.fill_bytes(&mut data);
+                Message::binary(Bytes::from(data))
+            }
+            1 => {
+                let mut text = String::with_capacity(size);
+                while text.len() < size {
+                    let c = ALPHABET[rng.random_range(0..ALPHABET.len())];
+                    if text.len() + c.len_utf8() > size {
+                        break;
+                    }
+                    text.push(c);
+                }
+                Message::text(text)
+            }
+            kind => {
+                let mut text = String::with_capacity(size + 8);
+                while text.len() < size {
+                    text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+                    text.push(' ');
+                }
+                if kind == 2 {
+                    Message::binary(Bytes::from(text.into_bytes()))
+                } else {
+                    Message::text(text)
+                }
+            }
+        }
+    })
+}
+
 const fn crc_table() -> [u32; 256] {
     let mut table = [0u32; 256];
     let mut i = 0;
