@@ -9,7 +9,7 @@
 //! - [`PerMessageDeflate`], the [`Extension`] that compresses and
 //!   decompresses message payloads (section 7.2) per that agreement.
 //!
-//! Adapters do not call this module directly: [`Config::deflate`] switches
+//! Adapters do not call this module directly: [`Config::deflate`](crate::Config::deflate) switches
 //! it on, and [`crate::upgrade`] offers, answers and installs it.
 //!
 //! # Choices
