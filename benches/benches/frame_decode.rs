@@ -4,10 +4,12 @@
 //! bytes as the ceiling, all in the same group.
 //!
 //! Groups `frame_decode/{binary,text}/<size>`, entries:
-//! - `tether`: `tether_frame::FrameDecoder` fed 64 KiB reads (header
-//!   parse and validation, unmask; a frame still arriving takes its bytes
-//!   straight from the read with `feed_payload`), plus `simdutf8` on each text
-//!   payload (what `tether::Connection` runs on whole frames);
+//! - `tether`: `tether_frame::FrameDecoder` fed 64 KiB reads the one-copy
+//!   way (runs of whole frames are copied into its buffer and split off it;
+//!   the payload of a frame still arriving goes straight from the read into
+//!   the frame's own buffer with `feed_payload`), header parse and
+//!   validation, unmask, plus `simdutf8` on each text payload (what
+//!   `tether::Connection` runs on whole frames);
 //! - `tether-connection`: the whole `tether::Connection::receive` path
 //!   (frames, message reassembly, incremental UTF-8, events);
 //! - `tungstenite`: `WebSocket::read` (its frame-level `FrameSocket::read`
@@ -47,7 +49,9 @@ use tether_benches::{
     MAX_MESSAGE, MemStream, RECEIVE_CHUNK, SIZES, binary_payload, masked_messages, message_count,
     size_label, text_payload,
 };
-use tether_frame::{Frame, FrameDecoder, Limits, OpCode, Role};
+use tether_frame::{
+    Frame, FrameDecoder, FrameHeader, Limits, MAX_HEADER_LEN, OpCode, Role, Status,
+};
 use tokio::runtime::Runtime;
 
 /// Messages and payload bytes seen.
@@ -118,6 +122,29 @@ fn tether_frame(
     note(seen, &frame.payload, expect)
 }
 
+/// The run of whole frames at the front of `data`, plus the header of the
+/// first incomplete frame (whose payload then goes straight into the
+/// decoder's buffer for it), or all of `data` when it ends inside a header:
+/// how a caller gets one copy per byte out of `FrameDecoder` (the same scan
+/// `tether::Connection::receive` does, with the same public calls).
+fn whole_frames_prefix(data: &[u8]) -> usize {
+    let mut off = 0;
+    while let Some(rest) = data.get(off..).filter(|r| !r.is_empty()) {
+        let Some(len) = FrameHeader::peek_frame_len(rest) else {
+            return data.len();
+        };
+        let end = usize::try_from(len).map_or(usize::MAX, |l| off.saturating_add(l));
+        if end > data.len() {
+            return match FrameHeader::parse(rest) {
+                Ok(Status::Complete(_, used)) => off + used,
+                _ => data.len(),
+            };
+        }
+        off = end;
+    }
+    off
+}
+
 fn tether(input: &Bytes, kind: Kind, expect: Option<&[u8]>) -> Outcome {
     let limits = Limits {
         max_frame_size: MAX_MESSAGE as u64,
@@ -127,18 +154,28 @@ fn tether(input: &Bytes, kind: Kind, expect: Option<&[u8]>) -> Outcome {
     let mut buf = BytesMut::new();
     let mut seen = (0, 0);
     for mut read in input.chunks(RECEIVE_CHUNK) {
-        // a frame still arriving (then `buf` is empty) takes its payload
-        // straight from the read, without a stop in `buf`
-        if let Some(need) = dec.payload_remaining() {
-            let (now, rest) = read.split_at(need.min(read.len()));
-            if let Some(frame) = dec.feed_payload(now) {
+        while !read.is_empty() {
+            // a frame still arriving takes its payload straight from the read
+            if let Some(need) = dec.payload_remaining() {
+                let (now, rest) = read.split_at(need.min(read.len()));
+                if let Some(frame) = dec.feed_payload(now) {
+                    tether_frame(&mut seen, &frame, kind, expect)?;
+                }
+                read = rest;
+                continue;
+            }
+            // whole frames (split off `buf` without copying) and the header
+            // of an incomplete one; a header split across reads is finished
+            let take = if buf.is_empty() {
+                whole_frames_prefix(read)
+            } else {
+                read.len().min(MAX_HEADER_LEN)
+            };
+            buf.extend_from_slice(&read[..take]);
+            read = &read[take..];
+            while let Some(frame) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
                 tether_frame(&mut seen, &frame, kind, expect)?;
             }
-            read = rest;
-        }
-        buf.extend_from_slice(read);
-        while let Some(frame) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
-            tether_frame(&mut seen, &frame, kind, expect)?;
         }
     }
     Ok(seen)
