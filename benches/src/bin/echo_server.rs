@@ -3,6 +3,7 @@
 //! ```sh
 //! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
 //!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
+//!             [--deflate [--deflate-window 9..15]]
 //! ```
 //!
 //! Runs a single-threaded tokio runtime (`new_current_thread`) on a thread
@@ -28,10 +29,19 @@
 //!   `send` of each text or binary message;
 //! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
 //!   whatever bytes come. The floor for memory per connection.
+//!
+//! `--deflate` (tether only) accepts permessage-deflate with
+//! `tether::DeflateConfig::default()` (level 6, 15-bit windows, context
+//! takeover, threshold 32 bytes); `--deflate-window N` sets both
+//! `server_max_window_bits` and `client_max_window_bits` to N (12 gives
+//! Python `websockets`' default windows). The compressed echo benchmark
+//! runs the other libraries that support it (Node `ws`, Python
+//! `websockets`) from `benches/peers/`.
 
 use std::error::Error;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -72,6 +82,8 @@ struct Args {
     addr: SocketAddr,
     core: usize,
     unconstrained: bool,
+    /// permessage-deflate for tether (`--deflate`), else off.
+    deflate: Option<tether::DeflateConfig>,
 }
 
 fn args() -> Result<Args, BoxError> {
@@ -79,6 +91,8 @@ fn args() -> Result<Args, BoxError> {
     let mut addr: SocketAddr = "127.0.0.1:0".parse()?;
     let mut core = 0;
     let mut unconstrained = false;
+    let mut deflate = None;
+    let mut window = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -87,21 +101,39 @@ fn args() -> Result<Args, BoxError> {
             "--addr" => addr = value()?.parse()?,
             "--core" => core = value()?.parse()?,
             "--unconstrained" => unconstrained = true,
+            "--deflate" => deflate = Some(tether::DeflateConfig::default()),
+            "--deflate-window" => window = Some(value()?.parse::<u8>()?),
             "-h" | "--help" => {
                 println!(
                     "echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
-                     [--addr 127.0.0.1:0] [--core 0] [--unconstrained]"
+                     [--addr 127.0.0.1:0] [--core 0] [--unconstrained] \
+                     [--deflate [--deflate-window 9..15]]"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
         }
     }
+    let lib = lib.ok_or("--lib is required")?;
+    if let Some(bits) = window {
+        let config = deflate.as_mut().ok_or("--deflate-window needs --deflate")?;
+        if !(9..=15).contains(&bits) {
+            return Err("--deflate-window is 9 to 15".into());
+        }
+        config.server_max_window_bits = bits;
+        config.client_max_window_bits = bits;
+    }
+    if deflate.is_some() && lib != Lib::Tether {
+        return Err(
+            "--deflate is for --lib tether (the Rust peers have no permessage-deflate)".into(),
+        );
+    }
     Ok(Args {
-        lib: lib.ok_or("--lib is required")?,
+        lib,
         addr,
         core,
         unconstrained,
+        deflate,
     })
 }
 
@@ -128,6 +160,16 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn serve(args: Args) -> Result<(), BoxError> {
+    let options = tether_tokio::ServerOptions {
+        connection: tether::Config {
+            deflate: args.deflate,
+            ..tether::Config::default()
+        },
+        ..tether_tokio::ServerOptions::default()
+    };
+    TETHER_OPTIONS
+        .set(options)
+        .map_err(|_| "server options set twice")?;
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(args.addr)?;
@@ -169,10 +211,15 @@ fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
     drop(tokio::spawn(task));
 }
 
+/// tether's server options, set once in `serve` (default, or with
+/// `--deflate`); a task borrows them rather than holding a copy.
+static TETHER_OPTIONS: OnceLock<tether_tokio::ServerOptions> = OnceLock::new();
+
 async fn tether(tcp: TcpStream) {
-    let Ok((mut ws, _request)) =
-        tether_tokio::accept(tcp, &tether_tokio::ServerOptions::default()).await
-    else {
+    let Some(options) = TETHER_OPTIONS.get() else {
+        return;
+    };
+    let Ok((mut ws, _request)) = tether_tokio::accept(tcp, options).await else {
         return;
     };
     while let Some(Ok(message)) = ws.next().await {
