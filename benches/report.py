@@ -2,13 +2,16 @@
 """Turns one benchmark run into the Markdown of benches/RESULTS.md.
 
     python3 benches/report.py --criterion DIR --loopback FILE.jsonl \
-        --command "..." [--command "..."]
+        [--interop interop] --command "..." [--command "..."]
 
 Reads criterion's point estimates (DIR/**/new/benchmark.json beside
 estimates.json: the median time per iteration) and the loop-back load
 generator's JSON lines, and prints one table of ratios, each read as "times
 better than": throughput tether / peer, round-trip time and memory peer /
-tether, so above 1 always means tether is ahead. Standard library only.
+tether, so above 1 always means tether is ahead; then a second table for
+the compressed (permessage-deflate) echo, tether beside Node `ws` and
+Python `websockets` (the Rust peers have no permessage-deflate), each with
+tether's deflate settings matched to that peer's. Standard library only.
 Every number printed comes from those files; nothing is filled in.
 """
 
@@ -23,6 +26,11 @@ import sys
 from pathlib import Path
 
 PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
+# compressed echo: (tether's entry with matching settings, peer, what they share)
+DEFLATE_PAIRS = [
+    ("tether", "ws", "level 6, 15-bit windows: ws's defaults"),
+    ("tether-w12", "websockets", "level 6, 12-bit windows: websockets' defaults"),
+]
 SIZES = ["16B", "125B", "1KiB", "64KiB", "1MiB"]
 # crate versions shown in the header, from Cargo.lock
 VERSIONS = [
@@ -51,9 +59,9 @@ def load_criterion(root):
 
 
 def load_loopback(path):
-    echo, idle = {}, {}
+    echo, idle, deflate = {}, {}, {}
     if not path or not os.path.exists(path):
-        return echo, idle
+        return echo, idle, deflate
     for line in Path(path).read_text().splitlines():
         line = line.strip()
         if not line.startswith("{"):
@@ -64,7 +72,10 @@ def load_loopback(path):
             echo.setdefault(key, []).append(row)
         elif row["kind"] == "idle":
             idle.setdefault(row["lib"], []).append(row)
-    return echo, idle
+        elif row["kind"] == "deflate_echo":
+            key = (row["lib"], row["conns"], row["inflight"], row["size"])
+            deflate.setdefault(key, []).append(row)
+    return echo, idle, deflate
 
 
 def median(rows, field):
@@ -256,6 +267,102 @@ def loopback_rows(table, echo, idle):
         )
 
 
+def deflate_section(deflate):
+    """The compressed echo table and the notes under it (lines)."""
+    if not deflate:
+        return []
+    loads = sorted({(k[1], k[2]) for k in deflate})
+    sizes = sorted({k[3] for k in deflate})
+    head = ["area", "case"]
+    for mine, peer, _ in DEFLATE_PAIRS:
+        head += [f"{mine}", f"vs {peer}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for conns, inflight in loads:
+        for size in sizes:
+            case = f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}"
+            rate_row, rtt_row = ["compressed echo msgs/s", case], ["compressed echo p50 / p99 RTT", case]
+            for mine, peer, _ in DEFLATE_PAIRS:
+                my_rows = deflate.get((mine, conns, inflight, size))
+                peer_rows = deflate.get((peer, conns, inflight, size))
+                if not my_rows:
+                    rate_row += ["n/a", "n/a"]
+                    rtt_row += ["n/a", "n/a"]
+                    continue
+                my_rate = median(my_rows, "msgs_per_s")
+                my_p50, my_p99 = median(my_rows, "p50_us"), median(my_rows, "p99_us")
+                rate_row.append(fmt_rate(my_rate, "E"))
+                rtt_row.append(f"{my_p50:.0f} / {my_p99:.0f} µs")
+                if not peer_rows:
+                    rate_row.append("n/a")
+                    rtt_row.append("n/a")
+                    continue
+                r = median(peer_rows, "msgs_per_s")
+                l50, l99 = median(peer_rows, "p50_us"), median(peer_rows, "p99_us")
+                rate_row.append(f"{ratio(my_rate / r)} ({fmt_rate(r, 'E')})" if r else "n/a")
+                rtt_row.append(f"{ratio(l99 / my_p99)} ({l50:.0f} / {l99:.0f} µs)" if my_p99 else "n/a")
+            lines.append("| " + " | ".join(rate_row) + " |")
+            lines.append("| " + " | ".join(rtt_row) + " |")
+    notes = []
+    for mine, peer, shared in DEFLATE_PAIRS:
+        notes.append(f"`{mine}` beside `{peer}`: {shared}")
+    out = [
+        "## Compressed echo (permessage-deflate)",
+        "",
+        "The same closed loop with permessage-deflate negotiated (the load generator offers "
+        "`permessage-deflate; client_no_context_takeover; client_max_window_bits` and sends "
+        "JSON-like text, compressed once up front, as RSV1 text frames); each server inflates, "
+        "checks UTF-8, compresses and sends back every message. Only Node `ws` and Python "
+        "`websockets` among the peers support it (tungstenite, fastwebsockets and "
+        "tokio-websockets do not). Each tether column runs tether with the same level and "
+        "windows as the peer beside it: " + "; ".join(notes) + ". Ratios read as above "
+        "(msgs/s tether / peer, p99 peer / tether; in brackets the peer's figure). The issues "
+        "set no target for these rows.",
+        "",
+        "\n".join(lines),
+        "",
+    ]
+    libs = sorted({k[0] for k in deflate})
+    answers = []
+    for lib in libs:
+        rows = [r for k, rs in deflate.items() if k[0] == lib for r in rs]
+        ext = sorted({r.get("extensions", "?") for r in rows})
+        by_size = {}
+        for r in rows:
+            by_size.setdefault(r["size"], set()).add((r.get("request_bytes"), r.get("reply_bytes"), r.get("reply_compressed")))
+        sizes_text = ", ".join(
+            f"{fmt_bytes(size)} sent as {'/'.join(str(q) for q, _, _ in sorted(v))} B, echoed as "
+            f"{'/'.join(str(p) + ('' if c else ' (uncompressed)') for _, p, c in sorted(v))} B"
+            for size, v in sorted(by_size.items())
+        )
+        answers.append(f"- `{lib}` answered `{' | '.join(ext)}`; {sizes_text}")
+    out.append("Negotiated, and compressed payload sizes (first echo of each run, checked by inflating it):")
+    out.append("")
+    out.extend(answers)
+    out.append("")
+    return out
+
+
+def peer_versions(interop):
+    """Versions of the Node and Python peers of the compressed echo."""
+    if not interop:
+        return []
+    shown = []
+    try:
+        ws = json.loads((Path(interop) / "node_modules/ws/package.json").read_text())["version"]
+        shown.append(f"ws {ws} (Node {command_output('node', '--version').lstrip('v')})")
+    except (OSError, KeyError, ValueError):
+        pass
+    python = Path(interop) / ".venv/bin/python"
+    if python.exists():
+        version = command_output(
+            str(python), "-c", "import sys, websockets; print(websockets.__version__, sys.version.split()[0])"
+        )
+        if version != "unknown":
+            ws_version, py_version = version.split()
+            shown.append(f"websockets {ws_version} (Python {py_version})")
+    return shown
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -296,11 +403,12 @@ def main():
     ap.add_argument("--lock", default="Cargo.lock")
     ap.add_argument("--command", action="append", default=[])
     ap.add_argument("--mode", default="full")
+    ap.add_argument("--interop", help="interop/ (for the ws and websockets versions)")
     args = ap.parse_args()
 
     crit = load_criterion(args.criterion)
-    echo, idle = load_loopback(args.loopback)
-    if not crit and not echo and not idle:
+    echo, idle, deflate = load_loopback(args.loopback)
+    if not crit and not echo and not idle and not deflate:
         sys.exit("report.py: no measurements found")
 
     table = Table()
@@ -311,7 +419,9 @@ def main():
     versions = lock_versions(args.lock)
     commit = command_output("git", "rev-parse", "--short", "HEAD")
     dirty = command_output("git", "status", "--porcelain", "--untracked-files=no")
-    rounds = sorted({r["round"] for rows in echo.values() for r in rows if "round" in r})
+    rounds = sorted(
+        {r["round"] for rows in [*echo.values(), *deflate.values()] for r in rows if "round" in r}
+    )
 
     out = []
     out.append("# Benchmark results")
@@ -332,6 +442,10 @@ def main():
     )
     shown = [f"{n} {'/'.join(versions[n])}" for n in VERSIONS if n in versions]
     out.append("- " + ", ".join(shown))
+    if deflate:
+        shown = peer_versions(args.interop)
+        if shown:
+            out.append("- compressed echo peers: " + ", ".join(shown))
     if rounds:
         out.append(f"- loopback: medians over {len(rounds)} round(s), servers alternating each round")
     out.append("")
@@ -346,8 +460,10 @@ def main():
     out.append("")
     out.append(table.render())
     out.append("")
-    loadgen_cpu = [r["loadgen_cpu"] for rows in echo.values() for r in rows if "loadgen_cpu" in r]
-    server_cpu = [r["server_cpu"] for rows in echo.values() for r in rows if r.get("server_cpu") is not None]
+    out.extend(deflate_section(deflate))
+    all_echo = [*echo.values(), *deflate.values()]
+    loadgen_cpu = [r["loadgen_cpu"] for rows in all_echo for r in rows if "loadgen_cpu" in r]
+    server_cpu = [r["server_cpu"] for rows in all_echo for r in rows if r.get("server_cpu") is not None]
     if loadgen_cpu:
         busiest = max(loadgen_cpu)
         note = (
@@ -356,7 +472,7 @@ def main():
             else "**so in some runs it may have set the pace: read those rows with care**"
         )
         out.append(
-            f"CPU in the echo runs (share of one core over the measured window): load generator "
+            f"CPU in the echo runs, plain and compressed (share of one core over the measured window): load generator "
             f"at most {busiest:.2f}, {note}; servers {min(server_cpu):.2f} to {max(server_cpu):.2f}"
             " (below 1.00 a server was waiting on the network or the other core, not computing)."
         )

@@ -5,12 +5,15 @@
 #   bash benches/run.sh --quick                  # smoke test: short timings, 1 round
 #   bash benches/run.sh --rounds 5               # more loopback rounds (default 3)
 #
-# 1. builds the bench crate in release;
+# 1. installs the interop peers (bash interop/install.sh: Node ws and Python
+#    websockets, the compressed echo's peers; fast when installed) and
+#    builds the bench crate in release;
 # 2. criterion: frame_decode, frame_encode, handshake (reports under
 #    target/bench-run/criterion, emptied first, so only this run is read);
-# 3. the loopback echo and idle-memory runs (target/release/loadgen, which
-#    starts target/release/echo_server per library per round);
-# 4. benches/report.py turns both into the Markdown table.
+# 3. the loopback echo, compressed (permessage-deflate) echo and idle-memory
+#    runs (target/release/loadgen, which starts target/release/echo_server,
+#    or for compressed echo also benches/peers/*, per library per round);
+# 4. benches/report.py turns all of it into the Markdown tables.
 #
 # Progress and the tools' own output go to stderr and to logs in
 # target/bench-run/; stdout is only the report. Run it on an otherwise idle
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --rounds) rounds="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -36,11 +39,11 @@ done
 if [ "$quick" = 1 ]; then
     mode=quick
     crit_args=(--warm-up-time 0.1 --measurement-time 0.2 --sample-size 10)
-    loop_args=(--rounds 1 --warmup 0.1 --duration 0.3 --idle-conns 500)
+    loop_args=(--rounds 1 --warmup 0.1 --duration 0.3 --deflate-duration 0.3 --idle-conns 500)
 else
     mode=full
     crit_args=(--warm-up-time 1 --measurement-time 2 --sample-size 30)
-    loop_args=(--rounds "$rounds" --warmup 0.5 --duration 2.5 --idle-conns 10000)
+    loop_args=(--rounds "$rounds" --warmup 0.5 --duration 2.5 --deflate-duration 1.5 --idle-conns 10000)
 fi
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
@@ -51,6 +54,9 @@ export CRITERION_HOME=$out/criterion
 
 log() { echo "run.sh: $*" >&2; }
 commands=()
+
+log "bash interop/install.sh (the compressed echo's Node and Python peers)"
+bash interop/install.sh >&2
 
 log "building (release)"
 cargo build --release -p tether-benches --benches --bins >&2
@@ -75,4 +81,4 @@ for c in "${commands[@]}"; do
     report_args+=(--command "$c")
 done
 python3 benches/report.py --mode "$mode" --criterion "$CRITERION_HOME" \
-    --loopback "$out/loopback.jsonl" --lock Cargo.lock "${report_args[@]}"
+    --loopback "$out/loopback.jsonl" --lock Cargo.lock --interop interop "${report_args[@]}"
