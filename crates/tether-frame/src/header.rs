@@ -155,6 +155,7 @@ impl FrameHeader {
     /// [`FrameError::ReservedOpCode`] and [`FrameError::LengthTopBitSet`],
     /// the errors visible in the header bytes alone. Role, size and RSV rules
     /// are checked by [`FrameHeader::validate`].
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Status<Self>, FrameError> {
         let [b0, b1, rest @ ..] = buf else {
             return Ok(Status::Incomplete {
@@ -241,6 +242,7 @@ impl FrameHeader {
     ///
     /// # Errors
     /// The first rule broken, as a [`FrameError`].
+    #[inline]
     pub fn validate(&self, role: Role, limits: &Limits) -> Result<(), FrameError> {
         let extra = self.rsv.difference(limits.allowed_rsv);
         if !extra.is_empty() {

@@ -293,6 +293,10 @@ impl Connection {
         }
     }
 
+    // Inlined into the receive loop so the frame's fields stay in registers:
+    // moving a `Frame` through memory between functions costs more than the
+    // rest of the work on a small frame (store-to-load forwarding stalls).
+    #[inline(always)]
     fn handle_frame(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
         // Fast path: a whole, unfragmented, untransformed message that
         // arrived in one piece (the common case); same rules as below.
@@ -321,6 +325,12 @@ impl Connection {
             self.events.push_back(Event::Message(message));
             return Ok(());
         }
+        self.handle_frame_slow(now, frame)
+    }
+
+    /// Every frame but a whole, unfragmented, untransformed data message.
+    #[inline(never)]
+    fn handle_frame_slow(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
         if !self.frame_started {
             self.on_frame_start(&frame.header)
                 .map_err(|e| self.fail(e))?;
