@@ -219,7 +219,7 @@ async fn tether(tcp: TcpStream) {
     let Some(options) = TETHER_OPTIONS.get() else {
         return;
     };
-    let Ok((mut ws, _request)) = tether_tokio::accept(tcp, options).await else {
+    let Ok((mut ws, _)) = tether_tokio::accept(tcp, options).await else {
         return;
     };
     while let Some(Ok(message)) = ws.next().await {

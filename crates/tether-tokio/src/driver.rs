@@ -1,27 +1,36 @@
-//! The driver: one task per connection that owns the transport and the
-//! sans-IO core, and only moves bytes and time between them.
+//! The driver: moves bytes and time between the transport and the sans-IO
+//! core, and holds no protocol logic (every decision is the core's).
 //!
-//! Owning both in one task is what makes the known failures of other stacks
-//! impossible here: a Pong or keep-alive frame is written as soon as the core
-//! queues it (whatever the application is doing), a write that would block
-//! is retried when the socket becomes writable, the closing handshake runs to
-//! its end without the application polling, and an I/O error ends the
-//! connection instead of leaving a caller looping. The driver holds no
-//! protocol logic: every decision is the core's.
+//! Whoever polls drives. The transport, the core and the received events
+//! live in one [`Inner`] behind a mutex shared by the application's handles
+//! and a small background task:
+//! - while the application polls (`next()`, `send()`, `flush()`...), its
+//!   own task reads, writes and runs the timers inline: a received message
+//!   reaches the application with no hop between tasks, and a burst of
+//!   answers goes out in one write;
+//! - while nobody polls, the background task does the same, so Pongs and
+//!   keep-alive frames go out whatever the application is doing, the
+//!   closing handshake runs to its end, and a write that would block is
+//!   retried when the socket becomes writable.
+//!
+//! The transport and timer are polled with one shared waker ([`Wakers`])
+//! that wakes the application tasks waiting on this connection, or the
+//! background task when none waits, so exactly one party drives at a time
+//! and none misses a wake-up.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
-use tether::{CloseCode, CloseInfo, Connection, Event, Message, MessageKind, Role, State};
+use bytes::Buf;
+use tether::{CloseCode, CloseInfo, Connection, Event, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::PollSender;
 
 /// Bytes read from the transport per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -30,173 +39,261 @@ const READ_CHUNK: usize = 64 * 1024;
 /// close TCP first (RFC 6455 section 7.1.1) before closing it itself.
 const CLIENT_FIN_WAIT: Duration = Duration::from_secs(2);
 
-/// What a handle asks the driver to do.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Send(Message),
-    Fragment(MessageKind, Bytes, bool),
-    Ping(Bytes),
-    Pong(Bytes),
-    /// Close, and answer `done` once the connection has ended.
-    Close(CloseCode, String, Option<oneshot::Sender<CloseInfo>>),
-    /// Answered once everything queued before it is written.
-    Flush(oneshot::Sender<()>),
-}
+/// A transport: TCP, TLS, an upgraded hyper connection...
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// What the driver hands to the application's stream half.
+/// What the application's receiving side reads.
 #[derive(Debug)]
 pub(crate) enum Item {
     Event(Event),
     /// The peer's Close arrived after every item before this one: once the
-    /// application has read up to here (and sent its answers), the driver
-    /// answers the Close.
+    /// application has read up to here (and sent its answers), the Close is
+    /// answered.
     PeerClosed,
 }
 
-/// Requests that must not wait behind queued output.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// The application has read everything before the peer's Close.
-    ReplyClose,
-    /// End now, without a closing handshake.
-    Abort(String),
+/// Which party is polling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Party {
+    Reader,
+    Writer,
+    Background,
 }
 
-/// State the handles can read without asking the driver.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) close_info: Mutex<Option<CloseInfo>>,
-    /// The last operation the core refused (reported by the next send).
-    pub(crate) refused: Mutex<Option<tether::Error>>,
+#[derive(Default)]
+struct Slots {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    background: Option<Waker>,
 }
 
-impl Shared {
-    pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new(State::Open),
-            close_info: Mutex::new(None),
-            refused: Mutex::new(None),
+/// The waker the transport and the timer are polled with. It wakes every
+/// party waiting on this connection. The background task, woken with the
+/// application, drives only when nobody else has driven since the wake-up
+/// (an application task may be woken and then not poll, e.g. a `next()`
+/// cancelled in `select!`); otherwise it just waits again.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    slots: Mutex<Slots>,
+    /// Drives so far, by any party.
+    drives: AtomicU64,
+    /// `drives` when the transport or timer last woke us.
+    woken_at: AtomicU64,
+    /// The background task must drive (a handle was dropped, or output was
+    /// queued while the application may not poll soon).
+    kick: AtomicBool,
+}
+
+impl Wakers {
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `party` waits for progress on this connection.
+    pub(crate) fn register(&self, party: Party, waker: &Waker) {
+        let mut slots = self.slots();
+        let slot = match party {
+            Party::Reader => &mut slots.reader,
+            Party::Writer => &mut slots.writer,
+            Party::Background => &mut slots.background,
+        };
+        match slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
         }
     }
 
-    pub(crate) fn state(&self) -> State {
-        self.state.lock().map_or(State::Aborted, |s| *s)
+    /// `party` stopped waiting (its poll completed).
+    pub(crate) fn unregister(&self, party: Party) {
+        let mut slots = self.slots();
+        match party {
+            Party::Reader => slots.reader = None,
+            Party::Writer => slots.writer = None,
+            Party::Background => slots.background = None,
+        }
     }
 
-    pub(crate) fn close_info(&self) -> Option<CloseInfo> {
-        self.close_info.lock().ok().and_then(|c| c.clone())
+    /// Makes the background task drive.
+    pub(crate) fn wake_background(&self) {
+        self.kick.store(true, Ordering::Release);
+        let waker = self.slots().background.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
-    pub(crate) fn take_refused(&self) -> Option<tether::Error> {
-        self.refused.lock().ok().and_then(|mut r| r.take())
+    fn wake_all(&self) {
+        self.woken_at
+            .store(self.drives.load(Ordering::Acquire), Ordering::Release);
+        let (r, w, b) = {
+            let mut s = self.slots();
+            (s.reader.take(), s.writer.take(), s.background.take())
+        };
+        for waker in [r, w, b].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+
+    /// For the background task, after registering: whether it must drive.
+    fn background_must_drive(&self) -> bool {
+        self.kick.swap(false, Ordering::AcqRel)
+            || self.drives.load(Ordering::Acquire) <= self.woken_at.load(Ordering::Acquire)
     }
 }
 
-pub(crate) struct Driver<S> {
-    io: S,
-    conn: Connection,
-    commands: mpsc::Receiver<Command>,
-    commands_open: bool,
-    events: mpsc::Sender<Item>,
-    /// The same channel, for waiting on room without spinning.
-    reserve: PollSender<Item>,
-    control: mpsc::UnboundedReceiver<Control>,
-    /// The application asked to answer the peer's Close; done once the
-    /// commands it sent before are applied.
-    reply_close: bool,
-    /// The `PeerClosed` marker went to the application.
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
+    }
+}
+
+/// One connection: the transport, the core, and what was received but not
+/// yet read by the application.
+pub(crate) struct Inner {
+    io: Box<dyn Io>,
+    pub(crate) conn: Connection,
+    /// Received items for the application, at most `capacity` of them.
+    pub(crate) items: VecDeque<Item>,
+    capacity: usize,
+    /// A message or the final event waiting for room in `items`; while it
+    /// waits, nothing more is read (backpressure to the peer).
+    held: Option<Event>,
+    /// The `PeerClosed` marker was queued (or not needed).
     marker_sent: bool,
-    /// A message or the final event waiting for room in the channel; while
-    /// it waits, nothing more is read (backpressure to the peer).
-    pending: Option<Item>,
+    /// The application read everything before the peer's Close.
+    pub(crate) reply_close: bool,
     read_open: bool,
-    timer: Pin<Box<Sleep>>,
-    flushes: Vec<oneshot::Sender<()>>,
-    closers: Vec<oneshot::Sender<CloseInfo>>,
-    shared: Arc<Shared>,
-    /// When a client that finished the closing handshake stops waiting for
-    /// the server's FIN.
-    fin_deadline: Option<Instant>,
-    shut_down: bool,
     /// Writing still works (false after a write error or when the last
     /// bytes could not be written in time).
     writable: bool,
-    /// When an ended connection stops trying to write its last bytes (a
-    /// peer that reads nothing must not hold the driver forever).
-    drain_deadline: Option<Instant>,
     /// Bytes were handed to the transport since its last completed flush
     /// (TLS and buffered writers hold bytes until flushed).
     needs_flush: bool,
+    shut_down: bool,
+    /// Everything is done: output written, transport shut down.
+    pub(crate) finished: bool,
+    /// Armed only while the core has a deadline.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When a client that finished the closing handshake stops waiting for
+    /// the server's FIN.
+    fin_deadline: Option<Instant>,
+    /// When an ended connection stops trying to write its last bytes (a
+    /// peer that reads nothing must not hold it forever).
+    drain_deadline: Option<Instant>,
+    /// Live handles: the sending side and the receiving side.
+    pub(crate) sink_alive: bool,
+    pub(crate) stream_alive: bool,
+    /// The final close info, kept after `Closed` was delivered.
+    pub(crate) close_info: Option<CloseInfo>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    pub(crate) fn new(
-        io: S,
-        conn: Connection,
-        commands: mpsc::Receiver<Command>,
-        control: mpsc::UnboundedReceiver<Control>,
-        events: mpsc::Sender<Item>,
-        shared: Arc<Shared>,
-    ) -> Self {
-        Self {
-            io,
-            conn,
-            commands,
-            commands_open: true,
-            reserve: PollSender::new(events.clone()),
-            events,
-            control,
-            reply_close: false,
-            marker_sent: false,
-            pending: None,
-            read_open: true,
-            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
-            flushes: Vec::new(),
-            closers: Vec::new(),
-            shared,
-            fin_deadline: None,
-            shut_down: false,
-            writable: true,
-            drain_deadline: None,
-            needs_flush: false,
-        }
+/// What the handles and the background task share.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    pub(crate) wakers: Arc<Wakers>,
+    waker: Waker,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(io: Box<dyn Io>, conn: Connection, capacity: usize) -> Arc<Self> {
+        let wakers = Arc::new(Wakers::default());
+        let waker = Waker::from(wakers.clone());
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                io,
+                conn,
+                items: VecDeque::new(),
+                capacity: capacity.max(1),
+                held: None,
+                marker_sent: false,
+                reply_close: false,
+                read_open: true,
+                writable: true,
+                needs_flush: false,
+                shut_down: false,
+                finished: false,
+                timer: None,
+                fin_deadline: None,
+                drain_deadline: None,
+                sink_alive: true,
+                stream_alive: true,
+                close_info: None,
+            }),
+            wakers,
+            waker,
+        })
     }
 
-    fn now() -> std::time::Instant {
-        Instant::now().into_std()
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn apply(&mut self, command: Command) {
-        let now = Self::now();
-        let result = match command {
-            Command::Send(m) => self.conn.send(m),
-            Command::Fragment(kind, data, fin) => self.conn.send_fragment(kind, data, fin),
-            Command::Ping(p) => self.conn.ping(p),
-            Command::Pong(p) => self.conn.pong(p),
-            Command::Close(code, reason, done) => {
-                self.closers.extend(done);
-                match self.conn.state() {
-                    // closing twice, or after the end, is not an error for a handle
-                    State::CloseSent | State::Closed | State::Aborted => Ok(()),
-                    _ => self.conn.close(now, code, &reason),
-                }
-            }
-            Command::Flush(done) => {
-                self.flushes.push(done);
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "operation refused");
-            if let Ok(mut r) = self.shared.refused.lock() {
-                *r = Some(e);
-            }
+    /// Polls the transport and timers as `party`: registers its waker, then
+    /// makes every step of progress possible without waiting. Without
+    /// `read`, only writes and timers (a send that writes at once).
+    pub(crate) fn drive(&self, inner: &mut Inner, party: Party, cx: &Context<'_>, read: bool) {
+        self.wakers.register(party, cx.waker());
+        if read {
+            // only a drive that reads takes over from the background task
+            self.wakers.drives.fetch_add(1, Ordering::AcqRel);
         }
+        let mut shared_cx = Context::from_waker(&self.waker);
+        inner.drive(&mut shared_cx, read);
+    }
+
+    /// Wakes everyone waiting (the connection ended, or was aborted).
+    pub(crate) fn wake_all(&self) {
+        self.wakers.wake_all();
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+impl Inner {
+    fn output_pending(&self) -> bool {
+        self.writable && (self.conn.has_output() || self.needs_flush)
+    }
+
+    /// Everything queued so far has reached the transport (and was flushed).
+    pub(crate) fn flushed(&self) -> bool {
+        !self.output_pending()
+    }
+
+    /// The connection has ended and our last bytes are written (or dropped).
+    pub(crate) fn ended(&self) -> bool {
+        self.conn.state().is_terminal() && !self.output_pending()
+    }
+
+    pub(crate) fn final_info(&self) -> Option<CloseInfo> {
+        self.close_info
+            .clone()
+            .or_else(|| self.conn.close_info().cloned())
+    }
+
+    pub(crate) fn abort(&mut self, reason: &str) {
+        self.conn.abort(reason);
+        self.read_open = false;
     }
 
     /// Writes queued output until done or the transport would block, then
-    /// flushes the transport (TLS and buffered writers hold bytes until then).
+    /// flushes the transport.
     fn poll_write_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
             let out = self.conn.poll_output();
@@ -206,9 +303,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             let n = if self.io.is_write_vectored() {
                 let mut slices = [IoSlice::new(&[]); 16];
                 let count = out.chunks_vectored(&mut slices);
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?
+                match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending => return Poll::Pending,
+                }
             } else {
-                ready!(Pin::new(&mut self.io).poll_write(cx, out.chunk()))?
+                match Pin::new(&mut self.io).poll_write(cx, out.chunk()) {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending => return Poll::Pending,
+                }
             };
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
@@ -217,161 +320,98 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             self.conn.poll_output().advance(n);
         }
         if self.needs_flush {
-            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return Poll::Pending,
+            }
             self.needs_flush = false;
-        }
-        for done in self.flushes.drain(..) {
-            let _ = done.send(());
         }
         Poll::Ready(Ok(()))
     }
 
-    /// Hands events to the application. Ping/Pong events are informational
-    /// (the core already answered): they are dropped when the channel is
-    /// full rather than stopping the reads that let us answer the next Ping.
-    /// The final `Closed` waits until our last bytes (e.g. the answer to the
-    /// peer's Close) are written, so an application that exits on it loses
-    /// nothing.
+    /// Moves the core's events into `items`. Ping/Pong events are
+    /// informational (the core already answered): they are dropped when
+    /// `items` is full rather than stopping the reads that let us answer the
+    /// next Ping. The final `Closed` waits until our last bytes (e.g. the
+    /// answer to the peer's Close) are written, so an application that exits
+    /// on it loses nothing.
     fn forward_events(&mut self) {
-        while self.pending.is_none() {
+        if let Some(event) = self.held.take() {
+            if self.items.len() < self.capacity && !self.holds_back(&event) {
+                self.push_event(event);
+            } else {
+                self.held = Some(event);
+                return;
+            }
+        }
+        loop {
             if self.output_pending() && self.conn.state().is_terminal() {
                 break;
             }
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
-            match self.events.try_send(Item::Event(event)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(
-                    e @ Item::Event(Event::Ping(_) | Event::Pong(_)),
-                )) => {
-                    tracing::trace!(event = ?e, "event channel full; control event dropped");
-                }
-                Err(mpsc::error::TrySendError::Full(e)) => self.pending = Some(e),
-                // nobody listens any more: keep driving the protocol regardless
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
-        }
-        if self.pending.is_none() && self.conn.state() == State::CloseReceived && !self.marker_sent
-        {
-            self.marker_sent = true;
-            // The application has read everything (or nothing came before the
-            // Close): answer now rather than wait for it to read the marker.
-            if self.events.capacity() == self.events.max_capacity() {
-                self.reply_close = true;
+            if self.items.len() < self.capacity {
+                self.push_event(event);
+            } else if matches!(event, Event::Ping(_) | Event::Pong(_)) {
+                tracing::trace!(?event, "receive queue full; control event dropped");
+            } else {
+                self.held = Some(event);
                 return;
             }
-            match self.events.try_send(Item::PeerClosed) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(marker)) => self.pending = Some(marker),
-                // nobody reads: answer at once
-                Err(mpsc::error::TrySendError::Closed(_)) => self.reply_close = true,
+        }
+        if self.conn.state() == State::CloseReceived && !self.marker_sent {
+            self.marker_sent = true;
+            if self.items.is_empty() || !self.stream_alive {
+                // the application has read everything (or nobody reads)
+                self.reply_close = true;
+            } else {
+                self.items.push_back(Item::PeerClosed);
             }
         }
     }
 
-    fn output_pending(&self) -> bool {
-        self.writable && (self.conn.has_output() || self.needs_flush)
+    fn holds_back(&self, event: &Event) -> bool {
+        matches!(event, Event::Closed(_)) && self.output_pending()
     }
 
-    fn publish(&self) {
-        if let Ok(mut s) = self.shared.state.lock() {
-            *s = self.conn.state();
+    fn push_event(&mut self, event: Event) {
+        if let Event::Closed(info) = &event {
+            self.close_info = Some(info.clone());
         }
-        if let Some(info) = self.conn.close_info()
-            && let Ok(mut c) = self.shared.close_info.lock()
-            && c.is_none()
-        {
-            *c = Some(info.clone());
+        if self.stream_alive {
+            self.items.push_back(Item::Event(event));
         }
     }
 
-    fn answer_closers(&mut self) {
-        let info = self.conn.close_info().cloned().unwrap_or(CloseInfo {
-            code: CloseCode::ABNORMAL,
-            reason: "the connection ended".into(),
-            was_clean: false,
-            initiator: tether::Initiator::Local,
-        });
-        for done in self.closers.drain(..) {
-            let _ = done.send(info.clone());
-        }
+    /// Room for more received events: reading may go on.
+    fn can_read(&self) -> bool {
+        self.read_open && self.held.is_none() && self.items.len() < self.capacity
     }
 
-    fn finish(&mut self) {
-        self.answer_closers();
-        for done in self.flushes.drain(..) {
-            let _ = done.send(());
+    fn drive(&mut self, cx: &mut Context<'_>, read: bool) {
+        if self.finished {
+            return;
         }
-    }
-
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let mut progress = false;
 
-            // 1. a held-back event, as soon as the application makes room
-            if self.pending.is_some() {
-                match self.reserve.poll_reserve(cx) {
-                    Poll::Ready(Ok(())) => {
-                        if let Some(event) = self.pending.take() {
-                            let _ = self.reserve.send_item(event);
-                        }
-                        progress = true;
-                    }
-                    Poll::Ready(Err(_)) => {
-                        // the application dropped its receiver
-                        self.pending = None;
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-
-            // 2. commands, while the output queue has room (backpressure)
-            let mut drained = !self.commands_open;
-            while self.commands_open && (self.conn.can_send() || self.conn.state().is_terminal()) {
-                match self.commands.poll_recv(cx) {
-                    Poll::Ready(Some(cmd)) => {
-                        self.apply(cmd);
-                        progress = true;
-                    }
-                    Poll::Ready(None) => {
-                        self.commands_open = false;
-                        progress = true;
-                    }
-                    Poll::Pending => {
-                        drained = true;
-                        break;
-                    }
-                }
-            }
-            // every handle is gone (the sending half and the receiving half):
-            // leave politely
-            if !self.commands_open
-                && self.events.is_closed()
+            // every handle is gone: leave politely
+            if !self.sink_alive
+                && !self.stream_alive
                 && matches!(self.conn.state(), State::Open | State::CloseReceived)
             {
-                let _ = self.conn.close(Self::now(), CloseCode::GOING_AWAY, "");
+                let _ = self.conn.close(now(), CloseCode::GOING_AWAY, "");
                 progress = true;
-            }
-            while let Poll::Ready(Some(control)) = self.control.poll_recv(cx) {
-                progress = true;
-                match control {
-                    Control::ReplyClose => self.reply_close = true,
-                    Control::Abort(reason) => {
-                        self.conn.abort(&reason);
-                        self.read_open = false;
-                    }
-                }
             }
             // answer the peer's Close after the answers sent before it
-            if self.reply_close && drained && self.conn.state() == State::CloseReceived {
+            if self.reply_close && self.conn.state() == State::CloseReceived {
                 self.reply_close = false;
                 let _ = self.conn.reply_close();
                 progress = true;
             }
 
-            // 3. output: Pongs, keep-alives, Close and data go out now
+            // output: Pongs, keep-alives, Close and data go out now
             if self.output_pending() && !self.shut_down {
                 match self.poll_write_output(cx) {
                     Poll::Ready(Ok(())) => progress = true,
@@ -379,22 +419,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         // no more writes: an ended connection would
                         // otherwise retry the same failing write forever
                         self.writable = false;
-                        self.conn.abort(&format!("write failed: {e}"));
-                        self.read_open = false;
+                        self.abort(&format!("write failed: {e}"));
                         progress = true;
                     }
                     Poll::Pending => {}
                 }
-            } else if !self.flushes.is_empty() && !self.output_pending() {
-                for done in self.flushes.drain(..) {
-                    let _ = done.send(());
-                }
             }
 
-            // 4. input, unless an undelivered message holds it back
-            if self.read_open && self.pending.is_none() {
-                // On the stack, uninitialised: an idle connection holds no read
-                // buffer, and nothing is zero-filled per read.
+            // input, while there is room for what it brings
+            if read && self.can_read() {
+                // On the stack, uninitialised: an idle connection holds no
+                // read buffer, and nothing is zero-filled per read.
                 let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
                 let mut buf = ReadBuf::uninit(&mut space);
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
@@ -405,7 +440,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     }
                     Poll::Ready(Ok(())) => {
                         // a protocol error is also an event (the final Closed)
-                        let _ = self.conn.receive(Self::now(), buf.filled());
+                        let _ = self.conn.receive(now(), buf.filled());
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => {
@@ -419,69 +454,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 }
             }
 
-            self.forward_events();
-
-            // 5. time
-            let now = Instant::now();
+            // time
+            let at = Instant::now();
             if self
                 .conn
                 .poll_timeout()
-                .is_some_and(|t| Instant::from_std(t) <= now)
+                .is_some_and(|t| Instant::from_std(t) <= at)
             {
                 let before = (self.conn.state(), self.conn.has_output());
-                self.conn.handle_timeout(now.into_std());
-                self.forward_events();
+                self.conn.handle_timeout(at.into_std());
                 let due_again = self
                     .conn
                     .poll_timeout()
-                    .is_some_and(|t| Instant::from_std(t) <= now);
+                    .is_some_and(|t| Instant::from_std(t) <= at);
                 // a timer that stays due would spin this loop: log, don't loop
                 if due_again {
                     tracing::warn!("a connection timer stayed due after handle_timeout");
                 }
-                progress = !due_again || before != (self.conn.state(), self.conn.has_output());
+                progress |= !due_again || before != (self.conn.state(), self.conn.has_output());
             }
-            self.publish();
+
+            let had = self.items.len();
+            self.forward_events();
+            progress |= self.items.len() != had;
 
             // an ended connection gets close_timeout to write its last bytes
             if self.conn.state().is_terminal() && self.output_pending() {
                 let deadline = *self
                     .drain_deadline
-                    .get_or_insert(now + self.conn.config().close_timeout);
-                if now >= deadline {
+                    .get_or_insert(at + self.conn.config().close_timeout);
+                if at >= deadline {
                     tracing::debug!("peer did not take our last bytes in time; dropping them");
                     self.writable = false;
                     progress = true;
                 }
             }
 
-            // close() waiters learn the end once our last bytes are out, even
-            // while the application has not read the events before it
-            if self.conn.state().is_terminal() && !self.output_pending() {
-                self.answer_closers();
-            }
-
-            // 6. the end: output written, final event delivered, transport closed
-            self.forward_events();
-            if self.conn.state().is_terminal() && !self.output_pending() && self.pending.is_none() {
+            // the end: output written, final event delivered, transport closed
+            if self.conn.state().is_terminal() && !self.output_pending() && self.held.is_none() {
                 let wait_for_fin = self.conn.role() == Role::Client
                     && self.conn.state() == State::Closed
                     && self.read_open;
                 if wait_for_fin {
-                    let deadline = *self.fin_deadline.get_or_insert(now + CLIENT_FIN_WAIT);
-                    if now >= deadline {
+                    let deadline = *self.fin_deadline.get_or_insert(at + CLIENT_FIN_WAIT);
+                    if at >= deadline {
                         self.read_open = false;
                         progress = true;
                     }
                 } else {
                     if !self.shut_down {
                         match Pin::new(&mut self.io).poll_shutdown(cx) {
-                            Poll::Pending => return Poll::Pending,
+                            Poll::Pending => return,
                             Poll::Ready(_) => self.shut_down = true,
                         }
                     }
-                    self.finish();
-                    return Poll::Ready(());
+                    tracing::debug!(close = ?self.conn.close_info(), "connection ended");
+                    self.finished = true;
+                    self.timer = None;
+                    return;
                 }
             }
 
@@ -494,21 +524,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 .into_iter()
                 .flatten()
                 .min();
-                if let Some(at) = next {
-                    self.timer.as_mut().reset(at);
-                    if self.timer.as_mut().poll(cx).is_ready() {
-                        continue;
+                match next {
+                    Some(at) => {
+                        let timer = self
+                            .timer
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                        if timer.deadline() != at {
+                            timer.as_mut().reset(at);
+                        }
+                        if timer.as_mut().poll(cx).is_ready() {
+                            continue;
+                        }
                     }
+                    None => self.timer = None,
                 }
-                return Poll::Pending;
+                return;
             }
         }
     }
+}
 
-    /// Runs the connection to its end.
-    pub(crate) async fn run(mut self) {
-        std::future::poll_fn(|cx| self.poll_drive(cx)).await;
-        self.publish();
-        tracing::debug!(close = ?self.conn.close_info(), "connection ended");
-    }
+/// The background task: drives the connection while the application does
+/// not, until it has ended.
+pub(crate) async fn background(shared: Arc<Shared>) {
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        shared.wakers.register(Party::Background, cx.waker());
+        if !std::mem::take(&mut first) && !shared.wakers.background_must_drive() {
+            // the application drove since the last wake-up
+            return Poll::Pending;
+        }
+        let mut inner = shared.lock();
+        shared.drive(&mut inner, Party::Background, cx, true);
+        if inner.finished {
+            drop(inner);
+            shared.wakers.unregister(Party::Background);
+            // whoever waits learns the end
+            shared.wake_all();
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }

@@ -7,12 +7,14 @@
 //! halves for different tasks, keep-alive and close timeouts on tokio timers,
 //! and backpressure.
 //!
-//! Each connection runs in its own task (the *driver*) that owns the
-//! transport and the core and only moves bytes and time between them. So
-//! Pongs and keep-alives go out while the application only reads or only
-//! sends, the closing handshake completes without the application polling,
-//! and receiving is cancel-safe (`next()` in `tokio::select!` loses
-//! nothing). The handles talk to the driver over bounded channels.
+//! Whoever polls drives: the task that awaits `next()` or `send()` reads,
+//! decodes, writes and runs the timers itself, with no hop between tasks,
+//! and answers queued while more received messages wait go out in one
+//! write. While nobody polls, a small background task per connection does
+//! the same, so Pongs and keep-alives go out while the application only
+//! reads, only sends, or does neither, and the closing handshake completes
+//! on its own. Receiving is cancel-safe (`next()` in `tokio::select!` loses
+//! nothing).
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
@@ -44,13 +46,15 @@ use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
 use tether::{Config, Connection, Extension, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 pub use error::Error;
 pub use reconnect::{Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;
+
+/// Bytes read per read during the opening handshake.
+const HANDSHAKE_READ: usize = 4096;
 
 /// How a client connects.
 ///
@@ -81,8 +85,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Limit on the opening handshake. Default 10 s.
     pub handshake_timeout: Duration,
-    /// Messages buffered between the driver and the application, each way.
-    /// Default 64.
+    /// Received events read ahead of the application (messages, Pings,
+    /// Pongs); when full, reading stops (backpressure). Default 64.
     pub channel_capacity: usize,
     /// TLS settings for `wss://`; `None` uses the Mozilla root store.
     #[cfg(feature = "tls")]
@@ -114,8 +118,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Limit on the opening handshake (slow or silent clients). Default 10 s.
     pub handshake_timeout: Duration,
-    /// Messages buffered between the driver and the application, each way.
-    /// Default 64.
+    /// Received events read ahead of the application (messages, Pings,
+    /// Pongs); when full, reading stops (backpressure). Default 64.
     pub channel_capacity: usize,
 }
 
@@ -181,7 +185,9 @@ where
         ClientUpgrade::with_config(url, options.handshake.clone(), &options.connection)?;
     let (accepted, rest) = tokio::time::timeout(options.handshake_timeout, async {
         stream.write_all(upgrade.request()).await?;
-        let mut buf = [0u8; 4096];
+        // on the heap and freed after the handshake: a buffer in this
+        // future would stay in the caller's task for the connection's life
+        let mut buf = vec![0u8; HANDSHAKE_READ];
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
@@ -237,7 +243,9 @@ where
     // answers a permessage-deflate offer when options.connection.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.connection);
     let read = tokio::time::timeout(options.handshake_timeout, async {
-        let mut buf = [0u8; 4096];
+        // on the heap and freed after the handshake: a buffer in this
+        // future would stay in the caller's task for the connection's life
+        let mut buf = vec![0u8; HANDSHAKE_READ];
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
@@ -307,8 +315,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let now = tokio::time::Instant::now().into_std();
-    // The driver answers a peer's Close once the application has read what
-    // came before it (see driver::Item::PeerClosed).
+    // The peer's Close is answered once the application has read what came
+    // before it (see driver::Item::PeerClosed).
     let config = Config {
         auto_close_reply: false,
         ..config
@@ -319,11 +327,7 @@ where
     }
     // a protocol error in the first bytes is reported as the final event
     let _ = conn.receive(now, leftover);
-    let capacity = capacity.max(1);
-    let (cmd_tx, cmd_rx) = mpsc::channel(capacity);
-    let (ev_tx, ev_rx) = mpsc::channel(capacity);
-    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(driver::Shared::new());
-    tokio::spawn(driver::Driver::new(stream, conn, cmd_rx, ctl_rx, ev_tx, shared.clone()).run());
-    WebSocket::new(cmd_tx, ctl_tx, ev_rx, shared)
+    let shared = driver::Shared::new(Box::new(stream), conn, capacity);
+    tokio::spawn(driver::background(shared.clone()));
+    WebSocket::new(shared)
 }

@@ -1,24 +1,25 @@
 //! The application's handles: [`WebSocket`], and its halves [`WsSink`] and
 //! [`WsStream`] from [`WebSocket::split`].
 //!
-//! Handles only talk to the connection's driver task through bounded
-//! channels; they hold no protocol state. Receiving is cancel-safe: a
-//! `next()` dropped in `tokio::select!` loses nothing, the message stays
-//! queued for the next call.
+//! Handles drive the connection themselves while they poll (see the
+//! driver module): a message is read, decoded and handed over in the
+//! polling task, and answers queued while more received messages wait are
+//! written together. Receiving is cancel-safe: a `next()` dropped in
+//! `tokio::select!` loses nothing, the message stays queued for the next
+//! call.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::ready;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tether::{CloseCode, CloseInfo, Event, Message, MessageKind, State};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::PollSender;
 
 use crate::Error;
-use crate::driver::{Command, Control, Item, Shared};
+use crate::driver::{Inner, Item, Party, Shared};
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -28,11 +29,7 @@ use crate::driver::{Command, Control, Item, Shared};
 /// closes with 1000 and waits for the closing handshake to finish.
 #[derive(Debug)]
 pub struct WsSink {
-    tx: PollSender<Command>,
-    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
-    flush: Option<oneshot::Receiver<()>>,
-    closing: Option<oneshot::Receiver<CloseInfo>>,
     /// `poll_close` completed.
     closed: bool,
 }
@@ -44,15 +41,14 @@ pub struct WsSink {
 /// [`WsStream::next_event`] to see Pings, Pongs and the final close too.
 #[derive(Debug)]
 pub struct WsStream {
-    rx: mpsc::Receiver<Item>,
-    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
     ended: bool,
 }
 
-/// A WebSocket connection driven by its own task. A [`Stream`] of received
-/// messages and a [`Sink`] of messages to send; [`WebSocket::split`] gives
-/// halves that can live on different tasks.
+/// A WebSocket connection. A [`Stream`] of received messages and a
+/// [`Sink`] of messages to send; [`WebSocket::split`] gives halves that can
+/// live on different tasks. The polling task drives the connection; a
+/// small background task drives it while nobody polls.
 #[derive(Debug)]
 pub struct WebSocket {
     sink: WsSink,
@@ -60,24 +56,13 @@ pub struct WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(
-        tx: mpsc::Sender<Command>,
-        control: mpsc::UnboundedSender<Control>,
-        rx: mpsc::Receiver<Item>,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             sink: WsSink {
-                tx: PollSender::new(tx),
-                control: control.clone(),
                 shared: shared.clone(),
-                flush: None,
-                closing: None,
                 closed: false,
             },
             stream: WsStream {
-                rx,
-                control,
                 shared,
                 ended: false,
             },
@@ -96,7 +81,7 @@ impl WebSocket {
         (self.sink, self.stream)
     }
 
-    /// The connection's state as last published by its driver.
+    /// The connection's state.
     pub fn state(&self) -> State {
         self.sink.state()
     }
@@ -163,46 +148,70 @@ impl WebSocket {
 impl WsSink {
     /// Ends the connection at once; see [`WebSocket::abort`].
     pub fn abort(&self) {
-        let _ = self
-            .control
-            .send(Control::Abort("aborted by the application".into()));
+        abort(&self.shared);
     }
 
-    /// The connection's state as last published by its driver.
+    /// The connection's state.
     pub fn state(&self) -> State {
-        self.shared.state()
+        self.shared.lock().conn.state()
     }
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        self.shared.close_info()
+        self.shared.lock().final_info()
     }
 
-    fn check(&self) -> Result<(), Error> {
-        if let Some(e) = self.shared.take_refused() {
-            return Err(Error::Protocol(e));
-        }
-        let state = self.shared.state();
-        if matches!(state, State::Open | State::CloseReceived) {
-            Ok(())
+    /// Waits for room in the output queue (writing meanwhile), then applies
+    /// `op` to the core and starts writing.
+    async fn queue(
+        &mut self,
+        op: impl FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
+    ) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_room(cx)).await?;
+        let mut op = Some(op);
+        std::future::poll_fn(|cx| {
+            let mut inner = self.shared.lock();
+            let result = match op.take() {
+                Some(op) => op(&mut inner.conn),
+                None => Ok(()),
+            };
+            Poll::Ready(match result {
+                Ok(()) => {
+                    self.start_writing(&mut inner, cx);
+                    Ok(())
+                }
+                Err(e) => Err(Error::Protocol(e)),
+            })
+        })
+        .await
+    }
+
+    /// After queuing output: when the application has no received messages
+    /// waiting, write now; otherwise the answers go out together once it
+    /// has read them (or, if it stops reading, from the background task).
+    fn start_writing(&self, inner: &mut Inner, cx: &Context<'_>) {
+        if inner.items.is_empty() {
+            self.shared.drive(inner, Party::Writer, cx, false);
+            self.shared.wakers.unregister(Party::Writer);
         } else {
-            Err(Error::Protocol(tether::Error::InvalidState {
-                operation: "send",
-                state,
-                valid: &[State::Open, State::CloseReceived],
-                cause: self.shared.close_info(),
-            }))
+            self.shared.wakers.wake_background();
         }
     }
 
-    async fn command(&mut self, command: Command) -> Result<(), Error> {
-        self.check()?;
-        std::future::poll_fn(|cx| self.tx.poll_reserve(cx))
-            .await
-            .map_err(|_| Error::Closed(self.shared.close_info()))?;
-        self.tx
-            .send_item(command)
-            .map_err(|_| Error::Closed(self.shared.close_info()))
+    /// Ready when the connection accepts more output (or has ended: the
+    /// error says how).
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut inner = self.shared.lock();
+        check(&mut inner)?;
+        if !inner.conn.can_send() {
+            self.shared.drive(&mut inner, Party::Writer, cx, true);
+            check(&mut inner)?;
+            if !inner.conn.can_send() {
+                return Poll::Pending;
+            }
+        }
+        self.shared.wakers.unregister(Party::Writer);
+        Poll::Ready(Ok(()))
     }
 
     /// Sends a message, waiting while the output queue is full.
@@ -210,7 +219,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.command(Command::Send(message)).await
+        self.queue(|c| c.send(message)).await
     }
 
     /// Sends one fragment of a message.
@@ -223,7 +232,7 @@ impl WsSink {
         data: Bytes,
         fin: bool,
     ) -> Result<(), Error> {
-        self.command(Command::Fragment(kind, data, fin)).await
+        self.queue(|c| c.send_fragment(kind, data, fin)).await
     }
 
     /// Sends a Ping.
@@ -231,7 +240,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.command(Command::Ping(payload)).await
+        self.queue(|c| c.ping(payload)).await
     }
 
     /// Sends a Pong.
@@ -239,7 +248,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.command(Command::Pong(payload)).await
+        self.queue(|c| c.pong(payload)).await
     }
 
     /// Waits until everything sent so far is written to the transport.
@@ -265,23 +274,62 @@ impl WsSink {
                 tether::InvalidInput::CloseReasonTooLong(reason.len()).into(),
             ));
         }
-        let (done, wait) = oneshot::channel();
-        let sent = async {
-            std::future::poll_fn(|cx| self.tx.poll_reserve(cx))
-                .await
-                .ok()?;
-            self.tx
-                .send_item(Command::Close(code, reason.into(), Some(done)))
-                .ok()
+        {
+            let mut inner = self.shared.lock();
+            // closing twice, or after the end, is not an error for a handle
+            if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
+                let now = tokio::time::Instant::now().into_std();
+                inner
+                    .conn
+                    .close(now, code, reason)
+                    .map_err(Error::Protocol)?;
+            }
         }
-        .await;
-        if sent.is_none() {
-            return self.shared.close_info().ok_or(Error::Closed(None));
+        std::future::poll_fn(|cx| self.poll_end(cx)).await;
+        self.shared.lock().final_info().ok_or(Error::Closed(None))
+    }
+
+    /// Drives until the connection has ended and our last bytes are out.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.shared.lock();
+        if !inner.ended() {
+            self.shared.drive(&mut inner, Party::Writer, cx, true);
+            if !inner.ended() {
+                return Poll::Pending;
+            }
         }
-        match wait.await {
-            Ok(info) => Ok(info),
-            Err(_) => self.shared.close_info().ok_or(Error::Closed(None)),
-        }
+        self.shared.wakers.unregister(Party::Writer);
+        Poll::Ready(())
+    }
+}
+
+/// Ends the connection at once, and lets every waiting party see it.
+fn abort(shared: &Shared) {
+    shared.lock().abort("aborted by the application");
+    shared.wake_all();
+    shared.wakers.wake_background();
+}
+
+/// The error for an operation that cannot go ahead: a state that allows no
+/// sending.
+fn check(inner: &mut Inner) -> Result<(), Error> {
+    let state = inner.conn.state();
+    if matches!(state, State::Open | State::CloseReceived) {
+        Ok(())
+    } else {
+        Err(Error::Protocol(tether::Error::InvalidState {
+            operation: "send",
+            state,
+            valid: &[State::Open, State::CloseReceived],
+            cause: inner.final_info(),
+        }))
+    }
+}
+
+impl Drop for WsSink {
+    fn drop(&mut self) {
+        self.shared.lock().sink_alive = false;
+        self.shared.wakers.wake_background();
     }
 }
 
@@ -289,82 +337,66 @@ impl Sink<Message> for WsSink {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.check()?;
-        let shared = self.shared.clone();
-        ready!(self.tx.poll_reserve(cx)).map_err(|_| Error::Closed(shared.close_info()))?;
-        Poll::Ready(Ok(()))
+        self.poll_room(cx)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        let shared = self.shared.clone();
-        self.tx
-            .send_item(Command::Send(item))
-            .map_err(|_| Error::Closed(shared.close_info()))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.flush.is_none() {
-            let shared = self.shared.clone();
-            if ready!(self.tx.poll_reserve(cx)).is_err() {
-                return Poll::Ready(Err(Error::Closed(shared.close_info())));
-            }
-            let (done, wait) = oneshot::channel();
-            if self.tx.send_item(Command::Flush(done)).is_err() {
-                return Poll::Ready(Err(Error::Closed(shared.close_info())));
-            }
-            self.flush = Some(wait);
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        let mut inner = self.shared.lock();
+        let was_idle = !inner.conn.has_output();
+        inner.conn.send(item).map_err(Error::Protocol)?;
+        // poll_flush writes; until the application calls it, the background
+        // task does
+        if was_idle {
+            self.shared.wakers.wake_background();
         }
-        let Some(wait) = self.flush.as_mut() else {
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut inner = self.shared.lock();
+        if !inner.flushed() {
+            self.shared.drive(&mut inner, Party::Writer, cx, true);
+        }
+        if inner.flushed() {
+            self.shared.wakers.unregister(Party::Writer);
             return Poll::Ready(Ok(()));
-        };
-        let result = ready!(Pin::new(wait).poll(cx));
-        self.flush = None;
-        match result {
-            Ok(()) => match self.shared.take_refused() {
-                Some(e) => Poll::Ready(Err(Error::Protocol(e))),
-                None => Poll::Ready(Ok(())),
-            },
-            Err(_) => Poll::Ready(Err(Error::Closed(self.shared.close_info()))),
         }
+        if inner.finished {
+            self.shared.wakers.unregister(Party::Writer);
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
+        Poll::Pending
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.closed {
             return Poll::Ready(Ok(()));
         }
-        if self.closing.is_none() {
-            if ready!(self.tx.poll_reserve(cx)).is_err() {
-                return Poll::Ready(Ok(())); // already ended
+        {
+            let mut inner = self.shared.lock();
+            if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
+                let now = tokio::time::Instant::now().into_std();
+                let _ = inner.conn.close(now, CloseCode::NORMAL, "");
             }
-            let (done, wait) = oneshot::channel();
-            let _ = self
-                .tx
-                .send_item(Command::Close(CloseCode::NORMAL, String::new(), Some(done)));
-            self.closing = Some(wait);
         }
-        let Some(wait) = self.closing.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let _ = ready!(Pin::new(wait).poll(cx));
-        // done: later calls return at once (a finished oneshot must not be
-        // polled again) and send no second Close
-        self.closing = None;
+        if self.poll_end(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // done: later calls return at once and send no second Close
         self.closed = true;
         Poll::Ready(Ok(()))
     }
 }
 
-use std::future::Future;
-
 impl WsStream {
-    /// The connection's state as last published by its driver.
+    /// The connection's state.
     pub fn state(&self) -> State {
-        self.shared.state()
+        self.shared.lock().conn.state()
     }
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        self.shared.close_info()
+        self.shared.lock().final_info()
     }
 
     /// The next event: a message, a Ping or Pong (already answered when
@@ -376,14 +408,28 @@ impl WsStream {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let mut inner = self.shared.lock();
+        let mut drove = false;
         loop {
-            match ready!(self.rx.poll_recv(cx)) {
-                Some(Item::Event(e)) => return Poll::Ready(Some(e)),
-                // everything before the peer's Close has been read: answer it
-                Some(Item::PeerClosed) => {
-                    let _ = self.control.send(Control::ReplyClose);
+            match inner.items.pop_front() {
+                Some(Item::Event(e)) => {
+                    if drove {
+                        self.shared.wakers.unregister(Party::Reader);
+                    }
+                    return Poll::Ready(Some(e));
                 }
-                None => return Poll::Ready(None),
+                // everything before the peer's Close has been read (and
+                // answered): answer it
+                Some(Item::PeerClosed) => inner.reply_close = true,
+                None if inner.finished => {
+                    self.shared.wakers.unregister(Party::Reader);
+                    return Poll::Ready(None);
+                }
+                None if drove => return Poll::Pending,
+                None => {
+                    self.shared.drive(&mut inner, Party::Reader, cx, true);
+                    drove = true;
+                }
             }
         }
     }
@@ -391,6 +437,21 @@ impl WsStream {
     /// The next message. Cancel-safe. See the [`Stream`] impl.
     pub async fn next_message(&mut self) -> Option<Result<Message, Error>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Drop for WsStream {
+    fn drop(&mut self) {
+        {
+            let mut inner = self.shared.lock();
+            inner.stream_alive = false;
+            // nobody will read what is queued: a pending Close is answered
+            if inner.items.iter().any(|i| matches!(i, Item::PeerClosed)) {
+                inner.reply_close = true;
+            }
+            inner.items.clear();
+        }
+        self.shared.wakers.wake_background();
     }
 }
 
