@@ -52,6 +52,10 @@ pub struct FrameDecoder {
 /// The most a pending frame's buffer reserves before its bytes arrive.
 const MAX_UPFRONT: usize = 1 << 20;
 
+/// How much of a pending frame's payload is zero-filled, then overwritten
+/// with its unmasked bytes, at a time: small enough to stay in L1.
+const UNMASK_PIECE: usize = 8 << 10;
+
 impl FrameDecoder {
     /// A decoder for frames received by `role`.
     pub fn new(role: Role, limits: Limits) -> Self {
@@ -166,9 +170,15 @@ impl FrameDecoder {
             Some(key) => {
                 // unmask while copying: zero-fill (a write-only pass) and one
                 // read-xor-write pass, instead of copy, then read-xor-write
-                body.resize(start + take, 0);
-                if let Some(fresh) = body.get_mut(start..) {
-                    copy_masked(fresh, &data[..take], key, start);
+                // in L1-sized pieces, so the fill's lines are still in L1
+                // when the unmasked bytes overwrite them
+                let mut at = start;
+                for piece in data[..take].chunks(UNMASK_PIECE) {
+                    body.resize(at + piece.len(), 0);
+                    if let Some(fresh) = body.get_mut(at..) {
+                        copy_masked(fresh, piece, key, at);
+                    }
+                    at += piece.len();
                 }
             }
             None => body.extend_from_slice(&data[..take]),
