@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Buf, Bytes};
 use libfuzzer_sys::fuzz_target;
-use tether::{CloseCode, Config, Connection, Error, Event, KeepAlive, Message, MessageKind, Role};
+use tether::deflate::DeflateParams;
+use tether::{
+    CloseCode, Config, Connection, DeflateConfig, Error, Event, KeepAlive, Message, MessageKind,
+    PerMessageDeflate, Role,
+};
 
 #[derive(Debug)]
 enum Op {
@@ -50,6 +54,8 @@ enum Op {
 #[derive(Debug)]
 struct Input {
     server: bool,
+    /// permessage-deflate on both sides, and which sides reset their context.
+    deflate: Option<(bool, bool)>,
     keep_alive: u8,
     auto_pong: bool,
     auto_close_reply: bool,
@@ -71,7 +77,8 @@ fn chunk(u: &mut Unstructured<'_>) -> Vec<u8> {
 }
 
 /// Format: one flags byte (bit 0 server, bits 1-2 keep-alive, bit 3 auto
-/// Pong, bit 4 automatic Close reply), then operations until the input ends:
+/// Pong, bit 4 automatic Close reply, bit 5 permessage-deflate, bits 6-7
+/// server/client no context takeover), then operations until the input ends:
 /// a tag byte (modulo 13) and its arguments, each byte string preceded by
 /// its length as two little-endian bytes.
 impl<'a> Arbitrary<'a> for Input {
@@ -108,6 +115,7 @@ impl<'a> Arbitrary<'a> for Input {
         }
         Ok(Input {
             server: flags & 1 != 0,
+            deflate: (flags & 32 != 0).then_some((flags & 64 != 0, flags & 128 != 0)),
             keep_alive: (flags >> 1) & 3,
             auto_pong: flags & 8 != 0,
             auto_close_reply: flags & 16 != 0,
@@ -181,6 +189,23 @@ fuzz_target!(|input: Input| {
     let mut now = Instant::now();
     let mut conn = Connection::new(role, config, now);
     let mut peer = Connection::new(peer_role, Config::default(), now);
+    if let Some((server_no_context_takeover, client_no_context_takeover)) = input.deflate {
+        // as negotiated; every message compressed (threshold 0), fastest level
+        let params = DeflateParams {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            ..DeflateParams::default()
+        };
+        let settings = DeflateConfig {
+            threshold: 0,
+            level: 1,
+            ..DeflateConfig::default()
+        };
+        conn.set_extension(Box::new(PerMessageDeflate::new(role, &params, &settings)));
+        peer.set_extension(Box::new(PerMessageDeflate::new(
+            peer_role, &params, &settings,
+        )));
+    }
     let mut closed = false;
     for op in input.ops {
         match op {

@@ -12,6 +12,7 @@ rerun after changing a target's input format. Standard library only.
 import os
 import shutil
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -188,8 +189,27 @@ def op_drain_some(n):
     return bytes([DRAIN_SOME]) + b16(n)
 
 
-def flags(server, keep_alive=0, auto_pong=True, auto_close_reply=True):
-    return bytes([int(server) | (keep_alive << 1) | (int(auto_pong) << 3) | (int(auto_close_reply) << 4)])
+def flags(server, keep_alive=0, auto_pong=True, auto_close_reply=True, deflate=False, server_no_ctx=False, client_no_ctx=False):
+    return bytes(
+        [
+            int(server)
+            | (keep_alive << 1)
+            | (int(auto_pong) << 3)
+            | (int(auto_close_reply) << 4)
+            | (int(deflate) << 5)
+            | (int(server_no_ctx) << 6)
+            | (int(client_no_ctx) << 7)
+        ]
+    )
+
+
+def raw_deflate(data):
+    """A message compressed as RFC 7692 7.2.1 says: raw deflate, sync flush,
+    the trailing 00 00 ff ff removed."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
 
 
 def connection_seeds():
@@ -248,6 +268,30 @@ def connection_seeds():
         seeds[f"{role}_eof"] = f + op_receive(incoming(server, 2, b"x")) + bytes([EOF, DRAIN])
         seeds[f"{role}_ping_flood"] = f + b"".join(op_receive(incoming(server, 9, bytes([i]) * 10)) for i in range(50)) + bytes([DRAIN])
         seeds[f"{role}_abort"] = f + op_data(SEND_TEXT, b"x") + bytes([ABORT, DRAIN])
+        # permessage-deflate (RFC 7692 7.2.3): "Hello" compressed, twice
+        # sharing the context, a fragmented compressed message, sends, and
+        # a bomb inflating past the 8 KiB message limit (1009)
+        d = flags(server, deflate=True)
+        hello = bytes([0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00])
+        seeds[f"{role}_deflate_hello"] = (
+            d
+            + op_receive(incoming(server, 1, hello, rsv=4))
+            + op_receive(incoming(server, 1, bytes([0xF2, 0x00, 0x11, 0x00, 0x00]), rsv=4))
+            + op_receive(incoming(server, 1, hello[:3], fin=False, rsv=4) + incoming(server, 0, hello[3:]))
+            + op_data(SEND_TEXT, b"Hello Hello Hello Hello")
+            + op_data(SEND_BINARY, bytes(300))
+            + bytes([DRAIN])
+        )
+        seeds[f"{role}_deflate_no_context"] = (
+            flags(server, deflate=True, server_no_ctx=True, client_no_ctx=True)
+            + op_receive(incoming(server, 1, hello, rsv=4))
+            + op_receive(incoming(server, 1, hello, rsv=4))
+            + op_data(SEND_TEXT, b"Hello Hello Hello Hello")
+            + op_data(SEND_TEXT, b"Hello Hello Hello Hello")
+            + bytes([DRAIN])
+        )
+        seeds[f"{role}_deflate_bomb"] = d + op_receive(incoming(server, 2, raw_deflate(bytes(100_000)), rsv=4)) + bytes([DRAIN])
+        seeds[f"{role}_deflate_rsv1_on_ping"] = d + op_receive(incoming(server, 9, b"x", rsv=4)) + bytes([DRAIN])
     return seeds
 
 
