@@ -13,24 +13,30 @@ use crate::BuildError;
 /// may hold obsolete non-ASCII text, RFC 9110 section 5.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    name: String,
-    value: Vec<u8>,
+    /// The name, then the value: one allocation per field, not two.
+    bytes: Vec<u8>,
+    name_len: usize,
 }
 
 impl Header {
     /// The field name, in the case it was sent.
     pub fn name(&self) -> &str {
-        &self.name
+        // httparse accepts only token characters (ASCII) in names
+        core::str::from_utf8(self.name_bytes()).unwrap_or_default()
+    }
+
+    fn name_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.name_len).unwrap_or_default()
     }
 
     /// The field value, without surrounding whitespace.
     pub fn value(&self) -> &[u8] {
-        &self.value
+        self.bytes.get(self.name_len..).unwrap_or_default()
     }
 
     /// The field value as text, if it is valid UTF-8.
     pub fn value_str(&self) -> Option<&str> {
-        core::str::from_utf8(&self.value).ok()
+        core::str::from_utf8(self.value()).ok()
     }
 }
 
@@ -46,10 +52,15 @@ impl Headers {
         Self {
             fields: fields
                 .iter()
-                .map(|h| Header {
-                    // httparse only accepts token characters in names.
-                    name: String::from_utf8_lossy(h.name.as_bytes()).into_owned(),
-                    value: trim_ows(h.value).to_vec(),
+                .map(|h| {
+                    let value = trim_ows(h.value);
+                    let mut bytes = Vec::with_capacity(h.name.len() + value.len());
+                    bytes.extend_from_slice(h.name.as_bytes());
+                    bytes.extend_from_slice(value);
+                    Header {
+                        bytes,
+                        name_len: h.name.len(),
+                    }
                 })
                 .collect(),
         }
@@ -59,8 +70,8 @@ impl Headers {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_slice())
+            .find(|h| h.name_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(Header::value)
     }
 
     /// The value of the first field called `name` (any case), if it is UTF-8.
@@ -72,8 +83,8 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.fields
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_slice())
+            .filter(move |h| h.name_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(Header::value)
     }
 
     /// Whether a field called `name` (any case) is present.
