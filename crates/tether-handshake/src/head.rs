@@ -39,9 +39,16 @@ pub(crate) fn window<'a>(buf: &'a [u8], limits: &Limits) -> &'a [u8] {
 /// head of `max_head_len` bytes could hold (a field line takes at least three
 /// bytes, `a:` and a newline), so a huge `max_headers` allocates nothing extra.
 pub(crate) fn header_slots(limits: &Limits) -> Vec<httparse::Header<'static>> {
-    let most = limits.max_headers.min(limits.max_head_len / 3 + 1);
-    vec![httparse::EMPTY_HEADER; most]
+    vec![httparse::EMPTY_HEADER; header_slot_count(limits)]
 }
+
+/// How many header slots a parse needs under `limits`.
+pub(crate) fn header_slot_count(limits: &Limits) -> usize {
+    limits.max_headers.min(limits.max_head_len / 3 + 1)
+}
+
+/// Header slots a request parse keeps on the stack (the default limit).
+pub(crate) const STACK_HEADER_SLOTS: usize = 64;
 
 /// `httparse`'s error in plain words.
 pub(crate) const fn describe(e: httparse::Error) -> &'static str {

@@ -45,9 +45,20 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<Request>, Req
         Sniff::Other => {}
     }
     let window = head::window(buf, limits);
-    let mut slots = head::header_slots(limits);
-    let mut req = httparse::Request::new(&mut slots);
-    let used = match req.parse(window) {
+    // Header slots on the stack, left uninitialised for httparse to fill
+    // (safe API), unless the limit allows more than a browser ever sends.
+    let most = head::header_slot_count(limits);
+    let mut stack = [const { core::mem::MaybeUninit::uninit() }; head::STACK_HEADER_SLOTS];
+    let mut heap = Vec::new();
+    let slots = match stack.get_mut(..most) {
+        Some(slots) => slots,
+        None => {
+            heap.resize_with(most, core::mem::MaybeUninit::uninit);
+            &mut heap[..]
+        }
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let used = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(used)) => used,
         Ok(httparse::Status::Partial) if buf.len() > limits.max_head_len => {
             return Err(RequestError::HeadTooLarge {
