@@ -8,7 +8,8 @@
 //! shows the unmasked bytes of an incomplete frame, so the layer above can check a text
 //! frame's UTF-8 before the frame is complete. Never does I/O, never panics.
 
-use bytes::{Buf, BytesMut};
+use bytes::buf::Limit;
+use bytes::{Buf, BufMut, BytesMut};
 
 use crate::{FrameError, FrameHeader, Limits, Role, Status, apply_mask, copy_masked};
 
@@ -47,6 +48,10 @@ pub struct FrameDecoder {
     spares: [BytesMut; 2],
     next_spare: usize,
     failed: Option<FrameError>,
+    /// How many bytes of the pending frame's buffer are unmasked (bytes a
+    /// transport appended through [`FrameDecoder::payload_buffer`] are not,
+    /// until [`FrameDecoder::payload_appended`]).
+    unmasked: usize,
 }
 
 /// The most a pending frame's buffer reserves before its bytes arrive.
@@ -66,6 +71,7 @@ impl FrameDecoder {
             spares: [BytesMut::new(), BytesMut::new()],
             next_spare: 0,
             failed: None,
+            unmasked: 0,
         }
     }
 
@@ -145,6 +151,7 @@ impl FrameDecoder {
             None => BytesMut::with_capacity(want),
         };
         self.pending = Some((header, body));
+        self.unmasked = 0;
         let chunk = buf.split();
         Ok(self.feed_payload(&chunk))
     }
@@ -154,7 +161,7 @@ impl FrameDecoder {
     pub fn payload_remaining(&self) -> Option<usize> {
         let (header, body) = self.pending.as_ref()?;
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        Some(len - body.len())
+        Some(len.saturating_sub(body.len()))
     }
 
     /// Copies payload bytes of the frame in progress straight from `data`
@@ -183,9 +190,48 @@ impl FrameDecoder {
             }
             None => body.extend_from_slice(&data[..take]),
         }
+        self.unmasked = body.len();
         if take < need {
             return None;
         }
+        self.finish_pending()
+    }
+
+    /// The buffer the rest of the frame in progress can be read into
+    /// directly, saving a copy: a transport that reads into a [`BufMut`]
+    /// (e.g. tokio-util's `poll_read_buf`) appends to it, at most
+    /// [`FrameDecoder::payload_remaining`] bytes (the [`Limit`] enforces
+    /// it), then calls [`FrameDecoder::payload_appended`]. `None` when no
+    /// frame is in progress.
+    ///
+    /// [`BufMut`]: bytes::BufMut
+    pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
+        let need = self.payload_remaining()?;
+        let (_, body) = self.pending.as_mut()?;
+        if body.capacity() == body.len() {
+            body.reserve(need.min(MAX_UPFRONT));
+        }
+        Some(body.limit(need))
+    }
+
+    /// Unmasks what was appended through [`FrameDecoder::payload_buffer`]
+    /// and returns the frame once it is complete.
+    pub fn payload_appended(&mut self) -> Option<Frame> {
+        let need = self.payload_remaining()?;
+        let (header, body) = self.pending.as_mut()?;
+        if let (Some(key), Some(fresh)) = (header.mask, body.get_mut(self.unmasked..)) {
+            apply_mask(fresh, key, self.unmasked);
+        }
+        self.unmasked = body.len();
+        if need > 0 {
+            return None;
+        }
+        self.finish_pending()
+    }
+
+    /// Hands out the completed pending frame, keeping its buffer's
+    /// allocation for the next one.
+    fn finish_pending(&mut self) -> Option<Frame> {
         let (header, mut body) = self.pending.take()?;
         let payload = body.split_to(body.len());
         self.spares[self.next_spare] = body;
@@ -201,7 +247,10 @@ impl FrameDecoder {
     /// The header and the unmasked payload bytes received so far of the frame
     /// still arriving. `None` when no frame is pending.
     pub fn partial_payload(&self) -> Option<(&FrameHeader, &[u8])> {
-        self.pending.as_ref().map(|(h, body)| (h, &body[..]))
+        let unmasked = self.unmasked;
+        self.pending
+            .as_ref()
+            .map(|(h, body)| (h, body.get(..unmasked).unwrap_or(&body[..])))
     }
 }
 
@@ -209,6 +258,56 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use crate::OpCode;
+
+    /// A transport reading straight into the pending frame's buffer, in
+    /// pieces mixed with copied pieces, gets the frame `decode` would give.
+    #[test]
+    fn rfc6455_5_3_payload_read_into_the_frame_buffer_is_unmasked_once() {
+        use crate::{FrameEncoder, Rsv};
+        let payload: alloc::vec::Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut enc = FrameEncoder::new(Role::Client, || [9u8, 8, 7, 6]);
+        let mut wire = BytesMut::new();
+        enc.encode(true, Rsv::NONE, OpCode::Binary, &payload, &mut wire);
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        // the header and 10 payload bytes arrive first
+        let mut buf = BytesMut::from(&wire[..24]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        let mut at = 24;
+        let mut direct = true;
+        let mut frame = None;
+        for size in [1usize, 3, 4096, 5, 70_000, 100_000].iter().cycle() {
+            let piece = &wire[at..(at + size).min(wire.len())];
+            at += piece.len();
+            let done = if direct {
+                let mut into = dec.payload_buffer().unwrap();
+                assert!(into.remaining_mut() >= piece.len());
+                into.put_slice(piece);
+                dec.payload_appended()
+            } else {
+                dec.feed_payload(piece)
+            };
+            direct = !direct;
+            if let Some(f) = done {
+                frame = Some(f);
+                break;
+            }
+            let (_, part) = dec.partial_payload().unwrap();
+            assert_eq!(part, &payload[..part.len()]);
+        }
+        assert_eq!(at, wire.len());
+        assert_eq!(&frame.unwrap().payload[..], &payload[..]);
+        assert!(dec.payload_buffer().is_none());
+    }
+
+    /// The buffer handed out never takes more than the frame still needs.
+    #[test]
+    fn rfc6455_5_2_payload_buffer_is_limited_to_the_frame() {
+        let mut dec = FrameDecoder::new(Role::Client, Limits::default());
+        let mut buf = BytesMut::from(&[0x82u8, 0x7e, 0x01, 0x00][..]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        let into = dec.payload_buffer().unwrap();
+        assert_eq!(into.remaining_mut(), 256);
+    }
 
     #[test]
     fn rfc6455_5_2_payload_arriving_in_pieces_is_unmasked_once() {

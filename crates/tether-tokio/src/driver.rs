@@ -428,19 +428,43 @@ impl Inner {
 
             // input, while there is room for what it brings
             if read && self.can_read() {
-                // On the stack, uninitialised: an idle connection holds no
-                // read buffer, and nothing is zero-filled per read.
-                let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-                let mut buf = ReadBuf::uninit(&mut space);
-                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) if buf.filled().is_empty() => {
-                        self.read_open = false;
-                        self.conn.receive_eof();
-                        progress = true;
+                let result = match self.conn.payload_buffer() {
+                    // a large payload still arriving: read it straight into
+                    // its frame's buffer (no copy, nothing zero-filled)
+                    Some(mut into) => {
+                        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
+                            Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
+                            Poll::Ready(Ok(_)) => {
+                                // a protocol error is also an event (the final Closed)
+                                let _ = self.conn.payload_received(now());
+                                Poll::Ready(Ok(false))
+                            }
+                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                            Poll::Pending => Poll::Pending,
+                        }
                     }
-                    Poll::Ready(Ok(())) => {
-                        // a protocol error is also an event (the final Closed)
-                        let _ = self.conn.receive(now(), buf.filled());
+                    None => {
+                        // On the stack, uninitialised: an idle connection holds
+                        // no read buffer, and nothing is zero-filled per read.
+                        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                        let mut buf = ReadBuf::uninit(&mut space);
+                        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                            Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
+                            Poll::Ready(Ok(())) => {
+                                let _ = self.conn.receive(now(), buf.filled());
+                                Poll::Ready(Ok(false))
+                            }
+                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                            Poll::Pending => Poll::Pending,
+                        }
+                    }
+                };
+                match result {
+                    Poll::Ready(Ok(eof)) => {
+                        if eof {
+                            self.read_open = false;
+                            self.conn.receive_eof();
+                        }
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => {

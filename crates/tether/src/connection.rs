@@ -28,6 +28,7 @@ use alloc::string::{String, ToString};
 use core::time::Duration;
 use std::time::Instant;
 
+use bytes::buf::Limit;
 use bytes::{Bytes, BytesMut};
 use tether_frame::{FrameDecoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv, apply_mask};
 
@@ -75,6 +76,10 @@ struct Sending {
 }
 
 const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
+
+/// The least pending payload worth reading straight into its frame's
+/// buffer ([`Connection::payload_buffer`]); less goes through `receive`.
+const DIRECT_READ_MIN: usize = 4096;
 
 /// One WebSocket connection, either role, after the opening handshake.
 pub struct Connection {
@@ -244,6 +249,38 @@ impl Connection {
             self.process(now)?;
         }
         Ok(())
+    }
+
+    /// For transports that can read into a buffer they are handed: while
+    /// the payload of a large frame is still arriving, the buffer it can be
+    /// read into directly (at most what the frame still needs), which saves
+    /// the copy [`Connection::receive`] makes. Append to it, then call
+    /// [`Connection::payload_received`]. `None` when no large payload is
+    /// pending (or the connection no longer reads): use `receive`.
+    pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
+        if self.state.is_terminal() || self.state == State::CloseReceived {
+            return None;
+        }
+        if self.decoder.payload_remaining()? < DIRECT_READ_MIN {
+            return None;
+        }
+        self.decoder.payload_buffer()
+    }
+
+    /// Takes the bytes appended through [`Connection::payload_buffer`], at
+    /// time `now`; as [`Connection::receive`] for everything else.
+    ///
+    /// # Errors
+    /// As [`Connection::receive`].
+    pub fn payload_received(&mut self, now: Instant) -> Result<(), Error> {
+        if self.state.is_terminal() {
+            return Ok(());
+        }
+        self.postpone_keepalive(now);
+        match self.decoder.payload_appended() {
+            Some(frame) => self.handle_frame(now, frame),
+            None => self.check_partial(),
+        }
     }
 
     /// The transport reached end of input (or failed). Without a completed
