@@ -239,6 +239,12 @@ impl FrameDecoder {
         Some(Frame { header, payload })
     }
 
+    /// Frees the spare frame buffers kept for reuse (an idle connection
+    /// need not hold them); the next large frame allocates again.
+    pub fn release_spares(&mut self) {
+        self.spares = [BytesMut::new(), BytesMut::new()];
+    }
+
     /// The header of the frame whose payload is still arriving, if any.
     pub fn pending_header(&self) -> Option<&FrameHeader> {
         self.pending.as_ref().map(|(h, _)| h)

@@ -540,6 +540,14 @@ impl Inner {
             }
 
             if !progress {
+                // waiting for input with nothing to write or hand over: an
+                // idle connection keeps no buffers
+                if read && self.items.is_empty() && self.held.is_none() && !self.output_pending() {
+                    self.conn.release_idle_memory();
+                    if self.items.capacity() > 0 {
+                        self.items = VecDeque::new();
+                    }
+                }
                 let next = [
                     self.conn.poll_timeout().map(Instant::from_std),
                     self.fin_deadline,

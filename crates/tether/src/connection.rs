@@ -283,6 +283,22 @@ impl Connection {
         }
     }
 
+    /// Frees buffers that hold nothing: the input buffer once it is empty,
+    /// the event and output queues once drained, the decoder's spare frame
+    /// buffers. For an adapter to call when the connection goes idle (it
+    /// waits for input with nothing to write), so an idle connection holds
+    /// little more than this struct; buffers come back on the next use.
+    pub fn release_idle_memory(&mut self) {
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.output.release();
+        self.decoder.release_spares();
+    }
+
     /// The transport reached end of input (or failed). Without a completed
     /// closing handshake this ends the connection as `Aborted` with 1006 and
     /// `was_clean: false` ("the peer closed the connection without completing

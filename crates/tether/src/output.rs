@@ -52,6 +52,14 @@ impl Output {
         self.len += n;
     }
 
+    /// Frees the allocations an empty queue still holds.
+    pub(crate) fn release(&mut self) {
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+            self.tail = BytesMut::new();
+        }
+    }
+
     /// Bytes waiting.
     pub fn len(&self) -> usize {
         self.len
