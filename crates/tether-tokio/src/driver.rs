@@ -125,6 +125,21 @@ impl Wakers {
         }
     }
 
+    /// Wakes the application parties other than `party`.
+    fn wake_others(&self, party: Party) {
+        let (r, w) = {
+            let mut s = self.slots();
+            match party {
+                Party::Reader => (None, s.writer.take()),
+                Party::Writer => (s.reader.take(), None),
+                Party::Background => (s.reader.take(), s.writer.take()),
+            }
+        };
+        for waker in [r, w].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+
     fn wake_all(&self) {
         self.woken_at
             .store(self.drives.load(Ordering::Acquire), Ordering::Release);
@@ -161,6 +176,10 @@ pub(crate) struct Inner {
     pub(crate) conn: Connection,
     /// Received items for the application, at most `capacity` of them.
     pub(crate) items: VecDeque<Item>,
+    /// How many of `items` are messages.
+    messages: usize,
+    /// Bytes of messages queued beyond `capacity` after our Close.
+    overflow: usize,
     capacity: usize,
     /// A message or the final event waiting for room in `items`; while it
     /// waits, nothing more is read (backpressure to the peer).
@@ -179,6 +198,9 @@ pub(crate) struct Inner {
     shut_down: bool,
     /// Everything is done: output written, transport shut down.
     pub(crate) finished: bool,
+    /// Queued output was thrown away (abort, write error, or a peer that
+    /// took nothing until the drain deadline): a flush must not succeed.
+    pub(crate) discarded: bool,
     /// Armed only while the core has a deadline.
     timer: Option<Pin<Box<Sleep>>>,
     /// When a client that finished the closing handshake stops waiting for
@@ -216,6 +238,8 @@ impl Shared {
                 io,
                 conn,
                 items: VecDeque::new(),
+                messages: 0,
+                overflow: 0,
                 capacity: capacity.max(1),
                 held: None,
                 marker_sent: false,
@@ -225,6 +249,7 @@ impl Shared {
                 needs_flush: false,
                 shut_down: false,
                 finished: false,
+                discarded: false,
                 timer: None,
                 fin_deadline: None,
                 drain_deadline: None,
@@ -252,8 +277,14 @@ impl Shared {
             // only a drive that reads takes over from the background task
             self.wakers.drives.fetch_add(1, Ordering::AcqRel);
         }
+        let before = inner.snapshot();
         let mut shared_cx = Context::from_waker(&self.waker);
         inner.drive(&mut shared_cx, read);
+        // what this party changed may be what another waits for (a message,
+        // room to send, the end): no transport wake-up will tell them
+        if inner.snapshot() != before {
+            self.wakers.wake_others(party);
+        }
     }
 
     /// Wakes everyone waiting (the connection ended, or was aborted).
@@ -267,6 +298,18 @@ fn now() -> std::time::Instant {
 }
 
 impl Inner {
+    /// What waiting parties wait for: received items, the state, the end,
+    /// and room to send.
+    fn snapshot(&self) -> (usize, State, bool, bool, bool) {
+        (
+            self.items.len(),
+            self.conn.state(),
+            self.finished,
+            self.flushed(),
+            self.conn.can_send(),
+        )
+    }
+
     fn output_pending(&self) -> bool {
         self.writable && (self.conn.has_output() || self.needs_flush)
     }
@@ -288,6 +331,7 @@ impl Inner {
     }
 
     pub(crate) fn abort(&mut self, reason: &str) {
+        self.discarded |= self.conn.has_output();
         self.conn.abort(reason);
         self.read_open = false;
     }
@@ -337,12 +381,11 @@ impl Inner {
     /// on it loses nothing.
     fn forward_events(&mut self) {
         if let Some(event) = self.held.take() {
-            if self.items.len() < self.capacity && !self.holds_back(&event) {
-                self.push_event(event);
-            } else {
+            if self.holds_back(&event) || !self.make_room(&event) {
                 self.held = Some(event);
                 return;
             }
+            self.push_event(event);
         }
         loop {
             if self.output_pending() && self.conn.state().is_terminal() {
@@ -351,7 +394,7 @@ impl Inner {
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
-            if self.items.len() < self.capacity {
+            if self.make_room(&event) {
                 self.push_event(event);
             } else if matches!(event, Event::Ping(_) | Event::Pong(_)) {
                 tracing::trace!(?event, "receive queue full; control event dropped");
@@ -375,24 +418,86 @@ impl Inner {
         matches!(event, Event::Closed(_)) && self.output_pending()
     }
 
+    /// Whether one more received message may wait for the application:
+    /// while fewer than `capacity` do, or, once we sent our Close, while
+    /// those beyond it hold less than `max_message_size` bytes in all (so
+    /// the peer's answer is read even when the application left a full
+    /// queue unread, with memory still bounded).
+    fn message_fits(&self, len: usize) -> bool {
+        if self.messages < self.capacity {
+            return true;
+        }
+        self.conn.state() == State::CloseSent
+            && self.overflow.saturating_add(len) <= self.conn.config().max_message_size
+    }
+
+    /// Whether `event` fits in `items`. Ping/Pong events (already
+    /// answered) fit only while there is room; a message that fits takes
+    /// the place of the oldest Ping/Pong when the queue is full, and the
+    /// final event always fits (once).
+    fn make_room(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Ping(_) | Event::Pong(_) => self.items.len() < self.capacity,
+            Event::Closed(_) => true,
+            Event::Message(m) => {
+                if !self.message_fits(m.len()) {
+                    return false;
+                }
+                if self.messages >= self.capacity {
+                    self.overflow += m.len();
+                }
+                if self.items.len() >= self.capacity {
+                    let control = self
+                        .items
+                        .iter()
+                        .position(|i| matches!(i, Item::Event(Event::Ping(_) | Event::Pong(_))));
+                    if let Some(at) = control {
+                        let _ = self.items.remove(at);
+                    }
+                }
+                true
+            }
+        }
+    }
+
     fn push_event(&mut self, event: Event) {
         if let Event::Closed(info) = &event {
             self.close_info = Some(info.clone());
         }
         if self.stream_alive {
+            if matches!(event, Event::Message(_)) {
+                self.messages += 1;
+            }
             self.items.push_back(Item::Event(event));
         }
     }
 
-    /// Room for more received events: reading may go on.
+    /// The next item for the application.
+    pub(crate) fn pop_item(&mut self) -> Option<Item> {
+        let item = self.items.pop_front()?;
+        if matches!(item, Item::Event(Event::Message(_))) {
+            self.messages -= 1;
+        }
+        Some(item)
+    }
+
+    /// Drops everything queued for the application (nobody will read it).
+    pub(crate) fn clear_items(&mut self) {
+        self.items.clear();
+        self.messages = 0;
+    }
+
+    /// Room for more received messages: reading may go on. (Ping/Pong
+    /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
-        self.read_open && self.held.is_none() && self.items.len() < self.capacity
+        self.read_open && self.held.is_none() && self.message_fits(0)
     }
 
     fn drive(&mut self, cx: &mut Context<'_>, read: bool) {
         if self.finished {
             return;
         }
+        let mut timer_spins = 0;
         loop {
             let mut progress = false;
 
@@ -419,6 +524,7 @@ impl Inner {
                         // no more writes: an ended connection would
                         // otherwise retry the same failing write forever
                         self.writable = false;
+                        self.discarded |= self.conn.has_output();
                         self.abort(&format!("write failed: {e}"));
                         progress = true;
                     }
@@ -470,7 +576,7 @@ impl Inner {
                     Poll::Ready(Err(e)) => {
                         self.read_open = false;
                         if !self.conn.state().is_terminal() {
-                            self.conn.abort(&format!("read failed: {e}"));
+                            self.abort(&format!("read failed: {e}"));
                         }
                         progress = true;
                     }
@@ -485,17 +591,16 @@ impl Inner {
                 .poll_timeout()
                 .is_some_and(|t| Instant::from_std(t) <= at)
             {
-                let before = (self.conn.state(), self.conn.has_output());
+                let before = (self.conn.state(), self.conn.queued_output());
                 self.conn.handle_timeout(at.into_std());
                 let due_again = self
                     .conn
                     .poll_timeout()
                     .is_some_and(|t| Instant::from_std(t) <= at);
-                // a timer that stays due would spin this loop: log, don't loop
                 if due_again {
                     tracing::warn!("a connection timer stayed due after handle_timeout");
                 }
-                progress |= !due_again || before != (self.conn.state(), self.conn.has_output());
+                progress |= before != (self.conn.state(), self.conn.queued_output());
             }
 
             let had = self.items.len();
@@ -503,6 +608,10 @@ impl Inner {
             progress |= self.items.len() != had;
 
             // an ended connection gets close_timeout to write its last bytes
+            // (the deadline holds only while there are such bytes)
+            if !(self.conn.state().is_terminal() && self.output_pending()) {
+                self.drain_deadline = None;
+            }
             if self.conn.state().is_terminal() && self.output_pending() {
                 let deadline = *self
                     .drain_deadline
@@ -510,6 +619,7 @@ impl Inner {
                 if at >= deadline {
                     tracing::debug!("peer did not take our last bytes in time; dropping them");
                     self.writable = false;
+                    self.discarded = true;
                     progress = true;
                 }
             }
@@ -519,6 +629,9 @@ impl Inner {
                 let wait_for_fin = self.conn.role() == Role::Client
                     && self.conn.state() == State::Closed
                     && self.read_open;
+                if !wait_for_fin {
+                    self.fin_deadline = None;
+                }
                 if wait_for_fin {
                     let deadline = *self.fin_deadline.get_or_insert(at + CLIENT_FIN_WAIT);
                     if at >= deadline {
@@ -565,7 +678,17 @@ impl Inner {
                             timer.as_mut().reset(at);
                         }
                         if timer.as_mut().poll(cx).is_ready() {
-                            continue;
+                            if timer_spins < 2 {
+                                timer_spins += 1;
+                                continue;
+                            }
+                            // a deadline that stays due and changes nothing
+                            // (e.g. a zero keep-alive interval): wait a tick
+                            // instead of spinning
+                            timer
+                                .as_mut()
+                                .reset(at.max(Instant::now()) + Duration::from_millis(1));
+                            let _ = timer.as_mut().poll(cx);
                         }
                     }
                     None => self.timer = None,

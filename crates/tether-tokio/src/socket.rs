@@ -357,6 +357,10 @@ impl Sink<Message> for WsSink {
         if !inner.flushed() {
             self.shared.drive(&mut inner, Party::Writer, cx, true);
         }
+        if inner.discarded {
+            self.shared.wakers.unregister(Party::Writer);
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
         if inner.flushed() {
             self.shared.wakers.unregister(Party::Writer);
             return Poll::Ready(Ok(()));
@@ -411,7 +415,7 @@ impl WsStream {
         let mut inner = self.shared.lock();
         let mut drove = false;
         loop {
-            match inner.items.pop_front() {
+            match inner.pop_item() {
                 Some(Item::Event(e)) => {
                     if drove {
                         self.shared.wakers.unregister(Party::Reader);
@@ -449,7 +453,7 @@ impl Drop for WsStream {
             if inner.items.iter().any(|i| matches!(i, Item::PeerClosed)) {
                 inner.reply_close = true;
             }
-            inner.items.clear();
+            inner.clear_items();
         }
         self.shared.wakers.wake_background();
     }
