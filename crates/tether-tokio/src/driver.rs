@@ -35,6 +35,9 @@ use tokio::time::{Instant, Sleep};
 /// Bytes read from the transport per read.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Bytes read per read while large frames arrive (see `Inner::large_frames`).
+const SMALL_READ: usize = 8 * 1024;
+
 /// How long a client waits, after the closing handshake, for the server to
 /// close TCP first (RFC 6455 section 7.1.1) before closing it itself.
 const CLIENT_FIN_WAIT: Duration = Duration::from_secs(2);
@@ -178,6 +181,9 @@ pub(crate) struct Inner {
     pub(crate) items: VecDeque<Item>,
     /// How many of `items` are messages.
     messages: usize,
+    /// Large payloads have been arriving (read straight into their frame's
+    /// buffer): reads between them are kept small.
+    large_frames: bool,
     /// Bytes of messages queued beyond `capacity` after our Close.
     overflow: usize,
     capacity: usize,
@@ -239,6 +245,7 @@ impl Shared {
                 conn,
                 items: VecDeque::new(),
                 messages: 0,
+                large_frames: false,
                 overflow: 0,
                 capacity: capacity.max(1),
                 held: None,
@@ -538,6 +545,7 @@ impl Inner {
                     // a large payload still arriving: read it straight into
                     // its frame's buffer (no copy, nothing zero-filled)
                     Some(mut into) => {
+                        self.large_frames = true;
                         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
                             Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
                             Poll::Ready(Ok(_)) => {
@@ -552,12 +560,21 @@ impl Inner {
                     None => {
                         // On the stack, uninitialised: an idle connection holds
                         // no read buffer, and nothing is zero-filled per read.
+                        // After large frames, read little here: the next header
+                        // and a few KiB, so the rest of a large payload goes
+                        // the direct way instead of being copied.
+                        let len = if self.large_frames {
+                            SMALL_READ
+                        } else {
+                            READ_CHUNK
+                        };
                         let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-                        let mut buf = ReadBuf::uninit(&mut space);
+                        let mut buf = ReadBuf::uninit(&mut space[..len]);
                         match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                             Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
                             Poll::Ready(Ok(())) => {
                                 let _ = self.conn.receive(now(), buf.filled());
+                                self.large_frames = self.conn.payload_buffer().is_some();
                                 Poll::Ready(Ok(false))
                             }
                             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
