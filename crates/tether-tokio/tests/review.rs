@@ -135,3 +135,41 @@ async fn dropping_only_the_sink_keeps_the_connection_open() {
         "a masked Close with a 2-byte code (1001)"
     );
 }
+
+/// After our Close, messages beyond the receive capacity are read only up to
+/// `max_message_size` bytes in all: within that budget the peer's answer,
+/// which arrives after more than one read's worth of messages, is read (a
+/// clean close); past it reading stays stopped (memory stays bounded) and
+/// the close ends by its timeout with 1006.
+#[tokio::test]
+async fn reading_past_the_capacity_while_closing_is_bounded_by_max_message_size() {
+    for (max_message_size, clean) in [(1 << 20, true), (1000, false)] {
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let config = Config {
+            close_timeout: Duration::from_millis(300),
+            max_message_size,
+            ..Config::default()
+        };
+        let mut ws = tether_tokio::from_upgraded(a, Role::Client, config, &[]);
+        let mut wire = Vec::new();
+        // 100 messages of 900 bytes (more than one 64 KiB read), unread,
+        // then the peer's Close
+        for _ in 0..100 {
+            wire.extend_from_slice(&[0x82, 126, 0x03, 0x84]);
+            wire.extend_from_slice(&[7u8; 900]);
+        }
+        wire.extend_from_slice(&[0x88, 2, 0x03, 0xe8]);
+        b.write_all(&wire).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let info = tokio::time::timeout(Duration::from_secs(5), ws.close(CloseCode::NORMAL, ""))
+            .await
+            .expect("close() returns")
+            .unwrap();
+        assert_eq!(
+            (info.was_clean, info.code.as_u16()),
+            if clean { (true, 1000) } else { (false, 1006) },
+            "max_message_size {max_message_size}: {info:?}"
+        );
+        drop(b);
+    }
+}
