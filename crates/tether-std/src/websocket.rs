@@ -232,8 +232,9 @@ impl<S: Transport> WebSocket<S> {
             if let Some(info) = self.ended_with() {
                 return Err(Error::Closed(info));
             }
-            if self.conn.state() == State::CloseReceived {
-                // everything before the peer's Close has been read: answer it
+            if self.conn.awaits_close_reply() {
+                // everything before the peer's Close (or a protocol
+                // violation) has been read: answer it (or fail now)
                 let _ = self.conn.reply_close();
                 self.settle()?;
                 continue;

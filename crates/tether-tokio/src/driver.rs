@@ -410,7 +410,7 @@ impl Inner {
                 return;
             }
         }
-        if self.conn.state() == State::CloseReceived && !self.marker_sent {
+        if self.conn.awaits_close_reply() && !self.marker_sent {
             self.marker_sent = true;
             if self.items.is_empty() || !self.stream_alive {
                 // the application has read everything (or nobody reads)
@@ -517,7 +517,7 @@ impl Inner {
                 progress = true;
             }
             // answer the peer's Close after the answers sent before it
-            if self.reply_close && self.conn.state() == State::CloseReceived {
+            if self.reply_close && self.conn.awaits_close_reply() {
                 self.reply_close = false;
                 let _ = self.conn.reply_close();
                 progress = true;

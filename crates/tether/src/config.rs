@@ -80,12 +80,25 @@ pub struct Config {
     /// or [`Connection::close`](crate::Connection::close), or until
     /// `close_timeout` passes (then it answers by itself). Adapters turn it
     /// off to answer only after the application has read every message that
-    /// came before the Close, as Node's `ws` does. Default on.
+    /// came before the Close, as Node's `ws` does.
+    ///
+    /// A protocol violation found after messages the application has not
+    /// taken waits the same way: when on, until
+    /// [`Connection::poll_event`](crate::Connection::poll_event) has
+    /// handed out the events before it; when off, until `reply_close`
+    /// (or `close_timeout`). Default on.
     pub auto_close_reply: bool,
     /// Answer each Ping with a Pong carrying the same payload (RFC 6455
     /// section 5.5.2). When off, Pings are only events and the application
     /// answers with [`Connection::pong`](crate::Connection::pong). Default on.
     pub auto_pong: bool,
+    /// Bytes of Pongs owed to Pings and not yet queued for output (each
+    /// counted as its payload plus 6 bytes of header and mask). Each Ping
+    /// gets its own Pong, in order, while they fit; past this bound the
+    /// owed Pongs coalesce into one for the latest Ping (RFC 6455 section
+    /// 5.5.3), so a Ping flood holds at most this much. Default 1 KiB
+    /// (at least 7 Pongs of the largest size, 170 empty ones).
+    pub max_pending_pongs: usize,
     /// permessage-deflate (RFC 7692): `Some` makes a client offer it and a
     /// server accept a client's offer, through [`crate::upgrade`] (which
     /// every adapter uses). Received compressed messages count against
@@ -106,6 +119,7 @@ impl Default for Config {
             heartbeat: None,
             auto_close_reply: true,
             auto_pong: true,
+            max_pending_pongs: 1024,
             #[cfg(feature = "deflate")]
             deflate: None,
         }

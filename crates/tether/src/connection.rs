@@ -77,6 +77,10 @@ struct Sending {
 
 const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
 
+/// Wire size of a Pong beyond its payload, counted against
+/// `Config::max_pending_pongs`: a 2-byte header and a 4-byte mask.
+const PONG_OVERHEAD: usize = 6;
+
 /// The least pending payload worth reading straight into its frame's
 /// buffer ([`Connection::payload_buffer`]); less goes through `receive`.
 const DIRECT_READ_MIN: usize = 4096;
@@ -95,7 +99,15 @@ pub struct Connection {
     /// Payload bytes of that frame already fed to the UTF-8 check.
     frame_checked: usize,
     output: Output,
-    pending_pong: Option<Bytes>,
+    /// Pongs owed to Pings, oldest first, not yet queued for output, and
+    /// their size on the wire (bounded by `Config::max_pending_pongs`).
+    pending_pongs: VecDeque<Bytes>,
+    pending_pong_bytes: usize,
+    /// A protocol violation found while events before it wait for the
+    /// application: the failure is carried out once they are taken.
+    deferred_failure: Option<ProtocolError>,
+    /// The latest time passed in (for deadlines set outside a timed call).
+    now: Instant,
     sending: Option<Sending>,
     masks: Box<dyn MaskSource + Send>,
     extension: Option<Box<dyn Extension>>,
@@ -154,7 +166,10 @@ impl Connection {
             frame_started: false,
             frame_checked: 0,
             output: Output::default(),
-            pending_pong: None,
+            pending_pongs: VecDeque::new(),
+            pending_pong_bytes: 0,
+            deferred_failure: None,
+            now,
             sending: None,
             masks,
             extension: None,
@@ -216,6 +231,7 @@ impl Connection {
         if self.state.is_terminal() {
             return Ok(());
         }
+        self.now = now;
         if !data.is_empty() {
             self.postpone_keepalive(now);
         }
@@ -224,7 +240,7 @@ impl Connection {
         // still arriving goes straight into that frame's own buffer.
         let mut data = data;
         while !data.is_empty() {
-            if self.state.is_terminal() || self.state == State::CloseReceived {
+            if self.input_stopped() {
                 self.input.clear();
                 return Ok(());
             }
@@ -258,7 +274,7 @@ impl Connection {
     /// [`Connection::payload_received`]. `None` when no large payload is
     /// pending (or the connection no longer reads): use `receive`.
     pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
-        if self.state.is_terminal() || self.state == State::CloseReceived {
+        if self.input_stopped() {
             return None;
         }
         if self.decoder.payload_remaining()? < DIRECT_READ_MIN {
@@ -273,9 +289,10 @@ impl Connection {
     /// # Errors
     /// As [`Connection::receive`].
     pub fn payload_received(&mut self, now: Instant) -> Result<(), Error> {
-        if self.state.is_terminal() {
+        if self.input_stopped() {
             return Ok(());
         }
+        self.now = now;
         self.postpone_keepalive(now);
         match self.decoder.payload_appended() {
             Some(frame) => self.handle_frame(now, frame),
@@ -309,6 +326,12 @@ impl Connection {
         if self.state.is_terminal() {
             return;
         }
+        if let Some(err) = self.deferred_failure.take() {
+            // the peer left after breaking the protocol: our Close still
+            // goes out if it can, and the end reports the violation
+            self.carry_out_failure(err);
+            return;
+        }
         if let (State::CloseReceived, Some(peer)) = (self.state, self.peer_close.take()) {
             // the peer closed properly and left before our answer could go
             self.end(
@@ -333,10 +356,18 @@ impl Connection {
         );
     }
 
+    /// No more input is processed: the connection ended, the peer's Close
+    /// arrived (nothing after it is processed, RFC 6455 5.5.1), or a
+    /// protocol violation waits to be carried out.
+    fn input_stopped(&self) -> bool {
+        self.state.is_terminal()
+            || self.state == State::CloseReceived
+            || self.deferred_failure.is_some()
+    }
+
     fn process(&mut self, now: Instant) -> Result<(), Error> {
         loop {
-            // Nothing after a Close is processed (RFC 6455 5.5.1).
-            if self.state.is_terminal() || self.state == State::CloseReceived {
+            if self.input_stopped() {
                 self.input.clear();
                 return Ok(());
             }
@@ -505,9 +536,7 @@ impl Connection {
                 let payload = payload.freeze();
                 if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived)
                 {
-                    // RFC 6455 5.5.3: answering only the latest Ping is allowed,
-                    // so a Ping flood holds at most one Pong.
-                    self.pending_pong = Some(payload.clone());
+                    self.owe_pong(payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));
                 Ok(())
@@ -613,7 +642,7 @@ impl Connection {
             code: CloseCode::NO_STATUS_RECEIVED,
             reason: String::new(),
         });
-        self.flush_pending_pong();
+        self.flush_pending_pongs();
         match ours {
             Some((code, reason)) => self.write_close(Some(code), reason),
             None if peer.code == CloseCode::NO_STATUS_RECEIVED => self.write_close(None, ""),
@@ -630,15 +659,53 @@ impl Connection {
 
     /// Fails the connection (RFC 6455 section 7.1.7): our Close with the
     /// error's code, unless one was already sent; then `Closed`.
+    ///
+    /// In order: while events decoded before the violation wait for the
+    /// application (or, with `Config::auto_close_reply` off, until the
+    /// caller says the application took them, [`Connection::reply_close`]),
+    /// the failure is deferred. Input stops at once (nothing after the
+    /// violation is processed) and data may still be sent, so the answers
+    /// to those messages go out before our Close; `close_timeout` bounds
+    /// the wait.
     fn fail(&mut self, err: ProtocolError) -> Error {
+        let defer =
+            self.state == State::Open && (!self.config.auto_close_reply || !self.events.is_empty());
+        if defer {
+            self.deferred_failure = Some(err.clone());
+            self.input.clear();
+            self.incoming = None;
+            self.keepalive_at = None;
+            self.ping_wait = None;
+            self.heartbeat_at = None;
+            self.close_deadline = Some(self.now + self.config.close_timeout);
+        } else {
+            self.carry_out_failure(err.clone());
+        }
+        Error::Protocol(err)
+    }
+
+    fn carry_out_failure(&mut self, err: ProtocolError) {
         let code = err.close_code();
         let text = err.to_string();
         if matches!(self.state, State::Open | State::CloseReceived) {
-            self.flush_pending_pong();
+            self.flush_pending_pongs();
             self.write_close(Some(code), truncate_utf8(&text, MAX_CLOSE_REASON));
         }
         self.end(State::Closed, code, text, false, Initiator::Local);
-        Error::Protocol(err)
+    }
+
+    /// Queues a Pong for a Ping, in order behind the Pongs still owed. Past
+    /// `Config::max_pending_pongs` bytes the owed Pongs coalesce into the
+    /// one for the latest Ping (RFC 6455 5.5.3 allows answering only the
+    /// latest), so a Ping flood holds a bounded amount.
+    fn owe_pong(&mut self, payload: Bytes) {
+        let cost = payload.len() + PONG_OVERHEAD;
+        if self.pending_pong_bytes + cost > self.config.max_pending_pongs {
+            self.pending_pongs.clear();
+            self.pending_pong_bytes = 0;
+        }
+        self.pending_pong_bytes += cost;
+        self.pending_pongs.push_back(payload);
     }
 
     fn end(
@@ -665,7 +732,9 @@ impl Connection {
         self.input.clear();
         self.incoming = None;
         self.sending = None;
-        self.pending_pong = None;
+        self.pending_pongs.clear();
+        self.pending_pong_bytes = 0;
+        self.deferred_failure = None;
         self.keepalive_at = None;
         self.ping_wait = None;
         self.close_deadline = None;
@@ -676,7 +745,27 @@ impl Connection {
 
     /// The next event, if any. Call until `None` after each input, timeout
     /// or operation.
+    ///
+    /// With `Config::auto_close_reply` on, a protocol violation found after
+    /// events that were still queued is carried out by the call that finds
+    /// the queue empty (the application has taken those events and had its
+    /// chance to answer them): our Close is queued after those answers and
+    /// the final [`Event::Closed`] is returned.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
+        match self.events.pop_front() {
+            Some(event) => Some(event),
+            None => self.deferred_event(),
+        }
+    }
+
+    #[inline(never)]
+    fn deferred_event(&mut self) -> Option<Event> {
+        if !self.config.auto_close_reply {
+            return None;
+        }
+        let err = self.deferred_failure.take()?;
+        self.carry_out_failure(err);
         self.events.pop_front()
     }
 
@@ -685,7 +774,7 @@ impl Connection {
     /// Pong owed for the latest Ping joins the queue here, so Pings that
     /// arrive faster than output is written coalesce into one Pong.
     pub fn poll_output(&mut self) -> &mut Output {
-        self.flush_pending_pong();
+        self.flush_pending_pongs();
         &mut self.output
     }
 
@@ -697,7 +786,7 @@ impl Connection {
 
     /// Whether there is anything to write.
     pub fn has_output(&self) -> bool {
-        !self.output.is_empty() || self.pending_pong.is_some()
+        !self.output.is_empty() || !self.pending_pongs.is_empty()
     }
 
     /// Bytes queued for the transport (not counting an owed Pong).
@@ -711,8 +800,12 @@ impl Connection {
         SEND_STATES.contains(&self.state) && self.output.len() <= self.config.max_queued_output
     }
 
-    fn flush_pending_pong(&mut self) {
-        if let Some(payload) = self.pending_pong.take() {
+    fn flush_pending_pongs(&mut self) {
+        if self.pending_pongs.is_empty() {
+            return;
+        }
+        self.pending_pong_bytes = 0;
+        while let Some(payload) = self.pending_pongs.pop_front() {
             self.write_frame(true, Rsv::NONE, OpCode::Pong, payload);
         }
     }
@@ -804,7 +897,7 @@ impl Connection {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
-        self.flush_pending_pong();
+        self.flush_pending_pongs();
         self.write_frame(true, rsv, opcode, payload);
         self.sent_since_heartbeat = true;
         Ok(())
@@ -846,7 +939,7 @@ impl Connection {
                 return Err(InvalidInput::InvalidUtf8.into());
             }
         }
-        self.flush_pending_pong();
+        self.flush_pending_pongs();
         self.write_frame(fin, Rsv::NONE, opcode, data);
         self.sending = (!fin).then_some(Sending { kind, utf8 });
         self.sent_since_heartbeat = true;
@@ -906,10 +999,15 @@ impl Connection {
             return Err(InvalidInput::CloseReasonTooLong(reason.len()).into());
         }
         self.sending = None;
+        if let Some(err) = self.deferred_failure.take() {
+            // the peer broke the protocol: that is what our Close says
+            self.carry_out_failure(err);
+            return Ok(());
+        }
         match self.state {
             State::CloseReceived => self.answer_peer_close(Some((code, reason))),
             _ => {
-                self.flush_pending_pong();
+                self.flush_pending_pongs();
                 self.write_close(Some(code), reason);
                 self.state = State::CloseSent;
                 self.keepalive_at = None;
@@ -929,6 +1027,10 @@ impl Connection {
     /// # Errors
     /// [`Error::InvalidState`] in any other state.
     pub fn reply_close(&mut self) -> Result<(), Error> {
+        if let Some(err) = self.deferred_failure.take() {
+            self.carry_out_failure(err);
+            return Ok(());
+        }
         self.check_state("reply to the peer's Close", &[State::CloseReceived])?;
         self.answer_peer_close(None);
         Ok(())
@@ -937,6 +1039,24 @@ impl Connection {
     /// The peer's Close while it waits for our answer (`CloseReceived`).
     pub fn peer_close(&self) -> Option<&CloseFrame> {
         self.peer_close.as_ref()
+    }
+
+    /// A Close waits for the application to take the events before it:
+    /// the answer to the peer's Close (`CloseReceived` with
+    /// `Config::auto_close_reply` off), or the Close of a protocol
+    /// violation found after those events ([`Connection::deferred_failure`]).
+    /// An adapter calls [`Connection::reply_close`] once the application
+    /// has read every event queued before this became true.
+    pub fn awaits_close_reply(&self) -> bool {
+        self.deferred_failure.is_some()
+            || (self.state == State::CloseReceived && self.peer_close.is_some())
+    }
+
+    /// The protocol violation whose failure is deferred until the events
+    /// before it are taken (see [`Connection::poll_event`]); input is no
+    /// longer processed meanwhile.
+    pub fn deferred_failure(&self) -> Option<&ProtocolError> {
+        self.deferred_failure.as_ref()
     }
 
     /// Ends the connection at once, without a closing handshake: state
@@ -993,6 +1113,14 @@ impl Connection {
     /// event 1006, `was_clean: false`). Calling it early does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state.is_terminal() {
+            return;
+        }
+        self.now = now;
+        if self.deferred_failure.is_some() && self.close_deadline.is_some_and(|d| now >= d) {
+            // the application did not take its events in time
+            if let Some(err) = self.deferred_failure.take() {
+                self.carry_out_failure(err);
+            }
             return;
         }
         if self.state == State::CloseReceived && self.close_deadline.is_some_and(|d| now >= d) {

@@ -122,29 +122,70 @@ fn rfc6455_5_5_3_autobahn_2_9_pong_then_ping_answers_only_the_ping() {
 }
 
 #[test]
-fn rfc6455_5_5_3_autobahn_2_10_and_2_11_ten_pings_answered_at_least_the_latest() {
+fn rfc6455_5_5_2_autobahn_2_10_and_2_11_each_ping_gets_its_own_pong_in_order() {
     for role in ROLES {
+        // 2.10: ten Pings in one read; 2.11: octet by octet; and drained
+        // after each Ping or only at the end: ten Pongs, in order, either way
         for chunk in [usize::MAX, 1] {
-            let mut h = Harness::new(role);
-            for i in 0..10 {
-                h.feed_chunked(
-                    &frame(role, PING, format!("payload-{i}").as_bytes()),
-                    chunk.min(64),
+            for drain_each in [true, false] {
+                let mut h = Harness::new(role);
+                let mut out = Vec::new();
+                for i in 0..10 {
+                    h.feed_chunked(
+                        &frame(role, PING, format!("payload-{i}").as_bytes()),
+                        chunk.min(64),
+                    );
+                    if drain_each {
+                        out.extend(h.output());
+                    }
+                }
+                out.extend(h.output());
+                let payloads: Vec<Vec<u8>> = out.iter().map(|f| f.payload.clone()).collect();
+                let expected: Vec<Vec<u8>> = (0..10)
+                    .map(|i| format!("payload-{i}").into_bytes())
+                    .collect();
+                assert_eq!(
+                    payloads, expected,
+                    "{role} chunk {chunk} drain {drain_each}"
                 );
-                // drained after each Ping: each gets its own Pong
-                let out = h.output();
-                assert_eq!(out.len(), 1);
-                assert_eq!(out[0].payload, format!("payload-{i}").as_bytes());
+                assert!(out.iter().all(|f| f.opcode == PONG));
             }
-            // not drained between Pings: they coalesce into one Pong for the latest
-            let mut h = Harness::new(role);
-            for i in 0..10 {
-                h.feed(&frame(role, PING, format!("payload-{i}").as_bytes()));
-            }
-            let out = h.output();
-            assert_eq!(out.len(), 1);
-            assert_eq!(out[0].payload, b"payload-9");
         }
+    }
+}
+
+#[test]
+fn rfc6455_5_5_3_ping_flood_coalesces_past_the_pending_pong_bound() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        let bound = h.conn.config().max_pending_pongs;
+        // 10,000 Pings of 125 bytes, never drained: the owed Pongs stay
+        // within the bound, and the latest Ping is answered
+        for i in 0..10_000u32 {
+            let mut payload = vec![b'p'; 125];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            h.feed(&frame(role, PING, &payload));
+            assert!(
+                h.conn.queued_output() == 0,
+                "Pongs wait until output is taken"
+            );
+        }
+        let _ = h.events();
+        let out = h.output();
+        let wire: usize = out.iter().map(|f| f.payload.len() + 6).sum();
+        assert!(
+            wire <= bound,
+            "{wire} bytes of Pongs over the bound {bound}"
+        );
+        let last = out.last().unwrap();
+        assert_eq!(&last.payload[..4], &9999u32.to_be_bytes());
+        // the ones kept are the latest, in order
+        let ids: Vec<u32> = out
+            .iter()
+            .map(|f| u32::from_be_bytes(f.payload[..4].try_into().unwrap()))
+            .collect();
+        let first = ids[0];
+        assert_eq!(ids, (first..=9999).collect::<Vec<_>>());
     }
 }
 

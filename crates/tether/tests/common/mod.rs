@@ -198,12 +198,15 @@ impl Harness {
 
     /// Echoes every message received so far (what Autobahn's test servers
     /// ask an implementation to do).
+    /// Each message is answered as soon as it is taken, before the next
+    /// event is polled, as an application's loop does.
     pub fn echo(&mut self) -> Vec<Event> {
-        let events = self.events();
-        for e in &events {
-            if let Event::Message(m) = e {
+        let mut events = Vec::new();
+        while let Some(e) = self.conn.poll_event() {
+            if let Event::Message(m) = &e {
                 self.conn.send(m.clone()).unwrap();
             }
+            events.push(e);
         }
         events
     }
