@@ -29,8 +29,9 @@ use crate::unclean;
 /// server to close TCP first, RFC 6455 section 7.1.1).
 const FINISH_WAIT: Duration = Duration::from_secs(5);
 
-/// Messages the reader may hand the writer with `--echo` before it waits.
-const ECHO_QUEUE: usize = 16;
+/// Messages the reader may hand the writer with `--echo`: one, as the
+/// reader waits until each echo is sent before it reads on.
+const ECHO_QUEUE: usize = 1;
 
 /// Connects, runs the session, and returns the exit code: 0 after a clean
 /// close, 1 after an error or an unclean end, 130 after a second Ctrl-C.
@@ -124,9 +125,17 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                     }
                 }
                 if let Some(tx) = &echo {
+                    // wait until the echo is sent before reading on: a
+                    // Close behind this message (e.g. failing on a
+                    // violation that followed it) must go out after it
+                    let handed = async {
+                        let (sent_tx, sent_rx) = oneshot::channel();
+                        tx.send((message, sent_tx)).await.ok()?;
+                        sent_rx.await.ok()
+                    };
                     tokio::select! {
-                        sent = tx.send(message) => {
-                            if sent.is_err() {
+                        sent = handed => {
+                            if sent.is_none() {
                                 // the writer is closing: nothing more goes out
                                 echo = None;
                             }
@@ -206,8 +215,9 @@ pub(crate) fn print(message: &Message, hex: bool) -> std::io::Result<()> {
 pub(crate) enum Source {
     /// Each line a text message (without its `\n` or `\r\n`).
     Stdin(BufReader<Stdin>),
-    /// Messages to send back, from the reader.
-    Echo(mpsc::Receiver<Message>),
+    /// Messages to send back, from the reader, each with a signal that it
+    /// was sent.
+    Echo(mpsc::Receiver<(Message, oneshot::Sender<()>)>),
 }
 
 /// How the writer closes once its source ends.
@@ -248,7 +258,7 @@ async fn write(
             _ = &mut stop => break WriterEnd::Stopped,
             next = next_message(&mut source, &mut line, &mut line_number, &failed) => next,
         };
-        let Some(message) = next else {
+        let Some((message, sent_signal)) = next else {
             break WriterEnd::SourceEnded;
         };
         tokio::select! {
@@ -261,6 +271,9 @@ async fn write(
                     break WriterEnd::ConnectionEnded;
                 }
                 sent_any = true;
+                if let Some(signal) = sent_signal {
+                    let _ = signal.send(());
+                }
             }
         }
     };
@@ -286,15 +299,16 @@ async fn write(
     }
 }
 
-/// The next message to send; `None` when the source has ended.
+/// The next message to send (with the signal to give once it is sent, for
+/// an echo); `None` when the source has ended.
 pub(crate) async fn next_message(
     source: &mut Source,
     line: &mut Vec<u8>,
     line_number: &mut u64,
     failed: &AtomicBool,
-) -> Option<Message> {
+) -> Option<(Message, Option<oneshot::Sender<()>>)> {
     let input = match source {
-        Source::Echo(rx) => return rx.recv().await,
+        Source::Echo(rx) => return rx.recv().await.map(|(m, sent)| (m, Some(sent))),
         Source::Stdin(input) => input,
     };
     loop {
@@ -310,7 +324,7 @@ pub(crate) async fn next_message(
                     }
                 }
                 match std::str::from_utf8(line) {
-                    Ok(text) => return Some(Message::text(text)),
+                    Ok(text) => return Some((Message::text(text), None)),
                     Err(e) => {
                         eprintln!(
                             "tether: line {line_number} of stdin is not UTF-8 ({e}); not sent"

@@ -251,7 +251,9 @@ fn read_stdin(failed: Arc<AtomicBool>) -> mpsc::Receiver<(u64, Message)> {
         let mut source = Source::Stdin(BufReader::new(tokio::io::stdin()));
         let mut line = Vec::new();
         let mut number = 0u64;
-        while let Some(message) = next_message(&mut source, &mut line, &mut number, &failed).await {
+        while let Some((message, _)) =
+            next_message(&mut source, &mut line, &mut number, &failed).await
+        {
             if tx.send((number, message)).await.is_err() {
                 return;
             }

@@ -194,6 +194,11 @@ pub(crate) struct Inner {
     marker_sent: bool,
     /// The application read everything before the peer's Close.
     pub(crate) reply_close: bool,
+    /// The application came back for the next event after the last one it
+    /// took (or has taken none): it has had its chance to answer what it
+    /// read, so a Close waiting behind that can go out now. False while it
+    /// holds an event it may still be answering.
+    pub(crate) reader_caught_up: bool,
     read_open: bool,
     /// Writing still works (false after a write error or when the last
     /// bytes could not be written in time).
@@ -251,6 +256,7 @@ impl Shared {
                 held: None,
                 marker_sent: false,
                 reply_close: false,
+                reader_caught_up: true,
                 read_open: true,
                 writable: true,
                 needs_flush: false,
@@ -412,8 +418,9 @@ impl Inner {
         }
         if self.conn.awaits_close_reply() && !self.marker_sent {
             self.marker_sent = true;
-            if self.items.is_empty() || !self.stream_alive {
-                // the application has read everything (or nobody reads)
+            if (self.items.is_empty() && self.reader_caught_up) || !self.stream_alive {
+                // the application has read and answered everything (or
+                // nobody reads)
                 self.reply_close = true;
             } else {
                 self.items.push_back(Item::PeerClosed);

@@ -417,6 +417,7 @@ impl WsStream {
         loop {
             match inner.pop_item() {
                 Some(Item::Event(e)) => {
+                    inner.reader_caught_up = false;
                     if drove {
                         self.shared.wakers.unregister(Party::Reader);
                     }
@@ -431,6 +432,7 @@ impl WsStream {
                 }
                 None if drove => return Poll::Pending,
                 None => {
+                    inner.reader_caught_up = true;
                     self.shared.drive(&mut inner, Party::Reader, cx, true);
                     drove = true;
                 }

@@ -89,6 +89,11 @@ impl RawPeer {
         }
     }
 
+    /// Encodes one frame with any RSV bits (e.g. a violation) into `out`.
+    pub fn encode_rsv(&mut self, rsv: Rsv, opcode: OpCode, payload: &[u8], out: &mut BytesMut) {
+        self.encoder.encode(true, rsv, opcode, payload, out);
+    }
+
     pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) {
         let mut out = BytesMut::new();
         self.encoder
@@ -146,6 +151,11 @@ impl RawClient {
             ),
             encoder: FrameEncoder::new(Role::Client, key as fn() -> [u8; 4]),
         }
+    }
+
+    /// Encodes one frame with any RSV bits (e.g. a violation) into `out`.
+    pub fn encode_rsv(&mut self, rsv: Rsv, opcode: OpCode, payload: &[u8], out: &mut BytesMut) {
+        self.encoder.encode(true, rsv, opcode, payload, out);
     }
 
     /// Encodes frames into one buffer, to be written in a single write.
