@@ -68,8 +68,18 @@ pub struct Config {
     /// they stay bounded. Default 16 MiB.
     pub max_queued_output: usize,
     /// How long to wait for the peer's Close after sending ours before
-    /// aborting (final close 1006). Default 10 s.
+    /// aborting (final close 1006); how long the peer's Close, or a
+    /// protocol violation found after unread messages, waits for the
+    /// application before it is answered for it; and how long an ended
+    /// connection's last bytes may take to be written before they are
+    /// given up. Default 10 s.
     pub close_timeout: Duration,
+    /// How long a client that ended the connection waits for the server to
+    /// close the transport first (RFC 6455 section 7.1.1: the server closes
+    /// TCP, so that it holds the TIME_WAIT state) before closing it itself;
+    /// see [`Connection::should_close_transport`](crate::Connection::should_close_transport).
+    /// Servers do not wait. Default 2 s.
+    pub fin_wait: Duration,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,
     /// Application-level heartbeat. Default none.
@@ -115,6 +125,7 @@ impl Default for Config {
             max_fragments: 1 << 20,
             max_queued_output: 16 << 20,
             close_timeout: Duration::from_secs(10),
+            fin_wait: Duration::from_secs(2),
             keep_alive: KeepAlive::Off,
             heartbeat: None,
             auto_close_reply: true,

@@ -30,9 +30,13 @@ use std::time::Instant;
 
 use bytes::buf::Limit;
 use bytes::{Bytes, BytesMut};
-use tether_frame::{FrameDecoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv, apply_mask};
+use tether_frame::{
+    FrameDecoder, FrameEncoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv,
+};
 
 use crate::close::parse_close_payload;
+use crate::output::ZERO_COPY_MIN;
+use crate::timers::{Timer, Timers};
 use crate::utf8::Utf8Stream;
 use crate::{
     CloseCode, CloseFrame, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive,
@@ -77,6 +81,16 @@ struct Sending {
 
 const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
 
+/// The connection's source of client mask keys, for its encoder.
+struct Masks(Box<dyn MaskSource + Send>);
+
+impl MaskSource for Masks {
+    #[inline]
+    fn next_key(&mut self) -> [u8; 4] {
+        self.0.next_key()
+    }
+}
+
 /// Wire size of a Pong beyond its payload, counted against
 /// `Config::max_pending_pongs`: a 2-byte header and a 4-byte mask.
 const PONG_OVERHEAD: usize = 6;
@@ -109,15 +123,20 @@ pub struct Connection {
     /// The latest time passed in (for deadlines set outside a timed call).
     now: Instant,
     sending: Option<Sending>,
-    masks: Box<dyn MaskSource + Send>,
+    /// Every frame we send is encoded here (client frames masked with keys
+    /// from the connection's mask source).
+    encoder: FrameEncoder<Masks>,
     extension: Option<Box<dyn Extension>>,
-    keepalive_at: Option<Instant>,
-    /// Payload and deadline of the keep-alive Ping awaiting its Pong.
-    ping_wait: Option<(u64, Instant)>,
+    /// Every deadline: keep-alive, its Pong, heartbeat, close, drain, FIN wait.
+    timers: Timers,
+    /// The counter the keep-alive Ping carried, while its Pong is due.
+    ping_expected: Option<u64>,
     ping_counter: u64,
-    close_deadline: Option<Instant>,
     close_info: Option<CloseInfo>,
-    heartbeat_at: Option<Instant>,
+    /// The transport reached end of input.
+    eof: bool,
+    /// Output was given up (the peer took nothing until the drain deadline).
+    output_discarded: bool,
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
@@ -171,18 +190,21 @@ impl Connection {
             deferred_failure: None,
             now,
             sending: None,
-            masks,
+            encoder: FrameEncoder::new(role, Masks(masks)),
             extension: None,
-            keepalive_at: None,
-            ping_wait: None,
+            timers: Timers::default(),
+            ping_expected: None,
             ping_counter: 0,
-            close_deadline: None,
             close_info: None,
-            heartbeat_at: config.heartbeat.as_ref().map(|h| now + h.interval),
+            eof: false,
+            output_discarded: false,
             sent_since_heartbeat: false,
             peer_close: None,
             config,
         };
+        if let Some(h) = &conn.config.heartbeat {
+            conn.timers.set(Timer::Heartbeat, now + h.interval);
+        }
         conn.postpone_keepalive(now);
         conn
     }
@@ -323,6 +345,8 @@ impl Connection {
     /// `was_clean: false` ("the peer closed the connection without completing
     /// the close handshake").
     pub fn receive_eof(&mut self) {
+        self.eof = true;
+        self.timers.stop(Timer::FinWait);
         if self.state.is_terminal() {
             return;
         }
@@ -542,10 +566,11 @@ impl Connection {
                 Ok(())
             }
             OpCode::Pong => {
-                if let Some((expected, _)) = self.ping_wait
+                if let Some(expected) = self.ping_expected
                     && payload[..] == expected.to_be_bytes()
                 {
-                    self.ping_wait = None;
+                    self.ping_expected = None;
+                    self.timers.stop(Timer::PongDeadline);
                     self.postpone_keepalive(now);
                 }
                 self.events.push_back(Event::Pong(payload.freeze()));
@@ -618,10 +643,7 @@ impl Connection {
                 // Wait for the application (or the close timeout) to answer.
                 self.state = State::CloseReceived;
                 self.peer_close = Some(CloseFrame { code, reason });
-                self.keepalive_at = None;
-                self.ping_wait = None;
-                self.heartbeat_at = None;
-                self.close_deadline = Some(now + self.config.close_timeout);
+                self.start_closing(now);
             }
             State::Open => {
                 self.peer_close = Some(CloseFrame { code, reason });
@@ -674,10 +696,7 @@ impl Connection {
             self.deferred_failure = Some(err.clone());
             self.input.clear();
             self.incoming = None;
-            self.keepalive_at = None;
-            self.ping_wait = None;
-            self.heartbeat_at = None;
-            self.close_deadline = Some(self.now + self.config.close_timeout);
+            self.start_closing(self.now);
         } else {
             self.carry_out_failure(err.clone());
         }
@@ -735,10 +754,38 @@ impl Connection {
         self.pending_pongs.clear();
         self.pending_pong_bytes = 0;
         self.deferred_failure = None;
-        self.keepalive_at = None;
-        self.ping_wait = None;
-        self.close_deadline = None;
-        self.heartbeat_at = None;
+        self.ping_expected = None;
+        for timer in [
+            Timer::Close,
+            Timer::PongDeadline,
+            Timer::Heartbeat,
+            Timer::KeepAlive,
+        ] {
+            self.timers.stop(timer);
+        }
+        if state == State::Closed {
+            // our last bytes get close_timeout to be written
+            self.timers
+                .set(Timer::Drain, self.now + self.config.close_timeout);
+            // RFC 6455 7.1.1: the server closes the transport first; the
+            // client waits for that, a little
+            if self.role == Role::Client && !self.eof {
+                self.timers
+                    .set(Timer::FinWait, self.now + self.config.fin_wait);
+            }
+        }
+    }
+
+    /// Closing has begun (our Close sent, the peer's received, or a failure
+    /// deferred): keep-alive and heartbeat stop, and `close_timeout` bounds
+    /// what is left.
+    fn start_closing(&mut self, now: Instant) {
+        self.ping_expected = None;
+        for timer in [Timer::PongDeadline, Timer::Heartbeat, Timer::KeepAlive] {
+            self.timers.stop(timer);
+        }
+        self.timers
+            .set(Timer::Close, now + self.config.close_timeout);
     }
 
     // ----- events and output --------------------------------------------
@@ -810,32 +857,22 @@ impl Connection {
         }
     }
 
+    /// Queues one frame, encoded by the connection's [`FrameEncoder`]: into
+    /// the output's tail when masked or small, else the header there and a
+    /// large server payload by reference (written vectored, not copied).
     fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Bytes) {
-        let mask = self.role.masks_outgoing().then(|| self.masks.next_key());
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let (head, n) = header.encode();
-        match mask {
-            Some(key) => {
-                let tail = self.output.tail_mut();
-                tail.reserve(n + payload.len());
-                tail.extend_from_slice(&head[..n]);
-                let start = tail.len();
-                tail.extend_from_slice(&payload);
-                if let Some(body) = tail.get_mut(start..) {
-                    apply_mask(body, key, 0);
-                }
-                self.output.grew(n + payload.len());
-            }
-            None => {
-                self.output.push_slice(&head[..n]);
-                self.output.push_bytes(payload);
-            }
+        if self.role.masks_outgoing() || payload.len() < ZERO_COPY_MIN {
+            let tail = self.output.tail_mut();
+            let before = tail.len();
+            self.encoder.encode(fin, rsv, opcode, &payload, tail);
+            let added = tail.len() - before;
+            self.output.grew(added);
+        } else {
+            let header = self
+                .encoder
+                .encode_header(fin, rsv, opcode, payload.len() as u64);
+            self.output.push_slice(header.as_bytes());
+            self.output.push_bytes(payload);
         }
     }
 
@@ -1010,10 +1047,7 @@ impl Connection {
                 self.flush_pending_pongs();
                 self.write_close(Some(code), reason);
                 self.state = State::CloseSent;
-                self.keepalive_at = None;
-                self.heartbeat_at = None;
-                self.ping_wait = None;
-                self.close_deadline = Some(now + self.config.close_timeout);
+                self.start_closing(now);
             }
         }
         Ok(())
@@ -1079,122 +1113,168 @@ impl Connection {
     /// (only while `Open`; closing stops it).
     fn postpone_heartbeat(&mut self, now: Instant) {
         if let (Some(h), State::Open) = (&self.config.heartbeat, self.state) {
-            self.heartbeat_at = Some(now + h.interval);
+            self.timers.set(Timer::Heartbeat, now + h.interval);
         }
     }
 
     fn postpone_keepalive(&mut self, now: Instant) {
-        if self.ping_wait.is_some() || self.state != State::Open {
+        if self.ping_expected.is_some() || self.state != State::Open {
             return;
         }
-        self.keepalive_at = match self.config.keep_alive {
-            KeepAlive::Off => None,
-            KeepAlive::Pong { interval } | KeepAlive::Ping { interval, .. } => Some(now + interval),
-        };
+        match self.config.keep_alive {
+            KeepAlive::Off => self.timers.stop(Timer::KeepAlive),
+            KeepAlive::Pong { interval } | KeepAlive::Ping { interval, .. } => {
+                self.timers.set(Timer::KeepAlive, now + interval);
+            }
+        }
     }
 
-    /// The next moment [`Connection::handle_timeout`] must be called:
-    /// the earliest of the keep-alive, the keep-alive Pong deadline and the
-    /// close timeout. `None` when no timer is armed.
+    /// The next moment [`Connection::handle_timeout`] must be called: the
+    /// earliest armed timer (keep-alive, its Pong deadline, heartbeat,
+    /// close timeout, the deadline for our last bytes, a client's wait for
+    /// the server to close the transport). `None` when none is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.keepalive_at,
-            self.ping_wait.map(|(_, d)| d),
-            self.close_deadline,
-            self.heartbeat_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let draining = !self.output.is_empty();
+        self.timers.next(|t| t != Timer::Drain || draining)
     }
 
-    /// Runs the timers that are due at `now`: sends the keep-alive Pong or
-    /// Ping, or aborts on a missed keep-alive Pong or close timeout (final
-    /// event 1006, `was_clean: false`). Calling it early does nothing.
+    /// Runs the timers that are due at `now`, each kind at most once:
+    /// sends the keep-alive Pong or Ping or the heartbeat; on the close
+    /// timeout answers the peer's Close or carries out a deferred failure
+    /// for the application, or aborts when the peer never answered ours;
+    /// aborts on a missed keep-alive Pong (final event 1006, `was_clean:
+    /// false`); gives up output the peer would not take; ends a client's
+    /// wait for the server to close the transport. Calling it early does
+    /// nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.state.is_terminal() {
-            return;
-        }
         self.now = now;
-        if self.deferred_failure.is_some() && self.close_deadline.is_some_and(|d| now >= d) {
-            // the application did not take its events in time
-            if let Some(err) = self.deferred_failure.take() {
-                self.carry_out_failure(err);
+        for timer in Timer::ALL {
+            if self.timers.take_due(timer, now) {
+                self.on_timer(timer, now);
             }
-            return;
         }
-        if self.state == State::CloseReceived && self.close_deadline.is_some_and(|d| now >= d) {
-            // the application did not answer in time: answer for it
-            self.answer_peer_close(None);
-            return;
-        }
-        if self.close_deadline.is_some_and(|d| now >= d) {
-            let reason = format!(
-                "close timeout: the peer did not answer our Close within {}",
-                fmt_duration(self.config.close_timeout)
-            );
-            self.end(
-                State::Aborted,
-                CloseCode::ABNORMAL,
-                reason,
-                false,
-                Initiator::Application,
-            );
-            return;
-        }
-        if self.ping_wait.is_some_and(|(_, d)| now >= d) {
-            let timeout = match self.config.keep_alive {
-                KeepAlive::Ping { timeout, .. } => timeout,
-                _ => Duration::ZERO,
-            };
-            let reason = format!(
-                "keep-alive timeout: no Pong within {} of our Ping",
-                fmt_duration(timeout)
-            );
-            self.end(
-                State::Aborted,
-                CloseCode::ABNORMAL,
-                reason,
-                false,
-                Initiator::Local,
-            );
-            return;
-        }
-        if self.heartbeat_at.is_some_and(|at| now >= at) && self.state != State::Open {
-            // no heartbeat once closing has begun
-            self.heartbeat_at = None;
-        }
-        if let Some(h) = &self.config.heartbeat
-            && self.heartbeat_at.is_some_and(|at| now >= at)
-        {
-            let (interval, message) = (h.interval, h.message.clone());
-            self.heartbeat_at = Some(now + interval);
-            if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending.is_none() {
-                let opcode = match message.kind() {
-                    MessageKind::Text => OpCode::Text,
-                    MessageKind::Binary => OpCode::Binary,
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Instant) {
+        match timer {
+            Timer::Close => self.on_close_timeout(),
+            Timer::PongDeadline => {
+                let timeout = match self.config.keep_alive {
+                    KeepAlive::Ping { timeout, .. } => timeout,
+                    _ => Duration::ZERO,
                 };
-                self.write_frame(true, Rsv::NONE, opcode, message.into_bytes());
+                let reason = format!(
+                    "keep-alive timeout: no Pong within {} of our Ping",
+                    fmt_duration(timeout)
+                );
+                self.end(
+                    State::Aborted,
+                    CloseCode::ABNORMAL,
+                    reason,
+                    false,
+                    Initiator::Local,
+                );
             }
-        }
-        if self.keepalive_at.is_some_and(|at| now >= at)
-            && matches!(self.state, State::Open | State::CloseReceived)
-        {
-            match self.config.keep_alive {
-                KeepAlive::Off => self.keepalive_at = None,
-                KeepAlive::Pong { interval } => {
-                    self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
-                    self.keepalive_at = Some(now + interval);
-                }
-                KeepAlive::Ping { timeout, .. } => {
-                    self.ping_counter = self.ping_counter.wrapping_add(1);
-                    let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
-                    self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
-                    self.ping_wait = Some((self.ping_counter, now + timeout));
-                    self.keepalive_at = None;
+            Timer::Heartbeat => {
+                let Some(h) = self
+                    .config
+                    .heartbeat
+                    .as_ref()
+                    .filter(|_| self.state == State::Open)
+                else {
+                    return; // no heartbeat once closing has begun
+                };
+                let (interval, message) = (h.interval, h.message.clone());
+                self.timers.set(Timer::Heartbeat, now + interval);
+                if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending.is_none() {
+                    let opcode = match message.kind() {
+                        MessageKind::Text => OpCode::Text,
+                        MessageKind::Binary => OpCode::Binary,
+                    };
+                    self.write_frame(true, Rsv::NONE, opcode, message.into_bytes());
                 }
             }
+            Timer::KeepAlive => {
+                if !matches!(self.state, State::Open | State::CloseReceived) {
+                    return;
+                }
+                match self.config.keep_alive {
+                    KeepAlive::Off => {}
+                    KeepAlive::Pong { interval } => {
+                        self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
+                        self.timers.set(Timer::KeepAlive, now + interval);
+                    }
+                    KeepAlive::Ping { timeout, .. } => {
+                        self.ping_counter = self.ping_counter.wrapping_add(1);
+                        let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
+                        self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
+                        self.ping_expected = Some(self.ping_counter);
+                        self.timers.set(Timer::PongDeadline, now + timeout);
+                    }
+                }
+            }
+            Timer::Drain => {
+                if !self.output.is_empty() {
+                    // the peer took nothing for close_timeout: give up
+                    self.output = Output::default();
+                    self.output_discarded = true;
+                }
+            }
+            // the server did not close first: the client closes itself
+            Timer::FinWait => {}
         }
+    }
+
+    /// `Config::close_timeout` passed while closing.
+    fn on_close_timeout(&mut self) {
+        if let Some(err) = self.deferred_failure.take() {
+            // the application did not take its events in time
+            self.carry_out_failure(err);
+            return;
+        }
+        match self.state {
+            // the application did not answer in time: answer for it
+            State::CloseReceived => self.answer_peer_close(None),
+            State::CloseSent => {
+                let reason = format!(
+                    "close timeout: the peer did not answer our Close within {}",
+                    fmt_duration(self.config.close_timeout)
+                );
+                self.end(
+                    State::Aborted,
+                    CloseCode::ABNORMAL,
+                    reason,
+                    false,
+                    Initiator::Application,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    // ----- the transport ---------------------------------------------------
+
+    /// Whether the transport should be closed now: the connection has
+    /// ended, our last bytes are written (or were given up after
+    /// `Config::close_timeout`), and a client no longer waits for the
+    /// server to close first (RFC 6455 section 7.1.1: up to
+    /// `Config::fin_wait`, or until [`Connection::receive_eof`]). An
+    /// adapter flushes its transport, shuts down writing and closes it.
+    pub fn should_close_transport(&self) -> bool {
+        self.state.is_terminal() && self.output.is_empty() && !self.timers.is_armed(Timer::FinWait)
+    }
+
+    /// Whether the peer is expected to close the transport next: a client
+    /// that ended cleanly waits for the server's end of input (keep reading
+    /// until it comes or [`Connection::should_close_transport`] says so).
+    pub fn close_expected(&self) -> bool {
+        self.timers.is_armed(Timer::FinWait)
+    }
+
+    /// Whether queued output was given up because the peer took none of it
+    /// until the drain deadline (`Config::close_timeout` after the end).
+    pub fn output_discarded(&self) -> bool {
+        self.output_discarded
     }
 }
 

@@ -44,6 +44,7 @@ mod message;
 mod output;
 pub mod reconnect;
 mod state;
+mod timers;
 pub mod upgrade;
 mod utf8;
 

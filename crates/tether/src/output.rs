@@ -11,7 +11,7 @@ use std::io::IoSlice;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Payloads at least this long are queued by reference rather than copied.
-const ZERO_COPY_MIN: usize = 4096;
+pub(crate) const ZERO_COPY_MIN: usize = 4096;
 
 /// Bytes the caller must write to the transport, in order.
 ///

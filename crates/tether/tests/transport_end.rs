@@ -1,0 +1,138 @@
+//! When the transport closes, and who closes it (RFC 6455 section 7.1.1):
+//! the core decides, in virtual time, through
+//! `Connection::should_close_transport`, `close_expected` and the drain
+//! and FIN-wait timers; an adapter only follows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether::{CloseCode, Config, Role, State};
+
+/// Both sides exchange Closes: `role` starts, the peer (bytes made by
+/// hand) answers.
+fn clean_close(role: Role) -> Harness {
+    let mut h = Harness::new(role);
+    h.conn.close(h.now, CloseCode::NORMAL, "bye").unwrap();
+    assert!(!h.conn.should_close_transport(), "still closing");
+    h.feed(&frame(role, CLOSE, &close_payload(1000, b"")));
+    assert_eq!(h.conn.state(), State::Closed);
+    h
+}
+
+#[test]
+fn rfc6455_7_1_1_open_connection_keeps_its_transport() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.feed(&frame(role, TEXT, b"hi"));
+        let _ = h.events();
+        assert!(!h.conn.should_close_transport());
+        assert!(!h.conn.close_expected());
+    }
+}
+
+#[test]
+fn rfc6455_7_1_1_server_closes_the_transport_once_its_last_bytes_are_out() {
+    let mut h = clean_close(Role::Server);
+    assert!(
+        !h.conn.should_close_transport(),
+        "our Close is not written yet"
+    );
+    assert!(
+        !h.conn.close_expected(),
+        "a server does not wait for the client"
+    );
+    let _ = h.output();
+    assert!(h.conn.should_close_transport());
+}
+
+#[test]
+fn rfc6455_7_1_1_client_waits_for_the_server_to_close_first() {
+    let mut h = clean_close(Role::Client);
+    let _ = h.output();
+    assert!(h.conn.close_expected(), "the server should close TCP first");
+    assert!(!h.conn.should_close_transport());
+    h.advance(Duration::from_millis(500));
+    assert!(!h.conn.should_close_transport());
+    h.conn.receive_eof();
+    assert!(!h.conn.close_expected());
+    assert!(h.conn.should_close_transport());
+    assert_eq!(h.conn.state(), State::Closed, "the clean end stays clean");
+    assert!(h.conn.close_info().unwrap().was_clean);
+}
+
+#[test]
+fn rfc6455_7_1_1_client_closes_itself_after_fin_wait() {
+    let mut h = clean_close(Role::Client);
+    let _ = h.output();
+    let fin_wait = h.conn.config().fin_wait;
+    assert_eq!(h.jump_to_timeout(), Some(fin_wait));
+    assert!(!h.conn.close_expected());
+    assert!(h.conn.should_close_transport());
+    assert_eq!(h.conn.poll_timeout(), None, "nothing left to wait for");
+}
+
+#[test]
+fn fin_wait_comes_from_the_config() {
+    let config = Config {
+        fin_wait: Duration::from_millis(250),
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Client, config);
+    h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+    h.feed(&frame(Role::Client, CLOSE, &close_payload(1000, b"")));
+    let _ = h.output();
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_millis(250)));
+    assert!(h.conn.should_close_transport());
+}
+
+#[test]
+fn last_bytes_the_peer_never_takes_are_given_up_after_the_close_timeout() {
+    for role in ROLES {
+        // a violation: our Close is queued, and the peer reads nothing
+        let mut h = Harness::new(role);
+        h.feed(&frame(role, 3, b""));
+        assert_eq!(h.conn.state(), State::Closed);
+        assert!(h.conn.has_output());
+        assert!(!h.conn.should_close_transport());
+        let timeout = h.conn.config().close_timeout;
+        let mut waited = Duration::ZERO;
+        while !h.conn.should_close_transport() {
+            waited += h.jump_to_timeout().expect("a deadline is armed");
+        }
+        assert!(waited >= timeout, "{waited:?}");
+        assert!(h.conn.output_discarded());
+        assert!(!h.conn.has_output());
+    }
+}
+
+#[test]
+fn written_output_disarms_the_drain_deadline() {
+    let mut h = clean_close(Role::Server);
+    let _ = h.output();
+    assert_eq!(h.conn.poll_timeout(), None);
+    assert!(!h.conn.output_discarded());
+}
+
+#[test]
+fn aborted_connection_closes_its_transport_at_once() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.send(tether::Message::text("never sent")).unwrap();
+        h.conn.abort("the application gave up");
+        assert!(h.conn.should_close_transport());
+        assert!(!h.conn.close_expected());
+    }
+}
+
+#[test]
+fn peer_vanishing_closes_the_transport() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.receive_eof();
+        assert_eq!(h.conn.state(), State::Aborted);
+        assert!(h.conn.should_close_transport());
+    }
+}
