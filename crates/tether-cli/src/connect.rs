@@ -24,11 +24,6 @@ use crate::cli::ConnectArgs;
 use crate::show;
 use crate::unclean;
 
-/// How long, after the final close, to wait for the connection's task to
-/// write its last bytes and close the socket (it waits up to 2 s for the
-/// server to close TCP first, RFC 6455 section 7.1.1).
-const FINISH_WAIT: Duration = Duration::from_secs(5);
-
 /// Messages the reader may hand the writer with `--echo`: one, as the
 /// reader waits until each echo is sent before it reads on.
 const ECHO_QUEUE: usize = 1;
@@ -169,12 +164,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     if let Some(stop) = stop.take() {
         let _ = stop.send(());
     }
+    // (bounded by the core: its close, drain and FIN-wait timers)
     tokio::select! {
-        finished = tokio::time::timeout(FINISH_WAIT, writer) => {
-            if finished.is_err() {
-                tracing::debug!("the connection's task did not finish in time");
-            }
-        }
+        _ = writer => {}
         () = interrupts.next() => {}
     }
 

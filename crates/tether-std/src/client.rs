@@ -161,10 +161,11 @@ impl ClientOptions {
 
     /// How long a client waits, after the closing handshake, for the server
     /// to close TCP first (RFC 6455 section 7.1.1) before closing it
-    /// itself. Default 1 s.
+    /// itself: sets `Config::fin_wait` (default 2 s; `config()` after this
+    /// replaces it).
     #[must_use]
     pub fn fin_wait(mut self, wait: Duration) -> Self {
-        self.settings.fin_wait = wait;
+        self.config.fin_wait = wait;
         self
     }
 

@@ -34,23 +34,21 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// timeout set outside this crate).
 const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(1);
 
-/// Adapter settings that are not protocol limits (those are in [`Config`]).
+/// Adapter settings that are not protocol limits or waits (those are the
+/// core's, in [`Config`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) read_buffer_size: usize,
-    pub(crate) fin_wait: Duration,
 }
 
 impl Settings {
     pub(crate) const DEFAULT_READ_BUFFER: usize = 64 * 1024;
-    pub(crate) const DEFAULT_FIN_WAIT: Duration = Duration::from_secs(1);
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             read_buffer_size: Self::DEFAULT_READ_BUFFER,
-            fin_wait: Self::DEFAULT_FIN_WAIT,
         }
     }
 }
@@ -99,7 +97,6 @@ pub struct WebSocket<S> {
     events: VecDeque<Event>,
     /// Payload bytes of the messages in `events`.
     held: usize,
-    fin_wait: Duration,
     /// The read timeout armed on the stream (`None`: blocking).
     armed: Option<Duration>,
     /// The stream supports read timeouts (timers can fire in `read`).
@@ -110,6 +107,8 @@ pub struct WebSocket<S> {
     broken: bool,
     /// The transport has been ended (shut down).
     ended: bool,
+    /// `close` was called: messages beyond the read-ahead bound are dropped.
+    closing: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
@@ -161,12 +160,12 @@ impl<S: Transport> WebSocket<S> {
             buf: vec![0; settings.read_buffer_size.max(1)].into_boxed_slice(),
             events: VecDeque::new(),
             held: 0,
-            fin_wait: settings.fin_wait,
             armed: Some(Duration::ZERO), // unknown: the first read arms for sure
             timers: true,
             nonblocking: true,
             broken: false,
             ended: false,
+            closing: false,
             stream,
         };
         if let Some(extension) = extension {
@@ -299,11 +298,15 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Closes the connection (RFC 6455 section 7.1.2) and waits for the end:
-    /// sends our Close with `code` and `reason`, reads (and drops) what the
-    /// peer still sends until its Close arrives, `Config::close_timeout`
-    /// passes, or the transport ends; then ends the transport (a server at
-    /// once; a client first waits up to the FIN wait for the server to close
-    /// TCP, RFC 6455 section 7.1.1). Messages not yet read are dropped.
+    /// sends our Close with `code` and `reason`, reads what the peer still
+    /// sends until its Close arrives, `Config::close_timeout` passes, or the
+    /// transport ends; then ends the transport when the core says (a
+    /// server at once; a client first waits up to `Config::fin_wait` for
+    /// the server to close TCP, RFC 6455 section 7.1.1). Messages not yet
+    /// read, and those that arrive meanwhile (up to `max_message_size`
+    /// bytes in all; beyond that they are dropped), stay readable with
+    /// [`read`](Self::read). Closing after the end returns the end again:
+    /// the same contract as the tokio adapter's `close`.
     ///
     /// Returns how the connection ended: clean with the peer's answering
     /// code, or 1006 with `was_clean: false` after a timeout or a lost
@@ -312,39 +315,24 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// [`Error::Protocol`] for a code that may not be sent (1005, 1006,
     /// 1015, ...) or a reason over 123 bytes (nothing is sent);
-    /// [`Error::Closed`] if the connection had already ended (after an I/O
-    /// error too: it returns at once); [`Error::Io`] when the transport
-    /// fails during the close.
+    /// [`Error::Io`] when the transport fails during the close.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
         if let Some(info) = self.ended_with() {
             self.end_transport();
-            return Err(Error::Closed(info));
+            return Ok(info);
         }
         let now = Instant::now();
         if let Err(e) = self.conn.close(now, code, reason) {
             return Err(self.refused(e));
         }
-        self.events.clear();
-        self.held = 0;
-        let deadline = self.conn.poll_timeout();
-        if let Some(deadline) = deadline {
-            // Bound the write of our Close too: a peer that reads nothing
-            // must not hold `close` past the close timeout.
-            let _ = self.stream.set_write_timeout(Some(
-                deadline.saturating_duration_since(now).max(MIN_TIMEOUT),
-            ));
-        }
-        let written = self.flush_output(deadline);
-        let _ = self.stream.set_write_timeout(None);
-        match written {
+        self.closing = true;
+        // Bounded by the core's timers: a peer that reads nothing must not
+        // hold `close` past the close timeout.
+        match self.flush_output(true) {
             Ok(()) | Err(Error::Closed(_)) => {}
             Err(e) => return Err(e),
         }
         loop {
-            // After our Close, data is not for the application any more; the
-            // end is what `close` returns.
-            self.events.clear();
-            self.held = 0;
             if let Some(info) = self.ended_with() {
                 self.end_transport();
                 return Ok(info);
@@ -453,7 +441,7 @@ impl<S: Transport> WebSocket<S> {
         if let Err(e) = queued {
             return Err(self.refused(e));
         }
-        self.flush_output(None)?;
+        self.flush_output(false)?;
         self.read_ahead();
         Ok(())
     }
@@ -519,7 +507,9 @@ impl<S: Transport> WebSocket<S> {
     /// connection has ended.
     fn settle(&mut self) -> Result<(), Error> {
         self.drain_events();
-        let written = self.flush_output(None);
+        // once ended, the core bounds how long our last bytes may take
+        let ended = self.conn.state().is_terminal();
+        let written = self.flush_output(ended);
         self.drain_events();
         if self.conn.state().is_terminal() {
             self.end_transport();
@@ -528,20 +518,52 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn drain_events(&mut self) {
+        let limit = self.conn.config().max_message_size;
         while let Some(event) = self.conn.poll_event() {
+            if self.closing && self.held >= limit && matches!(event, Event::Message(_)) {
+                // read only to reach the peer's Close: bounded, dropped
+                continue;
+            }
             self.held += weight(&event);
             self.events.push_back(event);
         }
     }
 
     /// Writes all queued output (vectored), retrying `Interrupted` and
-    /// `WouldBlock` until `deadline`. Bytes are only taken off the queue
-    /// once the transport accepted them.
-    fn flush_output(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
+    /// `WouldBlock`. Bytes are only taken off the queue once the transport
+    /// accepted them. When `bounded`, each write waits at most until the
+    /// core's next deadline, and a deadline that passes goes to the core:
+    /// the close timeout aborts, the drain deadline gives up the output,
+    /// so the loop ends by the core's decision.
+    fn flush_output(&mut self, bounded: bool) -> Result<(), Error> {
         if self.broken || self.ended {
             return Ok(());
         }
+        let result = self.write_all_output(bounded);
+        if bounded {
+            let _ = self.stream.set_write_timeout(None);
+        }
+        result
+    }
+
+    fn write_all_output(&mut self, bounded: bool) -> Result<(), Error> {
         loop {
+            let deadline = if bounded {
+                self.conn.poll_timeout()
+            } else {
+                None
+            };
+            if let Some(at) = deadline {
+                let now = Instant::now();
+                if at <= now {
+                    self.conn.handle_timeout(now);
+                    self.drain_events();
+                    continue;
+                }
+                let _ = self
+                    .stream
+                    .set_write_timeout(Some((at - now).max(MIN_TIMEOUT)));
+            }
             let output = self.conn.poll_output();
             if output.is_empty() {
                 break;
@@ -560,32 +582,23 @@ impl<S: Transport> WebSocket<S> {
         loop {
             match self.stream.flush() {
                 Ok(()) => return Ok(()),
-                Err(e) => self.write_failed(e, deadline)?,
+                Err(e) => self.write_failed(e, None)?,
             }
         }
     }
 
-    /// Decides whether a failed write is retried.
+    /// Decides whether a failed write is retried: a timeout at a core
+    /// deadline is retried after the loop hands the deadline to the core;
+    /// `WouldBlock` without one pauses briefly.
     fn write_failed(&mut self, e: io::Error, deadline: Option<Instant>) -> Result<(), Error> {
         match e.kind() {
             io::ErrorKind::Interrupted => Ok(()),
-            _ if is_timeout(&e) => match deadline {
-                Some(d) if Instant::now() >= d => {
-                    // The close timeout passed while the peer took nothing.
-                    self.broken = true;
-                    self.conn.handle_timeout(Instant::now());
-                    self.conn.abort("the peer did not take our Close in time");
-                    self.drain_events();
-                    self.end_transport();
-                    Err(self
-                        .ended_with()
-                        .map_or_else(|| Error::Io(e), Error::Closed))
-                }
-                _ => {
+            _ if is_timeout(&e) => {
+                if deadline.is_none() {
                     std::thread::sleep(WRITE_RETRY_PAUSE);
-                    Ok(())
                 }
-            },
+                Ok(())
+            }
             _ => Err(self.fail_io(e)),
         }
     }
@@ -608,42 +621,47 @@ impl<S: Transport> WebSocket<S> {
         }
     }
 
-    /// Ends the transport once the connection has ended (RFC 6455 section
-    /// 7.1.1): a client whose closing handshake completed first waits for
-    /// the server to close TCP; then the transport is shut down.
+    /// Ends the transport once the connection has ended, when the core
+    /// says (RFC 6455 section 7.1.1: a client whose closing handshake
+    /// completed first waits, up to `Config::fin_wait`, for the server to
+    /// close TCP); then shuts it down.
     fn end_transport(&mut self) {
         if self.ended {
             return;
         }
         self.ended = true;
-        if !self.broken && self.conn.role() == Role::Client && self.conn.state() == State::Closed {
-            self.await_server_fin();
+        if !self.broken {
+            self.await_peer_close();
         }
         let _ = self.stream.shutdown();
     }
 
-    /// Reads (and drops) until the server ends the transport, or the FIN
-    /// wait passes.
-    fn await_server_fin(&mut self) {
-        if !self.timers {
-            return;
-        }
-        let deadline = Instant::now() + self.fin_wait;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero()
-                || self
-                    .stream
-                    .set_read_timeout(Some(left.max(MIN_TIMEOUT)))
-                    .is_err()
+    /// Reads (and drops) while the core expects the peer to close the
+    /// transport first, bounded by the core's timer.
+    fn await_peer_close(&mut self) {
+        while self.conn.close_expected() && self.timers {
+            let now = Instant::now();
+            let Some(at) = self.conn.poll_timeout() else {
+                return;
+            };
+            if at <= now {
+                self.conn.handle_timeout(now);
+                continue;
+            }
+            if self
+                .stream
+                .set_read_timeout(Some((at - now).max(MIN_TIMEOUT)))
+                .is_err()
             {
                 return;
             }
+            self.armed = Some(at - now);
             match self.stream.read(&mut self.buf) {
-                Ok(0) => return,
+                Ok(0) => self.conn.receive_eof(),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
+                Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
+                Err(_) => self.conn.receive_eof(),
             }
         }
     }

@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Buf;
-use tether::{CloseCode, CloseInfo, Connection, Event, Role, State};
+use tether::{CloseCode, CloseInfo, Connection, Event, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -37,10 +37,6 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Bytes read per read while large frames arrive (see `Inner::large_frames`).
 const SMALL_READ: usize = 8 * 1024;
-
-/// How long a client waits, after the closing handshake, for the server to
-/// close TCP first (RFC 6455 section 7.1.1) before closing it itself.
-const CLIENT_FIN_WAIT: Duration = Duration::from_secs(2);
 
 /// A transport: TCP, TLS, an upgraded hyper connection...
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -214,12 +210,6 @@ pub(crate) struct Inner {
     pub(crate) discarded: bool,
     /// Armed only while the core has a deadline.
     timer: Option<Pin<Box<Sleep>>>,
-    /// When a client that finished the closing handshake stops waiting for
-    /// the server's FIN.
-    fin_deadline: Option<Instant>,
-    /// When an ended connection stops trying to write its last bytes (a
-    /// peer that reads nothing must not hold it forever).
-    drain_deadline: Option<Instant>,
     /// Live handles: the sending side and the receiving side.
     pub(crate) sink_alive: bool,
     pub(crate) stream_alive: bool,
@@ -264,8 +254,6 @@ impl Shared {
                 finished: false,
                 discarded: false,
                 timer: None,
-                fin_deadline: None,
-                drain_deadline: None,
                 sink_alive: true,
                 stream_alive: true,
                 close_info: None,
@@ -602,6 +590,8 @@ impl Inner {
                         if !self.conn.state().is_terminal() {
                             self.abort(&format!("read failed: {e}"));
                         }
+                        // no more input: the core stops waiting for it
+                        self.conn.receive_eof();
                         progress = true;
                     }
                     Poll::Pending => {}
@@ -631,49 +621,30 @@ impl Inner {
             self.forward_events();
             progress |= self.items.len() != had;
 
-            // an ended connection gets close_timeout to write its last bytes
-            // (the deadline holds only while there are such bytes)
-            if !(self.conn.state().is_terminal() && self.output_pending()) {
-                self.drain_deadline = None;
+            // the core gave up our last bytes (the peer took nothing for
+            // close_timeout after the end): so do we, with the transport's
+            if self.conn.drain_expired() && self.output_pending() {
+                tracing::debug!("peer did not take our last bytes in time; dropping them");
+                self.writable = false;
+                self.discarded = true;
+                progress = true;
             }
-            if self.conn.state().is_terminal() && self.output_pending() {
-                let deadline = *self
-                    .drain_deadline
-                    .get_or_insert(at + self.conn.config().close_timeout);
-                if at >= deadline {
-                    tracing::debug!("peer did not take our last bytes in time; dropping them");
-                    self.writable = false;
-                    self.discarded = true;
-                    progress = true;
-                }
-            }
+            self.discarded |= self.conn.output_discarded();
 
-            // the end: output written, final event delivered, transport closed
-            if self.conn.state().is_terminal() && !self.output_pending() && self.held.is_none() {
-                let wait_for_fin = self.conn.role() == Role::Client
-                    && self.conn.state() == State::Closed
-                    && self.read_open;
-                if !wait_for_fin {
-                    self.fin_deadline = None;
-                }
-                if wait_for_fin {
-                    let deadline = *self.fin_deadline.get_or_insert(at + CLIENT_FIN_WAIT);
-                    if at >= deadline {
-                        self.read_open = false;
-                        progress = true;
+            // the end, when the core says (our last bytes written, and a
+            // client no longer waiting for the server to close first): the
+            // final event delivered, the transport shut down
+            if self.conn.should_close_transport() && !self.output_pending() && self.held.is_none() {
+                if !self.shut_down {
+                    match Pin::new(&mut self.io).poll_shutdown(cx) {
+                        Poll::Pending => return,
+                        Poll::Ready(_) => self.shut_down = true,
                     }
-                } else {
-                    if !self.shut_down {
-                        match Pin::new(&mut self.io).poll_shutdown(cx) {
-                            Poll::Pending => return,
-                            Poll::Ready(_) => self.shut_down = true,
-                        }
-                    }
-                    tracing::debug!(close = ?self.conn.close_info(), "connection ended");
-                    self.finished = true;
-                    self.timer = None;
-                    return;
                 }
+                tracing::debug!(close = ?self.conn.close_info(), "connection ended");
+                self.finished = true;
+                self.timer = None;
+                return;
             }
 
             if !progress {
@@ -685,15 +656,7 @@ impl Inner {
                         self.items = VecDeque::new();
                     }
                 }
-                let next = [
-                    self.conn.poll_timeout().map(Instant::from_std),
-                    self.fin_deadline,
-                    self.drain_deadline,
-                ]
-                .into_iter()
-                .flatten()
-                .min();
-                match next {
+                match self.conn.poll_timeout().map(Instant::from_std) {
                     Some(at) => {
                         let timer = self
                             .timer

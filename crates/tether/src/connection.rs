@@ -137,6 +137,8 @@ pub struct Connection {
     eof: bool,
     /// Output was given up (the peer took nothing until the drain deadline).
     output_discarded: bool,
+    /// The drain deadline passed.
+    drain_expired: bool,
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
@@ -198,6 +200,7 @@ impl Connection {
             close_info: None,
             eof: false,
             output_discarded: false,
+            drain_expired: false,
             sent_since_heartbeat: false,
             peer_close: None,
             config,
@@ -1134,8 +1137,7 @@ impl Connection {
     /// close timeout, the deadline for our last bytes, a client's wait for
     /// the server to close the transport). `None` when none is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let draining = !self.output.is_empty();
-        self.timers.next(|t| t != Timer::Drain || draining)
+        self.timers.next(|_| true)
     }
 
     /// Runs the timers that are due at `now`, each kind at most once:
@@ -1214,6 +1216,7 @@ impl Connection {
                 }
             }
             Timer::Drain => {
+                self.drain_expired = true;
                 if !self.output.is_empty() {
                     // the peer took nothing for close_timeout: give up
                     self.output = Output::default();
@@ -1271,10 +1274,18 @@ impl Connection {
         self.timers.is_armed(Timer::FinWait)
     }
 
-    /// Whether queued output was given up because the peer took none of it
-    /// until the drain deadline (`Config::close_timeout` after the end).
+    /// Whether queued output was given up because the peer did not take it
+    /// by the drain deadline (`Config::close_timeout` after the end).
     pub fn output_discarded(&self) -> bool {
         self.output_discarded
+    }
+
+    /// Whether the time for an ended connection's last bytes has run out
+    /// (`Config::close_timeout` after the end; the drain timer stays armed
+    /// until then). An adapter that still holds bytes of its own (a TLS
+    /// record not yet flushed) gives them up now and closes the transport.
+    pub fn drain_expired(&self) -> bool {
+        self.drain_expired
     }
 }
 
