@@ -9,9 +9,9 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use tether::Config;
 use tether::handshake::{Accepted, ClientConfig, Limits, WsUrl};
 use tether::upgrade::ClientUpgrade;
-use tether::{Config, Role};
 
 use crate::handshake_io::{self, Deadline, Read};
 use crate::websocket::Settings;
@@ -274,14 +274,12 @@ fn handshake<S: Transport>(
         }
     };
     handshake_io::clear_timeouts(&stream)?;
-    let ws = WebSocket::with_settings(
-        stream,
-        Role::Client,
-        options.config.clone(),
-        upgrade.take_extension(),
+    let conn = upgrade.into_connection(
+        crate::websocket::adapter_config(&options.config),
+        Instant::now(),
         &leftover,
-        &options.settings,
-    )?;
+    );
+    let ws = WebSocket::with_settings(stream, conn, &options.settings)?;
     Ok((ws, accepted))
 }
 

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use tether::handshake::{AcceptOptions, Limits, Refusal, Request, RequestError};
+use tether::Config;
+use tether::handshake::{AcceptOptions, Limits, Refusal, Request};
 use tether::upgrade::{HandshakeError, ServerUpgrade};
-use tether::{Config, Role};
 
 use crate::handshake_io::{self, Deadline, Read};
 use crate::websocket::Settings;
@@ -141,46 +141,42 @@ where
         match upgrade.receive(buf.get(..n).unwrap_or_default()) {
             Ok(Some(done)) => break done,
             Ok(None) => {}
-            Err(HandshakeError::Request(e)) => {
-                if e != RequestError::TlsClientHello {
-                    refuse(&mut stream, &e.response(), deadline);
-                }
-                return Err(HandshakeError::Request(e).into());
+            Err(e) => {
+                refuse(&mut stream, ServerUpgrade::failure_response(&e), deadline);
+                return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
         }
     };
     let accept = match callback(&request) {
         Ok(accept) => accept,
         Err(refusal) => {
-            refuse(&mut stream, &refusal.to_bytes(), deadline);
+            refuse(&mut stream, Some(refusal.to_bytes()), deadline);
             return Err(Error::Refused(refusal));
         }
     };
     let answer = match upgrade.accept(&request, accept) {
         Ok(answer) => answer,
         Err(e) => {
-            if let Ok(refusal) = Refusal::new(500, "the server could not write its answer") {
-                refuse(&mut stream, &refusal.to_bytes(), deadline);
-            }
-            return Err(HandshakeError::Build(e).into());
+            let e = HandshakeError::Build(e);
+            refuse(&mut stream, ServerUpgrade::failure_response(&e), deadline);
+            return Err(e.into());
         }
     };
     handshake_io::write_all(&mut stream, &answer, deadline)?;
     handshake_io::clear_timeouts(&stream)?;
-    WebSocket::with_settings(
-        stream,
-        Role::Server,
-        options.config.clone(),
-        upgrade.take_extension(),
+    let conn = upgrade.into_connection(
+        crate::websocket::adapter_config(&options.config),
+        std::time::Instant::now(),
         &leftover,
-        &options.settings,
-    )
+    );
+    WebSocket::with_settings(stream, conn, &options.settings)
 }
 
-/// Writes a refusal (best effort: the handshake has failed anyway), then
-/// ends the transport.
-fn refuse<S: Transport>(stream: &mut S, response: &[u8], deadline: Deadline) {
-    let _ = handshake_io::write_all(stream, response, deadline);
+/// Writes what a failed handshake answers (best effort: it failed
+/// anyway), then ends the transport.
+fn refuse<S: Transport>(stream: &mut S, response: Option<Vec<u8>>, deadline: Deadline) {
+    if let Some(response) = response {
+        let _ = handshake_io::write_all(stream, &response, deadline);
+    }
     let _ = stream.shutdown();
 }

@@ -53,6 +53,17 @@ impl Default for Settings {
     }
 }
 
+/// The connection's config as this adapter runs it: a peer's Close (and a
+/// violation after unread messages) is answered once the application has
+/// read what came before it (see `read_event`), so an echo server answers
+/// every message a client sent before closing, as Node's ws does.
+pub(crate) fn adapter_config(config: &Config) -> Config {
+    Config {
+        auto_close_reply: false,
+        ..config.clone()
+    }
+}
+
 /// Reads one `send` may do ahead, at most (each up to the read buffer size).
 const READ_AHEAD_PASSES: usize = 16;
 
@@ -136,27 +147,22 @@ impl<S: Transport> WebSocket<S> {
         config: Config,
         leftover: &[u8],
     ) -> Result<Self, Error> {
-        Self::with_settings(stream, role, config, None, leftover, &Settings::default())
+        let now = Instant::now();
+        let mut conn = Connection::new(role, adapter_config(&config), now);
+        // a protocol error in the first bytes is the connection's first
+        // failure: its Closed event says why
+        let _ = conn.receive(now, leftover);
+        Self::with_settings(stream, conn, &Settings::default())
     }
 
+    /// Runs `conn` (built by the handshake, leftover received) over `stream`.
     pub(crate) fn with_settings(
         stream: S,
-        role: Role,
-        config: Config,
-        extension: Option<Box<dyn tether::Extension>>,
-        leftover: &[u8],
+        conn: Connection,
         settings: &Settings,
     ) -> Result<Self, Error> {
-        let now = Instant::now();
-        // A peer's Close is answered once the application has read what came
-        // before it (see read_event), so an echo server answers every message
-        // a client sent before closing, as Node's ws does.
-        let config = Config {
-            auto_close_reply: false,
-            ..config
-        };
         let mut ws = Self {
-            conn: Connection::new(role, config, now),
+            conn,
             buf: vec![0; settings.read_buffer_size.max(1)].into_boxed_slice(),
             events: VecDeque::new(),
             held: 0,
@@ -168,9 +174,6 @@ impl<S: Transport> WebSocket<S> {
             closing: false,
             stream,
         };
-        if let Some(extension) = extension {
-            ws.conn.set_extension(extension);
-        }
         // Blocking mode, no write timeout: the driving loop arms what it needs.
         for set in [
             ws.stream.set_nonblocking(false),
@@ -181,10 +184,6 @@ impl<S: Transport> WebSocket<S> {
             {
                 return Err(ws.fail_io(e));
             }
-        }
-        if !leftover.is_empty() {
-            // A protocol error ends the connection; its Closed event says why.
-            let _ = ws.conn.receive(now, leftover);
         }
         ws.settle()?;
         Ok(ws)

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request, WsUrl};
 use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
-use tether::{Config, Connection, Extension, Role};
+use tether::{Config, Connection, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -200,14 +200,9 @@ where
     })
     .await
     .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.handshake_timeout)))??;
-    let ws = start(
-        stream,
-        Role::Client,
-        options.connection.clone(),
-        upgrade.take_extension(),
-        &rest,
-        options.channel_capacity,
-    );
+    let now = tokio::time::Instant::now().into_std();
+    let conn = upgrade.into_connection(adapter_config(&options.connection), now, &rest);
+    let ws = start(stream, conn, options.channel_capacity);
     Ok((ws, accepted))
 }
 
@@ -254,12 +249,10 @@ where
             match upgrade.receive(&buf[..n]) {
                 Ok(Some(done)) => return Ok(done),
                 Ok(None) => {}
-                Err(HandshakeError::Request(e)) => {
-                    stream.write_all(&e.response()).await?;
-                    let _ = stream.shutdown().await;
-                    return Err(Error::Handshake(HandshakeError::Request(e)));
+                Err(e) => {
+                    refuse(&mut stream, ServerUpgrade::failure_response(&e)).await;
+                    return Err(Error::Handshake(e));
                 }
-                Err(e) => return Err(Error::Handshake(e)),
             }
         }
     })
@@ -268,29 +261,37 @@ where
     let (request, rest) = read?;
     match decide(&request) {
         Ok(choice) => {
-            let response = upgrade
-                .accept(&request, choice)
-                .map_err(HandshakeError::Build)?;
+            let response = match upgrade.accept(&request, choice) {
+                Ok(response) => response,
+                Err(e) => {
+                    let e = HandshakeError::Build(e);
+                    refuse(&mut stream, ServerUpgrade::failure_response(&e)).await;
+                    return Err(Error::Handshake(e));
+                }
+            };
             stream.write_all(&response).await?;
-            let ws = start(
-                stream,
-                Role::Server,
-                options.connection.clone(),
-                upgrade.take_extension(),
-                &rest,
-                options.channel_capacity,
-            );
+            let now = tokio::time::Instant::now().into_std();
+            let conn = upgrade.into_connection(adapter_config(&options.connection), now, &rest);
+            let ws = start(stream, conn, options.channel_capacity);
             Ok((ws, request))
         }
         Err(refusal) => {
-            stream.write_all(&refusal.to_bytes()).await?;
-            let _ = stream.shutdown().await;
+            refuse(&mut stream, Some(refusal.to_bytes())).await;
             Err(Error::Refused {
                 status: refusal.status(),
                 reason: refusal.body().to_string(),
             })
         }
     }
+}
+
+/// Writes what a failed handshake answers (best effort: it failed anyway),
+/// then shuts the transport down.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>) {
+    if let Some(response) = response {
+        let _ = stream.write_all(&response).await;
+    }
+    let _ = stream.shutdown().await;
 }
 
 /// Starts a connection on a stream whose opening handshake is already done
@@ -300,33 +301,27 @@ pub fn from_upgraded<S>(stream: S, role: Role, config: Config, leftover: &[u8]) 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    start(stream, role, config, None, leftover, 64)
+    let now = tokio::time::Instant::now().into_std();
+    let mut conn = Connection::new(role, adapter_config(&config), now);
+    // a protocol error in the first bytes is reported as the final event
+    let _ = conn.receive(now, leftover);
+    start(stream, conn, 64)
 }
 
-fn start<S>(
-    stream: S,
-    role: Role,
-    config: Config,
-    extension: Option<Box<dyn Extension>>,
-    leftover: &[u8],
-    capacity: usize,
-) -> WebSocket
+/// The connection's config as this adapter runs it: the peer's Close (and
+/// a violation after unread messages) is answered once the application has
+/// read what came before it (see `driver::Item::PeerClosed`).
+fn adapter_config(config: &Config) -> Config {
+    Config {
+        auto_close_reply: false,
+        ..config.clone()
+    }
+}
+
+fn start<S>(stream: S, conn: Connection, capacity: usize) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let now = tokio::time::Instant::now().into_std();
-    // The peer's Close is answered once the application has read what came
-    // before it (see driver::Item::PeerClosed).
-    let config = Config {
-        auto_close_reply: false,
-        ..config
-    };
-    let mut conn = Connection::new(role, config, now);
-    if let Some(extension) = extension {
-        conn.set_extension(extension);
-    }
-    // a protocol error in the first bytes is reported as the final event
-    let _ = conn.receive(now, leftover);
     let shared = driver::Shared::new(Box::new(stream), conn, capacity);
     tokio::spawn(driver::background(shared.clone()));
     WebSocket::new(shared)

@@ -4,9 +4,11 @@
 //! complete", and the hand-over of the bytes after the head (the peer's first
 //! frames) to the [`Connection`](crate::Connection). Adapters only move bytes:
 //! write [`ClientUpgrade::request`], feed what they read to `receive` until it
-//! returns the result, then build the connection, install the negotiated
-//! extension ([`ClientUpgrade::take_extension`],
-//! [`ServerUpgrade::take_extension`]) and `receive` the leftover.
+//! returns the result (a server writes [`ServerUpgrade::accept`]'s answer,
+//! or on failure [`ServerUpgrade::failure_response`]), then turn the
+//! upgrade into the connection with `into_connection`, which installs the
+//! negotiated extension and receives the bytes that followed the head.
+//! While the handshake runs, `state()` is [`State::Connecting`].
 //!
 //! Extensions: built with a [`Config`] ([`ClientUpgrade::with_config`],
 //! [`ServerUpgrade::with_config`]), the drivers negotiate what the config
@@ -26,7 +28,7 @@ use tether_handshake::{
     RequestError, ResponseError, Status,
 };
 
-use crate::{Config, Extension};
+use crate::{Config, Connection, Extension, Role, State};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]
@@ -245,6 +247,47 @@ impl ClientUpgrade {
             received: self.buf.len(),
         }
     }
+
+    /// `Connecting`: the handshake runs.
+    pub fn state(&self) -> State {
+        State::Connecting
+    }
+
+    /// The connection, once [`ClientUpgrade::receive`] returned the
+    /// accepted answer: `Open` under `config` at `now`, with the negotiated
+    /// extension installed and `leftover` (the bytes after the answer's
+    /// head) received. A protocol error in `leftover` is the connection's
+    /// first failure, reported by its events.
+    #[cfg(feature = "rand")]
+    pub fn into_connection(
+        mut self,
+        config: Config,
+        now: std::time::Instant,
+        leftover: &[u8],
+    ) -> Connection {
+        let extension = self.take_extension();
+        connection(Role::Client, config, extension, now, leftover)
+    }
+}
+
+/// A connection after its handshake: the extension installed before any
+/// frame, then the leftover received.
+#[cfg(feature = "rand")]
+fn connection(
+    role: Role,
+    config: Config,
+    extension: Option<Box<dyn Extension>>,
+    now: std::time::Instant,
+    leftover: &[u8],
+) -> Connection {
+    let mut conn = Connection::new(role, config, now);
+    if let Some(extension) = extension {
+        conn.set_extension(extension);
+    }
+    // a violation in the first bytes is the connection's first failure: its
+    // Close is queued and its events say why
+    let _ = conn.receive(now, leftover);
+    conn
 }
 
 /// The server side: parse the request, then answer.
@@ -357,6 +400,45 @@ impl ServerUpgrade {
             client: false,
             received: self.buf.len(),
         }
+    }
+
+    /// `Connecting`: the handshake runs.
+    pub fn state(&self) -> State {
+        State::Connecting
+    }
+
+    /// What a server writes before closing the transport when its
+    /// handshake failed with `err`, one rule for every adapter: a bad
+    /// request gets its refusal (400, 405, 426 naming version 13, 431),
+    /// a TLS ClientHello included (a TLS client that reads an HTTP answer
+    /// where a TLS record belongs can name the cause: `wss://` aimed at a
+    /// plain `ws://` server); an answer that could not be built gets 500;
+    /// the transport's end or a timeout nothing.
+    pub fn failure_response(err: &HandshakeError) -> Option<Vec<u8>> {
+        match err {
+            HandshakeError::Request(e) => Some(e.response()),
+            HandshakeError::Build(_) => {
+                tether_handshake::Refusal::new(500, "the server could not write its answer")
+                    .ok()
+                    .map(|r| r.to_bytes())
+            }
+            _ => None,
+        }
+    }
+
+    /// The connection, once [`ServerUpgrade::accept`]'s answer is written:
+    /// `Open` under `config` at `now`, with the negotiated extension
+    /// installed and `leftover` (the bytes after the request's head)
+    /// received.
+    #[cfg(feature = "rand")]
+    pub fn into_connection(
+        mut self,
+        config: Config,
+        now: std::time::Instant,
+        leftover: &[u8],
+    ) -> Connection {
+        let extension = self.take_extension();
+        connection(Role::Server, config, extension, now, leftover)
     }
 }
 
