@@ -165,9 +165,10 @@ impl WsSink {
     /// `op` to the core and starts writing.
     async fn queue(
         &mut self,
+        operation: &'static str,
         op: impl FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
     ) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.poll_room(cx)).await?;
+        std::future::poll_fn(|cx| self.poll_room(cx, operation)).await?;
         let mut op = Some(op);
         std::future::poll_fn(|cx| {
             let mut inner = self.shared.lock();
@@ -200,12 +201,16 @@ impl WsSink {
 
     /// Ready when the connection accepts more output (or has ended: the
     /// error says how).
-    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_room(
+        &mut self,
+        cx: &mut Context<'_>,
+        operation: &'static str,
+    ) -> Poll<Result<(), Error>> {
         let mut inner = self.shared.lock();
-        check(&mut inner)?;
+        check(&mut inner, operation)?;
         if !inner.conn.can_send() {
             self.shared.drive(&mut inner, Party::Writer, cx, true);
-            check(&mut inner)?;
+            check(&mut inner, operation)?;
             if !inner.conn.can_send() {
                 return Poll::Pending;
             }
@@ -219,7 +224,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.queue(|c| c.send(message)).await
+        self.queue("send", |c| c.send(message)).await
     }
 
     /// Sends one fragment of a message.
@@ -232,7 +237,8 @@ impl WsSink {
         data: Bytes,
         fin: bool,
     ) -> Result<(), Error> {
-        self.queue(|c| c.send_fragment(kind, data, fin)).await
+        self.queue("send a fragment", |c| c.send_fragment(kind, data, fin))
+            .await
     }
 
     /// Sends a Ping.
@@ -240,7 +246,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.queue(|c| c.ping(payload)).await
+        self.queue("ping", |c| c.ping(payload)).await
     }
 
     /// Sends a Pong.
@@ -248,7 +254,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub async fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.queue(|c| c.pong(payload)).await
+        self.queue("pong", |c| c.pong(payload)).await
     }
 
     /// Waits until everything sent so far is written to the transport.
@@ -310,15 +316,15 @@ fn abort(shared: &Shared) {
     shared.wakers.wake_background();
 }
 
-/// The error for an operation that cannot go ahead: a state that allows no
+/// The error for `operation` when it cannot go ahead: a state that allows no
 /// sending.
-fn check(inner: &mut Inner) -> Result<(), Error> {
+fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
     let state = inner.conn.state();
     if matches!(state, State::Open | State::CloseReceived) {
         Ok(())
     } else {
         Err(Error::Protocol(tether::Error::InvalidState {
-            operation: "send",
+            operation,
             state,
             valid: &[State::Open, State::CloseReceived],
             cause: inner.final_info(),
@@ -337,7 +343,7 @@ impl Sink<Message> for WsSink {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.poll_room(cx)
+        self.poll_room(cx, "send")
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {

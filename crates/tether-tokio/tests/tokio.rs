@@ -580,3 +580,30 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
     );
     server.abort();
 }
+
+/// An operation refused after the end names itself, the state and why the
+/// connection left `Open`.
+#[tokio::test]
+async fn operations_after_the_end_name_themselves_and_the_state() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        peer.send(OpCode::Close, &[0x03, 0xe8]).await;
+        while peer.frame().await.is_some() {}
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    while within(ws.next()).await.is_some() {}
+    within(server).await.unwrap();
+    for (err, operation) in [
+        (ws.ping(Bytes::from_static(b"x")).await.unwrap_err(), "ping"),
+        (ws.pong(Bytes::new()).await.unwrap_err(), "pong"),
+        (ws.send(Message::text("x")).await.unwrap_err(), "send"),
+    ] {
+        let text = err.to_string();
+        assert!(text.contains(operation), "{text}");
+        assert!(text.contains("Closed"), "{text}");
+        assert!(text.contains("1000"), "the cause is named: {text}");
+    }
+}
