@@ -21,7 +21,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tether::{CloseCode, CloseInfo, Initiator};
+use tether::CloseInfo;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
@@ -119,10 +119,5 @@ impl Interrupts {
 /// A final state for a connection whose end we did not see (it timed out,
 /// or its task went away without a final event).
 pub(crate) fn unclean(reason: &str) -> CloseInfo {
-    CloseInfo {
-        code: CloseCode::ABNORMAL,
-        reason: reason.into(),
-        was_clean: false,
-        initiator: Initiator::Local,
-    }
+    CloseInfo::abnormal(reason)
 }

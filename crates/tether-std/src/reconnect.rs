@@ -10,13 +10,12 @@
 //! the bound they are refused with an error, never dropped silently.
 
 use std::collections::VecDeque;
-use std::io;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tether::handshake::WsUrl;
-use tether::{CloseCode, CloseInfo, Event, Initiator, Message};
+use tether::{CloseCode, CloseInfo, Event, Message};
 
 use crate::{ClientOptions, Error, MaybeTlsStream, WebSocket};
 
@@ -165,16 +164,16 @@ impl ReconnectingClient {
     /// gives it back.
     ///
     /// # Errors
-    /// [`Error::Io`] with [`io::ErrorKind::NotConnected`] when the message
-    /// must wait but `max_queued_messages` already do (or queueing is off),
-    /// or once the client has stopped: the message is neither sent nor
-    /// kept. [`Error::Protocol`] when the open connection refuses this
-    /// message.
+    /// [`Error::QueueFull`] when the message must wait but
+    /// `max_queued_messages` already do (or queueing is off), and
+    /// [`Error::Closed`] once the client has stopped: the message is
+    /// neither sent nor kept. [`Error::Protocol`] when the open connection
+    /// refuses this message.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         if matches!(self.phase, Phase::Stopped) {
-            return Err(not_connected(
-                "the reconnecting client has stopped; not sent".into(),
-            ));
+            return Err(Error::Closed(CloseInfo::abnormal(
+                "the reconnecting client has stopped; not sent",
+            )));
         }
         if !matches!(self.phase, Phase::Connected(_)) {
             return self.enqueue(message);
@@ -230,14 +229,9 @@ impl ReconnectingClient {
             Err(e) => ended_after(&ws, &e),
         };
         self.lifecycle(Lifecycle::Disconnected(info.clone()));
-        let decision = if info.initiator == Initiator::Application {
-            self.reconnector
-                .closed(&info, Instant::now(), &mut self.rng)
-        } else {
-            // The connection had already ended on its own; the
-            // application's wish is to stop.
-            Decision::Stop(StopReason::ApplicationClosed)
-        };
+        let decision = self
+            .reconnector
+            .application_closed(Instant::now(), &mut self.rng);
         self.decide(decision);
         Ok(())
     }
@@ -285,11 +279,11 @@ impl ReconnectingClient {
 
     fn enqueue(&mut self, message: Message) -> Result<(), Error> {
         if self.queue.len() >= self.max_queued {
-            return Err(not_connected(format!(
-                "not connected, and {} message(s) already wait (max_queued_messages {}); not sent",
-                self.queue.len(),
-                self.max_queued
-            )));
+            return Err(Error::QueueFull {
+                queued: self.queue.len(),
+                limit: self.max_queued,
+                connected: false,
+            });
         }
         self.queue.push_back(message);
         Ok(())
@@ -410,14 +404,5 @@ fn ended_after(ws: &WebSocket<MaybeTlsStream>, error: &Error) -> CloseInfo {
         .close_info()
         .or_else(|| ws.close_info())
         .cloned()
-        .unwrap_or_else(|| CloseInfo {
-            code: CloseCode::ABNORMAL,
-            reason: format!("the connection failed: {error}"),
-            was_clean: false,
-            initiator: Initiator::Local,
-        })
-}
-
-fn not_connected(what: String) -> Error {
-    Error::Io(io::Error::new(io::ErrorKind::NotConnected, what))
+        .unwrap_or_else(|| CloseInfo::abnormal(format!("the connection failed: {error}")))
 }

@@ -213,12 +213,9 @@ async fn run(
                             }
                             Some(Event::Closed(info)) => break info,
                             Some(_) => {}
-                            None => break stream.close_info().unwrap_or(CloseInfo {
-                                code: CloseCode::ABNORMAL,
-                                reason: "the connection ended".into(),
-                                was_clean: false,
-                                initiator: tether::Initiator::Local,
-                            }),
+                            None => break stream
+                                .close_info()
+                                .unwrap_or_else(|| CloseInfo::abnormal("the connection ended")),
                         },
                         () = outbox.notify.notified() => {}
                         cmd = close_rx.recv(), if !closing => {
@@ -230,11 +227,12 @@ async fn run(
                 };
                 set_connected(&outbox, false);
                 emit(Lifecycle::Disconnected(info.clone())).await;
+                let now = tokio::time::Instant::now().into_std();
                 if closing {
                     // we asked to close: even if the peer's Close crossed ours
-                    Decision::Stop(StopReason::ApplicationClosed)
+                    reconnector.application_closed(now, &mut rng)
                 } else {
-                    reconnector.closed(&info, tokio::time::Instant::now().into_std(), &mut rng)
+                    reconnector.closed(&info, now, &mut rng)
                 }
             }
             Err(e) => {

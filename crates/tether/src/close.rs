@@ -187,6 +187,20 @@ pub struct CloseInfo {
     pub initiator: Initiator,
 }
 
+impl CloseInfo {
+    /// An end without a closing handshake, as we report it: 1006
+    /// (abnormal closure, never on the wire), `was_clean: false`, started
+    /// by us, with `reason` in our words.
+    pub fn abnormal(reason: impl Into<String>) -> Self {
+        Self {
+            code: CloseCode::ABNORMAL,
+            reason: reason.into(),
+            was_clean: false,
+            initiator: Initiator::Local,
+        }
+    }
+}
+
 impl fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let by = match self.initiator {

@@ -170,12 +170,30 @@ impl Reconnector {
         {
             return Decision::Stop(StopReason::Intentional(info.code));
         }
+        self.reset_if_it_stayed_up(now);
+        self.next(rng)
+    }
+
+    /// The application asked the reconnecting client to close, at `now`
+    /// (whatever the close info says: the peer's Close may have crossed
+    /// ours, or the connection may have ended just before): stop, unless
+    /// `after_application_close` asks to reconnect. Every reconnecting
+    /// client decides this here.
+    pub fn application_closed(&mut self, now: Instant, rng: &mut impl Rng) -> Decision {
+        if !self.policy.after_application_close {
+            self.connected_at = None;
+            return Decision::Stop(StopReason::ApplicationClosed);
+        }
+        self.reset_if_it_stayed_up(now);
+        self.next(rng)
+    }
+
+    fn reset_if_it_stayed_up(&mut self, now: Instant) {
         if let Some(up) = self.connected_at.take()
             && now.saturating_duration_since(up) >= self.policy.reset_after
         {
             self.attempts = 0;
         }
-        self.next(rng)
     }
 
     /// An attempt to connect failed (refused, timed out, handshake error).
@@ -219,6 +237,25 @@ mod tests {
             was_clean: code != 1006,
             initiator,
         }
+    }
+
+    #[test]
+    fn the_applications_close_stops_unless_the_policy_reconnects_after_it() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let now = Instant::now();
+        let mut r = Reconnector::new(ReconnectPolicy::default());
+        assert_eq!(
+            r.application_closed(now, &mut rng),
+            Decision::Stop(StopReason::ApplicationClosed)
+        );
+        let mut r = Reconnector::new(ReconnectPolicy {
+            after_application_close: true,
+            ..ReconnectPolicy::default()
+        });
+        assert!(matches!(
+            r.application_closed(now, &mut rng),
+            Decision::Reconnect { attempt: 1, .. }
+        ));
     }
 
     #[test]
