@@ -40,9 +40,15 @@ pub enum Error {
     /// The transport failed (read or write). The connection is over: it
     /// reports 1006 from then on.
     Io(io::Error),
-    /// The connection refused an operation (bad close code, Ping payload
-    /// over 125 bytes, invalid UTF-8 in a text fragment, ...).
-    Protocol(tether::Error),
+    /// The application's call was refused by the connection (rustls'
+    /// `ApiMisuse`): an operation in a state that does not allow it (the
+    /// text names the operation, the state, why the connection left `Open`
+    /// and the states that allow it), a bad argument (a close code that
+    /// may not be sent, a Ping payload over 125 bytes, invalid UTF-8 in a
+    /// text fragment), or a full output queue. The peer's violations never
+    /// appear here: they end the connection, reported by `Closed` with the
+    /// close code we sent. The same variant in both adapters.
+    Misuse(tether::Error),
     /// The connection has ended, and this is how: the peer's Close, ours,
     /// a protocol error, a timeout, or a transport lost without a Close
     /// (1006, `was_clean: false`).
@@ -66,7 +72,7 @@ impl Error {
     pub fn close_info(&self) -> Option<&CloseInfo> {
         match self {
             Self::Closed(info) => Some(info),
-            Self::Protocol(tether::Error::InvalidState { cause, .. }) => cause.as_ref(),
+            Self::Misuse(tether::Error::InvalidState { cause, .. }) => cause.as_ref(),
             _ => None,
         }
     }
@@ -89,7 +95,7 @@ impl fmt::Display for Error {
                 r.body()
             ),
             Self::Io(e) => write!(f, "the connection failed: {e}"),
-            Self::Protocol(e) => fmt::Display::fmt(e, f),
+            Self::Misuse(e) => fmt::Display::fmt(e, f),
             Self::Closed(info) => write!(f, "the WebSocket connection is closed: {info}"),
             Self::QueueFull {
                 queued,
@@ -115,7 +121,7 @@ impl std::error::Error for Error {
             Self::Tls(e) => Some(e),
             Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
-            Self::Protocol(e) => Some(e),
+            Self::Misuse(e) => Some(e),
             Self::Refused(_) | Self::Closed(_) | Self::QueueFull { .. } => None,
         }
     }

@@ -167,7 +167,7 @@ impl ReconnectingClient {
     /// [`Error::QueueFull`] when the message must wait but
     /// `max_queued_messages` already do (or queueing is off), and
     /// [`Error::Closed`] once the client has stopped: the message is
-    /// neither sent nor kept. [`Error::Protocol`] when the open connection
+    /// neither sent nor kept. [`Error::Misuse`] when the open connection
     /// refuses this message.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         if matches!(self.phase, Phase::Stopped) {
@@ -207,7 +207,7 @@ impl ReconnectingClient {
     /// after the client stopped it does nothing.
     ///
     /// # Errors
-    /// [`Error::Protocol`] for a code that may not be sent (1005, 1006,
+    /// [`Error::Misuse`] for a code that may not be sent (1005, 1006,
     /// 1015, ...) or a reason over 123 bytes: nothing is sent and the
     /// connection stays up.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
@@ -222,9 +222,9 @@ impl ReconnectingClient {
         };
         let info = match ws.close(code, reason) {
             Ok(info) => info,
-            Err(Error::Protocol(e)) if !ws.state().is_terminal() => {
+            Err(Error::Misuse(e)) if !ws.state().is_terminal() => {
                 self.phase = Phase::Connected(ws);
-                return Err(Error::Protocol(e));
+                return Err(Error::Misuse(e));
             }
             Err(e) => ended_after(&ws, &e),
         };

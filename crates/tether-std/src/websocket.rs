@@ -248,7 +248,7 @@ impl<S: Transport> WebSocket<S> {
     /// bytes).
     ///
     /// # Errors
-    /// [`Error::Closed`] if the connection has ended; [`Error::Protocol`]
+    /// [`Error::Closed`] if the connection has ended; [`Error::Misuse`]
     /// for a message the connection refuses; [`Error::Io`] when writing
     /// fails.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
@@ -263,7 +263,7 @@ impl<S: Transport> WebSocket<S> {
     /// must be UTF-8.
     ///
     /// # Errors
-    /// As [`send`](Self::send), plus [`Error::Protocol`] for a text fragment
+    /// As [`send`](Self::send), plus [`Error::Misuse`] for a text fragment
     /// that makes the message invalid UTF-8 or a fragment of the other kind.
     pub fn send_fragment(
         &mut self,
@@ -279,7 +279,7 @@ impl<S: Transport> WebSocket<S> {
     /// [`Event::Pong`] from [`read_event`](Self::read_event).
     ///
     /// # Errors
-    /// As [`send`](Self::send); [`Error::Protocol`] for a payload over 125
+    /// As [`send`](Self::send); [`Error::Misuse`] for a payload over 125
     /// bytes.
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let result = self.conn.ping(payload.into());
@@ -312,7 +312,7 @@ impl<S: Transport> WebSocket<S> {
     /// transport.
     ///
     /// # Errors
-    /// [`Error::Protocol`] for a code that may not be sent (1005, 1006,
+    /// [`Error::Misuse`] for a code that may not be sent (1005, 1006,
     /// 1015, ...) or a reason over 123 bytes (nothing is sent);
     /// [`Error::Io`] when the transport fails during the close.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
@@ -616,7 +616,7 @@ impl<S: Transport> WebSocket<S> {
     fn refused(&self, e: tether::Error) -> Error {
         match (e, self.ended_with()) {
             (tether::Error::InvalidState { .. }, Some(info)) => Error::Closed(info),
-            (e, _) => Error::Protocol(e),
+            (e, _) => Error::Misuse(e),
         }
     }
 

@@ -266,12 +266,12 @@ fn rfc6455_7_4_close_refuses_codes_and_reasons_that_may_not_be_sent() {
         for code in [1005, 1006, 1015, 999, 5000] {
             assert!(matches!(
                 ws.close(CloseCode::new(code), ""),
-                Err(Error::Protocol(tether::Error::InvalidInput(_)))
+                Err(Error::Misuse(tether::Error::InvalidInput(_)))
             ));
         }
         assert!(matches!(
             ws.close(CloseCode::NORMAL, &"r".repeat(124)),
-            Err(Error::Protocol(tether::Error::InvalidInput(_)))
+            Err(Error::Misuse(tether::Error::InvalidInput(_)))
         ));
         // Nothing was sent: the connection still works.
         assert_eq!(ws.state(), State::Open);

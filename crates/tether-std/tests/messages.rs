@@ -84,11 +84,11 @@ fn rfc6455_5_4_fragmented_messages_round_trip() {
             .unwrap();
         assert!(matches!(
             ws.send_fragment(MessageKind::Binary, &b"cd"[..], true),
-            Err(Error::Protocol(_))
+            Err(Error::Misuse(_))
         ));
         assert!(matches!(
             ws.send_fragment(MessageKind::Text, &[0xff][..], true),
-            Err(Error::Protocol(_))
+            Err(Error::Misuse(_))
         ));
         ws.send_fragment(MessageKind::Text, &b"cd"[..], true)
             .unwrap();

@@ -13,8 +13,15 @@ pub enum Error {
     Io(io::Error),
     /// The opening handshake failed; the message names the likely cause.
     Handshake(HandshakeError),
-    /// The core refused an operation or the peer broke the protocol.
-    Protocol(tether::Error),
+    /// The application's call was refused by the connection (rustls'
+    /// `ApiMisuse`): an operation in a state that does not allow it (the
+    /// text names the operation, the state, why the connection left `Open`
+    /// and the states that allow it), a bad argument (a close code that
+    /// may not be sent, a Ping payload over 125 bytes, invalid UTF-8 in a
+    /// text fragment), or a full output queue. The peer's violations never
+    /// appear here: they end the connection, reported by `Closed` with the
+    /// close code we sent. The same variant in both adapters.
+    Misuse(tether::Error),
     /// The connection has ended; how it ended, when known.
     Closed(Option<CloseInfo>),
     /// The URL is not a usable `ws://` or `wss://` URL.
@@ -47,7 +54,7 @@ impl fmt::Display for Error {
         match self {
             Self::Io(e) => write!(f, "I/O error: {e}"),
             Self::Handshake(e) => fmt::Display::fmt(e, f),
-            Self::Protocol(e) => fmt::Display::fmt(e, f),
+            Self::Misuse(e) => fmt::Display::fmt(e, f),
             Self::Closed(Some(info)) => write!(f, "the connection is closed: {info}"),
             Self::Closed(None) => f.write_str("the connection is closed"),
             Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
@@ -83,7 +90,7 @@ impl std::error::Error for Error {
         match self {
             Self::Io(e) => Some(e),
             Self::Handshake(e) => Some(e),
-            Self::Protocol(e) => Some(e),
+            Self::Misuse(e) => Some(e),
             _ => None,
         }
     }
@@ -103,6 +110,6 @@ impl From<HandshakeError> for Error {
 
 impl From<tether::Error> for Error {
     fn from(e: tether::Error) -> Self {
-        Self::Protocol(e)
+        Self::Misuse(e)
     }
 }

@@ -181,7 +181,7 @@ impl WsSink {
                     self.start_writing(&mut inner, cx);
                     Ok(())
                 }
-                Err(e) => Err(Error::Protocol(e)),
+                Err(e) => Err(Error::Misuse(e)),
             })
         })
         .await
@@ -271,12 +271,10 @@ impl WsSink {
     /// The core's refusal (e.g. a code that may not be sent).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
         if !code.is_valid_on_wire() {
-            return Err(Error::Protocol(
-                tether::InvalidInput::CloseCode(code).into(),
-            ));
+            return Err(Error::Misuse(tether::InvalidInput::CloseCode(code).into()));
         }
         if reason.len() > tether::MAX_CLOSE_REASON {
-            return Err(Error::Protocol(
+            return Err(Error::Misuse(
                 tether::InvalidInput::CloseReasonTooLong(reason.len()).into(),
             ));
         }
@@ -285,10 +283,7 @@ impl WsSink {
             // closing twice, or after the end, is not an error for a handle
             if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
                 let now = tokio::time::Instant::now().into_std();
-                inner
-                    .conn
-                    .close(now, code, reason)
-                    .map_err(Error::Protocol)?;
+                inner.conn.close(now, code, reason).map_err(Error::Misuse)?;
             }
         }
         std::future::poll_fn(|cx| self.poll_end(cx)).await;
@@ -322,8 +317,15 @@ fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
     let state = inner.conn.state();
     if matches!(state, State::Open | State::CloseReceived) {
         Ok(())
+    } else if state.is_terminal() {
+        // the end, with how it came (as the blocking adapter reports it)
+        Err(Error::Closed(
+            inner
+                .final_info()
+                .or_else(|| inner.conn.close_info().cloned()),
+        ))
     } else {
-        Err(Error::Protocol(tether::Error::InvalidState {
+        Err(Error::Misuse(tether::Error::InvalidState {
             operation,
             state,
             valid: &[State::Open, State::CloseReceived],
@@ -349,7 +351,7 @@ impl Sink<Message> for WsSink {
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         let mut inner = self.shared.lock();
         let was_idle = !inner.conn.has_output();
-        inner.conn.send(item).map_err(Error::Protocol)?;
+        inner.conn.send(item).map_err(Error::Misuse)?;
         // poll_flush writes; until the application calls it, the background
         // task does
         if was_idle {

@@ -581,10 +581,10 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
     server.abort();
 }
 
-/// An operation refused after the end names itself, the state and why the
-/// connection left `Open`.
+/// An operation after the end reports the end and how it came (`Closed`
+/// with the peer's 1000, as the blocking adapter does).
 #[tokio::test]
-async fn operations_after_the_end_name_themselves_and_the_state() {
+async fn operations_after_the_end_report_the_end() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
         let mut peer = RawPeer::accept(&listener).await;
@@ -596,14 +596,59 @@ async fn operations_after_the_end_name_themselves_and_the_state() {
         .unwrap();
     while within(ws.next()).await.is_some() {}
     within(server).await.unwrap();
-    for (err, operation) in [
-        (ws.ping(Bytes::from_static(b"x")).await.unwrap_err(), "ping"),
-        (ws.pong(Bytes::new()).await.unwrap_err(), "pong"),
-        (ws.send(Message::text("x")).await.unwrap_err(), "send"),
+    for err in [
+        ws.ping(Bytes::from_static(b"x")).await.unwrap_err(),
+        ws.pong(Bytes::new()).await.unwrap_err(),
+        ws.send(Message::text("x")).await.unwrap_err(),
     ] {
-        let text = err.to_string();
-        assert!(text.contains(operation), "{text}");
-        assert!(text.contains("Closed"), "{text}");
-        assert!(text.contains("1000"), "the cause is named: {text}");
+        assert!(
+            matches!(&err, Error::Closed(Some(info)) if info.code == CloseCode::NORMAL),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("1000"),
+            "the cause is named: {err}"
+        );
     }
+}
+
+/// An operation refused while closing names itself and the state
+/// (`Misuse`, with the core's words).
+#[tokio::test]
+async fn an_operation_refused_while_closing_names_itself_and_the_state() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        // reads our Close and never answers: we stay in CloseSent
+        let mut peer = RawPeer::accept(&listener).await;
+        let _ = peer.frame().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    // our Close goes out; stop waiting for the answer (the state stays)
+    tokio::select! {
+        _ = ws.close(CloseCode::NORMAL, "") => panic!("the peer never answers"),
+        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+    }
+    assert_eq!(ws.state(), State::CloseSent);
+    let err = ws.ping(Bytes::from_static(b"x")).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Misuse(tether::Error::InvalidState {
+                operation: "ping",
+                state: State::CloseSent,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot ping") && text.contains("CloseSent"),
+        "{text}"
+    );
+    ws.abort();
+    server.abort();
 }
