@@ -2,9 +2,9 @@
 //! then closes.
 //!
 //! ```text
-//! cargo run -p tether-std --example echo_server
-//! cargo run -p tether-std --example client -- ws://127.0.0.1:9001/ hello world
-//! cargo run -p tether-std --example client -- wss://echo.example.org/ hi
+//! cargo run -p tether-std --example blocking_echo_server
+//! cargo run -p tether-std --example blocking_client -- ws://127.0.0.1:9001/ hello world
+//! cargo run -p tether-std --example blocking_client -- wss://echo.example.org/ hi
 //! ```
 
 use tether_std::{ClientOptions, CloseCode, Error, Message, connect};

@@ -2,8 +2,8 @@
 //! no Pong within the timeout ends the connection with 1006.
 //!
 //! ```text
-//! cargo run -p tether-std --example echo_server
-//! cargo run -p tether-std --example keepalive -- ws://127.0.0.1:9001/
+//! cargo run -p tether-std --example blocking_echo_server
+//! cargo run -p tether-std --example blocking_keepalive -- ws://127.0.0.1:9001/
 //! ```
 //!
 //! The client only reads; the Pings go out and the Pongs come back while it

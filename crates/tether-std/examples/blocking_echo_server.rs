@@ -1,8 +1,8 @@
 //! An echo server: every message comes back as it was sent.
 //!
 //! ```text
-//! cargo run -p tether-std --example echo_server -- 127.0.0.1:9001
-//! cargo run -p tether-std --example client -- ws://127.0.0.1:9001/ hello
+//! cargo run -p tether-std --example blocking_echo_server -- 127.0.0.1:9001
+//! cargo run -p tether-std --example blocking_client -- ws://127.0.0.1:9001/ hello
 //! ```
 //!
 //! One thread per connection. The subprotocol `echo` is accepted when a
