@@ -38,6 +38,7 @@ mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 

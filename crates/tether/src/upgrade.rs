@@ -23,12 +23,16 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "rand")]
+use tether_handshake::ClientConfig;
 use tether_handshake::{
-    AcceptOptions, Accepted, BuildError, ClientConfig, ClientHandshake, Limits, Request,
-    RequestError, ResponseError, Status,
+    AcceptOptions, Accepted, BuildError, ClientHandshake, Limits, Request, RequestError,
+    ResponseError, Status,
 };
 
-use crate::{Config, Connection, Extension, Role, State};
+use crate::{Config, Extension, State};
+#[cfg(feature = "rand")]
+use crate::{Connection, Role};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]
@@ -153,6 +157,7 @@ impl ClientUpgrade {
     ///
     /// # Errors
     /// [`HandshakeError::Build`] for a bad URL or header.
+    #[cfg(feature = "rand")]
     pub fn with_config(
         url: &str,
         request: ClientConfig,
