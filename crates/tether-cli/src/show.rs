@@ -52,10 +52,14 @@ pub(crate) fn disconnected(info: &CloseInfo) -> String {
 }
 
 /// `1001 (going away) "bye", clean`: the code with its meaning, the reason
-/// when there is one, and whether the closing handshake completed.
+/// when there is one, and whether the closing handshake completed. A reason
+/// from a Close frame is quoted, as sent; 1006 never travels in a frame, so
+/// its reason is our own words and follows a colon, unquoted.
 fn close(info: &CloseInfo) -> String {
     let mut line = info.code.to_string();
-    if !info.reason.is_empty() {
+    if info.code == tether::CloseCode::ABNORMAL && !info.reason.is_empty() {
+        let _ = write!(line, ": {}", info.reason);
+    } else if !info.reason.is_empty() {
         let _ = write!(line, " {:?}", info.reason);
     }
     line.push_str(if info.was_clean {
@@ -154,6 +158,13 @@ mod tests {
         );
         info.was_clean = false;
         assert!(closed(&info).ends_with(", not clean"));
+        // a 1006 reason is ours, not the peer's: not quoted as if sent
+        let info = CloseInfo::abnormal("the peer closed the transport without a Close");
+        assert_eq!(
+            closed(&info),
+            "closed: 1006 (abnormal closure: no Close frame was received): \
+             the peer closed the transport without a Close, not clean"
+        );
     }
 
     #[test]
