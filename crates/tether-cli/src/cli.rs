@@ -54,7 +54,12 @@ pub(crate) enum Command {
     ///
     /// When stdin ends the client waits `--wait` seconds for answers, closes
     /// (with `--close-code`, default 1000), waits for the server's Close and
-    /// exits: 0 after a clean close, 1 after an error or an unclean end.
+    /// exits. Exit status: 0 a normal end (our close, or the server's clean
+    /// 1000, 1001 or 1005); 1 the command failed (stdin, stdout, a line not
+    /// sent); 2 bad usage; 3 never connected (refused, handshake failed);
+    /// 4 the server closed cleanly with another code (1011, 4000...);
+    /// 5 an abnormal end (1006, a timeout, a protocol error); 130 a second
+    /// Ctrl-C.
     ///
     /// With `--reconnect` the client comes back after every close (a killed
     /// server, a lost network, a server's 1001 ...) with exponential backoff
@@ -63,8 +68,9 @@ pub(crate) enum Command {
     /// failed. Lines read while disconnected wait (up to `--queue`) and go
     /// out in order after reconnecting; when stdin ends, the client first
     /// sends what waits, then closes. Exit status: 0 after our own close or
-    /// an intentional code, 1 when it gave up, a line could not be sent, or
-    /// lines were still waiting at the end. `-v` shows every connect,
+    /// an intentional code; 1 when a line could not be sent or lines were
+    /// still waiting at the end; 3 when it gave up before any connection
+    /// came up, 5 when it gave up after one had. `-v` shows every connect,
     /// disconnect and retry.
     Connect(ConnectArgs),
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Interrupts;
 use crate::cli::ConnectArgs;
+use crate::exit;
 use crate::show;
 use crate::unclean;
 
@@ -28,8 +29,10 @@ use crate::unclean;
 /// reader waits until each echo is sent before it reads on.
 const ECHO_QUEUE: usize = 1;
 
-/// Connects, runs the session, and returns the exit code: 0 after a clean
-/// close, 1 after an error or an unclean end, 130 after a second Ctrl-C.
+/// Connects, runs the session, and returns the exit code (see
+/// [`crate::exit`]: 0 normal end, 1 the command failed, 3 never connected,
+/// 4 the server closed with a code that says why, 5 an abnormal end, 130
+/// a second Ctrl-C).
 pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     let mut handshake = ClientConfig::new();
     for name in &args.subprotocol {
@@ -53,13 +56,13 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     let mut interrupts = Interrupts::new();
     let connected = tokio::select! {
         connected = tether_tokio::connect(&args.url, &options) => connected,
-        () = interrupts.next() => return ExitCode::from(130),
+        () = interrupts.next() => return exit::code(exit::INTERRUPTED),
     };
     let (ws, accepted) = match connected {
         Ok(connected) => connected,
         Err(e) => {
             eprintln!("tether: cannot connect to {}: {e}", args.url);
-            return ExitCode::FAILURE;
+            return exit::code(exit::NEVER_CONNECTED);
         }
     };
     if verbose {
@@ -103,7 +106,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                 if interrupt(&mut interrupted, &mut stop) {
                     continue;
                 }
-                return ExitCode::from(130);
+                return exit::code(exit::INTERRUPTED);
             }
         };
         match event {
@@ -137,7 +140,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                         }
                         () = interrupts.next() => {
                             if !interrupt(&mut interrupted, &mut stop) {
-                                return ExitCode::from(130);
+                                return exit::code(exit::INTERRUPTED);
                             }
                         }
                     }
@@ -174,10 +177,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     if verbose || !info.was_clean || peer_said_why {
         eprintln!("{}", show::closed(&info));
     }
-    if info.was_clean && !failed.load(Ordering::Relaxed) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match exit::for_end(&info) {
+        0 if failed.load(Ordering::Relaxed) => exit::code(exit::FAILED),
+        status => exit::code(status),
     }
 }
 

@@ -13,6 +13,7 @@
 mod broadcast;
 mod cli;
 mod connect;
+mod exit;
 mod reconnect;
 mod serve;
 mod show;

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::Interrupts;
 use crate::cli::ConnectArgs;
 use crate::connect::{Source, next_message, print};
+use crate::exit;
 use crate::show;
 
 /// Lines handed to a connected client but not yet taken by its connection,
@@ -135,7 +136,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             () = interrupts.next() => {
                 if interrupted {
                     eprintln!("tether: interrupted again; exiting without waiting for the close");
-                    return ExitCode::from(130);
+                    return exit::code(exit::INTERRUPTED);
                 }
                 interrupted = true;
                 if !s.closing {
@@ -152,23 +153,25 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         eprintln!("tether: {unsent} line(s) were waiting for a connection and were not sent");
         failed.store(true, Ordering::Relaxed);
     }
-    let ok = match &s.stop {
+    let status = match &s.stop {
         // our close: clean, unless the connection it ended was not
-        Some(StopReason::ApplicationClosed) => !s
-            .last_close
-            .as_ref()
-            .is_some_and(|info| info.initiator == Initiator::Application && !info.was_clean),
-        Some(StopReason::Intentional(_)) => true,
-        Some(StopReason::GaveUp { .. }) => false,
+        Some(StopReason::ApplicationClosed) => match &s.last_close {
+            Some(info) if info.initiator == Initiator::Application && !info.was_clean => {
+                exit::ABNORMAL
+            }
+            _ => 0,
+        },
+        Some(StopReason::Intentional(_)) => 0,
+        Some(StopReason::GaveUp { .. }) if s.last_close.is_none() => exit::NEVER_CONNECTED,
+        Some(StopReason::GaveUp { .. }) => exit::ABNORMAL,
         None => {
             eprintln!("tether: the reconnecting client ended without saying why");
-            false
+            exit::FAILED
         }
     };
-    if ok && !failed.load(Ordering::Relaxed) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match status {
+        0 if failed.load(Ordering::Relaxed) => exit::code(exit::FAILED),
+        status => exit::code(status),
     }
 }
 

@@ -249,7 +249,8 @@ async fn connect_verbose_reports_ping_and_close_code() {
         .unwrap();
     drop(stdin);
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{}", describe(&output));
+    // the server closed with 4000, a code that says why: status 4
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
     assert_eq!(text(&output.stdout), "cafe\n", "{}", describe(&output));
     assert!(stderr.contains("< ping \"hi\""), "{stderr}");
     assert!(
@@ -282,7 +283,12 @@ async fn connect_to_a_plain_http_server_names_the_status() {
         .unwrap();
     within("the HTTP server", http).await.unwrap();
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "never connected: {}",
+        describe(&output)
+    );
     assert!(stderr.contains("200"), "{stderr}");
     assert!(stderr.contains("101"), "{stderr}");
     assert!(stderr.contains(&url), "{stderr}");
@@ -597,11 +603,53 @@ async fn deflate_on_serve_and_connect() {
     let line = "hello hello hello hello hello hello hello hello\n";
     stdin.write_all(line.as_bytes()).await.unwrap();
     assert_eq!(next(&mut ws).await, Message::text(line.trim_end()));
+    // the server application reads on, as a server loop does, so the
+    // client's Close is answered once it has come back for more
+    let server = tokio::spawn(async move { while ws.next().await.is_some() {} });
     drop(stdin);
     let output = within("connect to exit", client.wait_with_output())
         .await
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
+    within("the server's end", server).await.unwrap();
     let stderr = text(&output.stderr);
     assert!(stderr.contains("extension: permessage-deflate"), "{stderr}");
+}
+
+/// Exit statuses a script can tell apart: the server's clean close with a
+/// code that says why is 4, an abnormal end (the server drops TCP) is 5.
+#[tokio::test]
+async fn connect_exit_status_tells_a_servers_error_from_a_lost_connection() {
+    for (code, drop_tcp, expected) in [
+        (1011u16, false, 4),
+        (4000, false, 4),
+        (1000, false, 0),
+        (0, true, 5),
+    ] {
+        let (listener, url) = listener().await;
+        let mut client = tether(&["connect", &url]);
+        client.stdin(Stdio::piped());
+        let mut client = client.spawn().unwrap();
+        let stdin = client.stdin.take().unwrap();
+        let mut ws = accept(&listener).await;
+        if drop_tcp {
+            ws.abort();
+            drop(ws);
+        } else {
+            let info = within("close", ws.close(CloseCode::new(code), "why"))
+                .await
+                .unwrap();
+            assert!(info.was_clean, "{info}");
+        }
+        let output = within("connect to exit", client.wait_with_output())
+            .await
+            .unwrap();
+        drop(stdin);
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "code {code}: {}",
+            describe(&output)
+        );
+    }
 }

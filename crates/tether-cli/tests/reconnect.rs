@@ -279,7 +279,7 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
         .unwrap();
     drop(stdin);
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "never connected: {stderr}");
     assert!(
         stderr.starts_with("tether: gave up after 2 attempts; last: "),
         "{stderr}"
