@@ -53,6 +53,12 @@ if [ -z "$cases" ]; then
 fi
 
 bash conformance/install.sh
+
+# The commit the binaries are built from (RESULTS.md names it).
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null; then
+    rev="$rev with uncommitted changes"
+fi
 wstest="$root/conformance/.venv/bin/wstest"
 
 cargo_flags=()
@@ -145,6 +151,6 @@ for role in $roles; do
 done
 echo "conformance/autobahn.sh: wstest ran for $(( $(date +%s) - start )) s" >&2
 
-summary_args=()
-[ "$full" = 1 ] && summary_args+=(--results "$root/conformance/RESULTS.md")
+summary_args=(--rev "$rev" --seconds "$(( $(date +%s) - start ))")
+[ "$full" = 1 ] && summary_args+=(--results "$root/conformance/RESULTS.md" --expect 517)
 python3 conformance/summarize.py "${summary_args[@]}" "${dirs[@]}"

@@ -69,6 +69,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", help="write a Markdown summary here")
     ap.add_argument("--expect", type=int, help="cases each run must report")
+    ap.add_argument("--rev", help="the commit the binaries were built from")
+    ap.add_argument("--seconds", type=int, help="how long wstest ran, in all")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
@@ -122,7 +124,7 @@ def main():
             print(f"  {case_id}: {row}")
 
     if args.results:
-        write_results(args.results, lines, durations, columns)
+        write_results(args.results, lines, durations, columns, args.rev or git_rev(), args.seconds)
     return 1 if failed_any else 0
 
 
@@ -142,16 +144,17 @@ def wstest_version():
         return "unknown"
 
 
-def write_results(path, lines, durations, columns):
+def write_results(path, lines, durations, columns, rev, seconds=None):
     out = []
     out.append("# Autobahn TestSuite results")
     out.append("")
     out.append(
         f"The whole suite (`bash conformance/autobahn.sh --full`), strict: a case passes only when its "
-        f"behaviour and its close behaviour are both OK or INFORMATIONAL. tether at `{git_rev()}` "
+        f"behaviour and its close behaviour are both OK or INFORMATIONAL. tether at `{rev}` "
         f"(release build), run on {datetime.date.today().isoformat()} on {platform.machine()} "
         f"({os.cpu_count()} cores); {wstest_version()}. permessage-deflate on in both roles "
         f"(cases 12.* and 13.*)."
+        + (f" wstest ran for {seconds} s, the two adapters of a role side by side." if seconds else "")
     )
     out.append("")
     out.append("| role | adapter | cases | " + " | ".join(KINDS) + " | strict |")
