@@ -100,8 +100,8 @@ fn weight(event: &Event) -> usize {
 /// meanwhile: two peers that both only send large messages and never read
 /// can fill each other's buffers. Read on the same thread between sends (or
 /// use the tokio adapter for full duplex).
-pub struct WebSocket<S> {
-    stream: S,
+pub struct WebSocket<S: Transport> {
+    stream: Stream<S>,
     conn: Connection,
     buf: Box<[u8]>,
     /// Events taken from the connection, not yet given to the application.
@@ -122,10 +122,10 @@ pub struct WebSocket<S> {
     closing: bool,
 }
 
-impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
+impl<S: Transport + std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("stream", &self.stream)
+            .field("stream", &*self.stream)
             .field("conn", &self.conn)
             .field("unread_events", &self.events.len())
             .field("broken", &self.broken)
@@ -172,7 +172,7 @@ impl<S: Transport> WebSocket<S> {
             broken: false,
             ended: false,
             closing: false,
-            stream,
+            stream: Stream(Some(stream)),
         };
         // Blocking mode, no write timeout: the driving loop arms what it needs.
         for set in [
@@ -371,9 +371,14 @@ impl<S: Transport> WebSocket<S> {
         &mut self.stream
     }
 
-    /// The transport, giving up the connection (without closing it).
-    pub fn into_inner(self) -> S {
-        self.stream
+    /// The transport, giving up the connection (without closing it: no
+    /// Close is sent, as it would be on drop).
+    pub fn into_inner(mut self) -> S {
+        match self.stream.0.take() {
+            Some(stream) => stream,
+            // only this method takes the stream, and it consumes `self`
+            None => unreachable!("the stream is taken only by into_inner"),
+        }
     }
 
     // ----- the driving loop -----------------------------------------------
@@ -662,6 +667,66 @@ impl<S: Transport> WebSocket<S> {
                 Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
                 Err(_) => self.conn.receive_eof(),
             }
+        }
+    }
+}
+
+/// Dropping a connection that is still open says goodbye, as the tokio
+/// adapter does: our Close with 1001 (going away), written without
+/// blocking (what the transport takes at once), without waiting for the
+/// answer; then the transport is shut down. The peer sees 1001 rather than
+/// 1006. Use [`WebSocket::close`] to wait for the answer.
+impl<S: Transport> Drop for WebSocket<S> {
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.0.as_mut() else {
+            return; // into_inner took the transport
+        };
+        if self.broken || self.ended {
+            return;
+        }
+        if matches!(self.conn.state(), State::Open | State::CloseReceived)
+            && self
+                .conn
+                .close(Instant::now(), CloseCode::GOING_AWAY, "")
+                .is_ok()
+            && stream.set_nonblocking(true).is_ok()
+        {
+            let output = self.conn.poll_output();
+            while !output.is_empty() {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let n = output.chunks_vectored(&mut slices);
+                match stream.write_vectored(slices.get(..n).unwrap_or_default()) {
+                    Ok(0) | Err(_) => break,
+                    Ok(written) => output.advance(written),
+                }
+            }
+            let _ = stream.flush();
+        }
+        let _ = stream.shutdown();
+    }
+}
+
+/// The transport, in an `Option` only so that [`WebSocket::into_inner`] can
+/// take it out of a type that implements `Drop`; it is `Some` for the whole
+/// life of the `WebSocket`.
+struct Stream<S>(Option<S>);
+
+impl<S> std::ops::Deref for Stream<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        match &self.0 {
+            Some(stream) => stream,
+            None => unreachable!("the stream is taken only by into_inner"),
+        }
+    }
+}
+
+impl<S> std::ops::DerefMut for Stream<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        match &mut self.0 {
+            Some(stream) => stream,
+            None => unreachable!("the stream is taken only by into_inner"),
         }
     }
 }

@@ -301,3 +301,36 @@ fn rfc6455_8_1_invalid_utf8_from_the_peer_fails_the_connection_with_1007() {
         assert_eq!(info.initiator, Initiator::Local);
     });
 }
+
+/// Dropping an open connection says goodbye with 1001 (going away), as the
+/// tokio adapter does, without waiting for the answer; `into_inner` gives
+/// the transport up without a Close.
+#[test]
+fn dropping_an_open_connection_sends_1001_and_into_inner_sends_nothing() {
+    bounded(Duration::from_secs(10), || {
+        for give_up_transport in [false, true] {
+            let (listener, url) = listen();
+            let client = std::thread::spawn(move || {
+                let (ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+                if give_up_transport {
+                    let tcp = ws.into_inner();
+                    drop(tcp);
+                } else {
+                    drop(ws);
+                }
+            });
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            client.join().unwrap();
+            match peer.next_event(Duration::from_secs(5)) {
+                Some(tether::Event::Closed(info)) if give_up_transport => {
+                    assert_eq!(info.code, CloseCode::ABNORMAL, "no Close: {info}");
+                }
+                Some(tether::Event::Closed(info)) => {
+                    assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
+                    assert_eq!(info.initiator, Initiator::Remote);
+                }
+                other => panic!("expected the end, got {other:?}"),
+            }
+        }
+    });
+}

@@ -652,3 +652,21 @@ async fn an_operation_refused_while_closing_names_itself_and_the_state() {
     ws.abort();
     server.abort();
 }
+
+/// Dropping an open connection says goodbye with 1001 (going away), as the
+/// blocking adapter does, without the application waiting for the answer.
+#[tokio::test]
+async fn dropping_an_open_connection_sends_1001() {
+    let (listener, url) = listener().await;
+    let client = tokio::spawn(async move {
+        let (ws, _) = tether_tokio::connect(&url, &ClientOptions::default())
+            .await
+            .unwrap();
+        drop(ws);
+    });
+    let mut peer = within(RawPeer::accept(&listener)).await;
+    within(client).await.unwrap();
+    let close = within(peer.frame()).await.expect("a Close");
+    assert_eq!(close.header.opcode, OpCode::Close);
+    assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
+}
