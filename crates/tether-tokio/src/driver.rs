@@ -495,195 +495,242 @@ impl Inner {
         self.read_open && self.held.is_none() && self.message_fits(0)
     }
 
+    /// One drive: the named steps below, repeated while any made progress;
+    /// then the idle step arms the timer and returns. Every decision is the
+    /// core's; each step only moves bytes, events or time.
     fn drive(&mut self, cx: &mut Context<'_>, read: bool) {
         if self.finished {
             return;
         }
         let mut timer_spins = 0;
         loop {
-            let mut progress = false;
-
-            // every handle is gone: leave politely
-            if !self.sink_alive
-                && !self.stream_alive
-                && matches!(self.conn.state(), State::Open | State::CloseReceived)
-            {
-                let _ = self.conn.close(now(), CloseCode::GOING_AWAY, "");
-                progress = true;
-            }
-            // answer the peer's Close after the answers sent before it
-            if self.reply_close && self.conn.awaits_close_reply() {
-                self.reply_close = false;
-                let _ = self.conn.reply_close();
-                progress = true;
-            }
-
-            // output: Pongs, keep-alives, Close and data go out now
-            if self.output_pending() && !self.shut_down {
-                match self.poll_write_output(cx) {
-                    Poll::Ready(Ok(())) => progress = true,
-                    Poll::Ready(Err(e)) => {
-                        // no more writes: an ended connection would
-                        // otherwise retry the same failing write forever
-                        self.writable = false;
-                        self.discarded |= self.conn.has_output();
-                        self.abort(&format!("write failed: {e}"));
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-
-            // input, while there is room for what it brings
+            let mut progress = self.step_handles_and_replies();
+            progress |= self.step_write(cx);
             if read && self.can_read() {
-                let result = match self.conn.payload_buffer() {
-                    // a large payload still arriving: read it straight into
-                    // its frame's buffer (no copy, nothing zero-filled)
-                    Some(mut into) => {
-                        self.large_frames = true;
-                        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
-                            Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
-                            Poll::Ready(Ok(_)) => {
-                                // a protocol error is also an event (the final Closed)
-                                let _ = self.conn.payload_received(now());
-                                Poll::Ready(Ok(false))
-                            }
-                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                            Poll::Pending => Poll::Pending,
-                        }
-                    }
-                    None => {
-                        // On the stack, uninitialised: an idle connection holds
-                        // no read buffer, and nothing is zero-filled per read.
-                        // After large frames, read little here: the next header
-                        // and a few KiB, so the rest of a large payload goes
-                        // the direct way instead of being copied.
-                        let len = if self.large_frames {
-                            SMALL_READ
-                        } else {
-                            READ_CHUNK
-                        };
-                        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-                        let mut buf = ReadBuf::uninit(&mut space[..len]);
-                        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                            Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
-                            Poll::Ready(Ok(())) => {
-                                let _ = self.conn.receive(now(), buf.filled());
-                                self.large_frames = self.conn.payload_buffer().is_some();
-                                Poll::Ready(Ok(false))
-                            }
-                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                            Poll::Pending => Poll::Pending,
-                        }
-                    }
-                };
-                match result {
-                    Poll::Ready(Ok(eof)) => {
-                        if eof {
-                            self.read_open = false;
-                            self.conn.receive_eof();
-                        }
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.read_open = false;
-                        if !self.conn.state().is_terminal() {
-                            self.abort(&format!("read failed: {e}"));
-                        }
-                        // no more input: the core stops waiting for it
-                        self.conn.receive_eof();
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
+                progress |= self.step_read(cx);
             }
-
-            // time
-            let at = Instant::now();
-            if self
-                .conn
-                .poll_timeout()
-                .is_some_and(|t| Instant::from_std(t) <= at)
-            {
-                let before = (self.conn.state(), self.conn.queued_output());
-                self.conn.handle_timeout(at.into_std());
-                let due_again = self
-                    .conn
-                    .poll_timeout()
-                    .is_some_and(|t| Instant::from_std(t) <= at);
-                if due_again {
-                    tracing::warn!("a connection timer stayed due after handle_timeout");
-                }
-                progress |= before != (self.conn.state(), self.conn.queued_output());
+            progress |= self.step_time();
+            progress |= self.step_events();
+            match self.step_end(cx) {
+                End::Finished | End::ShutdownPending => return,
+                End::Running => {}
             }
-
-            let had = self.items.len();
-            self.forward_events();
-            progress |= self.items.len() != had;
-
-            // the core gave up our last bytes (the peer took nothing for
-            // close_timeout after the end): so do we, with the transport's
-            if self.conn.drain_expired() && self.output_pending() {
-                tracing::debug!("peer did not take our last bytes in time; dropping them");
-                self.writable = false;
-                self.discarded = true;
-                progress = true;
+            if progress {
+                continue;
             }
-            self.discarded |= self.conn.output_discarded();
-
-            // the end, when the core says (our last bytes written, and a
-            // client no longer waiting for the server to close first): the
-            // final event delivered, the transport shut down
-            if self.conn.should_close_transport() && !self.output_pending() && self.held.is_none() {
-                if !self.shut_down {
-                    match Pin::new(&mut self.io).poll_shutdown(cx) {
-                        Poll::Pending => return,
-                        Poll::Ready(_) => self.shut_down = true,
-                    }
-                }
-                tracing::debug!(close = ?self.conn.close_info(), "connection ended");
-                self.finished = true;
-                self.timer = None;
-                return;
+            if self.step_idle(cx, read, &mut timer_spins) {
+                continue;
             }
-
-            if !progress {
-                // waiting for input with nothing to write or hand over: an
-                // idle connection keeps no buffers
-                if read && self.items.is_empty() && self.held.is_none() && !self.output_pending() {
-                    self.conn.release_idle_memory();
-                    if self.items.capacity() > 0 {
-                        self.items = VecDeque::new();
-                    }
-                }
-                match self.conn.poll_timeout().map(Instant::from_std) {
-                    Some(at) => {
-                        let timer = self
-                            .timer
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                        if timer.deadline() != at {
-                            timer.as_mut().reset(at);
-                        }
-                        if timer.as_mut().poll(cx).is_ready() {
-                            if timer_spins < 2 {
-                                timer_spins += 1;
-                                continue;
-                            }
-                            // a deadline that stays due and changes nothing
-                            // (e.g. a zero keep-alive interval): wait a tick
-                            // instead of spinning
-                            timer
-                                .as_mut()
-                                .reset(at.max(Instant::now()) + Duration::from_millis(1));
-                            let _ = timer.as_mut().poll(cx);
-                        }
-                    }
-                    None => self.timer = None,
-                }
-                return;
-            }
+            return;
         }
     }
+
+    /// What the handles asked for: every handle gone (leave politely with
+    /// 1001), or the application read up to the peer's Close (answer it).
+    fn step_handles_and_replies(&mut self) -> bool {
+        let mut progress = false;
+        if !self.sink_alive
+            && !self.stream_alive
+            && matches!(self.conn.state(), State::Open | State::CloseReceived)
+        {
+            let _ = self.conn.close(now(), CloseCode::GOING_AWAY, "");
+            progress = true;
+        }
+        // answer the peer's Close after the answers sent before it
+        if self.reply_close && self.conn.awaits_close_reply() {
+            self.reply_close = false;
+            let _ = self.conn.reply_close();
+            progress = true;
+        }
+        progress
+    }
+
+    /// Output: Pongs, keep-alives, Close and data go out now.
+    fn step_write(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.output_pending() || self.shut_down {
+            return false;
+        }
+        match self.poll_write_output(cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(e)) => {
+                // no more writes: an ended connection would otherwise retry
+                // the same failing write forever
+                self.writable = false;
+                self.discarded |= self.conn.has_output();
+                self.abort(&format!("write failed: {e}"));
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Input, while there is room for what it brings: into the pending
+    /// large frame's own buffer, or through a stack buffer.
+    fn step_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let result = match self.conn.payload_buffer() {
+            // a large payload still arriving: read it straight into its
+            // frame's buffer (no copy, nothing zero-filled)
+            Some(mut into) => {
+                self.large_frames = true;
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
+                    Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
+                    Poll::Ready(Ok(_)) => {
+                        // a protocol error is also an event (the final Closed)
+                        let _ = self.conn.payload_received(now());
+                        Poll::Ready(Ok(false))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            None => {
+                // On the stack, uninitialised: an idle connection holds no
+                // read buffer, and nothing is zero-filled per read. After
+                // large frames, read little here: the next header and a few
+                // KiB, so the rest of a large payload goes the direct way
+                // instead of being copied.
+                let len = if self.large_frames {
+                    SMALL_READ
+                } else {
+                    READ_CHUNK
+                };
+                let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut buf = ReadBuf::uninit(&mut space[..len]);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
+                    Poll::Ready(Ok(())) => {
+                        let _ = self.conn.receive(now(), buf.filled());
+                        self.large_frames = self.conn.payload_buffer().is_some();
+                        Poll::Ready(Ok(false))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        };
+        match result {
+            Poll::Ready(Ok(eof)) => {
+                if eof {
+                    self.read_open = false;
+                    self.conn.receive_eof();
+                }
+                true
+            }
+            Poll::Ready(Err(e)) => {
+                self.read_open = false;
+                if !self.conn.state().is_terminal() {
+                    self.abort(&format!("read failed: {e}"));
+                }
+                // no more input: the core stops waiting for it
+                self.conn.receive_eof();
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Time: the core's due timers run.
+    fn step_time(&mut self) -> bool {
+        let at = Instant::now();
+        if self
+            .conn
+            .poll_timeout()
+            .is_none_or(|t| Instant::from_std(t) > at)
+        {
+            return false;
+        }
+        let before = (self.conn.state(), self.conn.queued_output());
+        self.conn.handle_timeout(at.into_std());
+        let due_again = self
+            .conn
+            .poll_timeout()
+            .is_some_and(|t| Instant::from_std(t) <= at);
+        if due_again {
+            tracing::warn!("a connection timer stayed due after handle_timeout");
+        }
+        before != (self.conn.state(), self.conn.queued_output())
+    }
+
+    /// Events to the application's queue; and when the core gave up our
+    /// last bytes (the peer took nothing for close_timeout after the end),
+    /// so do we, with the transport's.
+    fn step_events(&mut self) -> bool {
+        let had = self.items.len();
+        self.forward_events();
+        let mut progress = self.items.len() != had;
+        if self.conn.drain_expired() && self.output_pending() {
+            tracing::debug!("peer did not take our last bytes in time; dropping them");
+            self.writable = false;
+            self.discarded = true;
+            progress = true;
+        }
+        self.discarded |= self.conn.output_discarded();
+        progress
+    }
+
+    /// The end, when the core says (our last bytes written, and a client no
+    /// longer waiting for the server to close first): the final event
+    /// delivered, the transport shut down.
+    fn step_end(&mut self, cx: &mut Context<'_>) -> End {
+        if !(self.conn.should_close_transport() && !self.output_pending() && self.held.is_none()) {
+            return End::Running;
+        }
+        if !self.shut_down {
+            match Pin::new(&mut self.io).poll_shutdown(cx) {
+                Poll::Pending => return End::ShutdownPending,
+                Poll::Ready(_) => self.shut_down = true,
+            }
+        }
+        tracing::debug!(close = ?self.conn.close_info(), "connection ended");
+        self.finished = true;
+        self.timer = None;
+        End::Finished
+    }
+
+    /// Nothing moved: free idle buffers and arm the timer at the core's
+    /// next deadline. True when the timer is already due (drive again; a
+    /// deadline that stays due and changes nothing waits a tick instead of
+    /// spinning).
+    fn step_idle(&mut self, cx: &mut Context<'_>, read: bool, timer_spins: &mut u32) -> bool {
+        // waiting for input with nothing to write or hand over: an idle
+        // connection keeps no buffers
+        if read && self.items.is_empty() && self.held.is_none() && !self.output_pending() {
+            self.conn.release_idle_memory();
+            if self.items.capacity() > 0 {
+                self.items = VecDeque::new();
+            }
+        }
+        let Some(at) = self.conn.poll_timeout().map(Instant::from_std) else {
+            self.timer = None;
+            return false;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            if *timer_spins < 2 {
+                *timer_spins += 1;
+                return true;
+            }
+            // e.g. a zero keep-alive interval
+            timer
+                .as_mut()
+                .reset(at.max(Instant::now()) + Duration::from_millis(1));
+            let _ = timer.as_mut().poll(cx);
+        }
+        false
+    }
+}
+
+/// Where [`Inner::step_end`] left the connection.
+enum End {
+    Running,
+    /// The transport's shutdown is in progress: drive again when woken.
+    ShutdownPending,
+    Finished,
 }
 
 /// The background task: drives the connection while the application does
