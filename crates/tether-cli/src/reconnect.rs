@@ -163,6 +163,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         },
         Some(StopReason::Intentional(_)) => 0,
         Some(StopReason::GaveUp { .. }) if s.last_close.is_none() => exit::NEVER_CONNECTED,
+        Some(StopReason::Refused { .. }) => exit::NEVER_CONNECTED,
         Some(StopReason::GaveUp { .. }) => exit::ABNORMAL,
         None => {
             eprintln!("tether: the reconnecting client ended without saying why");
@@ -175,34 +176,29 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     }
 }
 
-/// Records a lifecycle event and shows it: everything with `-v`; without,
-/// only what ends the session not by our own hand, and an unclean end of
-/// our close.
+/// Records a lifecycle event and shows it on stderr (stdout is for
+/// messages only): connected, disconnected with the code and its meaning,
+/// a failed connect, reconnecting in N, and why it stopped; `-v` adds our
+/// own close ending as asked.
 fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
     match event {
         Lifecycle::Connected { attempt } => {
             s.connected = true;
-            if verbose {
-                eprintln!("{}", show::connected(url, attempt));
-            }
+            eprintln!("{}", show::connected(url, attempt));
         }
         Lifecycle::Disconnected(info) => {
             s.connected = false;
-            if verbose || (s.closing && !info.was_clean) {
+            if verbose || !s.closing || !info.was_clean {
                 eprintln!("{}", show::disconnected(&info));
             }
             s.last_close = Some(info);
         }
         Lifecycle::ConnectFailed(error) => {
-            if verbose {
-                eprintln!("connect failed: {error}");
-            }
+            eprintln!("connect failed: {error}");
             s.last_error = Some(error);
         }
         Lifecycle::Reconnecting { attempt, delay } => {
-            if verbose {
-                eprintln!("{}", show::reconnecting(attempt, delay));
-            }
+            eprintln!("{}", show::reconnecting(attempt, delay));
         }
         Lifecycle::Stopped(reason) => {
             match &reason {
@@ -219,6 +215,9 @@ fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
                         "tether: {}",
                         show::stopped(&reason, s.last_error.as_deref())
                     );
+                }
+                StopReason::Refused { .. } => {
+                    eprintln!("tether: {}", show::stopped(&reason, None));
                 }
             }
             s.stop = Some(reason);

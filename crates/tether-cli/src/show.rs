@@ -117,6 +117,15 @@ pub(crate) fn stopped(reason: &StopReason, last: Option<&str>) -> String {
             }
             line
         }
+        StopReason::Refused { status } => {
+            let mut line = format!(
+                "stopped: the server answered {status}, which asking again will not change: not reconnecting"
+            );
+            if let Some(last) = last {
+                let _ = write!(line, " ({last})");
+            }
+            line
+        }
     }
 }
 

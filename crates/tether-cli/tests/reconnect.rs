@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tether_tokio::WebSocket;
 use tether_tokio::tether::{CloseCode, Message};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
@@ -214,10 +214,17 @@ async fn intentional_code_4000_stops_without_reconnecting() {
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{:?}\n{stderr}", output.status);
     assert_eq!(text(&output.stdout), "bye soon\n", "{stderr}");
+    // lifecycle lines on stderr by default, without -v
+    let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
-        stderr.trim_end(),
-        "stopped: the server closed with 4000 (application code) \"go away for good\", \
-         marked intentional (--intentional-code): not reconnecting"
+        lines,
+        [
+            format!("connected to {url}").as_str(),
+            "disconnected: 4000 (application code) \"go away for good\", clean",
+            "stopped: the server closed with 4000 (application code) \"go away for good\", \
+             marked intentional (--intentional-code): not reconnecting",
+        ],
+        "{stderr}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "no second connection");
@@ -280,8 +287,58 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
     drop(stdin);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "never connected: {stderr}");
+    // each failed attempt and retry is shown, then why it stopped
+    assert_eq!(stderr.matches("connect failed: ").count(), 3, "{stderr}");
+    assert_eq!(stderr.matches("reconnecting in ").count(), 2, "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
     assert!(
-        stderr.starts_with("tether: gave up after 2 attempts; last: "),
+        last.starts_with("tether: gave up after 2 attempts; last: "),
         "{stderr}"
+    );
+}
+
+/// A server answering 200 is not a WebSocket endpoint: asking again will
+/// not change that, so the client stops at once, says why, and exits 3.
+#[tokio::test]
+async fn a_server_answering_200_is_not_retried() {
+    let (listener, url) = listener().await;
+    let http = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .await
+            .unwrap();
+        let _ = stream.shutdown().await;
+        // a second attempt would be accepted here: there must be none
+        tokio::time::timeout(Duration::from_millis(500), listener.accept())
+            .await
+            .is_err()
+    });
+    let mut client = spawn_client(&["--max-delay", "0.1", &url]);
+    let stdin = client.stdin.take().unwrap();
+    let output = within("the client to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    drop(stdin);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("connect failed: ") && stderr.contains("200"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stopped: the server answered 200, which asking again will not change"),
+        "{stderr}"
+    );
+    assert!(
+        within("the HTTP server", http).await.unwrap(),
+        "no second attempt"
     );
 }

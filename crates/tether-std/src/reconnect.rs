@@ -331,7 +331,13 @@ impl ReconnectingClient {
             }
             Err(e) => {
                 self.lifecycle(Lifecycle::ConnectFailed(e.to_string()));
-                let decision = self.reconnector.failed(&mut self.rng);
+                // a refusal asking again cannot change stops (the core decides)
+                let decision = match &e {
+                    Error::Handshake(h) if let Some(status) = h.refused_status() => {
+                        self.reconnector.refused(status, &mut self.rng)
+                    }
+                    _ => self.reconnector.failed(&mut self.rng),
+                };
                 self.decide(decision);
             }
         }

@@ -237,7 +237,13 @@ async fn run(
             }
             Err(e) => {
                 emit(Lifecycle::ConnectFailed(format!("{url}: {e}"))).await;
-                reconnector.failed(&mut rng)
+                // a refusal asking again cannot change stops (the core decides)
+                match &e {
+                    Error::Handshake(h) if let Some(status) = h.refused_status() => {
+                        reconnector.refused(status, &mut rng)
+                    }
+                    _ => reconnector.failed(&mut rng),
+                }
             }
         };
         match decision {

@@ -63,6 +63,13 @@ pub enum StopReason {
         /// Attempts made.
         attempts: u32,
     },
+    /// The server answered the upgrade with a status that trying again
+    /// will not change: not a WebSocket endpoint (e.g. 200 or 404), or a
+    /// refusal (401, 403, 426...). See [`Reconnector::refused`].
+    Refused {
+        /// The HTTP status of the answer.
+        status: u16,
+    },
 }
 
 /// What to do next.
@@ -196,6 +203,20 @@ impl Reconnector {
         }
     }
 
+    /// The server answered the upgrade with `status` instead of 101: try
+    /// again (with backoff) only when the status says it may pass (408
+    /// request timeout, 429 too many requests, 5xx server errors); any
+    /// other answer stops ([`StopReason::Refused`]): an endpoint that
+    /// answers 200 or 404 will not turn into a WebSocket by being asked
+    /// again.
+    pub fn refused(&mut self, status: u16, rng: &mut impl Rng) -> Decision {
+        if matches!(status, 408 | 429 | 500..=599) {
+            return self.failed(rng);
+        }
+        self.connected_at = None;
+        Decision::Stop(StopReason::Refused { status })
+    }
+
     /// An attempt to connect failed (refused, timed out, handshake error).
     pub fn failed(&mut self, rng: &mut impl Rng) -> Decision {
         self.connected_at = None;
@@ -256,6 +277,24 @@ mod tests {
             r.application_closed(now, &mut rng),
             Decision::Reconnect { attempt: 1, .. }
         ));
+    }
+
+    #[test]
+    fn a_refusal_that_asking_again_cannot_change_stops() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut r = Reconnector::new(ReconnectPolicy::default());
+        for status in [200u16, 301, 400, 403, 404, 426] {
+            assert_eq!(
+                r.refused(status, &mut rng),
+                Decision::Stop(StopReason::Refused { status })
+            );
+        }
+        for status in [408u16, 429, 500, 502, 503] {
+            assert!(
+                matches!(r.refused(status, &mut rng), Decision::Reconnect { .. }),
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -104,6 +104,17 @@ impl fmt::Display for HandshakeError {
     }
 }
 
+impl HandshakeError {
+    /// The HTTP status the server answered instead of 101, when that is
+    /// why the handshake failed (for [`crate::reconnect::Reconnector::refused`]).
+    pub fn refused_status(&self) -> Option<u16> {
+        match self {
+            Self::Response(ResponseError::UnexpectedStatus { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for HandshakeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
