@@ -231,29 +231,37 @@ impl ClientUpgrade {
 
     /// Checks the accepted extensions against our offers and builds the
     /// one to run.
+    #[cfg(feature = "deflate")]
     fn negotiate(&self, accepted: &Accepted) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
-        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut chosen: Option<Box<dyn Extension>> = None;
         for ext in accepted.extensions() {
-            #[cfg(feature = "deflate")]
-            if let (Some(config), crate::deflate::NAME) = (&self.deflate, ext.name()) {
-                if chosen.is_some() {
-                    return Err(HandshakeError::Deflate(
-                        crate::deflate::NegotiationError::SeveralAnswers,
-                    ));
-                }
-                let params =
-                    crate::deflate::client_accept(config, ext).map_err(HandshakeError::Deflate)?;
-                chosen = Some(Box::new(crate::PerMessageDeflate::new(
-                    crate::Role::Client,
-                    &params,
-                    config,
-                )));
-                continue;
+            let (Some(config), crate::deflate::NAME) = (&self.deflate, ext.name()) else {
+                return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
+            };
+            if chosen.is_some() {
+                return Err(HandshakeError::Deflate(
+                    crate::deflate::NegotiationError::SeveralAnswers,
+                ));
             }
-            return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
+            let params =
+                crate::deflate::client_accept(config, ext).map_err(HandshakeError::Deflate)?;
+            chosen = Some(Box::new(crate::PerMessageDeflate::new(
+                crate::Role::Client,
+                &params,
+                config,
+            )));
         }
         Ok(chosen)
+    }
+
+    /// Without the `deflate` feature no extension runs: any the server
+    /// accepted is refused.
+    #[cfg(not(feature = "deflate"))]
+    fn negotiate(&self, accepted: &Accepted) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
+        match accepted.extensions().first() {
+            Some(ext) => Err(HandshakeError::UnsupportedExtension(ext.name().into())),
+            None => Ok(None),
+        }
     }
 
     /// The transport ended before the answer was complete.
