@@ -2,7 +2,7 @@
 //!
 //! Owns the buffering between "bytes arrived" and "the HTTP head is
 //! complete", and the hand-over of the bytes after the head (the peer's first
-//! frames) to the [`Connection`](crate::Connection). Adapters only move bytes:
+//! frames) to the [`Connection`]. Adapters only move bytes:
 //! write [`ClientUpgrade::request`], feed what they read to `receive` until it
 //! returns the result (a server writes [`ServerUpgrade::accept`]'s answer,
 //! or on failure [`ServerUpgrade::failure_response`]), then turn the
@@ -191,7 +191,7 @@ impl ClientUpgrade {
 
     /// The extension the server accepted, once [`ClientUpgrade::receive`]
     /// returned the answer: install it with
-    /// [`Connection::set_extension`](crate::Connection::set_extension)
+    /// [`Connection::set_extension`]
     /// before the connection receives any frame. `None` when none was
     /// negotiated (or it was already taken).
     pub fn take_extension(&mut self) -> Option<Box<dyn Extension>> {
@@ -396,7 +396,7 @@ impl ServerUpgrade {
     }
 
     /// The extension negotiated by [`ServerUpgrade::accept`]: install it
-    /// with [`Connection::set_extension`](crate::Connection::set_extension)
+    /// with [`Connection::set_extension`]
     /// before the connection receives any frame.
     pub fn take_extension(&mut self) -> Option<Box<dyn Extension>> {
         self.extension.take()
