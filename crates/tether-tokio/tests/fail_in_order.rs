@@ -32,6 +32,20 @@ async fn echo(mut ws: WebSocket) -> tether::CloseInfo {
     ws.close_info().expect("ended")
 }
 
+/// A tether-tokio echo server for one connection; its task returns how
+/// the connection ended.
+async fn echo_server() -> (String, tokio::task::JoinHandle<tether::CloseInfo>) {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (ws, _) = tether_tokio::accept(tcp, &Default::default())
+            .await
+            .unwrap();
+        echo(ws).await
+    });
+    (url, server)
+}
+
 /// What the raw peer reads: the echo, then our Close with 1002.
 fn assert_echo_then_close(frames: &[tether::frame::Frame]) {
     assert_eq!(frames.len(), 2, "{frames:?}");
@@ -43,14 +57,7 @@ fn assert_echo_then_close(frames: &[tether::frame::Frame]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6455_7_1_7_server_answers_the_message_before_failing() {
-    let (listener, url) = listener().await;
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (ws, _) = tether_tokio::accept(tcp, &Default::default())
-            .await
-            .unwrap();
-        echo(ws).await
-    });
+    let (url, server) = echo_server().await;
     within(async {
         let mut client = RawClient::connect(&url).await;
         let wire = violation(&mut |rsv, op, p, out| client.encode_rsv(rsv, op, p, out));
@@ -100,14 +107,7 @@ async fn rfc6455_7_1_7_client_answers_the_message_before_failing() {
 
 #[tokio::test]
 async fn rfc6455_7_1_7_violation_alone_fails_at_once() {
-    let (listener, url) = listener().await;
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (ws, _) = tether_tokio::accept(tcp, &Default::default())
-            .await
-            .unwrap();
-        echo(ws).await
-    });
+    let (url, server) = echo_server().await;
     within(async {
         let mut client = RawClient::connect(&url).await;
         let mut wire = BytesMut::new();
