@@ -42,7 +42,6 @@ pub struct ClientOptions {
     handshake: ClientConfig,
     config: Config,
     connect_timeout: Duration,
-    handshake_timeout: Duration,
     nodelay: bool,
     settings: Settings,
     #[cfg(feature = "tls")]
@@ -55,7 +54,6 @@ impl Default for ClientOptions {
             handshake: ClientConfig::new(),
             config: Config::default(),
             connect_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
             nodelay: true,
             settings: Settings::default(),
             #[cfg(feature = "tls")]
@@ -136,11 +134,12 @@ impl ClientOptions {
         self
     }
 
-    /// How long the TLS handshake and the HTTP upgrade may take together.
-    /// Default 10 s.
+    /// How long the TLS handshake and the HTTP upgrade may take together:
+    /// sets `Config::handshake_timeout` (default 10 s; `config()` after
+    /// this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.config.handshake_timeout = timeout;
         self
     }
 
@@ -215,7 +214,7 @@ pub fn connect(
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
-    let deadline = Deadline::after(options.handshake_timeout);
+    let deadline = Deadline::after(options.config.handshake_timeout);
     let stream = if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
@@ -249,7 +248,7 @@ pub fn client<S: Transport>(
         stream,
         url,
         options,
-        Deadline::after(options.handshake_timeout),
+        Deadline::after(options.config.handshake_timeout),
     )
 }
 

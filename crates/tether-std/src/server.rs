@@ -26,23 +26,11 @@ use crate::{Error, Transport, WebSocket};
 /// use tether_std::ServerOptions;
 /// let options = ServerOptions::new().handshake_timeout(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
     config: Config,
     limits: Limits,
-    handshake_timeout: Duration,
     settings: Settings,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            config: Config::default(),
-            limits: Limits::default(),
-            handshake_timeout: Duration::from_secs(10),
-            settings: Settings::default(),
-        }
-    }
 }
 
 impl ServerOptions {
@@ -76,10 +64,11 @@ impl ServerOptions {
     }
 
     /// How long the client may take to send its whole request (a TLS
-    /// handshake on the stream included). Default 10 s.
+    /// handshake on the stream included): sets `Config::handshake_timeout`
+    /// (default 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.config.handshake_timeout = timeout;
         self
     }
 
@@ -129,7 +118,7 @@ where
     S: Transport,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
-    let deadline = Deadline::after(options.handshake_timeout);
+    let deadline = Deadline::after(options.config.handshake_timeout);
     // answers a permessage-deflate offer when the config's `deflate` is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
     let mut buf = vec![0; 4096];

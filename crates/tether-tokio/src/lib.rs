@@ -84,8 +84,6 @@ pub struct ClientOptions {
     pub handshake: ClientConfig,
     /// Limit on the TCP (and TLS) connect. Default 10 s.
     pub connect_timeout: Duration,
-    /// Limit on the opening handshake. Default 10 s.
-    pub handshake_timeout: Duration,
     /// Received events read ahead of the application (messages, Pings,
     /// Pongs); when full, reading stops (backpressure). Default 64.
     pub channel_capacity: usize,
@@ -100,7 +98,6 @@ impl Default for ClientOptions {
             connection: Config::default(),
             handshake: ClientConfig::default(),
             connect_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
             channel_capacity: 64,
             #[cfg(feature = "tls")]
             tls: None,
@@ -117,8 +114,6 @@ pub struct ServerOptions {
     pub connection: Config,
     /// Limits on the request head (size, header count).
     pub limits: Limits,
-    /// Limit on the opening handshake (slow or silent clients). Default 10 s.
-    pub handshake_timeout: Duration,
     /// Received events read ahead of the application (messages, Pings,
     /// Pongs); when full, reading stops (backpressure). Default 64.
     pub channel_capacity: usize,
@@ -129,7 +124,6 @@ impl Default for ServerOptions {
         Self {
             connection: Config::default(),
             limits: Limits::default(),
-            handshake_timeout: Duration::from_secs(10),
             channel_capacity: 64,
         }
     }
@@ -184,7 +178,7 @@ where
     // offers permessage-deflate when options.connection.deflate is set
     let mut upgrade =
         ClientUpgrade::with_config(url, options.handshake.clone(), &options.connection)?;
-    let (accepted, rest) = tokio::time::timeout(options.handshake_timeout, async {
+    let (accepted, rest) = tokio::time::timeout(options.connection.handshake_timeout, async {
         stream.write_all(upgrade.request()).await?;
         // on the heap and freed after the handshake: a buffer in this
         // future would stay in the caller's task for the connection's life
@@ -200,7 +194,11 @@ where
         }
     })
     .await
-    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.handshake_timeout)))??;
+    .map_err(|_| {
+        Error::Handshake(HandshakeError::Timeout(
+            options.connection.handshake_timeout,
+        ))
+    })??;
     let now = tokio::time::Instant::now().into_std();
     let conn = upgrade.into_connection(adapter_config(&options.connection), now, &rest);
     let ws = start(stream, conn, options.channel_capacity);
@@ -238,7 +236,7 @@ where
 {
     // answers a permessage-deflate offer when options.connection.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.connection);
-    let read = tokio::time::timeout(options.handshake_timeout, async {
+    let read = tokio::time::timeout(options.connection.handshake_timeout, async {
         // on the heap and freed after the handshake: a buffer in this
         // future would stay in the caller's task for the connection's life
         let mut buf = vec![0u8; HANDSHAKE_READ];
@@ -258,7 +256,11 @@ where
         }
     })
     .await
-    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.handshake_timeout)))?;
+    .map_err(|_| {
+        Error::Handshake(HandshakeError::Timeout(
+            options.connection.handshake_timeout,
+        ))
+    })?;
     let (request, rest) = read?;
     match decide(&request) {
         Ok(choice) => {

@@ -80,6 +80,10 @@ pub struct Config {
     /// see [`Connection::should_close_transport`](crate::Connection::should_close_transport).
     /// Servers do not wait. Default 2 s.
     pub fin_wait: Duration,
+    /// How long the opening handshake may take (a slow or silent peer, the
+    /// TLS handshake on the stream included); past it the handshake fails
+    /// with `HandshakeError::Timeout`. Both adapters apply it. Default 10 s.
+    pub handshake_timeout: Duration,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,
     /// Application-level heartbeat. Default none.
@@ -126,6 +130,7 @@ impl Default for Config {
             max_queued_output: 16 << 20,
             close_timeout: Duration::from_secs(10),
             fin_wait: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
             keep_alive: KeepAlive::Off,
             heartbeat: None,
             auto_close_reply: true,
