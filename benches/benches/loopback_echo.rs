@@ -88,10 +88,7 @@ fn tether_config() -> tether::Config {
 }
 
 async fn tether_serve(tcp: TcpStream) {
-    let options = tether_tokio::ServerOptions {
-        connection: tether_config(),
-        ..Default::default()
-    };
+    let options = tether_tokio::ServerOptions::new().config(tether_config());
     let Ok((mut ws, _)) = tether_tokio::accept(tcp, &options).await else {
         return;
     };
@@ -103,10 +100,7 @@ async fn tether_serve(tcp: TcpStream) {
 }
 
 async fn tether_client(addr: SocketAddr) -> tether_tokio::WebSocket {
-    let options = tether_tokio::ClientOptions {
-        connection: tether_config(),
-        ..Default::default()
-    };
+    let options = tether_tokio::ClientOptions::new().config(tether_config());
     tether_tokio::connect(&url(addr), &options)
         .await
         .expect("tether: connect")

@@ -123,10 +123,7 @@ fn our_tokio_client(them: Them, deflate: DeflateConfig) {
         let mut peer = them.server();
         let relay = Relay::start(peer.port().await);
         let url = format!("ws://127.0.0.1:{}/", relay.port());
-        let options = tether_tokio::ClientOptions {
-            connection: config(deflate),
-            ..Default::default()
-        };
+        let options = tether_tokio::ClientOptions::new().config(config(deflate));
         let (mut ws, accepted) = within(tether_tokio::connect(&url, &options)).await.unwrap();
         assert_eq!(accepted.extensions()[0].name(), "permessage-deflate");
         check_extensions(&peer.line("extensions ").await, &deflate);
@@ -209,10 +206,7 @@ fn their_client_to_our_tokio_server(them: Them, deflate: DeflateConfig) {
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            let options = tether_tokio::ServerOptions {
-                connection: config(deflate),
-                ..Default::default()
-            };
+            let options = tether_tokio::ServerOptions::new().config(config(deflate));
             let (mut ws, request) = tether_tokio::accept(tcp, &options).await.unwrap();
             assert!(
                 request

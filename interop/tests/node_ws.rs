@@ -23,10 +23,7 @@ fn config(keep_alive: KeepAlive) -> Config {
 }
 
 async fn tokio_client(port: u16, config: Config) -> tether_tokio::WebSocket {
-    let options = tether_tokio::ClientOptions {
-        connection: config,
-        ..Default::default()
-    };
+    let options = tether_tokio::ClientOptions::new().config(config);
     within(tether_tokio::connect(&url(port), &options))
         .await
         .unwrap()

@@ -160,13 +160,10 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn serve(args: Args) -> Result<(), BoxError> {
-    let options = tether_tokio::ServerOptions {
-        connection: tether::Config {
-            deflate: args.deflate,
-            ..tether::Config::default()
-        },
-        ..tether_tokio::ServerOptions::default()
-    };
+    let options = tether_tokio::ServerOptions::new().config(tether::Config {
+        deflate: args.deflate,
+        ..tether::Config::default()
+    });
     TETHER_OPTIONS
         .set(options)
         .map_err(|_| "server options set twice")?;

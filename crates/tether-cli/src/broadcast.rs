@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use tether::{CloseCode, CloseInfo, Event, Message};
 use tether_tokio::{WsSink, WsStream};
@@ -122,7 +121,6 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     hub: &Hub,
     shutdown: &mut watch::Receiver<bool>,
-    limit: Duration,
 ) -> CloseInfo {
     let (_membership, mut queue, kick) = hub.join(peer);
 
@@ -179,13 +177,12 @@ pub(crate) async fn serve(
             "too slow: messages were piling up",
         ),
         Stop::Ended => {
-            return tokio::time::timeout(limit, &mut read)
-                .await
-                .unwrap_or_else(|_| unclean("the connection did not end in time; dropped"));
+            // the core's timers bound the wait (Config::close_bound)
+            return read.await;
         }
     };
     drop(read);
-    close_and_drain(&mut sink, &mut stream, code, reason, limit).await
+    close_and_drain(&mut sink, &mut stream, code, reason).await
 }
 
 #[cfg(test)]

@@ -44,11 +44,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     if let Some(origin) = &args.origin {
         handshake = handshake.origin(origin);
     }
-    let options = ClientOptions {
-        connection: args.connection.config(),
-        handshake,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::new()
+        .config(args.connection.config())
+        .handshake(handshake);
     if args.reconnect {
         return crate::reconnect::run(args, options, verbose).await;
     }

@@ -33,13 +33,9 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.addr);
-    let options = Arc::new(ServerOptions {
-        connection: args.connection.config(),
-        ..ServerOptions::default()
-    });
-    // each task gives up on its close after the close timeout and a second
-    // (see `connection`); this is the backstop
-    let grace = options.connection.close_timeout + Duration::from_secs(2);
+    let options = Arc::new(ServerOptions::new().config(args.connection.config()));
+    // the core ends every closing connection within this bound
+    let grace = options.connection().close_bound();
     let hub = match args.mode {
         Mode::Echo => None,
         Mode::Broadcast => Some(Arc::new(Hub::new(args.queue as usize))),
@@ -121,11 +117,10 @@ async fn connection(
         }
     };
     tracing::info!(%peer, resource = request.resource_name(), "connected");
-    let limit = options.connection.close_timeout + Duration::from_secs(1);
     let (sink, stream) = ws.split();
     let info = match hub {
-        None => echo(sink, stream, &mut shutdown, limit).await,
-        Some(hub) => crate::broadcast::serve(sink, stream, peer, &hub, &mut shutdown, limit).await,
+        None => echo(sink, stream, &mut shutdown).await,
+        Some(hub) => crate::broadcast::serve(sink, stream, peer, &hub, &mut shutdown).await,
     };
     tracing::info!(%peer, "disconnected: {info}");
 }
@@ -137,7 +132,6 @@ async fn echo(
     mut sink: WsSink,
     mut stream: WsStream,
     shutdown: &mut watch::Receiver<bool>,
-    limit: Duration,
 ) -> CloseInfo {
     loop {
         let event = tokio::select! {
@@ -173,7 +167,6 @@ async fn echo(
         &mut stream,
         CloseCode::GOING_AWAY,
         SHUTDOWN_REASON,
-        limit,
     )
     .await
 }
@@ -185,13 +178,12 @@ pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
 
 /// Closes with `code`, reading (and dropping) whatever still arrives so the
 /// peer's Close is not stuck behind unread messages, and returns how the
-/// connection ended. Gives up after `limit`.
+/// connection ended, within the core's `Config::close_bound`.
 pub(crate) async fn close_and_drain(
     sink: &mut WsSink,
     stream: &mut WsStream,
     code: CloseCode,
     reason: &str,
-    limit: Duration,
 ) -> CloseInfo {
     let drain = async {
         while let Some(event) = stream.next_event().await {
@@ -208,9 +200,7 @@ pub(crate) async fn close_and_drain(
         }
         drained.or(closed.ok())
     };
-    match tokio::time::timeout(limit, both).await {
-        Ok(Some(info)) => info,
-        Ok(None) => unclean("the connection ended without a final event"),
-        Err(_) => unclean("the closing handshake did not finish in time; dropped"),
-    }
+    // the core's timers bound the wait (Config::close_bound)
+    both.await
+        .unwrap_or_else(|| unclean("the connection ended without a final event"))
 }

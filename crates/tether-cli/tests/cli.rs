@@ -562,10 +562,7 @@ async fn deflate_on_serve_and_connect() {
 
     // serve --deflate, a tether-tokio client that offers it
     let server = Server::start(&["--deflate"]).await;
-    let options = tether_tokio::ClientOptions {
-        connection: deflate.clone(),
-        ..Default::default()
-    };
+    let options = tether_tokio::ClientOptions::new().config(deflate.clone());
     let (mut ws, accepted) = within("connect", tether_tokio::connect(&server.url, &options))
         .await
         .unwrap();
@@ -592,10 +589,7 @@ async fn deflate_on_serve_and_connect() {
         .unwrap();
     let mut stdin = client.stdin.take().unwrap();
     let (stream, _) = within("accept", listener.accept()).await.unwrap();
-    let server_options = tether_tokio::ServerOptions {
-        connection: deflate,
-        ..Default::default()
-    };
+    let server_options = tether_tokio::ServerOptions::new().config(deflate);
     let (mut ws, request) = within("handshake", tether_tokio::accept(stream, &server_options))
         .await
         .unwrap();

@@ -15,8 +15,8 @@
 
 use core::fmt;
 
-use crate::BuildError;
 use crate::headers::{is_tchar, is_token};
+use crate::{BuildError, RequestError, ResponseError};
 
 /// One entry of a `Sec-WebSocket-Extensions` header (RFC 6455 section 9.1):
 /// an extension a client offers, or one a server accepts, with its parameters
@@ -159,6 +159,37 @@ pub(crate) fn parse<'a>(
         Cursor { s: value, i: 0 }.list(&mut out)?;
     }
     Ok(out)
+}
+
+/// Parses the `Sec-WebSocket-Extensions` values of a request whose head
+/// was parsed elsewhere (hyper, axum, an HTTP/2 stack): the client's
+/// offers, in order (RFC 6455 section 9.1).
+///
+/// # Errors
+/// [`RequestError::MalformedExtensions`] naming what was expected.
+pub fn parse_offers<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<Extension>, RequestError> {
+    let values: Vec<&[u8]> = values.into_iter().collect();
+    parse(values.iter().copied()).map_err(|detail| RequestError::MalformedExtensions {
+        found: crate::headers::join_values(values.iter().copied()),
+        detail,
+    })
+}
+
+/// Parses the `Sec-WebSocket-Extensions` values of a server's answer whose
+/// head was parsed elsewhere: the extensions it accepted, in order.
+///
+/// # Errors
+/// [`ResponseError::MalformedExtensions`] naming what was expected.
+pub fn parse_answers<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<Extension>, ResponseError> {
+    let values: Vec<&[u8]> = values.into_iter().collect();
+    parse(values.iter().copied()).map_err(|detail| ResponseError::MalformedExtensions {
+        found: crate::headers::join_values(values.iter().copied()),
+        detail,
+    })
 }
 
 struct Cursor<'a> {

@@ -126,15 +126,20 @@ impl Headers {
 
     /// Every value of `name` joined with ", ", shortened for an error message.
     pub(crate) fn joined(&self, name: &str) -> String {
-        let mut out = Vec::new();
-        for (i, v) in self.get_all(name).enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(v);
-        }
-        snippet(&out)
+        join_values(self.get_all(name))
     }
+}
+
+/// Field values joined with ", ", shortened for an error message.
+pub(crate) fn join_values<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut out = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(v);
+    }
+    snippet(&out)
 }
 
 impl<'a> IntoIterator for &'a Headers {

@@ -68,7 +68,7 @@ pub use accept::generate_key;
 pub use accept::{WEBSOCKET_GUID, WEBSOCKET_VERSION, accept_key, encode_key};
 pub use client::{Accepted, ClientConfig, ClientHandshake};
 pub use error::{BuildError, RequestError, ResponseError};
-pub use extension::{Extension, ExtensionParam};
+pub use extension::{Extension, ExtensionParam, parse_answers, parse_offers};
 pub use headers::{Header, Headers};
 pub use limits::Limits;
 pub use server::{AcceptOptions, Refusal, Request, parse_request};

@@ -22,7 +22,8 @@ use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKind, Role, State};
+use tether::upgrade::Upgraded;
+use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKind, State};
 
 use crate::{Error, Transport};
 
@@ -135,23 +136,20 @@ impl<S: Transport + std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
 }
 
 impl<S: Transport> WebSocket<S> {
-    /// Wraps a stream whose opening handshake is already done, e.g. by your
-    /// own HTTP server. `leftover` is what followed the handshake head in
-    /// the last read (the peer's first frames); pass `&[]` if none.
+    /// Wraps a stream whose opening handshake ran elsewhere (e.g. your own
+    /// HTTP server), with the extensions `upgraded` negotiated
+    /// (permessage-deflate when its `Config::deflate` is set, see
+    /// [`Upgraded`]). `leftover` is what followed the handshake head in the
+    /// last read (the peer's first frames); pass `&[]` if none.
     ///
     /// # Errors
     /// [`Error::Io`] when writing an answer to `leftover` fails.
-    pub fn from_upgraded(
-        stream: S,
-        role: Role,
-        config: Config,
-        leftover: &[u8],
-    ) -> Result<Self, Error> {
-        let now = Instant::now();
-        let mut conn = Connection::new(role, adapter_config(&config), now);
+    pub fn from_upgraded(stream: S, upgraded: Upgraded, leftover: &[u8]) -> Result<Self, Error> {
+        let mut upgraded = upgraded;
+        *upgraded.config_mut() = adapter_config(upgraded.config_mut());
         // a protocol error in the first bytes is the connection's first
         // failure: its Closed event says why
-        let _ = conn.receive(now, leftover);
+        let conn = upgraded.into_connection(Instant::now(), leftover);
         Self::with_settings(stream, conn, &Settings::default())
     }
 

@@ -270,8 +270,7 @@ fn send_read_ahead_is_bounded_against_a_flood_of_empty_messages() {
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     let mut ws = tether_std::WebSocket::from_upgraded(
         tcp,
-        tether::Role::Client,
-        tether::Config::default(),
+        tether::upgrade::Upgraded::new(tether::Role::Client, tether::Config::default()),
         &[],
     )
     .unwrap();

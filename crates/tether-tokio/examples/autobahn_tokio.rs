@@ -26,13 +26,10 @@ async fn echo(ws: &mut WebSocket) {
 
 async fn client(url: &str, agent: &str) -> Result<(), Error> {
     let url = url.trim_end_matches('/');
-    let options = ClientOptions {
-        connection: Config {
-            deflate: Some(DeflateConfig::default()),
-            ..Config::default()
-        },
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::new().config(Config {
+        deflate: Some(DeflateConfig::default()),
+        ..Config::default()
+    });
     let (mut ws, _) = tether_tokio::connect(&format!("{url}/getCaseCount"), &options).await?;
     let mut count = 0u32;
     while let Some(event) = ws.next_event().await {

@@ -27,13 +27,10 @@ async fn main() -> Result<(), tether_tokio::Error> {
             timeout: Duration::from_secs(3),
         },
     };
-    let options = ClientOptions {
-        connection: Config {
-            keep_alive,
-            ..Config::default()
-        },
-        ..Default::default()
-    };
+    let options = ClientOptions::new().config(Config {
+        keep_alive,
+        ..Config::default()
+    });
     let (mut ws, _) = tether_tokio::connect(&url, &options).await?;
     println!(
         "connected with keep-alive {keep_alive:?}; idle until the server closes or stops answering"

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request, WsUrl};
-use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade};
-use tether::{Config, Connection, Role};
+use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade, Upgraded};
+use tether::{Config, Connection};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -54,78 +54,271 @@ pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;
 
+/// Received events read ahead of the application by default (see
+/// `channel_capacity` in the options).
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
+
 /// Bytes read per read during the opening handshake.
 const HANDSHAKE_READ: usize = 4096;
 
-/// How a client connects.
-///
-/// permessage-deflate (RFC 7692) is offered when `connection.deflate` is
-/// set (feature `deflate`, on by default):
+/// How a client connects: the connection's [`Config`], the handshake's
+/// extras, the connect timeout, the read-ahead and TLS. Built the same way
+/// as `tether_std::ClientOptions` (the same methods, plus
+/// [`channel_capacity`](Self::channel_capacity) here).
 ///
 /// ```
-/// # #[cfg(feature = "deflate")] {
-/// let options = tether_tokio::ClientOptions {
-///     connection: tether::Config {
-///         deflate: Some(tether::DeflateConfig::default()),
-///         ..Default::default()
-///     },
-///     ..Default::default()
-/// };
-/// # }
+/// use std::time::Duration;
+/// let options = tether_tokio::ClientOptions::new()
+///     .subprotocol("chat")
+///     .header("Authorization", "Bearer abc")
+///     .connect_timeout(Duration::from_secs(5));
+/// # #[cfg(feature = "deflate")]
+/// let options = options.deflate(tether::DeflateConfig::default());
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Limits, keep-alive and timeouts of the connection, and the
-    /// extensions to offer (`Config::deflate`).
-    pub connection: Config,
-    /// Subprotocols, Origin and extra headers of the request. Extensions
-    /// offered here by hand are not run: a server that accepts one fails
-    /// the handshake; use `connection.deflate` for permessage-deflate.
-    pub handshake: ClientConfig,
-    /// Limit on the TCP (and TLS) connect. Default 10 s.
-    pub connect_timeout: Duration,
-    /// Received events read ahead of the application (messages, Pings,
-    /// Pongs); when full, reading stops (backpressure). Default 64.
-    pub channel_capacity: usize,
-    /// TLS settings for `wss://`; `None` uses the Mozilla root store.
+    config: Config,
+    handshake: ClientConfig,
+    connect_timeout: Duration,
+    nodelay: bool,
+    channel_capacity: usize,
     #[cfg(feature = "tls")]
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    #[cfg(feature = "tls")]
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            connection: Config::default(),
+            config: Config::default(),
             handshake: ClientConfig::default(),
             connect_timeout: Duration::from_secs(10),
-            channel_capacity: 64,
+            nodelay: true,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            roots: Vec::new(),
         }
     }
 }
 
-/// How a server accepts.
+impl ClientOptions {
+    /// The defaults: no subprotocol or extra header, `Config::default()`,
+    /// 10 s to connect, `TCP_NODELAY` on, [`DEFAULT_CHANNEL_CAPACITY`]
+    /// events read ahead, the Mozilla root store for `wss://`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connection's limits and policies (keep-alive, close timeout,
+    /// handshake timeout, permessage-deflate...).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The connection's config as set.
+    pub fn connection(&self) -> &Config {
+        &self.config
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with these settings (sets
+    /// `Config::deflate`; `config()` after this replaces it).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
+        self.config.deflate = Some(deflate);
+        self
+    }
+
+    /// The handshake's extras at once (subprotocols, Origin, headers, head
+    /// limits). Do not offer extensions here: only those the config
+    /// switches on are run, and a server that accepts another fails the
+    /// handshake.
+    #[must_use]
+    pub fn handshake(mut self, handshake: ClientConfig) -> Self {
+        self.handshake = handshake;
+        self
+    }
+
+    /// Offers a subprotocol (call again for more, in order of preference);
+    /// the server's pick is in the returned [`Accepted`].
+    #[must_use]
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.handshake = self.handshake.subprotocol(name);
+        self
+    }
+
+    /// Sends an `Origin` header.
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.handshake = self.handshake.origin(origin);
+        self
+    }
+
+    /// Adds a request header, e.g. `Authorization` (not one the handshake
+    /// writes itself).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.handshake = self.handshake.header(name, value);
+        self
+    }
+
+    /// Limits on the server's answer head.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.handshake = self.handshake.limits(limits);
+        self
+    }
+
+    /// How long the TCP connect (and the TLS handshake) may take. Default
+    /// 10 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the HTTP upgrade may take: sets `Config::handshake_timeout`
+    /// (default 10 s; `config()` after this replaces it).
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` (small frames go out at once). Default on.
+    #[must_use]
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Received events read ahead of the application (messages, Pings,
+    /// Pongs); when full, reading stops (backpressure). Default
+    /// [`DEFAULT_CHANNEL_CAPACITY`].
+    #[must_use]
+    pub fn channel_capacity(mut self, events: usize) -> Self {
+        self.channel_capacity = events;
+        self
+    }
+
+    /// Uses this rustls configuration for `wss://` instead of the default
+    /// (the Mozilla root store, the ring provider).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Trusts this root certificate for `wss://` too, beside the Mozilla
+    /// root store (e.g. a private CA). Ignored when
+    /// [`tls_config`](Self::tls_config) is set.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn add_root_certificate(
+        mut self,
+        cert: rustls::pki_types::CertificateDer<'static>,
+    ) -> Self {
+        self.roots.push(cert);
+        self
+    }
+
+    /// The rustls config `wss://` runs with: the application's, the default
+    /// plus the extra roots, or `None` for the default.
+    #[cfg(feature = "tls")]
+    fn tls_client_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, Error> {
+        if let Some(config) = &self.tls {
+            return Ok(Some(config.clone()));
+        }
+        if self.roots.is_empty() {
+            return Ok(None);
+        }
+        tls::client_config(&self.roots).map(Some)
+    }
+}
+
+/// How a server accepts: the connection's [`Config`], the request head
+/// limits and the read-ahead. Built the same way as
+/// `tether_std::ServerOptions`.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = tether_tokio::ServerOptions::new().handshake_timeout(Duration::from_secs(5));
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    /// Limits, keep-alive and timeouts of the connection; with
-    /// `Config::deflate` set, a client's permessage-deflate offer is
-    /// accepted (the first one that can be honoured).
-    pub connection: Config,
-    /// Limits on the request head (size, header count).
-    pub limits: Limits,
-    /// Received events read ahead of the application (messages, Pings,
-    /// Pongs); when full, reading stops (backpressure). Default 64.
-    pub channel_capacity: usize,
+    config: Config,
+    limits: Limits,
+    channel_capacity: usize,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
-            connection: Config::default(),
+            config: Config::default(),
             limits: Limits::default(),
-            channel_capacity: 64,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
         }
+    }
+}
+
+impl ServerOptions {
+    /// The defaults: `Config::default()`, `Limits::default()` (16 KiB head,
+    /// 64 headers), [`DEFAULT_CHANNEL_CAPACITY`] events read ahead.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connection's limits and policies (keep-alive, close timeout,
+    /// handshake timeout, permessage-deflate...).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The connection's config as set.
+    pub fn connection(&self) -> &Config {
+        &self.config
+    }
+
+    /// Accepts a client's permessage-deflate (RFC 7692) offer with these
+    /// settings (sets `Config::deflate`; `config()` after this replaces it).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
+        self.config.deflate = Some(deflate);
+        self
+    }
+
+    /// Limits on the request head (over them: 431).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long the client may take to send its whole request: sets
+    /// `Config::handshake_timeout` (default 10 s; `config()` after this
+    /// replaces it).
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Received events read ahead of the application (messages, Pings,
+    /// Pongs); when full, reading stops (backpressure). Default
+    /// [`DEFAULT_CHANNEL_CAPACITY`].
+    #[must_use]
+    pub fn channel_capacity(mut self, events: usize) -> Self {
+        self.channel_capacity = events;
+        self
     }
 }
 
@@ -143,13 +336,15 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, A
     )
     .await
     .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
-    tcp.set_nodelay(true)?;
+    if options.nodelay {
+        tcp.set_nodelay(true)?;
+    }
     if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
             let tls = tokio::time::timeout(
                 options.connect_timeout,
-                tls::connect(tcp, parsed.host(), options.tls.clone()),
+                tls::connect(tcp, parsed.host(), options.tls_client_config()?),
             )
             .await
             .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
@@ -175,10 +370,9 @@ pub async fn client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // offers permessage-deflate when options.connection.deflate is set
-    let mut upgrade =
-        ClientUpgrade::with_config(url, options.handshake.clone(), &options.connection)?;
-    let (accepted, rest) = tokio::time::timeout(options.connection.handshake_timeout, async {
+    // offers permessage-deflate when options.config.deflate is set
+    let mut upgrade = ClientUpgrade::with_config(url, options.handshake.clone(), &options.config)?;
+    let (accepted, rest) = tokio::time::timeout(options.config.handshake_timeout, async {
         stream.write_all(upgrade.request()).await?;
         // on the heap and freed after the handshake: a buffer in this
         // future would stay in the caller's task for the connection's life
@@ -194,19 +388,15 @@ where
         }
     })
     .await
-    .map_err(|_| {
-        Error::Handshake(HandshakeError::Timeout(
-            options.connection.handshake_timeout,
-        ))
-    })??;
+    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))??;
     let now = tokio::time::Instant::now().into_std();
-    let conn = upgrade.into_connection(adapter_config(&options.connection), now, &rest);
+    let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
     let ws = start(stream, conn, options.channel_capacity);
     Ok((ws, accepted))
 }
 
 /// Accepts a WebSocket on `stream` with default choices (no subprotocol;
-/// permessage-deflate only if `options.connection.deflate` is set).
+/// permessage-deflate only if `options.config.deflate` is set).
 /// Returns the socket and the request (path, headers...).
 ///
 /// # Errors
@@ -234,9 +424,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
-    // answers a permessage-deflate offer when options.connection.deflate is set
-    let mut upgrade = ServerUpgrade::with_config(options.limits, &options.connection);
-    let read = tokio::time::timeout(options.connection.handshake_timeout, async {
+    // answers a permessage-deflate offer when options.config.deflate is set
+    let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
+    let read = tokio::time::timeout(options.config.handshake_timeout, async {
         // on the heap and freed after the handshake: a buffer in this
         // future would stay in the caller's task for the connection's life
         let mut buf = vec![0u8; HANDSHAKE_READ];
@@ -256,11 +446,7 @@ where
         }
     })
     .await
-    .map_err(|_| {
-        Error::Handshake(HandshakeError::Timeout(
-            options.connection.handshake_timeout,
-        ))
-    })?;
+    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))?;
     let (request, rest) = read?;
     match decide(&request) {
         Ok(choice) => {
@@ -274,7 +460,7 @@ where
             };
             stream.write_all(&response).await?;
             let now = tokio::time::Instant::now().into_std();
-            let conn = upgrade.into_connection(adapter_config(&options.connection), now, &rest);
+            let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
             let ws = start(stream, conn, options.channel_capacity);
             Ok((ws, request))
         }
@@ -297,18 +483,33 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>
     let _ = stream.shutdown().await;
 }
 
-/// Starts a connection on a stream whose opening handshake is already done
-/// (e.g. a hyper or axum upgraded connection). `leftover` holds any bytes
-/// read after the handshake head.
-pub fn from_upgraded<S>(stream: S, role: Role, config: Config, leftover: &[u8]) -> WebSocket
+/// Starts a connection on a stream whose opening handshake ran elsewhere
+/// (e.g. a hyper or axum upgrade), with the extensions `upgraded`
+/// negotiated (permessage-deflate when its `Config::deflate` is set, see
+/// [`Upgraded`](tether::upgrade::Upgraded)). `leftover` holds any bytes
+/// read after the handshake head. Received events are read ahead up to
+/// [`DEFAULT_CHANNEL_CAPACITY`].
+///
+/// ```no_run
+/// # async fn run(stream: tokio::net::TcpStream) {
+/// use tether::upgrade::Upgraded;
+/// use tether::{Config, Role};
+/// // ... the 101 was written by your HTTP stack, with
+/// // `upgraded.answer_offers(..)`'s value as its Sec-WebSocket-Extensions
+/// let upgraded = Upgraded::new(Role::Server, Config::default());
+/// let ws = tether_tokio::from_upgraded(stream, upgraded, &[]);
+/// # }
+/// ```
+pub fn from_upgraded<S>(stream: S, upgraded: Upgraded, leftover: &[u8]) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let mut upgraded = upgraded;
+    *upgraded.config_mut() = adapter_config(upgraded.config_mut());
     let now = tokio::time::Instant::now().into_std();
-    let mut conn = Connection::new(role, adapter_config(&config), now);
     // a protocol error in the first bytes is reported as the final event
-    let _ = conn.receive(now, leftover);
-    start(stream, conn, 64)
+    let conn = upgraded.into_connection(now, leftover);
+    start(stream, conn, DEFAULT_CHANNEL_CAPACITY)
 }
 
 /// The connection's config as this adapter runs it: the peer's Close (and

@@ -35,10 +35,7 @@ async fn std_client_with_tokio_server() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let options = tether_tokio::ServerOptions {
-            connection: big(),
-            ..Default::default()
-        };
+        let options = tether_tokio::ServerOptions::new().config(big());
         let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
         while let Some(Ok(m)) = ws.next().await {
             ws.send(m).await.unwrap();
@@ -95,10 +92,7 @@ async fn tokio_client_with_std_server() {
             }
         }
     });
-    let options = tether_tokio::ClientOptions {
-        connection: big(),
-        ..Default::default()
-    };
+    let options = tether_tokio::ClientOptions::new().config(big());
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     for m in payloads() {
         ws.send(m.clone()).await.unwrap();

@@ -79,10 +79,7 @@ async fn tokio_echo(config: Config) -> (String, tokio::task::JoinHandle<Vec<Stri
     let addr = listener.local_addr().unwrap().to_string();
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let options = tether_tokio::ServerOptions {
-            connection: config,
-            ..Default::default()
-        };
+        let options = tether_tokio::ServerOptions::new().config(config);
         let (mut ws, request) = tether_tokio::accept(tcp, &options).await.unwrap();
         while let Some(Ok(m)) = ws.next().await {
             ws.send(m).await.unwrap();
@@ -100,10 +97,7 @@ async fn tokio_echo(config: Config) -> (String, tokio::task::JoinHandle<Vec<Stri
 /// Echoes `msgs` through a tokio client with `config` at `url`; returns
 /// the extensions the server accepted and the plain bytes sent.
 async fn tokio_client(url: &str, config: Config, msgs: &[Message]) -> (Vec<String>, u64) {
-    let options = tether_tokio::ClientOptions {
-        connection: config,
-        ..Default::default()
-    };
+    let options = tether_tokio::ClientOptions::new().config(config);
     let (mut ws, accepted) = within(tether_tokio::connect(url, &options)).await.unwrap();
     let mut plain = 0;
     for (i, m) in msgs.iter().enumerate() {

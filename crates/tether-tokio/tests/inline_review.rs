@@ -7,6 +7,7 @@ mod common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tether::upgrade::Upgraded;
 
 use bytes::{Bytes, BytesMut};
 use common::*;
@@ -88,10 +89,7 @@ async fn pings_beyond_capacity(only_sends: bool) -> usize {
         }
         pongs
     });
-    let options = ClientOptions {
-        channel_capacity: 4,
-        ..Default::default()
-    };
+    let options = ClientOptions::new().channel_capacity(4);
     let (ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let (mut sink, stream) = ws.split();
     let sender = tokio::spawn(async move {
@@ -152,14 +150,12 @@ fn unread_backlog_then_peer_close_does_not_spin_the_driver() {
             tokio::time::sleep(Duration::from_secs(4)).await;
         });
         let (tcp, _) = listener.accept().await.unwrap();
-        let options = ServerOptions {
-            connection: Config {
+        let options = ServerOptions::new()
+            .config(Config {
                 close_timeout: Duration::from_millis(300),
                 ..Config::default()
-            },
-            channel_capacity: 4,
-            ..Default::default()
-        };
+            })
+            .channel_capacity(4);
         let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
         // a slow application: reads nothing for 1.5 s; the drain deadline
         // passes at ~0.6 s
@@ -203,14 +199,12 @@ fn unread_backlog_then_protocol_error_does_not_spin_the_driver() {
             tokio::time::sleep(Duration::from_secs(4)).await;
         });
         let (tcp, _) = listener.accept().await.unwrap();
-        let options = ServerOptions {
-            connection: Config {
+        let options = ServerOptions::new()
+            .config(Config {
                 close_timeout: Duration::from_millis(300),
                 ..Config::default()
-            },
-            channel_capacity: 4,
-            ..Default::default()
-        };
+            })
+            .channel_capacity(4);
         let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let cpu = thread_cpu();
@@ -260,7 +254,7 @@ async fn keepalive_abort_found_by_the_sender() {
         },
         ..Config::default()
     };
-    let ws = tether_tokio::from_upgraded(a, Role::Client, config, &[]);
+    let ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
     let (mut sink, mut stream) = ws.split();
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
     let writer = tokio::spawn(async move {
@@ -325,13 +319,10 @@ async fn flush_fails_when_queued_output_was_discarded() {
         // unread data in its receive buffer: the close sends RST
         drop(peer);
     });
-    let options = ClientOptions {
-        connection: Config {
-            max_queued_output: 4 << 20,
-            ..Config::default()
-        },
-        ..Default::default()
-    };
+    let options = ClientOptions::new().config(Config {
+        max_queued_output: 4 << 20,
+        ..Config::default()
+    });
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
@@ -376,14 +367,12 @@ async fn close_with_an_unread_backlog_sees_the_peers_prompt_reply() {
         }
         ws.close_info()
     });
-    let options = ClientOptions {
-        connection: Config {
+    let options = ClientOptions::new()
+        .config(Config {
             close_timeout: Duration::from_secs(2),
             ..Config::default()
-        },
-        channel_capacity: 4,
-        ..Default::default()
-    };
+        })
+        .channel_capacity(4);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // the 10 messages arrive
     let started = Instant::now();
@@ -666,7 +655,8 @@ async fn rfc6455_7_1_1_client_waits_for_the_servers_fin_then_closes() {
 async fn final_closed_waits_for_our_last_bytes_on_a_buffering_transport() {
     let (a, mut b) = tokio::io::duplex(256);
     let io = tokio::io::BufWriter::new(a);
-    let mut ws = tether_tokio::from_upgraded(io, Role::Server, Config::default(), &[]);
+    let mut ws =
+        tether_tokio::from_upgraded(io, Upgraded::new(Role::Server, Config::default()), &[]);
     ws.send(Message::binary(vec![7u8; 4000])).await.unwrap();
     // the peer's Close (masked, empty key)
     b.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])

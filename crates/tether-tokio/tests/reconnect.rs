@@ -274,16 +274,13 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
     });
     let options = ReconnectOptions {
         policy: policy(),
-        client: ClientOptions {
-            connection: Config {
-                keep_alive: KeepAlive::Ping {
-                    interval: Duration::from_millis(200),
-                    timeout: Duration::from_millis(200),
-                },
-                ..Config::default()
+        client: ClientOptions::new().config(Config {
+            keep_alive: KeepAlive::Ping {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(200),
             },
-            ..Default::default()
-        },
+            ..Config::default()
+        }),
         ..Default::default()
     };
     let mut client = ReconnectingClient::connect(&url, options);

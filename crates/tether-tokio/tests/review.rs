@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
+use tether::upgrade::Upgraded;
 
 use futures_util::SinkExt;
 use tether::{CloseCode, Config, Heartbeat, Message, Role};
@@ -17,7 +18,7 @@ async fn close_returns_with_an_unread_backlog() {
         close_timeout: Duration::from_millis(300),
         ..Config::default()
     };
-    let mut ws = tether_tokio::from_upgraded(a, Role::Client, config, &[]);
+    let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
     let mut frames = Vec::new();
     for _ in 0..100 {
         frames.extend_from_slice(&[0x81, 1, b'x']);
@@ -45,7 +46,7 @@ async fn heartbeat_does_not_spin_the_driver_while_closing() {
         }),
         ..Config::default()
     };
-    let mut ws = tether_tokio::from_upgraded(a, Role::Client, config, &[]);
+    let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
     let peer = tokio::spawn(async move {
         let mut buf = [0u8; 64];
         let _ = b.read(&mut buf).await.unwrap(); // our Close
@@ -71,7 +72,8 @@ async fn heartbeat_does_not_spin_the_driver_while_closing() {
 #[tokio::test]
 async fn sink_close_twice_is_harmless() {
     let (a, mut b) = tokio::io::duplex(1 << 20);
-    let mut ws = tether_tokio::from_upgraded(a, Role::Client, Config::default(), &[]);
+    let mut ws =
+        tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, Config::default()), &[]);
     tokio::spawn(async move {
         let mut buf = [0u8; 64];
         let _ = b.read(&mut buf).await.unwrap();
@@ -88,7 +90,8 @@ async fn sink_close_twice_is_harmless() {
 async fn buffered_transports_are_flushed_to_the_end() {
     let (a, mut b) = tokio::io::duplex(64);
     let io = tokio::io::BufWriter::new(a);
-    let mut ws = tether_tokio::from_upgraded(io, Role::Server, Config::default(), &[]);
+    let mut ws =
+        tether_tokio::from_upgraded(io, Upgraded::new(Role::Server, Config::default()), &[]);
     ws.send(Message::binary(vec![7u8; 1000])).await.unwrap();
     let mut got = Vec::new();
     let r = tokio::time::timeout(Duration::from_secs(2), async {
@@ -110,7 +113,7 @@ async fn buffered_transports_are_flushed_to_the_end() {
 #[tokio::test]
 async fn dropping_only_the_sink_keeps_the_connection_open() {
     let (a, mut b) = tokio::io::duplex(1 << 20);
-    let ws = tether_tokio::from_upgraded(a, Role::Client, Config::default(), &[]);
+    let ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, Config::default()), &[]);
     let (sink, mut stream) = ws.split();
     drop(sink);
     b.write_all(&[0x81, 2, b'h', b'i']).await.unwrap();
@@ -150,7 +153,7 @@ async fn reading_past_the_capacity_while_closing_is_bounded_by_max_message_size(
             max_message_size,
             ..Config::default()
         };
-        let mut ws = tether_tokio::from_upgraded(a, Role::Client, config, &[]);
+        let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
         let mut wire = Vec::new();
         // 100 messages of 900 bytes (more than one 64 KiB read), unread,
         // then the peer's Close

@@ -49,10 +49,8 @@ async fn wss_round_trip_with_a_test_certificate() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(tls_echo_server(listener, server_config));
-    let options = ClientOptions {
-        tls: Some(tether_tokio::tls::client_config(&[cert]).unwrap()),
-        ..Default::default()
-    };
+    let options =
+        ClientOptions::new().tls_config(tether_tokio::tls::client_config(&[cert]).unwrap());
     let url = format!("wss://localhost:{port}/secure");
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     ws.send(Message::text("over TLS")).await.unwrap();

@@ -24,10 +24,7 @@ fn big_config() -> Config {
 /// An echo server for one connection.
 async fn echo_server(listener: tokio::net::TcpListener) {
     let (tcp, _) = listener.accept().await.unwrap();
-    let options = ServerOptions {
-        connection: big_config(),
-        ..Default::default()
-    };
+    let options = ServerOptions::new().config(big_config());
     let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
     while let Some(Ok(m)) = ws.next().await {
         if ws.send(m).await.is_err() {
@@ -40,10 +37,7 @@ async fn echo_server(listener: tokio::net::TcpListener) {
 async fn text_and_binary_up_to_16_mib_whole_and_fragmented() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(echo_server(listener));
-    let options = ClientOptions {
-        connection: big_config(),
-        ..Default::default()
-    };
+    let options = ClientOptions::new().config(big_config());
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     for len in [0usize, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20] {
         let text = "é".repeat(len / 2);
@@ -147,16 +141,13 @@ async fn keepalive_ping_with_silent_peer_aborts_within_interval_plus_timeout() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(peer);
     });
-    let options = ClientOptions {
-        connection: Config {
-            keep_alive: KeepAlive::Ping {
-                interval: Duration::from_millis(300),
-                timeout: Duration::from_millis(300),
-            },
-            ..Config::default()
+    let options = ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
         },
-        ..Default::default()
-    };
+        ..Config::default()
+    });
     let started = Instant::now();
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let end = within(ws.next()).await;
@@ -230,15 +221,12 @@ async fn keepalive_pong_heartbeat_goes_out_while_the_application_only_reads() {
         }
         started.elapsed()
     });
-    let options = ClientOptions {
-        connection: Config {
-            keep_alive: KeepAlive::Pong {
-                interval: Duration::from_millis(200),
-            },
-            ..Config::default()
+    let options = ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Pong {
+            interval: Duration::from_millis(200),
         },
-        ..Default::default()
-    };
+        ..Config::default()
+    });
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let reader = tokio::spawn(async move { ws.next().await.map(|r| r.is_ok()) });
     let elapsed = within(server).await.unwrap();
@@ -335,14 +323,12 @@ async fn sink_waits_while_the_output_queue_is_full() {
         }
         n
     });
-    let options = ClientOptions {
-        connection: Config {
+    let options = ClientOptions::new()
+        .config(Config {
             max_queued_output: 256 * 1024,
             ..Config::default()
-        },
-        channel_capacity: 4,
-        ..Default::default()
-    };
+        })
+        .channel_capacity(4);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![7u8; 256 * 1024]);
     // the peer reads nothing: sends must stall well before 200 x 256 KiB are queued
@@ -388,12 +374,11 @@ async fn subprotocol_chosen_or_upgrade_refused_403() {
             }
         }
     });
-    let options = ClientOptions {
-        handshake: tether::handshake::ClientConfig::new()
+    let options = ClientOptions::new().handshake(
+        tether::handshake::ClientConfig::new()
             .subprotocol("v1.chat")
             .subprotocol("v2.chat"),
-        ..Default::default()
-    };
+    );
     let (mut ws, accepted) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     assert_eq!(
         accepted.subprotocol(),
@@ -505,14 +490,12 @@ async fn abort_ends_a_connection_whose_peer_stopped_reading() {
         tokio::time::sleep(Duration::from_secs(10)).await; // never reads
         drop(peer);
     });
-    let options = ClientOptions {
-        connection: Config {
+    let options = ClientOptions::new()
+        .config(Config {
             max_queued_output: 64 * 1024,
             ..Config::default()
-        },
-        channel_capacity: 2,
-        ..Default::default()
-    };
+        })
+        .channel_capacity(2);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     // fill the socket buffers and the queue until sends stall
@@ -551,14 +534,11 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
         tokio::time::sleep(Duration::from_secs(10)).await;
         drop(peer);
     });
-    let options = ClientOptions {
-        connection: Config {
-            close_timeout: Duration::from_millis(500),
-            max_queued_output: 8 << 20,
-            ..Config::default()
-        },
-        ..Default::default()
-    };
+    let options = ClientOptions::new().config(Config {
+        close_timeout: Duration::from_millis(500),
+        max_queued_output: 8 << 20,
+        ..Config::default()
+    });
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![5u8; 1 << 20]);
     let _ = tokio::time::timeout(Duration::from_millis(500), async {

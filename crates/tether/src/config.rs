@@ -121,6 +121,20 @@ pub struct Config {
     pub deflate: Option<crate::DeflateConfig>,
 }
 
+impl Config {
+    /// The longest a connection under this config can take to end once
+    /// it is closing (the application's `close`, the peer's Close, or a
+    /// failure): `close_timeout` for the peer's answer, `close_timeout`
+    /// for our last bytes, and `fin_wait` for the server to close the
+    /// transport. The core's timers end it by then whatever the peer does;
+    /// a server shutting down can wait this long for all its connections.
+    pub fn close_bound(&self) -> Duration {
+        self.close_timeout
+            .saturating_mul(2)
+            .saturating_add(self.fin_wait)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {

@@ -30,9 +30,11 @@ use tether_handshake::{
     ResponseError, Status,
 };
 
-use crate::{Config, Extension, State};
+use tether_handshake::Extension as ExtensionHeader;
+
 #[cfg(feature = "rand")]
-use crate::{Connection, Role};
+use crate::Connection;
+use crate::{Config, Extension, Role, State};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]
@@ -132,8 +134,7 @@ impl std::error::Error for HandshakeError {
 pub struct ClientUpgrade {
     handshake: ClientHandshake,
     buf: Vec<u8>,
-    #[cfg(feature = "deflate")]
-    deflate: Option<crate::DeflateConfig>,
+    deflate: Option<Deflate>,
     extension: Option<Box<dyn Extension>>,
 }
 
@@ -155,7 +156,6 @@ impl ClientUpgrade {
         Self {
             handshake,
             buf: Vec::new(),
-            #[cfg(feature = "deflate")]
             deflate: None,
             extension: None,
         }
@@ -174,17 +174,14 @@ impl ClientUpgrade {
         request: ClientConfig,
         config: &Config,
     ) -> Result<Self, HandshakeError> {
-        #[cfg(feature = "deflate")]
-        let request = match &config.deflate {
-            Some(d) => request.extension(crate::deflate::client_offer(d)),
+        let deflate = deflate_of(config);
+        let request = match extension_offer(deflate.as_ref()) {
+            Some(offer) => request.extension(offer),
             None => request,
         };
-        #[cfg(not(feature = "deflate"))]
-        let _ = config;
         let handshake = ClientHandshake::new(url, request).map_err(HandshakeError::Build)?;
         Ok(Self {
-            #[cfg(feature = "deflate")]
-            deflate: config.deflate,
+            deflate,
             ..Self::new(handshake)
         })
     }
@@ -222,45 +219,10 @@ impl ClientUpgrade {
             .map_err(HandshakeError::Response)?
         {
             Status::Complete(accepted, used) => {
-                self.extension = self.negotiate(&accepted)?;
+                self.extension = client_extension(self.deflate.as_ref(), accepted.extensions())?;
                 Ok(Some((accepted, self.buf.split_off(used))))
             }
             Status::Partial => Ok(None),
-        }
-    }
-
-    /// Checks the accepted extensions against our offers and builds the
-    /// one to run.
-    #[cfg(feature = "deflate")]
-    fn negotiate(&self, accepted: &Accepted) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
-        let mut chosen: Option<Box<dyn Extension>> = None;
-        for ext in accepted.extensions() {
-            let (Some(config), crate::deflate::NAME) = (&self.deflate, ext.name()) else {
-                return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
-            };
-            if chosen.is_some() {
-                return Err(HandshakeError::Deflate(
-                    crate::deflate::NegotiationError::SeveralAnswers,
-                ));
-            }
-            let params =
-                crate::deflate::client_accept(config, ext).map_err(HandshakeError::Deflate)?;
-            chosen = Some(Box::new(crate::PerMessageDeflate::new(
-                crate::Role::Client,
-                &params,
-                config,
-            )));
-        }
-        Ok(chosen)
-    }
-
-    /// Without the `deflate` feature no extension runs: any the server
-    /// accepted is refused.
-    #[cfg(not(feature = "deflate"))]
-    fn negotiate(&self, accepted: &Accepted) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
-        match accepted.extensions().first() {
-            Some(ext) => Err(HandshakeError::UnsupportedExtension(ext.name().into())),
-            None => Ok(None),
         }
     }
 
@@ -294,6 +256,217 @@ impl ClientUpgrade {
     }
 }
 
+/// The extension settings a negotiation runs: permessage-deflate's, or
+/// nothing without the `deflate` feature.
+#[cfg(feature = "deflate")]
+type Deflate = crate::DeflateConfig;
+/// The extension settings a negotiation runs: nothing without the
+/// `deflate` feature.
+#[cfg(not(feature = "deflate"))]
+#[derive(Clone, Copy, Debug)]
+enum Deflate {}
+
+/// What `config` switches on for the negotiation.
+fn deflate_of(config: &Config) -> Option<Deflate> {
+    #[cfg(feature = "deflate")]
+    return config.deflate;
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = config;
+        None
+    }
+}
+
+/// The client's offer for `deflate`.
+fn extension_offer(deflate: Option<&Deflate>) -> Option<ExtensionHeader> {
+    #[cfg(feature = "deflate")]
+    return deflate.map(crate::deflate::client_offer);
+    #[cfg(not(feature = "deflate"))]
+    deflate.map(|never| match *never {})
+}
+
+/// A client's check of the extensions the server accepted against what it
+/// offered (`deflate`), and the extension to run. Without an offer, any
+/// accepted extension is refused.
+#[cfg(feature = "deflate")]
+fn client_extension(
+    deflate: Option<&Deflate>,
+    accepted: &[ExtensionHeader],
+) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
+    let mut chosen: Option<Box<dyn Extension>> = None;
+    for ext in accepted {
+        let (Some(config), crate::deflate::NAME) = (deflate, ext.name()) else {
+            return Err(HandshakeError::UnsupportedExtension(ext.name().into()));
+        };
+        if chosen.is_some() {
+            return Err(HandshakeError::Deflate(
+                crate::deflate::NegotiationError::SeveralAnswers,
+            ));
+        }
+        let params = crate::deflate::client_accept(config, ext).map_err(HandshakeError::Deflate)?;
+        chosen = Some(Box::new(crate::PerMessageDeflate::new(
+            crate::Role::Client,
+            &params,
+            config,
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Without the `deflate` feature no extension runs: any the server
+/// accepted is refused.
+#[cfg(not(feature = "deflate"))]
+fn client_extension(
+    _deflate: Option<&Deflate>,
+    accepted: &[ExtensionHeader],
+) -> Result<Option<Box<dyn Extension>>, HandshakeError> {
+    match accepted.first() {
+        Some(ext) => Err(HandshakeError::UnsupportedExtension(ext.name().into())),
+        None => Ok(None),
+    }
+}
+
+/// A server's answer to a client's offers: the extension to run and the
+/// entry for the answer's `Sec-WebSocket-Extensions` (the first offer of
+/// what `deflate` switches on that can be honoured), or `None`.
+fn server_extension(
+    deflate: Option<&Deflate>,
+    offers: &[ExtensionHeader],
+) -> Option<(Box<dyn Extension>, ExtensionHeader)> {
+    #[cfg(feature = "deflate")]
+    {
+        let config = deflate?;
+        let (params, answer) = crate::deflate::server_accept(config, offers)?;
+        let extension = crate::PerMessageDeflate::new(crate::Role::Server, &params, config);
+        Some((Box::new(extension), answer))
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = (deflate, offers);
+        None
+    }
+}
+
+/// A connection whose opening handshake ran outside tether (hyper, axum,
+/// another HTTP stack), with the extensions its `Config` switches on
+/// negotiated here, by the rules [`ClientUpgrade`] and [`ServerUpgrade`]
+/// follow.
+///
+/// A server reads the request's `Sec-WebSocket-Extensions` values, calls
+/// [`Upgraded::answer_offers`] and puts the value it returns in its 101; a
+/// client puts [`Upgraded::offer`] in its request and gives the 101's
+/// values to [`Upgraded::check_answer`]. Then
+/// [`Upgraded::into_connection`] starts the connection with the extension
+/// installed (adapters: `from_upgraded`).
+///
+/// ```
+/// # #[cfg(all(feature = "deflate", feature = "rand"))] {
+/// use tether::upgrade::Upgraded;
+/// use tether::{Config, DeflateConfig, Role};
+///
+/// let config = Config { deflate: Some(DeflateConfig::default()), ..Config::default() };
+/// let mut upgraded = Upgraded::new(Role::Server, config);
+/// // the request's Sec-WebSocket-Extensions values, from hyper's HeaderMap
+/// let offers = [b"permessage-deflate; client_max_window_bits".as_slice()];
+/// let answer = upgraded.answer_offers(offers).unwrap();
+/// assert_eq!(answer.as_deref(), Some("permessage-deflate"));
+/// // ... write the 101 with `Sec-WebSocket-Extensions: permessage-deflate`
+/// let conn = upgraded.into_connection(std::time::Instant::now(), &[]);
+/// assert!(conn.can_send());
+/// # }
+/// ```
+pub struct Upgraded {
+    role: Role,
+    config: Config,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("role", &self.role)
+            .field("extension", &self.extension.as_ref().map(|e| e.name()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upgraded {
+    /// A connection in `role` under `config`, with no extension yet.
+    pub fn new(role: Role, config: Config) -> Self {
+        Self {
+            role,
+            config,
+            extension: None,
+        }
+    }
+
+    /// Client: the value of the request's `Sec-WebSocket-Extensions` that
+    /// offers what the config switches on; `None`: send no such header.
+    pub fn offer(&self) -> Option<String> {
+        extension_offer(deflate_of(&self.config).as_ref()).map(|o| o.to_string())
+    }
+
+    /// Server: answers the client's offers (the request's
+    /// `Sec-WebSocket-Extensions` values, in order) with what the config
+    /// switches on, the first offer that can be honoured. Returns the value
+    /// of the 101's `Sec-WebSocket-Extensions`; `None`: send no such header
+    /// (nothing accepted).
+    ///
+    /// # Errors
+    /// [`HandshakeError::Request`] for a malformed header (refuse with its
+    /// [`RequestError::response`], a 400).
+    pub fn answer_offers<'a>(
+        &mut self,
+        offers: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Option<String>, HandshakeError> {
+        let offers = tether_handshake::parse_offers(offers).map_err(HandshakeError::Request)?;
+        self.extension = None;
+        Ok(
+            server_extension(deflate_of(&self.config).as_ref(), &offers).map(
+                |(extension, answer)| {
+                    self.extension = Some(extension);
+                    answer.to_string()
+                },
+            ),
+        )
+    }
+
+    /// Client: checks the 101's `Sec-WebSocket-Extensions` values against
+    /// what [`Upgraded::offer`] offered, and keeps the extension to run.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Response`] for a malformed header,
+    /// [`HandshakeError::UnsupportedExtension`] for one we did not offer, or
+    /// a permessage-deflate answer that does not fit the offer: fail the
+    /// connection (RFC 6455 section 9.1, RFC 7692 section 7.1).
+    pub fn check_answer<'a>(
+        &mut self,
+        answer: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), HandshakeError> {
+        let accepted = tether_handshake::parse_answers(answer).map_err(HandshakeError::Response)?;
+        self.extension = client_extension(deflate_of(&self.config).as_ref(), &accepted)?;
+        Ok(())
+    }
+
+    /// The connection's config, e.g. for an adapter to run it its way.
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// The name of the negotiated extension, if any.
+    pub fn extension_name(&self) -> Option<&str> {
+        self.extension.as_ref().map(|e| e.name())
+    }
+
+    /// The connection: `Open` at `now`, with the negotiated extension
+    /// installed and `leftover` (bytes read after the handshake's head)
+    /// received.
+    #[cfg(feature = "rand")]
+    pub fn into_connection(self, now: std::time::Instant, leftover: &[u8]) -> Connection {
+        connection(self.role, self.config, self.extension, now, leftover)
+    }
+}
+
 /// A connection after its handshake: the extension installed before any
 /// frame, then the leftover received.
 #[cfg(feature = "rand")]
@@ -318,8 +491,7 @@ fn connection(
 pub struct ServerUpgrade {
     limits: Limits,
     buf: Vec<u8>,
-    #[cfg(feature = "deflate")]
-    deflate: Option<crate::DeflateConfig>,
+    deflate: Option<Deflate>,
     extension: Option<Box<dyn Extension>>,
 }
 
@@ -340,7 +512,6 @@ impl ServerUpgrade {
         Self {
             limits,
             buf: Vec::new(),
-            #[cfg(feature = "deflate")]
             deflate: None,
             extension: None,
         }
@@ -350,11 +521,8 @@ impl ServerUpgrade {
     /// `config` switches on (permessage-deflate with `Config::deflate`) in
     /// [`ServerUpgrade::accept`].
     pub fn with_config(limits: Limits, config: &Config) -> Self {
-        #[cfg(not(feature = "deflate"))]
-        let _ = config;
         Self {
-            #[cfg(feature = "deflate")]
-            deflate: config.deflate,
+            deflate: deflate_of(config),
             ..Self::new(limits)
         }
     }
@@ -374,20 +542,12 @@ impl ServerUpgrade {
     ) -> Result<Vec<u8>, BuildError> {
         let mut choice = choice;
         self.extension = None;
-        #[cfg(feature = "deflate")]
-        if let Some(config) = &self.deflate
-            && let Some((params, answer)) =
-                crate::deflate::server_accept(config, request.extensions())
+        if let Some((extension, answer)) =
+            server_extension(self.deflate.as_ref(), request.extensions())
         {
             choice = choice.extension(answer);
-            self.extension = Some(Box::new(crate::PerMessageDeflate::new(
-                crate::Role::Server,
-                &params,
-                config,
-            )));
+            self.extension = Some(extension);
         }
-        #[cfg(not(feature = "deflate"))]
-        let _ = &mut choice;
         let head = request.accept(&choice);
         if head.is_err() {
             self.extension = None;
@@ -505,6 +665,67 @@ mod tests {
             matches!(err, HandshakeError::UnsupportedExtension(ref n) if n == "permessage-deflate")
         );
         assert!(err.to_string().contains("permessage-deflate"));
+    }
+
+    #[cfg(all(feature = "deflate", feature = "rand"))]
+    fn deflate() -> Config {
+        Config {
+            deflate: Some(crate::DeflateConfig::default()),
+            ..Config::default()
+        }
+    }
+
+    #[cfg(all(feature = "deflate", feature = "rand"))]
+    #[test]
+    fn rfc7692_upgraded_elsewhere_negotiates_and_runs_deflate() {
+        use crate::{Event, Message};
+        let now = std::time::Instant::now();
+        let client = Upgraded::new(Role::Client, deflate());
+        let offer = client.offer().expect("an offer");
+        let mut server = Upgraded::new(Role::Server, deflate());
+        let answer = server
+            .answer_offers([offer.as_bytes()])
+            .unwrap()
+            .expect("accepted");
+        assert_eq!(server.extension_name(), Some("permessage-deflate"));
+        let mut client = client;
+        client.check_answer([answer.as_bytes()]).unwrap();
+        let mut client = client.into_connection(now, &[]);
+        let mut server = server.into_connection(now, &[]);
+        let text = "abc".repeat(500);
+        client.send(Message::text(text.clone())).unwrap();
+        let wire = client.take_output();
+        assert!(wire.len() < 100, "compressed: {} bytes", wire.len());
+        assert_ne!(wire[0] & 0x40, 0, "RSV1 set");
+        server.receive(now, &wire).unwrap();
+        match server.poll_event() {
+            Some(Event::Message(m)) => assert_eq!(m.as_text(), Some(text.as_str())),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[cfg(feature = "rand")]
+    #[test]
+    fn rfc6455_9_1_upgraded_elsewhere_checks_what_it_is_given() {
+        // a malformed offer is the client's fault: 400
+        let mut server = Upgraded::new(Role::Server, Config::default());
+        let err = server.answer_offers([b"permessage-deflate; =".as_slice()]);
+        assert!(matches!(err, Err(HandshakeError::Request(_))), "{err:?}");
+        // without deflate in the config, nothing is offered or accepted
+        assert_eq!(Upgraded::new(Role::Client, Config::default()).offer(), None);
+        assert_eq!(
+            server
+                .answer_offers([b"permessage-deflate".as_slice()])
+                .unwrap(),
+            None
+        );
+        // an accepted extension we did not offer fails the client
+        let mut client = Upgraded::new(Role::Client, Config::default());
+        let err = client.check_answer([b"permessage-deflate".as_slice()]);
+        assert!(
+            matches!(err, Err(HandshakeError::UnsupportedExtension(ref n)) if n == "permessage-deflate"),
+            "{err:?}"
+        );
     }
 
     #[test]
