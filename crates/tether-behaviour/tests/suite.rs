@@ -1,0 +1,396 @@
+//! The behaviour suite: every scenario runs on both adapters, in both
+//! roles, against the same scripted peer; both adapters must produce the
+//! same transcript, and it must be the one written here. Named by the RFC
+//! 6455 section each scenario exercises.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tether::{CloseCode, Config, KeepAlive, Role};
+use tether_behaviour::{
+    Adapter, Endpoint, Peer, Received, Transcript, describe_close, describe_event, pair,
+};
+
+type AppScript = fn(&mut dyn Endpoint, &mut Vec<String>);
+type PeerScript = fn(&mut Peer, Role, &mut Vec<String>);
+
+/// Runs the application's and the peer's scripts at once, each logging
+/// what it saw.
+fn run(
+    adapter: Adapter,
+    role: Role,
+    config: &Config,
+    app: AppScript,
+    peer: PeerScript,
+) -> Transcript {
+    let (mut endpoint, mut remote) = pair(adapter, role, config);
+    let mut t = Transcript::default();
+    std::thread::scope(|s| {
+        let peer_log = s.spawn(|| {
+            let mut log = Vec::new();
+            peer(&mut remote, role, &mut log);
+            log
+        });
+        app(endpoint.as_mut(), &mut t.app);
+        t.peer = peer_log.join().expect("peer script");
+    });
+    t
+}
+
+/// Runs a scenario on both adapters in `role`; asserts they agree and
+/// returns the transcript.
+fn both(role: Role, config: &Config, app: AppScript, peer: PeerScript) -> Transcript {
+    let std = run(Adapter::Std, role, config, app, peer);
+    let tokio = run(Adapter::Tokio, role, config, app, peer);
+    assert_eq!(
+        std, tokio,
+        "the adapters differ as {role:?} (left: std, right: tokio)"
+    );
+    std
+}
+
+fn log_next(ws: &mut dyn Endpoint, log: &mut Vec<String>) {
+    log.push(describe_event(ws.next_event().as_ref()));
+}
+
+fn log_recv(peer: &mut Peer, log: &mut Vec<String>) -> Received {
+    let r = peer.recv();
+    log.push(r.describe());
+    r
+}
+
+/// The peer's end of the transport after the closing handshake: a server
+/// peer closes TCP first and then sees the client's end; a client peer
+/// waits for the server's.
+fn peer_finishes(peer: &mut Peer, role: Role, log: &mut Vec<String>) {
+    if role == Role::Client {
+        // the endpoint is the client: the server (peer) closes TCP
+        peer.shutdown();
+    }
+    log_recv(peer, log);
+}
+
+fn quick() -> Config {
+    Config {
+        close_timeout: Duration::from_millis(300),
+        fin_wait: Duration::from_millis(300),
+        ..Config::default()
+    }
+}
+
+// ----- the closing handshake, in every order ------------------------------------
+
+#[test]
+fn rfc6455_7_1_2_the_application_closes_first() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                ws.send_text("hi").unwrap();
+                let info = ws.close(CloseCode::NORMAL, "bye").unwrap();
+                log.push(describe_close(&info));
+                log_next(ws, log);
+                log.push(format!("send after the end: {:?}", ws.send_text("late")));
+                log.push(format!(
+                    "close again: {:?}",
+                    ws.close(CloseCode::NORMAL, "").map(|i| describe_close(&i))
+                ));
+            },
+            |peer, role, log| {
+                log_recv(peer, log);
+                log_recv(peer, log);
+                peer.close(1000, "bye");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "1000 clean by the application",
+                // the final event stays readable after close() returned it
+                "closed 1000 clean by the application",
+                "send after the end: Err(\"Closed\")",
+                "close again: Ok(\"1000 clean by the application\")",
+            ],
+            "{role:?}"
+        );
+        assert_eq!(t.peer, ["text hi", "close 1000 \"bye\"", "eof"], "{role:?}");
+    }
+}
+
+#[test]
+fn rfc6455_7_1_3_the_peer_closes_first_after_messages() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                for _ in 0..4 {
+                    log_next(ws, log);
+                }
+                log.push(format!("send after the end: {:?}", ws.send_text("late")));
+            },
+            |peer, role, log| {
+                peer.text("a");
+                peer.text("b");
+                peer.close(1001, "away");
+                // our Close is answered only after the messages before it
+                log_recv(peer, log);
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "text a",
+                "text b",
+                "closed 1001 clean by the peer",
+                "end",
+                "send after the end: Err(\"Closed\")",
+            ],
+            "{role:?}"
+        );
+        // the answer echoes the code (RFC 6455 section 5.5.1), no reason
+        assert_eq!(t.peer, ["close 1001 \"\"", "eof"], "{role:?}");
+    }
+}
+
+#[test]
+fn rfc6455_7_1_1_a_dropped_socket_leaves_with_going_away() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, _log| ws.drop_socket(),
+            |peer, role, log| {
+                log_recv(peer, log);
+                peer.close(1001, "");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(t.peer, ["close 1001 \"\"", "eof"], "{role:?}");
+    }
+}
+
+// ----- the peer misbehaving -----------------------------------------------------
+
+#[test]
+fn rfc6455_7_1_5_a_vanished_peer_is_an_abnormal_end() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                log_next(ws, log);
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, _role, _log| {
+                peer.text("last words");
+                peer.vanish();
+            },
+        );
+        assert_eq!(
+            t.app,
+            ["text last words", "closed 1006 unclean by the peer", "end"],
+            "{role:?}"
+        );
+    }
+}
+
+#[test]
+fn rfc6455_7_1_7_a_violation_fails_the_connection_after_what_came_before() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                log_next(ws, log);
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, role, log| {
+                peer.text("fine");
+                // opcode 0x3 is reserved (RFC 6455 section 5.2)
+                let bad = peer.frame(true, 0x3, b"?");
+                peer.write(&bad);
+                log_recv(peer, log);
+                peer.close(1002, "");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(t.app[0], "text fine", "{role:?}");
+        assert!(
+            t.app[1].starts_with("closed 1002 "),
+            "{role:?}: {:?}",
+            t.app
+        );
+        assert_eq!(t.app[2], "end", "{role:?}");
+        assert!(
+            t.peer[0].starts_with("close 1002 "),
+            "{role:?}: {:?}",
+            t.peer
+        );
+        assert_eq!(t.peer[1], "eof", "{role:?}");
+    }
+}
+
+#[test]
+fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, role, log| {
+                peer.ping(b"are you there");
+                log_recv(peer, log);
+                peer.close(1000, "");
+                log_recv(peer, log);
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            ["ping \"are you there\"", "closed 1000 clean by the peer"],
+            "{role:?}"
+        );
+        assert_eq!(
+            t.peer,
+            ["pong 13 bytes", "close 1000 \"\"", "eof"],
+            "{role:?}"
+        );
+    }
+}
+
+// ----- time -----------------------------------------------------------------
+
+#[test]
+fn rfc6455_7_1_1_close_gives_up_on_a_silent_peer_after_close_timeout() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                let started = std::time::Instant::now();
+                let info = ws.close(CloseCode::NORMAL, "anyone?").unwrap();
+                log.push(describe_close(&info));
+                let waited = started.elapsed();
+                assert!(waited >= Duration::from_millis(300), "{waited:?}");
+                log_next(ws, log);
+            },
+            |peer, _role, log| {
+                // reads our Close, never answers, keeps TCP open
+                log_recv(peer, log);
+                log_recv(peer, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "1006 unclean by the application",
+                "closed 1006 unclean by the application"
+            ],
+            "{role:?}"
+        );
+        assert_eq!(t.peer, ["close 1000 \"anyone?\"", "eof"], "{role:?}");
+    }
+}
+
+#[test]
+fn keep_alive_ping_without_a_pong_ends_the_connection() {
+    let config = Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+        },
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, _role, log| {
+                // reads the keep-alive Ping and stays silent
+                log_recv(peer, log);
+                loop {
+                    let r = peer.recv();
+                    if !matches!(r, Received::Frame(..)) {
+                        log.push(r.describe());
+                        break;
+                    }
+                }
+            },
+        );
+        assert_eq!(t.app, ["closed 1006 unclean by us", "end"], "{role:?}");
+        assert_eq!(t.peer[0], "ping 8 bytes", "{role:?}");
+        assert_eq!(t.peer[1], "eof", "{role:?}");
+    }
+}
+
+// ----- a slow reader --------------------------------------------------------
+
+/// How many messages the flooding peer got out (read by the application's
+/// script once the peer's Close arrived).
+static SENT: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn a_reader_that_stops_pushes_back_on_the_peer_and_loses_nothing() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                // wait while the peer floods, then read everything
+                std::thread::sleep(Duration::from_millis(500));
+                let mut count = 0usize;
+                loop {
+                    match ws.next_event() {
+                        Some(tether::Event::Message(m)) => {
+                            assert_eq!(m.len(), 16 * 1024);
+                            count += 1;
+                        }
+                        other => {
+                            log.push(describe_event(other.as_ref()));
+                            break;
+                        }
+                    }
+                }
+                let sent = SENT.load(Ordering::Acquire);
+                log.push(format!(
+                    "read all {}: {}",
+                    if sent > 64 { "of many" } else { "of few" },
+                    count == sent
+                ));
+            },
+            |peer, role, log| {
+                let max = 4096; // 64 MiB
+                let sent = peer.flood(&[7u8; 16 * 1024], max);
+                SENT.store(sent, Ordering::Release);
+                log.push(format!("stopped before all: {}", sent < max));
+                peer.close(1000, "done");
+                log_recv(peer, log);
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.peer,
+            ["stopped before all: true", "close 1000 \"\"", "eof"],
+            "{role:?}"
+        );
+        assert_eq!(
+            t.app,
+            ["closed 1000 clean by the peer", "read all of many: true"],
+            "{role:?}"
+        );
+    }
+}
