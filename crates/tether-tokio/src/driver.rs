@@ -52,6 +52,39 @@ pub(crate) enum Item {
     PeerClosed,
 }
 
+/// Where the transport is in its life. Phases only move forward
+/// ([`Inner::enter`]); each implies the ends of the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Reading and writing.
+    Open,
+    /// The input ended (the peer's FIN, a read error, an abort): nothing
+    /// more is read; our last bytes still go out.
+    InputEnded,
+    /// Nothing more is written either: a write failed, or the core gave up
+    /// our last bytes (the peer took nothing until the drain deadline).
+    OutputGone,
+    /// The transport was shut down and the end delivered: nothing moves.
+    Finished,
+}
+
+/// Where answering the peer's Close (or carrying out a deferred failure)
+/// stands. The core holds the answer until the application has read what
+/// came before it (`Connection::awaits_close_reply`); this adapter keeps
+/// its own queue, so it says when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Nothing waits for an answer.
+    Unasked,
+    /// A [`Item::PeerClosed`] marker waits in the queue behind unread
+    /// items.
+    Marked,
+    /// The application has read up to it: answer now.
+    Due,
+    /// Answered.
+    Sent,
+}
+
 /// Which party is polling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Party {
@@ -186,25 +219,18 @@ pub(crate) struct Inner {
     /// A message or the final event waiting for room in `items`; while it
     /// waits, nothing more is read (backpressure to the peer).
     held: Option<Event>,
-    /// The `PeerClosed` marker was queued (or not needed).
-    marker_sent: bool,
-    /// The application read everything before the peer's Close.
-    pub(crate) reply_close: bool,
+    /// Where answering the peer's Close stands.
+    pub(crate) reply: Reply,
     /// The application came back for the next event after the last one it
     /// took (or has taken none): it has had its chance to answer what it
     /// read, so a Close waiting behind that can go out now. False while it
     /// holds an event it may still be answering.
     pub(crate) reader_caught_up: bool,
-    read_open: bool,
-    /// Writing still works (false after a write error or when the last
-    /// bytes could not be written in time).
-    writable: bool,
+    /// Where the transport is in its life.
+    phase: Phase,
     /// Bytes were handed to the transport since its last completed flush
     /// (TLS and buffered writers hold bytes until flushed).
     needs_flush: bool,
-    shut_down: bool,
-    /// Everything is done: output written, transport shut down.
-    pub(crate) finished: bool,
     /// Queued output was thrown away (abort, write error, or a peer that
     /// took nothing until the drain deadline): a flush must not succeed.
     pub(crate) discarded: bool,
@@ -244,14 +270,10 @@ impl Shared {
                 overflow: 0,
                 capacity: capacity.max(1),
                 held: None,
-                marker_sent: false,
-                reply_close: false,
+                reply: Reply::Unasked,
                 reader_caught_up: true,
-                read_open: true,
-                writable: true,
+                phase: Phase::Open,
                 needs_flush: false,
-                shut_down: false,
-                finished: false,
                 discarded: false,
                 timer: None,
                 sink_alive: true,
@@ -305,14 +327,24 @@ impl Inner {
         (
             self.items.len(),
             self.conn.state(),
-            self.finished,
+            self.is_finished(),
             self.flushed(),
             self.conn.can_send(),
         )
     }
 
+    /// Moves the transport's life forward to `phase` (never back).
+    fn enter(&mut self, phase: Phase) {
+        self.phase = self.phase.max(phase);
+    }
+
+    /// The transport was shut down and the end delivered.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
     fn output_pending(&self) -> bool {
-        self.writable && (self.conn.has_output() || self.needs_flush)
+        self.phase < Phase::OutputGone && (self.conn.has_output() || self.needs_flush)
     }
 
     /// Everything queued so far has reached the transport (and was flushed).
@@ -334,7 +366,7 @@ impl Inner {
     pub(crate) fn abort(&mut self, reason: &str) {
         self.discarded |= self.conn.has_output();
         self.conn.abort(reason);
-        self.read_open = false;
+        self.enter(Phase::InputEnded);
     }
 
     /// Writes queued output until done or the transport would block, then
@@ -404,14 +436,14 @@ impl Inner {
                 return;
             }
         }
-        if self.conn.awaits_close_reply() && !self.marker_sent {
-            self.marker_sent = true;
+        if self.conn.awaits_close_reply() && self.reply == Reply::Unasked {
             if (self.items.is_empty() && self.reader_caught_up) || !self.stream_alive {
                 // the application has read and answered everything (or
                 // nobody reads)
-                self.reply_close = true;
+                self.reply = Reply::Due;
             } else {
                 self.items.push_back(Item::PeerClosed);
+                self.reply = Reply::Marked;
             }
         }
     }
@@ -492,14 +524,14 @@ impl Inner {
     /// Room for more received messages: reading may go on. (Ping/Pong
     /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
-        self.read_open && self.held.is_none() && self.message_fits(0)
+        self.phase == Phase::Open && self.held.is_none() && self.message_fits(0)
     }
 
     /// One drive: the named steps below, repeated while any made progress;
     /// then the idle step arms the timer and returns. Every decision is the
     /// core's; each step only moves bytes, events or time.
     fn drive(&mut self, cx: &mut Context<'_>, read: bool) {
-        if self.finished {
+        if self.is_finished() {
             return;
         }
         let mut timer_spins = 0;
@@ -537,8 +569,8 @@ impl Inner {
             progress = true;
         }
         // answer the peer's Close after the answers sent before it
-        if self.reply_close && self.conn.awaits_close_reply() {
-            self.reply_close = false;
+        if self.reply == Reply::Due && self.conn.awaits_close_reply() {
+            self.reply = Reply::Sent;
             let _ = self.conn.reply_close();
             progress = true;
         }
@@ -547,7 +579,7 @@ impl Inner {
 
     /// Output: Pongs, keep-alives, Close and data go out now.
     fn step_write(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.output_pending() || self.shut_down {
+        if !self.output_pending() {
             return false;
         }
         match self.poll_write_output(cx) {
@@ -555,7 +587,7 @@ impl Inner {
             Poll::Ready(Err(e)) => {
                 // no more writes: an ended connection would otherwise retry
                 // the same failing write forever
-                self.writable = false;
+                self.enter(Phase::OutputGone);
                 self.discarded |= self.conn.has_output();
                 self.abort(&format!("write failed: {e}"));
                 true
@@ -611,13 +643,13 @@ impl Inner {
         match result {
             Poll::Ready(Ok(eof)) => {
                 if eof {
-                    self.read_open = false;
+                    self.enter(Phase::InputEnded);
                     self.conn.receive_eof();
                 }
                 true
             }
             Poll::Ready(Err(e)) => {
-                self.read_open = false;
+                self.enter(Phase::InputEnded);
                 if !self.conn.state().is_terminal() {
                     self.abort(&format!("read failed: {e}"));
                 }
@@ -660,7 +692,7 @@ impl Inner {
         let mut progress = self.items.len() != had;
         if self.conn.drain_expired() && self.output_pending() {
             tracing::debug!("peer did not take our last bytes in time; dropping them");
-            self.writable = false;
+            self.enter(Phase::OutputGone);
             self.discarded = true;
             progress = true;
         }
@@ -675,14 +707,11 @@ impl Inner {
         if !(self.conn.should_close_transport() && !self.output_pending() && self.held.is_none()) {
             return End::Running;
         }
-        if !self.shut_down {
-            match Pin::new(&mut self.io).poll_shutdown(cx) {
-                Poll::Pending => return End::ShutdownPending,
-                Poll::Ready(_) => self.shut_down = true,
-            }
+        if let Poll::Pending = Pin::new(&mut self.io).poll_shutdown(cx) {
+            return End::ShutdownPending;
         }
         tracing::debug!(close = ?self.conn.close_info(), "connection ended");
-        self.finished = true;
+        self.enter(Phase::Finished);
         self.timer = None;
         End::Finished
     }
@@ -745,7 +774,7 @@ pub(crate) async fn background(shared: Arc<Shared>) {
         }
         let mut inner = shared.lock();
         shared.drive(&mut inner, Party::Background, cx, true);
-        if inner.finished {
+        if inner.is_finished() {
             drop(inner);
             shared.wakers.unregister(Party::Background);
             // whoever waits learns the end

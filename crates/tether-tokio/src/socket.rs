@@ -19,7 +19,7 @@ use futures_sink::Sink;
 use tether::{CloseCode, CloseInfo, Event, Message, MessageKind, State};
 
 use crate::Error;
-use crate::driver::{Inner, Item, Party, Shared};
+use crate::driver::{Inner, Item, Party, Reply, Shared};
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -373,7 +373,7 @@ impl Sink<Message> for WsSink {
             self.shared.wakers.unregister(Party::Writer);
             return Poll::Ready(Ok(()));
         }
-        if inner.finished {
+        if inner.is_finished() {
             self.shared.wakers.unregister(Party::Writer);
             return Poll::Ready(Err(Error::Closed(inner.final_info())));
         }
@@ -433,8 +433,8 @@ impl WsStream {
                 }
                 // everything before the peer's Close has been read (and
                 // answered): answer it
-                Some(Item::PeerClosed) => inner.reply_close = true,
-                None if inner.finished => {
+                Some(Item::PeerClosed) => inner.reply = Reply::Due,
+                None if inner.is_finished() => {
                     self.shared.wakers.unregister(Party::Reader);
                     return Poll::Ready(None);
                 }
@@ -460,8 +460,8 @@ impl Drop for WsStream {
             let mut inner = self.shared.lock();
             inner.stream_alive = false;
             // nobody will read what is queued: a pending Close is answered
-            if inner.items.iter().any(|i| matches!(i, Item::PeerClosed)) {
-                inner.reply_close = true;
+            if inner.reply == Reply::Marked {
+                inner.reply = Reply::Due;
             }
             inner.clear_items();
         }
