@@ -707,7 +707,7 @@ impl Inner {
         if !(self.conn.should_close_transport() && !self.output_pending() && self.held.is_none()) {
             return End::Running;
         }
-        if let Poll::Pending = Pin::new(&mut self.io).poll_shutdown(cx) {
+        if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
             return End::ShutdownPending;
         }
         tracing::debug!(close = ?self.conn.close_info(), "connection ended");
