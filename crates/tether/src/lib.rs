@@ -18,6 +18,62 @@
 //! assert_eq!(server.poll_event(), Some(Event::Message(Message::text("hello"))));
 //! ```
 //!
+//! ## The driving loop
+//!
+//! Whatever moves the bytes (the adapters, or your own runtime) runs this
+//! loop and decides nothing else: when to answer a Close, when to close the
+//! transport and every wait are the connection's outputs.
+//!
+//! ```no_run
+//! use std::io::{ErrorKind, Read, Write};
+//! use std::net::{Shutdown, TcpStream};
+//! use std::time::{Duration, Instant};
+//! use tether::{Connection, Event};
+//!
+//! fn run(mut conn: Connection, mut tcp: TcpStream) -> std::io::Result<()> {
+//!     let mut buf = [0u8; 16 * 1024];
+//!     loop {
+//!         // 1. write what the connection queued: data, Pongs, keep-alives, Close
+//!         tcp.write_all(&conn.take_output())?;
+//!         // 2. the transport ends when the connection says (RFC 6455 7.1.1)
+//!         if conn.should_close_transport() {
+//!             return tcp.shutdown(Shutdown::Both);
+//!         }
+//!         // 3. wait for input, at most until the connection's next deadline
+//!         let wait = conn
+//!             .poll_timeout()
+//!             .map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+//!         tcp.set_read_timeout(wait)?;
+//!         match tcp.read(&mut buf) {
+//!             Ok(0) => conn.receive_eof(),
+//!             // a protocol error is reported by the events (the final Closed)
+//!             Ok(n) => {
+//!                 let _ = conn.receive(Instant::now(), &buf[..n]);
+//!             }
+//!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!             Err(e) => {
+//!                 conn.abort(&e.to_string());
+//!                 conn.receive_eof();
+//!             }
+//!         }
+//!         // 4. time: keep-alive, close and drain timers
+//!         conn.handle_timeout(Instant::now());
+//!         // 5. events, for the application
+//!         while let Some(event) = conn.poll_event() {
+//!             match event {
+//!                 Event::Message(m) => println!("{m:?}"),
+//!                 Event::Ping(_) | Event::Pong(_) => {}
+//!                 Event::Closed(info) => println!("closed: {info:?}"),
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! `tether-std` runs exactly this with the application's calls in place of
+//! step 5; `tether-tokio` runs it as named steps of one `drive()`, polled
+//! by whichever task is waiting, with a background task when none is.
+//!
 //! Rules implemented, by RFC 6455 section: masking by role (5.1), framing
 //! and reserved bits (5.2), fragmentation with interleaved control frames
 //! (5.4), control frames (5.5), Ping/Pong with coalescing (5.5.2-5.5.3),
