@@ -682,13 +682,7 @@ impl<S: Transport> Drop for WebSocket<S> {
         if self.broken || self.ended {
             return;
         }
-        if matches!(self.conn.state(), State::Open | State::CloseReceived)
-            && self
-                .conn
-                .close(Instant::now(), CloseCode::GOING_AWAY, "")
-                .is_ok()
-            && stream.set_nonblocking(true).is_ok()
-        {
+        if self.conn.go_away(Instant::now()) && stream.set_nonblocking(true).is_ok() {
             let output = self.conn.poll_output();
             while !output.is_empty() {
                 let mut slices = [IoSlice::new(&[]); 16];

@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Buf;
-use tether::{CloseCode, CloseInfo, Connection, Event, State};
+use tether::{CloseInfo, Connection, Event, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -561,11 +561,7 @@ impl Inner {
     /// 1001), or the application read up to the peer's Close (answer it).
     fn step_handles_and_replies(&mut self) -> bool {
         let mut progress = false;
-        if !self.sink_alive
-            && !self.stream_alive
-            && matches!(self.conn.state(), State::Open | State::CloseReceived)
-        {
-            let _ = self.conn.close(now(), CloseCode::GOING_AWAY, "");
+        if !self.sink_alive && !self.stream_alive && self.conn.go_away(now()) {
             progress = true;
         }
         // answer the peer's Close after the answers sent before it

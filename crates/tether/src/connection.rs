@@ -1096,6 +1096,16 @@ impl Connection {
         self.deferred_failure.as_ref()
     }
 
+    /// The application went away without closing (an adapter's handle was
+    /// dropped): when the connection is open, or owes the peer's Close an
+    /// answer, our Close with 1001 "going away" (RFC 6455 section 7.4.1) is
+    /// queued, so the peer sees an intended end rather than 1006. Returns
+    /// whether it was; otherwise nothing changes.
+    pub fn go_away(&mut self, now: Instant) -> bool {
+        matches!(self.state, State::Open | State::CloseReceived)
+            && self.close(now, CloseCode::GOING_AWAY, "").is_ok()
+    }
+
     /// Ends the connection at once, without a closing handshake: state
     /// `Aborted`, final event 1006 with `reason`. Nothing more is sent.
     pub fn abort(&mut self, reason: &str) {

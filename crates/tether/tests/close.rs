@@ -315,3 +315,19 @@ fn abort_drops_queued_output() {
     h.conn.abort("peer stopped reading");
     assert!(!h.conn.has_output(), "nothing more is sent after an abort");
 }
+
+#[test]
+fn rfc6455_7_4_1_an_application_that_goes_away_leaves_with_1001() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        assert!(h.conn.go_away(h.now));
+        assert_eq!(h.conn.state(), State::CloseSent);
+        assert_eq!(h.output()[0].close_code(), Some(1001));
+        // once closing or ended, going away changes nothing
+        assert!(!h.conn.go_away(h.now));
+        assert!(h.output().is_empty());
+        h.conn.abort("gone");
+        assert!(!h.conn.go_away(h.now));
+        assert_eq!(h.conn.state(), State::Aborted);
+    }
+}
