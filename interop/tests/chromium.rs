@@ -170,7 +170,7 @@ fn std_server(listener: std::net::TcpListener, seen: mpsc::UnboundedSender<Seen>
                 Ok(tether::handshake::AcceptOptions::new())
             });
             let mut ws = match accepted {
-                Ok(ws) => ws,
+                Ok((ws, _request)) => ws,
                 Err(e) => return drop(seen.send(Seen::Echo(Err(format!("accept: {e}"))))),
             };
             if path == "/report" {

@@ -246,7 +246,7 @@ fn their_client_to_our_std_server(them: Them, deflate: DeflateConfig) {
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
             let options = tether_std::ServerOptions::new().deflate(deflate);
-            let mut ws = tether_std::accept(tcp, &options).unwrap();
+            let (mut ws, _) = tether_std::accept(tcp, &options).unwrap();
             let mut received = Tally::default();
             loop {
                 match ws.read_event() {

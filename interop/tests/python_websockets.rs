@@ -150,7 +150,7 @@ fn websockets_client_to_our_std_server_1000_messages() {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
-            let mut ws = tether_std::accept(tcp, &tether_std::ServerOptions::new()).unwrap();
+            let (mut ws, _) = tether_std::accept(tcp, &tether_std::ServerOptions::new()).unwrap();
             let mut received = Tally::default();
             loop {
                 match ws.read_event() {

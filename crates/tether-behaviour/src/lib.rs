@@ -224,7 +224,7 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
             let endpoint: Box<dyn Endpoint> = match adapter {
                 Adapter::Std => {
                     let options = tether_std::ServerOptions::new().config(config.clone());
-                    let ws = tether_std::accept(tcp, &options).expect("std handshake");
+                    let (ws, _) = tether_std::accept(tcp, &options).expect("std handshake");
                     Box::new(StdEndpoint(Some(ws)))
                 }
                 Adapter::Tokio => {

@@ -11,7 +11,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use tether::reconnect::StopReason;
 use tether::{CloseCode, CloseInfo, Initiator, Message};
@@ -32,9 +31,6 @@ use crate::show;
 /// beyond which stdin is not read (so a large piped input is paced, never
 /// refused while connected).
 const HANDOFF: usize = 256;
-
-/// How often to look again at the client's queue while waiting on it.
-const TICK: Duration = Duration::from_millis(50);
 
 /// What the session knows, from the client's events and its own acts.
 #[derive(Default)]
@@ -61,41 +57,61 @@ struct Session {
 pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool) -> ExitCode {
     let failed = Arc::new(AtomicBool::new(false));
     let mut interrupts = Interrupts::new();
-    let mut client = ReconnectingClient::connect(
-        &args.url,
-        ReconnectOptions {
-            client,
-            policy: args.policy(),
-            max_queued_messages: args.queue,
-        },
-    );
+    let options = ReconnectOptions::new(client)
+        .policy(args.policy())
+        .max_queued_messages(args.queue);
+    let mut client = match ReconnectingClient::new(&args.url, options) {
+        Ok(client) => client,
+        // a URL no attempt could reach: as `tether connect` without --reconnect
+        Err(e) => {
+            eprintln!("tether: cannot connect to {}: {e}", args.url);
+            return exit::code(exit::NEVER_CONNECTED);
+        }
+    };
     let mut lines = (!args.echo).then(|| read_stdin(failed.clone()));
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut s = Session::default();
     let mut stdout_open = true;
     let mut interrupted = false;
 
     loop {
         // At the end of stdin, close once no line waits for a connection
-        // (after --wait, when lines went out, for the last answers).
+        // (after --wait, when lines went out, for the last answers). Whether
+        // they went out is the client's word: its `Connected` event may
+        // still be on its way when the queue drains.
         if s.input_ended && !s.closing && client.queued() == 0 {
             let now = Instant::now();
-            let at = *s.close_at.get_or_insert(if s.connected && s.sent_any {
-                now + args.wait
-            } else {
-                now
-            });
+            let at = *s
+                .close_at
+                .get_or_insert(if client.is_connected() && s.sent_any {
+                    now + args.wait
+                } else {
+                    now
+                });
             if now >= at {
                 s.closing = true;
-                client
-                    .close(CloseCode::new(args.close_code), &args.close_reason)
-                    .await;
+                close(&client, CloseCode::new(args.close_code), &args.close_reason);
             }
         }
         let paced = s.connected && client.queued() >= HANDOFF;
         let take_lines = lines.is_some() && !s.closing && !paced;
-        let waiting = (s.input_ended && !s.closing) || (lines.is_some() && paced);
+        // What else to wait for: the queue to shrink (to empty at the end
+        // of stdin, below HANDOFF while paced), then the time to close.
+        let drain_to = if client.is_stopped() || s.closing {
+            None
+        } else if s.input_ended && s.close_at.is_none() {
+            Some(0)
+        } else if lines.is_some() && paced {
+            Some(HANDOFF - 1)
+        } else {
+            None
+        };
+        // made before `client.next()` borrows the client for the select
+        let drained = or_never(drain_to.map(|n| client.drained_to(n)));
+        let close_time = or_never(
+            s.close_at
+                .filter(|_| !s.closing)
+                .map(tokio::time::sleep_until),
+        );
 
         tokio::select! {
             event = client.next() => match event {
@@ -110,7 +126,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         }
                         if !s.closing {
                             s.closing = true;
-                            client.close(CloseCode::GOING_AWAY, "").await;
+                            close(&client, CloseCode::GOING_AWAY, "");
                         }
                     }
                     if args.echo && !s.closing && let Err(e) = client.send(message) {
@@ -141,10 +157,11 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 interrupted = true;
                 if !s.closing {
                     s.closing = true;
-                    client.close(CloseCode::GOING_AWAY, "").await;
+                    close(&client, CloseCode::GOING_AWAY, "");
                 }
             }
-            _ = tick.tick(), if waiting => {}
+            () = drained => {}
+            () = close_time => {}
         }
     }
 
@@ -222,6 +239,23 @@ fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
             }
             s.stop = Some(reason);
         }
+    }
+}
+
+/// Asks the client to close and stop; its `Disconnected` and `Stopped`
+/// events follow.
+fn close(client: &ReconnectingClient, code: CloseCode, reason: &str) {
+    // the flags' parsers accept only a code and a reason a Close can carry
+    if let Err(e) = client.close(code, reason) {
+        eprintln!("tether: cannot close: {e}");
+    }
+}
+
+/// Completes with `future`; never without one.
+async fn or_never(future: Option<impl Future<Output = ()>>) {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -35,7 +35,7 @@ fn server(addr: &str) -> std::io::Result<()> {
         let stream = stream?;
         let options = options.clone();
         std::thread::spawn(move || {
-            if let Ok(mut ws) = accept(stream, &options) {
+            if let Ok((mut ws, _)) = accept(stream, &options) {
                 echo(&mut ws);
             }
         });

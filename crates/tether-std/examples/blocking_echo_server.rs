@@ -37,7 +37,7 @@ fn main() -> std::io::Result<()> {
                 Ok(answer)
             });
             let mut ws = match accepted {
-                Ok(ws) => ws,
+                Ok((ws, _request)) => ws,
                 Err(e) => return eprintln!("{peer}: {e}"),
             };
             loop {

@@ -26,7 +26,7 @@
 //! let listener = TcpListener::bind("127.0.0.1:9001")?;
 //! for stream in listener.incoming() {
 //!     std::thread::spawn(move || -> Result<(), Error> {
-//!         let mut ws = accept(stream?, &ServerOptions::new())?;
+//!         let (mut ws, _request) = accept(stream?, &ServerOptions::new())?;
 //!         loop {
 //!             match ws.read() {
 //!                 Ok(message) => ws.send(message)?,
@@ -48,6 +48,10 @@
 //! connection, writes what the connection queued, and arms the socket's
 //! read timeout from the connection's next deadline, so keep-alive and the
 //! close timeout run while the application blocks in [`WebSocket::read`].
+//! That is the core's driving loop (see the [`tether`] crate docs), with
+//! the application's calls in place of its last step; every wait and close
+//! decision is the core's, and the tokio adapter behaves the same (one
+//! behaviour suite runs against both).
 //!
 //! - Pongs, keep-alives and the Close echo are written inside `read`; and
 //!   [`WebSocket::send`] takes in what has arrived without blocking, so a
@@ -81,7 +85,9 @@ mod websocket;
 
 pub use client::{ClientOptions, client, connect};
 pub use error::{Error, TlsError, TlsErrorKind};
-pub use reconnect::{Lifecycle, ReconnectEvent, ReconnectPolicy, ReconnectingClient, StopReason};
+pub use reconnect::{
+    Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
+};
 pub use server::{ServerOptions, accept, accept_with};
 pub use transport::{MaybeTlsStream, Transport};
 pub use websocket::WebSocket;

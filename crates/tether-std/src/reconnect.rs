@@ -23,6 +23,60 @@ pub use tether::reconnect::{
     Decision, Lifecycle, ReconnectEvent, ReconnectPolicy, Reconnector, StopReason,
 };
 
+/// How a reconnecting client behaves: how each connection is made, when to
+/// come back, and how many messages wait while disconnected. Built the same
+/// way as [`ClientOptions`], and the same in both adapters
+/// (`tether_tokio::ReconnectOptions` has these methods).
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_std::{ClientOptions, ReconnectOptions, ReconnectPolicy};
+///
+/// let options = ReconnectOptions::new(ClientOptions::new().connect_timeout(Duration::from_secs(5)))
+///     .policy(ReconnectPolicy {
+///         max_attempts: Some(10),
+///         ..ReconnectPolicy::default()
+///     })
+///     .max_queued_messages(100);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ReconnectOptions {
+    client: ClientOptions,
+    policy: ReconnectPolicy,
+    max_queued_messages: usize,
+}
+
+impl ReconnectOptions {
+    /// Connects each time with `client`, reconnects as
+    /// [`ReconnectPolicy::default`] says, and refuses sends while
+    /// disconnected (no queue). `ReconnectOptions::default()` is
+    /// `new(ClientOptions::default())`.
+    pub fn new(client: ClientOptions) -> Self {
+        Self {
+            client,
+            ..Self::default()
+        }
+    }
+
+    /// When to reconnect and how long to wait first (the core's
+    /// [`Reconnector`] decides with it). Default
+    /// [`ReconnectPolicy::default`].
+    #[must_use]
+    pub fn policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Messages kept while disconnected, sent in order right after the next
+    /// connect; a send beyond is refused with [`Error::QueueFull`]. `0`
+    /// refuses every send while disconnected. Default 0.
+    #[must_use]
+    pub fn max_queued_messages(mut self, messages: usize) -> Self {
+        self.max_queued_messages = messages;
+        self
+    }
+}
+
 /// Where the client is between two events.
 #[derive(Debug)]
 enum Phase {
@@ -48,7 +102,8 @@ enum Phase {
 /// [`Lifecycle::Stopped`]; `next` returns `None` from then on.
 ///
 /// [`send`](Self::send) sends at once while connected; while disconnected
-/// the message waits in a queue of at most `max_queued_messages` and goes
+/// the message waits in a queue of at most
+/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) and goes
 /// out, in order, right after the next connect; beyond that it is refused
 /// with an error. [`close`](Self::close) closes and stops.
 ///
@@ -56,13 +111,16 @@ enum Phase {
 /// so Pings are answered and timers run only while it is inside `next`,
 /// `send` or `close`, and a connection that ends meanwhile is noticed by
 /// the next `next`. An application that must send while no message comes
-/// should use the tokio adapter.
+/// should use the tokio adapter. For the same reason there is no
+/// `drained_to` here (the tokio client's wait for its queue to shrink):
+/// the queue shrinks only inside `next` and `send`, so
+/// [`queued`](Self::queued) after them says all.
 ///
 /// ```no_run
 /// use std::time::Duration;
 /// use tether_std::{
-///     ClientOptions, CloseCode, Lifecycle, Message, ReconnectEvent, ReconnectPolicy,
-///     ReconnectingClient,
+///     ClientOptions, CloseCode, Lifecycle, Message, ReconnectEvent, ReconnectOptions,
+///     ReconnectPolicy, ReconnectingClient,
 /// };
 ///
 /// let policy = ReconnectPolicy {
@@ -70,8 +128,10 @@ enum Phase {
 ///     intentional_codes: vec![CloseCode::new(4000)], // "do not come back"
 ///     ..ReconnectPolicy::default()
 /// };
-/// let mut client =
-///     ReconnectingClient::new("ws://127.0.0.1:9001/feed", ClientOptions::new(), policy, 100)?;
+/// let options = ReconnectOptions::new(ClientOptions::new())
+///     .policy(policy)
+///     .max_queued_messages(100);
+/// let mut client = ReconnectingClient::new("ws://127.0.0.1:9001/feed", options)?;
 /// while let Some(event) = client.next() {
 ///     match event {
 ///         ReconnectEvent::Message(m) => println!("{}", m.as_text().unwrap_or("<binary>")),
@@ -100,11 +160,10 @@ pub struct ReconnectingClient {
 }
 
 impl ReconnectingClient {
-    /// A client for `url` (`ws://` or `wss://`) that connects each time with
-    /// `options`, reconnects as `policy` says, and keeps up to
-    /// `max_queued_messages` messages while disconnected (0: refuse sends
-    /// while disconnected). Connects on the first
-    /// [`next`](Iterator::next), not here.
+    /// A client for `url` (`ws://` or `wss://`) that connects each time
+    /// with the options' [`ClientOptions`], reconnects as their policy says
+    /// and keeps up to `max_queued_messages` messages while disconnected.
+    /// Connects on the first [`next`](Iterator::next), not here.
     ///
     /// The jitter of the delays is drawn from a `StdRng` seeded by the
     /// operating system; [`with_rng`](Self::with_rng) takes a seed.
@@ -112,19 +171,8 @@ impl ReconnectingClient {
     /// # Errors
     /// [`Error::Url`] for a URL that is not `ws://` or `wss://` (no attempt
     /// could ever succeed).
-    pub fn new(
-        url: &str,
-        options: ClientOptions,
-        policy: ReconnectPolicy,
-        max_queued_messages: usize,
-    ) -> Result<Self, Error> {
-        Self::with_rng(
-            url,
-            options,
-            policy,
-            max_queued_messages,
-            StdRng::from_os_rng(),
-        )
+    pub fn new(url: &str, options: ReconnectOptions) -> Result<Self, Error> {
+        Self::with_rng(url, options, StdRng::from_os_rng())
     }
 
     /// As [`new`](Self::new), with the random source of the delays' jitter
@@ -132,17 +180,16 @@ impl ReconnectingClient {
     ///
     /// # Errors
     /// As [`new`](Self::new).
-    pub fn with_rng(
-        url: &str,
-        options: ClientOptions,
-        policy: ReconnectPolicy,
-        max_queued_messages: usize,
-        rng: StdRng,
-    ) -> Result<Self, Error> {
+    pub fn with_rng(url: &str, options: ReconnectOptions, rng: StdRng) -> Result<Self, Error> {
         WsUrl::parse(url)?;
+        let ReconnectOptions {
+            client,
+            policy,
+            max_queued_messages,
+        } = options;
         Ok(Self {
             url: url.to_owned(),
-            options,
+            options: client,
             reconnector: Reconnector::new(policy),
             rng,
             phase: Phase::Connect {

@@ -82,11 +82,15 @@ impl ServerOptions {
 }
 
 /// Runs the server's opening handshake on `stream` and accepts any valid
-/// upgrade (no subprotocol). See [`accept_with`].
+/// upgrade (no subprotocol). Returns the socket and the request (path,
+/// headers...), as the tokio adapter's `accept` does. See [`accept_with`].
 ///
 /// # Errors
 /// As [`accept_with`].
-pub fn accept<S: Transport>(stream: S, options: &ServerOptions) -> Result<WebSocket<S>, Error> {
+pub fn accept<S: Transport>(
+    stream: S,
+    options: &ServerOptions,
+) -> Result<(WebSocket<S>, Request), Error> {
     accept_with(stream, options, |_| Ok(AcceptOptions::new()))
 }
 
@@ -113,7 +117,7 @@ pub fn accept_with<S, F>(
     mut stream: S,
     options: &ServerOptions,
     callback: F,
-) -> Result<WebSocket<S>, Error>
+) -> Result<(WebSocket<S>, Request), Error>
 where
     S: Transport,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
@@ -158,7 +162,8 @@ where
         std::time::Instant::now(),
         &leftover,
     );
-    WebSocket::with_settings(stream, conn, &options.settings)
+    let ws = WebSocket::with_settings(stream, conn, &options.settings)?;
+    Ok((ws, request))
 }
 
 /// Writes what a failed handshake answers (best effort: it failed

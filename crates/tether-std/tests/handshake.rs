@@ -26,7 +26,7 @@ fn rfc6455_4_2_2_callback_picks_a_subprotocol() {
         let seen_by_server = Arc::clone(&seen);
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            let mut ws = accept_with(stream, &ServerOptions::new(), |request| {
+            let (mut ws, _) = accept_with(stream, &ServerOptions::new(), |request| {
                 *seen_by_server.lock().unwrap() =
                     Some((request.path().to_owned(), request.subprotocols().to_vec()));
                 let mut options = AcceptOptions::new();
@@ -279,7 +279,7 @@ fn the_same_options_serve_many_connections() {
             let options = ServerOptions::new();
             for _ in 0..3 {
                 let (stream, _) = listener.accept().unwrap();
-                let mut ws = accept(stream, &options).unwrap();
+                let (mut ws, _) = accept(stream, &options).unwrap();
                 let message = ws.read().unwrap();
                 ws.send(message).unwrap();
                 assert!(matches!(ws.read(), Err(Error::Closed(_))));

@@ -125,8 +125,9 @@ fn unix_stream_with_client_and_accept() {
     use std::os::unix::net::UnixStream;
     bounded(Duration::from_secs(10), || {
         let (a, b) = UnixStream::pair().unwrap();
-        let server =
-            std::thread::spawn(move || echo(tether_std::accept(b, &ServerOptions::new()).unwrap()));
+        let server = std::thread::spawn(move || {
+            echo(tether_std::accept(b, &ServerOptions::new()).unwrap().0)
+        });
         let (mut ws, _) =
             tether_std::client(a, "ws://localhost/socket", &ClientOptions::new()).unwrap();
         ws.send(Message::text("over a unix socket")).unwrap();
@@ -206,7 +207,7 @@ fn writes_that_would_block_or_are_interrupted_are_retried() {
                 inner: tcp,
                 failures: 0,
             };
-            echo(tether_std::accept(stream, &ServerOptions::new()).unwrap())
+            echo(tether_std::accept(stream, &ServerOptions::new()).unwrap().0)
         });
         let mut peer = RawPeer::connect(&url, Config::default());
         for i in 0..20 {

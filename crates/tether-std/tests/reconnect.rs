@@ -16,7 +16,8 @@ use common::{RawPeer, bounded, listen};
 use tether::reconnect::Reconnector;
 use tether_std::{
     ClientOptions, CloseCode, Config, Error, Initiator, KeepAlive, Lifecycle, Message,
-    ReconnectEvent, ReconnectPolicy, ReconnectingClient, ServerOptions, StopReason,
+    ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, ServerOptions,
+    StopReason,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -28,6 +29,13 @@ fn policy() -> ReconnectPolicy {
         intentional_codes: vec![CloseCode::new(4000)],
         ..ReconnectPolicy::default()
     }
+}
+
+/// The options these tests use: the test policy and a queue of `queue`.
+fn options(queue: usize) -> ReconnectOptions {
+    ReconnectOptions::new(ClientOptions::new())
+        .policy(policy())
+        .max_queued_messages(queue)
 }
 
 fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
@@ -78,7 +86,7 @@ impl KillableServer {
                     streams.lock().unwrap().push(tcp.try_clone().unwrap());
                     let log = received.clone();
                     thread::spawn(move || {
-                        let Ok(mut ws) = tether_std::accept(tcp, &ServerOptions::new()) else {
+                        let Ok((mut ws, _)) = tether_std::accept(tcp, &ServerOptions::new()) else {
                             return;
                         };
                         while let Ok(m) = ws.read() {
@@ -122,7 +130,7 @@ fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_onc
         drop(listener);
         let received = Arc::new(Mutex::new(Vec::new()));
         let server = KillableServer::start(addr, received.clone());
-        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 5).unwrap();
+        let mut client = ReconnectingClient::new(&url, options(5)).unwrap();
         assert!(!client.is_connected());
         assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
         assert!(client.is_connected());
@@ -248,7 +256,7 @@ fn closing_server(code: u16) -> (String, Arc<AtomicUsize>) {
             let Ok(tcp) = tcp else { return };
             count.fetch_add(1, Ordering::SeqCst);
             thread::spawn(move || {
-                let mut ws = tether_std::accept(tcp, &ServerOptions::new()).unwrap();
+                let (mut ws, _) = tether_std::accept(tcp, &ServerOptions::new()).unwrap();
                 ws.send(Message::text("hello")).unwrap();
                 let _ = ws.close(CloseCode::new(code), "server says so");
             });
@@ -261,7 +269,7 @@ fn closing_server(code: u16) -> (String, Arc<AtomicUsize>) {
 fn close_4000_marked_intentional_stops_without_reconnecting() {
     bounded(LIMIT, || {
         let (url, accepted) = closing_server(4000);
-        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 10).unwrap();
+        let mut client = ReconnectingClient::new(&url, options(10)).unwrap();
         assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
         assert_eq!(message(&mut client), Message::text("hello"));
         match lifecycle(&mut client) {
@@ -289,7 +297,7 @@ fn close_1001_reconnects() {
     bounded(LIMIT, || {
         let (url, accepted) = closing_server(1001);
         // queueing off: a send while disconnected is refused, not dropped
-        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy(), 0).unwrap();
+        let mut client = ReconnectingClient::new(&url, options(0)).unwrap();
         assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
         assert_eq!(message(&mut client), Message::text("hello"));
         match lifecycle(&mut client) {
@@ -335,14 +343,16 @@ fn silent_server_past_the_keepalive_timeout_reconnects() {
                 peers.push(RawPeer::accept(&listener, Config::default()));
             }
         });
-        let options = ClientOptions::new().config(Config {
+        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
             keep_alive: KeepAlive::Ping {
                 interval: Duration::from_millis(200),
                 timeout: Duration::from_millis(200),
             },
             ..Config::default()
-        });
-        let mut client = ReconnectingClient::new(&url, options, policy(), 10).unwrap();
+        }))
+        .policy(policy())
+        .max_queued_messages(10);
+        let mut client = ReconnectingClient::new(&url, options).unwrap();
         assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
         client.send(Message::text("into the void")).unwrap();
         assert_eq!(client.queued(), 0, "sent while connected");
@@ -373,13 +383,8 @@ fn silent_server_past_the_keepalive_timeout_reconnects() {
 
 #[test]
 fn a_url_that_is_not_websocket_is_refused_up_front() {
-    let err = ReconnectingClient::new(
-        "http://127.0.0.1/",
-        ClientOptions::new(),
-        ReconnectPolicy::default(),
-        1,
-    )
-    .unwrap_err();
+    let err =
+        ReconnectingClient::new("http://127.0.0.1/", ReconnectOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Url(_)), "{err:?}");
 }
 
@@ -393,7 +398,10 @@ fn gives_up_after_max_attempts_and_gives_back_the_queue() {
             max_attempts: Some(2),
             ..policy()
         };
-        let mut client = ReconnectingClient::new(&url, ClientOptions::new(), policy, 3).unwrap();
+        let options = ReconnectOptions::default()
+            .policy(policy)
+            .max_queued_messages(3);
+        let mut client = ReconnectingClient::new(&url, options).unwrap();
         client.send(Message::text("a")).unwrap();
         client.send(Message::text("b")).unwrap();
         let mut events = Vec::new();

@@ -63,7 +63,7 @@ fn tls_echo_server(
                 let (tcp, _) = listener.accept().unwrap();
                 let tls =
                     StreamOwned::new(ServerConnection::new(Arc::clone(&config)).unwrap(), tcp);
-                let mut ws = accept(tls, &ServerOptions::new())?;
+                let (mut ws, _) = accept(tls, &ServerOptions::new())?;
                 loop {
                     match ws.read() {
                         Ok(message) => ws.send(message)?,

@@ -16,6 +16,15 @@
 //! on its own. Receiving is cancel-safe (`next()` in `tokio::select!` loses
 //! nothing).
 //!
+//! Each drive is the core's driving loop (see the [`tether`] crate docs) as
+//! named steps: write the core's output, read into it, run its due timers,
+//! hand its events to the application, and end the transport when
+//! `Connection::should_close_transport` says. Every wait and every close
+//! decision is the core's ([`tether::Config`]: `close_timeout`, `fin_wait`,
+//! `handshake_timeout`, keep-alive); this crate adds only I/O options (the
+//! TCP connect timeout, TLS, the read-ahead). The blocking adapter,
+//! `tether-std`, behaves the same (one behaviour suite runs against both).
+//!
 //! ```no_run
 //! use futures_util::StreamExt;
 //! use tether::Message;
@@ -49,7 +58,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use error::Error;
-pub use reconnect::{Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectingClient};
+pub use reconnect::{
+    Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
+};
 pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;
@@ -486,7 +497,7 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>
 /// Starts a connection on a stream whose opening handshake ran elsewhere
 /// (e.g. a hyper or axum upgrade), with the extensions `upgraded`
 /// negotiated (permessage-deflate when its `Config::deflate` is set, see
-/// [`Upgraded`](tether::upgrade::Upgraded)). `leftover` holds any bytes
+/// [`Upgraded`]). `leftover` holds any bytes
 /// read after the handshake head. Received events are read ahead up to
 /// [`DEFAULT_CHANNEL_CAPACITY`].
 ///

@@ -2,49 +2,154 @@
 //! [`ReconnectPolicy`].
 //!
 //! Owns the supervisor task: connect, forward messages both ways, and when
-//! the connection ends, ask the policy whether and when to come back.
-//! Messages sent while disconnected wait in a bounded queue and go out, in
-//! order, once connected; over the bound they are refused with an error,
-//! never dropped silently.
+//! the connection ends, hand its [`CloseInfo`] to the core's [`Reconnector`]
+//! and do what it decides (wait its delay and connect again, or stop).
+//! Whether and when to come back is the policy's alone; this module never
+//! judges a close code or computes a delay. Messages sent while
+//! disconnected wait in a bounded queue and go out, in order, once
+//! connected; over the bound they are refused with an error, never dropped
+//! silently.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tether::reconnect::{Decision, ReconnectPolicy, Reconnector, StopReason};
-pub use tether::reconnect::{Lifecycle, ReconnectEvent};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tether::handshake::WsUrl;
 use tether::{CloseCode, CloseInfo, Event, Message};
 use tokio::sync::{Notify, mpsc};
 
 use crate::{ClientOptions, Error};
 
-/// How a reconnecting client behaves.
+pub use tether::reconnect::{
+    Decision, Lifecycle, ReconnectEvent, ReconnectPolicy, Reconnector, StopReason,
+};
+
+/// How a reconnecting client behaves: how each connection is made, when to
+/// come back, and how many messages wait while disconnected. Built the same
+/// way as [`ClientOptions`], and the same in both adapters
+/// (`tether_std::ReconnectOptions` has these methods).
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_tokio::{ClientOptions, ReconnectOptions, ReconnectPolicy};
+///
+/// let options = ReconnectOptions::new(ClientOptions::new().connect_timeout(Duration::from_secs(5)))
+///     .policy(ReconnectPolicy {
+///         max_attempts: Some(10),
+///         ..ReconnectPolicy::default()
+///     })
+///     .max_queued_messages(100);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReconnectOptions {
-    /// How each connection is made.
-    pub client: ClientOptions,
-    /// When to reconnect and how long to wait.
-    pub policy: ReconnectPolicy,
-    /// Messages kept while disconnected; `0` refuses sends while
-    /// disconnected. Default 0 (refuse).
-    pub max_queued_messages: usize,
+    client: ClientOptions,
+    policy: ReconnectPolicy,
+    max_queued_messages: usize,
+}
+
+impl ReconnectOptions {
+    /// Connects each time with `client`, reconnects as
+    /// [`ReconnectPolicy::default`] says, and refuses sends while
+    /// disconnected (no queue). `ReconnectOptions::default()` is
+    /// `new(ClientOptions::default())`.
+    pub fn new(client: ClientOptions) -> Self {
+        Self {
+            client,
+            ..Self::default()
+        }
+    }
+
+    /// When to reconnect and how long to wait first (the core's
+    /// [`Reconnector`] decides with it). Default
+    /// [`ReconnectPolicy::default`].
+    #[must_use]
+    pub fn policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Messages kept while disconnected, sent in order right after the next
+    /// connect; a send beyond is refused with [`Error::QueueFull`]. `0`
+    /// refuses every send while disconnected. Default 0.
+    #[must_use]
+    pub fn max_queued_messages(mut self, messages: usize) -> Self {
+        self.max_queued_messages = messages;
+        self
+    }
 }
 
 /// While connected, sends wait here only until the supervisor hands them to
 /// the connection (whose own output limit applies); this bounds that wait.
 const HANDOVER_LIMIT: usize = 1024;
 
+/// What the application's handle and the supervisor share.
 #[derive(Debug)]
 struct Outbox {
     /// Messages waiting, and whether a connection is up.
     queue: Mutex<(VecDeque<Message>, bool)>,
-    /// The supervisor has stopped: sends are refused.
-    stopped: std::sync::atomic::AtomicBool,
-    notify: Notify,
+    /// The supervisor has decided to stop: sends are refused.
+    stopped: AtomicBool,
+    /// Wakes the supervisor: a message was queued.
+    queued: Notify,
+    /// Wakes every [`ReconnectingClient::drained_to`]: messages left the
+    /// queue, or the client stopped.
+    shrunk: Notify,
     limit: usize,
 }
 
-/// A client that reconnects after every close its policy allows.
-/// [`ReconnectingClient::next`] is cancel-safe.
+/// A client that reconnects after every close its [`ReconnectPolicy`]
+/// allows: the tokio counterpart of `tether_std::ReconnectingClient`, with
+/// the same options and the same methods where both can have them.
+///
+/// A supervisor task of its own connects, hands queued messages to the
+/// connection and reads from it, so Pings are answered and keep-alive runs
+/// whatever the application does. [`next`](Self::next) (or the `Stream`)
+/// yields what it reports: messages, and the [`Lifecycle`] events
+/// `Connected`, `Disconnected`, `ConnectFailed`, `Reconnecting`, then
+/// `Stopped`, the last; `None` from then on. Read them: while
+/// `channel_capacity` events wait unread, the supervisor waits too.
+///
+/// [`send`](Self::send) hands a message over at once while connected;
+/// while disconnected it waits in a queue of at most
+/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) and goes
+/// out, in order, right after the next connect; beyond that it is refused
+/// with an error. [`drained_to`](Self::drained_to) waits for the queue to
+/// shrink. [`close`](Self::close) closes and stops; dropping the client
+/// does the same (with 1000).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tether_tokio::{
+///     ClientOptions, Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy,
+///     ReconnectingClient,
+/// };
+/// use tether_tokio::tether::{CloseCode, Message};
+///
+/// # async fn run() -> Result<(), tether_tokio::Error> {
+/// let policy = ReconnectPolicy {
+///     max_delay: Duration::from_secs(10),
+///     intentional_codes: vec![CloseCode::new(4000)], // "do not come back"
+///     ..ReconnectPolicy::default()
+/// };
+/// let options = ReconnectOptions::new(ClientOptions::new())
+///     .policy(policy)
+///     .max_queued_messages(100);
+/// let mut client = ReconnectingClient::new("ws://127.0.0.1:9001/feed", options)?;
+/// while let Some(event) = client.next().await {
+///     match event {
+///         ReconnectEvent::Message(m) => println!("{}", m.as_text().unwrap_or("<binary>")),
+///         ReconnectEvent::Lifecycle(Lifecycle::Connected { .. }) => {
+///             // queued while disconnected, or sent at once: in order either way
+///             client.send(Message::text("subscribe"))?;
+///         }
+///         ReconnectEvent::Lifecycle(Lifecycle::Stopped(reason)) => eprintln!("stopped: {reason:?}"),
+///         ReconnectEvent::Lifecycle(other) => eprintln!("{other:?}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ReconnectingClient {
     events: mpsc::Receiver<ReconnectEvent>,
@@ -53,46 +158,78 @@ pub struct ReconnectingClient {
 }
 
 impl ReconnectingClient {
-    /// Starts connecting to `url` in the background.
-    pub fn connect(url: &str, options: ReconnectOptions) -> Self {
+    /// A client for `url` (`ws://` or `wss://`) that connects each time
+    /// with the options' [`ClientOptions`], reconnects as their policy says
+    /// and keeps up to `max_queued_messages` messages while disconnected.
+    /// Starts connecting at once, on a task of its own: call it inside a
+    /// tokio runtime; [`next`](Self::next) reports how it goes.
+    ///
+    /// The jitter of the delays is drawn from a `StdRng` seeded by the
+    /// operating system; [`with_rng`](Self::with_rng) takes a seed.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a URL that is not `ws://` or `wss://` (no attempt
+    /// could ever succeed); nothing is spawned then.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (it spawns its supervisor task).
+    pub fn new(url: &str, options: ReconnectOptions) -> Result<Self, Error> {
+        Self::with_rng(url, options, StdRng::from_os_rng())
+    }
+
+    /// As [`new`](Self::new), with the random source of the delays' jitter
+    /// (e.g. `StdRng::seed_from_u64(1)` for a reproducible sequence).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn with_rng(url: &str, options: ReconnectOptions, rng: StdRng) -> Result<Self, Error> {
+        WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
         let (ev_tx, events) = mpsc::channel(options.client.channel_capacity.max(1));
         let (close, close_rx) = mpsc::channel(1);
         let outbox = Arc::new(Outbox {
             queue: Mutex::new((VecDeque::new(), false)),
-            stopped: std::sync::atomic::AtomicBool::new(false),
-            notify: Notify::new(),
+            stopped: AtomicBool::new(false),
+            queued: Notify::new(),
+            shrunk: Notify::new(),
             limit: options.max_queued_messages,
         });
         tokio::spawn(supervise(
-            url.to_string(),
+            url.to_owned(),
             options,
+            rng,
             ev_tx,
             outbox.clone(),
             close_rx,
         ));
-        Self {
+        Ok(Self {
             events,
             outbox,
             close,
-        }
+        })
     }
 
-    /// Sends a message: at once when connected, queued while disconnected
-    /// (up to `max_queued_messages`).
+    /// Sends `message`: handed to the connection at once while connected;
+    /// while disconnected it is queued, to go out in order right after the
+    /// next connect. `Ok` means handed over or queued.
+    ///
+    /// A message queued when the client then stops is not sent; it stays
+    /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)
+    /// gives it back.
     ///
     /// # Errors
-    /// [`Error::QueueFull`] when disconnected and the queue is full (or
-    /// queueing is off); [`Error::Closed`] after the client stopped (see
-    /// `take_queued`).
+    /// [`Error::QueueFull`] when the message must wait but
+    /// `max_queued_messages` already do (or queueing is off; while
+    /// connected, when 1024 messages still wait to be handed over), and
+    /// [`Error::Closed`] once the client has stopped: the message is
+    /// neither sent nor kept.
     pub fn send(&self, message: Message) -> Result<(), Error> {
-        if self
-            .outbox
-            .stopped
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return Err(Error::Closed(None));
+        if self.is_stopped() {
+            return Err(stopped());
         }
-        let mut guard = self.outbox.queue.lock().map_err(|_| Error::Closed(None))?;
+        let mut guard = self.outbox.queue.lock().map_err(|_| stopped())?;
         let (queue, connected) = &mut *guard;
         // while connected, the queue only holds what is being handed over
         let limit = if *connected {
@@ -109,33 +246,104 @@ impl ReconnectingClient {
         }
         queue.push_back(message);
         drop(guard);
-        self.outbox.notify.notify_one();
+        self.outbox.queued.notify_one();
         Ok(())
     }
 
-    /// Messages waiting to be sent.
+    /// Asks the supervisor to close the connection with `code` and `reason`
+    /// (it completes the closing handshake) and to stop: the events that
+    /// follow are `Disconnected` (when a connection was up) and
+    /// `Stopped(ApplicationClosed)` (unless the policy's
+    /// `after_application_close` says to reconnect). Returns at once; read
+    /// [`next`](Self::next) to see the end. Messages received but not yet
+    /// read stay readable; queued ones stay in [`queued`](Self::queued).
+    /// While waiting to reconnect it stops at once (`Stopped` only); during
+    /// a connect attempt, once the attempt is over (closing the connection
+    /// if it came up). A second call before the first is carried out, or a
+    /// call after the client stopped, does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] for a code that may not be sent (1005, 1006,
+    /// 1015, ...) or a reason over 123 bytes: nothing is sent and the
+    /// connection stays up.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        // the connection's own checks, made before the request leaves
+        tether::CloseFrame::check(code, reason).map_err(|e| Error::Misuse(e.into()))?;
+        // full: a close is already on its way; closed: the client stopped
+        let _ = self.close.try_send((code, reason.to_owned()));
+        Ok(())
+    }
+
+    /// Whether a connection is up (as the supervisor knows it: set before
+    /// `Connected` is reported, cleared before `Disconnected` is).
+    pub fn is_connected(&self) -> bool {
+        self.outbox.queue.lock().is_ok_and(|q| q.1)
+    }
+
+    /// Whether the client has stopped (`Stopped` was decided; the event
+    /// follows in [`next`](Self::next)).
+    pub fn is_stopped(&self) -> bool {
+        self.outbox.stopped.load(Ordering::Acquire)
+    }
+
+    /// Messages waiting: for a connection while disconnected, to be handed
+    /// to the connection while connected.
     pub fn queued(&self) -> usize {
         self.outbox.queue.lock().map_or(0, |q| q.0.len())
     }
 
-    /// Takes back the messages that were queued but never sent (e.g. after
-    /// the client stopped).
+    /// Takes the messages waiting (e.g. after `Stopped`, to keep them
+    /// elsewhere), in order; none of them will be sent.
     pub fn take_queued(&self) -> Vec<Message> {
-        self.outbox
+        let taken: Vec<Message> = self
+            .outbox
             .queue
             .lock()
             .map(|mut q| q.0.drain(..).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if !taken.is_empty() {
+            self.outbox.shrunk.notify_waiters();
+        }
+        taken
+    }
+
+    /// A future that completes once at most `at_most` messages wait in the
+    /// queue (see [`queued`](Self::queued)): at once if that is already
+    /// so, otherwise when enough have left it. `drained_to(0)`: every
+    /// message sent so far has been handed to a connection. It also
+    /// completes once the client has stopped (check
+    /// [`is_stopped`](Self::is_stopped)): what still waits then stays for
+    /// [`take_queued`](Self::take_queued).
+    ///
+    /// A message leaves the queue when the connection takes it (into its
+    /// own output: written or being written, which says nothing of the
+    /// server having read it), or when `take_queued` takes it back. Await
+    /// this instead of polling `queued()`: to pace a producer while
+    /// connected, or to close once what was sent has gone out.
+    ///
+    /// The future holds its own handle on the queue, not a borrow of the
+    /// client, so it can wait in one `tokio::select!` beside
+    /// [`next`](Self::next). Cancel-safe: it only watches the queue, so
+    /// dropping it loses nothing.
+    pub fn drained_to(&self, at_most: usize) -> impl Future<Output = ()> + Send + 'static {
+        let outbox = self.outbox.clone();
+        async move {
+            loop {
+                // registered before the check, so a change after it wakes us
+                let shrunk = outbox.shrunk.notified();
+                let waiting = outbox.queue.lock().map_or(0, |q| q.0.len());
+                if waiting <= at_most || outbox.stopped.load(Ordering::Acquire) {
+                    return;
+                }
+                shrunk.await;
+            }
+        }
     }
 
     /// The next message or lifecycle event; `None` after `Stopped`.
+    /// Cancel-safe.
     pub async fn next(&mut self) -> Option<ReconnectEvent> {
         self.events.recv().await
-    }
-
-    /// Closes the current connection (if any) and stops reconnecting.
-    pub async fn close(&self, code: CloseCode, reason: &str) {
-        let _ = self.close.send((code, reason.to_string())).await;
     }
 }
 
@@ -150,6 +358,13 @@ impl futures_core::Stream for ReconnectingClient {
     }
 }
 
+/// The error for a send after the client stopped.
+fn stopped() -> Error {
+    Error::Closed(Some(CloseInfo::abnormal(
+        "the reconnecting client has stopped; not sent",
+    )))
+}
+
 fn set_connected(outbox: &Outbox, connected: bool) {
     if let Ok(mut q) = outbox.queue.lock() {
         q.1 = connected;
@@ -159,38 +374,41 @@ fn set_connected(outbox: &Outbox, connected: bool) {
 async fn supervise(
     url: String,
     options: ReconnectOptions,
+    mut rng: StdRng,
     events: mpsc::Sender<ReconnectEvent>,
     outbox: Arc<Outbox>,
     close_rx: mpsc::Receiver<(CloseCode, String)>,
 ) {
-    run(url, options, events.clone(), outbox.clone(), close_rx).await;
-    outbox
-        .stopped
-        .store(true, std::sync::atomic::Ordering::Release);
+    let reason = run(&url, &options, &mut rng, &events, &outbox, close_rx).await;
+    // refuse sends and release `drained_to` before the last event is seen
+    outbox.stopped.store(true, Ordering::Release);
+    outbox.shrunk.notify_waiters();
+    let stopped = Lifecycle::Stopped(reason);
+    tracing::debug!(event = ?stopped, "reconnecting client");
+    let _ = events.send(ReconnectEvent::Lifecycle(stopped)).await;
 }
 
+/// Connects, relays and reconnects until the policy (or the application)
+/// says stop; returns why.
 async fn run(
-    url: String,
-    options: ReconnectOptions,
-    events: mpsc::Sender<ReconnectEvent>,
-    outbox: Arc<Outbox>,
+    url: &str,
+    options: &ReconnectOptions,
+    rng: &mut StdRng,
+    events: &mpsc::Sender<ReconnectEvent>,
+    outbox: &Outbox,
     mut close_rx: mpsc::Receiver<(CloseCode, String)>,
-) {
+) -> StopReason {
     let mut reconnector = Reconnector::new(options.policy.clone());
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
     let mut attempt = 0u32;
-    let emit = |e: Lifecycle| {
-        let events = events.clone();
-        async move {
-            tracing::debug!(event = ?e, "reconnecting client");
-            let _ = events.send(ReconnectEvent::Lifecycle(e)).await;
-        }
+    let emit = |e: Lifecycle| async move {
+        tracing::debug!(event = ?e, "reconnecting client");
+        let _ = events.send(ReconnectEvent::Lifecycle(e)).await;
     };
     loop {
-        let decision = match crate::connect(&url, &options.client).await {
+        let decision = match crate::connect(url, &options.client).await {
             Ok((ws, _)) => {
                 reconnector.connected(tokio::time::Instant::now().into_std());
-                set_connected(&outbox, true);
+                set_connected(outbox, true);
                 emit(Lifecycle::Connected { attempt }).await;
                 let (mut sink, mut stream) = ws.split();
                 let mut closing = false;
@@ -205,6 +423,7 @@ async fn run(
                         if let Ok(mut q) = outbox.queue.lock() {
                             q.0.pop_front();
                         }
+                        outbox.shrunk.notify_waiters();
                     }
                     tokio::select! {
                         event = stream.next_event() => match event {
@@ -217,7 +436,8 @@ async fn run(
                                 .close_info()
                                 .unwrap_or_else(|| CloseInfo::abnormal("the connection ended")),
                         },
-                        () = outbox.notify.notified() => {}
+                        () = outbox.queued.notified() => {}
+                        // `None`: the client was dropped, which closes too
                         cmd = close_rx.recv(), if !closing => {
                             closing = true;
                             let (code, reason) = cmd.unwrap_or((CloseCode::NORMAL, String::new()));
@@ -225,14 +445,14 @@ async fn run(
                         }
                     }
                 };
-                set_connected(&outbox, false);
+                set_connected(outbox, false);
                 emit(Lifecycle::Disconnected(info.clone())).await;
                 let now = tokio::time::Instant::now().into_std();
                 if closing {
                     // we asked to close: even if the peer's Close crossed ours
-                    reconnector.application_closed(now, &mut rng)
+                    reconnector.application_closed(now, rng)
                 } else {
-                    reconnector.closed(&info, now, &mut rng)
+                    reconnector.closed(&info, now, rng)
                 }
             }
             Err(e) => {
@@ -240,9 +460,9 @@ async fn run(
                 // a refusal asking again cannot change stops (the core decides)
                 match &e {
                     Error::Handshake(h) if let Some(status) = h.refused_status() => {
-                        reconnector.refused(status, &mut rng)
+                        reconnector.refused(status, rng)
                     }
-                    _ => reconnector.failed(&mut rng),
+                    _ => reconnector.failed(rng),
                 }
             }
         };
@@ -255,16 +475,10 @@ async fn run(
                 emit(Lifecycle::Reconnecting { attempt, delay }).await;
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = close_rx.recv() => {
-                        emit(Lifecycle::Stopped(StopReason::ApplicationClosed)).await;
-                        return;
-                    }
+                    _ = close_rx.recv() => return StopReason::ApplicationClosed,
                 }
             }
-            Decision::Stop(reason) => {
-                emit(Lifecycle::Stopped(reason)).await;
-                return;
-            }
+            Decision::Stop(reason) => return reason,
         }
     }
 }

@@ -270,14 +270,7 @@ impl WsSink {
     /// # Errors
     /// The core's refusal (e.g. a code that may not be sent).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
-        if !code.is_valid_on_wire() {
-            return Err(Error::Misuse(tether::InvalidInput::CloseCode(code).into()));
-        }
-        if reason.len() > tether::MAX_CLOSE_REASON {
-            return Err(Error::Misuse(
-                tether::InvalidInput::CloseReasonTooLong(reason.len()).into(),
-            ));
-        }
+        tether::CloseFrame::check(code, reason).map_err(|e| Error::Misuse(e.into()))?;
         {
             let mut inner = self.shared.lock();
             // closing twice, or after the end, is not an error for a handle

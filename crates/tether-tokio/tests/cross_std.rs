@@ -83,7 +83,7 @@ async fn tokio_client_with_std_server() {
     let server = tokio::task::spawn_blocking(move || {
         let (tcp, _) = listener.accept().unwrap();
         let options = tether_std::ServerOptions::new().config(big());
-        let mut ws = tether_std::accept(tcp, &options).unwrap();
+        let (mut ws, _) = tether_std::accept(tcp, &options).unwrap();
         loop {
             match ws.read() {
                 Ok(m) => ws.send(m).unwrap(),
@@ -133,7 +133,7 @@ async fn rfc6455_5_5_1_std_server_answers_messages_before_the_close_reply() {
     let url = format!("ws://{}/cross", listener.local_addr().unwrap());
     let server = tokio::task::spawn_blocking(move || {
         let (tcp, _) = listener.accept().unwrap();
-        let mut ws = tether_std::accept(tcp, &tether_std::ServerOptions::new()).unwrap();
+        let (mut ws, _) = tether_std::accept(tcp, &tether_std::ServerOptions::new()).unwrap();
         loop {
             match ws.read() {
                 Ok(m) => ws.send(m).unwrap(),

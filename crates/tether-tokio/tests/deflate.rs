@@ -190,7 +190,7 @@ async fn tokio_client_std_server_with_deflate() {
     let server = tokio::task::spawn_blocking(move || {
         let (tcp, _) = listener.accept().unwrap();
         let options = tether_std::ServerOptions::new().deflate(DeflateConfig::default());
-        let mut ws = tether_std::accept(tcp, &options).unwrap();
+        let (mut ws, _) = tether_std::accept(tcp, &options).unwrap();
         loop {
             match ws.read() {
                 Ok(m) => ws.send(m).unwrap(),

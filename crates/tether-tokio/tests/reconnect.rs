@@ -104,16 +104,16 @@ async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_onc
     })
     .await
     .unwrap();
-    let options = ReconnectOptions {
-        policy: policy(),
-        max_queued_messages: 100,
-        ..Default::default()
-    };
-    let mut client = ReconnectingClient::connect(&format!("ws://{addr}/"), options);
+    let options = ReconnectOptions::new(ClientOptions::new())
+        .policy(policy())
+        .max_queued_messages(100);
+    let mut client = ReconnectingClient::new(&format!("ws://{addr}/"), options).unwrap();
+    assert!(!client.is_connected());
     assert_eq!(
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 0 }
     );
+    assert!(client.is_connected());
     client.send(Message::text("before")).unwrap();
     assert_eq!(message(&mut client).await, Message::text("before"));
 
@@ -173,15 +173,17 @@ async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_onc
         ],
         "each once, in order"
     );
-    client.close(CloseCode::NORMAL, "").await;
+    client.close(CloseCode::NORMAL, "").unwrap();
     assert!(matches!(
         lifecycle(&mut client).await,
         Lifecycle::Disconnected(_)
     ));
+    assert!(!client.is_connected());
     assert_eq!(
         lifecycle(&mut client).await,
         Lifecycle::Stopped(StopReason::ApplicationClosed)
     );
+    assert!(client.is_stopped());
     assert!(within(client.next()).await.is_none());
     tokio::task::spawn_blocking(move || restarted.unwrap().kill())
         .await
@@ -209,13 +211,8 @@ async fn closing_server(code: u16) -> String {
 #[tokio::test]
 async fn close_4000_is_intentional_no_reconnect() {
     let url = closing_server(4000).await;
-    let mut client = ReconnectingClient::connect(
-        &url,
-        ReconnectOptions {
-            policy: policy(),
-            ..Default::default()
-        },
-    );
+    let mut client =
+        ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
     assert_eq!(
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 0 }
@@ -237,13 +234,8 @@ async fn close_4000_is_intentional_no_reconnect() {
 #[tokio::test]
 async fn close_1001_reconnects() {
     let url = closing_server(1001).await;
-    let mut client = ReconnectingClient::connect(
-        &url,
-        ReconnectOptions {
-            policy: policy(),
-            ..Default::default()
-        },
-    );
+    let mut client =
+        ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
     assert_eq!(
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 0 }
@@ -260,7 +252,7 @@ async fn close_1001_reconnects() {
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 1 }
     );
-    client.close(CloseCode::NORMAL, "").await;
+    client.close(CloseCode::NORMAL, "").unwrap();
 }
 
 #[tokio::test]
@@ -272,18 +264,15 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
             peers.push(RawPeer::accept(&listener).await); // accept the upgrade, then say nothing
         }
     });
-    let options = ReconnectOptions {
-        policy: policy(),
-        client: ClientOptions::new().config(Config {
-            keep_alive: KeepAlive::Ping {
-                interval: Duration::from_millis(200),
-                timeout: Duration::from_millis(200),
-            },
-            ..Config::default()
-        }),
-        ..Default::default()
-    };
-    let mut client = ReconnectingClient::connect(&url, options);
+    let options = ReconnectOptions::new(ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+        },
+        ..Config::default()
+    }))
+    .policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
     assert_eq!(
         lifecycle(&mut client).await,
         Lifecycle::Connected { attempt: 0 }
@@ -327,19 +316,131 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
 #[tokio::test]
 async fn sends_after_the_client_stopped_are_refused_not_lost() {
     let url = closing_server(4000).await;
-    let options = ReconnectOptions {
-        policy: policy(),
-        max_queued_messages: 10,
-        ..Default::default()
-    };
-    let mut client = ReconnectingClient::connect(&url, options);
+    let options = ReconnectOptions::default()
+        .policy(policy())
+        .max_queued_messages(10);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
     loop {
         if let Some(ReconnectEvent::Lifecycle(Lifecycle::Stopped(_))) = within(client.next()).await
         {
             break;
         }
     }
+    assert!(client.is_stopped());
     assert!(within(client.next()).await.is_none());
-    assert!(client.send(Message::text("too late")).is_err());
+    let err = client.send(Message::text("too late")).unwrap_err();
+    assert!(matches!(err, tether_tokio::Error::Closed(Some(_))), "{err}");
     assert!(client.take_queued().is_empty());
+    // closing a stopped client does nothing
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_websocket_is_refused_up_front() {
+    let err =
+        ReconnectingClient::new("http://127.0.0.1/", ReconnectOptions::default()).unwrap_err();
+    assert!(matches!(err, tether_tokio::Error::Url(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_close_the_connection_would_refuse_is_refused_up_front() {
+    let url = closing_server(4000).await;
+    let mut client =
+        ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    for (code, reason) in [(1006, ""), (1000, &*"x".repeat(124))] {
+        let err = client.close(CloseCode::new(code), reason).unwrap_err();
+        assert!(matches!(err, tether_tokio::Error::Misuse(_)), "{err:?}");
+    }
+}
+
+/// `drained_to` waits for queued messages to be handed to a connection:
+/// not while nothing changes (the server has not answered the upgrade),
+/// and as soon as the connection takes them.
+#[tokio::test]
+async fn drained_to_completes_when_the_queue_is_handed_over_after_connecting() {
+    let (listener, url) = listener().await;
+    let options = ReconnectOptions::default()
+        .policy(policy())
+        .max_queued_messages(10);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    // the TCP connect succeeds, the handshake waits for the server: queued
+    client.send(Message::text("one")).unwrap();
+    client.send(Message::text("two")).unwrap();
+    assert_eq!(client.queued(), 2);
+    assert!(!client.is_connected());
+
+    // a bound already met completes at once; an unmet one does not while
+    // nothing changes
+    within(client.drained_to(2)).await;
+    let drained = client.drained_to(0);
+    tokio::pin!(drained);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut drained)
+            .await
+            .is_err(),
+        "completed with {} queued",
+        client.queued()
+    );
+    assert_eq!(client.queued(), 2);
+
+    // the server answers: the waiting future completes once both left
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(ws.next().await.unwrap().unwrap());
+        }
+        got
+    });
+    within(drained).await;
+    assert_eq!(client.queued(), 0);
+    assert!(client.is_connected());
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    assert_eq!(
+        within(server).await.unwrap(),
+        [Message::text("one"), Message::text("two")]
+    );
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
+
+/// When the client stops with messages still queued, `drained_to`
+/// completes too (they stay for `take_queued`), so nobody waits forever.
+#[tokio::test]
+async fn drained_to_completes_when_the_client_stops_with_messages_queued() {
+    let (listener, url) = listener().await;
+    drop(listener); // nobody listens: every attempt fails
+    let options = ReconnectOptions::default()
+        .policy(ReconnectPolicy {
+            max_attempts: Some(1),
+            ..policy()
+        })
+        .max_queued_messages(10);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    client.send(Message::text("never sent")).unwrap();
+    within(client.drained_to(0)).await;
+    assert!(client.is_stopped());
+    assert_eq!(client.queued(), 1);
+    loop {
+        match within(client.next()).await {
+            Some(ReconnectEvent::Lifecycle(Lifecycle::Stopped(reason))) => {
+                assert_eq!(reason, StopReason::GaveUp { attempts: 1 });
+                break;
+            }
+            Some(_) => {}
+            None => panic!("no Stopped"),
+        }
+    }
+    let waiter = client.drained_to(0);
+    assert_eq!(client.take_queued(), [Message::text("never sent")]);
+    within(waiter).await;
 }

@@ -134,6 +134,28 @@ pub struct CloseFrame {
     pub reason: String,
 }
 
+impl CloseFrame {
+    /// Whether `code` and `reason` may be sent in a Close (RFC 6455
+    /// sections 5.5.1 and 7.4): the rule [`Connection::close`](crate::Connection::close)
+    /// applies, for a caller that must refuse before the request reaches a
+    /// connection (e.g. a reconnecting client's handle).
+    ///
+    /// # Errors
+    /// [`InvalidInput::CloseCode`](crate::InvalidInput::CloseCode) for 1005,
+    /// 1006, 1015 and codes outside 1000-1003, 1007-1014, 3000-4999;
+    /// [`InvalidInput::CloseReasonTooLong`](crate::InvalidInput::CloseReasonTooLong)
+    /// for a reason over [`MAX_CLOSE_REASON`] bytes.
+    pub fn check(code: CloseCode, reason: &str) -> Result<(), crate::InvalidInput> {
+        if !code.is_valid_on_wire() {
+            return Err(crate::InvalidInput::CloseCode(code));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(crate::InvalidInput::CloseReasonTooLong(reason.len()));
+        }
+        Ok(())
+    }
+}
+
 /// Parses a received Close payload (RFC 6455 section 5.5.1). `Ok(None)` for
 /// an empty payload (reported as 1005).
 pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {

@@ -1032,12 +1032,7 @@ impl Connection {
     /// for a reason over 123 bytes.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_state("close", SEND_STATES)?;
-        if !code.is_valid_on_wire() {
-            return Err(InvalidInput::CloseCode(code).into());
-        }
-        if reason.len() > MAX_CLOSE_REASON {
-            return Err(InvalidInput::CloseReasonTooLong(reason.len()).into());
-        }
+        CloseFrame::check(code, reason)?;
         self.sending = None;
         if let Some(err) = self.deferred_failure.take() {
             // the peer broke the protocol: that is what our Close says

@@ -49,7 +49,7 @@ pub fn serve<T: Send + 'static>(
     let (listener, url) = listen();
     let handle = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let ws = tether_std::accept(stream, &options).unwrap();
+        let (ws, _) = tether_std::accept(stream, &options).unwrap();
         handler(ws)
     });
     (url, handle)
