@@ -112,6 +112,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 256, value_name = "MESSAGES", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) queue: u32,
 
+    /// Most clients connected at once; past it a new client gets HTTP 503
+    /// before any upgrade (counted and logged once per episode).
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }
@@ -227,9 +232,11 @@ pub(crate) enum KeepAliveMode {
 /// Connection flags shared by both subcommands.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectionArgs {
-    /// Keep-alive policy of each connection.
-    #[arg(long, value_enum, default_value_t = KeepAliveMode::Off)]
-    pub(crate) keepalive: KeepAliveMode,
+    /// Keep-alive policy of each connection. Default: off for `connect`
+    /// (some servers drop a client for unsolicited frames), ping for
+    /// `serve` (dead clients are found and their memory freed).
+    #[arg(long, value_enum)]
+    pub(crate) keepalive: Option<KeepAliveMode>,
 
     /// Keep-alive: idle seconds before each Ping or Pong (fractions allowed).
     #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_secs)]
@@ -240,9 +247,25 @@ pub(crate) struct ConnectionArgs {
     pub(crate) timeout: Duration,
 
     /// Largest message accepted, in bytes; a bigger one closes the
-    /// connection with 1009 (message too big). Default 64 MiB.
+    /// connection with 1009 (message too big). Default 64 MiB for
+    /// `connect`, 16 MiB for `serve`.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_message: Option<u64>,
+
+    /// Seconds the opening handshake may take (TLS included).
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) handshake_timeout: Duration,
+
+    /// Seconds a message the peer began may go without more of its bytes
+    /// before the connection fails with 1008 (a stalled sender); 0: no
+    /// limit.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = parse_wait)]
+    pub(crate) message_timeout: Duration,
+
+    /// Seconds without a data message either way before the connection is
+    /// closed with 1001 ("idle timeout"); 0 (the default): no limit.
+    #[arg(long, default_value = "0", value_name = "SECS", value_parser = parse_wait)]
+    pub(crate) idle_timeout: Duration,
 
     /// permessage-deflate (RFC 7692): `connect` offers it, `serve` accepts
     /// a client's offer; messages of 32 bytes or more are then compressed.
@@ -251,11 +274,31 @@ pub(crate) struct ConnectionArgs {
     pub(crate) deflate: bool,
 }
 
+/// Largest message `tether serve` accepts unless `--max-message` says
+/// otherwise: 16 MiB, the largest the Autobahn suite sends (case 9.1.6),
+/// against the library's 64 MiB (Python websockets: 1 MiB, Node ws: 100
+/// MiB), so each client can make the server hold a quarter as much.
+pub(crate) const SERVE_MAX_MESSAGE: usize = 16 << 20;
+
 impl ConnectionArgs {
-    /// The connection's `Config`: defaults, with these flags applied.
+    /// The client's `Config` (`connect`): defaults, with these flags
+    /// applied; keep-alive off unless asked.
     pub(crate) fn config(&self) -> Config {
+        self.config_with(KeepAliveMode::Off, None)
+    }
+
+    /// The server's `Config` (`serve`): keep-alive Pings unless
+    /// `--keepalive` says otherwise, messages up to [`SERVE_MAX_MESSAGE`].
+    pub(crate) fn server_config(&self) -> Config {
+        self.config_with(KeepAliveMode::Ping, Some(SERVE_MAX_MESSAGE))
+    }
+
+    fn config_with(&self, keepalive: KeepAliveMode, max_message: Option<usize>) -> Config {
         let mut config = Config {
-            keep_alive: match self.keepalive {
+            handshake_timeout: self.handshake_timeout,
+            message_timeout: (!self.message_timeout.is_zero()).then_some(self.message_timeout),
+            idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
+            keep_alive: match self.keepalive.unwrap_or(keepalive) {
                 KeepAliveMode::Off => KeepAlive::Off,
                 KeepAliveMode::Pong => KeepAlive::Pong {
                     interval: self.interval,
@@ -267,8 +310,11 @@ impl ConnectionArgs {
             },
             ..Config::default()
         };
-        if let Some(max) = self.max_message {
-            let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let max_message = self
+            .max_message
+            .map(|max| usize::try_from(max).unwrap_or(usize::MAX))
+            .or(max_message);
+        if let Some(max) = max_message {
             config.max_message_size = max;
             // no frame can be larger than the message it belongs to
             config.max_frame_size = config.max_frame_size.min(max);

@@ -33,7 +33,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.addr);
-    let options = Arc::new(ServerOptions::new().config(args.connection.config()));
+    let options = Arc::new(ServerOptions::new().config(args.connection.server_config()));
     // the core ends every closing connection within this bound
     let grace = options.connection().close_bound();
     let hub = match args.mode {
@@ -41,7 +41,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         Mode::Broadcast => Some(Arc::new(Hub::new(args.queue as usize))),
     };
     let mut interrupts = Interrupts::new();
+    raise_descriptor_limit();
     eprintln!("tether: listening on ws://{local} ({})", args.mode.name());
+    let max_connections = args.max_connections as usize;
+    let mut limit = Episode::default();
+    let mut accept_errors = Episode::default();
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -50,12 +54,28 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             () = interrupts.next() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if let Some(failed) = accept_errors.end() {
+                        eprintln!("tether: accepting again ({failed} accept(s) failed)");
+                    }
+                    if tasks.len() >= max_connections {
+                        if limit.begin() {
+                            eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
+                        }
+                        tokio::spawn(refuse_busy(stream));
+                        continue;
+                    }
+                    if let Some(refused) = limit.end() {
+                        eprintln!("tether: below --max-connections again ({refused} client(s) got 503)");
+                    }
                     let task = connection(stream, peer, options.clone(), hub.clone(), shutdown_rx.clone());
                     tasks.spawn(task);
                 }
                 Err(e) => {
-                    // e.g. out of file descriptors: back off instead of spinning
-                    tracing::warn!("accept failed: {e}");
+                    // e.g. out of file descriptors: back off instead of
+                    // spinning, and say so once per episode
+                    if accept_errors.begin() {
+                        eprintln!("tether: accept failed: {e} (backing off; said once until accepting works again)");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -94,6 +114,56 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A run of the same trouble (refusing at the connection limit, failing
+/// accepts): reported when it begins and when it ends, with its count, and
+/// not once per occurrence.
+#[derive(Default)]
+struct Episode {
+    count: u64,
+}
+
+impl Episode {
+    /// One more occurrence; true for the first of the episode.
+    fn begin(&mut self) -> bool {
+        self.count += 1;
+        self.count == 1
+    }
+
+    /// The trouble is over: how many occurrences it had, if it had any.
+    fn end(&mut self) -> Option<u64> {
+        (self.count > 0).then(|| std::mem::take(&mut self.count))
+    }
+}
+
+/// Answers a client past `--max-connections` with 503, before any upgrade:
+/// reads its request head (briefly, so closing does not reset the answer
+/// away), writes the refusal and closes.
+async fn refuse_busy(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let refusal = tether::handshake::Refusal::new(
+        503,
+        "the server is at its connection limit; try again later",
+    )
+    .map(|r| r.to_bytes())
+    .unwrap_or_default();
+    let exchange = async {
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head).await;
+        let _ = stream.write_all(&refusal).await;
+        let _ = stream.shutdown().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), exchange).await;
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, so a busy
+/// server is bounded by `--max-connections` rather than by a low default.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open file limit: {n}"),
+        Err(e) => tracing::debug!("cannot raise the open file limit: {e}"),
+    }
 }
 
 /// One connection: handshake, then echo or broadcast until it ends.

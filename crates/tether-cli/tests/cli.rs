@@ -647,3 +647,77 @@ async fn connect_exit_status_tells_a_servers_error_from_a_lost_connection() {
         );
     }
 }
+
+#[tokio::test]
+async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
+    let mut server = Server::start(&["--max-connections", "1"]).await;
+    let mut first = connect(&server.url).await;
+    for _ in 0..3 {
+        let refused = within(
+            "a refused connect",
+            tether_tokio::connect(&server.url, &Default::default()),
+        )
+        .await
+        .expect_err("past the limit");
+        match &refused {
+            tether_tokio::Error::Handshake(e) => assert_eq!(e.refused_status(), Some(503), "{e}"),
+            other => panic!("expected a 503 refusal, got {other}"),
+        }
+    }
+    server.log_line("at --max-connections 1").await;
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+    // room again once the first connection's task is done
+    let mut again = within("a connect below the limit", async {
+        loop {
+            if let Ok((ws, _)) = tether_tokio::connect(&server.url, &Default::default()).await {
+                return ws;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let line = server.log_line("below --max-connections again").await;
+    assert!(line.contains("client(s) got 503"), "{line}");
+    again.close(CloseCode::NORMAL, "").await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_fails_a_stalled_message_with_1008() {
+    let server = Server::start(&["--message-timeout", "0.3"]).await;
+    let mut ws = connect(&server.url).await;
+    ws.send_fragment(
+        tether_tokio::tether::MessageKind::Text,
+        bytes::Bytes::from_static(b"begun, never ended"),
+        false,
+    )
+    .await
+    .unwrap();
+    let info = within("the server's verdict", async {
+        loop {
+            if let Some(Event::Closed(info)) = ws.next_event().await {
+                return info;
+            }
+        }
+    })
+    .await;
+    assert_eq!(info.code, CloseCode::POLICY_VIOLATION, "{info:?}");
+    assert!(info.reason.contains("received nothing"), "{info:?}");
+}
+
+#[tokio::test]
+async fn serve_pings_its_clients_by_default() {
+    let server = Server::start(&["--interval", "0.2", "--timeout", "1"]).await;
+    let mut ws = connect(&server.url).await;
+    let pinged = within("the server's keep-alive Ping", async {
+        loop {
+            match ws.next_event().await {
+                Some(Event::Ping(p)) => return p,
+                Some(_) => {}
+                None => panic!("ended before a Ping"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(pinged.len(), 8, "the keep-alive counter");
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}

@@ -183,7 +183,7 @@ pub enum Initiator {
     /// The application: it called `close` (the end came with the peer's
     /// answer, or with the close timeout).
     Application,
-    /// This endpoint, on its own: a keep-alive timeout, an abort (e.g. after
+    /// This endpoint, on its own: a keep-alive or idle timeout, an abort (e.g. after
     /// an I/O error), or the peer's bytes broke the protocol and we failed
     /// the connection.
     Local,

@@ -84,6 +84,18 @@ pub struct Config {
     /// TLS handshake on the stream included); past it the handshake fails
     /// with `HandshakeError::Timeout`. Both adapters apply it. Default 10 s.
     pub handshake_timeout: Duration,
+    /// How long a message the peer began (its first frame's header, or a
+    /// part of one, arrived) may go without receiving more of its bytes
+    /// before the connection fails with 1008 (policy violation). Control
+    /// frames in between do not count as progress. Bounds how long a
+    /// stalled or trickling sender holds a partial message's buffer (up to
+    /// `max_message_size`). `None`: no limit. Default 60 s.
+    pub message_timeout: Option<Duration>,
+    /// How long the connection may go without a data message either way
+    /// (Pings, Pongs and keep-alives do not count) before we close it with
+    /// 1001 (going away), reason "idle timeout". `None`: no limit. Default
+    /// `None`.
+    pub idle_timeout: Option<Duration>,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,
     /// Application-level heartbeat. Default none.
@@ -145,6 +157,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             fin_wait: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(10),
+            message_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: None,
             keep_alive: KeepAlive::Off,
             heartbeat: None,
             auto_close_reply: true,

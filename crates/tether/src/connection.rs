@@ -143,6 +143,12 @@ pub struct Connection {
     sent_since_heartbeat: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
     peer_close: Option<CloseFrame>,
+    /// Bytes of the message the peer is sending, when last counted (for
+    /// `Config::message_timeout`).
+    progress_seen: usize,
+    /// Who sent our Close: the application (`close`), or this endpoint on
+    /// its own (the idle timeout).
+    our_close_by: Initiator,
 }
 
 impl core::fmt::Debug for Connection {
@@ -203,12 +209,15 @@ impl Connection {
             drain_expired: false,
             sent_since_heartbeat: false,
             peer_close: None,
+            progress_seen: 0,
+            our_close_by: Initiator::Application,
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
             conn.timers.set(Timer::Heartbeat, now + h.interval);
         }
         conn.postpone_keepalive(now);
+        conn.postpone_idle(now);
         conn
     }
 
@@ -289,6 +298,7 @@ impl Connection {
             data = &data[take..];
             self.process(now)?;
         }
+        self.track_progress(now);
         Ok(())
     }
 
@@ -320,9 +330,11 @@ impl Connection {
         self.now = now;
         self.postpone_keepalive(now);
         match self.decoder.payload_appended() {
-            Some(frame) => self.handle_frame(now, frame),
-            None => self.check_partial(),
+            Some(frame) => self.handle_frame(now, frame)?,
+            None => self.check_partial()?,
         }
+        self.track_progress(now);
+        Ok(())
     }
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
@@ -653,7 +665,7 @@ impl Connection {
                 self.answer_peer_close(None);
             }
             State::CloseSent => {
-                self.end(State::Closed, code, reason, true, Initiator::Application);
+                self.end(State::Closed, code, reason, true, self.our_close_by);
             }
             _ => {}
         }
@@ -763,6 +775,8 @@ impl Connection {
             Timer::PongDeadline,
             Timer::Heartbeat,
             Timer::KeepAlive,
+            Timer::Progress,
+            Timer::Idle,
         ] {
             self.timers.stop(timer);
         }
@@ -784,7 +798,13 @@ impl Connection {
     /// what is left.
     fn start_closing(&mut self, now: Instant) {
         self.ping_expected = None;
-        for timer in [Timer::PongDeadline, Timer::Heartbeat, Timer::KeepAlive] {
+        for timer in [
+            Timer::PongDeadline,
+            Timer::Heartbeat,
+            Timer::KeepAlive,
+            Timer::Progress,
+            Timer::Idle,
+        ] {
             self.timers.stop(timer);
         }
         self.timers
@@ -940,6 +960,7 @@ impl Connection {
         self.flush_pending_pongs();
         self.write_frame(true, rsv, opcode, payload);
         self.sent_since_heartbeat = true;
+        self.postpone_idle(self.now);
         Ok(())
     }
 
@@ -983,6 +1004,7 @@ impl Connection {
         self.write_frame(fin, Rsv::NONE, opcode, data);
         self.sending = (!fin).then_some(Sending { kind, utf8 });
         self.sent_since_heartbeat = true;
+        self.postpone_idle(self.now);
         Ok(())
     }
 
@@ -1123,6 +1145,60 @@ impl Connection {
         if let (Some(h), State::Open) = (&self.config.heartbeat, self.state) {
             self.timers.set(Timer::Heartbeat, now + h.interval);
         }
+        self.postpone_idle(now);
+    }
+
+    /// A data message went either way: the idle timeout waits again (only
+    /// while `Open`).
+    fn postpone_idle(&mut self, now: Instant) {
+        if let (Some(t), State::Open) = (self.config.idle_timeout, self.state) {
+            self.timers.set(Timer::Idle, now + t);
+        }
+    }
+
+    /// Bytes of the data message the peer is sending, when one is begun:
+    /// its fragments so far, the data frame still arriving, and a data
+    /// frame's header split across reads. Control frames do not count.
+    fn message_in_progress(&self) -> Option<usize> {
+        let whole = self.incoming.as_ref().map(|m| m.buf.len());
+        let frame = self
+            .decoder
+            .partial_payload()
+            .filter(|(h, _)| h.opcode.is_data())
+            .map(|(_, p)| p.len());
+        let header = self
+            .input
+            .first()
+            .filter(|b| *b & 0x08 == 0)
+            .map(|_| self.input.len());
+        match (whole, frame, header) {
+            (None, None, None) => None,
+            _ => Some(whole.unwrap_or(0) + frame.unwrap_or(0) + header.unwrap_or(0)),
+        }
+    }
+
+    /// After input: the message timeout waits again when the peer's
+    /// message grew, stops when none is begun.
+    fn track_progress(&mut self, now: Instant) {
+        let Some(timeout) = self.config.message_timeout else {
+            return;
+        };
+        if self.input_stopped() {
+            self.timers.stop(Timer::Progress);
+            return;
+        }
+        match self.message_in_progress() {
+            None => {
+                self.progress_seen = 0;
+                self.timers.stop(Timer::Progress);
+            }
+            Some(bytes) => {
+                if bytes != self.progress_seen || !self.timers.is_armed(Timer::Progress) {
+                    self.progress_seen = bytes;
+                    self.timers.set(Timer::Progress, now + timeout);
+                }
+            }
+        }
     }
 
     fn postpone_keepalive(&mut self, now: Instant) {
@@ -1230,6 +1306,23 @@ impl Connection {
             }
             // the server did not close first: the client closes itself
             Timer::FinWait => {}
+            Timer::Progress => {
+                if let Some(after) = self.config.message_timeout
+                    && self.message_in_progress().is_some()
+                    && !self.input_stopped()
+                {
+                    let _ = self.fail(ProtocolError::MessageStalled { after });
+                }
+            }
+            Timer::Idle => {
+                if self.state == State::Open
+                    && self
+                        .close(now, CloseCode::GOING_AWAY, "idle timeout")
+                        .is_ok()
+                {
+                    self.our_close_by = Initiator::Local;
+                }
+            }
         }
     }
 
@@ -1253,7 +1346,7 @@ impl Connection {
                     CloseCode::ABNORMAL,
                     reason,
                     false,
-                    Initiator::Application,
+                    self.our_close_by,
                 );
             }
             _ => {}

@@ -44,6 +44,13 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A Close reason that is not UTF-8 (section 5.5.1): close 1007.
     InvalidCloseReason,
+    /// A message the peer began received none of its bytes for
+    /// `Config::message_timeout` (a stalled or trickling sender holding a
+    /// partial message): close 1008.
+    MessageStalled {
+        /// The timeout that passed.
+        after: core::time::Duration,
+    },
     /// A negotiated extension rejected a message.
     Extension {
         /// The close code the extension asked for.
@@ -63,6 +70,7 @@ impl ProtocolError {
                 CloseCode::MESSAGE_TOO_BIG
             }
             Self::Extension { code, .. } => *code,
+            Self::MessageStalled { .. } => CloseCode::POLICY_VIOLATION,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -101,6 +109,10 @@ impl fmt::Display for ProtocolError {
                 f.write_str("Close reason is not valid UTF-8 (RFC 6455 5.5.1)")
             }
             Self::Extension { reason, .. } => write!(f, "extension: {reason}"),
+            Self::MessageStalled { after } => write!(
+                f,
+                "a begun message received nothing for {after:?} (message timeout)"
+            ),
         }
     }
 }

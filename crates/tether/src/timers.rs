@@ -29,13 +29,21 @@ pub(crate) enum Timer {
     /// the server to close the transport first (`Config::fin_wait`, RFC
     /// 6455 section 7.1.1).
     FinWait,
+    /// A message the peer began must receive more of its bytes by then
+    /// (`Config::message_timeout`).
+    Progress,
+    /// No data message either way until then ends the connection
+    /// (`Config::idle_timeout`).
+    Idle,
 }
 
 impl Timer {
     /// Every kind, in the order due timers are handled.
-    pub(crate) const ALL: [Timer; 6] = [
+    pub(crate) const ALL: [Timer; 8] = [
         Timer::Close,
         Timer::PongDeadline,
+        Timer::Progress,
+        Timer::Idle,
         Timer::Heartbeat,
         Timer::KeepAlive,
         Timer::Drain,
@@ -50,7 +58,7 @@ impl Timer {
 /// A deadline per [`Timer`] kind.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    slots: [Option<Instant>; 6],
+    slots: [Option<Instant>; 8],
 }
 
 impl Timers {

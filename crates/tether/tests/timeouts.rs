@@ -1,0 +1,146 @@
+//! Progress and idle timeouts, in virtual time (RFC 6455 section 10.4: an
+//! endpoint limits what a peer can make it hold, in size and in time).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether::{Config, Event, Role, State};
+
+fn timeout_config() -> Config {
+    Config {
+        message_timeout: Some(Duration::from_secs(60)),
+        ..Config::default()
+    }
+}
+
+/// The connection failed with 1008 from a timer: once the application has
+/// taken what came before (RFC 6455 7.1.7, in order), our Close 1008 is
+/// out and the final event says so.
+fn assert_stalled(h: &mut Harness) {
+    let events = h.events();
+    assert_eq!(h.conn.state(), State::Closed);
+    let out = h.output();
+    assert_eq!(
+        out.last().and_then(|f| f.close_code()),
+        Some(1008),
+        "{out:?}"
+    );
+    let info = Harness::closed(&events).expect("a final event");
+    assert_eq!(info.code.as_u16(), 1008);
+    assert!(info.reason.contains("received nothing"), "{}", info.reason);
+}
+
+#[test]
+fn rfc6455_10_4_a_stalled_fragmented_message_fails_with_1008() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        h.feed(&raw_frame(
+            role,
+            false,
+            0,
+            TEXT,
+            b"first part, then nothing",
+        ));
+        h.advance(Duration::from_secs(59));
+        assert_eq!(h.conn.state(), State::Open);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(1)));
+        assert_stalled(&mut h);
+    }
+}
+
+#[test]
+fn rfc6455_10_4_a_stalled_frame_payload_fails_with_1008() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        let whole = frame(role, BINARY, &[7u8; 1000]);
+        h.feed(&whole[..whole.len() - 10]);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(60)));
+        assert_stalled(&mut h);
+    }
+}
+
+#[test]
+fn rfc6455_10_4_a_data_frame_header_split_and_stalled_fails_with_1008() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        let whole = frame(role, BINARY, &[7u8; 1000]);
+        h.feed(&whole[..1]);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(60)));
+        assert_stalled(&mut h);
+    }
+}
+
+#[test]
+fn rfc6455_10_4_every_byte_of_the_message_is_progress() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        let whole = frame(role, BINARY, &[7u8; 1000]);
+        h.feed(&whole[..100]);
+        h.advance(Duration::from_secs(50));
+        h.feed(&whole[100..200]);
+        h.advance(Duration::from_secs(50));
+        assert_eq!(h.conn.state(), State::Open, "100 s, progress at 50 s");
+        h.feed(&whole[200..]);
+        assert!(matches!(h.events()[..], [Event::Message(_)]));
+        // nothing begun: no message deadline
+        assert_eq!(h.conn.poll_timeout(), None);
+    }
+}
+
+#[test]
+fn rfc6455_10_4_control_frames_between_fragments_are_not_progress() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        h.feed(&raw_frame(role, false, 0, BINARY, b"begun"));
+        for _ in 0..5 {
+            h.advance(Duration::from_secs(10));
+            h.feed(&frame(role, PING, b"still here"));
+        }
+        h.advance(Duration::from_secs(10));
+        assert_stalled(&mut h);
+    }
+}
+
+#[test]
+fn no_message_timeout_no_deadline() {
+    let config = Config {
+        message_timeout: None,
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Server, config);
+    h.feed(&raw_frame(Role::Server, false, 0, TEXT, b"begun"));
+    assert_eq!(h.conn.poll_timeout(), None);
+}
+
+#[test]
+fn the_idle_timeout_closes_with_1001_after_no_data_either_way() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..Config::default()
+    };
+    for role in ROLES {
+        let mut h = Harness::with_config(role, config.clone());
+        h.advance(Duration::from_secs(3));
+        h.feed(&frame(role, TEXT, b"data"));
+        h.advance(Duration::from_secs(3));
+        h.conn.send(tether::Message::text("ours")).unwrap();
+        h.advance(Duration::from_secs(3));
+        // a Ping is not data
+        h.feed(&frame(role, PING, b""));
+        assert_eq!(h.conn.state(), State::Open);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(h.conn.state(), State::CloseSent);
+        let out = h.output();
+        let close = out.iter().find(|f| f.opcode == CLOSE).expect("a Close");
+        assert_eq!(close.close_code(), Some(1001));
+        assert_eq!(&close.payload[2..], b"idle timeout");
+        // the peer answers: a clean end that we started on our own
+        h.feed(&frame(role, CLOSE, &close_payload(1001, b"")));
+        let info = Harness::closed(&h.events()).expect("the end");
+        assert!(info.was_clean);
+        assert_eq!(info.initiator, tether::Initiator::Local);
+    }
+}
