@@ -46,6 +46,10 @@ pub struct FrameDecoder {
     /// stream of large frames churns the allocator (measured: 1 MiB frames
     /// page-faulted at every frame, 3.5 GiB/s instead of 20).
     spares: [BytesMut; 2],
+    /// The size of each spare's allocation: after a frame is split off,
+    /// the spare's own capacity is what is left past it, but it keeps the
+    /// whole allocation alive.
+    spare_sizes: [usize; 2],
     next_spare: usize,
     failed: Option<FrameError>,
     /// How many bytes of the pending frame's buffer are unmasked (bytes a
@@ -69,6 +73,7 @@ impl FrameDecoder {
             limits,
             pending: None,
             spares: [BytesMut::new(), BytesMut::new()],
+            spare_sizes: [0, 0],
             next_spare: 0,
             failed: None,
             unmasked: 0,
@@ -142,12 +147,11 @@ impl FrameDecoder {
         }
         buf.advance(used);
         let want = len.min(MAX_UPFRONT);
-        let body = match self
-            .spares
-            .iter_mut()
-            .find_map(|b| b.try_reclaim(want).then_some(b))
-        {
-            Some(reusable) => core::mem::take(reusable),
+        let body = match self.spares.iter_mut().position(|b| b.try_reclaim(want)) {
+            Some(i) => {
+                self.spare_sizes[i] = 0;
+                core::mem::take(&mut self.spares[i])
+            }
             None => BytesMut::with_capacity(want),
         };
         self.pending = Some((header, body));
@@ -233,8 +237,10 @@ impl FrameDecoder {
     /// allocation for the next one.
     fn finish_pending(&mut self) -> Option<Frame> {
         let (header, mut body) = self.pending.take()?;
+        let size = body.capacity();
         let payload = body.split_to(body.len());
         self.spares[self.next_spare] = body;
+        self.spare_sizes[self.next_spare] = size;
         self.next_spare ^= 1;
         Some(Frame { header, payload })
     }
@@ -243,6 +249,26 @@ impl FrameDecoder {
     /// need not hold them); the next large frame allocates again.
     pub fn release_spares(&mut self) {
         self.spares = [BytesMut::new(), BytesMut::new()];
+        self.spare_sizes = [0, 0];
+    }
+
+    /// Frees the spare frame buffers larger than `bytes`, keeping the
+    /// smaller ones for reuse: after a large frame an idle connection gives
+    /// its buffer back, while one that echoes moderate frames keeps
+    /// reusing its buffers (allocating them afresh each time costs page
+    /// faults).
+    pub fn release_spares_over(&mut self, bytes: usize) {
+        for (spare, size) in self.spares.iter_mut().zip(&mut self.spare_sizes) {
+            if *size > bytes {
+                *spare = BytesMut::new();
+                *size = 0;
+            }
+        }
+    }
+
+    /// Bytes held by the spare frame buffers kept for reuse.
+    pub fn spare_capacity(&self) -> usize {
+        self.spare_sizes.iter().sum()
     }
 
     /// The header of the frame whose payload is still arriving, if any.

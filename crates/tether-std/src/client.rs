@@ -143,6 +143,15 @@ impl ClientOptions {
         self
     }
 
+    /// Bytes of received events that may wait for the application before
+    /// reading ahead stops: sets `Config::max_unread_bytes` (default 1 MiB;
+    /// `config()` after this replaces it).
+    #[must_use]
+    pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_unread_bytes = bytes;
+        self
+    }
+
     /// Whether to set `TCP_NODELAY` (small frames go out at once). Default on.
     #[must_use]
     pub fn nodelay(mut self, nodelay: bool) -> Self {

@@ -72,6 +72,15 @@ impl ServerOptions {
         self
     }
 
+    /// Bytes of received events that may wait for the application before
+    /// reading ahead stops: sets `Config::max_unread_bytes` (default 1 MiB;
+    /// `config()` after this replaces it).
+    #[must_use]
+    pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_unread_bytes = bytes;
+        self
+    }
+
     /// The size of the read buffer, the most read per system call. Default
     /// 64 KiB.
     #[must_use]

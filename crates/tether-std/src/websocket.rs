@@ -68,16 +68,6 @@ pub(crate) fn adapter_config(config: &Config) -> Config {
 /// Reads one `send` may do ahead, at most (each up to the read buffer size).
 const READ_AHEAD_PASSES: usize = 16;
 
-/// What a queued event counts against the read-ahead limit: its payload
-/// plus a fixed overhead, so empty messages and Pings cannot pile up free.
-fn weight(event: &Event) -> usize {
-    64 + match event {
-        Event::Message(m) => m.len(),
-        Event::Ping(p) | Event::Pong(p) => p.len(),
-        _ => 0,
-    }
-}
-
 /// An open WebSocket connection over a blocking transport `S`.
 ///
 /// Get one from [`connect`](crate::connect), [`client`](crate::client),
@@ -222,7 +212,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
             if let Some(event) = self.events.pop_front() {
-                self.held = self.held.saturating_sub(weight(&event));
+                self.held = self.held.saturating_sub(event.footprint());
                 return Ok(event);
             }
             if let Some(info) = self.ended_with() {
@@ -235,6 +225,11 @@ impl<S: Transport> WebSocket<S> {
                 self.settle()?;
                 continue;
             }
+            if !self.conn.has_output() {
+                // about to wait for the peer with nothing to hand over: an
+                // idle connection keeps no large buffers
+                self.conn.release_idle_memory();
+            }
             self.read_once()?;
         }
     }
@@ -242,8 +237,7 @@ impl<S: Transport> WebSocket<S> {
     /// Sends a whole message as one frame. Returns once it is written; then
     /// takes in, without blocking, what the peer already sent, so a waiting
     /// Ping is answered even by an application that only sends (messages
-    /// that arrived are kept for `read`, up to `Config::max_message_size`
-    /// bytes).
+    /// that arrived are kept for `read`, up to `Config::max_unread_bytes`).
     ///
     /// # Errors
     /// [`Error::Closed`] if the connection has ended; [`Error::Misuse`]
@@ -455,7 +449,7 @@ impl<S: Transport> WebSocket<S> {
         if self.broken || self.conn.state().is_terminal() {
             return;
         }
-        if self.nonblocking && self.held < self.conn.config().max_message_size {
+        if self.nonblocking && self.held < self.conn.config().max_unread_bytes {
             match self.stream.set_nonblocking(true) {
                 Ok(()) => {
                     let failure = self.read_available();
@@ -477,7 +471,7 @@ impl<S: Transport> WebSocket<S> {
     /// Reads in non-blocking mode until nothing is left (or enough messages
     /// wait). Returns the transport's error, if it failed.
     fn read_available(&mut self) -> Option<io::Error> {
-        let limit = self.conn.config().max_message_size;
+        let limit = self.conn.config().max_unread_bytes;
         // A bounded pass: a peer that keeps sending cannot hold `send` here.
         for _ in 0..READ_AHEAD_PASSES {
             match self.stream.read(&mut self.buf) {
@@ -526,7 +520,7 @@ impl<S: Transport> WebSocket<S> {
                 // read only to reach the peer's Close: bounded, dropped
                 continue;
             }
-            self.held += weight(&event);
+            self.held += event.footprint();
             self.events.push_back(event);
         }
     }

@@ -206,16 +206,19 @@ impl Wake for Wakers {
 pub(crate) struct Inner {
     io: Box<dyn Io>,
     pub(crate) conn: Connection,
-    /// Received items for the application, at most `capacity` of them.
+    /// Received items for the application, at most
+    /// `Config::max_unread_bytes` of them (by `Event::footprint`; one
+    /// message always fits).
     pub(crate) items: VecDeque<Item>,
     /// How many of `items` are messages.
     messages: usize,
+    /// The footprint of `items`.
+    unread: usize,
     /// Large payloads have been arriving (read straight into their frame's
     /// buffer): reads between them are kept small.
     large_frames: bool,
-    /// Bytes of messages queued beyond `capacity` after our Close.
+    /// Bytes of messages queued beyond `max_unread_bytes` after our Close.
     overflow: usize,
-    capacity: usize,
     /// A message or the final event waiting for room in `items`; while it
     /// waits, nothing more is read (backpressure to the peer).
     held: Option<Event>,
@@ -257,7 +260,7 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(io: Box<dyn Io>, conn: Connection, capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(io: Box<dyn Io>, conn: Connection) -> Arc<Self> {
         let wakers = Arc::new(Wakers::default());
         let waker = Waker::from(wakers.clone());
         Arc::new(Self {
@@ -266,9 +269,9 @@ impl Shared {
                 conn,
                 items: VecDeque::new(),
                 messages: 0,
+                unread: 0,
                 large_frames: false,
                 overflow: 0,
-                capacity: capacity.max(1),
                 held: None,
                 reply: Reply::Unasked,
                 reader_caught_up: true,
@@ -452,42 +455,41 @@ impl Inner {
         matches!(event, Event::Closed(_)) && self.output_pending()
     }
 
-    /// Whether one more received message may wait for the application:
-    /// while fewer than `capacity` do, or, once we sent our Close, while
-    /// those beyond it hold less than `max_message_size` bytes in all (so
-    /// the peer's answer is read even when the application left a full
-    /// queue unread, with memory still bounded).
+    /// Whether one more received message of `len` bytes may wait for the
+    /// application: while the unread ones weigh less than
+    /// `Config::max_unread_bytes` (one always fits), or, once we sent our
+    /// Close, while those beyond it hold less than `max_message_size` bytes
+    /// in all (so the peer's answer is read even when the application left
+    /// a full queue unread, with memory still bounded).
     fn message_fits(&self, len: usize) -> bool {
-        if self.messages < self.capacity {
+        let config = self.conn.config();
+        if self.messages == 0
+            || self.unread.saturating_add(len + Event::OVERHEAD) <= config.max_unread_bytes
+        {
             return true;
         }
         self.conn.state() == State::CloseSent
-            && self.overflow.saturating_add(len) <= self.conn.config().max_message_size
+            && self.overflow.saturating_add(len) <= config.max_message_size
     }
 
     /// Whether `event` fits in `items`. Ping/Pong events (already
-    /// answered) fit only while there is room; a message that fits takes
-    /// the place of the oldest Ping/Pong when the queue is full, and the
-    /// final event always fits (once).
+    /// answered) fit only while there is room; the final event always fits
+    /// (once).
     fn make_room(&mut self, event: &Event) -> bool {
         match event {
-            Event::Ping(_) | Event::Pong(_) => self.items.len() < self.capacity,
+            Event::Ping(_) | Event::Pong(_) => {
+                self.unread.saturating_add(event.footprint()) <= self.conn.config().max_unread_bytes
+            }
             Event::Closed(_) => true,
             Event::Message(m) => {
                 if !self.message_fits(m.len()) {
                     return false;
                 }
-                if self.messages >= self.capacity {
+                if self.messages > 0
+                    && self.unread.saturating_add(event.footprint())
+                        > self.conn.config().max_unread_bytes
+                {
                     self.overflow += m.len();
-                }
-                if self.items.len() >= self.capacity {
-                    let control = self
-                        .items
-                        .iter()
-                        .position(|i| matches!(i, Item::Event(Event::Ping(_) | Event::Pong(_))));
-                    if let Some(at) = control {
-                        let _ = self.items.remove(at);
-                    }
                 }
                 true
             }
@@ -502,6 +504,9 @@ impl Inner {
             if matches!(event, Event::Message(_)) {
                 self.messages += 1;
             }
+            if !matches!(event, Event::Closed(_)) {
+                self.unread += event.footprint();
+            }
             self.items.push_back(Item::Event(event));
         }
     }
@@ -509,8 +514,13 @@ impl Inner {
     /// The next item for the application.
     pub(crate) fn pop_item(&mut self) -> Option<Item> {
         let item = self.items.pop_front()?;
-        if matches!(item, Item::Event(Event::Message(_))) {
-            self.messages -= 1;
+        if let Item::Event(event) = &item {
+            if matches!(event, Event::Message(_)) {
+                self.messages -= 1;
+            }
+            if !matches!(event, Event::Closed(_)) {
+                self.unread = self.unread.saturating_sub(event.footprint());
+            }
         }
         Some(item)
     }
@@ -519,6 +529,7 @@ impl Inner {
     pub(crate) fn clear_items(&mut self) {
         self.items.clear();
         self.messages = 0;
+        self.unread = 0;
     }
 
     /// Room for more received messages: reading may go on. (Ping/Pong

@@ -22,7 +22,7 @@
 //! `Connection::should_close_transport` says. Every wait and every close
 //! decision is the core's ([`tether::Config`]: `close_timeout`, `fin_wait`,
 //! `handshake_timeout`, keep-alive); this crate adds only I/O options (the
-//! TCP connect timeout, TLS, the read-ahead). The blocking adapter,
+//! TCP connect timeout, TLS). The blocking adapter,
 //! `tether-std`, behaves the same (one behaviour suite runs against both).
 //!
 //! ```no_run
@@ -65,17 +65,12 @@ pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;
 
-/// Received events read ahead of the application by default (see
-/// `channel_capacity` in the options).
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
-
 /// Bytes read per read during the opening handshake.
 const HANDSHAKE_READ: usize = 4096;
 
 /// How a client connects: the connection's [`Config`], the handshake's
-/// extras, the connect timeout, the read-ahead and TLS. Built the same way
-/// as `tether_std::ClientOptions` (the same methods, plus
-/// [`channel_capacity`](Self::channel_capacity) here).
+/// extras, the connect timeout and TLS. Built the same way
+/// as `tether_std::ClientOptions` (the same methods).
 ///
 /// ```
 /// use std::time::Duration;
@@ -92,7 +87,6 @@ pub struct ClientOptions {
     handshake: ClientConfig,
     connect_timeout: Duration,
     nodelay: bool,
-    channel_capacity: usize,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
     #[cfg(feature = "tls")]
@@ -106,7 +100,6 @@ impl Default for ClientOptions {
             handshake: ClientConfig::default(),
             connect_timeout: Duration::from_secs(10),
             nodelay: true,
-            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -117,8 +110,8 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// The defaults: no subprotocol or extra header, `Config::default()`,
-    /// 10 s to connect, `TCP_NODELAY` on, [`DEFAULT_CHANNEL_CAPACITY`]
-    /// events read ahead, the Mozilla root store for `wss://`.
+    /// 10 s to connect, `TCP_NODELAY` on, the Mozilla root store for
+    /// `wss://`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -208,12 +201,12 @@ impl ClientOptions {
         self
     }
 
-    /// Received events read ahead of the application (messages, Pings,
-    /// Pongs); when full, reading stops (backpressure). Default
-    /// [`DEFAULT_CHANNEL_CAPACITY`].
+    /// Bytes of received events that may wait for the application before
+    /// reading stops (backpressure): sets `Config::max_unread_bytes`
+    /// (default 1 MiB; `config()` after this replaces it).
     #[must_use]
-    pub fn channel_capacity(mut self, events: usize) -> Self {
-        self.channel_capacity = events;
+    pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_unread_bytes = bytes;
         self
     }
 
@@ -254,33 +247,22 @@ impl ClientOptions {
 }
 
 /// How a server accepts: the connection's [`Config`], the request head
-/// limits and the read-ahead. Built the same way as
+/// limits. Built the same way as
 /// `tether_std::ServerOptions`.
 ///
 /// ```
 /// use std::time::Duration;
 /// let options = tether_tokio::ServerOptions::new().handshake_timeout(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
     config: Config,
     limits: Limits,
-    channel_capacity: usize,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            config: Config::default(),
-            limits: Limits::default(),
-            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-        }
-    }
 }
 
 impl ServerOptions {
     /// The defaults: `Config::default()`, `Limits::default()` (16 KiB head,
-    /// 64 headers), [`DEFAULT_CHANNEL_CAPACITY`] events read ahead.
+    /// 64 headers).
     pub fn new() -> Self {
         Self::default()
     }
@@ -323,12 +305,12 @@ impl ServerOptions {
         self
     }
 
-    /// Received events read ahead of the application (messages, Pings,
-    /// Pongs); when full, reading stops (backpressure). Default
-    /// [`DEFAULT_CHANNEL_CAPACITY`].
+    /// Bytes of received events that may wait for the application before
+    /// reading stops (backpressure): sets `Config::max_unread_bytes`
+    /// (default 1 MiB; `config()` after this replaces it).
     #[must_use]
-    pub fn channel_capacity(mut self, events: usize) -> Self {
-        self.channel_capacity = events;
+    pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_unread_bytes = bytes;
         self
     }
 }
@@ -402,7 +384,7 @@ where
     .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))??;
     let now = tokio::time::Instant::now().into_std();
     let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
-    let ws = start(stream, conn, options.channel_capacity);
+    let ws = start(stream, conn);
     Ok((ws, accepted))
 }
 
@@ -472,7 +454,7 @@ where
             stream.write_all(&response).await?;
             let now = tokio::time::Instant::now().into_std();
             let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
-            let ws = start(stream, conn, options.channel_capacity);
+            let ws = start(stream, conn);
             Ok((ws, request))
         }
         Err(refusal) => {
@@ -498,8 +480,7 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>
 /// (e.g. a hyper or axum upgrade), with the extensions `upgraded`
 /// negotiated (permessage-deflate when its `Config::deflate` is set, see
 /// [`Upgraded`]). `leftover` holds any bytes
-/// read after the handshake head. Received events are read ahead up to
-/// [`DEFAULT_CHANNEL_CAPACITY`].
+/// read after the handshake head.
 ///
 /// ```no_run
 /// # async fn run(stream: tokio::net::TcpStream) {
@@ -520,7 +501,7 @@ where
     let now = tokio::time::Instant::now().into_std();
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
-    start(stream, conn, DEFAULT_CHANNEL_CAPACITY)
+    start(stream, conn)
 }
 
 /// The connection's config as this adapter runs it: the peer's Close (and
@@ -533,11 +514,11 @@ fn adapter_config(config: &Config) -> Config {
     }
 }
 
-fn start<S>(stream: S, conn: Connection, capacity: usize) -> WebSocket
+fn start<S>(stream: S, conn: Connection) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = driver::Shared::new(Box::new(stream), conn, capacity);
+    let shared = driver::Shared::new(Box::new(stream), conn);
     tokio::spawn(driver::background(shared.clone()));
     WebSocket::new(shared)
 }

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tether::handshake::WsUrl;
 use tether::{CloseCode, CloseInfo, Event, Message};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::{ClientOptions, Error};
 
@@ -108,8 +108,10 @@ struct Outbox {
 /// whatever the application does. [`next`](Self::next) (or the `Stream`)
 /// yields what it reports: messages, and the [`Lifecycle`] events
 /// `Connected`, `Disconnected`, `ConnectFailed`, `Reconnecting`, then
-/// `Stopped`, the last; `None` from then on. Read them: while
-/// `channel_capacity` events wait unread, the supervisor waits too.
+/// `Stopped`, the last; `None` from then on. Read them: while messages
+/// weighing `Config::max_unread_bytes` wait unread (one always gets
+/// through), the supervisor waits too, and its connection reads no further
+/// ahead than that either (backpressure, bounded in bytes).
 ///
 /// [`send`](Self::send) hands a message over at once while connected;
 /// while disconnected it waits in a queue of at most
@@ -152,7 +154,11 @@ struct Outbox {
 /// ```
 #[derive(Debug)]
 pub struct ReconnectingClient {
-    events: mpsc::Receiver<ReconnectEvent>,
+    /// Events, each with the read-ahead budget its message took.
+    events: mpsc::Receiver<(ReconnectEvent, u32)>,
+    /// Bytes of messages the supervisor may hand over before the
+    /// application takes them (`Config::max_unread_bytes`).
+    budget: Arc<Semaphore>,
     outbox: Arc<Outbox>,
     close: mpsc::Sender<(CloseCode, String)>,
 }
@@ -187,7 +193,11 @@ impl ReconnectingClient {
     /// As [`new`](Self::new).
     pub fn with_rng(url: &str, options: ReconnectOptions, rng: StdRng) -> Result<Self, Error> {
         WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
-        let (ev_tx, events) = mpsc::channel(options.client.channel_capacity.max(1));
+        // messages waiting here are bounded in bytes by the budget (as
+        // the connection's own read-ahead is); the channel only bounds the
+        // number of lifecycle events
+        let (ev_tx, events) = mpsc::channel(EVENTS);
+        let budget = Arc::new(Semaphore::new(budget_of(&options)));
         let (close, close_rx) = mpsc::channel(1);
         let outbox = Arc::new(Outbox {
             queue: Mutex::new((VecDeque::new(), false)),
@@ -200,12 +210,16 @@ impl ReconnectingClient {
             url.to_owned(),
             options,
             rng,
-            ev_tx,
+            Relay {
+                events: ev_tx,
+                budget: budget.clone(),
+            },
             outbox.clone(),
             close_rx,
         ));
         Ok(Self {
             events,
+            budget,
             outbox,
             close,
         })
@@ -343,7 +357,9 @@ impl ReconnectingClient {
     /// The next message or lifecycle event; `None` after `Stopped`.
     /// Cancel-safe.
     pub async fn next(&mut self) -> Option<ReconnectEvent> {
-        self.events.recv().await
+        let (event, taken) = self.events.recv().await?;
+        self.budget.add_permits(taken as usize);
+        Some(event)
     }
 }
 
@@ -354,7 +370,12 @@ impl futures_core::Stream for ReconnectingClient {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.events.poll_recv(cx)
+        self.events.poll_recv(cx).map(|event| {
+            event.map(|(event, taken)| {
+                self.budget.add_permits(taken as usize);
+                event
+            })
+        })
     }
 }
 
@@ -371,21 +392,68 @@ fn set_connected(outbox: &Outbox, connected: bool) {
     }
 }
 
+/// Lifecycle events the channel holds before the supervisor waits for the
+/// application (messages are bounded in bytes by the budget instead).
+const EVENTS: usize = 64;
+
+/// The read-ahead budget in permits (bytes), as the semaphore holds them.
+fn budget_of(options: &ReconnectOptions) -> usize {
+    options
+        .client
+        .connection()
+        .max_unread_bytes
+        .clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS))
+}
+
+/// The supervisor's way to the application: events, and the byte budget
+/// its messages draw on.
+struct Relay {
+    events: mpsc::Sender<(ReconnectEvent, u32)>,
+    budget: Arc<Semaphore>,
+}
+
+impl Relay {
+    async fn lifecycle(&self, event: Lifecycle) {
+        tracing::debug!(?event, "reconnecting client");
+        let _ = self
+            .events
+            .send((ReconnectEvent::Lifecycle(event), 0))
+            .await;
+    }
+
+    /// Hands a message over once the budget has room for it (one message
+    /// always fits: a larger one waits for all of it).
+    async fn message(&self, message: Message, total: usize) {
+        let weight = Event::Message(message.clone()).footprint().min(total);
+        let taken = u32::try_from(weight).unwrap_or(u32::MAX);
+        match self.budget.acquire_many(taken).await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return, // closed: nobody reads
+        }
+        if self
+            .events
+            .send((ReconnectEvent::Message(message), taken))
+            .await
+            .is_err()
+        {
+            self.budget.add_permits(taken as usize);
+        }
+    }
+}
+
 async fn supervise(
     url: String,
     options: ReconnectOptions,
     mut rng: StdRng,
-    events: mpsc::Sender<ReconnectEvent>,
+    relay: Relay,
     outbox: Arc<Outbox>,
     close_rx: mpsc::Receiver<(CloseCode, String)>,
 ) {
-    let reason = run(&url, &options, &mut rng, &events, &outbox, close_rx).await;
+    let reason = run(&url, &options, &mut rng, &relay, &outbox, close_rx).await;
     // refuse sends and release `drained_to` before the last event is seen
     outbox.stopped.store(true, Ordering::Release);
     outbox.shrunk.notify_waiters();
-    let stopped = Lifecycle::Stopped(reason);
-    tracing::debug!(event = ?stopped, "reconnecting client");
-    let _ = events.send(ReconnectEvent::Lifecycle(stopped)).await;
+    relay.lifecycle(Lifecycle::Stopped(reason)).await;
 }
 
 /// Connects, relays and reconnects until the policy (or the application)
@@ -394,16 +462,14 @@ async fn run(
     url: &str,
     options: &ReconnectOptions,
     rng: &mut StdRng,
-    events: &mpsc::Sender<ReconnectEvent>,
+    relay: &Relay,
     outbox: &Outbox,
     mut close_rx: mpsc::Receiver<(CloseCode, String)>,
 ) -> StopReason {
     let mut reconnector = Reconnector::new(options.policy.clone());
     let mut attempt = 0u32;
-    let emit = |e: Lifecycle| async move {
-        tracing::debug!(event = ?e, "reconnecting client");
-        let _ = events.send(ReconnectEvent::Lifecycle(e)).await;
-    };
+    let emit = |e: Lifecycle| relay.lifecycle(e);
+    let total = budget_of(options);
     loop {
         let decision = match crate::connect(url, &options.client).await {
             Ok((ws, _)) => {
@@ -427,9 +493,7 @@ async fn run(
                     }
                     tokio::select! {
                         event = stream.next_event() => match event {
-                            Some(Event::Message(m)) => {
-                                let _ = events.send(ReconnectEvent::Message(m)).await;
-                            }
+                            Some(Event::Message(m)) => relay.message(m, total).await,
                             Some(Event::Closed(info)) => break info,
                             Some(_) => {}
                             None => break stream

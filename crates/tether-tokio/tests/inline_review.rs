@@ -58,7 +58,7 @@ fn thread_cpu() -> Duration {
 
 /// ARCHITECTURE: "Ping/Pong events, being already answered, are dropped
 /// rather than stalling reads", and Pongs go out "whatever the application
-/// does". An application that never reads gets `channel_capacity` Ping
+/// does". An application that never reads gets `max_unread_bytes` of Ping
 /// events queued; then `can_read` is false and the next Ping is never read,
 /// so never answered.
 async fn pings_beyond_capacity(only_sends: bool) -> usize {
@@ -89,7 +89,7 @@ async fn pings_beyond_capacity(only_sends: bool) -> usize {
         }
         pongs
     });
-    let options = ClientOptions::new().channel_capacity(4);
+    let options = ClientOptions::new().max_unread_bytes(4 * tether::Event::OVERHEAD);
     let (ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let (mut sink, stream) = ws.split();
     let sender = tokio::spawn(async move {
@@ -107,12 +107,12 @@ async fn pings_beyond_capacity(only_sends: bool) -> usize {
 }
 
 #[tokio::test]
-async fn pings_beyond_channel_capacity_are_answered_while_the_app_only_sends() {
+async fn pings_beyond_the_read_ahead_are_answered_while_the_app_only_sends() {
     assert_eq!(pings_beyond_capacity(true).await, 12, "Pongs stopped");
 }
 
 #[tokio::test]
-async fn pings_beyond_channel_capacity_are_answered_while_the_app_does_nothing() {
+async fn pings_beyond_the_read_ahead_are_answered_while_the_app_does_nothing() {
     assert_eq!(pings_beyond_capacity(false).await, 12, "Pongs stopped");
 }
 
@@ -155,7 +155,7 @@ fn unread_backlog_then_peer_close_does_not_spin_the_driver() {
                 close_timeout: Duration::from_millis(300),
                 ..Config::default()
             })
-            .channel_capacity(4);
+            .max_unread_bytes(4 * tether::Event::OVERHEAD);
         let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
         // a slow application: reads nothing for 1.5 s; the drain deadline
         // passes at ~0.6 s
@@ -204,7 +204,7 @@ fn unread_backlog_then_protocol_error_does_not_spin_the_driver() {
                 close_timeout: Duration::from_millis(300),
                 ..Config::default()
             })
-            .channel_capacity(4);
+            .max_unread_bytes(4 * tether::Event::OVERHEAD);
         let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let cpu = thread_cpu();
@@ -346,7 +346,7 @@ async fn flush_fails_when_queued_output_was_discarded() {
 // ---------------------------------------------------------------------------
 
 /// `close()` "waits until the connection has ended (the peer answered...)".
-/// With `channel_capacity` unread messages, reading stops, so the peer's
+/// With `max_unread_bytes` of unread messages, reading stops, so the peer's
 /// prompt Close reply is never read: `close()` takes the whole
 /// close_timeout and reports 1006 / `was_clean: false` although the peer
 /// answered at once.
@@ -372,7 +372,7 @@ async fn close_with_an_unread_backlog_sees_the_peers_prompt_reply() {
             close_timeout: Duration::from_secs(2),
             ..Config::default()
         })
-        .channel_capacity(4);
+        .max_unread_bytes(4 * tether::Event::OVERHEAD);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // the 10 messages arrive
     let started = Instant::now();

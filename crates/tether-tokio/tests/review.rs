@@ -139,18 +139,20 @@ async fn dropping_only_the_sink_keeps_the_connection_open() {
     );
 }
 
-/// After our Close, messages beyond the receive capacity are read only up to
+/// After our Close, messages beyond the read-ahead bound are read only up to
 /// `max_message_size` bytes in all: within that budget the peer's answer,
 /// which arrives after more than one read's worth of messages, is read (a
 /// clean close); past it reading stays stopped (memory stays bounded) and
 /// the close ends by its timeout with 1006.
 #[tokio::test]
-async fn reading_past_the_capacity_while_closing_is_bounded_by_max_message_size() {
+async fn reading_past_the_read_ahead_while_closing_is_bounded_by_max_message_size() {
     for (max_message_size, clean) in [(1 << 20, true), (1000, false)] {
         let (a, mut b) = tokio::io::duplex(1 << 20);
         let config = Config {
             close_timeout: Duration::from_millis(300),
             max_message_size,
+            // a read-ahead of a few messages: the rest is past it
+            max_unread_bytes: 8 * 1024,
             ..Config::default()
         };
         let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);

@@ -328,7 +328,7 @@ async fn sink_waits_while_the_output_queue_is_full() {
             max_queued_output: 256 * 1024,
             ..Config::default()
         })
-        .channel_capacity(4);
+        .max_unread_bytes(4 * tether::Event::OVERHEAD);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![7u8; 256 * 1024]);
     // the peer reads nothing: sends must stall well before 200 x 256 KiB are queued
@@ -495,7 +495,7 @@ async fn abort_ends_a_connection_whose_peer_stopped_reading() {
             max_queued_output: 64 * 1024,
             ..Config::default()
         })
-        .channel_capacity(2);
+        .max_unread_bytes(2 * tether::Event::OVERHEAD);
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     // fill the socket buffers and the queue until sends stall

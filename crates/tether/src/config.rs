@@ -67,6 +67,28 @@ pub struct Config {
     /// frames are not refused: Pongs coalesce and Close is sent once, so
     /// they stay bounded. Default 16 MiB.
     pub max_queued_output: usize,
+    /// Bytes of received events (messages, Pings, Pongs; each counted as
+    /// [`Event::footprint`](crate::Event::footprint)) that may wait for the
+    /// application to take them, in the connection's queue and an
+    /// adapter's read-ahead, before the adapter stops reading
+    /// (backpressure: the rest waits in the kernel and then in the peer).
+    /// One message always gets through however large, so a message up to
+    /// `max_message_size` still arrives. Default 1 MiB.
+    ///
+    /// With these limits, what a connection holds for the peer is at most,
+    /// in bytes: the adapter's read buffer (64 KiB) + `max_frame_size` (a
+    /// frame arriving) + `max_message_size` (a message being assembled) +
+    /// `max_unread_bytes` + `max_message_size` (received, not yet taken) +
+    /// `max_queued_output` + `max_message_size` (our output; one message is
+    /// always accepted) + `max_pending_pongs`, plus the permessage-deflate
+    /// contexts when negotiated; idle, a connection keeps at most two
+    /// spare frame buffers of [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
+    /// `tether serve`'s defaults (16 MiB messages and frames) make that
+    /// 81 MiB for the worst client: one that sends 16 MiB messages and
+    /// never reads the echoes peaked at 64 MiB in the tokio adapter's
+    /// allocation-counting test (`tests/memory_bounds.rs`), where the
+    /// read-ahead by message count held 1 GiB and more.
+    pub max_unread_bytes: usize,
     /// How long to wait for the peer's Close after sending ours before
     /// aborting (final close 1006); how long the peer's Close, or a
     /// protocol violation found after unread messages, waits for the
@@ -157,6 +179,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             fin_wait: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(10),
+            max_unread_bytes: 1 << 20,
             message_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
             keep_alive: KeepAlive::Off,

@@ -58,6 +58,25 @@ pub enum Event {
     Closed(CloseInfo),
 }
 
+impl Event {
+    /// What the event weighs while it waits for the application, counted
+    /// against `Config::max_unread_bytes`: its payload plus
+    /// [`Event::OVERHEAD`], so empty messages and Pings cannot pile up for
+    /// free.
+    pub fn footprint(&self) -> usize {
+        Self::OVERHEAD
+            + match self {
+                Self::Message(m) => m.len(),
+                Self::Ping(p) | Self::Pong(p) => p.len(),
+                Self::Closed(_) => 0,
+            }
+    }
+
+    /// The fixed part of [`Event::footprint`]: about what an event and its
+    /// queue slot cost beyond the payload.
+    pub const OVERHEAD: usize = 64;
+}
+
 /// A message being received.
 #[derive(Debug)]
 struct Incoming {
@@ -94,6 +113,10 @@ impl MaskSource for Masks {
 /// Wire size of a Pong beyond its payload, counted against
 /// `Config::max_pending_pongs`: a 2-byte header and a 4-byte mask.
 const PONG_OVERHEAD: usize = 6;
+
+/// The largest spare frame buffer an idle connection keeps for reuse
+/// ([`Connection::release_idle_memory`]).
+pub const IDLE_SPARE_MAX: usize = 128 * 1024;
 
 /// The least pending payload worth reading straight into its frame's
 /// buffer ([`Connection::payload_buffer`]); less goes through `receive`.
@@ -338,13 +361,13 @@ impl Connection {
     }
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
-    /// the event and output queues once drained. For an adapter to call
-    /// when the connection goes idle (it waits for input with nothing to
-    /// write), so an idle connection holds little more than this struct;
-    /// buffers come back on the next use. The decoder's spare frame buffers
-    /// (allocated only for frames that arrive in pieces) are kept: freeing
-    /// them between 64 KiB messages cost page faults (9% of an echo
-    /// server's time); see [`tether_frame::FrameDecoder::release_spares`].
+    /// the event and output queues once drained, and the decoder's spare
+    /// frame buffers over [`IDLE_SPARE_MAX`] (128 KiB) each. For an adapter
+    /// to call when the connection goes idle (it waits for input with
+    /// nothing to write), so an idle connection holds little more than this
+    /// struct and at most two 128 KiB spares; buffers come back on the next
+    /// use. Spares up to that size are kept: freeing them between 64 KiB
+    /// messages cost page faults (9% of an echo server's time).
     pub fn release_idle_memory(&mut self) {
         if self.input.is_empty() {
             self.input = BytesMut::new();
@@ -353,6 +376,7 @@ impl Connection {
             self.events = VecDeque::new();
         }
         self.output.release();
+        self.decoder.release_spares_over(IDLE_SPARE_MAX);
     }
 
     /// The transport reached end of input (or failed). Without a completed

@@ -106,7 +106,7 @@ mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
-pub use connection::{Connection, Event};
+pub use connection::{Connection, Event, IDLE_SPARE_MAX};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};
 pub use error::{Error, InvalidInput, ProtocolError};

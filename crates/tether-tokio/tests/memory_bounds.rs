@@ -1,0 +1,264 @@
+//! What a hostile client can make a tokio server connection hold, measured
+//! by counting every allocation of this test process (RFC 6455 section
+//! 10.4: an endpoint limits what a peer can make it buffer). The peer is
+//! raw TCP writing frames built once before measuring, so what grows is the
+//! server's. Each test asserts the bound documented on
+//! `tether::Config::max_unread_bytes`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+// A counting global allocator is the one way to measure allocation.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tether::Config;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc`, passed on.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc`, passed on.
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc`, passed on.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// One measurement at a time: the counters are process-wide.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const MIB: usize = 1 << 20;
+
+/// `tether serve`'s limits: 16 MiB messages and frames, the library's
+/// other defaults.
+fn serve_config() -> Config {
+    Config {
+        max_message_size: 16 * MIB,
+        max_frame_size: 16 * MIB,
+        message_timeout: Some(Duration::from_millis(300)),
+        ..Config::default()
+    }
+}
+
+/// The bound `Config::max_unread_bytes` documents, for `config`.
+fn documented_bound(config: &Config) -> usize {
+    64 * 1024
+        + config.max_frame_size
+        + config.max_message_size
+        + config.max_unread_bytes
+        + config.max_message_size
+        + config.max_queued_output
+        + config.max_message_size
+        + config.max_pending_pongs
+}
+
+/// A masked binary frame of `len` bytes (what a client sends).
+fn client_frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | opcode, 0x80 | 127];
+    out.extend_from_slice(&(len as u64).to_be_bytes());
+    out.extend_from_slice(&[1, 2, 3, 4]);
+    out.extend((0..len).map(|i| (i as u8) ^ [1, 2, 3, 4][i % 4]));
+    out
+}
+
+/// A raw client: connects and upgrades; the server's 101 is read and
+/// nothing else ever is.
+fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    write!(
+        tcp,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    tcp
+}
+
+/// A tokio server that echoes every message, awaiting each send (as
+/// `tether serve` does), on a runtime of its own; returns its address.
+fn echo_server(rt: &tokio::runtime::Runtime, config: Config) -> std::net::SocketAddr {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let options = tether_tokio::ServerOptions::new().config(config);
+        let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        while let Some(Ok(m)) = ws.next().await {
+            if ws.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    addr
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn rfc6455_10_4_a_client_that_never_reads_its_echoes_is_held_to_the_bound() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let config = serve_config();
+    let bound = documented_bound(&config);
+    let rt = runtime();
+    let addr = echo_server(&rt, config);
+    let mut tcp = raw_client(addr);
+    let frame = client_frame(true, 0x2, 16 * MIB);
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    // write 16 MiB messages until the server stops taking them (its bounds
+    // hold the rest back in the kernel): 40 of them would be 640 MiB
+    tcp.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sent = 0;
+    for _ in 0..40 {
+        if tcp.write_all(&frame).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let held = PEAK.load(Ordering::Relaxed) - baseline;
+    assert!(sent < 40, "the server took all 640 MiB");
+    assert!(
+        held <= bound,
+        "the server held {} MiB at its peak; the documented bound is {} MiB",
+        held / MIB,
+        bound / MIB
+    );
+    eprintln!(
+        "16 MiB messages, echoes never read: {sent} taken, peak {} MiB (bound {} MiB)",
+        held / MIB,
+        bound / MIB
+    );
+    drop(tcp);
+    drop(rt);
+}
+
+#[test]
+fn rfc6455_10_4_a_message_that_stalls_is_dropped_with_its_memory() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = runtime();
+    let addr = echo_server(&rt, serve_config());
+    let mut tcp = raw_client(addr);
+    let frame = client_frame(true, 0x2, 16 * MIB);
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    // all of a 16 MiB message but its last byte, then silence
+    tcp.write_all(&frame[..frame.len() - 1]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let during = CURRENT.load(Ordering::Relaxed).saturating_sub(baseline);
+    assert!(
+        during >= 15 * MIB,
+        "the partial message is held: {during} bytes"
+    );
+    // the message timeout (300 ms) ends it: 1008, and the memory goes back
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = [0u8; 256];
+    let n = tcp.read(&mut answer).unwrap();
+    assert!(n >= 4 && answer[0] == 0x88, "a Close: {:?}", &answer[..n]);
+    assert_eq!(u16::from_be_bytes([answer[2], answer[3]]), 1008);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = CURRENT.load(Ordering::Relaxed).saturating_sub(baseline);
+        if after < MIB {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still held: {after} bytes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(rt);
+}
+
+#[test]
+fn an_idle_connection_gives_back_a_large_frames_buffer() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = runtime();
+    let addr = echo_server(&rt, serve_config());
+    let mut tcp = raw_client(addr);
+    let frame = client_frame(true, 0x2, 8 * MIB);
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    // in pieces, so the frame collects in a buffer of its own
+    for piece in frame.chunks(256 * 1024) {
+        tcp.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // read the echo back, then stay idle
+    let mut echoed = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    while echoed < 8 * MIB + 10 {
+        echoed += tcp.read(&mut buf).unwrap();
+    }
+    drop(buf);
+    std::thread::sleep(Duration::from_millis(200));
+    let idle = CURRENT.load(Ordering::Relaxed).saturating_sub(baseline);
+    assert!(
+        idle <= 2 * tether::IDLE_SPARE_MAX + 256 * 1024,
+        "an idle connection still holds {} KiB after an 8 MiB message",
+        idle / 1024
+    );
+    drop(tcp);
+    drop(rt);
+}
