@@ -272,6 +272,18 @@ pub(crate) struct ConnectionArgs {
     /// Off by default.
     #[arg(long)]
     pub(crate) deflate: bool,
+
+    /// permessage-deflate: the largest LZ77 window, as a power of two
+    /// (9-15), for both directions: smaller windows hold less memory per
+    /// connection and compress a little less. Default 15.
+    #[arg(long, default_value_t = 15, value_name = "BITS", value_parser = clap::value_parser!(u8).range(9..=15), requires = "deflate")]
+    pub(crate) deflate_window_bits: u8,
+
+    /// permessage-deflate: reset the compression contexts after every
+    /// message, both ways (RFC 7692 section 7.1.1), so an idle connection
+    /// holds none; costs some ratio.
+    #[arg(long, requires = "deflate")]
+    pub(crate) deflate_no_context_takeover: bool,
 }
 
 /// Largest message `tether serve` accepts unless `--max-message` says
@@ -320,7 +332,13 @@ impl ConnectionArgs {
             config.max_frame_size = config.max_frame_size.min(max);
         }
         if self.deflate {
-            config.deflate = Some(tether::DeflateConfig::default());
+            config.deflate = Some(tether::DeflateConfig {
+                server_max_window_bits: self.deflate_window_bits,
+                client_max_window_bits: self.deflate_window_bits,
+                server_no_context_takeover: self.deflate_no_context_takeover,
+                client_no_context_takeover: self.deflate_no_context_takeover,
+                ..tether::DeflateConfig::default()
+            });
         }
         config
     }
@@ -449,6 +467,33 @@ mod tests {
                 Some(tether::DeflateConfig::default())
             );
         }
+    }
+
+    #[test]
+    fn deflate_memory_flags_make_the_config() {
+        let cli = Cli::try_parse_from([
+            "tether",
+            "serve",
+            "--deflate",
+            "--deflate-window-bits",
+            "10",
+            "--deflate-no-context-takeover",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let deflate = args.connection.server_config().deflate.unwrap();
+        assert_eq!(
+            (
+                deflate.server_max_window_bits,
+                deflate.client_max_window_bits
+            ),
+            (10, 10)
+        );
+        assert!(deflate.server_no_context_takeover && deflate.client_no_context_takeover);
+        // without --deflate the memory flags are refused
+        assert!(Cli::try_parse_from(["tether", "serve", "--deflate-window-bits", "10"]).is_err());
     }
 
     #[test]

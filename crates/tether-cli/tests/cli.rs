@@ -721,3 +721,36 @@ async fn serve_pings_its_clients_by_default() {
     assert_eq!(pinged.len(), 8, "the keep-alive counter");
     ws.close(CloseCode::NORMAL, "").await.unwrap();
 }
+
+#[tokio::test]
+async fn serve_deflate_memory_flags_are_negotiated() {
+    use tether_tokio::tether::{Config, DeflateConfig};
+    let server = Server::start(&[
+        "--deflate",
+        "--deflate-window-bits",
+        "10",
+        "--deflate-no-context-takeover",
+    ])
+    .await;
+    let options = tether_tokio::ClientOptions::new().config(Config {
+        deflate: Some(DeflateConfig::default()),
+        ..Config::default()
+    });
+    let (mut ws, accepted) = within("connect", tether_tokio::connect(&server.url, &options))
+        .await
+        .unwrap();
+    let answer = accepted.extensions()[0].to_string();
+    for param in [
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits=10",
+    ] {
+        assert!(answer.contains(param), "{answer}");
+    }
+    let big = Message::text("compress me ".repeat(10_000));
+    within("send", ws.send(big.clone())).await.unwrap();
+    assert!(next(&mut ws).await == big);
+    within("close", ws.close(CloseCode::NORMAL, ""))
+        .await
+        .unwrap();
+}

@@ -365,7 +365,9 @@ impl Connection {
     /// frame buffers over [`IDLE_SPARE_MAX`] (128 KiB) each. For an adapter
     /// to call when the connection goes idle (it waits for input with
     /// nothing to write), so an idle connection holds little more than this
-    /// struct and at most two 128 KiB spares; buffers come back on the next
+    /// struct and at most two 128 KiB spares (and an extension frees what
+    /// it can rebuild, [`Extension::release_idle`]: permessage-deflate its
+    /// contexts without context takeover); buffers come back on the next
     /// use. Spares up to that size are kept: freeing them between 64 KiB
     /// messages cost page faults (9% of an echo server's time).
     pub fn release_idle_memory(&mut self) {
@@ -377,6 +379,9 @@ impl Connection {
         }
         self.output.release();
         self.decoder.release_spares_over(IDLE_SPARE_MAX);
+        if let Some(extension) = &mut self.extension {
+            extension.release_idle();
+        }
     }
 
     /// The transport reached end of input (or failed). Without a completed

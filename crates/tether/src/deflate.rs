@@ -426,9 +426,16 @@ pub fn server_accept(config: &DeflateConfig, offers: &[Offer]) -> Option<(Deflat
 /// compressed message (first frame only), payloads are raw DEFLATE with
 /// the sync-flush trailer removed (RFC 7692 section 7.2).
 pub struct PerMessageDeflate {
-    /// `None` when our window is 8 bits: we then never compress.
+    /// The compressor, built on first use and again after
+    /// [`Extension::release_idle`] freed it (only when it is reset after
+    /// every message anyway).
     compress: Option<Compress>,
-    decompress: Decompress,
+    /// Our window, when we compress at all (`None` for 8 bits: zlib cannot).
+    compress_bits: Option<u8>,
+    level: Compression,
+    /// The decompressor, built on first use, like `compress`.
+    decompress: Option<Decompress>,
+    decompress_bits: u8,
     reset_compress: bool,
     reset_decompress: bool,
     threshold: usize,
@@ -438,7 +445,7 @@ pub struct PerMessageDeflate {
 impl fmt::Debug for PerMessageDeflate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PerMessageDeflate")
-            .field("compresses", &self.compress.is_some())
+            .field("compresses", &self.compress_bits.is_some())
             .field("reset_compress", &self.reset_compress)
             .field("reset_decompress", &self.reset_decompress)
             .field("threshold", &self.threshold)
@@ -465,13 +472,14 @@ impl PerMessageDeflate {
             ),
         };
         let level = Compression::new(config.level.min(9));
-        let compress = (own_bits >= MIN_COMPRESS_BITS)
-            .then(|| Compress::new_with_window_bits(level, false, own_bits.min(15)));
-        // A wider window inflates every narrower stream (8 becomes 9).
-        let decompress = Decompress::new_with_window_bits(false, clamp_own_bits(peer_bits));
+        let compress_bits = (own_bits >= MIN_COMPRESS_BITS).then_some(own_bits.min(15));
         Self {
-            compress,
-            decompress,
+            compress: None,
+            compress_bits,
+            level,
+            decompress: None,
+            // A wider window inflates every narrower stream (8 becomes 9).
+            decompress_bits: clamp_own_bits(peer_bits),
             reset_compress: own_reset,
             reset_decompress: peer_reset,
             threshold: config.threshold,
@@ -489,7 +497,10 @@ impl PerMessageDeflate {
     /// their trailing `00 00 ff ff` (RFC 7692 section 7.2.1). `None` when
     /// the compressor failed (it is then reset; send the message plain).
     pub fn compress(&mut self, input: &[u8]) -> Option<Vec<u8>> {
-        let c = self.compress.as_mut()?;
+        let (bits, level) = (self.compress_bits?, self.level);
+        let c = self
+            .compress
+            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
         let out = deflate_sync(c, input);
         if out.is_none() || self.reset_compress {
             // after a failure the context is unknown: start a fresh one (the
@@ -505,11 +516,15 @@ impl PerMessageDeflate {
     /// # Errors
     /// 1009 when the output would exceed `max`; 1007 for corrupt data.
     pub fn decompress(&mut self, input: &[u8], max: usize) -> Result<Vec<u8>, ExtensionError> {
-        let result = inflate_bounded(&mut self.decompress, input, max, &mut self.largest_buffer);
+        let bits = self.decompress_bits;
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let result = inflate_bounded(d, input, max, &mut self.largest_buffer);
         match result {
             Ok((out, ended)) => {
                 if ended || self.reset_decompress {
-                    self.decompress.reset(false);
+                    d.reset(false);
                 }
                 Ok(out)
             }
@@ -654,6 +669,18 @@ impl Extension for PerMessageDeflate {
             Some(out) if self.reset_compress && out.len() >= payload.len() => (Rsv::NONE, payload),
             Some(out) => (Rsv::RSV1, Bytes::from(out)),
             None => (Rsv::NONE, payload),
+        }
+    }
+
+    /// Frees each context that is reset after every message anyway (no
+    /// context takeover that way): an idle connection then holds no zlib
+    /// state; the next message builds a fresh one, as the reset would.
+    fn release_idle(&mut self) {
+        if self.reset_compress {
+            self.compress = None;
+        }
+        if self.reset_decompress {
+            self.decompress = None;
         }
     }
 }

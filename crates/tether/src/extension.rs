@@ -51,4 +51,10 @@ pub trait Extension: Send {
     /// frame and the payload to frame (`Rsv::NONE` and the payload as it
     /// was, to send this message untransformed).
     fn encode(&mut self, kind: MessageKind, payload: Bytes) -> (Rsv, Bytes);
+
+    /// The connection went idle ([`Connection::release_idle_memory`](crate::Connection::release_idle_memory)):
+    /// free what can be built again for the next message without changing
+    /// its result (e.g. a compression context that is reset after every
+    /// message anyway). Default: nothing.
+    fn release_idle(&mut self) {}
 }
