@@ -1,19 +1,19 @@
 //! `tether serve --mode broadcast`: greet each client, relay each text
 //! message to every client as `echo <text>` (binary as is).
 //!
-//! Owns the [`Hub`], a registry of per-client bounded queues. Publishing
-//! never waits: a client whose queue is full is too slow to keep up, so it
-//! is removed from the hub and closed with 1008 (policy violation) instead
-//! of holding up the others or growing memory without bound.
+//! Owns the [`Hub`], a registry of per-client queues bounded in bytes.
+//! Publishing never waits: a client whose queue would pass its bound is too
+//! slow to keep up, so it is removed from the hub and closed with 1008
+//! (policy violation) instead of holding up the others or growing memory
+//! without bound.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tether::{CloseCode, CloseInfo, Event, Message};
 use tether_tokio::{WsSink, WsStream};
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::serve::{SHUTDOWN_REASON, close_and_drain, shutting_down};
@@ -27,14 +27,16 @@ pub(crate) const GREETING: &str = "connection established";
 pub(crate) struct Hub {
     clients: Mutex<HashMap<u64, Client>>,
     next_id: AtomicU64,
-    /// Messages that may wait for one client.
-    queue: usize,
+    /// Bytes of messages that may wait for one client (one always fits).
+    queue_bytes: usize,
 }
 
 #[derive(Debug)]
 struct Client {
     peer: SocketAddr,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::UnboundedSender<Message>,
+    /// Bytes of messages in `tx` not yet taken by the client's writer.
+    queued: Arc<AtomicUsize>,
     /// Woken when the client is dropped for being too slow.
     kick: Arc<Notify>,
 }
@@ -52,12 +54,12 @@ impl Drop for Membership<'_> {
 }
 
 impl Hub {
-    /// A hub where each client may have `queue` messages waiting.
-    pub(crate) fn new(queue: usize) -> Self {
+    /// A hub where each client may have `queue_bytes` of messages waiting.
+    pub(crate) fn new(queue_bytes: usize) -> Self {
         Self {
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
-            queue: queue.max(1),
+            queue_bytes: queue_bytes.max(1),
         }
     }
 
@@ -67,9 +69,11 @@ impl Hub {
     }
 
     /// Adds a client whose queue starts with the greeting.
-    fn join(&self, peer: SocketAddr) -> (Membership<'_>, mpsc::Receiver<Message>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(self.queue + 1);
-        let _ = tx.try_send(Message::text(GREETING));
+    fn join(&self, peer: SocketAddr) -> (Membership<'_>, Queue, Arc<Notify>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let greeting = Message::text(GREETING);
+        let queued = Arc::new(AtomicUsize::new(greeting.len()));
+        let _ = tx.send(greeting);
         let kick = Arc::new(Notify::new());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
@@ -77,30 +81,53 @@ impl Hub {
             Client {
                 peer,
                 tx,
+                queued: queued.clone(),
                 kick: kick.clone(),
             },
         );
-        (Membership { hub: self, id }, rx, kick)
+        (Membership { hub: self, id }, Queue { rx, queued }, kick)
     }
 
     /// Queues `message` for every client, without waiting. A client whose
-    /// queue is full is removed and told to close.
+    /// queue would pass its bound is removed and told to close.
     fn publish(&self, message: &Message) {
-        self.lock()
-            .retain(|_, client| match client.tx.try_send(message.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    tracing::warn!(
-                        peer = %client.peer,
-                        "client too slow ({} messages waiting): closing it with {}",
-                        self.queue,
-                        CloseCode::POLICY_VIOLATION
-                    );
-                    client.kick.notify_one();
-                    false
-                }
-                Err(TrySendError::Closed(_)) => false,
-            });
+        let len = message.len();
+        self.lock().retain(|_, client| {
+            let waiting = client.queued.load(Ordering::Acquire);
+            if waiting > 0 && waiting.saturating_add(len) > self.queue_bytes {
+                tracing::warn!(
+                    peer = %client.peer,
+                    "client too slow ({waiting} bytes waiting, --queue-bytes {}): closing it with {}",
+                    self.queue_bytes,
+                    CloseCode::POLICY_VIOLATION
+                );
+                client.kick.notify_one();
+                return false;
+            }
+            client.queued.fetch_add(len, Ordering::AcqRel);
+            client.tx.send(message.clone()).is_ok()
+        });
+    }
+}
+
+/// One client's queue, as its writer takes from it.
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    async fn recv(&mut self) -> Option<Message> {
+        let message = self.rx.recv().await?;
+        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        Some(message)
+    }
+
+    #[cfg(test)]
+    fn try_recv(&mut self) -> Option<Message> {
+        let message = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        Some(message)
     }
 }
 
@@ -197,7 +224,7 @@ mod tests {
 
     #[test]
     fn join_greets_and_publish_reaches_everyone() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(1024);
         let (_a, mut qa, _) = hub.join(peer());
         let (_b, mut qb, _) = hub.join(peer());
         hub.publish(&Message::text("x"));
@@ -209,13 +236,15 @@ mod tests {
 
     #[test]
     fn a_full_queue_is_kicked_and_the_others_keep_receiving() {
-        let hub = Hub::new(2);
+        // the greeting (22 bytes) and two 9-byte messages fit in 42 bytes
+        let hub = Hub::new(GREETING.len() + 20);
         let (_slow, _slow_queue, slow_kick) = hub.join(peer());
         let (_fast, mut fast_queue, _) = hub.join(peer());
-        // greeting + 2 fit; the third overflows the slow client
+        assert!(fast_queue.try_recv().is_some());
         for i in 0..10 {
-            hub.publish(&Message::text(i.to_string()));
-            assert!(fast_queue.try_recv().is_ok());
+            hub.publish(&Message::text(format!("message {i}")));
+            assert!(fast_queue.try_recv().is_some());
+            assert_eq!(hub.lock().len(), if i < 2 { 2 } else { 1 }, "{i}");
         }
         assert_eq!(hub.lock().len(), 1);
         // the kick is kept as a permit, so a later `notified()` sees it

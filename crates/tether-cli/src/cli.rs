@@ -107,10 +107,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum, default_value_t = Mode::Echo)]
     pub(crate) mode: Mode,
 
-    /// Broadcast: messages that may wait for one slow client before it is
-    /// closed with 1008 (policy violation), so it never holds up the others.
-    #[arg(long, default_value_t = 256, value_name = "MESSAGES", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) queue: u32,
+    /// Broadcast: bytes of messages that may wait for one slow client
+    /// before it is closed with 1008 (policy violation), so it never holds
+    /// up the others (one message always fits). Default 8 MiB.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) queue_bytes: u64,
 
     /// Most clients connected at once; past it a new client gets HTTP 503
     /// before any upgrade (counted and logged once per episode).

@@ -38,7 +38,9 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let grace = options.connection().close_bound();
     let hub = match args.mode {
         Mode::Echo => None,
-        Mode::Broadcast => Some(Arc::new(Hub::new(args.queue as usize))),
+        Mode::Broadcast => Some(Arc::new(Hub::new(
+            usize::try_from(args.queue_bytes).unwrap_or(usize::MAX),
+        ))),
     };
     let mut interrupts = Interrupts::new();
     raise_descriptor_limit();

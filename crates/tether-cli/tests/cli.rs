@@ -321,11 +321,12 @@ async fn serve_interrupt_closes_with_going_away_and_exits_zero() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A client that stops reading is closed with 1008 once its queue is full;
+/// A client that stops reading is closed with 1008 once its queue holds
+/// `--queue-bytes`;
 /// the others keep receiving everything.
 #[tokio::test]
 async fn serve_broadcast_drops_a_client_that_does_not_read() {
-    let mut server = Server::start(&["--mode", "broadcast", "--queue", "8", "-v"]).await;
+    let mut server = Server::start(&["--mode", "broadcast", "--queue-bytes", "131072", "-v"]).await;
     let mut slow = connect(&server.url).await;
     assert_eq!(
         next(&mut slow).await,
