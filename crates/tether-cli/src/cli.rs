@@ -72,7 +72,7 @@ pub(crate) enum Command {
     /// still waiting at the end; 3 when it gave up before any connection
     /// came up, 5 when it gave up after one had. `-v` shows every connect,
     /// disconnect and retry.
-    Connect(ConnectArgs),
+    Connect(Box<ConnectArgs>),
 }
 
 /// What `tether serve` does with messages.
@@ -196,11 +196,50 @@ pub(crate) struct ConnectArgs {
     )]
     pub(crate) queue: usize,
 
+    /// Trust the certificates in this PEM file for wss:// too (a private
+    /// CA, or a self-signed server certificate); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Vec<std::path::PathBuf>,
+
+    /// wss:// without checking the server's certificate: encrypted, but
+    /// anyone on the path can pose as the server. For testing only.
+    #[arg(long, conflicts_with = "ca")]
+    pub(crate) insecure: bool,
+
+    /// Seconds the TCP connect (and TLS) may take.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) connect_timeout: Duration,
+
+    /// An application-level heartbeat: after this many idle seconds (no
+    /// message either way) send --heartbeat-message, for servers and
+    /// proxies that ignore Ping/Pong.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) heartbeat: Option<Duration>,
+
+    /// The heartbeat's text (with --heartbeat).
+    #[arg(
+        long,
+        default_value = "ping",
+        value_name = "TEXT",
+        requires = "heartbeat"
+    )]
+    pub(crate) heartbeat_message: String,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }
 
 impl ConnectArgs {
+    /// The client's `Config`: the connection flags plus the heartbeat.
+    pub(crate) fn config(&self) -> Config {
+        let mut config = self.connection.config();
+        config.heartbeat = self.heartbeat.map(|interval| tether::Heartbeat {
+            interval,
+            message: tether::Message::text(self.heartbeat_message.clone()),
+        });
+        config
+    }
+
     /// The reconnect policy: the defaults, with these flags applied.
     pub(crate) fn policy(&self) -> ReconnectPolicy {
         let defaults = ReconnectPolicy::default();

@@ -44,9 +44,36 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     if let Some(origin) = &args.origin {
         handshake = handshake.origin(origin);
     }
-    let options = ClientOptions::new()
-        .config(args.connection.config())
-        .handshake(handshake);
+    let mut options = ClientOptions::new()
+        .config(args.config())
+        .handshake(handshake)
+        .connect_timeout(args.connect_timeout);
+    for path in &args.ca {
+        match tether_tokio::tls::load_certificates(path) {
+            Ok(certs) => {
+                for cert in certs {
+                    options = options.add_root_certificate(cert);
+                }
+            }
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return exit::code(exit::USAGE);
+            }
+        }
+    }
+    if args.insecure {
+        eprintln!(
+            "tether: WARNING: --insecure: the server's certificate is not checked; \
+             anyone on the path can read and change this connection"
+        );
+        match tether_tokio::tls::insecure_client_config() {
+            Ok(config) => options = options.tls_config(config),
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return exit::code(exit::FAILED);
+            }
+        }
+    }
     if args.reconnect {
         return crate::reconnect::run(args, options, verbose).await;
     }

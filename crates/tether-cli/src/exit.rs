@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0 | a normal end: our own close, or the server's clean 1000, 1001 or 1005 (or an intentional code with `--reconnect`) |
 //! | 1 | the command itself failed: stdin or stdout, a line not sent, lines still waiting |
-//! | 2 | bad usage (flags, URL syntax), from the argument parser |
+//! | 2 | bad usage (flags, URL syntax, an unreadable `--ca` file) |
 //! | 3 | never connected: the connection or the handshake was refused (or, with `--reconnect`, it gave up before any connection came up) |
 //! | 4 | the server closed cleanly with another code (e.g. 1008, 1011, 4000): it said why |
 //! | 5 | the connection ended abnormally: 1006 (lost, timed out), or failed on a protocol error; or, with `--reconnect`, it gave up after having been connected |
@@ -18,6 +18,8 @@ use tether::{CloseCode, CloseInfo, Initiator};
 
 /// The command itself failed.
 pub(crate) const FAILED: u8 = 1;
+/// Bad usage (a flag's value cannot be used, e.g. an unreadable --ca file).
+pub(crate) const USAGE: u8 = 2;
 /// Never connected.
 pub(crate) const NEVER_CONNECTED: u8 = 3;
 /// The server closed cleanly with a code that says why.

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Connect(args) => connect::run(args, cli.verbose > 0).await,
+            Command::Connect(args) => connect::run(*args, cli.verbose > 0).await,
         }
     });
     // tokio's stdin reads on a blocking thread that cannot be cancelled: do

@@ -755,3 +755,28 @@ async fn serve_deflate_memory_flags_are_negotiated() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn connect_heartbeat_sends_its_message_when_idle() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&[
+        "connect",
+        "--heartbeat",
+        "0.2",
+        "--heartbeat-message",
+        "{\"op\":\"ping\"}",
+        &url,
+    ])
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut ws = accept(&listener).await;
+    // stdin stays open and silent: only the heartbeat arrives
+    assert_eq!(next(&mut ws).await, Message::text("{\"op\":\"ping\"}"));
+    assert_eq!(next(&mut ws).await, Message::text("{\"op\":\"ping\"}"));
+    drop(client.stdin.take());
+    // read on, so the client's Close is answered
+    while within("the end", ws.next_event()).await.is_some() {}
+    let status = within("connect to exit", client.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,126 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `tether connect` to a wss:// server whose certificate a test made: the
+//! refusal in plain words with what to do, `--ca FILE`, and `--insecure`.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A TLS echo server for `localhost` with a self-signed certificate;
+/// returns its port and the certificate as PEM.
+async fn tls_echo_server() -> (u16, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let pem = certified.cert.pem();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok((mut ws, _)) =
+                    tether_tokio::accept(tls, &tether_tokio::ServerOptions::new()).await
+                else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    let _ = ws.send(m).await;
+                }
+            });
+        }
+    });
+    (port, pem)
+}
+
+/// Runs `tether connect` with `args`, one line on stdin; returns the exit
+/// code, stdout and stderr.
+async fn connect(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("connect")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"over TLS\n").await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("tether connect exits")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_in_plain_words() {
+    let (port, _) = tls_echo_server().await;
+    let url = format!("wss://localhost:{port}/");
+    let (code, _, stderr) = connect(&[&url]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("not signed by an authority this client trusts"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--ca FILE"), "{stderr}");
+    assert!(
+        !stderr.contains("UnknownIssuer"),
+        "no Rust debug text: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn ca_trusts_a_private_certificate() {
+    let (port, pem) = tls_echo_server().await;
+    let dir = std::env::temp_dir().join(format!("tether-cli-ca-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let url = format!("wss://localhost:{port}/");
+    let (code, stdout, stderr) = connect(&["--ca", ca.to_str().unwrap(), &url]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "over TLS", "{stderr}");
+    // a file without a certificate is a usage error that names the file
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let (code, _, stderr) = connect(&["--ca", ca.to_str().unwrap(), &url]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("ca.pem"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn insecure_connects_with_a_loud_warning() {
+    let (port, _) = tls_echo_server().await;
+    let url = format!("wss://localhost:{port}/");
+    let (code, stdout, stderr) = connect(&["--insecure", &url]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "over TLS");
+    assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
+}
