@@ -118,6 +118,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
 
+    /// Bytes of received messages not yet handled that all connections
+    /// together may hold; while they do, no connection reads more
+    /// (backpressure across the server). Default 256 MiB.
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) budget_bytes: u64,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }

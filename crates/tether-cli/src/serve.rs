@@ -33,7 +33,14 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.addr);
-    let options = Arc::new(ServerOptions::new().config(args.connection.server_config()));
+    let budget = Arc::new(tether::Budget::new(
+        usize::try_from(args.budget_bytes).unwrap_or(usize::MAX),
+    ));
+    let options = Arc::new(
+        ServerOptions::new()
+            .config(args.connection.server_config())
+            .budget(budget),
+    );
     // the core ends every closing connection within this bound
     let grace = options.connection().close_bound();
     let hub = match args.mode {

@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Buf;
-use tether::{CloseInfo, Connection, Event, State};
+use tether::{Budget, CloseInfo, Connection, Event, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -214,6 +214,10 @@ pub(crate) struct Inner {
     messages: usize,
     /// The footprint of `items`.
     unread: usize,
+    /// The budget shared with other connections (a server's), if any, and
+    /// what this connection's `items` hold of it.
+    budget: Option<Arc<Budget>>,
+    charged: usize,
     /// Large payloads have been arriving (read straight into their frame's
     /// buffer): reads between them are kept small.
     large_frames: bool,
@@ -246,6 +250,15 @@ pub(crate) struct Inner {
     pub(crate) close_info: Option<CloseInfo>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // what was never taken goes back to the shared budget
+        if let Some(budget) = &self.budget {
+            budget.release(self.charged);
+        }
+    }
+}
+
 /// What the handles and the background task share.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
@@ -260,7 +273,7 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(io: Box<dyn Io>, conn: Connection) -> Arc<Self> {
+    pub(crate) fn new(io: Box<dyn Io>, conn: Connection, budget: Option<Arc<Budget>>) -> Arc<Self> {
         let wakers = Arc::new(Wakers::default());
         let waker = Waker::from(wakers.clone());
         Arc::new(Self {
@@ -270,6 +283,8 @@ impl Shared {
                 items: VecDeque::new(),
                 messages: 0,
                 unread: 0,
+                budget,
+                charged: 0,
                 large_frames: false,
                 overflow: 0,
                 held: None,
@@ -505,7 +520,12 @@ impl Inner {
                 self.messages += 1;
             }
             if !matches!(event, Event::Closed(_)) {
-                self.unread += event.footprint();
+                let footprint = event.footprint();
+                self.unread += footprint;
+                if let Some(budget) = &self.budget {
+                    budget.charge(footprint);
+                    self.charged += footprint;
+                }
             }
             self.items.push_back(Item::Event(event));
         }
@@ -519,7 +539,13 @@ impl Inner {
                 self.messages -= 1;
             }
             if !matches!(event, Event::Closed(_)) {
-                self.unread = self.unread.saturating_sub(event.footprint());
+                let footprint = event.footprint();
+                self.unread = self.unread.saturating_sub(footprint);
+                if let Some(budget) = &self.budget {
+                    let released = footprint.min(self.charged);
+                    budget.release(released);
+                    self.charged -= released;
+                }
             }
         }
         Some(item)
@@ -530,12 +556,23 @@ impl Inner {
         self.items.clear();
         self.messages = 0;
         self.unread = 0;
+        if let Some(budget) = &self.budget {
+            budget.release(std::mem::take(&mut self.charged));
+        }
     }
 
     /// Room for more received messages: reading may go on. (Ping/Pong
     /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
         self.phase == Phase::Open && self.held.is_none() && self.message_fits(0)
+    }
+
+    /// Whether the shared budget lets this connection read; when it is
+    /// spent, asks to be woken once room comes back.
+    fn budget_has_room(&self, cx: &Context<'_>) -> bool {
+        self.budget
+            .as_ref()
+            .is_none_or(|budget| budget.wait_for_room(cx.waker()))
     }
 
     /// One drive: the named steps below, repeated while any made progress;
@@ -549,7 +586,7 @@ impl Inner {
         loop {
             let mut progress = self.step_handles_and_replies();
             progress |= self.step_write(cx);
-            if read && self.can_read() {
+            if read && self.can_read() && self.budget_has_room(cx) {
                 progress |= self.step_read(cx);
             }
             progress |= self.step_time();

@@ -47,7 +47,6 @@ mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,6 +257,7 @@ impl ClientOptions {
 pub struct ServerOptions {
     config: Config,
     limits: Limits,
+    budget: Option<Arc<tether::Budget>>,
 }
 
 impl ServerOptions {
@@ -293,6 +293,18 @@ impl ServerOptions {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// A byte budget shared by every connection accepted with these
+    /// options (a server's): received messages their applications have not
+    /// taken count against it, and while it is spent no connection reads
+    /// more (backpressure across the server; each is woken when room comes
+    /// back). Default none: each connection is bounded only by its own
+    /// `Config::max_unread_bytes`.
+    #[must_use]
+    pub fn budget(mut self, budget: Arc<tether::Budget>) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -384,7 +396,7 @@ where
     .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))??;
     let now = tokio::time::Instant::now().into_std();
     let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
-    let ws = start(stream, conn);
+    let ws = start(stream, conn, None);
     Ok((ws, accepted))
 }
 
@@ -454,7 +466,7 @@ where
             stream.write_all(&response).await?;
             let now = tokio::time::Instant::now().into_std();
             let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
-            let ws = start(stream, conn);
+            let ws = start(stream, conn, options.budget.clone());
             Ok((ws, request))
         }
         Err(refusal) => {
@@ -501,7 +513,7 @@ where
     let now = tokio::time::Instant::now().into_std();
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
-    start(stream, conn)
+    start(stream, conn, None)
 }
 
 /// The connection's config as this adapter runs it: the peer's Close (and
@@ -514,11 +526,11 @@ fn adapter_config(config: &Config) -> Config {
     }
 }
 
-fn start<S>(stream: S, conn: Connection) -> WebSocket
+fn start<S>(stream: S, conn: Connection, budget: Option<Arc<tether::Budget>>) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = driver::Shared::new(Box::new(stream), conn);
+    let shared = driver::Shared::new(Box::new(stream), conn, budget);
     tokio::spawn(driver::background(shared.clone()));
     WebSocket::new(shared)
 }

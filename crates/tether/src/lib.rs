@@ -89,6 +89,7 @@
 
 extern crate alloc;
 
+mod budget;
 mod close;
 mod config;
 mod connection;
@@ -104,6 +105,7 @@ mod timers;
 pub mod upgrade;
 mod utf8;
 
+pub use budget::Budget;
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
 pub use connection::{Connection, Event, IDLE_SPARE_MAX};

@@ -1,0 +1,78 @@
+//! A byte budget shared by a server's connections: unread messages count
+//! against it, a spent budget stops every connection's reading
+//! (backpressure across the server), and taking messages brings the others
+//! back; nothing is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tether::{Budget, Config, Message};
+use tokio::net::TcpListener;
+
+const MESSAGES: usize = 64;
+const SIZE: usize = 16 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_holds_every_connection_back_and_loses_nothing() {
+    let budget = Arc::new(Budget::new(256 * 1024));
+    let options = tether_tokio::ServerOptions::new()
+        .config(Config {
+            // each connection alone could read all it is sent
+            max_unread_bytes: 16 << 20,
+            ..Config::default()
+        })
+        .budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+
+    // two clients send 1 MiB each, unread by the server for now
+    let mut clients = Vec::new();
+    for id in 0..2u8 {
+        let url = url.clone();
+        clients.push(tokio::spawn(async move {
+            let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+                .await
+                .unwrap();
+            for i in 0..MESSAGES {
+                let mut payload = vec![id; SIZE];
+                payload[0] = i as u8;
+                ws.send(Message::binary(payload)).await.unwrap();
+            }
+            ws
+        }));
+    }
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        servers.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // spent, and held near the limit: one read's worth past it at most
+    let used = budget.used();
+    assert!(!budget.has_room(), "used {used}");
+    assert!(used <= 256 * 1024 + 2 * 80 * 1024, "used {used}");
+
+    // the applications take their messages: all arrive, in order
+    for mut ws in servers {
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut first = None;
+            for i in 0..MESSAGES {
+                let m = ws.next().await.unwrap().unwrap();
+                assert_eq!(m.len(), SIZE);
+                assert_eq!(m.as_bytes()[0], i as u8);
+                first.get_or_insert(m.as_bytes()[1]);
+            }
+            first
+        })
+        .await
+        .expect("every message arrives once the budget has room");
+        assert!(got.is_some());
+    }
+    assert_eq!(budget.used(), 0, "everything taken is released");
+    for client in clients {
+        drop(client.await.unwrap());
+    }
+}
