@@ -143,6 +143,13 @@ pub(crate) struct ConnectArgs {
     #[arg(long)]
     pub(crate) hex: bool,
 
+    /// Print every event as one JSON object per line on stdout (message,
+    /// ping, pong, connected, closed; with --reconnect also disconnected,
+    /// connect_failed, reconnecting, stopped), for pipelines and monitors.
+    /// Errors stay plain text on stderr.
+    #[arg(long)]
+    pub(crate) jsonl: bool,
+
     /// Offer a subprotocol (Sec-WebSocket-Protocol); repeat for more, in
     /// order of preference.
     #[arg(long, value_name = "NAME")]

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Interrupts;
 use crate::cli::ConnectArgs;
 use crate::exit;
+use crate::jsonl;
 use crate::show;
 use crate::unclean;
 
@@ -90,7 +91,19 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
             return exit::code(exit::NEVER_CONNECTED);
         }
     };
-    if verbose {
+    if args.jsonl {
+        let extensions: Vec<String> = accepted
+            .extensions()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = print_line(&jsonl::connected(
+            &args.url,
+            accepted.subprotocol(),
+            &extensions,
+            None,
+        ));
+    } else if verbose {
         match accepted.subprotocol() {
             Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
             None => eprintln!("connected to {}", args.url),
@@ -136,7 +149,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         };
         match event {
             Some(Event::Message(message)) => {
-                if stdout_open && let Err(e) = print(&message, args.hex) {
+                if stdout_open && let Err(e) = print(&message, args.hex, args.jsonl) {
                     // e.g. `| head -1`: nobody reads any more, so leave
                     stdout_open = false;
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -171,6 +184,12 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                     }
                 }
             }
+            Some(Event::Ping(payload)) if args.jsonl => {
+                let _ = print_line(&jsonl::control("ping", &payload));
+            }
+            Some(Event::Pong(payload)) if args.jsonl => {
+                let _ = print_line(&jsonl::control("pong", &payload));
+            }
             Some(Event::Ping(payload)) if verbose => {
                 eprintln!("{}", show::control("ping", &payload))
             }
@@ -199,7 +218,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     }
 
     let peer_said_why = info.initiator == Initiator::Remote && info.code != CloseCode::NORMAL;
-    if verbose || !info.was_clean || peer_said_why {
+    if args.jsonl {
+        let _ = print_line(&jsonl::closed(&info));
+    } else if verbose || !info.was_clean || peer_said_why {
         eprintln!("{}", show::closed(&info));
     }
     match exit::for_end(&info) {
@@ -222,10 +243,19 @@ fn interrupt(interrupted: &mut bool, stop: &mut Option<oneshot::Sender<()>>) -> 
     true
 }
 
-/// Writes one message and a newline to stdout, flushed at once (interactive).
-pub(crate) fn print(message: &Message, hex: bool) -> std::io::Result<()> {
+/// Writes one message and a newline to stdout, flushed at once
+/// (interactive): as text, or as a JSON object with `--jsonl`.
+pub(crate) fn print(message: &Message, hex: bool, jsonl: bool) -> std::io::Result<()> {
+    if jsonl {
+        return print_line(&jsonl::message(message, hex));
+    }
+    print_line(&show::message(message, hex))
+}
+
+/// Writes `line` and a newline to stdout, flushed at once.
+pub(crate) fn print_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(show::message(message, hex).as_bytes())?;
+    out.write_all(line.as_bytes())?;
     out.write_all(b"\n")?;
     out.flush()
 }

@@ -14,6 +14,7 @@ mod broadcast;
 mod cli;
 mod connect;
 mod exit;
+mod jsonl;
 mod reconnect;
 mod serve;
 mod show;

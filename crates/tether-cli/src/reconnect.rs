@@ -23,8 +23,9 @@ use tokio::time::Instant;
 
 use crate::Interrupts;
 use crate::cli::ConnectArgs;
-use crate::connect::{Source, next_message, print};
+use crate::connect::{Source, next_message, print, print_line};
 use crate::exit;
+use crate::jsonl;
 use crate::show;
 
 /// Lines handed to a connected client but not yet taken by its connection,
@@ -117,7 +118,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             event = client.next() => match event {
                 None => break,
                 Some(ReconnectEvent::Message(message)) => {
-                    if stdout_open && let Err(e) = print(&message, args.hex) {
+                    if stdout_open && let Err(e) = print(&message, args.hex, args.jsonl) {
                         // e.g. `| head -1`: nobody reads any more, so leave
                         stdout_open = false;
                         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -134,7 +135,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
-                Some(ReconnectEvent::Lifecycle(event)) => lifecycle(&mut s, event, &args.url, verbose),
+                Some(ReconnectEvent::Lifecycle(event)) => {
+                    if args.jsonl {
+                        let _ = print_line(&lifecycle_json(&event, &args.url));
+                    }
+                    lifecycle(&mut s, event, &args.url, verbose && !args.jsonl);
+                }
             },
             line = next_line(&mut lines), if take_lines => match line {
                 Some((number, message)) => match client.send(message) {
@@ -197,6 +203,17 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 /// messages only): connected, disconnected with the code and its meaning,
 /// a failed connect, reconnecting in N, and why it stopped; `-v` adds our
 /// own close ending as asked.
+/// A lifecycle event as `--jsonl` prints it.
+fn lifecycle_json(event: &Lifecycle, url: &str) -> String {
+    match event {
+        Lifecycle::Connected { attempt } => jsonl::connected(url, None, &[], Some(*attempt)),
+        Lifecycle::Disconnected(info) => jsonl::disconnected(info),
+        Lifecycle::ConnectFailed(error) => jsonl::connect_failed(error),
+        Lifecycle::Reconnecting { attempt, delay } => jsonl::reconnecting(*attempt, *delay),
+        Lifecycle::Stopped(reason) => jsonl::stopped(reason),
+    }
+}
+
 fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
     match event {
         Lifecycle::Connected { attempt } => {

@@ -780,3 +780,41 @@ async fn connect_heartbeat_sends_its_message_when_idle() {
     let status = within("connect to exit", client.wait()).await.unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn connect_jsonl_prints_one_json_object_per_event() {
+    let (listener, url) = listener().await;
+    let client = tether(&["connect", "--jsonl", "--hex", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ws = accept(&listener).await;
+    ws.send(Message::text("a \"quoted\" line")).await.unwrap();
+    ws.send(Message::binary(vec![0xde, 0xad])).await.unwrap();
+    ws.ping(bytes::Bytes::from_static(b"hi")).await.unwrap();
+    ws.close(CloseCode::new(4000), "bye").await.unwrap();
+    let out = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["connected", "message", "message", "ping", "closed"],
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(events[1]["text"], "a \"quoted\" line");
+    assert_eq!(events[2]["hex"], "dead");
+    assert_eq!(events[3]["payload"], "hi");
+    assert_eq!(events[4]["code"], 4000);
+    assert_eq!(events[4]["reason"], "bye");
+    assert_eq!(events[4]["was_clean"], true);
+}
