@@ -124,6 +124,20 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 256 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) budget_bytes: u64,
 
+    /// Serve wss://: the certificate chain, PEM (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+
+    /// Serve wss://: the private key, PEM (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+
+    /// Serve wss:// with a certificate made at startup for localhost and
+    /// 127.0.0.1 (for local use): its PEM is written to a file whose path
+    /// and SHA-256 fingerprint are printed, for `connect --ca FILE`.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub(crate) tls_self_signed: bool,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }

@@ -18,6 +18,7 @@ mod jsonl;
 mod reconnect;
 mod serve;
 mod show;
+mod tls;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

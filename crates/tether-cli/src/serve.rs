@@ -33,6 +33,33 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.addr);
+    let tls = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => match crate::tls::from_files(cert, key) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return ExitCode::from(crate::exit::USAGE);
+            }
+        },
+        (_, _, true) => match crate::tls::self_signed() {
+            Ok((config, pem, fingerprint)) => {
+                eprintln!("tether: self-signed certificate for localhost, 127.0.0.1 and ::1");
+                eprintln!("tether:   SHA-256 fingerprint {fingerprint}");
+                eprintln!(
+                    "tether:   trust it with: tether connect --ca {} wss://localhost:{}/",
+                    pem.display(),
+                    local.port()
+                );
+                Some(config)
+            }
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let budget = Arc::new(tether::Budget::new(
         usize::try_from(args.budget_bytes).unwrap_or(usize::MAX),
     ));
@@ -51,7 +78,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     };
     let mut interrupts = Interrupts::new();
     raise_descriptor_limit();
-    eprintln!("tether: listening on ws://{local} ({})", args.mode.name());
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    eprintln!(
+        "tether: listening on {scheme}://{local} ({})",
+        args.mode.name()
+    );
     let max_connections = args.max_connections as usize;
     let mut limit = Episode::default();
     let mut accept_errors = Episode::default();
@@ -76,7 +107,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     if let Some(refused) = limit.end() {
                         eprintln!("tether: below --max-connections again ({refused} client(s) got 503)");
                     }
-                    let task = connection(stream, peer, options.clone(), hub.clone(), shutdown_rx.clone());
+                    let task = connection(stream, peer, tls.clone(), options.clone(), hub.clone(), shutdown_rx.clone());
                     tasks.spawn(task);
                 }
                 Err(e) => {
@@ -179,13 +210,32 @@ fn raise_descriptor_limit() {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     options: Arc<ServerOptions>,
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let handshake = async {
+        match tls {
+            None => tether_tokio::accept(stream, &options).await,
+            Some(acceptor) => {
+                // the TLS handshake counts against the handshake timeout
+                let limit = options.connection().handshake_timeout;
+                let secured = tokio::time::timeout(limit, acceptor.accept(stream))
+                    .await
+                    .map_err(|_| {
+                        tether_tokio::Error::Tls(format!(
+                            "the TLS handshake did not complete within {limit:?}"
+                        ))
+                    })?
+                    .map_err(|e| tether_tokio::Error::Tls(format!("TLS handshake failed: {e}")))?;
+                tether_tokio::accept(secured, &options).await
+            }
+        }
+    };
     let accepted = tokio::select! {
-        accepted = tether_tokio::accept(stream, &options) => accepted,
+        accepted = handshake => accepted,
         () = shutting_down(&mut shutdown) => return,
     };
     let (ws, request) = match accepted {

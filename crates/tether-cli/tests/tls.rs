@@ -124,3 +124,83 @@ async fn insecure_connects_with_a_loud_warning() {
     assert_eq!(stdout.trim(), "over TLS");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
 }
+
+/// `tether serve` with `extra` flags: its URL and the stderr lines before it.
+async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    loop {
+        let line = tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("serve exited before listening");
+        if let Some(rest) = line.strip_prefix("tether: listening on ") {
+            let url = rest.split(' ').next().unwrap().to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, url, before);
+        }
+        before.push(line);
+    }
+}
+
+#[tokio::test]
+async fn serve_tls_self_signed_is_trusted_with_the_printed_ca_file() {
+    let (_server, url, said) = serve(&["--tls-self-signed"]).await;
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    assert!(
+        said.iter().any(|l| l.contains("SHA-256 fingerprint")),
+        "{said:?}"
+    );
+    let hint = said
+        .iter()
+        .find_map(|l| l.split("--ca ").nth(1))
+        .expect("the trust hint");
+    let ca = hint.split(' ').next().unwrap();
+    let (code, stdout, stderr) = connect(&["--ca", ca, &format!("wss://localhost:{port}/")]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "over TLS");
+    // without it, the certificate is refused in words
+    let (code, _, stderr) = connect(&[&format!("wss://localhost:{port}/")]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("not signed by an authority"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_tls_from_pem_files() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("tether-cli-serve-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (_server, url, _) = serve(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let (code, stdout, stderr) = connect(&[
+        "--ca",
+        cert.to_str().unwrap(),
+        &format!("wss://localhost:{port}/"),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "over TLS");
+    let _ = std::fs::remove_dir_all(&dir);
+}
