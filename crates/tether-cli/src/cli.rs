@@ -73,6 +73,15 @@ pub(crate) enum Command {
     /// came up, 5 when it gave up after one had. `-v` shows every connect,
     /// disconnect and retry.
     Connect(Box<ConnectArgs>),
+    /// Print a shell completion script, e.g.
+    /// `tether completions bash > /etc/bash_completion.d/tether`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `tether man | man -l -`.
+    Man,
 }
 
 /// What `tether serve` does with messages.

@@ -3,6 +3,7 @@
 //!
 //! - `tether serve [--addr 127.0.0.1:9001] [--mode echo|broadcast]`
 //! - `tether connect URL` (`--reconnect` to come back after each close)
+//! - `tether completions bash|zsh|fish|...`, `tether man`
 //!
 //! See `tether --help` and `tether help serve|connect` for every flag. This
 //! file owns the process: logging, the runtime, and the exit code. It never
@@ -23,7 +24,7 @@ mod tls;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tether::CloseInfo;
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +32,23 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "tether", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tether: cannot write the manual: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Serve(_) | Command::Connect(_) => {}
+    }
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,6 +64,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(*args, cli.verbose > 0).await,
+            // answered above, before the runtime
+            Command::Completions { .. } | Command::Man => ExitCode::SUCCESS,
         }
     });
     // tokio's stdin reads on a blocking thread that cannot be cancelled: do

@@ -818,3 +818,25 @@ async fn connect_jsonl_prints_one_json_object_per_event() {
     assert_eq!(events[4]["reason"], "bye");
     assert_eq!(events[4]["was_clean"], true);
 }
+
+#[tokio::test]
+async fn completions_and_manual_come_from_the_same_flags() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = within("completions", tether(&["completions", shell]).output())
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        let script = text(&out.stdout);
+        for flag in ["max-connections", "jsonl", "tls-self-signed"] {
+            assert!(script.contains(flag), "{shell}: no {flag}");
+        }
+    }
+    let out = within("man", tether(&["man"]).output()).await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH tether"),
+        "{page:.200}"
+    );
+    assert!(page.contains("serve") && page.contains("connect"));
+}
