@@ -537,6 +537,7 @@ mod tests {
             let connection = match cli.command {
                 Command::Serve(args) => args.connection,
                 Command::Connect(args) => args.connection,
+                other => panic!("{other:?}"),
             };
             assert_eq!(
                 connection.config().deflate,
