@@ -74,12 +74,16 @@ fn main() -> ExitCode {
     code
 }
 
-/// Logs go to stderr. `-v` info, `-vv` debug, `-vvv` trace; without `-v`,
-/// `RUST_LOG` if set, else warnings only.
+/// Logs go to stderr. `-v` info (and our own keep-alive frames), `-vv`
+/// debug, `-vvv` trace; without `-v`, `RUST_LOG` if set, else warnings
+/// only.
 fn init_logging(verbose: u8) {
     let filter = match verbose {
         0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        1 => EnvFilter::new("info"),
+        // -v also shows the frames our connection sent of its own accord
+        // (keep-alive, heartbeat, answers to Pings): a server that drops
+        // us for one can be seen doing so
+        1 => EnvFilter::new("info,tether::sent=debug"),
         2 => EnvFilter::new("debug"),
         _ => EnvFilter::new("trace"),
     };

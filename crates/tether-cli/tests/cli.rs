@@ -840,3 +840,41 @@ async fn completions_and_manual_come_from_the_same_flags() {
     );
     assert!(page.contains("serve") && page.contains("connect"));
 }
+
+/// The broker story: a server that drops clients for unsolicited Pongs.
+/// With -v the user sees their own keep-alive go out before the drop.
+#[tokio::test]
+async fn connect_verbose_shows_our_own_keepalive_frames() {
+    let (listener, url) = listener().await;
+    let client = tether(&[
+        "connect",
+        "-v",
+        "--keepalive",
+        "pong",
+        "--interval",
+        "0.2",
+        &url,
+    ])
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut ws = accept(&listener).await;
+    // the server sees the unsolicited Pong, and drops the client for it
+    loop {
+        match within("the keep-alive Pong", ws.next_event()).await {
+            Some(Event::Pong(_)) => break,
+            Some(_) => {}
+            None => panic!("ended first"),
+        }
+    }
+    ws.close(CloseCode::POLICY_VIOLATION, "unsolicited pong")
+        .await
+        .unwrap();
+    let out = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("sent of our own accord"), "{stderr}");
+    assert!(stderr.contains("KeepAlivePong"), "{stderr}");
+    assert!(stderr.contains("1008"), "{stderr}");
+}

@@ -431,6 +431,11 @@ impl Inner {
     /// answer to the peer's Close) are written, so an application that exits
     /// on it loses nothing.
     fn forward_events(&mut self) {
+        // what the connection sent of its own accord, for the logs (the
+        // target `tether::sent`; `tether connect -v` shows it)
+        while let Some(sent) = self.conn.poll_sent() {
+            tracing::debug!(target: "tether::sent", ?sent, "sent of our own accord");
+        }
         if let Some(event) = self.held.take() {
             if self.holds_back(&event) || !self.make_room(&event) {
                 self.held = Some(event);

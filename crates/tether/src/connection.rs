@@ -58,6 +58,27 @@ pub enum Event {
     Closed(CloseInfo),
 }
 
+/// A frame the connection sent of its own accord, not asked by a call of
+/// the application: for logs and monitors ([`Connection::poll_sent`]), so
+/// a user can see that their own keep-alive went out (some servers drop a
+/// client for an unsolicited frame).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sent {
+    /// A keep-alive Ping (`KeepAlive::Ping`), carrying its counter.
+    KeepAlivePing(Bytes),
+    /// A keep-alive Pong (`KeepAlive::Pong`): an unsolicited heartbeat.
+    KeepAlivePong,
+    /// The answer to the peer's Ping (`Config::auto_pong`), with its payload.
+    Pong(Bytes),
+    /// The application-level heartbeat message (`Config::heartbeat`).
+    Heartbeat,
+}
+
+/// The most [`Sent`] notices kept for [`Connection::poll_sent`]; older ones
+/// are dropped, so a connection nobody asks holds little.
+const SENT_NOTICES: usize = 16;
+
 impl Event {
     /// What the event weighs while it waits for the application, counted
     /// against `Config::max_unread_bytes`: its payload plus
@@ -172,6 +193,8 @@ pub struct Connection {
     /// Who sent our Close: the application (`close`), or this endpoint on
     /// its own (the idle timeout).
     our_close_by: Initiator,
+    /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`.
+    sent: VecDeque<Sent>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -234,6 +257,7 @@ impl Connection {
             peer_close: None,
             progress_seen: 0,
             our_close_by: Initiator::Application,
+            sent: VecDeque::new(),
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
@@ -899,12 +923,28 @@ impl Connection {
         SEND_STATES.contains(&self.state) && self.output.len() <= self.config.max_queued_output
     }
 
+    /// The next frame the connection sent of its own accord (keep-alive,
+    /// heartbeat, the answer to a Ping), oldest first; `None` when there is
+    /// none. Only the latest 16 are kept. For logs and monitors: nothing
+    /// needs to take them.
+    pub fn poll_sent(&mut self) -> Option<Sent> {
+        self.sent.pop_front()
+    }
+
+    fn note_sent(&mut self, sent: Sent) {
+        if self.sent.len() >= SENT_NOTICES {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(sent);
+    }
+
     fn flush_pending_pongs(&mut self) {
         if self.pending_pongs.is_empty() {
             return;
         }
         self.pending_pong_bytes = 0;
         while let Some(payload) = self.pending_pongs.pop_front() {
+            self.note_sent(Sent::Pong(payload.clone()));
             self.write_frame(true, Rsv::NONE, OpCode::Pong, payload);
         }
     }
@@ -1303,6 +1343,7 @@ impl Connection {
                         MessageKind::Text => OpCode::Text,
                         MessageKind::Binary => OpCode::Binary,
                     };
+                    self.note_sent(Sent::Heartbeat);
                     self.write_frame(true, Rsv::NONE, opcode, message.into_bytes());
                 }
             }
@@ -1313,12 +1354,14 @@ impl Connection {
                 match self.config.keep_alive {
                     KeepAlive::Off => {}
                     KeepAlive::Pong { interval } => {
+                        self.note_sent(Sent::KeepAlivePong);
                         self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
                         self.timers.set(Timer::KeepAlive, now + interval);
                     }
                     KeepAlive::Ping { timeout, .. } => {
                         self.ping_counter = self.ping_counter.wrapping_add(1);
                         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
+                        self.note_sent(Sent::KeepAlivePing(payload.clone()));
                         self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
                         self.ping_expected = Some(self.ping_counter);
                         self.timers.set(Timer::PongDeadline, now + timeout);

@@ -108,7 +108,7 @@ mod utf8;
 pub use budget::Budget;
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
-pub use connection::{Connection, Event, IDLE_SPARE_MAX};
+pub use connection::{Connection, Event, IDLE_SPARE_MAX, Sent};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};
 pub use error::{Error, InvalidInput, ProtocolError};

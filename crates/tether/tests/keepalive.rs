@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tether::{Config, Event, KeepAlive, State};
+use tether::{Config, Event, KeepAlive, Role, State};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -264,4 +264,36 @@ fn every_timer_moves_past_now_after_handle_timeout_even_while_closing() {
             }
         }
     }
+}
+
+#[test]
+fn frames_sent_of_our_own_accord_are_reported_for_logs() {
+    let config = Config {
+        keep_alive: KeepAlive::Pong {
+            interval: Duration::from_secs(1),
+        },
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Client, config);
+    assert_eq!(h.conn.poll_sent(), None);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.conn.poll_sent(), Some(tether::Sent::KeepAlivePong));
+    h.feed(&frame(Role::Client, PING, b"are you there"));
+    let _ = h.output();
+    assert_eq!(
+        h.conn.poll_sent(),
+        Some(tether::Sent::Pong(bytes::Bytes::from_static(
+            b"are you there"
+        )))
+    );
+    // bounded: a flood of Pings leaves at most 16 notices
+    for _ in 0..100 {
+        h.feed(&frame(Role::Client, PING, b"x"));
+        let _ = h.output();
+    }
+    let mut kept = 0;
+    while h.conn.poll_sent().is_some() {
+        kept += 1;
+    }
+    assert!(kept <= 16, "{kept}");
 }
