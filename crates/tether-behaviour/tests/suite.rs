@@ -394,3 +394,44 @@ fn a_reader_that_stops_pushes_back_on_the_peer_and_loses_nothing() {
         );
     }
 }
+
+#[test]
+fn rfc6455_10_4_a_stalled_message_fails_with_1008_in_time() {
+    let config = Config {
+        message_timeout: Some(Duration::from_millis(300)),
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                let started = std::time::Instant::now();
+                log_next(ws, log);
+                let waited = started.elapsed();
+                assert!(waited < Duration::from_secs(2), "{waited:?}");
+                log_next(ws, log);
+            },
+            |peer, role, log| {
+                // a 1 KiB message, all but its last byte, then silence
+                let whole = peer.frame(true, 0x2, &[7u8; 1024]);
+                peer.write(&whole[..whole.len() - 1]);
+                let r = log_recv(peer, log);
+                assert!(matches!(r, Received::Frame(..)), "{r:?}");
+                peer.close(1008, "");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert!(
+            t.app[0].starts_with("closed 1008 unclean by us"),
+            "{role:?}: {:?}",
+            t.app
+        );
+        assert_eq!(t.app[1], "end");
+        assert!(
+            t.peer[0].starts_with("close 1008 "),
+            "{role:?}: {:?}",
+            t.peer
+        );
+    }
+}

@@ -736,9 +736,12 @@ impl Inner {
     /// last bytes (the peer took nothing for close_timeout after the end),
     /// so do we, with the transport's.
     fn step_events(&mut self) -> bool {
-        let had = self.items.len();
+        let (had, reply) = (self.items.len(), self.reply);
         self.forward_events();
-        let mut progress = self.items.len() != had;
+        // a reply that became due is progress: the next round sends it (a
+        // failure a timer deferred, with nothing unread, is carried out at
+        // once rather than waiting for the next wake-up)
+        let mut progress = self.items.len() != had || self.reply != reply;
         if self.conn.drain_expired() && self.output_pending() {
             tracing::debug!("peer did not take our last bytes in time; dropping them");
             self.enter(Phase::OutputGone);
