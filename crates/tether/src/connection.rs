@@ -137,7 +137,7 @@ const PONG_OVERHEAD: usize = 6;
 
 /// The largest spare frame buffer an idle connection keeps for reuse
 /// ([`Connection::release_idle_memory`]).
-pub const IDLE_SPARE_MAX: usize = 128 * 1024;
+pub const IDLE_SPARE_MAX: usize = 64 * 1024;
 
 /// The least pending payload worth reading straight into its frame's
 /// buffer ([`Connection::payload_buffer`]); less goes through `receive`.
@@ -386,10 +386,10 @@ impl Connection {
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
     /// the event and output queues once drained, and the decoder's spare
-    /// frame buffers over [`IDLE_SPARE_MAX`] (128 KiB) each. For an adapter
+    /// frame buffers over [`IDLE_SPARE_MAX`] (64 KiB, the largest that 64 KiB echoes reuse without page faults) each. For an adapter
     /// to call when the connection goes idle (it waits for input with
     /// nothing to write), so an idle connection holds little more than this
-    /// struct and at most two 128 KiB spares (and an extension frees what
+    /// struct and at most two 64 KiB spares (and an extension frees what
     /// it can rebuild, [`Extension::release_idle`]: permessage-deflate its
     /// contexts without context takeover); buffers come back on the next
     /// use. Spares up to that size are kept: freeing them between 64 KiB
