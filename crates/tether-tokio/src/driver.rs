@@ -573,11 +573,16 @@ impl Inner {
     }
 
     /// Whether the shared budget lets this connection read; when it is
-    /// spent, asks to be woken once room comes back.
+    /// spent, asks to be woken once room comes back. A connection that
+    /// holds nothing of it may always read: its application is taking what
+    /// arrives, and must not wait on others' applications that do not (one
+    /// slow reader must not stall the server).
     fn budget_has_room(&self, cx: &Context<'_>) -> bool {
-        self.budget
-            .as_ref()
-            .is_none_or(|budget| budget.wait_for_room(cx.waker()))
+        self.charged == 0
+            || self
+                .budget
+                .as_ref()
+                .is_none_or(|budget| budget.wait_for_room(cx.waker()))
     }
 
     /// One drive: the named steps below, repeated while any made progress;

@@ -298,10 +298,13 @@ impl ServerOptions {
 
     /// A byte budget shared by every connection accepted with these
     /// options (a server's): received messages their applications have not
-    /// taken count against it, and while it is spent no connection reads
-    /// more (backpressure across the server; each is woken when room comes
-    /// back). Default none: each connection is bounded only by its own
-    /// `Config::max_unread_bytes`.
+    /// taken count against it, and while it is spent no connection that
+    /// already holds some of it reads more (backpressure across the
+    /// server; each is woken when room comes back). A connection holding
+    /// none may always read, so one application that stops reading cannot
+    /// stall the others: the server holds at most the budget plus one
+    /// read's worth per connection. Default none: each connection is
+    /// bounded only by its own `Config::max_unread_bytes`.
     #[must_use]
     pub fn budget(mut self, budget: Arc<tether::Budget>) -> Self {
         self.budget = Some(budget);

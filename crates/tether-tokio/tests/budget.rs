@@ -1,7 +1,7 @@
 //! A byte budget shared by a server's connections: unread messages count
-//! against it, a spent budget stops every connection's reading
-//! (backpressure across the server), and taking messages brings the others
-//! back; nothing is lost.
+//! against it, a spent budget stops the reading of every connection that
+//! holds some of it (backpressure across the server), a connection whose
+//! application takes everything keeps going, and nothing is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -75,4 +75,62 @@ async fn a_spent_budget_holds_every_connection_back_and_loses_nothing() {
     for client in clients {
         drop(client.await.unwrap());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_application_that_stops_reading_does_not_stall_the_others() {
+    let budget = Arc::new(Budget::new(64 * 1024));
+    let options = tether_tokio::ServerOptions::new()
+        .config(Config {
+            max_unread_bytes: 16 << 20,
+            ..Config::default()
+        })
+        .budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    // the stuck one: its client sends 1 MiB its application never takes
+    let stuck_client = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+                .await
+                .unwrap();
+            for _ in 0..MESSAGES {
+                if ws.send(Message::binary(vec![1u8; SIZE])).await.is_err() {
+                    break;
+                }
+            }
+            ws
+        })
+    };
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (_stuck, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!budget.has_room(), "the stuck connection spent it");
+    // an echo on another connection still goes both ways
+    let echo_client = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+                .await
+                .unwrap();
+            for i in 0..20u8 {
+                ws.send(Message::binary(vec![i; SIZE])).await.unwrap();
+                let m = ws.next().await.unwrap().unwrap();
+                assert_eq!(m.as_bytes()[0], i);
+            }
+        }
+    });
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (mut live, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        for _ in 0..20 {
+            let m = live.next().await.unwrap().unwrap();
+            live.send(m).await.unwrap();
+        }
+    })
+    .await
+    .expect("the live connection is served while the budget is spent");
+    echo_client.await.unwrap();
+    stuck_client.abort();
 }
