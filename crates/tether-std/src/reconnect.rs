@@ -25,8 +25,8 @@ pub use tether::reconnect::{
 
 /// How a reconnecting client behaves: how each connection is made, when to
 /// come back, and how many messages wait while disconnected. Built the same
-/// way as [`ClientOptions`], and the same in both adapters
-/// (`tether_tokio::ReconnectOptions` has these methods).
+/// way as [`ClientOptions`]: the core's generic options, the same type in
+/// both adapters (`tether_tokio::ReconnectOptions` names it for its own).
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,43 +39,7 @@ pub use tether::reconnect::{
 ///     })
 ///     .max_queued_messages(100);
 /// ```
-#[derive(Clone, Debug, Default)]
-pub struct ReconnectOptions {
-    client: ClientOptions,
-    policy: ReconnectPolicy,
-    max_queued_messages: usize,
-}
-
-impl ReconnectOptions {
-    /// Connects each time with `client`, reconnects as
-    /// [`ReconnectPolicy::default`] says, and refuses sends while
-    /// disconnected (no queue). `ReconnectOptions::default()` is
-    /// `new(ClientOptions::default())`.
-    pub fn new(client: ClientOptions) -> Self {
-        Self {
-            client,
-            ..Self::default()
-        }
-    }
-
-    /// When to reconnect and how long to wait first (the core's
-    /// [`Reconnector`] decides with it). Default
-    /// [`ReconnectPolicy::default`].
-    #[must_use]
-    pub fn policy(mut self, policy: ReconnectPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Messages kept while disconnected, sent in order right after the next
-    /// connect; a send beyond is refused with [`Error::QueueFull`]. `0`
-    /// refuses every send while disconnected. Default 0.
-    #[must_use]
-    pub fn max_queued_messages(mut self, messages: usize) -> Self {
-        self.max_queued_messages = messages;
-        self
-    }
-}
+pub type ReconnectOptions = tether::reconnect::ReconnectOptions<ClientOptions>;
 
 /// Where the client is between two events.
 #[derive(Debug)]
@@ -182,11 +146,7 @@ impl ReconnectingClient {
     /// As [`new`](Self::new).
     pub fn with_rng(url: &str, options: ReconnectOptions, rng: StdRng) -> Result<Self, Error> {
         WsUrl::parse(url)?;
-        let ReconnectOptions {
-            client,
-            policy,
-            max_queued_messages,
-        } = options;
+        let (client, policy, max_queued_messages) = options.into_parts();
         Ok(Self {
             url: url.to_owned(),
             options: client,

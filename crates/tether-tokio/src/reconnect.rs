@@ -28,8 +28,8 @@ pub use tether::reconnect::{
 
 /// How a reconnecting client behaves: how each connection is made, when to
 /// come back, and how many messages wait while disconnected. Built the same
-/// way as [`ClientOptions`], and the same in both adapters
-/// (`tether_std::ReconnectOptions` has these methods).
+/// way as [`ClientOptions`]: the core's generic options, the same type in
+/// both adapters (`tether_std::ReconnectOptions` names it for its own).
 ///
 /// ```
 /// use std::time::Duration;
@@ -42,43 +42,7 @@ pub use tether::reconnect::{
 ///     })
 ///     .max_queued_messages(100);
 /// ```
-#[derive(Clone, Debug, Default)]
-pub struct ReconnectOptions {
-    client: ClientOptions,
-    policy: ReconnectPolicy,
-    max_queued_messages: usize,
-}
-
-impl ReconnectOptions {
-    /// Connects each time with `client`, reconnects as
-    /// [`ReconnectPolicy::default`] says, and refuses sends while
-    /// disconnected (no queue). `ReconnectOptions::default()` is
-    /// `new(ClientOptions::default())`.
-    pub fn new(client: ClientOptions) -> Self {
-        Self {
-            client,
-            ..Self::default()
-        }
-    }
-
-    /// When to reconnect and how long to wait first (the core's
-    /// [`Reconnector`] decides with it). Default
-    /// [`ReconnectPolicy::default`].
-    #[must_use]
-    pub fn policy(mut self, policy: ReconnectPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Messages kept while disconnected, sent in order right after the next
-    /// connect; a send beyond is refused with [`Error::QueueFull`]. `0`
-    /// refuses every send while disconnected. Default 0.
-    #[must_use]
-    pub fn max_queued_messages(mut self, messages: usize) -> Self {
-        self.max_queued_messages = messages;
-        self
-    }
-}
+pub type ReconnectOptions = tether::reconnect::ReconnectOptions<ClientOptions>;
 
 /// While connected, sends wait here only until the supervisor hands them to
 /// the connection (whose own output limit applies); this bounds that wait.
@@ -204,7 +168,7 @@ impl ReconnectingClient {
             stopped: AtomicBool::new(false),
             queued: Notify::new(),
             shrunk: Notify::new(),
-            limit: options.max_queued_messages,
+            limit: options.queue_limit(),
         });
         tokio::spawn(supervise(
             url.to_owned(),
@@ -399,7 +363,7 @@ const EVENTS: usize = 64;
 /// The read-ahead budget in permits (bytes), as the semaphore holds them.
 fn budget_of(options: &ReconnectOptions) -> usize {
     options
-        .client
+        .client_options()
         .connection()
         .max_unread_bytes
         .clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS))
@@ -466,12 +430,12 @@ async fn run(
     outbox: &Outbox,
     mut close_rx: mpsc::Receiver<(CloseCode, String)>,
 ) -> StopReason {
-    let mut reconnector = Reconnector::new(options.policy.clone());
+    let mut reconnector = Reconnector::new(options.reconnect_policy().clone());
     let mut attempt = 0u32;
     let emit = |e: Lifecycle| relay.lifecycle(e);
     let total = budget_of(options);
     loop {
-        let decision = match crate::connect(url, &options.client).await {
+        let decision = match crate::connect(url, options.client_options()).await {
             Ok((ws, _)) => {
                 reconnector.connected(tokio::time::Instant::now().into_std());
                 set_connected(outbox, true);

@@ -72,6 +72,69 @@ pub enum StopReason {
     },
 }
 
+/// How a reconnecting client behaves, for any adapter: how each connection
+/// is made (`C`, the adapter's client options), when to come back
+/// ([`ReconnectPolicy`]), and how many messages wait while disconnected.
+/// Each adapter names it for its own options (`tether_std::ReconnectOptions`,
+/// `tether_tokio::ReconnectOptions`), so both are built the same way:
+/// `ReconnectOptions::new(client).policy(..).max_queued_messages(..)`.
+#[derive(Clone, Debug, Default)]
+pub struct ReconnectOptions<C> {
+    client: C,
+    policy: ReconnectPolicy,
+    max_queued_messages: usize,
+}
+
+impl<C> ReconnectOptions<C> {
+    /// Connects each time with `client`, reconnects as
+    /// [`ReconnectPolicy::default`] says, and refuses sends while
+    /// disconnected (no queue).
+    pub fn new(client: C) -> Self {
+        Self {
+            client,
+            policy: ReconnectPolicy::default(),
+            max_queued_messages: 0,
+        }
+    }
+
+    /// When to reconnect and how long to wait first (a [`Reconnector`]
+    /// decides with it). Default [`ReconnectPolicy::default`].
+    #[must_use]
+    pub fn policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Messages kept while disconnected, sent in order right after the next
+    /// connect; a send beyond is refused (the adapters' `QueueFull`). `0`
+    /// refuses every send while disconnected. Default 0.
+    #[must_use]
+    pub fn max_queued_messages(mut self, messages: usize) -> Self {
+        self.max_queued_messages = messages;
+        self
+    }
+
+    /// The parts: the client options, the policy and the queue limit.
+    pub fn into_parts(self) -> (C, ReconnectPolicy, usize) {
+        (self.client, self.policy, self.max_queued_messages)
+    }
+
+    /// The client options.
+    pub fn client_options(&self) -> &C {
+        &self.client
+    }
+
+    /// The policy.
+    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
+        &self.policy
+    }
+
+    /// The most messages kept while disconnected.
+    pub fn queue_limit(&self) -> usize {
+        self.max_queued_messages
+    }
+}
+
 /// What to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
