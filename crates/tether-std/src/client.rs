@@ -41,7 +41,6 @@ use crate::{Error, MaybeTlsStream, Transport, WebSocket};
 pub struct ClientOptions {
     handshake: ClientConfig,
     config: Config,
-    connect_timeout: Duration,
     nodelay: bool,
     settings: Settings,
     #[cfg(feature = "tls")]
@@ -53,7 +52,6 @@ impl Default for ClientOptions {
         Self {
             handshake: ClientConfig::new(),
             config: Config::default(),
-            connect_timeout: Duration::from_secs(10),
             nodelay: true,
             settings: Settings::default(),
             #[cfg(feature = "tls")]
@@ -127,10 +125,11 @@ impl ClientOptions {
     }
 
     /// How long the TCP connect may take (per resolved address, within one
-    /// overall budget of this length). Default 10 s.
+    /// overall budget of this length): sets `Config::connect_timeout`
+    /// (default 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.config.connect_timeout = timeout;
         self
     }
 
@@ -219,7 +218,7 @@ pub fn connect(
     options: &ClientOptions,
 ) -> Result<(WebSocket<MaybeTlsStream>, Accepted), Error> {
     let parsed = WsUrl::parse(url)?;
-    let tcp = connect_tcp(parsed.host(), parsed.port(), options.connect_timeout)?;
+    let tcp = connect_tcp(parsed.host(), parsed.port(), options.config.connect_timeout)?;
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }

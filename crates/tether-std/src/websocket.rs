@@ -27,13 +27,14 @@ use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKi
 
 use crate::{Error, Transport};
 
-/// The smallest read timeout armed: a socket timeout of zero means "none".
-const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// The smallest socket timeout armed (a timeout of zero means "none" to
+/// the socket): the core's deadlines are never closer than this.
+const MIN_TIMEOUT: Duration = tether::TIMER_RESOLUTION;
 
 /// How long to pause before retrying a write that reported `WouldBlock` on a
 /// stream without a write deadline (a non-blocking stream, or a write
-/// timeout set outside this crate).
-const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(1);
+/// timeout set outside this crate): the core's timer resolution.
+const WRITE_RETRY_PAUSE: Duration = tether::TIMER_RESOLUTION;
 
 /// Adapter settings that are not protocol limits or waits (those are the
 /// core's, in [`Config`]).

@@ -25,7 +25,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
 use bytes::Buf;
 use tether::{Budget, CloseInfo, Connection, Event, State};
@@ -774,9 +773,9 @@ impl Inner {
     }
 
     /// Nothing moved: free idle buffers and arm the timer at the core's
-    /// next deadline. True when the timer is already due (drive again; a
-    /// deadline that stays due and changes nothing waits a tick instead of
-    /// spinning).
+    /// next deadline. True when the timer is already due (drive again; the
+    /// core never leaves a deadline due at the instant it handled, and one
+    /// that stayed due anyway is left to a fresh poll, not looped on).
     fn step_idle(&mut self, cx: &mut Context<'_>, read: bool, timer_spins: &mut u32) -> bool {
         // waiting for input with nothing to write or hand over: an idle
         // connection keeps no buffers
@@ -797,15 +796,15 @@ impl Inner {
             timer.as_mut().reset(at);
         }
         if timer.as_mut().poll(cx).is_ready() {
+            // due: drive again (the core never arms a deadline at the
+            // instant it handled, so this ends); should a deadline stay due
+            // anyway, hand the rest to a fresh poll instead of looping here
             if *timer_spins < 2 {
                 *timer_spins += 1;
                 return true;
             }
-            // e.g. a zero keep-alive interval
-            timer
-                .as_mut()
-                .reset(at.max(Instant::now()) + Duration::from_millis(1));
-            let _ = timer.as_mut().poll(cx);
+            tracing::warn!("a connection timer stayed due; driving again later");
+            cx.waker().wake_by_ref();
         }
         false
     }

@@ -84,7 +84,6 @@ const HANDSHAKE_READ: usize = 4096;
 pub struct ClientOptions {
     config: Config,
     handshake: ClientConfig,
-    connect_timeout: Duration,
     nodelay: bool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -97,7 +96,6 @@ impl Default for ClientOptions {
         Self {
             config: Config::default(),
             handshake: ClientConfig::default(),
-            connect_timeout: Duration::from_secs(10),
             nodelay: true,
             #[cfg(feature = "tls")]
             tls: None,
@@ -177,11 +175,12 @@ impl ClientOptions {
         self
     }
 
-    /// How long the TCP connect (and the TLS handshake) may take. Default
-    /// 10 s.
+    /// How long the TCP connect (and the TLS handshake) may take: sets
+    /// `Config::connect_timeout` (default 10 s; `config()` after this
+    /// replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.config.connect_timeout = timeout;
         self
     }
 
@@ -339,11 +338,11 @@ impl ServerOptions {
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
     let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
     let tcp = tokio::time::timeout(
-        options.connect_timeout,
+        options.config.connect_timeout,
         TcpStream::connect((parsed.host(), parsed.port())),
     )
     .await
-    .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
+    .map_err(|_| Error::ConnectTimeout(options.config.connect_timeout))??;
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
@@ -351,11 +350,11 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, A
         #[cfg(feature = "tls")]
         {
             let tls = tokio::time::timeout(
-                options.connect_timeout,
+                options.config.connect_timeout,
                 tls::connect(tcp, parsed.host(), options.tls_client_config()?),
             )
             .await
-            .map_err(|_| Error::ConnectTimeout(options.connect_timeout))??;
+            .map_err(|_| Error::ConnectTimeout(options.config.connect_timeout))??;
             return client(tls, url, options).await;
         }
         #[cfg(not(feature = "tls"))]

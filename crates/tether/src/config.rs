@@ -102,6 +102,10 @@ pub struct Config {
     /// see [`Connection::should_close_transport`](crate::Connection::should_close_transport).
     /// Servers do not wait. Default 2 s.
     pub fin_wait: Duration,
+    /// How long a client's transport connect (TCP, and TLS in the tokio
+    /// adapter) may take before it fails; every adapter applies it, so the
+    /// default lives here once. Default 10 s.
+    pub connect_timeout: Duration,
     /// How long the opening handshake may take (a slow or silent peer, the
     /// TLS handshake on the stream included); past it the handshake fails
     /// with `HandshakeError::Timeout`. Both adapters apply it. Default 10 s.
@@ -178,6 +182,7 @@ impl Default for Config {
             max_queued_output: 16 << 20,
             close_timeout: Duration::from_secs(10),
             fin_wait: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             max_unread_bytes: 1 << 20,
             message_timeout: Some(Duration::from_secs(60)),

@@ -261,7 +261,7 @@ impl Connection {
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
-            conn.timers.set(Timer::Heartbeat, now + h.interval);
+            conn.timers.set(Timer::Heartbeat, now, h.interval);
         }
         conn.postpone_keepalive(now);
         conn.postpone_idle(now);
@@ -836,12 +836,12 @@ impl Connection {
         if state == State::Closed {
             // our last bytes get close_timeout to be written
             self.timers
-                .set(Timer::Drain, self.now + self.config.close_timeout);
+                .set(Timer::Drain, self.now, self.config.close_timeout);
             // RFC 6455 7.1.1: the server closes the transport first; the
             // client waits for that, a little
             if self.role == Role::Client && !self.eof {
                 self.timers
-                    .set(Timer::FinWait, self.now + self.config.fin_wait);
+                    .set(Timer::FinWait, self.now, self.config.fin_wait);
             }
         }
     }
@@ -861,7 +861,7 @@ impl Connection {
             self.timers.stop(timer);
         }
         self.timers
-            .set(Timer::Close, now + self.config.close_timeout);
+            .set(Timer::Close, now, self.config.close_timeout);
     }
 
     // ----- events and output --------------------------------------------
@@ -1212,7 +1212,7 @@ impl Connection {
     /// (only while `Open`; closing stops it).
     fn postpone_heartbeat(&mut self, now: Instant) {
         if let (Some(h), State::Open) = (&self.config.heartbeat, self.state) {
-            self.timers.set(Timer::Heartbeat, now + h.interval);
+            self.timers.set(Timer::Heartbeat, now, h.interval);
         }
         self.postpone_idle(now);
     }
@@ -1221,7 +1221,7 @@ impl Connection {
     /// while `Open`).
     fn postpone_idle(&mut self, now: Instant) {
         if let (Some(t), State::Open) = (self.config.idle_timeout, self.state) {
-            self.timers.set(Timer::Idle, now + t);
+            self.timers.set(Timer::Idle, now, t);
         }
     }
 
@@ -1264,7 +1264,7 @@ impl Connection {
             Some(bytes) => {
                 if bytes != self.progress_seen || !self.timers.is_armed(Timer::Progress) {
                     self.progress_seen = bytes;
-                    self.timers.set(Timer::Progress, now + timeout);
+                    self.timers.set(Timer::Progress, now, timeout);
                 }
             }
         }
@@ -1277,7 +1277,7 @@ impl Connection {
         match self.config.keep_alive {
             KeepAlive::Off => self.timers.stop(Timer::KeepAlive),
             KeepAlive::Pong { interval } | KeepAlive::Ping { interval, .. } => {
-                self.timers.set(Timer::KeepAlive, now + interval);
+                self.timers.set(Timer::KeepAlive, now, interval);
             }
         }
     }
@@ -1286,6 +1286,10 @@ impl Connection {
     /// earliest armed timer (keep-alive, its Pong deadline, heartbeat,
     /// close timeout, the deadline for our last bytes, a client's wait for
     /// the server to close the transport). `None` when none is armed.
+    /// A deadline armed by a call at `now` lies at least
+    /// [`TIMER_RESOLUTION`](crate::TIMER_RESOLUTION) after it, so after
+    /// `handle_timeout(now)` nothing is due at that same `now`: a driver
+    /// never spins on a zero interval.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next(|_| true)
     }
@@ -1337,7 +1341,7 @@ impl Connection {
                     return; // no heartbeat once closing has begun
                 };
                 let (interval, message) = (h.interval, h.message.clone());
-                self.timers.set(Timer::Heartbeat, now + interval);
+                self.timers.set(Timer::Heartbeat, now, interval);
                 if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending.is_none() {
                     let opcode = match message.kind() {
                         MessageKind::Text => OpCode::Text,
@@ -1356,7 +1360,7 @@ impl Connection {
                     KeepAlive::Pong { interval } => {
                         self.note_sent(Sent::KeepAlivePong);
                         self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
-                        self.timers.set(Timer::KeepAlive, now + interval);
+                        self.timers.set(Timer::KeepAlive, now, interval);
                     }
                     KeepAlive::Ping { timeout, .. } => {
                         self.ping_counter = self.ping_counter.wrapping_add(1);
@@ -1364,7 +1368,7 @@ impl Connection {
                         self.note_sent(Sent::KeepAlivePing(payload.clone()));
                         self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
                         self.ping_expected = Some(self.ping_counter);
-                        self.timers.set(Timer::PongDeadline, now + timeout);
+                        self.timers.set(Timer::PongDeadline, now, timeout);
                     }
                 }
             }

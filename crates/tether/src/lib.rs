@@ -102,6 +102,7 @@ mod output;
 pub mod reconnect;
 mod state;
 mod timers;
+pub use timers::TIMER_RESOLUTION;
 pub mod upgrade;
 mod utf8;
 

@@ -7,7 +7,7 @@
 //! zero interval cannot spin. Never reads a clock: every instant comes in
 //! as an argument.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a deadline is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,9 +61,16 @@ pub(crate) struct Timers {
     slots: [Option<Instant>; 8],
 }
 
+/// The least a deadline lies after the `now` that armed it: a zero
+/// interval or timeout is this much. So a deadline armed while handling
+/// timers at `now` is never due at that same `now`, and an adapter never
+/// needs to wait less than this.
+pub const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
 impl Timers {
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.slots[timer.index()] = Some(at);
+    /// Arms `timer` for `after` past `now` (at least [`TIMER_RESOLUTION`]).
+    pub(crate) fn set(&mut self, timer: Timer, now: Instant, after: Duration) {
+        self.slots[timer.index()] = Some(now + after.max(TIMER_RESOLUTION));
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
@@ -109,8 +116,8 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::default();
         assert_eq!(timers.next(|_| true), None);
-        timers.set(Timer::KeepAlive, t0 + Duration::from_secs(5));
-        timers.set(Timer::Close, t0 + Duration::from_secs(2));
+        timers.set(Timer::KeepAlive, t0, Duration::from_secs(5));
+        timers.set(Timer::Close, t0, Duration::from_secs(2));
         assert_eq!(timers.next(|_| true), Some(t0 + Duration::from_secs(2)));
         assert_eq!(
             timers.next(|t| t != Timer::Close),

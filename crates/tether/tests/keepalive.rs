@@ -297,3 +297,25 @@ fn frames_sent_of_our_own_accord_are_reported_for_logs() {
     }
     assert!(kept <= 16, "{kept}");
 }
+
+#[test]
+fn zero_intervals_never_leave_a_timer_due_at_the_same_instant() {
+    let config = Config {
+        keep_alive: KeepAlive::Pong {
+            interval: Duration::ZERO,
+        },
+        heartbeat: Some(tether::Heartbeat {
+            interval: Duration::ZERO,
+            message: tether::Message::text("hb"),
+        }),
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Client, config);
+    for _ in 0..5 {
+        let now = h.now;
+        h.conn.handle_timeout(now);
+        let next = h.conn.poll_timeout().expect("armed");
+        assert!(next >= now + tether::TIMER_RESOLUTION, "due again at once");
+        h.now = next;
+    }
+}
