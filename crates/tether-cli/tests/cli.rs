@@ -6,38 +6,19 @@
 //! [`LIMIT`] and every child is killed when its handle drops, so a failing
 //! test fails instead of hanging.
 
+mod common;
+
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::{tether, within};
 use futures_util::StreamExt;
 use tether_tokio::tether::{CloseCode, Event, Message};
 use tether_tokio::{WebSocket, WsStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
-
-/// Every test step is bounded by this.
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-/// The binary, with output captured and no inherited log settings.
-fn tether(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 /// A running `tether serve`, its URL, and its stderr line by line.
 struct Server {

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tether_tokio::tether::frame::{Frame, FrameDecoder, FrameEncoder, Limits, OpCode, Role, Rsv};
@@ -15,9 +14,10 @@ use tether_tokio::tether::handshake::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::Command;
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod common;
+
+use common::{LIMIT, tether};
 
 fn key() -> [u8; 4] {
     [7, 7, 7, 7]
@@ -59,13 +59,8 @@ fn assert_echo_then_close(frames: &[Frame]) {
 
 #[tokio::test]
 async fn rfc6455_7_1_7_serve_echoes_the_message_before_failing() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+    let mut child = tether(&["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -107,15 +102,7 @@ async fn rfc6455_7_1_7_serve_echoes_the_message_before_failing() {
 async fn rfc6455_7_1_7_connect_echo_echoes_the_message_before_failing() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let child = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(["connect", "--echo", &url])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = tether(&["connect", "--echo", &url]).spawn().unwrap();
     tokio::time::timeout(LIMIT, async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut head = Vec::new();

@@ -7,6 +7,8 @@
 //! Every step is bounded by [`LIMIT`] and every child is killed when its
 //! handle drops, so a failing test fails instead of hanging.
 
+mod common;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,29 +19,17 @@ use tether_tokio::WebSocket;
 use tether_tokio::tether::{CloseCode, Message};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 
-/// Every test step is bounded by this.
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
+use common::{tether, within};
 
 /// `tether connect --reconnect ...` with stdin, stdout and stderr piped;
 /// killed when dropped.
 fn spawn_client(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(["connect", "--reconnect"])
+    tether(&["connect", "--reconnect"])
         .args(args)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }

@@ -4,15 +4,14 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::process::Command;
+mod common;
 
-const LIMIT: Duration = Duration::from_secs(20);
+use common::{LIMIT, tether};
 
 /// A TLS echo server for `localhost` with a self-signed certificate;
 /// returns its port and the certificate as PEM.
@@ -55,14 +54,9 @@ async fn tls_echo_server() -> (u16, String) {
 /// Runs `tether connect` with `args`, one line on stdin; returns the exit
 /// code, stdout and stderr.
 async fn connect(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .arg("connect")
+    let mut child = tether(&["connect"])
         .args(args)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -128,14 +122,9 @@ async fn insecure_connects_with_a_loud_warning() {
 /// `tether serve` with `extra` flags: its URL and the stderr lines before it.
 async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
+    let mut child = tether(&["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
