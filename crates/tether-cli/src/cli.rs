@@ -147,6 +147,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub(crate) tls_self_signed: bool,
 
+    /// Mutual TLS: require every client to present a certificate signed by
+    /// a CA in this PEM file (a client without one, or with another CA's,
+    /// fails the TLS handshake); repeatable. Needs --tls-cert or
+    /// --tls-self-signed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_ca: Vec<std::path::PathBuf>,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }
@@ -241,6 +248,15 @@ pub(crate) struct ConnectArgs {
     /// anyone on the path can pose as the server. For testing only.
     #[arg(long, conflicts_with = "ca")]
     pub(crate) insecure: bool,
+
+    /// Mutual TLS: present this client certificate (PEM, the chain) when a
+    /// wss:// server asks for one (with --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<std::path::PathBuf>,
+
+    /// Mutual TLS: the private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<std::path::PathBuf>,
 
     /// Seconds the TCP connect (and TLS) may take.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]

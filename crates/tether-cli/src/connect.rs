@@ -62,12 +62,28 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
             }
         }
     }
+    let mut identity = None;
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        match crate::tls::client_identity(cert, key) {
+            Ok((chain, key)) => {
+                identity = Some(tether_tokio::tls::ClientIdentity::new(
+                    chain.clone(),
+                    key.clone_key(),
+                ));
+                options = options.client_certificate(chain, key);
+            }
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return exit::code(exit::USAGE);
+            }
+        }
+    }
     if args.insecure {
         eprintln!(
             "tether: WARNING: --insecure: the server's certificate is not checked; \
              anyone on the path can read and change this connection"
         );
-        match tether_tokio::tls::insecure_client_config() {
+        match tether_tokio::tls::insecure_client_config(identity.as_ref()) {
             Ok(config) => options = options.tls_config(config),
             Err(e) => {
                 eprintln!("tether: {e}");

@@ -33,15 +33,22 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.addr);
+    let client_roots = match crate::tls::client_roots(&args.client_ca) {
+        Ok(roots) => roots,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::from(crate::exit::USAGE);
+        }
+    };
     let tls = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-        (Some(cert), Some(key), _) => match crate::tls::from_files(cert, key) {
+        (Some(cert), Some(key), _) => match crate::tls::from_files(cert, key, &client_roots) {
             Ok(config) => Some(config),
             Err(e) => {
                 eprintln!("tether: {e}");
                 return ExitCode::from(crate::exit::USAGE);
             }
         },
-        (_, _, true) => match crate::tls::self_signed() {
+        (_, _, true) => match crate::tls::self_signed(&client_roots) {
             Ok((config, pem, fingerprint)) => {
                 eprintln!("tether: self-signed certificate for localhost, 127.0.0.1 and ::1");
                 eprintln!("tether:   SHA-256 fingerprint {fingerprint}");
@@ -57,8 +64,17 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        _ if !client_roots.is_empty() => {
+            eprintln!(
+                "tether: --client-ca needs TLS: --tls-cert FILE --tls-key FILE or --tls-self-signed"
+            );
+            return ExitCode::from(crate::exit::USAGE);
+        }
         _ => None,
     };
+    if !client_roots.is_empty() {
+        eprintln!("tether: clients must present a certificate signed by --client-ca");
+    }
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let budget = Arc::new(tether::Budget::new(
         usize::try_from(args.budget_bytes).unwrap_or(usize::MAX),
@@ -229,7 +245,7 @@ async fn connection(
                             "the TLS handshake did not complete within {limit:?}"
                         ))
                     })?
-                    .map_err(|e| tether_tokio::Error::Tls(format!("TLS handshake failed: {e}")))?;
+                    .map_err(tether_tokio::tls::accept_error)?;
                 tether_tokio::accept(secured, &options).await
             }
         }

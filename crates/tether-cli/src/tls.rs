@@ -7,20 +7,45 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A server config for the chain in `cert` and the key in `key` (PEM).
-pub(crate) fn from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// A server config for the chain in `cert` and the key in `key` (PEM),
+/// requiring client certificates signed by `client_roots` when there are
+/// any.
+pub(crate) fn from_files(
+    cert: &Path,
+    key: &Path,
+    client_roots: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let chain = tether_tokio::tls::load_certificates(cert).map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
-    config(chain, key)
+    let key = tether_tokio::tls::load_private_key(key).map_err(|e| e.to_string())?;
+    config(chain, key, client_roots)
+}
+
+/// The certificates of every `--client-ca` file.
+pub(crate) fn client_roots(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut roots = Vec::new();
+    for path in paths {
+        roots.extend(tether_tokio::tls::load_certificates(path).map_err(|e| e.to_string())?);
+    }
+    Ok(roots)
+}
+
+/// The client certificate of `connect --cert FILE --key FILE`.
+pub(crate) fn client_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = tether_tokio::tls::load_certificates(cert).map_err(|e| e.to_string())?;
+    let key = tether_tokio::tls::load_private_key(key).map_err(|e| e.to_string())?;
+    Ok((chain, key))
 }
 
 /// A certificate made now for `localhost` and 127.0.0.1: the server config,
 /// the PEM file written for clients to trust, and its SHA-256 fingerprint.
-pub(crate) fn self_signed() -> Result<(Arc<rustls::ServerConfig>, PathBuf, String), String> {
+pub(crate) fn self_signed(
+    client_roots: &[CertificateDer<'static>],
+) -> Result<(Arc<rustls::ServerConfig>, PathBuf, String), String> {
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -34,7 +59,7 @@ pub(crate) fn self_signed() -> Result<(Arc<rustls::ServerConfig>, PathBuf, Strin
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
     let fingerprint = fingerprint(&der);
-    Ok((config(vec![der], key)?, path, fingerprint))
+    Ok((config(vec![der], key, client_roots)?, path, fingerprint))
 }
 
 /// SHA-256 of a certificate, as colon-separated hex.
@@ -51,16 +76,10 @@ fn fingerprint(der: &CertificateDer<'_>) -> String {
 fn config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ServerConfig>, String> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
-    // the upgrade is HTTP/1.1
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    // ALPN http/1.1 (the upgrade is HTTP/1.1); the core builds it as both
+    // adapters' tests do
+    let client_roots = (!client_roots.is_empty()).then_some(client_roots);
+    tether_tokio::tls::server_config(chain, key, client_roots)
 }

@@ -10,6 +10,8 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 mod common;
+#[path = "../../tether-std/tests/common/pki.rs"]
+mod pki;
 
 use common::{LIMIT, tether};
 
@@ -191,5 +193,93 @@ async fn serve_tls_from_pem_files() {
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "over TLS");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn rfc8446_4_4_2_serve_client_ca_requires_connect_cert_and_key() {
+    let ca = pki::Ca::new("tether client CA");
+    let server = ca.server();
+    let good = ca.client("alice");
+    let stranger = pki::Ca::new("another CA").client("mallory");
+    let dir = std::env::temp_dir().join(format!("tether-cli-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca_pem = path("ca.pem", &ca.pem());
+    let (cert, key) = (
+        path("server.pem", &server.cert_pem),
+        path("server.key", &server.key_pem),
+    );
+    let (good_cert, good_key) = (
+        path("alice.pem", &good.cert_pem),
+        path("alice.key", &good.key_pem),
+    );
+    let (bad_cert, bad_key) = (
+        path("mallory.pem", &stranger.cert_pem),
+        path("mallory.key", &stranger.key_pem),
+    );
+    let (_server, url, said) = serve(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &ca_pem,
+    ])
+    .await;
+    assert!(
+        said.iter()
+            .any(|l| l.contains("clients must present a certificate")),
+        "{said:?}"
+    );
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let url = format!("wss://localhost:{port}/");
+
+    let (code, stdout, stderr) = connect(&[
+        "--ca", &ca_pem, "--cert", &good_cert, "--key", &good_key, &url,
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "over TLS", "{stderr}");
+
+    // no certificate: never connected (3), in plain words
+    let (code, _, stderr) = connect(&["--ca", &ca_pem, &url]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the server requires a client certificate, and none was sent"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--cert FILE --key FILE"), "{stderr}");
+    assert!(
+        !stderr.contains("AlertReceived"),
+        "no Rust debug text: {stderr}"
+    );
+
+    // another CA's certificate
+    let (code, _, stderr) = connect(&[
+        "--ca", &ca_pem, "--cert", &bad_cert, "--key", &bad_key, &url,
+    ])
+    .await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("does not trust the authority that signed our certificate"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("AlertReceived"),
+        "no Rust debug text: {stderr}"
+    );
+
+    // --client-ca without TLS is a usage error
+    let out = tether(&["serve", "--addr", "127.0.0.1:0", "--client-ca", &ca_pem])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--client-ca needs TLS"));
     let _ = std::fs::remove_dir_all(&dir);
 }

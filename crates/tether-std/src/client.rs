@@ -198,6 +198,22 @@ impl ClientOptions {
         self.tls.roots.push(cert);
         self
     }
+
+    /// Presents this certificate chain (the client's certificate first)
+    /// and key when a `wss://` server asks for a client certificate (mutual
+    /// TLS). Ignored when [`tls_config`](Self::tls_config) is set (give that
+    /// config the certificate itself). The same method as
+    /// `tether_tokio::ClientOptions::client_certificate`.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn client_certificate(
+        mut self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Self {
+        self.tls.identity = Some(tether::tls::ClientIdentity::new(chain, key));
+        self
+    }
 }
 
 /// Connects to a `ws://` or `wss://` URL: resolves the host, connects TCP
@@ -222,7 +238,7 @@ pub fn connect(
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
-    let deadline = Deadline::after(options.config.handshake_timeout);
+    let deadline = Deadline::after(options.config.handshake_timeout, tether::Role::Client);
     let stream = if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
@@ -256,7 +272,7 @@ pub fn client<S: Transport>(
         stream,
         url,
         options,
-        Deadline::after(options.config.handshake_timeout),
+        Deadline::after(options.config.handshake_timeout, tether::Role::Client),
     )
 }
 

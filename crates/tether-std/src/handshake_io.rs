@@ -9,6 +9,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use tether::Role;
 use tether::upgrade::HandshakeError;
 
 use crate::{Error, Transport};
@@ -21,18 +22,21 @@ pub(crate) enum Read {
     Eof,
 }
 
-/// The deadline of one opening handshake.
+/// The deadline of one opening handshake, and our side of it (which
+/// names whose certificate a TLS failure rejected).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline {
     at: Instant,
     timeout: Duration,
+    pub(crate) role: Role,
 }
 
 impl Deadline {
-    pub(crate) fn after(timeout: Duration) -> Self {
+    pub(crate) fn after(timeout: Duration, role: Role) -> Self {
         Self {
             at: Instant::now() + timeout,
             timeout,
+            role,
         }
     }
 
@@ -65,7 +69,7 @@ pub(crate) fn read<S: Transport>(
             Ok(n) => return Ok(Read::Data(n)),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
             Err(e) if retry(&e) => {}
-            Err(e) => return Err(crate::tls::map_io(e)),
+            Err(e) => return Err(crate::tls::map_io(e, deadline.role)),
         }
     }
 }
@@ -83,7 +87,7 @@ pub(crate) fn write_all<S: Transport>(
             Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
             Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(e) if retry(&e) => {}
-            Err(e) => return Err(crate::tls::map_io(e)),
+            Err(e) => return Err(crate::tls::map_io(e, deadline.role)),
         }
     }
     loop {
@@ -92,7 +96,7 @@ pub(crate) fn write_all<S: Transport>(
             Err(e) if retry(&e) => {
                 deadline.left()?;
             }
-            Err(e) => return Err(crate::tls::map_io(e)),
+            Err(e) => return Err(crate::tls::map_io(e, deadline.role)),
         }
     }
 }

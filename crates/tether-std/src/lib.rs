@@ -65,9 +65,13 @@
 //! - `tls` (default): `wss://` for [`connect`] with rustls (ring provider)
 //!   and Mozilla's roots from webpki-roots, or your own
 //!   `rustls::ClientConfig` ([`ClientOptions::tls_config`]) or an extra root
-//!   ([`ClientOptions::add_root_certificate`]); [`Transport`] for
-//!   `rustls::StreamOwned`, so a server can [`accept`] over TLS. `rustls` is
-//!   re-exported.
+//!   ([`ClientOptions::add_root_certificate`]), a client certificate for
+//!   mutual TLS ([`ClientOptions::client_certificate`]); [`Transport`] for
+//!   `rustls::StreamOwned`, so a server can [`accept`] over TLS, with a
+//!   config from `tether::tls::server_config` (which can require client
+//!   certificates signed by given roots). `rustls` is re-exported. TLS
+//!   failures are worded by the core's `tether::tls::describe`, as in the
+//!   tokio adapter.
 //! - `deflate` (default): permessage-deflate (RFC 7692), offered by a
 //!   client and accepted by a server when `Config::deflate` is set
 //!   ([`ClientOptions::deflate`], [`ServerOptions::deflate`]); off per

@@ -131,7 +131,7 @@ where
     S: Transport,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
-    let deadline = Deadline::after(options.config.handshake_timeout);
+    let deadline = Deadline::after(options.config.handshake_timeout, tether::Role::Server);
     // answers a permessage-deflate offer when the config's `deflate` is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
     let mut buf = vec![0; 4096];

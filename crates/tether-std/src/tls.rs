@@ -16,7 +16,7 @@ pub(crate) use enabled::*;
 
 #[cfg(not(feature = "tls"))]
 /// A transport error, as is (no TLS in this build).
-pub(crate) fn map_io(e: io::Error) -> Error {
+pub(crate) fn map_io(e: io::Error, _role: tether::Role) -> Error {
     Error::Io(e)
 }
 
@@ -33,7 +33,7 @@ mod enabled {
     use std::sync::{Arc, OnceLock};
 
     use rustls::pki_types::{CertificateDer, ServerName};
-    use rustls::{ClientConfig, ClientConnection, RootCertStore};
+    use rustls::{ClientConfig, ClientConnection};
     use tether::handshake::WsUrl;
     use tether::upgrade::HandshakeError;
 
@@ -46,12 +46,19 @@ mod enabled {
     pub(crate) struct TlsOptions {
         pub(crate) config: Option<Arc<ClientConfig>>,
         pub(crate) roots: Vec<CertificateDer<'static>>,
+        pub(crate) identity: Option<tether::tls::ClientIdentity>,
     }
 
-    /// A transport error, or the TLS error it carries.
-    pub(crate) fn map_io(e: io::Error) -> Error {
-        if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-            let detail = e.to_string();
+    /// A transport error, or the TLS error it carries, in plain words (with
+    /// TLS 1.3 a server's refusal of our client certificate arrives here,
+    /// after the client's side of the handshake finished, RFC 8446 section
+    /// 4.4.2.4).
+    pub(crate) fn map_io(e: io::Error, role: tether::Role) -> Error {
+        if let Some(rustls_error) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            let detail = tether::tls::describe(rustls_error, side(role));
             return Error::Tls(TlsError::new(
                 TlsErrorKind::Handshake,
                 detail,
@@ -61,6 +68,14 @@ mod enabled {
         Error::Io(e)
     }
 
+    /// Our side of TLS.
+    fn side(role: tether::Role) -> rustls::Side {
+        match role {
+            tether::Role::Client => rustls::Side::Client,
+            tether::Role::Server => rustls::Side::Server,
+        }
+    }
+
     /// The configuration to use: the application's, or webpki-roots plus the
     /// extra roots (built once when there are none).
     fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
@@ -68,38 +83,19 @@ mod enabled {
         if let Some(config) = &options.config {
             return Ok(Arc::clone(config));
         }
-        if options.roots.is_empty() {
+        if options.roots.is_empty() && options.identity.is_none() {
             if let Some(config) = DEFAULT.get() {
                 return Ok(Arc::clone(config));
             }
-            let built = build_config(&[])?;
+            let built = build_config(options)?;
             return Ok(Arc::clone(DEFAULT.get_or_init(|| built)));
         }
-        build_config(&options.roots)
+        build_config(options)
     }
 
-    fn build_config(extra: &[CertificateDer<'static>]) -> Result<Arc<ClientConfig>, Error> {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for cert in extra {
-            roots.add(cert.clone()).map_err(|e| {
-                TlsError::new(
-                    TlsErrorKind::Config,
-                    format!("extra root certificate: {e}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::new(TlsErrorKind::Config, e.to_string(), Some(Box::new(e))))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        // The upgrade is HTTP/1.1 (RFC 6455 section 4.1).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+    fn build_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+        tether::tls::client_config(&options.roots, options.identity.as_ref())
+            .map_err(|detail| TlsError::new(TlsErrorKind::Config, detail, None).into())
     }
 
     /// Runs the TLS handshake over `tcp` for `url`'s host, before `deadline`.
@@ -197,7 +193,7 @@ mod enabled {
                     let _ = tcp.write_all(&alert);
                     return Err(TlsError::new(
                         TlsErrorKind::Handshake,
-                        e.to_string(),
+                        tether::tls::describe(&e, rustls::Side::Client),
                         Some(Box::new(e)),
                     )
                     .into());

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -127,8 +129,106 @@ fn wss_to_an_untrusted_certificate_is_a_tls_handshake_error() {
             panic!("expected a TLS error, got {err:?}");
         };
         assert_eq!(tls.kind(), TlsErrorKind::Handshake);
-        assert!(err.to_string().contains("certificate"), "{err}");
+        let text = err.to_string();
+        // in plain words, the tokio adapter's (one wording, tether::tls)
+        assert!(
+            text.contains("the server's certificate was rejected: it is not signed by an authority this client trusts"),
+            "{text}"
+        );
+        assert!(text.contains("add_root_certificate"), "{text}");
+        assert!(!text.contains("UnknownIssuer"), "{text}");
         assert!(server.join().unwrap()[0].is_err());
+    });
+}
+
+/// A TLS echo server that requires client certificates signed by `ca`.
+fn mutual_tls_server(
+    ca: &pki::Ca,
+    connections: usize,
+) -> (u16, std::thread::JoinHandle<Vec<Result<(), Error>>>) {
+    let server = ca.server();
+    let config =
+        tether::tls::server_config(vec![server.cert.clone()], server.key(), Some(&[ca.der()]))
+            .unwrap();
+    tls_echo_server(config, connections)
+}
+
+/// Debug formatting of rustls' errors must not reach the user.
+fn assert_plain(text: &str) {
+    for debug in [
+        "AlertReceived",
+        "Other(",
+        "InvalidCertificate",
+        "NoCertificatesPresented",
+    ] {
+        assert!(!text.contains(debug), "debug formatting in {text:?}");
+    }
+}
+
+#[test]
+fn rfc8446_4_4_2_client_certificate_of_the_required_ca_connects() {
+    bounded(Duration::from_secs(30), || {
+        let ca = pki::Ca::new("tether client CA");
+        let (port, server) = mutual_tls_server(&ca, 1);
+        let client = ca.client("alice");
+        let options = ClientOptions::new()
+            .add_root_certificate(ca.der())
+            .client_certificate(vec![client.cert.clone()], client.key());
+        let (mut ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        ws.send(Message::text("mutual")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("mutual"));
+        assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
+        server.join().unwrap().remove(0).unwrap();
+    });
+}
+
+#[test]
+fn rfc8446_4_4_2_no_client_certificate_is_refused_in_plain_words() {
+    bounded(Duration::from_secs(30), || {
+        let ca = pki::Ca::new("tether client CA");
+        let (port, server) = mutual_tls_server(&ca, 1);
+        let options = ClientOptions::new().add_root_certificate(ca.der());
+        let err = connect(&format!("wss://localhost:{port}/"), &options).unwrap_err();
+        assert!(matches!(err, Error::Tls(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("the server requires a client certificate, and none was sent"),
+            "{text}"
+        );
+        assert_plain(&text);
+        let refused = server.join().unwrap().remove(0).unwrap_err().to_string();
+        assert!(
+            refused.contains("the client presented no certificate"),
+            "{refused}"
+        );
+        assert_plain(&refused);
+    });
+}
+
+#[test]
+fn rfc8446_4_4_2_client_certificate_of_another_ca_is_refused_in_plain_words() {
+    bounded(Duration::from_secs(30), || {
+        let ca = pki::Ca::new("tether client CA");
+        let (port, server) = mutual_tls_server(&ca, 1);
+        let stranger = pki::Ca::new("another CA").client("mallory");
+        let options = ClientOptions::new()
+            .add_root_certificate(ca.der())
+            .client_certificate(vec![stranger.cert.clone()], stranger.key());
+        let err = connect(&format!("wss://localhost:{port}/"), &options).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the peer does not trust the authority that signed our certificate"),
+            "{text}"
+        );
+        assert_plain(&text);
+        let refused = server.join().unwrap().remove(0).unwrap_err().to_string();
+        assert!(
+            refused.contains(
+                "the client's certificate was rejected: it is not signed by an authority this server trusts"
+            ),
+            "{refused}"
+        );
+        assert_plain(&refused);
     });
 }
 

@@ -89,6 +89,8 @@ pub struct ClientOptions {
     tls: Option<Arc<rustls::ClientConfig>>,
     #[cfg(feature = "tls")]
     roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    #[cfg(feature = "tls")]
+    identity: Option<tls::ClientIdentity>,
 }
 
 impl Default for ClientOptions {
@@ -101,6 +103,8 @@ impl Default for ClientOptions {
             tls: None,
             #[cfg(feature = "tls")]
             roots: Vec::new(),
+            #[cfg(feature = "tls")]
+            identity: None,
         }
     }
 }
@@ -230,17 +234,36 @@ impl ClientOptions {
         self
     }
 
+    /// Presents this certificate chain (the client's certificate first)
+    /// and key when a `wss://` server asks for a client certificate (mutual
+    /// TLS). Ignored when [`tls_config`](Self::tls_config) is set (give that
+    /// config the certificate itself). The same method as
+    /// `tether_std::ClientOptions::client_certificate`.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn client_certificate(
+        mut self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Self {
+        self.identity = Some(tls::ClientIdentity::new(chain, key));
+        self
+    }
+
     /// The rustls config `wss://` runs with: the application's, the default
-    /// plus the extra roots, or `None` for the default.
+    /// plus the extra roots and client certificate, or `None` for the
+    /// default.
     #[cfg(feature = "tls")]
     fn tls_client_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, Error> {
         if let Some(config) = &self.tls {
             return Ok(Some(config.clone()));
         }
-        if self.roots.is_empty() {
+        if self.roots.is_empty() && self.identity.is_none() {
             return Ok(None);
         }
-        tls::client_config(&self.roots).map(Some)
+        tether::tls::client_config(&self.roots, self.identity.as_ref())
+            .map(Some)
+            .map_err(Error::Tls)
     }
 }
 
@@ -380,12 +403,15 @@ where
     // offers permessage-deflate when options.config.deflate is set
     let mut upgrade = ClientUpgrade::with_config(url, options.handshake.clone(), &options.config)?;
     let (accepted, rest) = tokio::time::timeout(options.config.handshake_timeout, async {
-        stream.write_all(upgrade.request()).await?;
+        stream
+            .write_all(upgrade.request())
+            .await
+            .map_err(transport_error)?;
         // on the heap and freed after the handshake: a buffer in this
         // future would stay in the caller's task for the connection's life
         let mut buf = vec![0u8; HANDSHAKE_READ];
         loop {
-            let n = stream.read(&mut buf).await?;
+            let n = stream.read(&mut buf).await.map_err(transport_error)?;
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }
@@ -400,6 +426,20 @@ where
     let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
     let ws = start(stream, conn, None);
     Ok((ws, accepted))
+}
+
+/// An I/O error of the client's handshake; a TLS failure in it (e.g. the
+/// server refusing our client certificate, which TLS 1.3 reports after the
+/// client's side of the handshake) in plain words.
+fn transport_error(e: std::io::Error) -> Error {
+    #[cfg(feature = "tls")]
+    {
+        tls::after_handshake(e)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        Error::Io(e)
+    }
 }
 
 /// Accepts a WebSocket on `stream` with default choices (no subprotocol;

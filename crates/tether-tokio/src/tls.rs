@@ -13,29 +13,18 @@ use tokio_rustls::client::TlsStream;
 use crate::Error;
 
 /// A client config trusting the Mozilla root store plus `extra_roots`
-/// (e.g. a private CA or a self-signed test certificate).
+/// (e.g. a private CA or a self-signed test certificate), ALPN `http/1.1`.
+/// The same as the blocking adapter's ([`tether::tls::client_config`]).
 ///
 /// # Errors
 /// [`Error::Tls`] when a root certificate cannot be parsed.
 pub fn client_config(
     extra_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in extra_roots {
-        roots
-            .add(cert.clone())
-            .map_err(|e| Error::Tls(format!("bad root certificate: {e}")))?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Tls(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
+    tether::tls::client_config(extra_roots, None).map_err(Error::Tls)
 }
+
+pub use tether::tls::{ClientIdentity, server_config};
 
 /// Runs the TLS handshake as a client of `host`.
 pub(crate) async fn connect(
@@ -53,6 +42,53 @@ pub(crate) async fn connect(
         .connect(name, tcp)
         .await
         .map_err(name_cause)
+}
+
+/// A TLS failure met after the handshake (a read or write of the upgrade),
+/// in plain words, or the I/O error as is. With TLS 1.3 a server's refusal
+/// of our client certificate arrives here, after the client's side of the
+/// handshake finished (RFC 8446 section 4.4.2.4).
+pub(crate) fn after_handshake(e: std::io::Error) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls_error) => Error::Tls(tether::tls::describe(rustls_error, rustls::Side::Client)),
+        None => Error::Io(e),
+    }
+}
+
+/// A server's failed TLS accept (e.g. tokio-rustls' `TlsAcceptor::accept`)
+/// in plain words: a client without the required certificate, or with one
+/// signed by another authority, is named as such.
+pub fn accept_error(e: std::io::Error) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls_error) => Error::Tls(format!(
+            "the TLS handshake failed: {}",
+            tether::tls::describe(rustls_error, rustls::Side::Server)
+        )),
+        None => Error::Tls(format!("the TLS handshake failed: {e}")),
+    }
+}
+
+/// Reads the private key of a PEM file (PKCS#8, PKCS#1 or SEC1), e.g. for
+/// [`ClientOptions::client_certificate`](crate::ClientOptions::client_certificate).
+///
+/// # Errors
+/// [`Error::Tls`] naming the file when it cannot be read or holds no key.
+pub fn load_private_key(
+    path: &std::path::Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        Error::Tls(format!(
+            "cannot read a private key from {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Reads the certificates of a PEM file (e.g. a private CA's), for
@@ -87,15 +123,27 @@ pub fn load_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'s
 ///
 /// # Errors
 /// [`Error::Tls`] when the TLS configuration cannot be built.
-pub fn insecure_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+///
+/// `identity` is presented when the server asks for a client certificate
+/// (mutual TLS), as [`ClientOptions::client_certificate`](crate::ClientOptions::client_certificate)
+/// does with the default config.
+pub fn insecure_client_config(
+    identity: Option<&ClientIdentity>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(AcceptAnyCertificate(provider.clone()));
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(identity) => builder
+            .with_client_auth_cert(identity.chain().to_vec(), identity.key().clone_key())
+            .map_err(|e| Error::Tls(format!("the client certificate cannot be used: {e}")))?,
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -149,48 +197,16 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// A rejected server certificate, in plain words, with what to do.
-fn describe_certificate(e: &rustls::CertificateError) -> String {
-    use rustls::CertificateError as C;
-    let words = match e {
-        C::UnknownIssuer => {
-            "it is not signed by an authority this client trusts (a private CA or a self-signed \
-             certificate? trust it with --ca FILE, or ClientOptions::add_root_certificate)"
-        }
-        C::Expired | C::ExpiredContext { .. } => "it has expired",
-        C::NotValidYet | C::NotValidYetContext { .. } => {
-            "it is not valid yet (is this machine's clock right?)"
-        }
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "it is not for this host name (connect with the name the certificate names)"
-        }
-        C::Revoked => "it has been revoked",
-        C::BadSignature => "its signature does not verify",
-        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
-            "it may not be used by a server (wrong key usage)"
-        }
-        C::BadEncoding => "it is not a well-formed certificate",
-        other => {
-            let text = format!("{other:?}");
-            if text.contains("CaUsedAsEndEntity") {
-                "the server presents a CA certificate as its own (it must present a \
-                 certificate issued by that CA)"
-            } else {
-                return format!("the server's certificate was rejected: {other}");
-            }
-        }
-    };
-    format!("the server's certificate was rejected: {words}")
-}
-
 /// Names the likely cause of a TLS handshake failure.
 pub(crate) fn name_cause(e: std::io::Error) -> Error {
     let text = e.to_string();
-    if let Some(rustls::Error::InvalidCertificate(cert)) = e
+    if let Some(
+        rustls_error @ (rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)),
+    ) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return Error::Tls(describe_certificate(cert));
+        return Error::Tls(tether::tls::describe(rustls_error, rustls::Side::Client));
     }
     let plain = e
         .get_ref()

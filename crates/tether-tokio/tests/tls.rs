@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../tether-std/tests/common/pki.rs"]
+mod pki;
 
 use std::sync::Arc;
 
@@ -106,4 +108,124 @@ async fn ws_url_aimed_at_a_tls_server_names_the_cause() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("TLS") && text.contains("wss://"), "{text}");
+}
+
+/// A TLS echo server for one connection that requires client certificates
+/// signed by `ca`; its task returns the TLS accept's error, if any.
+async fn mutual_tls_server(
+    ca: &pki::Ca,
+) -> (
+    u16,
+    tokio::task::JoinHandle<Result<(), tether_tokio::Error>>,
+) {
+    let server = ca.server();
+    let config = tether_tokio::tls::server_config(
+        vec![server.cert.clone()],
+        server.key(),
+        Some(&[ca.der()]),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(tcp)
+            .await
+            .map_err(tether_tokio::tls::accept_error)?;
+        let (mut ws, _) = tether_tokio::accept(tls, &ServerOptions::default()).await?;
+        while let Some(Ok(m)) = ws.next().await {
+            let _ = ws.send(m).await;
+        }
+        Ok(())
+    });
+    (port, task)
+}
+
+/// Debug formatting of rustls' errors must not reach the user.
+fn assert_plain(text: &str) {
+    for debug in [
+        "AlertReceived",
+        "Other(",
+        "InvalidCertificate",
+        "NoCertificatesPresented",
+    ] {
+        assert!(!text.contains(debug), "debug formatting in {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn rfc8446_4_4_2_client_certificate_of_the_required_ca_connects() {
+    let ca = pki::Ca::new("tether client CA");
+    let (port, server) = mutual_tls_server(&ca).await;
+    let client = ca.client("alice");
+    let options = ClientOptions::new()
+        .add_root_certificate(ca.der())
+        .client_certificate(vec![client.cert.clone()], client.key());
+    let url = format!("wss://localhost:{port}/");
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    ws.send(Message::text("mutual")).await.unwrap();
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        Message::text("mutual")
+    );
+    assert!(
+        within(ws.close(CloseCode::NORMAL, ""))
+            .await
+            .unwrap()
+            .was_clean
+    );
+    within(server).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn rfc8446_4_4_2_no_client_certificate_is_refused_in_plain_words() {
+    let ca = pki::Ca::new("tether client CA");
+    let (port, server) = mutual_tls_server(&ca).await;
+    let options = ClientOptions::new().add_root_certificate(ca.der());
+    let url = format!("wss://localhost:{port}/");
+    let err = within(tether_tokio::connect(&url, &options))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tether_tokio::Error::Tls(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("the server requires a client certificate, and none was sent"),
+        "{text}"
+    );
+    assert_plain(&text);
+    let refused = within(server).await.unwrap().unwrap_err().to_string();
+    assert!(
+        refused.contains("the client presented no certificate"),
+        "{refused}"
+    );
+    assert_plain(&refused);
+}
+
+#[tokio::test]
+async fn rfc8446_4_4_2_client_certificate_of_another_ca_is_refused_in_plain_words() {
+    let ca = pki::Ca::new("tether client CA");
+    let (port, server) = mutual_tls_server(&ca).await;
+    let stranger = pki::Ca::new("another CA").client("mallory");
+    let options = ClientOptions::new()
+        .add_root_certificate(ca.der())
+        .client_certificate(vec![stranger.cert.clone()], stranger.key());
+    let url = format!("wss://localhost:{port}/");
+    let err = within(tether_tokio::connect(&url, &options))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("the peer does not trust the authority that signed our certificate"),
+        "{text}"
+    );
+    assert_plain(&text);
+    let refused = within(server).await.unwrap().unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "the client's certificate was rejected: it is not signed by an authority this server trusts"
+        ),
+        "{refused}"
+    );
+    assert_plain(&refused);
 }

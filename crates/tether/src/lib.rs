@@ -102,6 +102,8 @@ mod output;
 pub mod reconnect;
 mod state;
 mod timers;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub use timers::TIMER_RESOLUTION;
 pub mod upgrade;
 mod utf8;
