@@ -148,6 +148,12 @@ fn deliver(peer: &mut Connection, now: Instant, bytes: &[u8]) {
     if let Err(e @ Error::Protocol(_)) = peer.receive(now, bytes) {
         panic!("our own output broke the protocol: {e}");
     }
+    while peer.decoding_pending() {
+        peer.new_turn();
+        if let Err(e @ Error::Protocol(_)) = peer.continue_decoding(now) {
+            panic!("our own output broke the protocol: {e}");
+        }
+    }
     while peer.poll_event().is_some() {}
     let _ = peer.take_output();
 }
@@ -211,6 +217,13 @@ fuzz_target!(|input: Input| {
         match op {
             Op::Receive(bytes) => {
                 let _ = conn.receive(now, &bytes);
+                // some turns of a message decoded over several, or all
+                let mut turns = 0;
+                while conn.decoding_pending() && turns < 64 {
+                    conn.new_turn();
+                    let _ = conn.continue_decoding(now);
+                    turns += 1;
+                }
             }
             Op::Eof => conn.receive_eof(),
             Op::SendText(s) => {

@@ -218,6 +218,14 @@ impl FrameDecoder {
         Some(body.limit(need))
     }
 
+    /// Bytes appended through [`FrameDecoder::payload_buffer`] that
+    /// [`FrameDecoder::payload_appended`] has not taken yet.
+    pub fn payload_appended_len(&self) -> usize {
+        self.pending
+            .as_ref()
+            .map_or(0, |(_, body)| body.len().saturating_sub(self.unmasked))
+    }
+
     /// Unmasks what was appended through [`FrameDecoder::payload_buffer`]
     /// and returns the frame once it is complete.
     pub fn payload_appended(&mut self) -> Option<Frame> {

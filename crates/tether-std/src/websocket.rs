@@ -398,10 +398,9 @@ impl<S: Transport> WebSocket<S> {
         match self.stream.read(&mut self.buf) {
             Ok(0) => self.conn.receive_eof(),
             Ok(n) => {
-                let data = self.buf.get(..n).unwrap_or_default();
                 // A protocol error ends the connection: the Close with its
                 // code is queued and the Closed event says why.
-                let _ = self.conn.receive(Instant::now(), data);
+                self.take_in(n);
             }
             Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -410,6 +409,20 @@ impl<S: Transport> WebSocket<S> {
             Err(e) => return Err(self.fail_io(e)),
         }
         self.settle()
+    }
+
+    /// Gives the connection the `n` bytes just read, and finishes a
+    /// message it decodes over several turns (`Config::turn_bytes`): this
+    /// adapter runs each connection on its caller's thread, so there is no
+    /// one else to yield to. A protocol error ends the connection (the
+    /// Close with its code is queued and the Closed event says why).
+    fn take_in(&mut self, n: usize) {
+        let data = self.buf.get(..n).unwrap_or_default();
+        let _ = self.conn.receive(Instant::now(), data);
+        while self.conn.decoding_pending() {
+            self.conn.new_turn();
+            let _ = self.conn.continue_decoding(Instant::now());
+        }
     }
 
     fn arm_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
@@ -481,8 +494,7 @@ impl<S: Transport> WebSocket<S> {
                     return None;
                 }
                 Ok(n) => {
-                    let data = self.buf.get(..n).unwrap_or_default();
-                    let _ = self.conn.receive(Instant::now(), data);
+                    self.take_in(n);
                     self.drain_events();
                     if self.held >= limit || self.conn.state().is_terminal() {
                         return None;

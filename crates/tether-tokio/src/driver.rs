@@ -592,17 +592,28 @@ impl Inner {
             return;
         }
         let mut timer_spins = 0;
+        self.conn.new_turn();
         loop {
             let mut progress = self.step_handles_and_replies();
             progress |= self.step_write(cx);
             if read && self.can_read() && self.budget_has_room(cx) {
-                progress |= self.step_read(cx);
+                progress |= if self.conn.decoding_pending() {
+                    self.step_decode()
+                } else {
+                    self.step_read(cx)
+                };
             }
             progress |= self.step_time();
             progress |= self.step_events();
             match self.step_end(cx) {
                 End::Finished | End::ShutdownPending => return,
                 End::Running => {}
+            }
+            if progress && self.conn.turn_spent() {
+                // this connection had its turn (Config::turn_bytes): let
+                // the runtime's other tasks run, and come back for the rest
+                cx.waker().wake_by_ref();
+                return;
             }
             if progress {
                 continue;
@@ -712,6 +723,14 @@ impl Inner {
             }
             Poll::Pending => false,
         }
+    }
+
+    /// A received message the core decodes over several turns: the next
+    /// part of it (read nothing meanwhile).
+    fn step_decode(&mut self) -> bool {
+        // a protocol error is also an event (the final Closed)
+        let _ = self.conn.continue_decoding(now());
+        true
     }
 
     /// Time: the core's due timers run.

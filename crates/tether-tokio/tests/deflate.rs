@@ -243,3 +243,72 @@ async fn std_client_tokio_server_with_deflate() {
         "{up}/{down} for {plain}"
     );
 }
+
+/// Awaits `f`, counting its polls.
+async fn counting_polls<F: std::future::Future>(f: F) -> (F::Output, u32) {
+    let mut f = std::pin::pin!(f);
+    let mut polls = 0;
+    let out = std::future::poll_fn(|cx| {
+        polls += 1;
+        f.as_mut().poll(cx)
+    })
+    .await;
+    (out, polls)
+}
+
+/// A message that inflates to 16 MiB from ~16 KiB on the wire (a
+/// decompression bomb under the limit) is inflated a turn
+/// (`Config::turn_bytes`) at a time: the task that drives the connection
+/// gives the runtime back after each turn (64 of them) instead of holding
+/// its thread for all of it. Counted in polls, not time.
+#[tokio::test(flavor = "current_thread")]
+async fn a_bomb_is_inflated_in_turns_giving_the_runtime_back_between() {
+    const BIG: usize = 16 << 20;
+    let config = Config {
+        max_message_size: BIG,
+        turn_bytes: 256 << 10,
+        ..with_deflate(DeflateConfig::default())
+    };
+    // the server answers each message with its length and how often its
+    // `next()` was polled to get it
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_config = config.clone();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let options = tether_tokio::ServerOptions::new().config(server_config);
+        let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        loop {
+            let (next, polls) = counting_polls(ws.next()).await;
+            let Some(Ok(m)) = next else { break };
+            let answer = format!("{} {polls}", m.len());
+            ws.send(Message::text(answer)).await.unwrap();
+        }
+    });
+    let options = tether_tokio::ClientOptions::new().config(config);
+    let (mut ws, _) = within(tether_tokio::connect(&format!("ws://{addr}/"), &options))
+        .await
+        .unwrap();
+    let mut polls_for = |answer: Message| -> (usize, u32) {
+        let text = answer.as_text().unwrap().to_string();
+        let (len, polls) = text.split_once(' ').unwrap();
+        (len.parse().unwrap(), polls.parse().unwrap())
+    };
+    within(ws.send(Message::binary(vec![0u8; 10])))
+        .await
+        .unwrap();
+    let (len, small) = polls_for(within(ws.next()).await.unwrap().unwrap());
+    assert_eq!(len, 10);
+    within(ws.send(Message::binary(vec![0u8; BIG])))
+        .await
+        .unwrap();
+    let (len, big) = polls_for(within(ws.next()).await.unwrap().unwrap());
+    assert_eq!(len, BIG);
+    // 16 MiB in turns of 256 KiB: 64 turns, each giving the thread back;
+    // the connection's background task drives some of them, the reader
+    // the others (all in one poll when turns are unbounded)
+    assert!(small <= 4, "{small} polls for a small message");
+    assert!(big >= 16, "only {big} polls while 16 MiB were inflated");
+    within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+    within(server).await.unwrap();
+}

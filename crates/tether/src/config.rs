@@ -151,6 +151,17 @@ pub struct Config {
     /// 5.5.3), so a Ping flood holds at most this much. Default 1 KiB
     /// (at least 7 Pongs of the largest size, 170 empty ones).
     pub max_pending_pongs: usize,
+    /// The most work a connection does per turn, in bytes: bytes received
+    /// plus bytes an extension decoded (inflated). Past it
+    /// [`Connection::turn_spent`](crate::Connection::turn_spent) says so,
+    /// and an adapter serving many connections on few threads lets the
+    /// others run (the tokio adapter yields to the runtime); a message
+    /// that inflates to more is inflated over several turns. So neither a
+    /// flood of small frames nor a decompression bomb holds a thread for
+    /// more than about this much work at a time (a turn of 256 KiB is
+    /// about 0.3 ms of inflating). Nothing is refused or lost. Default
+    /// 256 KiB.
+    pub turn_bytes: usize,
     /// permessage-deflate (RFC 7692): `Some` makes a client offer it and a
     /// server accept a client's offer, through [`crate::upgrade`] (which
     /// every adapter uses). Received compressed messages count against
@@ -192,6 +203,7 @@ impl Default for Config {
             auto_close_reply: true,
             auto_pong: true,
             max_pending_pongs: 1024,
+            turn_bytes: 256 << 10,
             #[cfg(feature = "deflate")]
             deflate: None,
         }

@@ -39,8 +39,8 @@ use crate::output::ZERO_COPY_MIN;
 use crate::timers::{Timer, Timers};
 use crate::utf8::Utf8Stream;
 use crate::{
-    CloseCode, CloseFrame, CloseInfo, Config, Error, Extension, Initiator, InvalidInput, KeepAlive,
-    MAX_CLOSE_REASON, Message, MessageKind, Output, ProtocolError, State, Utf8Bytes,
+    CloseCode, CloseFrame, CloseInfo, Config, DecodeJob, Error, Extension, Initiator, InvalidInput,
+    KeepAlive, MAX_CLOSE_REASON, Message, MessageKind, Output, ProtocolError, State, Utf8Bytes,
 };
 
 /// Something that happened on the connection, from [`Connection::poll_event`].
@@ -195,6 +195,18 @@ pub struct Connection {
     our_close_by: Initiator,
     /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`.
     sent: VecDeque<Sent>,
+    /// A received message the extension is still decoding (over several
+    /// turns); input waits behind it.
+    decoding: Option<Decoding>,
+    /// Work done since the turn began (`Config::turn_bytes`).
+    turn_work: usize,
+}
+
+/// A message being decoded by the extension over several turns.
+struct Decoding {
+    job: DecodeJob,
+    /// Text already checked for UTF-8 as it arrived.
+    checked: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -236,6 +248,8 @@ impl Connection {
             input: BytesMut::new(),
             events: VecDeque::new(),
             incoming: None,
+            decoding: None,
+            turn_work: 0,
             frame_started: false,
             frame_checked: 0,
             output: Output::default(),
@@ -319,11 +333,18 @@ impl Connection {
         // Each byte is copied once: runs of whole frames go into `input` (and
         // are split off it without copying), while the payload of a frame
         // still arriving goes straight into that frame's own buffer.
+        self.turn_work = self.turn_work.saturating_add(data.len());
         let mut data = data;
         while !data.is_empty() {
             if self.input_stopped() {
                 self.input.clear();
                 return Ok(());
+            }
+            if self.decoding.is_some() {
+                // a message is still being decoded: what follows it waits
+                // (an adapter reads no more until `continue_decoding` ends it)
+                self.input.extend_from_slice(data);
+                break;
             }
             if let Some(need) = self.decoder.payload_remaining() {
                 let take = need.min(data.len());
@@ -356,7 +377,7 @@ impl Connection {
     /// [`Connection::payload_received`]. `None` when no large payload is
     /// pending (or the connection no longer reads): use `receive`.
     pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
-        if self.input_stopped() {
+        if self.input_stopped() || self.decoding.is_some() {
             return None;
         }
         if self.decoder.payload_remaining()? < DIRECT_READ_MIN {
@@ -376,12 +397,67 @@ impl Connection {
         }
         self.now = now;
         self.postpone_keepalive(now);
+        self.turn_work = self
+            .turn_work
+            .saturating_add(self.decoder.payload_appended_len());
         match self.decoder.payload_appended() {
             Some(frame) => self.handle_frame(now, frame)?,
             None => self.check_partial()?,
         }
         self.track_progress(now);
         Ok(())
+    }
+
+    /// Whether a received message is still being decoded: an extension
+    /// (permessage-deflate inflating a message much larger than it was on
+    /// the wire) works on it over several turns of `Config::turn_bytes`.
+    /// While it is, read nothing more from the transport (input given to
+    /// [`Connection::receive`] meanwhile waits behind the message, in
+    /// memory): call [`Connection::continue_decoding`] instead, after
+    /// letting other connections run if [`Connection::turn_spent`].
+    pub fn decoding_pending(&self) -> bool {
+        self.decoding.is_some() && !self.input_stopped()
+    }
+
+    /// Goes on with the message [`Connection::decoding_pending`] reports,
+    /// for at most the rest of the turn (`Config::turn_bytes`); once it is
+    /// done and queued as an event, the input that waited behind it is
+    /// processed. Does nothing when nothing is pending.
+    ///
+    /// # Errors
+    /// As [`Connection::receive`] (e.g. 1009 when the message inflates
+    /// past `max_message_size`, 1007 for corrupt compressed data).
+    pub fn continue_decoding(&mut self, now: Instant) -> Result<(), Error> {
+        if !self.decoding_pending() {
+            return Ok(());
+        }
+        self.now = now;
+        if let Err(e) = self.decode_some() {
+            return Err(self.fail(e));
+        }
+        if self.decoding.is_none() && !self.input.is_empty() {
+            self.process(now)?;
+        }
+        self.track_progress(now);
+        Ok(())
+    }
+
+    /// Whether this turn's work is done: the bytes received plus the
+    /// bytes an extension decoded since [`Connection::new_turn`] reached
+    /// `Config::turn_bytes`. An adapter that runs many connections on few
+    /// threads lets the others run now (the tokio adapter yields to the
+    /// runtime) and starts a new turn when it comes back, so one peer's
+    /// flood of frames or a decompression bomb holds a thread for about
+    /// one turn at a time. Nothing is refused; it is only a point to
+    /// yield at.
+    pub fn turn_spent(&self) -> bool {
+        self.turn_work >= self.config.turn_bytes
+    }
+
+    /// Starts a turn (see [`Connection::turn_spent`]): an adapter calls it
+    /// each time it takes the connection up again.
+    pub fn new_turn(&mut self) {
+        self.turn_work = 0;
     }
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
@@ -461,6 +537,9 @@ impl Connection {
         loop {
             if self.input_stopped() {
                 self.input.clear();
+                return Ok(());
+            }
+            if self.decoding.is_some() {
                 return Ok(());
             }
             match self.decoder.decode(&mut self.input) {
@@ -675,24 +754,65 @@ impl Connection {
         if let Some(utf8) = inc.utf8 {
             utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        let payload = match self.extension.as_mut() {
-            Some(ext) if !inc.rsv.is_empty() => ext
-                .decode(inc.kind, inc.rsv, inc.buf, self.config.max_message_size)
-                .map_err(|e| ProtocolError::Extension {
-                    code: e.code,
-                    reason: e.reason,
-                })?,
-            _ => inc.buf.freeze(),
+        if self.extension.is_some() && !inc.rsv.is_empty() {
+            self.decoding = Some(Decoding {
+                job: DecodeJob::new(inc.kind, inc.rsv, inc.buf),
+                checked,
+            });
+            return self.decode_some();
+        }
+        self.deliver(inc.kind, inc.buf.freeze(), checked)
+    }
+
+    /// Decodes more of the message the extension is working on: up to
+    /// what is left of the turn (`Config::turn_bytes`, at least a
+    /// sixteenth of it), delivering it when done.
+    fn decode_some(&mut self) -> Result<(), ProtocolError> {
+        let (Some(ext), Some(decoding)) = (self.extension.as_mut(), self.decoding.as_mut()) else {
+            return Ok(());
         };
-        // Text not checked as it arrived (an extension transformed it) is
-        // checked once decoded (RFC 7692 section 6, RFC 6455 section 8.1).
-        if inc.kind == MessageKind::Text
-            && !checked
-            && simdutf8::basic::from_utf8(&payload).is_err()
-        {
+        let turn = self.config.turn_bytes.max(1);
+        let step = turn.saturating_sub(self.turn_work).max(turn / 16);
+        let before = decoding.job.output.len();
+        let done = ext
+            .decode_step(&mut decoding.job, self.config.max_message_size, step)
+            .map_err(|e| ProtocolError::Extension {
+                code: e.code,
+                reason: e.reason,
+            });
+        let made = match &done {
+            Ok(Some(payload)) => payload.len().saturating_sub(before),
+            _ => decoding.job.output.len().saturating_sub(before),
+        };
+        self.turn_work = self.turn_work.saturating_add(made);
+        match done {
+            Ok(None) => Ok(()),
+            Ok(Some(payload)) => {
+                let Some(decoding) = self.decoding.take() else {
+                    return Ok(());
+                };
+                self.deliver(decoding.job.kind, payload, decoding.checked)
+            }
+            Err(e) => {
+                self.decoding = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// A whole message: checked (text not checked as it arrived, because an
+    /// extension transformed it, is checked once decoded: RFC 7692 section
+    /// 6, RFC 6455 section 8.1) and queued for the application.
+    fn deliver(
+        &mut self,
+        kind: MessageKind,
+        payload: Bytes,
+        checked: bool,
+    ) -> Result<(), ProtocolError> {
+        if kind == MessageKind::Text && !checked && simdutf8::basic::from_utf8(&payload).is_err() {
             return Err(ProtocolError::InvalidUtf8);
         }
-        let message = match inc.kind {
+        let message = match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
         };
@@ -764,6 +884,7 @@ impl Connection {
             self.deferred_failure = Some(err.clone());
             self.input.clear();
             self.incoming = None;
+            self.decoding = None;
             self.start_closing(self.now);
         } else {
             self.carry_out_failure(err.clone());
@@ -818,6 +939,7 @@ impl Connection {
         self.events.push_back(Event::Closed(info));
         self.input.clear();
         self.incoming = None;
+        self.decoding = None;
         self.sending = None;
         self.pending_pongs.clear();
         self.pending_pong_bytes = 0;

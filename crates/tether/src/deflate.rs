@@ -49,7 +49,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use tether_frame::{Role, Rsv};
 use tether_handshake::Extension as Offer;
 
-use crate::{CloseCode, Extension, ExtensionError, MessageKind};
+use crate::{CloseCode, DecodeJob, Extension, ExtensionError, MessageKind};
 
 /// The extension's token in `Sec-WebSocket-Extensions`.
 pub const NAME: &str = "permessage-deflate";
@@ -582,60 +582,117 @@ fn inflate_bounded(
     max: usize,
     largest: &mut usize,
 ) -> Result<(Vec<u8>, bool), ExtensionError> {
-    let first = input.len().saturating_mul(4).clamp(256, 64 << 10).min(max);
-    let mut out: Vec<u8> = Vec::new();
-    out.reserve_exact(first);
-    for part in [input, &TRAILER[..]] {
-        let mut pos = 0;
-        loop {
-            let rest = part.get(pos..).unwrap_or_default();
-            let before_in = d.total_in();
-            let before_len = out.len();
-            let at_limit = out.len() == out.capacity() && out.len() >= max;
-            let status = if at_limit {
-                // full at the limit: one more byte of output means too big
-                let mut probe = [0u8; 1];
-                let before_out = d.total_out();
-                let status = d
-                    .decompress(rest, &mut probe, FlushDecompress::Sync)
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                if d.total_out() != before_out {
-                    return Err(too_big(max));
-                }
-                status
-            } else {
-                if out.len() == out.capacity() {
-                    let grow = out.capacity().max(256).min(max - out.len());
-                    out.reserve_exact(grow);
-                }
-                *largest = (*largest).max(out.capacity());
-                let status = d
-                    .decompress_vec(rest, &mut out, FlushDecompress::Sync)
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                if out.len() > max {
-                    return Err(too_big(max));
-                }
-                status
-            };
-            let used = usize::try_from(d.total_in() - before_in).unwrap_or(usize::MAX);
-            pos = pos.saturating_add(used);
-            if status == Status::StreamEnd {
-                // a final block: what follows (at least our trailer) is not
-                // part of the stream
-                return Ok((out, true));
-            }
-            // the inflater stopped with room to spare: nothing is pending
-            let drained = at_limit || out.len() < out.capacity();
-            if pos >= part.len() && drained {
-                break;
-            }
-            if drained && used == 0 && out.len() == before_len {
-                return Err(corrupt("the inflater made no progress"));
-            }
+    let (mut stage, mut pos, mut out) = (0, 0, Vec::new());
+    loop {
+        let at = Progress {
+            stage: &mut stage,
+            pos: &mut pos,
+            out: &mut out,
+        };
+        if let Some(ended) = inflate_some(d, input, at, max, usize::MAX, largest)? {
+            return Ok((out, ended));
         }
     }
-    *largest = (*largest).max(out.capacity());
-    Ok((out, false))
+}
+
+/// How far the inflating of one message got: the stage (0 its payload, 1
+/// the trailer), the position in that stage's bytes, the output so far.
+struct Progress<'a> {
+    stage: &'a mut u8,
+    pos: &'a mut usize,
+    out: &'a mut Vec<u8>,
+}
+
+/// Inflates more of `input` followed by the trailer into `job.output`:
+/// about `step` more bytes of output at most (the output space handed to
+/// the inflater per call is bounded by it). Returns `Some(ended)` when all
+/// of the input is inflated (`ended`: a final block came), `None` when the
+/// step was used up first; call again to go on.
+fn inflate_some(
+    d: &mut Decompress,
+    input: &[u8],
+    at: Progress<'_>,
+    max: usize,
+    step: usize,
+    largest: &mut usize,
+) -> Result<Option<bool>, ExtensionError> {
+    let step = step.max(1);
+    let Progress { stage, pos, out } = at;
+    if out.capacity() == 0 {
+        let first = input.len().saturating_mul(4).clamp(256, 64 << 10).min(max);
+        out.reserve_exact(first);
+    }
+    let stop_at = out.len().saturating_add(step);
+    loop {
+        let part: &[u8] = if *stage == 0 { input } else { &TRAILER[..] };
+        let rest = part.get(*pos..).unwrap_or_default();
+        let before_in = d.total_in();
+        let before_len = out.len();
+        let at_limit = out.len() == out.capacity() && out.len() >= max;
+        let status = if at_limit {
+            // full at the limit: one more byte of output means too big
+            let mut probe = [0u8; 1];
+            let before_out = d.total_out();
+            let status = d
+                .decompress(rest, &mut probe, FlushDecompress::Sync)
+                .map_err(|e| corrupt(&e.to_string()))?;
+            if d.total_out() != before_out {
+                return Err(too_big(max));
+            }
+            status
+        } else {
+            if out.len() == out.capacity() {
+                let grow = out.capacity().max(256).min(max - out.len());
+                out.reserve_exact(grow);
+            }
+            *largest = (*largest).max(out.capacity());
+            // at most `step` of output per call: the rest of the capacity
+            // is out of the inflater's reach until the next call
+            let room = (out.capacity() - out.len()).min(stop_at.saturating_sub(out.len()).max(1));
+            let status = if room == out.capacity() - out.len() {
+                d.decompress_vec(rest, out, FlushDecompress::Sync)
+            } else {
+                let start = out.len();
+                out.resize(start + room, 0);
+                let before_out = d.total_out();
+                let status = d.decompress(rest, &mut out[start..], FlushDecompress::Sync);
+                let made = usize::try_from(d.total_out() - before_out).unwrap_or(room);
+                out.truncate(start + made.min(room));
+                status
+            }
+            .map_err(|e| corrupt(&e.to_string()))?;
+            if out.len() > max {
+                return Err(too_big(max));
+            }
+            status
+        };
+        let used = usize::try_from(d.total_in() - before_in).unwrap_or(usize::MAX);
+        *pos = pos.saturating_add(used);
+        if status == Status::StreamEnd {
+            // a final block: what follows (at least our trailer) is not
+            // part of the stream
+            *largest = (*largest).max(out.capacity());
+            return Ok(Some(true));
+        }
+        // the inflater stopped with room to spare: nothing is pending
+        let full = out.len() == out.capacity() || out.len() >= stop_at;
+        let drained = at_limit || !full;
+        if *pos >= part.len() && drained {
+            if *stage == 0 {
+                *stage = 1;
+                *pos = 0;
+                continue;
+            }
+            *largest = (*largest).max(out.capacity());
+            return Ok(Some(false));
+        }
+        if drained && used == 0 && out.len() == before_len {
+            return Err(corrupt("the inflater made no progress"));
+        }
+        if out.len() >= stop_at {
+            return Ok(None);
+        }
+    }
 }
 
 impl Extension for PerMessageDeflate {
@@ -658,6 +715,35 @@ impl Extension for PerMessageDeflate {
             return Ok(payload.freeze());
         }
         self.decompress(&payload, max_size).map(Bytes::from)
+    }
+
+    fn decode_step(
+        &mut self,
+        job: &mut DecodeJob,
+        max_size: usize,
+        step: usize,
+    ) -> Result<Option<Bytes>, ExtensionError> {
+        if !job.rsv.contains(Rsv::RSV1) {
+            return Ok(Some(core::mem::take(&mut job.input).freeze()));
+        }
+        let bits = self.decompress_bits;
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let at = Progress {
+            stage: &mut job.stage,
+            pos: &mut job.consumed,
+            out: &mut job.output,
+        };
+        match inflate_some(d, &job.input, at, max_size, step, &mut self.largest_buffer)? {
+            None => Ok(None),
+            Some(ended) => {
+                if ended || self.reset_decompress {
+                    d.reset(false);
+                }
+                Ok(Some(Bytes::from(core::mem::take(&mut job.output))))
+            }
+        }
     }
 
     fn encode(&mut self, _kind: MessageKind, payload: Bytes) -> (Rsv, Bytes) {

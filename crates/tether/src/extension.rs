@@ -23,6 +23,40 @@ pub struct ExtensionError {
     pub reason: String,
 }
 
+/// A received message being decoded over several steps
+/// ([`Extension::decode_step`]): what arrived and how far decoding got.
+#[derive(Debug)]
+pub struct DecodeJob {
+    /// The message's kind.
+    pub kind: MessageKind,
+    /// RSV bits of its first frame.
+    pub rsv: Rsv,
+    /// The payload as received (reassembled).
+    pub input: BytesMut,
+    /// Which part of its input the extension is at (its own numbering; 0,
+    /// the payload, at the start; permessage-deflate's 1 is the trailer it
+    /// appends).
+    pub stage: u8,
+    /// Bytes of the current stage's input already decoded.
+    pub consumed: usize,
+    /// The output so far.
+    pub output: alloc::vec::Vec<u8>,
+}
+
+impl DecodeJob {
+    /// A job for a message as received.
+    pub fn new(kind: MessageKind, rsv: Rsv, input: BytesMut) -> Self {
+        Self {
+            kind,
+            rsv,
+            input,
+            consumed: 0,
+            stage: 0,
+            output: alloc::vec::Vec::new(),
+        }
+    }
+}
+
 /// A negotiated per-message extension.
 pub trait Extension: Send {
     /// The extension's name, as in `Sec-WebSocket-Extensions`.
@@ -46,6 +80,28 @@ pub trait Extension: Send {
         payload: BytesMut,
         max_size: usize,
     ) -> Result<Bytes, ExtensionError>;
+
+    /// Transforms a received message in steps, so that a message whose
+    /// decoding is much more work than its size on the wire (a
+    /// decompression bomb) does not hold the caller's thread for all of it
+    /// at once: each call adds at most about `step` bytes of output to
+    /// `job` and returns `Ok(None)` while more is left, then the whole
+    /// payload. The same rules as [`Extension::decode`] (`max_size`, errors).
+    /// Default: all at once through `decode` (for extensions whose work is
+    /// proportional to their input).
+    ///
+    /// # Errors
+    /// An [`ExtensionError`] fails the connection with its code.
+    fn decode_step(
+        &mut self,
+        job: &mut DecodeJob,
+        max_size: usize,
+        step: usize,
+    ) -> Result<Option<Bytes>, ExtensionError> {
+        let _ = step;
+        let payload = core::mem::take(&mut job.input);
+        self.decode(job.kind, job.rsv, payload, max_size).map(Some)
+    }
 
     /// Transforms a message to send. Returns the RSV bits for its first
     /// frame and the payload to frame (`Rsv::NONE` and the payload as it

@@ -49,6 +49,13 @@
 //!             // a protocol error is reported by the events (the final Closed)
 //!             Ok(n) => {
 //!                 let _ = conn.receive(Instant::now(), &buf[..n]);
+//!                 // a message that inflates to much more than it took on
+//!                 // the wire is decoded a turn at a time (one thread per
+//!                 // connection here: no one to yield to between turns)
+//!                 while conn.decoding_pending() {
+//!                     conn.new_turn();
+//!                     let _ = conn.continue_decoding(Instant::now());
+//!                 }
 //!             }
 //!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
 //!             Err(e) => {
@@ -73,6 +80,11 @@
 //! `tether-std` runs exactly this with the application's calls in place of
 //! step 5; `tether-tokio` runs it as named steps of one `drive()`, polled
 //! by whichever task is waiting, with a background task when none is.
+//! Where many connections share a thread, each drive is one turn
+//! ([`Config::turn_bytes`]): when [`Connection::turn_spent`] says so, the
+//! driver lets the others run and comes back (tokio yields to the runtime),
+//! and a message still being decoded ([`Connection::decoding_pending`]) is
+//! continued on the next turn instead of reading more.
 //!
 //! Rules implemented, by RFC 6455 section: masking by role (5.1), framing
 //! and reserved bits (5.2), fragmentation with interleaved control frames
@@ -115,7 +127,7 @@ pub use connection::{Connection, Event, IDLE_SPARE_MAX, Sent};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};
 pub use error::{Error, InvalidInput, ProtocolError};
-pub use extension::{Extension, ExtensionError};
+pub use extension::{DecodeJob, Extension, ExtensionError};
 pub use message::{Message, MessageKind, Utf8Bytes};
 pub use output::Output;
 pub use state::State;

@@ -484,6 +484,12 @@ fn connection(
     // a violation in the first bytes is the connection's first failure: its
     // Close is queued and its events say why
     let _ = conn.receive(now, leftover);
+    // a compressed message among them is decoded whole here (a few KiB of
+    // handshake leftovers), so no adapter has to look for one it did not read
+    while conn.decoding_pending() {
+        conn.new_turn();
+        let _ = conn.continue_decoding(now);
+    }
     conn
 }
 

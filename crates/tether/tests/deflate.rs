@@ -284,6 +284,89 @@ fn decompression_bomb_is_refused_with_1009_and_bounded_memory() {
     }
 }
 
+/// One turn's work, as `continue_decoding` reports it: the turns it took
+/// to finish the pending message, with the events that came out.
+fn decode_in_turns(conn: &mut Connection, now: Instant) -> (usize, Result<(), tether::Error>) {
+    let mut turns = 0;
+    while conn.decoding_pending() {
+        assert!(turns < 10_000, "no end to decoding");
+        conn.new_turn();
+        turns += 1;
+        if let Err(e) = conn.continue_decoding(now) {
+            return (turns, Err(e));
+        }
+    }
+    (turns, Ok(()))
+}
+
+#[test]
+fn a_bomb_is_inflated_a_turn_at_a_time_and_what_follows_waits_in_order() {
+    // 16 MiB of zeros, ~16 KiB on the wire, then a Ping and a text
+    const BIG: usize = 16 << 20;
+    let turn = 256 << 10;
+    let wire = bomb(BIG);
+    for role in ROLES {
+        let config = Config {
+            max_message_size: BIG,
+            turn_bytes: turn,
+            ..Config::default()
+        };
+        let mut conn = Connection::new(role, config, Instant::now());
+        conn.set_extension(pmd(role, DeflateParams::default()));
+        let now = Instant::now();
+        let mut input = raw_frame(role, true, 4, BINARY, &wire);
+        input.extend(frame(role, 0x9, b"p"));
+        input.extend(frame(role, 0x1, b"after"));
+        conn.receive(now, &input).unwrap();
+        // one turn of work, no more: the message is pending, nothing after
+        // it was processed (the Ping is not answered yet)
+        assert!(conn.decoding_pending());
+        assert!(conn.turn_spent());
+        assert_eq!(conn.poll_event(), None);
+        assert!(conn.take_output().is_empty());
+        // a read meanwhile waits behind it
+        conn.receive(now, &frame(role, 0x1, b"later")).unwrap();
+        let (turns, result) = decode_in_turns(&mut conn, now);
+        result.unwrap();
+        // each turn inflates at most a turn's worth: 16 MiB takes >= 64
+        assert!(turns >= BIG / turn - 1, "{turns} turns");
+        assert!(turns <= BIG / turn + 2, "{turns} turns");
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(matches!(&events[0], Event::Message(m) if m.len() == BIG));
+        assert!(matches!(&events[1], Event::Ping(p) if &p[..] == b"p"));
+        assert_eq!(events[2], Event::Message(Message::text("after")));
+        assert_eq!(events[3], Event::Message(Message::text("later")));
+        // the Ping was answered once reached
+        assert!(!conn.take_output().is_empty());
+    }
+}
+
+#[test]
+fn a_bomb_over_the_limit_fails_with_1009_within_a_few_turns() {
+    const MAX: usize = 1 << 20;
+    let wire = bomb(64 << 20);
+    for role in ROLES {
+        let config = Config {
+            max_message_size: MAX,
+            turn_bytes: 128 << 10,
+            ..Config::default()
+        };
+        let mut conn = Connection::new(role, config, Instant::now());
+        conn.set_extension(pmd(role, DeflateParams::default()));
+        let now = Instant::now();
+        conn.receive(now, &raw_frame(role, true, 4, BINARY, &wire))
+            .unwrap();
+        let (turns, result) = decode_in_turns(&mut conn, now);
+        let Err(tether::Error::Protocol(e)) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(e.close_code().as_u16(), 1009, "{e}");
+        assert!(turns <= MAX / (128 << 10) + 1, "{turns} turns");
+        assert!(!conn.decoding_pending());
+    }
+}
+
 #[test]
 fn a_message_inflating_to_exactly_the_limit_is_accepted() {
     const MAX: usize = 100_000;
@@ -464,6 +547,12 @@ fn round_trip(params: DeflateParams, seed: u64, count: usize) -> (usize, usize) 
             let n = rng.random_range(1..=rest.len().min(70_000));
             to.receive(now, &rest[..n]).unwrap();
             rest = &rest[n..];
+        }
+        // a message that inflates past a turn is finished over several
+        // (what arrived meanwhile waited behind it)
+        while to.decoding_pending() {
+            to.new_turn();
+            to.continue_decoding(now).unwrap();
         }
         assert_eq!(to.poll_event(), Some(Event::Message(m)));
         assert_eq!(to.poll_event(), None);

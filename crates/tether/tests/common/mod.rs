@@ -117,6 +117,14 @@ impl Harness {
         if let Err(e) = self.conn.receive(self.now, bytes) {
             self.error.get_or_insert(e);
         }
+        // as an adapter does: a message decoded over several turns is
+        // finished before more is read
+        while self.conn.decoding_pending() {
+            self.conn.new_turn();
+            if let Err(e) = self.conn.continue_decoding(self.now) {
+                self.error.get_or_insert(e);
+            }
+        }
         self
     }
 
