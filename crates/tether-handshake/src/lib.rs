@@ -19,6 +19,10 @@
 //! plain HTTP was expected), and on a head over the [`Limits`], while it is
 //! still incomplete.
 //!
+//! [`proxy`] holds the exchanges that reach a server through a proxy (HTTP
+//! CONNECT, SOCKS5) and the environment variables' rules, for both
+//! adapters.
+//!
 //! This crate never does I/O, never reads a clock, never panics on input,
 //! and never reads more of a buffer than the limits allow. Its errors say
 //! what was expected and what came, in plain words, citing the RFC.
@@ -59,6 +63,7 @@ mod extension;
 mod head;
 mod headers;
 mod limits;
+pub mod proxy;
 mod server;
 mod status;
 mod url;
