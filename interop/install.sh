@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned interop peers (interop/README.md): Node's `ws` from
 # package-lock.json into interop/node_modules, Python's `websockets` from
-# requirements.txt into interop/.venv, and Debian's Chromium. Idempotent and
+# requirements.txt into interop/.venv, and Debian's Chromium, tinyproxy and
+# microsocks (the proxies of the proxy tests). Idempotent and
 # quiet; a second run only checks stamps and takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +20,11 @@ fi
 # fonts-liberation: recommends are skipped below, and a browser with no font
 # at all is a needless risk
 [ -x /usr/bin/chromium ] || missing_packages+=(chromium fonts-liberation)
+# the proxies `tether connect --proxy` is tested through
+# (crates/tether-cli/tests/proxy.rs, the adapters' proxy tests): an HTTP
+# CONNECT proxy and a SOCKS5 server with username/password
+command -v tinyproxy >/dev/null || [ -x /usr/bin/tinyproxy ] || missing_packages+=(tinyproxy)
+command -v microsocks >/dev/null || [ -x /usr/bin/microsocks ] || missing_packages+=(microsocks)
 if [ ${#missing_packages[@]} -gt 0 ]; then
     say "installing ${missing_packages[*]} with apt-get"
     sudo=""

@@ -273,6 +273,17 @@ pub enum ProxyError {
     TooLong(&'static str),
     /// The proxy closed the connection before finishing its answer.
     Closed,
+    /// The proxy could not be reached (the adapter's words for the
+    /// system's error).
+    Unreachable {
+        /// The proxy, without its password.
+        proxy: String,
+        /// What the system said.
+        reason: String,
+    },
+    /// The proxy was reached but did not open the tunnel within the
+    /// connect timeout.
+    TimedOut(core::time::Duration),
     /// The proxy sent bytes after its answer, before the tunnel's server
     /// could have spoken (neither TLS nor the WebSocket upgrade lets the
     /// server speak first).
@@ -309,7 +320,8 @@ impl fmt::Display for ProxyError {
                     (407, false) => f.write_str(
                         " (it wants a user name and password: http://user:password@host:port)",
                     ),
-                    (407, true) => f.write_str(" (it refused the user name and password)"),
+                    // tinyproxy answers wrong credentials with 401
+                    (407 | 401, true) => f.write_str(" (it refused the user name and password)"),
                     _ => Ok(()),
                 }
             }
@@ -344,6 +356,10 @@ impl fmt::Display for ProxyError {
             Self::SocksMalformed(why) => write!(f, "the SOCKS5 proxy's answer is invalid: {why}"),
             Self::TooLong(what) => write!(f, "the {what} is over 255 bytes, too long for SOCKS5"),
             Self::Closed => f.write_str("the proxy closed the connection before answering"),
+            Self::Unreachable { proxy, reason } => {
+                write!(f, "cannot connect to the proxy {proxy}: {reason}")
+            }
+            Self::TimedOut(d) => write!(f, "the proxy did not open the tunnel within {d:?}"),
             Self::TrailingBytes(n) => write!(
                 f,
                 "the proxy sent {n} bytes after its answer, before we spoke"
@@ -730,6 +746,46 @@ fn not_socks5(version: u8) -> ProxyError {
     ProxyError::SocksMalformed(format!(
         "it answered version {version}, not 5: is it a SOCKS5 proxy?"
     ))
+}
+
+/// Whether and how a client uses a proxy: the adapters' `ClientOptions`
+/// hold one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyPolicy {
+    /// Connect directly (the default).
+    #[default]
+    Direct,
+    /// Always through this proxy.
+    Url(ProxyUrl),
+    /// As the environment variables say ([`proxy_from_env`]), read when
+    /// connecting.
+    FromEnv,
+}
+
+impl ProxyPolicy {
+    /// The proxy to use for a `ws://` or `wss://` (`secure`) URL to
+    /// `host`:`port`, with `env` looking variables up for
+    /// [`ProxyPolicy::FromEnv`].
+    ///
+    /// # Errors
+    /// [`ProxyError::Url`] when a variable holds an unusable proxy URL.
+    pub fn resolve(
+        &self,
+        secure: bool,
+        host: &str,
+        port: u16,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<ProxyUrl>, ProxyError> {
+        match self {
+            Self::Direct => Ok(None),
+            Self::Url(proxy) => Ok(Some(proxy.clone())),
+            Self::FromEnv => match proxy_from_env(secure, host, port, env)? {
+                EnvProxy::Use { proxy, .. } => Ok(Some(proxy)),
+                EnvProxy::Unset | EnvProxy::Bypassed { .. } => Ok(None),
+            },
+        }
+    }
 }
 
 /// What the environment says about reaching a server.

@@ -10,6 +10,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tether::Config;
+use tether::handshake::proxy::{ProxyConnect, ProxyError, ProxyPolicy, ProxyUrl, Target};
 use tether::handshake::{Accepted, ClientConfig, Limits, WsUrl};
 use tether::upgrade::ClientUpgrade;
 
@@ -42,6 +43,7 @@ pub struct ClientOptions {
     handshake: ClientConfig,
     config: Config,
     nodelay: bool,
+    proxy: ProxyPolicy,
     settings: Settings,
     #[cfg(feature = "tls")]
     tls: crate::tls::TlsOptions,
@@ -53,6 +55,7 @@ impl Default for ClientOptions {
             handshake: ClientConfig::new(),
             config: Config::default(),
             nodelay: true,
+            proxy: ProxyPolicy::Direct,
             settings: Settings::default(),
             #[cfg(feature = "tls")]
             tls: crate::tls::TlsOptions::default(),
@@ -151,6 +154,36 @@ impl ClientOptions {
         self
     }
 
+    /// Connects through this proxy (`http://` CONNECT, `socks5://` or
+    /// `socks5h://`, credentials from the URL): TCP to the proxy, its
+    /// exchange, then TLS for `wss://` and the upgrade through the tunnel.
+    /// The connect timeout covers the proxy's exchange. The same method as
+    /// `tether_tokio::ClientOptions::proxy`.
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxyUrl) -> Self {
+        self.proxy = ProxyPolicy::Url(proxy);
+        self
+    }
+
+    /// Connects directly, whatever the environment says (the default).
+    #[must_use]
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyPolicy::Direct;
+        self
+    }
+
+    /// Uses the proxy the environment variables choose when connecting
+    /// (`https_proxy`/`HTTPS_PROXY` for `wss://`, `http_proxy`/`HTTP_PROXY`
+    /// for `ws://`, `ALL_PROXY`, exemptions in `NO_PROXY`; see
+    /// `tether::handshake::proxy::proxy_from_env`). Off by default: a
+    /// library does not follow the process's environment unless asked
+    /// (the `tether` command asks, as curl does).
+    #[must_use]
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyPolicy::FromEnv;
+        self
+    }
+
     /// Whether to set `TCP_NODELAY` (small frames go out at once). Default on.
     #[must_use]
     pub fn nodelay(mut self, nodelay: bool) -> Self {
@@ -217,14 +250,17 @@ impl ClientOptions {
 }
 
 /// Connects to a `ws://` or `wss://` URL: resolves the host, connects TCP
-/// (within the connect timeout), runs TLS for `wss://` (the `tls` feature)
+/// (within the connect timeout; through a proxy when the options say so,
+/// [`ClientOptions::proxy`], the exchange within the same timeout), runs
+/// TLS for `wss://` (the `tls` feature)
 /// and the opening handshake (within the handshake timeout). Returns the
 /// open connection and what the server accepted (its subprotocol and
 /// headers).
 ///
 /// # Errors
 /// [`Error::Url`] for a URL that is not `ws://` or `wss://`;
-/// [`Error::Connect`] when no address could be connected; [`Error::Tls`]
+/// [`Error::Connect`] when no address could be connected; [`Error::Proxy`]
+/// when the proxy cannot be reached or refuses (its answer named); [`Error::Tls`]
 /// when TLS fails (a `wss://` URL aimed at a plain server says so);
 /// [`Error::Handshake`] when the server's answer is not a valid 101 (an
 /// HTTP 200 gives `ResponseError::UnexpectedStatus`; a TLS answer to a plain
@@ -234,7 +270,16 @@ pub fn connect(
     options: &ClientOptions,
 ) -> Result<(WebSocket<MaybeTlsStream>, Accepted), Error> {
     let parsed = WsUrl::parse(url)?;
-    let tcp = connect_tcp(parsed.host(), parsed.port(), options.config.connect_timeout)?;
+    let proxy = options
+        .proxy
+        .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(Error::Proxy)?;
+    let tcp = match &proxy {
+        None => connect_tcp(parsed.host(), parsed.port(), options.config.connect_timeout)?,
+        Some(proxy) => tunnel(proxy, &parsed, options.config.connect_timeout)?,
+    };
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
@@ -338,3 +383,63 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
         )
     })))
 }
+
+/// A TCP stream to `url`'s host and port through `proxy`, tunnel open, all
+/// within `timeout`. The exchange's bytes and rules are the core's
+/// ([`ProxyConnect`]); this only moves them.
+fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream, Error> {
+    let deadline = Deadline::after(timeout, tether::Role::Client);
+    let mut tcp = connect_tcp(proxy.host(), proxy.port(), timeout).map_err(|e| match e {
+        Error::Connect { source, .. } => Error::Proxy(ProxyError::Unreachable {
+            proxy: proxy.to_string(),
+            reason: source.to_string(),
+        }),
+        other => other,
+    })?;
+    let target = if proxy.resolves_locally() {
+        // socks5:// resolves here (socks5h:// lets the proxy do it)
+        let failed = |source| Error::Connect {
+            host: url.host().to_owned(),
+            port: url.port(),
+            source,
+        };
+        let addr = (url.host(), url.port())
+            .to_socket_addrs()
+            .map_err(failed)?
+            .next()
+            .ok_or_else(|| {
+                failed(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the name resolved to no address",
+                ))
+            })?;
+        Target::Ip(addr.ip(), url.port())
+    } else {
+        Target::Name(url.host().to_owned(), url.port())
+    };
+    let mut exchange = ProxyConnect::new(proxy, target).map_err(Error::Proxy)?;
+    let timed_out = |e| match e {
+        Error::Handshake(tether::upgrade::HandshakeError::Timeout(_)) => {
+            Error::Proxy(ProxyError::TimedOut(timeout))
+        }
+        other => other,
+    };
+    let mut buf = vec![0; PROXY_READ];
+    loop {
+        handshake_io::write_all(&mut tcp, &exchange.take_output(), deadline).map_err(timed_out)?;
+        if exchange.is_done() {
+            handshake_io::clear_timeouts(&tcp)?;
+            return Ok(tcp);
+        }
+        match handshake_io::read(&mut tcp, &mut buf, deadline).map_err(timed_out)? {
+            Read::Eof => return Err(Error::Proxy(exchange.eof())),
+            Read::Data(n) => exchange
+                .receive(buf.get(..n).unwrap_or_default())
+                .map_err(Error::Proxy)?,
+        }
+    }
+}
+
+/// Bytes read per read from a proxy (its answer is bounded by the
+/// exchange, `MAX_PROXY_HEAD`).
+const PROXY_READ: usize = 1024;

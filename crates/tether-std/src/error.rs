@@ -31,6 +31,10 @@ pub enum Error {
     },
     /// TLS could not be set up or failed. See [`TlsError::kind`].
     Tls(TlsError),
+    /// The proxy could not be reached or did not open the tunnel: its
+    /// refusal named (an HTTP status such as 407, a SOCKS5 reply code or
+    /// authentication failure). The same variant in both adapters.
+    Proxy(tether::handshake::proxy::ProxyError),
     /// The opening handshake did not complete: a bad answer or request, the
     /// peer closed the transport, or the handshake timeout passed.
     Handshake(HandshakeError),
@@ -86,6 +90,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot connect to {host} port {port}: {source}")
             }
             Self::Tls(e) => fmt::Display::fmt(e, f),
+            Self::Proxy(e) => fmt::Display::fmt(e, f),
             Self::Handshake(e) => fmt::Display::fmt(e, f),
             Self::Refused(r) => write!(
                 f,
@@ -119,6 +124,7 @@ impl std::error::Error for Error {
             Self::Url(e) => Some(e),
             Self::Connect { source, .. } => Some(source),
             Self::Tls(e) => Some(e),
+            Self::Proxy(e) => Some(e),
             Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
             Self::Misuse(e) => Some(e),

@@ -30,6 +30,10 @@ pub enum Error {
     Tls(String),
     /// Connecting took longer than allowed.
     ConnectTimeout(Duration),
+    /// The proxy could not be reached or did not open the tunnel: its
+    /// refusal named (an HTTP status such as 407, a SOCKS5 reply code or
+    /// authentication failure). The same variant in both adapters.
+    Proxy(tether::handshake::proxy::ProxyError),
     /// A reconnecting client's send queue is full: `queued` messages wait
     /// and the limit is `limit` (`connected`: whether a connection is up).
     QueueFull {
@@ -60,6 +64,7 @@ impl fmt::Display for Error {
             Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
             Self::Tls(e) => write!(f, "TLS error: {e}"),
             Self::ConnectTimeout(d) => write!(f, "could not connect within {d:?}"),
+            Self::Proxy(e) => fmt::Display::fmt(e, f),
             Self::QueueFull {
                 queued,
                 limit,
@@ -91,6 +96,7 @@ impl std::error::Error for Error {
             Self::Io(e) => Some(e),
             Self::Handshake(e) => Some(e),
             Self::Misuse(e) => Some(e),
+            Self::Proxy(e) => Some(e),
             _ => None,
         }
     }

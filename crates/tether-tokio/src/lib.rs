@@ -42,6 +42,7 @@
 
 mod driver;
 mod error;
+mod proxy;
 pub mod reconnect;
 mod socket;
 #[cfg(feature = "tls")]
@@ -50,6 +51,7 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether::handshake::proxy::{ProxyPolicy, ProxyUrl};
 use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request, WsUrl};
 use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade, Upgraded};
 use tether::{Config, Connection};
@@ -85,6 +87,7 @@ pub struct ClientOptions {
     config: Config,
     handshake: ClientConfig,
     nodelay: bool,
+    proxy: ProxyPolicy,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
     #[cfg(feature = "tls")]
@@ -99,6 +102,7 @@ impl Default for ClientOptions {
             config: Config::default(),
             handshake: ClientConfig::default(),
             nodelay: true,
+            proxy: ProxyPolicy::Direct,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -209,6 +213,36 @@ impl ClientOptions {
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
         self.config.max_unread_bytes = bytes;
+        self
+    }
+
+    /// Connects through this proxy (`http://` CONNECT, `socks5://` or
+    /// `socks5h://`, credentials from the URL): TCP to the proxy, its
+    /// exchange, then TLS for `wss://` and the upgrade through the tunnel.
+    /// The connect timeout covers the proxy's exchange. The same method as
+    /// `tether_std::ClientOptions::proxy`.
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxyUrl) -> Self {
+        self.proxy = ProxyPolicy::Url(proxy);
+        self
+    }
+
+    /// Connects directly, whatever the environment says (the default).
+    #[must_use]
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyPolicy::Direct;
+        self
+    }
+
+    /// Uses the proxy the environment variables choose when connecting
+    /// (`https_proxy`/`HTTPS_PROXY` for `wss://`, `http_proxy`/`HTTP_PROXY`
+    /// for `ws://`, `ALL_PROXY`, exemptions in `NO_PROXY`; see
+    /// `tether::handshake::proxy::proxy_from_env`). Off by default: a
+    /// library does not follow the process's environment unless asked
+    /// (the `tether` command asks, as curl does).
+    #[must_use]
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyPolicy::FromEnv;
         self
     }
 
@@ -354,18 +388,34 @@ impl ServerOptions {
 
 /// Connects to a `ws://` or `wss://` URL and runs the opening handshake.
 ///
+/// Through a proxy when the options say so ([`ClientOptions::proxy`],
+/// [`ClientOptions::proxy_from_env`]).
+///
 /// # Errors
-/// [`Error::Url`], [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Tls`]
+/// [`Error::Url`], [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Proxy`]
+/// (the proxy unreachable, or its refusal named), [`Error::Tls`]
 /// (e.g. `wss://` aimed at a plain server), or [`Error::Handshake`] (e.g. an
 /// HTTP 200 where 101 was expected, or a TLS answer to `ws://`).
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
     let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
-    let tcp = tokio::time::timeout(
-        options.config.connect_timeout,
-        TcpStream::connect((parsed.host(), parsed.port())),
-    )
+    let proxy = options
+        .proxy
+        .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(Error::Proxy)?;
+    let timeout = options.config.connect_timeout;
+    let tcp = tokio::time::timeout(timeout, async {
+        match &proxy {
+            None => Ok(TcpStream::connect((parsed.host(), parsed.port())).await?),
+            Some(proxy) => proxy::tunnel(proxy, &parsed).await,
+        }
+    })
     .await
-    .map_err(|_| Error::ConnectTimeout(options.config.connect_timeout))??;
+    .map_err(|_| match &proxy {
+        None => Error::ConnectTimeout(timeout),
+        Some(_) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
+    })??;
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
