@@ -249,6 +249,18 @@ pub(crate) struct ConnectArgs {
     #[arg(long, conflicts_with = "ca")]
     pub(crate) insecure: bool,
 
+    /// Connect through this proxy: http://[user:password@]host[:port]
+    /// (CONNECT), socks5://... (the target resolved here) or socks5h://...
+    /// (resolved by the proxy). Without it, https_proxy/HTTPS_PROXY
+    /// (wss://), http_proxy/HTTP_PROXY (ws://), ALL_PROXY and NO_PROXY are
+    /// honoured, as curl does; -v shows the choice.
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, conflicts_with = "no_proxy")]
+    pub(crate) proxy: Option<tether::handshake::proxy::ProxyUrl>,
+
+    /// Connect directly, ignoring the proxy environment variables.
+    #[arg(long)]
+    pub(crate) no_proxy: bool,
+
     /// Mutual TLS: present this client certificate (PEM, the chain) when a
     /// wss:// server asks for one (with --key).
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -437,6 +449,10 @@ impl ConnectionArgs {
 }
 
 /// A positive number of seconds, fractions allowed ("30", "0.25").
+fn parse_proxy(s: &str) -> Result<tether::handshake::proxy::ProxyUrl, String> {
+    tether::handshake::proxy::ProxyUrl::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()

@@ -26,6 +26,46 @@ use crate::jsonl;
 use crate::show;
 use crate::unclean;
 
+/// The proxy to connect through: `--proxy`, else the environment's unless
+/// `--no-proxy` (shown with `-v`).
+fn proxy(
+    args: &ConnectArgs,
+    options: ClientOptions,
+    verbose: bool,
+) -> Result<ClientOptions, tether::handshake::proxy::ProxyError> {
+    use tether::handshake::proxy::{EnvProxy, proxy_from_env};
+    if let Some(proxy) = &args.proxy {
+        if verbose {
+            eprintln!("tether: through the proxy {proxy} (--proxy)");
+        }
+        return Ok(options.proxy(proxy.clone()));
+    }
+    // a bad URL is reported by the connect itself
+    let Ok(url) = tether::handshake::WsUrl::parse(&args.url) else {
+        return Ok(options);
+    };
+    if args.no_proxy {
+        return Ok(options.no_proxy());
+    }
+    match proxy_from_env(url.is_secure(), url.host(), url.port(), |name| {
+        std::env::var(name).ok()
+    })? {
+        EnvProxy::Use { proxy, variable } => {
+            if verbose {
+                eprintln!("tether: through the proxy {proxy} (from {variable})");
+            }
+            Ok(options.proxy(proxy))
+        }
+        EnvProxy::Bypassed { variable } => {
+            if verbose {
+                eprintln!("tether: no proxy for {} ({variable})", url.host());
+            }
+            Ok(options)
+        }
+        EnvProxy::Unset => Ok(options),
+    }
+}
+
 /// Messages the reader may hand the writer with `--echo`: one, as the
 /// reader waits until each echo is sent before it reads on.
 const ECHO_QUEUE: usize = 1;
@@ -91,6 +131,13 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
             }
         }
     }
+    options = match proxy(&args, options, verbose) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return exit::code(exit::USAGE);
+        }
+    };
     if args.reconnect {
         return crate::reconnect::run(args, options, verbose).await;
     }

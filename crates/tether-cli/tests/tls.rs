@@ -13,7 +13,7 @@ mod common;
 #[path = "../../tether-std/tests/common/pki.rs"]
 mod pki;
 
-use common::{LIMIT, tether};
+use common::{LIMIT, serve, tether};
 
 /// A TLS echo server for `localhost` with a self-signed certificate;
 /// returns its port and the certificate as PEM.
@@ -119,31 +119,6 @@ async fn insecure_connects_with_a_loud_warning() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "over TLS");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
-}
-
-/// `tether serve` with `extra` flags: its URL and the stderr lines before it.
-async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tether(&["serve", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    loop {
-        let line = tokio::time::timeout(LIMIT, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("serve exited before listening");
-        if let Some(rest) = line.strip_prefix("tether: listening on ") {
-            let url = rest.split(' ').next().unwrap().to_owned();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (child, url, before);
-        }
-        before.push(line);
-    }
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::process::Stdio;
+
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 use tokio::process::Command;
 
@@ -30,4 +32,28 @@ pub fn tether(args: &[&str]) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     command
+}
+
+/// `tether serve` with `extra` flags: its URL and the stderr lines before it.
+pub async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
+    let mut child = tether(&["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    loop {
+        let line = tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("serve exited before listening");
+        if let Some(rest) = line.strip_prefix("tether: listening on ") {
+            let url = rest.split(' ').next().unwrap().to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, url, before);
+        }
+        before.push(line);
+    }
 }
