@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Buf;
-use tether::{Budget, CloseInfo, Connection, Event, State};
+use tether::{Budget, BudgetCheck, CloseInfo, Connection, Event, Holder, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -213,10 +213,9 @@ pub(crate) struct Inner {
     messages: usize,
     /// The footprint of `items`.
     unread: usize,
-    /// The budget shared with other connections (a server's), if any, and
-    /// what this connection's `items` hold of it.
-    budget: Option<Arc<Budget>>,
-    charged: usize,
+    /// This connection's share of the budget shared with other
+    /// connections (a server's), if any: what its `items` hold of it.
+    holder: Option<Holder>,
     /// Large payloads have been arriving (read straight into their frame's
     /// buffer): reads between them are kept small.
     large_frames: bool,
@@ -251,10 +250,8 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // what was never taken goes back to the shared budget
-        if let Some(budget) = &self.budget {
-            budget.release(self.charged);
-        }
+        // what was never taken goes back to the shared budget (the holder
+        // releases it when dropped)
     }
 }
 
@@ -282,8 +279,7 @@ impl Shared {
                 items: VecDeque::new(),
                 messages: 0,
                 unread: 0,
-                budget,
-                charged: 0,
+                holder: budget.as_ref().map(Budget::holder),
                 large_frames: false,
                 overflow: 0,
                 held: None,
@@ -526,9 +522,8 @@ impl Inner {
             if !matches!(event, Event::Closed(_)) {
                 let footprint = event.footprint();
                 self.unread += footprint;
-                if let Some(budget) = &self.budget {
-                    budget.charge(footprint);
-                    self.charged += footprint;
+                if let Some(holder) = &self.holder {
+                    holder.charge(footprint);
                 }
             }
             self.items.push_back(Item::Event(event));
@@ -545,10 +540,8 @@ impl Inner {
             if !matches!(event, Event::Closed(_)) {
                 let footprint = event.footprint();
                 self.unread = self.unread.saturating_sub(footprint);
-                if let Some(budget) = &self.budget {
-                    let released = footprint.min(self.charged);
-                    budget.release(released);
-                    self.charged -= released;
+                if let Some(holder) = &self.holder {
+                    holder.release(footprint);
                 }
             }
         }
@@ -560,8 +553,8 @@ impl Inner {
         self.items.clear();
         self.messages = 0;
         self.unread = 0;
-        if let Some(budget) = &self.budget {
-            budget.release(std::mem::take(&mut self.charged));
+        if let Some(holder) = &self.holder {
+            holder.release_all();
         }
     }
 
@@ -571,17 +564,25 @@ impl Inner {
         self.phase == Phase::Open && self.held.is_none() && self.message_fits(0)
     }
 
-    /// Whether the shared budget lets this connection read; when it is
-    /// spent, asks to be woken once room comes back. A connection that
-    /// holds nothing of it may always read: its application is taking what
-    /// arrives, and must not wait on others' applications that do not (one
-    /// slow reader must not stall the server).
-    fn budget_has_room(&self, cx: &Context<'_>) -> bool {
-        self.charged == 0
-            || self
-                .budget
-                .as_ref()
-                .is_none_or(|budget| budget.wait_for_room(cx.waker()))
+    /// Whether the shared budget lets this connection read, as the core
+    /// decides (`Connection::budget_check`): when it must wait, asks to be
+    /// woken once room comes back (the core's held-back deadline wakes it
+    /// too); when the core evicted it (the budget stayed spent and it held
+    /// the most), its unread items are dropped and their charge released.
+    fn budget_allows_read(&mut self, cx: &Context<'_>) -> bool {
+        let Some(holder) = &self.holder else {
+            return true;
+        };
+        match self.conn.budget_check(holder, now()) {
+            BudgetCheck::Read => true,
+            BudgetCheck::Wait => holder.budget().wait_for_room(cx.waker()),
+            BudgetCheck::Evicted => {
+                tracing::debug!("evicted (1013): the shared budget stayed spent");
+                self.held = None;
+                self.clear_items();
+                false
+            }
+        }
     }
 
     /// One drive: the named steps below, repeated while any made progress;
@@ -596,7 +597,8 @@ impl Inner {
         loop {
             let mut progress = self.step_handles_and_replies();
             progress |= self.step_write(cx);
-            if read && self.can_read() && self.budget_has_room(cx) {
+            let budget_allows = !read || self.budget_allows_read(cx);
+            if read && self.can_read() && budget_allows {
                 progress |= if self.conn.decoding_pending() {
                     self.step_decode()
                 } else {
@@ -743,7 +745,6 @@ impl Inner {
         {
             return false;
         }
-        let before = (self.conn.state(), self.conn.queued_output());
         self.conn.handle_timeout(at.into_std());
         let due_again = self
             .conn
@@ -752,7 +753,11 @@ impl Inner {
         if due_again {
             tracing::warn!("a connection timer stayed due after handle_timeout");
         }
-        before != (self.conn.state(), self.conn.queued_output())
+        // a timer ran: what it changed may concern any step (output, the
+        // state, or a decision at the next budget check), so go round once
+        // more; the core never leaves a deadline due at the instant it
+        // handled, so the next round finds none
+        true
     }
 
     /// Events to the application's queue; and when the core gave up our

@@ -359,8 +359,11 @@ impl ServerOptions {
     /// server; each is woken when room comes back). A connection holding
     /// none may always read, so one application that stops reading cannot
     /// stall the others: the server holds at most the budget plus one
-    /// read's worth per connection. Default none: each connection is
-    /// bounded only by its own `Config::max_unread_bytes`.
+    /// read's worth per connection. When it stays spent for
+    /// `Config::budget_timeout`, the connection holding the most is closed
+    /// with 1013 (try again later) and its unread messages dropped
+    /// (`Connection::budget_check` decides). Default none: each connection
+    /// is bounded only by its own `Config::max_unread_bytes`.
     #[must_use]
     pub fn budget(mut self, budget: Arc<tether::Budget>) -> Self {
         self.budget = Some(budget);

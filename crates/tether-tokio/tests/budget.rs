@@ -134,3 +134,74 @@ async fn one_application_that_stops_reading_does_not_stall_the_others() {
     echo_client.await.unwrap();
     stuck_client.abort();
 }
+
+/// The budget stays spent because one application reads nothing: after
+/// `Config::budget_timeout` the connection holding the most is evicted with
+/// 1013 (try again later) and its unread messages dropped, so the budget
+/// comes back; a smaller holder is kept, and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_holder_of_a_budget_that_stays_spent_is_evicted_with_1013() {
+    let budget = Arc::new(Budget::new(256 * 1024));
+    let options = tether_tokio::ServerOptions::new()
+        .config(Config {
+            max_unread_bytes: 16 << 20,
+            budget_timeout: Duration::from_millis(300),
+            ..Config::default()
+        })
+        .budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+
+    // a small holder first: 4 messages its application takes later
+    let client_options = tether_tokio::ClientOptions::new();
+    let (client, server) = tokio::join!(tether_tokio::connect(&url, &client_options), async {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tether_tokio::accept(tcp, &options).await
+    });
+    let (mut small_client, _) = client.unwrap();
+    let (mut small, _) = server.unwrap();
+    for i in 0..4u8 {
+        small_client
+            .send(Message::binary(vec![i; SIZE]))
+            .await
+            .unwrap();
+    }
+    // then a hog: 1 MiB its application never reads
+    let hog_url = url.clone();
+    let hog_client = tokio::spawn(async move {
+        let (mut ws, _) = tether_tokio::connect(&hog_url, &Default::default())
+            .await
+            .unwrap();
+        for _ in 0..MESSAGES {
+            if ws.send(Message::binary(vec![9; SIZE])).await.is_err() {
+                break;
+            }
+        }
+        // told to go away: the Close it receives says why
+        while let Some(Ok(_)) = ws.next().await {}
+        ws.close_info()
+    });
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (hog, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+
+    let info = tokio::time::timeout(Duration::from_secs(10), hog_client)
+        .await
+        .expect("the hog is evicted")
+        .unwrap()
+        .expect("its end");
+    assert_eq!(info.code.as_u16(), 1013, "{info}");
+    assert_eq!(hog.close_info().map(|i| i.code.as_u16()), Some(1013));
+    // the evicted connection's unread messages went back to the budget
+    assert!(budget.has_room(), "used {}", budget.used());
+    // the small holder was kept, and has everything
+    for i in 0..4u8 {
+        let m = tokio::time::timeout(Duration::from_secs(5), small.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.as_bytes(), &vec![i; SIZE][..]);
+    }
+    assert_eq!(budget.used(), 0);
+    drop(hog);
+}

@@ -1,13 +1,16 @@
 //! A byte budget shared by many connections: what a whole server holds of
 //! received messages its applications have not taken yet.
 //!
-//! Owns the count and the wake-ups; decides nothing about a single
-//! connection. Adapters charge each received event's
-//! [`Event::footprint`](crate::Event::footprint) while it waits for the
-//! application and release it when taken; a connection reads no further
-//! while the budget is spent (backpressure across the server), and is woken
-//! when room comes back. No I/O, no clock.
+//! Owns the count, each connection's share ([`Holder`]) and the wake-ups.
+//! Adapters charge each received event's
+//! [`Event::footprint`](crate::Event::footprint) to the connection's
+//! holder while it waits for the application and release it when taken.
+//! What a connection does about a spent budget (read on, wait, or be
+//! evicted with 1013) is decided by
+//! [`Connection::budget_check`](crate::Connection::budget_check). No I/O,
+//! no clock.
 
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::Waker;
@@ -21,6 +24,8 @@ pub struct Budget {
     /// Connections waiting for room, woken when the budget drops below
     /// its limit.
     waiting: Mutex<Vec<Waker>>,
+    /// Every holder's share (dead ones pruned as new ones come).
+    holders: Mutex<Vec<Weak<AtomicUsize>>>,
 }
 
 impl Budget {
@@ -30,7 +35,34 @@ impl Budget {
             limit,
             used: AtomicUsize::new(0),
             waiting: Mutex::new(Vec::new()),
+            holders: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A share of this budget for one connection: what it charges is
+    /// counted as its own too, and released when the holder is dropped.
+    pub fn holder(self: &Arc<Self>) -> Holder {
+        let held = Arc::new(AtomicUsize::new(0));
+        let mut holders = lock(&self.holders);
+        if holders.len() == holders.capacity() {
+            holders.retain(|h| h.strong_count() > 0);
+        }
+        holders.push(Arc::downgrade(&held));
+        drop(holders);
+        Holder {
+            budget: self.clone(),
+            held,
+        }
+    }
+
+    /// The most any one holder holds now.
+    pub fn largest_share(&self) -> usize {
+        lock(&self.holders)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|h| h.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The limit, in bytes.
@@ -87,9 +119,69 @@ impl Budget {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.waiting)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One connection's share of a [`Budget`]: charges and releases go to
+/// both. Dropping it releases what it still holds.
+#[derive(Debug)]
+pub struct Holder {
+    budget: Arc<Budget>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Holder {
+    /// The budget this is a share of.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
+    /// Bytes this connection holds of the budget.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// Charges `bytes` (an event now waiting for the application).
+    pub fn charge(&self, bytes: usize) {
+        self.held.fetch_add(bytes, Ordering::AcqRel);
+        self.budget.charge(bytes);
+    }
+
+    /// Releases up to `bytes` of what this connection holds (an event was
+    /// taken).
+    pub fn release(&self, bytes: usize) {
+        let before = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                Some(h.saturating_sub(bytes))
+            })
+            .unwrap_or_else(|h| h);
+        self.budget.release(bytes.min(before));
+    }
+
+    /// Releases everything this connection holds (its unread events were
+    /// dropped).
+    pub fn release_all(&self) {
+        let held = self.held.swap(0, Ordering::AcqRel);
+        self.budget.release(held);
+    }
+
+    /// Whether no other holder holds more than this one (and this one
+    /// holds something): the first to go when the budget stays spent.
+    pub fn is_largest(&self) -> bool {
+        let held = self.held();
+        held > 0 && held >= self.budget.largest_share()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.release_all();
     }
 }
 
@@ -124,5 +216,30 @@ mod tests {
         assert!(flag.0.load(Ordering::Acquire));
         assert!(budget.wait_for_room(&waker));
         assert_eq!(budget.used(), 50);
+    }
+
+    #[test]
+    fn holders_count_their_own_share_and_give_it_back_when_dropped() {
+        let budget = Arc::new(Budget::new(1000));
+        let a = budget.holder();
+        let b = budget.holder();
+        a.charge(300);
+        b.charge(200);
+        assert_eq!((a.held(), b.held(), budget.used()), (300, 200, 500));
+        assert!(a.is_largest() && !b.is_largest());
+        a.release(250);
+        assert!(b.is_largest() && !a.is_largest());
+        b.release(1000); // never more than it holds
+        assert_eq!((b.held(), budget.used()), (0, 50));
+        assert!(!b.is_largest(), "holding nothing, never the largest");
+        drop(a);
+        assert_eq!(budget.used(), 0);
+        assert_eq!(budget.largest_share(), 0);
+        // dead holders are pruned as new ones come
+        for _ in 0..100 {
+            budget.holder().charge(1);
+        }
+        assert!(budget.holders.lock().unwrap().len() <= 64);
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -151,6 +151,14 @@ pub struct Config {
     /// 5.5.3), so a Ping flood holds at most this much. Default 1 KiB
     /// (at least 7 Pongs of the largest size, 170 empty ones).
     pub max_pending_pongs: usize,
+    /// How long a connection may be held back by a spent shared
+    /// [`Budget`](crate::Budget) (a server's; it holds part of it and may
+    /// read no further) before, if no connection holds more of it, it is
+    /// evicted: its unread messages are dropped and it is closed with 1013
+    /// (try again later), so the budget comes back for the others. See
+    /// [`Connection::budget_check`](crate::Connection::budget_check).
+    /// Default 5 s.
+    pub budget_timeout: Duration,
     /// The most work a connection does per turn, in bytes: bytes received
     /// plus bytes an extension decoded (inflated). Past it
     /// [`Connection::turn_spent`](crate::Connection::turn_spent) says so,
@@ -204,6 +212,7 @@ impl Default for Config {
             auto_pong: true,
             max_pending_pongs: 1024,
             turn_bytes: 256 << 10,
+            budget_timeout: Duration::from_secs(5),
             #[cfg(feature = "deflate")]
             deflate: None,
         }

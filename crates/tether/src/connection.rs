@@ -200,6 +200,26 @@ pub struct Connection {
     decoding: Option<Decoding>,
     /// Work done since the turn began (`Config::turn_bytes`).
     turn_work: usize,
+    /// The held-back timer fired: at the next budget check, the largest
+    /// holder is evicted.
+    budget_overdue: bool,
+}
+
+/// What a connection may do about a shared [`Budget`](crate::Budget), from
+/// [`Connection::budget_check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetCheck {
+    /// Read on: the budget has room, or this connection holds none of it.
+    Read,
+    /// Read nothing more until room comes back
+    /// ([`Budget::wait_for_room`](crate::Budget::wait_for_room)) or the
+    /// connection's next deadline.
+    Wait,
+    /// The budget stayed spent for `Config::budget_timeout` and this
+    /// connection held the most of it: it was closed with 1013 (try again
+    /// later). Drop its unread events (and their charge), then hand over
+    /// its final event.
+    Evicted,
 }
 
 /// A message being decoded by the extension over several turns.
@@ -250,6 +270,7 @@ impl Connection {
             incoming: None,
             decoding: None,
             turn_work: 0,
+            budget_overdue: false,
             frame_started: false,
             frame_checked: 0,
             output: Output::default(),
@@ -458,6 +479,69 @@ impl Connection {
     /// each time it takes the connection up again.
     pub fn new_turn(&mut self) {
         self.turn_work = 0;
+    }
+
+    /// Asks whether this connection may read more while it shares `holder`'s
+    /// [`Budget`](crate::Budget) with others (a server's connections), and
+    /// keeps the held-back deadline. An adapter calls it before each read,
+    /// with the holder its unread events are charged to:
+    ///
+    /// - [`BudgetCheck::Read`] when the budget has room, or this connection
+    ///   holds none of it (its application takes what arrives: it must not
+    ///   wait on others that do not).
+    /// - [`BudgetCheck::Wait`] otherwise: read nothing more; the deadline
+    ///   `Config::budget_timeout` is armed ([`Connection::poll_timeout`]).
+    /// - [`BudgetCheck::Evicted`] when that deadline passed with the budget
+    ///   still spent and no connection holding more than this one: our
+    ///   Close with 1013 (try again later) is queued at once, unread events
+    ///   are dropped (the adapter drops its own and releases their charge),
+    ///   and the final event follows (`Closed`, 1013, `was_clean: false`,
+    ///   initiated locally). A connection that was not the largest waits
+    ///   another `budget_timeout`.
+    pub fn budget_check(&mut self, holder: &crate::Holder, now: Instant) -> BudgetCheck {
+        if self.state.is_terminal() {
+            return BudgetCheck::Read;
+        }
+        if holder.held() == 0 || holder.budget().has_room() {
+            self.timers.stop(Timer::HeldBack);
+            self.budget_overdue = false;
+            return BudgetCheck::Read;
+        }
+        if core::mem::take(&mut self.budget_overdue) {
+            if holder.is_largest() {
+                self.evict(holder.held());
+                return BudgetCheck::Evicted;
+            }
+            self.timers
+                .set(Timer::HeldBack, now, self.config.budget_timeout);
+        } else if !self.timers.is_armed(Timer::HeldBack) {
+            self.timers
+                .set(Timer::HeldBack, now, self.config.budget_timeout);
+        }
+        BudgetCheck::Wait
+    }
+
+    /// Ends the connection at once with 1013, dropping unread events: it
+    /// held `held` bytes of a shared budget that stayed spent.
+    fn evict(&mut self, held: usize) {
+        self.events.clear();
+        let reason = format!(
+            "evicted: held {held} bytes of the server's spent memory budget for {}",
+            fmt_duration(self.config.budget_timeout)
+        );
+        if matches!(self.state, State::Open | State::CloseReceived) {
+            self.write_close(
+                Some(CloseCode::TRY_AGAIN_LATER),
+                "server busy, try again later",
+            );
+        }
+        self.end(
+            State::Closed,
+            CloseCode::TRY_AGAIN_LATER,
+            reason,
+            false,
+            Initiator::Local,
+        );
     }
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
@@ -952,6 +1036,7 @@ impl Connection {
             Timer::KeepAlive,
             Timer::Progress,
             Timer::Idle,
+            Timer::HeldBack,
         ] {
             self.timers.stop(timer);
         }
@@ -1512,6 +1597,7 @@ impl Connection {
                     let _ = self.fail(ProtocolError::MessageStalled { after });
                 }
             }
+            Timer::HeldBack => self.budget_overdue = true,
             Timer::Idle => {
                 if self.state == State::Open
                     && self

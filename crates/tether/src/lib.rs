@@ -120,10 +120,10 @@ pub use timers::TIMER_RESOLUTION;
 pub mod upgrade;
 mod utf8;
 
-pub use budget::Budget;
+pub use budget::{Budget, Holder};
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
-pub use connection::{Connection, Event, IDLE_SPARE_MAX, Sent};
+pub use connection::{BudgetCheck, Connection, Event, IDLE_SPARE_MAX, Sent};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};
 pub use error::{Error, InvalidInput, ProtocolError};

@@ -35,15 +35,19 @@ pub(crate) enum Timer {
     /// No data message either way until then ends the connection
     /// (`Config::idle_timeout`).
     Idle,
+    /// Held back by a spent shared budget since `Config::budget_timeout`
+    /// before this: the largest holders are evicted.
+    HeldBack,
 }
 
 impl Timer {
     /// Every kind, in the order due timers are handled.
-    pub(crate) const ALL: [Timer; 8] = [
+    pub(crate) const ALL: [Timer; 9] = [
         Timer::Close,
         Timer::PongDeadline,
         Timer::Progress,
         Timer::Idle,
+        Timer::HeldBack,
         Timer::Heartbeat,
         Timer::KeepAlive,
         Timer::Drain,
@@ -58,7 +62,7 @@ impl Timer {
 /// A deadline per [`Timer`] kind.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    slots: [Option<Instant>; 8],
+    slots: [Option<Instant>; 9],
 }
 
 /// The least a deadline lies after the `now` that armed it: a zero

@@ -144,3 +144,82 @@ fn the_idle_timeout_closes_with_1001_after_no_data_either_way() {
         assert_eq!(info.initiator, tether::Initiator::Local);
     }
 }
+
+// ----- a spent shared budget ------------------------------------------------
+
+#[test]
+fn rfc6455_10_4_the_largest_holder_of_a_spent_budget_is_evicted_with_1013() {
+    use std::sync::Arc;
+    use tether::{Budget, BudgetCheck, Initiator};
+    let config = Config {
+        budget_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let budget = Arc::new(Budget::new(1000));
+    let mut big = Harness::with_config(Role::Server, config.clone());
+    let mut small = Harness::with_config(Role::Server, config);
+    let (big_share, small_share) = (budget.holder(), budget.holder());
+    // their applications read nothing: what arrived is charged
+    big_share.charge(700);
+    small_share.charge(400);
+    let (big_now, small_now) = (big.now, small.now);
+    assert_eq!(
+        big.conn.budget_check(&big_share, big_now),
+        BudgetCheck::Wait
+    );
+    assert_eq!(
+        small.conn.budget_check(&small_share, small_now),
+        BudgetCheck::Wait
+    );
+    // the budget stays spent for budget_timeout
+    assert_eq!(big.jump_to_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(small.jump_to_timeout(), Some(Duration::from_secs(5)));
+    let (big_now, small_now) = (big.now, small.now);
+    // the smaller holder waits on; the largest goes, with 1013 at once
+    assert_eq!(
+        small.conn.budget_check(&small_share, small_now),
+        BudgetCheck::Wait
+    );
+    assert_eq!(
+        big.conn.budget_check(&big_share, big_now),
+        BudgetCheck::Evicted
+    );
+    assert_eq!(big.conn.state(), State::Closed);
+    let out = big.output();
+    assert_eq!(
+        out.last().and_then(|f| f.close_code()),
+        Some(1013),
+        "{out:?}"
+    );
+    let info = Harness::closed(&big.events()).expect("a final event");
+    assert_eq!(info.code.as_u16(), 1013);
+    assert!(!info.was_clean);
+    assert_eq!(info.initiator, Initiator::Local);
+    assert!(info.reason.contains("700 bytes"), "{}", info.reason);
+    // the adapter drops the evicted connection's unread events: room again
+    drop(big_share);
+    assert_eq!(
+        small.conn.budget_check(&small_share, small_now),
+        BudgetCheck::Read
+    );
+    assert_eq!(
+        small.conn.poll_timeout(),
+        None,
+        "no held-back deadline left"
+    );
+    assert_eq!(small.conn.state(), State::Open);
+}
+
+#[test]
+fn a_connection_holding_nothing_of_a_spent_budget_reads_on_and_is_never_evicted() {
+    use std::sync::Arc;
+    use tether::{Budget, BudgetCheck};
+    let budget = Arc::new(Budget::new(100));
+    let hog = budget.holder();
+    hog.charge(500);
+    let mut h = Harness::with_config(Role::Server, Config::default());
+    let share = budget.holder();
+    let now = h.now;
+    assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Read);
+    assert_eq!(h.conn.poll_timeout(), None);
+}
