@@ -48,7 +48,7 @@ pub(crate) enum Command {
     /// Prints `tether: listening on ws://ADDR (MODE)` to stderr once it
     /// accepts connections. Ctrl-C (or SIGTERM) closes every connection with
     /// 1001 (going away) and exits 0; a second Ctrl-C exits at once.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Connect to a WebSocket server: stdin lines are sent as text messages,
     /// received messages are printed to stdout.
     ///

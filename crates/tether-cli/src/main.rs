@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Connect(args) => connect::run(*args, cli.verbose > 0).await,
             // answered above, before the runtime
             Command::Completions { .. } | Command::Man => ExitCode::SUCCESS,

@@ -715,15 +715,15 @@ pub fn parse_socks5_auth(input: &[u8]) -> Result<Option<u8>, ProxyError> {
 /// [`ProxyError::SocksRefused`] for a code other than 0,
 /// [`ProxyError::SocksMalformed`] for a bad version or address type.
 pub fn parse_socks5_reply(input: &[u8]) -> Result<Option<usize>, ProxyError> {
-    if let Some(&version) = input.first() {
-        if version != SOCKS5 {
-            return Err(not_socks5(version));
-        }
+    if let Some(&version) = input.first()
+        && version != SOCKS5
+    {
+        return Err(not_socks5(version));
     }
-    if let Some(&code) = input.get(1) {
-        if code != 0 {
-            return Err(ProxyError::SocksRefused(code));
-        }
+    if let Some(&code) = input.get(1)
+        && code != 0
+    {
+        return Err(ProxyError::SocksRefused(code));
     }
     let len = match input.get(3) {
         None => return Ok(None),
@@ -844,12 +844,12 @@ pub fn proxy_from_env(
     else {
         return Ok(EnvProxy::Unset);
     };
-    if let Some((no_proxy_var, list)) = lookup(&["no_proxy", "NO_PROXY"]) {
-        if no_proxy_matches(&list, host, port) {
-            return Ok(EnvProxy::Bypassed {
-                variable: no_proxy_var,
-            });
-        }
+    if let Some((no_proxy_var, list)) = lookup(&["no_proxy", "NO_PROXY"])
+        && no_proxy_matches(&list, host, port)
+    {
+        return Ok(EnvProxy::Bypassed {
+            variable: no_proxy_var,
+        });
     }
     let proxy = ProxyUrl::parse(&value).map_err(|e| match e {
         ProxyError::Url(why) => ProxyError::Url(format!("in {variable}: {why}")),
