@@ -22,7 +22,8 @@
 //! `Connection::should_close_transport` says. Every wait and every close
 //! decision is the core's ([`tether::Config`]: `close_timeout`, `fin_wait`,
 //! `handshake_timeout`, keep-alive); this crate adds only I/O options (the
-//! TCP connect timeout, TLS). The blocking adapter,
+//! TCP connect timeout, TLS, a proxy: its exchange is the core's,
+//! `tether::handshake::proxy`). The blocking adapter,
 //! `tether-std`, behaves the same (one behaviour suite runs against both).
 //!
 //! ```no_run
