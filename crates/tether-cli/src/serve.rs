@@ -5,6 +5,7 @@
 //! broadcast mode's fan-out lives in [`crate::broadcast`]; this module only
 //! hands it the socket.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -100,7 +101,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         args.mode.name()
     );
     let max_connections = args.max_connections as usize;
+    // the core decides who gets a slot (a slow handshake gives way to a
+    // new client when all are taken)
+    let admission = Arc::new(tether::Admission::new(max_connections));
+    let mut by_slot: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
     let mut limit = Episode::default();
+    let mut displaced = Episode::default();
     let mut accept_errors = Episode::default();
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -113,18 +119,40 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     if let Some(failed) = accept_errors.end() {
                         eprintln!("tether: accepting again ({failed} accept(s) failed)");
                     }
-                    if tasks.len() >= max_connections {
-                        if limit.begin() {
-                            eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
+                    let slot = match admission.admit() {
+                        tether::Admit::Full => {
+                            if limit.begin() {
+                                eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
+                            }
+                            tokio::spawn(refuse_busy(stream));
+                            continue;
                         }
-                        tokio::spawn(refuse_busy(stream));
-                        continue;
-                    }
-                    if let Some(refused) = limit.end() {
-                        eprintln!("tether: below --max-connections again ({refused} client(s) got 503)");
-                    }
-                    let task = connection(stream, peer, tls.clone(), options.clone(), hub.clone(), shutdown_rx.clone());
-                    tasks.spawn(task);
+                        tether::Admit::InPlaceOf(slot, oldest) => {
+                            if displaced.begin() {
+                                eprintln!("tether: at --max-connections {max_connections}: the oldest unfinished handshakes give way to new clients");
+                            }
+                            if let Some(task) = by_slot.remove(&oldest) {
+                                task.abort();
+                            }
+                            slot
+                        }
+                        tether::Admit::Slot(slot) => {
+                            if let Some(refused) = limit.end() {
+                                eprintln!("tether: below --max-connections again ({refused} client(s) got 503)");
+                            }
+                            if let Some(gone) = displaced.end() {
+                                eprintln!("tether: {gone} unfinished handshake(s) gave way to new clients");
+                            }
+                            slot
+                        }
+                    };
+                    let id = slot.id();
+                    let task = connection(stream, peer, slot, tls.clone(), options.clone(), hub.clone(), shutdown_rx.clone());
+                    let handle = tasks.spawn(async move {
+                        task.await;
+                        id
+                    });
+                    by_slot.insert(id, handle);
                 }
                 Err(e) => {
                     // e.g. out of file descriptors: back off instead of
@@ -136,10 +164,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                 }
             },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Err(e) = done
-                    && e.is_panic()
-                {
-                    tracing::error!("a connection task panicked: {e}");
+                match done {
+                    Ok(id) => {
+                        by_slot.remove(&id);
+                    }
+                    Err(e) if e.is_panic() => tracing::error!("a connection task panicked: {e}"),
+                    // aborted: its slot went to a newer client
+                    Err(_) => {}
                 }
             }
         }
@@ -226,6 +257,7 @@ fn raise_descriptor_limit() {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    mut slot: tether::Slot,
     tls: Option<tokio_rustls::TlsAcceptor>,
     options: Arc<ServerOptions>,
     hub: Option<Arc<Hub>>,
@@ -261,6 +293,10 @@ async fn connection(
             return;
         }
     };
+    if !slot.established() {
+        // its slot went to a newer client while the handshake finished
+        return;
+    }
     tracing::info!(%peer, resource = request.resource_name(), "connected");
     let (sink, stream) = ws.split();
     let info = match hub {

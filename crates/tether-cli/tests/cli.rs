@@ -663,6 +663,59 @@ async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
     again.close(CloseCode::NORMAL, "").await.unwrap();
 }
 
+/// Clients that open connections and never finish the handshake (a
+/// slowloris) hold the slots only until real clients come: at
+/// --max-connections, a new client takes the slot of the oldest unfinished
+/// handshake, long before the handshake timeout.
+#[tokio::test]
+async fn serve_unfinished_handshakes_give_way_to_new_clients_at_max_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = Server::start(&["--max-connections", "3", "--handshake-timeout", "60"]).await;
+    let addr = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(tcp);
+    }
+    // every slot is in an unfinished handshake: real clients still get in
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        clients.push(connect(&server.url).await);
+    }
+    server.log_line("give way to new clients").await;
+    // the two oldest slow ones were closed; the newest still waits
+    for tcp in &mut slow[..2] {
+        let mut buf = [0u8; 64];
+        let n = within("the displaced handshake closed", tcp.read(&mut buf))
+            .await
+            .unwrap_or(0);
+        assert_eq!(n, 0, "no answer, only the end");
+    }
+    // all slots established or the newest slow one: established ones are
+    // never displaced; the slow one gives way to one more client
+    clients.push(connect(&server.url).await);
+    let refused = within(
+        "a refused connect",
+        tether_tokio::connect(&server.url, &Default::default()),
+    )
+    .await
+    .expect_err("every slot holds an established connection");
+    match &refused {
+        tether_tokio::Error::Handshake(e) => assert_eq!(e.refused_status(), Some(503), "{e}"),
+        other => panic!("expected a 503 refusal, got {other}"),
+    }
+    for mut ws in clients {
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn serve_fails_a_stalled_message_with_1008() {
     let server = Server::start(&["--message-timeout", "0.3"]).await;

@@ -101,6 +101,7 @@
 
 extern crate alloc;
 
+mod admission;
 mod budget;
 mod close;
 mod config;
@@ -120,6 +121,7 @@ pub use timers::TIMER_RESOLUTION;
 pub mod upgrade;
 mod utf8;
 
+pub use admission::{Admission, Admit, Slot};
 pub use budget::{Budget, Holder};
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
