@@ -56,6 +56,7 @@ attacks=(
     "idle-128k|idle||--size 128KiB"
     "ping-flood|ping-flood||"
     "slowloris|slowloris||"
+    "slowloris-limit|slowloris|--max-connections 100|-n 150"
     "header-bomb|header-bomb||--duration 5 --max-bytes 6GiB"
     "tiny-fragments|tiny-fragments||"
     "max-connections|max-connections|--max-connections 100|--duration 5"
