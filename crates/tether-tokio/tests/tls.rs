@@ -142,18 +142,6 @@ async fn mutual_tls_server(
     (port, task)
 }
 
-/// Debug formatting of rustls' errors must not reach the user.
-fn assert_plain(text: &str) {
-    for debug in [
-        "AlertReceived",
-        "Other(",
-        "InvalidCertificate",
-        "NoCertificatesPresented",
-    ] {
-        assert!(!text.contains(debug), "debug formatting in {text:?}");
-    }
-}
-
 #[tokio::test]
 async fn rfc8446_4_4_2_client_certificate_of_the_required_ca_connects() {
     let ca = pki::Ca::new("tether client CA");
@@ -193,13 +181,13 @@ async fn rfc8446_4_4_2_no_client_certificate_is_refused_in_plain_words() {
         text.contains("the server requires a client certificate, and none was sent"),
         "{text}"
     );
-    assert_plain(&text);
+    pki::assert_plain(&text);
     let refused = within(server).await.unwrap().unwrap_err().to_string();
     assert!(
         refused.contains("the client presented no certificate"),
         "{refused}"
     );
-    assert_plain(&refused);
+    pki::assert_plain(&refused);
 }
 
 #[tokio::test]
@@ -219,7 +207,7 @@ async fn rfc8446_4_4_2_client_certificate_of_another_ca_is_refused_in_plain_word
         text.contains("the peer does not trust the authority that signed our certificate"),
         "{text}"
     );
-    assert_plain(&text);
+    pki::assert_plain(&text);
     let refused = within(server).await.unwrap().unwrap_err().to_string();
     assert!(
         refused.contains(
@@ -227,5 +215,5 @@ async fn rfc8446_4_4_2_client_certificate_of_another_ca_is_refused_in_plain_word
         ),
         "{refused}"
     );
-    assert_plain(&refused);
+    pki::assert_plain(&refused);
 }

@@ -86,3 +86,16 @@ impl Leaf {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
     }
 }
+
+/// Debug formatting of rustls' errors (`AlertReceived(..)`,
+/// `Other(OtherError(..))`) must not reach the user.
+pub fn assert_plain(text: &str) {
+    for debug in [
+        "AlertReceived",
+        "Other(",
+        "InvalidCertificate",
+        "NoCertificatesPresented",
+    ] {
+        assert!(!text.contains(debug), "debug formatting in {text:?}");
+    }
+}
