@@ -133,6 +133,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 256 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) budget_bytes: u64,
 
+    /// Seconds the budget may stay spent before the connection holding the
+    /// most of it is closed with 1013 (try again later) and its unread
+    /// messages dropped. Default 5.
+    #[arg(long, default_value = "5", value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) budget_timeout: Duration,
+
     /// Serve wss://: the certificate chain, PEM (with --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<std::path::PathBuf>,
@@ -448,11 +454,13 @@ impl ConnectionArgs {
     }
 }
 
-/// A positive number of seconds, fractions allowed ("30", "0.25").
+/// A proxy URL (`http://`, `socks5://`, `socks5h://`, with user and
+/// password if any).
 fn parse_proxy(s: &str) -> Result<tether::handshake::proxy::ProxyUrl, String> {
     tether::handshake::proxy::ProxyUrl::parse(s).map_err(|e| e.to_string())
 }
 
+/// A positive number of seconds, fractions allowed ("30", "0.25").
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()

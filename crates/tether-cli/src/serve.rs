@@ -82,7 +82,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     ));
     let options = Arc::new(
         ServerOptions::new()
-            .config(args.connection.server_config())
+            .config(tether::Config {
+                budget_timeout: args.budget_timeout,
+                ..args.connection.server_config()
+            })
             .budget(budget),
     );
     // the core ends every closing connection within this bound

@@ -289,7 +289,7 @@ async fn a_bomb_is_inflated_in_turns_giving_the_runtime_back_between() {
     let (mut ws, _) = within(tether_tokio::connect(&format!("ws://{addr}/"), &options))
         .await
         .unwrap();
-    let mut polls_for = |answer: Message| -> (usize, u32) {
+    let polls_for = |answer: Message| -> (usize, u32) {
         let text = answer.as_text().unwrap().to_string();
         let (len, polls) = text.split_once(' ').unwrap();
         (len.parse().unwrap(), polls.parse().unwrap())
