@@ -30,11 +30,11 @@ use crate::{BuildError, Limits, ResponseError, Status};
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientConfig {
-    subprotocols: Vec<String>,
-    extensions: Vec<Extension>,
-    origin: Option<String>,
-    headers: Vec<(String, String)>,
-    limits: Limits,
+    pub(crate) subprotocols: Vec<String>,
+    pub(crate) extensions: Vec<Extension>,
+    pub(crate) origin: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) limits: Limits,
 }
 
 impl ClientConfig {
@@ -80,6 +80,38 @@ impl ClientConfig {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// Checks everything the caller gave: subprotocols and extensions that
+    /// are tokens, an Origin and extra headers that can be written, none of
+    /// them `reserved`.
+    pub(crate) fn validate(&self, reserved: &[&str]) -> Result<(), BuildError> {
+        for p in &self.subprotocols {
+            if !is_token(p.as_bytes()) {
+                return Err(BuildError::InvalidSubprotocol { name: p.clone() });
+            }
+        }
+        for e in &self.extensions {
+            e.validate()?;
+        }
+        if let Some(origin) = &self.origin {
+            check_header_value("Origin", origin)?;
+        }
+        for (name, value) in &self.headers {
+            check_extra_header(name, value, reserved)?;
+        }
+        Ok(())
+    }
+
+    /// The names of the offered extensions, each once, in order.
+    pub(crate) fn extension_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for e in &self.extensions {
+            if !names.iter().any(|n| n == e.name()) {
+                names.push(e.name().to_owned());
+            }
+        }
+        names
     }
 
     /// Limits on the server's response head.
@@ -139,20 +171,7 @@ impl ClientHandshake {
 
     /// [`with_key`](Self::with_key) for a URL already parsed.
     pub fn for_url(url: WsUrl, config: ClientConfig, nonce: [u8; 16]) -> Result<Self, BuildError> {
-        for p in &config.subprotocols {
-            if !is_token(p.as_bytes()) {
-                return Err(BuildError::InvalidSubprotocol { name: p.clone() });
-            }
-        }
-        for e in &config.extensions {
-            e.validate()?;
-        }
-        if let Some(origin) = &config.origin {
-            check_header_value("Origin", origin)?;
-        }
-        for (name, value) in &config.headers {
-            check_extra_header(name, value, RESERVED_IN_REQUEST)?;
-        }
+        config.validate(RESERVED_IN_REQUEST)?;
         let key = encode_key(nonce);
         let mut request = Vec::with_capacity(256);
         request.extend_from_slice(b"GET ");
@@ -184,12 +203,7 @@ impl ClientHandshake {
             write_header(&mut request, name, value);
         }
         request.extend_from_slice(b"\r\n");
-        let mut extension_names: Vec<String> = Vec::new();
-        for e in &config.extensions {
-            if !extension_names.iter().any(|n| n == e.name()) {
-                extension_names.push(e.name().to_owned());
-            }
-        }
+        let extension_names = config.extension_names();
         Ok(Self {
             expected_accept: accept_key(&key),
             url,
@@ -333,51 +347,63 @@ impl ClientHandshake {
                 found: snippet(accept),
             });
         }
-        let subprotocol = match headers.count("sec-websocket-protocol") {
-            0 => None,
-            1 => {
-                let mut list = headers.list("sec-websocket-protocol");
-                let (Some(p), None) = (list.next(), list.next()) else {
-                    return Err(ResponseError::MalformedSubprotocol {
-                        found: headers.joined("sec-websocket-protocol"),
-                    });
-                };
-                if !self.subprotocols.iter().any(|o| o.as_bytes() == p) {
-                    return Err(ResponseError::UnrequestedSubprotocol {
-                        found: snippet(p),
-                        offered: self.subprotocols.clone(),
-                    });
-                }
-                Some(String::from_utf8_lossy(p).into_owned())
-            }
-            count => {
-                return Err(ResponseError::Duplicate {
-                    name: "Sec-WebSocket-Protocol",
-                    count,
-                });
-            }
-        };
-        let extensions =
-            extension::parse(headers.get_all("sec-websocket-extensions")).map_err(|detail| {
-                ResponseError::MalformedExtensions {
-                    found: headers.joined("sec-websocket-extensions"),
-                    detail,
-                }
-            })?;
-        for e in &extensions {
-            if !self.extension_names.iter().any(|n| n == e.name()) {
-                return Err(ResponseError::UnrequestedExtension {
-                    name: e.name().to_owned(),
-                    offered: self.extension_names.clone(),
-                });
-            }
-        }
-        Ok(Accepted {
-            subprotocol,
-            extensions,
-            headers,
-        })
+        check_choice(&self.subprotocols, &self.extension_names, headers)
     }
+}
+
+/// The response checks of RFC 6455 section 4.1 steps 5 and 6, shared by
+/// every way of opening a WebSocket (the 101, and the 2xx of an extended
+/// CONNECT, RFC 8441 section 5): a subprotocol and extensions among our
+/// offers.
+pub(crate) fn check_choice(
+    subprotocols: &[String],
+    extension_names: &[String],
+    headers: Headers,
+) -> Result<Accepted, ResponseError> {
+    let subprotocol = match headers.count("sec-websocket-protocol") {
+        0 => None,
+        1 => {
+            let mut list = headers.list("sec-websocket-protocol");
+            let (Some(p), None) = (list.next(), list.next()) else {
+                return Err(ResponseError::MalformedSubprotocol {
+                    found: headers.joined("sec-websocket-protocol"),
+                });
+            };
+            if !subprotocols.iter().any(|o| o.as_bytes() == p) {
+                return Err(ResponseError::UnrequestedSubprotocol {
+                    found: snippet(p),
+                    offered: subprotocols.to_vec(),
+                });
+            }
+            Some(String::from_utf8_lossy(p).into_owned())
+        }
+        count => {
+            return Err(ResponseError::Duplicate {
+                name: "Sec-WebSocket-Protocol",
+                count,
+            });
+        }
+    };
+    let extensions =
+        extension::parse(headers.get_all("sec-websocket-extensions")).map_err(|detail| {
+            ResponseError::MalformedExtensions {
+                found: headers.joined("sec-websocket-extensions"),
+                detail,
+            }
+        })?;
+    for e in &extensions {
+        if !extension_names.iter().any(|n| n == e.name()) {
+            return Err(ResponseError::UnrequestedExtension {
+                name: e.name().to_owned(),
+                offered: extension_names.to_vec(),
+            });
+        }
+    }
+    Ok(Accepted {
+        subprotocol,
+        extensions,
+        headers,
+    })
 }
 
 /// A server's 101 that passed every check of RFC 6455 section 4.1: the

@@ -118,6 +118,35 @@ pub enum RequestError {
         /// What was wrong, in plain words.
         detail: &'static str,
     },
+    /// Over HTTP/2 or HTTP/3: a method other than CONNECT (RFC 8441
+    /// section 5, RFC 9220 section 3).
+    ConnectMethod {
+        /// The method sent, quoted.
+        found: String,
+    },
+    /// Over HTTP/2 or HTTP/3: a CONNECT without the `:protocol`
+    /// pseudo-header, a tunnel request rather than a WebSocket (RFC 8441
+    /// section 4).
+    MissingProtocol,
+    /// Over HTTP/2 or HTTP/3: a `:protocol` other than `websocket` (RFC
+    /// 8441 section 5).
+    WrongProtocol {
+        /// The protocol sent, quoted.
+        found: String,
+    },
+    /// Over HTTP/2 or HTTP/3: an extended CONNECT without `:scheme`,
+    /// `:path` or `:authority` (RFC 8441 section 4).
+    MissingPseudoHeader {
+        /// The pseudo-header's name, e.g. `:path`.
+        name: &'static str,
+    },
+    /// Over HTTP/2 or HTTP/3: a connection-specific header such as
+    /// `Upgrade` or `Connection`, which these versions forbid (RFC 9113
+    /// section 8.2.2, RFC 9114 section 4.2).
+    ConnectionSpecificHeader {
+        /// The header's name.
+        name: String,
+    },
 }
 
 impl RequestError {
@@ -130,7 +159,7 @@ impl RequestError {
             | Self::WrongUpgrade { .. }
             | Self::MissingVersion
             | Self::UnsupportedVersion { .. } => 426,
-            Self::Method { .. } => 405,
+            Self::Method { .. } | Self::ConnectMethod { .. } => 405,
             _ => 400,
         }
     }
@@ -246,6 +275,25 @@ impl fmt::Display for RequestError {
                 f,
                 "malformed Sec-WebSocket-Extensions {found}: {detail} (RFC 6455 section 9.1)"
             ),
+            Self::ConnectMethod { found } => write!(
+                f,
+                "expected method CONNECT with :protocol websocket for a WebSocket over HTTP/2 or HTTP/3 (RFC 8441 section 5), found {found}"
+            ),
+            Self::MissingProtocol => f.write_str(
+                "expected a :protocol pseudo-header naming websocket (RFC 8441 section 4), found a CONNECT without one: a tunnel request, not a WebSocket",
+            ),
+            Self::WrongProtocol { found } => write!(
+                f,
+                "expected :protocol websocket (RFC 8441 section 5), found {found}"
+            ),
+            Self::MissingPseudoHeader { name } => write!(
+                f,
+                "expected the {name} pseudo-header in an extended CONNECT (RFC 8441 section 4), found none"
+            ),
+            Self::ConnectionSpecificHeader { name } => write!(
+                f,
+                "the connection-specific header {name:?} is not allowed over HTTP/2 or HTTP/3 (RFC 9113 section 8.2.2): a WebSocket there is opened by extended CONNECT, not Upgrade"
+            ),
         }
     }
 }
@@ -353,6 +401,14 @@ pub enum ResponseError {
         /// What was wrong, in plain words.
         detail: &'static str,
     },
+    /// Over HTTP/2 or HTTP/3: a status outside 200-299 answering the
+    /// extended CONNECT (RFC 8441 section 5, RFC 9220 section 3).
+    ConnectStatus {
+        /// The status code.
+        status: u16,
+        /// The response's headers.
+        headers: Headers,
+    },
 }
 
 impl fmt::Display for ResponseError {
@@ -448,6 +504,17 @@ impl fmt::Display for ResponseError {
                 f,
                 "malformed Sec-WebSocket-Extensions {found}: {detail} (RFC 6455 section 9.1)"
             ),
+            Self::ConnectStatus { status, headers } => {
+                write!(f, "server answered {status}")?;
+                let reason = crate::server::reason_phrase(*status);
+                if !reason.is_empty() {
+                    write!(f, " {reason}")?;
+                }
+                f.write_str(
+                    " to the extended CONNECT where a 2xx was expected (RFC 8441 section 5)",
+                )?;
+                status_hint(f, *status, headers)
+            }
         }
     }
 }

@@ -66,6 +66,26 @@ impl Headers {
         }
     }
 
+    /// The fields of an `http` crate header map (HTTP/2 and HTTP/3 heads,
+    /// whose names are lower-case), in its order.
+    pub(crate) fn from_http(map: &http::HeaderMap) -> Self {
+        Self {
+            fields: map
+                .iter()
+                .map(|(name, value)| {
+                    let value = trim_ows(value.as_bytes());
+                    let mut bytes = Vec::with_capacity(name.as_str().len() + value.len());
+                    bytes.extend_from_slice(name.as_str().as_bytes());
+                    bytes.extend_from_slice(value);
+                    Header {
+                        bytes,
+                        name_len: name.as_str().len(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
     /// The value of the first field called `name` (any case).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.fields

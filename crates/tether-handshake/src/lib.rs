@@ -19,6 +19,12 @@
 //! plain HTTP was expected), and on a head over the [`Limits`], while it is
 //! still incomplete.
 //!
+//! Over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) a WebSocket opens with an
+//! extended CONNECT on one stream instead: [`ConnectHandshake`] (client),
+//! [`parse_connect_request`] and [`Request::accept_connect`] (server), as
+//! `http` crate requests and responses, checked by the same rules and
+//! errors as the upgrade.
+//!
 //! [`proxy`] holds the exchanges that reach a server through a proxy (HTTP
 //! CONNECT, SOCKS5) and the environment variables' rules, for both
 //! adapters.
@@ -59,6 +65,7 @@
 mod accept;
 mod client;
 mod error;
+mod extended_connect;
 mod extension;
 mod head;
 mod headers;
@@ -73,6 +80,10 @@ pub use accept::generate_key;
 pub use accept::{WEBSOCKET_GUID, WEBSOCKET_VERSION, accept_key, encode_key};
 pub use client::{Accepted, ClientConfig, ClientHandshake};
 pub use error::{BuildError, RequestError, ResponseError};
+/// The `http` crate whose request and response types the extended CONNECT
+/// handshake takes and gives.
+pub use http;
+pub use extended_connect::{ConnectHandshake, PROTOCOL, connect_refusal, parse_connect_request};
 pub use extension::{Extension, ExtensionParam, parse_answers, parse_offers};
 pub use headers::{Header, Headers};
 pub use limits::Limits;

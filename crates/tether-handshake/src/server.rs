@@ -159,14 +159,6 @@ impl Request {
                 found: snippet(host),
             });
         }
-        if let Some(origin) = single(&headers, "origin", "Origin")?
-            && !is_visible_ascii(origin)
-        {
-            return Err(RequestError::InvalidHeaderValue {
-                name: "Origin",
-                found: snippet(origin),
-            });
-        }
         if !headers.contains("upgrade") {
             return Err(RequestError::MissingUpgrade);
         }
@@ -189,29 +181,7 @@ impl Request {
             found: snippet(key),
             decoded_len,
         })?;
-        let version = single(&headers, "sec-websocket-version", "Sec-WebSocket-Version")?
-            .ok_or(RequestError::MissingVersion)?;
-        if version != WEBSOCKET_VERSION.as_bytes() {
-            return Err(RequestError::UnsupportedVersion {
-                found: snippet(version),
-            });
-        }
-        let mut subprotocols = Vec::new();
-        for p in headers.list("sec-websocket-protocol") {
-            if !is_token(p) {
-                return Err(RequestError::MalformedSubprotocols {
-                    found: headers.joined("sec-websocket-protocol"),
-                });
-            }
-            subprotocols.push(String::from_utf8_lossy(p).into_owned());
-        }
-        let extensions =
-            extension::parse(headers.get_all("sec-websocket-extensions")).map_err(|detail| {
-                RequestError::MalformedExtensions {
-                    found: headers.joined("sec-websocket-extensions"),
-                    detail,
-                }
-            })?;
+        let (subprotocols, extensions) = check_websocket_fields(&headers)?;
         // Both were checked to be ASCII above.
         let host = String::from_utf8_lossy(host).into_owned();
         let key = String::from_utf8_lossy(key).into_owned();
@@ -219,6 +189,25 @@ impl Request {
             resource,
             host,
             key,
+            subprotocols,
+            extensions,
+            headers,
+        })
+    }
+
+    /// A request that came as an extended CONNECT (RFC 8441, RFC 9220),
+    /// whose pseudo-headers the caller checked: `host` is its `:authority`,
+    /// and there is no key.
+    pub(crate) fn from_connect(
+        resource: String,
+        host: String,
+        headers: Headers,
+    ) -> Result<Self, RequestError> {
+        let (subprotocols, extensions) = check_websocket_fields(&headers)?;
+        Ok(Self {
+            resource,
+            host,
+            key: String::new(),
             subprotocols,
             extensions,
             headers,
@@ -293,14 +282,14 @@ impl Request {
             .find(|p| supported.contains(p))
     }
 
-    /// The 101 Switching Protocols response accepting this request (RFC 6455
-    /// section 4.2.2 item 5): `Upgrade`, `Connection`, `Sec-WebSocket-Accept`,
-    /// then the chosen subprotocol, the accepted extensions and the extra
-    /// headers of `options`.
-    ///
-    /// Fails, without writing anything, if the subprotocol or an extension was
-    /// not offered by the client, or a value cannot be written.
-    pub fn accept(&self, options: &AcceptOptions) -> Result<Vec<u8>, BuildError> {
+    /// Checks the application's choice against the offers: a subprotocol
+    /// and extensions the client offered, extra headers that can be
+    /// written and are not `reserved`.
+    pub(crate) fn check_choice(
+        &self,
+        options: &AcceptOptions,
+        reserved: &[&str],
+    ) -> Result<(), BuildError> {
         if let Some(chosen) = &options.subprotocol
             && !self.subprotocols.contains(chosen)
         {
@@ -323,8 +312,20 @@ impl Request {
             }
         }
         for (name, value) in &options.headers {
-            check_extra_header(name, value, RESERVED_IN_101)?;
+            check_extra_header(name, value, reserved)?;
         }
+        Ok(())
+    }
+
+    /// The 101 Switching Protocols response accepting this request (RFC 6455
+    /// section 4.2.2 item 5): `Upgrade`, `Connection`, `Sec-WebSocket-Accept`,
+    /// then the chosen subprotocol, the accepted extensions and the extra
+    /// headers of `options`.
+    ///
+    /// Fails, without writing anything, if the subprotocol or an extension was
+    /// not offered by the client, or a value cannot be written.
+    pub fn accept(&self, options: &AcceptOptions) -> Result<Vec<u8>, BuildError> {
+        self.check_choice(options, RESERVED_IN_101)?;
         let mut out = Vec::with_capacity(160);
         out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
         write_header(&mut out, "Upgrade", "websocket");
@@ -360,6 +361,47 @@ const RESERVED_IN_101: &[&str] = &[
     "transfer-encoding",
 ];
 
+/// The checks of RFC 6455 section 4.2.1 items 6-10 that every way of
+/// opening a WebSocket shares (HTTP/1.1 upgrade, extended CONNECT over
+/// HTTP/2 and HTTP/3, RFC 8441 section 5): the Origin, version 13, the
+/// subprotocol and extension offers. Returns the offers.
+pub(crate) fn check_websocket_fields(
+    headers: &Headers,
+) -> Result<(Vec<String>, Vec<Extension>), RequestError> {
+    if let Some(origin) = single(headers, "origin", "Origin")?
+        && !is_visible_ascii(origin)
+    {
+        return Err(RequestError::InvalidHeaderValue {
+            name: "Origin",
+            found: snippet(origin),
+        });
+    }
+    let version = single(headers, "sec-websocket-version", "Sec-WebSocket-Version")?
+        .ok_or(RequestError::MissingVersion)?;
+    if version != WEBSOCKET_VERSION.as_bytes() {
+        return Err(RequestError::UnsupportedVersion {
+            found: snippet(version),
+        });
+    }
+    let mut subprotocols = Vec::new();
+    for p in headers.list("sec-websocket-protocol") {
+        if !is_token(p) {
+            return Err(RequestError::MalformedSubprotocols {
+                found: headers.joined("sec-websocket-protocol"),
+            });
+        }
+        subprotocols.push(String::from_utf8_lossy(p).into_owned());
+    }
+    let extensions =
+        extension::parse(headers.get_all("sec-websocket-extensions")).map_err(|detail| {
+            RequestError::MalformedExtensions {
+                found: headers.joined("sec-websocket-extensions"),
+                detail,
+            }
+        })?;
+    Ok((subprotocols, extensions))
+}
+
 /// The value of a header that must appear at most once (`None` if absent).
 fn single<'a>(
     headers: &'a Headers,
@@ -385,9 +427,9 @@ fn single<'a>(
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AcceptOptions {
-    subprotocol: Option<String>,
-    extensions: Vec<Extension>,
-    headers: Vec<(String, String)>,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) extensions: Vec<Extension>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl AcceptOptions {
@@ -560,7 +602,7 @@ impl Refusal {
 
 /// The reason phrases of RFC 9110 section 15 (and RFC 6585) for the statuses
 /// a refusal is likely to use; `""` for the rest, which HTTP allows.
-const fn reason_phrase(status: u16) -> &'static str {
+pub(crate) const fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         401 => "Unauthorized",

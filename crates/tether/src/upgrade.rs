@@ -10,6 +10,10 @@
 //! negotiated extension and receives the bytes that followed the head.
 //! While the handshake runs, `state()` is [`State::Connecting`].
 //!
+//! Over HTTP/2 and HTTP/3 the same negotiation runs in
+//! [`ClientConnect`] and [`ServerConnect`] (extended CONNECT, RFC 8441 and
+//! RFC 9220), whose request and answers are `http` crate values.
+//!
 //! Extensions: built with a [`Config`] ([`ClientUpgrade::with_config`],
 //! [`ServerUpgrade::with_config`]), the drivers negotiate what the config
 //! switches on (permessage-deflate, RFC 7692, with `Config::deflate`): a
@@ -35,6 +39,9 @@ use tether_handshake::Extension as ExtensionHeader;
 #[cfg(feature = "rand")]
 use crate::Connection;
 use crate::{Config, Extension, Role, State};
+
+mod connect;
+pub use connect::{ClientConnect, ServerConnect};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]
@@ -111,7 +118,10 @@ impl HandshakeError {
     /// why the handshake failed (for [`crate::reconnect::Reconnector::refused`]).
     pub fn refused_status(&self) -> Option<u16> {
         match self {
-            Self::Response(ResponseError::UnexpectedStatus { status, .. }) => Some(*status),
+            Self::Response(
+                ResponseError::UnexpectedStatus { status, .. }
+                | ResponseError::ConnectStatus { status, .. },
+            ) => Some(*status),
             _ => None,
         }
     }
@@ -347,6 +357,20 @@ fn server_extension(
     }
 }
 
+/// A server's `choice` with the answer to the request's extension offers
+/// added (the first offer of what `deflate` switches on that can be
+/// honoured), and the extension that answer runs.
+fn answer_extensions(
+    deflate: Option<&Deflate>,
+    request: &Request,
+    choice: AcceptOptions,
+) -> (AcceptOptions, Option<Box<dyn Extension>>) {
+    match server_extension(deflate, request.extensions()) {
+        Some((extension, answer)) => (choice.extension(answer), Some(extension)),
+        None => (choice, None),
+    }
+}
+
 /// A connection whose opening handshake ran outside tether (hyper, axum,
 /// another HTTP stack), with the extensions its `Config` switches on
 /// negotiated here, by the rules [`ClientUpgrade`] and [`ServerUpgrade`]
@@ -546,19 +570,10 @@ impl ServerUpgrade {
         request: &Request,
         choice: AcceptOptions,
     ) -> Result<Vec<u8>, BuildError> {
-        let mut choice = choice;
-        self.extension = None;
-        if let Some((extension, answer)) =
-            server_extension(self.deflate.as_ref(), request.extensions())
-        {
-            choice = choice.extension(answer);
-            self.extension = Some(extension);
-        }
-        let head = request.accept(&choice);
-        if head.is_err() {
-            self.extension = None;
-        }
-        head
+        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice);
+        let head = request.accept(&choice)?;
+        self.extension = extension;
+        Ok(head)
     }
 
     /// The extension negotiated by [`ServerUpgrade::accept`]: install it

@@ -1,0 +1,281 @@
+//! Handshake objects for a WebSocket over HTTP/2 (RFC 8441) or HTTP/3 (RFC
+//! 9220): an extended CONNECT on one stream, then that stream is the
+//! transport.
+//!
+//! Owns what [`ClientUpgrade`](super::ClientUpgrade) and
+//! [`ServerUpgrade`](super::ServerUpgrade) own for HTTP/1.1, with the same
+//! extension negotiation (one `client_extension`, one `server_extension`):
+//! the request and the answers as `http` crate values (from
+//! `tether_handshake`'s extended CONNECT), the check of each, and the
+//! [`Connection`] they turn into. The HTTP stack (h2, h3) sends and
+//! receives the heads and carries `:protocol`; it never builds a
+//! `Connection` itself. The stream has no leftover bytes: its first DATA
+//! is the connection's first input. Stream end is the transport's end
+//! (`Connection::receive_eof`), a reset an abnormal one (RFC 8441 section
+//! 5, RFC 9220 section 3).
+
+use alloc::boxed::Box;
+
+#[cfg(feature = "rand")]
+use tether_handshake::ClientConfig;
+use tether_handshake::http;
+use tether_handshake::{AcceptOptions, Accepted, BuildError, ConnectHandshake, Request};
+
+#[cfg(feature = "rand")]
+use super::extension_offer;
+use super::{Deflate, HandshakeError, answer_extensions, client_extension, deflate_of};
+use crate::{Config, Extension};
+#[cfg(feature = "rand")]
+use crate::{Connection, Role};
+
+/// The client side of an extended CONNECT: the request to send on a new
+/// stream, then the check of the answer.
+pub struct ClientConnect {
+    handshake: ConnectHandshake,
+    deflate: Option<Deflate>,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl core::fmt::Debug for ClientConnect {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientConnect")
+            .field("handshake", &self.handshake)
+            .field("extension", &self.extension.as_ref().map(|e| e.name()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientConnect {
+    /// The extended CONNECT for `url` from `request` (subprotocols,
+    /// headers, ...) plus the extension offers `config` switches on
+    /// (permessage-deflate with `Config::deflate`), whose answers
+    /// [`ClientConnect::check_response`] then checks.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Build`] for a bad URL or header.
+    #[cfg(feature = "rand")]
+    pub fn new(url: &str, request: ClientConfig, config: &Config) -> Result<Self, HandshakeError> {
+        let deflate = deflate_of(config);
+        let request = match extension_offer(deflate.as_ref()) {
+            Some(offer) => request.extension(offer),
+            None => request,
+        };
+        let handshake = ConnectHandshake::new(url, request).map_err(HandshakeError::Build)?;
+        Ok(Self {
+            handshake,
+            deflate,
+            extension: None,
+        })
+    }
+
+    /// The handshake (URL, pseudo-headers, headers).
+    pub fn handshake(&self) -> &ConnectHandshake {
+        &self.handshake
+    }
+
+    /// The request to send, with `:protocol` set to
+    /// [`tether_handshake::PROTOCOL`] by the HTTP stack.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Build`] if a value cannot be an HTTP/2 field.
+    pub fn request(&self) -> Result<http::Request<()>, HandshakeError> {
+        self.handshake.request().map_err(HandshakeError::Build)
+    }
+
+    /// Checks the server's answer: a 2xx with a subprotocol among our
+    /// offers, and extensions that fit our offer (the same checks as the
+    /// HTTP/1.1 upgrade); keeps the extension to run.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Response`] naming the cause (a non-2xx names its
+    /// status), [`HandshakeError::UnsupportedExtension`], or a
+    /// permessage-deflate answer that does not fit the offer.
+    pub fn check_response<B>(
+        &mut self,
+        response: &http::Response<B>,
+    ) -> Result<Accepted, HandshakeError> {
+        let accepted = self
+            .handshake
+            .check_response(response)
+            .map_err(HandshakeError::Response)?;
+        self.extension = client_extension(self.deflate.as_ref(), accepted.extensions())?;
+        Ok(accepted)
+    }
+
+    /// The connection, once [`ClientConnect::check_response`] accepted
+    /// the answer: `Open` under `config` at `now`, the negotiated
+    /// extension installed.
+    #[cfg(feature = "rand")]
+    pub fn into_connection(self, config: Config, now: std::time::Instant) -> Connection {
+        super::connection(Role::Client, config, self.extension, now, &[])
+    }
+}
+
+/// The server side of an extended CONNECT: the check of the request, then
+/// the answer.
+pub struct ServerConnect {
+    deflate: Option<Deflate>,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl core::fmt::Debug for ServerConnect {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerConnect")
+            .field("extension", &self.extension.as_ref().map(|e| e.name()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConnect {
+    /// A server that answers the extension offers `config` switches on
+    /// (permessage-deflate with `Config::deflate`).
+    pub fn new(config: &Config) -> Self {
+        Self {
+            deflate: deflate_of(config),
+            extension: None,
+        }
+    }
+
+    /// Checks a request as the HTTP stack gave it, with the value of its
+    /// `:protocol` pseudo-header (RFC 8441 sections 4-5).
+    ///
+    /// # Errors
+    /// [`HandshakeError::Request`]: answer with
+    /// [`ServerConnect::failure_response`].
+    pub fn check_request<B>(
+        &self,
+        request: &http::Request<B>,
+        protocol: Option<&str>,
+    ) -> Result<Request, HandshakeError> {
+        tether_handshake::parse_connect_request(request, protocol).map_err(HandshakeError::Request)
+    }
+
+    /// The 200 for `request` with the application's `choice` (subprotocol,
+    /// headers) plus the answer to the extension offers, negotiated as
+    /// [`ServerUpgrade::accept`](super::ServerUpgrade::accept) does.
+    ///
+    /// # Errors
+    /// As [`Request::accept_connect`].
+    pub fn accept(
+        &mut self,
+        request: &Request,
+        choice: AcceptOptions,
+    ) -> Result<http::Response<()>, BuildError> {
+        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice);
+        let answer = request.accept_connect(&choice)?;
+        self.extension = extension;
+        Ok(answer)
+    }
+
+    /// The answer a server sends when the handshake failed with `err`, one
+    /// rule for every adapter: a bad request its refusal
+    /// ([`tether_handshake::connect_refusal`]), an answer that could not be
+    /// built 500, anything else (a reset, a timeout) nothing.
+    pub fn failure_response(err: &HandshakeError) -> Option<http::Response<String>> {
+        match err {
+            HandshakeError::Request(e) => Some(tether_handshake::connect_refusal(e)),
+            HandshakeError::Build(_) => {
+                tether_handshake::Refusal::new(500, "the server could not write its answer")
+                    .ok()
+                    .map(|r| r.to_http())
+            }
+            _ => None,
+        }
+    }
+
+    /// The connection, once [`ServerConnect::accept`]'s answer is sent:
+    /// `Open` under `config` at `now`, the negotiated extension installed.
+    #[cfg(feature = "rand")]
+    pub fn into_connection(self, config: Config, now: std::time::Instant) -> Connection {
+        super::connection(Role::Server, config, self.extension, now, &[])
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "rand")]
+mod tests {
+    use super::*;
+    use crate::{Event, Message};
+
+    fn pair(config: &Config) -> (Connection, Connection) {
+        let mut client = ClientConnect::new("ws://h/x", ClientConfig::new(), config).unwrap();
+        let request = client.request().unwrap();
+        let mut server = ServerConnect::new(config);
+        let offer = server.check_request(&request, Some("websocket")).unwrap();
+        let answer = server.accept(&offer, AcceptOptions::new()).unwrap();
+        client.check_response(&answer).unwrap();
+        let now = std::time::Instant::now();
+        (
+            client.into_connection(config.clone(), now),
+            server.into_connection(config.clone(), now),
+        )
+    }
+
+    fn echo_through(client: &mut Connection, server: &mut Connection, text: &str) -> Vec<u8> {
+        let now = std::time::Instant::now();
+        client.send(Message::text(text)).unwrap();
+        let wire = client.take_output().to_vec();
+        server.receive(now, &wire).unwrap();
+        match server.poll_event() {
+            Some(Event::Message(m)) => assert_eq!(m.as_text(), Some(text)),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        wire
+    }
+
+    #[test]
+    fn rfc8441_5_connection_runs_over_the_stream_after_a_2xx() {
+        let (mut client, mut server) = pair(&Config::default());
+        let wire = echo_through(&mut client, &mut server, "hello over h2");
+        assert_eq!(wire[0] & 0x40, 0, "no RSV1 without deflate");
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn rfc8441_5_permessage_deflate_negotiates_unchanged() {
+        let config = Config {
+            deflate: Some(crate::DeflateConfig::default()),
+            ..Config::default()
+        };
+        let client = ClientConnect::new("ws://h/", ClientConfig::new(), &config).unwrap();
+        let request = client.request().unwrap();
+        assert_eq!(
+            request.headers()["sec-websocket-extensions"],
+            "permessage-deflate; client_max_window_bits"
+        );
+        let (mut client, mut server) = pair(&config);
+        let text = "compress me ".repeat(20);
+        let wire = echo_through(&mut client, &mut server, &text);
+        assert_eq!(wire[0] & 0x40, 0x40, "RSV1: the message went compressed");
+        assert!(wire.len() < text.len());
+    }
+
+    #[test]
+    fn rfc8441_5_refusal_names_the_status() {
+        let config = Config::default();
+        let mut client = ClientConnect::new("ws://h/", ClientConfig::new(), &config).unwrap();
+        let err = HandshakeError::Request(tether_handshake::RequestError::MissingProtocol);
+        let refusal = ServerConnect::failure_response(&err).unwrap();
+        assert_eq!(refusal.status(), 400);
+        let e = client.check_response(&refusal).unwrap_err();
+        assert_eq!(e.refused_status(), Some(400));
+        assert!(
+            e.to_string()
+                .contains("server answered 400 Bad Request to the extended CONNECT"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rfc8441_5_an_extension_not_offered_is_refused() {
+        let mut client =
+            ClientConnect::new("ws://h/", ClientConfig::new(), &Config::default()).unwrap();
+        let mut answer = http::Response::new(());
+        answer.headers_mut().insert(
+            "sec-websocket-extensions",
+            http::HeaderValue::from_static("permessage-deflate"),
+        );
+        let e = client.check_response(&answer).unwrap_err();
+        assert!(e.to_string().contains("permessage-deflate"), "{e}");
+    }
+}
