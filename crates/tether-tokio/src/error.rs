@@ -44,6 +44,11 @@ pub enum Error {
         /// Whether a connection was up.
         connected: bool,
     },
+    /// The server cannot carry a WebSocket over HTTP/2 or HTTP/3: it did
+    /// not agree to the protocol (TLS ALPN), or did not enable extended
+    /// CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 section 3, RFC
+    /// 9220 section 3). The message names which; HTTP/1.1 may still work.
+    ExtendedConnectUnavailable(String),
     /// The application refused the upgrade; this response was sent.
     Refused {
         /// The HTTP status sent.
@@ -83,6 +88,7 @@ impl fmt::Display for Error {
                     "{queued} messages already wait to be handed to the connection (limit {limit})"
                 )
             }
+            Self::ExtendedConnectUnavailable(why) => f.write_str(why),
             Self::Refused { status, reason } => {
                 write!(f, "upgrade refused with {status}: {reason}")
             }

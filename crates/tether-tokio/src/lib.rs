@@ -43,6 +43,8 @@
 
 mod driver;
 mod error;
+#[cfg(feature = "http2")]
+pub mod http2;
 mod proxy;
 pub mod reconnect;
 mod socket;

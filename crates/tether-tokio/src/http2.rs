@@ -1,0 +1,472 @@
+//! WebSockets over HTTP/2 (RFC 8441), over the `h2` crate (feature
+//! `http2`): several WebSockets as streams of one HTTP/2 connection.
+//!
+//! Owns the HTTP/2 connection (client and server), the extended CONNECT
+//! sent or answered through it, and [`H2Stream`], which makes one h2
+//! stream an `AsyncRead + AsyncWrite` transport. Nothing else: the
+//! handshake is the core's ([`tether::upgrade::ClientConnect`],
+//! [`tether::upgrade::ServerConnect`]), and each WebSocket runs the same
+//! driver as over TCP, on its stream. The stream's end (END_STREAM) is the
+//! transport's end, as a TCP FIN; a reset (RST_STREAM) is a read error, so
+//! the connection aborts with 1006 (RFC 8441 section 5). Flow control is
+//! h2's per stream: received bytes are released as the driver reads them
+//! (it stops reading when the application stops, so the peer's window
+//! closes), and a write waits for capacity, so backpressure reaches the
+//! sender both ways.
+//!
+//! A client waits for the server's SETTINGS (its connection preface,
+//! RFC 9113 section 3.4) before its first extended CONNECT, by a PING
+//! round trip, and refuses to send one unless the server enabled
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 section 3):
+//! [`Error::ExtendedConnectUnavailable`] names it. `wss://` runs TLS with
+//! ALPN `h2`; `ws://` speaks HTTP/2 with prior knowledge (RFC 9113
+//! section 3.3), for local use.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! use tether::Message;
+//! use tether_tokio::ClientOptions;
+//! use tether_tokio::http2::Http2Client;
+//!
+//! # async fn run() -> Result<(), tether_tokio::Error> {
+//! let options = ClientOptions::new();
+//! let client = Http2Client::connect("ws://127.0.0.1:9001/", &options).await?;
+//! let (mut chat, _) = client.open("ws://127.0.0.1:9001/chat", &options).await?;
+//! let (mut feed, _) = client.open("ws://127.0.0.1:9001/feed", &options).await?;
+//! chat.send(Message::text("hello")).await?;
+//! let _ = (chat.next().await, feed.next().await);
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use h2::{RecvStream, SendStream};
+use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
+use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::{ClientOptions, Error, ServerOptions, WebSocket, adapter_config, start};
+
+/// The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
+pub const ALPN_H2: &[u8] = b"h2";
+
+/// Each stream's receive window: what a peer may send ahead of a reader
+/// that stopped (the WebSocket's own bound, `Config::max_unread_bytes`,
+/// comes on top).
+const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The connection's receive window, shared by its streams: 64 stalled
+/// streams' worth, so one reader that stops does not stall the others.
+const CONNECTION_WINDOW: u32 = 64 * STREAM_WINDOW;
+
+/// One HTTP/2 stream as a WebSocket's transport: reads are the stream's
+/// DATA (its end is EOF, a reset an error), writes become DATA within the
+/// stream's flow-control window, shutdown sends END_STREAM.
+#[derive(Debug)]
+pub struct H2Stream {
+    send: SendStream<Bytes>,
+    recv: RecvStream,
+    /// Received DATA not yet read, with its flow-control capacity held.
+    pending: Bytes,
+    /// END_STREAM was sent.
+    finished: bool,
+}
+
+impl H2Stream {
+    /// The transport made of one stream's two halves.
+    pub fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
+        Self {
+            send,
+            recv,
+            pending: Bytes::new(),
+            finished: false,
+        }
+    }
+}
+
+/// An h2 error as the I/O error the driver sees: a reset says so (the
+/// WebSocket then ends with 1006), naming the HTTP/2 error code.
+fn io_error(e: h2::Error) -> io::Error {
+    if let Some(reason) = e.reason() {
+        let what = if e.is_go_away() {
+            "the HTTP/2 connection went away (GOAWAY"
+        } else if e.is_remote() {
+            "the peer reset the HTTP/2 stream (RST_STREAM"
+        } else {
+            "the HTTP/2 stream was reset (RST_STREAM"
+        };
+        return io::Error::new(io::ErrorKind::ConnectionReset, format!("{what} {reason})"));
+    }
+    match e.into_io() {
+        Some(e) => e,
+        None => io::Error::other("the HTTP/2 connection failed"),
+    }
+}
+
+impl AsyncRead for H2Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        while this.pending.is_empty() {
+            match ready!(this.recv.poll_data(cx)) {
+                Some(Ok(data)) => this.pending = data,
+                Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
+                None => return Poll::Ready(Ok(())), // END_STREAM: EOF
+            }
+        }
+        let n = this.pending.len().min(buf.remaining());
+        buf.put_slice(&this.pending.split_to(n));
+        // the peer may send as much again: the window follows the reader
+        this.recv
+            .flow_control()
+            .release_capacity(n)
+            .map_err(io_error)?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = &mut *self;
+        this.send.reserve_capacity(buf.len());
+        loop {
+            let granted = match this.send.capacity() {
+                0 => match ready!(this.send.poll_capacity(cx)) {
+                    Some(Ok(n)) => n,
+                    Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
+                    None => {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            "the HTTP/2 stream is closed",
+                        )));
+                    }
+                },
+                n => n,
+            };
+            if granted == 0 {
+                continue;
+            }
+            let n = granted.min(buf.len());
+            this.send
+                .send_data(Bytes::copy_from_slice(&buf[..n]), false)
+                .map_err(io_error)?;
+            return Poll::Ready(Ok(n));
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // the connection's task writes what send_data queued
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.finished {
+            self.finished = true;
+            self.send.send_data(Bytes::new(), true).map_err(io_error)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The client side of one HTTP/2 connection: opens WebSockets on it, each
+/// a stream. Cheap to clone (a handle); the connection itself runs on a
+/// task of its own until every handle and every stream is gone.
+#[derive(Clone, Debug)]
+pub struct Http2Client {
+    send: h2::client::SendRequest<Bytes>,
+}
+
+impl Http2Client {
+    /// Connects to the host of `url` and starts HTTP/2: `wss://` over TLS
+    /// with ALPN `h2` (the options' TLS settings), `ws://` with prior
+    /// knowledge. Returns once the server's SETTINGS have arrived.
+    ///
+    /// # Errors
+    /// As [`crate::connect`] for TCP and TLS;
+    /// [`Error::ExtendedConnectUnavailable`] when a TLS server does not
+    /// agree to `h2` or the server does not enable extended CONNECT.
+    pub async fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
+        let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        let timeout = options.config.connect_timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((parsed.host(), parsed.port())))
+            .await
+            .map_err(|_| Error::ConnectTimeout(timeout))??;
+        if options.nodelay {
+            tcp.set_nodelay(true)?;
+        }
+        if parsed.is_secure() {
+            #[cfg(feature = "tls")]
+            {
+                let tls = tokio::time::timeout(
+                    timeout,
+                    crate::tls::connect(tcp, parsed.host(), Some(h2_tls_config(options)?)),
+                )
+                .await
+                .map_err(|_| Error::ConnectTimeout(timeout))??;
+                if tls.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
+                    return Err(Error::ExtendedConnectUnavailable(format!(
+                        "{} did not agree to HTTP/2 (TLS ALPN \"h2\", RFC 9113 section 3.2): \
+                         connect over HTTP/1.1",
+                        parsed.host()
+                    )));
+                }
+                return Self::handshake(tls).await;
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(Error::Tls(
+                "wss:// needs tether-tokio's `tls` feature".into(),
+            ));
+        }
+        Self::handshake(tcp).await
+    }
+
+    /// Starts HTTP/2 over a stream already connected (TLS done, `h2`
+    /// agreed, or prior knowledge) and waits for the server's SETTINGS.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when HTTP/2 fails; [`Error::ExtendedConnectUnavailable`]
+    /// when the server's SETTINGS do not enable extended CONNECT.
+    pub async fn handshake<S>(io: S) -> Result<Self, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, mut connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .handshake(io)
+            .await
+            .map_err(io_error)?;
+        let mut ping = connection.ping_pong();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("HTTP/2 connection ended: {e}");
+            }
+        });
+        // The server's SETTINGS are the first frame it sends (RFC 9113
+        // section 3.4): once our PING comes back, they have been applied.
+        if let Some(ping) = ping.as_mut() {
+            ping.send_ping(h2::Ping::opaque()).map_err(io_error)?;
+            std::future::poll_fn(|cx| ping.poll_pong(cx))
+                .await
+                .map_err(io_error)?;
+        }
+        let client = Self { send };
+        client.check_extended_connect()?;
+        Ok(client)
+    }
+
+    /// Whether the server enabled extended CONNECT
+    /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`, RFC 8441 section 3).
+    pub fn extended_connect_enabled(&self) -> bool {
+        self.send.is_extended_connect_protocol_enabled()
+    }
+
+    fn check_extended_connect(&self) -> Result<(), Error> {
+        if self.extended_connect_enabled() {
+            return Ok(());
+        }
+        Err(Error::ExtendedConnectUnavailable(
+            "the HTTP/2 server did not enable extended CONNECT \
+             (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, RFC 8441 section 3), so it cannot carry \
+             a WebSocket: connect over HTTP/1.1"
+                .into(),
+        ))
+    }
+
+    /// Opens a WebSocket for `url` (its path and authority; the scheme
+    /// should be the connection's) as a new stream: the extended CONNECT
+    /// with the options' subprotocols, headers and extension offers, then
+    /// the check of the server's answer.
+    ///
+    /// # Errors
+    /// [`Error::ExtendedConnectUnavailable`], [`Error::Handshake`] (a
+    /// non-2xx answer names its status), [`Error::Io`] (the connection
+    /// failed, or the server reset the stream).
+    pub async fn open(
+        &self,
+        url: &str,
+        options: &ClientOptions,
+    ) -> Result<(WebSocket, Accepted), Error> {
+        self.check_extended_connect()?;
+        let mut connect = ClientConnect::new(url, options.handshake.clone(), &options.config)?;
+        let mut request = connect.request()?;
+        request
+            .extensions_mut()
+            .insert(h2::ext::Protocol::from_static(tether::handshake::PROTOCOL));
+        let timeout = options.config.handshake_timeout;
+        let (response, send) = tokio::time::timeout(timeout, async {
+            let mut sender = self.send.clone().ready().await.map_err(io_error)?;
+            let (response, send) = sender.send_request(request, false).map_err(io_error)?;
+            let response = response.await.map_err(io_error)?;
+            Ok::<_, io::Error>((response, send))
+        })
+        .await
+        .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+        let accepted = connect.check_response(&response)?;
+        let now = tokio::time::Instant::now().into_std();
+        let conn = connect.into_connection(adapter_config(&options.config), now);
+        let stream = H2Stream::new(send, response.into_body());
+        Ok((start(stream, conn, None), accepted))
+    }
+}
+
+/// The client's TLS config for HTTP/2: the options' (roots, client
+/// certificate), offering only ALPN `h2`.
+#[cfg(feature = "tls")]
+fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+    let base = match options.tls_client_config()? {
+        Some(config) => config,
+        None => crate::tls::client_config(&[])?,
+    };
+    let mut config = (*base).clone();
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(std::sync::Arc::new(config))
+}
+
+/// The server side of one HTTP/2 connection, advertising extended
+/// CONNECT: each extended CONNECT stream becomes a [`WebSocket`].
+///
+/// Keep calling [`accept`](Self::accept) (a loop of its own, e.g. on a
+/// task): it drives the connection, every stream of it included, and
+/// answers other requests with a refusal.
+pub struct Http2Server<S> {
+    connection: h2::server::Connection<S, Bytes>,
+    options: ServerOptions,
+}
+
+impl<S> std::fmt::Debug for Http2Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http2Server").finish_non_exhaustive()
+    }
+}
+
+impl<S> Http2Server<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Starts HTTP/2 on `io` (the client's preface, our SETTINGS with
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the client does not speak HTTP/2, or within the
+    /// options' handshake timeout.
+    pub async fn handshake(io: S, options: &ServerOptions) -> Result<Self, Error> {
+        let timeout = options.config.handshake_timeout;
+        let connection = tokio::time::timeout(
+            timeout,
+            h2::server::Builder::new()
+                .enable_connect_protocol()
+                .initial_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW)
+                .handshake(io),
+        )
+        .await
+        .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
+        .map_err(io_error)?;
+        Ok(Self {
+            connection,
+            options: options.clone(),
+        })
+    }
+
+    /// The next WebSocket, with default choices (no subprotocol;
+    /// permessage-deflate if `Config::deflate` is set). `None` once the
+    /// connection has ended.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] for a stream whose request was refused (its
+    /// refusal was sent; the connection goes on), [`Error::Io`] when the
+    /// connection failed.
+    pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
+        self.accept_with(|_| Ok(AcceptOptions::new())).await
+    }
+
+    /// [`accept`](Self::accept), letting `decide` pick a subprotocol (and
+    /// headers) or refuse with a [`Refusal`] (e.g. 403), which is sent
+    /// before returning [`Error::Refused`].
+    ///
+    /// # Errors
+    /// As [`accept`](Self::accept), plus [`Error::Refused`].
+    pub async fn accept_with<F>(&mut self, decide: F) -> Option<Result<(WebSocket, Request), Error>>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
+    {
+        let (request, mut respond) = match self.connection.accept().await? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(Error::Io(io_error(e)))),
+        };
+        let protocol = request
+            .extensions()
+            .get::<h2::ext::Protocol>()
+            .map(h2::ext::Protocol::as_str);
+        let mut connect = ServerConnect::new(&self.options.config);
+        let offer = match connect.check_request(&request, protocol) {
+            Ok(offer) => offer,
+            Err(e) => {
+                refuse(&mut respond, ServerConnect::failure_response(&e));
+                return Some(Err(Error::Handshake(e)));
+            }
+        };
+        let choice = match decide(&offer) {
+            Ok(choice) => choice,
+            Err(refusal) => {
+                refuse(&mut respond, Some(refusal.to_http()));
+                return Some(Err(Error::Refused {
+                    status: refusal.status(),
+                    reason: refusal.body().to_string(),
+                }));
+            }
+        };
+        let answer = match connect.accept(&offer, choice) {
+            Ok(answer) => answer,
+            Err(e) => {
+                let e = HandshakeError::Build(e);
+                refuse(&mut respond, ServerConnect::failure_response(&e));
+                return Some(Err(Error::Handshake(e)));
+            }
+        };
+        let send = match respond.send_response(answer, false) {
+            Ok(send) => send,
+            Err(e) => return Some(Err(Error::Io(io_error(e)))),
+        };
+        let now = tokio::time::Instant::now().into_std();
+        let conn = connect.into_connection(adapter_config(&self.options.config), now);
+        let stream = H2Stream::new(send, request.into_body());
+        Some(Ok((
+            start(stream, conn, self.options.budget.clone()),
+            offer,
+        )))
+    }
+
+    /// Asks the client to open no more streams (GOAWAY); the open ones go
+    /// on while [`accept`](Self::accept) is called.
+    pub fn graceful_shutdown(&mut self) {
+        self.connection.graceful_shutdown();
+    }
+}
+
+/// Sends a refusal on a stream (best effort: the request failed anyway).
+fn refuse(respond: &mut h2::server::SendResponse<Bytes>, answer: Option<http::Response<String>>) {
+    let Some(answer) = answer else {
+        respond.send_reset(h2::Reason::CANCEL);
+        return;
+    };
+    let (head, body) = answer.into_parts();
+    if let Ok(mut send) = respond.send_response(http::Response::from_parts(head, ()), false) {
+        let _ = send.send_data(Bytes::from(body), true);
+    }
+}

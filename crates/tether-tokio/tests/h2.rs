@@ -1,0 +1,274 @@
+//! WebSockets over HTTP/2 (RFC 8441) through the tokio adapter's `http2`
+//! feature: several on one connection, a reset that ends only its own
+//! stream, a server without extended CONNECT, permessage-deflate, and flow
+//! control reaching the sender.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tether::handshake::ClientConfig;
+use tether::upgrade::{ClientConnect, Upgraded};
+use tether::{CloseCode, Config, Message, Role};
+use tether_tokio::http2::{H2Stream, Http2Client, Http2Server};
+use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
+use tokio::net::TcpListener;
+
+use common::within;
+
+/// An HTTP/2 echo server (prior knowledge): every WebSocket on every
+/// connection echoes what it reads. Counts TCP connections; reports each
+/// socket's end on `ends`.
+async fn echo_server(
+    options: ServerOptions,
+) -> (
+    String,
+    Arc<AtomicUsize>,
+    tokio::sync::mpsc::UnboundedReceiver<(String, tether::CloseInfo)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let (ends_tx, ends) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            let options = options.clone();
+            let ends_tx = ends_tx.clone();
+            tokio::spawn(async move {
+                let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+                while let Some(next) = server.accept().await {
+                    let Ok((mut ws, request)) = next else {
+                        continue;
+                    };
+                    let ends_tx = ends_tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(Ok(m)) = ws.next().await {
+                            if ws.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        let info = ws.close_info().unwrap();
+                        let _ = ends_tx.send((request.path().to_owned(), info));
+                    });
+                }
+            });
+        }
+    });
+    (url, connections, ends)
+}
+
+async fn echo_round(ws: &mut WebSocket, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+    let back = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(back.as_text(), Some(text));
+}
+
+#[tokio::test]
+async fn rfc8441_5_several_websockets_on_one_connection_echo_independently() {
+    let (url, connections, _ends) = echo_server(ServerOptions::new()).await;
+    let options = ClientOptions::new();
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    assert!(client.extended_connect_enabled());
+    let mut sockets = Vec::new();
+    for i in 0..64 {
+        let (ws, _) = within(client.open(&format!("{url}/ws/{i}"), &options))
+            .await
+            .unwrap();
+        sockets.push(ws);
+    }
+    // all at once, each its own conversation
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    let text = format!("socket {i} message {n}");
+                    echo_round(&mut ws, &text).await;
+                }
+                let info = ws.close(CloseCode::NORMAL, "done").await.unwrap();
+                assert!(info.was_clean, "{info:?}");
+            })
+        })
+        .collect();
+    for t in tasks {
+        within(t).await.unwrap();
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "one TCP connection");
+}
+
+#[tokio::test]
+async fn rfc8441_5_a_reset_stream_ends_only_its_own_websocket_with_1006() {
+    let (url, _connections, mut ends) = echo_server(ServerOptions::new()).await;
+    let addr = url.trim_start_matches("ws://").to_owned();
+    // a raw h2 client, so the test holds one stream's send half to reset it
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let config = Config::default();
+    let mut streams = Vec::new();
+    for path in ["/a", "/b", "/victim"] {
+        let mut connect =
+            ClientConnect::new(&format!("{url}{path}"), ClientConfig::new(), &config).unwrap();
+        let mut request = connect.request().unwrap();
+        request
+            .extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let mut sender = within(send.clone().ready()).await.unwrap();
+        let (response, stream) = sender.send_request(request, false).unwrap();
+        let response = within(response).await.unwrap();
+        connect.check_response(&response).unwrap();
+        streams.push((stream, response.into_body()));
+    }
+    let (mut victim, _victim_recv) = streams.pop().unwrap();
+    let mut sockets: Vec<WebSocket> = streams
+        .into_iter()
+        .map(|(s, r)| {
+            tether_tokio::from_upgraded(
+                H2Stream::new(s, r),
+                Upgraded::new(Role::Client, config.clone()),
+                &[],
+            )
+        })
+        .collect();
+    for ws in &mut sockets {
+        echo_round(ws, "before").await;
+    }
+    victim.send_reset(h2::Reason::CANCEL);
+    let (path, info) = within(ends.recv()).await.unwrap();
+    assert_eq!(path, "/victim");
+    assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
+    assert!(!info.was_clean);
+    assert!(info.reason.contains("RST_STREAM"), "{}", info.reason);
+    // the others go on
+    for ws in &mut sockets {
+        echo_round(ws, "after").await;
+    }
+    for ws in &mut sockets {
+        assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+    }
+}
+
+#[tokio::test]
+async fn rfc8441_3_a_server_without_extended_connect_is_refused_by_name() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // plain h2: no SETTINGS_ENABLE_CONNECT_PROTOCOL
+        let mut connection = h2::server::handshake(tcp).await.unwrap();
+        while let Some(Ok(_)) = connection.accept().await {}
+    });
+    let err = within(Http2Client::connect(&url, &ClientOptions::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ExtendedConnectUnavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rfc8441_5_stream_end_is_the_transport_end() {
+    // the client closes: its Close, the server's answer, then both
+    // END_STREAMs; the server side ends clean with the client's code
+    let (url, _connections, mut ends) = echo_server(ServerOptions::new()).await;
+    let options = ClientOptions::new();
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/end"), &options))
+        .await
+        .unwrap();
+    echo_round(&mut ws, "hi").await;
+    let info = within(ws.close(CloseCode::from(4001), "bye"))
+        .await
+        .unwrap();
+    assert!(info.was_clean, "{info:?}");
+    let (_, server_end) = within(ends.recv()).await.unwrap();
+    assert_eq!(server_end.code, CloseCode::from(4001));
+    assert!(server_end.was_clean, "{server_end:?}");
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn rfc7692_permessage_deflate_over_http2() {
+    let deflate = tether::DeflateConfig::default();
+    let (url, _connections, _ends) = echo_server(ServerOptions::new().deflate(deflate)).await;
+    let options = ClientOptions::new().deflate(deflate);
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, accepted) = within(client.open(&format!("{url}/z"), &options))
+        .await
+        .unwrap();
+    assert_eq!(accepted.extensions()[0].name(), "permessage-deflate");
+    let big = "compressible ".repeat(10_000);
+    echo_round(&mut ws, &big).await;
+    ws.send(Message::binary(Bytes::from_static(&[0, 1, 2, 3])))
+        .await
+        .unwrap();
+    let back = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(back.as_bytes(), &[0, 1, 2, 3]);
+}
+
+#[tokio::test]
+async fn rfc9113_5_2_flow_control_reaches_the_sender() {
+    // A server application that does not read: its WebSocket stops reading
+    // at max_unread_bytes, h2 releases no more window, and the client's
+    // sends stop completing, with far less than what it tried in flight.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let options = ServerOptions::new().max_unread_bytes(64 * 1024);
+        let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+        let (ws, _) = server.accept().await.unwrap().unwrap();
+        let _ = held_tx.send(ws);
+        // keep driving the connection
+        while server.accept().await.is_some() {}
+    });
+    // our own queue bounded at 1 MiB, so what is in flight is the windows'
+    let options = ClientOptions::new().config(Config {
+        max_queued_output: 1 << 20,
+        ..Config::default()
+    });
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/slow"), &options))
+        .await
+        .unwrap();
+    let mut server_ws = within(held_rx).await.unwrap();
+    let chunk = Bytes::from(vec![7u8; 16 * 1024]);
+    let mut sent = 0usize;
+    // until a send waits: the window is closed
+    while let Ok(sent_one) = tokio::time::timeout(
+        Duration::from_millis(500),
+        ws.send(Message::binary(chunk.clone())),
+    )
+    .await
+    {
+        sent_one.unwrap();
+        sent += 1;
+        assert!(
+            sent < 2_000,
+            "32 MiB went out without a reader: no backpressure"
+        );
+    }
+    // in flight: our 1 MiB queue, the stream's 256 KiB window, the
+    // server's 64 KiB of unread messages and a read buffer; not 32 MiB
+    assert!(sent * chunk.len() < 3 * 1024 * 1024, "sent {sent} chunks");
+    // once the server reads, everything arrives, in order
+    let mut got = 0usize;
+    while got < sent {
+        let m = within(server_ws.next()).await.unwrap().unwrap();
+        assert_eq!(m.as_bytes().len(), chunk.len());
+        got += 1;
+    }
+}
