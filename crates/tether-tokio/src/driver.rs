@@ -614,7 +614,7 @@ impl Inner {
             if progress && self.conn.turn_spent() {
                 // this connection had its turn (Config::turn_bytes): let
                 // the runtime's other tasks run, and come back for the rest
-                cx.waker().wake_by_ref();
+                yield_to_runtime(cx);
                 return;
             }
             if progress {
@@ -831,6 +831,21 @@ impl Inner {
             cx.waker().wake_by_ref();
         }
         false
+    }
+}
+
+/// Asks to be driven again once the runtime has run its other tasks and
+/// polled for I/O, as `tokio::task::yield_now` does. Waking ourselves at
+/// once would keep this connection always runnable, and a busy tokio worker
+/// looks for I/O readiness only every 61 tasks: a flood of Pings then
+/// delayed every other connection's input by 61 turns (p50 72 ms in
+/// `benches/hostile.sh`'s ping-flood row, 1 s with 4 MiB turns).
+fn yield_to_runtime(cx: &mut Context<'_>) {
+    let mut yielded = std::pin::pin!(tokio::task::yield_now());
+    // the first poll defers the wake-up and returns Pending; the waker is
+    // kept by the runtime, not by this future
+    if yielded.as_mut().poll(cx).is_ready() {
+        cx.waker().wake_by_ref();
     }
 }
 
