@@ -160,6 +160,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) client_ca: Vec<std::path::PathBuf>,
 
+    /// Serve WebSockets over HTTP/2 too (RFC 8441: extended CONNECT, many
+    /// on one connection), beside HTTP/1.1 on the same port: with TLS the
+    /// client picks by ALPN (h2), without it by the HTTP/2 preface (prior
+    /// knowledge).
+    #[arg(long)]
+    pub(crate) http2: bool,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }
@@ -275,6 +282,18 @@ pub(crate) struct ConnectArgs {
     /// Mutual TLS: the private key of --cert (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub(crate) key: Option<std::path::PathBuf>,
+
+    /// Connect over HTTP/2 (RFC 8441 extended CONNECT): wss:// asks for h2
+    /// by TLS ALPN, ws:// speaks it with prior knowledge. A server without
+    /// HTTP/2 or without extended CONNECT is an error naming which, unless
+    /// --http1-fallback. Not through a proxy.
+    #[arg(long, conflicts_with_all = ["proxy", "reconnect"])]
+    pub(crate) http2: bool,
+
+    /// With --http2: when the server does not offer HTTP/2 or extended
+    /// CONNECT, connect over HTTP/1.1 instead (-v says so).
+    #[arg(long, requires = "http2")]
+    pub(crate) http1_fallback: bool,
 
     /// Seconds the TCP connect (and TLS) may take.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]

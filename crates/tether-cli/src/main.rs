@@ -15,6 +15,7 @@ mod broadcast;
 mod cli;
 mod connect;
 mod exit;
+mod http2;
 mod jsonl;
 mod reconnect;
 mod serve;

@@ -11,8 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether::handshake::Request;
 use tether::{CloseCode, CloseInfo, Event};
-use tether_tokio::{ServerOptions, WsSink, WsStream};
+use tether_tokio::{ServerOptions, WebSocket, WsSink, WsStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -76,7 +78,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     if !client_roots.is_empty() {
         eprintln!("tether: clients must present a certificate signed by --client-ca");
     }
-    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    // with --http2 a TLS client may pick h2 by ALPN (RFC 9113 section 3.2)
+    let tls = tls
+        .map(|config| match args.http2 {
+            true => crate::http2::with_alpn_h2(&config),
+            false => config,
+        })
+        .map(tokio_rustls::TlsAcceptor::from);
     let budget = Arc::new(tether::Budget::new(
         usize::try_from(args.budget_bytes).unwrap_or(usize::MAX),
     ));
@@ -99,8 +107,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let mut interrupts = Interrupts::new();
     raise_descriptor_limit();
     let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let over = if args.http2 {
+        ", HTTP/1.1 and HTTP/2"
+    } else {
+        ""
+    };
     eprintln!(
-        "tether: listening on {scheme}://{local} ({})",
+        "tether: listening on {scheme}://{local} ({}{over})",
         args.mode.name()
     );
     let max_connections = args.max_connections as usize;
@@ -150,7 +163,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                         }
                     };
                     let id = slot.id();
-                    let task = connection(stream, peer, slot, tls.clone(), options.clone(), hub.clone(), shutdown_rx.clone());
+                    let task = connection(stream, peer, slot, tls.clone(), args.http2, options.clone(), hub.clone(), shutdown_rx.clone());
                     let handle = tasks.spawn(async move {
                         task.await;
                         id
@@ -256,20 +269,38 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// One connection: handshake, then echo or broadcast until it ends.
+/// A server's transport after TLS (or without it), boxed so one code path
+/// serves both.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// What a connection's handshake gave: one WebSocket over HTTP/1.1, or an
+/// HTTP/2 connection carrying any number.
+enum Accepted {
+    Http1(WebSocket, Request),
+    Http2(Box<tether_tokio::http2::Http2Server<Box<dyn Io>>>),
+}
+
+/// One connection: handshake, then echo or broadcast until it ends (over
+/// HTTP/2, for every WebSocket on it).
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     mut slot: tether::Slot,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    http2: bool,
     options: Arc<ServerOptions>,
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let handshake = async {
-        match tls {
-            None => tether_tokio::accept(stream, &options).await,
+        let (io, h2): (Box<dyn Io>, bool) = match tls {
+            None => {
+                let h2 = http2 && crate::http2::sends_preface(&stream).await;
+                (Box::new(stream), h2)
+            }
             Some(acceptor) => {
                 // the TLS handshake counts against the handshake timeout
                 let limit = options.connection().handshake_timeout;
@@ -281,15 +312,22 @@ async fn connection(
                         ))
                     })?
                     .map_err(tether_tokio::tls::accept_error)?;
-                tether_tokio::accept(secured, &options).await
+                let h2 = secured.get_ref().1.alpn_protocol() == Some(crate::http2::ALPN_H2);
+                (Box::new(secured), h2)
             }
+        };
+        if h2 {
+            let server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
+            return Ok(Accepted::Http2(Box::new(server)));
         }
+        let (ws, request) = tether_tokio::accept(io, &options).await?;
+        Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
     };
     let accepted = tokio::select! {
         accepted = handshake => accepted,
         () = shutting_down(&mut shutdown) => return,
     };
-    let (ws, request) = match accepted {
+    let accepted = match accepted {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::info!(%peer, "handshake failed: {e}");
@@ -300,6 +338,20 @@ async fn connection(
         // its slot went to a newer client while the handshake finished
         return;
     }
+    match accepted {
+        Accepted::Http1(ws, request) => serve_socket(ws, &request, peer, hub, shutdown).await,
+        Accepted::Http2(server) => crate::http2::serve(*server, peer, hub, shutdown).await,
+    }
+}
+
+/// One WebSocket: echo or broadcast until it ends.
+pub(crate) async fn serve_socket(
+    ws: WebSocket,
+    request: &Request,
+    peer: SocketAddr,
+    hub: Option<Arc<Hub>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tracing::info!(%peer, resource = request.resource_name(), "connected");
     let (sink, stream) = ws.split();
     let info = match hub {

@@ -258,11 +258,19 @@ impl Http2Client {
         });
         // The server's SETTINGS are the first frame it sends (RFC 9113
         // section 3.4): once our PING comes back, they have been applied.
+        // A server that does not speak HTTP/2 (an HTTP/1.1 server given
+        // our preface) fails here: named, so a caller may fall back.
         if let Some(ping) = ping.as_mut() {
-            ping.send_ping(h2::Ping::opaque()).map_err(io_error)?;
-            std::future::poll_fn(|cx| ping.poll_pong(cx))
-                .await
-                .map_err(io_error)?;
+            let pong = match ping.send_ping(h2::Ping::opaque()) {
+                Ok(()) => std::future::poll_fn(|cx| ping.poll_pong(cx)).await,
+                Err(e) => Err(e),
+            };
+            pong.map_err(|e| {
+                Error::ExtendedConnectUnavailable(format!(
+                    "the server did not answer in HTTP/2 ({}): connect over HTTP/1.1",
+                    io_error(e)
+                ))
+            })?;
         }
         let client = Self { send };
         client.check_extended_connect()?;
@@ -325,7 +333,7 @@ impl Http2Client {
 }
 
 /// The client's TLS config for HTTP/2: the options' (roots, client
-/// certificate), offering only ALPN `h2`.
+/// certificate), offering ALPN `h2`, then `http/1.1`.
 #[cfg(feature = "tls")]
 fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
     let base = match options.tls_client_config()? {
@@ -333,7 +341,9 @@ fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::Clien
         None => crate::tls::client_config(&[])?,
     };
     let mut config = (*base).clone();
-    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    // http/1.1 too, so a server without HTTP/2 completes TLS and is named
+    // (rather than failing with a TLS alert)
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()];
     Ok(std::sync::Arc::new(config))
 }
 

@@ -1,0 +1,118 @@
+//! `--http2` on both commands: WebSockets over HTTP/2 (RFC 8441).
+//!
+//! Owns the choice of protocol (a client's `--http2` with its fallback to
+//! HTTP/1.1, a server's ALPN and prior-knowledge detection) and a server's
+//! loop over the WebSockets of one HTTP/2 connection. Each WebSocket is
+//! then served as over HTTP/1.1 ([`crate::serve::serve_socket`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::handshake::Accepted;
+use tether_tokio::http2::{Http2Client, Http2Server};
+use tether_tokio::{ClientOptions, Error, WebSocket};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::broadcast::Hub;
+use crate::cli::ConnectArgs;
+use crate::serve::{Io, serve_socket, shutting_down};
+
+pub(crate) use tether_tokio::http2::ALPN_H2;
+
+/// The client's connection: over HTTP/2 with `--http2` (falling back to
+/// HTTP/1.1 when asked and the server cannot carry it), else HTTP/1.1.
+pub(crate) async fn connect(
+    args: &ConnectArgs,
+    options: &ClientOptions,
+    verbose: bool,
+) -> Result<(WebSocket, Accepted), Error> {
+    if !args.http2 {
+        return tether_tokio::connect(&args.url, options).await;
+    }
+    let opened = async {
+        let client = Http2Client::connect(&args.url, options).await?;
+        client.open(&args.url, options).await
+    };
+    match opened.await {
+        Ok(opened) => {
+            if verbose {
+                eprintln!("tether: over HTTP/2 (RFC 8441 extended CONNECT)");
+            }
+            Ok(opened)
+        }
+        Err(Error::ExtendedConnectUnavailable(why)) if args.http1_fallback => {
+            if verbose {
+                eprintln!("tether: {why}; falling back to HTTP/1.1");
+            }
+            tether_tokio::connect(&args.url, options).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The HTTP/2 connection preface a client with prior knowledge sends
+/// first (RFC 9113 section 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a cleartext client starts with the HTTP/2 preface (prior
+/// knowledge) rather than an HTTP/1.1 request. Looks without reading, and
+/// only as far as needed to tell: the first bytes that differ decide.
+pub(crate) async fn sends_preface(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; PREFACE.len()];
+    for _ in 0..50 {
+        let Ok(n) = stream.peek(&mut buf).await else {
+            return false;
+        };
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        // a prefix of the preface so far: wait for the rest
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// A TLS server config that also offers HTTP/2 by ALPN, preferred.
+pub(crate) fn with_alpn_h2(config: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Serves every WebSocket of one HTTP/2 connection until it ends. On
+/// shutdown it asks the client to open no more (GOAWAY) and keeps driving
+/// the connection while its WebSockets close.
+pub(crate) async fn serve(
+    mut server: Http2Server<Box<dyn Io>>,
+    peer: SocketAddr,
+    hub: Option<Arc<Hub>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut going_away = false;
+    loop {
+        let next = tokio::select! {
+            () = shutting_down(&mut shutdown), if !going_away => {
+                going_away = true;
+                server.graceful_shutdown();
+                continue;
+            }
+            next = server.accept() => next,
+        };
+        match next {
+            None => break,
+            Some(Ok((ws, request))) => {
+                let (hub, shutdown) = (hub.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    serve_socket(ws, &request, peer, hub, shutdown).await;
+                });
+            }
+            Some(Err(e)) => tracing::info!(%peer, "HTTP/2 stream refused: {e}"),
+        }
+    }
+    tracing::debug!(%peer, "HTTP/2 connection ended");
+}
