@@ -80,12 +80,12 @@ pub use accept::generate_key;
 pub use accept::{WEBSOCKET_GUID, WEBSOCKET_VERSION, accept_key, encode_key};
 pub use client::{Accepted, ClientConfig, ClientHandshake};
 pub use error::{BuildError, RequestError, ResponseError};
-/// The `http` crate whose request and response types the extended CONNECT
-/// handshake takes and gives.
-pub use http;
 pub use extended_connect::{ConnectHandshake, PROTOCOL, connect_refusal, parse_connect_request};
 pub use extension::{Extension, ExtensionParam, parse_answers, parse_offers};
 pub use headers::{Header, Headers};
+/// The `http` crate whose request and response types the extended CONNECT
+/// handshake takes and gives.
+pub use http;
 pub use limits::Limits;
 pub use server::{AcceptOptions, Refusal, Request, parse_request};
 pub use status::Status;
