@@ -402,7 +402,17 @@ impl ServerOptions {
 /// (the proxy unreachable, or its refusal named), [`Error::Tls`]
 /// (e.g. `wss://` aimed at a plain server), or [`Error::Handshake`] (e.g. an
 /// HTTP 200 where 101 was expected, or a TLS answer to `ws://`).
-pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
+///
+/// The handshake's state lives on the heap until it completes, so the
+/// caller's task does not carry it for the connection's life.
+pub fn connect<'a>(
+    url: &'a str,
+    options: &'a ClientOptions,
+) -> impl Future<Output = Result<(WebSocket, Accepted), Error>> + Send + 'a {
+    Box::pin(connect_boxed(url, options))
+}
+
+async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
     let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
     let proxy = options
         .proxy
@@ -434,21 +444,32 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<(WebSocket, A
             )
             .await
             .map_err(|_| Error::ConnectTimeout(options.config.connect_timeout))??;
-            return client(tls, url, options).await;
+            return client_boxed(tls, url, options).await;
         }
         #[cfg(not(feature = "tls"))]
         return Err(Error::Tls(
             "wss:// needs tether-tokio's `tls` feature".into(),
         ));
     }
-    client(tcp, url, options).await
+    client_boxed(tcp, url, options).await
 }
 
 /// Runs the client handshake for `url` over an already connected stream.
 ///
 /// # Errors
 /// As [`connect`], for the handshake part.
-pub async fn client<S>(
+pub fn client<'a, S>(
+    stream: S,
+    url: &'a str,
+    options: &'a ClientOptions,
+) -> impl Future<Output = Result<(WebSocket, Accepted), Error>> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(client_boxed(stream, url, options))
+}
+
+async fn client_boxed<S>(
     mut stream: S,
     url: &str,
     options: &ClientOptions,
@@ -505,11 +526,14 @@ fn transport_error(e: std::io::Error) -> Error {
 /// # Errors
 /// [`Error::Handshake`] for a bad request (its refusal, e.g. 400 or 426, is
 /// written first), [`Error::Io`], or a handshake timeout.
-pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<(WebSocket, Request), Error>
+pub fn accept<S>(
+    stream: S,
+    options: &ServerOptions,
+) -> impl Future<Output = Result<(WebSocket, Request), Error>> + Send + '_
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    accept_with(stream, options, |_| Ok(AcceptOptions::new())).await
+    accept_with(stream, options, |_| Ok(AcceptOptions::new()))
 }
 
 /// Accepts a WebSocket, letting `decide` pick a subprotocol (and headers)
@@ -518,7 +542,22 @@ where
 ///
 /// # Errors
 /// As [`accept`], plus [`Error::Refused`].
-pub async fn accept_with<S, F>(
+pub fn accept_with<'a, S, F>(
+    stream: S,
+    options: &'a ServerOptions,
+    decide: F,
+) -> impl Future<Output = Result<(WebSocket, Request), Error>> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&Request) -> Result<AcceptOptions, Refusal> + Send + 'a,
+{
+    // the handshake's state (buffers, parser, the stream's futures) lives
+    // on the heap until it completes: the caller's task would otherwise
+    // carry its size for the connection's whole life
+    Box::pin(accept_boxed(stream, options, decide))
+}
+
+async fn accept_boxed<S, F>(
     mut stream: S,
     options: &ServerOptions,
     decide: F,
