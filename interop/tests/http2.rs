@@ -90,3 +90,26 @@ fn rfc8441_our_client_to_hypercorn_over_http2_1000_messages_deflated() {
         true,
     );
 }
+
+#[test]
+fn rfc8441_our_client_to_node_http2_server_1000_messages() {
+    run_tokio(SCENARIO, async move {
+        let options = ClientOptions::new();
+        let mut server = Peer::node("h2_node_echo_server.mjs", &[]);
+        let url = format!("ws://127.0.0.1:{}/echo", server.port().await);
+        let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+        let (mut ws, _) = within(client.open(&url, &options)).await.unwrap();
+        let mut sent = Tally::default();
+        for (i, message) in messages(SEED, COUNT).enumerate() {
+            sent.add(&message);
+            within(ws.send(message.clone())).await.unwrap();
+            let back = within(ws.next()).await.expect("ended").unwrap();
+            check_echo(i, &message, &back);
+        }
+        let info = within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+        assert!(info.was_clean, "{info}");
+        let report = server.line("close ").await;
+        assert_eq!(field(&report, "code"), "1000", "{report}");
+        assert_eq!(field(&report, "messages"), COUNT.to_string(), "{report}");
+    });
+}
