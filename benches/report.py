@@ -214,13 +214,23 @@ def loopback_rows(table, echo, idle):
             my_p50 = median(mine, "p50_us")
             rates, p99s, rate_cells, p99_cells = {}, {}, {}, {}
             for p in PEERS:
-                rows = echo.get((p, conns, inflight, size))
-                if not rows:
+                # each peer at its best: its naive echo loop or its batched
+                # one (echo_server's `-batched` forms), whichever is faster
+                best = None
+                for form in (p, f"{p}-batched"):
+                    rows = echo.get((form, conns, inflight, size))
+                    if not rows:
+                        continue
+                    r = median(rows, "msgs_per_s")
+                    if best is None or r > best[1]:
+                        best = (form, r, median(rows, "p99_us"), median(rows, "p50_us"))
+                if best is None:
                     continue
-                r, l99, l50 = median(rows, "msgs_per_s"), median(rows, "p99_us"), median(rows, "p50_us")
+                form, r, l99, l50 = best
+                how = " batched" if form.endswith("-batched") else ""
                 rates[p], p99s[p] = r, l99
-                rate_cells[p] = f"{ratio(my_rate / r)} ({fmt_rate(r, 'E')})" if r else "n/a"
-                p99_cells[p] = f"{ratio(l99 / my_p99)} ({l50:.0f} / {l99:.0f} µs)" if my_p99 else "n/a"
+                rate_cells[p] = f"{ratio(my_rate / r)} ({fmt_rate(r, 'E')}{how})" if r else "n/a"
+                p99_cells[p] = f"{ratio(l99 / my_p99)} ({l50:.0f} / {l99:.0f} µs{how})" if my_p99 else "n/a"
             target, met = "", ""
             if rates:
                 fastest = max(rates, key=rates.get)

@@ -30,6 +30,17 @@
 //! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
 //!   whatever bytes come. The floor for memory per connection.
 //!
+//! And each peer at its best, the fastest way its public API allows (every
+//! message still echoed, in order):
+//! - `tungstenite-batched`, `tokio-websockets-batched`: after each awaited
+//!   message, every message already readable is taken without waiting
+//!   (`now_or_never`) and `feed`-ed, then one `flush` per burst, so a burst
+//!   of echoes goes out in one write;
+//! - `fastwebsockets-batched`: the upgraded stream wrapped in a write
+//!   buffer that is written out only when the next read would wait (the
+//!   frames of a burst leave in one write), through
+//!   `WebSocket::after_handshake`.
+//!
 //! `--deflate` (tether only) accepts permessage-deflate with
 //! `tether::DeflateConfig::default()` (level 6, 15-bit windows, context
 //! takeover, threshold 32 bytes); `--deflate-window N` sets both
@@ -55,6 +66,9 @@ enum Lib {
     Tungstenite,
     Fastwebsockets,
     TokioWebsockets,
+    TungsteniteBatched,
+    FastwebsocketsBatched,
+    TokioWebsocketsBatched,
     RawTcp,
 }
 
@@ -65,11 +79,14 @@ impl Lib {
             "tungstenite" => Lib::Tungstenite,
             "fastwebsockets" => Lib::Fastwebsockets,
             "tokio-websockets" => Lib::TokioWebsockets,
+            "tungstenite-batched" => Lib::TungsteniteBatched,
+            "fastwebsockets-batched" => Lib::FastwebsocketsBatched,
+            "tokio-websockets-batched" => Lib::TokioWebsocketsBatched,
             "raw-tcp" => Lib::RawTcp,
             other => {
                 return Err(format!(
                     "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
-                     tokio-websockets or raw-tcp"
+                     tokio-websockets, their -batched forms, or raw-tcp"
                 )
                 .into());
             }
@@ -198,6 +215,18 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             (Lib::TokioWebsockets, true) => {
                 spawn(tokio::task::unconstrained(tokio_websockets(tcp)));
             }
+            (Lib::TungsteniteBatched, false) => spawn(tungstenite_batched(tcp)),
+            (Lib::TungsteniteBatched, true) => {
+                spawn(tokio::task::unconstrained(tungstenite_batched(tcp)));
+            }
+            (Lib::FastwebsocketsBatched, false) => spawn(fastwebsockets_batched(tcp)),
+            (Lib::FastwebsocketsBatched, true) => {
+                spawn(tokio::task::unconstrained(fastwebsockets_batched(tcp)));
+            }
+            (Lib::TokioWebsocketsBatched, false) => spawn(tokio_websockets_batched(tcp)),
+            (Lib::TokioWebsocketsBatched, true) => {
+                spawn(tokio::task::unconstrained(tokio_websockets_batched(tcp)));
+            }
             (Lib::RawTcp, false) => spawn(raw_tcp(tcp)),
             (Lib::RawTcp, true) => spawn(tokio::task::unconstrained(raw_tcp(tcp))),
         }
@@ -282,6 +311,201 @@ async fn tokio_websockets(tcp: TcpStream) {
     while let Some(Ok(message)) = ws.next().await {
         if (message.is_binary() || message.is_text()) && ws.send(message).await.is_err() {
             break;
+        }
+    }
+}
+
+/// Echoes every data message of a `Stream + Sink` WebSocket, a burst at a
+/// time: after each awaited message, the ones already readable are taken
+/// without waiting and fed, then flushed once.
+async fn batched_echo<W, M, E>(mut ws: W, is_data: impl Fn(&M) -> bool)
+where
+    W: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M> + Unpin,
+{
+    use futures_util::FutureExt;
+    while let Some(Ok(first)) = ws.next().await {
+        let mut next = Some(first);
+        let mut ended = false;
+        while let Some(message) = next.take() {
+            if is_data(&message) && ws.feed(message).await.is_err() {
+                return;
+            }
+            match ws.next().now_or_never() {
+                Some(Some(Ok(message))) => next = Some(message),
+                Some(_) => ended = true,
+                None => {}
+            }
+        }
+        if ws.flush().await.is_err() || ended {
+            return;
+        }
+    }
+}
+
+async fn tungstenite_batched(tcp: TcpStream) {
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    batched_echo(ws, |m: &tungstenite::Message| m.is_binary() || m.is_text()).await;
+}
+
+async fn tokio_websockets_batched(tcp: TcpStream) {
+    let Ok((_request, ws)) = tokio_websockets::ServerBuilder::new().accept(tcp).await else {
+        return;
+    };
+    batched_echo(ws, |m: &tokio_websockets::Message| {
+        m.is_binary() || m.is_text()
+    })
+    .await;
+}
+
+/// fastwebsockets over a stream whose writes wait in a buffer until the
+/// next read would wait (then they go out in one write): its frames of a
+/// burst leave together.
+async fn fastwebsockets_batched(tcp: TcpStream) {
+    use http_body_util::Empty;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+
+    async fn echo(upgrade: fastwebsockets::upgrade::UpgradeFut) -> Result<(), BoxError> {
+        let upgraded = upgrade.await?.into_inner();
+        let ws = fastwebsockets::WebSocket::after_handshake(
+            WriteWhenIdle::new(upgraded),
+            fastwebsockets::Role::Server,
+        );
+        let mut ws = fastwebsockets::FragmentCollector::new(ws);
+        loop {
+            let frame = ws.read_frame().await?;
+            match frame.opcode {
+                fastwebsockets::OpCode::Close => break,
+                fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                    ws.write_frame(frame).await?;
+                }
+                _ => {}
+            }
+        }
+        // the Close answer (fastwebsockets' own) is still in the buffer
+        let mut stream = ws.into_inner();
+        tokio::io::AsyncWriteExt::flush(&mut stream).await?;
+        Ok(())
+    }
+
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+        let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut request)?;
+        spawn(async move {
+            let _ = echo(upgrade).await;
+        });
+        Ok::<Response<Empty<Bytes>>, fastwebsockets::WebSocketError>(response)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades();
+    let _ = connection.await;
+}
+
+/// A stream whose writes are buffered and written out when a read finds
+/// nothing to read (or on flush of a full buffer).
+struct WriteWhenIdle<S> {
+    inner: S,
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl<S> WriteWhenIdle<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            out: Vec::new(),
+            written: 0,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> WriteWhenIdle<S> {
+    /// Writes the buffer out; Ready once it is empty.
+    fn poll_drain(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while self.written < self.out.len() {
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &self.out[self.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for WriteWhenIdle<S>
+{
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending => {
+                // nothing to read: now the buffered frames go out
+                if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending
+            }
+            ready => ready,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteWhenIdle<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        // a full buffer goes out first (bounded: 1 MiB)
+        if this.out.len() >= 1 << 20 {
+            match this.poll_drain(cx) {
+                std::task::Poll::Ready(Ok(())) => {}
+                other => return other.map_ok(|()| 0),
+            }
+        }
+        this.out.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // fastwebsockets never flushes on its own (each frame is written
+        // at once); this echo flushes only at the end
+        let this = self.get_mut();
+        match this.poll_drain(cx) {
+            std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.poll_drain(cx) {
+            std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_shutdown(cx),
+            other => other,
         }
     }
 }

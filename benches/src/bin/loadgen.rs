@@ -85,11 +85,15 @@ type BoxError = Box<dyn Error>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// The libraries `echo_server` runs, in the order they alternate.
-const WS_LIBS: [&str; 4] = [
+const WS_LIBS: [&str; 7] = [
     "tether",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
+    // each peer at its best (echo_server's docs say how each batches)
+    "tungstenite-batched",
+    "fastwebsockets-batched",
+    "tokio-websockets-batched",
 ];
 
 /// The servers of the compressed echo run, in the order they alternate:
@@ -164,7 +168,7 @@ enum Mode {
     Deflate,
 }
 
-const USAGE: &str = "loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets] \
+const USAGE: &str = "loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,<peer>-batched] \
 [--rounds 3] [--warmup 0.5] [--duration 2.5] [--sizes 16,1024,65536] [--loads 1x1,64x16] \
 [--idle-conns 10000] [--no-echo] [--no-idle] [--core 1] [--server-core 0] [--server PATH] \
 [--unconstrained] [--deflate-libs tether,tether-w12,ws,websockets] [--deflate-sizes 1024,65536] \
