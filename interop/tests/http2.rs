@@ -1,6 +1,9 @@
-//! tether over HTTP/2 (RFC 8441) against a third-party server: hypercorn
-//! (an ASGI server, `interop/peers/h2_asgi_echo.py`), cleartext with prior
-//! knowledge.
+//! tether over HTTP/2 (RFC 8441) against third-party peers, cleartext with
+//! prior knowledge: tether's client against hypercorn (an ASGI server,
+//! `interop/peers/h2_asgi_echo.py`) and Node's built-in http2 server
+//! (`interop/peers/h2_node_echo_server.mjs`); Node's http2 as the client
+//! (`interop/peers/h2_node_client.mjs`, ws framing on the stream) against
+//! tether's server.
 //!
 //! Each run: 1,000 messages, binary and text in turn, the length edge
 //! cases first and then random sizes up to 1 MiB (seeded; see
@@ -14,8 +17,8 @@ use futures_util::StreamExt;
 use tether::{CloseCode, Initiator, Message};
 use tether_interop::payload::{Tally, messages};
 use tether_interop::{Peer, SCENARIO, field, run_tokio, within};
-use tether_tokio::ClientOptions;
-use tether_tokio::http2::Http2Client;
+use tether_tokio::http2::{Http2Client, Http2Server};
+use tether_tokio::{ClientOptions, ServerOptions};
 
 const COUNT: usize = 1_000;
 const SEED: u64 = 8441;
@@ -112,4 +115,69 @@ fn rfc8441_our_client_to_node_http2_server_1000_messages() {
         assert_eq!(field(&report, "code"), "1000", "{report}");
         assert_eq!(field(&report, "messages"), COUNT.to_string(), "{report}");
     });
+}
+
+/// tether's HTTP/2 server (the library's `Http2Server`, as `tether serve
+/// --http2` runs it) echoing every WebSocket of the first connection, and
+/// Node's http2 as the client: 1,000 messages checked byte for byte by the
+/// client, both sides' tallies compared, a clean close both ways.
+fn node_client_to_our_server(options: ServerOptions, deflate: bool) {
+    // Node generates and checks ~40 MB in JavaScript: seconds, not one STEP
+    const RUN: std::time::Duration = std::time::Duration::from_secs(60);
+    run_tokio(RUN + SCENARIO, async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+        let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+            while let Some(next) = server.accept().await {
+                let (mut ws, request) = next.unwrap();
+                let done_tx = done_tx.clone();
+                tokio::spawn(async move {
+                    let mut received = Tally::default();
+                    while let Some(Ok(m)) = ws.next().await {
+                        received.add(&m);
+                        if ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = done_tx.send((request, received, ws.close_info()));
+                });
+            }
+        });
+        let mode = if deflate { "deflate" } else { "plain" };
+        let (seed, count) = (SEED.to_string(), COUNT.to_string());
+        let mut client = Peer::node("h2_node_client.mjs", &[&url, &seed, &count, mode]);
+        let extensions = client.line("extensions ").await;
+        assert_eq!(
+            extensions.starts_with("extensions permessage-deflate"),
+            deflate,
+            "{extensions}"
+        );
+        let report = client.until_within("done ", RUN).await.pop().unwrap();
+        assert_eq!(field(&report, "code"), "1000", "{report}");
+        let (request, received, info) = within(done.recv()).await.unwrap();
+        assert_eq!(request.path(), "/echo");
+        assert_eq!(received.messages, COUNT, "{report}");
+        assert_eq!(Tally::from_report(&report), received, "{report}");
+        let info = info.expect("the WebSocket ended");
+        assert!(info.was_clean, "{info}");
+        assert_eq!(info.code, CloseCode::NORMAL, "{info}");
+        assert_eq!(info.initiator, Initiator::Remote, "{info}");
+        assert_eq!(info.reason, "done", "{info}");
+    });
+}
+
+#[test]
+fn rfc8441_4_node_http2_client_to_our_server_1000_messages() {
+    node_client_to_our_server(ServerOptions::new(), false);
+}
+
+#[test]
+fn rfc8441_4_node_http2_client_to_our_server_1000_messages_deflated() {
+    node_client_to_our_server(
+        ServerOptions::new().deflate(tether::DeflateConfig::default()),
+        true,
+    );
 }
