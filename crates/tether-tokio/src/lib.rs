@@ -45,6 +45,8 @@ mod driver;
 mod error;
 #[cfg(feature = "http2")]
 pub mod http2;
+#[cfg(feature = "http3")]
+pub mod http3;
 mod proxy;
 pub mod reconnect;
 mod socket;

@@ -1,0 +1,707 @@
+//! WebSockets over HTTP/3 (RFC 9220), over `h3` + `h3-quinn` + `quinn`
+//! (feature `http3`): several WebSockets as request streams of one QUIC
+//! connection.
+//!
+//! Owns the QUIC connection and its HTTP/3 layer (client and server), the
+//! extended CONNECT sent or answered through it, and [`H3Stream`], which
+//! makes one request stream an `AsyncRead + AsyncWrite` transport. Nothing
+//! else: the handshake is the core's ([`tether::upgrade::ClientConnect`],
+//! [`tether::upgrade::ServerConnect`], RFC 9220 section 3 is RFC 8441's
+//! request on an HTTP/3 stream), and each WebSocket runs the same driver as
+//! over TCP, on its stream. The stream's end (FIN) is the transport's end,
+//! as a TCP FIN; a reset (RESET_STREAM) is a read error, so the connection
+//! aborts with 1006 (RFC 9220 section 3). Flow control is QUIC's per
+//! stream: quinn grants the peer more as the driver reads (it stops
+//! reading when the application stops), and a write waits until quinn took
+//! the bytes, so backpressure reaches the sender both ways.
+//!
+//! QUIC is always TLS 1.3 (RFC 9001), with ALPN `h3` (RFC 9114 section
+//! 3.1): URLs are `wss://`, the options' TLS settings apply. A client waits
+//! for the server's SETTINGS on its control stream before its first
+//! extended CONNECT and refuses to send one unless they enable
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 9220 section 3):
+//! [`Error::ExtendedConnectUnavailable`] names it.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! use tether::Message;
+//! use tether_tokio::ClientOptions;
+//! use tether_tokio::http3::Http3Client;
+//!
+//! # async fn run() -> Result<(), tether_tokio::Error> {
+//! let options = ClientOptions::new();
+//! let client = Http3Client::connect("wss://example.com/", &options).await?;
+//! let (mut chat, _) = client.open("wss://example.com/chat", &options).await?;
+//! let (mut feed, _) = client.open("wss://example.com/feed", &options).await?;
+//! chat.send(Message::text("hello")).await?;
+//! let _ = (chat.next().await, feed.next().await);
+//! # Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h3::ConnectionState;
+use h3::error::StreamError;
+use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
+use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{ClientOptions, Error, ServerOptions, WebSocket, adapter_config, start};
+
+pub use quinn;
+
+/// The ALPN protocol ID of HTTP/3 (RFC 9114 section 3.1).
+pub const ALPN_H3: &[u8] = b"h3";
+
+/// The largest DATA frame one write becomes: a write holds at most this
+/// much beyond what quinn buffers.
+const MAX_WRITE: usize = 256 * 1024;
+
+/// How often a client's QUIC connection proves it is alive while idle
+/// (a PING frame, RFC 9000 section 19.2), so quinn's idle timeout does not
+/// end a connection whose WebSockets are merely quiet. Transport upkeep,
+/// as TCP keepalive; the WebSocket's own keep-alive stays the core's.
+const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+type ClientSend = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
+type ClientRecv = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
+type ServerSend = h3::server::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
+type ServerRecv = h3::server::RequestStream<h3_quinn::RecvStream, Bytes>;
+
+/// The sending half of a request stream, a client's or a server's.
+enum SendHalf {
+    Client(ClientSend),
+    Server(ServerSend),
+}
+
+impl SendHalf {
+    async fn send(&mut self, data: Bytes) -> Result<(), StreamError> {
+        match self {
+            Self::Client(s) => s.send_data(data).await,
+            Self::Server(s) => s.send_data(data).await,
+        }
+    }
+
+    async fn finish(&mut self) -> Result<(), StreamError> {
+        match self {
+            Self::Client(s) => s.finish().await,
+            Self::Server(s) => s.finish().await,
+        }
+    }
+}
+
+/// The receiving half of a request stream, a client's or a server's.
+enum RecvHalf {
+    Client(ClientRecv),
+    Server(ServerRecv),
+}
+
+impl RecvHalf {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, StreamError>> {
+        let polled = match self {
+            Self::Client(s) => ready!(s.poll_recv_data(cx)).map(|d| d.map(into_bytes)),
+            Self::Server(s) => ready!(s.poll_recv_data(cx)).map(|d| d.map(into_bytes)),
+        };
+        Poll::Ready(polled)
+    }
+}
+
+fn into_bytes(mut data: impl Buf) -> Bytes {
+    data.copy_to_bytes(data.remaining())
+}
+
+type Sending = Pin<Box<dyn Future<Output = (Box<SendHalf>, Result<(), StreamError>)> + Send>>;
+
+/// Where the sending half is: ready, inside a write (or the FIN) in
+/// flight, or done.
+enum SendState {
+    /// Boxed, so it moves in and out of each write without a copy.
+    Ready(Box<SendHalf>),
+    Busy(Sending),
+    Finished,
+    Failed,
+}
+
+/// One HTTP/3 request stream as a WebSocket's transport: reads are the
+/// stream's DATA (its FIN is EOF, a reset an error), writes become DATA
+/// frames (one in flight at a time, done when quinn took them), shutdown
+/// sends FIN.
+pub struct H3Stream {
+    send: SendState,
+    recv: RecvHalf,
+    /// Received DATA not yet read.
+    pending: Bytes,
+    /// The FIN is queued (or sent).
+    finishing: bool,
+}
+
+impl std::fmt::Debug for H3Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H3Stream")
+            .field("pending", &self.pending.len())
+            .field("finishing", &self.finishing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl H3Stream {
+    fn new(send: SendHalf, recv: RecvHalf) -> Self {
+        Self {
+            send: SendState::Ready(Box::new(send)),
+            recv,
+            pending: Bytes::new(),
+            finishing: false,
+        }
+    }
+
+    /// A client's request stream (after the 2xx) as a transport.
+    pub fn client(stream: h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -> Self {
+        let (send, recv) = stream.split();
+        Self::new(SendHalf::Client(send), RecvHalf::Client(recv))
+    }
+
+    /// A server's request stream (after its 2xx) as a transport.
+    pub fn server(stream: h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -> Self {
+        let (send, recv) = stream.split();
+        Self::new(SendHalf::Server(send), RecvHalf::Server(recv))
+    }
+
+    /// Drives the write or FIN in flight to its end.
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.send {
+            SendState::Busy(sending) => {
+                let (half, result) = ready!(sending.as_mut().poll(cx));
+                match result {
+                    Ok(()) => {
+                        self.send = SendState::Ready(half);
+                        Poll::Ready(Ok(()))
+                    }
+                    Err(e) => {
+                        self.send = SendState::Failed;
+                        Poll::Ready(Err(io_error(&e)))
+                    }
+                }
+            }
+            SendState::Ready(_) | SendState::Finished => Poll::Ready(Ok(())),
+            SendState::Failed => Poll::Ready(Err(closed())),
+        }
+    }
+
+    /// Starts `step` on the ready sending half and polls it once.
+    fn start_send<F, Fut>(&mut self, cx: &mut Context<'_>, step: F) -> io::Result<()>
+    where
+        F: FnOnce(Box<SendHalf>) -> Fut,
+        Fut: Future<Output = (Box<SendHalf>, Result<(), StreamError>)> + Send + 'static,
+    {
+        let SendState::Ready(half) = std::mem::replace(&mut self.send, SendState::Failed) else {
+            return Err(closed());
+        };
+        self.send = SendState::Busy(Box::pin(step(half)));
+        match self.poll_sent(cx) {
+            Poll::Ready(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the HTTP/3 stream is closed")
+}
+
+/// An h3 stream error as the I/O error the driver sees: a reset says so
+/// (the WebSocket then ends with 1006), naming the HTTP/3 error code.
+fn io_error(e: &StreamError) -> io::Error {
+    match e {
+        StreamError::RemoteTerminate { code } => io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            format!("the peer reset the HTTP/3 stream (RESET_STREAM or STOP_SENDING {code})"),
+        ),
+        StreamError::ConnectionError(e) => io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!("the HTTP/3 connection failed: {e}"),
+        ),
+        e => io::Error::other(format!("the HTTP/3 stream failed: {e}")),
+    }
+}
+
+impl AsyncRead for H3Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        while this.pending.is_empty() {
+            match ready!(this.recv.poll_data(cx)) {
+                Ok(Some(data)) => this.pending = data,
+                Ok(None) => return Poll::Ready(Ok(())), // FIN: EOF
+                Err(e) => return Poll::Ready(Err(io_error(&e))),
+            }
+        }
+        let n = this.pending.len().min(buf.remaining());
+        buf.put_slice(&this.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H3Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = &mut *self;
+        ready!(this.poll_sent(cx))?;
+        if this.finishing {
+            return Poll::Ready(Err(closed()));
+        }
+        let n = buf.len().min(MAX_WRITE);
+        let data = Bytes::copy_from_slice(&buf[..n]);
+        this.start_send(cx, |mut half| async move {
+            let result = half.send(data).await;
+            (half, result)
+        })?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_sent(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_sent(cx))?;
+        if !this.finishing {
+            this.finishing = true;
+            this.start_send(cx, |mut half| async move {
+                let result = half.finish().await;
+                (half, result)
+            })?;
+            ready!(this.poll_sent(cx))?;
+        }
+        if let SendState::Ready(_) = this.send {
+            this.send = SendState::Finished;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The client side of one QUIC connection speaking HTTP/3: opens
+/// WebSockets on it, each a request stream. Cheap to clone (a handle); the
+/// connection runs on a task of its own until every handle and every
+/// stream is gone.
+#[derive(Clone)]
+pub struct Http3Client {
+    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    connection: quinn::Connection,
+}
+
+impl std::fmt::Debug for Http3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http3Client")
+            .field("remote", &self.connection.remote_address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http3Client {
+    /// Connects to the host of `url` (`wss://`) over QUIC with ALPN `h3`
+    /// (the options' TLS settings) and starts HTTP/3. Returns once the
+    /// server's SETTINGS have arrived.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a `ws://` URL (QUIC is always TLS);
+    /// [`Error::ConnectTimeout`]; [`Error::Tls`] when the QUIC handshake
+    /// fails (certificate, ALPN); [`Error::ExtendedConnectUnavailable`] when
+    /// the server does not enable extended CONNECT.
+    pub async fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
+        let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        if !parsed.is_secure() {
+            return Err(Error::Url(format!(
+                "{url}: HTTP/3 runs over QUIC, which is always TLS (RFC 9001): use wss://"
+            )));
+        }
+        let timeout = options.config.connect_timeout;
+        let addr = tokio::time::timeout(timeout, resolve(parsed.host(), parsed.port()))
+            .await
+            .map_err(|_| Error::ConnectTimeout(timeout))??;
+        let bind: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let endpoint = quinn::Endpoint::client(bind)?;
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(QUIC_KEEP_ALIVE));
+        let mut config = quinn::ClientConfig::new(quic_client_config(options)?);
+        config.transport_config(Arc::new(transport));
+        let connecting = endpoint
+            .connect_with(config, addr, parsed.host())
+            .map_err(|e| Error::Tls(format!("cannot start QUIC to {addr}: {e}")))?;
+        let connection = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| Error::ConnectTimeout(timeout))?
+            .map_err(|e| quic_failure(parsed.host(), &e))?;
+        Self::handshake(connection, options.config.handshake_timeout).await
+    }
+
+    /// Starts HTTP/3 on a QUIC connection already established (ALPN `h3`)
+    /// and waits (at most `timeout`) for the server's SETTINGS.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when HTTP/3 fails; [`Error::Handshake`] on timeout;
+    /// [`Error::ExtendedConnectUnavailable`] when the server's SETTINGS do
+    /// not enable extended CONNECT.
+    pub async fn handshake(
+        connection: quinn::Connection,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection.clone()))
+            .await
+            .map_err(|e| io::Error::other(format!("HTTP/3 did not start: {e}")))?;
+        // The SETTINGS come on the server's control stream (RFC 9114
+        // section 6.2.1), which the driver reads; until they arrive h3
+        // answers with the defaults (extended CONNECT off), so wait.
+        let settings = std::future::poll_fn(|cx| {
+            if let Poll::Ready(e) = driver.poll_close(cx) {
+                return Poll::Ready(Err(io::Error::other(format!(
+                    "the HTTP/3 connection ended before the server's SETTINGS: {e}"
+                ))));
+            }
+            match send.settings() {
+                Cow::Borrowed(_) => Poll::Ready(Ok(())),
+                Cow::Owned(_) => Poll::Pending,
+            }
+        });
+        tokio::time::timeout(timeout, settings)
+            .await
+            .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+        tokio::spawn(async move {
+            let e = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+            tracing::debug!("HTTP/3 connection ended: {e}");
+        });
+        let client = Self { send, connection };
+        client.check_extended_connect()?;
+        Ok(client)
+    }
+
+    /// Whether the server enabled extended CONNECT
+    /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`, RFC 9220 section 3).
+    pub fn extended_connect_enabled(&self) -> bool {
+        self.send.settings().enable_extended_connect()
+    }
+
+    fn check_extended_connect(&self) -> Result<(), Error> {
+        if self.extended_connect_enabled() {
+            return Ok(());
+        }
+        Err(Error::ExtendedConnectUnavailable(
+            "the HTTP/3 server did not enable extended CONNECT \
+             (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, RFC 9220 section 3), so it cannot carry \
+             a WebSocket: connect over HTTP/1.1"
+                .into(),
+        ))
+    }
+
+    /// Opens a WebSocket for `url` (its path and authority) as a new
+    /// request stream: the extended CONNECT with the options'
+    /// subprotocols, headers and extension offers, then the check of the
+    /// server's answer.
+    ///
+    /// # Errors
+    /// [`Error::ExtendedConnectUnavailable`], [`Error::Handshake`] (a
+    /// non-2xx answer names its status), [`Error::Io`] (the connection
+    /// failed, or the server reset the stream).
+    pub async fn open(
+        &self,
+        url: &str,
+        options: &ClientOptions,
+    ) -> Result<(WebSocket, Accepted), Error> {
+        self.check_extended_connect()?;
+        let mut connect = ClientConnect::new(url, options.handshake.clone(), &options.config)?;
+        let mut request = connect.request()?;
+        request
+            .extensions_mut()
+            .insert(h3::ext::Protocol::WEBSOCKET);
+        let timeout = options.config.handshake_timeout;
+        let mut send = self.send.clone();
+        let (response, stream) = tokio::time::timeout(timeout, async {
+            let mut stream = send.send_request(request).await.map_err(|e| io_error(&e))?;
+            let response = stream.recv_response().await.map_err(|e| io_error(&e))?;
+            Ok::<_, io::Error>((response, stream))
+        })
+        .await
+        .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+        let accepted = connect.check_response(&response)?;
+        let now = tokio::time::Instant::now().into_std();
+        let conn = connect.into_connection(adapter_config(&options.config), now);
+        Ok((start(H3Stream::client(stream), conn, None), accepted))
+    }
+
+    /// Closes the QUIC connection at once (its WebSockets end with 1006):
+    /// for the end of a program, after their closing handshakes.
+    pub fn close(&self) {
+        self.connection.close(0u32.into(), b"");
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| {
+            Error::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} has no address"),
+            ))
+        })
+}
+
+/// The client's TLS config for QUIC: the options' (roots, client
+/// certificate), TLS 1.3 only, ALPN `h3`.
+fn quic_client_config(
+    options: &ClientOptions,
+) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, Error> {
+    let base = match options.tls_client_config()? {
+        Some(config) => config,
+        None => crate::tls::client_config(&[])?,
+    };
+    let mut config = (*base).clone();
+    config.alpn_protocols = vec![ALPN_H3.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config).map_err(|e| {
+        Error::Tls(format!(
+            "the TLS settings cannot run QUIC (it needs TLS 1.3 with AES-128-GCM): {e}"
+        ))
+    })?;
+    Ok(Arc::new(quic))
+}
+
+/// A QUIC connection that failed to start, in plain words: a TLS failure
+/// (a CRYPTO_ERROR, RFC 9001 section 4.8) is [`Error::Tls`].
+fn quic_failure(host: &str, e: &quinn::ConnectionError) -> Error {
+    let code = match e {
+        quinn::ConnectionError::TransportError(t) => Some(u64::from(t.code)),
+        quinn::ConnectionError::ConnectionClosed(c) => Some(u64::from(c.error_code)),
+        _ => None,
+    };
+    match e {
+        quinn::ConnectionError::TimedOut => Error::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{host} did not answer over QUIC (UDP): is an HTTP/3 server listening?"),
+        )),
+        _ if code.is_some_and(|c| (0x100..0x200).contains(&c)) => {
+            Error::Tls(format!("the QUIC handshake with {host} failed: {e}"))
+        }
+        e => Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("QUIC to {host} failed: {e}"),
+        )),
+    }
+}
+
+/// A QUIC endpoint listening on `addr` (UDP) for HTTP/3: `tls` (a server
+/// config, e.g. [`crate::tls::server_config`]) with ALPN `h3`. Each
+/// incoming connection goes to [`Http3Server::handshake`].
+///
+/// # Errors
+/// [`Error::Tls`] when the TLS config cannot run QUIC; [`Error::Io`] when
+/// the UDP socket cannot be bound.
+pub fn server_endpoint(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ServerConfig>,
+) -> Result<quinn::Endpoint, Error> {
+    let mut config = (**tls).clone();
+    config.alpn_protocols = vec![ALPN_H3.to_vec()];
+    config.max_early_data_size = 0;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config).map_err(|e| {
+        Error::Tls(format!(
+            "the TLS settings cannot run QUIC (it needs TLS 1.3 with AES-128-GCM): {e}"
+        ))
+    })?;
+    let config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    Ok(quinn::Endpoint::server(config, addr)?)
+}
+
+/// The server side of one QUIC connection speaking HTTP/3, advertising
+/// extended CONNECT: each extended CONNECT stream becomes a
+/// [`WebSocket`].
+///
+/// Keep calling [`accept`](Self::accept) (a loop of its own, e.g. on a
+/// task): it drives the connection, and answers other requests with a
+/// refusal.
+pub struct Http3Server {
+    connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
+    remote: SocketAddr,
+    options: ServerOptions,
+}
+
+impl std::fmt::Debug for Http3Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http3Server")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http3Server {
+    /// Completes the QUIC handshake of `incoming` (from
+    /// [`server_endpoint`]) and starts HTTP/3, with our SETTINGS enabling
+    /// extended CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`).
+    ///
+    /// # Errors
+    /// [`Error::Tls`] or [`Error::Io`] when the QUIC handshake fails,
+    /// [`Error::Handshake`] after the options' handshake timeout.
+    pub async fn handshake(
+        incoming: quinn::Incoming,
+        options: &ServerOptions,
+    ) -> Result<Self, Error> {
+        let timeout = options.config.handshake_timeout;
+        let remote = incoming.remote_address();
+        let start = async {
+            let connection = incoming
+                .await
+                .map_err(|e| quic_failure(&remote.to_string(), &e))?;
+            let h3 = h3::server::builder()
+                .enable_extended_connect(true)
+                .build(h3_quinn::Connection::new(connection))
+                .await
+                .map_err(|e| io::Error::other(format!("HTTP/3 did not start: {e}")))?;
+            Ok::<_, Error>(h3)
+        };
+        let connection = tokio::time::timeout(timeout, start)
+            .await
+            .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+        Ok(Self {
+            connection,
+            remote,
+            options: options.clone(),
+        })
+    }
+
+    /// The client's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The next WebSocket, with default choices (no subprotocol;
+    /// permessage-deflate if `Config::deflate` is set). `None` once the
+    /// connection has ended.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] for a stream whose request was refused (its
+    /// refusal was sent; the connection goes on), [`Error::Io`] when the
+    /// connection failed.
+    pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
+        self.accept_with(|_| Ok(AcceptOptions::new())).await
+    }
+
+    /// [`accept`](Self::accept), letting `decide` pick a subprotocol (and
+    /// headers) or refuse with a [`Refusal`] (e.g. 403), which is sent
+    /// before returning [`Error::Refused`].
+    ///
+    /// # Errors
+    /// As [`accept`](Self::accept), plus [`Error::Refused`].
+    pub async fn accept_with<F>(&mut self, decide: F) -> Option<Result<(WebSocket, Request), Error>>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
+    {
+        let resolver = match self.connection.accept().await {
+            Ok(Some(resolver)) => resolver,
+            Ok(None) => return None,
+            Err(e) if e.is_h3_no_error() => return None,
+            Err(e) => {
+                return Some(Err(Error::Io(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("the HTTP/3 connection failed: {e}"),
+                ))));
+            }
+        };
+        let (request, mut stream) = match resolver.resolve_request().await {
+            Ok(next) => next,
+            Err(e) => return Some(Err(Error::Io(io_error(&e)))),
+        };
+        let protocol = request
+            .extensions()
+            .get::<h3::ext::Protocol>()
+            .map(h3::ext::Protocol::as_str);
+        let mut connect = ServerConnect::new(&self.options.config);
+        let offer = match connect.check_request(&request, protocol) {
+            Ok(offer) => offer,
+            Err(e) => {
+                refuse(&mut stream, ServerConnect::failure_response(&e)).await;
+                return Some(Err(Error::Handshake(e)));
+            }
+        };
+        let choice = match decide(&offer) {
+            Ok(choice) => choice,
+            Err(refusal) => {
+                refuse(&mut stream, Some(refusal.to_http())).await;
+                return Some(Err(Error::Refused {
+                    status: refusal.status(),
+                    reason: refusal.body().to_string(),
+                }));
+            }
+        };
+        let answer = match connect.accept(&offer, choice) {
+            Ok(answer) => answer,
+            Err(e) => {
+                let e = HandshakeError::Build(e);
+                refuse(&mut stream, ServerConnect::failure_response(&e)).await;
+                return Some(Err(Error::Handshake(e)));
+            }
+        };
+        if let Err(e) = stream.send_response(answer).await {
+            return Some(Err(Error::Io(io_error(&e))));
+        }
+        let now = tokio::time::Instant::now().into_std();
+        let conn = connect.into_connection(adapter_config(&self.options.config), now);
+        Some(Ok((
+            start(H3Stream::server(stream), conn, self.options.budget.clone()),
+            offer,
+        )))
+    }
+
+    /// Asks the client to open no more streams (GOAWAY, RFC 9114 section
+    /// 5.2) and waits for the open ones to end.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the connection failed meanwhile.
+    pub async fn shutdown(&mut self) -> Result<(), Error> {
+        self.connection
+            .shutdown(0)
+            .await
+            .map_err(|e| Error::Io(io::Error::other(format!("HTTP/3 shutdown failed: {e}"))))
+    }
+}
+
+/// Sends a refusal on a stream (best effort: the request failed anyway).
+async fn refuse(
+    stream: &mut h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>,
+    answer: Option<http::Response<String>>,
+) {
+    let Some(answer) = answer else {
+        stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
+        return;
+    };
+    let (head, body) = answer.into_parts();
+    if stream
+        .send_response(http::Response::from_parts(head, ()))
+        .await
+        .is_ok()
+        && stream.send_data(Bytes::from(body)).await.is_ok()
+    {
+        let _ = stream.finish().await;
+    }
+}

@@ -1,0 +1,317 @@
+//! WebSockets over HTTP/3 (RFC 9220) through the tokio adapter's `http3`
+//! feature, on real QUIC over 127.0.0.1 with a certificate made in the
+//! test: 64 on one QUIC connection, a reset that ends only its own stream,
+//! stream end as the transport's end, permessage-deflate, and a server
+//! without extended CONNECT refused by name.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tether::handshake::ClientConfig;
+use tether::upgrade::ClientConnect;
+use tether::{CloseCode, Config, Message};
+use tether_tokio::http3::{Http3Client, Http3Server, server_endpoint};
+use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
+
+use common::within;
+
+fn certificate() -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.clone()], key)
+    .unwrap();
+    (cert, Arc::new(config))
+}
+
+type Ends = tokio::sync::mpsc::UnboundedReceiver<(String, tether::CloseInfo)>;
+
+/// An HTTP/3 echo server on a UDP port of 127.0.0.1: every WebSocket on
+/// every QUIC connection echoes what it reads. Counts QUIC connections;
+/// reports each socket's end on `ends`.
+async fn echo_server(options: ServerOptions) -> Server {
+    let (cert, tls) = certificate();
+    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let (ends_tx, ends) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let options = options.clone();
+            let ends_tx = ends_tx.clone();
+            tokio::spawn(async move {
+                let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+                while let Some(next) = server.accept().await {
+                    let Ok((mut ws, request)) = next else {
+                        continue;
+                    };
+                    let ends_tx = ends_tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(Ok(m)) = ws.next().await {
+                            if ws.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        let info = ws.close_info().unwrap();
+                        let _ = ends_tx.send((request.path().to_owned(), info));
+                    });
+                }
+            });
+        }
+    });
+    let options = ClientOptions::new().add_root_certificate(cert.clone());
+    Server {
+        url,
+        cert,
+        options,
+        connections,
+        ends,
+    }
+}
+
+struct Server {
+    /// `wss://localhost:PORT`
+    url: String,
+    cert: CertificateDer<'static>,
+    /// Client options that trust the server's certificate.
+    options: ClientOptions,
+    connections: Arc<AtomicUsize>,
+    ends: Ends,
+}
+
+async fn echo_round(ws: &mut WebSocket, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+    let back = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(back.as_text(), Some(text));
+}
+
+#[tokio::test]
+async fn rfc9220_3_64_websockets_on_one_quic_connection_echo_independently() {
+    let Server {
+        url,
+        options,
+        connections,
+        ..
+    } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    assert!(client.extended_connect_enabled());
+    let mut sockets = Vec::new();
+    for i in 0..64 {
+        let (ws, _) = within(client.open(&format!("{url}/ws/{i}"), &options))
+            .await
+            .unwrap();
+        sockets.push(ws);
+    }
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    echo_round(&mut ws, &format!("socket {i} message {n}")).await;
+                }
+                let big = vec![i as u8; 100_000];
+                ws.send(Message::binary(big.clone())).await.unwrap();
+                let back = within(ws.next()).await.unwrap().unwrap();
+                assert_eq!(back.as_bytes(), &big[..]);
+                let info = ws.close(CloseCode::NORMAL, "done").await.unwrap();
+                assert!(info.was_clean, "{info:?}");
+            })
+        })
+        .collect();
+    for t in tasks {
+        within(t).await.unwrap();
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "one QUIC connection");
+}
+
+#[tokio::test]
+async fn rfc9220_3_a_reset_stream_ends_only_its_own_websocket_with_1006() {
+    let Server {
+        url,
+        cert,
+        options,
+        mut ends,
+        ..
+    } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let mut sockets = Vec::new();
+    for path in ["/a", "/b"] {
+        let (ws, _) = within(client.open(&format!("{url}{path}"), &options))
+            .await
+            .unwrap();
+        sockets.push(ws);
+    }
+    // the victim: a raw h3 request stream on its own QUIC connection, so
+    // the test holds it to reset
+    let mut send = raw_h3(&url, cert).await;
+    let mut connect = ClientConnect::new(
+        &format!("{url}/victim"),
+        ClientConfig::new(),
+        &Config::default(),
+    )
+    .unwrap();
+    let mut request = connect.request().unwrap();
+    request
+        .extensions_mut()
+        .insert(h3::ext::Protocol::WEBSOCKET);
+    let mut victim = within(send.send_request(request)).await.unwrap();
+    let response = within(victim.recv_response()).await.unwrap();
+    connect.check_response(&response).unwrap();
+    for ws in &mut sockets {
+        echo_round(ws, "before").await;
+    }
+    victim.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
+    let (path, info) = within(ends.recv()).await.unwrap();
+    assert_eq!(path, "/victim");
+    assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
+    assert!(!info.was_clean);
+    assert!(
+        info.reason.contains("reset the HTTP/3 stream"),
+        "{}",
+        info.reason
+    );
+    // the others go on
+    for ws in &mut sockets {
+        echo_round(ws, "after").await;
+    }
+    for ws in &mut sockets {
+        assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+    }
+}
+
+/// A raw h3 client on a QUIC connection of its own to `url` (trusting
+/// `cert`), its driver on a task, once the server's SETTINGS are in.
+async fn raw_h3(
+    url: &str,
+    cert: CertificateDer<'static>,
+) -> h3::client::SendRequest<h3_quinn::OpenStreams, Bytes> {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let connection = within(endpoint.connect(addr, "localhost").unwrap())
+        .await
+        .unwrap();
+    let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        drop(endpoint);
+    });
+    // h3 (unlike Http3Client) does not wait for the server's SETTINGS
+    let mut waited = 0;
+    while !h3::ConnectionState::settings(&send).enable_extended_connect() {
+        waited += 1;
+        assert!(waited < 500, "no SETTINGS from the server");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    send
+}
+
+#[tokio::test]
+async fn rfc9220_3_stream_end_is_the_transport_end() {
+    // the client closes: its Close, the server's answer, then both FINs;
+    // the server side ends clean with the client's code
+    let Server {
+        url,
+        options,
+        mut ends,
+        ..
+    } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/end"), &options))
+        .await
+        .unwrap();
+    echo_round(&mut ws, "hi").await;
+    let info = within(ws.close(CloseCode::from(4001), "bye"))
+        .await
+        .unwrap();
+    assert!(info.was_clean, "{info:?}");
+    let (_, server_end) = within(ends.recv()).await.unwrap();
+    assert_eq!(server_end.code, CloseCode::from(4001));
+    assert!(server_end.was_clean, "{server_end:?}");
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn rfc7692_permessage_deflate_over_http3() {
+    let deflate = tether::DeflateConfig::default();
+    let Server { url, options, .. } = echo_server(ServerOptions::new().deflate(deflate)).await;
+    let options = options.deflate(deflate);
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, accepted) = within(client.open(&format!("{url}/z"), &options))
+        .await
+        .unwrap();
+    assert_eq!(accepted.extensions()[0].name(), "permessage-deflate");
+    let big = "compressible ".repeat(10_000);
+    echo_round(&mut ws, &big).await;
+    ws.send(Message::binary(Bytes::from_static(&[0, 1, 2, 3])))
+        .await
+        .unwrap();
+    let back = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(back.as_bytes(), &[0, 1, 2, 3]);
+    assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+}
+
+#[tokio::test]
+async fn rfc9220_3_a_server_without_extended_connect_is_refused_by_name() {
+    let (cert, tls) = certificate();
+    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let url = format!("wss://localhost:{}/", endpoint.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let connection = incoming.await.unwrap();
+        // plain h3: no SETTINGS_ENABLE_CONNECT_PROTOCOL
+        let mut h3 = h3::server::Connection::<_, Bytes>::new(h3_quinn::Connection::new(connection))
+            .await
+            .unwrap();
+        while let Ok(Some(_)) = h3.accept().await {}
+    });
+    let options = ClientOptions::new().add_root_certificate(cert);
+    let err = within(Http3Client::connect(&url, &options))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ExtendedConnectUnavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rfc9001_ws_url_is_refused_by_name() {
+    let err = Http3Client::connect("ws://127.0.0.1:1/", &ClientOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Url(_)), "{err}");
+    assert!(err.to_string().contains("use wss://"), "{err}");
+}
