@@ -141,6 +141,9 @@ pub struct H3Stream {
     pending: Bytes,
     /// The FIN is queued (or sent).
     finishing: bool,
+    /// A client's handle on its connection: h3 closes a client's
+    /// connection when its last handle goes, so each stream keeps one.
+    _connection: Option<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>>,
 }
 
 impl std::fmt::Debug for H3Stream {
@@ -153,25 +156,39 @@ impl std::fmt::Debug for H3Stream {
 }
 
 impl H3Stream {
-    fn new(send: SendHalf, recv: RecvHalf) -> Self {
+    fn new(
+        send: SendHalf,
+        recv: RecvHalf,
+        connection: Option<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>>,
+    ) -> Self {
         Self {
             send: SendState::Ready(Box::new(send)),
             recv,
             pending: Bytes::new(),
             finishing: false,
+            _connection: connection,
         }
     }
 
-    /// A client's request stream (after the 2xx) as a transport.
-    pub fn client(stream: h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -> Self {
+    /// A client's request stream (after the 2xx) as a transport, holding
+    /// `connection` (a handle of the request sender it came from) so the
+    /// connection lives while the stream does.
+    pub fn client(
+        stream: h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>,
+        connection: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    ) -> Self {
         let (send, recv) = stream.split();
-        Self::new(SendHalf::Client(send), RecvHalf::Client(recv))
+        Self::new(
+            SendHalf::Client(send),
+            RecvHalf::Client(recv),
+            Some(connection),
+        )
     }
 
     /// A server's request stream (after its 2xx) as a transport.
     pub fn server(stream: h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -> Self {
         let (send, recv) = stream.split();
-        Self::new(SendHalf::Server(send), RecvHalf::Server(recv))
+        Self::new(SendHalf::Server(send), RecvHalf::Server(recv), None)
     }
 
     /// Drives the write or FIN in flight to its end.
@@ -300,7 +317,7 @@ impl AsyncWrite for H3Stream {
 /// The client side of one QUIC connection speaking HTTP/3: opens
 /// WebSockets on it, each a request stream. Cheap to clone (a handle); the
 /// connection runs on a task of its own until every handle and every
-/// stream is gone.
+/// WebSocket opened on it is gone.
 #[derive(Clone)]
 pub struct Http3Client {
     send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
@@ -446,7 +463,8 @@ impl Http3Client {
         let accepted = connect.check_response(&response)?;
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(adapter_config(&options.config), now);
-        Ok((start(H3Stream::client(stream), conn, None), accepted))
+        let stream = H3Stream::client(stream, self.send.clone());
+        Ok((start(stream, conn, None), accepted))
     }
 
     /// Closes the QUIC connection at once (its WebSockets end with 1006):

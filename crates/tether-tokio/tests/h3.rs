@@ -260,6 +260,22 @@ async fn rfc9220_3_stream_end_is_the_transport_end() {
     assert!(server_end.was_clean, "{server_end:?}");
 }
 
+#[tokio::test]
+async fn rfc9220_3_a_websocket_outlives_the_client_handle_it_came_from() {
+    // h3 closes a client's connection with its last request sender: the
+    // WebSocket holds one, so dropping the client changes nothing
+    let Server { url, options, .. } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/alone"), &options))
+        .await
+        .unwrap();
+    drop(client);
+    for n in 0..10 {
+        echo_round(&mut ws, &format!("still here {n}")).await;
+    }
+    assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+}
+
 #[cfg(feature = "deflate")]
 #[tokio::test]
 async fn rfc7692_permessage_deflate_over_http3() {
