@@ -228,8 +228,9 @@ impl<S: Transport> WebSocket<S> {
             }
             if !self.conn.has_output() {
                 // about to wait for the peer with nothing to hand over: an
-                // idle connection keeps no large buffers
-                self.conn.release_idle_memory();
+                // idle connection keeps no large buffers (after
+                // Config::release_idle_after of quiet, from the core's timer)
+                self.conn.note_idle(Instant::now());
             }
             self.read_once()?;
         }

@@ -803,11 +803,15 @@ impl Inner {
     fn step_idle(&mut self, cx: &mut Context<'_>, read: bool, timer_spins: &mut u32) -> bool {
         // waiting for input with nothing to write or hand over: an idle
         // connection keeps no buffers
-        if read && self.items.is_empty() && self.held.is_none() && !self.output_pending() {
-            self.conn.release_idle_memory();
-            if self.items.capacity() > 0 {
-                self.items = VecDeque::new();
-            }
+        // (after Config::release_idle_after of quiet, as the core decides)
+        if read
+            && self.items.is_empty()
+            && self.held.is_none()
+            && !self.output_pending()
+            && self.conn.note_idle(now())
+            && self.items.capacity() > 0
+        {
+            self.items = VecDeque::new();
         }
         let Some(at) = self.conn.poll_timeout().map(Instant::from_std) else {
             self.timer = None;

@@ -203,6 +203,11 @@ pub struct Connection {
     /// The held-back timer fired: at the next budget check, the largest
     /// holder is evicted.
     budget_overdue: bool,
+    /// Idle buffers were freed after `Config::release_idle_after` of quiet
+    /// (until the next traffic).
+    idle_released: bool,
+    /// When bytes last went in or out (as far as `now` was known).
+    last_traffic: Instant,
 }
 
 /// What a connection may do about a shared [`Budget`](crate::Budget), from
@@ -271,6 +276,8 @@ impl Connection {
             decoding: None,
             turn_work: 0,
             budget_overdue: false,
+            idle_released: false,
+            last_traffic: now,
             frame_started: false,
             frame_checked: 0,
             output: Output::default(),
@@ -350,6 +357,7 @@ impl Connection {
         self.now = now;
         if !data.is_empty() {
             self.postpone_keepalive(now);
+            self.note_traffic();
         }
         // Each byte is copied once: runs of whole frames go into `input` (and
         // are split off it without copying), while the payload of a frame
@@ -418,6 +426,7 @@ impl Connection {
         }
         self.now = now;
         self.postpone_keepalive(now);
+        self.note_traffic();
         self.turn_work = self
             .turn_work
             .saturating_add(self.decoder.payload_appended_len());
@@ -542,6 +551,33 @@ impl Connection {
             false,
             Initiator::Local,
         );
+    }
+
+    /// The adapter waits for the peer with nothing to write or hand over.
+    /// Once the connection has stayed quiet for `Config::release_idle_after`
+    /// (a deadline in [`Connection::poll_timeout`]), it frees its idle
+    /// buffers ([`Connection::release_idle_memory`]) by itself, and this
+    /// returns true until the next traffic: the adapter frees its own idle
+    /// buffers then. Traffic either way in between puts the release off,
+    /// so a busy connection's brief pauses do not free and regrow them.
+    pub fn note_idle(&mut self, now: Instant) -> bool {
+        if self.idle_released {
+            return true;
+        }
+        if !self.timers.is_armed(Timer::Release) {
+            self.timers
+                .set(Timer::Release, now, self.config.release_idle_after);
+        }
+        false
+    }
+
+    /// Bytes went in or out: idle buffers are wanted again. The release
+    /// deadline is not moved here (that would reset the adapter's timer at
+    /// every message): when it comes, it looks at the last traffic.
+    #[inline]
+    fn note_traffic(&mut self) {
+        self.last_traffic = self.now;
+        self.idle_released = false;
     }
 
     /// Frees buffers that hold nothing: the input buffer once it is empty,
@@ -1160,6 +1196,7 @@ impl Connection {
     /// the output's tail when masked or small, else the header there and a
     /// large server payload by reference (written vectored, not copied).
     fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Bytes) {
+        self.note_traffic();
         if self.role.masks_outgoing() || payload.len() < ZERO_COPY_MIN {
             let tail = self.output.tail_mut();
             let before = tail.len();
@@ -1598,6 +1635,20 @@ impl Connection {
                 }
             }
             Timer::HeldBack => self.budget_overdue = true,
+            Timer::Release => {
+                let quiet_until = self.last_traffic + self.config.release_idle_after;
+                if now >= quiet_until {
+                    self.release_idle_memory();
+                    self.idle_released = true;
+                } else {
+                    // traffic since: look again once that much quiet passed
+                    self.timers.set(
+                        Timer::Release,
+                        now,
+                        quiet_until.saturating_duration_since(now),
+                    );
+                }
+            }
             Timer::Idle => {
                 if self.state == State::Open
                     && self

@@ -38,11 +38,14 @@ pub(crate) enum Timer {
     /// Held back by a spent shared budget since `Config::budget_timeout`
     /// before this: the largest holders are evicted.
     HeldBack,
+    /// Quiet since `Config::release_idle_after` before this: idle buffers
+    /// are freed.
+    Release,
 }
 
 impl Timer {
     /// Every kind, in the order due timers are handled.
-    pub(crate) const ALL: [Timer; 9] = [
+    pub(crate) const ALL: [Timer; 10] = [
         Timer::Close,
         Timer::PongDeadline,
         Timer::Progress,
@@ -52,6 +55,7 @@ impl Timer {
         Timer::KeepAlive,
         Timer::Drain,
         Timer::FinWait,
+        Timer::Release,
     ];
 
     fn index(self) -> usize {
@@ -62,7 +66,7 @@ impl Timer {
 /// A deadline per [`Timer`] kind.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    slots: [Option<Instant>; 9],
+    slots: [Option<Instant>; 10],
 }
 
 /// The least a deadline lies after the `now` that armed it: a zero

@@ -1,0 +1,56 @@
+//! An idle connection gives its buffers back once it has been quiet for
+//! `Config::release_idle_after` (`Connection::note_idle`), and a busy one
+//! does not free and regrow them at every pause. Measured by counting every
+//! allocation of this test process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/counting.rs"]
+mod counting;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use counting::CURRENT;
+use tether::{Config, Event, Role};
+
+#[test]
+fn buffers_are_freed_after_the_quiet_time_and_not_before() {
+    let config = Config {
+        release_idle_after: Duration::from_millis(50),
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Server, config);
+    // a 200 KiB message leaves a spare frame buffer over IDLE_SPARE_MAX
+    h.feed(&frame(Role::Server, BINARY, &vec![7u8; 200 << 10]));
+    assert_eq!(h.events().len(), 1);
+    let held = CURRENT.load(Ordering::Relaxed);
+
+    // the adapter waits: nothing is freed yet
+    assert!(!h.conn.note_idle(h.now));
+    assert_eq!(
+        h.conn.poll_timeout(),
+        Some(h.now + Duration::from_millis(50))
+    );
+    // traffic 30 ms in puts the release off (the deadline stays: no timer
+    // reset per message), to 50 ms after that traffic
+    h.advance(Duration::from_millis(30));
+    h.feed(&frame(Role::Server, TEXT, b"still here"));
+    assert!(matches!(h.events()[..], [Event::Message(_)]));
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_millis(20)));
+    assert!(!h.conn.note_idle(h.now), "quiet for 20 ms only");
+    assert!(
+        CURRENT.load(Ordering::Relaxed) + (100 << 10) > held,
+        "nothing freed during traffic"
+    );
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_millis(30)));
+    // 50 ms of quiet: freed, and the adapter is told to free its own
+    assert!(h.conn.note_idle(h.now));
+    let idle = CURRENT.load(Ordering::Relaxed);
+    assert!(idle + (100 << 10) < held, "held {held}, idle {idle}");
+    assert_eq!(h.conn.poll_timeout(), None, "no deadline left while idle");
+    // traffic again: no longer released
+    h.feed(&frame(Role::Server, TEXT, b"back"));
+    assert!(!h.conn.note_idle(h.now));
+}
