@@ -167,6 +167,14 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) http2: bool,
 
+    /// Serve WebSockets over HTTP/3 too (RFC 9220: QUIC, many on one
+    /// connection), on the UDP port of the same number. QUIC is always
+    /// TLS: needs --tls-cert/--tls-key or --tls-self-signed. Its
+    /// WebSockets share --budget-bytes; QUIC connections are not counted
+    /// in --max-connections.
+    #[arg(long)]
+    pub(crate) http3: bool,
+
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
 }
@@ -287,12 +295,20 @@ pub(crate) struct ConnectArgs {
     /// by TLS ALPN, ws:// speaks it with prior knowledge. A server without
     /// HTTP/2 or without extended CONNECT is an error naming which, unless
     /// --http1-fallback. Not through a proxy.
-    #[arg(long, conflicts_with_all = ["proxy", "reconnect"])]
+    #[arg(long, group = "over", conflicts_with_all = ["proxy", "reconnect"])]
     pub(crate) http2: bool,
 
-    /// With --http2: when the server does not offer HTTP/2 or extended
-    /// CONNECT, connect over HTTP/1.1 instead (-v says so).
-    #[arg(long, requires = "http2")]
+    /// Connect over HTTP/3 (RFC 9220 extended CONNECT on QUIC, UDP to the
+    /// URL's port); wss:// only, as QUIC is always TLS (--ca and
+    /// --insecure apply). A server without HTTP/3 or without extended
+    /// CONNECT is an error naming which, unless --http1-fallback. Not
+    /// through a proxy.
+    #[arg(long, group = "over", conflicts_with_all = ["proxy", "reconnect"])]
+    pub(crate) http3: bool,
+
+    /// With --http2 or --http3: when the server does not offer it or
+    /// extended CONNECT, connect over HTTP/1.1 instead (-v says so).
+    #[arg(long, requires = "over")]
     pub(crate) http1_fallback: bool,
 
     /// Seconds the TCP connect (and TLS) may take.

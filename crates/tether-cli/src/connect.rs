@@ -144,7 +144,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
 
     let mut interrupts = Interrupts::new();
     let connected = tokio::select! {
-        connected = crate::http2::connect(&args, &options, verbose) => connected,
+        connected = crate::http3::connect(&args, &options, verbose) => connected,
         () = interrupts.next() => return exit::code(exit::INTERRUPTED),
     };
     let (ws, accepted) = match connected {

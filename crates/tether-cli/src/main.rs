@@ -16,6 +16,7 @@ mod cli;
 mod connect;
 mod exit;
 mod http2;
+mod http3;
 mod jsonl;
 mod reconnect;
 mod serve;

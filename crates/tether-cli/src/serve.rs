@@ -78,6 +78,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     if !client_roots.is_empty() {
         eprintln!("tether: clients must present a certificate signed by --client-ca");
     }
+    // --http3: QUIC on the UDP port of the same number (RFC 9220)
+    let http3 = match crate::http3::bind(&args, local, tls.as_ref()) {
+        Ok(endpoint) => endpoint,
+        Err(code) => return code,
+    };
     // with --http2 a TLS client may pick h2 by ALPN (RFC 9113 section 3.2)
     let tls = tls
         .map(|config| match args.http2 {
@@ -107,10 +112,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let mut interrupts = Interrupts::new();
     raise_descriptor_limit();
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let over = if args.http2 {
-        ", HTTP/1.1 and HTTP/2"
-    } else {
-        ""
+    let over = match (args.http2, args.http3) {
+        (true, true) => ", HTTP/1.1, HTTP/2, and HTTP/3 on UDP",
+        (true, false) => ", HTTP/1.1 and HTTP/2",
+        (false, true) => ", HTTP/1.1, and HTTP/3 on UDP",
+        (false, false) => "",
     };
     eprintln!(
         "tether: listening on {scheme}://{local} ({}{over})",
@@ -128,6 +134,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    if let Some(endpoint) = http3 {
+        let serving =
+            crate::http3::serve(endpoint, options.clone(), hub.clone(), shutdown_rx.clone());
+        tasks.spawn(serving);
+    }
     loop {
         tokio::select! {
             () = interrupts.next() => break,

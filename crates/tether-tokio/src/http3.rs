@@ -65,6 +65,10 @@ pub const ALPN_H3: &[u8] = b"h3";
 /// much beyond what quinn buffers.
 const MAX_WRITE: usize = 256 * 1024;
 
+/// quinn's idle timeout (its default): a handshake that times out on its
+/// own took this long.
+const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often a client's QUIC connection proves it is alive while idle
 /// (a PING frame, RFC 9000 section 19.2), so quinn's idle timeout does not
 /// end a connection whose WebSockets are merely quiet. Transport upkeep,
@@ -339,7 +343,9 @@ impl Http3Client {
     ///
     /// # Errors
     /// [`Error::Url`] for a `ws://` URL (QUIC is always TLS);
-    /// [`Error::ConnectTimeout`]; [`Error::Tls`] when the QUIC handshake
+    /// [`Error::ConnectTimeout`] when the name does not resolve in time;
+    /// [`Error::Io`] (`TimedOut`) when nothing answers over QUIC within
+    /// the connect timeout; [`Error::Tls`] when the QUIC handshake
     /// fails (certificate, ALPN); [`Error::ExtendedConnectUnavailable`] when
     /// the server does not enable extended CONNECT.
     pub async fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
@@ -368,7 +374,7 @@ impl Http3Client {
             .map_err(|e| Error::Tls(format!("cannot start QUIC to {addr}: {e}")))?;
         let connection = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| Error::ConnectTimeout(timeout))?
+            .map_err(|_| no_answer(parsed.host(), timeout))?
             .map_err(|e| quic_failure(parsed.host(), &e))?;
         Self::handshake(connection, options.config.handshake_timeout).await
     }
@@ -506,6 +512,18 @@ fn quic_client_config(
     Ok(Arc::new(quic))
 }
 
+/// No QUIC handshake within `timeout`: UDP gives no refusal to tell a
+/// closed port from a slow server, so the message asks.
+fn no_answer(host: &str, timeout: Duration) -> Error {
+    Error::Io(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "{host} did not answer over QUIC (UDP) within {timeout:?}: \
+             is an HTTP/3 server listening on that port?"
+        ),
+    ))
+}
+
 /// A QUIC connection that failed to start, in plain words: a TLS failure
 /// (a CRYPTO_ERROR, RFC 9001 section 4.8) is [`Error::Tls`].
 fn quic_failure(host: &str, e: &quinn::ConnectionError) -> Error {
@@ -515,10 +533,7 @@ fn quic_failure(host: &str, e: &quinn::ConnectionError) -> Error {
         _ => None,
     };
     match e {
-        quinn::ConnectionError::TimedOut => Error::Io(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("{host} did not answer over QUIC (UDP): is an HTTP/3 server listening?"),
-        )),
+        quinn::ConnectionError::TimedOut => no_answer(host, QUIC_IDLE_TIMEOUT),
         _ if code.is_some_and(|c| (0x100..0x200).contains(&c)) => {
             Error::Tls(format!("the QUIC handshake with {host} failed: {e}"))
         }

@@ -1,0 +1,164 @@
+//! `--http3` on both commands: WebSockets over HTTP/3 (RFC 9220).
+//!
+//! Owns a client's choice of HTTP/3 (with its fallback to HTTP/1.1) and a
+//! server's QUIC endpoint (UDP, on the port number of the TCP listener),
+//! its loop over QUIC connections and over the WebSockets of each. Each
+//! WebSocket is then served as over HTTP/1.1 ([`crate::serve::serve_socket`]).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tether::handshake::Accepted;
+use tether_tokio::http3::{Http3Client, Http3Server, quinn, server_endpoint};
+use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broadcast::Hub;
+use crate::cli::{ConnectArgs, ServeArgs};
+use crate::serve::{serve_socket, shutting_down};
+
+/// The client's connection: over HTTP/3 with `--http3` (falling back to
+/// HTTP/1.1 when asked and the server cannot carry it), else as
+/// [`crate::http2::connect`] decides.
+pub(crate) async fn connect(
+    args: &ConnectArgs,
+    options: &ClientOptions,
+    verbose: bool,
+) -> Result<(WebSocket, Accepted), Error> {
+    if !args.http3 {
+        return crate::http2::connect(args, options, verbose).await;
+    }
+    let opened = async {
+        let client = Http3Client::connect(&args.url, options).await?;
+        client.open(&args.url, options).await
+    };
+    match opened.await {
+        Ok(opened) => {
+            if verbose {
+                eprintln!("tether: over HTTP/3 (QUIC, RFC 9220 extended CONNECT)");
+            }
+            Ok(opened)
+        }
+        Err(e) if args.http1_fallback && falls_back(&e) => {
+            if verbose {
+                eprintln!("tether: {e}; falling back to HTTP/1.1");
+            }
+            tether_tokio::connect(&args.url, options).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether HTTP/1.1 may work where HTTP/3 did not: the server lacks
+/// extended CONNECT, or nothing answered over QUIC (no HTTP/3 there).
+fn falls_back(e: &Error) -> bool {
+    match e {
+        Error::ExtendedConnectUnavailable(_) => true,
+        Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::ConnectionRefused
+        ),
+        _ => false,
+    }
+}
+
+/// With `serve --http3`: the QUIC endpoint on UDP `local` (the TCP
+/// listener's address), or the exit code after saying why not. `None`
+/// without `--http3`.
+pub(crate) fn bind(
+    args: &ServeArgs,
+    local: SocketAddr,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> Result<Option<quinn::Endpoint>, ExitCode> {
+    if !args.http3 {
+        return Ok(None);
+    }
+    let Some(tls) = tls else {
+        eprintln!(
+            "tether: --http3 needs TLS (QUIC is always TLS 1.3, RFC 9001): \
+             --tls-cert FILE --tls-key FILE or --tls-self-signed"
+        );
+        return Err(ExitCode::from(crate::exit::USAGE));
+    };
+    match server_endpoint(local, tls) {
+        Ok(endpoint) => Ok(Some(endpoint)),
+        Err(e) => {
+            eprintln!("tether: cannot listen for HTTP/3 on UDP {local}: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Serves every QUIC connection of `endpoint` until shutdown, then waits
+/// for their WebSockets to close (each closes with 1001 on shutdown).
+pub(crate) async fn serve(
+    endpoint: quinn::Endpoint,
+    options: Arc<ServerOptions>,
+    hub: Option<Arc<Hub>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            () = shutting_down(&mut shutdown) => break,
+            incoming = endpoint.accept() => incoming,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Some(incoming) = incoming else { break };
+        let (options, hub, shutdown) = (options.clone(), hub.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let peer = incoming.remote_address();
+            match Http3Server::handshake(incoming, &options).await {
+                Ok(server) => serve_connection(server, hub, shutdown).await,
+                Err(e) => tracing::info!(%peer, "QUIC/HTTP/3 handshake failed: {e}"),
+            }
+        });
+    }
+    while connections.join_next().await.is_some() {}
+    endpoint.close(0u32.into(), b"server shutting down");
+}
+
+/// Serves every WebSocket of one HTTP/3 connection until it ends. On
+/// shutdown it asks the client to open no more (GOAWAY) and keeps driving
+/// the connection while its WebSockets close.
+async fn serve_connection(
+    mut server: Http3Server,
+    hub: Option<Arc<Hub>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let peer = server.remote_address();
+    let mut sockets = JoinSet::new();
+    let mut going_away = false;
+    loop {
+        let next = tokio::select! {
+            () = shutting_down(&mut shutdown), if !going_away => {
+                going_away = true;
+                if let Err(e) = server.shutdown().await {
+                    tracing::debug!(%peer, "{e}");
+                }
+                continue;
+            }
+            Some(_) = sockets.join_next(), if !sockets.is_empty() => {
+                if going_away && sockets.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            next = server.accept() => next,
+        };
+        match next {
+            None => break,
+            Some(Ok((ws, request))) => {
+                let (hub, shutdown) = (hub.clone(), shutdown.clone());
+                sockets.spawn(async move {
+                    serve_socket(ws, &request, peer, hub, shutdown).await;
+                });
+            }
+            Some(Err(e)) => tracing::info!(%peer, "HTTP/3 stream refused: {e}"),
+        }
+    }
+    while sockets.join_next().await.is_some() {}
+    tracing::debug!(%peer, "HTTP/3 connection ended");
+}

@@ -1,0 +1,131 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `--http3` through the binary: `serve --http3` (QUIC on the UDP port of
+//! the TCP listener's number, beside HTTP/1.1), `connect --http3`, the
+//! refusal of `--http3` without TLS, and a server without HTTP/3 named or
+//! fallen back from (RFC 9220).
+
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+
+mod common;
+
+use common::{LIMIT, serve, tether};
+
+/// Runs `tether connect` with `args` and these lines on stdin; returns the
+/// exit code, stdout and stderr.
+async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String) {
+    let mut child = tether(&["connect"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("tether connect exits")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `serve` with a self-signed certificate and `extra`: the server, its
+/// `wss://localhost:PORT` and the CA file to trust.
+async fn serve_tls(extra: &[&str]) -> (tokio::process::Child, String, String) {
+    let mut args = vec!["--tls-self-signed"];
+    args.extend(extra);
+    let (server, url, said) = serve(&args).await;
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let hint = said
+        .iter()
+        .find_map(|l| l.split("--ca ").nth(1))
+        .expect("the trust hint");
+    let ca = hint.split(' ').next().unwrap().to_owned();
+    (server, format!("wss://localhost:{port}"), ca)
+}
+
+#[tokio::test]
+async fn rfc9220_serve_http3_echoes_over_quic_and_http1_on_the_same_port_number() {
+    let (_server, base, ca) = serve_tls(&["--http3"]).await;
+    let url = format!("{base}/h3");
+    let (code, stdout, stderr) = connect(&["-v", "--http3", "--ca", &ca, &url], "one\ntwo\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "one\ntwo\n");
+    assert!(stderr.contains("over HTTP/3"), "{stderr}");
+    // the TCP port of the same number still speaks the HTTP/1.1 upgrade
+    let (code, stdout, stderr) = connect(&["-v", "--ca", &ca, &url], "three\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "three\n");
+    assert!(!stderr.contains("over HTTP/3"), "{stderr}");
+}
+
+#[tokio::test]
+async fn rfc9220_serve_http2_and_http3_at_once_with_insecure() {
+    let (_server, base, _ca) = serve_tls(&["--http2", "--http3"]).await;
+    let url = format!("{base}/both");
+    let (code, stdout, stderr) = connect(&["--http3", "--insecure", &url], "q\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "q\n");
+    let (code, stdout, stderr) = connect(&["--http2", "--insecure", &url], "t\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "t\n");
+}
+
+#[tokio::test]
+async fn rfc9220_broadcast_over_http3() {
+    let (_server, base, ca) = serve_tls(&["--http3", "--mode", "broadcast"]).await;
+    let url = format!("{base}/");
+    let (code, stdout, stderr) = connect(&["--http3", "--ca", &ca, &url], "echo hi\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("hi"), "{stdout}");
+}
+
+#[tokio::test]
+async fn rfc9001_serve_http3_without_tls_is_a_usage_error_naming_it() {
+    let out = tokio::time::timeout(
+        LIMIT,
+        tether(&["serve", "--addr", "127.0.0.1:0", "--http3"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--http3 needs TLS"), "{stderr}");
+}
+
+#[tokio::test]
+async fn rfc9220_connect_http3_to_a_server_without_it_is_named_or_falls_back() {
+    // TLS over TCP only: nothing answers on UDP
+    let (_server, base, ca) = serve_tls(&[]).await;
+    let url = format!("{base}/");
+    let quick = ["--connect-timeout", "1", "--ca", &ca];
+    let mut refused = vec!["--http3"];
+    refused.extend(quick);
+    refused.push(&url);
+    let (code, _, stderr) = connect(&refused, "x\n").await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("did not answer over QUIC (UDP)"),
+        "the cause is named: {stderr}"
+    );
+    let mut fallback = vec!["-v", "--http3", "--http1-fallback"];
+    fallback.extend(quick);
+    fallback.push(&url);
+    let (code, stdout, stderr) = connect(&fallback, "y\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "y\n");
+    assert!(stderr.contains("falling back to HTTP/1.1"), "{stderr}");
+}
+
+#[tokio::test]
+async fn rfc9001_connect_http3_to_a_ws_url_is_named() {
+    let (code, _, stderr) = connect(&["--http3", "ws://127.0.0.1:9/"], "x\n").await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("use wss://"), "{stderr}");
+}
