@@ -43,8 +43,8 @@ fi
 
 # Python's websockets in a venv. The stamp is a copy of requirements.txt.
 if ! cmp -s requirements.txt .venv/.tether-requirements 2>/dev/null \
-    || ! .venv/bin/python -c 'import websockets, hypercorn' 2>/dev/null; then
-    say "pip install -r requirements.txt (websockets, hypercorn) into interop/.venv"
+    || ! .venv/bin/python -c 'import websockets, hypercorn, aioquic' 2>/dev/null; then
+    say "pip install -r requirements.txt (websockets, hypercorn, aioquic) into interop/.venv"
     rm -rf .venv
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
