@@ -11,9 +11,11 @@
 //! over TCP, on its stream. The stream's end (FIN) is the transport's end,
 //! as a TCP FIN; a reset (RESET_STREAM) is a read error, so the connection
 //! aborts with 1006 (RFC 9220 section 3). Flow control is QUIC's per
-//! stream: quinn grants the peer more as the driver reads (it stops
+//! stream (256 KiB a stream, 64 streams' worth a connection, as over
+//! HTTP/2): quinn grants the peer more as the driver reads (it stops
 //! reading when the application stops), and a write waits until quinn took
-//! the bytes, so backpressure reaches the sender both ways.
+//! the bytes, which it does only within the peer's window, so backpressure
+//! reaches the sender both ways.
 //!
 //! QUIC is always TLS 1.3 (RFC 9001), with ALPN `h3` (RFC 9114 section
 //! 3.1): URLs are `wss://`, the options' TLS settings apply. A client waits
@@ -64,6 +66,15 @@ pub const ALPN_H3: &[u8] = b"h3";
 /// The largest DATA frame one write becomes: a write holds at most this
 /// much beyond what quinn buffers.
 const MAX_WRITE: usize = 256 * 1024;
+
+/// Each stream's receive window (QUIC flow control, RFC 9000 section 4):
+/// what a peer may send ahead of a reader that stopped (the WebSocket's
+/// own bound, `Config::max_unread_bytes`, comes on top). As over HTTP/2.
+const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The connection's receive window, shared by its streams: 64 stalled
+/// streams' worth, so one reader that stops does not stall the others.
+const CONNECTION_WINDOW: u32 = 64 * STREAM_WINDOW;
 
 /// quinn's idle timeout (its default): a handshake that times out on its
 /// own took this long.
@@ -365,7 +376,7 @@ impl Http3Client {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let endpoint = quinn::Endpoint::client(bind)?;
-        let mut transport = quinn::TransportConfig::default();
+        let mut transport = transport();
         transport.keep_alive_interval(Some(QUIC_KEEP_ALIVE));
         let mut config = quinn::ClientConfig::new(quic_client_config(options)?);
         config.transport_config(Arc::new(transport));
@@ -563,8 +574,18 @@ pub fn server_endpoint(
             "the TLS settings cannot run QUIC (it needs TLS 1.3 with AES-128-GCM): {e}"
         ))
     })?;
-    let config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(transport()));
     Ok(quinn::Endpoint::server(config, addr)?)
+}
+
+/// The QUIC settings both sides share: the receive windows.
+fn transport() -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .stream_receive_window(STREAM_WINDOW.into())
+        .receive_window(CONNECTION_WINDOW.into());
+    transport
 }
 
 /// The server side of one QUIC connection speaking HTTP/3, advertising

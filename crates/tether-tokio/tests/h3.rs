@@ -1,8 +1,8 @@
 //! WebSockets over HTTP/3 (RFC 9220) through the tokio adapter's `http3`
 //! feature, on real QUIC over 127.0.0.1 with a certificate made in the
 //! test: 64 on one QUIC connection, a reset that ends only its own stream,
-//! stream end as the transport's end, permessage-deflate, and a server
-//! without extended CONNECT refused by name.
+//! stream end as the transport's end, permessage-deflate, a server without
+//! extended CONNECT refused by name, and flow control reaching the sender.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -330,4 +330,65 @@ async fn rfc9001_ws_url_is_refused_by_name() {
         .unwrap_err();
     assert!(matches!(err, Error::Url(_)), "{err}");
     assert!(err.to_string().contains("use wss://"), "{err}");
+}
+
+#[tokio::test]
+async fn rfc9000_4_flow_control_reaches_the_sender() {
+    // A server application that does not read: its WebSocket stops reading
+    // at max_unread_bytes, quinn grants no more stream credit, and the
+    // client's sends stop completing, with far less than what it tried in
+    // flight.
+    let (cert, tls) = certificate();
+    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let options = ServerOptions::new().max_unread_bytes(64 * 1024);
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let (ws, _) = server.accept().await.unwrap().unwrap();
+        let _ = held_tx.send(ws);
+        // keep driving the connection
+        while server.accept().await.is_some() {}
+        drop(endpoint);
+    });
+    // our own queue bounded at 1 MiB, so what is in flight is the windows'
+    let options = ClientOptions::new()
+        .add_root_certificate(cert)
+        .config(Config {
+            max_queued_output: 1 << 20,
+            ..Config::default()
+        });
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/slow"), &options))
+        .await
+        .unwrap();
+    let mut server_ws = within(held_rx).await.unwrap();
+    let chunk = Bytes::from(vec![7u8; 16 * 1024]);
+    let mut sent = 0usize;
+    // until a send waits: the window is closed
+    while let Ok(sent_one) = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        ws.send(Message::binary(chunk.clone())),
+    )
+    .await
+    {
+        sent_one.unwrap();
+        sent += 1;
+        assert!(
+            sent < 2_000,
+            "32 MiB went out without a reader: no backpressure"
+        );
+    }
+    // in flight: our 1 MiB queue, the stream's 256 KiB window, the
+    // server's 64 KiB of unread messages, one write and read buffers; not
+    // 32 MiB
+    assert!(sent * chunk.len() < 3 * 1024 * 1024, "sent {sent} chunks");
+    // once the server reads, everything arrives, in order
+    let mut got = 0usize;
+    while got < sent {
+        let m = within(server_ws.next()).await.unwrap().unwrap();
+        assert_eq!(m.as_bytes().len(), chunk.len());
+        got += 1;
+    }
 }
