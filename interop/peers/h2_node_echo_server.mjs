@@ -1,11 +1,24 @@
 // Node's built-in http2 as a WebSocket server over HTTP/2 (RFC 8441):
 // enableConnectProtocol, each extended CONNECT answered 200 and its stream
-// handed to `ws` for the frames. Echoes every message; reports on stdout:
+// handed to `ws` for the frames. With `deflate` as its argument it accepts
+// a permessage-deflate offer (ws's own negotiation, threshold 0, installed
+// as ws's server does after an HTTP/1.1 handshake: `_extensions`, ws
+// 8.18.3 as pinned). Echoes every message; reports on stdout:
 //   listening <port>
+//   extensions <its sec-websocket-extensions answer, or "none">
 //   close code=<code> messages=<n> bytes=<n>
 // Exits when stdin ends.
 import http2 from 'node:http2';
+import { createRequire } from 'node:module';
 import { WebSocket } from 'ws';
+
+// ws's extension parser and permessage-deflate are not exported by name
+const require = createRequire(import.meta.url);
+const wsLib = new URL('../node_modules/ws/lib/', import.meta.url).pathname;
+const PerMessageDeflate = require(`${wsLib}permessage-deflate.js`);
+const { format, parse } = require(`${wsLib}extension.js`);
+const MAX_PAYLOAD = 64 * 1024 * 1024;
+const deflate = process.argv[2] === 'deflate';
 
 const server = http2.createServer({ settings: { enableConnectProtocol: true } });
 server.on('stream', (stream, headers) => {
@@ -14,11 +27,20 @@ server.on('stream', (stream, headers) => {
     stream.end();
     return;
   }
-  stream.respond({ ':status': 200 });
+  const ws = new WebSocket(null, undefined, {});
+  const answer = { ':status': 200 };
+  const offer = headers['sec-websocket-extensions'];
+  if (deflate && offer) {
+    const pmd = new PerMessageDeflate({ threshold: 0 }, true, MAX_PAYLOAD);
+    const params = pmd.accept(parse(offer)[PerMessageDeflate.extensionName]);
+    answer['sec-websocket-extensions'] = format({ [PerMessageDeflate.extensionName]: params });
+    ws._extensions[PerMessageDeflate.extensionName] = pmd;
+  }
+  process.stdout.write(`extensions ${answer['sec-websocket-extensions'] || 'none'}\n`);
+  stream.respond(answer);
   // ws frames any duplex stream; an HTTP/2 stream has no Nagle to turn off
   stream.setNoDelay = () => {};
-  const ws = new WebSocket(null, undefined, {});
-  ws.setSocket(stream, Buffer.alloc(0), { maxPayload: 64 * 1024 * 1024 });
+  ws.setSocket(stream, Buffer.alloc(0), { maxPayload: MAX_PAYLOAD });
   let messages = 0;
   let bytes = 0;
   ws.on('message', (data, isBinary) => {

@@ -94,14 +94,24 @@ fn rfc8441_our_client_to_hypercorn_over_http2_1000_messages_deflated() {
     );
 }
 
-#[test]
-fn rfc8441_our_client_to_node_http2_server_1000_messages() {
+fn to_node_server(options: ClientOptions, deflate: bool) {
     run_tokio(SCENARIO, async move {
-        let options = ClientOptions::new();
-        let mut server = Peer::node("h2_node_echo_server.mjs", &[]);
+        let mode = if deflate { "deflate" } else { "plain" };
+        let mut server = Peer::node("h2_node_echo_server.mjs", &[mode]);
         let url = format!("ws://127.0.0.1:{}/echo", server.port().await);
         let client = within(Http2Client::connect(&url, &options)).await.unwrap();
-        let (mut ws, _) = within(client.open(&url, &options)).await.unwrap();
+        let (mut ws, accepted) = within(client.open(&url, &options)).await.unwrap();
+        let answer = server.line("extensions ").await;
+        assert_eq!(
+            answer.starts_with("extensions permessage-deflate"),
+            deflate,
+            "{answer}"
+        );
+        let deflated = accepted
+            .extensions()
+            .iter()
+            .any(|e| e.name() == "permessage-deflate");
+        assert_eq!(deflated, deflate, "{:?}", accepted.extensions());
         let mut sent = Tally::default();
         for (i, message) in messages(SEED, COUNT).enumerate() {
             sent.add(&message);
@@ -115,6 +125,19 @@ fn rfc8441_our_client_to_node_http2_server_1000_messages() {
         assert_eq!(field(&report, "code"), "1000", "{report}");
         assert_eq!(field(&report, "messages"), COUNT.to_string(), "{report}");
     });
+}
+
+#[test]
+fn rfc8441_our_client_to_node_http2_server_1000_messages() {
+    to_node_server(ClientOptions::new(), false);
+}
+
+#[test]
+fn rfc8441_our_client_to_node_http2_server_1000_messages_deflated() {
+    to_node_server(
+        ClientOptions::new().deflate(tether::DeflateConfig::default()),
+        true,
+    );
 }
 
 /// tether's HTTP/2 server (the library's `Http2Server`, as `tether serve
