@@ -3,7 +3,9 @@
 //! `interop/peers/h2_asgi_echo.py`) and Node's built-in http2 server
 //! (`interop/peers/h2_node_echo_server.mjs`); Node's http2 as the client
 //! (`interop/peers/h2_node_client.mjs`, ws framing on the stream) against
-//! tether's server.
+//! tether's server (there the messages are `interop/peers/payload.mjs`'s,
+//! up to 256 KiB, checked by the Node client, and the tallies of both ends
+//! compared).
 //!
 //! Each run: 1,000 messages, binary and text in turn, the length edge
 //! cases first and then random sizes up to 1 MiB (seeded; see
