@@ -7,9 +7,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub struct Counting;
+pub(crate) struct Counting;
 
-pub static CURRENT: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static CURRENT: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is passed on to the system allocator unchanged; the
 // counter only observes sizes.
