@@ -392,3 +392,31 @@ async fn rfc9000_4_flow_control_reaches_the_sender() {
         got += 1;
     }
 }
+
+#[path = "common/autobahn_payloads.rs"]
+mod autobahn_payloads;
+
+/// The Autobahn data cases (1, 2, 5, 6, 9, a clean 7.1.1 close) echoed
+/// tether to tether over one HTTP/3 request stream, beside a second
+/// WebSocket on the same QUIC connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9220_3_the_autobahn_data_cases_echo_over_an_http3_stream() {
+    let Server {
+        url,
+        options,
+        mut ends,
+        ..
+    } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut beside, _) = within(client.open(&format!("{url}/beside"), &options))
+        .await
+        .unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/autobahn"), &options))
+        .await
+        .unwrap();
+    autobahn_payloads::run(&mut ws).await;
+    let (path, info) = within(ends.recv()).await.unwrap();
+    assert_eq!(path, "/autobahn");
+    assert!(info.was_clean && info.code == CloseCode::NORMAL, "{info}");
+    echo_round(&mut beside, "still here").await;
+}
