@@ -213,7 +213,7 @@ async fn serve(protocol: &str, cert: &Path, key: &Path) -> Res<()> {
         let chain = tether_tokio::tls::load_certificates(cert)?;
         let key = tether_tokio::tls::load_private_key(key)?;
         let tls = tether_tokio::tls::server_config(chain, key, None)?;
-        let endpoint = server_endpoint("127.0.0.1:0".parse()?, &tls)?;
+        let endpoint = server_endpoint("127.0.0.1:0".parse()?, &tls, options.connection())?;
         say(endpoint.local_addr()?.port())?;
         while let Some(incoming) = endpoint.accept().await {
             let options = options.clone();

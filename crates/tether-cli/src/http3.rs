@@ -82,7 +82,7 @@ pub(crate) fn bind(
         );
         return Err(ExitCode::from(crate::exit::USAGE));
     };
-    match server_endpoint(local, tls) {
+    match server_endpoint(local, tls, &args.connection.server_config()) {
         Ok(endpoint) => Ok(Some(endpoint)),
         Err(e) => {
             eprintln!("tether: cannot listen for HTTP/3 on UDP {local}: {e}");

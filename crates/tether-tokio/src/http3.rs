@@ -76,16 +76,6 @@ const STREAM_WINDOW: u32 = 256 * 1024;
 /// streams' worth, so one reader that stops does not stall the others.
 const CONNECTION_WINDOW: u32 = 64 * STREAM_WINDOW;
 
-/// quinn's idle timeout (its default): a handshake that times out on its
-/// own took this long.
-const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often a client's QUIC connection proves it is alive while idle
-/// (a PING frame, RFC 9000 section 19.2), so quinn's idle timeout does not
-/// end a connection whose WebSockets are merely quiet. Transport upkeep,
-/// as TCP keepalive; the WebSocket's own keep-alive stays the core's.
-const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
-
 type ClientSend = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 type ClientRecv = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
 type ServerSend = h3::server::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
@@ -376,8 +366,9 @@ impl Http3Client {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let endpoint = quinn::Endpoint::client(bind)?;
-        let mut transport = transport();
-        transport.keep_alive_interval(Some(QUIC_KEEP_ALIVE));
+        // QUIC's own upkeep, from the connection's Config
+        let mut transport = transport(&options.config)?;
+        transport.keep_alive_interval(Some(options.config.transport_keep_alive));
         let mut config = quinn::ClientConfig::new(quic_client_config(options)?);
         config.transport_config(Arc::new(transport));
         let connecting = endpoint
@@ -386,7 +377,7 @@ impl Http3Client {
         let connection = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| no_answer(parsed.host(), timeout))?
-            .map_err(|e| quic_failure(parsed.host(), &e))?;
+            .map_err(|e| quic_failure(parsed.host(), &e, options.config.transport_idle_timeout))?;
         Self::handshake(connection, options.config.handshake_timeout).await
     }
 
@@ -537,14 +528,14 @@ fn no_answer(host: &str, timeout: Duration) -> Error {
 
 /// A QUIC connection that failed to start, in plain words: a TLS failure
 /// (a CRYPTO_ERROR, RFC 9001 section 4.8) is [`Error::Tls`].
-fn quic_failure(host: &str, e: &quinn::ConnectionError) -> Error {
+fn quic_failure(host: &str, e: &quinn::ConnectionError, idle_timeout: Duration) -> Error {
     let code = match e {
         quinn::ConnectionError::TransportError(t) => Some(u64::from(t.code)),
         quinn::ConnectionError::ConnectionClosed(c) => Some(u64::from(c.error_code)),
         _ => None,
     };
     match e {
-        quinn::ConnectionError::TimedOut => no_answer(host, QUIC_IDLE_TIMEOUT),
+        quinn::ConnectionError::TimedOut => no_answer(host, idle_timeout),
         _ if code.is_some_and(|c| (0x100..0x200).contains(&c)) => {
             Error::Tls(format!("the QUIC handshake with {host} failed: {e}"))
         }
@@ -562,30 +553,44 @@ fn quic_failure(host: &str, e: &quinn::ConnectionError) -> Error {
 /// # Errors
 /// [`Error::Tls`] when the TLS config cannot run QUIC; [`Error::Io`] when
 /// the UDP socket cannot be bound.
+///
+/// QUIC's idle timeout is `config.transport_idle_timeout`.
 pub fn server_endpoint(
     addr: SocketAddr,
     tls: &Arc<rustls::ServerConfig>,
+    config: &tether::Config,
 ) -> Result<quinn::Endpoint, Error> {
-    let mut config = (**tls).clone();
-    config.alpn_protocols = vec![ALPN_H3.to_vec()];
-    config.max_early_data_size = 0;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config).map_err(|e| {
+    let mut crypto = (**tls).clone();
+    crypto.alpn_protocols = vec![ALPN_H3.to_vec()];
+    crypto.max_early_data_size = 0;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto).map_err(|e| {
         Error::Tls(format!(
             "the TLS settings cannot run QUIC (it needs TLS 1.3 with AES-128-GCM): {e}"
         ))
     })?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(transport()));
-    Ok(quinn::Endpoint::server(config, addr)?)
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(Arc::new(transport(config)?));
+    Ok(quinn::Endpoint::server(server, addr)?)
 }
 
-/// The QUIC settings both sides share: the receive windows.
-fn transport() -> quinn::TransportConfig {
+/// The QUIC settings both sides share: the receive windows, and the idle
+/// timeout from `config`.
+fn transport(config: &tether::Config) -> Result<quinn::TransportConfig, Error> {
+    let idle = quinn::IdleTimeout::try_from(config.transport_idle_timeout).map_err(|_| {
+        Error::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "Config::transport_idle_timeout {:?} is longer than QUIC allows (2^62 ms)",
+                config.transport_idle_timeout
+            ),
+        ))
+    })?;
     let mut transport = quinn::TransportConfig::default();
     transport
         .stream_receive_window(STREAM_WINDOW.into())
-        .receive_window(CONNECTION_WINDOW.into());
-    transport
+        .receive_window(CONNECTION_WINDOW.into())
+        .max_idle_timeout(Some(idle));
+    Ok(transport)
 }
 
 /// The server side of one QUIC connection speaking HTTP/3, advertising
@@ -624,9 +629,10 @@ impl Http3Server {
         let timeout = options.config.handshake_timeout;
         let remote = incoming.remote_address();
         let start = async {
-            let connection = incoming
-                .await
-                .map_err(|e| quic_failure(&remote.to_string(), &e))?;
+            let connection = incoming.await.map_err(|e| {
+                let idle = options.config.transport_idle_timeout;
+                quic_failure(&remote.to_string(), &e, idle)
+            })?;
             let h3 = h3::server::builder()
                 .enable_extended_connect(true)
                 .build(h3_quinn::Connection::new(connection))

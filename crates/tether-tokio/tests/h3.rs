@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::time::Duration;
 use tether::handshake::ClientConfig;
 use tether::upgrade::ClientConnect;
+
 use tether::{CloseCode, Config, Message};
 use tether_tokio::http3::{Http3Client, Http3Server, server_endpoint};
 use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
@@ -44,7 +46,8 @@ type Ends = tokio::sync::mpsc::UnboundedReceiver<(String, tether::CloseInfo)>;
 /// reports each socket's end on `ends`.
 async fn echo_server(options: ServerOptions) -> Server {
     let (cert, tls) = certificate();
-    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
     let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
     let connections = Arc::new(AtomicUsize::new(0));
     let counted = connections.clone();
@@ -300,7 +303,8 @@ async fn rfc7692_permessage_deflate_over_http3() {
 #[tokio::test]
 async fn rfc9220_3_a_server_without_extended_connect_is_refused_by_name() {
     let (cert, tls) = certificate();
-    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
     let url = format!("wss://localhost:{}/", endpoint.local_addr().unwrap().port());
     tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();
@@ -339,7 +343,8 @@ async fn rfc9000_4_flow_control_reaches_the_sender() {
     // client's sends stop completing, with far less than what it tried in
     // flight.
     let (cert, tls) = certificate();
-    let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), &tls).unwrap();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
     let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
     let (held_tx, held_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
@@ -419,4 +424,35 @@ async fn rfc9220_3_the_autobahn_data_cases_echo_over_an_http3_stream() {
     assert_eq!(path, "/autobahn");
     assert!(info.was_clean && info.code == CloseCode::NORMAL, "{info}");
     echo_round(&mut beside, "still here").await;
+}
+
+/// QUIC's idle timeout is the connection's `Config::transport_idle_timeout`
+/// (RFC 9000 section 10.1): a handshake that gets no answer fails after it,
+/// and the error names the wait.
+#[tokio::test]
+async fn rfc9000_10_1_the_idle_timeout_comes_from_the_config() {
+    // a UDP port that never answers
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("wss://localhost:{}/", silent.local_addr().unwrap().port());
+    let config = Config {
+        transport_idle_timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(15),
+        ..Config::default()
+    };
+    let options = ClientOptions::new().config(config);
+    let started = std::time::Instant::now();
+    let err = within(Http3Client::connect(&url, &options))
+        .await
+        .err()
+        .expect("nobody answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ended by the 300 ms idle timeout, not the 15 s connect timeout"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("did not answer over QUIC") && text.contains("300ms"),
+        "{text}"
+    );
+    drop(silent);
 }

@@ -151,6 +151,18 @@ pub struct Config {
     /// 5.5.3), so a Ping flood holds at most this much. Default 1 KiB
     /// (at least 7 Pongs of the largest size, 170 empty ones).
     pub max_pending_pongs: usize,
+    /// A multiplexing transport's own idle timeout (QUIC's
+    /// `max_idle_timeout`, RFC 9000 section 10.1; HTTP/3 WebSockets): a
+    /// QUIC connection that hears nothing from its peer this long is gone,
+    /// and a QUIC handshake that gets no answer fails after it. Default
+    /// 30 s.
+    pub transport_idle_timeout: Duration,
+    /// How often a client's multiplexing transport proves it is alive
+    /// while idle (a QUIC PING frame, RFC 9000 section 19.2), so
+    /// `transport_idle_timeout` does not end a connection whose WebSockets
+    /// are merely quiet. Transport upkeep, like TCP keepalive; the
+    /// WebSocket's own keep-alive is `keep_alive`. Default 10 s.
+    pub transport_keep_alive: Duration,
     /// How long a connection must stay quiet (nothing received or sent,
     /// nothing waiting) before it frees its idle buffers, once the adapter
     /// says it waits ([`Connection::note_idle`](crate::Connection::note_idle)).
@@ -222,6 +234,8 @@ impl Default for Config {
             turn_bytes: 256 << 10,
             budget_timeout: Duration::from_secs(5),
             release_idle_after: Duration::from_millis(50),
+            transport_idle_timeout: Duration::from_secs(30),
+            transport_keep_alive: Duration::from_secs(10),
             #[cfg(feature = "deflate")]
             deflate: None,
         }
