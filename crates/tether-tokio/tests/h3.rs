@@ -316,6 +316,131 @@ async fn rfc9220_3_a_server_without_extended_connect_is_refused_by_name() {
         while let Ok(Some(_)) = h3.accept().await {}
     });
     let options = ClientOptions::new().add_root_certificate(cert);
+    let err = within(Http3Client::connect(&url, &options))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ExtendedConnectUnavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rfc9001_ws_url_is_refused_by_name() {
+    let err = Http3Client::connect("ws://127.0.0.1:1/", &ClientOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Url(_)), "{err}");
+    assert!(err.to_string().contains("use wss://"), "{err}");
+}
+
+#[tokio::test]
+async fn rfc9000_4_flow_control_reaches_the_sender() {
+    // A server application that does not read: its WebSocket stops reading
+    // at max_unread_bytes, quinn grants no more stream credit, and the
+    // client's sends stop completing, with far less than what it tried in
+    // flight.
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let options = ServerOptions::new().max_unread_bytes(64 * 1024);
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let (ws, _) = server.accept().await.unwrap().unwrap();
+        let _ = held_tx.send(ws);
+        // keep driving the connection
+        while server.accept().await.is_some() {}
+        drop(endpoint);
+    });
+    // our own queue bounded at 1 MiB, so what is in flight is the windows'
+    let options = ClientOptions::new()
+        .add_root_certificate(cert)
+        .config(Config {
+            max_queued_output: 1 << 20,
+            ..Config::default()
+        });
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/slow"), &options))
+        .await
+        .unwrap();
+    let mut server_ws = within(held_rx).await.unwrap();
+    let chunk = Bytes::from(vec![7u8; 16 * 1024]);
+    let mut sent = 0usize;
+    // until a send waits: the window is closed
+    while let Ok(sent_one) = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        ws.send(Message::binary(chunk.clone())),
+    )
+    .await
+    {
+        sent_one.unwrap();
+        sent += 1;
+        assert!(
+            sent < 2_000,
+            "32 MiB went out without a reader: no backpressure"
+        );
+    }
+    // in flight: our 1 MiB queue, the stream's 256 KiB window, the
+    // server's 64 KiB of unread messages, one write and read buffers; not
+    // 32 MiB
+    assert!(sent * chunk.len() < 3 * 1024 * 1024, "sent {sent} chunks");
+    // once the server reads, everything arrives, in order
+    let mut got = 0usize;
+    while got < sent {
+        let m = within(server_ws.next()).await.unwrap().unwrap();
+        assert_eq!(m.as_bytes().len(), chunk.len());
+        got += 1;
+    }
+}
+
+#[path = "common/autobahn_payloads.rs"]
+mod autobahn_payloads;
+
+/// The Autobahn data cases (1, 2, 5, 6, 9, a clean 7.1.1 close) echoed
+/// tether to tether over one HTTP/3 request stream, beside a second
+/// WebSocket on the same QUIC connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9220_3_the_autobahn_data_cases_echo_over_an_http3_stream() {
+    let Server {
+        url,
+        options,
+        mut ends,
+        ..
+    } = echo_server(ServerOptions::new()).await;
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut beside, _) = within(client.open(&format!("{url}/beside"), &options))
+        .await
+        .unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/autobahn"), &options))
+        .await
+        .unwrap();
+    autobahn_payloads::run(&mut ws).await;
+    let (path, info) = within(ends.recv()).await.unwrap();
+    assert_eq!(path, "/autobahn");
+    assert!(info.was_clean && info.code == CloseCode::NORMAL, "{info}");
+    echo_round(&mut beside, "still here").await;
+}
+
+/// QUIC's idle timeout is the connection's `Config::transport_idle_timeout`
+/// (RFC 9000 section 10.1): a handshake that gets no answer fails after it,
+/// and the error names the wait.
+#[tokio::test]
+async fn rfc9000_10_1_the_idle_timeout_comes_from_the_config() {
+    // a UDP port that never answers
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("wss://localhost:{}/", silent.local_addr().unwrap().port());
+    let config = Config {
+        transport_idle_timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(15),
+        ..Config::default()
+    };
+    let options = ClientOptions::new().config(config);
+    let started = std::time::Instant::now();
     let Err(err) = within(Http3Client::connect(&url, &options)).await else {
         panic!("nobody answers, yet it connected");
     };
