@@ -522,14 +522,13 @@ impl Connection {
             self.budget_overdue = false;
             return BudgetCheck::Read;
         }
-        if core::mem::take(&mut self.budget_overdue) {
-            if holder.is_largest() {
-                self.evict(holder.held());
-                return BudgetCheck::Evicted;
-            }
-            self.timers
-                .set(Timer::HeldBack, now, self.config.budget_timeout);
-        } else if !self.timers.is_armed(Timer::HeldBack) {
+        let overdue = core::mem::take(&mut self.budget_overdue);
+        if overdue && holder.is_largest() {
+            self.evict(holder.held());
+            return BudgetCheck::Evicted;
+        }
+        // first held back, or overdue but not the largest: (again) later
+        if overdue || !self.timers.is_armed(Timer::HeldBack) {
             self.timers
                 .set(Timer::HeldBack, now, self.config.budget_timeout);
         }
