@@ -41,7 +41,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
 use tether::{Config, Connection, Event, Message};
@@ -210,6 +210,92 @@ fn tether_connection(input: &Bytes, config: &Config, expect: Option<&[u8]>) -> O
     Ok(seen)
 }
 
+/// `Connection` read the way a transport that reads into a buffer it is
+/// handed does (tokio's `AsyncRead`): straight into the connection's own
+/// buffer (`receive_buffer`, `received`), each read taking what a 64 KiB
+/// read of the in-memory stream would; `receive` only where the connection
+/// offers no buffer (the first read).
+fn tether_direct(input: &Bytes, config: &Config, expect: Option<&[u8]>) -> Outcome {
+    let now = Instant::now();
+    let mut conn = Connection::new(tether::Role::Server, config.clone(), now);
+    let mut seen = (0, 0);
+    let mut at = 0;
+    while at < input.len() {
+        let want = RECEIVE_CHUNK.min(input.len() - at);
+        match conn.receive_buffer(want) {
+            Some(mut into) => {
+                let n = into.remaining_mut().min(want);
+                into.put_slice(&input[at..at + n]);
+                at += n;
+                conn.received(now).map_err(|e| e.to_string())?;
+            }
+            None => {
+                conn.receive(now, &input[at..at + want])
+                    .map_err(|e| e.to_string())?;
+                at += want;
+            }
+        }
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(Message::Binary(payload)) => note(&mut seen, &payload, expect)?,
+                Event::Message(Message::Text(text)) => {
+                    note(&mut seen, text.as_str().as_bytes(), expect)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// The tokio adapter as an application uses it: `next()` on a
+/// `WebSocket` over the in-memory stream (`from_upgraded`: no handshake).
+async fn tether_tokio(
+    input: &Bytes,
+    config: &Config,
+    count: usize,
+    expect: Option<&[u8]>,
+) -> Outcome {
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, config.clone());
+    let mut ws = tether_tokio::from_upgraded(MemStream::new(input.clone()), upgraded, &[]);
+    let mut seen = (0, 0);
+    for _ in 0..count {
+        match ws
+            .next()
+            .await
+            .ok_or("tether-tokio: end of stream")?
+            .map_err(|e| e.to_string())?
+        {
+            Message::Binary(payload) => note(&mut seen, &payload, expect)?,
+            Message::Text(text) => note(&mut seen, text.as_str().as_bytes(), expect)?,
+        }
+    }
+    // to the end of the input (the connection ends with it), then let the
+    // adapter's background task see its handles gone and finish, as it
+    // would on a running server (a current-thread `block_on` that never
+    // waits would otherwise keep every iteration's connection alive)
+    while ws.next().await.is_some() {}
+    drop(ws);
+    tokio::task::yield_now().await;
+    Ok(seen)
+}
+
+/// The blocking adapter as an application uses it: `read()` on a
+/// `WebSocket` over the in-memory stream.
+fn tether_std(input: &Bytes, config: &Config, count: usize, expect: Option<&[u8]>) -> Outcome {
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, config.clone());
+    let mut ws = tether_std::WebSocket::from_upgraded(MemStream::new(input.clone()), upgraded, &[])
+        .map_err(|e| e.to_string())?;
+    let mut seen = (0, 0);
+    for _ in 0..count {
+        match ws.read().map_err(|e| e.to_string())? {
+            Message::Binary(payload) => note(&mut seen, &payload, expect)?,
+            Message::Text(text) => note(&mut seen, text.as_str().as_bytes(), expect)?,
+        }
+    }
+    Ok(seen)
+}
+
 // ----- peers ---------------------------------------------------------------------
 
 fn tungstenite(input: &Bytes, count: usize, expect: Option<&[u8]>) -> Outcome {
@@ -306,6 +392,21 @@ fn compare(
         expected,
         "tether-connection"
     );
+    assert_eq!(
+        tether_direct(&input, &config, expect),
+        expected,
+        "tether-direct"
+    );
+    assert_eq!(
+        rt.block_on(tether_tokio(&input, &config, count, expect)),
+        expected,
+        "tether-tokio"
+    );
+    assert_eq!(
+        tether_std(&input, &config, count, expect),
+        expected,
+        "tether-std"
+    );
     assert_eq!(tungstenite(&input, count, expect), expected, "tungstenite");
     assert_eq!(
         rt.block_on(fastwebsockets(&input, count, expect)),
@@ -323,6 +424,19 @@ fn compare(
         assert!(
             tether_connection(&bad, &config, None).is_err(),
             "tether-connection validates"
+        );
+        assert!(
+            tether_direct(&bad, &config, None).is_err(),
+            "tether-direct validates"
+        );
+        assert!(
+            rt.block_on(tether_tokio(&bad, &config, count, None))
+                .is_err(),
+            "tether-tokio validates"
+        );
+        assert!(
+            tether_std(&bad, &config, count, None).is_err(),
+            "tether-std validates"
         );
         assert!(
             tungstenite(&bad, count, None).is_err(),
@@ -343,6 +457,15 @@ fn compare(
     });
     group.bench_function("tether-connection", |b| {
         b.iter(|| tether_connection(black_box(&input), &config, None));
+    });
+    group.bench_function("tether-direct", |b| {
+        b.iter(|| tether_direct(black_box(&input), &config, None));
+    });
+    group.bench_function("tether-tokio", |b| {
+        b.iter(|| rt.block_on(tether_tokio(black_box(&input), &config, count, None)));
+    });
+    group.bench_function("tether-std", |b| {
+        b.iter(|| tether_std(black_box(&input), &config, count, None));
     });
     group.bench_function("tungstenite", |b| {
         b.iter(|| tungstenite(black_box(&input), count, None));

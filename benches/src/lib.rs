@@ -208,6 +208,13 @@ impl io::Write for MemStream {
     }
 }
 
+/// For the blocking adapter: reads never block, so timeouts are moot.
+impl tether_std::Transport for MemStream {
+    fn set_read_timeout(&self, _timeout: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl AsyncRead for MemStream {
     fn poll_read(
         self: Pin<&mut Self>,

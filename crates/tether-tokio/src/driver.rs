@@ -34,9 +34,6 @@ use tokio::time::{Instant, Sleep};
 /// Bytes read from the transport per read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Bytes read per read while large frames arrive (see `Inner::large_frames`).
-const SMALL_READ: usize = 8 * 1024;
-
 /// A transport: TCP, TLS, an upgraded hyper connection...
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
@@ -216,9 +213,6 @@ pub(crate) struct Inner {
     /// This connection's share of the budget shared with other
     /// connections (a server's), if any: what its `items` hold of it.
     holder: Option<Holder>,
-    /// Large payloads have been arriving (read straight into their frame's
-    /// buffer): reads between them are kept small.
-    large_frames: bool,
     /// Bytes of messages queued beyond `max_unread_bytes` after our Close.
     overflow: usize,
     /// A message or the final event waiting for room in `items`; while it
@@ -280,7 +274,6 @@ impl Shared {
                 messages: 0,
                 unread: 0,
                 holder: budget.as_ref().map(Budget::holder),
-                large_frames: false,
                 overflow: 0,
                 held: None,
                 reply: Reply::Unasked,
@@ -662,19 +655,18 @@ impl Inner {
         }
     }
 
-    /// Input, while there is room for what it brings: into the pending
-    /// large frame's own buffer, or through a stack buffer.
+    /// Input, while there is room for what it brings: straight into the
+    /// connection's own buffer when it offers one (the input buffer, or a
+    /// large payload's), else through a stack buffer.
     fn step_read(&mut self, cx: &mut Context<'_>) -> bool {
-        let result = match self.conn.payload_buffer() {
-            // a large payload still arriving: read it straight into its
-            // frame's buffer (no copy, nothing zero-filled)
+        let result = match self.conn.receive_buffer(READ_CHUNK) {
+            // no copy, nothing zero-filled
             Some(mut into) => {
-                self.large_frames = true;
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
                     Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(_)) => {
                         // a protocol error is also an event (the final Closed)
-                        let _ = self.conn.payload_received(now());
+                        let _ = self.conn.received(now());
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -682,23 +674,16 @@ impl Inner {
                 }
             }
             None => {
-                // On the stack, uninitialised: an idle connection holds no
-                // read buffer, and nothing is zero-filled per read. After
-                // large frames, read little here: the next header and a few
-                // KiB, so the rest of a large payload goes the direct way
-                // instead of being copied.
-                let len = if self.large_frames {
-                    SMALL_READ
-                } else {
-                    READ_CHUNK
-                };
+                // The connection holds no input buffer (idle, or new): on the
+                // stack, uninitialised, so an idle connection holds no read
+                // buffer and nothing is zero-filled; `receive` allocates the
+                // input buffer, and the next reads go direct.
                 let mut space = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-                let mut buf = ReadBuf::uninit(&mut space[..len]);
+                let mut buf = ReadBuf::uninit(&mut space);
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                     Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(())) => {
                         let _ = self.conn.receive(now(), buf.filled());
-                        self.large_frames = self.conn.payload_buffer().is_some();
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),

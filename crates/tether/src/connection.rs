@@ -29,7 +29,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use bytes::buf::Limit;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tether_frame::{
     FrameDecoder, FrameEncoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv,
 };
@@ -140,8 +140,24 @@ const PONG_OVERHEAD: usize = 6;
 pub const IDLE_SPARE_MAX: usize = 64 * 1024;
 
 /// The least pending payload worth reading straight into its frame's
-/// buffer ([`Connection::payload_buffer`]); less goes through `receive`.
+/// buffer ([`Connection::receive_buffer`]); less goes through the input
+/// buffer.
 const DIRECT_READ_MIN: usize = 4096;
+
+/// The most [`Connection::receive_buffer`] hands out of the input buffer
+/// while large payloads arrive.
+const AFTER_LARGE_READ: usize = 8 * 1024;
+
+/// The buffer [`Connection::receive_buffer`] handed out, for
+/// [`Connection::received`] to take from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direct {
+    None,
+    /// The pending large frame's payload buffer.
+    Payload,
+    /// The input buffer, which held this many bytes before.
+    Input(usize),
+}
 
 /// One WebSocket connection, either role, after the opening handshake.
 pub struct Connection {
@@ -153,6 +169,11 @@ pub struct Connection {
     /// The size of `input`'s allocation as last grown: after frames are
     /// split off its capacity reads 0, but it still holds the allocation.
     input_alloc: usize,
+    /// Which buffer [`Connection::receive_buffer`] last handed out.
+    direct: Direct,
+    /// Large payloads have been arriving (read into their own buffers):
+    /// reads into the input buffer between them are kept small.
+    large_payloads: bool,
     events: VecDeque<Event>,
     incoming: Option<Incoming>,
     /// `on_frame_start` ran for the frame the decoder is in the middle of.
@@ -275,6 +296,8 @@ impl Connection {
             state: State::Open,
             input: BytesMut::new(),
             input_alloc: 0,
+            direct: Direct::None,
+            large_payloads: false,
             events: VecDeque::new(),
             incoming: None,
             decoding: None,
@@ -405,40 +428,105 @@ impl Connection {
         Ok(())
     }
 
-    /// For transports that can read into a buffer they are handed: while
-    /// the payload of a large frame is still arriving, the buffer it can be
-    /// read into directly (at most what the frame still needs), which saves
-    /// the copy [`Connection::receive`] makes. Append to it, then call
-    /// [`Connection::payload_received`]. `None` when no large payload is
-    /// pending (or the connection no longer reads): use `receive`.
-    pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
+    /// For transports that can read into a buffer they are handed (tokio's
+    /// `AsyncRead` through `tokio_util::io::poll_read_buf`, a `BufMut`
+    /// reader): the connection's own buffer the next read can go straight
+    /// into, so no byte is copied on its way in. While the payload of a
+    /// large frame is arriving, that frame's buffer (at most what the frame
+    /// still needs); otherwise the spare room of the input buffer, at most
+    /// `max` bytes (grown to `max` when less is spare). Append to it, then
+    /// call [`Connection::received`]; what is appended counts exactly as
+    /// the same bytes given to [`Connection::receive`] would (any split of
+    /// the input gives the same events).
+    ///
+    /// `None` while the connection holds no input buffer (it has freed
+    /// its idle buffers, [`Connection::release_idle_memory`], or never had
+    /// one), while an extension is still decoding a message
+    /// ([`Connection::decoding_pending`]), or once input is no longer
+    /// taken: read into a buffer of your own and call `receive`. So an idle
+    /// connection holds no read buffer: the first read after a pause goes
+    /// through `receive`, which allocates the input buffer again, and the
+    /// reads after it go direct.
+    pub fn receive_buffer(&mut self, max: usize) -> Option<Limit<&mut BytesMut>> {
         if self.input_stopped() || self.decoding.is_some() {
             return None;
         }
-        if self.decoder.payload_remaining()? < DIRECT_READ_MIN {
+        if self.input.is_empty()
+            && self
+                .decoder
+                .payload_remaining()
+                .is_some_and(|need| need >= DIRECT_READ_MIN)
+        {
+            self.direct = Direct::Payload;
+            return self.decoder.payload_buffer();
+        }
+        if self.input_alloc == 0 || max == 0 {
             return None;
         }
-        self.decoder.payload_buffer()
+        // After large payloads, read little into the input buffer: the next
+        // header and a few KiB, so the rest of a large payload goes to its
+        // own buffer instead of being copied there.
+        let max = if self.large_payloads {
+            max.min(AFTER_LARGE_READ)
+        } else {
+            max
+        };
+        let spare = self.input.capacity() - self.input.len();
+        // Room for `max` more only by reusing the allocation, which is
+        // possible once every message split off it has been dropped.
+        // Otherwise the read goes through `receive`, which copies just what
+        // arrived: a message the application keeps must not pin a whole
+        // read buffer each (a peer sending one small frame per read would
+        // make every unread 16-byte message cost a 64 KiB allocation).
+        if spare < max.min(DIRECT_READ_MIN) && !self.input.try_reclaim(max) {
+            // the whole allocation back (nothing split off it alive), but
+            // smaller than `max`: grow it (moving what it holds)
+            let whole = self.input_alloc.saturating_sub(self.input.len());
+            if whole == 0 || !self.input.try_reclaim(whole) {
+                return None;
+            }
+            self.input.reserve(max);
+            self.input_alloc = self.input_alloc.max(self.input.capacity());
+        }
+        self.direct = Direct::Input(self.input.len());
+        Some((&mut self.input).limit(max))
     }
 
-    /// Takes the bytes appended through [`Connection::payload_buffer`], at
-    /// time `now`; as [`Connection::receive`] for everything else.
+    /// Takes the bytes appended through [`Connection::receive_buffer`] at
+    /// time `now`, as [`Connection::receive`] would take them. Does nothing
+    /// when no buffer was handed out.
     ///
     /// # Errors
     /// As [`Connection::receive`].
-    pub fn payload_received(&mut self, now: Instant) -> Result<(), Error> {
-        if self.input_stopped() {
+    pub fn received(&mut self, now: Instant) -> Result<(), Error> {
+        let direct = core::mem::replace(&mut self.direct, Direct::None);
+        let appended = match direct {
+            Direct::None => return Ok(()),
+            Direct::Payload => self.decoder.payload_appended_len(),
+            Direct::Input(before) => self.input.len().saturating_sub(before),
+        };
+        if self.state.is_terminal() || self.input_stopped() {
+            self.input.clear();
             return Ok(());
         }
         self.now = now;
-        self.postpone_keepalive(now);
-        self.note_traffic();
-        self.turn_work = self
-            .turn_work
-            .saturating_add(self.decoder.payload_appended_len());
-        match self.decoder.payload_appended() {
-            Some(frame) => self.handle_frame(now, frame)?,
-            None => self.check_partial()?,
+        if appended > 0 {
+            self.postpone_keepalive(now);
+            self.note_traffic();
+        }
+        self.turn_work = self.turn_work.saturating_add(appended);
+        self.large_payloads = direct == Direct::Payload
+            || self
+                .decoder
+                .payload_remaining()
+                .is_some_and(|need| need >= DIRECT_READ_MIN);
+        if direct == Direct::Payload {
+            match self.decoder.payload_appended() {
+                Some(frame) => self.handle_frame(now, frame)?,
+                None => self.check_partial()?,
+            }
+        } else {
+            self.process(now)?;
         }
         self.track_progress(now);
         Ok(())
