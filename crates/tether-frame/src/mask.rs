@@ -3,8 +3,19 @@
 //! Owns [`apply_mask`], the fast path every masked byte goes through, and
 //! [`apply_mask_scalar`], the byte-at-a-time reference it is held to by
 //! proptest. Masking is its own inverse, so the same call masks and unmasks.
-//! Safe Rust only: the word loop below is auto-vectorised by LLVM (SSE2 on
-//! x86_64, NEON on aarch64) without any `unsafe`, and runs at memcpy speed.
+//!
+//! The word loops below are plain safe Rust that LLVM auto-vectorises
+//! (SSE2 on x86_64, NEON on aarch64). With the `std` feature on x86_64 the
+//! same loops are also compiled with AVX2 enabled and chosen at run time
+//! when the CPU has it (`is_x86_feature_detected!`, cached by std), twice
+//! the width per instruction: the crate's one `unsafe` is the call into
+//! that copy, sound because the feature was detected first (see
+//! [`wide`]; Miri runs the tests of this module in CI with AVX2 on and
+//! off).
+
+/// Below this many bytes the plain loop is used: the detection's atomic
+/// load and the call cost more than the wider loop saves.
+const WIDE_MIN: usize = 256;
 
 /// XORs `buf` with the 4-byte masking `key`, starting `offset` bytes into the
 /// key stream (RFC 6455 section 5.3: octet *i* is XORed with `key[i % 4]`).
@@ -27,16 +38,10 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
-    // The key twice, as one word: both halves are equal, so the pattern is
-    // right in either byte order. Every word starts at key offset 0.
-    let half = u64::from(u32::from_ne_bytes(key));
-    let word = half | (half << 32);
-    let (words, tail) = buf.as_chunks_mut::<8>();
-    // A plain loop of word XORs with a constant: LLVM vectorises it.
-    for w in words {
-        *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
+    if buf.len() >= WIDE_MIN && wide::apply(buf, key) {
+        return;
     }
-    xor_bytes(tail, key);
+    xor_words(buf, key);
 }
 
 /// Writes `src` XOR the key stream (starting `offset` bytes into it) to
@@ -45,10 +50,39 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 #[inline]
 pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
-    let half = u64::from(u32::from_ne_bytes(key));
-    let word = half | (half << 32);
     let n = dst.len().min(src.len());
     let (dst, src) = (&mut dst[..n], &src[..n]);
+    if n >= WIDE_MIN && wide::copy(dst, src, key) {
+        return;
+    }
+    copy_xor_words(dst, src, key);
+}
+
+/// The key twice, as one word: both halves are equal, so the pattern is
+/// right in either byte order. Every word starts at key offset 0.
+#[inline(always)]
+fn key_word(key: [u8; 4]) -> u64 {
+    let half = u64::from(u32::from_ne_bytes(key));
+    half | (half << 32)
+}
+
+/// `buf` XOR the key stream from offset 0: a plain loop of word XORs with
+/// a constant, which LLVM vectorises at the width the caller's target
+/// features allow.
+#[inline(always)]
+fn xor_words(buf: &mut [u8], key: [u8; 4]) {
+    let word = key_word(key);
+    let (words, tail) = buf.as_chunks_mut::<8>();
+    for w in words {
+        *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
+    }
+    xor_bytes(tail, key);
+}
+
+/// `dst = src XOR` the key stream from offset 0 (equal lengths).
+#[inline(always)]
+fn copy_xor_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let word = key_word(key);
     let (dw, dt) = dst.as_chunks_mut::<8>();
     let (sw, st) = src.as_chunks::<8>();
     for (d, s) in dw.iter_mut().zip(sw) {
@@ -56,6 +90,64 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     }
     for (i, (d, s)) in dt.iter_mut().zip(st).enumerate() {
         *d = s ^ key[i & 3];
+    }
+}
+
+/// The same loops compiled with AVX2, chosen at run time.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod wide {
+    /// Masks `buf` with the AVX2 copy of the loop if this CPU has AVX2;
+    /// false (nothing done) if not.
+    #[inline]
+    pub(super) fn apply(buf: &mut [u8], key: [u8; 4]) -> bool {
+        if !std::is_x86_feature_detected!("avx2") {
+            return false;
+        }
+        // SAFETY: `apply_avx2` only requires the CPU to support AVX2
+        // (its body is safe code), which was detected just above.
+        #[allow(unsafe_code)]
+        unsafe {
+            apply_avx2(buf, key);
+        }
+        true
+    }
+
+    /// As [`apply`], copying from `src` into `dst` (equal lengths).
+    #[inline]
+    pub(super) fn copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> bool {
+        if !std::is_x86_feature_detected!("avx2") {
+            return false;
+        }
+        // SAFETY: as in `apply`: AVX2 was detected just above.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_avx2(dst, src, key);
+        }
+        true
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn apply_avx2(buf: &mut [u8], key: [u8; 4]) {
+        super::xor_words(buf, key);
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn copy_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+        super::copy_xor_words(dst, src, key);
+    }
+}
+
+/// Without std (no run-time detection) or off x86_64: the plain loops.
+#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+mod wide {
+    #[inline(always)]
+    pub(super) fn apply(_: &mut [u8], _: [u8; 4]) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(super) fn copy(_: &mut [u8], _: &[u8], _: [u8; 4]) -> bool {
+        false
     }
 }
 
