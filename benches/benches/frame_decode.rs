@@ -480,10 +480,32 @@ fn compare(
     group.bench_function("memcpy", |b| {
         b.iter(|| black_box(&mut copy[..]).copy_from_slice(black_box(&input[..])));
     });
+    // The least any decoder must do with these bytes: one pass that copies
+    // and unmasks them (tether's fastest, `copy_masked`), and for text one
+    // UTF-8 check of every payload: the ceiling issue 18's large-message
+    // targets are measured against.
+    group.bench_function("ceiling", |b| {
+        b.iter(|| {
+            tether_frame::copy_masked(
+                black_box(&mut copy[..]),
+                black_box(&input[..]),
+                [1, 2, 3, 4],
+                0,
+            );
+            if kind == Kind::Text {
+                for _ in 0..count {
+                    black_box(simdutf8::basic::from_utf8(black_box(&payload[..])).is_ok());
+                }
+            }
+        });
+    });
 }
 
 fn frame_decode(c: &mut Criterion) {
+    // time and I/O on, as an application's runtime has them (the tether
+    // adapter arms timers: keep-alive, idle release)
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("tokio runtime");
     for kind in [Kind::Binary, Kind::Text] {

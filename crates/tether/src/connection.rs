@@ -174,6 +174,8 @@ pub struct Connection {
     /// Large payloads have been arriving (read into their own buffers):
     /// reads into the input buffer between them are kept small.
     large_payloads: bool,
+    /// Bytes the last read brought (`receive` or `received`).
+    last_read: usize,
     events: VecDeque<Event>,
     incoming: Option<Incoming>,
     /// `on_frame_start` ran for the frame the decoder is in the middle of.
@@ -298,6 +300,7 @@ impl Connection {
             input_alloc: 0,
             direct: Direct::None,
             large_payloads: false,
+            last_read: 0,
             events: VecDeque::new(),
             incoming: None,
             decoding: None,
@@ -390,6 +393,7 @@ impl Connection {
         // are split off it without copying), while the payload of a frame
         // still arriving goes straight into that frame's own buffer.
         self.turn_work = self.turn_work.saturating_add(data.len());
+        self.last_read = data.len();
         let mut data = data;
         while !data.is_empty() {
             if self.input_stopped() {
@@ -479,6 +483,14 @@ impl Connection {
         // read buffer each (a peer sending one small frame per read would
         // make every unread 16-byte message cost a 64 KiB allocation).
         if spare < max.min(DIRECT_READ_MIN) && !self.input.try_reclaim(max) {
+            // Grow only for a connection whose last read was large (bulk
+            // input): one that reads a little at a time (an echo, a
+            // handshake's first message, a connection about to go idle)
+            // keeps an input buffer of just what it received, and reads
+            // through `receive`, so it holds no 64 KiB it does not use.
+            if self.last_read < max / 2 {
+                return None;
+            }
             // the whole allocation back (nothing split off it alive), but
             // smaller than `max`: grow it (moving what it holds)
             let whole = self.input_alloc.saturating_sub(self.input.len());
@@ -515,6 +527,7 @@ impl Connection {
             self.note_traffic();
         }
         self.turn_work = self.turn_work.saturating_add(appended);
+        self.last_read = appended;
         self.large_payloads = direct == Direct::Payload
             || self
                 .decoder
