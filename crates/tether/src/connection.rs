@@ -704,7 +704,8 @@ impl Connection {
     /// nothing to write), so an idle connection holds little more than this
     /// struct and at most two 64 KiB spares (and an extension frees what
     /// it can rebuild, [`Extension::release_idle`]: permessage-deflate its
-    /// contexts without context takeover); buffers come back on the next
+    /// contexts without context takeover, never while it is still decoding
+    /// a message over several turns); buffers come back on the next
     /// use. Spares up to that size are kept: freeing them between 64 KiB
     /// messages cost page faults (9% of an echo server's time).
     pub fn release_idle_memory(&mut self) {
@@ -717,7 +718,12 @@ impl Connection {
         }
         self.output.release();
         self.decoder.release_spares_over(IDLE_SPARE_MAX);
-        if let Some(extension) = &mut self.extension {
+        // A message the extension is still decoding (over several turns)
+        // needs its state: the connection is waiting for its next turn,
+        // not idle. Freeing the inflater there corrupted the message.
+        if self.decoding.is_none()
+            && let Some(extension) = &mut self.extension
+        {
             extension.release_idle();
         }
     }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
@@ -339,6 +339,50 @@ fn a_bomb_is_inflated_a_turn_at_a_time_and_what_follows_waits_in_order() {
         assert_eq!(events[3], Event::Message(Message::text("later")));
         // the Ping was answered once reached
         assert!(!conn.take_output().is_empty());
+    }
+}
+
+/// A message inflated over several turns keeps its inflater while it
+/// waits for its next turn, however long that takes: freeing idle memory
+/// (`Config::release_idle_after` of quiet, which a busy server's turns can
+/// exceed) must not drop the inflater mid-message. It did: under load,
+/// 64 KiB compressed echoes failed with 1007 "corrupt permessage-deflate
+/// data" (RFC 7692 section 7.2.2: the peer's data was valid).
+#[test]
+fn rfc7692_7_2_2_a_message_inflating_across_turns_survives_an_idle_release() {
+    const BIG: usize = 4 << 20;
+    let turn = 256 << 10;
+    let wire = bomb(BIG);
+    for role in ROLES {
+        let config = Config {
+            max_message_size: BIG,
+            turn_bytes: turn,
+            release_idle_after: Duration::from_millis(50),
+            ..Config::default()
+        };
+        let start = Instant::now();
+        let mut conn = Connection::new(role, config, start);
+        // no context takeover by the peer: its inflater is idle memory
+        let params = DeflateParams {
+            client_no_context_takeover: true,
+            server_no_context_takeover: true,
+            ..DeflateParams::default()
+        };
+        conn.set_extension(pmd(role, params));
+        conn.receive(start, &raw_frame(role, true, 4, BINARY, &wire))
+            .unwrap();
+        assert!(conn.decoding_pending());
+        // the connection waits for its next turn: the adapter finds it
+        // idle, and the release deadline comes and goes
+        conn.note_idle(start);
+        let later = start + Duration::from_millis(200);
+        conn.handle_timeout(later);
+        let (_, result) = decode_in_turns(&mut conn, later);
+        result.unwrap();
+        match conn.poll_event() {
+            Some(Event::Message(m)) => assert_eq!(m.len(), BIG),
+            other => panic!("{role:?}: {other:?}"),
+        }
     }
 }
 
