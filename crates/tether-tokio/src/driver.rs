@@ -146,7 +146,12 @@ impl Wakers {
 
     /// Makes the background task drive.
     pub(crate) fn wake_background(&self) {
-        self.kick.store(true, Ordering::Release);
+        if self.kick.swap(true, Ordering::AcqRel) {
+            // already kicked and not yet acted on: the background task
+            // checks `kick` after registering, so it will drive (this spares
+            // a lock per message sent while unread messages wait)
+            return;
+        }
         let waker = self.slots().background.take();
         if let Some(w) = waker {
             w.wake();

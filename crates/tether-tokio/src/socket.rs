@@ -163,15 +163,23 @@ impl WsSink {
 
     /// Waits for room in the output queue (writing meanwhile), then applies
     /// `op` to the core and starts writing.
+    /// One lock of the connection when there is room (the common case): the
+    /// room check and `op` happen under the same lock.
     async fn queue(
         &mut self,
         operation: &'static str,
         op: impl FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
     ) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.poll_room(cx, operation)).await?;
         let mut op = Some(op);
-        std::future::poll_fn(|cx| {
+        let mut waited = false;
+        let result = std::future::poll_fn(|cx| {
             let mut inner = self.shared.lock();
+            if let Err(e) = self.room(&mut inner, cx, operation, &mut waited) {
+                return Poll::Ready(Err(e));
+            }
+            if !inner.conn.can_send() {
+                return Poll::Pending;
+            }
             let result = match op.take() {
                 Some(op) => op(&mut inner.conn),
                 None => Ok(()),
@@ -184,7 +192,12 @@ impl WsSink {
                 Err(e) => Err(Error::Misuse(e)),
             })
         })
-        .await
+        .await;
+        if waited {
+            // registered while the queue was full: no longer waiting
+            self.shared.wakers.unregister(Party::Writer);
+        }
+        result
     }
 
     /// After queuing output: when the application has no received messages
@@ -207,16 +220,31 @@ impl WsSink {
         operation: &'static str,
     ) -> Poll<Result<(), Error>> {
         let mut inner = self.shared.lock();
-        check(&mut inner, operation)?;
+        self.room(&mut inner, cx, operation, &mut false)?;
         if !inner.conn.can_send() {
-            self.shared.drive(&mut inner, Party::Writer, cx, true);
-            check(&mut inner, operation)?;
-            if !inner.conn.can_send() {
-                return Poll::Pending;
-            }
+            return Poll::Pending;
         }
         self.shared.wakers.unregister(Party::Writer);
         Poll::Ready(Ok(()))
+    }
+
+    /// Checks the connection can still send; when its output queue is
+    /// full, drives (writing) as the writer, registered to be woken, and
+    /// notes that in `waited`.
+    fn room(
+        &self,
+        inner: &mut Inner,
+        cx: &mut Context<'_>,
+        operation: &'static str,
+        waited: &mut bool,
+    ) -> Result<(), Error> {
+        check(inner, operation)?;
+        if !inner.conn.can_send() {
+            *waited = true;
+            self.shared.drive(inner, Party::Writer, cx, true);
+            check(inner, operation)?;
+        }
+        Ok(())
     }
 
     /// Sends a message, waiting while the output queue is full.
