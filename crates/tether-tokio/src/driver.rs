@@ -240,6 +240,8 @@ pub(crate) struct Inner {
     pub(crate) discarded: bool,
     /// Armed only while the core has a deadline.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The time of the current round of `drive`'s steps.
+    clock: std::time::Instant,
     /// Live handles: the sending side and the receiving side.
     pub(crate) sink_alive: bool,
     pub(crate) stream_alive: bool,
@@ -287,6 +289,7 @@ impl Shared {
                 needs_flush: false,
                 discarded: false,
                 timer: None,
+                clock: now(),
                 sink_alive: true,
                 stream_alive: true,
                 close_info: None,
@@ -571,7 +574,7 @@ impl Inner {
         let Some(holder) = &self.holder else {
             return true;
         };
-        match self.conn.budget_check(holder, now()) {
+        match self.conn.budget_check(holder, self.clock) {
             BudgetCheck::Read => true,
             BudgetCheck::Wait => holder.budget().wait_for_room(cx.waker()),
             BudgetCheck::Evicted => {
@@ -593,6 +596,8 @@ impl Inner {
         let mut timer_spins = 0;
         self.conn.new_turn();
         loop {
+            // one clock read per round of steps (it was one per step)
+            self.clock = now();
             let mut progress = self.step_handles_and_replies();
             progress |= self.step_write(cx);
             let budget_allows = !read || self.budget_allows_read(cx);
@@ -629,7 +634,7 @@ impl Inner {
     /// 1001), or the application read up to the peer's Close (answer it).
     fn step_handles_and_replies(&mut self) -> bool {
         let mut progress = false;
-        if !self.sink_alive && !self.stream_alive && self.conn.go_away(now()) {
+        if !self.sink_alive && !self.stream_alive && self.conn.go_away(self.clock) {
             progress = true;
         }
         // answer the peer's Close after the answers sent before it
@@ -671,7 +676,7 @@ impl Inner {
                     Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(_)) => {
                         // a protocol error is also an event (the final Closed)
-                        let _ = self.conn.received(now());
+                        let _ = self.conn.received(self.clock);
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -688,7 +693,7 @@ impl Inner {
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                     Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(())) => {
-                        let _ = self.conn.receive(now(), buf.filled());
+                        let _ = self.conn.receive(self.clock, buf.filled());
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -721,13 +726,13 @@ impl Inner {
     /// part of it (read nothing meanwhile).
     fn step_decode(&mut self) -> bool {
         // a protocol error is also an event (the final Closed)
-        let _ = self.conn.continue_decoding(now());
+        let _ = self.conn.continue_decoding(self.clock);
         true
     }
 
     /// Time: the core's due timers run.
     fn step_time(&mut self) -> bool {
-        let at = Instant::now();
+        let at = Instant::from_std(self.clock);
         if self
             .conn
             .poll_timeout()
@@ -798,7 +803,7 @@ impl Inner {
             && self.items.is_empty()
             && self.held.is_none()
             && !self.output_pending()
-            && self.conn.note_idle(now())
+            && self.conn.note_idle(self.clock)
             && self.items.capacity() > 0
         {
             self.items = VecDeque::new();
