@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use libfuzzer_sys::fuzz_target;
 use tether::deflate::DeflateParams;
 use tether::{
@@ -158,6 +158,27 @@ fn deliver(peer: &mut Connection, now: Instant, bytes: &[u8]) {
     let _ = peer.take_output();
 }
 
+/// Reads `bytes` the way a transport that reads into a buffer it is handed
+/// does: into `receive_buffer` (at most what it offers), then `received`;
+/// through `receive` where no buffer is offered.
+fn receive_direct(conn: &mut Connection, now: Instant, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let Some(mut into) = conn.receive_buffer(bytes.len()) else {
+            let _ = conn.receive(now, bytes);
+            return;
+        };
+        let n = into.remaining_mut().min(bytes.len());
+        if n == 0 {
+            let _ = conn.received(now);
+            let _ = conn.receive(now, bytes);
+            return;
+        }
+        into.put_slice(&bytes[..n]);
+        bytes = &bytes[n..];
+        let _ = conn.received(now);
+    }
+}
+
 fuzz_target!(|input: Input| {
     let role = if input.server {
         Role::Server
@@ -216,7 +237,14 @@ fuzz_target!(|input: Input| {
     for op in input.ops {
         match op {
             Op::Receive(bytes) => {
-                let _ = conn.receive(now, &bytes);
+                // both ways in: an even-sized read as a transport reading
+                // into the buffers the connection hands out, an odd one
+                // through `receive`
+                if bytes.len() % 2 == 0 {
+                    receive_direct(&mut conn, now, &bytes);
+                } else {
+                    let _ = conn.receive(now, &bytes);
+                }
                 // some turns of a message decoded over several, or all
                 let mut turns = 0;
                 while conn.decoding_pending() && turns < 64 {
