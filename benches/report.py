@@ -266,11 +266,11 @@ def loopback_rows(table, echo, idle):
                 theirs = median(idle[p], "bytes_per_conn") - floor
                 above[p] = theirs
                 cells[p] = f"{ratio(theirs / mine) if mine > 0 else 'n/a'} ({fmt_bytes(theirs)})"
-        target, met = "", ""
-        if above:
-            leanest = min(above, key=above.get)
-            target = f"≤ half of leanest peer ({leanest})"
-            met = verdict(above[leanest] / mine if mine > 0 else float("inf"), 2.0)
+        # issue 18: at most soketto's overhead (0.65 KiB above the floor,
+        # 1.59 KiB in all as the issue measured it; soketto is not a peer
+        # of this suite, so the figure is the issue's)
+        target = "≤ 0.65 KiB above the floor (soketto's, issue 18)"
+        met = verdict(0.65 * 1024 / mine if mine > 0 else float("inf"), 1.0)
         table.add(
             "idle memory",
             f"RSS per connection above the raw-TCP floor, {conns} connections",
