@@ -438,19 +438,26 @@ impl Connection {
     /// into, so no byte is copied on its way in. While the payload of a
     /// large frame is arriving, that frame's buffer (at most what the frame
     /// still needs); otherwise the spare room of the input buffer, at most
-    /// `max` bytes (grown to `max` when less is spare). Append to it, then
-    /// call [`Connection::received`]; what is appended counts exactly as
-    /// the same bytes given to [`Connection::receive`] would (any split of
-    /// the input gives the same events).
+    /// `max` bytes (8 KiB between large frames, so the next payload goes
+    /// to its own buffer). Append to it, then call [`Connection::received`];
+    /// what is appended counts exactly as the same bytes given to
+    /// [`Connection::receive`] would (any split of the input gives the same
+    /// events).
     ///
-    /// `None` while the connection holds no input buffer (it has freed
-    /// its idle buffers, [`Connection::release_idle_memory`], or never had
-    /// one), while an extension is still decoding a message
-    /// ([`Connection::decoding_pending`]), or once input is no longer
-    /// taken: read into a buffer of your own and call `receive`. So an idle
-    /// connection holds no read buffer: the first read after a pause goes
-    /// through `receive`, which allocates the input buffer again, and the
-    /// reads after it go direct.
+    /// `None` (read into a buffer of your own and call `receive`):
+    /// - while the connection holds no input buffer (it has freed its idle
+    ///   buffers, [`Connection::release_idle_memory`], or never had one):
+    ///   an idle connection holds no read buffer, and the first read after
+    ///   a pause goes through `receive`, which allocates it again;
+    /// - when the input buffer has too little room and cannot be reused
+    ///   in place, because a message split off it is still alive (one the
+    ///   application keeps must not pin a new buffer per read);
+    /// - when it would have to grow but the last read was small (under
+    ///   half of `max`): a connection reading a little at a time keeps a
+    ///   buffer of just what it received;
+    /// - while an extension is still decoding a message
+    ///   ([`Connection::decoding_pending`]), or once input is no longer
+    ///   taken.
     pub fn receive_buffer(&mut self, max: usize) -> Option<Limit<&mut BytesMut>> {
         if self.input_stopped() || self.decoding.is_some() {
             return None;
