@@ -191,21 +191,29 @@ fn tether_config() -> Config {
     }
 }
 
+/// Takes the connection's events, noting each message.
+fn take_events(
+    conn: &mut Connection,
+    seen: &mut Seen,
+    expect: Option<&[u8]>,
+) -> Result<(), String> {
+    while let Some(event) = conn.poll_event() {
+        match event {
+            Event::Message(Message::Binary(payload)) => note(seen, &payload, expect)?,
+            Event::Message(Message::Text(text)) => note(seen, text.as_str().as_bytes(), expect)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn tether_connection(input: &Bytes, config: &Config, expect: Option<&[u8]>) -> Outcome {
     let now = Instant::now();
     let mut conn = Connection::new(tether::Role::Server, config.clone(), now);
     let mut seen = (0, 0);
     for chunk in input.chunks(RECEIVE_CHUNK) {
         conn.receive(now, chunk).map_err(|e| e.to_string())?;
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Message(Message::Binary(payload)) => note(&mut seen, &payload, expect)?,
-                Event::Message(Message::Text(text)) => {
-                    note(&mut seen, text.as_str().as_bytes(), expect)?;
-                }
-                _ => {}
-            }
-        }
+        take_events(&mut conn, &mut seen, expect)?;
     }
     Ok(seen)
 }
@@ -235,15 +243,7 @@ fn tether_direct(input: &Bytes, config: &Config, expect: Option<&[u8]>) -> Outco
                 at += want;
             }
         }
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Message(Message::Binary(payload)) => note(&mut seen, &payload, expect)?,
-                Event::Message(Message::Text(text)) => {
-                    note(&mut seen, text.as_str().as_bytes(), expect)?;
-                }
-                _ => {}
-            }
-        }
+        take_events(&mut conn, &mut seen, expect)?;
     }
     Ok(seen)
 }

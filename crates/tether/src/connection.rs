@@ -428,8 +428,19 @@ impl Connection {
             data = &data[take..];
             self.process(now)?;
         }
+        self.note_large_payloads(false);
         self.track_progress(now);
         Ok(())
+    }
+
+    /// Whether large payloads are arriving: this read went into one's own
+    /// buffer, or left one pending that the next read can go into.
+    fn note_large_payloads(&mut self, into_payload: bool) {
+        self.large_payloads = into_payload
+            || self
+                .decoder
+                .payload_remaining()
+                .is_some_and(|need| need >= DIRECT_READ_MIN);
     }
 
     /// For transports that can read into a buffer they are handed (tokio's
@@ -468,8 +479,9 @@ impl Connection {
                 .payload_remaining()
                 .is_some_and(|need| need >= DIRECT_READ_MIN)
         {
+            let into = self.decoder.payload_buffer()?;
             self.direct = Direct::Payload;
-            return self.decoder.payload_buffer();
+            return Some(into);
         }
         if self.input_alloc == 0 || max == 0 {
             return None;
@@ -535,11 +547,7 @@ impl Connection {
         }
         self.turn_work = self.turn_work.saturating_add(appended);
         self.last_read = appended;
-        self.large_payloads = direct == Direct::Payload
-            || self
-                .decoder
-                .payload_remaining()
-                .is_some_and(|need| need >= DIRECT_READ_MIN);
+        self.note_large_payloads(direct == Direct::Payload);
         if direct == Direct::Payload {
             match self.decoder.payload_appended() {
                 Some(frame) => self.handle_frame(now, frame)?,
