@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tether::handshake::Request;
 use tether::{CloseCode, CloseInfo, Event};
@@ -189,7 +188,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     if accept_errors.begin() {
                         eprintln!("tether: accept failed: {e} (backing off; said once until accepting works again)");
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(tether::Admission::ACCEPT_BACKOFF).await;
                 }
             },
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
@@ -263,19 +262,14 @@ impl Episode {
 /// away), writes the refusal and closes.
 async fn refuse_busy(mut stream: TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let refusal = tether::handshake::Refusal::new(
-        503,
-        "the server is at its connection limit; try again later",
-    )
-    .map(|r| r.to_bytes())
-    .unwrap_or_default();
+    let refusal = tether::Admission::refusal().to_bytes();
     let exchange = async {
         let mut head = [0u8; 4096];
         let _ = stream.read(&mut head).await;
         let _ = stream.write_all(&refusal).await;
         let _ = stream.shutdown().await;
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), exchange).await;
+    let _ = tokio::time::timeout(tether::Admission::REFUSAL_TIME, exchange).await;
 }
 
 /// Raises the soft limit on open descriptors to the hard limit, so a busy
@@ -341,7 +335,20 @@ async fn connection(
             let server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
             return Ok(Accepted::Http2(Box::new(server)));
         }
-        let (ws, request) = tether_tokio::accept(io, &options).await?;
+        // the slot counts as established before the 101 leaves: a client
+        // that has its 101 must never be displaced as an unfinished
+        // handshake by the next one (with the marking after the 101, a
+        // quick second client sometimes took the first one's slot)
+        let slot = &mut slot;
+        let (ws, request) = tether_tokio::accept_with(io, &options, move |_| {
+            if slot.established() {
+                Ok(tether::handshake::AcceptOptions::new())
+            } else {
+                // the slot already went to a newer client
+                Err(tether::Admission::refusal())
+            }
+        })
+        .await?;
         Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
     });
     let accepted = tokio::select! {

@@ -515,6 +515,12 @@ impl Refusal {
         Self::internal(403, body.into(), &[])
     }
 
+    /// 503 Service Unavailable with `body` as the reason: e.g. a server at
+    /// its connection limit.
+    pub fn service_unavailable(body: impl Into<String>) -> Self {
+        Self::internal(503, body.into(), &[])
+    }
+
     pub(crate) fn internal(status: u16, body: String, headers: &[(&str, &str)]) -> Self {
         Self {
             status,

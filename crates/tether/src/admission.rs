@@ -11,6 +11,7 @@
 
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
+use core::time::Duration;
 use std::sync::Mutex;
 
 /// A server's connection slots, shared by its accept loop and its
@@ -44,6 +45,26 @@ pub enum Admit {
 }
 
 impl Admission {
+    /// How long a refused client ([`Admit::Full`]) may take to send its
+    /// request head and read the 503 before its socket is closed: the
+    /// refusal is answered after the request (closing with it unread
+    /// could reset the answer away), and a refused slowloris holds a
+    /// socket no longer than this.
+    pub const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
+    /// After accepting failed (e.g. out of file descriptors), how long to
+    /// wait before accepting again, instead of spinning on the error.
+    pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+    /// The answer for a refused client ([`Admit::Full`], or one whose slot
+    /// went to a newer client before its handshake ended): 503, saying the
+    /// server is at its connection limit.
+    pub fn refusal() -> tether_handshake::Refusal {
+        tether_handshake::Refusal::service_unavailable(
+            "the server is at its connection limit; try again later",
+        )
+    }
+
     /// At most `max` connections at once (at least one).
     pub fn new(max: usize) -> Self {
         Self {
@@ -148,6 +169,16 @@ mod tests {
             Admit::Slot(s) => s,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// RFC 6455 section 4.2.2 lets a server refuse before the upgrade with
+    /// any HTTP status; ours is a whole 503 response naming the limit.
+    #[test]
+    fn rfc6455_4_2_2_a_full_server_refuses_with_a_whole_503() {
+        let refusal = String::from_utf8(Admission::refusal().to_bytes()).unwrap();
+        assert!(refusal.starts_with("HTTP/1.1 503 "), "{refusal}");
+        assert!(refusal.contains("connection limit"), "{refusal}");
+        assert!(refusal.contains("\r\n\r\n"), "{refusal}");
     }
 
     #[test]
