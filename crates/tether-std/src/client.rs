@@ -7,6 +7,7 @@
 //! [`tether::upgrade::ClientUpgrade`]; this module never parses HTTP.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tether::Config;
@@ -15,7 +16,7 @@ use tether::handshake::{Accepted, ClientConfig, Limits, WsUrl};
 use tether::upgrade::ClientUpgrade;
 
 use crate::handshake_io::{self, Deadline, Read};
-use crate::websocket::Settings;
+use crate::websocket::{Settings, adapter_config};
 use crate::{Error, MaybeTlsStream, Transport, WebSocket};
 
 /// How a client connects: the handshake's extras, the connection's
@@ -41,7 +42,7 @@ use crate::{Error, MaybeTlsStream, Transport, WebSocket};
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     handshake: ClientConfig,
-    config: Config,
+    config: Arc<Config>,
     nodelay: bool,
     proxy: ProxyPolicy,
     settings: Settings,
@@ -53,7 +54,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             handshake: ClientConfig::new(),
-            config: Config::default(),
+            config: adapter_config(Config::default()),
             nodelay: true,
             proxy: ProxyPolicy::Direct,
             settings: Settings::default(),
@@ -74,7 +75,7 @@ impl ClientOptions {
     /// The connection's limits and policies (keep-alive, close timeout, ...).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = adapter_config(config);
         self
     }
 
@@ -83,7 +84,7 @@ impl ClientOptions {
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
-        self.config.deflate = Some(deflate);
+        Arc::make_mut(&mut self.config).deflate = Some(deflate);
         self
     }
 
@@ -132,7 +133,7 @@ impl ClientOptions {
     /// (default 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
+        Arc::make_mut(&mut self.config).connect_timeout = timeout;
         self
     }
 
@@ -141,7 +142,7 @@ impl ClientOptions {
     /// this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
+        Arc::make_mut(&mut self.config).handshake_timeout = timeout;
         self
     }
 
@@ -150,7 +151,7 @@ impl ClientOptions {
     /// `config()` after this replaces it).
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
-        self.config.max_unread_bytes = bytes;
+        Arc::make_mut(&mut self.config).max_unread_bytes = bytes;
         self
     }
 
@@ -205,7 +206,7 @@ impl ClientOptions {
     /// replaces it).
     #[must_use]
     pub fn fin_wait(mut self, wait: Duration) -> Self {
-        self.config.fin_wait = wait;
+        Arc::make_mut(&mut self.config).fin_wait = wait;
         self
     }
 
@@ -342,11 +343,7 @@ fn handshake<S: Transport>(
         }
     };
     handshake_io::clear_timeouts(&stream)?;
-    let conn = upgrade.into_connection(
-        crate::websocket::adapter_config(&options.config),
-        Instant::now(),
-        &leftover,
-    );
+    let conn = upgrade.into_connection(options.config.clone(), Instant::now(), &leftover);
     let ws = WebSocket::with_settings(stream, conn, &options.settings)?;
     Ok((ws, accepted))
 }

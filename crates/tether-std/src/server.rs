@@ -8,6 +8,7 @@
 //! [`Request::accept`](tether::handshake::Request::accept). This module never
 //! parses HTTP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tether::Config;
@@ -15,7 +16,7 @@ use tether::handshake::{AcceptOptions, Limits, Refusal, Request};
 use tether::upgrade::{HandshakeError, ServerUpgrade};
 
 use crate::handshake_io::{self, Deadline, Read};
-use crate::websocket::Settings;
+use crate::websocket::{Settings, adapter_config};
 use crate::{Error, Transport, WebSocket};
 
 /// How a server accepts: the connection's [`Config`], the request head
@@ -26,11 +27,22 @@ use crate::{Error, Transport, WebSocket};
 /// use tether_std::ServerOptions;
 /// let options = ServerOptions::new().handshake_timeout(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
-    config: Config,
+    /// One config for every connection accepted with these options.
+    config: Arc<Config>,
     limits: Limits,
     settings: Settings,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            config: adapter_config(Config::default()),
+            limits: Limits::default(),
+            settings: Settings::default(),
+        }
+    }
 }
 
 impl ServerOptions {
@@ -43,7 +55,7 @@ impl ServerOptions {
     /// The connection's limits and policies (keep-alive, close timeout, ...).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = adapter_config(config);
         self
     }
 
@@ -52,7 +64,7 @@ impl ServerOptions {
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
-        self.config.deflate = Some(deflate);
+        Arc::make_mut(&mut self.config).deflate = Some(deflate);
         self
     }
 
@@ -68,7 +80,7 @@ impl ServerOptions {
     /// (default 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
+        Arc::make_mut(&mut self.config).handshake_timeout = timeout;
         self
     }
 
@@ -77,7 +89,7 @@ impl ServerOptions {
     /// `config()` after this replaces it).
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
-        self.config.max_unread_bytes = bytes;
+        Arc::make_mut(&mut self.config).max_unread_bytes = bytes;
         self
     }
 
@@ -166,11 +178,8 @@ where
     };
     handshake_io::write_all(&mut stream, &answer, deadline)?;
     handshake_io::clear_timeouts(&stream)?;
-    let conn = upgrade.into_connection(
-        crate::websocket::adapter_config(&options.config),
-        std::time::Instant::now(),
-        &leftover,
-    );
+    let conn =
+        upgrade.into_connection(options.config.clone(), std::time::Instant::now(), &leftover);
     let ws = WebSocket::with_settings(stream, conn, &options.settings)?;
     Ok((ws, request))
 }

@@ -19,6 +19,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -59,11 +60,12 @@ impl Default for Settings {
 /// violation after unread messages) is answered once the application has
 /// read what came before it (see `read_event`), so an echo server answers
 /// every message a client sent before closing, as Node's ws does.
-pub(crate) fn adapter_config(config: &Config) -> Config {
-    Config {
+/// Held once by the options and shared by every connection made with them.
+pub(crate) fn adapter_config(config: Config) -> Arc<Config> {
+    Arc::new(Config {
         auto_close_reply: false,
-        ..config.clone()
-    }
+        ..config
+    })
 }
 
 /// Reads one `send` may do ahead, at most (each up to the read buffer size).
@@ -137,7 +139,7 @@ impl<S: Transport> WebSocket<S> {
     /// [`Error::Io`] when writing an answer to `leftover` fails.
     pub fn from_upgraded(stream: S, upgraded: Upgraded, leftover: &[u8]) -> Result<Self, Error> {
         let mut upgraded = upgraded;
-        *upgraded.config_mut() = adapter_config(upgraded.config_mut());
+        upgraded.config_mut().auto_close_reply = false;
         // a protocol error in the first bytes is the connection's first
         // failure: its Closed event says why
         let conn = upgraded.into_connection(Instant::now(), leftover);

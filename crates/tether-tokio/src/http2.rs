@@ -49,7 +49,7 @@ use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::{ClientOptions, Error, ServerOptions, WebSocket, adapter_config, start};
+use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
 
 /// The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
 pub const ALPN_H2: &[u8] = b"h2";
@@ -326,7 +326,7 @@ impl Http2Client {
         .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
         let accepted = connect.check_response(&response)?;
         let now = tokio::time::Instant::now().into_std();
-        let conn = connect.into_connection(adapter_config(&options.config), now);
+        let conn = connect.into_connection(options.config.clone(), now);
         let stream = H2Stream::new(send, response.into_body());
         Ok((start(stream, conn, None), accepted))
     }
@@ -454,7 +454,7 @@ where
             Err(e) => return Some(Err(Error::Io(io_error(e)))),
         };
         let now = tokio::time::Instant::now().into_std();
-        let conn = connect.into_connection(adapter_config(&self.options.config), now);
+        let conn = connect.into_connection(self.options.config.clone(), now);
         let stream = H2Stream::new(send, request.into_body());
         Some(Ok((
             start(stream, conn, self.options.budget.clone()),

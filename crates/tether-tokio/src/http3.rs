@@ -56,7 +56,7 @@ use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{ClientOptions, Error, ServerOptions, WebSocket, adapter_config, start};
+use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
 
 pub use quinn;
 
@@ -470,7 +470,7 @@ impl Http3Client {
         .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
         let accepted = connect.check_response(&response)?;
         let now = tokio::time::Instant::now().into_std();
-        let conn = connect.into_connection(adapter_config(&options.config), now);
+        let conn = connect.into_connection(options.config.clone(), now);
         let stream = H3Stream::client(stream, self.send.clone());
         Ok((start(stream, conn, None), accepted))
     }
@@ -726,7 +726,7 @@ impl Http3Server {
             return Some(Err(Error::Io(io_error(&e))));
         }
         let now = tokio::time::Instant::now().into_std();
-        let conn = connect.into_connection(adapter_config(&self.options.config), now);
+        let conn = connect.into_connection(self.options.config.clone(), now);
         Some(Ok((
             start(H3Stream::server(stream), conn, self.options.budget.clone()),
             offer,

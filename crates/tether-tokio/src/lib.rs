@@ -89,7 +89,7 @@ const HANDSHAKE_READ: usize = 4096;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    config: Config,
+    config: Arc<Config>,
     handshake: ClientConfig,
     nodelay: bool,
     proxy: ProxyPolicy,
@@ -104,7 +104,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            config: Config::default(),
+            config: adapter_config(Config::default()),
             handshake: ClientConfig::default(),
             nodelay: true,
             proxy: ProxyPolicy::Direct,
@@ -130,11 +130,12 @@ impl ClientOptions {
     /// handshake timeout, permessage-deflate...).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = adapter_config(config);
         self
     }
 
-    /// The connection's config as set.
+    /// The connection's config as set, with `auto_close_reply` off (this
+    /// adapter answers the peer's Close itself).
     pub fn connection(&self) -> &Config {
         &self.config
     }
@@ -144,7 +145,7 @@ impl ClientOptions {
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
-        self.config.deflate = Some(deflate);
+        Arc::make_mut(&mut self.config).deflate = Some(deflate);
         self
     }
 
@@ -193,7 +194,7 @@ impl ClientOptions {
     /// replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
+        Arc::make_mut(&mut self.config).connect_timeout = timeout;
         self
     }
 
@@ -201,7 +202,7 @@ impl ClientOptions {
     /// (default 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
+        Arc::make_mut(&mut self.config).handshake_timeout = timeout;
         self
     }
 
@@ -217,7 +218,7 @@ impl ClientOptions {
     /// (default 1 MiB; `config()` after this replaces it).
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
-        self.config.max_unread_bytes = bytes;
+        Arc::make_mut(&mut self.config).max_unread_bytes = bytes;
         self
     }
 
@@ -314,11 +315,22 @@ impl ClientOptions {
 /// use std::time::Duration;
 /// let options = tether_tokio::ServerOptions::new().handshake_timeout(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
-    config: Config,
+    /// One config for every connection accepted with these options.
+    config: Arc<Config>,
     limits: Limits,
     budget: Option<Arc<tether::Budget>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            config: adapter_config(Config::default()),
+            limits: Limits::default(),
+            budget: None,
+        }
+    }
 }
 
 impl ServerOptions {
@@ -332,11 +344,12 @@ impl ServerOptions {
     /// handshake timeout, permessage-deflate...).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = adapter_config(config);
         self
     }
 
-    /// The connection's config as set.
+    /// The connection's config as set, with `auto_close_reply` off (this
+    /// adapter answers the peer's Close itself).
     pub fn connection(&self) -> &Config {
         &self.config
     }
@@ -346,7 +359,7 @@ impl ServerOptions {
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn deflate(mut self, deflate: tether::DeflateConfig) -> Self {
-        self.config.deflate = Some(deflate);
+        Arc::make_mut(&mut self.config).deflate = Some(deflate);
         self
     }
 
@@ -380,7 +393,7 @@ impl ServerOptions {
     /// replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
+        Arc::make_mut(&mut self.config).handshake_timeout = timeout;
         self
     }
 
@@ -389,7 +402,7 @@ impl ServerOptions {
     /// (default 1 MiB; `config()` after this replaces it).
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
-        self.config.max_unread_bytes = bytes;
+        Arc::make_mut(&mut self.config).max_unread_bytes = bytes;
         self
     }
 }
@@ -502,7 +515,7 @@ where
     .await
     .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))??;
     let now = tokio::time::Instant::now().into_std();
-    let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
+    let conn = upgrade.into_connection(options.config.clone(), now, &rest);
     let ws = start(stream, conn, None);
     Ok((ws, accepted))
 }
@@ -604,7 +617,7 @@ where
             };
             stream.write_all(&response).await?;
             let now = tokio::time::Instant::now().into_std();
-            let conn = upgrade.into_connection(adapter_config(&options.config), now, &rest);
+            let conn = upgrade.into_connection(options.config.clone(), now, &rest);
             let ws = start(stream, conn, options.budget.clone());
             Ok((ws, request))
         }
@@ -648,7 +661,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut upgraded = upgraded;
-    *upgraded.config_mut() = adapter_config(upgraded.config_mut());
+    upgraded.config_mut().auto_close_reply = false;
     let now = tokio::time::Instant::now().into_std();
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
@@ -657,12 +670,13 @@ where
 
 /// The connection's config as this adapter runs it: the peer's Close (and
 /// a violation after unread messages) is answered once the application has
-/// read what came before it (see `driver::Item::PeerClosed`).
-fn adapter_config(config: &Config) -> Config {
-    Config {
+/// read what came before it (see `driver::Item::PeerClosed`). Held once by
+/// the options and shared by every connection made with them.
+fn adapter_config(config: Config) -> Arc<Config> {
+    Arc::new(Config {
         auto_close_reply: false,
-        ..config.clone()
-    }
+        ..config
+    })
 }
 
 fn start<S>(stream: S, conn: Connection, budget: Option<Arc<tether::Budget>>) -> WebSocket

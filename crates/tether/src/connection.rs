@@ -25,6 +25,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use core::time::Duration;
 use std::time::Instant;
 
@@ -162,7 +163,8 @@ enum Direct {
 /// One WebSocket connection, either role, after the opening handshake.
 pub struct Connection {
     role: Role,
-    config: Config,
+    /// Shared with every connection made from the same `Arc` (a server's).
+    config: Arc<Config>,
     state: State,
     decoder: FrameDecoder,
     input: BytesMut,
@@ -275,8 +277,12 @@ impl core::fmt::Debug for Connection {
 impl Connection {
     /// A connection in state `Open` for `role`, at time `now`. Client mask
     /// keys come from `rand`'s thread-local CSPRNG.
+    ///
+    /// `config` is a [`Config`] or an `Arc<Config>`: a server gives each
+    /// connection a clone of one `Arc`, so each holds a pointer to the
+    /// config instead of its own copy (about 330 bytes).
     #[cfg(feature = "rand")]
-    pub fn new(role: Role, config: Config, now: Instant) -> Self {
+    pub fn new(role: Role, config: impl Into<Arc<Config>>, now: Instant) -> Self {
         Self::with_mask_source(role, config, now, Box::new(tether_frame::ThreadRngMask))
     }
 
@@ -284,10 +290,11 @@ impl Connection {
     /// requires them to be unpredictable).
     pub fn with_mask_source(
         role: Role,
-        config: Config,
+        config: impl Into<Arc<Config>>,
         now: Instant,
         masks: Box<dyn MaskSource + Send>,
     ) -> Self {
+        let config = config.into();
         let limits = Limits {
             max_frame_size: config.max_frame_size as u64,
             allowed_rsv: Rsv::NONE,

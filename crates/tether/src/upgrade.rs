@@ -24,6 +24,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -257,7 +258,7 @@ impl ClientUpgrade {
     #[cfg(feature = "rand")]
     pub fn into_connection(
         mut self,
-        config: Config,
+        config: impl Into<Arc<Config>>,
         now: std::time::Instant,
         leftover: &[u8],
     ) -> Connection {
@@ -401,7 +402,7 @@ fn answer_extensions(
 /// ```
 pub struct Upgraded {
     role: Role,
-    config: Config,
+    config: Arc<Config>,
     extension: Option<Box<dyn Extension>>,
 }
 
@@ -415,11 +416,12 @@ impl fmt::Debug for Upgraded {
 }
 
 impl Upgraded {
-    /// A connection in `role` under `config`, with no extension yet.
-    pub fn new(role: Role, config: Config) -> Self {
+    /// A connection in `role` under `config` (a [`Config`], or an
+    /// `Arc<Config>` shared with other connections), with no extension yet.
+    pub fn new(role: Role, config: impl Into<Arc<Config>>) -> Self {
         Self {
             role,
-            config,
+            config: config.into(),
             extension: None,
         }
     }
@@ -473,8 +475,9 @@ impl Upgraded {
     }
 
     /// The connection's config, e.g. for an adapter to run it its way.
+    /// (A shared config is copied first: the others keep theirs.)
     pub fn config_mut(&mut self) -> &mut Config {
-        &mut self.config
+        Arc::make_mut(&mut self.config)
     }
 
     /// The name of the negotiated extension, if any.
@@ -496,7 +499,7 @@ impl Upgraded {
 #[cfg(feature = "rand")]
 fn connection(
     role: Role,
-    config: Config,
+    config: impl Into<Arc<Config>>,
     extension: Option<Box<dyn Extension>>,
     now: std::time::Instant,
     leftover: &[u8],
@@ -638,7 +641,7 @@ impl ServerUpgrade {
     #[cfg(feature = "rand")]
     pub fn into_connection(
         mut self,
-        config: Config,
+        config: impl Into<Arc<Config>>,
         now: std::time::Instant,
         leftover: &[u8],
     ) -> Connection {

@@ -106,7 +106,11 @@ impl ClientConnect {
     /// the answer: `Open` under `config` at `now`, the negotiated
     /// extension installed.
     #[cfg(feature = "rand")]
-    pub fn into_connection(self, config: Config, now: std::time::Instant) -> Connection {
+    pub fn into_connection(
+        self,
+        config: impl Into<alloc::sync::Arc<Config>>,
+        now: std::time::Instant,
+    ) -> Connection {
         super::connection(Role::Client, config, self.extension, now, &[])
     }
 }
@@ -186,7 +190,11 @@ impl ServerConnect {
     /// The connection, once [`ServerConnect::accept`]'s answer is sent:
     /// `Open` under `config` at `now`, the negotiated extension installed.
     #[cfg(feature = "rand")]
-    pub fn into_connection(self, config: Config, now: std::time::Instant) -> Connection {
+    pub fn into_connection(
+        self,
+        config: impl Into<alloc::sync::Arc<Config>>,
+        now: std::time::Instant,
+    ) -> Connection {
         super::connection(Role::Server, config, self.extension, now, &[])
     }
 }
