@@ -8,6 +8,8 @@
 //! shows the unmasked bytes of an incomplete frame, so the layer above can check a text
 //! frame's UTF-8 before the frame is complete. Never does I/O, never panics.
 
+use alloc::boxed::Box;
+
 use bytes::buf::Limit;
 use bytes::{Buf, BufMut, BytesMut};
 
@@ -45,17 +47,26 @@ pub struct FrameDecoder {
     /// start while the application still holds the last one. Without this a
     /// stream of large frames churns the allocator (measured: 1 MiB frames
     /// page-faulted at every frame, 3.5 GiB/s instead of 20).
-    spares: [BytesMut; 2],
-    /// The size of each spare's allocation: after a frame is split off,
-    /// the spare's own capacity is what is left past it, but it keeps the
-    /// whole allocation alive.
-    spare_sizes: [usize; 2],
-    next_spare: usize,
+    /// Boxed, and only once a frame needed one: most connections never
+    /// receive a frame larger than a read, and each carries its decoder for
+    /// its whole life.
+    spares: Option<Box<Spares>>,
     failed: Option<FrameError>,
     /// How many bytes of the pending frame's buffer are unmasked (bytes a
     /// transport appended through [`FrameDecoder::payload_buffer`] are not,
     /// until [`FrameDecoder::payload_appended`]).
     unmasked: usize,
+}
+
+/// The decoder's spare frame buffers.
+#[derive(Clone, Debug, Default)]
+struct Spares {
+    bufs: [BytesMut; 2],
+    /// The size of each spare's allocation: after a frame is split off,
+    /// the spare's own capacity is what is left past it, but it keeps the
+    /// whole allocation alive.
+    sizes: [usize; 2],
+    next: usize,
 }
 
 /// The most a pending frame's buffer reserves before its bytes arrive.
@@ -72,9 +83,7 @@ impl FrameDecoder {
             role,
             limits,
             pending: None,
-            spares: [BytesMut::new(), BytesMut::new()],
-            spare_sizes: [0, 0],
-            next_spare: 0,
+            spares: None,
             failed: None,
             unmasked: 0,
         }
@@ -147,13 +156,12 @@ impl FrameDecoder {
         }
         buf.advance(used);
         let want = len.min(MAX_UPFRONT);
-        let body = match self.spares.iter_mut().position(|b| b.try_reclaim(want)) {
-            Some(i) => {
-                self.spare_sizes[i] = 0;
-                core::mem::take(&mut self.spares[i])
-            }
-            None => BytesMut::with_capacity(want),
-        };
+        let reused = self.spares.as_mut().and_then(|spares| {
+            let i = spares.bufs.iter_mut().position(|b| b.try_reclaim(want))?;
+            spares.sizes[i] = 0;
+            Some(core::mem::take(&mut spares.bufs[i]))
+        });
+        let body = reused.unwrap_or_else(|| BytesMut::with_capacity(want));
         self.pending = Some((header, body));
         self.unmasked = 0;
         let chunk = buf.split();
@@ -247,17 +255,17 @@ impl FrameDecoder {
         let (header, mut body) = self.pending.take()?;
         let size = body.capacity();
         let payload = body.split_to(body.len());
-        self.spares[self.next_spare] = body;
-        self.spare_sizes[self.next_spare] = size;
-        self.next_spare ^= 1;
+        let spares = self.spares.get_or_insert_default();
+        spares.bufs[spares.next] = body;
+        spares.sizes[spares.next] = size;
+        spares.next ^= 1;
         Some(Frame { header, payload })
     }
 
     /// Frees the spare frame buffers kept for reuse (an idle connection
     /// need not hold them); the next large frame allocates again.
     pub fn release_spares(&mut self) {
-        self.spares = [BytesMut::new(), BytesMut::new()];
-        self.spare_sizes = [0, 0];
+        self.spares = None;
     }
 
     /// Frees the spare frame buffers larger than `bytes`, keeping the
@@ -266,17 +274,23 @@ impl FrameDecoder {
     /// reusing its buffers (allocating them afresh each time costs page
     /// faults).
     pub fn release_spares_over(&mut self, bytes: usize) {
-        for (spare, size) in self.spares.iter_mut().zip(&mut self.spare_sizes) {
+        let Some(spares) = self.spares.as_mut() else {
+            return;
+        };
+        for (spare, size) in spares.bufs.iter_mut().zip(&mut spares.sizes) {
             if *size > bytes {
                 *spare = BytesMut::new();
                 *size = 0;
             }
         }
+        if spares.sizes == [0, 0] {
+            self.spares = None;
+        }
     }
 
     /// Bytes held by the spare frame buffers kept for reuse.
     pub fn spare_capacity(&self) -> usize {
-        self.spare_sizes.iter().sum()
+        self.spares.as_ref().map_or(0, |s| s.sizes.iter().sum())
     }
 
     /// The header of the frame whose payload is still arriving, if any.

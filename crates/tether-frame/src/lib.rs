@@ -30,7 +30,7 @@
 // after run-time detection (`mask::wide`). Everything else is safe code.
 #![deny(unsafe_code)]
 
-#[cfg(test)]
+// (`bytes` needs an allocator anyway; the decoder boxes its spare buffers)
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;

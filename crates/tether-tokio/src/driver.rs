@@ -222,7 +222,7 @@ pub(crate) struct Inner {
     overflow: usize,
     /// A message or the final event waiting for room in `items`; while it
     /// waits, nothing more is read (backpressure to the peer).
-    held: Option<Event>,
+    held: Option<Box<Event>>,
     /// Where answering the peer's Close stands.
     pub(crate) reply: Reply,
     /// The application came back for the next event after the last one it
@@ -246,7 +246,7 @@ pub(crate) struct Inner {
     pub(crate) sink_alive: bool,
     pub(crate) stream_alive: bool,
     /// The final close info, kept after `Closed` was delivered.
-    pub(crate) close_info: Option<CloseInfo>,
+    pub(crate) close_info: Option<Box<CloseInfo>>,
 }
 
 impl Drop for Inner {
@@ -373,7 +373,8 @@ impl Inner {
 
     pub(crate) fn final_info(&self) -> Option<CloseInfo> {
         self.close_info
-            .clone()
+            .as_deref()
+            .cloned()
             .or_else(|| self.conn.close_info().cloned())
     }
 
@@ -437,7 +438,7 @@ impl Inner {
                 self.held = Some(event);
                 return;
             }
-            self.push_event(event);
+            self.push_event(*event);
         }
         loop {
             if self.output_pending() && self.conn.state().is_terminal() {
@@ -451,7 +452,7 @@ impl Inner {
             } else if matches!(event, Event::Ping(_) | Event::Pong(_)) {
                 tracing::trace!(?event, "receive queue full; control event dropped");
             } else {
-                self.held = Some(event);
+                self.held = Some(Box::new(event));
                 return;
             }
         }
@@ -514,7 +515,7 @@ impl Inner {
 
     fn push_event(&mut self, event: Event) {
         if let Event::Closed(info) = &event {
-            self.close_info = Some(info.clone());
+            self.close_info = Some(Box::new(info.clone()));
         }
         if self.stream_alive {
             if matches!(event, Event::Message(_)) {

@@ -191,7 +191,7 @@ pub struct Connection {
     pending_pong_bytes: usize,
     /// A protocol violation found while events before it wait for the
     /// application: the failure is carried out once they are taken.
-    deferred_failure: Option<ProtocolError>,
+    deferred_failure: Option<Box<ProtocolError>>,
     /// The latest time passed in (for deadlines set outside a timed call).
     now: Instant,
     sending: Option<Sending>,
@@ -204,7 +204,7 @@ pub struct Connection {
     /// The counter the keep-alive Ping carried, while its Pong is due.
     ping_expected: Option<u64>,
     ping_counter: u64,
-    close_info: Option<CloseInfo>,
+    close_info: Option<Box<CloseInfo>>,
     /// The transport reached end of input.
     eof: bool,
     /// Output was given up (the peer took nothing until the drain deadline).
@@ -214,7 +214,7 @@ pub struct Connection {
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
-    peer_close: Option<CloseFrame>,
+    peer_close: Option<Box<CloseFrame>>,
     /// Bytes of the message the peer is sending, when last counted (for
     /// `Config::message_timeout`).
     progress_seen: usize,
@@ -225,7 +225,7 @@ pub struct Connection {
     sent: VecDeque<Sent>,
     /// A received message the extension is still decoding (over several
     /// turns); input waits behind it.
-    decoding: Option<Decoding>,
+    decoding: Option<Box<Decoding>>,
     /// Work done since the turn began (`Config::turn_bytes`).
     turn_work: usize,
     /// The held-back timer fired: at the next budget check, the largest
@@ -373,7 +373,7 @@ impl Connection {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.as_ref()
+        self.close_info.as_deref()
     }
 
     // ----- input -------------------------------------------------------
@@ -763,7 +763,7 @@ impl Connection {
         if let Some(err) = self.deferred_failure.take() {
             // the peer left after breaking the protocol: our Close still
             // goes out if it can, and the end reports the violation
-            self.carry_out_failure(err);
+            self.carry_out_failure(*err);
             return;
         }
         if let (State::CloseReceived, Some(peer)) = (self.state, self.peer_close.take()) {
@@ -1021,10 +1021,10 @@ impl Connection {
             utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if self.extension.is_some() && !inc.rsv.is_empty() {
-            self.decoding = Some(Decoding {
+            self.decoding = Some(Box::new(Decoding {
                 job: DecodeJob::new(inc.kind, inc.rsv, inc.buf),
                 checked,
-            });
+            }));
             return self.decode_some();
         }
         self.deliver(inc.kind, inc.buf.freeze(), checked)
@@ -1096,11 +1096,11 @@ impl Connection {
             State::Open if !self.config.auto_close_reply => {
                 // Wait for the application (or the close timeout) to answer.
                 self.state = State::CloseReceived;
-                self.peer_close = Some(CloseFrame { code, reason });
+                self.peer_close = Some(Box::new(CloseFrame { code, reason }));
                 self.start_closing(now);
             }
             State::Open => {
-                self.peer_close = Some(CloseFrame { code, reason });
+                self.peer_close = Some(Box::new(CloseFrame { code, reason }));
                 self.answer_peer_close(None);
             }
             State::CloseSent => {
@@ -1114,10 +1114,13 @@ impl Connection {
     /// RFC 6455 5.5.1: answer the peer's Close, echoing its code unless the
     /// application chose one, and end cleanly.
     fn answer_peer_close(&mut self, ours: Option<(CloseCode, &str)>) {
-        let peer = self.peer_close.take().unwrap_or(CloseFrame {
-            code: CloseCode::NO_STATUS_RECEIVED,
-            reason: String::new(),
-        });
+        let peer = self.peer_close.take().map_or_else(
+            || CloseFrame {
+                code: CloseCode::NO_STATUS_RECEIVED,
+                reason: String::new(),
+            },
+            |peer| *peer,
+        );
         self.flush_pending_pongs();
         match ours {
             Some((code, reason)) => self.write_close(Some(code), reason),
@@ -1147,7 +1150,7 @@ impl Connection {
         let defer =
             self.state == State::Open && (!self.config.auto_close_reply || !self.events.is_empty());
         if defer {
-            self.deferred_failure = Some(err.clone());
+            self.deferred_failure = Some(Box::new(err.clone()));
             self.input.clear();
             self.incoming = None;
             self.decoding = None;
@@ -1201,7 +1204,7 @@ impl Connection {
             // nothing more is sent on an aborted connection
             self.output = Output::default();
         }
-        self.close_info = Some(info.clone());
+        self.close_info = Some(Box::new(info.clone()));
         self.events.push_back(Event::Closed(info));
         self.input.clear();
         self.incoming = None;
@@ -1277,7 +1280,7 @@ impl Connection {
             return None;
         }
         let err = self.deferred_failure.take()?;
-        self.carry_out_failure(err);
+        self.carry_out_failure(*err);
         self.events.pop_front()
     }
 
@@ -1377,7 +1380,7 @@ impl Connection {
                 operation,
                 state: self.state,
                 valid,
-                cause: self.close_info.clone(),
+                cause: self.close_info.as_deref().cloned(),
             })
         }
     }
@@ -1517,7 +1520,7 @@ impl Connection {
         self.sending = None;
         if let Some(err) = self.deferred_failure.take() {
             // the peer broke the protocol: that is what our Close says
-            self.carry_out_failure(err);
+            self.carry_out_failure(*err);
             return Ok(());
         }
         match self.state {
@@ -1541,7 +1544,7 @@ impl Connection {
     /// [`Error::InvalidState`] in any other state.
     pub fn reply_close(&mut self) -> Result<(), Error> {
         if let Some(err) = self.deferred_failure.take() {
-            self.carry_out_failure(err);
+            self.carry_out_failure(*err);
             return Ok(());
         }
         self.check_state("reply to the peer's Close", &[State::CloseReceived])?;
@@ -1551,7 +1554,7 @@ impl Connection {
 
     /// The peer's Close while it waits for our answer (`CloseReceived`).
     pub fn peer_close(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.peer_close.as_deref()
     }
 
     /// A Close waits for the application to take the events before it:
@@ -1569,7 +1572,7 @@ impl Connection {
     /// before it are taken (see [`Connection::poll_event`]); input is no
     /// longer processed meanwhile.
     pub fn deferred_failure(&self) -> Option<&ProtocolError> {
-        self.deferred_failure.as_ref()
+        self.deferred_failure.as_deref()
     }
 
     /// The application went away without closing (an adapter's handle was
@@ -1811,7 +1814,7 @@ impl Connection {
     fn on_close_timeout(&mut self) {
         if let Some(err) = self.deferred_failure.take() {
             // the application did not take its events in time
-            self.carry_out_failure(err);
+            self.carry_out_failure(*err);
             return;
         }
         match self.state {

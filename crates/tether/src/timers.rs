@@ -64,9 +64,14 @@ impl Timer {
 }
 
 /// A deadline per [`Timer`] kind.
+///
+/// Each slot holds its deadline as nanoseconds past `base` plus one (0: not
+/// armed), 8 bytes instead of an `Option<Instant>`'s 16: every connection
+/// carries this table for its whole life.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    slots: [Option<Instant>; 10],
+    base: Option<Instant>,
+    slots: [u64; 10],
 }
 
 /// The least a deadline lies after the `now` that armed it: a zero
@@ -78,15 +83,36 @@ pub const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 impl Timers {
     /// Arms `timer` for `after` past `now` (at least [`TIMER_RESOLUTION`]).
     pub(crate) fn set(&mut self, timer: Timer, now: Instant, after: Duration) {
-        self.slots[timer.index()] = Some(now + after.max(TIMER_RESOLUTION));
+        let at = now + after.max(TIMER_RESOLUTION);
+        self.slots[timer.index()] = self.encode(at);
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.slots[timer.index()] = None;
+        self.slots[timer.index()] = 0;
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.slots[timer.index()]
+        self.decode(self.slots[timer.index()])
+    }
+
+    /// `at` as a slot value; the base moves back (and every armed slot
+    /// with it) when `at` lies before it.
+    fn encode(&mut self, at: Instant) -> u64 {
+        let base = *self.base.get_or_insert(at);
+        if let Some(back) = base.checked_duration_since(at).filter(|d| !d.is_zero()) {
+            let back = nanos(back);
+            for slot in self.slots.iter_mut().filter(|s| **s != 0) {
+                *slot = slot.saturating_add(back);
+            }
+            self.base = Some(at);
+            return 1;
+        }
+        nanos(at.duration_since(base)).saturating_add(1)
+    }
+
+    fn decode(&self, slot: u64) -> Option<Instant> {
+        let base = self.base?;
+        (slot != 0).then(|| base + Duration::from_nanos(slot - 1))
     }
 
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
@@ -95,9 +121,8 @@ impl Timers {
 
     /// Disarms `timer` and says whether it was due at `now`.
     pub(crate) fn take_due(&mut self, timer: Timer, now: Instant) -> bool {
-        let slot = &mut self.slots[timer.index()];
-        if slot.is_some_and(|at| at <= now) {
-            *slot = None;
+        if self.get(timer).is_some_and(|at| at <= now) {
+            self.stop(timer);
             true
         } else {
             false
@@ -112,6 +137,11 @@ impl Timers {
             .filter_map(|t| self.get(t))
             .min()
     }
+}
+
+/// A duration in nanoseconds, saturated (584 years fit).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -135,5 +165,31 @@ mod tests {
         assert!(timers.take_due(Timer::Close, t0 + Duration::from_secs(2)));
         assert!(!timers.is_armed(Timer::Close));
         assert!(!timers.take_due(Timer::Close, t0 + Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn a_deadline_before_the_first_one_set_keeps_every_deadline_exact() {
+        let t0 = Instant::now() + Duration::from_secs(60);
+        let mut timers = Timers::default();
+        timers.set(Timer::Idle, t0, Duration::from_millis(1500));
+        timers.set(
+            Timer::Close,
+            t0 - Duration::from_secs(30),
+            Duration::from_nanos(1_000_123),
+        );
+        timers.set(Timer::Drain, t0, Duration::ZERO);
+        assert_eq!(
+            timers.get(Timer::Idle),
+            Some(t0 + Duration::from_millis(1500))
+        );
+        assert_eq!(
+            timers.get(Timer::Close),
+            Some(t0 - Duration::from_secs(30) + Duration::from_nanos(1_000_123))
+        );
+        assert_eq!(timers.get(Timer::Drain), Some(t0 + TIMER_RESOLUTION));
+        assert_eq!(timers.next(|_| true), timers.get(Timer::Close));
+        timers.stop(Timer::Close);
+        assert_eq!(timers.next(|_| true), Some(t0 + TIMER_RESOLUTION));
+        assert!(core::mem::size_of::<Timers>() <= 96);
     }
 }
