@@ -101,37 +101,37 @@ impl WebSocket {
     /// # Errors
     /// [`Error::Closed`] once the connection has ended, or the core's
     /// refusal of the previous operation.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.sink.send(message).await
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.sink.send(message)
     }
 
     /// Sends one fragment of a message (see `tether::Connection::send_fragment`).
     ///
     /// # Errors
     /// As [`WebSocket::send`].
-    pub async fn send_fragment(
+    pub fn send_fragment(
         &mut self,
         kind: MessageKind,
         data: Bytes,
         fin: bool,
-    ) -> Result<(), Error> {
-        self.sink.send_fragment(kind, data, fin).await
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.sink.send_fragment(kind, data, fin)
     }
 
     /// Sends a Ping.
     ///
     /// # Errors
     /// As [`WebSocket::send`].
-    pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.sink.ping(payload).await
+    pub fn ping(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.sink.ping(payload)
     }
 
     /// Sends a Pong (an unsolicited heartbeat, or an answer with auto-pong off).
     ///
     /// # Errors
     /// As [`WebSocket::send`].
-    pub async fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.sink.pong(payload).await
+    pub fn pong(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.sink.pong(payload)
     }
 
     /// Closes with `code` and `reason` and waits until the connection has
@@ -165,39 +165,16 @@ impl WsSink {
     /// `op` to the core and starts writing.
     /// One lock of the connection when there is room (the common case): the
     /// room check and `op` happen under the same lock.
-    async fn queue(
-        &mut self,
-        operation: &'static str,
-        op: impl FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
-    ) -> Result<(), Error> {
-        let mut op = Some(op);
-        let mut waited = false;
-        let result = std::future::poll_fn(|cx| {
-            let mut inner = self.shared.lock();
-            if let Err(e) = self.room(&mut inner, cx, operation, &mut waited) {
-                return Poll::Ready(Err(e));
-            }
-            if !inner.conn.can_send() {
-                return Poll::Pending;
-            }
-            let result = match op.take() {
-                Some(op) => op(&mut inner.conn),
-                None => Ok(()),
-            };
-            Poll::Ready(match result {
-                Ok(()) => {
-                    self.start_writing(&mut inner, cx);
-                    Ok(())
-                }
-                Err(e) => Err(Error::Misuse(e)),
-            })
-        })
-        .await;
-        if waited {
-            // registered while the queue was full: no longer waiting
-            self.shared.wakers.unregister(Party::Writer);
+    fn queue<F>(&mut self, operation: &'static str, op: F) -> Queue<'_, F>
+    where
+        F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
+    {
+        Queue {
+            sink: self,
+            operation,
+            op: Some(op),
+            waited: false,
         }
-        result
     }
 
     /// After queuing output: when the application has no received messages
@@ -251,38 +228,37 @@ impl WsSink {
     ///
     /// # Errors
     /// See [`WebSocket::send`].
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.queue("send", |c| c.send(message)).await
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.queue("send", |c| c.send(message))
     }
 
     /// Sends one fragment of a message.
     ///
     /// # Errors
     /// See [`WebSocket::send`].
-    pub async fn send_fragment(
+    pub fn send_fragment(
         &mut self,
         kind: MessageKind,
         data: Bytes,
         fin: bool,
-    ) -> Result<(), Error> {
-        self.queue("send a fragment", |c| c.send_fragment(kind, data, fin))
-            .await
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.queue("send a fragment", move |c| c.send_fragment(kind, data, fin))
     }
 
     /// Sends a Ping.
     ///
     /// # Errors
     /// See [`WebSocket::send`].
-    pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.queue("ping", |c| c.ping(payload)).await
+    pub fn ping(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.queue("ping", |c| c.ping(payload))
     }
 
     /// Sends a Pong.
     ///
     /// # Errors
     /// See [`WebSocket::send`].
-    pub async fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
-        self.queue("pong", |c| c.pong(payload)).await
+    pub fn pong(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.queue("pong", |c| c.pong(payload))
     }
 
     /// Waits until everything sent so far is written to the transport.
@@ -334,6 +310,52 @@ fn abort(shared: &Shared) {
 
 /// The error for `operation` when it cannot go ahead: a state that allows no
 /// sending.
+/// The future of [`WsSink::send`] and its kin: a named type rather than an
+/// `async fn` chain, so an application task that awaits a send carries
+/// its message once (each `async` layer kept its own copy: 272 bytes, now
+/// the size of this struct), for the connection's whole life.
+struct Queue<'a, F> {
+    sink: &'a mut WsSink,
+    operation: &'static str,
+    /// The operation on the core, applied once there is room.
+    op: Option<F>,
+    /// Registered as the writer while the queue was full.
+    waited: bool,
+}
+
+// `op` is only moved out, never pinned.
+impl<F> Unpin for Queue<'_, F> {}
+
+impl<F> Future for Queue<'_, F>
+where
+    F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let sink = &*this.sink;
+        let mut inner = sink.shared.lock();
+        let result = match sink.room(&mut inner, cx, this.operation, &mut this.waited) {
+            Err(e) => Err(e),
+            Ok(()) if !inner.conn.can_send() => return Poll::Pending,
+            Ok(()) => match this.op.take().map_or(Ok(()), |op| op(&mut inner.conn)) {
+                Ok(()) => {
+                    sink.start_writing(&mut inner, cx);
+                    Ok(())
+                }
+                Err(e) => Err(Error::Misuse(e)),
+            },
+        };
+        drop(inner);
+        if this.waited {
+            // registered while the queue was full: no longer waiting
+            sink.shared.wakers.unregister(Party::Writer);
+        }
+        Poll::Ready(result)
+    }
+}
+
 fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
     let state = inner.conn.state();
     if matches!(state, State::Open | State::CloseReceived) {

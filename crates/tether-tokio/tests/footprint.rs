@@ -28,3 +28,40 @@ async fn the_handshake_futures_hold_their_state_on_the_heap() {
         assert!(size <= 16, "{name}'s future is {size} bytes");
     }
 }
+
+/// An application task is as large as the largest future it awaits, for
+/// its whole life, idle included: an echo loop that awaits `send` carries
+/// that future's size even while it waits in `next()`. Each of these was
+/// an `async fn` chain that kept a copy of its message per layer (`send`:
+/// 272 bytes).
+#[tokio::test]
+async fn the_futures_an_application_awaits_are_small() {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use tether::{CloseCode, Message, MessageKind};
+
+    let (a, _b) = tokio::io::duplex(64);
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, tether::Config::default());
+    let mut ws = tether_tokio::from_upgraded(a, upgraded, &[]);
+    let mut sizes = vec![("WebSocket", size_of_val(&ws), 32)];
+    sizes.push((
+        "send",
+        size_of_val(&ws.send(Message::binary(Bytes::new()))),
+        80,
+    ));
+    let fragment = ws.send_fragment(MessageKind::Binary, Bytes::new(), true);
+    sizes.push(("send_fragment", size_of_val(&fragment), 80));
+    drop(fragment);
+    sizes.push(("ping", size_of_val(&ws.ping(Bytes::new())), 80));
+    sizes.push(("pong", size_of_val(&ws.pong(Bytes::new())), 80));
+    sizes.push((
+        "close",
+        size_of_val(&ws.close(CloseCode::NORMAL, "bye")),
+        96,
+    ));
+    sizes.push(("next_event", size_of_val(&ws.next_event()), 48));
+    sizes.push(("next", size_of_val(&ws.next()), 16));
+    for (name, size, most) in sizes {
+        assert!(size <= most, "{name}: {size} bytes, more than {most}");
+    }
+}
