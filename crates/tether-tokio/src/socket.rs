@@ -308,8 +308,6 @@ fn abort(shared: &Shared) {
     shared.wakers.wake_background();
 }
 
-/// The error for `operation` when it cannot go ahead: a state that allows no
-/// sending.
 /// The future of [`WsSink::send`] and its kin: a named type rather than an
 /// `async fn` chain, so an application task that awaits a send carries
 /// its message once (each `async` layer kept its own copy: 272 bytes, now
@@ -356,6 +354,8 @@ where
     }
 }
 
+/// The error for `operation` when it cannot go ahead: a state that allows no
+/// sending.
 fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
     let state = inner.conn.state();
     if matches!(state, State::Open | State::CloseReceived) {
