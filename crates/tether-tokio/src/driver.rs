@@ -3,7 +3,7 @@
 //!
 //! Whoever polls drives. The transport, the core and the received events
 //! live in one [`Inner`] behind a mutex shared by the application's handles
-//! and a small background task:
+//! and a background task while one is needed:
 //! - while the application polls (`next()`, `send()`, `flush()`...), its
 //!   own task reads, writes and runs the timers inline: a received message
 //!   reaches the application with no hop between tasks, and a burst of
@@ -17,13 +17,20 @@
 //! that wakes the application tasks waiting on this connection, or the
 //! background task when none waits, so exactly one party drives at a time
 //! and none misses a wake-up.
+//!
+//! The background task lives only while the connection is active: once a
+//! drive finds it resting (quiet for `Config::release_idle_after`, nothing
+//! to write, no Close to answer, both handles alive) the task ends, and the
+//! next wake-up of the shared waker (input, the timer, a handle) spawns a
+//! new one on the runtime the connection started in. An idle connection
+//! holds no task of its own.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Buf;
@@ -94,6 +101,31 @@ struct Slots {
     reader: Option<Waker>,
     writer: Option<Waker>,
     background: Option<Waker>,
+    /// A background task exists (spawned, not yet retired or finished).
+    task: bool,
+}
+
+/// How to reach the background task, taken under the slots' lock.
+enum Background {
+    /// It waits: wake it.
+    Wake(Waker),
+    /// There is none: spawn one.
+    Spawn,
+    /// It is being polled, or was already woken.
+    Busy,
+}
+
+impl Slots {
+    fn take_background(&mut self) -> Background {
+        if let Some(waker) = self.background.take() {
+            Background::Wake(waker)
+        } else if !self.task {
+            self.task = true;
+            Background::Spawn
+        } else {
+            Background::Busy
+        }
+    }
 }
 
 /// The waker the transport and the timer are polled with. It wakes every
@@ -101,9 +133,21 @@ struct Slots {
 /// application, drives only when nobody else has driven since the wake-up
 /// (an application task may be woken and then not poll, e.g. a `next()`
 /// cancelled in `select!`); otherwise it just waits again.
-#[derive(Default)]
+///
+/// The background task exists only while the connection is active: once
+/// it is resting (quiet for `Config::release_idle_after`, nothing to
+/// write, no Close to answer, both handles alive) the task ends, and the next wake-up (the transport,
+/// the timer, a handle) spawns a new one. An idle connection then holds
+/// no task of its own (about 270 bytes each).
 pub(crate) struct Wakers {
     slots: Mutex<Slots>,
+    /// The connection, for the background task spawned when one is needed.
+    shared: Weak<Shared>,
+    /// The runtime the connection started in, to spawn it on.
+    runtime: tokio::runtime::Handle,
+    /// The last drive left the connection resting: the background task
+    /// may end.
+    resting: AtomicBool,
     /// Drives so far, by any party.
     drives: AtomicU64,
     /// `drives` when the transport or timer last woke us.
@@ -114,6 +158,18 @@ pub(crate) struct Wakers {
 }
 
 impl Wakers {
+    fn new(shared: Weak<Shared>, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            slots: Mutex::default(),
+            shared,
+            runtime,
+            resting: AtomicBool::new(false),
+            drives: AtomicU64::new(0),
+            woken_at: AtomicU64::new(0),
+            kick: AtomicBool::new(false),
+        }
+    }
+
     fn slots(&self) -> MutexGuard<'_, Slots> {
         self.slots
             .lock()
@@ -152,10 +208,34 @@ impl Wakers {
             // a lock per message sent while unread messages wait)
             return;
         }
-        let waker = self.slots().background.take();
-        if let Some(w) = waker {
-            w.wake();
+        let background = self.slots().take_background();
+        self.reach(background);
+    }
+
+    /// Wakes or spawns the background task (outside the slots' lock).
+    fn reach(&self, background: Background) {
+        match background {
+            Background::Wake(waker) => waker.wake(),
+            Background::Spawn => {
+                // none when every handle and task is gone: nothing to drive
+                if let Some(shared) = self.shared.upgrade() {
+                    self.runtime.spawn(background_task(shared));
+                }
+            }
+            Background::Busy => {}
         }
+    }
+
+    /// For a resting background task: ends it unless it was woken (or
+    /// kicked) since it registered; the next wake-up spawns a new one.
+    fn retire_background(&self) -> bool {
+        let mut slots = self.slots();
+        if slots.background.is_none() || self.kick.load(Ordering::Acquire) {
+            return false;
+        }
+        slots.background = None;
+        slots.task = false;
+        true
     }
 
     /// Wakes the application parties other than `party`.
@@ -178,11 +258,12 @@ impl Wakers {
             .store(self.drives.load(Ordering::Acquire), Ordering::Release);
         let (r, w, b) = {
             let mut s = self.slots();
-            (s.reader.take(), s.writer.take(), s.background.take())
+            (s.reader.take(), s.writer.take(), s.take_background())
         };
-        for waker in [r, w, b].into_iter().flatten() {
+        for waker in [r, w].into_iter().flatten() {
             waker.wake();
         }
+        self.reach(b);
     }
 
     /// For the background task, after registering: whether it must drive.
@@ -247,6 +328,9 @@ pub(crate) struct Inner {
     pub(crate) stream_alive: bool,
     /// The final close info, kept after `Closed` was delivered.
     pub(crate) close_info: Option<Box<CloseInfo>>,
+    /// The last drive found the connection quiet, with nothing to write
+    /// (`Connection::note_idle`): its idle buffers are released.
+    quiet: bool,
 }
 
 impl Drop for Inner {
@@ -270,10 +354,32 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(io: Box<dyn Io>, conn: Connection, budget: Option<Arc<Budget>>) -> Arc<Self> {
-        let wakers = Arc::new(Wakers::default());
-        let waker = Waker::from(wakers.clone());
-        Arc::new(Self {
+    /// The connection's shared state, and its first background task
+    /// (spawned on the current runtime).
+    pub(crate) fn start(
+        io: Box<dyn Io>,
+        conn: Connection,
+        budget: Option<Arc<Budget>>,
+    ) -> Arc<Self> {
+        let runtime = tokio::runtime::Handle::current();
+        let shared = Arc::new_cyclic(|weak| {
+            let wakers = Arc::new(Wakers::new(weak.clone(), runtime));
+            let waker = Waker::from(wakers.clone());
+            Self::new(io, conn, budget, wakers, waker)
+        });
+        let first = shared.wakers.slots().take_background();
+        shared.wakers.reach(first);
+        shared
+    }
+
+    fn new(
+        io: Box<dyn Io>,
+        conn: Connection,
+        budget: Option<Arc<Budget>>,
+        wakers: Arc<Wakers>,
+        waker: Waker,
+    ) -> Self {
+        Self {
             inner: Mutex::new(Inner {
                 io,
                 conn,
@@ -293,10 +399,11 @@ impl Shared {
                 sink_alive: true,
                 stream_alive: true,
                 close_info: None,
+                quiet: false,
             }),
             wakers,
             waker,
-        })
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -317,6 +424,9 @@ impl Shared {
         let before = inner.snapshot();
         let mut shared_cx = Context::from_waker(&self.waker);
         inner.drive(&mut shared_cx, read);
+        self.wakers
+            .resting
+            .store(inner.resting(), Ordering::Release);
         // what this party changed may be what another waits for (a message,
         // room to send, the end): no transport wake-up will tell them
         if inner.snapshot() != before {
@@ -364,6 +474,19 @@ impl Inner {
     /// Everything queued so far has reached the transport (and was flushed).
     pub(crate) fn flushed(&self) -> bool {
         !self.output_pending()
+    }
+
+    /// Nothing for a background task to do until the transport, the timer
+    /// or a handle wakes the connection (each of which spawns a new one):
+    /// quiet with nothing to write, no Close to answer, both handles alive.
+    /// Items the application has not read yet may wait: the reader drives
+    /// when it reads them.
+    fn resting(&self) -> bool {
+        self.quiet
+            && self.phase == Phase::Open
+            && self.sink_alive
+            && self.stream_alive
+            && self.reply == Reply::Unasked
     }
 
     /// The connection has ended and our last bytes are written (or dropped).
@@ -595,6 +718,7 @@ impl Inner {
             return;
         }
         let mut timer_spins = 0;
+        self.quiet = false;
         self.conn.new_turn();
         loop {
             // one clock read per round of steps (it was one per step)
@@ -797,16 +921,11 @@ impl Inner {
     /// core never leaves a deadline due at the instant it handled, and one
     /// that stayed due anyway is left to a fresh poll, not looped on).
     fn step_idle(&mut self, cx: &mut Context<'_>, read: bool, timer_spins: &mut u32) -> bool {
-        // waiting for input with nothing to write or hand over: an idle
-        // connection keeps no buffers
-        // (after Config::release_idle_after of quiet, as the core decides)
-        if read
-            && self.items.is_empty()
-            && self.held.is_none()
-            && !self.output_pending()
-            && self.conn.note_idle(self.clock)
-            && self.items.capacity() > 0
-        {
+        // waiting for input with nothing to write: an idle connection keeps
+        // no buffers (after Config::release_idle_after of quiet, as the core
+        // decides), nor a queue once the application has read it all
+        self.quiet = read && !self.output_pending() && self.conn.note_idle(self.clock);
+        if self.quiet && self.items.is_empty() && self.held.is_none() && self.items.capacity() > 0 {
             self.items = VecDeque::new();
         }
         let Some(at) = self.conn.poll_timeout().map(Instant::from_std) else {
@@ -858,26 +977,29 @@ enum End {
 }
 
 /// The background task: drives the connection while the application does
-/// not, until it has ended.
-pub(crate) async fn background(shared: Arc<Shared>) {
-    let mut first = true;
+/// not, until it has ended, or until it rests (the next wake-up spawns a
+/// new one).
+async fn background_task(shared: Arc<Shared>) {
     std::future::poll_fn(|cx| {
         shared.wakers.register(Party::Background, cx.waker());
-        if !std::mem::take(&mut first) && !shared.wakers.background_must_drive() {
-            // the application drove since the last wake-up
-            return Poll::Pending;
+        if shared.wakers.background_must_drive() {
+            let mut inner = shared.lock();
+            shared.drive(&mut inner, Party::Background, cx, true);
+            if inner.is_finished() {
+                drop(inner);
+                // finished: no task is needed again (`task` stays set)
+                shared.wakers.unregister(Party::Background);
+                // whoever waits learns the end
+                shared.wake_all();
+                return Poll::Ready(());
+            }
         }
-        let mut inner = shared.lock();
-        shared.drive(&mut inner, Party::Background, cx, true);
-        if inner.is_finished() {
-            drop(inner);
-            shared.wakers.unregister(Party::Background);
-            // whoever waits learns the end
-            shared.wake_all();
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        // resting after our drive or the application's: end, unless a
+        // wake-up came meanwhile
+        if shared.wakers.resting.load(Ordering::Acquire) && shared.wakers.retire_background() {
+            return Poll::Ready(());
         }
+        Poll::Pending
     })
     .await;
 }

@@ -13,7 +13,10 @@
 //! write. While nobody polls, a small background task per connection does
 //! the same, so Pongs and keep-alives go out while the application only
 //! reads, only sends, or does neither, and the closing handshake completes
-//! on its own. Receiving is cancel-safe (`next()` in `tokio::select!` loses
+//! on its own. That task exists only while the connection is active: a
+//! quiet connection ends it, and the next input, timer or dropped handle
+//! starts a new one, so an idle connection costs no task. Receiving is
+//! cancel-safe (`next()` in `tokio::select!` loses
 //! nothing).
 //!
 //! Each drive is the core's driving loop (see the [`tether`] crate docs) as
@@ -683,7 +686,6 @@ fn start<S>(stream: S, conn: Connection, budget: Option<Arc<tether::Budget>>) ->
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = driver::Shared::new(Box::new(stream), conn, budget);
-    tokio::spawn(driver::background(shared.clone()));
+    let shared = driver::Shared::start(Box::new(stream), conn, budget);
     WebSocket::new(shared)
 }

@@ -650,3 +650,46 @@ async fn dropping_an_open_connection_sends_1001() {
     assert_eq!(close.header.opcode, OpCode::Close);
     assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
 }
+
+/// The background task exists only while the connection is active: once
+/// the connection has been quiet for `Config::release_idle_after` it ends
+/// (an idle connection holds no task of its own), and whatever wakes the
+/// connection later starts a new one: a Ping is answered, and a dropped
+/// connection still says goodbye, with the application polling nothing.
+#[tokio::test]
+async fn an_idle_connection_keeps_no_task_and_still_answers_and_says_goodbye() {
+    let (listener, url) = listener().await;
+    let config = Config {
+        release_idle_after: Duration::from_millis(20),
+        ..Config::default()
+    };
+    let accept = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tether_tokio::accept(tcp, &ServerOptions::new().config(config))
+            .await
+            .unwrap()
+    });
+    let mut peer = within(RawClient::connect(&url)).await;
+    let (ws, _) = within(accept).await.unwrap();
+    let tasks = tokio::runtime::Handle::current().metrics();
+    let at_rest = || async {
+        let start = Instant::now();
+        while tasks.num_alive_tasks() > 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "a task stayed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    at_rest().await;
+    for round in 0..3 {
+        peer.send(OpCode::Ping, format!("ping {round}").as_bytes())
+            .await;
+        let pong = within(peer.frame()).await.expect("a Pong");
+        assert_eq!(pong.header.opcode, OpCode::Pong);
+        assert_eq!(&pong.payload[..], format!("ping {round}").as_bytes());
+        at_rest().await;
+    }
+    drop(ws);
+    let close = within(peer.frame()).await.expect("a Close");
+    assert_eq!(close.header.opcode, OpCode::Close);
+    assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
+}

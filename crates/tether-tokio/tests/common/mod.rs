@@ -163,6 +163,13 @@ impl RawClient {
         self.encoder.encode(true, Rsv::NONE, opcode, payload, out);
     }
 
+    /// Writes one whole frame.
+    pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) {
+        let mut out = BytesMut::new();
+        self.encode(opcode, payload, &mut out);
+        self.stream.write_all(&out).await.unwrap();
+    }
+
     pub async fn frame(&mut self) -> Option<Frame> {
         loop {
             if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {
