@@ -166,35 +166,23 @@ pub struct Connection {
     /// Shared with every connection made from the same `Arc` (a server's).
     config: Arc<Config>,
     state: State,
-    decoder: FrameDecoder,
-    input: BytesMut,
-    /// The size of `input`'s allocation as last grown: after frames are
-    /// split off its capacity reads 0, but it still holds the allocation.
-    input_alloc: usize,
-    /// Which buffer [`Connection::receive_buffer`] last handed out.
-    direct: Direct,
+    /// The buffers and queues of bytes in flight; `None` once the
+    /// connection has been quiet for `Config::release_idle_after` with
+    /// nothing in them ([`Connection::release_idle_memory`]), so an idle
+    /// connection carries only what it needs to wake up again.
+    active: Option<Box<Active>>,
+    /// Encoded frames waiting to be written (apart from [`Active`]: an
+    /// adapter looks at it after every step, and must not rebuild the rest
+    /// to find it empty).
+    output: Output,
     /// Large payloads have been arriving (read into their own buffers):
     /// reads into the input buffer between them are kept small.
     large_payloads: bool,
-    /// Bytes the last read brought (`receive` or `received`).
-    last_read: usize,
-    events: VecDeque<Event>,
-    incoming: Option<Incoming>,
-    /// `on_frame_start` ran for the frame the decoder is in the middle of.
-    frame_started: bool,
-    /// Payload bytes of that frame already fed to the UTF-8 check.
-    frame_checked: usize,
-    output: Output,
-    /// Pongs owed to Pings, oldest first, not yet queued for output, and
-    /// their size on the wire (bounded by `Config::max_pending_pongs`).
-    pending_pongs: VecDeque<Bytes>,
-    pending_pong_bytes: usize,
     /// A protocol violation found while events before it wait for the
     /// application: the failure is carried out once they are taken.
     deferred_failure: Option<Box<ProtocolError>>,
     /// The latest time passed in (for deadlines set outside a timed call).
     now: Instant,
-    sending: Option<Sending>,
     /// Every frame we send is encoded here (client frames masked with keys
     /// from the connection's mask source).
     encoder: FrameEncoder<Masks>,
@@ -221,8 +209,6 @@ pub struct Connection {
     /// Who sent our Close: the application (`close`), or this endpoint on
     /// its own (the idle timeout).
     our_close_by: Initiator,
-    /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`.
-    sent: VecDeque<Sent>,
     /// A received message the extension is still decoding (over several
     /// turns); input waits behind it.
     decoding: Option<Box<Decoding>>,
@@ -236,6 +222,86 @@ pub struct Connection {
     idle_released: bool,
     /// When bytes last went in or out (as far as `now` was known).
     last_traffic: Instant,
+}
+
+/// What a connection holds only while bytes move: the decoder and the
+/// input buffer, the messages being reassembled and the events not yet
+/// taken, the output queue, owed Pongs and the notices of frames sent.
+/// Built on first use and dropped (all of it at once) when the connection
+/// has been quiet for `Config::release_idle_after` with all of it empty.
+struct Active {
+    decoder: FrameDecoder,
+    input: BytesMut,
+    /// The size of `input`'s allocation as last grown: after frames are
+    /// split off its capacity reads 0, but it still holds the allocation.
+    input_alloc: usize,
+    /// Which buffer [`Connection::receive_buffer`] last handed out.
+    direct: Direct,
+    /// Bytes the last read brought (`receive` or `received`).
+    last_read: usize,
+    events: VecDeque<Event>,
+    incoming: Option<Incoming>,
+    /// `on_frame_start` ran for the frame the decoder is in the middle of.
+    frame_started: bool,
+    /// Payload bytes of that frame already fed to the UTF-8 check.
+    frame_checked: usize,
+    /// Pongs owed to Pings, oldest first, not yet queued for output, and
+    /// their size on the wire (bounded by `Config::max_pending_pongs`).
+    pending_pongs: VecDeque<Bytes>,
+    pending_pong_bytes: usize,
+    sending: Option<Sending>,
+    /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`.
+    sent: VecDeque<Sent>,
+}
+
+/// The decoder's limits: the configured frame size, and the RSV bits the
+/// negotiated extension uses.
+fn decoder_limits(config: &Config, extension: Option<&dyn Extension>) -> Limits {
+    Limits {
+        max_frame_size: config.max_frame_size as u64,
+        allowed_rsv: extension.map_or(Rsv::NONE, |e| e.rsv()),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn activate(role: Role, config: &Config, extension: Option<&dyn Extension>) -> Box<Active> {
+    Box::new(Active::new(role, decoder_limits(config, extension)))
+}
+
+impl Active {
+    fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            decoder: FrameDecoder::new(role, limits),
+            input: BytesMut::new(),
+            input_alloc: 0,
+            direct: Direct::None,
+            last_read: 0,
+            events: VecDeque::new(),
+            incoming: None,
+            frame_started: false,
+            frame_checked: 0,
+            pending_pongs: VecDeque::new(),
+            pending_pong_bytes: 0,
+            sending: None,
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// Holds nothing a later turn needs: no input (not even part of a
+    /// header), no frame or message half received, nothing to hand over,
+    /// write or notify, no fragmented send open. (A buffer handed out by
+    /// `receive_buffer` that the read left empty holds nothing either.)
+    fn is_empty(&self) -> bool {
+        self.input.is_empty()
+            && self.decoder.pending_header().is_none()
+            && !self.frame_started
+            && self.incoming.is_none()
+            && self.events.is_empty()
+            && self.pending_pongs.is_empty()
+            && self.sending.is_none()
+            && self.sent.is_empty()
+    }
 }
 
 /// What a connection may do about a shared [`Budget`](crate::Budget), from
@@ -267,9 +333,15 @@ impl core::fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("role", &self.role)
             .field("state", &self.state)
-            .field("buffered_input", &self.input.len())
-            .field("queued_output", &self.output.len())
-            .field("events", &self.events.len())
+            .field(
+                "buffered_input",
+                &self.active.as_ref().map_or(0, |a| a.input.len()),
+            )
+            .field("queued_output", &self.queued_output())
+            .field(
+                "events",
+                &self.active.as_ref().map_or(0, |a| a.events.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -295,34 +367,19 @@ impl Connection {
         masks: Box<dyn MaskSource + Send>,
     ) -> Self {
         let config = config.into();
-        let limits = Limits {
-            max_frame_size: config.max_frame_size as u64,
-            allowed_rsv: Rsv::NONE,
-        };
         let mut conn = Self {
             role,
-            decoder: FrameDecoder::new(role, limits),
             state: State::Open,
-            input: BytesMut::new(),
-            input_alloc: 0,
-            direct: Direct::None,
+            active: None,
+            output: Output::default(),
             large_payloads: false,
-            last_read: 0,
-            events: VecDeque::new(),
-            incoming: None,
             decoding: None,
             turn_work: 0,
             budget_overdue: false,
             idle_released: false,
             last_traffic: now,
-            frame_started: false,
-            frame_checked: 0,
-            output: Output::default(),
-            pending_pongs: VecDeque::new(),
-            pending_pong_bytes: 0,
             deferred_failure: None,
             now,
-            sending: None,
             encoder: FrameEncoder::new(role, Masks(masks)),
             extension: None,
             timers: Timers::default(),
@@ -336,7 +393,6 @@ impl Connection {
             peer_close: None,
             progress_seen: 0,
             our_close_by: Initiator::Application,
-            sent: VecDeque::new(),
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
@@ -350,10 +406,19 @@ impl Connection {
     /// Installs a negotiated extension: its RSV bits become legal on the
     /// first frame of data messages, and it transforms message payloads.
     pub fn set_extension(&mut self, extension: Box<dyn Extension>) {
-        let mut limits = *self.decoder.limits();
-        limits.allowed_rsv = extension.rsv();
-        self.decoder.set_limits(limits);
         self.extension = Some(extension);
+        let limits = decoder_limits(&self.config, self.extension.as_deref());
+        if let Some(active) = &mut self.active {
+            active.decoder.set_limits(limits);
+        }
+    }
+
+    /// The buffers and queues of bytes in flight, built again on first use
+    /// after an idle connection dropped them.
+    #[inline(always)]
+    fn a(&mut self) -> &mut Active {
+        self.active
+            .get_or_insert_with(|| activate(self.role, &self.config, self.extension.as_deref()))
     }
 
     /// Our role.
@@ -400,23 +465,24 @@ impl Connection {
         // are split off it without copying), while the payload of a frame
         // still arriving goes straight into that frame's own buffer.
         self.turn_work = self.turn_work.saturating_add(data.len());
-        self.last_read = data.len();
+        self.a().last_read = data.len();
         let mut data = data;
         while !data.is_empty() {
             if self.input_stopped() {
-                self.input.clear();
+                self.a().input.clear();
                 return Ok(());
             }
             if self.decoding.is_some() {
                 // a message is still being decoded: what follows it waits
                 // (an adapter reads no more until `continue_decoding` ends it)
-                self.input.extend_from_slice(data);
-                self.input_alloc = self.input_alloc.max(self.input.capacity());
+                let a = self.a();
+                a.input.extend_from_slice(data);
+                a.input_alloc = a.input_alloc.max(a.input.capacity());
                 break;
             }
-            if let Some(need) = self.decoder.payload_remaining() {
+            if let Some(need) = self.a().decoder.payload_remaining() {
                 let take = need.min(data.len());
-                let done = self.decoder.feed_payload(&data[..take]);
+                let done = self.a().decoder.feed_payload(&data[..take]);
                 data = &data[take..];
                 match done {
                     Some(frame) => self.handle_frame(now, frame)?,
@@ -424,14 +490,15 @@ impl Connection {
                 }
                 continue;
             }
-            let take = if self.input.is_empty() {
+            let a = self.a();
+            let take = if a.input.is_empty() {
                 whole_frames_prefix(data)
             } else {
                 // finish a header that was split across reads
                 data.len().min(tether_frame::MAX_HEADER_LEN)
             };
-            self.input.extend_from_slice(&data[..take]);
-            self.input_alloc = self.input_alloc.max(self.input.capacity());
+            a.input.extend_from_slice(&data[..take]);
+            a.input_alloc = a.input_alloc.max(a.input.capacity());
             data = &data[take..];
             self.process(now)?;
         }
@@ -444,10 +511,11 @@ impl Connection {
     /// buffer, or left one pending that the next read can go into.
     fn note_large_payloads(&mut self, into_payload: bool) {
         self.large_payloads = into_payload
-            || self
-                .decoder
-                .payload_remaining()
-                .is_some_and(|need| need >= DIRECT_READ_MIN);
+            || self.active.as_ref().is_some_and(|a| {
+                a.decoder
+                    .payload_remaining()
+                    .is_some_and(|need| need >= DIRECT_READ_MIN)
+            });
     }
 
     /// For transports that can read into a buffer they are handed (tokio's
@@ -480,54 +548,56 @@ impl Connection {
         if self.input_stopped() || self.decoding.is_some() {
             return None;
         }
-        if self.input.is_empty()
-            && self
-                .decoder
+        // none while the connection holds no buffers (idle, or new)
+        let large_payloads = self.large_payloads;
+        let a = self.active.as_deref_mut()?;
+        if a.input.is_empty()
+            && a.decoder
                 .payload_remaining()
                 .is_some_and(|need| need >= DIRECT_READ_MIN)
         {
-            let into = self.decoder.payload_buffer()?;
-            self.direct = Direct::Payload;
+            let into = a.decoder.payload_buffer()?;
+            a.direct = Direct::Payload;
             return Some(into);
         }
-        if self.input_alloc == 0 || max == 0 {
+        if a.input_alloc == 0 || max == 0 {
             return None;
         }
         // After large payloads, read little into the input buffer: the next
         // header and a few KiB, so the rest of a large payload goes to its
         // own buffer instead of being copied there.
-        let max = if self.large_payloads {
+        let max = if large_payloads {
             max.min(AFTER_LARGE_READ)
         } else {
             max
         };
-        let spare = self.input.capacity() - self.input.len();
+        let spare = a.input.capacity() - a.input.len();
         // Room for `max` more only by reusing the allocation, which is
         // possible once every message split off it has been dropped.
         // Otherwise the read goes through `receive`, which copies just what
         // arrived: a message the application keeps must not pin a whole
         // read buffer each (a peer sending one small frame per read would
         // make every unread 16-byte message cost a 64 KiB allocation).
-        if spare < max.min(DIRECT_READ_MIN) && !self.input.try_reclaim(max) {
+        if spare < max.min(DIRECT_READ_MIN) && !a.input.try_reclaim(max) {
             // Grow only for a connection whose last read was large (bulk
             // input): one that reads a little at a time (an echo, a
             // handshake's first message, a connection about to go idle)
             // keeps an input buffer of just what it received, and reads
             // through `receive`, so it holds no 64 KiB it does not use.
-            if self.last_read < max / 2 {
+            if a.last_read < max / 2 {
                 return None;
             }
             // the whole allocation back (nothing split off it alive), but
             // smaller than `max`: grow it (moving what it holds)
-            let whole = self.input_alloc.saturating_sub(self.input.len());
-            if whole == 0 || !self.input.try_reclaim(whole) {
+            let whole = a.input_alloc.saturating_sub(a.input.len());
+            if whole == 0 || !a.input.try_reclaim(whole) {
                 return None;
             }
-            self.input.reserve(max);
-            self.input_alloc = self.input_alloc.max(self.input.capacity());
+            a.input.reserve(max);
+            a.input_alloc = a.input_alloc.max(a.input.capacity());
         }
-        self.direct = Direct::Input(self.input.len());
-        Some((&mut self.input).limit(max))
+        a.direct = Direct::Input(a.input.len());
+        Some((&mut a.input).limit(max))
     }
 
     /// Takes the bytes appended through [`Connection::receive_buffer`] at
@@ -537,14 +607,17 @@ impl Connection {
     /// # Errors
     /// As [`Connection::receive`].
     pub fn received(&mut self, now: Instant) -> Result<(), Error> {
-        let direct = core::mem::replace(&mut self.direct, Direct::None);
+        let Some(a) = self.active.as_deref_mut() else {
+            return Ok(());
+        };
+        let direct = core::mem::replace(&mut a.direct, Direct::None);
         let appended = match direct {
             Direct::None => return Ok(()),
-            Direct::Payload => self.decoder.payload_appended_len(),
-            Direct::Input(before) => self.input.len().saturating_sub(before),
+            Direct::Payload => a.decoder.payload_appended_len(),
+            Direct::Input(before) => a.input.len().saturating_sub(before),
         };
         if self.state.is_terminal() || self.input_stopped() {
-            self.input.clear();
+            self.a().input.clear();
             return Ok(());
         }
         self.now = now;
@@ -553,10 +626,10 @@ impl Connection {
             self.note_traffic();
         }
         self.turn_work = self.turn_work.saturating_add(appended);
-        self.last_read = appended;
+        self.a().last_read = appended;
         self.note_large_payloads(direct == Direct::Payload);
         if direct == Direct::Payload {
-            match self.decoder.payload_appended() {
+            match self.a().decoder.payload_appended() {
                 Some(frame) => self.handle_frame(now, frame)?,
                 None => self.check_partial()?,
             }
@@ -594,7 +667,7 @@ impl Connection {
         if let Err(e) = self.decode_some() {
             return Err(self.fail(e));
         }
-        if self.decoding.is_none() && !self.input.is_empty() {
+        if self.decoding.is_none() && self.active.as_ref().is_some_and(|a| !a.input.is_empty()) {
             self.process(now)?;
         }
         self.track_progress(now);
@@ -661,7 +734,9 @@ impl Connection {
     /// Ends the connection at once with 1013, dropping unread events: it
     /// held `held` bytes of a shared budget that stayed spent.
     fn evict(&mut self, held: usize) {
-        self.events.clear();
+        if let Some(a) = &mut self.active {
+            a.events.clear();
+        }
         let reason = format!(
             "evicted: held {held} bytes of the server's spent memory budget for {}",
             fmt_duration(self.config.budget_timeout)
@@ -695,10 +770,12 @@ impl Connection {
         // reuses the same memory instead of holding one buffer per
         // connection for the quiet time (the hostile suite's idle rows went
         // from 20 to 111 KiB of RSS per connection when they waited too).
-        self.decoder.release_spares_over(IDLE_SPARE_MAX);
-        if self.input.is_empty() && self.input_alloc > IDLE_SPARE_MAX {
-            self.input = BytesMut::new();
-            self.input_alloc = 0;
+        if let Some(a) = &mut self.active {
+            a.decoder.release_spares_over(IDLE_SPARE_MAX);
+            if a.input.is_empty() && a.input_alloc > IDLE_SPARE_MAX {
+                a.input = BytesMut::new();
+                a.input_alloc = 0;
+            }
         }
         if self.idle_released {
             return true;
@@ -719,27 +796,38 @@ impl Connection {
         self.idle_released = false;
     }
 
-    /// Frees buffers that hold nothing: the input buffer once it is empty,
-    /// the event and output queues once drained, and the decoder's spare
-    /// frame buffers over [`IDLE_SPARE_MAX`] (64 KiB, the largest that 64 KiB echoes reuse without page faults) each. For an adapter
-    /// to call when the connection goes idle (it waits for input with
-    /// nothing to write), so an idle connection holds little more than this
-    /// struct and at most two 64 KiB spares (and an extension frees what
-    /// it can rebuild, [`Extension::release_idle`]: permessage-deflate its
+    /// Frees what holds nothing. When nothing is in flight (no input, not
+    /// even part of a header, no message half received, no event, owed
+    /// Pong or notice waiting, no fragmented send open), every buffer and
+    /// queue of bytes in flight goes at once, the decoder with its spare
+    /// frame buffers too; otherwise the empty input buffer, the drained
+    /// event queue and the decoder's spares over [`IDLE_SPARE_MAX`] (64
+    /// KiB, the largest that 64 KiB echoes reuse without page faults) go.
+    /// The empty output queue goes either way, and an extension frees what
+    /// it can rebuild ([`Extension::release_idle`]: permessage-deflate its
     /// contexts without context takeover, never while it is still decoding
-    /// a message over several turns); buffers come back on the next
-    /// use. Spares up to that size are kept: freeing them between 64 KiB
-    /// messages cost page faults (9% of an echo server's time).
+    /// a message over several turns). Everything comes back on the next
+    /// use.
+    ///
+    /// The connection calls it itself once it has been quiet for
+    /// `Config::release_idle_after` (see [`Connection::note_idle`]), so an
+    /// idle connection holds its struct and nothing else on the heap
+    /// (`tests/footprint.rs`); an adapter may call it when it knows the
+    /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
-        if self.input.is_empty() {
-            self.input = BytesMut::new();
-            self.input_alloc = 0;
-        }
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
         self.output.release();
-        self.decoder.release_spares_over(IDLE_SPARE_MAX);
+        if self.active.as_ref().is_some_and(|a| a.is_empty()) {
+            self.active = None;
+        } else if let Some(a) = &mut self.active {
+            if a.input.is_empty() {
+                a.input = BytesMut::new();
+                a.input_alloc = 0;
+            }
+            if a.events.is_empty() {
+                a.events = VecDeque::new();
+            }
+            a.decoder.release_spares_over(IDLE_SPARE_MAX);
+        }
         // A message the extension is still decoding (over several turns)
         // needs its state: the connection is waiting for its next turn,
         // not idle. Freeing the inflater there corrupted the message.
@@ -802,13 +890,14 @@ impl Connection {
     fn process(&mut self, now: Instant) -> Result<(), Error> {
         loop {
             if self.input_stopped() {
-                self.input.clear();
+                self.a().input.clear();
                 return Ok(());
             }
             if self.decoding.is_some() {
                 return Ok(());
             }
-            match self.decoder.decode(&mut self.input) {
+            let a = self.a();
+            match a.decoder.decode(&mut a.input) {
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(Some(frame)) => self.handle_frame(now, frame)?,
                 Ok(None) => return self.check_partial(),
@@ -825,8 +914,8 @@ impl Connection {
         // arrived in one piece (the common case); same rules as below.
         let h = frame.header;
         if h.fin
-            && !self.frame_started
-            && self.incoming.is_none()
+            && !self.a().frame_started
+            && self.a().incoming.is_none()
             && h.rsv.is_empty()
             && matches!(h.opcode, OpCode::Text | OpCode::Binary)
         {
@@ -836,22 +925,24 @@ impl Connection {
                     max: self.config.max_message_size,
                 }));
             }
+            if h.opcode == OpCode::Text && simdutf8::basic::from_utf8(&frame.payload).is_err() {
+                return Err(self.fail(ProtocolError::InvalidUtf8));
+            }
             self.postpone_heartbeat(now);
+            // The queue first, then the message: with room known, nothing
+            // between building the event and storing it can call out (not
+            // even `a()` rebuilding the buffers), so it is stored straight
+            // into its slot; otherwise it was built on the stack and copied
+            // in with wide loads that stalled on the narrow stores (a third
+            // of the time of a 16-byte message).
+            let events = &mut self.a().events;
             let message = if h.opcode == OpCode::Text {
-                if simdutf8::basic::from_utf8(&frame.payload).is_err() {
-                    return Err(self.fail(ProtocolError::InvalidUtf8));
-                }
                 Message::Text(Utf8Bytes::from_validated(frame.payload.freeze()))
             } else {
                 Message::Binary(frame.payload.freeze())
             };
-            // With room known, nothing between building the event and
-            // storing it can call out, so it is stored straight into its
-            // slot; otherwise it was built on the stack and copied in with
-            // wide loads that stalled on the narrow stores (a third of the
-            // time of a 16-byte message).
-            if self.events.len() < self.events.capacity() {
-                self.events.push_back(Event::Message(message));
+            if events.len() < events.capacity() {
+                events.push_back(Event::Message(message));
             } else {
                 self.push_event_grow(Event::Message(message));
             }
@@ -863,18 +954,18 @@ impl Connection {
     /// `events.push_back` when it must grow (out of the fast path).
     #[inline(never)]
     fn push_event_grow(&mut self, event: Event) {
-        self.events.push_back(event);
+        self.a().events.push_back(event);
     }
 
     /// Every frame but a whole, unfragmented, untransformed data message.
     #[inline(never)]
     fn handle_frame_slow(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
-        if !self.frame_started {
+        if !self.a().frame_started {
             self.on_frame_start(&frame.header)
                 .map_err(|e| self.fail(e))?;
         }
-        self.frame_started = false;
-        let checked = core::mem::take(&mut self.frame_checked);
+        self.a().frame_started = false;
+        let checked = core::mem::take(&mut self.a().frame_checked);
         self.on_frame(now, frame.header, frame.payload, checked)
             .map_err(|e| self.fail(e))
     }
@@ -883,21 +974,22 @@ impl Connection {
     /// as soon as its header is known, and UTF-8 of the text so far (fail
     /// fast, Autobahn 6.4).
     fn check_partial(&mut self) -> Result<(), Error> {
-        let Some(header) = self.decoder.pending_header().copied() else {
+        let Some(header) = self.a().decoder.pending_header().copied() else {
             return Ok(());
         };
-        if !self.frame_started {
+        if !self.a().frame_started {
             self.on_frame_start(&header).map_err(|e| self.fail(e))?;
-            self.frame_started = true;
+            self.a().frame_started = true;
         }
+        let a = self.a();
         if let (Some(inc), Some((_, part))) = (
-            self.incoming.as_mut().filter(|_| header.opcode.is_data()),
-            self.decoder.partial_payload(),
+            a.incoming.as_mut().filter(|_| header.opcode.is_data()),
+            a.decoder.partial_payload(),
         ) && let Some(utf8) = inc.utf8.as_mut()
         {
-            let fresh = part.get(self.frame_checked..).unwrap_or_default();
+            let fresh = part.get(a.frame_checked..).unwrap_or_default();
             let ok = utf8.feed(fresh).is_ok();
-            self.frame_checked = part.len();
+            a.frame_checked = part.len();
             if !ok {
                 return Err(self.fail(ProtocolError::InvalidUtf8));
             }
@@ -914,17 +1006,16 @@ impl Connection {
             return Ok(());
         }
         let max = self.config.max_message_size;
-        match (h.opcode, self.incoming.as_mut()) {
+        let max_fragments = self.config.max_fragments;
+        match (h.opcode, self.a().incoming.as_mut()) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Continuation, Some(inc)) => {
                 if !h.rsv.is_empty() {
                     return Err(ProtocolError::ReservedBitsOnFrame(h.opcode));
                 }
                 inc.fragments += 1;
-                if inc.fragments > self.config.max_fragments {
-                    return Err(ProtocolError::TooManyFragments {
-                        max: self.config.max_fragments,
-                    });
+                if inc.fragments > max_fragments {
+                    return Err(ProtocolError::TooManyFragments { max: max_fragments });
                 }
                 inc.declared = inc.declared.saturating_add(h.payload_len);
                 if inc.declared > max as u64 {
@@ -948,7 +1039,7 @@ impl Connection {
                 } else {
                     MessageKind::Binary
                 };
-                self.incoming = Some(Incoming {
+                self.a().incoming = Some(Incoming {
                     kind,
                     rsv: h.rsv,
                     buf: BytesMut::new(),
@@ -975,7 +1066,7 @@ impl Connection {
                 {
                     self.owe_pong(payload.clone());
                 }
-                self.events.push_back(Event::Ping(payload));
+                self.a().events.push_back(Event::Ping(payload));
                 Ok(())
             }
             OpCode::Pong => {
@@ -986,13 +1077,13 @@ impl Connection {
                     self.timers.stop(Timer::PongDeadline);
                     self.postpone_keepalive(now);
                 }
-                self.events.push_back(Event::Pong(payload.freeze()));
+                self.a().events.push_back(Event::Pong(payload.freeze()));
                 Ok(())
             }
             OpCode::Close => self.on_close(now, &payload),
             _ => {
                 self.postpone_heartbeat(now);
-                let Some(inc) = self.incoming.as_mut() else {
+                let Some(inc) = self.a().incoming.as_mut() else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
                 if let Some(utf8) = inc.utf8.as_mut() {
@@ -1013,7 +1104,7 @@ impl Connection {
     }
 
     fn finish_message(&mut self) -> Result<(), ProtocolError> {
-        let Some(inc) = self.incoming.take() else {
+        let Some(inc) = self.a().incoming.take() else {
             return Ok(());
         };
         let checked = inc.utf8.is_some();
@@ -1082,7 +1173,7 @@ impl Connection {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
         };
-        self.events.push_back(Event::Message(message));
+        self.a().events.push_back(Event::Message(message));
         Ok(())
     }
 
@@ -1147,12 +1238,15 @@ impl Connection {
     /// to those messages go out before our Close; `close_timeout` bounds
     /// the wait.
     fn fail(&mut self, err: ProtocolError) -> Error {
-        let defer =
-            self.state == State::Open && (!self.config.auto_close_reply || !self.events.is_empty());
+        let defer = self.state == State::Open
+            && (!self.config.auto_close_reply
+                || self.active.as_ref().is_some_and(|a| !a.events.is_empty()));
         if defer {
             self.deferred_failure = Some(Box::new(err.clone()));
-            self.input.clear();
-            self.incoming = None;
+            if let Some(a) = &mut self.active {
+                a.input.clear();
+                a.incoming = None;
+            }
             self.decoding = None;
             self.start_closing(self.now);
         } else {
@@ -1177,12 +1271,14 @@ impl Connection {
     /// latest), so a Ping flood holds a bounded amount.
     fn owe_pong(&mut self, payload: Bytes) {
         let cost = payload.len() + PONG_OVERHEAD;
-        if self.pending_pong_bytes + cost > self.config.max_pending_pongs {
-            self.pending_pongs.clear();
-            self.pending_pong_bytes = 0;
+        let max = self.config.max_pending_pongs;
+        let a = self.a();
+        if a.pending_pong_bytes + cost > max {
+            a.pending_pongs.clear();
+            a.pending_pong_bytes = 0;
         }
-        self.pending_pong_bytes += cost;
-        self.pending_pongs.push_back(payload);
+        a.pending_pong_bytes += cost;
+        a.pending_pongs.push_back(payload);
     }
 
     fn end(
@@ -1205,13 +1301,14 @@ impl Connection {
             self.output = Output::default();
         }
         self.close_info = Some(Box::new(info.clone()));
-        self.events.push_back(Event::Closed(info));
-        self.input.clear();
-        self.incoming = None;
+        let a = self.a();
+        a.events.push_back(Event::Closed(info));
+        a.input.clear();
+        a.incoming = None;
+        a.sending = None;
+        a.pending_pongs.clear();
+        a.pending_pong_bytes = 0;
         self.decoding = None;
-        self.sending = None;
-        self.pending_pongs.clear();
-        self.pending_pong_bytes = 0;
         self.deferred_failure = None;
         self.ping_expected = None;
         for timer in [
@@ -1268,7 +1365,7 @@ impl Connection {
     /// the final [`Event::Closed`] is returned.
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        match self.events.pop_front() {
+        match self.active.as_mut().and_then(|a| a.events.pop_front()) {
             Some(event) => Some(event),
             None => self.deferred_event(),
         }
@@ -1281,7 +1378,7 @@ impl Connection {
         }
         let err = self.deferred_failure.take()?;
         self.carry_out_failure(*err);
-        self.events.pop_front()
+        self.a().events.pop_front()
     }
 
     /// The bytes to write to the transport, as a [`bytes::Buf`]: write
@@ -1301,7 +1398,11 @@ impl Connection {
 
     /// Whether there is anything to write.
     pub fn has_output(&self) -> bool {
-        !self.output.is_empty() || !self.pending_pongs.is_empty()
+        !self.output.is_empty()
+            || self
+                .active
+                .as_ref()
+                .is_some_and(|a| !a.pending_pongs.is_empty())
     }
 
     /// Bytes queued for the transport (not counting an owed Pong).
@@ -1312,7 +1413,7 @@ impl Connection {
     /// Whether `send` would accept a message now (the output queue is
     /// within `Config::max_queued_output` and the state allows sending).
     pub fn can_send(&self) -> bool {
-        SEND_STATES.contains(&self.state) && self.output.len() <= self.config.max_queued_output
+        SEND_STATES.contains(&self.state) && self.queued_output() <= self.config.max_queued_output
     }
 
     /// The next frame the connection sent of its own accord (keep-alive,
@@ -1320,22 +1421,27 @@ impl Connection {
     /// none. Only the latest 16 are kept. For logs and monitors: nothing
     /// needs to take them.
     pub fn poll_sent(&mut self) -> Option<Sent> {
-        self.sent.pop_front()
+        self.active.as_mut()?.sent.pop_front()
     }
 
     fn note_sent(&mut self, sent: Sent) {
-        if self.sent.len() >= SENT_NOTICES {
-            self.sent.pop_front();
+        let notices = &mut self.a().sent;
+        if notices.len() >= SENT_NOTICES {
+            notices.pop_front();
         }
-        self.sent.push_back(sent);
+        notices.push_back(sent);
     }
 
     fn flush_pending_pongs(&mut self) {
-        if self.pending_pongs.is_empty() {
+        if self
+            .active
+            .as_ref()
+            .is_none_or(|a| a.pending_pongs.is_empty())
+        {
             return;
         }
-        self.pending_pong_bytes = 0;
-        while let Some(payload) = self.pending_pongs.pop_front() {
+        self.a().pending_pong_bytes = 0;
+        while let Some(payload) = self.a().pending_pongs.pop_front() {
             self.note_sent(Sent::Pong(payload.clone()));
             self.write_frame(true, Rsv::NONE, OpCode::Pong, payload);
         }
@@ -1386,9 +1492,10 @@ impl Connection {
     }
 
     fn check_room(&self) -> Result<(), Error> {
-        if self.output.len() > self.config.max_queued_output {
+        let queued = self.queued_output();
+        if queued > self.config.max_queued_output {
             return Err(Error::OutputFull {
-                queued: self.output.len(),
+                queued,
                 limit: self.config.max_queued_output,
             });
         }
@@ -1405,7 +1512,7 @@ impl Connection {
     /// while a fragmented send is open.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
-        if self.sending.is_some() {
+        if self.a().sending.is_some() {
             return Err(InvalidInput::FragmentedSendOpen.into());
         }
         self.check_room()?;
@@ -1443,7 +1550,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
-        let (opcode, utf8) = match &self.sending {
+        let (opcode, utf8) = match &self.a().sending {
             None => (
                 match kind {
                     MessageKind::Text => OpCode::Text,
@@ -1464,7 +1571,7 @@ impl Connection {
         }
         self.flush_pending_pongs();
         self.write_frame(fin, Rsv::NONE, opcode, data);
-        self.sending = (!fin).then_some(Sending { kind, utf8 });
+        self.a().sending = (!fin).then_some(Sending { kind, utf8 });
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
         Ok(())
@@ -1517,7 +1624,9 @@ impl Connection {
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_state("close", SEND_STATES)?;
         CloseFrame::check(code, reason)?;
-        self.sending = None;
+        if let Some(a) = &mut self.active {
+            a.sending = None;
+        }
         if let Some(err) = self.deferred_failure.take() {
             // the peer broke the protocol: that is what our Close says
             self.carry_out_failure(*err);
@@ -1622,17 +1731,18 @@ impl Connection {
     /// its fragments so far, the data frame still arriving, and a data
     /// frame's header split across reads. Control frames do not count.
     fn message_in_progress(&self) -> Option<usize> {
-        let whole = self.incoming.as_ref().map(|m| m.buf.len());
-        let frame = self
+        let a = self.active.as_deref()?;
+        let whole = a.incoming.as_ref().map(|m| m.buf.len());
+        let frame = a
             .decoder
             .partial_payload()
             .filter(|(h, _)| h.opcode.is_data())
             .map(|(_, p)| p.len());
-        let header = self
+        let header = a
             .input
             .first()
             .filter(|b| *b & 0x08 == 0)
-            .map(|_| self.input.len());
+            .map(|_| a.input.len());
         match (whole, frame, header) {
             (None, None, None) => None,
             _ => Some(whole.unwrap_or(0) + frame.unwrap_or(0) + header.unwrap_or(0)),
@@ -1735,7 +1845,9 @@ impl Connection {
                 };
                 let (interval, message) = (h.interval, h.message.clone());
                 self.timers.set(Timer::Heartbeat, now, interval);
-                if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending.is_none() {
+                if !core::mem::take(&mut self.sent_since_heartbeat)
+                    && self.active.as_ref().is_none_or(|a| a.sending.is_none())
+                {
                     let opcode = match message.kind() {
                         MessageKind::Text => OpCode::Text,
                         MessageKind::Binary => OpCode::Binary,
@@ -1846,7 +1958,9 @@ impl Connection {
     /// `Config::fin_wait`, or until [`Connection::receive_eof`]). An
     /// adapter flushes its transport, shuts down writing and closes it.
     pub fn should_close_transport(&self) -> bool {
-        self.state.is_terminal() && self.output.is_empty() && !self.timers.is_armed(Timer::FinWait)
+        self.state.is_terminal()
+            && self.queued_output() == 0
+            && !self.timers.is_armed(Timer::FinWait)
     }
 
     /// Whether the peer is expected to close the transport next: a client
