@@ -69,7 +69,7 @@ fn an_idle_connection_holds_its_struct_and_a_shared_config_only() {
         let Some(Event::Message(m)) = conn.poll_event() else {
             panic!("no message after the release");
         };
-        assert_eq!(&m.as_bytes()[..], &[7; 16]);
+        assert_eq!(m.as_bytes(), &[7; 16]);
         conn.send(m).unwrap();
         assert_eq!(conn.take_output().len(), 2 + 16);
     }
