@@ -17,16 +17,29 @@ pub(crate) const ZERO_COPY_MIN: usize = 4096;
 ///
 /// It is a [`Buf`]: write `chunk()` (or `chunks_vectored` for a vectored
 /// write) and then `advance` by what the transport accepted.
+///
+/// Its buffers are boxed apart from it, built on the first frame and freed
+/// when an idle connection releases them, so an idle connection carries
+/// two words for its output.
 #[derive(Debug, Default)]
 pub struct Output {
+    len: usize,
+    queue: Option<Box<Queue>>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
-    len: usize,
 }
 
 impl Output {
+    fn queue(&mut self) -> &mut Queue {
+        self.queue.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn push_slice(&mut self, data: &[u8]) {
-        self.tail.extend_from_slice(data);
+        self.queue().tail.extend_from_slice(data);
         self.len += data.len();
     }
 
@@ -35,16 +48,18 @@ impl Output {
         if payload.len() < ZERO_COPY_MIN {
             return self.push_slice(&payload);
         }
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
-        }
         self.len += payload.len();
-        self.chunks.push_back(payload);
+        let queue = self.queue();
+        if !queue.tail.is_empty() {
+            let tail = queue.tail.split().freeze();
+            queue.chunks.push_back(tail);
+        }
+        queue.chunks.push_back(payload);
     }
 
     /// Room to encode into, at the end of the queue.
     pub(crate) fn tail_mut(&mut self) -> &mut BytesMut {
-        &mut self.tail
+        &mut self.queue().tail
     }
 
     /// Records `n` bytes written directly into [`Output::tail_mut`].
@@ -52,11 +67,10 @@ impl Output {
         self.len += n;
     }
 
-    /// Frees the allocations an empty queue still holds.
+    /// Frees the buffers of an empty queue.
     pub(crate) fn release(&mut self) {
         if self.len == 0 {
-            self.chunks = VecDeque::new();
-            self.tail = BytesMut::new();
+            self.queue = None;
         }
     }
 
@@ -73,21 +87,22 @@ impl Output {
     /// Takes everything queued as one `Bytes` (copies when more than one
     /// chunk is queued). Simple for callers that write whole buffers.
     pub fn take_all(&mut self) -> Bytes {
-        if self.chunks.is_empty() {
-            self.len = 0;
-            return self.tail.split().freeze();
+        let len = core::mem::take(&mut self.len);
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return Bytes::new();
+        };
+        if queue.chunks.is_empty() {
+            return queue.tail.split().freeze();
         }
-        if self.chunks.len() == 1 && self.tail.is_empty() {
-            self.len = 0;
-            return self.chunks.pop_front().unwrap_or_default();
+        if queue.chunks.len() == 1 && queue.tail.is_empty() {
+            return queue.chunks.pop_front().unwrap_or_default();
         }
-        let mut all = BytesMut::with_capacity(self.len);
-        for c in self.chunks.drain(..) {
+        let mut all = BytesMut::with_capacity(len);
+        for c in queue.chunks.drain(..) {
             all.extend_from_slice(&c);
         }
-        all.extend_from_slice(&self.tail);
-        self.tail.clear();
-        self.len = 0;
+        all.extend_from_slice(&queue.tail);
+        queue.tail.clear();
         all.freeze()
     }
 }
@@ -98,27 +113,33 @@ impl Buf for Output {
     }
 
     fn chunk(&self) -> &[u8] {
-        match self.chunks.front() {
-            Some(c) => c,
-            None => &self.tail,
+        match self.queue.as_deref() {
+            None => &[],
+            Some(queue) => match queue.chunks.front() {
+                Some(c) => c,
+                None => &queue.tail,
+            },
         }
     }
 
     fn advance(&mut self, mut cnt: usize) {
         cnt = cnt.min(self.len);
         self.len -= cnt;
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return;
+        };
         while cnt > 0 {
-            match self.chunks.front_mut() {
+            match queue.chunks.front_mut() {
                 Some(front) if front.len() > cnt => {
                     front.advance(cnt);
                     return;
                 }
                 Some(front) => {
                     cnt -= front.len();
-                    self.chunks.pop_front();
+                    queue.chunks.pop_front();
                 }
                 None => {
-                    self.tail.advance(cnt);
+                    queue.tail.advance(cnt);
                     return;
                 }
             }
@@ -126,12 +147,16 @@ impl Buf for Output {
     }
 
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let Some(queue) = self.queue.as_deref() else {
+            return 0;
+        };
         let mut n = 0;
         for (slot, c) in dst.iter_mut().zip(
-            self.chunks
+            queue
+                .chunks
                 .iter()
                 .map(|c| &c[..])
-                .chain(Some(&self.tail[..])),
+                .chain(Some(&queue.tail[..])),
         ) {
             if c.is_empty() {
                 break;
@@ -168,5 +193,22 @@ mod tests {
         want.extend(b"cd");
         assert_eq!(got, want);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_empty_queue_holds_no_buffers_and_reads_as_empty() {
+        let mut out = Output::default();
+        assert!(out.queue.is_none());
+        assert_eq!(out.chunk(), b"");
+        assert_eq!(out.chunks_vectored(&mut [IoSlice::new(&[]); 2]), 0);
+        out.advance(0);
+        assert!(out.take_all().is_empty());
+        out.push_slice(b"ab");
+        out.release(); // not empty: kept
+        assert_eq!(out.take_all(), Bytes::from_static(b"ab"));
+        out.release();
+        assert!(out.queue.is_none());
+        out.push_slice(b"cd");
+        assert_eq!(out.chunk(), b"cd");
     }
 }
