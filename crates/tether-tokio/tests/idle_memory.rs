@@ -1,0 +1,146 @@
+//! What an idle server connection costs through the tokio adapter, beside
+//! a raw accepted TCP connection on the same runtime: heap bytes counted
+//! by this test binary's allocator (its only test, so nothing else
+//! allocates meanwhile). Each connection is set up for traffic first (the
+//! handshake and one echoed message, or one echoed byte for raw TCP), then
+//! left quiet past `Config::release_idle_after`. The peers are blocking
+//! `std::net` sockets writing bytes built before measuring, so what is
+//! counted is the server's.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "../../tether/tests/common/counting.rs"]
+mod counting;
+
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use counting::CURRENT;
+use futures_util::StreamExt;
+use tether::Config;
+use tether_tokio::ServerOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Connections per run.
+const N: usize = 500;
+
+/// The most an idle connection may hold above a raw TCP one, in heap
+/// bytes: measured 640 (the shared state with its 288-byte `Connection`,
+/// the wakers and the boxed transport; no task, no buffers). soketto's
+/// whole overhead above raw TCP, as issue 18 measured it, was 0.65 KiB.
+const OVERHEAD_MAX: usize = 665;
+
+const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// A masked binary frame of 16 bytes (mask key zero: the payload as is).
+const FRAME: [u8; 22] = [
+    0x82, 0x90, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    RawTcp,
+    Tether,
+}
+
+/// Heap bytes per idle server connection of `kind` (the server's state
+/// only: the runtime, the listener and the holding vectors exist before
+/// the first count).
+fn heap_per_idle_connection(kind: Kind) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions::new().config(Config {
+        release_idle_after: Duration::from_millis(10),
+        ..Config::default()
+    });
+    let held_ws = Arc::new(Mutex::new(Vec::with_capacity(N)));
+    let held_tcp = Arc::new(Mutex::new(Vec::with_capacity(N)));
+    let mut clients = Vec::with_capacity(N);
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (ws, tcp) = (held_ws.clone(), held_tcp.clone());
+    let server = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let serve = async {
+                loop {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    let (ws, tcp, options) = (ws.clone(), tcp.clone(), options.clone());
+                    tokio::spawn(async move {
+                        if kind == Kind::RawTcp {
+                            let mut byte = [0u8; 1];
+                            stream.read_exact(&mut byte).await.unwrap();
+                            stream.write_all(&byte).await.unwrap();
+                            tcp.lock().unwrap().push(stream);
+                            return;
+                        }
+                        let (mut socket, _) = tether_tokio::accept(stream, &options).await.unwrap();
+                        let message = socket.next().await.unwrap().unwrap();
+                        socket.send(message).await.unwrap();
+                        ws.lock().unwrap().push(socket);
+                    });
+                }
+            };
+            tokio::select! {
+                () = serve => {}
+                _ = tokio::task::spawn_blocking(move || stop_rx.recv()) => {}
+            }
+        });
+    });
+    let before = CURRENT.load(Ordering::Relaxed);
+    for _ in 0..N {
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let mut buf = [0u8; 512];
+        if kind == Kind::RawTcp {
+            client.write_all(b"x").unwrap();
+            client.read_exact(&mut buf[..1]).unwrap();
+        } else {
+            client.write_all(REQUEST).unwrap();
+            // the 101 head, then the echo (2 + 16 bytes, unmasked)
+            let mut have = 0;
+            let head = loop {
+                have += client.read(&mut buf[have..]).unwrap();
+                if let Some(at) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+            };
+            client.write_all(&FRAME).unwrap();
+            while have < head + 18 {
+                have += client.read(&mut buf[have..]).unwrap();
+            }
+            assert_eq!(&buf[head + 2..head + 18], &FRAME[6..]);
+        }
+        clients.push(client);
+    }
+    // quiet past release_idle_after: buffers and background tasks go
+    std::thread::sleep(Duration::from_millis(300));
+    let held = match kind {
+        Kind::RawTcp => held_tcp.lock().unwrap().len(),
+        Kind::Tether => held_ws.lock().unwrap().len(),
+    };
+    assert_eq!(held, N, "every connection set up");
+    let after = CURRENT.load(Ordering::Relaxed);
+    stop_tx.send(()).unwrap();
+    server.join().unwrap();
+    drop(clients);
+    after.saturating_sub(before) / N
+}
+
+#[test]
+fn an_idle_connection_holds_at_most_soketto_s_overhead_above_raw_tcp() {
+    let raw = heap_per_idle_connection(Kind::RawTcp);
+    let tether = heap_per_idle_connection(Kind::Tether);
+    println!("heap per idle connection: raw TCP {raw} B, tether {tether} B");
+    assert!(
+        tether.saturating_sub(raw) <= OVERHEAD_MAX,
+        "an idle connection holds {} B above raw TCP ({tether} against {raw})",
+        tether.saturating_sub(raw)
+    );
+}
