@@ -1,7 +1,7 @@
 //! An echo server for the loopback benchmark, one library at a time:
 //!
 //! ```sh
-//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
+//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|raw-tcp \
 //!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
 //!             [--deflate [--deflate-window 9..15]]
 //! ```
@@ -27,6 +27,20 @@
 //!   the defaults), as in its `echo_server` example;
 //! - `tokio-websockets`: `ServerBuilder::new().accept(tcp)`, then `next` /
 //!   `send` of each text or binary message;
+//! - `soketto`: `handshake::Server::new(tcp.compat())` (tokio-util's
+//!   compat layer: soketto speaks futures-io), `receive_request` and
+//!   `send_response(Accept)`, then `into_builder().finish()`; per message
+//!   `receive_data`, `send_binary_mut` (or `send_text` after a UTF-8
+//!   check) and `flush`, as its crate-level server example (it answers the
+//!   Close itself, inside `receive_data`);
+//! - `yawc`: hyper's HTTP/1 server with upgrades and
+//!   `yawc::WebSocket::upgrade_with_options`, then `next` / `send` of each
+//!   text or binary frame (the Pong and the Close reply are yawc's own), as its
+//!   crate-level server example; its options are the defaults except the
+//!   limits (64 MiB a frame and a message, as tungstenite's,
+//!   fastwebsockets' and tokio-websockets' defaults: yawc's own 1 MiB limit
+//!   is exclusive, so it would refuse a 1 MiB message) and UTF-8 checking
+//!   of text (off by default in yawc; every other server here checks);
 //! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
 //!   whatever bytes come. The floor for memory per connection.
 //!
@@ -39,7 +53,15 @@
 //! - `fastwebsockets-batched`: the upgraded stream wrapped in a write
 //!   buffer that is written out only when the next read would wait (the
 //!   frames of a burst leave in one write), through
-//!   `WebSocket::after_handshake`.
+//!   `WebSocket::after_handshake`;
+//! - `soketto-batched`: the same soketto handshake and calls, over a
+//!   `futures::io::BufReader` (8 KiB, as soketto's own examples read)
+//!   on that same write-when-idle stream: no `flush` after each message,
+//!   so the echoes of all the input already read leave in one write when
+//!   the next receive would wait (soketto flushes its own Pong and Close
+//!   answers);
+//! - `yawc-batched`: as tungstenite's and tokio-websockets' (`Stream` +
+//!   `Sink`: `feed` every readable frame, one `flush` per burst).
 //!
 //! `--deflate` (tether only) accepts permessage-deflate with
 //! `tether::DeflateConfig::default()` (level 6, 15-bit windows, context
@@ -47,7 +69,9 @@
 //! `server_max_window_bits` and `client_max_window_bits` to N (12 gives
 //! Python `websockets`' default windows). The compressed echo benchmark
 //! runs the other libraries that support it (Node `ws`, Python
-//! `websockets`) from `benches/peers/`.
+//! `websockets`) from `benches/peers/`; soketto and yawc implement it
+//! too but run here without it (tungstenite, fastwebsockets and
+//! tokio-websockets do not implement it).
 
 use std::error::Error;
 use std::io::{Read, Write};
@@ -69,6 +93,10 @@ enum Lib {
     TungsteniteBatched,
     FastwebsocketsBatched,
     TokioWebsocketsBatched,
+    Soketto,
+    SokettoBatched,
+    Yawc,
+    YawcBatched,
     RawTcp,
 }
 
@@ -82,11 +110,15 @@ impl Lib {
             "tungstenite-batched" => Lib::TungsteniteBatched,
             "fastwebsockets-batched" => Lib::FastwebsocketsBatched,
             "tokio-websockets-batched" => Lib::TokioWebsocketsBatched,
+            "soketto" => Lib::Soketto,
+            "soketto-batched" => Lib::SokettoBatched,
+            "yawc" => Lib::Yawc,
+            "yawc-batched" => Lib::YawcBatched,
             "raw-tcp" => Lib::RawTcp,
             other => {
                 return Err(format!(
                     "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
-                     tokio-websockets, their -batched forms, or raw-tcp"
+                     tokio-websockets, soketto, yawc, their -batched forms, or raw-tcp"
                 )
                 .into());
             }
@@ -122,8 +154,8 @@ fn args() -> Result<Args, BoxError> {
             "--deflate-window" => window = Some(value()?.parse::<u8>()?),
             "-h" | "--help" => {
                 println!(
-                    "echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|raw-tcp \
-                     [--addr 127.0.0.1:0] [--core 0] [--unconstrained] \
+                    "echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|\
+                     yawc|<peer>-batched|raw-tcp [--addr 127.0.0.1:0] [--core 0] [--unconstrained] \
                      [--deflate [--deflate-window 9..15]]"
                 );
                 std::process::exit(0);
@@ -142,7 +174,8 @@ fn args() -> Result<Args, BoxError> {
     }
     if deflate.is_some() && lib != Lib::Tether {
         return Err(
-            "--deflate is for --lib tether (the Rust peers have no permessage-deflate)".into(),
+            "--deflate is for --lib tether (the Rust peers run here without permessage-deflate)"
+                .into(),
         );
     }
     Ok(Args {
@@ -227,6 +260,14 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             (Lib::TokioWebsocketsBatched, true) => {
                 spawn(tokio::task::unconstrained(tokio_websockets_batched(tcp)));
             }
+            (Lib::Soketto, false) => spawn(soketto(tcp)),
+            (Lib::Soketto, true) => spawn(tokio::task::unconstrained(soketto(tcp))),
+            (Lib::SokettoBatched, false) => spawn(soketto_batched(tcp)),
+            (Lib::SokettoBatched, true) => {
+                spawn(tokio::task::unconstrained(soketto_batched(tcp)));
+            }
+            (Lib::Yawc, u) => spawn(yawc(tcp, false, u)),
+            (Lib::YawcBatched, u) => spawn(yawc(tcp, true, u)),
             (Lib::RawTcp, false) => spawn(raw_tcp(tcp)),
             (Lib::RawTcp, true) => spawn(tokio::task::unconstrained(raw_tcp(tcp))),
         }
@@ -403,6 +444,130 @@ async fn fastwebsockets_batched(tcp: TcpStream) {
     let _ = connection.await;
 }
 
+/// soketto's server handshake on `stream`: the request (soketto checks
+/// it), then the 101; `None` if either fails.
+async fn soketto_accept<T>(stream: T) -> Option<(soketto::Sender<T>, soketto::Receiver<T>)>
+where
+    T: futures_util::AsyncRead + futures_util::AsyncWrite + Unpin,
+{
+    use soketto::handshake::{Server, server::Response};
+    let mut server = Server::new(stream);
+    let key = server.receive_request().await.ok()?.key();
+    let accept = Response::Accept {
+        key,
+        protocol: None,
+    };
+    server.send_response(&accept).await.ok()?;
+    Some(server.into_builder().finish())
+}
+
+/// Echoes every data message until the peer closes (soketto answers the
+/// Close inside `receive_data`, which then fails with `Closed`) or an
+/// error; with `flush_each`, flushes after every message.
+async fn soketto_echo<T>(
+    mut sender: soketto::Sender<T>,
+    mut receiver: soketto::Receiver<T>,
+    flush_each: bool,
+) where
+    T: futures_util::AsyncRead + futures_util::AsyncWrite + Unpin,
+{
+    // on the task's state between awaits, as in soketto's examples
+    let mut message = Vec::new();
+    loop {
+        message.clear();
+        let sent = match receiver.receive_data(&mut message).await {
+            Ok(soketto::Data::Binary(_)) => sender.send_binary_mut(&mut message).await,
+            // soketto leaves UTF-8 to the application (its examples check)
+            Ok(soketto::Data::Text(_)) => match std::str::from_utf8(&message) {
+                Ok(text) => sender.send_text(text).await,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        if sent.is_err() || (flush_each && sender.flush().await.is_err()) {
+            return;
+        }
+    }
+}
+
+/// soketto as its crate-level server example: the socket as it comes
+/// (through tokio-util's compat layer), a flush after every message.
+async fn soketto(tcp: TcpStream) {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let Some((sender, receiver)) = soketto_accept(tcp.compat()).await else {
+        return;
+    };
+    soketto_echo(sender, receiver, true).await;
+}
+
+/// soketto at its best: reads through an 8 KiB buffer (soketto reads a
+/// frame header a few bytes at a time), writes wait in `WriteWhenIdle`
+/// until the next read would wait, and no flush per message, so a burst's
+/// echoes leave in one write.
+async fn soketto_batched(tcp: TcpStream) {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let stream = futures_util::io::BufReader::new(WriteWhenIdle::new(tcp).compat());
+    let Some((sender, receiver)) = soketto_accept(stream).await else {
+        return;
+    };
+    soketto_echo(sender, receiver, false).await;
+}
+
+/// yawc's options here: its defaults, except 64 MiB limits (those of
+/// tungstenite, fastwebsockets and tokio-websockets; yawc's default 1 MiB
+/// is exclusive, refusing a 1 MiB message) and UTF-8 checks of text, which
+/// every other server here does.
+fn yawc_options() -> yawc::Options {
+    yawc::Options::default()
+        .with_limits(64 << 20, 64 << 20)
+        .with_utf8()
+}
+
+/// yawc: hyper's HTTP/1 server with upgrades and `WebSocket::upgrade`, as
+/// its server example; then `next` / `send` per frame, or with `batched`
+/// every readable frame fed and one flush per burst.
+async fn yawc(tcp: TcpStream, batched: bool, unconstrained: bool) {
+    use http_body_util::Empty;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+
+    fn is_data(frame: &yawc::Frame) -> bool {
+        matches!(frame.opcode(), yawc::OpCode::Text | yawc::OpCode::Binary)
+    }
+
+    async fn echo(upgrade: yawc::UpgradeFut, batched: bool) {
+        let Ok(mut ws) = upgrade.await else {
+            return;
+        };
+        if batched {
+            // yawc's `Stream` yields frames, not results
+            batched_echo(ws.map(Ok::<_, std::convert::Infallible>), is_data).await;
+            return;
+        }
+        // after the Close (answered by yawc) the stream ends
+        while let Some(frame) = ws.next().await {
+            if is_data(&frame) && ws.send(frame).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+        let (response, upgrade) =
+            yawc::WebSocket::upgrade_with_options(&mut request, yawc_options())?;
+        if unconstrained {
+            spawn(tokio::task::unconstrained(echo(upgrade, batched)));
+        } else {
+            spawn(echo(upgrade, batched));
+        }
+        Ok::<Response<Empty<Bytes>>, yawc::WebSocketError>(response)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades();
+    let _ = connection.await;
+}
+
 /// A stream whose writes are buffered and written out when a read finds
 /// nothing to read (or on flush of a full buffer).
 struct WriteWhenIdle<S> {
@@ -490,7 +655,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteWhenIdle<S
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         // fastwebsockets never flushes on its own (each frame is written
-        // at once); this echo flushes only at the end
+        // at once); its echo flushes only at the end. soketto flushes its
+        // Pong and Close answers; soketto-batched never flushes otherwise
         let this = self.get_mut();
         match this.poll_drain(cx) {
             std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_flush(cx),

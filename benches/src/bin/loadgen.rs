@@ -2,7 +2,7 @@
 //! identical for every server, that speaks WebSocket over raw TCP.
 //!
 //! ```sh
-//! loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets]
+//! loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,soketto,yawc,<peer>-batched]
 //!         [--rounds 3] [--warmup 0.5] [--duration 2.5]
 //!         [--sizes 16,1024,65536] [--loads 1x1,64x16] [--idle-conns 10000]
 //!         [--no-echo] [--no-idle] [--core 1] [--server-core 0]
@@ -85,21 +85,27 @@ type BoxError = Box<dyn Error>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// The libraries `echo_server` runs, in the order they alternate.
-const WS_LIBS: [&str; 7] = [
+const WS_LIBS: [&str; 11] = [
     "tether",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
+    "soketto",
+    "yawc",
     // each peer at its best (echo_server's docs say how each batches)
     "tungstenite-batched",
     "fastwebsockets-batched",
     "tokio-websockets-batched",
+    "soketto-batched",
+    "yawc-batched",
 ];
 
 /// The servers of the compressed echo run, in the order they alternate:
 /// tether with its default deflate settings (those of Node `ws`: level 6,
 /// 15-bit windows), tether with 12-bit windows (Python `websockets`'
-/// default), then the two peers. The Rust peers have no permessage-deflate.
+/// default), then the two peers. tungstenite, fastwebsockets and
+/// tokio-websockets have no permessage-deflate; soketto (its `deflate`
+/// feature) and yawc do, but are not in this run: only in the plain echo.
 const DEFLATE_LIBS: [&str; 4] = ["tether", "tether-w12", "ws", "websockets"];
 
 /// The permessage-deflate offer of the compressed echo run: no context
@@ -168,7 +174,8 @@ enum Mode {
     Deflate,
 }
 
-const USAGE: &str = "loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,<peer>-batched] \
+const USAGE: &str = "loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,soketto,yawc,\
+<peer>-batched] \
 [--rounds 3] [--warmup 0.5] [--duration 2.5] [--sizes 16,1024,65536] [--loads 1x1,64x16] \
 [--idle-conns 10000] [--no-echo] [--no-idle] [--core 1] [--server-core 0] [--server PATH] \
 [--unconstrained] [--deflate-libs tether,tether-w12,ws,websockets] [--deflate-sizes 1024,65536] \
