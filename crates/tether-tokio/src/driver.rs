@@ -134,11 +134,8 @@ impl Slots {
 /// (an application task may be woken and then not poll, e.g. a `next()`
 /// cancelled in `select!`); otherwise it just waits again.
 ///
-/// The background task exists only while the connection is active: once
-/// it is resting (quiet for `Config::release_idle_after`, nothing to
-/// write, no Close to answer, both handles alive) the task ends, and the next wake-up (the transport,
-/// the timer, a handle) spawns a new one. An idle connection then holds
-/// no task of its own (about 270 bytes each).
+/// When no background task exists (it retired while the connection
+/// rested: see the module docs), the wake-up spawns one.
 pub(crate) struct Wakers {
     slots: Mutex<Slots>,
     /// The connection, for the background task spawned when one is needed.

@@ -175,6 +175,15 @@ pub struct Connection {
     /// adapter looks at it after every step, and must not rebuild the rest
     /// to find it empty).
     output: Output,
+    /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`
+    /// (boxed on the first, freed with the idle buffers once taken; apart
+    /// from [`Active`]: a keep-alive on an idle connection notes one, and an
+    /// adapter that never takes them must not keep the rest alive).
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes on every connection instead of 32: most never note a frame"
+    )]
+    sent: Option<Box<VecDeque<Sent>>>,
     /// Large payloads have been arriving (read into their own buffers):
     /// reads into the input buffer between them are kept small.
     large_payloads: bool,
@@ -225,8 +234,9 @@ pub struct Connection {
 }
 
 /// What a connection holds only while bytes move: the decoder and the
-/// input buffer, the messages being reassembled and the events not yet
-/// taken, the output queue, owed Pongs and the notices of frames sent.
+/// input buffer, the message being reassembled and the events not yet
+/// taken, owed Pongs and a fragmented send's state (the output queue and
+/// the notices of frames sent are apart: see their fields).
 /// Built on first use and dropped (all of it at once) when the connection
 /// has been quiet for `Config::release_idle_after` with all of it empty.
 struct Active {
@@ -250,8 +260,6 @@ struct Active {
     pending_pongs: VecDeque<Bytes>,
     pending_pong_bytes: usize,
     sending: Option<Sending>,
-    /// Frames sent of our own accord, newest last, at most `SENT_NOTICES`.
-    sent: VecDeque<Sent>,
 }
 
 /// The decoder's limits: the configured frame size, and the RSV bits the
@@ -284,13 +292,12 @@ impl Active {
             pending_pongs: VecDeque::new(),
             pending_pong_bytes: 0,
             sending: None,
-            sent: VecDeque::new(),
         }
     }
 
     /// Holds nothing a later turn needs: no input (not even part of a
-    /// header), no frame or message half received, nothing to hand over,
-    /// write or notify, no fragmented send open. (A buffer handed out by
+    /// header), no frame or message half received, nothing to hand over
+    /// or write, no fragmented send open. (A buffer handed out by
     /// `receive_buffer` that the read left empty holds nothing either.)
     fn is_empty(&self) -> bool {
         self.input.is_empty()
@@ -300,7 +307,6 @@ impl Active {
             && self.events.is_empty()
             && self.pending_pongs.is_empty()
             && self.sending.is_none()
-            && self.sent.is_empty()
     }
 }
 
@@ -372,6 +378,7 @@ impl Connection {
             state: State::Open,
             active: None,
             output: Output::default(),
+            sent: None,
             large_payloads: false,
             decoding: None,
             turn_work: 0,
@@ -415,6 +422,11 @@ impl Connection {
 
     /// The buffers and queues of bytes in flight, built again on first use
     /// after an idle connection dropped them.
+    /// The fragmented send open, if any (without building the buffers).
+    fn sending(&self) -> Option<&Sending> {
+        self.active.as_ref()?.sending.as_ref()
+    }
+
     #[inline(always)]
     fn a(&mut self) -> &mut Active {
         self.active
@@ -797,13 +809,14 @@ impl Connection {
     }
 
     /// Frees what holds nothing. When nothing is in flight (no input, not
-    /// even part of a header, no message half received, no event, owed
-    /// Pong or notice waiting, no fragmented send open), every buffer and
+    /// even part of a header, no message half received, no event or owed
+    /// Pong waiting, no fragmented send open), every buffer and
     /// queue of bytes in flight goes at once, the decoder with its spare
     /// frame buffers too; otherwise the empty input buffer, the drained
     /// event queue and the decoder's spares over [`IDLE_SPARE_MAX`] (64
     /// KiB, the largest that 64 KiB echoes reuse without page faults) go.
-    /// The empty output queue goes either way, and an extension frees what
+    /// The empty output queue and the emptied queue of sent notices go
+    /// either way, and an extension frees what
     /// it can rebuild ([`Extension::release_idle`]: permessage-deflate its
     /// contexts without context takeover, never while it is still decoding
     /// a message over several turns). Everything comes back on the next
@@ -816,6 +829,9 @@ impl Connection {
     /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
         self.output.release();
+        if self.sent.as_ref().is_some_and(|s| s.is_empty()) {
+            self.sent = None;
+        }
         if self.active.as_ref().is_some_and(|a| a.is_empty()) {
             self.active = None;
         } else if let Some(a) = &mut self.active {
@@ -1421,11 +1437,11 @@ impl Connection {
     /// none. Only the latest 16 are kept. For logs and monitors: nothing
     /// needs to take them.
     pub fn poll_sent(&mut self) -> Option<Sent> {
-        self.active.as_mut()?.sent.pop_front()
+        self.sent.as_mut()?.pop_front()
     }
 
     fn note_sent(&mut self, sent: Sent) {
-        let notices = &mut self.a().sent;
+        let notices = self.sent.get_or_insert_with(Box::default);
         if notices.len() >= SENT_NOTICES {
             notices.pop_front();
         }
@@ -1512,7 +1528,7 @@ impl Connection {
     /// while a fragmented send is open.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
-        if self.a().sending.is_some() {
+        if self.sending().is_some() {
             return Err(InvalidInput::FragmentedSendOpen.into());
         }
         self.check_room()?;
@@ -1550,7 +1566,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
-        let (opcode, utf8) = match &self.a().sending {
+        let (opcode, utf8) = match self.sending() {
             None => (
                 match kind {
                     MessageKind::Text => OpCode::Text,
@@ -1571,7 +1587,10 @@ impl Connection {
         }
         self.flush_pending_pongs();
         self.write_frame(fin, Rsv::NONE, opcode, data);
-        self.a().sending = (!fin).then_some(Sending { kind, utf8 });
+        let sending = (!fin).then_some(Sending { kind, utf8 });
+        if sending.is_some() || self.active.is_some() {
+            self.a().sending = sending;
+        }
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
         Ok(())
@@ -1845,9 +1864,7 @@ impl Connection {
                 };
                 let (interval, message) = (h.interval, h.message.clone());
                 self.timers.set(Timer::Heartbeat, now, interval);
-                if !core::mem::take(&mut self.sent_since_heartbeat)
-                    && self.active.as_ref().is_none_or(|a| a.sending.is_none())
-                {
+                if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending().is_none() {
                     let opcode = match message.kind() {
                         MessageKind::Text => OpCode::Text,
                         MessageKind::Binary => OpCode::Binary,
