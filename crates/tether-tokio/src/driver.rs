@@ -293,6 +293,13 @@ pub(crate) struct Inner {
     messages: usize,
     /// The footprint of `items`.
     unread: usize,
+    /// The footprint of the items the application's stream took in one
+    /// batch ([`Inner::take_items`]) and has not finished reading: they
+    /// still count against `Config::max_unread_bytes` (and stay charged
+    /// to the holder) until it comes back for more.
+    taken: usize,
+    /// How many of those are messages.
+    taken_messages: usize,
     /// This connection's share of the budget shared with other
     /// connections (a server's), if any: what its `items` hold of it.
     holder: Option<Holder>,
@@ -383,6 +390,8 @@ impl Shared {
                 items: VecDeque::new(),
                 messages: 0,
                 unread: 0,
+                taken: 0,
+                taken_messages: 0,
                 holder: budget.as_ref().map(Budget::holder),
                 overflow: 0,
                 held: None,
@@ -600,8 +609,8 @@ impl Inner {
     /// a full queue unread, with memory still bounded).
     fn message_fits(&self, len: usize) -> bool {
         let config = self.conn.config();
-        if self.messages == 0
-            || self.unread.saturating_add(len + Event::OVERHEAD) <= config.max_unread_bytes
+        if self.messages + self.taken_messages == 0
+            || self.unread_total().saturating_add(len + Event::OVERHEAD) <= config.max_unread_bytes
         {
             return true;
         }
@@ -615,15 +624,16 @@ impl Inner {
     fn make_room(&mut self, event: &Event) -> bool {
         match event {
             Event::Ping(_) | Event::Pong(_) => {
-                self.unread.saturating_add(event.footprint()) <= self.conn.config().max_unread_bytes
+                self.unread_total().saturating_add(event.footprint())
+                    <= self.conn.config().max_unread_bytes
             }
             Event::Closed(_) => true,
             Event::Message(m) => {
                 if !self.message_fits(m.len()) {
                     return false;
                 }
-                if self.messages > 0
-                    && self.unread.saturating_add(event.footprint())
+                if self.messages + self.taken_messages > 0
+                    && self.unread_total().saturating_add(event.footprint())
                         > self.conn.config().max_unread_bytes
                 {
                     self.overflow += m.len();
@@ -652,38 +662,93 @@ impl Inner {
         }
     }
 
-    /// The next item for the application.
-    pub(crate) fn pop_item(&mut self) -> Option<Item> {
-        let item = self.items.pop_front()?;
-        if let Item::Event(event) = &item {
-            if matches!(event, Event::Message(_)) {
-                self.messages -= 1;
-            }
-            if !matches!(event, Event::Closed(_)) {
-                let footprint = event.footprint();
-                self.unread = self.unread.saturating_sub(footprint);
-                if let Some(holder) = &self.holder {
-                    holder.release(footprint);
-                }
-            }
+    /// Hands every queued item to the application's stream at once, in
+    /// exchange for its `batch`, which it has read to the end: one lock per
+    /// batch instead of one per message, and the two queues' allocations
+    /// are reused in turn. What the stream takes still counts as unread
+    /// (`taken`) until it comes back for more, so what a connection holds
+    /// unread stays within `Config::max_unread_bytes` (plus one message).
+    /// False when nothing is queued: the stream's batch then goes (its
+    /// allocation kept in `items`, which the idle step frees).
+    #[allow(
+        clippy::box_collection,
+        reason = "the stream's handle carries 8 bytes instead of 32"
+    )]
+    pub(crate) fn take_items(&mut self, batch: &mut Option<Box<VecDeque<Item>>>) -> bool {
+        self.end_batch(batch);
+        if self.items.is_empty() {
+            return false;
         }
-        Some(item)
+        let batch = batch.insert(Box::default());
+        std::mem::swap(&mut self.items, &mut **batch);
+        self.taken = std::mem::take(&mut self.unread);
+        self.taken_messages = std::mem::take(&mut self.messages);
+        true
     }
 
-    /// Drops everything queued for the application (nobody will read it).
+    /// The stream read its batch (or dropped it): its footprint is no
+    /// longer unread, and its allocation comes back to `items` when larger
+    /// (where the idle step frees it), so a stream that stops reading
+    /// holds none.
+    #[allow(
+        clippy::box_collection,
+        reason = "the stream's handle carries 8 bytes instead of 32"
+    )]
+    pub(crate) fn end_batch(&mut self, batch: &mut Option<Box<VecDeque<Item>>>) {
+        self.return_batch();
+        if let Some(mut old) = batch.take() {
+            old.clear();
+            if old.capacity() > self.items.capacity() && self.items.is_empty() {
+                std::mem::swap(&mut self.items, &mut *old);
+            }
+        }
+    }
+
+    /// The batch's footprint is no longer unread.
+    fn return_batch(&mut self) {
+        if let Some(holder) = &self.holder {
+            holder.release(self.taken);
+        }
+        self.taken = 0;
+        self.taken_messages = 0;
+    }
+
+    /// Whether the application has received items it has not read
+    /// (queued, or in the batch its stream took).
+    pub(crate) fn has_unread(&self) -> bool {
+        !self.items.is_empty() || self.taken_messages > 0 || self.taken > 0
+    }
+
+    /// Drops everything queued for the application: nobody will read it
+    /// (the stream was dropped, with its batch), or the connection was
+    /// evicted (a batch the stream already took is still read, and stays
+    /// charged until then).
     pub(crate) fn clear_items(&mut self) {
         self.items.clear();
         self.messages = 0;
-        self.unread = 0;
         if let Some(holder) = &self.holder {
-            holder.release_all();
+            holder.release(self.unread);
         }
+        self.unread = 0;
+    }
+
+    /// The stream is gone, with its batch: nothing it held is unread.
+    pub(crate) fn stream_dropped(&mut self) {
+        self.stream_alive = false;
+        self.return_batch();
+        self.clear_items();
     }
 
     /// Room for more received messages: reading may go on. (Ping/Pong
     /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
         self.phase == Phase::Open && self.held.is_none() && self.message_fits(0)
+    }
+
+    /// The footprint of what the application has not read: queued, and in
+    /// the batch its stream took.
+    fn unread_total(&self) -> usize {
+        self.unread.saturating_add(self.taken)
     }
 
     /// Whether the shared budget lets this connection read, as the core

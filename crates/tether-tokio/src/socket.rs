@@ -8,6 +8,7 @@
 //! `tokio::select!` loses nothing, the message stays queued for the next
 //! call.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::ready;
@@ -42,6 +43,15 @@ pub struct WsSink {
 #[derive(Debug)]
 pub struct WsStream {
     shared: Arc<Shared>,
+    /// Items taken from the connection in one batch ([`Inner::take_items`]),
+    /// read without the connection's lock. Boxed, and only while a batch
+    /// is being read: the application's task carries the handle for the
+    /// connection's whole life, idle included.
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in the application's task instead of 32"
+    )]
+    batch: Option<Box<VecDeque<Item>>>,
     ended: bool,
 }
 
@@ -64,6 +74,7 @@ impl WebSocket {
             },
             stream: WsStream {
                 shared,
+                batch: None,
                 ended: false,
             },
         }
@@ -181,7 +192,7 @@ impl WsSink {
     /// waiting, write now; otherwise the answers go out together once it
     /// has read them (or, if it stops reading, from the background task).
     fn start_writing(&self, inner: &mut Inner, cx: &Context<'_>) {
-        if inner.items.is_empty() {
+        if !inner.has_unread() {
             self.shared.drive(inner, Party::Writer, cx, false);
             self.shared.wakers.unregister(Party::Writer);
         } else {
@@ -463,31 +474,49 @@ impl WsStream {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        // the batch taken last time, without the lock (but for its last
+        // item, whose taking releases the batch's charge: what the
+        // application has read is no longer unread)
+        if let Some(item) = self.batch.as_mut().and_then(|b| b.pop_front()) {
+            let peer_closed = matches!(item, Item::PeerClosed);
+            let last = self.batch.as_ref().is_none_or(|b| b.is_empty());
+            if last || peer_closed {
+                let mut inner = self.shared.lock();
+                if last {
+                    inner.end_batch(&mut self.batch);
+                }
+                if peer_closed {
+                    // everything before the peer's Close has been read (and
+                    // answered): answer it
+                    inner.reply = Reply::Due;
+                }
+            }
+            if let Item::Event(e) = item {
+                return Poll::Ready(Some(e));
+            }
+            return self.poll_event(cx);
+        }
         let mut inner = self.shared.lock();
         let mut drove = false;
         loop {
-            match inner.pop_item() {
-                Some(Item::Event(e)) => {
-                    inner.reader_caught_up = false;
-                    if drove {
-                        self.shared.wakers.unregister(Party::Reader);
-                    }
-                    return Poll::Ready(Some(e));
-                }
-                // everything before the peer's Close has been read (and
-                // answered): answer it
-                Some(Item::PeerClosed) => inner.reply = Reply::Due,
-                None if inner.is_finished() => {
+            if inner.take_items(&mut self.batch) {
+                inner.reader_caught_up = false;
+                if drove {
                     self.shared.wakers.unregister(Party::Reader);
-                    return Poll::Ready(None);
                 }
-                None if drove => return Poll::Pending,
-                None => {
-                    inner.reader_caught_up = true;
-                    self.shared.drive(&mut inner, Party::Reader, cx, true);
-                    drove = true;
-                }
+                drop(inner);
+                return self.poll_event(cx);
             }
+            if inner.is_finished() {
+                self.shared.wakers.unregister(Party::Reader);
+                return Poll::Ready(None);
+            }
+            if drove {
+                return Poll::Pending;
+            }
+            inner.reader_caught_up = true;
+            self.shared.drive(&mut inner, Party::Reader, cx, true);
+            drove = true;
         }
     }
 
@@ -500,13 +529,13 @@ impl WsStream {
 impl Drop for WsStream {
     fn drop(&mut self) {
         {
+            self.batch = None;
             let mut inner = self.shared.lock();
-            inner.stream_alive = false;
             // nobody will read what is queued: a pending Close is answered
             if inner.reply == Reply::Marked {
                 inner.reply = Reply::Due;
             }
-            inner.clear_items();
+            inner.stream_dropped();
         }
         self.shared.wakers.wake_background();
     }

@@ -693,3 +693,57 @@ async fn an_idle_connection_keeps_no_task_and_still_answers_and_says_goodbye() {
     assert_eq!(close.header.opcode, OpCode::Close);
     assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
 }
+
+/// The stream takes received messages in batches (one lock per batch):
+/// what it took and has not handed to the application still counts as
+/// unread, so an application that read one message and stopped holds at
+/// most `max_unread_bytes` (plus one message) read ahead, not twice that;
+/// everything still arrives, in order, once it reads again.
+#[tokio::test(start_paused = true)]
+async fn a_batch_taken_by_the_stream_still_counts_against_max_unread_bytes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    const MESSAGES: usize = 400;
+    const UNREAD: usize = 10;
+    let (ours, mut peer) = tokio::io::duplex(64);
+    let written = Arc::new(AtomicUsize::new(0));
+    let count = written.clone();
+    tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            // an unmasked server frame: Binary, 16 bytes, the index first
+            let mut frame = vec![0x82u8, 16];
+            frame.extend_from_slice(&(i as u64).to_be_bytes());
+            frame.extend_from_slice(&[0u8; 8]);
+            if peer.write_all(&frame).await.is_err() {
+                return;
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        // keep the pipe open until the client is done
+        std::future::pending::<()>().await;
+    });
+    let config = Config {
+        max_unread_bytes: UNREAD * (tether::Event::OVERHEAD + 16),
+        ..Config::default()
+    };
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Client, config);
+    let mut ws = tether_tokio::from_upgraded(ours, upgraded, &[]);
+    let first = ws.next().await.unwrap().unwrap();
+    assert_eq!(&first.as_bytes()[..8], &0u64.to_be_bytes());
+    // the application stops reading; the connection reads ahead what fits
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ahead = written.load(Ordering::SeqCst);
+    // the one read, the unread bound, one message over it, and what the
+    // 64-byte pipe and a frame being written hold
+    assert!(
+        ahead <= 1 + UNREAD + 1 + 64 / 18 + 1,
+        "{ahead} messages read ahead by an application that read one"
+    );
+    assert!(ahead > UNREAD / 2, "read ahead only {ahead}");
+    for i in 1..MESSAGES {
+        let m = within(ws.next()).await.unwrap().unwrap();
+        assert_eq!(&m.as_bytes()[..8], &(i as u64).to_be_bytes(), "in order");
+    }
+}
