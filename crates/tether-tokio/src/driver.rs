@@ -55,6 +55,16 @@ pub(crate) enum Item {
     PeerClosed,
 }
 
+/// The sending handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SinkState {
+    Alive,
+    /// Its `poll_close` completed: later calls return at once.
+    Closed,
+    /// Dropped.
+    Gone,
+}
+
 /// Where the transport is in its life. Phases only move forward
 /// ([`Inner::enter`]); each implies the ends of the ones before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -296,10 +306,9 @@ pub(crate) struct Inner {
     /// The footprint of the items the application's stream took in one
     /// batch ([`Inner::take_items`]) and has not finished reading: they
     /// still count against `Config::max_unread_bytes` (and stay charged
-    /// to the holder) until it comes back for more.
+    /// to the holder) until it comes back for more. (Every item but the
+    /// final event weighs something, so 0 means no such batch.)
     taken: usize,
-    /// How many of those are messages.
-    taken_messages: usize,
     /// This connection's share of the budget shared with other
     /// connections (a server's), if any: what its `items` hold of it.
     holder: Option<Holder>,
@@ -328,7 +337,7 @@ pub(crate) struct Inner {
     /// The time of the current round of `drive`'s steps.
     clock: std::time::Instant,
     /// Live handles: the sending side and the receiving side.
-    pub(crate) sink_alive: bool,
+    pub(crate) sink: SinkState,
     pub(crate) stream_alive: bool,
     /// The final close info, kept after `Closed` was delivered.
     pub(crate) close_info: Option<Box<CloseInfo>>,
@@ -391,7 +400,6 @@ impl Shared {
                 messages: 0,
                 unread: 0,
                 taken: 0,
-                taken_messages: 0,
                 holder: budget.as_ref().map(Budget::holder),
                 overflow: 0,
                 held: None,
@@ -402,7 +410,7 @@ impl Shared {
                 discarded: false,
                 timer: None,
                 clock: now(),
-                sink_alive: true,
+                sink: SinkState::Alive,
                 stream_alive: true,
                 close_info: None,
                 quiet: false,
@@ -490,7 +498,7 @@ impl Inner {
     fn resting(&self) -> bool {
         self.quiet
             && self.phase == Phase::Open
-            && self.sink_alive
+            && self.sink != SinkState::Gone
             && self.stream_alive
             && self.reply == Reply::Unasked
     }
@@ -609,7 +617,7 @@ impl Inner {
     /// a full queue unread, with memory still bounded).
     fn message_fits(&self, len: usize) -> bool {
         let config = self.conn.config();
-        if self.messages + self.taken_messages == 0
+        if self.messages == 0 && self.taken == 0
             || self.unread_total().saturating_add(len + Event::OVERHEAD) <= config.max_unread_bytes
         {
             return true;
@@ -632,7 +640,7 @@ impl Inner {
                 if !self.message_fits(m.len()) {
                     return false;
                 }
-                if self.messages + self.taken_messages > 0
+                if (self.messages > 0 || self.taken > 0)
                     && self.unread_total().saturating_add(event.footprint())
                         > self.conn.config().max_unread_bytes
                 {
@@ -682,7 +690,7 @@ impl Inner {
         let batch = batch.insert(Box::default());
         std::mem::swap(&mut self.items, &mut **batch);
         self.taken = std::mem::take(&mut self.unread);
-        self.taken_messages = std::mem::take(&mut self.messages);
+        self.messages = 0;
         true
     }
 
@@ -710,13 +718,12 @@ impl Inner {
             holder.release(self.taken);
         }
         self.taken = 0;
-        self.taken_messages = 0;
     }
 
     /// Whether the application has received items it has not read
     /// (queued, or in the batch its stream took).
     pub(crate) fn has_unread(&self) -> bool {
-        !self.items.is_empty() || self.taken_messages > 0 || self.taken > 0
+        !self.items.is_empty() || self.taken > 0
     }
 
     /// Drops everything queued for the application: nobody will read it
@@ -821,7 +828,7 @@ impl Inner {
     /// 1001), or the application read up to the peer's Close (answer it).
     fn step_handles_and_replies(&mut self) -> bool {
         let mut progress = false;
-        if !self.sink_alive && !self.stream_alive && self.conn.go_away(self.clock) {
+        if self.sink == SinkState::Gone && !self.stream_alive && self.conn.go_away(self.clock) {
             progress = true;
         }
         // answer the peer's Close after the answers sent before it

@@ -20,7 +20,7 @@ use futures_sink::Sink;
 use tether::{CloseCode, CloseInfo, Event, Message, MessageKind, State};
 
 use crate::Error;
-use crate::driver::{Inner, Item, Party, Reply, Shared};
+use crate::driver::{Inner, Item, Party, Reply, Shared, SinkState};
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -31,8 +31,6 @@ use crate::driver::{Inner, Item, Party, Reply, Shared};
 #[derive(Debug)]
 pub struct WsSink {
     shared: Arc<Shared>,
-    /// `poll_close` completed.
-    closed: bool,
 }
 
 /// The receiving half: a [`Stream`] of [`Message`]s.
@@ -70,7 +68,6 @@ impl WebSocket {
         Self {
             sink: WsSink {
                 shared: shared.clone(),
-                closed: false,
             },
             stream: WsStream {
                 shared,
@@ -390,7 +387,7 @@ fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
 
 impl Drop for WsSink {
     fn drop(&mut self) {
-        self.shared.lock().sink_alive = false;
+        self.shared.lock().sink = SinkState::Gone;
         self.shared.wakers.wake_background();
     }
 }
@@ -435,11 +432,11 @@ impl Sink<Message> for WsSink {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.closed {
-            return Poll::Ready(Ok(()));
-        }
         {
             let mut inner = self.shared.lock();
+            if inner.sink == SinkState::Closed {
+                return Poll::Ready(Ok(()));
+            }
             if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
                 let now = tokio::time::Instant::now().into_std();
                 let _ = inner.conn.close(now, CloseCode::NORMAL, "");
@@ -449,7 +446,7 @@ impl Sink<Message> for WsSink {
             return Poll::Pending;
         }
         // done: later calls return at once and send no second Close
-        self.closed = true;
+        self.shared.lock().sink = SinkState::Closed;
         Poll::Ready(Ok(()))
     }
 }

@@ -43,9 +43,9 @@ async fn the_futures_an_application_awaits_are_small() {
     let (a, _b) = tokio::io::duplex(64);
     let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, tether::Config::default());
     let mut ws = tether_tokio::from_upgraded(a, upgraded, &[]);
-    // two handles (an `Arc` and a flag each) and the pointer to the batch
-    // of received items the stream reads without the connection's lock
-    let mut sizes = vec![("WebSocket", size_of_val(&ws), 40)];
+    // two handles (an `Arc` each), the stream's flag and the pointer to
+    // the batch of received items it reads without the connection's lock
+    let mut sizes = vec![("WebSocket", size_of_val(&ws), 32)];
     sizes.push((
         "send",
         size_of_val(&ws.send(Message::binary(Bytes::new()))),
