@@ -5,13 +5,17 @@
 //! loop over the WebSockets of one HTTP/2 connection. Each WebSocket is
 //! then served as over HTTP/1.1 ([`crate::serve::serve_socket`]).
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tether::handshake::Accepted;
 use tether_tokio::http2::{Http2Client, Http2Server};
 use tether_tokio::{ClientOptions, Error, WebSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -57,24 +61,113 @@ pub(crate) async fn connect(
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Whether a cleartext client starts with the HTTP/2 preface (prior
-/// knowledge) rather than an HTTP/1.1 request. Looks without reading, and
-/// only as far as needed to tell: the first bytes that differ decide.
-pub(crate) async fn sends_preface(stream: &TcpStream) -> bool {
+/// knowledge) rather than an HTTP/1.1 request, and the bytes read to tell:
+/// only as far as needed (the first byte that differs decides; an HTTP/1.1
+/// request differs at its first), waiting for each as it arrives, for at
+/// most `limit` (the handshake timeout) in all. The handshake chosen reads
+/// those bytes first ([`Prefixed`]).
+///
+/// # Errors
+/// The read failed, or the client sent less than that within `limit`.
+pub(crate) async fn read_preface(
+    stream: &mut TcpStream,
+    limit: Duration,
+) -> Result<(bool, Vec<u8>), Error> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut got = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; PREFACE.len()];
-    for _ in 0..50 {
-        let Ok(n) = stream.peek(&mut buf).await else {
-            return false;
-        };
-        if n == 0 || buf[..n] != PREFACE[..n] {
-            return false;
+    loop {
+        let want = PREFACE.len() - got.len();
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf[..want]))
+            .await
+            .map_err(|_| {
+                Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the client sent {} bytes and no request within the handshake timeout ({limit:?})",
+                        got.len()
+                    ),
+                ))
+            })??;
+        got.extend_from_slice(&buf[..n]);
+        if n == 0 || got[..] != PREFACE[..got.len()] {
+            // ended, or not the preface: HTTP/1.1 (its handshake reports
+            // what is wrong with it)
+            return Ok((false, got));
         }
-        if n == PREFACE.len() {
-            return true;
+        if got.len() == PREFACE.len() {
+            return Ok((true, got));
         }
-        // a prefix of the preface so far: wait for the rest
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    false
+}
+
+/// A stream whose first bytes were already read (to tell HTTP/2 from
+/// HTTP/1.1): reads give those bytes back first, then the stream's.
+pub(crate) struct Prefixed<S> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self {
+            prefix,
+            at: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(rest) = this.prefix.get(this.at..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.at += n;
+            if this.at == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// A TLS server config that also offers HTTP/2 by ALPN, preferred.

@@ -312,10 +312,15 @@ async fn connection(
     // task for the connection's life
     let handshake = Box::pin(async {
         let (io, h2): (Box<dyn Io>, bool) = match tls {
-            None => {
-                let h2 = http2 && crate::http2::sends_preface(&stream).await;
-                (Box::new(stream), h2)
+            None if http2 => {
+                // prior knowledge, or an HTTP/1.1 request: the first bytes
+                // tell, and the handshake chosen reads them again
+                let mut stream = stream;
+                let limit = options.connection().handshake_timeout;
+                let (h2, first) = crate::http2::read_preface(&mut stream, limit).await?;
+                (Box::new(crate::http2::Prefixed::new(first, stream)), h2)
             }
+            None => (Box::new(stream), false),
             Some(acceptor) => {
                 // the TLS handshake counts against the handshake timeout
                 let limit = options.connection().handshake_timeout;

@@ -108,3 +108,34 @@ async fn rfc8441_connect_http2_to_a_server_without_it_is_named_or_falls_back() {
         assert!(stderr.contains("falling back to HTTP/1.1"), "{stderr}");
     }
 }
+
+/// RFC 9113 section 3.4: a client with prior knowledge may send the
+/// preface in pieces, as slowly as the handshake timeout allows; the
+/// server waits for each byte to tell HTTP/2 from HTTP/1.1 (it once gave
+/// up after 500 ms and answered the rest as a bad HTTP/1.1 request) and
+/// answers with its own SETTINGS.
+#[tokio::test]
+async fn rfc9113_3_4_a_preface_sent_slowly_is_still_http2() {
+    use tokio::io::AsyncReadExt;
+
+    let (_server, url, _) = serve(&["--http2"]).await;
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let addr = addr.split('/').next().unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    tcp.write_all(b"\r\nSM\r\n\r\n").await.unwrap();
+    // an empty SETTINGS frame: length 0, type 4, no flags, stream 0
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut head = [0u8; 9];
+    tokio::time::timeout(LIMIT, tcp.read_exact(&mut head))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    assert_eq!(
+        head[3],
+        4,
+        "the server's first frame is SETTINGS, not an HTTP/1.1 answer: {:?}",
+        String::from_utf8_lossy(&head)
+    );
+}
