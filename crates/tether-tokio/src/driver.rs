@@ -162,6 +162,12 @@ pub(crate) struct Wakers {
     /// The background task must drive (a handle was dropped, or output was
     /// queued while the application may not poll soon).
     kick: AtomicBool,
+    /// The connection was evicted (1013) while the stream held a batch of
+    /// received items: the stream drops it, unread, before its next item
+    /// (it reads the batch without the lock, so it looks here; here, not
+    /// in `Shared`, where it took a word of its own). Cleared under the
+    /// lock whenever the stream takes a batch.
+    pub(crate) void_batch: AtomicBool,
 }
 
 impl Wakers {
@@ -174,6 +180,7 @@ impl Wakers {
             drives: AtomicU64::new(0),
             woken_at: AtomicU64::new(0),
             kick: AtomicBool::new(false),
+            void_batch: AtomicBool::new(false),
         }
     }
 
@@ -437,7 +444,13 @@ impl Shared {
         }
         let before = inner.snapshot();
         let mut shared_cx = Context::from_waker(&self.waker);
+        let batch_out = inner.taken > 0;
         inner.drive(&mut shared_cx, read);
+        if batch_out && inner.taken == 0 {
+            // the stream's batch was given back in the drive: only an
+            // eviction does that (the stream ends its batches itself)
+            self.wakers.void_batch.store(true, Ordering::Release);
+        }
         self.wakers
             .resting
             .store(inner.resting(), Ordering::Release);
@@ -728,8 +741,7 @@ impl Inner {
 
     /// Drops everything queued for the application: nobody will read it
     /// (the stream was dropped, with its batch), or the connection was
-    /// evicted (a batch the stream already took is still read, and stays
-    /// charged until then).
+    /// evicted (then a batch the stream took goes too).
     pub(crate) fn clear_items(&mut self) {
         self.items.clear();
         self.messages = 0;
@@ -774,6 +786,9 @@ impl Inner {
                 tracing::debug!("evicted (1013): the shared budget stayed spent");
                 self.held = None;
                 self.clear_items();
+                // a batch the stream took goes too, and its charge now:
+                // the budget must come back for the others at once
+                self.return_batch();
                 false
             }
         }

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::ready;
 use std::task::{Context, Poll};
 
@@ -471,6 +472,14 @@ impl WsStream {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if self.batch.is_some() && self.shared.wakers.void_batch.load(Ordering::Acquire) {
+            // evicted (1013) meanwhile: the batch goes unread, as the
+            // queue did (its charge was already given back)
+            let mut inner = self.shared.lock();
+            if self.shared.wakers.void_batch.swap(false, Ordering::AcqRel) {
+                inner.end_batch(&mut self.batch);
+            }
+        }
         // the batch taken last time, without the lock (but for its last
         // item, whose taking releases the batch's charge: what the
         // application has read is no longer unread)
@@ -496,6 +505,12 @@ impl WsStream {
         let mut inner = self.shared.lock();
         let mut drove = false;
         loop {
+            // no batch out: nothing to void (what an eviction, even in the
+            // drive just done, left queued is the end, to be read)
+            self.shared
+                .wakers
+                .void_batch
+                .store(false, Ordering::Release);
             if inner.take_items(&mut self.batch) {
                 inner.reader_caught_up = false;
                 if drove {

@@ -205,3 +205,60 @@ async fn the_largest_holder_of_a_budget_that_stays_spent_is_evicted_with_1013() 
     assert_eq!(budget.used(), 0);
     drop(hog);
 }
+
+/// The stream takes received messages in batches: a connection whose
+/// application took one batch and stalled on its first message holds the
+/// rest of it. Evicted with 1013, it gives that back too, at once (the
+/// budget must come back for the others), and its application gets the
+/// end next, not the stale messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_connection_gives_back_the_batch_its_application_took() {
+    let budget = Arc::new(Budget::new(256 * 1024));
+    let options = tether_tokio::ServerOptions::new()
+        .config(Config {
+            max_unread_bytes: 16 << 20,
+            budget_timeout: Duration::from_millis(300),
+            ..Config::default()
+        })
+        .budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let client = tokio::spawn(async move {
+        let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        for _ in 0..MESSAGES {
+            if ws.send(Message::binary(vec![9; SIZE])).await.is_err() {
+                break;
+            }
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+        ws.close_info()
+    });
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (mut hog, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    // let the budget fill, then take one message (and with it the batch)
+    while budget.has_room() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first = hog.next().await.unwrap().unwrap();
+    assert_eq!(first.len(), SIZE);
+    let info = tokio::time::timeout(Duration::from_secs(10), client)
+        .await
+        .expect("the hog is evicted")
+        .unwrap()
+        .expect("its end");
+    assert_eq!(info.code.as_u16(), 1013, "{info}");
+    // everything it held went back, the batch included
+    assert_eq!(budget.used(), 0);
+    // and its application gets the end, not the rest of the batch
+    let end = tokio::time::timeout(Duration::from_secs(5), hog.next())
+        .await
+        .unwrap();
+    match end {
+        Some(Err(tether_tokio::Error::Closed(Some(info)))) => {
+            assert_eq!(info.code.as_u16(), 1013, "{info}");
+        }
+        other => panic!("expected the 1013 end, got {other:?}"),
+    }
+}
