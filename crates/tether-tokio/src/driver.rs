@@ -719,7 +719,9 @@ impl Inner {
         self.return_batch();
         if let Some(mut old) = batch.take() {
             old.clear();
-            if old.capacity() > self.items.capacity() && self.items.is_empty() {
+            // kept for the next batch unless the connection is already
+            // quiet (its idle step, which frees `items`, has run)
+            if !self.quiet && old.capacity() > self.items.capacity() && self.items.is_empty() {
                 std::mem::swap(&mut self.items, &mut *old);
             }
         }
