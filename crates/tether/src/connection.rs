@@ -1387,6 +1387,35 @@ impl Connection {
         }
     }
 
+    /// Takes every queued event at once, appended to `into` in order: what
+    /// calling [`Connection::poll_event`] until `None` and pushing each
+    /// would give. When `into` is empty the two queues are swapped, so no
+    /// event is moved and their allocations are reused in turn (an adapter
+    /// keeping its own queue of unread events moves a whole read's worth
+    /// in one step). Look at them first with [`Connection::queued_events`].
+    pub fn take_events(&mut self, into: &mut VecDeque<Event>) {
+        if self.active.as_ref().is_none_or(|a| a.events.is_empty()) {
+            // as `poll_event` finding the queue empty
+            match self.deferred_event() {
+                Some(event) => into.push_back(event),
+                None => return,
+            }
+        }
+        if let Some(a) = self.active.as_mut().filter(|a| !a.events.is_empty()) {
+            if into.is_empty() {
+                core::mem::swap(&mut a.events, into);
+            } else {
+                into.append(&mut a.events);
+            }
+        }
+    }
+
+    /// The queued events, oldest first, without taking them (to weigh them
+    /// before [`Connection::take_events`]).
+    pub fn queued_events(&self) -> impl Iterator<Item = &Event> {
+        self.active.iter().flat_map(|a| a.events.iter())
+    }
+
     #[inline(never)]
     fn deferred_event(&mut self) -> Option<Event> {
         if !self.config.auto_close_reply {
