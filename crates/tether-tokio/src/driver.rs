@@ -45,14 +45,14 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// What the application's receiving side reads.
-#[derive(Debug)]
-pub(crate) enum Item {
-    Event(Event),
-    /// The peer's Close arrived after every item before this one: once the
-    /// application has read up to here (and sent its answers), the Close is
-    /// answered.
-    PeerClosed,
+/// Received events the application's stream took in one go
+/// ([`Inner::take_items`]), to read without the connection's lock.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) events: VecDeque<Event>,
+    /// The peer's Close waits behind this many of `events`: once the
+    /// application has read them and comes back, it is answered.
+    pub(crate) close_after: Option<usize>,
 }
 
 /// The sending handle.
@@ -89,9 +89,11 @@ enum Phase {
 pub(crate) enum Reply {
     /// Nothing waits for an answer.
     Unasked,
-    /// A [`Item::PeerClosed`] marker waits in the queue behind unread
-    /// items.
+    /// It waits behind every unread item in `items` (all but a final
+    /// `Closed`).
     Marked,
+    /// It waits in the batch the stream took ([`Batch::close_after`]).
+    MarkTaken,
     /// The application has read up to it: answer now.
     Due,
     /// Answered.
@@ -305,7 +307,7 @@ pub(crate) struct Inner {
     /// Received items for the application, at most
     /// `Config::max_unread_bytes` of them (by `Event::footprint`; one
     /// message always fits).
-    pub(crate) items: VecDeque<Item>,
+    pub(crate) items: VecDeque<Event>,
     /// How many of `items` are messages.
     messages: usize,
     /// The footprint of `items`.
@@ -472,11 +474,12 @@ fn now() -> std::time::Instant {
 }
 
 impl Inner {
-    /// What waiting parties wait for: received items, the state, the end,
+    /// What waiting parties wait for: received items, the close reply, the state, the end,
     /// and room to send.
-    fn snapshot(&self) -> (usize, State, bool, bool, bool) {
+    fn snapshot(&self) -> (usize, Reply, State, bool, bool, bool) {
         (
             self.items.len(),
+            self.reply,
             self.conn.state(),
             self.is_finished(),
             self.flushed(),
@@ -590,6 +593,7 @@ impl Inner {
             }
             self.push_event(*event);
         }
+        self.take_all_events();
         loop {
             if self.output_pending() && self.conn.state().is_terminal() {
                 break;
@@ -612,9 +616,45 @@ impl Inner {
                 // nobody reads)
                 self.reply = Reply::Due;
             } else {
-                self.items.push_back(Item::PeerClosed);
                 self.reply = Reply::Marked;
             }
+        }
+    }
+
+    /// The common case of [`Inner::forward_events`] in one step: with
+    /// nothing held here, and every event the core holds fitting (none of
+    /// them the final `Closed`, which has its own rules), the core's whole
+    /// queue joins `items` (`Connection::take_events`: swapped when `items`
+    /// is empty, else appended as a block), weighed in one pass.
+    fn take_all_events(&mut self) {
+        if self.held.is_some()
+            || self.reply == Reply::Marked
+            || !self.stream_alive
+            || (self.output_pending() && self.conn.state().is_terminal())
+        {
+            return;
+        }
+        let (mut footprint, mut messages, mut closed, mut any) = (0usize, 0usize, false, false);
+        for event in self.conn.queued_events() {
+            any = true;
+            match event {
+                Event::Message(_) => messages += 1,
+                Event::Closed(_) => closed = true,
+                Event::Ping(_) | Event::Pong(_) => {}
+            }
+            footprint = footprint.saturating_add(event.footprint());
+        }
+        if !any
+            || closed
+            || self.unread_total().saturating_add(footprint) > self.conn.config().max_unread_bytes
+        {
+            return;
+        }
+        self.conn.take_events(&mut self.items);
+        self.messages += messages;
+        self.unread += footprint;
+        if let Some(holder) = &self.holder {
+            holder.charge(footprint);
         }
     }
 
@@ -679,7 +719,7 @@ impl Inner {
                     holder.charge(footprint);
                 }
             }
-            self.items.push_back(Item::Event(event));
+            self.items.push_back(event);
         }
     }
 
@@ -695,13 +735,19 @@ impl Inner {
         clippy::box_collection,
         reason = "the stream's handle carries 8 bytes instead of 32"
     )]
-    pub(crate) fn take_items(&mut self, batch: &mut Option<Box<VecDeque<Item>>>) -> bool {
+    pub(crate) fn take_items(&mut self, batch: &mut Option<Box<Batch>>) -> bool {
         self.end_batch(batch);
-        if self.items.is_empty() {
+        if self.items.is_empty() && self.reply != Reply::Marked {
             return false;
         }
         let batch = batch.insert(Box::default());
-        std::mem::swap(&mut self.items, &mut **batch);
+        std::mem::swap(&mut self.items, &mut batch.events);
+        if self.reply == Reply::Marked {
+            // the mark goes with the batch, before a final `Closed`
+            let closed = matches!(batch.events.back(), Some(Event::Closed(_)));
+            batch.close_after = Some(batch.events.len() - usize::from(closed));
+            self.reply = Reply::MarkTaken;
+        }
         self.taken = std::mem::take(&mut self.unread);
         self.messages = 0;
         true
@@ -715,14 +761,15 @@ impl Inner {
         clippy::box_collection,
         reason = "the stream's handle carries 8 bytes instead of 32"
     )]
-    pub(crate) fn end_batch(&mut self, batch: &mut Option<Box<VecDeque<Item>>>) {
+    pub(crate) fn end_batch(&mut self, batch: &mut Option<Box<Batch>>) {
         self.return_batch();
         if let Some(mut old) = batch.take() {
-            old.clear();
+            old.events.clear();
             // kept for the next batch unless the connection is already
             // quiet (its idle step, which frees `items`, has run)
-            if !self.quiet && old.capacity() > self.items.capacity() && self.items.is_empty() {
-                std::mem::swap(&mut self.items, &mut *old);
+            if !self.quiet && old.events.capacity() > self.items.capacity() && self.items.is_empty()
+            {
+                std::mem::swap(&mut self.items, &mut old.events);
             }
         }
     }

@@ -673,7 +673,7 @@ where
 
 /// The connection's config as this adapter runs it: the peer's Close (and
 /// a violation after unread messages) is answered once the application has
-/// read what came before it (see `driver::Item::PeerClosed`). Held once by
+/// read what came before it (see `driver::Reply`). Held once by
 /// the options and shared by every connection made with them.
 fn adapter_config(config: Config) -> Arc<Config> {
     Arc::new(Config {

@@ -8,7 +8,6 @@
 //! `tokio::select!` loses nothing, the message stays queued for the next
 //! call.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,7 +20,7 @@ use futures_sink::Sink;
 use tether::{CloseCode, CloseInfo, Event, Message, MessageKind, State};
 
 use crate::Error;
-use crate::driver::{Inner, Item, Party, Reply, Shared, SinkState};
+use crate::driver::{Batch, Inner, Party, Reply, Shared, SinkState};
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -50,7 +49,7 @@ pub struct WsStream {
         clippy::box_collection,
         reason = "8 bytes in the application's task instead of 32"
     )]
-    batch: Option<Box<VecDeque<Item>>>,
+    batch: Option<Box<Batch>>,
     ended: bool,
 }
 
@@ -481,26 +480,30 @@ impl WsStream {
             }
         }
         // the batch taken last time, without the lock (but for its last
-        // item, whose taking releases the batch's charge: what the
+        // event, whose taking releases the batch's charge: what the
         // application has read is no longer unread)
-        if let Some(item) = self.batch.as_mut().and_then(|b| b.pop_front()) {
-            let peer_closed = matches!(item, Item::PeerClosed);
-            let last = self.batch.as_ref().is_none_or(|b| b.is_empty());
-            if last || peer_closed {
+        if let Some(batch) = self.batch.as_deref_mut() {
+            if batch.close_after == Some(0) {
+                // everything before the peer's Close has been read (and
+                // answered), and the application came back: answer it
+                batch.close_after = None;
                 let mut inner = self.shared.lock();
-                if last {
+                inner.reply = Reply::Due;
+                if batch.events.is_empty() {
                     inner.end_batch(&mut self.batch);
                 }
-                if peer_closed {
-                    // everything before the peer's Close has been read (and
-                    // answered): answer it
-                    inner.reply = Reply::Due;
+                drop(inner);
+                return self.poll_event(cx);
+            }
+            if let Some(event) = batch.events.pop_front() {
+                if let Some(before) = &mut batch.close_after {
+                    *before -= 1;
                 }
+                if batch.events.is_empty() && batch.close_after.is_none() {
+                    self.shared.lock().end_batch(&mut self.batch);
+                }
+                return Poll::Ready(Some(event));
             }
-            if let Item::Event(e) = item {
-                return Poll::Ready(Some(e));
-            }
-            return self.poll_event(cx);
         }
         let mut inner = self.shared.lock();
         let mut drove = false;
@@ -544,7 +547,7 @@ impl Drop for WsStream {
             self.batch = None;
             let mut inner = self.shared.lock();
             // nobody will read what is queued: a pending Close is answered
-            if inner.reply == Reply::Marked {
+            if matches!(inner.reply, Reply::Marked | Reply::MarkTaken) {
                 inner.reply = Reply::Due;
             }
             inner.stream_dropped();
