@@ -530,6 +530,14 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn drain_events(&mut self) {
+        if !self.closing {
+            // all at once: weighed in one pass, then the core's queue is
+            // swapped with ours (appended when ours holds some)
+            let weight: usize = self.conn.queued_events().map(Event::footprint).sum();
+            self.held += weight;
+            self.conn.take_events(&mut self.events);
+            return;
+        }
         let limit = self.conn.config().max_message_size;
         while let Some(event) = self.conn.poll_event() {
             if self.closing && self.held >= limit && matches!(event, Event::Message(_)) {
