@@ -499,8 +499,15 @@ impl WsStream {
                 if let Some(before) = &mut batch.close_after {
                     *before -= 1;
                 }
-                if batch.events.is_empty() && batch.close_after.is_none() {
-                    self.shared.lock().end_batch(&mut self.batch);
+                if batch.events.is_empty() {
+                    let mut inner = self.shared.lock();
+                    if batch.close_after.is_some() {
+                        // the peer's Close waits behind this last event:
+                        // the mark goes back to the (otherwise empty)
+                        // queue, and the batch's charge goes now
+                        inner.reply = Reply::Marked;
+                    }
+                    inner.end_batch(&mut self.batch);
                 }
                 return Poll::Ready(Some(event));
             }

@@ -262,3 +262,39 @@ async fn an_evicted_connection_gives_back_the_batch_its_application_took() {
         other => panic!("expected the 1013 end, got {other:?}"),
     }
 }
+
+/// An application that read every message before the peer's Close, and
+/// has not come back yet (so the Close is not answered yet), holds none
+/// of the budget: what it read is no longer unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_read_before_the_peer_s_close_are_no_longer_charged() {
+    let budget = Arc::new(Budget::new(16 << 20));
+    let options = tether_tokio::ServerOptions::new().budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let client = tokio::spawn(async move {
+        let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        for i in 0..4u8 {
+            ws.send(Message::binary(vec![i; SIZE])).await.unwrap();
+        }
+        ws.close(tether::CloseCode::NORMAL, "done").await
+    });
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (mut server, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    // everything, the Close included, arrives before the application reads
+    while budget.used() < 4 * SIZE {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..4u8 {
+        let m = server.next().await.unwrap().unwrap();
+        assert_eq!(m.as_bytes(), &vec![i; SIZE][..]);
+    }
+    assert_eq!(budget.used(), 0, "charged after every message was read");
+    // coming back answers the Close
+    assert!(server.next().await.is_none());
+    let info = client.await.unwrap().unwrap();
+    assert_eq!(info.code.as_u16(), 1000, "{info}");
+}
