@@ -1387,12 +1387,17 @@ impl Connection {
         }
     }
 
-    /// Takes every queued event at once, appended to `into` in order: what
-    /// calling [`Connection::poll_event`] until `None` and pushing each
-    /// would give. When `into` is empty the two queues are swapped, so no
-    /// event is moved and their allocations are reused in turn (an adapter
-    /// keeping its own queue of unread events moves a whole read's worth
-    /// in one step). Look at them first with [`Connection::queued_events`].
+    /// Takes every queued event at once, appended to `into` in order: the
+    /// events [`Connection::poll_event`] would return one by one. When
+    /// `into` is empty the two queues are swapped, so no event is moved
+    /// and their allocations are reused in turn (an adapter keeping its
+    /// own queue of unread events moves a whole read's worth in one step).
+    /// Look at them first with [`Connection::queued_events`].
+    ///
+    /// With `Config::auto_close_reply` on, a violation found behind queued
+    /// events is carried out by the take that finds the queue empty (as by
+    /// the `poll_event` that finds it empty): the application has had its
+    /// chance to answer what it took before our Close goes out.
     pub fn take_events(&mut self, into: &mut VecDeque<Event>) {
         if self.active.as_ref().is_none_or(|a| a.events.is_empty()) {
             // as `poll_event` finding the queue empty
