@@ -28,15 +28,6 @@ use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKi
 
 use crate::{Error, Transport};
 
-/// The smallest socket timeout armed (a timeout of zero means "none" to
-/// the socket): the core's deadlines are never closer than this.
-const MIN_TIMEOUT: Duration = tether::TIMER_RESOLUTION;
-
-/// How long to pause before retrying a write that reported `WouldBlock` on a
-/// stream without a write deadline (a non-blocking stream, or a write
-/// timeout set outside this crate): the core's timer resolution.
-const WRITE_RETRY_PAUSE: Duration = tether::TIMER_RESOLUTION;
-
 /// Adapter settings that are not protocol limits or waits (those are the
 /// core's, in [`Config`]).
 #[derive(Clone, Debug)]
@@ -397,7 +388,7 @@ impl<S: Transport> WebSocket<S> {
             self.conn.handle_timeout(now);
             return self.settle();
         }
-        self.arm_read_timeout(deadline.map(|d| d - now))?;
+        self.arm_read_timeout(self.conn.timeout_in(now))?;
         match self.stream.read(&mut self.buf) {
             Ok(0) => self.conn.receive_eof(),
             Ok(n) => {
@@ -432,7 +423,6 @@ impl<S: Transport> WebSocket<S> {
         if !self.timers {
             return Ok(());
         }
-        let timeout = timeout.map(|t| t.max(MIN_TIMEOUT));
         if timeout.is_none() && self.armed.is_none() {
             return Ok(());
         }
@@ -580,9 +570,7 @@ impl<S: Transport> WebSocket<S> {
                     self.drain_events();
                     continue;
                 }
-                let _ = self
-                    .stream
-                    .set_write_timeout(Some((at - now).max(MIN_TIMEOUT)));
+                let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
             }
             let output = self.conn.poll_output();
             if output.is_empty() {
@@ -615,7 +603,10 @@ impl<S: Transport> WebSocket<S> {
             io::ErrorKind::Interrupted => Ok(()),
             _ if is_timeout(&e) => {
                 if deadline.is_none() {
-                    std::thread::sleep(WRITE_RETRY_PAUSE);
+                    // a non-blocking stream, or a write timeout set outside
+                    // this crate, and no deadline of the core's to wait
+                    // for: pause for the core's timer resolution
+                    std::thread::sleep(tether::TIMER_RESOLUTION);
                 }
                 Ok(())
             }
@@ -668,14 +659,11 @@ impl<S: Transport> WebSocket<S> {
                 self.conn.handle_timeout(now);
                 continue;
             }
-            if self
-                .stream
-                .set_read_timeout(Some((at - now).max(MIN_TIMEOUT)))
-                .is_err()
-            {
+            let timeout = self.conn.timeout_in(now);
+            if self.stream.set_read_timeout(timeout).is_err() {
                 return;
             }
-            self.armed = Some(at - now);
+            self.armed = timeout;
             match self.stream.read(&mut self.buf) {
                 Ok(0) => self.conn.receive_eof(),
                 Ok(_) => {}

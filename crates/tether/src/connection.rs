@@ -1850,6 +1850,20 @@ impl Connection {
         self.timers.next(|_| true)
     }
 
+    /// How long from `now` until [`Connection::poll_timeout`], for an
+    /// adapter that can only wait for a duration (a socket's read or write
+    /// timeout, a sleep): never less than
+    /// [`TIMER_RESOLUTION`](crate::TIMER_RESOLUTION), since a zero socket
+    /// timeout means "no timeout" (a deadline already due gives that much:
+    /// call [`Connection::handle_timeout`] first). `None` when no timer is
+    /// armed.
+    pub fn timeout_in(&self, now: Instant) -> Option<Duration> {
+        self.poll_timeout().map(|at| {
+            at.saturating_duration_since(now)
+                .max(crate::TIMER_RESOLUTION)
+        })
+    }
+
     /// Runs the timers that are due at `now`, each kind at most once:
     /// sends the keep-alive Pong or Ping or the heartbeat; on the close
     /// timeout answers the peer's Close or carries out a deferred failure

@@ -223,3 +223,33 @@ fn a_connection_holding_nothing_of_a_spent_budget_reads_on_and_is_never_evicted(
     assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Read);
     assert_eq!(h.conn.poll_timeout(), None);
 }
+
+/// `timeout_in` turns the next deadline into a duration an adapter can
+/// hand a socket or a sleep: the time left, never zero (a zero socket
+/// timeout means "none"), `None` with nothing armed.
+#[test]
+fn rfc6455_7_1_1_timeout_in_is_the_time_to_the_next_deadline_never_zero() {
+    let t0 = std::time::Instant::now();
+    let close_timeout = Duration::from_secs(3);
+    let config = Config {
+        close_timeout,
+        ..Config::default()
+    };
+    let mut conn = tether::Connection::new(Role::Server, config, t0);
+    assert_eq!(conn.poll_timeout(), None);
+    assert_eq!(conn.timeout_in(t0), None, "nothing armed");
+    conn.close(t0, tether::CloseCode::NORMAL, "bye").unwrap();
+    let at = conn.poll_timeout().expect("the close timeout is armed");
+    assert_eq!(at, t0 + close_timeout);
+    assert_eq!(conn.timeout_in(t0), Some(close_timeout));
+    assert_eq!(
+        conn.timeout_in(t0 + Duration::from_secs(1)),
+        Some(Duration::from_secs(2))
+    );
+    // due, or past: the least a socket accepts, not zero
+    assert_eq!(conn.timeout_in(at), Some(tether::TIMER_RESOLUTION));
+    assert_eq!(
+        conn.timeout_in(at + Duration::from_secs(5)),
+        Some(tether::TIMER_RESOLUTION)
+    );
+}
