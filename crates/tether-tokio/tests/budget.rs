@@ -14,18 +14,54 @@ use tokio::net::TcpListener;
 const MESSAGES: usize = 64;
 const SIZE: usize = 16 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spent_budget_holds_every_connection_back_and_loses_nothing() {
-    let budget = Arc::new(Budget::new(256 * 1024));
+/// A listener for a server whose connections share a budget of `bytes`,
+/// each alone allowed to read all it is sent (`max_unread_bytes` 16 MiB),
+/// evicted after `budget_timeout` when given: the budget, the server
+/// options, the listener and its URL.
+async fn budget_server(
+    bytes: usize,
+    budget_timeout: Option<Duration>,
+) -> (
+    Arc<Budget>,
+    tether_tokio::ServerOptions,
+    TcpListener,
+    String,
+) {
+    let budget = Arc::new(Budget::new(bytes));
+    let defaults = Config::default();
     let options = tether_tokio::ServerOptions::new()
         .config(Config {
-            // each connection alone could read all it is sent
             max_unread_bytes: 16 << 20,
-            ..Config::default()
+            budget_timeout: budget_timeout.unwrap_or(defaults.budget_timeout),
+            ..defaults
         })
         .budget(budget.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
+    (budget, options, listener, url)
+}
+
+/// A client that sends MESSAGES x SIZE bytes (until the server stops it),
+/// then reads to the end: how its connection ended.
+fn hog_client(url: String) -> tokio::task::JoinHandle<Option<tether::CloseInfo>> {
+    tokio::spawn(async move {
+        let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        for _ in 0..MESSAGES {
+            if ws.send(Message::binary(vec![9; SIZE])).await.is_err() {
+                break;
+            }
+        }
+        // told to go away: the Close it receives says why
+        while let Some(Ok(_)) = ws.next().await {}
+        ws.close_info()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_holds_every_connection_back_and_loses_nothing() {
+    let (budget, options, listener, url) = budget_server(256 * 1024, None).await;
 
     // two clients send 1 MiB each, unread by the server for now
     let mut clients = Vec::new();
@@ -79,15 +115,7 @@ async fn a_spent_budget_holds_every_connection_back_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_application_that_stops_reading_does_not_stall_the_others() {
-    let budget = Arc::new(Budget::new(64 * 1024));
-    let options = tether_tokio::ServerOptions::new()
-        .config(Config {
-            max_unread_bytes: 16 << 20,
-            ..Config::default()
-        })
-        .budget(budget.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (budget, options, listener, url) = budget_server(64 * 1024, None).await;
     // the stuck one: its client sends 1 MiB its application never takes
     let stuck_client = {
         let url = url.clone();
@@ -141,16 +169,8 @@ async fn one_application_that_stops_reading_does_not_stall_the_others() {
 /// comes back; a smaller holder is kept, and loses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_holder_of_a_budget_that_stays_spent_is_evicted_with_1013() {
-    let budget = Arc::new(Budget::new(256 * 1024));
-    let options = tether_tokio::ServerOptions::new()
-        .config(Config {
-            max_unread_bytes: 16 << 20,
-            budget_timeout: Duration::from_millis(300),
-            ..Config::default()
-        })
-        .budget(budget.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (budget, options, listener, url) =
+        budget_server(256 * 1024, Some(Duration::from_millis(300))).await;
 
     // a small holder first: 4 messages its application takes later
     let client_options = tether_tokio::ClientOptions::new();
@@ -167,20 +187,7 @@ async fn the_largest_holder_of_a_budget_that_stays_spent_is_evicted_with_1013() 
             .unwrap();
     }
     // then a hog: 1 MiB its application never reads
-    let hog_url = url.clone();
-    let hog_client = tokio::spawn(async move {
-        let (mut ws, _) = tether_tokio::connect(&hog_url, &Default::default())
-            .await
-            .unwrap();
-        for _ in 0..MESSAGES {
-            if ws.send(Message::binary(vec![9; SIZE])).await.is_err() {
-                break;
-            }
-        }
-        // told to go away: the Close it receives says why
-        while let Some(Ok(_)) = ws.next().await {}
-        ws.close_info()
-    });
+    let hog_client = hog_client(url.clone());
     let (tcp, _) = listener.accept().await.unwrap();
     let (hog, _) = tether_tokio::accept(tcp, &options).await.unwrap();
 
@@ -213,28 +220,9 @@ async fn the_largest_holder_of_a_budget_that_stays_spent_is_evicted_with_1013() 
 /// end next, not the stale messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicted_connection_gives_back_the_batch_its_application_took() {
-    let budget = Arc::new(Budget::new(256 * 1024));
-    let options = tether_tokio::ServerOptions::new()
-        .config(Config {
-            max_unread_bytes: 16 << 20,
-            budget_timeout: Duration::from_millis(300),
-            ..Config::default()
-        })
-        .budget(budget.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let client = tokio::spawn(async move {
-        let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
-            .await
-            .unwrap();
-        for _ in 0..MESSAGES {
-            if ws.send(Message::binary(vec![9; SIZE])).await.is_err() {
-                break;
-            }
-        }
-        while let Some(Ok(_)) = ws.next().await {}
-        ws.close_info()
-    });
+    let (budget, options, listener, url) =
+        budget_server(256 * 1024, Some(Duration::from_millis(300))).await;
+    let client = hog_client(url);
     let (tcp, _) = listener.accept().await.unwrap();
     let (mut hog, _) = tether_tokio::accept(tcp, &options).await.unwrap();
     // let the budget fill, then take one message (and with it the batch)
@@ -268,10 +256,7 @@ async fn an_evicted_connection_gives_back_the_batch_its_application_took() {
 /// of the budget: what it read is no longer unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_read_before_the_peer_s_close_are_no_longer_charged() {
-    let budget = Arc::new(Budget::new(16 << 20));
-    let options = tether_tokio::ServerOptions::new().budget(budget.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (budget, options, listener, url) = budget_server(16 << 20, None).await;
     let client = tokio::spawn(async move {
         let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
             .await
