@@ -315,8 +315,8 @@ pub(crate) struct Inner {
     /// The footprint of the items the application's stream took in one
     /// batch ([`Inner::take_items`]) and has not finished reading: they
     /// still count against `Config::max_unread_bytes` (and stay charged
-    /// to the holder) until it comes back for more. (Every item but the
-    /// final event weighs something, so 0 means no such batch.)
+    /// to the holder) until it has taken the last of them. (Every item
+    /// but the final event weighs something, so 0 means no such batch.)
     taken: usize,
     /// This connection's share of the budget shared with other
     /// connections (a server's), if any: what its `items` hold of it.
@@ -474,8 +474,8 @@ fn now() -> std::time::Instant {
 }
 
 impl Inner {
-    /// What waiting parties wait for: received items, the close reply, the state, the end,
-    /// and room to send.
+    /// What waiting parties wait for: received items, the close reply, the
+    /// state, the end, and room to send.
     fn snapshot(&self) -> (usize, Reply, State, bool, bool, bool) {
         (
             self.items.len(),
@@ -634,9 +634,9 @@ impl Inner {
         {
             return;
         }
-        let (mut footprint, mut messages, mut closed, mut any) = (0usize, 0usize, false, false);
+        // every event but the final `Closed` weighs something
+        let (mut footprint, mut messages, mut closed) = (0usize, 0usize, false);
         for event in self.conn.queued_events() {
-            any = true;
             match event {
                 Event::Message(_) => messages += 1,
                 Event::Closed(_) => closed = true,
@@ -644,7 +644,7 @@ impl Inner {
             }
             footprint = footprint.saturating_add(event.footprint());
         }
-        if !any
+        if footprint == 0
             || closed
             || self.unread_total().saturating_add(footprint) > self.conn.config().max_unread_bytes
         {
@@ -727,7 +727,7 @@ impl Inner {
     /// exchange for its `batch`, which it has read to the end: one lock per
     /// batch instead of one per message, and the two queues' allocations
     /// are reused in turn. What the stream takes still counts as unread
-    /// (`taken`) until it comes back for more, so what a connection holds
+    /// (`taken`) until it has taken the last of it, so what a connection holds
     /// unread stays within `Config::max_unread_bytes` (plus one message).
     /// False when nothing is queued: the stream's batch then goes (its
     /// allocation kept in `items`, which the idle step frees).

@@ -420,13 +420,13 @@ impl Connection {
         }
     }
 
-    /// The buffers and queues of bytes in flight, built again on first use
-    /// after an idle connection dropped them.
     /// The fragmented send open, if any (without building the buffers).
     fn sending(&self) -> Option<&Sending> {
         self.active.as_ref()?.sending.as_ref()
     }
 
+    /// The buffers and queues of bytes in flight, built again on first use
+    /// after an idle connection dropped them.
     #[inline(always)]
     fn a(&mut self) -> &mut Active {
         self.active
