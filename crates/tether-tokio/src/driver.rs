@@ -218,7 +218,9 @@ impl Wakers {
 
     /// Makes the background task drive.
     pub(crate) fn wake_background(&self) {
-        if self.kick.swap(true, Ordering::AcqRel) {
+        // a load first: while a batch is read, every send after the first
+        // finds the kick set, and a load costs less than a swap
+        if self.kick.load(Ordering::Acquire) || self.kick.swap(true, Ordering::AcqRel) {
             // already kicked and not yet acted on: the background task
             // checks `kick` after registering, so it will drive (this spares
             // a lock per message sent while unread messages wait)
@@ -280,6 +282,13 @@ impl Wakers {
             waker.wake();
         }
         self.reach(b);
+    }
+
+    /// The background task was kicked and has not yet driven for it: it
+    /// will, and write what was queued meanwhile, unless a drive of the
+    /// application's does it first ([`Shared::drive`] clears the kick).
+    pub(crate) fn kicked(&self) -> bool {
+        self.kick.load(Ordering::Acquire)
     }
 
     /// For the background task, after registering: whether it must drive.
@@ -447,7 +456,14 @@ impl Shared {
         let before = inner.snapshot();
         let mut shared_cx = Context::from_waker(&self.waker);
         let batch_out = inner.taken > 0;
-        inner.drive(&mut shared_cx, read);
+        let settled = inner.drive(&mut shared_cx, read);
+        if settled && inner.flushed() {
+            // whatever a kick asked the background task for (write what was
+            // queued, see a handle's drop or an abort) was done here: every
+            // kick follows a change made under this lock, which this drive
+            // saw, so the background task need not drive again for it
+            self.wakers.kick.store(false, Ordering::Release);
+        }
         if batch_out && inner.taken == 0 {
             // the stream's batch was given back in the drive: only an
             // eviction does that (the stream ends its batches itself)
@@ -845,17 +861,22 @@ impl Inner {
 
     /// One drive: the named steps below, repeated while any made progress;
     /// then the idle step arms the timer and returns. Every decision is the
-    /// core's; each step only moves bytes, events or time.
-    fn drive(&mut self, cx: &mut Context<'_>, read: bool) {
+    /// core's; each step only moves bytes, events or time. True when it
+    /// settled (nothing more to do until a wake-up); false when it handed
+    /// the rest to a later poll (its turn was spent, or the transport's
+    /// shutdown is in progress).
+    fn drive(&mut self, cx: &mut Context<'_>, read: bool) -> bool {
         if self.is_finished() {
-            return;
+            return true;
         }
         let mut timer_spins = 0;
         self.quiet = false;
         self.conn.new_turn();
+        // one clock read per drive (a drive's rounds take microseconds: its
+        // reads are bounded by the turn, its writes by the socket), and a
+        // fresh one when the timer says a deadline passed
+        self.clock = now();
         loop {
-            // one clock read per round of steps (it was one per step)
-            self.clock = now();
             let mut progress = self.step_handles_and_replies();
             progress |= self.step_write(cx);
             let budget_allows = !read || self.budget_allows_read(cx);
@@ -869,22 +890,24 @@ impl Inner {
             progress |= self.step_time();
             progress |= self.step_events();
             match self.step_end(cx) {
-                End::Finished | End::ShutdownPending => return,
+                End::Finished => return true,
+                End::ShutdownPending => return false,
                 End::Running => {}
             }
             if progress && self.conn.turn_spent() {
                 // this connection had its turn (Config::turn_bytes): let
                 // the runtime's other tasks run, and come back for the rest
                 yield_to_runtime(cx);
-                return;
+                return false;
             }
             if progress {
                 continue;
             }
             if self.step_idle(cx, read, &mut timer_spins) {
+                self.clock = now();
                 continue;
             }
-            return;
+            return true;
         }
     }
 

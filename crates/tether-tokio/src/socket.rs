@@ -188,12 +188,16 @@ impl WsSink {
     /// After queuing output: when the application has no received messages
     /// waiting, write now; otherwise the answers go out together once it
     /// has read them (or, if it stops reading, from the background task).
+    /// The last answer to a batch of received messages also waits when the
+    /// background task is already due to drive for the earlier ones: the
+    /// application's next read (or else that drive) writes them all, so a
+    /// read-answer loop makes one drive per batch, not two.
     fn start_writing(&self, inner: &mut Inner, cx: &Context<'_>) {
-        if !inner.has_unread() {
+        if inner.has_unread() {
+            self.shared.wakers.wake_background();
+        } else if !self.shared.wakers.kicked() {
             self.shared.drive(inner, Party::Writer, cx, false);
             self.shared.wakers.unregister(Party::Writer);
-        } else {
-            self.shared.wakers.wake_background();
         }
     }
 

@@ -747,3 +747,84 @@ async fn a_batch_taken_by_the_stream_still_counts_against_max_unread_bytes() {
         assert_eq!(&m.as_bytes()[..8], &(i as u64).to_be_bytes(), "in order");
     }
 }
+
+/// The answers to messages that arrived together (one batch) are held
+/// while the application still has some of them to read, then written
+/// together; the last may wait for the application's next read. An
+/// application that answers and then waits on something else (a database,
+/// a timer) must still see every answer go out: the background task writes
+/// them, at once (no timer of the connection's may be what sends them: the
+/// idle release, which drives too, is set far beyond the test's limit).
+/// The application answers the first `answered` of `messages` (the rest
+/// stay unread), working `pause` on each before answering it.
+async fn answers_go_out_while_the_application_waits(
+    messages: usize,
+    answered: usize,
+    pause: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (ours, mut peer) = tokio::io::duplex(1 << 16);
+    // unmasked server frames, all in one write: Binary, 3 bytes each
+    let mut burst = Vec::new();
+    for i in 0..messages {
+        burst.extend_from_slice(&[0x82, 3, b'm', b'0' + i as u8, b'!']);
+    }
+    peer.write_all(&burst).await.unwrap();
+    let config = Config {
+        release_idle_after: Duration::from_secs(60),
+        ..Config::default()
+    };
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Client, config);
+    let mut ws = tether_tokio::from_upgraded(ours, upgraded, &[]);
+    let app = tokio::spawn(async move {
+        for _ in 0..answered {
+            let m = ws.next().await.unwrap().unwrap();
+            tokio::time::sleep(pause).await;
+            ws.send(m).await.unwrap();
+        }
+        // the application waits on something else, its connection open
+        std::future::pending::<()>().await;
+        drop(ws);
+    });
+    // each answer: a masked client frame of 2 + 4 + 3 bytes
+    let mut answers = vec![0u8; answered * 9];
+    let read = tokio::time::timeout(Duration::from_secs(5), peer.read_exact(&mut answers)).await;
+    app.abort();
+    assert!(
+        read.is_ok(),
+        "not every answer went out while the application waited"
+    );
+    for (i, frame) in answers.chunks(9).enumerate() {
+        assert_eq!(&frame[..2], &[0x82, 0x83], "answer {i}: {frame:?}");
+        let (key, payload) = frame[2..].split_at(4);
+        let unmasked: Vec<u8> = payload.iter().zip(key).map(|(b, k)| b ^ k).collect();
+        assert_eq!(
+            unmasked,
+            [b'm', b'0' + i as u8, b'!'],
+            "answer {i}, in order"
+        );
+    }
+}
+
+/// (messages, answered): a batch of one; a whole batch answered; an
+/// application that stops in the middle of one.
+const BATCHES: [(usize, usize); 5] = [(1, 1), (2, 2), (7, 7), (7, 3), (7, 1)];
+
+#[tokio::test(start_paused = true)]
+async fn every_answer_to_a_batch_goes_out_while_the_application_waits() {
+    for (messages, answered) in BATCHES {
+        for pause in [Duration::ZERO, Duration::from_millis(10)] {
+            answers_go_out_while_the_application_waits(messages, answered, pause).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_to_a_batch_goes_out_while_the_application_waits_mt() {
+    for (messages, answered) in BATCHES {
+        for pause in [Duration::ZERO, Duration::from_millis(1)] {
+            answers_go_out_while_the_application_waits(messages, answered, pause).await;
+        }
+    }
+}
