@@ -576,7 +576,7 @@ impl<S: Transport> WebSocket<S> {
             if output.is_empty() {
                 break;
             }
-            let mut slices = [IoSlice::new(&[]); 16];
+            let mut slices = [IoSlice::new(&[]); tether::Output::VECTORED_SLICES];
             let n = output.chunks_vectored(&mut slices);
             match self
                 .stream
@@ -691,7 +691,7 @@ impl<S: Transport> Drop for WebSocket<S> {
         if self.conn.go_away(Instant::now()) && stream.set_nonblocking(true).is_ok() {
             let output = self.conn.poll_output();
             while !output.is_empty() {
-                let mut slices = [IoSlice::new(&[]); 16];
+                let mut slices = [IoSlice::new(&[]); tether::Output::VECTORED_SLICES];
                 let n = output.chunks_vectored(&mut slices);
                 match stream.write_vectored(slices.get(..n).unwrap_or_default()) {
                     Ok(0) | Err(_) => break,

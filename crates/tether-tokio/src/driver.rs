@@ -562,7 +562,7 @@ impl Inner {
                 break;
             }
             let n = if self.io.is_write_vectored() {
-                let mut slices = [IoSlice::new(&[]); 16];
+                let mut slices = [IoSlice::new(&[]); tether::Output::VECTORED_SLICES];
                 let count = out.chunks_vectored(&mut slices);
                 match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
                     Poll::Ready(r) => r?,
