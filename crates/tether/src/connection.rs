@@ -147,9 +147,13 @@ pub const IDLE_SPARE_MAX: usize = 64 * 1024;
 pub const TURN_FRAME_COST: usize = 256;
 
 /// The least pending payload worth reading straight into its frame's
-/// buffer ([`Connection::receive_buffer`]), when the reads offered are
-/// smaller; less goes through the input buffer.
+/// buffer ([`Connection::receive_buffer`]); less goes through the input
+/// buffer.
 const DIRECT_READ_MIN: usize = 4096;
+
+/// The most [`Connection::receive_buffer`] hands out of the input buffer
+/// while large payloads arrive.
+const AFTER_LARGE_READ: usize = 8 * 1024;
 
 /// The buffer [`Connection::receive_buffer`] handed out, for
 /// [`Connection::received`] to take from.
@@ -186,6 +190,9 @@ pub struct Connection {
         reason = "8 bytes on every connection instead of 32: most never note a frame"
     )]
     sent: Option<Box<VecDeque<Sent>>>,
+    /// Large payloads have been arriving (read into their own buffers):
+    /// reads into the input buffer between them are kept small.
+    large_payloads: bool,
     /// A protocol violation found while events before it wait for the
     /// application: the failure is carried out once they are taken.
     deferred_failure: Option<Box<ProtocolError>>,
@@ -378,6 +385,7 @@ impl Connection {
             active: None,
             output: Output::default(),
             sent: None,
+            large_payloads: false,
             decoding: None,
             turn_work: 0,
             budget_overdue: false,
@@ -512,23 +520,30 @@ impl Connection {
             data = &data[take..];
             self.process(now)?;
         }
+        self.note_large_payloads(false);
         self.track_progress(now);
         Ok(())
+    }
+
+    /// Whether large payloads are arriving: this read went into one's own
+    /// buffer, or left one pending that the next read can go into.
+    fn note_large_payloads(&mut self, into_payload: bool) {
+        self.large_payloads = into_payload
+            || self.active.as_ref().is_some_and(|a| {
+                a.decoder
+                    .payload_remaining()
+                    .is_some_and(|need| need >= DIRECT_READ_MIN)
+            });
     }
 
     /// For transports that can read into a buffer they are handed (tokio's
     /// `AsyncRead` through `tokio_util::io::poll_read_buf`, a `BufMut`
     /// reader): the connection's own buffer the next read can go straight
     /// into, so no byte is copied on its way in. While the payload of a
-    /// large frame is arriving and still needs at least a whole read
-    /// (`max`), that frame's buffer (at most what the frame still needs);
-    /// otherwise the spare room of the input buffer, at most `max` bytes,
-    /// whose part of a frame's payload is then unmasked into the frame's
-    /// buffer as it is copied there (one pass, as unmasking in place is).
-    /// So a read is never cut short at a frame's end: a 64 KiB message
-    /// takes one read of `max` = 64 KiB, not one for its payload and one
-    /// for the next header (twice the system calls, for a loaded 64 KiB
-    /// echo). Append to it, then call [`Connection::received`];
+    /// large frame is arriving, that frame's buffer (at most what the frame
+    /// still needs); otherwise the spare room of the input buffer, at most
+    /// `max` bytes (8 KiB between large frames, so the next payload goes
+    /// to its own buffer). Append to it, then call [`Connection::received`];
     /// what is appended counts exactly as the same bytes given to
     /// [`Connection::receive`] would (any split of the input gives the same
     /// events).
@@ -552,11 +567,12 @@ impl Connection {
             return None;
         }
         // none while the connection holds no buffers (idle, or new)
+        let large_payloads = self.large_payloads;
         let a = self.active.as_deref_mut()?;
         if a.input.is_empty()
             && a.decoder
                 .payload_remaining()
-                .is_some_and(|need| need >= max.max(DIRECT_READ_MIN))
+                .is_some_and(|need| need >= DIRECT_READ_MIN)
         {
             let into = a.decoder.payload_buffer()?;
             a.direct = Direct::Payload;
@@ -565,6 +581,14 @@ impl Connection {
         if a.input_alloc == 0 || max == 0 {
             return None;
         }
+        // After large payloads, read little into the input buffer: the next
+        // header and a few KiB, so the rest of a large payload goes to its
+        // own buffer instead of being copied there.
+        let max = if large_payloads {
+            max.min(AFTER_LARGE_READ)
+        } else {
+            max
+        };
         let spare = a.input.capacity() - a.input.len();
         // Room for `max` more only by reusing the allocation, which is
         // possible once every message split off it has been dropped.
@@ -621,6 +645,7 @@ impl Connection {
         }
         self.turn_work = self.turn_work.saturating_add(appended);
         self.a().last_read = appended;
+        self.note_large_payloads(direct == Direct::Payload);
         if direct == Direct::Payload {
             match self.a().decoder.payload_appended() {
                 Some(frame) => self.handle_frame(now, frame)?,

@@ -62,74 +62,11 @@ fn rfc6455_5_2_large_payloads_read_into_their_buffer_match_receive() {
         wire.extend(frame(role, BINARY, b"small"));
         let mut a = Connection::new(role, Config::default(), Instant::now());
         let (direct, n) = feed_direct(&mut a, &wire, &[7, 10_000, 1, 65_536, 3]);
-        // most bytes go direct: into a payload's own buffer while it still
-        // needs at least the read offered; a 64 KiB read offered when it
-        // needs less goes through the input buffer, or, right after a
-        // tiny read (which keeps the input buffer small), through
-        // `receive` (a copy that unmasks as it goes, as the direct path
-        // unmasks in place); `reads_are_not_cut_short_at_a_frame_end`
-        // has even reads
-        assert!(n * 10 >= wire.len() * 6, "most went direct ({n})");
+        // small reads between large frames go through `receive`
+        assert!(n * 10 >= wire.len() * 9, "most went direct ({n})");
         let mut b = Connection::new(role, Config::default(), Instant::now());
         assert_eq!(direct, feed_copy(&mut b, &wire));
         assert_eq!(direct.len(), 4);
-    }
-}
-
-/// A read is never cut short at a frame's end: 64 KiB messages read 64 KiB
-/// at a time take one read each (the rest of one payload and the next
-/// header in the same read, through the input buffer), not one for each
-/// payload and another for each header; a payload that still needs a
-/// whole read goes straight into its own buffer. Every byte after the
-/// first read goes direct, and the events are `receive`'s.
-#[test]
-fn rfc6455_5_2_reads_are_not_cut_short_at_a_frame_end() {
-    const READ: usize = 64 << 10;
-    for role in ROLES {
-        for (count, len) in [(32, 64 << 10), (3, 1 << 20)] {
-            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let wire: Vec<u8> = (0..count)
-                .flat_map(|_| frame(role, BINARY, &payload))
-                .collect();
-            let config = Config {
-                max_frame_size: 2 << 20,
-                max_message_size: 2 << 20,
-                ..Config::default()
-            };
-            let mut a = Connection::new(role, config.clone(), Instant::now());
-            let now = Instant::now();
-            let (mut at, mut reads, mut direct, mut events) = (0, 0, 0, Vec::new());
-            while at < wire.len() {
-                let end = (at + READ).min(wire.len());
-                reads += 1;
-                if let Some(mut into) = a.receive_buffer(READ) {
-                    let n = into.remaining_mut().min(end - at);
-                    into.put_slice(&wire[at..at + n]);
-                    at += n;
-                    direct += n;
-                    a.received(now).unwrap();
-                } else {
-                    a.receive(now, &wire[at..end]).unwrap();
-                    at = end;
-                }
-                events.extend(std::iter::from_fn(|| {
-                    a.poll_event().map(|e| format!("{e:?}"))
-                }));
-            }
-            assert!(
-                reads <= wire.len().div_ceil(READ) + 2,
-                "{role:?} {count} x {len}: {reads} reads for {} bytes",
-                wire.len()
-            );
-            assert!(
-                direct + READ >= wire.len(),
-                "{role:?}: {direct} of {} direct",
-                wire.len()
-            );
-            let mut b = Connection::new(role, config, Instant::now());
-            assert_eq!(events, feed_copy(&mut b, &wire));
-            assert_eq!(events.len(), count);
-        }
     }
 }
 
