@@ -231,6 +231,12 @@ impl ClientHandshake {
         &self.expected_accept
     }
 
+    /// The limits on the server's answer (its head's size, its header
+    /// fields).
+    pub fn head_limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The whole request head to write to the server, ending with the empty
     /// line (section 4.1).
     pub fn request_bytes(&self) -> &[u8] {

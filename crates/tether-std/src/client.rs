@@ -331,7 +331,8 @@ fn handshake<S: Transport>(
     // offers permessage-deflate when the config's `deflate` is set
     let mut upgrade = ClientUpgrade::with_config(url, options.handshake.clone(), &options.config)?;
     handshake_io::write_all(&mut stream, upgrade.request(), deadline)?;
-    let mut buf = vec![0; 4096];
+    // on this thread's stack: no heap buffer per handshake
+    let mut buf = [0u8; tether::upgrade::HEAD_READ];
     let (accepted, leftover) = loop {
         match handshake_io::read(&mut stream, &mut buf, deadline)? {
             Read::Eof => return Err(upgrade.eof().into()),

@@ -146,7 +146,8 @@ where
     let deadline = Deadline::after(options.config.handshake_timeout, tether::Role::Server);
     // answers a permessage-deflate offer when the config's `deflate` is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
-    let mut buf = vec![0; 4096];
+    // on this thread's stack: no heap buffer per handshake
+    let mut buf = [0u8; tether::upgrade::HEAD_READ];
     let (request, leftover) = loop {
         let n = match handshake_io::read(&mut stream, &mut buf, deadline)? {
             Read::Eof => return Err(upgrade.eof().into()),

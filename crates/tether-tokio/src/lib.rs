@@ -74,9 +74,6 @@ pub use socket::{WebSocket, WsSink, WsStream};
 /// The core, re-exported.
 pub use tether;
 
-/// Bytes read per read during the opening handshake.
-const HANDSHAKE_READ: usize = 4096;
-
 /// How a client connects: the connection's [`Config`], the handshake's
 /// extras, the connect timeout and TLS. Built the same way
 /// as `tether_std::ClientOptions` (the same methods).
@@ -502,15 +499,18 @@ where
             .write_all(upgrade.request())
             .await
             .map_err(transport_error)?;
-        // on the heap and freed after the handshake: a buffer in this
-        // future would stay in the caller's task for the connection's life
-        let mut buf = vec![0u8; HANDSHAKE_READ];
+        // read into the upgrade's own buffer: no second buffer per
+        // handshake in flight, and none in this future (which would stay
+        // in the caller's task for the connection's life)
         loop {
-            let n = stream.read(&mut buf).await.map_err(transport_error)?;
+            let n = stream
+                .read_buf(&mut upgrade.receive_buffer())
+                .await
+                .map_err(transport_error)?;
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }
-            if let Some(done) = upgrade.receive(&buf[..n])? {
+            if let Some(done) = upgrade.received()? {
                 return Ok(done);
             }
         }
@@ -587,15 +587,16 @@ where
     // answers a permessage-deflate offer when options.config.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
     let read = tokio::time::timeout(options.config.handshake_timeout, async {
-        // on the heap and freed after the handshake: a buffer in this
-        // future would stay in the caller's task for the connection's life
-        let mut buf = vec![0u8; HANDSHAKE_READ];
+        // read into the upgrade's own buffer: no second buffer per
+        // handshake in flight (a server may have many), and none in this
+        // future (which would stay in the caller's task for the
+        // connection's life)
         loop {
-            let n = stream.read(&mut buf).await?;
+            let n = stream.read_buf(&mut upgrade.receive_buffer()).await?;
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }
-            match upgrade.receive(&buf[..n]) {
+            match upgrade.received() {
                 Ok(Some(done)) => return Ok(done),
                 Ok(None) => {}
                 Err(e) => {

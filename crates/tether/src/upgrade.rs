@@ -28,6 +28,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use bytes::BufMut;
+use bytes::buf::Limit;
+
 #[cfg(feature = "rand")]
 use tether_handshake::ClientConfig;
 use tether_handshake::{
@@ -141,6 +144,34 @@ impl std::error::Error for HandshakeError {
     }
 }
 
+/// The most spare capacity an upgrade's buffer is given for one read
+/// ([`ServerUpgrade::receive_buffer`], [`ClientUpgrade::receive_buffer`]):
+/// a browser's request (about 550 bytes) or a server's 101 in one read,
+/// and no more memory per handshake in flight than a head needs (a larger
+/// head grows the buffer as it arrives, up to `Limits::max_head_len`).
+pub const HEAD_READ: usize = 1024;
+
+/// Spare capacity under which the buffer grows before the next read.
+const HEAD_READ_MIN: usize = 64;
+
+/// Spare room in `buf` for the next read of a head at most `max_head_len`
+/// long: what spare capacity it has, [`HEAD_READ`] more when it is nearly
+/// full, and never past one byte beyond the
+/// limit (where the parser reports the head too large); at least one, so a
+/// read into it never looks like the end of the input.
+fn head_room(buf: &mut Vec<u8>, max_head_len: usize) -> Limit<&mut Vec<u8>> {
+    let room = max_head_len
+        .saturating_add(1)
+        .saturating_sub(buf.len())
+        .max(1);
+    // grow only when nearly full: capacity doubles as a long head arrives,
+    // rather than a read's worth past every read
+    if buf.capacity() - buf.len() < HEAD_READ_MIN {
+        buf.reserve(room.min(HEAD_READ));
+    }
+    buf.limit(room)
+}
+
 /// The client side: the request to write, then the answer to check.
 pub struct ClientUpgrade {
     handshake: ClientHandshake,
@@ -224,6 +255,25 @@ impl ClientUpgrade {
     /// [`HandshakeError::Response`] as soon as the answer cannot be a valid 101.
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<(Accepted, Vec<u8>)>, HandshakeError> {
         self.buf.extend_from_slice(data);
+        self.received()
+    }
+
+    /// Room to read the answer's next bytes into, straight into this
+    /// upgrade's own buffer (no read buffer of the caller's, no copy): up
+    /// to [`HEAD_READ`] bytes of spare capacity (the buffer grows when
+    /// nearly full), limited to one byte past the longest head allowed, so a read never takes more than the
+    /// check needs to fail. After reading `n` bytes into it, call
+    /// [`ClientUpgrade::received`].
+    pub fn receive_buffer(&mut self) -> Limit<&mut Vec<u8>> {
+        head_room(&mut self.buf, self.handshake.head_limits().max_head_len)
+    }
+
+    /// Checks what was read through [`ClientUpgrade::receive_buffer`], as
+    /// [`ClientUpgrade::receive`] does.
+    ///
+    /// # Errors
+    /// As [`ClientUpgrade::receive`].
+    pub fn received(&mut self) -> Result<Option<(Accepted, Vec<u8>)>, HandshakeError> {
         match self
             .handshake
             .check_response(&self.buf)
@@ -594,6 +644,27 @@ impl ServerUpgrade {
     /// upgrade; write its `response()` before closing.
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<(Request, Vec<u8>)>, HandshakeError> {
         self.buf.extend_from_slice(data);
+        self.received()
+    }
+
+    /// Room to read the request's next bytes into, straight into this
+    /// upgrade's own buffer (no read buffer of the caller's, no copy): up
+    /// to [`HEAD_READ`] bytes of spare capacity (the buffer grows when
+    /// nearly full), limited to one byte past `Limits::max_head_len`, so a read never takes more than the check
+    /// needs to refuse the head (431), nor the frames a client sent right
+    /// after its request beyond that (they stay in the transport for the
+    /// connection). After reading `n` bytes into it, call
+    /// [`ServerUpgrade::received`].
+    pub fn receive_buffer(&mut self) -> Limit<&mut Vec<u8>> {
+        head_room(&mut self.buf, self.limits.max_head_len)
+    }
+
+    /// Checks what was read through [`ServerUpgrade::receive_buffer`], as
+    /// [`ServerUpgrade::receive`] does.
+    ///
+    /// # Errors
+    /// As [`ServerUpgrade::receive`].
+    pub fn received(&mut self) -> Result<Option<(Request, Vec<u8>)>, HandshakeError> {
         match tether_handshake::parse_request(&self.buf, &self.limits)
             .map_err(HandshakeError::Request)?
         {
@@ -671,6 +742,75 @@ mod tests {
         }
         let (_, rest) = client.receive(&[b'\n', 0x81, 0x00]).unwrap().unwrap();
         assert_eq!(rest, [0x81, 0x00]);
+    }
+
+    /// Reads `bytes` into `room` `chunk` bytes at a time, as a transport's
+    /// read into spare capacity would; how many it took.
+    fn read_into(room: &mut Limit<&mut Vec<u8>>, bytes: &[u8], chunk: usize) -> usize {
+        let n = bytes.len().min(chunk).min(room.remaining_mut());
+        room.put_slice(&bytes[..n]);
+        n
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_a_request_read_into_the_upgrade_s_own_buffer() {
+        let hs = ClientHandshake::with_key("ws://h/x", ClientConfig::new(), [7; 16]).unwrap();
+        let mut client = ClientUpgrade::new(hs);
+        let mut server = ServerUpgrade::new(Limits::default());
+        let mut wire = client.request().to_vec();
+        wire.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        // a few bytes at a time, as a slow transport gives them
+        let mut at = 0;
+        let (request, rest) = loop {
+            let mut room = server.receive_buffer();
+            assert!(room.remaining_mut() >= 1);
+            at += read_into(&mut room, &wire[at..], 7);
+            if let Some(done) = server.received().unwrap() {
+                break done;
+            }
+        };
+        assert_eq!(at, wire.len(), "the frames came in the last read");
+        assert_eq!(rest, [0x81, 0x80, 1, 2, 3, 4]);
+        // no more memory for a head in flight than one read's room
+        assert!(
+            server.buf.capacity() <= HEAD_READ,
+            "{}",
+            server.buf.capacity()
+        );
+        let head = request.accept(&AcceptOptions::new()).unwrap();
+        let mut answer = head.clone();
+        answer.extend_from_slice(&[0x81, 0x00]);
+        let mut room = client.receive_buffer();
+        assert_eq!(read_into(&mut room, &answer, usize::MAX), answer.len());
+        let (_, rest) = client.received().unwrap().unwrap();
+        assert_eq!(rest, [0x81, 0x00]);
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_a_read_never_takes_past_the_head_limit() {
+        // a head that never ends: reads stop one byte past the limit, where
+        // the parser refuses it (431), however much the peer sends
+        let limits = Limits::default().with_max_head_len(3000);
+        let mut server = ServerUpgrade::new(limits);
+        let endless = b"GET / HTTP/1.1\r\nX: "
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(b'a'));
+        let endless: Vec<u8> = endless.take(10_000).collect();
+        let mut at = 0;
+        let err = loop {
+            let mut room = server.receive_buffer();
+            assert!(room.remaining_mut() >= 1, "a read never looks like the end");
+            at += read_into(&mut room, &endless[at..], usize::MAX);
+            match server.received() {
+                Ok(None) => assert!(at <= 3001),
+                Ok(Some(_)) => panic!("an endless head accepted"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(at, 3001, "read exactly one byte past the limit");
+        let response = ServerUpgrade::failure_response(&err).unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 431"), "{err}");
     }
 
     #[test]
