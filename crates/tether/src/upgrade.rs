@@ -144,20 +144,22 @@ impl std::error::Error for HandshakeError {
     }
 }
 
-/// The most spare capacity an upgrade's buffer is given for one read
-/// ([`ServerUpgrade::receive_buffer`], [`ClientUpgrade::receive_buffer`]):
-/// a browser's request (about 550 bytes) or a server's 101 in one read,
-/// and no more memory per handshake in flight than a head needs (a larger
-/// head grows the buffer as it arrives, up to `Limits::max_head_len`).
+/// The spare capacity an upgrade's buffer starts with for its first read
+/// ([`ServerUpgrade::receive_buffer`], [`ClientUpgrade::receive_buffer`]),
+/// and the least it grows by when nearly full: a browser's request (about
+/// 550 bytes) or a server's 101 in one read, and no more memory per
+/// handshake in flight than its head needs. A longer head grows the buffer
+/// as a `Vec` grows (doubling), so its capacity stays under twice
+/// `Limits::max_head_len`.
 pub const HEAD_READ: usize = 1024;
 
 /// Spare capacity under which the buffer grows before the next read.
 const HEAD_READ_MIN: usize = 64;
 
 /// Spare room in `buf` for the next read of a head at most `max_head_len`
-/// long: what spare capacity it has, [`HEAD_READ`] more when it is nearly
-/// full, and never past one byte beyond the
-/// limit (where the parser reports the head too large); at least one, so a
+/// long: the spare capacity it has, grown by at least [`HEAD_READ`] when
+/// under [`HEAD_READ_MIN`], and never past one byte beyond the limit
+/// (where the parser reports the head too large); at least one byte, so a
 /// read into it never looks like the end of the input.
 fn head_room(buf: &mut Vec<u8>, max_head_len: usize) -> Limit<&mut Vec<u8>> {
     let room = max_head_len
@@ -259,11 +261,11 @@ impl ClientUpgrade {
     }
 
     /// Room to read the answer's next bytes into, straight into this
-    /// upgrade's own buffer (no read buffer of the caller's, no copy): up
-    /// to [`HEAD_READ`] bytes of spare capacity (the buffer grows when
-    /// nearly full), limited to one byte past the longest head allowed, so a read never takes more than the
-    /// check needs to fail. After reading `n` bytes into it, call
-    /// [`ClientUpgrade::received`].
+    /// upgrade's own buffer (no read buffer of the caller's, no copy): its
+    /// spare capacity ([`HEAD_READ`] for the first read; the buffer grows
+    /// when nearly full), limited to one byte past the longest head
+    /// allowed, so a read never takes more than the check needs to fail.
+    /// After reading into it, call [`ClientUpgrade::received`].
     pub fn receive_buffer(&mut self) -> Limit<&mut Vec<u8>> {
         head_room(&mut self.buf, self.handshake.head_limits().max_head_len)
     }
@@ -648,13 +650,13 @@ impl ServerUpgrade {
     }
 
     /// Room to read the request's next bytes into, straight into this
-    /// upgrade's own buffer (no read buffer of the caller's, no copy): up
-    /// to [`HEAD_READ`] bytes of spare capacity (the buffer grows when
-    /// nearly full), limited to one byte past `Limits::max_head_len`, so a read never takes more than the check
-    /// needs to refuse the head (431), nor the frames a client sent right
-    /// after its request beyond that (they stay in the transport for the
-    /// connection). After reading `n` bytes into it, call
-    /// [`ServerUpgrade::received`].
+    /// upgrade's own buffer (no read buffer of the caller's, no copy): its
+    /// spare capacity ([`HEAD_READ`] for the first read; the buffer grows
+    /// when nearly full), limited to one byte past `Limits::max_head_len`,
+    /// so a read never takes more than the check needs to refuse the head
+    /// (431), nor the frames a client sent right after its request beyond
+    /// that (they stay in the transport for the connection). After reading
+    /// into it, call [`ServerUpgrade::received`].
     pub fn receive_buffer(&mut self) -> Limit<&mut Vec<u8>> {
         head_room(&mut self.buf, self.limits.max_head_len)
     }
