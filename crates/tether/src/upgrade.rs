@@ -149,7 +149,7 @@ impl std::error::Error for HandshakeError {
 /// and the least it grows by when nearly full: a browser's request (about
 /// 550 bytes) or a server's 101 in one read, and no more memory per
 /// handshake in flight than its head needs. A longer head grows the buffer
-/// as a `Vec` grows (doubling), so its capacity stays under twice
+/// as a `Vec` grows (doubling), so its capacity stays within about twice
 /// `Limits::max_head_len`.
 pub const HEAD_READ: usize = 1024;
 
