@@ -694,8 +694,8 @@ impl Connection {
 
     /// Whether this turn's work is done: the bytes received plus the
     /// bytes an extension decoded plus [`TURN_FRAME_COST`] per frame since
-    /// [`Connection::new_turn`] reached `Config::turn_bytes`. An adapter that runs many connections on few
-    /// threads lets the others run now (the tokio adapter yields to the
+    /// [`Connection::new_turn`] reached `Config::turn_bytes`. An adapter
+    /// that runs many connections on few threads lets the others run now (the tokio adapter yields to the
     /// runtime) and starts a new turn when it comes back, so one peer's
     /// flood of frames or a decompression bomb holds a thread for about
     /// one turn at a time. Nothing is refused; it is only a point to

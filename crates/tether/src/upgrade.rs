@@ -149,8 +149,9 @@ impl std::error::Error for HandshakeError {
 /// and the least it grows by when nearly full: a browser's request (about
 /// 550 bytes) or a server's 101 in one read, and no more memory per
 /// handshake in flight than its head needs. A longer head grows the buffer
-/// as a `Vec` grows (doubling), so its capacity stays within about twice
-/// `Limits::max_head_len`.
+/// as a `Vec` grows (doubling), so its capacity stays within
+/// 2 x (`Limits::max_head_len` + 65) bytes (it grows only with under 64
+/// bytes spare, and reads stop one byte past the limit).
 pub const HEAD_READ: usize = 1024;
 
 /// Spare capacity under which the buffer grows before the next read.
@@ -728,13 +729,20 @@ mod tests {
     use super::*;
     use tether_handshake::{AcceptOptions, ClientConfig};
 
+    /// A client's upgrade (fixed key), a server's with default limits, and
+    /// what the client writes: its request, then a masked empty Text frame
+    /// sent right behind it.
+    fn pair_and_wire() -> (ClientUpgrade, ServerUpgrade, Vec<u8>) {
+        let hs = ClientHandshake::with_key("ws://h/x", ClientConfig::new(), [7; 16]).unwrap();
+        let client = ClientUpgrade::new(hs);
+        let mut wire = client.request().to_vec();
+        wire.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        (client, ServerUpgrade::new(Limits::default()), wire)
+    }
+
     #[test]
     fn rfc6455_4_frames_after_the_head_are_handed_on() {
-        let hs = ClientHandshake::with_key("ws://h/x", ClientConfig::new(), [7; 16]).unwrap();
-        let mut client = ClientUpgrade::new(hs);
-        let mut server = ServerUpgrade::new(Limits::default());
-        let mut req = client.request().to_vec();
-        req.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        let (mut client, mut server, req) = pair_and_wire();
         assert!(server.receive(&req[..10]).unwrap().is_none());
         let (request, rest) = server.receive(&req[10..]).unwrap().unwrap();
         assert_eq!(rest, [0x81, 0x80, 1, 2, 3, 4]);
@@ -756,11 +764,7 @@ mod tests {
 
     #[test]
     fn rfc6455_4_2_1_a_request_read_into_the_upgrade_s_own_buffer() {
-        let hs = ClientHandshake::with_key("ws://h/x", ClientConfig::new(), [7; 16]).unwrap();
-        let mut client = ClientUpgrade::new(hs);
-        let mut server = ServerUpgrade::new(Limits::default());
-        let mut wire = client.request().to_vec();
-        wire.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        let (mut client, mut server, wire) = pair_and_wire();
         // a few bytes at a time, as a slow transport gives them
         let mut at = 0;
         let (request, rest) = loop {
@@ -811,6 +815,13 @@ mod tests {
             }
         };
         assert_eq!(at, 3001, "read exactly one byte past the limit");
+        // the bound HEAD_READ states: 2 x (limit + 1 + HEAD_READ_MIN) bytes
+        let bound = 2 * (3000 + 1 + HEAD_READ_MIN);
+        assert!(
+            server.buf.capacity() <= bound,
+            "{} > {bound}",
+            server.buf.capacity()
+        );
         let response = ServerUpgrade::failure_response(&err).unwrap();
         assert!(response.starts_with(b"HTTP/1.1 431"), "{err}");
     }
