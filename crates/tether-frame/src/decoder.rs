@@ -43,10 +43,14 @@ pub struct FrameDecoder {
     pending: Option<(FrameHeader, BytesMut)>,
     /// Buffers pending frames collect in, kept between frames: a payload
     /// handed out is split off one, and once the application drops that
-    /// payload the allocation is reused. Two, so that the next frame can
-    /// start while the application still holds the last one. Without this a
-    /// stream of large frames churns the allocator (measured: 1 MiB frames
-    /// page-faulted at every frame, 3.5 GiB/s instead of 20).
+    /// payload the allocation is reused. Several, so that the next frame
+    /// can start while the application still holds the last ones (an
+    /// adapter reads a turn's worth of frames ahead). Without this a stream
+    /// of large frames churns the allocator (measured: 1 MiB frames
+    /// page-faulted at every frame, 3.5 GiB/s instead of 20), and a frame
+    /// written into a fresh allocation misses the cache where a reused one
+    /// is still in it (64 KiB frames through the tokio adapter, 16 read
+    /// ahead per turn: 10.5 GiB/s with two spares, 11.8 with eight).
     /// Boxed, and only once a frame needed one: most connections never
     /// receive a frame larger than a read, and each carries its decoder for
     /// its whole life.
@@ -58,15 +62,67 @@ pub struct FrameDecoder {
     unmasked: usize,
 }
 
-/// The decoder's spare frame buffers.
+/// The decoder's spare frame buffers: at most [`SPARE_SLOTS`]; the two
+/// newest whatever their size, older ones only while all of them together
+/// hold at most [`SPARE_POOL_BYTES`]. So they hold at most the larger of
+/// two frame buffers and [`SPARE_POOL_BYTES`].
 #[derive(Clone, Debug, Default)]
 struct Spares {
-    bufs: [BytesMut; 2],
-    /// The size of each spare's allocation: after a frame is split off,
-    /// the spare's own capacity is what is left past it, but it keeps the
-    /// whole allocation alive.
-    sizes: [usize; 2],
+    bufs: [BytesMut; SPARE_SLOTS],
+    /// The size of each spare's allocation (0: the slot is empty): after a
+    /// frame is split off, the spare's own capacity is what is left past
+    /// it, but it keeps the whole allocation alive.
+    sizes: [usize; SPARE_SLOTS],
+    /// The slot the next finished frame's buffer goes into: the oldest.
     next: usize,
+}
+
+/// The most spare frame buffers a decoder keeps.
+const SPARE_SLOTS: usize = 8;
+
+/// What spare frame buffers beyond the two newest may hold in all: a
+/// turn's worth of 64 KiB frames read ahead (`Config::turn_bytes`).
+const SPARE_POOL_BYTES: usize = 1 << 20;
+
+impl Spares {
+    /// Keeps `body` (an allocation of `size` bytes) as the newest spare,
+    /// in place of the oldest, then drops the oldest ones beyond the two
+    /// newest while all together hold more than [`SPARE_POOL_BYTES`].
+    fn keep(&mut self, body: BytesMut, size: usize) {
+        self.bufs[self.next] = body;
+        self.sizes[self.next] = size;
+        self.next = (self.next + 1) % SPARE_SLOTS;
+        let mut total: usize = self.sizes.iter().sum();
+        let mut oldest = self.next;
+        for _ in 0..SPARE_SLOTS - 2 {
+            if total <= SPARE_POOL_BYTES {
+                break;
+            }
+            total -= self.sizes[oldest];
+            self.drop_slot(oldest);
+            oldest = (oldest + 1) % SPARE_SLOTS;
+        }
+    }
+
+    fn drop_slot(&mut self, slot: usize) {
+        self.bufs[slot] = BytesMut::new();
+        self.sizes[slot] = 0;
+    }
+
+    /// Drops the spares larger than `bytes`, and all but the two newest of
+    /// the others. Returns whether none is left.
+    fn release_over(&mut self, bytes: usize) -> bool {
+        let mut kept = 0;
+        for age in 1..=SPARE_SLOTS {
+            let slot = (self.next + SPARE_SLOTS - age) % SPARE_SLOTS;
+            if self.sizes[slot] > bytes || (self.sizes[slot] > 0 && kept == 2) {
+                self.drop_slot(slot);
+            } else if self.sizes[slot] > 0 {
+                kept += 1;
+            }
+        }
+        kept == 0
+    }
 }
 
 /// The most a pending frame's buffer reserves before its bytes arrive.
@@ -255,10 +311,7 @@ impl FrameDecoder {
         let (header, mut body) = self.pending.take()?;
         let size = body.capacity();
         let payload = body.split_to(body.len());
-        let spares = self.spares.get_or_insert_default();
-        spares.bufs[spares.next] = body;
-        spares.sizes[spares.next] = size;
-        spares.next ^= 1;
+        self.spares.get_or_insert_default().keep(body, size);
         Some(Frame { header, payload })
     }
 
@@ -268,22 +321,14 @@ impl FrameDecoder {
         self.spares = None;
     }
 
-    /// Frees the spare frame buffers larger than `bytes`, keeping the
-    /// smaller ones for reuse: after a large frame an idle connection gives
-    /// its buffer back, while one that echoes moderate frames keeps
-    /// reusing its buffers (allocating them afresh each time costs page
-    /// faults).
+    /// Frees the spare frame buffers larger than `bytes`, and all but the
+    /// two newest of the smaller ones, which are kept for reuse: after a
+    /// large frame an idle connection gives its buffer back, while one that
+    /// echoes moderate frames keeps reusing its buffers (allocating them
+    /// afresh each time costs page faults). Afterwards at most two spares
+    /// of at most `bytes` each are left.
     pub fn release_spares_over(&mut self, bytes: usize) {
-        let Some(spares) = self.spares.as_mut() else {
-            return;
-        };
-        for (spare, size) in spares.bufs.iter_mut().zip(&mut spares.sizes) {
-            if *size > bytes {
-                *spare = BytesMut::new();
-                *size = 0;
-            }
-        }
-        if spares.sizes == [0, 0] {
+        if self.spares.as_mut().is_some_and(|s| s.release_over(bytes)) {
             self.spares = None;
         }
     }
@@ -351,6 +396,81 @@ mod tests {
         assert_eq!(at, wire.len());
         assert_eq!(&frame.unwrap().payload[..], &payload[..]);
         assert!(dec.payload_buffer().is_none());
+    }
+
+    /// Decodes one server-bound binary frame of `len` bytes that arrives
+    /// in two reads, so it goes through a frame buffer of its own.
+    fn split_frame(dec: &mut FrameDecoder, len: usize) -> Frame {
+        use crate::{FrameEncoder, Rsv};
+        let mut enc = FrameEncoder::new(Role::Client, || [1u8, 2, 3, 4]);
+        let mut wire = BytesMut::new();
+        enc.encode(
+            true,
+            Rsv::NONE,
+            OpCode::Binary,
+            &alloc::vec![7u8; len],
+            &mut wire,
+        );
+        let mut buf = wire.split_to(wire.len() / 2);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        let frame = dec.feed_payload(&wire).unwrap();
+        assert_eq!(frame.payload.len(), len);
+        frame
+    }
+
+    /// Frames the application still holds while the next ones arrive (an
+    /// adapter reads ahead) are each given back as a spare once dropped,
+    /// up to `SPARE_SLOTS` of them while they total at most
+    /// `SPARE_POOL_BYTES`, and reused rather than allocated again.
+    #[test]
+    fn spares_recycle_the_buffers_of_frames_read_ahead() {
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        let held: alloc::vec::Vec<Frame> =
+            (0..12).map(|_| split_frame(&mut dec, 64 << 10)).collect();
+        let starts = held.iter().map(|f| f.payload.as_ptr() as usize);
+        let buffers: alloc::collections::BTreeSet<usize> = starts.collect();
+        assert_eq!(buffers.len(), 12, "each held frame has its own buffer");
+        drop(held);
+        let kept = dec.spare_capacity();
+        assert_eq!(kept, SPARE_SLOTS * (64 << 10), "eight 64 KiB spares");
+        // the next eight frames reuse them all: no spare is added or lost
+        let again: alloc::vec::Vec<Frame> = (0..SPARE_SLOTS)
+            .map(|_| split_frame(&mut dec, 64 << 10))
+            .collect();
+        assert_eq!(dec.spare_capacity(), kept);
+        drop(again);
+    }
+
+    /// Large spares beyond the two newest go once the pool passes
+    /// `SPARE_POOL_BYTES`; the two newest stay whatever their size.
+    #[test]
+    fn spares_beyond_the_two_newest_stay_within_the_pool_bytes() {
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        let held: alloc::vec::Vec<Frame> = (0..4).map(|_| split_frame(&mut dec, 1 << 20)).collect();
+        drop(held);
+        let kept = dec.spare_capacity();
+        assert!(
+            (2 << 20..3 << 20).contains(&kept),
+            "the two newest 1 MiB buffers only: {kept} bytes"
+        );
+    }
+
+    /// Releasing spares over a size leaves at most two, none over it: an
+    /// idle connection's bound.
+    #[test]
+    fn released_spares_leave_at_most_two_small_ones() {
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        let mut held: alloc::vec::Vec<Frame> =
+            (0..6).map(|_| split_frame(&mut dec, 16 << 10)).collect();
+        held.push(split_frame(&mut dec, 1 << 20));
+        drop(held);
+        assert!(dec.spare_capacity() > 1 << 20);
+        dec.release_spares_over(64 << 10);
+        let left = dec.spare_capacity();
+        assert!(left > 0 && left <= 2 * (64 << 10), "{left} bytes left");
+        dec.release_spares_over(1 << 10);
+        assert_eq!(dec.spare_capacity(), 0);
+        assert!(dec.spares.is_none());
     }
 
     /// The buffer handed out never takes more than the frame still needs.

@@ -80,9 +80,12 @@ pub struct Config {
     /// frame arriving) + `max_message_size` (a message being assembled) +
     /// `max_unread_bytes` + `max_message_size` (received, not yet taken) +
     /// `max_queued_output` + `max_message_size` (our output; one message is
-    /// always accepted) + `max_pending_pongs`, plus the permessage-deflate
-    /// contexts when negotiated; idle, a connection keeps at most two
-    /// spare frame buffers of [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
+    /// always accepted) + `max_pending_pongs` + the frame decoder's spare
+    /// buffers (allocations of received frames the application has
+    /// dropped, kept for reuse: at most the larger of 1 MiB and two frame
+    /// buffers), plus the permessage-deflate contexts when negotiated;
+    /// idle, a connection keeps at most two spare frame buffers of
+    /// [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
     /// `tether serve`'s defaults (16 MiB messages and frames) make that
     /// 81 MiB for the worst client: one that sends 16 MiB messages and
     /// never reads the echoes peaked at 64 MiB in the tokio adapter's

@@ -153,7 +153,13 @@ const DIRECT_READ_MIN: usize = 4096;
 
 /// The most [`Connection::receive_buffer`] hands out of the input buffer
 /// while large payloads arrive.
-const AFTER_LARGE_READ: usize = 8 * 1024;
+const AFTER_LARGE_READ: usize = 2 * 1024;
+
+/// A frame large enough that the frames after it are read the way large
+/// payloads are (see `Connection::note_large_payloads`), however little of
+/// it is still to come: half the input buffer's reads (64 KiB, as both
+/// adapters read), so most of it is read straight into its own buffer.
+const LARGE_PAYLOAD: u64 = 32 * 1024;
 
 /// The buffer [`Connection::receive_buffer`] handed out, for
 /// [`Connection::received`] to take from.
@@ -526,13 +532,21 @@ impl Connection {
     }
 
     /// Whether large payloads are arriving: this read went into one's own
-    /// buffer, or left one pending that the next read can go into.
+    /// buffer, or left a large frame pending. That frame's payload may be
+    /// nearly all in already (a 64 KiB frame straddling 64 KiB reads lacks
+    /// only its last bytes): what counts is that it is large, so the next
+    /// read is small and the payload after it goes to its own buffer,
+    /// instead of every such frame being read into the input buffer and
+    /// copied out of it.
     fn note_large_payloads(&mut self, into_payload: bool) {
         self.large_payloads = into_payload
             || self.active.as_ref().is_some_and(|a| {
                 a.decoder
                     .payload_remaining()
                     .is_some_and(|need| need >= DIRECT_READ_MIN)
+                    || a.decoder
+                        .pending_header()
+                        .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD)
             });
     }
 
@@ -542,7 +556,7 @@ impl Connection {
     /// into, so no byte is copied on its way in. While the payload of a
     /// large frame is arriving, that frame's buffer (at most what the frame
     /// still needs); otherwise the spare room of the input buffer, at most
-    /// `max` bytes (8 KiB between large frames, so the next payload goes
+    /// `max` bytes (2 KiB between large frames, so the next payload goes
     /// to its own buffer). Append to it, then call [`Connection::received`];
     /// what is appended counts exactly as the same bytes given to
     /// [`Connection::receive`] would (any split of the input gives the same

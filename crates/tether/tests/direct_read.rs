@@ -119,6 +119,60 @@ fn idle_connection_holds_no_read_buffer() {
     assert!(conn.receive_buffer(65_536).is_none());
 }
 
+/// 64 KiB frames read 64 KiB at a time (as both adapters read) straddle
+/// every read by their header, so each read would leave the frame it
+/// carries a few bytes short, and its payload would be read into the input
+/// buffer and copied into the frame's own: a frame that large makes the
+/// next read small, so the payload after it is read straight into its own
+/// buffer and never copied.
+#[test]
+fn rfc6455_5_2_large_frames_straddling_reads_are_read_into_their_own_buffer() {
+    for role in ROLES {
+        let payload: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+        let one = frame(role, BINARY, &payload);
+        let frames = 20;
+        let wire = one.repeat(frames);
+        let mut conn = Connection::new(role, Config::default(), Instant::now());
+        let now = Instant::now();
+        let (mut at, mut own, mut messages) = (0, 0, 0);
+        while at < wire.len() {
+            let want = 65_536.min(wire.len() - at);
+            // the bytes the frame `at` is in still needs
+            let frame_end = (at / one.len() + 1) * one.len();
+            let payload_start = frame_end - payload.len();
+            match conn.receive_buffer(want) {
+                Some(mut into) => {
+                    let n = into.remaining_mut().min(want);
+                    if at >= payload_start && into.remaining_mut() == frame_end - at {
+                        own += n;
+                    }
+                    into.put_slice(&wire[at..at + n]);
+                    at += n;
+                    conn.received(now).unwrap();
+                }
+                None => {
+                    conn.receive(now, &wire[at..at + want]).unwrap();
+                    at += want;
+                }
+            }
+            while let Some(event) = conn.poll_event() {
+                match event {
+                    Event::Message(m) => assert_eq!(m.as_bytes(), &payload[..]),
+                    other => panic!("{other:?}"),
+                }
+                messages += 1;
+            }
+        }
+        assert_eq!(messages, frames);
+        // all but the first frame and the few KiB read with each header
+        assert!(
+            own >= (frames - 1) * (payload.len() - 4096),
+            "{role:?}: {own} of {} bytes read into their frame's own buffer",
+            wire.len()
+        );
+    }
+}
+
 /// A message the application keeps pins the buffer it was split off, so
 /// the input buffer is not handed out again while one is alive: the read
 /// goes through `receive`, which copies just what arrived.
