@@ -56,25 +56,27 @@ pub struct FrameDecoder {
     /// its whole life.
     spares: Option<Box<Spares>>,
     failed: Option<FrameError>,
+    /// The size of the allocation the pending frame's buffer came with.
+    pending_alloc: usize,
     /// How many bytes of the pending frame's buffer are unmasked (bytes a
     /// transport appended through [`FrameDecoder::payload_buffer`] are not,
     /// until [`FrameDecoder::payload_appended`]).
     unmasked: usize,
 }
 
-/// The decoder's spare frame buffers: at most [`SPARE_SLOTS`]; the two
-/// newest whatever their size, older ones only while all of them together
-/// hold at most [`SPARE_POOL_BYTES`]. So they hold at most the larger of
-/// two frame buffers and [`SPARE_POOL_BYTES`].
+/// The decoder's spare frame buffers, oldest first: at most
+/// [`SPARE_SLOTS`]; the two newest whatever their size, older ones only
+/// while all of them together hold at most [`SPARE_POOL_BYTES`]. So they
+/// hold at most the larger of two frame buffers and [`SPARE_POOL_BYTES`].
 #[derive(Clone, Debug, Default)]
 struct Spares {
     bufs: [BytesMut; SPARE_SLOTS],
-    /// The size of each spare's allocation (0: the slot is empty): after a
-    /// frame is split off, the spare's own capacity is what is left past
-    /// it, but it keeps the whole allocation alive.
+    /// The size of each spare's allocation: after a frame is split off,
+    /// the spare's own capacity is what is left past it, but it keeps the
+    /// whole allocation alive.
     sizes: [usize; SPARE_SLOTS],
-    /// The slot the next finished frame's buffer goes into: the oldest.
-    next: usize,
+    /// How many there are (`bufs[..len]`).
+    len: usize,
 }
 
 /// The most spare frame buffers a decoder keeps.
@@ -85,43 +87,62 @@ const SPARE_SLOTS: usize = 8;
 const SPARE_POOL_BYTES: usize = 1 << 20;
 
 impl Spares {
-    /// Keeps `body` (an allocation of `size` bytes) as the newest spare,
-    /// in place of the oldest, then drops the oldest ones beyond the two
-    /// newest while all together hold more than [`SPARE_POOL_BYTES`].
-    fn keep(&mut self, body: BytesMut, size: usize) {
-        self.bufs[self.next] = body;
-        self.sizes[self.next] = size;
-        self.next = (self.next + 1) % SPARE_SLOTS;
-        let mut total: usize = self.sizes.iter().sum();
-        let mut oldest = self.next;
-        for _ in 0..SPARE_SLOTS - 2 {
-            if total <= SPARE_POOL_BYTES {
-                break;
-            }
-            total -= self.sizes[oldest];
-            self.drop_slot(oldest);
-            oldest = (oldest + 1) % SPARE_SLOTS;
-        }
+    /// Takes out the newest spare that holds `want` bytes once reclaimed
+    /// (the newest is likeliest still in the cache), with its allocation's
+    /// size. `None` while the application holds every spare's frame.
+    fn take(&mut self, want: usize) -> Option<(BytesMut, usize)> {
+        let at = (0..self.len)
+            .rev()
+            .find(|&i| self.bufs[i].try_reclaim(want))?;
+        Some(self.remove(at))
     }
 
-    fn drop_slot(&mut self, slot: usize) {
-        self.bufs[slot] = BytesMut::new();
-        self.sizes[slot] = 0;
+    /// Keeps `body` (an allocation of `size` bytes) as the newest spare,
+    /// dropping the oldest when all slots are full, then the oldest beyond
+    /// the two newest while all together hold more than
+    /// [`SPARE_POOL_BYTES`].
+    fn keep(&mut self, body: BytesMut, size: usize) {
+        if self.len == SPARE_SLOTS {
+            self.remove(0);
+        }
+        self.bufs[self.len] = body;
+        self.sizes[self.len] = size;
+        self.len += 1;
+        while self.len > 2 && self.total() > SPARE_POOL_BYTES {
+            self.remove(0);
+        }
     }
 
     /// Drops the spares larger than `bytes`, and all but the two newest of
     /// the others. Returns whether none is left.
     fn release_over(&mut self, bytes: usize) -> bool {
-        let mut kept = 0;
-        for age in 1..=SPARE_SLOTS {
-            let slot = (self.next + SPARE_SLOTS - age) % SPARE_SLOTS;
-            if self.sizes[slot] > bytes || (self.sizes[slot] > 0 && kept == 2) {
-                self.drop_slot(slot);
-            } else if self.sizes[slot] > 0 {
-                kept += 1;
+        let mut at = 0;
+        while at < self.len {
+            if self.sizes[at] > bytes {
+                self.remove(at);
+            } else {
+                at += 1;
             }
         }
-        kept == 0
+        while self.len > 2 {
+            self.remove(0);
+        }
+        self.len == 0
+    }
+
+    /// Removes the spare at `at`, the newer ones moving down a slot.
+    fn remove(&mut self, at: usize) -> (BytesMut, usize) {
+        let buf = core::mem::take(&mut self.bufs[at]);
+        let size = self.sizes[at];
+        self.bufs[at..self.len].rotate_left(1);
+        self.sizes[at..self.len].rotate_left(1);
+        self.len -= 1;
+        self.sizes[self.len] = 0;
+        (buf, size)
+    }
+
+    fn total(&self) -> usize {
+        self.sizes[..self.len].iter().sum()
     }
 }
 
@@ -141,6 +162,7 @@ impl FrameDecoder {
             pending: None,
             spares: None,
             failed: None,
+            pending_alloc: 0,
             unmasked: 0,
         }
     }
@@ -212,12 +234,12 @@ impl FrameDecoder {
         }
         buf.advance(used);
         let want = len.min(MAX_UPFRONT);
-        let reused = self.spares.as_mut().and_then(|spares| {
-            let i = spares.bufs.iter_mut().position(|b| b.try_reclaim(want))?;
-            spares.sizes[i] = 0;
-            Some(core::mem::take(&mut spares.bufs[i]))
-        });
-        let body = reused.unwrap_or_else(|| BytesMut::with_capacity(want));
+        let (body, alloc) = self
+            .spares
+            .as_mut()
+            .and_then(|spares| spares.take(want))
+            .unwrap_or_else(|| (BytesMut::with_capacity(want), want));
+        self.pending_alloc = alloc;
         self.pending = Some((header, body));
         self.unmasked = 0;
         let chunk = buf.split();
@@ -309,7 +331,9 @@ impl FrameDecoder {
     /// allocation for the next one.
     fn finish_pending(&mut self) -> Option<Frame> {
         let (header, mut body) = self.pending.take()?;
-        let size = body.capacity();
+        // a reused spare may have been handed out through the room left
+        // past its last frame: the allocation is what it was kept as
+        let size = body.capacity().max(self.pending_alloc);
         let payload = body.split_to(body.len());
         self.spares.get_or_insert_default().keep(body, size);
         Some(Frame { header, payload })
@@ -335,7 +359,7 @@ impl FrameDecoder {
 
     /// Bytes held by the spare frame buffers kept for reuse.
     pub fn spare_capacity(&self) -> usize {
-        self.spares.as_ref().map_or(0, |s| s.sizes.iter().sum())
+        self.spares.as_ref().map_or(0, |s| s.total())
     }
 
     /// The header of the frame whose payload is still arriving, if any.
@@ -433,12 +457,41 @@ mod tests {
         drop(held);
         let kept = dec.spare_capacity();
         assert_eq!(kept, SPARE_SLOTS * (64 << 10), "eight 64 KiB spares");
-        // the next eight frames reuse them all: no spare is added or lost
+        // the next eight frames reuse them: the pool neither grows nor
+        // shrinks
         let again: alloc::vec::Vec<Frame> = (0..SPARE_SLOTS)
             .map(|_| split_frame(&mut dec, 64 << 10))
             .collect();
         assert_eq!(dec.spare_capacity(), kept);
         drop(again);
+    }
+
+    /// Taking spares out and keeping them back, any number per turn, loses
+    /// none: each is taken from where it is and kept as the newest.
+    #[test]
+    fn spares_taken_and_kept_back_are_never_lost() {
+        let mut spares = Spares::default();
+        let bufs: alloc::vec::Vec<BytesMut> = (0..SPARE_SLOTS)
+            .map(|_| BytesMut::with_capacity(1000))
+            .collect();
+        let starts: alloc::collections::BTreeSet<usize> =
+            bufs.iter().map(|b| b.as_ptr() as usize).collect();
+        for buf in bufs {
+            spares.keep(buf, 1000);
+        }
+        for per_turn in [3, 5, 1, 7, 2] {
+            let taken: alloc::vec::Vec<_> =
+                (0..per_turn).map(|_| spares.take(1000).unwrap()).collect();
+            for (buf, size) in taken {
+                assert_eq!(size, 1000);
+                spares.keep(buf, size);
+            }
+        }
+        let again: alloc::collections::BTreeSet<usize> = (0..SPARE_SLOTS)
+            .map(|_| spares.take(1000).unwrap().0.as_ptr() as usize)
+            .collect();
+        assert_eq!(again, starts);
+        assert!(spares.take(1000).is_none());
     }
 
     /// Large spares beyond the two newest go once the pool passes

@@ -83,11 +83,11 @@ pub struct Config {
     /// always accepted) + `max_pending_pongs` + the frame decoder's spare
     /// buffers (allocations of received frames the application has
     /// dropped, kept for reuse: at most the larger of 1 MiB and two frame
-    /// buffers), plus the permessage-deflate contexts when negotiated;
-    /// idle, a connection keeps at most two spare frame buffers of
-    /// [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
+    /// buffers, 2 x `max_frame_size`), plus the permessage-deflate
+    /// contexts when negotiated; idle, a connection keeps at most two
+    /// spare frame buffers of [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
     /// `tether serve`'s defaults (16 MiB messages and frames) make that
-    /// 81 MiB for the worst client: one that sends 16 MiB messages and
+    /// 113 MiB for the worst client: one that sends 16 MiB messages and
     /// never reads the echoes peaked at 64 MiB in the tokio adapter's
     /// allocation-counting test (`tests/memory_bounds.rs`), where the
     /// read-ahead by message count held 1 GiB and more.

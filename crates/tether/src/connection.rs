@@ -531,22 +531,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether large payloads are arriving: this read went into one's own
-    /// buffer, or left a large frame pending. That frame's payload may be
-    /// nearly all in already (a 64 KiB frame straddling 64 KiB reads lacks
-    /// only its last bytes): what counts is that it is large, so the next
-    /// read is small and the payload after it goes to its own buffer,
-    /// instead of every such frame being read into the input buffer and
-    /// copied out of it.
-    fn note_large_payloads(&mut self, into_payload: bool) {
-        self.large_payloads = into_payload
+    /// Whether large payloads are arriving: this read went into the buffer
+    /// of a frame of [`LARGE_PAYLOAD`] or more, or left one pending. That
+    /// frame's payload may be nearly all in already (a 64 KiB frame
+    /// straddling 64 KiB reads lacks only its last bytes): what counts is
+    /// that it is large, so the next read is small and the payload after it
+    /// goes to its own buffer, instead of every such frame being read into
+    /// the input buffer and copied out of it. Smaller frames are read a
+    /// whole read at a time (their remainder still goes to its own buffer
+    /// when it is [`DIRECT_READ_MIN`] or more): a read per frame would
+    /// cost more than the copy it saves.
+    fn note_large_payloads(&mut self, into_large_payload: bool) {
+        self.large_payloads = into_large_payload
             || self.active.as_ref().is_some_and(|a| {
                 a.decoder
-                    .payload_remaining()
-                    .is_some_and(|need| need >= DIRECT_READ_MIN)
-                    || a.decoder
-                        .pending_header()
-                        .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD)
+                    .pending_header()
+                    .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD)
             });
     }
 
@@ -556,8 +556,9 @@ impl Connection {
     /// into, so no byte is copied on its way in. While the payload of a
     /// large frame is arriving, that frame's buffer (at most what the frame
     /// still needs); otherwise the spare room of the input buffer, at most
-    /// `max` bytes (2 KiB between large frames, so the next payload goes
-    /// to its own buffer). Append to it, then call [`Connection::received`];
+    /// `max` bytes (between frames of 32 KiB or more, 2 KiB beyond what a
+    /// pending one still needs, so the next payload goes to its own
+    /// buffer). Append to it, then call [`Connection::received`];
     /// what is appended counts exactly as the same bytes given to
     /// [`Connection::receive`] would (any split of the input gives the same
     /// events).
@@ -595,11 +596,14 @@ impl Connection {
         if a.input_alloc == 0 || max == 0 {
             return None;
         }
-        // After large payloads, read little into the input buffer: the next
-        // header and a few KiB, so the rest of a large payload goes to its
-        // own buffer instead of being copied there.
+        // After large payloads, read little into the input buffer: what a
+        // pending frame still needs (under `DIRECT_READ_MIN`, or it would
+        // have had its own buffer), the next header and a few KiB, so the
+        // rest of the next large payload goes to its own buffer instead of
+        // being copied there.
         let max = if large_payloads {
-            max.min(AFTER_LARGE_READ)
+            let need = a.decoder.payload_remaining().unwrap_or(0);
+            max.min(need.saturating_add(AFTER_LARGE_READ))
         } else {
             max
         };
@@ -659,7 +663,13 @@ impl Connection {
         }
         self.turn_work = self.turn_work.saturating_add(appended);
         self.a().last_read = appended;
-        self.note_large_payloads(direct == Direct::Payload);
+        let into_large_payload = direct == Direct::Payload
+            && self
+                .a()
+                .decoder
+                .pending_header()
+                .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD);
+        self.note_large_payloads(into_large_payload);
         if direct == Direct::Payload {
             match self.a().decoder.payload_appended() {
                 Some(frame) => self.handle_frame(now, frame)?,

@@ -26,8 +26,8 @@ fn sequence_len(lead: u8) -> usize {
     }
 }
 
-/// Where the sequence `data` ends in the middle of starts (a lead byte in
-/// its last 3 bytes with fewer bytes after it than it needs), or
+/// Where a sequence that `data` cuts off starts (a lead byte in its last
+/// 3 bytes with fewer bytes after it than the sequence needs), or
 /// `data.len()`. Only lead bytes count, so whatever precedes the cut is
 /// checked on its own and the cut-off part (at most 3 bytes) apart.
 fn unfinished_tail(data: &[u8]) -> usize {

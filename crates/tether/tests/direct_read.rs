@@ -173,6 +173,48 @@ fn rfc6455_5_2_large_frames_straddling_reads_are_read_into_their_own_buffer() {
     }
 }
 
+/// Frames under 32 KiB are read a whole read (64 KiB) at a time, however
+/// their remainders went: a small read before each would cost a read per
+/// frame to save copying a few KiB.
+#[test]
+fn rfc6455_5_2_moderate_frames_are_read_many_per_read() {
+    let role = Role::Server;
+    for size in [6_000usize, 8_192, 20_000] {
+        let payload = vec![b'x'; size];
+        let one = frame(role, BINARY, &payload);
+        let frames = 200;
+        let wire = one.repeat(frames);
+        let mut conn = Connection::new(role, Config::default(), Instant::now());
+        let now = Instant::now();
+        let (mut at, mut reads, mut messages) = (0, 0, 0);
+        while at < wire.len() {
+            let want = 65_536.min(wire.len() - at);
+            reads += 1;
+            match conn.receive_buffer(want) {
+                Some(mut into) => {
+                    let n = into.remaining_mut().min(want);
+                    into.put_slice(&wire[at..at + n]);
+                    at += n;
+                    conn.received(now).unwrap();
+                }
+                None => {
+                    conn.receive(now, &wire[at..at + want]).unwrap();
+                    at += want;
+                }
+            }
+            while let Some(event) = conn.poll_event() {
+                assert!(matches!(event, Event::Message(m) if m.len() == size));
+                messages += 1;
+            }
+        }
+        assert_eq!(messages, frames);
+        assert!(
+            reads * 4 <= frames * 3,
+            "{size}-byte frames: {reads} reads for {frames} frames"
+        );
+    }
+}
+
 /// A message the application keeps pins the buffer it was split off, so
 /// the input buffer is not handed out again while one is alive: the read
 /// goes through `receive`, which copies just what arrived.
