@@ -119,6 +119,60 @@ fn idle_connection_holds_no_read_buffer() {
     assert!(conn.receive_buffer(65_536).is_none());
 }
 
+/// How a stream of identical frames went when read 64 KiB at a time, as
+/// both adapters read.
+struct Reads {
+    /// Reads made (each offered buffer, or a `receive` where none was).
+    reads: usize,
+    /// Bytes read straight into their frame's own buffer (the buffer
+    /// offered is exactly what the frame still needs).
+    own: usize,
+}
+
+/// Reads `frames` copies of the frame carrying `payload` to `role` the way
+/// an adapter does: into the buffer `receive_buffer` offers, else through
+/// `receive`. Every message must be `payload` (and is dropped at once, as
+/// a message kept would pin its buffer).
+fn read_frames(role: Role, payload: &[u8], frames: usize) -> Reads {
+    let one = frame(role, BINARY, payload);
+    let wire = one.repeat(frames);
+    let mut conn = Connection::new(role, Config::default(), Instant::now());
+    let now = Instant::now();
+    let (mut at, mut messages) = (0, 0);
+    let mut seen = Reads { reads: 0, own: 0 };
+    while at < wire.len() {
+        let want = 65_536.min(wire.len() - at);
+        seen.reads += 1;
+        // the bytes the frame `at` is in still needs
+        let frame_end = (at / one.len() + 1) * one.len();
+        let payload_start = frame_end - payload.len();
+        match conn.receive_buffer(want) {
+            Some(mut into) => {
+                let n = into.remaining_mut().min(want);
+                if at >= payload_start && into.remaining_mut() == frame_end - at {
+                    seen.own += n;
+                }
+                into.put_slice(&wire[at..at + n]);
+                at += n;
+                conn.received(now).unwrap();
+            }
+            None => {
+                conn.receive(now, &wire[at..at + want]).unwrap();
+                at += want;
+            }
+        }
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(m) => assert_eq!(m.as_bytes(), payload),
+                other => panic!("{other:?}"),
+            }
+            messages += 1;
+        }
+    }
+    assert_eq!(messages, frames);
+    seen
+}
+
 /// 64 KiB frames read 64 KiB at a time (as both adapters read) straddle
 /// every read by their header, so each read would leave the frame it
 /// carries a few bytes short, and its payload would be read into the input
@@ -129,46 +183,12 @@ fn idle_connection_holds_no_read_buffer() {
 fn rfc6455_5_2_large_frames_straddling_reads_are_read_into_their_own_buffer() {
     for role in ROLES {
         let payload: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
-        let one = frame(role, BINARY, &payload);
         let frames = 20;
-        let wire = one.repeat(frames);
-        let mut conn = Connection::new(role, Config::default(), Instant::now());
-        let now = Instant::now();
-        let (mut at, mut own, mut messages) = (0, 0, 0);
-        while at < wire.len() {
-            let want = 65_536.min(wire.len() - at);
-            // the bytes the frame `at` is in still needs
-            let frame_end = (at / one.len() + 1) * one.len();
-            let payload_start = frame_end - payload.len();
-            match conn.receive_buffer(want) {
-                Some(mut into) => {
-                    let n = into.remaining_mut().min(want);
-                    if at >= payload_start && into.remaining_mut() == frame_end - at {
-                        own += n;
-                    }
-                    into.put_slice(&wire[at..at + n]);
-                    at += n;
-                    conn.received(now).unwrap();
-                }
-                None => {
-                    conn.receive(now, &wire[at..at + want]).unwrap();
-                    at += want;
-                }
-            }
-            while let Some(event) = conn.poll_event() {
-                match event {
-                    Event::Message(m) => assert_eq!(m.as_bytes(), &payload[..]),
-                    other => panic!("{other:?}"),
-                }
-                messages += 1;
-            }
-        }
-        assert_eq!(messages, frames);
+        let Reads { own, .. } = read_frames(role, &payload, frames);
         // all but the first frame and the few KiB read with each header
         assert!(
             own >= (frames - 1) * (payload.len() - 4096),
-            "{role:?}: {own} of {} bytes read into their frame's own buffer",
-            wire.len()
+            "{role:?}: {own} bytes of {frames} frames read into their own buffer"
         );
     }
 }
@@ -178,36 +198,9 @@ fn rfc6455_5_2_large_frames_straddling_reads_are_read_into_their_own_buffer() {
 /// frame to save copying a few KiB.
 #[test]
 fn rfc6455_5_2_moderate_frames_are_read_many_per_read() {
-    let role = Role::Server;
     for size in [6_000usize, 8_192, 20_000] {
-        let payload = vec![b'x'; size];
-        let one = frame(role, BINARY, &payload);
         let frames = 200;
-        let wire = one.repeat(frames);
-        let mut conn = Connection::new(role, Config::default(), Instant::now());
-        let now = Instant::now();
-        let (mut at, mut reads, mut messages) = (0, 0, 0);
-        while at < wire.len() {
-            let want = 65_536.min(wire.len() - at);
-            reads += 1;
-            match conn.receive_buffer(want) {
-                Some(mut into) => {
-                    let n = into.remaining_mut().min(want);
-                    into.put_slice(&wire[at..at + n]);
-                    at += n;
-                    conn.received(now).unwrap();
-                }
-                None => {
-                    conn.receive(now, &wire[at..at + want]).unwrap();
-                    at += want;
-                }
-            }
-            while let Some(event) = conn.poll_event() {
-                assert!(matches!(event, Event::Message(m) if m.len() == size));
-                messages += 1;
-            }
-        }
-        assert_eq!(messages, frames);
+        let Reads { reads, .. } = read_frames(Role::Server, &vec![b'x'; size], frames);
         assert!(
             reads * 4 <= frames * 3,
             "{size}-byte frames: {reads} reads for {frames} frames"
