@@ -526,13 +526,14 @@ impl Connection {
             data = &data[take..];
             self.process(now)?;
         }
-        self.note_large_payloads(false);
+        self.note_large_payloads();
         self.track_progress(now);
         Ok(())
     }
 
-    /// Whether large payloads are arriving: this read went into the buffer
-    /// of a frame of [`LARGE_PAYLOAD`] or more, or left one pending. That
+    /// Whether large payloads are arriving: a frame of [`LARGE_PAYLOAD`] or
+    /// more is pending (noted before a read into its buffer is taken, so a
+    /// read that finished one counts too). That
     /// frame's payload may be nearly all in already (a 64 KiB frame
     /// straddling 64 KiB reads lacks only its last bytes): what counts is
     /// that it is large, so the next read is small and the payload after it
@@ -541,13 +542,12 @@ impl Connection {
     /// whole read at a time (their remainder still goes to its own buffer
     /// when it is [`DIRECT_READ_MIN`] or more): a read per frame would
     /// cost more than the copy it saves.
-    fn note_large_payloads(&mut self, into_large_payload: bool) {
-        self.large_payloads = into_large_payload
-            || self.active.as_ref().is_some_and(|a| {
-                a.decoder
-                    .pending_header()
-                    .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD)
-            });
+    fn note_large_payloads(&mut self) {
+        self.large_payloads = self.active.as_ref().is_some_and(|a| {
+            a.decoder
+                .pending_header()
+                .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD)
+        });
     }
 
     /// For transports that can read into a buffer they are handed (tokio's
@@ -663,13 +663,7 @@ impl Connection {
         }
         self.turn_work = self.turn_work.saturating_add(appended);
         self.a().last_read = appended;
-        let into_large_payload = direct == Direct::Payload
-            && self
-                .a()
-                .decoder
-                .pending_header()
-                .is_some_and(|h| h.payload_len >= LARGE_PAYLOAD);
-        self.note_large_payloads(into_large_payload);
+        self.note_large_payloads();
         if direct == Direct::Payload {
             match self.a().decoder.payload_appended() {
                 Some(frame) => self.handle_frame(now, frame)?,
@@ -719,8 +713,9 @@ impl Connection {
     /// Whether this turn's work is done: the bytes received plus the
     /// bytes an extension decoded plus [`TURN_FRAME_COST`] per frame since
     /// [`Connection::new_turn`] reached `Config::turn_bytes`. An adapter
-    /// that runs many connections on few threads lets the others run now (the tokio adapter yields to the
-    /// runtime) and starts a new turn when it comes back, so one peer's
+    /// that runs many connections on few threads lets the others run now
+    /// (the tokio adapter yields to the runtime) and starts a new turn
+    /// when it comes back, so one peer's
     /// flood of frames or a decompression bomb holds a thread for about
     /// one turn at a time. Nothing is refused; it is only a point to
     /// yield at.
