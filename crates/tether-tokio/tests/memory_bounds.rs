@@ -90,7 +90,8 @@ fn documented_bound(config: &Config) -> usize {
     64 * 1024
         + config.max_frame_size
         + config.max_message_size
-        + config.max_unread_bytes
+        + 3 * config.max_unread_bytes
+        + 64 * 1024
         + config.max_message_size
         + config.max_queued_output
         + config.max_message_size
@@ -258,6 +259,79 @@ fn an_idle_connection_gives_back_a_large_frames_buffer() {
         idle <= 2 * tether::IDLE_SPARE_MAX + 256 * 1024,
         "an idle connection still holds {} KiB after an 8 MiB message",
         idle / 1024
+    );
+    drop(tcp);
+    drop(rt);
+}
+
+/// A masked client frame with a payload of `len` bytes (under 126).
+fn small_client_frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
+    assert!(len < 126);
+    let mut out = vec![(u8::from(fin) << 7) | opcode, 0x80 | len as u8, 1, 2, 3, 4];
+    out.extend((0..len).map(|i| (i as u8) ^ [1, 2, 3, 4][i % 4]));
+    out
+}
+
+#[test]
+fn rfc6455_10_4_small_messages_among_empty_fragments_cannot_pin_a_read_buffer_each() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let config = Config {
+        max_frame_size: 64 * 1024,
+        max_message_size: 64 * 1024,
+        max_queued_output: 64 * 1024,
+        max_unread_bytes: 256 * 1024,
+        ..Config::default()
+    };
+    let bound = documented_bound(&config);
+    let rt = runtime();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = tether_tokio::ServerOptions::new().config(config);
+    // an application that never reads: the adapter reads ahead for it up
+    // to `max_unread_bytes` of events, then stops reading
+    rt.spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        std::future::pending::<()>().await;
+        drop(ws);
+    });
+    let mut tcp = raw_client(addr);
+    // about 64 KiB that leave a 16-byte message and an empty one: the rest
+    // is a fragmented message of empty frames, which weighs nothing once
+    // read; a message split off the read buffer would keep all of it
+    let mut chunk = small_client_frame(true, 0x2, 16);
+    chunk.extend(small_client_frame(false, 0x2, 0));
+    while chunk.len() < 64 * 1024 - 12 {
+        chunk.extend(small_client_frame(false, 0x0, 0));
+    }
+    chunk.extend(small_client_frame(true, 0x0, 0));
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    tcp.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sent = 0;
+    // 4,000 such reads would pin 256 MiB
+    for _ in 0..4000 {
+        if tcp.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let held = PEAK.load(Ordering::Relaxed) - baseline;
+    eprintln!(
+        "{sent} chunks of 64 KiB taken, peak {} KiB (bound {} KiB)",
+        held / 1024,
+        bound / 1024
+    );
+    assert!(sent < 4000, "the server took all 256 MiB");
+    assert!(
+        held <= bound,
+        "the server held {} KiB at its peak; the documented bound is {} KiB",
+        held / 1024,
+        bound / 1024
     );
     drop(tcp);
     drop(rt);

@@ -254,9 +254,23 @@ pub struct Connection {
 struct Active {
     decoder: FrameDecoder,
     input: BytesMut,
-    /// The size of `input`'s allocation as last grown: after frames are
-    /// split off its capacity reads 0, but it still holds the allocation.
+    /// The size of `input`'s allocation (0: none): after frames are split
+    /// off its capacity reads 0, but it still holds the allocation. Set
+    /// with `input_base` whenever `input` gets a new one
+    /// ([`Active::input_room`]).
     input_alloc: usize,
+    /// Where that allocation starts (an address, only compared): a
+    /// payload that lies in it keeps all of it alive.
+    input_base: usize,
+    /// What the messages queued since that allocation was new (or last
+    /// free) weigh ([`Event::footprint`]), but those copied out of it
+    /// ([`Active::settle_pins`]).
+    input_paid: usize,
+    /// `events` at the last [`Active::settle_pins`]: the ones after it
+    /// were queued since.
+    events_mark: usize,
+    /// How many of those are not messages (Ping, Pong, the final event).
+    controls_new: usize,
     /// Which buffer [`Connection::receive_buffer`] last handed out.
     direct: Direct,
     /// Bytes the last read brought (`receive` or `received`).
@@ -295,6 +309,10 @@ impl Active {
             decoder: FrameDecoder::new(role, limits),
             input: BytesMut::new(),
             input_alloc: 0,
+            input_base: 0,
+            input_paid: 0,
+            events_mark: 0,
+            controls_new: 0,
             direct: Direct::None,
             last_read: 0,
             events: VecDeque::new(),
@@ -319,6 +337,107 @@ impl Active {
             && self.events.is_empty()
             && self.pending_pongs.is_empty()
             && self.sending.is_none()
+    }
+
+    /// Bounds what messages split off the input buffer keep alive. Each
+    /// whole message is split off the buffer it was read into, without a
+    /// copy, and so keeps all of that allocation alive. The messages
+    /// queued since the last call stay so while the messages queued since
+    /// the allocation was new (or last free) weigh at least half of it
+    /// ([`Event::footprint`]); otherwise those of them in it are copied
+    /// out. So an allocation kept alive by messages the application has
+    /// not taken is at most twice what they weigh, and a 16-byte message
+    /// after 64 KiB of empty fragments or Pings (which weigh nothing once
+    /// read: Pings are copied, and dropped by an adapter whose queue is
+    /// full) does not keep the 64 KiB. Every message weighs at least
+    /// [`Event::OVERHEAD`], so many small ones settle without looking at
+    /// each; a few large ones are weighed one by one.
+    fn settle_pins(&mut self) {
+        let mark = core::mem::replace(&mut self.events_mark, self.events.len());
+        let controls = core::mem::take(&mut self.controls_new);
+        let mark = mark.min(self.events.len());
+        let messages = (self.events.len() - mark).saturating_sub(controls);
+        if messages == 0 {
+            return;
+        }
+        let half = self.input_alloc.div_ceil(2);
+        let mut weight = messages * Event::OVERHEAD;
+        if self.input_paid + weight < half {
+            weight += self
+                .events
+                .range(mark..)
+                .map(|e| match e {
+                    Event::Message(m) => m.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
+        if self.input_paid + weight >= half {
+            self.input_paid += weight;
+        } else {
+            self.copy_out(mark);
+        }
+    }
+
+    /// Copies the messages queued from `mark` on that lie in the input
+    /// buffer's allocation into their own.
+    #[cold]
+    #[inline(never)]
+    fn copy_out(&mut self, mark: usize) {
+        let (base, alloc) = (self.input_base, self.input_alloc);
+        let in_input = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base) <= alloc;
+        for event in self.events.range_mut(mark..) {
+            if let Event::Message(m) = event
+                && in_input(m.as_bytes())
+            {
+                *m = match m {
+                    Message::Text(t) => Message::Text(Utf8Bytes::from_validated(
+                        Bytes::copy_from_slice(t.as_bytes()),
+                    )),
+                    Message::Binary(b) => Message::Binary(Bytes::copy_from_slice(b)),
+                };
+            }
+        }
+    }
+
+    /// Room for `n` more bytes in the input buffer: in place when nothing
+    /// split off it is still alive, else in an allocation of its own, of
+    /// just what it needs (the bytes it holds move along; a message half
+    /// reassembled in it is copied out, so no message keeps an allocation
+    /// that is no longer the input buffer's unaccounted).
+    fn input_room(&mut self, n: usize) {
+        if self.input.capacity() - self.input.len() >= n {
+            return;
+        }
+        self.settle_pins();
+        if self.input_alloc > 0 && self.input.try_reclaim(n) {
+            // nothing split off it is alive
+            self.input_paid = 0;
+            return;
+        }
+        if let Some(inc) = self.incoming.as_mut()
+            && !inc.buf.is_empty()
+            && (inc.buf.as_ptr() as usize).wrapping_sub(self.input_base) <= self.input_alloc
+        {
+            inc.buf = BytesMut::from(&inc.buf[..]);
+        }
+        let len = self.input.len();
+        // doubling while input accumulates (behind a message still being
+        // decoded), else just what is needed
+        let mut fresh = BytesMut::with_capacity(len + n.max(len));
+        fresh.extend_from_slice(&self.input);
+        self.input = fresh;
+        self.input_base = self.input.as_ptr() as usize;
+        self.input_alloc = self.input.capacity();
+        self.input_paid = 0;
+    }
+
+    /// The input buffer goes (idle).
+    fn drop_input(&mut self) {
+        self.input = BytesMut::new();
+        self.input_alloc = 0;
+        self.input_base = 0;
+        self.input_paid = 0;
     }
 }
 
@@ -480,6 +599,23 @@ impl Connection {
         if self.state.is_terminal() {
             return Ok(());
         }
+        // before and after: the messages this call queues are the ones
+        // after the mark
+        self.settle_pins();
+        let result = self.receive_data(now, data);
+        self.settle_pins();
+        result
+    }
+
+    /// [`Active::settle_pins`], when there are buffers.
+    #[inline]
+    fn settle_pins(&mut self) {
+        if let Some(a) = self.active.as_deref_mut() {
+            a.settle_pins();
+        }
+    }
+
+    fn receive_data(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         self.now = now;
         if !data.is_empty() {
             self.postpone_keepalive(now);
@@ -500,8 +636,8 @@ impl Connection {
                 // a message is still being decoded: what follows it waits
                 // (an adapter reads no more until `continue_decoding` ends it)
                 let a = self.a();
+                a.input_room(data.len());
                 a.input.extend_from_slice(data);
-                a.input_alloc = a.input_alloc.max(a.input.capacity());
                 break;
             }
             if let Some(need) = self.a().decoder.payload_remaining() {
@@ -521,8 +657,8 @@ impl Connection {
                 // finish a header that was split across reads
                 data.len().min(tether_frame::MAX_HEADER_LEN)
             };
+            a.input_room(take);
             a.input.extend_from_slice(&data[..take]);
-            a.input_alloc = a.input_alloc.max(a.input.capacity());
             data = &data[take..];
             self.process(now)?;
         }
@@ -614,23 +750,27 @@ impl Connection {
         // arrived: a message the application keeps must not pin a whole
         // read buffer each (a peer sending one small frame per read would
         // make every unread 16-byte message cost a 64 KiB allocation).
-        if spare < max.min(DIRECT_READ_MIN) && !a.input.try_reclaim(max) {
-            // Grow only for a connection whose last read was large (bulk
-            // input): one that reads a little at a time (an echo, a
-            // handshake's first message, a connection about to go idle)
-            // keeps an input buffer of just what it received, and reads
-            // through `receive`, so it holds no 64 KiB it does not use.
-            if a.last_read < max / 2 {
-                return None;
+        if spare < max.min(DIRECT_READ_MIN) {
+            a.settle_pins();
+            if !a.input.try_reclaim(max) {
+                // Grow only for a connection whose last read was large (bulk
+                // input): one that reads a little at a time (an echo, a
+                // handshake's first message, a connection about to go idle)
+                // keeps an input buffer of just what it received, and reads
+                // through `receive`, so it holds no 64 KiB it does not use.
+                if a.last_read < max / 2 {
+                    return None;
+                }
+                // the whole allocation back (nothing split off it alive),
+                // but smaller than `max`: grow it (moving what it holds)
+                let whole = a.input_alloc.saturating_sub(a.input.len());
+                if whole == 0 || !a.input.try_reclaim(whole) {
+                    return None;
+                }
             }
-            // the whole allocation back (nothing split off it alive), but
-            // smaller than `max`: grow it (moving what it holds)
-            let whole = a.input_alloc.saturating_sub(a.input.len());
-            if whole == 0 || !a.input.try_reclaim(whole) {
-                return None;
-            }
-            a.input.reserve(max);
-            a.input_alloc = a.input_alloc.max(a.input.capacity());
+            // nothing split off it is alive
+            a.input_paid = 0;
+            a.input_room(max);
         }
         a.direct = Direct::Input(a.input.len());
         Some((&mut a.input).limit(max))
@@ -647,6 +787,14 @@ impl Connection {
             return Ok(());
         };
         let direct = core::mem::replace(&mut a.direct, Direct::None);
+        a.settle_pins();
+        let result = self.take_direct(now, direct);
+        self.settle_pins();
+        result
+    }
+
+    fn take_direct(&mut self, now: Instant, direct: Direct) -> Result<(), Error> {
+        let a = self.a();
         let appended = match direct {
             Direct::None => return Ok(()),
             Direct::Payload => a.decoder.payload_appended_len(),
@@ -700,11 +848,15 @@ impl Connection {
             return Ok(());
         }
         self.now = now;
+        self.settle_pins();
         if let Err(e) = self.decode_some() {
+            self.settle_pins();
             return Err(self.fail(e));
         }
         if self.decoding.is_none() && self.active.as_ref().is_some_and(|a| !a.input.is_empty()) {
-            self.process(now)?;
+            let result = self.process(now);
+            self.settle_pins();
+            result?;
         }
         self.track_progress(now);
         Ok(())
@@ -810,8 +962,7 @@ impl Connection {
         if let Some(a) = &mut self.active {
             a.decoder.release_spares_over(IDLE_SPARE_MAX);
             if a.input.is_empty() && a.input_alloc > IDLE_SPARE_MAX {
-                a.input = BytesMut::new();
-                a.input_alloc = 0;
+                a.drop_input();
             }
         }
         if self.idle_released {
@@ -861,8 +1012,7 @@ impl Connection {
             self.active = None;
         } else if let Some(a) = &mut self.active {
             if a.input.is_empty() {
-                a.input = BytesMut::new();
-                a.input_alloc = 0;
+                a.drop_input();
             }
             if a.events.is_empty() {
                 a.events = VecDeque::new();
@@ -1102,13 +1252,18 @@ impl Connection {
         checked: usize,
     ) -> Result<(), ProtocolError> {
         match h.opcode {
+            // Control payloads (at most 125 bytes) are copied: kept split
+            // off the read buffer, a Ping's answer or event would keep all
+            // of it alive.
             OpCode::Ping => {
-                let payload = payload.freeze();
+                let payload = Bytes::copy_from_slice(&payload);
                 if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived)
                 {
                     self.owe_pong(payload.clone());
                 }
-                self.a().events.push_back(Event::Ping(payload));
+                let a = self.a();
+                a.controls_new += 1;
+                a.events.push_back(Event::Ping(payload));
                 Ok(())
             }
             OpCode::Pong => {
@@ -1119,7 +1274,10 @@ impl Connection {
                     self.timers.stop(Timer::PongDeadline);
                     self.postpone_keepalive(now);
                 }
-                self.a().events.push_back(Event::Pong(payload.freeze()));
+                let a = self.a();
+                a.controls_new += 1;
+                a.events
+                    .push_back(Event::Pong(Bytes::copy_from_slice(&payload)));
                 Ok(())
             }
             OpCode::Close => self.on_close(now, &payload),
@@ -1344,6 +1502,7 @@ impl Connection {
         }
         self.close_info = Some(Box::new(info.clone()));
         let a = self.a();
+        a.controls_new += 1;
         a.events.push_back(Event::Closed(info));
         a.input.clear();
         a.incoming = None;
