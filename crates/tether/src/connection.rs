@@ -704,12 +704,15 @@ impl Connection {
     ///   buffers, [`Connection::release_idle_memory`], or never had one):
     ///   an idle connection holds no read buffer, and the first read after
     ///   a pause goes through `receive`, which allocates it again;
-    /// - when the input buffer has too little room and cannot be reused
-    ///   in place, because a message split off it is still alive (one the
-    ///   application keeps must not pin a new buffer per read);
-    /// - when it would have to grow but the last read was small (under
-    ///   half of `max`): a connection reading a little at a time keeps a
-    ///   buffer of just what it received;
+    /// - when the input buffer has too little room, cannot be reused in
+    ///   place (a message split off it is still alive, or it is too small),
+    ///   and the last read was small (under half of `max`): a connection
+    ///   reading a little at a time keeps a buffer of just what it
+    ///   received. After a large read a new buffer is handed out instead;
+    ///   the messages split off the old one keep it only while they weigh
+    ///   at least half of it (else they are copied out), so what unread
+    ///   messages keep of read buffers stays within the bound
+    ///   `Config::max_unread_bytes` documents;
     /// - while an extension is still decoding a message
     ///   ([`Connection::decoding_pending`]), or once input is no longer
     ///   taken.
@@ -744,33 +747,24 @@ impl Connection {
             max
         };
         let spare = a.input.capacity() - a.input.len();
-        // Room for `max` more only by reusing the allocation, which is
-        // possible once every message split off it has been dropped.
-        // Otherwise the read goes through `receive`, which copies just what
-        // arrived: a message the application keeps must not pin a whole
-        // read buffer each (a peer sending one small frame per read would
-        // make every unread 16-byte message cost a 64 KiB allocation).
         if spare < max.min(DIRECT_READ_MIN) {
             a.settle_pins();
-            if !a.input.try_reclaim(max) {
-                // Grow only for a connection whose last read was large (bulk
-                // input): one that reads a little at a time (an echo, a
+            if a.input.try_reclaim(max) {
+                // every message split off it has been dropped
+                a.input_paid = 0;
+            } else if a.last_read < max / 2 {
+                // A connection reading a little at a time (an echo, a
                 // handshake's first message, a connection about to go idle)
-                // keeps an input buffer of just what it received, and reads
-                // through `receive`, so it holds no 64 KiB it does not use.
-                if a.last_read < max / 2 {
-                    return None;
-                }
-                // the whole allocation back (nothing split off it alive),
-                // but smaller than `max`: grow it (moving what it holds)
-                let whole = a.input_alloc.saturating_sub(a.input.len());
-                if whole == 0 || !a.input.try_reclaim(whole) {
-                    return None;
-                }
+                // reads through `receive`, which copies just what arrived
+                // into a buffer of that size: it holds no 64 KiB it does not
+                // use, and a message it keeps does not keep one either.
+                return None;
+            } else {
+                // Bulk input: a new buffer for the next read, while the
+                // messages split off this one keep it (as long as they
+                // weigh at least half of it: `Active::settle_pins`).
+                a.input_room(max);
             }
-            // nothing split off it is alive
-            a.input_paid = 0;
-            a.input_room(max);
         }
         a.direct = Direct::Input(a.input.len());
         Some((&mut a.input).limit(max))

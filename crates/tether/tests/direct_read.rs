@@ -209,28 +209,44 @@ fn rfc6455_5_2_moderate_frames_are_read_many_per_read() {
 }
 
 /// A message the application keeps pins the buffer it was split off, so
-/// the input buffer is not handed out again while one is alive: the read
-/// goes through `receive`, which copies just what arrived.
+/// that buffer is not handed out again while one is alive: after a large
+/// read the next read goes into a new buffer, after a small one through
+/// `receive`, which copies just what arrived.
 #[test]
 fn a_kept_message_is_not_read_over() {
     let role = Role::Server;
     let mut conn = Connection::new(role, Config::default(), Instant::now());
     conn.receive(Instant::now(), &frame(role, BINARY, &[1; 40_000]))
         .unwrap();
+    let Some(Event::Message(kept)) = conn.poll_event() else {
+        panic!("a message")
+    };
+    let pinned = kept.as_bytes().as_ptr_range();
+    let mut into = conn.receive_buffer(65_536).expect("a new buffer");
+    assert_eq!(into.remaining_mut(), 65_536);
+    let at = into.chunk_mut().as_mut_ptr().cast_const();
+    assert!(
+        !pinned.contains(&at) && at != pinned.end,
+        "not the kept message's buffer"
+    );
+    into.put_slice(&frame(role, BINARY, b"second"));
+    conn.received(Instant::now()).unwrap();
+    assert!(matches!(conn.poll_event(), Some(Event::Message(m)) if m.as_bytes() == b"second"));
+    assert!(kept.as_bytes().iter().all(|&b| b == 1));
+    // a small read, kept: the next read goes through `receive`
+    let small = frame(role, BINARY, &[2; 100]);
+    let mut conn = Connection::new(role, Config::default(), Instant::now());
+    conn.receive(Instant::now(), &small).unwrap();
     let kept = conn.poll_event();
     assert!(matches!(kept, Some(Event::Message(_))), "{kept:?}");
     assert!(
         conn.receive_buffer(65_536).is_none(),
         "a kept message pins the buffer"
     );
-    drop(kept);
-    let mut into = conn
-        .receive_buffer(65_536)
-        .expect("reused once nothing is kept");
-    assert_eq!(into.remaining_mut(), 65_536);
-    into.put_slice(&frame(role, BINARY, b"second"));
-    conn.received(Instant::now()).unwrap();
-    assert!(matches!(conn.poll_event(), Some(Event::Message(_))));
+    conn.receive(Instant::now(), &frame(role, BINARY, b"second"))
+        .unwrap();
+    assert!(matches!(conn.poll_event(), Some(Event::Message(m)) if m.as_bytes() == b"second"));
+    assert!(matches!(kept, Some(Event::Message(m)) if m.as_bytes() == [2; 100]));
 }
 
 /// Small frames split anywhere, each piece read into the input buffer:

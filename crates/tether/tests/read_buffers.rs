@@ -113,3 +113,48 @@ fn rfc6455_10_4_messages_filling_their_reads_are_not_copied() {
         );
     }
 }
+
+#[test]
+fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (role, size) in [
+        (Role::Server, 1024),
+        (Role::Client, 16),
+        (Role::Server, 125),
+    ] {
+        let one = frame(role, BINARY, &vec![3; size]);
+        let wire = one.repeat(8 * 64 * 1024 / one.len());
+        let mut conn = Connection::new(role, Config::default(), Instant::now());
+        let before = CURRENT.load(Ordering::Relaxed);
+        // nothing is taken: every message split off a read keeps it
+        let ranges = read_all(&mut conn, &wire);
+        let held = CURRENT.load(Ordering::Relaxed) - before;
+        // the first read makes the buffer; every later one goes into a
+        // buffer of the connection's, with no copy
+        assert!(
+            ranges.len() >= 7,
+            "{role:?} {size}: {} direct reads",
+            ranges.len()
+        );
+        let weight: usize = conn.queued_events().map(Event::footprint).sum();
+        let in_place = conn
+            .queued_events()
+            .filter(|e| {
+                let Event::Message(m) = e else { return false };
+                let at = m.as_bytes().as_ptr() as usize;
+                ranges.iter().any(|r| r.contains(&at))
+            })
+            .count();
+        let per_read = 64 * 1024 / one.len();
+        assert!(
+            in_place >= ranges.len() * (per_read - 1),
+            "{role:?} {size}: {in_place} messages left where they were read"
+        );
+        assert!(
+            held <= 3 * weight + 128 * 1024,
+            "{role:?} {size}: {held} bytes held for {weight} bytes of events"
+        );
+    }
+}
