@@ -78,12 +78,13 @@ pub struct Config {
     /// With these limits, what a connection holds for the peer is at most,
     /// in bytes: the adapter's read buffer (64 KiB) + `max_frame_size` (a
     /// frame arriving) + `max_message_size` (a message being assembled) +
-    /// 3 x `max_unread_bytes` + 64 KiB + `max_message_size` (received, not
-    /// yet taken: a message split off the buffer it was read into keeps all
-    /// of that buffer alive, so such buffers are kept only while the
-    /// messages split off each weigh at least half of it, and the messages
-    /// are copied out otherwise; one buffer, 64 KiB, may be kept by a
-    /// message read only in part) +
+    /// 4 x `max_unread_bytes` + one read (64 KiB in both adapters) +
+    /// `max_message_size` (received, not yet taken: a message split off the
+    /// buffer it was read into keeps all of that buffer alive, so such
+    /// buffers are kept only while the messages queued since each was new
+    /// weigh at least half of it, and the messages are copied out
+    /// otherwise; a message's own buffer is at most twice its size; the
+    /// buffer of the oldest messages, partly taken, is the one read) +
     /// `max_queued_output` + `max_message_size` (our output; one message is
     /// always accepted) + `max_pending_pongs` + the frame decoder's spare
     /// buffers (allocations of received frames the application has
@@ -92,7 +93,7 @@ pub struct Config {
     /// contexts when negotiated; idle, a connection keeps at most two
     /// spare frame buffers of [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
     /// `tether serve`'s defaults (16 MiB messages and frames) make that
-    /// 115 MiB for the worst client: one that sends 16 MiB messages and
+    /// 116 MiB for the worst client: one that sends 16 MiB messages and
     /// never reads the echoes peaked at 64 MiB in the tokio adapter's
     /// allocation-counting test (`tests/memory_bounds.rs`), where the
     /// read-ahead by message count held 1 GiB and more.

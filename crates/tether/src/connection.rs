@@ -346,7 +346,8 @@ impl Active {
     /// the allocation was new (or last free) weigh at least half of it
     /// ([`Event::footprint`]); otherwise those of them in it are copied
     /// out. So an allocation kept alive by messages the application has
-    /// not taken is at most twice what they weigh, and a 16-byte message
+    /// not taken is at most twice what they weigh (the oldest such
+    /// allocation, its first messages taken, aside), and a 16-byte message
     /// after 64 KiB of empty fragments or Pings (which weigh nothing once
     /// read: Pings are copied, and dropped by an adapter whose queue is
     /// full) does not keep the 64 KiB. Every message weighs at least
@@ -415,16 +416,15 @@ impl Active {
             self.input_paid = 0;
             return;
         }
-        if let Some(inc) = self.incoming.as_mut()
-            && !inc.buf.is_empty()
-            && (inc.buf.as_ptr() as usize).wrapping_sub(self.input_base) <= self.input_alloc
-        {
-            inc.buf = BytesMut::from(&inc.buf[..]);
-        }
+        self.unpin_incoming();
         let len = self.input.len();
         // doubling while input accumulates (behind a message still being
-        // decoded), else just what is needed
-        let mut fresh = BytesMut::with_capacity(len + n.max(len));
+        // decoded), else just what is needed; grown from empty, so that
+        // `bytes` keeps no "original capacity" for it (a buffer split off
+        // it would otherwise grow to that size, up to 64 KiB, when
+        // appended to: a two-byte fragmented message took 64 KiB)
+        let mut fresh = BytesMut::new();
+        fresh.reserve(len + n.max(len));
         fresh.extend_from_slice(&self.input);
         self.input = fresh;
         self.input_base = self.input.as_ptr() as usize;
@@ -432,8 +432,23 @@ impl Active {
         self.input_paid = 0;
     }
 
+    /// A message half reassembled in the input buffer's allocation, which
+    /// is about to be left, is copied out: delivered later, it would keep
+    /// an allocation no longer weighed.
+    fn unpin_incoming(&mut self) {
+        let (base, alloc) = (self.input_base, self.input_alloc);
+        if let Some(inc) = self.incoming.as_mut()
+            && !inc.buf.is_empty()
+            && (inc.buf.as_ptr() as usize).wrapping_sub(base) <= alloc
+        {
+            inc.buf = BytesMut::from(&inc.buf[..]);
+        }
+    }
+
     /// The input buffer goes (idle).
     fn drop_input(&mut self) {
+        self.settle_pins();
+        self.unpin_incoming();
         self.input = BytesMut::new();
         self.input_alloc = 0;
         self.input_base = 0;
@@ -1287,6 +1302,16 @@ impl Connection {
                 if inc.buf.is_empty() {
                     inc.buf = payload;
                 } else {
+                    if !inc.buf.try_reclaim(payload.len()) {
+                        // split off the input buffer (or full): a buffer of
+                        // its own, doubling, not sized by what `bytes`
+                        // remembers of the buffer it was split off
+                        let len = inc.buf.len();
+                        let mut own = BytesMut::new();
+                        own.reserve((len + payload.len()).max(2 * len));
+                        own.extend_from_slice(&inc.buf);
+                        inc.buf = own;
+                    }
                     inc.buf.extend_from_slice(&payload);
                 }
                 if h.fin {

@@ -741,7 +741,14 @@ impl Extension for PerMessageDeflate {
                 if ended || self.reset_decompress {
                     d.reset(false);
                 }
-                Ok(Some(Bytes::from(core::mem::take(&mut job.output))))
+                let mut output = core::mem::take(&mut job.output);
+                // the message keeps its buffer for as long as it lives: no
+                // more than twice what it holds (the first reservation is
+                // up to 64 KiB, whatever the message inflates to)
+                if output.capacity() > 2 * output.len() {
+                    output.shrink_to_fit();
+                }
+                Ok(Some(Bytes::from(output)))
             }
         }
     }

@@ -18,10 +18,23 @@ use std::time::Instant;
 use bytes::BufMut;
 use common::*;
 use counting::CURRENT;
-use tether::{Config, Connection, Event, Role};
+use tether::upgrade::Upgraded;
+use tether::{Config, Connection, DeflateConfig, Event, Role};
 
 /// One measurement at a time: the counter is process-wide.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// What the events a connection holds may keep of the heap, by the
+/// formula on `Config::max_unread_bytes`: four times what they weigh and
+/// one read (64 KiB); and 64 KiB for the slack of the event queue's own
+/// doubling.
+fn assert_within_bound(what: &str, conn: &Connection, held: usize) {
+    let weight: usize = conn.queued_events().map(Event::footprint).sum();
+    assert!(
+        held <= 4 * weight + 2 * 64 * 1024,
+        "{what}: {held} bytes held for {weight} bytes of events"
+    );
+}
 
 /// Feeds `wire` as a socket read of up to 64 KiB at a time would bring it:
 /// into the connection's own buffer when it offers one, else through
@@ -68,14 +81,9 @@ fn rfc6455_10_4_messages_among_empty_fragments_keep_no_read_buffer() {
         let before = CURRENT.load(Ordering::Relaxed);
         read_all(&mut conn, &wire);
         let held = CURRENT.load(Ordering::Relaxed) - before;
-        let events: Vec<&Event> = conn.queued_events().collect();
-        assert_eq!(events.len(), 200);
-        let weight: usize = events.iter().map(|e| e.footprint()).sum();
+        assert_eq!(conn.queued_events().count(), 200);
         // split off their reads, the 100 16-byte messages kept 6.4 MiB
-        assert!(
-            held <= 3 * weight + 128 * 1024,
-            "{role:?}: {held} bytes held for {weight} bytes of events"
-        );
+        assert_within_bound(&format!("{role:?}"), &conn, held);
     }
 }
 
@@ -138,7 +146,6 @@ fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
             "{role:?} {size}: {} direct reads",
             ranges.len()
         );
-        let weight: usize = conn.queued_events().map(Event::footprint).sum();
         let in_place = conn
             .queued_events()
             .filter(|e| {
@@ -152,9 +159,132 @@ fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
             in_place >= ranges.len() * (per_read - 1),
             "{role:?} {size}: {in_place} messages left where they were read"
         );
-        assert!(
-            held <= 3 * weight + 128 * 1024,
-            "{role:?} {size}: {held} bytes held for {weight} bytes of events"
-        );
+        assert_within_bound(&format!("{role:?} {size}"), &conn, held);
     }
+}
+
+/// Messages of two one-byte fragments: the first is split off the input
+/// buffer, and appending the second to it must not grow it to what
+/// `bytes` remembers of the input buffer's size (64 KiB each, 2.1 GB for
+/// 2.1 MB of events, before).
+#[test]
+fn rfc6455_5_4_small_fragmented_messages_keep_no_read_buffer() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for role in ROLES {
+        let mut one = raw_frame(role, false, 0, BINARY, &[1]);
+        one.extend(raw_frame(role, true, 0, CONT, &[2]));
+        let wire = one.repeat(3 * 64 * 1024 / one.len());
+        let mut conn = Connection::new(role, Config::default(), Instant::now());
+        let before = CURRENT.load(Ordering::Relaxed);
+        read_all(&mut conn, &wire);
+        let held = CURRENT.load(Ordering::Relaxed) - before;
+        assert!(
+            conn.queued_events()
+                .all(|e| matches!(e, Event::Message(m) if m.as_bytes() == [1, 2]))
+        );
+        assert_within_bound(&format!("{role:?}"), &conn, held);
+    }
+}
+
+/// A message half received when the connection, waiting, lets its input
+/// buffer go (`note_idle` frees an empty one over 64 KiB): its first
+/// fragment, still in that buffer, is copied out, or the message would
+/// keep the buffer unweighed once delivered (50 messages of 16 bytes held
+/// 3.4 MB before).
+#[test]
+fn a_message_half_received_when_the_input_buffer_goes_keeps_none_of_it() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let role = Role::Server;
+    let now = Instant::now();
+    let cont = raw_frame(role, false, 0, CONT, b"");
+    let last = raw_frame(role, true, 0, CONT, b"");
+    let first = raw_frame(role, false, 0, BINARY, &[5; 16]);
+    let fill = |read: &mut Vec<u8>, upto: usize| {
+        while read.len() + cont.len() <= upto {
+            read.extend(&cont);
+        }
+    };
+    let feed = |conn: &mut Connection, read: &[u8]| {
+        if let Some(mut into) = conn.receive_buffer(64 * 1024) {
+            assert!(into.remaining_mut() >= read.len());
+            into.put_slice(read);
+            conn.received(now).unwrap();
+        } else {
+            conn.receive(now, read).unwrap();
+        }
+        conn.note_idle(now);
+    };
+    let mut conn = Connection::new(role, Config::default(), now);
+    let before = CURRENT.load(Ordering::Relaxed);
+    // a message starts, filler, the first byte of the next header
+    let mut read = first.clone();
+    fill(&mut read, 40 * 1024);
+    read.push(cont[0]);
+    feed(&mut conn, &read);
+    for _ in 0..50 {
+        // into a new buffer of 64 KiB and a byte: the header's rest,
+        // filler, the message ends, the next starts, filler
+        let mut read = cont[1..].to_vec();
+        fill(&mut read, 20 * 1024);
+        read.extend(&last);
+        read.extend(&first);
+        fill(&mut read, 60 * 1024);
+        feed(&mut conn, &read);
+        // that buffer went (empty, over 64 KiB); through `receive`:
+        // filler, the message ends, the next starts, one byte of a header
+        let mut read = Vec::new();
+        fill(&mut read, 20 * 1024);
+        read.extend(&last);
+        read.extend(&first);
+        fill(&mut read, 40 * 1024);
+        read.push(cont[0]);
+        feed(&mut conn, &read);
+    }
+    let held = CURRENT.load(Ordering::Relaxed) - before;
+    assert_eq!(conn.queued_events().count(), 100);
+    assert_within_bound("half received", &conn, held);
+}
+
+/// permessage-deflate (RFC 7692): a compressed message of 16 KiB of empty
+/// stored blocks inflates to 16 bytes, and must not keep the 64 KiB its
+/// output was first given (20 of them held 1.4 MB before).
+#[test]
+fn rfc7692_small_inflated_messages_keep_no_large_buffer() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let config = Config {
+        deflate: Some(DeflateConfig::default()),
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let offer = Upgraded::new(Role::Client, config.clone()).offer().unwrap();
+    let mut server = Upgraded::new(Role::Server, config);
+    server.answer_offers([offer.as_bytes()]).unwrap().unwrap();
+    let mut conn = server.into_connection(now, &[]);
+    // empty stored blocks, then one of 16 bytes, final
+    let mut payload = Vec::new();
+    while payload.len() < 16 * 1024 {
+        payload.extend([0u8, 0, 0, 0xff, 0xff]);
+    }
+    payload.extend([1u8, 16, 0, 0xef, 0xff]);
+    payload.extend([9u8; 16]);
+    let wire = raw_frame(Role::Server, true, 4, BINARY, &payload).repeat(20);
+    let before = CURRENT.load(Ordering::Relaxed);
+    read_all(&mut conn, &wire);
+    while conn.decoding_pending() {
+        conn.new_turn();
+        conn.continue_decoding(now).unwrap();
+    }
+    let held = CURRENT.load(Ordering::Relaxed) - before;
+    assert_eq!(conn.queued_events().count(), 20);
+    assert!(
+        conn.queued_events()
+            .all(|e| matches!(e, Event::Message(m) if m.as_bytes() == [9; 16]))
+    );
+    assert_within_bound("inflated", &conn, held);
 }
