@@ -574,6 +574,19 @@ impl Stream for WsStream {
         if self.ended {
             return Poll::Ready(None);
         }
+        // The common case, without a call: a message of the batch taken
+        // last time that is not its last (whose taking goes through the
+        // lock), with no Close waiting behind the batch and no eviction.
+        let this = &mut *self;
+        if let Some(batch) = this.batch.as_deref_mut()
+            && batch.close_after.is_none()
+            && batch.events.len() > 1
+            && matches!(batch.events.front(), Some(Event::Message(_)))
+            && !this.shared.wakers.void_batch.load(Ordering::Acquire)
+            && let Some(Event::Message(m)) = batch.events.pop_front()
+        {
+            return Poll::Ready(Some(Ok(m)));
+        }
         loop {
             match ready!(self.poll_event(cx)) {
                 Some(Event::Message(m)) => return Poll::Ready(Some(Ok(m))),
