@@ -11,8 +11,8 @@ mod common;
 #[path = "common/counting.rs"]
 mod counting;
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::BufMut;
@@ -23,6 +23,34 @@ use tether::{Config, Connection, DeflateConfig, Event, Role};
 
 /// One measurement at a time: the counter is process-wide.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Messages that fill their reads: role, payload size, and the wire of
+/// `reads` reads of 64 KiB of them.
+fn filling_reads(reads: usize) -> impl Iterator<Item = (Role, usize, Vec<u8>)> {
+    [
+        (Role::Server, 1024),
+        (Role::Client, 16),
+        (Role::Server, 125),
+    ]
+    .into_iter()
+    .map(move |(role, size)| {
+        let one = frame(role, BINARY, &vec![3; size]);
+        let wire = one.repeat(reads * 64 * 1024 / one.len());
+        (role, one.len(), wire)
+    })
+}
+
+/// Whether `m` lies in one of `reads` (it was not copied out of it).
+fn in_reads(m: &tether::Message, reads: &[std::ops::Range<usize>]) -> bool {
+    let at = m.as_bytes().as_ptr() as usize;
+    reads.iter().any(|r| r.contains(&at))
+}
 
 /// What the events a connection holds may keep of the heap, by the
 /// formula on `Config::max_unread_bytes`: four times what they weigh and
@@ -72,9 +100,7 @@ fn filler_read(role: Role) -> Vec<u8> {
 
 #[test]
 fn rfc6455_10_4_messages_among_empty_fragments_keep_no_read_buffer() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     for role in ROLES {
         let wire = filler_read(role).repeat(100);
         let mut conn = Connection::new(role, Config::default(), Instant::now());
@@ -89,16 +115,8 @@ fn rfc6455_10_4_messages_among_empty_fragments_keep_no_read_buffer() {
 
 #[test]
 fn rfc6455_10_4_messages_filling_their_reads_are_not_copied() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (role, size) in [
-        (Role::Server, 1024),
-        (Role::Client, 16),
-        (Role::Server, 125),
-    ] {
-        let one = frame(role, BINARY, &vec![3; size]);
-        let wire = one.repeat(4 * 64 * 1024 / one.len());
+    let _serial = serial();
+    for (role, frame_len, wire) in filling_reads(4) {
         let mut conn = Connection::new(role, Config::default(), Instant::now());
         let (mut direct, mut in_place) = (0, 0);
         for read in wire.chunks(64 * 1024) {
@@ -107,33 +125,27 @@ fn rfc6455_10_4_messages_filling_their_reads_are_not_copied() {
             // the application takes each message and drops it
             while let Some(event) = conn.poll_event() {
                 let Event::Message(m) = event else { continue };
-                let at = m.as_bytes().as_ptr() as usize;
-                in_place += usize::from(ranges.iter().any(|r| r.contains(&at)));
+                in_place += usize::from(in_reads(&m, &ranges));
             }
         }
-        assert!(direct >= 3, "{role:?} {size}: read into the input buffer");
+        assert!(
+            direct >= 3,
+            "{role:?} {frame_len}: read into the input buffer"
+        );
         // every message that arrived whole in such a read is still where
         // it was read
-        let per_read = 64 * 1024 / one.len();
+        let per_read = 64 * 1024 / frame_len;
         assert!(
             in_place >= direct * (per_read - 1),
-            "{role:?} {size}: {in_place} messages left where they were read"
+            "{role:?} {frame_len}: {in_place} messages left where they were read"
         );
     }
 }
 
 #[test]
 fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (role, size) in [
-        (Role::Server, 1024),
-        (Role::Client, 16),
-        (Role::Server, 125),
-    ] {
-        let one = frame(role, BINARY, &vec![3; size]);
-        let wire = one.repeat(8 * 64 * 1024 / one.len());
+    let _serial = serial();
+    for (role, frame_len, wire) in filling_reads(8) {
         let mut conn = Connection::new(role, Config::default(), Instant::now());
         let before = CURRENT.load(Ordering::Relaxed);
         // nothing is taken: every message split off a read keeps it
@@ -143,23 +155,19 @@ fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
         // buffer of the connection's, with no copy
         assert!(
             ranges.len() >= 7,
-            "{role:?} {size}: {} direct reads",
+            "{role:?} {frame_len}: {} direct reads",
             ranges.len()
         );
         let in_place = conn
             .queued_events()
-            .filter(|e| {
-                let Event::Message(m) = e else { return false };
-                let at = m.as_bytes().as_ptr() as usize;
-                ranges.iter().any(|r| r.contains(&at))
-            })
+            .filter(|e| matches!(e, Event::Message(m) if in_reads(m, &ranges)))
             .count();
-        let per_read = 64 * 1024 / one.len();
+        let per_read = 64 * 1024 / frame_len;
         assert!(
             in_place >= ranges.len() * (per_read - 1),
-            "{role:?} {size}: {in_place} messages left where they were read"
+            "{role:?} {frame_len}: {in_place} messages left where they were read"
         );
-        assert_within_bound(&format!("{role:?} {size}"), &conn, held);
+        assert_within_bound(&format!("{role:?} {frame_len}"), &conn, held);
     }
 }
 
@@ -169,9 +177,7 @@ fn rfc6455_10_4_bulk_reads_go_into_the_buffer_while_messages_wait() {
 /// 2.1 MB of events, before).
 #[test]
 fn rfc6455_5_4_small_fragmented_messages_keep_no_read_buffer() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     for role in ROLES {
         let mut one = raw_frame(role, false, 0, BINARY, &[1]);
         one.extend(raw_frame(role, true, 0, CONT, &[2]));
@@ -195,9 +201,7 @@ fn rfc6455_5_4_small_fragmented_messages_keep_no_read_buffer() {
 /// 3.4 MB before).
 #[test]
 fn a_message_half_received_when_the_input_buffer_goes_keeps_none_of_it() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let role = Role::Server;
     let now = Instant::now();
     let cont = raw_frame(role, false, 0, CONT, b"");
@@ -254,9 +258,7 @@ fn a_message_half_received_when_the_input_buffer_goes_keeps_none_of_it() {
 /// output was first given (20 of them held 1.4 MB before).
 #[test]
 fn rfc7692_small_inflated_messages_keep_no_large_buffer() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let config = Config {
         deflate: Some(DeflateConfig::default()),
         ..Config::default()
