@@ -386,10 +386,9 @@ impl Active {
     #[inline(never)]
     fn copy_out(&mut self, mark: usize) {
         let (base, alloc) = (self.input_base, self.input_alloc);
-        let in_input = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base) <= alloc;
         for event in self.events.range_mut(mark..) {
             if let Event::Message(m) = event
-                && in_input(m.as_bytes())
+                && lies_in(m.as_bytes(), base, alloc)
             {
                 *m = match m {
                     Message::Text(t) => Message::Text(Utf8Bytes::from_validated(
@@ -439,7 +438,7 @@ impl Active {
         let (base, alloc) = (self.input_base, self.input_alloc);
         if let Some(inc) = self.incoming.as_mut()
             && !inc.buf.is_empty()
-            && (inc.buf.as_ptr() as usize).wrapping_sub(base) <= alloc
+            && lies_in(&inc.buf, base, alloc)
         {
             inc.buf = BytesMut::from(&inc.buf[..]);
         }
@@ -454,6 +453,12 @@ impl Active {
         self.input_base = 0;
         self.input_paid = 0;
     }
+}
+
+/// Whether `bytes` lie in the allocation of `alloc` bytes at address
+/// `base` (split off it, so keeping it alive).
+fn lies_in(bytes: &[u8], base: usize, alloc: usize) -> bool {
+    (bytes.as_ptr() as usize).wrapping_sub(base) <= alloc
 }
 
 /// What a connection may do about a shared [`Budget`](crate::Budget), from
