@@ -25,17 +25,20 @@
 //! new one on the runtime the connection started in. An idle connection
 //! holds no task of its own.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Buf;
+use futures_task::{ArcWake, waker_ref};
 use tether::{Budget, BudgetCheck, CloseInfo, Connection, Event, Holder, State};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 /// Bytes read from the transport per read.
@@ -44,6 +47,87 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A transport: TCP, TLS, an upgraded hyper connection...
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// The transport a connection holds: a TCP stream in place (most
+/// connections: boxing it would cost each one more allocation, 48 bytes of
+/// heap for its 40), anything else (TLS, an upgraded hyper connection)
+/// boxed.
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    Boxed(Box<dyn Io>),
+}
+
+impl Transport {
+    pub(crate) fn new<S: Io + 'static>(stream: S) -> Self {
+        let mut slot = Some(stream);
+        let tcp = (&mut slot as &mut dyn Any).downcast_mut::<Option<TcpStream>>();
+        if let Some(tcp) = tcp.and_then(Option::take) {
+            return Self::Tcp(tcp);
+        }
+        match slot {
+            Some(other) => Self::Boxed(Box::new(other)),
+            None => unreachable!("taken above only when it was a TcpStream"),
+        }
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Self::Boxed(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Self::Boxed(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Self::Boxed(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(tcp) => tcp.is_write_vectored(),
+            Self::Boxed(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Self::Boxed(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Self::Boxed(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
 
 /// Received events the application's stream took in one go
 /// ([`Inner::take_items`]), to read without the connection's lock.
@@ -113,8 +197,6 @@ struct Slots {
     reader: Option<Waker>,
     writer: Option<Waker>,
     background: Option<Waker>,
-    /// A background task exists (spawned, not yet retired or finished).
-    task: bool,
 }
 
 /// How to reach the background task, taken under the slots' lock.
@@ -128,11 +210,13 @@ enum Background {
 }
 
 impl Slots {
-    fn take_background(&mut self) -> Background {
+    /// `task` is [`Wakers::task`], read and written only under the lock
+    /// these slots are in.
+    fn take_background(&mut self, task: &AtomicBool) -> Background {
         if let Some(waker) = self.background.take() {
             Background::Wake(waker)
-        } else if !self.task {
-            self.task = true;
+        } else if !task.load(Ordering::Relaxed) {
+            task.store(true, Ordering::Relaxed);
             Background::Spawn
         } else {
             Background::Busy
@@ -157,6 +241,11 @@ pub(crate) struct Wakers {
     /// The last drive left the connection resting: the background task
     /// may end.
     resting: AtomicBool,
+    /// A background task exists (spawned, not yet retired or finished).
+    /// Read and written only under the slots' lock (so `Relaxed`); kept
+    /// out of [`Slots`] with the other flags, where it took a word of its
+    /// own and this allocation a larger size class.
+    task: AtomicBool,
     /// Drives so far, by any party.
     drives: AtomicU64,
     /// `drives` when the transport or timer last woke us.
@@ -179,6 +268,7 @@ impl Wakers {
             shared,
             runtime,
             resting: AtomicBool::new(false),
+            task: AtomicBool::new(false),
             drives: AtomicU64::new(0),
             woken_at: AtomicU64::new(0),
             kick: AtomicBool::new(false),
@@ -226,7 +316,7 @@ impl Wakers {
             // a lock per message sent while unread messages wait)
             return;
         }
-        let background = self.slots().take_background();
+        let background = self.slots().take_background(&self.task);
         self.reach(background);
     }
 
@@ -252,7 +342,7 @@ impl Wakers {
             return false;
         }
         slots.background = None;
-        slots.task = false;
+        self.task.store(false, Ordering::Relaxed);
         true
     }
 
@@ -276,7 +366,11 @@ impl Wakers {
             .store(self.drives.load(Ordering::Acquire), Ordering::Release);
         let (r, w, b) = {
             let mut s = self.slots();
-            (s.reader.take(), s.writer.take(), s.take_background())
+            (
+                s.reader.take(),
+                s.writer.take(),
+                s.take_background(&self.task),
+            )
         };
         for waker in [r, w].into_iter().flatten() {
             waker.wake();
@@ -298,20 +392,16 @@ impl Wakers {
     }
 }
 
-impl Wake for Wakers {
-    fn wake(self: Arc<Self>) {
-        self.wake_all();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
+impl ArcWake for Wakers {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.wake_all();
     }
 }
 
 /// One connection: the transport, the core, and what was received but not
 /// yet read by the application.
 pub(crate) struct Inner {
-    io: Box<dyn Io>,
+    io: Transport,
     pub(crate) conn: Connection,
     /// Received items for the application, at most
     /// `Config::max_unread_bytes` of them (by `Event::footprint`; one
@@ -352,13 +442,9 @@ pub(crate) struct Inner {
     pub(crate) discarded: bool,
     /// Armed only while the core has a deadline.
     timer: Option<Pin<Box<Sleep>>>,
-    /// The time of the current round of `drive`'s steps.
-    clock: std::time::Instant,
     /// Live handles: the sending side and the receiving side.
     pub(crate) sink: SinkState,
     pub(crate) stream_alive: bool,
-    /// The final close info, kept after `Closed` was delivered.
-    pub(crate) close_info: Option<Box<CloseInfo>>,
     /// The last drive found the connection quiet, with nothing to write
     /// (`Connection::note_idle`): its idle buffers are released.
     quiet: bool,
@@ -374,8 +460,9 @@ impl Drop for Inner {
 /// What the handles and the background task share.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// Also the waker the transport and timer are polled with (borrowed
+    /// as one per drive, `waker_ref`: no waker stored, no count touched).
     pub(crate) wakers: Arc<Wakers>,
-    waker: Waker,
 }
 
 impl std::fmt::Debug for Shared {
@@ -387,28 +474,22 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     /// The connection's shared state, and its first background task
     /// (spawned on the current runtime).
-    pub(crate) fn start(
-        io: Box<dyn Io>,
-        conn: Connection,
-        budget: Option<Arc<Budget>>,
-    ) -> Arc<Self> {
+    pub(crate) fn start(io: Transport, conn: Connection, budget: Option<Arc<Budget>>) -> Arc<Self> {
         let runtime = tokio::runtime::Handle::current();
         let shared = Arc::new_cyclic(|weak| {
             let wakers = Arc::new(Wakers::new(weak.clone(), runtime));
-            let waker = Waker::from(wakers.clone());
-            Self::new(io, conn, budget, wakers, waker)
+            Self::new(io, conn, budget, wakers)
         });
-        let first = shared.wakers.slots().take_background();
+        let first = shared.wakers.slots().take_background(&shared.wakers.task);
         shared.wakers.reach(first);
         shared
     }
 
     fn new(
-        io: Box<dyn Io>,
+        io: Transport,
         conn: Connection,
         budget: Option<Arc<Budget>>,
         wakers: Arc<Wakers>,
-        waker: Waker,
     ) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -427,14 +508,11 @@ impl Shared {
                 needs_flush: false,
                 discarded: false,
                 timer: None,
-                clock: now(),
                 sink: SinkState::Alive,
                 stream_alive: true,
-                close_info: None,
                 quiet: false,
             }),
             wakers,
-            waker,
         }
     }
 
@@ -454,7 +532,8 @@ impl Shared {
             self.wakers.drives.fetch_add(1, Ordering::AcqRel);
         }
         let before = inner.snapshot();
-        let mut shared_cx = Context::from_waker(&self.waker);
+        let waker = waker_ref(&self.wakers);
+        let mut shared_cx = Context::from_waker(&waker);
         let batch_out = inner.taken > 0;
         let settled = inner.drive(&mut shared_cx, read);
         if settled && inner.flushed() {
@@ -540,11 +619,10 @@ impl Inner {
         self.conn.state().is_terminal() && !self.output_pending()
     }
 
+    /// How the connection ended, once it has (the core keeps it: the same
+    /// info as the final `Closed` event).
     pub(crate) fn final_info(&self) -> Option<CloseInfo> {
-        self.close_info
-            .as_deref()
-            .cloned()
-            .or_else(|| self.conn.close_info().cloned())
+        self.conn.close_info().cloned()
     }
 
     pub(crate) fn abort(&mut self, reason: &str) {
@@ -721,9 +799,6 @@ impl Inner {
     }
 
     fn push_event(&mut self, event: Event) {
-        if let Event::Closed(info) = &event {
-            self.close_info = Some(Box::new(info.clone()));
-        }
         if self.stream_alive {
             if matches!(event, Event::Message(_)) {
                 self.messages += 1;
@@ -840,11 +915,11 @@ impl Inner {
     /// woken once room comes back (the core's held-back deadline wakes it
     /// too); when the core evicted it (the budget stayed spent and it held
     /// the most), its unread items are dropped and their charge released.
-    fn budget_allows_read(&mut self, cx: &Context<'_>) -> bool {
+    fn budget_allows_read(&mut self, cx: &Context<'_>, now: std::time::Instant) -> bool {
         let Some(holder) = &self.holder else {
             return true;
         };
-        match self.conn.budget_check(holder, self.clock) {
+        match self.conn.budget_check(holder, now) {
             BudgetCheck::Read => true,
             BudgetCheck::Wait => holder.budget().wait_for_room(cx.waker()),
             BudgetCheck::Evicted => {
@@ -875,19 +950,19 @@ impl Inner {
         // one clock read per drive (a drive's rounds take microseconds: its
         // reads are bounded by the turn, its writes by the socket), and a
         // fresh one when the timer says a deadline passed
-        self.clock = now();
+        let mut clock = now();
         loop {
-            let mut progress = self.step_handles_and_replies();
+            let mut progress = self.step_handles_and_replies(clock);
             progress |= self.step_write(cx);
-            let budget_allows = !read || self.budget_allows_read(cx);
+            let budget_allows = !read || self.budget_allows_read(cx, clock);
             if read && self.can_read() && budget_allows {
                 progress |= if self.conn.decoding_pending() {
-                    self.step_decode()
+                    self.step_decode(clock)
                 } else {
-                    self.step_read(cx)
+                    self.step_read(cx, clock)
                 };
             }
-            progress |= self.step_time();
+            progress |= self.step_time(clock);
             progress |= self.step_events();
             match self.step_end(cx) {
                 End::Finished => return true,
@@ -903,8 +978,8 @@ impl Inner {
             if progress {
                 continue;
             }
-            if self.step_idle(cx, read, &mut timer_spins) {
-                self.clock = now();
+            if self.step_idle(cx, read, &mut timer_spins, clock) {
+                clock = now();
                 continue;
             }
             return true;
@@ -913,9 +988,9 @@ impl Inner {
 
     /// What the handles asked for: every handle gone (leave politely with
     /// 1001), or the application read up to the peer's Close (answer it).
-    fn step_handles_and_replies(&mut self) -> bool {
+    fn step_handles_and_replies(&mut self, now: std::time::Instant) -> bool {
         let mut progress = false;
-        if self.sink == SinkState::Gone && !self.stream_alive && self.conn.go_away(self.clock) {
+        if self.sink == SinkState::Gone && !self.stream_alive && self.conn.go_away(now) {
             progress = true;
         }
         // answer the peer's Close after the answers sent before it
@@ -949,7 +1024,7 @@ impl Inner {
     /// Input, while there is room for what it brings: straight into the
     /// connection's own buffer when it offers one (the input buffer, or a
     /// large payload's), else through a stack buffer.
-    fn step_read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn step_read(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> bool {
         let result = match self.conn.receive_buffer(READ_CHUNK) {
             // no copy, nothing zero-filled
             Some(mut into) => {
@@ -957,7 +1032,7 @@ impl Inner {
                     Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(_)) => {
                         // a protocol error is also an event (the final Closed)
-                        let _ = self.conn.received(self.clock);
+                        let _ = self.conn.received(now);
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -974,7 +1049,7 @@ impl Inner {
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                     Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
                     Poll::Ready(Ok(())) => {
-                        let _ = self.conn.receive(self.clock, buf.filled());
+                        let _ = self.conn.receive(now, buf.filled());
                         Poll::Ready(Ok(false))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -1005,15 +1080,15 @@ impl Inner {
 
     /// A received message the core decodes over several turns: the next
     /// part of it (read nothing meanwhile).
-    fn step_decode(&mut self) -> bool {
+    fn step_decode(&mut self, now: std::time::Instant) -> bool {
         // a protocol error is also an event (the final Closed)
-        let _ = self.conn.continue_decoding(self.clock);
+        let _ = self.conn.continue_decoding(now);
         true
     }
 
     /// Time: the core's due timers run.
-    fn step_time(&mut self) -> bool {
-        let at = Instant::from_std(self.clock);
+    fn step_time(&mut self, now: std::time::Instant) -> bool {
+        let at = Instant::from_std(now);
         if self
             .conn
             .poll_timeout()
@@ -1076,11 +1151,17 @@ impl Inner {
     /// next deadline. True when the timer is already due (drive again; the
     /// core never leaves a deadline due at the instant it handled, and one
     /// that stayed due anyway is left to a fresh poll, not looped on).
-    fn step_idle(&mut self, cx: &mut Context<'_>, read: bool, timer_spins: &mut u32) -> bool {
+    fn step_idle(
+        &mut self,
+        cx: &mut Context<'_>,
+        read: bool,
+        timer_spins: &mut u32,
+        now: std::time::Instant,
+    ) -> bool {
         // waiting for input with nothing to write: an idle connection keeps
         // no buffers (after Config::release_idle_after of quiet, as the core
         // decides), nor a queue once the application has read it all
-        self.quiet = read && !self.output_pending() && self.conn.note_idle(self.clock);
+        self.quiet = read && !self.output_pending() && self.conn.note_idle(now);
         if self.quiet && self.items.is_empty() && self.held.is_none() && self.items.capacity() > 0 {
             self.items = VecDeque::new();
         }

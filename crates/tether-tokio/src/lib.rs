@@ -687,6 +687,6 @@ fn start<S>(stream: S, conn: Connection, budget: Option<Arc<tether::Budget>>) ->
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = driver::Shared::start(Box::new(stream), conn, budget);
+    let shared = driver::Shared::start(driver::Transport::new(stream), conn, budget);
     WebSocket::new(shared)
 }

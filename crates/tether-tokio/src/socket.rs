@@ -374,11 +374,7 @@ fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
         Ok(())
     } else if state.is_terminal() {
         // the end, with how it came (as the blocking adapter reports it)
-        Err(Error::Closed(
-            inner
-                .final_info()
-                .or_else(|| inner.conn.close_info().cloned()),
-        ))
+        Err(Error::Closed(inner.final_info()))
     } else {
         Err(Error::Misuse(tether::Error::InvalidState {
             operation,

@@ -125,7 +125,7 @@ const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
 /// The connection's source of client mask keys, for its encoder.
 struct Masks(Box<dyn MaskSource + Send>);
 
-impl MaskSource for Masks {
+impl MaskSource for &mut Masks {
     #[inline]
     fn next_key(&mut self) -> [u8; 4] {
         self.0.next_key()
@@ -204,15 +204,17 @@ pub struct Connection {
     deferred_failure: Option<Box<ProtocolError>>,
     /// The latest time passed in (for deadlines set outside a timed call).
     now: Instant,
-    /// Every frame we send is encoded here (client frames masked with keys
-    /// from the connection's mask source).
-    encoder: FrameEncoder<Masks>,
+    /// Where the mask keys of the frames a client sends come from: each
+    /// frame is encoded by a [`FrameEncoder`] made of the role and these (a
+    /// stored encoder would repeat the role in every connection).
+    masks: Masks,
     extension: Option<Box<dyn Extension>>,
     /// Every deadline: keep-alive, its Pong, heartbeat, close, drain, FIN wait.
     timers: Timers,
-    /// The counter the keep-alive Ping carried, while its Pong is due.
-    ping_expected: Option<u64>,
+    /// The counter the last keep-alive Ping carried.
     ping_counter: u64,
+    /// That Ping's Pong is due (the `PongDeadline` timer runs).
+    ping_due: bool,
     close_info: Option<Box<CloseInfo>>,
     /// The transport reached end of input.
     eof: bool,
@@ -224,9 +226,6 @@ pub struct Connection {
     sent_since_heartbeat: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
     peer_close: Option<Box<CloseFrame>>,
-    /// Bytes of the message the peer is sending, when last counted (for
-    /// `Config::message_timeout`).
-    progress_seen: usize,
     /// Who sent our Close: the application (`close`), or this endpoint on
     /// its own (the idle timeout).
     our_close_by: Initiator,
@@ -286,6 +285,10 @@ struct Active {
     pending_pongs: VecDeque<Bytes>,
     pending_pong_bytes: usize,
     sending: Option<Sending>,
+    /// Bytes of the message the peer is sending, when last counted (for
+    /// `Config::message_timeout`; here, not in the connection: only a
+    /// connection with input in flight has a message in progress).
+    progress_seen: usize,
 }
 
 /// The decoder's limits: the configured frame size, and the RSV bits the
@@ -322,6 +325,7 @@ impl Active {
             pending_pongs: VecDeque::new(),
             pending_pong_bytes: 0,
             sending: None,
+            progress_seen: 0,
         }
     }
 
@@ -538,18 +542,17 @@ impl Connection {
             last_traffic: now,
             deferred_failure: None,
             now,
-            encoder: FrameEncoder::new(role, Masks(masks)),
+            masks: Masks(masks),
             extension: None,
             timers: Timers::default(),
-            ping_expected: None,
             ping_counter: 0,
+            ping_due: false,
             close_info: None,
             eof: false,
             output_discarded: false,
             drain_expired: false,
             sent_since_heartbeat: false,
             peer_close: None,
-            progress_seen: 0,
             our_close_by: Initiator::Application,
             config,
         };
@@ -1281,10 +1284,8 @@ impl Connection {
                 Ok(())
             }
             OpCode::Pong => {
-                if let Some(expected) = self.ping_expected
-                    && payload[..] == expected.to_be_bytes()
-                {
-                    self.ping_expected = None;
+                if self.ping_due && payload[..] == self.ping_counter.to_be_bytes() {
+                    self.ping_due = false;
                     self.timers.stop(Timer::PongDeadline);
                     self.postpone_keepalive(now);
                 }
@@ -1535,7 +1536,7 @@ impl Connection {
         a.pending_pong_bytes = 0;
         self.decoding = None;
         self.deferred_failure = None;
-        self.ping_expected = None;
+        self.ping_due = false;
         for timer in [
             Timer::Close,
             Timer::PongDeadline,
@@ -1564,7 +1565,7 @@ impl Connection {
     /// deferred): keep-alive and heartbeat stop, and `close_timeout` bounds
     /// what is left.
     fn start_closing(&mut self, now: Instant) {
-        self.ping_expected = None;
+        self.ping_due = false;
         for timer in [
             Timer::PongDeadline,
             Timer::Heartbeat,
@@ -1706,7 +1707,7 @@ impl Connection {
         }
     }
 
-    /// Queues one frame, encoded by the connection's [`FrameEncoder`]: into
+    /// Queues one frame, encoded by a [`FrameEncoder`] for our role: into
     /// the output's tail when masked or small, else the header there and a
     /// large server payload by reference (written vectored, not copied).
     fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Bytes) {
@@ -1714,13 +1715,16 @@ impl Connection {
         if self.role.masks_outgoing() || payload.len() < ZERO_COPY_MIN {
             let tail = self.output.tail_mut();
             let before = tail.len();
-            self.encoder.encode(fin, rsv, opcode, &payload, tail);
+            FrameEncoder::new(self.role, &mut self.masks).encode(fin, rsv, opcode, &payload, tail);
             let added = tail.len() - before;
             self.output.grew(added);
         } else {
-            let header = self
-                .encoder
-                .encode_header(fin, rsv, opcode, payload.len() as u64);
+            let header = FrameEncoder::new(self.role, &mut self.masks).encode_header(
+                fin,
+                rsv,
+                opcode,
+                payload.len() as u64,
+            );
             self.output.push_slice(header.as_bytes());
             self.output.push_bytes(payload);
         }
@@ -2023,12 +2027,18 @@ impl Connection {
         }
         match self.message_in_progress() {
             None => {
-                self.progress_seen = 0;
+                if let Some(a) = self.active.as_deref_mut() {
+                    a.progress_seen = 0;
+                }
                 self.timers.stop(Timer::Progress);
             }
             Some(bytes) => {
-                if bytes != self.progress_seen || !self.timers.is_armed(Timer::Progress) {
-                    self.progress_seen = bytes;
+                // a message in progress lies in the active state
+                let seen = self
+                    .active
+                    .as_deref_mut()
+                    .map(|a| std::mem::replace(&mut a.progress_seen, bytes));
+                if seen != Some(bytes) || !self.timers.is_armed(Timer::Progress) {
                     self.timers.set(Timer::Progress, now, timeout);
                 }
             }
@@ -2036,7 +2046,7 @@ impl Connection {
     }
 
     fn postpone_keepalive(&mut self, now: Instant) {
-        if self.ping_expected.is_some() || self.state != State::Open {
+        if self.ping_due || self.state != State::Open {
             return;
         }
         match self.config.keep_alive {
@@ -2146,7 +2156,7 @@ impl Connection {
                         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
                         self.note_sent(Sent::KeepAlivePing(payload.clone()));
                         self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
-                        self.ping_expected = Some(self.ping_counter);
+                        self.ping_due = true;
                         self.timers.set(Timer::PongDeadline, now, timeout);
                     }
                 }
