@@ -180,6 +180,16 @@ pub struct Config {
     /// realloc and free, measured with callgrind); an idle connection
     /// still gives its memory back. Default 50 ms.
     pub release_idle_after: Duration,
+    /// The same, for a connection that has not yet freed its idle buffers
+    /// (at most `release_idle_after`): the first quiet after a connection
+    /// is set up is often the start of a long rest (most of a fleet of
+    /// mostly idle connections), and a busy connection pays for it with
+    /// one regrowth in its life, then waits `release_idle_after`. The
+    /// buffers of connections set up in a burst are then given back
+    /// before they are interleaved with the next connections' lasting
+    /// state, where the allocator could not return their pages. Default
+    /// 5 ms.
+    pub first_release_after: Duration,
     /// How long a connection may be held back by a spent shared
     /// [`Budget`](crate::Budget) (a server's; it holds part of it and may
     /// read no further) before, if no connection holds more of it, it is
@@ -249,6 +259,7 @@ impl Default for Config {
             turn_bytes: 1 << 20,
             budget_timeout: Duration::from_secs(5),
             release_idle_after: Duration::from_millis(50),
+            first_release_after: Duration::from_millis(5),
             transport_idle_timeout: Duration::from_secs(30),
             transport_keep_alive: Duration::from_secs(10),
             #[cfg(feature = "deflate")]

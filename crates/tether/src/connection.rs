@@ -240,6 +240,9 @@ pub struct Connection {
     /// Idle buffers were freed after `Config::release_idle_after` of quiet
     /// (until the next traffic).
     idle_released: bool,
+    /// They were freed at least once (later quiet waits the whole
+    /// `release_idle_after`, not `Config::first_release_after`).
+    released_before: bool,
     /// When bytes last went in or out (as far as `now` was known).
     last_traffic: Instant,
 }
@@ -539,6 +542,7 @@ impl Connection {
             turn_work: 0,
             budget_overdue: false,
             idle_released: false,
+            released_before: false,
             last_traffic: now,
             deferred_failure: None,
             now,
@@ -986,10 +990,21 @@ impl Connection {
             return true;
         }
         if !self.timers.is_armed(Timer::Release) {
-            self.timers
-                .set(Timer::Release, now, self.config.release_idle_after);
+            self.timers.set(Timer::Release, now, self.release_window());
         }
         false
+    }
+
+    /// How long quiet must last before the idle buffers go: less the first
+    /// time (`Config::first_release_after`).
+    fn release_window(&self) -> Duration {
+        if self.released_before {
+            self.config.release_idle_after
+        } else {
+            self.config
+                .first_release_after
+                .min(self.config.release_idle_after)
+        }
     }
 
     /// Bytes went in or out: idle buffers are wanted again. The release
@@ -2181,10 +2196,11 @@ impl Connection {
             }
             Timer::HeldBack => self.budget_overdue = true,
             Timer::Release => {
-                let quiet_until = self.last_traffic + self.config.release_idle_after;
+                let quiet_until = self.last_traffic + self.release_window();
                 if now >= quiet_until {
                     self.release_idle_memory();
                     self.idle_released = true;
+                    self.released_before = true;
                 } else {
                     // traffic since: look again once that much quiet passed
                     self.timers.set(

@@ -1,7 +1,8 @@
 //! An idle connection gives its buffers back once it has been quiet for
-//! `Config::release_idle_after` (`Connection::note_idle`), and a busy one
-//! does not free and regrow them at every pause. Measured by counting every
-//! allocation of this test process.
+//! `Config::release_idle_after` (`Connection::note_idle`; the first time
+//! for `Config::first_release_after`), and a busy one does not free and
+//! regrow them at every pause. Measured by counting every allocation of
+//! this test process (so one test).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -19,6 +20,7 @@ use tether::{Config, Event, Role};
 fn buffers_are_freed_after_the_quiet_time_and_not_before() {
     let config = Config {
         release_idle_after: Duration::from_millis(50),
+        first_release_after: Duration::from_millis(5),
         ..Config::default()
     };
     let mut h = Harness::with_config(Role::Server, config);
@@ -34,7 +36,21 @@ fn buffers_are_freed_after_the_quiet_time_and_not_before() {
         "held {held}, then {after_large}"
     );
 
-    // a 60 KiB message: its buffers wait for the quiet time
+    // a 60 KiB message: its buffers wait for the quiet time, the first
+    // time the shorter one
+    h.feed(&frame(Role::Server, BINARY, &vec![7u8; 60 << 10]));
+    assert_eq!(h.events().len(), 1);
+    let held = CURRENT.load(Ordering::Relaxed);
+    assert!(!h.conn.note_idle(h.now));
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_millis(5)));
+    assert!(
+        h.conn.note_idle(h.now),
+        "freed after the first 5 ms of quiet"
+    );
+    let idle = CURRENT.load(Ordering::Relaxed);
+    assert!(idle + (30 << 10) < held, "held {held}, idle {idle}");
+
+    // from then on, the whole quiet time
     h.feed(&frame(Role::Server, BINARY, &vec![7u8; 60 << 10]));
     assert_eq!(h.events().len(), 1);
     let held = CURRENT.load(Ordering::Relaxed);
