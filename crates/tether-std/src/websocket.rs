@@ -222,7 +222,8 @@ impl<S: Transport> WebSocket<S> {
             if !self.conn.has_output() {
                 // about to wait for the peer with nothing to hand over: an
                 // idle connection keeps no large buffers (after
-                // Config::release_idle_after of quiet, from the core's timer)
+                // Config::release_idle_after of quiet, the first time
+                // first_release_after, from the core's timer)
                 self.conn.note_idle(Instant::now());
             }
             self.read_once()?;

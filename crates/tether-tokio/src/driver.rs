@@ -19,8 +19,9 @@
 //! and none misses a wake-up.
 //!
 //! The background task lives only while the connection is active: once a
-//! drive finds it resting (quiet for `Config::release_idle_after`, nothing
-//! to write, no Close to answer, both handles alive) the task ends, and the
+//! drive finds it resting (quiet for `Config::release_idle_after`, the
+//! first time `Config::first_release_after`; nothing to write, no Close to
+//! answer, both handles alive) the task ends, and the
 //! next wake-up of the shared waker (input, the timer, a handle) spawns a
 //! new one on the runtime the connection started in. An idle connection
 //! holds no task of its own.
@@ -1159,8 +1160,9 @@ impl Inner {
         now: std::time::Instant,
     ) -> bool {
         // waiting for input with nothing to write: an idle connection keeps
-        // no buffers (after Config::release_idle_after of quiet, as the core
-        // decides), nor a queue once the application has read it all
+        // no buffers (after Config::release_idle_after of quiet, the first
+        // time first_release_after, as the core decides), nor a queue once
+        // the application has read it all
         self.quiet = read && !self.output_pending() && self.conn.note_idle(now);
         if self.quiet && self.items.is_empty() && self.held.is_none() && self.items.capacity() > 0 {
             self.items = VecDeque::new();
@@ -1239,4 +1241,23 @@ async fn background_task(shared: Arc<Shared>) {
         Poll::Pending
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Transport;
+
+    /// A TCP stream is held in place (one allocation per connection less);
+    /// any other transport is boxed.
+    #[tokio::test]
+    async fn a_tcp_stream_is_held_in_place_and_other_transports_boxed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(Transport::new(tcp), Transport::Tcp(_)));
+        let (duplex, _peer) = tokio::io::duplex(64);
+        assert!(matches!(Transport::new(duplex), Transport::Boxed(_)));
+    }
 }

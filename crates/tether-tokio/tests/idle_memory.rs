@@ -30,8 +30,10 @@ const N: usize = 500;
 /// and the TCP stream in place, 440; the wakers, 120; no task, no
 /// buffers; 656 with a boxed transport, a stored waker and a larger
 /// `Connection`). soketto's whole overhead above raw TCP, as issue 18
-/// measured it, was 0.65 KiB.
-const OVERHEAD_MAX: usize = 665;
+/// measured it, was 0.65 KiB; the bound sits below that, so a regression
+/// of more than 40 bytes fails here (`driver.rs`'s tests check the TCP
+/// stream is held in place).
+const OVERHEAD_MAX: usize = 600;
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\

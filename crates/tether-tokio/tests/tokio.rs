@@ -652,7 +652,8 @@ async fn dropping_an_open_connection_sends_1001() {
 }
 
 /// The background task exists only while the connection is active: once
-/// the connection has been quiet for `Config::release_idle_after` it ends
+/// the connection has been quiet for `Config::release_idle_after` (the
+/// first time `Config::first_release_after`, 5 ms here) it ends
 /// (an idle connection holds no task of its own), and whatever wakes the
 /// connection later starts a new one: a Ping is answered, and a dropped
 /// connection still says goodbye, with the application polling nothing.
@@ -773,6 +774,7 @@ async fn answers_go_out_while_the_application_waits(
     peer.write_all(&burst).await.unwrap();
     let config = Config {
         release_idle_after: Duration::from_secs(60),
+        first_release_after: Duration::from_secs(60),
         ..Config::default()
     };
     let upgraded = tether::upgrade::Upgraded::new(tether::Role::Client, config);

@@ -968,8 +968,9 @@ impl Connection {
 
     /// The adapter waits for the peer with nothing to write or hand over.
     /// Frame buffers over [`IDLE_SPARE_MAX`] are freed at once. Once the
-    /// connection has stayed quiet for `Config::release_idle_after`
-    /// (a deadline in [`Connection::poll_timeout`]), it frees its idle
+    /// connection has stayed quiet for `Config::release_idle_after` (until
+    /// it has released once, `Config::first_release_after`; a deadline in
+    /// [`Connection::poll_timeout`]), it frees its idle
     /// buffers ([`Connection::release_idle_memory`]) by itself, and this
     /// returns true until the next traffic: the adapter frees its own idle
     /// buffers then. Traffic either way in between puts the release off,
@@ -1031,7 +1032,8 @@ impl Connection {
     /// use.
     ///
     /// The connection calls it itself once it has been quiet for
-    /// `Config::release_idle_after` (see [`Connection::note_idle`]), so an
+    /// `Config::release_idle_after` (the first time
+    /// `Config::first_release_after`; see [`Connection::note_idle`]), so an
     /// idle connection holds its struct and nothing else on the heap
     /// (`tests/footprint.rs`); an adapter may call it when it knows the
     /// connection will stay idle.

@@ -38,8 +38,8 @@ pub(crate) enum Timer {
     /// Held back by a spent shared budget since `Config::budget_timeout`
     /// before this: the largest holders are evicted.
     HeldBack,
-    /// Quiet since `Config::release_idle_after` before this: idle buffers
-    /// are freed.
+    /// Quiet since `Config::release_idle_after` (the first time
+    /// `Config::first_release_after`) before this: idle buffers are freed.
     Release,
 }
 

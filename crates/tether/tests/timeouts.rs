@@ -253,3 +253,34 @@ fn rfc6455_7_1_1_timeout_in_is_the_time_to_the_next_deadline_never_zero() {
         Some(tether::TIMER_RESOLUTION)
     );
 }
+
+/// The idle release's windows: a connection's first quiet frees its
+/// buffers after `Config::first_release_after` (never later than
+/// `release_idle_after`, never sooner than the timer resolution), every
+/// later quiet after the whole `release_idle_after`.
+#[test]
+fn the_first_idle_release_waits_the_shorter_window_then_the_whole_one() {
+    let ms = Duration::from_millis;
+    for (first, whole, first_wait) in [
+        (ms(5), ms(50), ms(5)),
+        (ms(60), ms(2), ms(2)),
+        (Duration::ZERO, ms(50), ms(1)),
+    ] {
+        let config = Config {
+            release_idle_after: whole,
+            first_release_after: first,
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(Role::Server, config);
+        h.feed(&frame(Role::Server, TEXT, b"hello"));
+        assert_eq!(h.events().len(), 1);
+        assert!(!h.conn.note_idle(h.now));
+        assert_eq!(h.jump_to_timeout(), Some(first_wait), "{first:?}/{whole:?}");
+        assert!(h.conn.note_idle(h.now), "released after the first window");
+        h.feed(&frame(Role::Server, TEXT, b"again"));
+        assert_eq!(h.events().len(), 1);
+        assert!(!h.conn.note_idle(h.now));
+        assert_eq!(h.jump_to_timeout(), Some(whole), "{first:?}/{whole:?}");
+        assert!(h.conn.note_idle(h.now), "released after the whole window");
+    }
+}
