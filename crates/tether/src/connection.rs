@@ -211,10 +211,9 @@ pub struct Connection {
     extension: Option<Box<dyn Extension>>,
     /// Every deadline: keep-alive, its Pong, heartbeat, close, drain, FIN wait.
     timers: Timers,
-    /// The counter the last keep-alive Ping carried.
+    /// The counter the last keep-alive Ping carried; its Pong is due while
+    /// the `PongDeadline` timer runs ([`Connection::pong_due`]).
     ping_counter: u64,
-    /// That Ping's Pong is due (the `PongDeadline` timer runs).
-    ping_due: bool,
     close_info: Option<Box<CloseInfo>>,
     /// The transport reached end of input.
     eof: bool,
@@ -550,7 +549,6 @@ impl Connection {
             extension: None,
             timers: Timers::default(),
             ping_counter: 0,
-            ping_due: false,
             close_info: None,
             eof: false,
             output_discarded: false,
@@ -1301,8 +1299,7 @@ impl Connection {
                 Ok(())
             }
             OpCode::Pong => {
-                if self.ping_due && payload[..] == self.ping_counter.to_be_bytes() {
-                    self.ping_due = false;
+                if self.pong_due() && payload[..] == self.ping_counter.to_be_bytes() {
                     self.timers.stop(Timer::PongDeadline);
                     self.postpone_keepalive(now);
                 }
@@ -1553,7 +1550,6 @@ impl Connection {
         a.pending_pong_bytes = 0;
         self.decoding = None;
         self.deferred_failure = None;
-        self.ping_due = false;
         for timer in [
             Timer::Close,
             Timer::PongDeadline,
@@ -1582,7 +1578,6 @@ impl Connection {
     /// deferred): keep-alive and heartbeat stop, and `close_timeout` bounds
     /// what is left.
     fn start_closing(&mut self, now: Instant) {
-        self.ping_due = false;
         for timer in [
             Timer::PongDeadline,
             Timer::Heartbeat,
@@ -2062,8 +2057,14 @@ impl Connection {
         }
     }
 
+    /// The keep-alive Ping's Pong is due: its deadline runs (set with the
+    /// Ping, stopped by the matching Pong and when closing begins).
+    fn pong_due(&self) -> bool {
+        self.timers.is_armed(Timer::PongDeadline)
+    }
+
     fn postpone_keepalive(&mut self, now: Instant) {
-        if self.ping_due || self.state != State::Open {
+        if self.pong_due() || self.state != State::Open {
             return;
         }
         match self.config.keep_alive {
@@ -2173,7 +2174,6 @@ impl Connection {
                         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
                         self.note_sent(Sent::KeepAlivePing(payload.clone()));
                         self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
-                        self.ping_due = true;
                         self.timers.set(Timer::PongDeadline, now, timeout);
                     }
                 }
