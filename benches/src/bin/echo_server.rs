@@ -1,7 +1,7 @@
 //! An echo server for the loopback benchmark, one library at a time:
 //!
 //! ```sh
-//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|raw-tcp \
+//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|floor|raw-tcp \
 //!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
 //!             [--deflate [--deflate-window 9..15]]
 //! ```
@@ -43,6 +43,18 @@
 //!   of text (off by default in yawc; every other server here checks);
 //! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
 //!   whatever bytes come. The floor for memory per connection.
+//! - `floor`: the least work any WebSocket echo server on this runtime
+//!   does, the floor for the echo rows: after the handshake (tether's
+//!   sans-IO `ServerUpgrade`), one task per connection reads whatever has
+//!   arrived into one reused buffer, turns each whole client frame into
+//!   the server frame that echoes it (header rewritten, payload unmasked
+//!   while copied into one reused output buffer), and writes all of them
+//!   in one write per read. No library, no allocation per message or per
+//!   read, no event queue, no shared state, and none of the checks RFC
+//!   6455 asks for beyond answering a Close (no UTF-8, reserved bits,
+//!   control frame rules or fragment reassembly: the load sends none of
+//!   those). Not a WebSocket server anyone should run; what every
+//!   library's echo pays at least, on the same runtime, core and load.
 //!
 //! And each peer at its best, the fastest way its public API allows (every
 //! message still echoed, in order):
@@ -97,6 +109,7 @@ enum Lib {
     SokettoBatched,
     Yawc,
     YawcBatched,
+    Floor,
     RawTcp,
 }
 
@@ -114,11 +127,12 @@ impl Lib {
             "soketto-batched" => Lib::SokettoBatched,
             "yawc" => Lib::Yawc,
             "yawc-batched" => Lib::YawcBatched,
+            "floor" => Lib::Floor,
             "raw-tcp" => Lib::RawTcp,
             other => {
                 return Err(format!(
                     "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
-                     tokio-websockets, soketto, yawc, their -batched forms, or raw-tcp"
+                     tokio-websockets, soketto, yawc, their -batched forms, floor or raw-tcp"
                 )
                 .into());
             }
@@ -268,6 +282,8 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             }
             (Lib::Yawc, u) => spawn(yawc(tcp, false, u)),
             (Lib::YawcBatched, u) => spawn(yawc(tcp, true, u)),
+            (Lib::Floor, false) => spawn(floor(tcp)),
+            (Lib::Floor, true) => spawn(tokio::task::unconstrained(floor(tcp))),
             (Lib::RawTcp, false) => spawn(raw_tcp(tcp)),
             (Lib::RawTcp, true) => spawn(tokio::task::unconstrained(raw_tcp(tcp))),
         }
@@ -672,6 +688,67 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteWhenIdle<S
         match this.poll_drain(cx) {
             std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_shutdown(cx),
             other => other,
+        }
+    }
+}
+
+/// The least work a WebSocket echo does (see the module docs, `floor`).
+async fn floor(mut tcp: TcpStream) {
+    use bytes::Buf;
+    use tether_frame::{FrameHeader, OpCode, Status, copy_masked};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const READ: usize = 64 * 1024;
+    if tether_benches::server_handshake(&mut tcp).await.is_err() {
+        return;
+    }
+    let mut input = bytes::BytesMut::with_capacity(READ);
+    let mut out: Vec<u8> = Vec::with_capacity(READ);
+    loop {
+        input.reserve(READ);
+        match tcp.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut closed = false;
+        let mut at = 0;
+        while let Ok(Status::Complete(header, used)) = FrameHeader::parse(&input[at..]) {
+            let Ok(len) = usize::try_from(header.payload_len) else {
+                return;
+            };
+            let Some(payload) = input.get(at + used..at + used + len) else {
+                break; // the rest of this frame has not arrived yet
+            };
+            let Some(key) = header.mask else {
+                return; // a client must mask
+            };
+            let reply = match header.opcode {
+                OpCode::Ping => Some(OpCode::Pong),
+                OpCode::Pong => None,
+                other => Some(other),
+            };
+            if let Some(opcode) = reply {
+                let (head, head_len) = FrameHeader::new(opcode, header.payload_len).encode();
+                out.extend_from_slice(&head[..head_len]);
+                let start = out.len();
+                out.resize(start + len, 0);
+                copy_masked(&mut out[start..], payload, key, 0);
+            }
+            at += used + len;
+            if header.opcode == OpCode::Close {
+                closed = true;
+                break;
+            }
+        }
+        input.advance(at);
+        if !out.is_empty() {
+            if tcp.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if closed {
+            return;
         }
     }
 }
