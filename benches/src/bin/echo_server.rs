@@ -1,7 +1,7 @@
 //! An echo server for the loopback benchmark, one library at a time:
 //!
 //! ```sh
-//! echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|floor|raw-tcp \
+//! echo_server --lib tether|tether-core|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|floor|raw-tcp \
 //!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
 //!             [--deflate [--deflate-window 9..15]]
 //! ```
@@ -43,6 +43,17 @@
 //!   of text (off by default in yawc; every other server here checks);
 //! - `raw-tcp`: no WebSocket at all: a task per accepted socket that echoes
 //!   whatever bytes come. The floor for memory per connection.
+//! - `tether-core`: tether's sans-IO `Connection` in a loop of the
+//!   application's own, as an embedder drives it without the tokio
+//!   adapter: after the handshake, one task per connection answers every
+//!   received message with `Connection::send`, answers the peer's Close
+//!   after them, writes what the core queued, then waits for input (read
+//!   straight into `Connection::receive_buffer` when it offers one) or the
+//!   core's next deadline (`poll_timeout`, one reused `Sleep`). Every
+//!   check RFC 6455 asks for is the core's, as in `tether`; what it does
+//!   not have is the adapter's shared state: no lock, no background task
+//!   (Pings are answered and deadlines kept only while this loop runs,
+//!   which is always here), no handles on other tasks.
 //! - `floor`: the least work any WebSocket echo server on this runtime
 //!   does, the floor for the echo rows: after the handshake (tether's
 //!   sans-IO `ServerUpgrade`), one task per connection reads whatever has
@@ -110,6 +121,7 @@ enum Lib {
     Yawc,
     YawcBatched,
     Floor,
+    TetherCore,
     RawTcp,
 }
 
@@ -128,11 +140,13 @@ impl Lib {
             "yawc" => Lib::Yawc,
             "yawc-batched" => Lib::YawcBatched,
             "floor" => Lib::Floor,
+            "tether-core" => Lib::TetherCore,
             "raw-tcp" => Lib::RawTcp,
             other => {
                 return Err(format!(
                     "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
-                     tokio-websockets, soketto, yawc, their -batched forms, floor or raw-tcp"
+                     tokio-websockets, soketto, yawc, their -batched forms, tether-core, floor \
+                     or raw-tcp"
                 )
                 .into());
             }
@@ -169,7 +183,7 @@ fn args() -> Result<Args, BoxError> {
             "-h" | "--help" => {
                 println!(
                     "echo_server --lib tether|tungstenite|fastwebsockets|tokio-websockets|soketto|\
-                     yawc|<peer>-batched|raw-tcp [--addr 127.0.0.1:0] [--core 0] [--unconstrained] \
+                     yawc|<peer>-batched|tether-core|floor|raw-tcp [--addr 127.0.0.1:0] [--core 0] [--unconstrained] \
                      [--deflate [--deflate-window 9..15]]"
                 );
                 std::process::exit(0);
@@ -283,6 +297,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             (Lib::Yawc, u) => spawn(yawc(tcp, false, u)),
             (Lib::YawcBatched, u) => spawn(yawc(tcp, true, u)),
             (Lib::Floor, false) => spawn(floor(tcp)),
+            (Lib::TetherCore, _) => spawn(tether_core(tcp)),
             (Lib::Floor, true) => spawn(tokio::task::unconstrained(floor(tcp))),
             (Lib::RawTcp, false) => spawn(raw_tcp(tcp)),
             (Lib::RawTcp, true) => spawn(tokio::task::unconstrained(raw_tcp(tcp))),
@@ -749,6 +764,104 @@ async fn floor(mut tcp: TcpStream) {
         }
         if closed {
             return;
+        }
+    }
+}
+
+/// tether's sans-IO core in a loop of the application's own, the way an
+/// embedder drives it (see the module docs, `tether-core`).
+async fn tether_core(mut tcp: TcpStream) {
+    use bytes::Buf;
+    use tether::{Connection, Event, Role};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What one wait brought.
+    enum Woke {
+        /// Bytes appended to the connection's own buffer.
+        Direct(std::io::Result<usize>),
+        /// Bytes read into `spare`.
+        Spare(std::io::Result<usize>),
+        /// The core's deadline passed.
+        Deadline,
+    }
+
+    const READ: usize = 64 * 1024;
+    if tether_benches::server_handshake(&mut tcp).await.is_err() {
+        return;
+    }
+    let clock = || tokio::time::Instant::now().into_std();
+    // the Close is answered here, after the answers to what came before it
+    static CONFIG: OnceLock<std::sync::Arc<tether::Config>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        std::sync::Arc::new(tether::Config {
+            auto_close_reply: false,
+            ..tether::Config::default()
+        })
+    });
+    let mut conn = Connection::new(Role::Server, config.clone(), clock());
+    // for reads while the connection offers no buffer of its own (its
+    // first read, or one after it released its idle buffers)
+    let mut spare = vec![0u8; READ];
+    let timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(timer);
+    loop {
+        // every message received so far is answered; what else came
+        // (Pings, already answered by the core; the end) needs nothing
+        while let Some(event) = conn.poll_event() {
+            if let Event::Message(message) = event {
+                // refused only once the connection is closing
+                let _ = conn.send(message);
+            }
+        }
+        if conn.awaits_close_reply() {
+            // everything before the peer's Close has been answered
+            let _ = conn.reply_close();
+        }
+        // everything queued, in as few writes as the socket takes
+        while conn.poll_output().has_remaining() {
+            match tcp.write(conn.poll_output().chunk()).await {
+                Ok(0) | Err(_) => {
+                    conn.abort("write failed");
+                    return;
+                }
+                Ok(n) => conn.poll_output().advance(n),
+            }
+        }
+        if conn.should_close_transport() {
+            let _ = tcp.shutdown().await;
+            return;
+        }
+        let deadline = conn.poll_timeout().map(tokio::time::Instant::from_std);
+        if let Some(at) = deadline
+            && timer.deadline() != at
+        {
+            timer.as_mut().reset(at);
+        }
+        let woke = match conn.receive_buffer(READ) {
+            Some(mut into) => tokio::select! {
+                r = tcp.read_buf(&mut into) => Woke::Direct(r),
+                () = &mut timer, if deadline.is_some() => Woke::Deadline,
+            },
+            None => tokio::select! {
+                r = tcp.read(&mut spare) => Woke::Spare(r),
+                () = &mut timer, if deadline.is_some() => Woke::Deadline,
+            },
+        };
+        // a protocol error is queued as the end (our Close, the final
+        // event); what was decoded before it is answered above
+        match woke {
+            Woke::Direct(Ok(0)) | Woke::Spare(Ok(0)) => conn.receive_eof(),
+            Woke::Direct(Ok(_)) => {
+                let _ = conn.received(clock());
+            }
+            Woke::Spare(Ok(n)) => {
+                let _ = conn.receive(clock(), &spare[..n]);
+            }
+            Woke::Direct(Err(_)) | Woke::Spare(Err(_)) => {
+                conn.abort("read failed");
+                conn.receive_eof();
+            }
+            Woke::Deadline => conn.handle_timeout(clock()),
         }
     }
 }

@@ -559,6 +559,30 @@ impl Shared {
         }
     }
 
+    /// Writes what a send just queued, without a whole drive, when
+    /// nothing but the output can have changed: the connection open, no
+    /// Close to answer, the transport open. True when everything queued
+    /// went out. Otherwise (the transport would block, a write failed, or
+    /// the connection is not simply open) the caller drives: that drive
+    /// carries out what the write left (a failure already recorded here),
+    /// registers the waits, and wakes whoever a change concerns. Nothing
+    /// else is done here: a send only postpones the core's deadlines (the
+    /// timer armed for an earlier one re-arms when it fires), queues no
+    /// event, and no other party waits for the output to drain while the
+    /// connection is open (the sender is the one that waits).
+    pub(crate) fn write_now(&self, inner: &mut Inner) -> bool {
+        if inner.phase != Phase::Open
+            || inner.reply != Reply::Unasked
+            || inner.conn.state() != State::Open
+        {
+            return false;
+        }
+        let waker = waker_ref(&self.wakers);
+        let mut shared_cx = Context::from_waker(&waker);
+        inner.step_write(&mut shared_cx);
+        inner.phase == Phase::Open && inner.flushed()
+    }
+
     /// Wakes everyone waiting (the connection ended, or was aborted).
     pub(crate) fn wake_all(&self) {
         self.wakers.wake_all();

@@ -186,7 +186,9 @@ impl WsSink {
     }
 
     /// After queuing output: when the application has no received messages
-    /// waiting, write now; otherwise the answers go out together once it
+    /// waiting, write now (just the write while the connection is simply
+    /// open, `Shared::write_now`; a whole drive when that is not enough);
+    /// otherwise the answers go out together once it
     /// has read them (or, if it stops reading, from the background task).
     /// The last answer to a batch of received messages also waits when the
     /// background task is already due to drive for the earlier ones: the
@@ -195,7 +197,7 @@ impl WsSink {
     fn start_writing(&self, inner: &mut Inner, cx: &Context<'_>) {
         if inner.has_unread() {
             self.shared.wakers.wake_background();
-        } else if !self.shared.wakers.kicked() {
+        } else if !self.shared.wakers.kicked() && !self.shared.write_now(inner) {
             self.shared.drive(inner, Party::Writer, cx, false);
             self.shared.wakers.unregister(Party::Writer);
         }

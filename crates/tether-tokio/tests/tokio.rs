@@ -353,6 +353,34 @@ async fn sink_waits_while_the_output_queue_is_full() {
 }
 
 #[tokio::test]
+async fn a_send_with_nothing_unread_is_written_before_it_returns() {
+    use std::io::Read;
+    let (listener, url) = listener().await;
+    let accept = tokio::spawn(async move { RawPeer::accept(&listener).await });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let peer = within(accept).await.unwrap();
+    // read on a blocking socket from this task: nothing else runs on this
+    // runtime meanwhile (no background task), so what arrives was written
+    // by the send itself
+    let mut raw = peer.stream.into_std().unwrap();
+    raw.set_nonblocking(false).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for i in 0..3u8 {
+        within(ws.send(Message::binary(vec![i; 10]))).await.unwrap();
+        // a client frame: 2 header bytes, the 4-byte mask, the payload
+        let mut frame = [0u8; 16];
+        raw.read_exact(&mut frame)
+            .expect("the frame is on the wire");
+        assert_eq!(frame[0], 0x80 | OpCode::Binary as u8);
+        assert_eq!(frame[1], 0x80 | 10);
+        let payload: Vec<u8> = (0..10).map(|j| frame[6 + j] ^ frame[2 + j % 4]).collect();
+        assert_eq!(payload, vec![i; 10]);
+    }
+}
+
+#[tokio::test]
 async fn subprotocol_chosen_or_upgrade_refused_403() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
