@@ -210,18 +210,19 @@ def criterion_rows(table, crit):
         )
 
 
+# tether's entries in the echo rows: the tokio adapter as an application
+# uses it (`next()` / `send()`), and the sans-IO core in a loop of the
+# application's own (echo_server's `tether-core`)
+TETHER_ECHO = [("tether", ""), ("tether-core", ", core in own loop")]
+
+
 def loopback_rows(table, echo, idle):
     loads = sorted({(k[1], k[2]) for k in echo})
     sizes = sorted({k[3] for k in echo})
     for conns, inflight in loads:
         for size in sizes:
             case = f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}"
-            mine = echo.get(("tether", conns, inflight, size))
-            if not mine:
-                continue
-            my_rate, my_p99 = median(mine, "msgs_per_s"), median(mine, "p99_us")
-            my_p50 = median(mine, "p50_us")
-            rates, p99s, p50s, rate_cells, p99_cells = {}, {}, {}, {}, {}
+            rates, p99s, p50s, how = {}, {}, {}, {}
             for p in PEERS:
                 # each peer at its best: its naive echo loop or its batched
                 # one (echo_server's `-batched` forms), whichever is faster
@@ -236,38 +237,58 @@ def loopback_rows(table, echo, idle):
                 if best is None:
                     continue
                 form, r, l99, l50 = best
-                how = " batched" if form.endswith("-batched") else ""
                 rates[p], p99s[p], p50s[p] = r, l99, l50
-                rate_cells[p] = f"{ratio(my_rate / r)} ({fmt_rate(r, 'E')}{how})" if r else "n/a"
-                p99_cells[p] = f"{ratio(l99 / my_p99)} ({l50:.0f} / {l99:.0f} µs{how})" if my_p99 else "n/a"
-            # issue 18's targets, under load only (one message in flight
-            # is a kernel-bound round trip: no target): 1.2x the fastest
-            # peer up to 1 KiB; 1.1x from 64 KiB, its p50 and p99 no worse
-            target, met = "", ""
-            under_load = conns > 1 and inflight > 1
-            want = 1.2 if size <= 1024 else 1.1
-            if rates and under_load:
-                fastest = max(rates, key=rates.get)
-                target = f"≥ {want}x fastest peer ({fastest})"
-                met = verdict(my_rate / rates[fastest] if rates[fastest] else None, want)
-            table.add("echo msgs/s", case, fmt_rate(my_rate, "E"), rate_cells, "", target, met)
-            target, met = "", ""
-            if rates and under_load and size > 1024:
-                target = f"p50 and p99 no worse than {fastest}'s"
-                worst = min(
-                    p99s[fastest] / my_p99 if my_p99 else 0.0,
-                    p50s[fastest] / my_p50 if my_p50 else 0.0,
+                how[p] = " batched" if form.endswith("-batched") else ""
+            # the least work any echo does on this runtime (echo_server's
+            # `floor`): what is left above it is each library's own cost
+            floor_rows = echo.get(("floor", conns, inflight, size))
+            floor = median(floor_rows, "msgs_per_s") if floor_rows else None
+            for lib, label in TETHER_ECHO:
+                mine = echo.get((lib, conns, inflight, size))
+                if not mine:
+                    continue
+                my_rate, my_p99 = median(mine, "msgs_per_s"), median(mine, "p99_us")
+                my_p50 = median(mine, "p50_us")
+                rate_cells = {
+                    p: f"{ratio(my_rate / rates[p])} ({fmt_rate(rates[p], 'E')}{how[p]})" if rates[p] else "n/a"
+                    for p in rates
+                }
+                rtt_cells = {
+                    p: f"{ratio(p99s[p] / my_p99)} ({p50s[p]:.0f} / {p99s[p]:.0f} µs{how[p]})"
+                    if my_p99
+                    else "n/a"
+                    for p in rates
+                }
+                floor_cell = f"{ratio(my_rate / floor)} of floor ({fmt_rate(floor, 'E')})" if floor else ""
+                # issue 18's targets, under load only (one message in
+                # flight is a kernel-bound round trip: no target): 1.2x the
+                # fastest peer up to 1 KiB; 1.1x from 64 KiB, its p50 and
+                # p99 no worse
+                target, met = "", ""
+                under_load = conns > 1 and inflight > 1
+                want = 1.2 if size <= 1024 else 1.1
+                if rates and under_load:
+                    fastest = max(rates, key=rates.get)
+                    target = f"≥ {want}x fastest peer ({fastest})"
+                    met = verdict(my_rate / rates[fastest] if rates[fastest] else None, want)
+                table.add("echo msgs/s", case + label, fmt_rate(my_rate, "E"), rate_cells, floor_cell, target, met)
+                target, met = "", ""
+                if rates and under_load and size > 1024:
+                    target = f"p50 and p99 no worse than {fastest}'s"
+                    worst = min(
+                        p99s[fastest] / my_p99 if my_p99 else 0.0,
+                        p50s[fastest] / my_p50 if my_p50 else 0.0,
+                    )
+                    met = verdict(worst if my_p99 and my_p50 else None, 1.0)
+                table.add(
+                    "echo p50 / p99 RTT",
+                    case + label,
+                    f"{my_p50:.0f} / {my_p99:.0f} µs",
+                    rtt_cells,
+                    "",
+                    target,
+                    met,
                 )
-                met = verdict(worst if my_p99 and my_p50 else None, 1.0)
-            table.add(
-                "echo p50 / p99 RTT",
-                case,
-                f"{my_p50:.0f} / {my_p99:.0f} µs",
-                p99_cells,
-                "",
-                target,
-                met,
-            )
     floor_rows = idle.get("raw-tcp")
     if idle.get("tether") and floor_rows:
         floor = median(floor_rows, "bytes_per_conn")
@@ -490,7 +511,10 @@ def main():
         "input bytes, and `ceiling` one pass that copies and unmasks them (plus the UTF-8 "
         "check, for text): the least any decoder must do. Echo rows: servers on core 0, the "
         "common load generator on core 1; each peer at its best (its naive loop or its "
-        "batched echo, whichever was faster; `batched` says which). soketto and yawc are in the "
+        "batched echo, whichever was faster; `batched` says which); tether through its tokio "
+        "adapter (`next()` / `send()`), and its sans-IO core in a loop of the application's own "
+        "(`core in own loop`); `floor` is the least any echo does on the same runtime, core and "
+        "load (`benches/README.md`). soketto and yawc are in the "
         "echo and idle rows only (`n/a` elsewhere). Targets are issue 18's."
     )
     out.append("")

@@ -2,7 +2,7 @@
 //! identical for every server, that speaks WebSocket over raw TCP.
 //!
 //! ```sh
-//! loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,soketto,yawc,<peer>-batched]
+//! loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,soketto,yawc,<peer>-batched,tether-core,floor]
 //!         [--rounds 3] [--warmup 0.5] [--duration 2.5]
 //!         [--sizes 16,1024,65536] [--loads 1x1,64x16] [--idle-conns 10000]
 //!         [--no-echo] [--no-idle] [--core 1] [--server-core 0]
@@ -57,7 +57,8 @@
 //! it and set it up for traffic; for `raw-tcp` a plain connect and a 1-byte
 //! echo), then RSS again once it has settled; growth / connections is the
 //! memory per idle connection. Sockets bind source addresses 127.0.0.1 to
-//! 127.0.0.16 in turn, so ephemeral ports never run short.
+//! 127.0.0.16 in turn, so ephemeral ports never run short. `tether-core`
+//! and `floor` are echo measuring sticks and are left out of it.
 //!
 //! This process runs a single-threaded tokio runtime pinned to its own core
 //! (`--core`, default 1); the server is pinned to `--server-core` (0).
@@ -85,7 +86,7 @@ type BoxError = Box<dyn Error>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// The libraries `echo_server` runs, in the order they alternate.
-const WS_LIBS: [&str; 11] = [
+const WS_LIBS: [&str; 13] = [
     "tether",
     "tungstenite",
     "fastwebsockets",
@@ -98,7 +99,16 @@ const WS_LIBS: [&str; 11] = [
     "tokio-websockets-batched",
     "soketto-batched",
     "yawc-batched",
+    // tether's core in a loop of its own, and the least any echo does
+    // (echo rows only: see `ECHO_ONLY`)
+    "tether-core",
+    "floor",
 ];
+
+/// Servers measured in the echo runs but not the idle one: each holds a
+/// 64 KiB read buffer per connection for its whole life (they are
+/// measuring sticks for the echo, not servers to keep idle connections).
+const ECHO_ONLY: [&str; 2] = ["tether-core", "floor"];
 
 /// The servers of the compressed echo run, in the order they alternate:
 /// tether with its default deflate settings (those of Node `ws`: level 6,
@@ -175,7 +185,7 @@ enum Mode {
 }
 
 const USAGE: &str = "loadgen [--libs tether,tungstenite,fastwebsockets,tokio-websockets,soketto,yawc,\
-<peer>-batched] \
+<peer>-batched,tether-core,floor] \
 [--rounds 3] [--warmup 0.5] [--duration 2.5] [--sizes 16,1024,65536] [--loads 1x1,64x16] \
 [--idle-conns 10000] [--no-echo] [--no-idle] [--core 1] [--server-core 0] [--server PATH] \
 [--unconstrained] [--deflate-libs tether,tether-w12,ws,websockets] [--deflate-sizes 1024,65536] \
@@ -1125,7 +1135,11 @@ fn main() -> Result<()> {
             }
         }
         if args.idle {
-            for lib in args.libs.iter().map(String::as_str).chain(["raw-tcp"]) {
+            let idle_libs = args.libs.iter().map(String::as_str);
+            for lib in idle_libs
+                .filter(|lib| !ECHO_ONLY.contains(lib))
+                .chain(["raw-tcp"])
+            {
                 eprintln!("loadgen: round {round} idle {lib} x{}", args.idle_conns);
                 let server = Server::start(&args, lib, Mode::Plain)?;
                 let ws = lib != "raw-tcp";
