@@ -561,7 +561,11 @@ impl Shared {
 
     /// Writes what a send just queued, without a whole drive, when
     /// nothing but the output can have changed: the connection open, no
-    /// Close to answer, the transport open. True when everything queued
+    /// Close to answer, the transport open, and its idle buffers not
+    /// released (after a release, the send's traffic makes them wanted
+    /// again: the drive's change of state wakes the reader, whose drive
+    /// arms the next release, so a connection that pushes once after
+    /// going quiet frees what the push regrew). True when everything queued
     /// went out. Otherwise (the transport would block, a write failed, or
     /// the connection is not simply open) the caller drives: that drive
     /// carries out what the write left (a failure already recorded here),
@@ -574,6 +578,7 @@ impl Shared {
         if inner.phase != Phase::Open
             || inner.reply != Reply::Unasked
             || inner.conn.state() != State::Open
+            || inner.quiet
         {
             return false;
         }
