@@ -858,3 +858,39 @@ async fn every_answer_to_a_batch_goes_out_while_the_application_waits_mt() {
         }
     }
 }
+
+/// `Config::idle_timeout` counts data messages either way: a server that
+/// only sends (its peer says nothing) is not closed as idle while it does.
+#[tokio::test]
+async fn idle_timeout_counts_the_messages_we_send() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let options = ServerOptions::new().config(Config {
+            idle_timeout: Some(Duration::from_millis(300)),
+            ..Config::default()
+        });
+        let (ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        let (mut sink, mut stream) = ws.split();
+        tokio::spawn(async move { while stream.next().await.is_some() {} });
+        let start = Instant::now();
+        let mut sent = 0u32;
+        while start.elapsed() < Duration::from_millis(1000) {
+            if sink.send(Message::text(format!("{sent}"))).await.is_err() {
+                return Err(sent);
+            }
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(sent)
+    });
+    let mut peer = RawClient::connect(&url).await;
+    // read everything, say nothing, until the server's Close
+    while let Some(f) = peer.frame().await {
+        if f.header.opcode == OpCode::Close {
+            break;
+        }
+    }
+    let result = within(server).await.unwrap();
+    assert!(result.is_ok(), "closed as idle after {result:?} sends");
+}
