@@ -10,6 +10,7 @@
 
 #[path = "../../tether/tests/common/counting.rs"]
 mod counting;
+mod idle_peer;
 
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
@@ -34,15 +35,6 @@ const N: usize = 500;
 /// of more than 40 bytes fails here (`driver.rs`'s tests check the TCP
 /// stream is held in place).
 const OVERHEAD_MAX: usize = 600;
-
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
-
-/// A masked binary frame of 16 bytes (mask key zero: the payload as is).
-const FRAME: [u8; 22] = [
-    0x82, 0x90, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -100,27 +92,17 @@ fn heap_per_idle_connection(kind: Kind) -> usize {
     });
     let before = CURRENT.load(Ordering::Relaxed);
     for _ in 0..N {
-        let mut client = std::net::TcpStream::connect(addr).unwrap();
-        let mut buf = [0u8; 512];
-        if kind == Kind::RawTcp {
+        let client = if kind == Kind::RawTcp {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            let mut byte = [0u8; 1];
             client.write_all(b"x").unwrap();
-            client.read_exact(&mut buf[..1]).unwrap();
+            client.read_exact(&mut byte).unwrap();
+            client
         } else {
-            client.write_all(REQUEST).unwrap();
-            // the 101 head, then the echo (2 + 16 bytes, unmasked)
-            let mut have = 0;
-            let head = loop {
-                have += client.read(&mut buf[have..]).unwrap();
-                if let Some(at) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-                    break at + 4;
-                }
-            };
-            client.write_all(&FRAME).unwrap();
-            while have < head + 18 {
-                have += client.read(&mut buf[have..]).unwrap();
-            }
-            assert_eq!(&buf[head + 2..head + 18], &FRAME[6..]);
-        }
+            let (client, echo) = idle_peer::connect_and_echo(addr, b"");
+            assert_eq!(echo, &idle_peer::FRAME[6..]);
+            client
+        };
         clients.push(client);
     }
     // quiet past release_idle_after: buffers and background tasks go

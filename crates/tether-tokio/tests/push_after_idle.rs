@@ -9,8 +9,8 @@
 
 #[path = "../../tether/tests/common/counting.rs"]
 mod counting;
+mod idle_peer;
 
-use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,15 +28,6 @@ const N: usize = 100;
 /// (allocator rounding); 0.7-1.1 KiB plain and 241 KiB with deflate when the push's
 /// write skipped re-arming the release.
 const REGROWN_MAX: isize = 128;
-
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n";
-
-/// A masked binary frame of 16 bytes (mask key zero: the payload as is).
-const FRAME: [u8; 22] = [
-    0x82, 0x90, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-];
 
 /// Heap bytes per connection, once quiet again after one push each, above
 /// what the same idle connections held before it.
@@ -101,30 +92,12 @@ fn regrown_after_push(deflate: bool) -> isize {
     });
     let mut clients = Vec::with_capacity(N);
     for _ in 0..N {
-        let mut client = std::net::TcpStream::connect(addr).unwrap();
-        client.write_all(REQUEST).unwrap();
-        if deflate {
-            client
-                .write_all(
-                    b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
-                )
-                .unwrap();
-        }
-        client.write_all(b"\r\n").unwrap();
-        // the 101 head, then the echo (2 + 16 bytes, unmasked, or fewer
-        // compressed: read until the head and a whole frame are in)
-        let mut buf = [0u8; 1024];
-        let mut have = 0;
-        let head = loop {
-            have += client.read(&mut buf[have..]).unwrap();
-            if let Some(at) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
+        let headers: &[u8] = if deflate {
+            b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+        } else {
+            b""
         };
-        client.write_all(&FRAME).unwrap();
-        while have < head + 2 || have < head + 2 + usize::from(buf[head + 1] & 0x7f) {
-            have += client.read(&mut buf[have..]).unwrap();
-        }
+        let (client, _echo) = idle_peer::connect_and_echo(addr, headers);
         clients.push(client);
     }
     // quiet past release_idle_after: every connection released its buffers

@@ -362,8 +362,8 @@ async fn a_send_with_nothing_unread_is_written_before_it_returns() {
         .unwrap();
     let peer = within(accept).await.unwrap();
     // read on a blocking socket from this task: nothing else runs on this
-    // runtime meanwhile (no background task), so what arrives was written
-    // by the send itself
+    // runtime meanwhile (the background task neither), so what arrives was
+    // written by the send itself
     let mut raw = peer.stream.into_std().unwrap();
     raw.set_nonblocking(false).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
