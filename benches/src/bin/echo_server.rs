@@ -1,7 +1,7 @@
 //! An echo server for the loopback benchmark, one library at a time:
 //!
 //! ```sh
-//! echo_server --lib tether|tether-core|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|floor|raw-tcp \
+//! echo_server --lib tether|tether-owner|tether-core|tungstenite|fastwebsockets|tokio-websockets|soketto|yawc|floor|raw-tcp \
 //!             [--addr 127.0.0.1:0] [--core 0] [--unconstrained]
 //!             [--deflate [--deflate-window 9..15]]
 //! ```
@@ -18,6 +18,8 @@
 //! with default settings:
 //! - `tether`: `tether_tokio::accept(tcp, &ServerOptions::default())`, then
 //!   `ws.next()` / `ws.send(message)` (the `tether-tokio` echo example);
+//! - `tether-owner`: the same, with `ServerOptions::driver(Driver::Owner)`
+//!   (no lock, no background task: the connection's task alone drives it);
 //! - `tungstenite`: `tokio_tungstenite::accept_async`, then `next` / `send`
 //!   of each text or binary message (pings and the Close reply are
 //!   tungstenite's own);
@@ -110,6 +112,7 @@ type BoxError = Box<dyn Error + Send + Sync>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lib {
     Tether,
+    TetherOwner,
     Tungstenite,
     Fastwebsockets,
     TokioWebsockets,
@@ -129,6 +132,7 @@ impl Lib {
     fn parse(name: &str) -> Result<Self, BoxError> {
         Ok(match name {
             "tether" => Lib::Tether,
+            "tether-owner" => Lib::TetherOwner,
             "tungstenite" => Lib::Tungstenite,
             "fastwebsockets" => Lib::Fastwebsockets,
             "tokio-websockets" => Lib::TokioWebsockets,
@@ -144,7 +148,7 @@ impl Lib {
             "raw-tcp" => Lib::RawTcp,
             other => {
                 return Err(format!(
-                    "unknown --lib {other:?}: tether, tungstenite, fastwebsockets, \
+                    "unknown --lib {other:?}: tether, tether-owner, tungstenite, fastwebsockets, \
                      tokio-websockets, soketto, yawc, their -batched forms, tether-core, floor \
                      or raw-tcp"
                 )
@@ -200,9 +204,9 @@ fn args() -> Result<Args, BoxError> {
         config.server_max_window_bits = bits;
         config.client_max_window_bits = bits;
     }
-    if deflate.is_some() && lib != Lib::Tether {
+    if deflate.is_some() && !matches!(lib, Lib::Tether | Lib::TetherOwner) {
         return Err(
-            "--deflate is for --lib tether (the Rust peers run here without permessage-deflate)"
+            "--deflate is for --lib tether or tether-owner (the Rust peers run here without permessage-deflate)"
                 .into(),
         );
     }
@@ -238,10 +242,16 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn serve(args: Args) -> Result<(), BoxError> {
-    let options = tether_tokio::ServerOptions::new().config(tether::Config {
-        deflate: args.deflate,
-        ..tether::Config::default()
-    });
+    let driver = match args.lib {
+        Lib::TetherOwner => tether_tokio::Driver::Owner,
+        _ => tether_tokio::Driver::Shared,
+    };
+    let options = tether_tokio::ServerOptions::new()
+        .config(tether::Config {
+            deflate: args.deflate,
+            ..tether::Config::default()
+        })
+        .driver(driver);
     TETHER_OPTIONS
         .set(options)
         .map_err(|_| "server options set twice")?;
@@ -267,8 +277,10 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             eprintln!("echo_server: nodelay: {e}");
         }
         match (args.lib, args.unconstrained) {
-            (Lib::Tether, false) => spawn(tether(tcp)),
-            (Lib::Tether, true) => spawn(tokio::task::unconstrained(tether(tcp))),
+            (Lib::Tether | Lib::TetherOwner, false) => spawn(tether(tcp)),
+            (Lib::Tether | Lib::TetherOwner, true) => {
+                spawn(tokio::task::unconstrained(tether(tcp)));
+            }
             (Lib::Tungstenite, false) => spawn(tungstenite(tcp)),
             (Lib::Tungstenite, true) => spawn(tokio::task::unconstrained(tungstenite(tcp))),
             (Lib::Fastwebsockets, u) => spawn(fastwebsockets(tcp, u)),

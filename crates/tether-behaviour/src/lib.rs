@@ -31,8 +31,21 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub enum Adapter {
     /// `tether-std`, blocking.
     Std,
-    /// `tether-tokio`.
+    /// `tether-tokio`, with its default driver (`Driver::Shared`).
     Tokio,
+    /// `tether-tokio` with `Driver::Owner`: driven only while the
+    /// application's calls poll it, as the blocking adapter is.
+    TokioOwner,
+}
+
+impl Adapter {
+    /// The tokio adapter's driver for this adapter.
+    fn driver(self) -> tether_tokio::Driver {
+        match self {
+            Adapter::TokioOwner => tether_tokio::Driver::Owner,
+            Adapter::Std | Adapter::Tokio => tether_tokio::Driver::Shared,
+        }
+    }
 }
 
 /// What both sides saw, in order, each side on its own.
@@ -207,9 +220,11 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                     let (ws, _) = tether_std::client(tcp, &url, &options).expect("std handshake");
                     Box::new(StdEndpoint(Some(ws)))
                 }
-                Adapter::Tokio => {
+                Adapter::Tokio | Adapter::TokioOwner => {
                     let rt = runtime();
-                    let options = tether_tokio::ClientOptions::new().config(config.clone());
+                    let options = tether_tokio::ClientOptions::new()
+                        .config(config.clone())
+                        .driver(adapter.driver());
                     let (ws, _) = rt
                         .block_on(tether_tokio::connect(&url, &options))
                         .expect("tokio handshake");
@@ -227,9 +242,11 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                     let (ws, _) = tether_std::accept(tcp, &options).expect("std handshake");
                     Box::new(StdEndpoint(Some(ws)))
                 }
-                Adapter::Tokio => {
+                Adapter::Tokio | Adapter::TokioOwner => {
                     let rt = runtime();
-                    let options = tether_tokio::ServerOptions::new().config(config.clone());
+                    let options = tether_tokio::ServerOptions::new()
+                        .config(config.clone())
+                        .driver(adapter.driver());
                     tcp.set_nonblocking(true).expect("nonblocking");
                     let (ws, _) = rt
                         .block_on(async {

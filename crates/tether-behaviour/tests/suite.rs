@@ -1,4 +1,5 @@
-//! The behaviour suite: every scenario runs on both adapters, in both
+//! The behaviour suite: every scenario runs on both adapters (the tokio
+//! one with each of its drivers), in both
 //! roles, against the same scripted peer; both adapters must produce the
 //! same transcript, and it must be the one written here. Named by the RFC
 //! 6455 section each scenario exercises.
@@ -46,6 +47,11 @@ fn both(role: Role, config: &Config, app: AppScript, peer: PeerScript) -> Transc
     assert_eq!(
         std, tokio,
         "the adapters differ as {role:?} (left: std, right: tokio)"
+    );
+    let owner = run(Adapter::TokioOwner, role, config, app, peer);
+    assert_eq!(
+        std, owner,
+        "the adapters differ as {role:?} (left: std, right: tokio with Driver::Owner)"
     );
     std
 }

@@ -474,47 +474,17 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     /// The connection's shared state, and its first background task
-    /// (spawned on the current runtime).
-    pub(crate) fn start(io: Transport, conn: Connection, budget: Option<Arc<Budget>>) -> Arc<Self> {
-        let runtime = tokio::runtime::Handle::current();
-        let shared = Arc::new_cyclic(|weak| {
-            let wakers = Arc::new(Wakers::new(weak.clone(), runtime));
-            Self::new(io, conn, budget, wakers)
+    /// (spawned on `runtime`, the one the connection started in): for a
+    /// new connection, one its owner hands over ([`crate::WebSocket::split`]),
+    /// or one its owner dropped unfinished.
+    pub(crate) fn adopt(inner: Inner, runtime: tokio::runtime::Handle) -> Arc<Self> {
+        let shared = Arc::new_cyclic(|weak| Self {
+            inner: Mutex::new(inner),
+            wakers: Arc::new(Wakers::new(weak.clone(), runtime)),
         });
         let first = shared.wakers.slots().take_background(&shared.wakers.task);
         shared.wakers.reach(first);
         shared
-    }
-
-    fn new(
-        io: Transport,
-        conn: Connection,
-        budget: Option<Arc<Budget>>,
-        wakers: Arc<Wakers>,
-    ) -> Self {
-        Self {
-            inner: Mutex::new(Inner {
-                io,
-                conn,
-                items: VecDeque::new(),
-                messages: 0,
-                unread: 0,
-                taken: 0,
-                holder: budget.as_ref().map(Budget::holder),
-                overflow: 0,
-                held: None,
-                reply: Reply::Unasked,
-                reader_caught_up: true,
-                phase: Phase::Open,
-                needs_flush: false,
-                discarded: false,
-                timer: None,
-                sink: SinkState::Alive,
-                stream_alive: true,
-                quiet: false,
-            }),
-            wakers,
-        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -559,33 +529,10 @@ impl Shared {
         }
     }
 
-    /// Writes what a send just queued, without a whole drive, when
-    /// nothing but the output can have changed: the connection open, no
-    /// Close to answer, the transport open, and its idle buffers not
-    /// released (after a release, the send's traffic makes them wanted
-    /// again: the drive's change of state wakes the reader, whose drive
-    /// arms the next release, so a connection that pushes once after
-    /// going quiet frees what the push regrew). True when everything queued
-    /// went out. Otherwise (the transport would block, a write failed, or
-    /// the connection is not simply open) the caller drives: that drive
-    /// carries out what the write left (a failure already recorded here),
-    /// registers the waits, and wakes whoever a change concerns. Nothing
-    /// else is done here: a send only postpones the core's deadlines (the
-    /// timer armed for an earlier one re-arms when it fires), queues no
-    /// event, and no other party waits for the output to drain while the
-    /// connection is open (the sender is the one that waits).
+    /// [`Inner::write_now`] with the connection's shared waker.
     pub(crate) fn write_now(&self, inner: &mut Inner) -> bool {
-        if inner.phase != Phase::Open
-            || inner.reply != Reply::Unasked
-            || inner.conn.state() != State::Open
-            || inner.quiet
-        {
-            return false;
-        }
         let waker = waker_ref(&self.wakers);
-        let mut shared_cx = Context::from_waker(&waker);
-        inner.step_write(&mut shared_cx);
-        inner.phase == Phase::Open && inner.flushed()
+        inner.write_now(&mut Context::from_waker(&waker))
     }
 
     /// Wakes everyone waiting (the connection ended, or was aborted).
@@ -599,6 +546,30 @@ fn now() -> std::time::Instant {
 }
 
 impl Inner {
+    /// A connection over `io`, charging what it holds unread to `budget`.
+    pub(crate) fn new(io: Transport, conn: Connection, budget: Option<Arc<Budget>>) -> Self {
+        Self {
+            io,
+            conn,
+            items: VecDeque::new(),
+            messages: 0,
+            unread: 0,
+            taken: 0,
+            holder: budget.as_ref().map(Budget::holder),
+            overflow: 0,
+            held: None,
+            reply: Reply::Unasked,
+            reader_caught_up: true,
+            phase: Phase::Open,
+            needs_flush: false,
+            discarded: false,
+            timer: None,
+            sink: SinkState::Alive,
+            stream_alive: true,
+            quiet: false,
+        }
+    }
+
     /// What waiting parties wait for: received items, the close reply, the
     /// state, the end, and room to send.
     fn snapshot(&self) -> (usize, Reply, State, bool, bool, bool) {
@@ -661,6 +632,75 @@ impl Inner {
         self.enter(Phase::InputEnded);
     }
 
+    /// Writes what a send just queued, without a whole drive, when
+    /// nothing but the output can have changed: the connection open, no
+    /// Close to answer, the transport open, and its idle buffers not
+    /// released (after a release, the send's traffic makes them wanted
+    /// again: a drive that reads arms the next release, so a connection
+    /// that pushes once after going quiet frees what the push regrew; with
+    /// the shared driver, the drive's change of state wakes the reader,
+    /// whose drive does it). True when everything queued went out.
+    /// Otherwise (the transport would block, a write failed, or the
+    /// connection is not simply open) the caller drives: that drive
+    /// carries out what the write left (a failure already recorded here),
+    /// registers the waits, and wakes whoever a change concerns. Nothing
+    /// else is done here: a send only postpones the core's deadlines (the
+    /// timer armed for an earlier one re-arms when it fires), queues no
+    /// event, and no other party waits for the output to drain while the
+    /// connection is open (the sender is the one that waits).
+    pub(crate) fn write_now(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.phase != Phase::Open
+            || self.reply != Reply::Unasked
+            || self.conn.state() != State::Open
+            || self.quiet
+        {
+            return false;
+        }
+        self.step_write(cx);
+        self.phase == Phase::Open && self.flushed()
+    }
+
+    /// The next received item, for an owner that reads `items` itself
+    /// (`Driver::Owner`): it is no longer unread (nor charged to the
+    /// shared budget), and the application holds it (it may be answering
+    /// it: a Close behind it waits until it comes back).
+    pub(crate) fn pop_item(&mut self) -> Option<Event> {
+        let event = self.items.pop_front()?;
+        self.reader_caught_up = false;
+        if !matches!(event, Event::Closed(_)) {
+            if matches!(event, Event::Message(_)) {
+                self.messages = self.messages.saturating_sub(1);
+            }
+            let footprint = event.footprint();
+            self.unread = self.unread.saturating_sub(footprint);
+            if let Some(holder) = &self.holder {
+                holder.release(footprint);
+            }
+        }
+        Some(event)
+    }
+
+    /// For an owner, who has nobody to finish the connection after it: the
+    /// final `Closed` waits until the transport is shut down (as the
+    /// blocking adapter delivers it), so the owner keeps driving until
+    /// then (the core's `fin_wait` bounds it).
+    pub(crate) fn end_waits_for_transport(&self) -> bool {
+        matches!(self.items.front(), Some(Event::Closed(_))) && !self.is_finished()
+    }
+
+    /// For an owner: the peer's Close waited behind received items, and
+    /// the application has read them all and come back: answer it now.
+    pub(crate) fn owner_came_back(&mut self) {
+        if self.reply == Reply::Marked
+            && self
+                .items
+                .front()
+                .is_none_or(|e| matches!(e, Event::Closed(_)))
+        {
+            self.reply = Reply::Due;
+        }
+    }
+
     /// Writes queued output until done or the transport would block, then
     /// flushes the transport.
     fn poll_write_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -669,7 +709,10 @@ impl Inner {
             if !out.has_remaining() {
                 break;
             }
-            let n = if self.io.is_write_vectored() {
+            // one contiguous chunk (small messages: the frames of a burst
+            // in one buffer) goes as a plain write, which costs the kernel
+            // less than a one-slice writev
+            let n = if self.io.is_write_vectored() && out.chunk().len() < out.remaining() {
                 let mut slices = [IoSlice::new(&[]); tether::Output::VECTORED_SLICES];
                 let count = out.chunks_vectored(&mut slices);
                 match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
@@ -970,7 +1013,7 @@ impl Inner {
     /// settled (nothing more to do until a wake-up); false when it handed
     /// the rest to a later poll (its turn was spent, or the transport's
     /// shutdown is in progress).
-    fn drive(&mut self, cx: &mut Context<'_>, read: bool) -> bool {
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>, read: bool) -> bool {
         if self.is_finished() {
             return true;
         }

@@ -328,7 +328,7 @@ impl Http2Client {
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(options.config.clone(), now);
         let stream = H2Stream::new(send, response.into_body());
-        Ok((start(stream, conn, None), accepted))
+        Ok((start(stream, conn, None, options.driver), accepted))
     }
 }
 
@@ -457,7 +457,12 @@ where
         let conn = connect.into_connection(self.options.config.clone(), now);
         let stream = H2Stream::new(send, request.into_body());
         Some(Ok((
-            start(stream, conn, self.options.budget.clone()),
+            start(
+                stream,
+                conn,
+                self.options.budget.clone(),
+                self.options.driver,
+            ),
             offer,
         )))
     }

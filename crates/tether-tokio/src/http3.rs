@@ -472,7 +472,7 @@ impl Http3Client {
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(options.config.clone(), now);
         let stream = H3Stream::client(stream, self.send.clone());
-        Ok((start(stream, conn, None), accepted))
+        Ok((start(stream, conn, None, options.driver), accepted))
     }
 
     /// Closes the QUIC connection at once (its WebSockets end with 1006):
@@ -728,7 +728,12 @@ impl Http3Server {
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
         Some(Ok((
-            start(H3Stream::server(stream), conn, self.options.budget.clone()),
+            start(
+                H3Stream::server(stream),
+                conn,
+                self.options.budget.clone(),
+                self.options.driver,
+            ),
             offer,
         )))
     }

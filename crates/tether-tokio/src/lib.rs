@@ -50,6 +50,7 @@ mod error;
 pub mod http2;
 #[cfg(feature = "http3")]
 pub mod http3;
+mod owned;
 mod proxy;
 pub mod reconnect;
 mod socket;
@@ -71,6 +72,32 @@ pub use reconnect::{
     Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
 };
 pub use socket::{WebSocket, WsSink, WsStream};
+
+/// Who drives a connection: reads, writes and runs its timers.
+///
+/// Set with [`ClientOptions::driver`] or [`ServerOptions::driver`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// The task that polls it (`next()`, `send()`...), and a small
+    /// background task while none does: Pongs, keep-alives and the closing
+    /// handshake go on whatever the application is doing, and
+    /// [`WebSocket::split`]'s halves may live on different tasks. The
+    /// parties share the connection behind a lock.
+    #[default]
+    Shared,
+    /// Only the task that holds the [`WebSocket`], while it polls it, as
+    /// the blocking adapter and tokio-websockets work: no lock and no
+    /// background task, so each message costs less. Pings are answered,
+    /// keep-alives go out and the close timeout runs while that task awaits
+    /// `next()` (or a send, flush or close); a task busy elsewhere leaves
+    /// them waiting. For the usual loop that awaits `next()` and answers.
+    /// `send()` returns once its bytes reached the transport (or, when
+    /// received messages wait unread, leaves the answers to go out together
+    /// at the next read). [`WebSocket::split`] hands the connection to the
+    /// shared driver; so does dropping it unfinished, whose background task
+    /// then finishes the closing handshake.
+    Owner,
+}
 /// The core, re-exported.
 pub use tether;
 
@@ -92,6 +119,7 @@ pub struct ClientOptions {
     config: Arc<Config>,
     handshake: ClientConfig,
     nodelay: bool,
+    driver: Driver,
     proxy: ProxyPolicy,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -107,6 +135,7 @@ impl Default for ClientOptions {
             config: adapter_config(Config::default()),
             handshake: ClientConfig::default(),
             nodelay: true,
+            driver: Driver::Shared,
             proxy: ProxyPolicy::Direct,
             #[cfg(feature = "tls")]
             tls: None,
@@ -210,6 +239,13 @@ impl ClientOptions {
     #[must_use]
     pub fn nodelay(mut self, nodelay: bool) -> Self {
         self.nodelay = nodelay;
+        self
+    }
+
+    /// Who drives each connection (default [`Driver::Shared`]).
+    #[must_use]
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
         self
     }
 
@@ -321,6 +357,7 @@ pub struct ServerOptions {
     config: Arc<Config>,
     limits: Limits,
     budget: Option<Arc<tether::Budget>>,
+    driver: Driver,
 }
 
 impl Default for ServerOptions {
@@ -329,6 +366,7 @@ impl Default for ServerOptions {
             config: adapter_config(Config::default()),
             limits: Limits::default(),
             budget: None,
+            driver: Driver::Shared,
         }
     }
 }
@@ -403,6 +441,13 @@ impl ServerOptions {
     #[must_use]
     pub fn max_unread_bytes(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).max_unread_bytes = bytes;
+        self
+    }
+
+    /// Who drives each connection (default [`Driver::Shared`]).
+    #[must_use]
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
         self
     }
 }
@@ -519,7 +564,7 @@ where
     .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))??;
     let now = tokio::time::Instant::now().into_std();
     let conn = upgrade.into_connection(options.config.clone(), now, &rest);
-    let ws = start(stream, conn, None);
+    let ws = start(stream, conn, None, options.driver);
     Ok((ws, accepted))
 }
 
@@ -622,7 +667,7 @@ where
             stream.write_all(&response).await?;
             let now = tokio::time::Instant::now().into_std();
             let conn = upgrade.into_connection(options.config.clone(), now, &rest);
-            let ws = start(stream, conn, options.budget.clone());
+            let ws = start(stream, conn, options.budget.clone(), options.driver);
             Ok((ws, request))
         }
         Err(refusal) => {
@@ -669,7 +714,7 @@ where
     let now = tokio::time::Instant::now().into_std();
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
-    start(stream, conn, None)
+    start(stream, conn, None, Driver::Shared)
 }
 
 /// The connection's config as this adapter runs it: the peer's Close (and
@@ -683,10 +728,19 @@ fn adapter_config(config: Config) -> Arc<Config> {
     })
 }
 
-fn start<S>(stream: S, conn: Connection, budget: Option<Arc<tether::Budget>>) -> WebSocket
+fn start<S>(
+    stream: S,
+    conn: Connection,
+    budget: Option<Arc<tether::Budget>>,
+    driver: Driver,
+) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = driver::Shared::start(driver::Transport::new(stream), conn, budget);
-    WebSocket::new(shared)
+    let inner = driver::Inner::new(driver::Transport::new(stream), conn, budget);
+    let runtime = tokio::runtime::Handle::current();
+    match driver {
+        Driver::Shared => WebSocket::new(driver::Shared::adopt(inner, runtime)),
+        Driver::Owner => WebSocket::owned(owned::Owned::new(inner, runtime)),
+    }
 }

@@ -21,6 +21,7 @@ use tether::{CloseCode, CloseInfo, Event, Message, MessageKind, State};
 
 use crate::Error;
 use crate::driver::{Batch, Inner, Party, Reply, Shared, SinkState};
+use crate::owned::Owned;
 
 /// The sending half: a [`Sink`] of [`Message`]s, plus control operations.
 ///
@@ -55,62 +56,110 @@ pub struct WsStream {
 
 /// A WebSocket connection. A [`Stream`] of received messages and a
 /// [`Sink`] of messages to send; [`WebSocket::split`] gives halves that can
-/// live on different tasks. The polling task drives the connection; a
-/// small background task drives it while nobody polls.
+/// live on different tasks. Who drives it is [`Driver`](crate::Driver)'s
+/// choice: by default the polling task, and a small background task while
+/// nobody polls; with `Driver::Owner`, only the task that holds it.
 #[derive(Debug)]
 pub struct WebSocket {
-    sink: WsSink,
-    stream: WsStream,
+    handles: Handles,
+}
+
+#[derive(Debug)]
+enum Handles {
+    Shared { sink: WsSink, stream: WsStream },
+    Owned(Owned),
 }
 
 impl WebSocket {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
-            sink: WsSink {
-                shared: shared.clone(),
+            handles: Handles::Shared {
+                sink: WsSink {
+                    shared: shared.clone(),
+                },
+                stream: WsStream {
+                    shared,
+                    batch: None,
+                    ended: false,
+                },
             },
-            stream: WsStream {
-                shared,
-                batch: None,
-                ended: false,
-            },
+        }
+    }
+
+    pub(crate) fn owned(owned: Owned) -> Self {
+        Self {
+            handles: Handles::Owned(owned),
         }
     }
 
     /// Ends the connection at once, without a closing handshake (final close
     /// 1006, `was_clean: false`): for a peer that stopped reading, whose
     /// queued output would hold a `close` back. Does not wait.
-    pub fn abort(&self) {
-        self.sink.abort();
+    pub fn abort(&mut self) {
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => sink.abort(),
+            Handles::Owned(owned) => owned.abort(),
+        }
     }
 
-    /// Splits into a sending and a receiving half.
+    /// Splits into a sending and a receiving half. With `Driver::Owner`,
+    /// the connection goes to the shared driver first (the halves may live
+    /// on different tasks, and a background task drives while neither
+    /// polls).
     pub fn split(self) -> (WsSink, WsStream) {
-        (self.sink, self.stream)
+        match self.handles {
+            Handles::Shared { sink, stream } => (sink, stream),
+            Handles::Owned(owned) => {
+                let ended = owned.ended;
+                let shared = owned.into_shared();
+                (
+                    WsSink {
+                        shared: shared.clone(),
+                    },
+                    WsStream {
+                        shared,
+                        batch: None,
+                        ended,
+                    },
+                )
+            }
+        }
     }
 
     /// The connection's state.
     pub fn state(&self) -> State {
-        self.sink.state()
+        match &self.handles {
+            Handles::Shared { sink, .. } => sink.state(),
+            Handles::Owned(owned) => owned.state(),
+        }
     }
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        self.sink.close_info()
+        match &self.handles {
+            Handles::Shared { sink, .. } => sink.close_info(),
+            Handles::Owned(owned) => owned.close_info(),
+        }
     }
 
     /// The next event (message, Ping, Pong or the final close). Cancel-safe.
     pub async fn next_event(&mut self) -> Option<Event> {
-        self.stream.next_event().await
+        match &mut self.handles {
+            Handles::Shared { stream, .. } => stream.next_event().await,
+            Handles::Owned(owned) => std::future::poll_fn(|cx| owned.poll_event(cx)).await,
+        }
     }
 
-    /// Sends a message, waiting while the output queue is full.
+    /// Sends a message, waiting while the output queue is full. With
+    /// `Driver::Owner`, also until it reached the transport, unless
+    /// received messages wait unread (then the answers go out together at
+    /// the next read).
     ///
     /// # Errors
     /// [`Error::Closed`] once the connection has ended, or the core's
     /// refusal of the previous operation.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.sink.send(message)
+        Queue::new(self.sender(), "send", |c| c.send(message))
     }
 
     /// Sends one fragment of a message (see `tether::Connection::send_fragment`).
@@ -123,7 +172,9 @@ impl WebSocket {
         data: Bytes,
         fin: bool,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.sink.send_fragment(kind, data, fin)
+        Queue::new(self.sender(), "send a fragment", move |c| {
+            c.send_fragment(kind, data, fin)
+        })
     }
 
     /// Sends a Ping.
@@ -131,7 +182,7 @@ impl WebSocket {
     /// # Errors
     /// As [`WebSocket::send`].
     pub fn ping(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.sink.ping(payload)
+        Queue::new(self.sender(), "ping", |c| c.ping(payload))
     }
 
     /// Sends a Pong (an unsolicited heartbeat, or an answer with auto-pong off).
@@ -139,7 +190,7 @@ impl WebSocket {
     /// # Errors
     /// As [`WebSocket::send`].
     pub fn pong(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.sink.pong(payload)
+        Queue::new(self.sender(), "pong", |c| c.pong(payload))
     }
 
     /// Closes with `code` and `reason` and waits until the connection has
@@ -149,7 +200,22 @@ impl WebSocket {
     /// # Errors
     /// The core's refusal (e.g. a code that may not be sent).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, Error> {
-        self.sink.close(code, reason).await
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => sink.close(code, reason).await,
+            Handles::Owned(owned) => {
+                tether::CloseFrame::check(code, reason).map_err(|e| Error::Misuse(e.into()))?;
+                owned.start_close(code, reason)?;
+                std::future::poll_fn(|cx| owned.poll_end(cx)).await;
+                owned.close_info().ok_or(Error::Closed(None))
+            }
+        }
+    }
+
+    fn sender(&mut self) -> Sender<'_> {
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => Sender::Shared(sink),
+            Handles::Owned(owned) => Sender::Owned(owned),
+        }
     }
 }
 
@@ -177,12 +243,7 @@ impl WsSink {
     where
         F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
     {
-        Queue {
-            sink: self,
-            operation,
-            op: Some(op),
-            waited: false,
-        }
+        Queue::new(Sender::Shared(self), operation, op)
     }
 
     /// After queuing output: when the application has no received messages
@@ -322,17 +383,37 @@ fn abort(shared: &Shared) {
     shared.wakers.wake_background();
 }
 
+/// What a [`Queue`] sends through.
+enum Sender<'a> {
+    Shared(&'a mut WsSink),
+    Owned(&'a mut Owned),
+}
+
 /// The future of [`WsSink::send`] and its kin: a named type rather than an
 /// `async fn` chain, so an application task that awaits a send carries
 /// its message once (each `async` layer kept its own copy: 272 bytes, now
 /// the size of this struct), for the connection's whole life.
 struct Queue<'a, F> {
-    sink: &'a mut WsSink,
+    sender: Sender<'a>,
     operation: &'static str,
     /// The operation on the core, applied once there is room.
     op: Option<F>,
     /// Registered as the writer while the queue was full.
     waited: bool,
+}
+
+impl<'a, F> Queue<'a, F>
+where
+    F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
+{
+    fn new(sender: Sender<'a>, operation: &'static str, op: F) -> Self {
+        Self {
+            sender,
+            operation,
+            op: Some(op),
+            waited: false,
+        }
+    }
 }
 
 // `op` is only moved out, never pinned.
@@ -346,7 +427,10 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let sink = &*this.sink;
+        let sink = match &mut this.sender {
+            Sender::Shared(sink) => &**sink,
+            Sender::Owned(owned) => return owned.poll_queue(cx, this.operation, &mut this.op),
+        };
         let mut inner = sink.shared.lock();
         let result = match sink.room(&mut inner, cx, this.operation, &mut this.waited) {
             Err(e) => Err(e),
@@ -370,7 +454,7 @@ where
 
 /// The error for `operation` when it cannot go ahead: a state that allows no
 /// sending.
-fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
+pub(crate) fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
     let state = inner.conn.state();
     if matches!(state, State::Open | State::CloseReceived) {
         Ok(())
@@ -586,21 +670,34 @@ impl Stream for WsStream {
             return Poll::Ready(Some(Ok(m)));
         }
         loop {
-            match ready!(self.poll_event(cx)) {
-                Some(Event::Message(m)) => return Poll::Ready(Some(Ok(m))),
-                Some(Event::Ping(_) | Event::Pong(_)) => {}
-                Some(Event::Closed(info)) => {
-                    self.ended = true;
-                    if info.was_clean {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Err(Error::Closed(Some(info)))));
-                }
-                None => {
-                    self.ended = true;
-                    return Poll::Ready(None);
-                }
+            let event = ready!(self.poll_event(cx));
+            if let Some(item) = message_of(event, &mut self.ended) {
+                return Poll::Ready(item);
             }
+        }
+    }
+}
+
+/// What the message stream makes of an event: a message, the end (`None`,
+/// or an unclean end's error, once), or nothing (a Ping or Pong: read on).
+pub(crate) fn message_of(
+    event: Option<Event>,
+    ended: &mut bool,
+) -> Option<Option<Result<Message, Error>>> {
+    match event {
+        Some(Event::Message(m)) => Some(Some(Ok(m))),
+        Some(Event::Ping(_) | Event::Pong(_)) => None,
+        Some(Event::Closed(info)) => {
+            *ended = true;
+            if info.was_clean {
+                Some(None)
+            } else {
+                Some(Some(Err(Error::Closed(Some(info)))))
+            }
+        }
+        None => {
+            *ended = true;
+            Some(None)
         }
     }
 }
@@ -609,7 +706,10 @@ impl Stream for WebSocket {
     type Item = Result<Message, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.stream).poll_next(cx)
+        match &mut self.handles {
+            Handles::Shared { stream, .. } => Pin::new(stream).poll_next(cx),
+            Handles::Owned(owned) => owned.poll_message(cx),
+        }
     }
 }
 
@@ -617,18 +717,30 @@ impl Sink<Message> for WebSocket {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.sink).poll_ready(cx)
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => Pin::new(sink).poll_ready(cx),
+            Handles::Owned(owned) => owned.poll_room(cx, "send"),
+        }
     }
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        Pin::new(&mut self.sink).start_send(item)
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => Pin::new(sink).start_send(item),
+            Handles::Owned(owned) => owned.start_send(item),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.sink).poll_flush(cx)
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => Pin::new(sink).poll_flush(cx),
+            Handles::Owned(owned) => owned.poll_flush(cx),
+        }
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.sink).poll_close(cx)
+        match &mut self.handles {
+            Handles::Shared { sink, .. } => Pin::new(sink).poll_close(cx),
+            Handles::Owned(owned) => owned.poll_close(cx),
+        }
     }
 }

@@ -1,0 +1,288 @@
+//! One owner: a connection driven only by the task that holds its
+//! [`WebSocket`](crate::WebSocket) ([`Driver::Owner`](crate::Driver::Owner)).
+//!
+//! The same [`Inner`] and the same drive as the shared driver (so the same
+//! decisions, all the core's), without what sharing costs: no lock, no
+//! waker slots, no background task. The transport and the timer are polled
+//! with the owner's own waker, so the task that awaits `next()` is woken by
+//! input and by the core's deadlines (a Ping is answered, a keep-alive goes
+//! out, the close timeout fires while it waits). Nothing moves while that
+//! task does something else: that is the price of this mode, as with
+//! tokio-websockets or the blocking adapter.
+//!
+//! What it never does on its own is leave a connection half-closed: when
+//! the owner drops an unfinished connection, or splits it, the connection
+//! is handed to the shared driver, whose background task finishes it
+//! (leaving with 1001 as when both halves are dropped).
+
+use std::task::{Context, Poll};
+
+use tether::{CloseCode, CloseInfo, Event, Message, State};
+
+use crate::Error;
+use crate::driver::{Inner, Reply, Shared, SinkState};
+
+/// A connection and the runtime it started in (to hand it to a background
+/// task when the owner lets go).
+pub(crate) struct Owned {
+    /// Always `Some` while the owner holds it: taken only when it is
+    /// handed over ([`Owned::into_shared`], `Drop`), after which no method
+    /// runs. On the heap, with the runtime, so the application's task
+    /// carries a pointer for them.
+    held: Option<Box<Held>>,
+    /// The message stream has ended (`None` delivered).
+    pub(crate) ended: bool,
+    /// `Sink::poll_close` completed: later calls return at once.
+    sink_closed: bool,
+}
+
+/// What the owner holds on the heap.
+struct Held {
+    inner: Inner,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owned").finish_non_exhaustive()
+    }
+}
+
+impl Owned {
+    pub(crate) fn new(inner: Inner, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            held: Some(Box::new(Held { inner, runtime })),
+            ended: false,
+            sink_closed: false,
+        }
+    }
+
+    fn inner(&mut self) -> &mut Inner {
+        match self.held.as_deref_mut() {
+            Some(held) => &mut held.inner,
+            None => unreachable!("the connection is taken only when the owner lets go"),
+        }
+    }
+
+    fn inner_ref(&self) -> &Inner {
+        match self.held.as_deref() {
+            Some(held) => &held.inner,
+            None => unreachable!("the connection is taken only when the owner lets go"),
+        }
+    }
+
+    /// Hands the connection to the shared driver (for `split`).
+    pub(crate) fn into_shared(mut self) -> std::sync::Arc<Shared> {
+        let held = match self.held.take() {
+            Some(held) => held,
+            None => unreachable!("the connection is taken only when the owner lets go"),
+        };
+        Shared::adopt(held.inner, held.runtime)
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.inner_ref().conn.state()
+    }
+
+    pub(crate) fn close_info(&self) -> Option<CloseInfo> {
+        self.inner_ref().final_info()
+    }
+
+    /// Ends the connection at once; the next poll (or the drop) shuts the
+    /// transport down.
+    pub(crate) fn abort(&mut self) {
+        self.inner().abort("aborted by the application");
+    }
+
+    /// The next event: what is already queued, else a drive (reading,
+    /// writing, running due timers) with the owner's waker registered.
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let inner = self.inner();
+        // the application came back: a Close behind what it read is answered
+        inner.owner_came_back();
+        let mut drove = false;
+        loop {
+            if !inner.end_waits_for_transport()
+                && let Some(event) = inner.pop_item()
+            {
+                return Poll::Ready(Some(event));
+            }
+            if inner.is_finished() {
+                return Poll::Ready(None);
+            }
+            if drove {
+                return Poll::Pending;
+            }
+            inner.reader_caught_up = true;
+            inner.drive(cx, true);
+            drove = true;
+        }
+    }
+
+    /// The next message (Pings and Pongs skipped), the end as `None`, an
+    /// unclean end as its error.
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            let event = match self.poll_event(cx) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            if let Some(item) = crate::socket::message_of(event, &mut self.ended) {
+                return Poll::Ready(item);
+            }
+        }
+    }
+
+    /// Applies `op` once there is room, then writes, as `send` does: with
+    /// received items still unread, the answers wait for the read that
+    /// finds none (one write per burst); otherwise it waits until
+    /// everything queued reached the transport (reading meanwhile, within
+    /// `Config::max_unread_bytes`, so Pings are answered and two owners
+    /// sending at each other do not both wait forever).
+    pub(crate) fn poll_queue<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        operation: &'static str,
+        op: &mut Option<F>,
+    ) -> Poll<Result<(), Error>>
+    where
+        F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
+    {
+        let inner = self.inner();
+        if op.is_some() {
+            crate::socket::check(inner, operation)?;
+            if !inner.conn.can_send() {
+                inner.drive(cx, true);
+                crate::socket::check(inner, operation)?;
+                if !inner.conn.can_send() {
+                    return Poll::Pending;
+                }
+            }
+            if let Some(op) = op.take() {
+                op(&mut inner.conn).map_err(Error::Misuse)?;
+            }
+            if inner.has_unread() || inner.write_now(cx) {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if inner.has_unread() || inner.flushed() {
+            return Poll::Ready(Ok(()));
+        }
+        inner.drive(cx, true);
+        if inner.has_unread() || inner.flushed() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    /// Ready when the connection accepts more output (`Sink::poll_ready`).
+    pub(crate) fn poll_room(
+        &mut self,
+        cx: &mut Context<'_>,
+        operation: &'static str,
+    ) -> Poll<Result<(), Error>> {
+        let inner = self.inner();
+        crate::socket::check(inner, operation)?;
+        if !inner.conn.can_send() {
+            inner.drive(cx, true);
+            crate::socket::check(inner, operation)?;
+            if !inner.conn.can_send() {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message without writing (`Sink::start_send`).
+    pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        self.inner().conn.send(message).map_err(Error::Misuse)
+    }
+
+    /// Writes until everything sent so far reached the transport.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let inner = self.inner();
+        if !inner.flushed() {
+            inner.drive(cx, true);
+        }
+        if inner.discarded {
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
+        if inner.flushed() {
+            return Poll::Ready(Ok(()));
+        }
+        if inner.is_finished() {
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
+        Poll::Pending
+    }
+
+    /// Closes with 1000 and drives to the end (`Sink::poll_close`).
+    pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.sink_closed {
+            return Poll::Ready(Ok(()));
+        }
+        let inner = self.inner();
+        if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
+            let now = tokio::time::Instant::now().into_std();
+            let _ = inner.conn.close(now, CloseCode::NORMAL, "");
+        }
+        if self.poll_end(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // done: later calls return at once and send no second Close
+        self.sink_closed = true;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Closes with `code` and `reason`, without waiting.
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let inner = self.inner();
+        // closing twice, or after the end, is not an error for a handle
+        if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
+            let now = tokio::time::Instant::now().into_std();
+            inner.conn.close(now, code, reason).map_err(Error::Misuse)?;
+        }
+        Ok(())
+    }
+
+    /// Drives until the connection has ended and our last bytes are out.
+    pub(crate) fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = self.inner();
+        if !inner.ended() {
+            inner.drive(cx, true);
+            if !inner.ended() {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Owned {
+    /// An unfinished connection goes to a background task, as when both
+    /// halves of a shared one are dropped: nobody reads (a Close waiting
+    /// behind unread items is answered), nobody sends (it leaves with
+    /// 1001), and the closing handshake runs to its end.
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let Held { mut inner, runtime } = *held;
+        if inner.is_finished() {
+            return;
+        }
+        if matches!(inner.reply, Reply::Marked | Reply::MarkTaken) {
+            inner.reply = Reply::Due;
+        }
+        inner.stream_dropped();
+        inner.sink = SinkState::Gone;
+        // the spawned task holds the connection until it ends
+        drop(Shared::adopt(inner, runtime));
+    }
+}
