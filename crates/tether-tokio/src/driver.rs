@@ -664,6 +664,7 @@ impl Inner {
     /// (`Driver::Owner`): it is no longer unread (nor charged to the
     /// shared budget), and the application holds it (it may be answering
     /// it: a Close behind it waits until it comes back).
+    #[inline]
     pub(crate) fn pop_item(&mut self) -> Option<Event> {
         let event = self.items.pop_front()?;
         self.reader_caught_up = false;
@@ -686,6 +687,19 @@ impl Inner {
     /// then (the core's `fin_wait` bounds it).
     pub(crate) fn end_waits_for_transport(&self) -> bool {
         matches!(self.items.front(), Some(Event::Closed(_))) && !self.is_finished()
+    }
+
+    /// [`Inner::pop_item`] when the next item is a message (nothing to
+    /// decide: no Close waits behind it, it is not the end).
+    #[inline]
+    pub(crate) fn pop_message(&mut self) -> Option<tether::Message> {
+        if !matches!(self.items.front(), Some(Event::Message(_))) {
+            return None;
+        }
+        match self.pop_item() {
+            Some(Event::Message(m)) => Some(m),
+            _ => None,
+        }
     }
 
     /// For an owner: the peer's Close waited behind received items, and
@@ -1014,6 +1028,19 @@ impl Inner {
     /// the rest to a later poll (its turn was spent, or the transport's
     /// shutdown is in progress).
     pub(crate) fn drive(&mut self, cx: &mut Context<'_>, read: bool) -> bool {
+        self.drive_rounds(cx, read, false)
+    }
+
+    /// A drive for an owner that wants the next events: it returns as soon
+    /// as a round queued some for the application with nothing left to
+    /// write, unsettled (no wait registered, no timer armed: the owner
+    /// comes back for the next events once it has read these, and that
+    /// drive does both).
+    pub(crate) fn drive_to_events(&mut self, cx: &mut Context<'_>) {
+        self.drive_rounds(cx, true, true);
+    }
+
+    fn drive_rounds(&mut self, cx: &mut Context<'_>, read: bool, to_events: bool) -> bool {
         if self.is_finished() {
             return true;
         }
@@ -1046,6 +1073,15 @@ impl Inner {
                 // this connection had its turn (Config::turn_bytes): let
                 // the runtime's other tasks run, and come back for the rest
                 yield_to_runtime(cx);
+                return false;
+            }
+            // (the final event alone does not count: it waits for the
+            // transport's end, which this drive must wait for)
+            if to_events
+                && !self.items.is_empty()
+                && !self.end_waits_for_transport()
+                && self.flushed()
+            {
                 return false;
             }
             if progress {

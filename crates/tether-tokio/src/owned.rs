@@ -57,6 +57,7 @@ impl Owned {
         }
     }
 
+    #[inline]
     fn inner(&mut self) -> &mut Inner {
         match self.held.as_deref_mut() {
             Some(held) => &mut held.inner,
@@ -114,13 +115,14 @@ impl Owned {
                 return Poll::Pending;
             }
             inner.reader_caught_up = true;
-            inner.drive(cx, true);
+            inner.drive_to_events(cx);
             drove = true;
         }
     }
 
     /// The next message (Pings and Pongs skipped), the end as `None`, an
     /// unclean end as its error.
+    #[inline]
     pub(crate) fn poll_message(
         &mut self,
         cx: &mut Context<'_>,
@@ -129,6 +131,10 @@ impl Owned {
             return Poll::Ready(None);
         }
         loop {
+            // the common case, straight from the queue
+            if let Some(message) = self.inner().pop_message() {
+                return Poll::Ready(Some(Ok(message)));
+            }
             let event = match self.poll_event(cx) {
                 Poll::Ready(event) => event,
                 Poll::Pending => return Poll::Pending,
@@ -145,6 +151,7 @@ impl Owned {
     /// everything queued reached the transport (reading meanwhile, within
     /// `Config::max_unread_bytes`, so Pings are answered and two owners
     /// sending at each other do not both wait forever).
+    #[inline]
     pub(crate) fn poll_queue<F>(
         &mut self,
         cx: &mut Context<'_>,

@@ -705,6 +705,7 @@ pub(crate) fn message_of(
 impl Stream for WebSocket {
     type Item = Result<Message, Error>;
 
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.handles {
             Handles::Shared { stream, .. } => Pin::new(stream).poll_next(cx),
