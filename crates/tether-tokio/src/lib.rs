@@ -544,6 +544,8 @@ where
             .write_all(upgrade.request())
             .await
             .map_err(transport_error)?;
+        // a transport that buffers (TLS, a tunnel) sends it now
+        stream.flush().await.map_err(transport_error)?;
         // read into the upgrade's own buffer: no second buffer per
         // handshake in flight, and none in this future (which would stay
         // in the caller's task for the connection's life)
@@ -665,6 +667,9 @@ where
                 }
             };
             stream.write_all(&response).await?;
+            // a transport that buffers (TLS, a tunnel) sends it now: the
+            // client waits for it before it sends anything
+            stream.flush().await?;
             let now = tokio::time::Instant::now().into_std();
             let conn = upgrade.into_connection(options.config.clone(), now, &rest);
             let ws = start(stream, conn, options.budget.clone(), options.driver);
