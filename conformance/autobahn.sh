@@ -5,12 +5,13 @@
 #   bash conformance/autobahn.sh            # the CI part: 1-10 whole, a part of 12.* and 13.*
 #   bash conformance/autobahn.sh --full     # all 517 cases; writes conformance/RESULTS.md
 #
-# Options: --role server|client (default both), --adapter tokio|std (default
-# both), --debug (use the debug build, as `cargo test` left it, instead of
+# Options: --role server|client (default both), --adapter tokio|tokio-owner|std
+# (default all three; tokio-owner is the tokio adapter with Driver::Owner), --debug (use the debug build, as `cargo test` left it, instead of
 # building release), --cases '"1.*", "2.*"' (a JSON list body of case patterns).
 #
 # Tether as server (wstest -m fuzzingclient): `tether serve --mode echo
-# --deflate` (tokio) and `tether-std`'s `autobahn` example. Tether as client
+# --deflate` (tokio), the tokio `autobahn_tokio` example's `serve ... owner`
+# (tokio-owner) and `tether-std`'s `autobahn` example. Tether as client
 # (wstest -m fuzzingserver): each adapter's `autobahn` example, one process
 # walking every case. permessage-deflate is on everywhere. Reports (HTML,
 # JSON) go to target/autobahn/<role>-<adapter>/; open index.html there.
@@ -20,7 +21,7 @@ root=$PWD
 
 full=0
 roles="server client"
-adapters="tokio std"
+adapters="tokio tokio-owner std"
 profile=release
 cases=""
 while [ $# -gt 0 ]; do
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
         --adapter) adapters="$2"; shift ;;
         --debug) profile=debug ;;
         --cases) cases="$2"; shift ;;
-        *) echo "usage: $0 [--full] [--role server|client] [--adapter tokio|std] [--debug] [--cases LIST]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--full] [--role server|client] [--adapter tokio|tokio-owner|std] [--debug] [--cases LIST]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -100,6 +101,7 @@ run() {
         # tether serves, wstest's fuzzing client connects
         case "$adapter" in
             tokio) "$bin/tether" serve --mode echo --deflate --addr "127.0.0.1:$port" >"$dir/tether.log" 2>&1 & ;;
+            tokio-owner) "$bin/examples/autobahn_tokio" serve "127.0.0.1:$port" owner >"$dir/tether.log" 2>&1 & ;;
             std) "$bin/examples/autobahn_std" server "127.0.0.1:$port" >"$dir/tether.log" 2>&1 & ;;
         esac
         peer=$!
@@ -130,6 +132,7 @@ SPEC
         wait_port "$port"
         case "$adapter" in
             tokio) "$bin/examples/autobahn_tokio" "ws://127.0.0.1:$port" "tether-$adapter" ;;
+            tokio-owner) "$bin/examples/autobahn_tokio" "ws://127.0.0.1:$port" "tether-$adapter" owner ;;
             std) "$bin/examples/autobahn_std" client "ws://127.0.0.1:$port" "tether-$adapter" ;;
         esac >"$dir/tether.log" 2>&1 || true
     fi
@@ -139,7 +142,7 @@ start=$(date +%s)
 dirs=()
 children=()
 trap 'for c in "${children[@]}"; do kill "$c" 2>/dev/null; done; wait' INT TERM
-# Two at a time (one wstest per core): the adapters of one role together.
+# The adapters of one role together (a wstest each).
 for role in $roles; do
     children=()
     for adapter in $adapters; do

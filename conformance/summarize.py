@@ -154,7 +154,7 @@ def write_results(path, lines, durations, columns, rev, seconds=None):
         f"(release build), run on {datetime.date.today().isoformat()} on {platform.machine()} "
         f"({os.cpu_count()} cores); {wstest_version()}. permessage-deflate on in both roles "
         f"(cases 12.* and 13.*)."
-        + (f" wstest ran for {seconds} s, the two adapters of a role side by side." if seconds else "")
+        + (f" wstest ran for {seconds} s, the adapters of a role side by side." if seconds else "")
     )
     out.append("")
     out.append("| role | adapter | cases | " + " | ".join(KINDS) + " | strict |")

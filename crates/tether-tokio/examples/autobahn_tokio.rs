@@ -1,17 +1,22 @@
-//! The Autobahn TestSuite's client peer for the tokio adapter (run by
-//! `conformance/autobahn.sh`; the server role is `tether serve --deflate`):
+//! The Autobahn TestSuite's peers for the tokio adapter (run by
+//! `conformance/autobahn.sh`; the server role of the default driver is
+//! `tether serve --deflate`):
 //!
 //! ```text
-//! cargo run --release -p tether-tokio --example autobahn_tokio -- ws://127.0.0.1:9001 tether-tokio
+//! cargo run --release -p tether-tokio --example autobahn_tokio -- ws://127.0.0.1:9001 tether-tokio [owner]
+//! cargo run --release -p tether-tokio --example autobahn_tokio -- serve 127.0.0.1:9001 [owner]
 //! ```
 //!
-//! Walks every case of a `wstest -m fuzzingserver` at the URL in one
-//! process (`/getCaseCount`, then `/runCase?case=N&agent=AGENT` echoing
-//! each, then `/updateReports`), offering permessage-deflate with the
-//! default settings.
+//! As a client, walks every case of a `wstest -m fuzzingserver` at the URL
+//! in one process (`/getCaseCount`, then `/runCase?case=N&agent=AGENT`
+//! echoing each, then `/updateReports`), offering permessage-deflate with
+//! the default settings. `serve` echoes every connection (for `wstest -m
+//! fuzzingclient`), accepting permessage-deflate. `owner` runs every
+//! connection with `Driver::Owner` (the task that holds it drives it) instead
+//! of the default shared driver.
 
 use tether::{Config, DeflateConfig, Event};
-use tether_tokio::{ClientOptions, Error, WebSocket};
+use tether_tokio::{ClientOptions, Driver, Error, ServerOptions, WebSocket};
 
 async fn echo(ws: &mut WebSocket) {
     while let Some(event) = ws.next_event().await {
@@ -24,12 +29,16 @@ async fn echo(ws: &mut WebSocket) {
     }
 }
 
-async fn client(url: &str, agent: &str) -> Result<(), Error> {
-    let url = url.trim_end_matches('/');
-    let options = ClientOptions::new().config(Config {
+fn config() -> Config {
+    Config {
         deflate: Some(DeflateConfig::default()),
         ..Config::default()
-    });
+    }
+}
+
+async fn client(url: &str, agent: &str, driver: Driver) -> Result<(), Error> {
+    let url = url.trim_end_matches('/');
+    let options = ClientOptions::new().config(config()).driver(driver);
     let (mut ws, _) = tether_tokio::connect(&format!("{url}/getCaseCount"), &options).await?;
     let mut count = 0u32;
     while let Some(event) = ws.next_event().await {
@@ -51,14 +60,41 @@ async fn client(url: &str, agent: &str) -> Result<(), Error> {
     Ok(())
 }
 
+async fn serve(addr: &str, driver: Driver) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let options = std::sync::Arc::new(ServerOptions::new().config(config()).driver(driver));
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        let options = options.clone();
+        tokio::spawn(async move {
+            if let Ok((mut ws, _)) = tether_tokio::accept(tcp, &options).await {
+                echo(&mut ws).await;
+            }
+        });
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, agent] = args.as_slice() else {
-        eprintln!("usage: autobahn_tokio URL AGENT");
-        std::process::exit(2);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let driver = if args.last().is_some_and(|a| a == "owner") {
+        args.pop();
+        Driver::Owner
+    } else {
+        Driver::Shared
     };
-    if let Err(e) = client(url, agent).await {
+    let done = match args.as_slice() {
+        [serve_word, addr] if serve_word == "serve" => serve(addr, driver).await,
+        [url, agent] => client(url, agent, driver).await,
+        _ => {
+            eprintln!(
+                "usage: autobahn_tokio URL AGENT [owner] | autobahn_tokio serve ADDR [owner]"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = done {
         eprintln!("autobahn_tokio: {e}");
         std::process::exit(1);
     }
