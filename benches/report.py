@@ -211,9 +211,14 @@ def criterion_rows(table, crit):
 
 
 # tether's entries in the echo rows: the tokio adapter as an application
-# uses it (`next()` / `send()`), and the sans-IO core in a loop of the
-# application's own (echo_server's `tether-core`)
-TETHER_ECHO = [("tether", ""), ("tether-core", ", core in own loop")]
+# uses it (`next()` / `send()`) with its default driver and with
+# `Driver::Owner`, and the sans-IO core in a loop of the application's own
+# (echo_server's `tether-core`)
+TETHER_ECHO = [
+    ("tether", ""),
+    ("tether-owner", ", Driver::Owner"),
+    ("tether-core", ", core in own loop"),
+]
 
 
 def loopback_rows(table, echo, idle):

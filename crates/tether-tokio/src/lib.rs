@@ -19,6 +19,15 @@
 //! cancel-safe (`next()` in `tokio::select!` loses
 //! nothing).
 //!
+//! That is [`Driver::Shared`], the default. With [`Driver::Owner`]
+//! (`ServerOptions::driver`, `ClientOptions::driver`) only the task that
+//! holds the [`WebSocket`] drives it, while it polls: no lock and no
+//! background task, so each message costs less; Pongs, keep-alives and the
+//! close timeout then run while that task awaits `next()`, as with the
+//! blocking adapter. Made for the usual loop that awaits `next()` and
+//! answers; `split()` (or dropping it unfinished) hands the connection to
+//! the shared driver.
+//!
 //! Each drive is the core's driving loop (see the [`tether`] crate docs) as
 //! named steps: write the core's output, read into it, run its due timers,
 //! hand its events to the application, and end the transport when

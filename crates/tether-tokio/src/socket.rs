@@ -454,20 +454,29 @@ where
 
 /// The error for `operation` when it cannot go ahead: a state that allows no
 /// sending.
+#[inline]
 pub(crate) fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
-    let state = inner.conn.state();
-    if matches!(state, State::Open | State::CloseReceived) {
+    if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
         Ok(())
-    } else if state.is_terminal() {
-        // the end, with how it came (as the blocking adapter reports it)
-        Err(Error::Closed(inner.final_info()))
     } else {
-        Err(Error::Misuse(tether::Error::InvalidState {
+        Err(refusal(inner, operation))
+    }
+}
+
+/// [`check`]'s error, out of the way of every send that needs none.
+#[cold]
+fn refusal(inner: &mut Inner, operation: &'static str) -> Error {
+    let state = inner.conn.state();
+    if state.is_terminal() {
+        // the end, with how it came (as the blocking adapter reports it)
+        Error::Closed(inner.final_info())
+    } else {
+        Error::Misuse(tether::Error::InvalidState {
             operation,
             state,
             valid: &[State::Open, State::CloseReceived],
             cause: inner.final_info(),
-        }))
+        })
     }
 }
 
