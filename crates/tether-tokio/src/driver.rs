@@ -2,8 +2,10 @@
 //! core, and holds no protocol logic (every decision is the core's).
 //!
 //! Whoever polls drives. The transport, the core and the received events
-//! live in one [`Inner`] behind a mutex shared by the application's handles
-//! and a background task while one is needed:
+//! live in one [`Inner`]. With the default driver (`Driver::Shared`) it is
+//! behind a mutex shared by the application's handles and a background
+//! task while one is needed (with `Driver::Owner`, the owning handle holds
+//! it alone and drives it the same way, see the `owned` module):
 //! - while the application polls (`next()`, `send()`, `flush()`...), its
 //!   own task reads, writes and runs the timers inline: a received message
 //!   reaches the application with no hop between tasks, and a burst of
@@ -449,6 +451,9 @@ pub(crate) struct Inner {
     /// The last drive found the connection quiet, with nothing to write
     /// (`Connection::note_idle`): its idle buffers are released.
     quiet: bool,
+    /// The last read took less than it was offered: the transport had no
+    /// more at that moment (a drive for the next events may stop there).
+    read_short: bool,
 }
 
 impl Drop for Inner {
@@ -567,6 +572,7 @@ impl Inner {
             sink: SinkState::Alive,
             stream_alive: true,
             quiet: false,
+            read_short: false,
         }
     }
 
@@ -627,9 +633,12 @@ impl Inner {
     }
 
     pub(crate) fn abort(&mut self, reason: &str) {
-        self.discarded |= self.conn.has_output();
+        self.discarded |= self.conn.has_output() || self.needs_flush;
         self.conn.abort(reason);
-        self.enter(Phase::InputEnded);
+        // nothing more is read, nor written: bytes a transport still holds
+        // unflushed (a TLS record) are not waited for, so the final event
+        // is not held back behind a peer that takes nothing
+        self.enter(Phase::OutputGone);
     }
 
     /// Writes what a send just queued, without a whole drive, when
@@ -684,7 +693,9 @@ impl Inner {
     /// For an owner, who has nobody to finish the connection after it: the
     /// final `Closed` waits until the transport is shut down (as the
     /// blocking adapter delivers it), so the owner keeps driving until
-    /// then (the core's `fin_wait` bounds it).
+    /// then. The core bounds it: a client's wait for the server's FIN by
+    /// `Config::fin_wait`, a shutdown that would wait (TLS to a peer that
+    /// takes nothing) by its drain deadline (`Config::close_timeout`).
     pub(crate) fn end_waits_for_transport(&self) -> bool {
         matches!(self.items.front(), Some(Event::Closed(_))) && !self.is_finished()
     }
@@ -966,6 +977,12 @@ impl Inner {
         !self.items.is_empty() || self.taken > 0
     }
 
+    /// Whether received messages wait unread (queued, or in the batch the
+    /// stream took); Pings and Pongs, which need no answer, do not count.
+    pub(crate) fn has_unread_messages(&self) -> bool {
+        self.messages > 0 || self.taken > 0
+    }
+
     /// Drops everything queued for the application: nobody will read it
     /// (the stream was dropped, with its batch), or the connection was
     /// evicted (then a batch the stream took goes too).
@@ -1033,11 +1050,19 @@ impl Inner {
 
     /// A drive for an owner that wants the next events: it returns as soon
     /// as a round queued some for the application with nothing left to
-    /// write, unsettled (no wait registered, no timer armed: the owner
+    /// write and the transport read dry (its last read took less than
+    /// offered), unsettled (no wait registered, no timer armed: the owner
     /// comes back for the next events once it has read these, and that
-    /// drive does both).
+    /// drive does both). While reads come back full (large messages), it
+    /// reads on up to the turn, as any drive does.
     pub(crate) fn drive_to_events(&mut self, cx: &mut Context<'_>) {
         self.drive_rounds(cx, true, true);
+    }
+
+    /// The last drive spent its turn (`Config::turn_bytes`): an owner lets
+    /// the runtime's other tasks run before it drives again.
+    pub(crate) fn turn_spent(&self) -> bool {
+        self.conn.turn_spent()
     }
 
     fn drive_rounds(&mut self, cx: &mut Context<'_>, read: bool, to_events: bool) -> bool {
@@ -1066,7 +1091,14 @@ impl Inner {
             progress |= self.step_events();
             match self.step_end(cx) {
                 End::Finished => return true,
-                End::ShutdownPending => return false,
+                End::ShutdownPending => {
+                    // the core's drain deadline bounds the wait
+                    if self.arm_timer(cx, &mut timer_spins) {
+                        clock = now();
+                        continue;
+                    }
+                    return false;
+                }
                 End::Running => {}
             }
             if progress && self.conn.turn_spent() {
@@ -1078,6 +1110,7 @@ impl Inner {
             // (the final event alone does not count: it waits for the
             // transport's end, which this drive must wait for)
             if to_events
+                && self.read_short
                 && !self.items.is_empty()
                 && !self.end_waits_for_transport()
                 && self.flushed()
@@ -1137,9 +1170,11 @@ impl Inner {
         let result = match self.conn.receive_buffer(READ_CHUNK) {
             // no copy, nothing zero-filled
             Some(mut into) => {
+                let offered = bytes::BufMut::remaining_mut(&into);
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut into) {
                     Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
-                    Poll::Ready(Ok(_)) => {
+                    Poll::Ready(Ok(n)) => {
+                        self.read_short = n < offered;
                         // a protocol error is also an event (the final Closed)
                         let _ = self.conn.received(now);
                         Poll::Ready(Ok(false))
@@ -1189,12 +1224,17 @@ impl Inner {
             static SCRATCH: std::cell::RefCell<Box<[std::mem::MaybeUninit<u8>]>> =
                 std::cell::RefCell::new(Box::new_uninit_slice(READ_CHUNK));
         }
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut space) => self.read_into(cx, now, &mut space),
+        let scratch = SCRATCH.try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut space) => Some(self.read_into(cx, now, &mut space)),
             // a transport that reads through another connection's driver
             // on this thread (a tunnel) while this one holds the scratch
-            Err(_) => self.read_through_stack(cx, now),
-        })
+            Err(_) => None,
+        });
+        match scratch {
+            Ok(Some(read)) => read,
+            // taken, or the thread is ending (its locals destroyed)
+            Ok(None) | Err(_) => self.read_through_stack(cx, now),
+        }
     }
 
     /// [`Inner::read_through_scratch`] when the scratch buffer is taken.
@@ -1222,6 +1262,7 @@ impl Inner {
         match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
             Poll::Ready(Ok(())) => {
+                self.read_short = buf.remaining() > 0;
                 let _ = self.conn.receive(now, buf.filled());
                 Poll::Ready(Ok(false))
             }
@@ -1291,7 +1332,15 @@ impl Inner {
             return End::Running;
         }
         if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
-            return End::ShutdownPending;
+            // a transport whose shutdown writes (TLS's close_notify) to a
+            // peer that takes nothing: once nothing more may be written (an
+            // abort, a failed write, our last bytes given up) or the core's
+            // drain deadline passed, the end does not wait for it (the
+            // transport is closed when the connection is dropped)
+            if self.phase < Phase::OutputGone && !self.conn.drain_expired() {
+                return End::ShutdownPending;
+            }
+            tracing::debug!("the transport's shutdown would wait; ending without it");
         }
         tracing::debug!(close = ?self.conn.close_info(), "connection ended");
         self.enter(Phase::Finished);
@@ -1318,6 +1367,14 @@ impl Inner {
         if self.quiet && self.items.is_empty() && self.held.is_none() && self.items.capacity() > 0 {
             self.items = VecDeque::new();
         }
+        self.arm_timer(cx, timer_spins)
+    }
+
+    /// Arms the timer at the core's next deadline. True when it is already
+    /// due (drive again; the core never leaves a deadline due at the
+    /// instant it handled, and one that stayed due anyway is left to a
+    /// fresh poll, not looped on).
+    fn arm_timer(&mut self, cx: &mut Context<'_>, timer_spins: &mut u32) -> bool {
         let Some(at) = self.conn.poll_timeout().map(Instant::from_std) else {
             self.timer = None;
             return false;
@@ -1349,7 +1406,7 @@ impl Inner {
 /// looks for I/O readiness only every 61 tasks: a flood of Pings then
 /// delayed every other connection's input by 61 turns (p50 72 ms in
 /// `benches/hostile.sh`'s ping-flood row, 1 s with 4 MiB turns).
-fn yield_to_runtime(cx: &mut Context<'_>) {
+pub(crate) fn yield_to_runtime(cx: &mut Context<'_>) {
     let mut yielded = std::pin::pin!(tokio::task::yield_now());
     // the first poll defers the wake-up and returns Pending; the waker is
     // kept by the runtime, not by this future

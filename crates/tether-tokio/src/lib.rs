@@ -97,14 +97,18 @@ pub enum Driver {
     /// Only the task that holds the [`WebSocket`], while it polls it, as
     /// the blocking adapter and tokio-websockets work: no lock and no
     /// background task, so each message costs less. Pings are answered,
-    /// keep-alives go out and the close timeout runs while that task awaits
-    /// `next()` (or a send, flush or close); a task busy elsewhere leaves
-    /// them waiting. For the usual loop that awaits `next()` and answers.
-    /// `send()` returns once its bytes reached the transport (or, when
-    /// received messages wait unread, leaves the answers to go out together
-    /// at the next read). [`WebSocket::split`] hands the connection to the
-    /// shared driver; so does dropping it unfinished, whose background task
-    /// then finishes the closing handshake.
+    /// keep-alives go out and the core's deadlines (close timeout, idle
+    /// release, the shared budget's wait and eviction) run while that task
+    /// awaits `next()`, `close()`, a flush, or a send that waits; a task
+    /// busy elsewhere leaves them waiting. For the usual loop that awaits
+    /// `next()` and answers. `send()` returns once its bytes reached the
+    /// transport (or, when received messages wait unread, leaves the
+    /// answers to go out together at the next read); an error if they
+    /// were given up. The final `Closed` comes once the transport is shut
+    /// down. [`WebSocket::split`] hands the connection to the shared
+    /// driver; so does dropping it unfinished, whose background task then
+    /// finishes the closing handshake. The `WebSocket` is `Send` (it moves
+    /// between tasks) but not `Sync` with either driver.
     Owner,
 }
 /// The core, re-exported.
@@ -642,7 +646,9 @@ where
 {
     // answers a permessage-deflate offer when options.config.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
-    let read = tokio::time::timeout(options.config.handshake_timeout, async {
+    // the whole exchange, the 101 written included, within the timeout
+    let deadline = tokio::time::Instant::now() + options.config.handshake_timeout;
+    let read = tokio::time::timeout_at(deadline, async {
         // read into the upgrade's own buffer: no second buffer per
         // handshake in flight (a server may have many), and none in this
         // future (which would stay in the caller's task for the
@@ -675,10 +681,16 @@ where
                     return Err(Error::Handshake(e));
                 }
             };
-            stream.write_all(&response).await?;
-            // a transport that buffers (TLS, a tunnel) sends it now: the
-            // client waits for it before it sends anything
-            stream.flush().await?;
+            // a transport that buffers (TLS, a tunnel) sends it at the
+            // flush: the client waits for it before it sends anything
+            tokio::time::timeout_at(deadline, async {
+                stream.write_all(&response).await?;
+                stream.flush().await
+            })
+            .await
+            .map_err(|_| {
+                Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout))
+            })??;
             let now = tokio::time::Instant::now().into_std();
             let conn = upgrade.into_connection(options.config.clone(), now, &rest);
             let ws = start(stream, conn, options.budget.clone(), options.driver);

@@ -10,10 +10,12 @@
 //! task does something else: that is the price of this mode, as with
 //! tokio-websockets or the blocking adapter.
 //!
-//! What it never does on its own is leave a connection half-closed: when
-//! the owner drops an unfinished connection, or splits it, the connection
-//! is handed to the shared driver, whose background task finishes it
-//! (leaving with 1001 as when both halves are dropped).
+//! When the owner lets go, the connection is handed to the shared driver:
+//! split, its halves work as any shared connection's; dropped unfinished,
+//! its background task finishes it (leaving with 1001, as when both halves
+//! are dropped). A connection the owner keeps but no longer polls moves no
+//! further: after `close()` returned (the closing handshake done), a
+//! client's transport is shut down by its next poll or by the drop.
 
 use std::task::{Context, Poll};
 
@@ -34,6 +36,8 @@ pub(crate) struct Owned {
     pub(crate) ended: bool,
     /// `Sink::poll_close` completed: later calls return at once.
     sink_closed: bool,
+    /// `poll_event` let the runtime run after a drive that spent its turn.
+    turn_yielded: bool,
 }
 
 /// What the owner holds on the heap.
@@ -54,6 +58,7 @@ impl Owned {
             held: Some(Box::new(Held { inner, runtime })),
             ended: false,
             sink_closed: false,
+            turn_yielded: false,
         }
     }
 
@@ -89,8 +94,8 @@ impl Owned {
         self.inner_ref().final_info()
     }
 
-    /// Ends the connection at once; the next poll (or the drop) shuts the
-    /// transport down.
+    /// Ends the connection at once; the next `next()` (or the drop) shuts
+    /// the transport down.
     pub(crate) fn abort(&mut self) {
         self.inner().abort("aborted by the application");
     }
@@ -98,7 +103,11 @@ impl Owned {
     /// The next event: what is already queued, else a drive (reading,
     /// writing, running due timers) with the owner's waker registered.
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        let inner = self.inner();
+        let turn_yielded = &mut self.turn_yielded;
+        let inner = match self.held.as_deref_mut() {
+            Some(held) => &mut held.inner,
+            None => unreachable!("the connection is taken only when the owner lets go"),
+        };
         // the application came back: a Close behind what it read is answered
         inner.owner_came_back();
         let mut drove = false;
@@ -114,6 +123,15 @@ impl Owned {
             if drove {
                 return Poll::Pending;
             }
+            if inner.turn_spent() && !*turn_yielded {
+                // the last drive had its turn (a flood, or large messages
+                // arriving without pause): let the runtime's other tasks
+                // run first, as the shared driver does
+                *turn_yielded = true;
+                crate::driver::yield_to_runtime(cx);
+                return Poll::Pending;
+            }
+            *turn_yielded = false;
             inner.reader_caught_up = true;
             inner.drive_to_events(cx);
             drove = true;
@@ -130,10 +148,23 @@ impl Owned {
         if self.ended {
             return Poll::Ready(None);
         }
+        let mut drove = false;
         loop {
             // the common case, straight from the queue
-            if let Some(message) = self.inner().pop_message() {
+            let inner = self.inner();
+            if let Some(message) = inner.pop_message() {
                 return Poll::Ready(Some(Ok(message)));
+            }
+            // the next event needs a drive (nothing queued, or only the end
+            // waiting for the transport): one per poll, so a turn's worth
+            // of Pings (answered, skipped here) does not keep this task
+            // from letting the runtime's others run
+            if inner.items.is_empty() || inner.end_waits_for_transport() {
+                if drove {
+                    crate::driver::yield_to_runtime(cx);
+                    return Poll::Pending;
+                }
+                drove = true;
             }
             let event = match self.poll_event(cx) {
                 Poll::Ready(event) => event,
@@ -146,11 +177,13 @@ impl Owned {
     }
 
     /// Applies `op` once there is room, then writes, as `send` does: with
-    /// received items still unread, the answers wait for the read that
+    /// received messages still unread, the answers wait for the read that
     /// finds none (one write per burst); otherwise it waits until
     /// everything queued reached the transport (reading meanwhile, within
     /// `Config::max_unread_bytes`, so Pings are answered and two owners
-    /// sending at each other do not both wait forever).
+    /// sending at each other do not both wait forever). Unread Pings and
+    /// Pongs (already answered) hold nothing back. An error when what was
+    /// queued was given up (a failed write: the connection has ended).
     #[inline]
     pub(crate) fn poll_queue<F>(
         &mut self,
@@ -174,15 +207,17 @@ impl Owned {
             if let Some(op) = op.take() {
                 op(&mut inner.conn).map_err(Error::Misuse)?;
             }
-            if inner.has_unread() || inner.write_now(cx) {
+            if inner.has_unread_messages() || inner.write_now(cx) {
                 return Poll::Ready(Ok(()));
             }
         }
-        if inner.has_unread() || inner.flushed() {
-            return Poll::Ready(Ok(()));
+        if !(inner.has_unread_messages() || inner.flushed()) {
+            inner.drive(cx, true);
         }
-        inner.drive(cx, true);
-        if inner.has_unread() || inner.flushed() {
+        if inner.discarded {
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
+        if inner.has_unread_messages() || inner.flushed() {
             return Poll::Ready(Ok(()));
         }
         Poll::Pending

@@ -187,3 +187,53 @@ async fn keep_alive_goes_out_while_the_owner_waits_in_next() {
     assert_eq!(next, Some(Message::text("hi")));
     drop(ws);
 }
+
+/// RFC 6455 5.5.2: Pings a send read in (answered, queued as events the
+/// application may never read) hold no later send back: only unread
+/// messages make answers wait for the next read.
+#[tokio::test]
+async fn rfc6455_5_5_2_unread_pings_hold_no_send_back() {
+    let config = tether::Config {
+        first_release_after: Duration::from_millis(5),
+        ..tether::Config::default()
+    };
+    let (mut ws, mut client) = pair(owner().config(config)).await;
+    // the owner waits a little for input, long enough for the connection
+    // to go quiet (its idle buffers released), then stops polling
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), ws.next())
+            .await
+            .is_err()
+    );
+    client.send(OpCode::Ping, b"still there?").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // this send drives (the connection was quiet): it reads the Ping,
+    // answers it, and queues its event for the application
+    within(ws.send(Message::text("one"))).await.unwrap();
+    within(ws.send(Message::text("two"))).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let frame = within(client.frame()).await.unwrap();
+        seen.push((frame.header.opcode, frame.payload.to_vec()));
+    }
+    // the drive writes what is queued before it reads: "one", then the
+    // Ping's answer, then "two", written by its own send although the
+    // Ping's event was never read
+    assert_eq!(
+        seen,
+        [
+            (OpCode::Text, b"one".to_vec()),
+            (OpCode::Pong, b"still there?".to_vec()),
+            (OpCode::Text, b"two".to_vec()),
+        ]
+    );
+    drop(ws);
+}
+
+/// The owner's `WebSocket` moves between tasks (`Send`), as the shared
+/// driver's does.
+#[test]
+fn an_owned_websocket_is_send() {
+    fn send<T: Send>() {}
+    send::<WebSocket>();
+}
