@@ -194,19 +194,16 @@ impl Owned {
     where
         F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
     {
-        let inner = self.inner();
         if op.is_some() {
-            crate::socket::check(inner, operation)?;
-            if !inner.conn.can_send() {
-                inner.drive(cx, true);
-                crate::socket::check(inner, operation)?;
-                if !inner.conn.can_send() {
-                    return Poll::Pending;
-                }
+            match self.poll_room(cx, operation) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
             }
-            if let Some(op) = op.take() {
-                op(&mut inner.conn).map_err(Error::Misuse)?;
-            }
+        }
+        let inner = self.inner();
+        if let Some(op) = op.take() {
+            op(&mut inner.conn).map_err(Error::Misuse)?;
             if inner.has_unread_messages() || inner.write_now(cx) {
                 return Poll::Ready(Ok(()));
             }
@@ -223,7 +220,9 @@ impl Owned {
         Poll::Pending
     }
 
-    /// Ready when the connection accepts more output (`Sink::poll_ready`).
+    /// Ready when the connection accepts more output (`Sink::poll_ready`,
+    /// and a send before it applies its operation).
+    #[inline]
     pub(crate) fn poll_room(
         &mut self,
         cx: &mut Context<'_>,
