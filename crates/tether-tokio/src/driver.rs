@@ -995,8 +995,13 @@ impl Inner {
         self.unread = 0;
     }
 
-    /// The stream is gone, with its batch: nothing it held is unread.
+    /// The stream is gone, with its batch: nothing it held is unread, and
+    /// a Close that waited behind it is answered now (nobody will read
+    /// what came before it).
     pub(crate) fn stream_dropped(&mut self) {
+        if matches!(self.reply, Reply::Marked | Reply::MarkTaken) {
+            self.reply = Reply::Due;
+        }
         self.stream_alive = false;
         self.return_batch();
         self.clear_items();
@@ -1057,12 +1062,6 @@ impl Inner {
     /// reads on up to the turn, as any drive does.
     pub(crate) fn drive_to_events(&mut self, cx: &mut Context<'_>) {
         self.drive_rounds(cx, true, true);
-    }
-
-    /// The last drive spent its turn (`Config::turn_bytes`): an owner lets
-    /// the runtime's other tasks run before it drives again.
-    pub(crate) fn turn_spent(&self) -> bool {
-        self.conn.turn_spent()
     }
 
     fn drive_rounds(&mut self, cx: &mut Context<'_>, read: bool, to_events: bool) -> bool {

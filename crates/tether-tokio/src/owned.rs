@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use tether::{CloseCode, CloseInfo, Event, Message, State};
 
 use crate::Error;
-use crate::driver::{Inner, Reply, Shared, SinkState};
+use crate::driver::{Inner, Shared, SinkState};
 
 /// A connection and the runtime it started in (to hand it to a background
 /// task when the owner lets go).
@@ -36,14 +36,14 @@ pub(crate) struct Owned {
     pub(crate) ended: bool,
     /// `Sink::poll_close` completed: later calls return at once.
     sink_closed: bool,
-    /// `poll_event` let the runtime run after a drive that spent its turn.
-    turn_yielded: bool,
 }
 
 /// What the owner holds on the heap.
 struct Held {
     inner: Inner,
     runtime: tokio::runtime::Handle,
+    /// `poll_event` let the runtime run after a drive that spent its turn.
+    turn_yielded: bool,
 }
 
 impl std::fmt::Debug for Owned {
@@ -55,43 +55,40 @@ impl std::fmt::Debug for Owned {
 impl Owned {
     pub(crate) fn new(inner: Inner, runtime: tokio::runtime::Handle) -> Self {
         Self {
-            held: Some(Box::new(Held { inner, runtime })),
+            held: Some(Box::new(Held {
+                inner,
+                runtime,
+                turn_yielded: false,
+            })),
             ended: false,
             sink_closed: false,
-            turn_yielded: false,
         }
     }
 
     #[inline]
-    fn inner(&mut self) -> &mut Inner {
-        match self.held.as_deref_mut() {
-            Some(held) => &mut held.inner,
-            None => unreachable!("the connection is taken only when the owner lets go"),
-        }
+    fn held(&mut self) -> &mut Held {
+        self.held.as_deref_mut().unwrap_or_else(let_go)
     }
 
-    fn inner_ref(&self) -> &Inner {
-        match self.held.as_deref() {
-            Some(held) => &held.inner,
-            None => unreachable!("the connection is taken only when the owner lets go"),
-        }
+    #[inline]
+    fn inner(&mut self) -> &mut Inner {
+        &mut self.held().inner
     }
 
     /// Hands the connection to the shared driver (for `split`).
     pub(crate) fn into_shared(mut self) -> std::sync::Arc<Shared> {
-        let held = match self.held.take() {
-            Some(held) => held,
-            None => unreachable!("the connection is taken only when the owner lets go"),
-        };
+        let held = self.held.take().unwrap_or_else(let_go);
         Shared::adopt(held.inner, held.runtime)
     }
 
     pub(crate) fn state(&self) -> State {
-        self.inner_ref().conn.state()
+        let held = self.held.as_deref().unwrap_or_else(let_go);
+        held.inner.conn.state()
     }
 
     pub(crate) fn close_info(&self) -> Option<CloseInfo> {
-        self.inner_ref().final_info()
+        let held = self.held.as_deref().unwrap_or_else(let_go);
+        held.inner.final_info()
     }
 
     /// Ends the connection at once; the next `next()` (or the drop) shuts
@@ -103,11 +100,11 @@ impl Owned {
     /// The next event: what is already queued, else a drive (reading,
     /// writing, running due timers) with the owner's waker registered.
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        let turn_yielded = &mut self.turn_yielded;
-        let inner = match self.held.as_deref_mut() {
-            Some(held) => &mut held.inner,
-            None => unreachable!("the connection is taken only when the owner lets go"),
-        };
+        let Held {
+            inner,
+            turn_yielded,
+            ..
+        } = self.held();
         // the application came back: a Close behind what it read is answered
         inner.owner_came_back();
         let mut drove = false;
@@ -123,7 +120,7 @@ impl Owned {
             if drove {
                 return Poll::Pending;
             }
-            if inner.turn_spent() && !*turn_yielded {
+            if inner.conn.turn_spent() && !*turn_yielded {
                 // the last drive had its turn (a flood, or large messages
                 // arriving without pause): let the runtime's other tasks
                 // run first, as the shared driver does
@@ -268,11 +265,8 @@ impl Owned {
         if self.sink_closed {
             return Poll::Ready(Ok(()));
         }
-        let inner = self.inner();
-        if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
-            let now = tokio::time::Instant::now().into_std();
-            let _ = inner.conn.close(now, CloseCode::NORMAL, "");
-        }
+        // 1000 with no reason is always a valid Close
+        let _ = self.start_close(CloseCode::NORMAL, "");
         if self.poll_end(cx).is_pending() {
             return Poll::Pending;
         }
@@ -314,16 +308,22 @@ impl Drop for Owned {
         let Some(held) = self.held.take() else {
             return;
         };
-        let Held { mut inner, runtime } = *held;
+        let Held {
+            mut inner, runtime, ..
+        } = *held;
         if inner.is_finished() {
             return;
-        }
-        if matches!(inner.reply, Reply::Marked | Reply::MarkTaken) {
-            inner.reply = Reply::Due;
         }
         inner.stream_dropped();
         inner.sink = SinkState::Gone;
         // the spawned task holds the connection until it ends
         drop(Shared::adopt(inner, runtime));
     }
+}
+
+/// The connection is taken only when the owner lets go (`split`, `Drop`),
+/// after which no method runs.
+#[cold]
+fn let_go<T>() -> T {
+    unreachable!("the connection is taken only when the owner lets go")
 }

@@ -647,12 +647,8 @@ impl Drop for WsStream {
     fn drop(&mut self) {
         {
             self.batch = None;
-            let mut inner = self.shared.lock();
             // nobody will read what is queued: a pending Close is answered
-            if matches!(inner.reply, Reply::Marked | Reply::MarkTaken) {
-                inner.reply = Reply::Due;
-            }
-            inner.stream_dropped();
+            self.shared.lock().stream_dropped();
         }
         self.shared.wakers.wake_background();
     }
