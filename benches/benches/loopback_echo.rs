@@ -110,7 +110,7 @@ async fn tether_client(addr: SocketAddr) -> tether_tokio::WebSocket {
 async fn tether_round_trips(ws: &mut tether_tokio::WebSocket, payload: &Bytes, n: usize) -> usize {
     let mut echoed = 0;
     for _ in 0..n {
-        ws.send(tether::Message::Binary(payload.clone()))
+        ws.send(tether::Message::Binary(payload.clone().into()))
             .await
             .expect("tether: send");
         let echo = ws

@@ -13,7 +13,7 @@ use alloc::boxed::Box;
 use bytes::buf::Limit;
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::{FrameError, FrameHeader, Limits, Role, Status, apply_mask, copy_masked};
+use crate::{FrameError, FrameHeader, Limits, Payload, Role, Status, apply_mask, copy_masked};
 
 /// One whole frame: its header and its unmasked payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,21 @@ pub struct Frame {
     pub header: FrameHeader,
     /// The payload, already unmasked.
     pub payload: BytesMut,
+}
+
+/// A frame from [`FrameDecoder::decode_small`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A whole frame of at most [`Payload::INLINE_CAPACITY`] payload bytes,
+    /// copied out of the buffer (held inline) and unmasked.
+    Small {
+        /// The header as received.
+        header: FrameHeader,
+        /// The payload, unmasked.
+        payload: Payload,
+    },
+    /// Any other frame, as [`FrameDecoder::decode`] returns it.
+    Frame(Frame),
 }
 
 /// Decodes frames for one role, under one set of [`Limits`].
@@ -199,19 +214,50 @@ impl FrameDecoder {
     ///
     /// # Errors
     /// The first rule the input breaks, as a [`FrameError`].
+    #[inline]
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        Ok(match self.decode_as::<false>(buf)? {
+            None => None,
+            Some(Decoded::Frame(frame)) => Some(frame),
+            // not made when small frames are not asked for
+            Some(Decoded::Small { header, payload }) => Some(Frame {
+                header,
+                payload: BytesMut::from(&payload[..]),
+            }),
+        })
+    }
+
+    /// As [`FrameDecoder::decode`], except that a whole frame of at most
+    /// [`Payload::INLINE_CAPACITY`] payload bytes is copied out of `buf`
+    /// into a [`Payload`] held inline, unmasked, and `buf` advanced past
+    /// it, instead of split off: splitting a shared buffer touches its
+    /// reference count, and the payload's drop touches it again, which
+    /// costs more than copying a small payload. Larger frames, and frames
+    /// that arrived in pieces, come as [`Decoded::Frame`].
+    ///
+    /// # Errors
+    /// As [`FrameDecoder::decode`].
+    #[inline]
+    pub fn decode_small(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {
+        self.decode_as::<true>(buf)
+    }
+
     // Inlined (with `FrameHeader::parse` and `validate`) into the caller's
     // loop: returned through memory, the header and `Frame` were stored
     // field by field and reloaded as wider words, which stalls on
     // store-to-load forwarding; that cost more than decoding a 16-byte frame.
     #[inline]
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+    fn decode_as<const SMALL: bool>(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Decoded>, FrameError> {
         if let Some(err) = self.failed {
             return Err(err);
         }
         if self.pending.is_some() {
             let take = self.payload_remaining().unwrap_or(0).min(buf.len());
             let chunk = buf.split_to(take);
-            return Ok(self.feed_payload(&chunk));
+            return Ok(self.feed_payload(&chunk).map(Decoded::Frame));
         }
         let (header, used) = match FrameHeader::parse(buf) {
             Ok(Status::Complete(header, used)) => (header, used),
@@ -224,13 +270,19 @@ impl FrameDecoder {
         // validate() guarantees the length fits in usize.
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
         if buf.len() - used >= len {
+            if SMALL && len <= Payload::INLINE_CAPACITY {
+                let payload =
+                    Payload::unmasked(buf.get(used..).unwrap_or_default(), len, header.mask);
+                buf.advance(used + len);
+                return Ok(Some(Decoded::Small { header, payload }));
+            }
             // one split for header and payload, then drop the header from it
             let mut payload = buf.split_to(used + len);
             payload.advance(used);
             if let Some(key) = header.mask {
                 apply_mask(&mut payload, key, 0);
             }
-            return Ok(Some(Frame { header, payload }));
+            return Ok(Some(Decoded::Frame(Frame { header, payload })));
         }
         buf.advance(used);
         let want = len.min(MAX_UPFRONT);
@@ -243,7 +295,7 @@ impl FrameDecoder {
         self.pending = Some((header, body));
         self.unmasked = 0;
         let chunk = buf.split();
-        Ok(self.feed_payload(&chunk))
+        Ok(self.feed_payload(&chunk).map(Decoded::Frame))
     }
 
     /// How many payload bytes the frame in progress still needs, if one is

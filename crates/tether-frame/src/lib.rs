@@ -41,9 +41,10 @@ mod error;
 mod header;
 mod mask;
 mod opcode;
+mod payload;
 mod role;
 
-pub use decoder::{Frame, FrameDecoder};
+pub use decoder::{Decoded, Frame, FrameDecoder};
 #[cfg(feature = "rand")]
 pub use encoder::ThreadRngMask;
 pub use encoder::{EncodedHeader, FrameEncoder, MaskSource};
@@ -51,4 +52,5 @@ pub use error::FrameError;
 pub use header::{FrameHeader, Limits, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Rsv, Status};
 pub use mask::{apply_mask, apply_mask_scalar, copy_masked};
 pub use opcode::OpCode;
+pub use payload::Payload;
 pub use role::Role;

@@ -3,7 +3,10 @@
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use tether_frame::{FrameDecoder, FrameEncoder, FrameHeader, Limits, OpCode, Role, Rsv, Status};
+use tether_frame::{
+    Decoded, Frame, FrameDecoder, FrameEncoder, FrameHeader, Limits, OpCode, Payload, Role, Rsv,
+    Status,
+};
 
 fn opcode() -> impl Strategy<Value = OpCode> {
     prop_oneof![
@@ -45,6 +48,7 @@ proptest! {
         sender in role(),
         frames in proptest::collection::vec(frame(), 1..6),
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+        small in any::<bool>(),
     ) {
         let mut key_state = 0x1234_5678u32;
         let mut enc = FrameEncoder::new(sender, move || {
@@ -65,7 +69,25 @@ proptest! {
         let mut out = Vec::new();
         for w in points.windows(2) {
             buf.extend_from_slice(&wire[w[0]..w[1]]);
-            while let Some(f) = dec.decode(&mut buf).unwrap() {
+            loop {
+                // `decode_small` copies whole small frames out; the bytes
+                // and headers are the same as `decode`'s
+                let f = if small {
+                    match dec.decode_small(&mut buf).unwrap() {
+                        None => break,
+                        Some(Decoded::Frame(f)) => f,
+                        Some(Decoded::Small { header, payload }) => {
+                            prop_assert!(payload.is_inline());
+                            prop_assert!(payload.len() <= Payload::INLINE_CAPACITY);
+                            Frame { header, payload: BytesMut::from(&payload[..]) }
+                        }
+                    }
+                } else {
+                    match dec.decode(&mut buf).unwrap() {
+                        None => break,
+                        Some(f) => f,
+                    }
+                };
                 out.push(f);
             }
             // partial payloads are always a prefix of the real payload
@@ -111,6 +133,7 @@ proptest! {
         data in proptest::collection::vec(any::<u8>(), 0..400),
         chunk in 1usize..50,
         server in any::<bool>(),
+        small in any::<bool>(),
     ) {
         let role = if server { Role::Server } else { Role::Client };
         let mut dec = FrameDecoder::new(role, Limits { max_frame_size: 300, ..Limits::default() });
@@ -118,8 +141,13 @@ proptest! {
         'outer: for piece in data.chunks(chunk) {
             buf.extend_from_slice(piece);
             loop {
-                match dec.decode(&mut buf) {
-                    Ok(Some(_)) => {}
+                let decoded = if small {
+                    dec.decode_small(&mut buf).map(|d| d.map(|_| ()))
+                } else {
+                    dec.decode(&mut buf).map(|d| d.map(|_| ()))
+                };
+                match decoded {
+                    Ok(Some(())) => {}
                     Ok(None) => break,
                     Err(_) => break 'outer,
                 }

@@ -327,7 +327,7 @@ async fn flush_fails_when_queued_output_was_discarded() {
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            ws.send(Message::binary(payload.clone())).await.unwrap();
         }
     })
     .await;

@@ -335,7 +335,7 @@ async fn sink_waits_while_the_output_queue_is_full() {
     let mut sent = 0;
     let stalled = tokio::time::timeout(Duration::from_secs(1), async {
         for _ in 0..200 {
-            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            ws.send(Message::binary(payload.clone())).await.unwrap();
             sent += 1;
         }
     })
@@ -345,7 +345,7 @@ async fn sink_waits_while_the_output_queue_is_full() {
     assert!(sent < 200);
     release_tx.send(()).unwrap();
     for _ in sent..200 {
-        within(ws.send(Message::Binary(payload.clone())))
+        within(ws.send(Message::binary(payload.clone())))
             .await
             .unwrap();
     }
@@ -529,7 +529,7 @@ async fn abort_ends_a_connection_whose_peer_stopped_reading() {
     // fill the socket buffers and the queue until sends stall
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            ws.send(Message::binary(payload.clone())).await.unwrap();
         }
     })
     .await;
@@ -571,7 +571,7 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
     let payload = Bytes::from(vec![5u8; 1 << 20]);
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            ws.send(Message::binary(payload.clone())).await.unwrap();
         }
     })
     .await;

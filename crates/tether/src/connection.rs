@@ -32,7 +32,7 @@ use std::time::Instant;
 use bytes::buf::Limit;
 use bytes::{BufMut, Bytes, BytesMut};
 use tether_frame::{
-    FrameDecoder, FrameEncoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv,
+    Decoded, FrameDecoder, FrameEncoder, FrameHeader, Limits, MaskSource, OpCode, Role, Rsv,
 };
 
 use crate::close::parse_close_payload;
@@ -41,8 +41,56 @@ use crate::timers::{Timer, Timers};
 use crate::utf8::Utf8Stream;
 use crate::{
     CloseCode, CloseFrame, CloseInfo, Config, DecodeJob, Error, Extension, Initiator, InvalidInput,
-    KeepAlive, MAX_CLOSE_REASON, Message, MessageKind, Output, ProtocolError, State, Utf8Bytes,
+    KeepAlive, MAX_CLOSE_REASON, Message, MessageKind, Output, Payload, ProtocolError, State,
+    Utf8Bytes,
 };
+
+/// A received frame's payload on its way through the frame rules: split
+/// off the read buffer, or copied out of it (small, held inline).
+enum Body {
+    Split(BytesMut),
+    Small(Payload),
+}
+
+/// A received payload as the frame rules take it: [`Body`] or [`Payload`]
+/// (`handle_frame` is made once for each, so neither waits on the other's
+/// case in the fast path).
+trait Received: core::ops::Deref<Target = [u8]> {
+    fn into_payload(self) -> Payload;
+    fn into_body(self) -> Body;
+}
+
+impl Received for BytesMut {
+    #[inline(always)]
+    fn into_payload(self) -> Payload {
+        Payload::from(self)
+    }
+    #[inline(always)]
+    fn into_body(self) -> Body {
+        Body::Split(self)
+    }
+}
+
+impl Received for Payload {
+    #[inline(always)]
+    fn into_payload(self) -> Payload {
+        self
+    }
+    #[inline(always)]
+    fn into_body(self) -> Body {
+        Body::Small(self)
+    }
+}
+
+impl core::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Split(bytes) => bytes,
+            Self::Small(payload) => payload,
+        }
+    }
+}
 
 /// Something that happened on the connection, from [`Connection::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,9 +446,9 @@ impl Active {
             {
                 *m = match m {
                     Message::Text(t) => Message::Text(Utf8Bytes::from_validated(
-                        Bytes::copy_from_slice(t.as_bytes()),
+                        Payload::copy_from_slice(t.as_bytes()),
                     )),
-                    Message::Binary(b) => Message::Binary(Bytes::copy_from_slice(b)),
+                    Message::Binary(b) => Message::Binary(Payload::copy_from_slice(b)),
                 };
             }
         }
@@ -670,7 +718,7 @@ impl Connection {
                 let done = self.a().decoder.feed_payload(&data[..take]);
                 data = &data[take..];
                 match done {
-                    Some(frame) => self.handle_frame(now, frame)?,
+                    Some(frame) => self.handle_frame(now, frame.header, frame.payload)?,
                     None => self.check_partial()?,
                 }
                 continue;
@@ -833,7 +881,7 @@ impl Connection {
         self.note_large_payloads();
         if direct == Direct::Payload {
             match self.a().decoder.payload_appended() {
-                Some(frame) => self.handle_frame(now, frame)?,
+                Some(frame) => self.handle_frame(now, frame.header, frame.payload)?,
                 None => self.check_partial()?,
             }
         } else {
@@ -1120,9 +1168,16 @@ impl Connection {
                 return Ok(());
             }
             let a = self.a();
-            match a.decoder.decode(&mut a.input) {
+            match a.decoder.decode_small(&mut a.input) {
                 Err(e) => return Err(self.fail(e.into())),
-                Ok(Some(frame)) => self.handle_frame(now, frame)?,
+                // a small payload held inline: no reference count to touch
+                // now or when the application drops it
+                Ok(Some(Decoded::Small { header, payload })) => {
+                    self.handle_frame(now, header, payload)?;
+                }
+                Ok(Some(Decoded::Frame(frame))) => {
+                    self.handle_frame(now, frame.header, frame.payload)?;
+                }
                 Ok(None) => return self.check_partial(),
             }
         }
@@ -1132,24 +1187,28 @@ impl Connection {
     // moving a `Frame` through memory between functions costs more than the
     // rest of the work on a small frame (store-to-load forwarding stalls).
     #[inline(always)]
-    fn handle_frame(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
+    fn handle_frame<P: Received>(
+        &mut self,
+        now: Instant,
+        h: FrameHeader,
+        payload: P,
+    ) -> Result<(), Error> {
         self.turn_work = self.turn_work.saturating_add(TURN_FRAME_COST);
         // Fast path: a whole, unfragmented, untransformed message that
         // arrived in one piece (the common case); same rules as below.
-        let h = frame.header;
         if h.fin
             && !self.a().frame_started
             && self.a().incoming.is_none()
             && h.rsv.is_empty()
             && matches!(h.opcode, OpCode::Text | OpCode::Binary)
         {
-            if frame.payload.len() > self.config.max_message_size {
+            if payload.len() > self.config.max_message_size {
                 return Err(self.fail(ProtocolError::MessageTooLarge {
                     size: h.payload_len,
                     max: self.config.max_message_size,
                 }));
             }
-            if h.opcode == OpCode::Text && simdutf8::basic::from_utf8(&frame.payload).is_err() {
+            if h.opcode == OpCode::Text && simdutf8::basic::from_utf8(&payload).is_err() {
                 return Err(self.fail(ProtocolError::InvalidUtf8));
             }
             self.postpone_heartbeat(now);
@@ -1161,9 +1220,9 @@ impl Connection {
             // of the time of a 16-byte message).
             let events = &mut self.a().events;
             let message = if h.opcode == OpCode::Text {
-                Message::Text(Utf8Bytes::from_validated(frame.payload.freeze()))
+                Message::Text(Utf8Bytes::from_validated(payload.into_payload()))
             } else {
-                Message::Binary(frame.payload.freeze())
+                Message::Binary(payload.into_payload())
             };
             if events.len() < events.capacity() {
                 events.push_back(Event::Message(message));
@@ -1172,7 +1231,7 @@ impl Connection {
             }
             return Ok(());
         }
-        self.handle_frame_slow(now, frame)
+        self.handle_frame_slow(now, h, payload.into_body())
     }
 
     /// `events.push_back` when it must grow (out of the fast path).
@@ -1183,14 +1242,18 @@ impl Connection {
 
     /// Every frame but a whole, unfragmented, untransformed data message.
     #[inline(never)]
-    fn handle_frame_slow(&mut self, now: Instant, frame: tether_frame::Frame) -> Result<(), Error> {
+    fn handle_frame_slow(
+        &mut self,
+        now: Instant,
+        header: FrameHeader,
+        body: Body,
+    ) -> Result<(), Error> {
         if !self.a().frame_started {
-            self.on_frame_start(&frame.header)
-                .map_err(|e| self.fail(e))?;
+            self.on_frame_start(&header).map_err(|e| self.fail(e))?;
         }
         self.a().frame_started = false;
         let checked = core::mem::take(&mut self.a().frame_checked);
-        self.on_frame(now, frame.header, frame.payload, checked)
+        self.on_frame(now, header, body, checked)
             .map_err(|e| self.fail(e))
     }
 
@@ -1280,7 +1343,7 @@ impl Connection {
         &mut self,
         now: Instant,
         h: FrameHeader,
-        payload: BytesMut,
+        payload: Body,
         checked: usize,
     ) -> Result<(), ProtocolError> {
         match h.opcode {
@@ -1319,8 +1382,12 @@ impl Connection {
                     utf8.feed(payload.get(checked..).unwrap_or_default())
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
-                if inc.buf.is_empty() {
+                if inc.buf.is_empty()
+                    && let Body::Split(payload) = payload
+                {
                     inc.buf = payload;
+                } else if inc.buf.is_empty() {
+                    inc.buf.extend_from_slice(&payload);
                 } else {
                     if !inc.buf.try_reclaim(payload.len()) {
                         // split off the input buffer (or full): a buffer of
@@ -1357,7 +1424,7 @@ impl Connection {
             }));
             return self.decode_some();
         }
-        self.deliver(inc.kind, inc.buf.freeze(), checked)
+        self.deliver(inc.kind, inc.buf.freeze().into(), checked)
     }
 
     /// Decodes more of the message the extension is working on: up to
@@ -1387,7 +1454,7 @@ impl Connection {
                 let Some(decoding) = self.decoding.take() else {
                     return Ok(());
                 };
-                self.deliver(decoding.job.kind, payload, decoding.checked)
+                self.deliver(decoding.job.kind, payload.into(), decoding.checked)
             }
             Err(e) => {
                 self.decoding = None;
@@ -1402,7 +1469,7 @@ impl Connection {
     fn deliver(
         &mut self,
         kind: MessageKind,
-        payload: Bytes,
+        payload: Payload,
         checked: bool,
     ) -> Result<(), ProtocolError> {
         if kind == MessageKind::Text && !checked && simdutf8::basic::from_utf8(&payload).is_err() {
@@ -1715,14 +1782,14 @@ impl Connection {
         self.a().pending_pong_bytes = 0;
         while let Some(payload) = self.a().pending_pongs.pop_front() {
             self.note_sent(Sent::Pong(payload.clone()));
-            self.write_frame(true, Rsv::NONE, OpCode::Pong, payload);
+            self.write_frame(true, Rsv::NONE, OpCode::Pong, payload.into());
         }
     }
 
     /// Queues one frame, encoded by a [`FrameEncoder`] for our role: into
     /// the output's tail when masked or small, else the header there and a
     /// large server payload by reference (written vectored, not copied).
-    fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Bytes) {
+    fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Payload) {
         self.note_traffic();
         if self.role.masks_outgoing() || payload.len() < ZERO_COPY_MIN {
             let tail = self.output.tail_mut();
@@ -1738,7 +1805,7 @@ impl Connection {
                 payload.len() as u64,
             );
             self.output.push_slice(header.as_bytes());
-            self.output.push_bytes(payload);
+            self.output.push_bytes(payload.into_bytes());
         }
     }
 
@@ -1748,7 +1815,7 @@ impl Connection {
             payload.extend_from_slice(&code.as_u16().to_be_bytes());
             payload.extend_from_slice(reason.as_bytes());
         }
-        self.write_frame(true, Rsv::NONE, OpCode::Close, payload.freeze());
+        self.write_frame(true, Rsv::NONE, OpCode::Close, payload.into());
     }
 
     // ----- operations ---------------------------------------------------
@@ -1792,9 +1859,12 @@ impl Connection {
         }
         self.check_room()?;
         let kind = message.kind();
-        let payload = message.into_bytes();
+        let payload = message.into_payload();
         let (rsv, payload) = match self.extension.as_mut() {
-            Some(ext) => ext.encode(kind, payload),
+            Some(ext) => {
+                let (rsv, payload) = ext.encode(kind, payload.into_bytes());
+                (rsv, payload.into())
+            }
             None => (Rsv::NONE, payload),
         };
         let opcode = match kind {
@@ -1845,7 +1915,7 @@ impl Connection {
             }
         }
         self.flush_pending_pongs();
-        self.write_frame(fin, Rsv::NONE, opcode, data);
+        self.write_frame(fin, Rsv::NONE, opcode, data.into());
         let sending = (!fin).then_some(Sending { kind, utf8 });
         if sending.is_some() || self.active.is_some() {
             self.a().sending = sending;
@@ -1884,7 +1954,7 @@ impl Connection {
         if payload.len() > tether_frame::MAX_CONTROL_PAYLOAD {
             return Err(InvalidInput::ControlPayloadTooLong(payload.len()).into());
         }
-        self.write_frame(true, Rsv::NONE, opcode, payload);
+        self.write_frame(true, Rsv::NONE, opcode, payload.into());
         Ok(())
     }
 
@@ -2155,7 +2225,7 @@ impl Connection {
                         MessageKind::Binary => OpCode::Binary,
                     };
                     self.note_sent(Sent::Heartbeat);
-                    self.write_frame(true, Rsv::NONE, opcode, message.into_bytes());
+                    self.write_frame(true, Rsv::NONE, opcode, message.into_payload());
                 }
             }
             Timer::KeepAlive => {
@@ -2166,14 +2236,14 @@ impl Connection {
                     KeepAlive::Off => {}
                     KeepAlive::Pong { interval } => {
                         self.note_sent(Sent::KeepAlivePong);
-                        self.write_frame(true, Rsv::NONE, OpCode::Pong, Bytes::new());
+                        self.write_frame(true, Rsv::NONE, OpCode::Pong, Payload::new());
                         self.timers.set(Timer::KeepAlive, now, interval);
                     }
                     KeepAlive::Ping { timeout, .. } => {
                         self.ping_counter = self.ping_counter.wrapping_add(1);
                         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
                         self.note_sent(Sent::KeepAlivePing(payload.clone()));
-                        self.write_frame(true, Rsv::NONE, OpCode::Ping, payload);
+                        self.write_frame(true, Rsv::NONE, OpCode::Ping, payload.into());
                         self.timers.set(Timer::PongDeadline, now, timeout);
                     }
                 }

@@ -135,6 +135,6 @@ pub use output::Output;
 pub use state::State;
 /// The frame layer, re-exported.
 pub use tether_frame as frame;
-pub use tether_frame::{OpCode, Role, Rsv};
+pub use tether_frame::{OpCode, Payload, Role, Rsv};
 /// The opening handshake layer, re-exported.
 pub use tether_handshake as handshake;

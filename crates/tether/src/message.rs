@@ -1,8 +1,10 @@
 //! Application messages (RFC 6455 section 5.6) and validated text bytes.
 //!
-//! Owns [`Message`] and [`Utf8Bytes`]. Text is kept as `Bytes` that are known
-//! to be UTF-8, so a text message that arrived in one frame reaches the
-//! application without a copy and without a second validation pass.
+//! Owns [`Message`] and [`Utf8Bytes`]. Payloads are [`Payload`]s: a small
+//! one (at most [`Payload::INLINE_CAPACITY`] bytes) held inside the message,
+//! a larger one a `Bytes` split off the read buffer without a copy. Text is
+//! kept as a payload known to be UTF-8, so a text message reaches the
+//! application without a second validation pass.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -10,10 +12,12 @@ use core::fmt;
 use core::ops::Deref;
 
 use bytes::Bytes;
+use tether_frame::Payload;
 
-/// Bytes that are valid UTF-8, cheap to clone (reference counted).
+/// Bytes that are valid UTF-8, cheap to clone (held inline when small,
+/// else reference counted).
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(Payload);
 
 impl Utf8Bytes {
     /// Wraps `bytes` after checking that they are UTF-8.
@@ -22,7 +26,7 @@ impl Utf8Bytes {
     /// Returns the bytes back when they are not UTF-8.
     pub fn try_from_bytes(bytes: Bytes) -> Result<Self, Bytes> {
         if simdutf8::basic::from_utf8(&bytes).is_ok() {
-            Ok(Self(bytes))
+            Ok(Self(bytes.into()))
         } else {
             Err(bytes)
         }
@@ -30,13 +34,14 @@ impl Utf8Bytes {
 
     /// A static string, without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Payload::from_static(s.as_bytes()))
     }
 
     /// Wraps bytes the caller has already validated as UTF-8 (the
     /// connection's incremental validator). Crate-private: every public
     /// constructor validates.
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+    #[inline]
+    pub(crate) fn from_validated(bytes: Payload) -> Self {
         debug_assert!(core::str::from_utf8(&bytes).is_ok());
         Self(bytes)
     }
@@ -58,8 +63,14 @@ impl Utf8Bytes {
         &self.0
     }
 
-    /// The underlying `Bytes`, giving up the UTF-8 guarantee.
+    /// The bytes as `Bytes`, giving up the UTF-8 guarantee (a copy when
+    /// held inline: see [`Payload::into_bytes`]).
     pub fn into_bytes(self) -> Bytes {
+        self.0.into_bytes()
+    }
+
+    /// The underlying [`Payload`], giving up the UTF-8 guarantee.
+    pub fn into_payload(self) -> Payload {
         self.0
     }
 }
@@ -85,13 +96,13 @@ impl fmt::Display for Utf8Bytes {
 
 impl From<String> for Utf8Bytes {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s.into_bytes()))
+        Self(Payload::from(s))
     }
 }
 
 impl From<&str> for Utf8Bytes {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self(Payload::copy_from_slice(s.as_bytes()))
     }
 }
 
@@ -122,7 +133,7 @@ pub enum Message {
     /// A text message, valid UTF-8 (RFC 6455 section 8.1).
     Text(Utf8Bytes),
     /// A binary message.
-    Binary(Bytes),
+    Binary(Payload),
 }
 
 impl Message {
@@ -132,7 +143,7 @@ impl Message {
     }
 
     /// A binary message.
-    pub fn binary(data: impl Into<Bytes>) -> Self {
+    pub fn binary(data: impl Into<Payload>) -> Self {
         Self::Binary(data.into())
     }
 
@@ -170,10 +181,17 @@ impl Message {
         }
     }
 
-    /// The payload as `Bytes`.
+    /// The payload as `Bytes` (a copy when held inline: see
+    /// [`Payload::into_bytes`]).
     pub fn into_bytes(self) -> Bytes {
+        self.into_payload().into_bytes()
+    }
+
+    /// The payload.
+    #[inline]
+    pub fn into_payload(self) -> Payload {
         match self {
-            Self::Text(t) => t.into_bytes(),
+            Self::Text(t) => t.0,
             Self::Binary(b) => b,
         }
     }
@@ -199,7 +217,13 @@ impl From<Vec<u8>> for Message {
 
 impl From<Bytes> for Message {
     fn from(b: Bytes) -> Self {
-        Self::Binary(b)
+        Self::Binary(b.into())
+    }
+}
+
+impl From<Payload> for Message {
+    fn from(p: Payload) -> Self {
+        Self::Binary(p)
     }
 }
 
@@ -216,12 +240,30 @@ mod tests {
             Utf8Bytes::from(String::from("wörld €")),
             Utf8Bytes::from_static("static 𝄞"),
             Utf8Bytes::try_from_bytes(Bytes::from_static("ok ✓".as_bytes())).unwrap(),
-            Utf8Bytes::from_validated(Bytes::from_static(b"validated")),
+            Utf8Bytes::from_validated(Payload::from_static(b"validated")),
+            Utf8Bytes::from_validated(Payload::copy_from_slice("inline ✓".as_bytes())),
         ];
         let texts: Vec<&str> = all.iter().map(Utf8Bytes::as_str).collect();
-        assert_eq!(texts, ["héllo", "wörld €", "static 𝄞", "ok ✓", "validated"]);
+        assert_eq!(
+            texts,
+            [
+                "héllo",
+                "wörld €",
+                "static 𝄞",
+                "ok ✓",
+                "validated",
+                "inline ✓"
+            ]
+        );
         assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(&[0xC3])).is_err());
         let m = Message::text("x");
         assert_eq!(m.as_text(), Some("x"));
+    }
+
+    /// A message is no larger for holding small payloads inline (a tag
+    /// and a 32-byte payload, as with `Bytes`).
+    #[test]
+    fn a_message_is_forty_bytes() {
+        assert_eq!(core::mem::size_of::<Message>(), 40);
     }
 }

@@ -1,7 +1,8 @@
 //! What received messages keep of the read buffers they came in (RFC 6455
 //! section 10.4: an endpoint bounds what a peer can make it hold). A
 //! message that arrives whole is split off the buffer it was read into,
-//! without a copy, and so keeps all of that buffer alive; the connection
+//! without a copy, and so keeps all of that buffer alive (unless it is
+//! small enough to be held inline in the message, `Payload`); the connection
 //! keeps such buffers only while the messages split off them weigh at
 //! least half of each (`Event::footprint`), and copies the messages out
 //! otherwise. Measured by counting every allocation of this test binary.
@@ -35,7 +36,7 @@ fn serial() -> MutexGuard<'static, ()> {
 fn filling_reads(reads: usize) -> impl Iterator<Item = (Role, usize, Vec<u8>)> {
     [
         (Role::Server, 1024),
-        (Role::Client, 16),
+        (Role::Client, 32),
         (Role::Server, 125),
     ]
     .into_iter()
@@ -85,10 +86,11 @@ fn read_all(conn: &mut Connection, wire: &[u8]) -> Vec<std::ops::Range<usize>> {
     ranges
 }
 
-/// About 64 KiB that leave a 16-byte message and an empty one: the rest
-/// is a fragmented message of empty frames, which weighs nothing once read.
+/// About 64 KiB that leave a 32-byte message (too large to be held
+/// inline, so split off the read) and an empty one: the rest is a
+/// fragmented message of empty frames, which weighs nothing once read.
 fn filler_read(role: Role) -> Vec<u8> {
-    let mut read = frame(role, BINARY, &[7; 16]);
+    let mut read = frame(role, BINARY, &[7; 32]);
     read.extend(raw_frame(role, false, 0, BINARY, b""));
     let cont = raw_frame(role, false, 0, CONT, b"");
     while read.len() + 2 * cont.len() <= 64 * 1024 {
@@ -108,8 +110,42 @@ fn rfc6455_10_4_messages_among_empty_fragments_keep_no_read_buffer() {
         read_all(&mut conn, &wire);
         let held = CURRENT.load(Ordering::Relaxed) - before;
         assert_eq!(conn.queued_events().count(), 200);
-        // split off their reads, the 100 16-byte messages kept 6.4 MiB
+        // split off their reads, the 100 32-byte messages kept 6.4 MiB
         assert_within_bound(&format!("{role:?}"), &conn, held);
+    }
+}
+
+/// Messages of at most `Payload::INLINE_CAPACITY` bytes are copied into
+/// the message itself: held unread, they keep no read buffer at all, only
+/// the event queue they wait in.
+#[test]
+fn rfc6455_10_4_small_messages_are_held_inline_and_keep_no_read_buffer() {
+    let _serial = serial();
+    for role in ROLES {
+        for size in [0, 1, 16, tether::Payload::INLINE_CAPACITY] {
+            let one = frame(role, BINARY, &vec![5; size]);
+            let wire = one.repeat(4 * 64 * 1024 / one.len());
+            let mut conn = Connection::new(role, Config::default(), Instant::now());
+            let before = CURRENT.load(Ordering::Relaxed);
+            let ranges = read_all(&mut conn, &wire);
+            let held = CURRENT.load(Ordering::Relaxed) - before;
+            let count = wire.len() / one.len();
+            assert_eq!(conn.queued_events().count(), count);
+            for event in conn.queued_events() {
+                let Event::Message(m) = event else {
+                    panic!("{event:?}")
+                };
+                assert_eq!(m.as_bytes(), &vec![5; size][..]);
+                assert!(!in_reads(m, &ranges), "{role:?} {size}: in a read");
+            }
+            // the queue (at most twice its events, 48 bytes a slot) and
+            // the one read buffer the connection keeps
+            let queue = 2 * count * 48;
+            assert!(
+                held <= queue + 2 * 64 * 1024,
+                "{role:?} {size}: {held} bytes held for {count} messages"
+            );
+        }
     }
 }
 
