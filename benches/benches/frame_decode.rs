@@ -5,7 +5,8 @@
 //!
 //! Groups `frame_decode/{binary,text}/<size>`, entries:
 //! - `tether`: `tether_frame::FrameDecoder` fed 64 KiB reads the one-copy
-//!   way (runs of whole frames are copied into its buffer and split off it;
+//!   way (runs of whole frames are copied into its buffer and split off it,
+//!   or copied out of it when small, `decode_small`;
 //!   the payload of a frame still arriving goes straight from the read into
 //!   the frame's own buffer with `feed_payload`), header parse and
 //!   validation, unmask, plus `simdutf8` on each text payload (what
@@ -50,7 +51,7 @@ use tether_benches::{
     size_label, text_payload,
 };
 use tether_frame::{
-    Frame, FrameDecoder, FrameHeader, Limits, MAX_HEADER_LEN, OpCode, Role, Status,
+    Decoded, FrameDecoder, FrameHeader, Limits, MAX_HEADER_LEN, OpCode, Role, Status,
 };
 use tokio::runtime::Runtime;
 
@@ -109,17 +110,18 @@ fn note(seen: &mut Seen, payload: &[u8], expect: Option<&[u8]>) -> Result<(), St
 
 fn tether_frame(
     seen: &mut Seen,
-    frame: &Frame,
+    opcode: OpCode,
+    payload: &[u8],
     kind: Kind,
     expect: Option<&[u8]>,
 ) -> Result<(), String> {
-    if frame.header.opcode != kind.opcode() {
+    if opcode != kind.opcode() {
         return Ok(());
     }
-    if kind == Kind::Text && simdutf8::basic::from_utf8(&frame.payload).is_err() {
+    if kind == Kind::Text && simdutf8::basic::from_utf8(payload).is_err() {
         return Err("invalid UTF-8".into());
     }
-    note(seen, &frame.payload, expect)
+    note(seen, payload, expect)
 }
 
 /// The run of whole frames at the front of `data`, plus the header of the
@@ -159,7 +161,7 @@ fn tether(input: &Bytes, kind: Kind, expect: Option<&[u8]>) -> Outcome {
             if let Some(need) = dec.payload_remaining() {
                 let (now, rest) = read.split_at(need.min(read.len()));
                 if let Some(frame) = dec.feed_payload(now) {
-                    tether_frame(&mut seen, &frame, kind, expect)?;
+                    tether_frame(&mut seen, frame.header.opcode, &frame.payload, kind, expect)?;
                 }
                 read = rest;
                 continue;
@@ -173,8 +175,17 @@ fn tether(input: &Bytes, kind: Kind, expect: Option<&[u8]>) -> Outcome {
             };
             buf.extend_from_slice(&read[..take]);
             read = &read[take..];
-            while let Some(frame) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
-                tether_frame(&mut seen, &frame, kind, expect)?;
+            // small frames copied out whole (no reference count touched),
+            // larger ones split off
+            while let Some(frame) = dec.decode_small(&mut buf).map_err(|e| e.to_string())? {
+                match frame {
+                    Decoded::Small { header, payload } => {
+                        tether_frame(&mut seen, header.opcode, &payload, kind, expect)?;
+                    }
+                    Decoded::Frame(frame) => {
+                        tether_frame(&mut seen, frame.header.opcode, &frame.payload, kind, expect)?;
+                    }
+                }
             }
         }
     }
