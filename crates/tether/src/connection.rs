@@ -1677,10 +1677,12 @@ impl Connection {
     }
 
     /// Takes every queued event at once, appended to `into` in order: the
-    /// events [`Connection::poll_event`] would return one by one. When
-    /// `into` is empty the two queues are swapped, so no event is moved
-    /// and their allocations are reused in turn (an adapter keeping its
-    /// own queue of unread events moves a whole read's worth in one step).
+    /// events [`Connection::poll_event`] would return one by one. The
+    /// shorter queue's events move, not the longer's: when `into` holds
+    /// fewer (and the connection's queue has room for them in front), they
+    /// go in front of the connection's and the two queues are swapped, so
+    /// their allocations are reused in turn (an adapter keeping its own
+    /// queue of unread events moves a whole read's worth in one step).
     /// Look at them first with [`Connection::queued_events`].
     ///
     /// With `Config::auto_close_reply` on, a violation found behind queued
@@ -1696,7 +1698,13 @@ impl Connection {
             }
         }
         if let Some(a) = self.active.as_mut().filter(|a| !a.events.is_empty()) {
-            if into.is_empty() {
+            let room = a.events.capacity() - a.events.len();
+            if into.len() < a.events.len() && into.len() <= room {
+                // the few left in `into` go in front of the many here, which
+                // are not moved (a read of 16-byte frames queues thousands)
+                while let Some(event) = into.pop_back() {
+                    a.events.push_front(event);
+                }
                 core::mem::swap(&mut a.events, into);
             } else {
                 into.append(&mut a.events);
