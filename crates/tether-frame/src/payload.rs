@@ -156,6 +156,22 @@ impl Payload {
         }
     }
 
+    /// Whether the bytes are UTF-8. One held inline is checked on a copy,
+    /// so a payload just built can stay in registers until it is stored
+    /// (a check through a reference to it would put it in memory a word at
+    /// a time, and moving it on from there with wide loads stalls).
+    #[inline]
+    pub fn is_utf8(&self) -> bool {
+        match &self.0 {
+            Repr::Inline(all) => {
+                let copy = *all;
+                let len = usize::from(copy[INLINE]);
+                core::str::from_utf8(copy.get(..len).unwrap_or_default()).is_ok()
+            }
+            Repr::Shared(bytes) => core::str::from_utf8(bytes).is_ok(),
+        }
+    }
+
     /// The bytes as [`Bytes`]: free for a payload held that way, one
     /// allocation and a copy for one held inline.
     #[inline]

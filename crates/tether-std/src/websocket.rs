@@ -186,6 +186,14 @@ impl<S: Transport> WebSocket<S> {
     /// transport ended without a Close or a timer expired. [`Error::Io`]
     /// when the transport fails (then `Closed` with 1006 from the next call).
     pub fn read(&mut self) -> Result<Message, Error> {
+        // the common case, straight from the queue: a message taken with
+        // the read before (not moved through `read_event`'s result)
+        if matches!(self.events.front(), Some(Event::Message(_)))
+            && let Some(Event::Message(message)) = self.events.pop_front()
+        {
+            self.held = self.held.saturating_sub(Event::OVERHEAD + message.len());
+            return Ok(message);
+        }
         loop {
             match self.read_event()? {
                 Event::Message(message) => return Ok(message),
