@@ -2,7 +2,9 @@
 //!
 //! The frame layer of RFC 6455 (sections 5.1-5.7) as a sans-IO, `no_std` +
 //! `alloc` crate: [`OpCode`], [`FrameHeader`] parse/validate/encode,
-//! [`apply_mask`], the streaming [`FrameDecoder`] and the [`FrameEncoder`].
+//! [`apply_mask`], the streaming [`FrameDecoder`] and the [`FrameEncoder`],
+//! and [`Payload`], the bytes of a frame or message (held inline when
+//! small, else a reference-counted `Bytes`).
 //!
 //! This crate never does I/O, never reads a clock and never panics on input:
 //! every header is validated against the [`Role`] and [`Limits`] before any of
