@@ -23,6 +23,7 @@ use tether::{CloseCode, CloseInfo, Event, Message, State};
 
 use crate::Error;
 use crate::driver::{Inner, Shared, SinkState};
+use crate::socket::{Op, apply_once};
 
 /// A connection and the runtime it started in (to hand it to a background
 /// task when the owner lets go).
@@ -182,16 +183,15 @@ impl Owned {
     /// Pongs (already answered) hold nothing back. An error when what was
     /// queued was given up (a failed write: the connection has ended).
     #[inline]
-    pub(crate) fn poll_queue<F>(
+    pub(crate) fn poll_queue<O: Op>(
         &mut self,
         cx: &mut Context<'_>,
         operation: &'static str,
-        op: &mut Option<F>,
-    ) -> Poll<Result<(), Error>>
-    where
-        F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
-    {
-        if op.is_some() {
+        op: &mut O,
+        applied: &mut bool,
+    ) -> Poll<Result<(), Error>> {
+        let pending = !*applied;
+        if pending {
             match self.poll_room(cx, operation) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -199,8 +199,8 @@ impl Owned {
             }
         }
         let inner = self.inner();
-        if let Some(op) = op.take() {
-            op(&mut inner.conn).map_err(Error::Misuse)?;
+        if pending {
+            apply_once(op, applied, &mut inner.conn).map_err(Error::Misuse)?;
             if inner.has_unread_messages() || inner.write_now(cx) {
                 return Poll::Ready(Ok(()));
             }

@@ -159,7 +159,7 @@ impl WebSocket {
     /// [`Error::Closed`] once the connection has ended, or the core's
     /// refusal of the previous operation.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(self.sender(), "send", |c| c.send(message))
+        Queue::new(self.sender(), "send", SendMessage::new(message))
     }
 
     /// Sends one fragment of a message (see `tether::Connection::send_fragment`).
@@ -172,9 +172,13 @@ impl WebSocket {
         data: Bytes,
         fin: bool,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(self.sender(), "send a fragment", move |c| {
-            c.send_fragment(kind, data, fin)
-        })
+        Queue::new(
+            self.sender(),
+            "send a fragment",
+            Once(Some(move |c: &mut tether::Connection| {
+                c.send_fragment(kind, data, fin)
+            })),
+        )
     }
 
     /// Sends a Ping.
@@ -182,7 +186,11 @@ impl WebSocket {
     /// # Errors
     /// As [`WebSocket::send`].
     pub fn ping(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(self.sender(), "ping", |c| c.ping(payload))
+        Queue::new(
+            self.sender(),
+            "ping",
+            Once(Some(|c: &mut tether::Connection| c.ping(payload))),
+        )
     }
 
     /// Sends a Pong (an unsolicited heartbeat, or an answer with auto-pong off).
@@ -190,7 +198,11 @@ impl WebSocket {
     /// # Errors
     /// As [`WebSocket::send`].
     pub fn pong(&mut self, payload: Bytes) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(self.sender(), "pong", |c| c.pong(payload))
+        Queue::new(
+            self.sender(),
+            "pong",
+            Once(Some(|c: &mut tether::Connection| c.pong(payload))),
+        )
     }
 
     /// Closes with `code` and `reason` and waits until the connection has
@@ -239,11 +251,11 @@ impl WsSink {
     /// `op` to the core and starts writing.
     /// One lock of the connection when there is room (the common case): the
     /// room check and `op` happen under the same lock.
-    fn queue<F>(&mut self, operation: &'static str, op: F) -> Queue<'_, F>
+    fn queue<F>(&mut self, operation: &'static str, op: F) -> Queue<'_, Once<F>>
     where
         F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
     {
-        Queue::new(Sender::Shared(self), operation, op)
+        Queue::new(Sender::Shared(self), operation, Once(Some(op)))
     }
 
     /// After queuing output: when the application has no received messages
@@ -304,7 +316,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.queue("send", |c| c.send(message))
+        Queue::new(Sender::Shared(self), "send", SendMessage::new(message))
     }
 
     /// Sends one fragment of a message.
@@ -393,49 +405,89 @@ enum Sender<'a> {
 /// `async fn` chain, so an application task that awaits a send carries
 /// its message once (each `async` layer kept its own copy: 272 bytes, now
 /// the size of this struct), for the connection's whole life.
-struct Queue<'a, F> {
+struct Queue<'a, O> {
     sender: Sender<'a>,
     operation: &'static str,
     /// The operation on the core, applied once there is room.
-    op: Option<F>,
+    op: O,
+    /// `op` has been applied.
+    applied: bool,
     /// Registered as the writer while the queue was full.
     waited: bool,
 }
 
-impl<'a, F> Queue<'a, F>
+/// An operation on the core that a [`Queue`] applies once (the queue
+/// keeps count).
+pub(crate) trait Op {
+    /// Applies it; called at most once.
+    fn apply(&mut self, conn: &mut tether::Connection) -> Result<(), tether::Error>;
+}
+
+/// Any operation, as a closure.
+pub(crate) struct Once<F>(Option<F>);
+
+impl<F> Op for Once<F>
 where
     F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
 {
-    fn new(sender: Sender<'a>, operation: &'static str, op: F) -> Self {
+    #[inline]
+    fn apply(&mut self, conn: &mut tether::Connection) -> Result<(), tether::Error> {
+        self.0.take().map_or(Ok(()), |op| op(conn))
+    }
+}
+
+/// A send: the message is moved out whole, tag and payload together.
+/// Held as `Option<Message>` (or in a closure inside one), it was moved
+/// out by its payload alone after the tag was read, at an offset that
+/// straddled the stores that put it there, and stalled on store
+/// forwarding (2.5% of a 16-byte echo).
+pub(crate) struct SendMessage(Message);
+
+impl SendMessage {
+    fn new(message: Message) -> Self {
+        Self(message)
+    }
+}
+
+impl Op for SendMessage {
+    #[inline]
+    fn apply(&mut self, conn: &mut tether::Connection) -> Result<(), tether::Error> {
+        let message = core::mem::replace(&mut self.0, Message::binary(tether::Payload::new()));
+        conn.send(message)
+    }
+}
+
+impl<'a, O: Op> Queue<'a, O> {
+    fn new(sender: Sender<'a>, operation: &'static str, op: O) -> Self {
         Self {
             sender,
             operation,
-            op: Some(op),
+            op,
+            applied: false,
             waited: false,
         }
     }
 }
 
 // `op` is only moved out, never pinned.
-impl<F> Unpin for Queue<'_, F> {}
+impl<O> Unpin for Queue<'_, O> {}
 
-impl<F> Future for Queue<'_, F>
-where
-    F: FnOnce(&mut tether::Connection) -> Result<(), tether::Error>,
-{
+impl<O: Op> Future for Queue<'_, O> {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let sink = match &mut this.sender {
             Sender::Shared(sink) => &**sink,
-            Sender::Owned(owned) => return owned.poll_queue(cx, this.operation, &mut this.op),
+            Sender::Owned(owned) => {
+                return owned.poll_queue(cx, this.operation, &mut this.op, &mut this.applied);
+            }
         };
         let mut inner = sink.shared.lock();
         let result = match sink.room(&mut inner, cx, this.operation, &mut this.waited) {
             Err(e) => Err(e),
             Ok(()) if !inner.conn.can_send() => return Poll::Pending,
-            Ok(()) => match this.op.take().map_or(Ok(()), |op| op(&mut inner.conn)) {
+            Ok(()) => match apply_once(&mut this.op, &mut this.applied, &mut inner.conn) {
                 Ok(()) => {
                     sink.start_writing(&mut inner, cx);
                     Ok(())
@@ -450,6 +502,19 @@ where
         }
         Poll::Ready(result)
     }
+}
+
+/// Applies `op` unless `applied` says it was.
+#[inline]
+pub(crate) fn apply_once(
+    op: &mut impl Op,
+    applied: &mut bool,
+    conn: &mut tether::Connection,
+) -> Result<(), tether::Error> {
+    if core::mem::replace(applied, true) {
+        return Ok(());
+    }
+    op.apply(conn)
 }
 
 /// The error for `operation` when it cannot go ahead: a state that allows no
