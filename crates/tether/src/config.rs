@@ -80,7 +80,9 @@ pub struct Config {
     /// frame arriving) + `max_message_size` (a message being assembled) +
     /// 4 x `max_unread_bytes` + one read (64 KiB in both adapters) +
     /// `max_message_size` (received, not yet taken: a message split off the
-    /// buffer it was read into keeps all of that buffer alive, so such
+    /// buffer it was read into keeps all of that buffer alive (one small
+    /// enough to be held inline, `Payload`, is copied out and keeps
+    /// nothing), so such
     /// buffers are kept only while the messages queued since each was new
     /// weigh at least half of it, and the messages are copied out
     /// otherwise; a message's own buffer is at most twice its size; the

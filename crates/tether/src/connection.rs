@@ -404,7 +404,9 @@ impl Active {
 
     /// Bounds what messages split off the input buffer keep alive. Each
     /// whole message is split off the buffer it was read into, without a
-    /// copy, and so keeps all of that allocation alive. The messages
+    /// copy, and so keeps all of that allocation alive (one of at most
+    /// `Payload::INLINE_CAPACITY` bytes is copied into the message
+    /// instead, and keeps nothing). The messages
     /// queued since the last call stay so while the messages queued since
     /// the allocation was new (or last free) weigh at least half of it
     /// ([`Event::footprint`]); otherwise those of them in it are copied
@@ -704,7 +706,8 @@ impl Connection {
             self.note_traffic();
         }
         // Each byte is copied once: runs of whole frames go into `input` (and
-        // are split off it without copying), while the payload of a frame
+        // are split off it without copying, or copied out of it into the
+        // message when small), while the payload of a frame
         // still arriving goes straight into that frame's own buffer.
         self.turn_work = self.turn_work.saturating_add(data.len());
         self.a().last_read = data.len();
