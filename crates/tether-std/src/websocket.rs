@@ -189,10 +189,12 @@ impl<S: Transport> WebSocket<S> {
         // the common case, straight from the queue: a message taken with
         // the read before (not moved through `read_event`'s result)
         if matches!(self.events.front(), Some(Event::Message(_)))
-            && let Some(Event::Message(message)) = self.events.pop_front()
+            && let Some(event) = self.events.pop_front()
         {
-            self.held = self.held.saturating_sub(Event::OVERHEAD + message.len());
-            return Ok(message);
+            self.held = self.held.saturating_sub(event.footprint());
+            if let Event::Message(message) = event {
+                return Ok(message);
+            }
         }
         loop {
             match self.read_event()? {

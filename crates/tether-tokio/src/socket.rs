@@ -159,7 +159,7 @@ impl WebSocket {
     /// [`Error::Closed`] once the connection has ended, or the core's
     /// refusal of the previous operation.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(self.sender(), "send", SendMessage::new(message))
+        Queue::new(self.sender(), "send", SendMessage(message))
     }
 
     /// Sends one fragment of a message (see `tether::Connection::send_fragment`).
@@ -316,7 +316,7 @@ impl WsSink {
     /// # Errors
     /// See [`WebSocket::send`].
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        Queue::new(Sender::Shared(self), "send", SendMessage::new(message))
+        Queue::new(Sender::Shared(self), "send", SendMessage(message))
     }
 
     /// Sends one fragment of a message.
@@ -442,12 +442,6 @@ where
 /// straddled the stores that put it there, and stalled on store
 /// forwarding (2.5% of a 16-byte echo).
 pub(crate) struct SendMessage(Message);
-
-impl SendMessage {
-    fn new(message: Message) -> Self {
-        Self(message)
-    }
-}
 
 impl Op for SendMessage {
     #[inline]

@@ -55,7 +55,7 @@ enum Body {
 /// A received payload as the frame rules take it: [`Body`] or [`Payload`]
 /// (`handle_frame` is made once for each, so neither waits on the other's
 /// case in the fast path).
-trait Received: core::ops::Deref<Target = [u8]> {
+trait Received {
     fn is_utf8(&self) -> bool;
     fn into_payload(self) -> Payload;
     fn into_body(self) -> Body;
@@ -1396,24 +1396,23 @@ impl Connection {
                     utf8.feed(payload.get(checked..).unwrap_or_default())
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
-                if inc.buf.is_empty()
-                    && let Body::Split(payload) = payload
-                {
-                    inc.buf = payload;
-                } else if inc.buf.is_empty() {
-                    inc.buf.extend_from_slice(&payload);
-                } else {
-                    if !inc.buf.try_reclaim(payload.len()) {
-                        // split off the input buffer (or full): a buffer of
-                        // its own, doubling, not sized by what `bytes`
-                        // remembers of the buffer it was split off
-                        let len = inc.buf.len();
-                        let mut own = BytesMut::new();
-                        own.reserve((len + payload.len()).max(2 * len));
-                        own.extend_from_slice(&inc.buf);
-                        inc.buf = own;
+                match payload {
+                    // the first fragment's buffer becomes the message's
+                    Body::Split(first) if inc.buf.is_empty() => inc.buf = first,
+                    payload => {
+                        if !inc.buf.try_reclaim(payload.len()) {
+                            // split off the input buffer, full, or none yet
+                            // (a first fragment held inline): a buffer of
+                            // its own, doubling, not sized by what `bytes`
+                            // remembers of the buffer it was split off
+                            let len = inc.buf.len();
+                            let mut own = BytesMut::new();
+                            own.reserve((len + payload.len()).max(2 * len));
+                            own.extend_from_slice(&inc.buf);
+                            inc.buf = own;
+                        }
+                        inc.buf.extend_from_slice(&payload);
                     }
-                    inc.buf.extend_from_slice(&payload);
                 }
                 if h.fin {
                     self.finish_message()?;
