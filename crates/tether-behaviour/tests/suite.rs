@@ -274,6 +274,74 @@ fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
     }
 }
 
+/// RFC 6455 section 10.4: thousands of tiny messages in one write are
+/// decoded a batch at a time (`tether::EVENT_BATCH`), the rest waiting as
+/// bytes: every adapter delivers all of them in order, then the Ping
+/// behind them (answered once decoded) and the message after it.
+#[test]
+fn rfc6455_10_4_a_burst_of_tiny_messages_arrives_whole_and_in_order() {
+    const BURST: usize = 3 * tether::EVENT_BATCH + 5;
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                let mut next = 0u32;
+                loop {
+                    match ws.next_event() {
+                        Some(tether::Event::Message(tether::Message::Binary(b)))
+                            if b.len() == 4 =>
+                        {
+                            let index = u32::from_be_bytes(b[..].try_into().unwrap());
+                            assert_eq!(index, next, "out of order");
+                            next += 1;
+                        }
+                        event => {
+                            if next > 0 {
+                                log.push(format!("{next} binary messages in order"));
+                                next = 0;
+                            }
+                            log.push(describe_event(event.as_ref()));
+                            if matches!(event, None | Some(tether::Event::Closed(_))) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            },
+            |peer, role, log| {
+                let mut burst = Vec::new();
+                for i in 0..BURST {
+                    let index = u32::try_from(i).unwrap().to_be_bytes();
+                    burst.extend(peer.frame(true, 0x2, &index));
+                }
+                burst.extend(peer.frame(true, 0x9, b"behind"));
+                burst.extend(peer.frame(true, 0x1, b"last"));
+                peer.write(&burst);
+                log_recv(peer, log);
+                peer.close(1000, "");
+                log_recv(peer, log);
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                format!("{BURST} binary messages in order"),
+                "ping \"behind\"".into(),
+                "text last".into(),
+                "closed 1000 clean by the peer".into(),
+            ],
+            "{role:?}"
+        );
+        assert_eq!(
+            t.peer,
+            ["pong 6 bytes", "close 1000 \"\"", "eof"],
+            "{role:?}"
+        );
+    }
+}
+
 // ----- time -----------------------------------------------------------------
 
 #[test]

@@ -393,6 +393,9 @@ impl<S: Transport> WebSocket<S> {
     /// One blocking read, bounded by the next timer; its bytes, end of
     /// input or the timer go to the connection; then [`Self::settle`].
     fn read_once(&mut self) -> Result<(), Error> {
+        if self.decode_pending() {
+            return self.settle();
+        }
         let now = Instant::now();
         let deadline = self.conn.poll_timeout();
         if deadline.is_some_and(|d| d <= now) {
@@ -416,18 +419,27 @@ impl<S: Transport> WebSocket<S> {
         self.settle()
     }
 
-    /// Gives the connection the `n` bytes just read, and finishes a
-    /// message it decodes over several turns (`Config::turn_bytes`): this
-    /// adapter runs each connection on its caller's thread, so there is no
-    /// one else to yield to. A protocol error ends the connection (the
-    /// Close with its code is queued and the Closed event says why).
+    /// Gives the connection the `n` bytes just read. A protocol error ends
+    /// the connection (the Close with its code is queued and the Closed
+    /// event says why).
     fn take_in(&mut self, n: usize) {
         let data = self.buf.get(..n).unwrap_or_default();
         let _ = self.conn.receive(Instant::now(), data);
-        while self.conn.decoding_pending() {
-            self.conn.new_turn();
-            let _ = self.conn.continue_decoding(Instant::now());
+    }
+
+    /// Instead of reading: the next part of what the connection still has
+    /// to decode (`Connection::decoding_pending`), a message it inflates
+    /// over several turns (`Config::turn_bytes`; this adapter runs each
+    /// connection on its caller's thread, so there is no one else to
+    /// yield to, and each turn is a new one) or the next batch of events.
+    /// Whether there was any.
+    fn decode_pending(&mut self) -> bool {
+        if !self.conn.decoding_pending() {
+            return false;
         }
+        self.conn.new_turn();
+        let _ = self.conn.continue_decoding(Instant::now());
+        true
     }
 
     fn arm_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
@@ -492,6 +504,13 @@ impl<S: Transport> WebSocket<S> {
         let limit = self.conn.config().max_unread_bytes;
         // A bounded pass: a peer that keeps sending cannot hold `send` here.
         for _ in 0..READ_AHEAD_PASSES {
+            if self.decode_pending() {
+                self.drain_events();
+                if self.held >= limit || self.conn.state().is_terminal() {
+                    return None;
+                }
+                continue;
+            }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
                     self.conn.receive_eof();
@@ -532,11 +551,12 @@ impl<S: Transport> WebSocket<S> {
 
     fn drain_events(&mut self) {
         if !self.closing {
-            // all at once: weighed in one pass, then the core's queue is
-            // swapped with ours (appended when ours holds some)
-            let weight: usize = self.conn.queued_events().map(Event::footprint).sum();
-            self.held += weight;
+            // all at once (swapped with ours, or appended when ours holds
+            // more), then weighed in one pass
+            let before = self.events.len();
             self.conn.take_events(&mut self.events);
+            let weight: usize = self.events.range(before..).map(Event::footprint).sum();
+            self.held += weight;
             return;
         }
         let limit = self.conn.config().max_message_size;

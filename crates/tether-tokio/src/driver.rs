@@ -790,6 +790,12 @@ impl Inner {
             if self.output_pending() && self.conn.state().is_terminal() {
                 break;
             }
+            if self.conn.decoding_pending() && self.conn.queued_events().next().is_none() {
+                // the next batch is decoded by the next round's
+                // `step_decode` (with the drive's clock), after an owner
+                // had the chance to take these
+                break;
+            }
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
@@ -1056,10 +1062,12 @@ impl Inner {
     /// A drive for an owner that wants the next events: it returns as soon
     /// as a round queued some for the application with nothing left to
     /// write and the transport read dry (its last read took less than
-    /// offered), unsettled (no wait registered, no timer armed: the owner
-    /// comes back for the next events once it has read these, and that
-    /// drive does both). While reads come back full (large messages), it
-    /// reads on up to the turn, as any drive does.
+    /// offered) or the core holding more input behind a full batch of
+    /// events (`Connection::decoding_pending`: the next drive decodes it),
+    /// unsettled (no wait registered, no timer armed: the owner comes back
+    /// for the next events once it has read these, and that drive does
+    /// both). While reads come back full (large messages), it reads on up
+    /// to the turn, as any drive does.
     pub(crate) fn drive_to_events(&mut self, cx: &mut Context<'_>) {
         self.drive_rounds(cx, true, true);
     }
@@ -1109,7 +1117,7 @@ impl Inner {
             // (the final event alone does not count: it waits for the
             // transport's end, which this drive must wait for)
             if to_events
-                && self.read_short
+                && (self.read_short || self.conn.decoding_pending())
                 && !self.items.is_empty()
                 && !self.end_waits_for_transport()
                 && self.flushed()

@@ -203,6 +203,19 @@ pub const IDLE_SPARE_MAX: usize = 64 * 1024;
 /// about as much time per turn as bulk data.
 pub const TURN_FRAME_COST: usize = 256;
 
+/// The most events one decoding pass queues: once the connection's queue
+/// holds this many, decoding stops and the rest of the input waits, as
+/// bytes, in the input buffer ([`Connection::decoding_pending`]) until the
+/// queue is taken. So the queue's allocation stays within
+/// `EVENT_BATCH` x `size_of::<Event>()` (20 KiB) however many tiny frames
+/// one read brings (a 64 KiB read of 16-byte messages is about 3,000),
+/// and an adapter that swaps queues with it holds no more either: a
+/// connection's peak memory stays under the allocator's thresholds
+/// (glibc maps and unmaps larger blocks, a page fault per page each time
+/// a connection is new). Decoding in batches of this size costs nothing
+/// measurable.
+pub const EVENT_BATCH: usize = 512;
+
 /// The least pending payload worth reading straight into its frame's
 /// buffer ([`Connection::receive_buffer`]); less goes through the input
 /// buffer.
@@ -288,6 +301,9 @@ pub struct Connection {
     /// A received message the extension is still decoding (over several
     /// turns); input waits behind it.
     decoding: Option<Box<Decoding>>,
+    /// Decoding stopped with [`EVENT_BATCH`] events queued: the input
+    /// buffer holds more, to be decoded once the queue is taken.
+    input_held: bool,
     /// Work done since the turn began (`Config::turn_bytes`).
     turn_work: usize,
     /// The held-back timer fired: at the next budget check, the largest
@@ -597,6 +613,7 @@ impl Connection {
             sent: None,
             large_payloads: false,
             decoding: None,
+            input_held: false,
             turn_work: 0,
             budget_overdue: false,
             idle_released: false,
@@ -711,15 +728,20 @@ impl Connection {
         // still arriving goes straight into that frame's own buffer.
         self.turn_work = self.turn_work.saturating_add(data.len());
         self.a().last_read = data.len();
+        if self.input_held {
+            // the input that waited comes first, as far as the queue has room
+            self.process(now)?;
+        }
         let mut data = data;
         while !data.is_empty() {
             if self.input_stopped() {
                 self.a().input.clear();
                 return Ok(());
             }
-            if self.decoding.is_some() {
-                // a message is still being decoded: what follows it waits
-                // (an adapter reads no more until `continue_decoding` ends it)
+            if self.decoding.is_some() || self.input_held {
+                // a message is still being decoded, or a batch of events
+                // waits to be taken: what follows waits (an adapter reads
+                // no more until `continue_decoding` ends it)
                 let a = self.a();
                 a.input_room(data.len());
                 a.input.extend_from_slice(data);
@@ -742,7 +764,9 @@ impl Connection {
                 // finish a header that was split across reads
                 data.len().min(tether_frame::MAX_HEADER_LEN)
             };
-            a.input_room(take);
+            // room for the whole read: should decoding stop at a full
+            // batch, the rest joins the input without moving what is there
+            a.input_room(data.len());
             a.input.extend_from_slice(&data[..take]);
             data = &data[take..];
             self.process(now)?;
@@ -798,11 +822,11 @@ impl Connection {
     ///   at least half of it (else they are copied out), so what unread
     ///   messages keep of read buffers stays within the bound
     ///   `Config::max_unread_bytes` documents;
-    /// - while an extension is still decoding a message
+    /// - while a message or a batch of events is pending
     ///   ([`Connection::decoding_pending`]), or once input is no longer
     ///   taken.
     pub fn receive_buffer(&mut self, max: usize) -> Option<Limit<&mut BytesMut>> {
-        if self.input_stopped() || self.decoding.is_some() {
+        if self.input_stopped() || self.decoding.is_some() || self.input_held {
             return None;
         }
         // none while the connection holds no buffers (idle, or new)
@@ -903,21 +927,38 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether a received message is still being decoded: an extension
-    /// (permessage-deflate inflating a message much larger than it was on
-    /// the wire) works on it over several turns of `Config::turn_bytes`.
+    /// Whether received input is still to be decoded:
+    /// - a message an extension works on over several turns of
+    ///   `Config::turn_bytes` (permessage-deflate inflating a message much
+    ///   larger than it was on the wire);
+    /// - or frames that arrived behind a full batch of events: decoding
+    ///   stops once [`EVENT_BATCH`] events are queued, and the rest of the
+    ///   read waits in the input buffer, as bytes, until they are taken
+    ///   (pending once the queue has room again: `continue_decoding`
+    ///   always has something to do while this is `true`).
+    ///
     /// While it is, read nothing more from the transport (input given to
-    /// [`Connection::receive`] meanwhile waits behind the message, in
-    /// memory): call [`Connection::continue_decoding`] instead, after
-    /// letting other connections run if [`Connection::turn_spent`].
+    /// [`Connection::receive`] meanwhile waits behind it, in memory): call
+    /// [`Connection::continue_decoding`] instead, after letting other
+    /// connections run if [`Connection::turn_spent`].
+    /// [`Connection::poll_event`] and [`Connection::take_events`] decode
+    /// the next batch themselves when they find the queue empty, so a loop
+    /// that takes every event after each `receive` needs no more.
     pub fn decoding_pending(&self) -> bool {
-        self.decoding.is_some() && !self.input_stopped()
+        !self.input_stopped()
+            && (self.decoding.is_some()
+                || self.input_held
+                    && self
+                        .active
+                        .as_ref()
+                        .is_some_and(|a| a.events.len() < EVENT_BATCH))
     }
 
-    /// Goes on with the message [`Connection::decoding_pending`] reports,
-    /// for at most the rest of the turn (`Config::turn_bytes`); once it is
-    /// done and queued as an event, the input that waited behind it is
-    /// processed. Does nothing when nothing is pending.
+    /// Goes on with what [`Connection::decoding_pending`] reports: the
+    /// message an extension decodes, for at most the rest of the turn
+    /// (`Config::turn_bytes`), then the input that waited behind it, up to
+    /// the next [`EVENT_BATCH`] events queued (none while the queue still
+    /// holds a full batch). Does nothing when nothing is pending.
     ///
     /// # Errors
     /// As [`Connection::receive`] (e.g. 1009 when the message inflates
@@ -1171,6 +1212,7 @@ impl Connection {
     }
 
     fn process(&mut self, now: Instant) -> Result<(), Error> {
+        self.input_held = false;
         loop {
             if self.input_stopped() {
                 self.a().input.clear();
@@ -1180,6 +1222,11 @@ impl Connection {
                 return Ok(());
             }
             let a = self.a();
+            if a.events.len() >= EVENT_BATCH {
+                // the rest waits as bytes until the queue is taken
+                self.input_held = !a.input.is_empty();
+                return Ok(());
+            }
             match a.decoder.decode_small(&mut a.input) {
                 Err(e) => return Err(self.fail(e.into())),
                 // a small payload held inline: no reference count to touch
@@ -1681,12 +1728,43 @@ impl Connection {
     /// the queue empty (the application has taken those events and had its
     /// chance to answer them): our Close is queued after those answers and
     /// the final [`Event::Closed`] is returned.
+    ///
+    /// Finding the queue empty while input waits behind a full batch
+    /// ([`Connection::decoding_pending`]), it decodes the next
+    /// [`EVENT_BATCH`] events first (at the time of the last `receive`):
+    /// this may queue output (Pongs, our Close after a violation).
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         match self.active.as_mut().and_then(|a| a.events.pop_front()) {
             Some(event) => Some(event),
-            None => self.deferred_event(),
+            None => self.next_batch_or_deferred(),
         }
+    }
+
+    /// The queue is empty: the next batch of held input, decoded, or the
+    /// failure deferred behind the events taken.
+    #[inline(never)]
+    fn next_batch_or_deferred(&mut self) -> Option<Event> {
+        if self.decode_held()
+            && let Some(event) = self.active.as_mut().and_then(|a| a.events.pop_front())
+        {
+            return Some(event);
+        }
+        self.deferred_event()
+    }
+
+    /// Decodes the next batch of input held behind a full queue, at the
+    /// time of the read that brought it; whether there was any.
+    fn decode_held(&mut self) -> bool {
+        if !self.input_held || self.decoding.is_some() {
+            return false;
+        }
+        let now = self.now;
+        self.settle_pins();
+        // a protocol error is queued as the end (our Close, the final event)
+        let _ = self.process(now);
+        self.settle_pins();
+        true
     }
 
     /// Takes every queued event at once, appended to `into` in order: the
@@ -1696,13 +1774,18 @@ impl Connection {
     /// go in front of the connection's and the two queues are swapped, so
     /// their allocations are reused in turn (an adapter keeping its own
     /// queue of unread events moves a whole read's worth in one step).
-    /// Look at them first with [`Connection::queued_events`].
+    /// Look at them first with [`Connection::queued_events`]. Finding the
+    /// queue empty while input waits behind a full batch, it decodes the
+    /// next batch first, as `poll_event` does.
     ///
     /// With `Config::auto_close_reply` on, a violation found behind queued
     /// events is carried out by the take that finds the queue empty (as by
     /// the `poll_event` that finds it empty): the application has had its
     /// chance to answer what it took before our Close goes out.
     pub fn take_events(&mut self, into: &mut VecDeque<Event>) {
+        if self.active.as_ref().is_none_or(|a| a.events.is_empty()) {
+            self.decode_held();
+        }
         if self.active.as_ref().is_none_or(|a| a.events.is_empty()) {
             // as `poll_event` finding the queue empty
             match self.deferred_event() {
