@@ -1089,7 +1089,10 @@ impl Inner {
             let budget_allows = !read || self.budget_allows_read(cx, clock);
             if read && self.can_read() && budget_allows {
                 progress |= if self.conn.decoding_pending() {
-                    self.step_decode(clock)
+                    // a batch of events at a time: the next one is decoded
+                    // once the application has taken this one (until then
+                    // the rest waits as bytes, and nothing more is read)
+                    self.items.len() < tether::EVENT_BATCH && self.step_decode(clock)
                 } else {
                     self.step_read(cx, clock)
                 };
@@ -1278,8 +1281,9 @@ impl Inner {
         }
     }
 
-    /// A received message the core decodes over several turns: the next
-    /// part of it (read nothing meanwhile).
+    /// What the core still has to decode (`Connection::decoding_pending`):
+    /// the next part of a message an extension decodes over several turns,
+    /// or the next batch of events (read nothing meanwhile).
     fn step_decode(&mut self, now: std::time::Instant) -> bool {
         // a protocol error is also an event (the final Closed)
         let _ = self.conn.continue_decoding(now);
