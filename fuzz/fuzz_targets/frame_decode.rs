@@ -1,9 +1,10 @@
 //! Arbitrary bytes into the frame decoder, in both roles and arbitrary
 //! chunkings. The decoder must never panic, never return a payload longer
 //! than the limit, and unmasked partial payloads must be a prefix of the
-//! frame that completes. `decode_small` (small whole frames copied out)
-//! runs beside `decode` on the same chunks and must give the same frames
-//! and the same errors.
+//! frame that completes. `decode_small` (small whole frames copied out),
+//! tried after `decode_small_from` (small whole frames decoded from a
+//! slice), runs beside `decode` on the same chunks and must give the same
+//! frames and the same errors.
 #![no_main]
 
 use bytes::BytesMut;
@@ -26,7 +27,15 @@ fuzz_target!(|input: (bool, bool, u8, &[u8])| {
         buf.extend_from_slice(piece);
         small_buf.extend_from_slice(piece);
         loop {
-            let other = small_frame(small.decode_small(&mut small_buf));
+            let other = match small.decode_small_from(&small_buf) {
+                Ok(Some((header, payload, used))) => {
+                    assert!(payload.is_inline() && payload.len() <= Payload::INLINE_CAPACITY);
+                    bytes::Buf::advance(&mut small_buf, used);
+                    Ok(Some((header, payload.to_vec())))
+                }
+                Ok(None) => small_frame(small.decode_small(&mut small_buf)),
+                Err(e) => Err(e),
+            };
             match dec.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     assert!(frame.payload.len() as u64 <= limits.max_frame_size);

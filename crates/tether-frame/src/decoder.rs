@@ -242,6 +242,45 @@ impl FrameDecoder {
         self.decode_as::<true>(buf)
     }
 
+    /// A whole frame of at most [`Payload::INLINE_CAPACITY`] payload bytes
+    /// at the front of `data`, decoded straight from it (nothing is
+    /// buffered): its header, its payload held inline and unmasked, and
+    /// how many bytes of `data` it took. `Ok(None)`, with nothing taken,
+    /// when the next frame is larger or incomplete, or a frame is in
+    /// progress: decode those from a buffer ([`FrameDecoder::decode_small`]).
+    /// A reader handed a run of tiny frames decodes them without copying
+    /// the run into a buffer first.
+    ///
+    /// # Errors
+    /// As [`FrameDecoder::decode`]: a header that breaks a rule fails the
+    /// decoder.
+    #[inline]
+    pub fn decode_small_from(
+        &mut self,
+        data: &[u8],
+    ) -> Result<Option<(FrameHeader, Payload, usize)>, FrameError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        if self.pending.is_some() {
+            return Ok(None);
+        }
+        let (header, used) = match FrameHeader::parse(data) {
+            Ok(Status::Complete(header, used)) => (header, used),
+            Ok(Status::Incomplete { .. }) => return Ok(None),
+            Err(err) => return Err(self.fail(err)),
+        };
+        if let Err(err) = header.validate(self.role, &self.limits) {
+            return Err(self.fail(err));
+        }
+        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        if len > Payload::INLINE_CAPACITY || data.len() - used < len {
+            return Ok(None);
+        }
+        let payload = Payload::unmasked(data.get(used..).unwrap_or_default(), len, header.mask);
+        Ok(Some((header, payload, used + len)))
+    }
+
     // Inlined (with `FrameHeader::parse` and `validate`) into the caller's
     // loop: returned through memory, the header and `Frame` were stored
     // field by field and reloaded as wider words, which stalls on

@@ -48,7 +48,7 @@ proptest! {
         sender in role(),
         frames in proptest::collection::vec(frame(), 1..6),
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
-        small in any::<bool>(),
+        mode in 0u8..3,
     ) {
         let mut key_state = 0x1234_5678u32;
         let mut enc = FrameEncoder::new(sender, move || {
@@ -70,9 +70,19 @@ proptest! {
         for w in points.windows(2) {
             buf.extend_from_slice(&wire[w[0]..w[1]]);
             loop {
-                // `decode_small` copies whole small frames out; the bytes
+                // `decode_small` copies whole small frames out, and
+                // `decode_small_from` decodes them from a slice; the bytes
                 // and headers are the same as `decode`'s
-                let f = if small {
+                if mode == 2 {
+                    if let Some((header, payload, used)) = dec.decode_small_from(&buf).unwrap() {
+                        prop_assert!(payload.is_inline());
+                        prop_assert_eq!(used as u64, header.encoded_len() as u64 + header.payload_len);
+                        bytes::Buf::advance(&mut buf, used);
+                        out.push(Frame { header, payload: BytesMut::from(&payload[..]) });
+                        continue;
+                    }
+                }
+                let f = if mode >= 1 {
                     match dec.decode_small(&mut buf).unwrap() {
                         None => break,
                         Some(Decoded::Frame(f)) => f,
@@ -142,7 +152,14 @@ proptest! {
             buf.extend_from_slice(piece);
             loop {
                 let decoded = if small {
-                    dec.decode_small(&mut buf).map(|d| d.map(|_| ()))
+                    match dec.decode_small_from(&buf) {
+                        Ok(Some((_, _, used))) => {
+                            bytes::Buf::advance(&mut buf, used);
+                            Ok(Some(()))
+                        }
+                        Ok(None) => dec.decode_small(&mut buf).map(|d| d.map(|_| ())),
+                        Err(e) => Err(e),
+                    }
                 } else {
                     dec.decode(&mut buf).map(|d| d.map(|_| ()))
                 };

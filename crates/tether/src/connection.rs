@@ -758,6 +758,23 @@ impl Connection {
                 continue;
             }
             let a = self.a();
+            if a.input.is_empty() && a.decoder.payload_remaining().is_none() {
+                // tiny whole frames straight from the read, nothing buffered
+                let used = self.receive_small(now, data)?;
+                data = data.get(used..).unwrap_or_default();
+                if used > 0 {
+                    continue;
+                }
+            }
+            let a = self.a();
+            if a.events.len() >= EVENT_BATCH {
+                // a full batch: the rest of the read waits as bytes, as it
+                // came (`process` finds the frames in it when it resumes)
+                a.input_room(data.len());
+                a.input.extend_from_slice(data);
+                self.input_held = true;
+                break;
+            }
             let take = if a.input.is_empty() {
                 whole_frames_prefix(data)
             } else {
@@ -774,6 +791,35 @@ impl Connection {
         self.note_large_payloads();
         self.track_progress(now);
         Ok(())
+    }
+
+    /// Decodes the whole frames of at most `Payload::INLINE_CAPACITY`
+    /// bytes at the front of `data` (with nothing buffered before them),
+    /// up to a full batch of events or input no longer taken; how many
+    /// bytes they took. Copied into a buffer first, a read of 16-byte
+    /// messages was scanned for frame boundaries, copied, then decoded:
+    /// a third of the time of a 64 KiB read.
+    #[inline]
+    fn receive_small(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
+        let mut used = 0;
+        loop {
+            if self.input_stopped() || self.decoding.is_some() {
+                return Ok(used);
+            }
+            let a = self.a();
+            if a.events.len() >= EVENT_BATCH {
+                return Ok(used);
+            }
+            let rest = data.get(used..).unwrap_or_default();
+            match a.decoder.decode_small_from(rest) {
+                Err(e) => return Err(self.fail(e.into())),
+                Ok(Some((header, payload, took))) => {
+                    used += took;
+                    self.handle_frame(now, header, payload)?;
+                }
+                Ok(None) => return Ok(used),
+            }
+        }
     }
 
     /// Whether large payloads are arriving: a frame of [`LARGE_PAYLOAD`] or

@@ -11,11 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
-#[path = "common/counting.rs"]
-mod counting;
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::BufMut;
@@ -165,47 +162,6 @@ fn rfc6455_7_1_7_a_violation_behind_a_full_batch_fails_after_the_messages() {
         let out = h.output();
         assert_eq!(out.last().unwrap().opcode, CLOSE);
     }
-}
-
-/// The queue's allocation stays within one batch: 64 KiB of empty
-/// messages (32,768 of them) held the connection to the input buffer, the
-/// queue of one batch, and no more.
-#[test]
-fn rfc6455_10_4_the_event_queue_holds_one_batch_of_tiny_frames() {
-    for role in ROLES {
-        let one = frame(role, BINARY, b"");
-        let wire = one.repeat(64 * 1024 / one.len());
-        let now = Instant::now();
-        let mut conn = Connection::new(role, Config::default(), now);
-        let before = CURRENT_BYTES();
-        conn.receive(now, &wire).unwrap();
-        let held = CURRENT_BYTES() - before;
-        let queue = 2 * EVENT_BATCH * size_of::<Event>();
-        assert!(
-            held <= 64 * 1024 + queue + 4096,
-            "{role:?}: {held} bytes held after one read"
-        );
-        // taking them all, batch by batch, leaves no larger queue behind
-        let mut count = 0;
-        let mut taken = VecDeque::new();
-        loop {
-            conn.take_events(&mut taken);
-            if taken.is_empty() {
-                break;
-            }
-            count += taken.len();
-            assert!(taken.len() <= EVENT_BATCH);
-            taken.clear();
-            let now_held = CURRENT_BYTES() - before;
-            assert!(now_held <= 64 * 1024 + 2 * queue + 4096, "{now_held}");
-        }
-        assert_eq!(count, wire.len() / one.len());
-    }
-}
-
-#[allow(non_snake_case)]
-fn CURRENT_BYTES() -> usize {
-    counting::CURRENT.load(Ordering::Relaxed)
 }
 
 proptest! {

@@ -21,7 +21,7 @@ use bytes::BufMut;
 use common::*;
 use counting::CURRENT;
 use tether::upgrade::Upgraded;
-use tether::{Config, Connection, DeflateConfig, Event, Role};
+use tether::{Config, Connection, DeflateConfig, EVENT_BATCH, Event, Role};
 
 /// One measurement at a time: the counter is process-wide.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -357,4 +357,43 @@ fn rfc7692_small_inflated_messages_keep_no_large_buffer() {
             .all(|e| matches!(e, Event::Message(m) if m.as_bytes() == [9; 16]))
     );
     assert_within_bound("inflated", unread.iter(), held);
+}
+
+/// Decoding in batches (`tether::EVENT_BATCH`): the queue's allocation
+/// stays within one batch. A read of 64 KiB of empty messages (32,768 of
+/// them, 1.3 MB of events queued at once before) holds the connection to
+/// its input buffer and the queue of one batch; taking them batch by
+/// batch leaves no larger queue behind.
+#[test]
+fn rfc6455_10_4_the_event_queue_holds_one_batch_of_tiny_frames() {
+    let _serial = serial();
+    for role in ROLES {
+        let one = frame(role, BINARY, b"");
+        let wire = one.repeat(64 * 1024 / one.len());
+        let now = Instant::now();
+        let mut conn = Connection::new(role, Config::default(), now);
+        let before = CURRENT.load(Ordering::Relaxed);
+        conn.receive(now, &wire).unwrap();
+        let held = CURRENT.load(Ordering::Relaxed) - before;
+        let queue = 2 * EVENT_BATCH * size_of::<Event>();
+        assert!(
+            held <= 64 * 1024 + queue + 4096,
+            "{role:?}: {held} bytes held after one read"
+        );
+        // taking them all, batch by batch, leaves no larger queue behind
+        let mut count = 0;
+        let mut taken = VecDeque::new();
+        loop {
+            conn.take_events(&mut taken);
+            if taken.is_empty() {
+                break;
+            }
+            count += taken.len();
+            assert!(taken.len() <= EVENT_BATCH);
+            taken.clear();
+            let now_held = CURRENT.load(Ordering::Relaxed) - before;
+            assert!(now_held <= 64 * 1024 + 2 * queue + 4096, "{now_held}");
+        }
+        assert_eq!(count, wire.len() / one.len());
+    }
 }
