@@ -73,14 +73,14 @@ proptest! {
                 // `decode_small` copies whole small frames out, and
                 // `decode_small_from` decodes them from a slice; the bytes
                 // and headers are the same as `decode`'s
-                if mode == 2 {
-                    if let Some((header, payload, used)) = dec.decode_small_from(&buf).unwrap() {
-                        prop_assert!(payload.is_inline());
-                        prop_assert_eq!(used as u64, header.encoded_len() as u64 + header.payload_len);
-                        bytes::Buf::advance(&mut buf, used);
-                        out.push(Frame { header, payload: BytesMut::from(&payload[..]) });
-                        continue;
-                    }
+                if mode == 2
+                    && let Some((header, payload, used)) = dec.decode_small_from(&buf).unwrap()
+                {
+                    prop_assert!(payload.is_inline());
+                    prop_assert_eq!(used as u64, header.encoded_len() as u64 + header.payload_len);
+                    bytes::Buf::advance(&mut buf, used);
+                    out.push(Frame { header, payload: BytesMut::from(&payload[..]) });
+                    continue;
                 }
                 let f = if mode >= 1 {
                     match dec.decode_small(&mut buf).unwrap() {
