@@ -212,6 +212,11 @@ fn take_events(
         match event {
             Event::Message(Message::Binary(payload)) => note(seen, &payload, expect)?,
             Event::Message(Message::Text(text)) => note(seen, text.as_str().as_bytes(), expect)?,
+            // a violation found behind a full batch of events ends the
+            // connection there (`receive` returned before reaching it)
+            Event::Closed(info) if !info.was_clean => {
+                return Err(format!("closed {}", u16::from(info.code)));
+            }
             _ => {}
         }
     }

@@ -692,10 +692,17 @@ impl Connection {
     /// and events; drain both afterwards. Receiving postpones the next
     /// keep-alive. Input after the connection ended is ignored.
     ///
+    /// At most [`EVENT_BATCH`] events are decoded and queued at once; the
+    /// rest of the input waits, as bytes, and is decoded as the events are
+    /// taken ([`Connection::decoding_pending`]).
+    ///
     /// # Errors
-    /// [`Error::Protocol`] when the input breaks RFC 6455 or a limit: our
-    /// Close with the matching code is queued, the state is `Closed`, and a
-    /// final [`Event::Closed`] follows the events decoded before the error.
+    /// [`Error::Protocol`] when the input decoded in this call breaks RFC
+    /// 6455 or a limit: our Close with the matching code is queued, the
+    /// state is `Closed`, and a final [`Event::Closed`] follows the events
+    /// decoded before the error. A violation in input that waited behind a
+    /// full batch is found when that input is decoded: it ends the
+    /// connection the same way, and the final `Closed` event says why.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         if self.state.is_terminal() {
             return Ok(());
