@@ -552,11 +552,17 @@ impl<S: Transport> WebSocket<S> {
     fn drain_events(&mut self) {
         if !self.closing {
             // all at once (swapped with ours, or appended when ours holds
-            // more), then weighed in one pass
+            // more), weighed as they were queued; when the core's queue is
+            // empty, `take_events` decodes the next batch first: weighed
+            // after the take
             let before = self.events.len();
+            let queued = self.conn.queued();
             self.conn.take_events(&mut self.events);
-            let weight: usize = self.events.range(before..).map(Event::footprint).sum();
-            self.held += weight;
+            self.held += if queued.events > 0 {
+                queued.weight
+            } else {
+                self.events.range(before..).map(Event::footprint).sum()
+            };
             return;
         }
         let limit = self.conn.config().max_message_size;

@@ -832,18 +832,11 @@ impl Inner {
         {
             return;
         }
-        // every event but the final `Closed` weighs something
-        let (mut footprint, mut messages, mut closed) = (0usize, 0usize, false);
-        for event in self.conn.queued_events() {
-            match event {
-                Event::Message(_) => messages += 1,
-                Event::Closed(_) => closed = true,
-                Event::Ping(_) | Event::Pong(_) => {}
-            }
-            footprint = footprint.saturating_add(event.footprint());
-        }
-        if footprint == 0
-            || closed
+        // weighed as they were queued (no pass over them)
+        let queued = self.conn.queued();
+        let (footprint, messages) = (queued.weight, queued.messages);
+        if queued.events == 0
+            || queued.ends
             || self.unread_total().saturating_add(footprint) > self.conn.config().max_unread_bytes
         {
             return;

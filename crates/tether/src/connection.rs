@@ -349,7 +349,7 @@ struct Active {
     direct: Direct,
     /// Bytes the last read brought (`receive` or `received`).
     last_read: usize,
-    events: VecDeque<Event>,
+    events: EventQueue,
     incoming: Option<Incoming>,
     /// `on_frame_start` ran for the frame the decoder is in the middle of.
     frame_started: bool,
@@ -364,6 +364,123 @@ struct Active {
     /// `Config::message_timeout`; here, not in the connection: only a
     /// connection with input in flight has a message in progress).
     progress_seen: usize,
+}
+
+/// What the events waiting to be taken come to ([`Connection::queued`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queued {
+    /// How many there are.
+    pub events: usize,
+    /// How many of them are messages.
+    pub messages: usize,
+    /// What they weigh: the sum of their [`Event::footprint`]s, as counted
+    /// against `Config::max_unread_bytes`.
+    pub weight: usize,
+    /// Whether the last is the final [`Event::Closed`].
+    pub ends: bool,
+}
+
+/// The events waiting to be taken, with what they weigh and how many are
+/// not messages, counted as they are queued: an adapter weighs a batch
+/// before taking it ([`Connection::take_events`] empties the queue)
+/// without a pass over its events. Once events are taken one by one
+/// ([`Connection::poll_event`]), the counts are recounted when asked
+/// instead (a pop would otherwise weigh each event again).
+struct EventQueue {
+    queue: VecDeque<Event>,
+    /// The sum of their [`Event::footprint`]s, while `counted`.
+    weight: usize,
+    /// How many are Pings, Pongs or the final `Closed`, while `counted`.
+    controls: usize,
+    /// No event was popped since the queue was last empty (else the
+    /// counts are stale).
+    counted: bool,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            weight: 0,
+            controls: 0,
+            counted: true,
+        }
+    }
+}
+
+impl EventQueue {
+    #[inline(always)]
+    fn push(&mut self, event: Event) {
+        self.weight += event.footprint();
+        self.controls += usize::from(!matches!(event, Event::Message(_)));
+        self.queue.push_back(event);
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Event> {
+        let event = self.queue.pop_front()?;
+        if self.queue.is_empty() {
+            // counted again from nothing
+            (self.weight, self.controls, self.counted) = (0, 0, true);
+        } else {
+            self.counted = false;
+        }
+        Some(event)
+    }
+
+    /// What they weigh, and how many are not messages.
+    fn counts(&self) -> (usize, usize) {
+        if self.counted {
+            return (self.weight, self.controls);
+        }
+        self.queue.iter().fold((0, 0), |(weight, controls), e| {
+            (
+                weight + e.footprint(),
+                controls + usize::from(!matches!(e, Event::Message(_))),
+            )
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
+    fn clear(&mut self) {
+        *self = Self {
+            queue: core::mem::take(&mut self.queue),
+            ..Self::default()
+        };
+        self.queue.clear();
+    }
+
+    /// Moves every event to the back of `into`. The shorter queue's events
+    /// move, not the longer's: when `into` holds fewer (and this queue has
+    /// room for them in front), they go in front of these and the two
+    /// queues are swapped, so their allocations are reused in turn (a read
+    /// of 16-byte frames queues a whole batch).
+    fn take_into(&mut self, into: &mut VecDeque<Event>) {
+        let room = self.queue.capacity() - self.queue.len();
+        if into.len() < self.queue.len() && into.len() <= room {
+            while let Some(event) = into.pop_back() {
+                self.queue.push_front(event);
+            }
+            core::mem::swap(&mut self.queue, into);
+        } else {
+            into.append(&mut self.queue);
+        }
+        *self = Self {
+            queue: core::mem::take(&mut self.queue),
+            ..Self::default()
+        };
+    }
 }
 
 /// The decoder's limits: the configured frame size, and the RSV bits the
@@ -393,7 +510,7 @@ impl Active {
             controls_new: 0,
             direct: Direct::None,
             last_read: 0,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             incoming: None,
             frame_started: false,
             frame_checked: 0,
@@ -447,6 +564,7 @@ impl Active {
         if self.input_paid + weight < half {
             weight += self
                 .events
+                .queue
                 .range(mark..)
                 .map(|e| match e {
                     Event::Message(m) => m.len(),
@@ -467,7 +585,8 @@ impl Active {
     #[inline(never)]
     fn copy_out(&mut self, mark: usize) {
         let (base, alloc) = (self.input_base, self.input_alloc);
-        for event in self.events.range_mut(mark..) {
+        // (a copy weighs what the original did: the queue's weight holds)
+        for event in self.events.queue.range_mut(mark..) {
             if let Event::Message(m) = event
                 && lies_in(m.as_bytes(), base, alloc)
             {
@@ -1201,7 +1320,7 @@ impl Connection {
                 a.drop_input();
             }
             if a.events.is_empty() {
-                a.events = VecDeque::new();
+                a.events = EventQueue::default();
             }
             a.decoder.release_spares_over(IDLE_SPARE_MAX);
         }
@@ -1338,7 +1457,7 @@ impl Connection {
                 Message::Binary(payload.into_payload())
             };
             if a.events.len() < a.events.capacity() {
-                a.events.push_back(Event::Message(message));
+                a.events.push(Event::Message(message));
             } else {
                 self.push_event_grow(Event::Message(message));
             }
@@ -1351,7 +1470,7 @@ impl Connection {
     /// `events.push_back` when it must grow (out of the fast path).
     #[inline(never)]
     fn push_event_grow(&mut self, event: Event) {
-        self.a().events.push_back(event);
+        self.a().events.push(event);
     }
 
     /// Every frame but a whole, unfragmented, untransformed data message.
@@ -1472,7 +1591,7 @@ impl Connection {
                 }
                 let a = self.a();
                 a.controls_new += 1;
-                a.events.push_back(Event::Ping(payload));
+                a.events.push(Event::Ping(payload));
                 Ok(())
             }
             OpCode::Pong => {
@@ -1482,8 +1601,7 @@ impl Connection {
                 }
                 let a = self.a();
                 a.controls_new += 1;
-                a.events
-                    .push_back(Event::Pong(Bytes::copy_from_slice(&payload)));
+                a.events.push(Event::Pong(Bytes::copy_from_slice(&payload)));
                 Ok(())
             }
             OpCode::Close => self.on_close(now, &payload),
@@ -1592,7 +1710,7 @@ impl Connection {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
         };
-        self.a().events.push_back(Event::Message(message));
+        self.a().events.push(Event::Message(message));
         Ok(())
     }
 
@@ -1722,7 +1840,7 @@ impl Connection {
         self.close_info = Some(Box::new(info.clone()));
         let a = self.a();
         a.controls_new += 1;
-        a.events.push_back(Event::Closed(info));
+        a.events.push(Event::Closed(info));
         a.input.clear();
         a.incoming = None;
         a.sending = None;
@@ -1788,7 +1906,7 @@ impl Connection {
     /// this may queue output (Pongs, our Close after a violation).
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        match self.active.as_mut().and_then(|a| a.events.pop_front()) {
+        match self.active.as_mut().and_then(|a| a.events.pop()) {
             Some(event) => Some(event),
             None => self.next_batch_or_deferred(),
         }
@@ -1799,7 +1917,7 @@ impl Connection {
     #[inline(never)]
     fn next_batch_or_deferred(&mut self) -> Option<Event> {
         if self.decode_held()
-            && let Some(event) = self.active.as_mut().and_then(|a| a.events.pop_front())
+            && let Some(event) = self.active.as_mut().and_then(|a| a.events.pop())
         {
             return Some(event);
         }
@@ -1847,24 +1965,29 @@ impl Connection {
             }
         }
         if let Some(a) = self.active.as_mut().filter(|a| !a.events.is_empty()) {
-            let room = a.events.capacity() - a.events.len();
-            if into.len() < a.events.len() && into.len() <= room {
-                // the few left in `into` go in front of the many here, which
-                // are not moved (a read of 16-byte frames queues thousands)
-                while let Some(event) = into.pop_back() {
-                    a.events.push_front(event);
-                }
-                core::mem::swap(&mut a.events, into);
-            } else {
-                into.append(&mut a.events);
-            }
+            a.events.take_into(into);
         }
     }
 
-    /// The queued events, oldest first, without taking them (to weigh them
-    /// before [`Connection::take_events`]).
+    /// What the queued events come to, kept as they come and go (no pass
+    /// over them): to weigh them before [`Connection::take_events`].
+    pub fn queued(&self) -> Queued {
+        self.active.as_ref().map_or_else(Queued::default, |a| {
+            let q = &a.events;
+            let (weight, controls) = q.counts();
+            Queued {
+                events: q.len(),
+                messages: q.len() - controls,
+                weight,
+                ends: matches!(q.queue.back(), Some(Event::Closed(_))),
+            }
+        })
+    }
+
+    /// The queued events, oldest first, without taking them (to look at
+    /// them before [`Connection::take_events`]).
     pub fn queued_events(&self) -> impl Iterator<Item = &Event> {
-        self.active.iter().flat_map(|a| a.events.iter())
+        self.active.iter().flat_map(|a| a.events.queue.iter())
     }
 
     #[inline(never)]
@@ -1874,7 +1997,7 @@ impl Connection {
         }
         let err = self.deferred_failure.take()?;
         self.carry_out_failure(*err);
-        self.a().events.pop_front()
+        self.a().events.pop()
     }
 
     /// The bytes to write to the transport, as a [`bytes::Buf`]: write

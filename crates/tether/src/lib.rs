@@ -126,7 +126,7 @@ pub use budget::{Budget, Holder};
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
 pub use connection::{
-    BudgetCheck, Connection, EVENT_BATCH, Event, IDLE_SPARE_MAX, Sent, TURN_FRAME_COST,
+    BudgetCheck, Connection, EVENT_BATCH, Event, IDLE_SPARE_MAX, Queued, Sent, TURN_FRAME_COST,
 };
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};

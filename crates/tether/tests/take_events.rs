@@ -3,7 +3,8 @@
 //! `None` gives, in order, however the input is split and however much of
 //! the taken queue is still unread; with `auto_close_reply` on, a violation
 //! found behind unread events is carried out by the take that finds the
-//! queue empty, as by `poll_event`.
+//! queue empty, as by `poll_event`. `Connection::queued` (kept as events
+//! come and go) says what a pass over the queued events says.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -36,6 +37,20 @@ fn wire(role: tether::Role, frames: &[(u8, usize)], bad_tail: bool) -> Vec<u8> {
     wire
 }
 
+/// What `Connection::queued` must say, by a pass over the queued events.
+fn summed(conn: &Connection) -> tether::Queued {
+    let events: Vec<&Event> = conn.queued_events().collect();
+    tether::Queued {
+        events: events.len(),
+        messages: events
+            .iter()
+            .filter(|e| matches!(e, Event::Message(_)))
+            .count(),
+        weight: events.iter().map(|e| e.footprint()).sum(),
+        ends: matches!(events.last(), Some(Event::Closed(_))),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
@@ -64,10 +79,17 @@ proptest! {
             let _ = polled.receive(now, &wire[at..end]);
             let _ = taken.receive(now, &wire[at..end]);
             at = end;
+            prop_assert_eq!(taken.queued(), summed(&taken));
+            // one at a time: what is left is kept weighed
+            if let Some(e) = polled.poll_event() {
+                by_poll.push(format!("{e:?}"));
+                prop_assert_eq!(polled.queued(), summed(&polled));
+            }
             while let Some(e) = polled.poll_event() {
                 by_poll.push(format!("{e:?}"));
             }
             taken.take_events(&mut queue);
+            prop_assert_eq!(taken.queued(), summed(&taken));
             // the adapter's application reads only some of what it took
             for e in queue.drain(..(*read).min(queue.len())) {
                 by_take.push(format!("{e:?}"));
