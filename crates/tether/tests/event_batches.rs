@@ -256,3 +256,12 @@ proptest! {
         prop_assert_eq!(pongs > 0, pings.iter().any(|&p| p < count));
     }
 }
+
+/// The batch's queue is the 20 KiB its docs and `Config`'s memory formula
+/// say: 512 events of 40 bytes (an event is a message, and a message is 40
+/// bytes, `Payload` holding up to 23 inline).
+#[test]
+fn a_full_batch_queues_twenty_kib() {
+    assert_eq!(size_of::<Event>(), 40);
+    assert_eq!(EVENT_BATCH * size_of::<Event>(), 20 * 1024);
+}
