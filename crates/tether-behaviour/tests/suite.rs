@@ -274,6 +274,78 @@ fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
     }
 }
 
+/// Logs every event to the end, a run of 4-byte binary messages numbered
+/// from 0 (checked in order) as one line.
+fn log_to_the_end(ws: &mut dyn Endpoint, log: &mut Vec<String>) {
+    let mut next = 0u32;
+    loop {
+        match ws.next_event() {
+            Some(tether::Event::Message(tether::Message::Binary(b))) if b.len() == 4 => {
+                let index = u32::from_be_bytes(b[..].try_into().unwrap());
+                assert_eq!(index, next, "out of order");
+                next += 1;
+            }
+            event => {
+                if next > 0 {
+                    log.push(format!("{next} binary messages in order"));
+                    next = 0;
+                }
+                log.push(describe_event(event.as_ref()));
+                if matches!(event, None | Some(tether::Event::Closed(_))) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `count` binary messages of 4 bytes, numbered from 0, as one write.
+fn numbered_burst(peer: &Peer, count: usize) -> Vec<u8> {
+    let mut burst = Vec::new();
+    for i in 0..count {
+        let index = u32::try_from(i).unwrap().to_be_bytes();
+        burst.extend(peer.frame(true, 0x2, &index));
+    }
+    burst
+}
+
+/// RFC 6455 section 7.1.2: closing with thousands of tiny messages unread
+/// (more than a batch, `tether::EVENT_BATCH`, of which the rest waits
+/// undecoded): the close reads on to the peer's answer behind them, ends
+/// clean, and the messages stay readable.
+#[test]
+fn rfc6455_7_1_2_close_reaches_the_answer_behind_unread_tiny_messages() {
+    const BURST: usize = 3 * tether::EVENT_BATCH;
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                let info = ws.close(CloseCode::NORMAL, "bye").unwrap();
+                log.push(describe_close(&info));
+                log_to_the_end(ws, log);
+            },
+            |peer, role, log| {
+                let burst = numbered_burst(peer, BURST);
+                peer.write(&burst);
+                log_recv(peer, log);
+                peer.close(1000, "");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "1000 clean by the application".to_string(),
+                format!("{BURST} binary messages in order"),
+                "closed 1000 clean by the application".into(),
+            ],
+            "{role:?}"
+        );
+        assert_eq!(t.peer, ["close 1000 \"bye\"", "eof"], "{role:?}");
+    }
+}
+
 /// RFC 6455 section 10.4: thousands of tiny messages in one write are
 /// decoded a batch at a time (`tether::EVENT_BATCH`), the rest waiting as
 /// bytes: every adapter delivers all of them in order, then the Ping
@@ -282,48 +354,16 @@ fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
 fn rfc6455_10_4_a_burst_of_tiny_messages_arrives_whole_and_in_order() {
     const BURST: usize = 3 * tether::EVENT_BATCH + 5;
     for role in [Role::Client, Role::Server] {
-        let t = both(
-            role,
-            &quick(),
-            |ws, log| {
-                let mut next = 0u32;
-                loop {
-                    match ws.next_event() {
-                        Some(tether::Event::Message(tether::Message::Binary(b)))
-                            if b.len() == 4 =>
-                        {
-                            let index = u32::from_be_bytes(b[..].try_into().unwrap());
-                            assert_eq!(index, next, "out of order");
-                            next += 1;
-                        }
-                        event => {
-                            if next > 0 {
-                                log.push(format!("{next} binary messages in order"));
-                                next = 0;
-                            }
-                            log.push(describe_event(event.as_ref()));
-                            if matches!(event, None | Some(tether::Event::Closed(_))) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            },
-            |peer, role, log| {
-                let mut burst = Vec::new();
-                for i in 0..BURST {
-                    let index = u32::try_from(i).unwrap().to_be_bytes();
-                    burst.extend(peer.frame(true, 0x2, &index));
-                }
-                burst.extend(peer.frame(true, 0x9, b"behind"));
-                burst.extend(peer.frame(true, 0x1, b"last"));
-                peer.write(&burst);
-                log_recv(peer, log);
-                peer.close(1000, "");
-                log_recv(peer, log);
-                peer_finishes(peer, role, log);
-            },
-        );
+        let t = both(role, &quick(), log_to_the_end, |peer, role, log| {
+            let mut burst = numbered_burst(peer, BURST);
+            burst.extend(peer.frame(true, 0x9, b"behind"));
+            burst.extend(peer.frame(true, 0x1, b"last"));
+            peer.write(&burst);
+            log_recv(peer, log);
+            peer.close(1000, "");
+            log_recv(peer, log);
+            peer_finishes(peer, role, log);
+        });
         assert_eq!(
             t.app,
             [

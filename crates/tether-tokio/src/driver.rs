@@ -1084,8 +1084,12 @@ impl Inner {
                 progress |= if self.conn.decoding_pending() {
                     // a batch of events at a time: the next one is decoded
                     // once the application has taken this one (until then
-                    // the rest waits as bytes, and nothing more is read)
-                    self.items.len() < tether::EVENT_BATCH && self.step_decode(clock)
+                    // the rest waits as bytes, and nothing more is read);
+                    // after our Close, on to the peer's answer (bounded by
+                    // `message_fits`)
+                    (self.items.len() < tether::EVENT_BATCH
+                        || self.conn.state() == State::CloseSent)
+                        && self.step_decode(clock)
                 } else {
                     self.step_read(cx, clock)
                 };
