@@ -79,9 +79,9 @@ pub struct Config {
     /// in bytes: the adapter's read buffer (64 KiB) + `max_frame_size` (a
     /// frame arriving) + `max_message_size` (a message being assembled) +
     /// 4 x `max_unread_bytes` + one read (64 KiB in both adapters: what
-    /// waits undecoded behind a full batch of events is at most one read)
-    /// + [`EVENT_BATCH`](crate::EVENT_BATCH) x 40 (20 KiB: the events of
-    /// that read the connection queued and the adapter has not taken) +
+    /// waits undecoded behind a full batch of events is at most one read) +
+    /// [`EVENT_BATCH`](crate::EVENT_BATCH) x 40 (20 KiB: the events of that
+    /// read the connection queued and the adapter has not taken) +
     /// `max_message_size` (received, not yet taken: a message split off the
     /// buffer it was read into keeps all of that buffer alive (one small
     /// enough to be held inline, `Payload`, is copied out and keeps
