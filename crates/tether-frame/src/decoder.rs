@@ -265,6 +265,22 @@ impl FrameDecoder {
         if self.pending.is_some() {
             return Ok(None);
         }
+        let Some((header, used)) = self.next_header(data)? else {
+            return Ok(None);
+        };
+        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        if len > Payload::INLINE_CAPACITY || data.len() - used < len {
+            return Ok(None);
+        }
+        let payload = Payload::unmasked(data.get(used..).unwrap_or_default(), len, header.mask);
+        Ok(Some((header, payload, used + len)))
+    }
+
+    /// The header at the front of `data`, parsed and validated, and its
+    /// length; `None` while it is incomplete. A rule broken fails the
+    /// decoder.
+    #[inline(always)]
+    fn next_header(&mut self, data: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
         let (header, used) = match FrameHeader::parse(data) {
             Ok(Status::Complete(header, used)) => (header, used),
             Ok(Status::Incomplete { .. }) => return Ok(None),
@@ -273,12 +289,7 @@ impl FrameDecoder {
         if let Err(err) = header.validate(self.role, &self.limits) {
             return Err(self.fail(err));
         }
-        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        if len > Payload::INLINE_CAPACITY || data.len() - used < len {
-            return Ok(None);
-        }
-        let payload = Payload::unmasked(data.get(used..).unwrap_or_default(), len, header.mask);
-        Ok(Some((header, payload, used + len)))
+        Ok(Some((header, used)))
     }
 
     // Inlined (with `FrameHeader::parse` and `validate`) into the caller's
@@ -298,14 +309,9 @@ impl FrameDecoder {
             let chunk = buf.split_to(take);
             return Ok(self.feed_payload(&chunk).map(Decoded::Frame));
         }
-        let (header, used) = match FrameHeader::parse(buf) {
-            Ok(Status::Complete(header, used)) => (header, used),
-            Ok(Status::Incomplete { .. }) => return Ok(None),
-            Err(err) => return Err(self.fail(err)),
+        let Some((header, used)) = self.next_header(buf)? else {
+            return Ok(None);
         };
-        if let Err(err) = header.validate(self.role, &self.limits) {
-            return Err(self.fail(err));
-        }
         // validate() guarantees the length fits in usize.
         let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
         if buf.len() - used >= len {
