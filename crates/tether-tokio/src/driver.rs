@@ -1082,14 +1082,10 @@ impl Inner {
             let budget_allows = !read || self.budget_allows_read(cx, clock);
             if read && self.can_read() && budget_allows {
                 progress |= if self.conn.decoding_pending() {
-                    // a batch of events at a time: the next one is decoded
-                    // once the application has taken this one (until then
-                    // the rest waits as bytes, and nothing more is read);
-                    // after our Close, on to the peer's answer (bounded by
+                    // a batch of events at a time, as the core says (after
+                    // our Close, on to the peer's answer, bounded by
                     // `message_fits`)
-                    (self.items.len() < tether::EVENT_BATCH
-                        || self.conn.state() == State::CloseSent)
-                        && self.step_decode(clock)
+                    self.conn.should_decode(self.items.len()) && self.step_decode(clock)
                 } else {
                     self.step_read(cx, clock)
                 };

@@ -420,8 +420,7 @@ impl EventQueue {
     fn pop(&mut self) -> Option<Event> {
         let event = self.queue.pop_front()?;
         if self.queue.is_empty() {
-            // counted again from nothing
-            (self.weight, self.controls, self.counted) = (0, 0, true);
+            self.reset_counts();
         } else {
             self.counted = false;
         }
@@ -454,11 +453,13 @@ impl EventQueue {
     }
 
     fn clear(&mut self) {
-        *self = Self {
-            queue: core::mem::take(&mut self.queue),
-            ..Self::default()
-        };
         self.queue.clear();
+        self.reset_counts();
+    }
+
+    /// Empty: counted again from nothing.
+    fn reset_counts(&mut self) {
+        (self.weight, self.controls, self.counted) = (0, 0, true);
     }
 
     /// Moves every event to the back of `into`. The shorter queue's events
@@ -476,10 +477,7 @@ impl EventQueue {
         } else {
             into.append(&mut self.queue);
         }
-        *self = Self {
-            queue: core::mem::take(&mut self.queue),
-            ..Self::default()
-        };
+        self.reset_counts();
     }
 }
 
@@ -1124,6 +1122,18 @@ impl Connection {
                         .active
                         .as_ref()
                         .is_some_and(|a| a.events.len() < EVENT_BATCH))
+    }
+
+    /// Whether an adapter holding `unread` events the application has not
+    /// taken should decode the next part now
+    /// ([`Connection::continue_decoding`]): something is pending, and
+    /// fewer than a batch ([`EVENT_BATCH`]) wait, so the next is decoded
+    /// once the application has taken the last (the rest waits as bytes,
+    /// and nothing more is read); or our Close was sent, so the peer's
+    /// answer behind unread messages is reached (the adapter's bound on
+    /// unread bytes still applies).
+    pub fn should_decode(&self, unread: usize) -> bool {
+        self.decoding_pending() && (unread < EVENT_BATCH || self.state == State::CloseSent)
     }
 
     /// Goes on with what [`Connection::decoding_pending`] reports: the

@@ -265,3 +265,26 @@ fn a_full_batch_queues_twenty_kib() {
     assert_eq!(size_of::<Event>(), 40);
     assert_eq!(EVENT_BATCH * size_of::<Event>(), 20 * 1024);
 }
+
+/// `should_decode`: the next batch once the adapter holds fewer than a
+/// batch unread; after our Close, whatever it holds (RFC 6455 section
+/// 7.1.2: the peer's answer behind unread messages must be reached).
+#[test]
+fn rfc6455_7_1_2_should_decode_holds_back_a_batch_until_our_close() {
+    let role = Role::Server;
+    let wire = numbered(role, 3 * EVENT_BATCH, 0);
+    let now = Instant::now();
+    let mut conn = Connection::new(role, Config::default(), now);
+    conn.receive(now, &wire).unwrap();
+    // the core's own queue is full: nothing to decode yet
+    assert!(!conn.should_decode(0));
+    let mut unread = VecDeque::new();
+    conn.take_events(&mut unread);
+    assert!(conn.should_decode(EVENT_BATCH - 1));
+    assert!(!conn.should_decode(EVENT_BATCH));
+    conn.close(now, tether::CloseCode::NORMAL, "bye").unwrap();
+    assert!(conn.should_decode(EVENT_BATCH));
+    assert!(conn.should_decode(10 * EVENT_BATCH));
+    conn.continue_decoding(now).unwrap();
+    assert_eq!(conn.queued_events().count(), EVENT_BATCH);
+}
