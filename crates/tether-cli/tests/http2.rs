@@ -4,35 +4,11 @@
 //! the fallback to HTTP/1.1 when a server cannot carry WebSockets over
 //! HTTP/2 (RFC 8441).
 
-use std::process::Stdio;
-
 use tokio::io::AsyncWriteExt;
 
 mod common;
 
-use common::{LIMIT, serve, tether};
-
-/// Runs `tether connect` with `args` and these lines on stdin; returns the
-/// exit code, stdout and stderr.
-async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String) {
-    let mut child = tether(&["connect"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("tether connect exits")
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{LIMIT, connect, serve};
 
 #[tokio::test]
 async fn rfc8441_serve_http2_echoes_over_http2_and_http1_on_one_port() {

@@ -4,35 +4,9 @@
 //! refusal of `--http3` without TLS, and a server without HTTP/3 named or
 //! fallen back from (RFC 9220).
 
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-
 mod common;
 
-use common::{LIMIT, serve, tether};
-
-/// Runs `tether connect` with `args` and these lines on stdin; returns the
-/// exit code, stdout and stderr.
-async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String) {
-    let mut child = tether(&["connect"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("tether connect exits")
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{LIMIT, connect, serve, tether};
 
 /// `serve` with a self-signed certificate and `extra`: the server, its
 /// `wss://localhost:PORT` and the CA file to trust.

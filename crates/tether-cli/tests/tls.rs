@@ -2,18 +2,16 @@
 //! `tether connect` to a wss:// server whose certificate a test made: the
 //! refusal in plain words with what to do, `--ca FILE`, and `--insecure`.
 
-use std::process::Stdio;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 mod common;
 #[path = "../../tether-std/tests/common/pki.rs"]
 mod pki;
 
-use common::{LIMIT, serve, tether};
+use common::{serve, tether};
 
 /// A TLS echo server for `localhost` with a self-signed certificate;
 /// returns its port and the certificate as PEM.
@@ -56,23 +54,7 @@ async fn tls_echo_server() -> (u16, String) {
 /// Runs `tether connect` with `args`, one line on stdin; returns the exit
 /// code, stdout and stderr.
 async fn connect(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = tether(&["connect"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"over TLS\n").await.unwrap();
-    drop(stdin);
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("tether connect exits")
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::connect(args, "over TLS\n").await
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use tokio::process::Command;
 
@@ -56,4 +56,32 @@ pub async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String
         }
         before.push(line);
     }
+}
+
+/// Runs `tether connect` with `args` and `input` on stdin; returns the exit
+/// code, stdout and stderr. A connect that is refused before it reads stdin
+/// (a bad URL or flag) may exit before the input is written: the broken pipe
+/// that gives is not the test's failure, the exit code and stderr say what
+/// happened.
+pub async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String) {
+    let mut child = tether(&["connect"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    match stdin.write_all(input.as_bytes()).await {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
+    drop(stdin);
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("tether connect exits")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
