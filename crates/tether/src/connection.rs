@@ -973,10 +973,15 @@ impl Connection {
     /// still needs); otherwise the spare room of the input buffer, at most
     /// `max` bytes (between frames of 32 KiB or more, 2 KiB beyond what a
     /// pending one still needs, so the next payload goes to its own
-    /// buffer). Append to it, then call [`Connection::received`];
-    /// what is appended counts exactly as the same bytes given to
-    /// [`Connection::receive`] would (any split of the input gives the same
-    /// events).
+    /// buffer). An input buffer whose messages have all been dropped is
+    /// reused whole, even when it is smaller than `max` (a connection
+    /// reading a little at a time, such as an echo, reads into the buffer
+    /// of its reads' size that it already holds, instead of through a
+    /// buffer of the caller's and a copy). Append at most what it offers
+    /// (`BufMut::remaining_mut`, never more than the buffer holds), then
+    /// call [`Connection::received`]; what is appended counts exactly as
+    /// the same bytes given to [`Connection::receive`] would (any split of
+    /// the input gives the same events).
     ///
     /// `None` (read into a buffer of your own and call `receive`):
     /// - while the connection holds no input buffer (it has freed its idle
@@ -984,8 +989,8 @@ impl Connection {
     ///   an idle connection holds no read buffer, and the first read after
     ///   a pause goes through `receive`, which allocates it again;
     /// - when the input buffer has too little room, cannot be reused in
-    ///   place (a message split off it is still alive, or it is too small),
-    ///   and the last read was small (under half of `max`): a connection
+    ///   place (a message split off it is still alive, or it is under
+    ///   4 KiB), and the last read was small (under half of `max`): a connection
     ///   reading a little at a time keeps a buffer of just what it
     ///   received. After a large read a new buffer is handed out instead;
     ///   the messages split off the old one keep it only while they weigh
@@ -1031,6 +1036,15 @@ impl Connection {
             if a.input.try_reclaim(max) {
                 // every message split off it has been dropped
                 a.input_paid = 0;
+            } else if a.input_alloc >= DIRECT_READ_MIN
+                && a.input
+                    .try_reclaim(a.input_alloc.saturating_sub(a.input.len()))
+            {
+                // every message split off it has been dropped, and it is
+                // the size reads have had: read into all of it (a
+                // connection reading a little at a time reads no more than
+                // that at once, and nothing is copied on its way in)
+                a.input_paid = 0;
             } else if a.last_read < max / 2 {
                 // A connection reading a little at a time (an echo, a
                 // handshake's first message, a connection about to go idle)
@@ -1045,8 +1059,11 @@ impl Connection {
                 a.input_room(max);
             }
         }
+        // no more than the buffer holds: appending past it would move the
+        // input to a new allocation behind the connection's back
+        let spare = a.input.capacity() - a.input.len();
         a.direct = Direct::Input(a.input.len());
-        Some((&mut a.input).limit(max))
+        Some((&mut a.input).limit(max.min(spare)))
     }
 
     /// Takes the bytes appended through [`Connection::receive_buffer`] at

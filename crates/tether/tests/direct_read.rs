@@ -119,6 +119,54 @@ fn idle_connection_holds_no_read_buffer() {
     assert!(conn.receive_buffer(65_536).is_none());
 }
 
+/// A connection reading a little at a time (an echo: a burst of 16
+/// messages of 1 KiB per read) reads straight into the input buffer it
+/// already holds once every message split off it has been dropped: the
+/// buffer stays the size of its reads (no 64 KiB), nothing is copied on
+/// its way in, and it offers no more than it holds. While a message keeps
+/// it, reads go through `receive`.
+#[test]
+fn a_buffer_of_small_reads_is_reused_whole_once_its_messages_are_dropped() {
+    let now = Instant::now();
+    for role in [Role::Server, Role::Client] {
+        let burst = frame(role, BINARY, &[4; 1024]).repeat(16);
+        let mut conn = Connection::new(role, Config::default(), now);
+        conn.receive(now, &burst).unwrap();
+        let mut kept = Vec::new();
+        while let Some(Event::Message(m)) = conn.poll_event() {
+            kept.push(m);
+        }
+        assert_eq!(kept.len(), 16);
+        let first = kept[0].as_bytes().as_ptr() as usize;
+        assert!(
+            conn.receive_buffer(65_536).is_none(),
+            "{role:?}: kept messages pin the buffer"
+        );
+        drop(kept);
+        let mut into = conn
+            .receive_buffer(65_536)
+            .expect("the input buffer, reused whole");
+        let room = into.remaining_mut();
+        assert!(room >= burst.len() && room < 65_536, "{role:?}: {room}");
+        let at = into.chunk_mut().as_mut_ptr() as usize;
+        assert!(
+            (at..at + room).contains(&first),
+            "{role:?}: the buffer the first burst was read into"
+        );
+        into.put_slice(&burst);
+        conn.received(now).unwrap();
+        let mut again = 0;
+        while let Some(event) = conn.poll_event() {
+            assert!(
+                matches!(&event, Event::Message(m) if m.as_bytes() == [4; 1024]),
+                "{event:?}"
+            );
+            again += 1;
+        }
+        assert_eq!(again, 16, "{role:?}");
+    }
+}
+
 /// How a stream of identical frames went when read 64 KiB at a time, as
 /// both adapters read.
 struct Reads {

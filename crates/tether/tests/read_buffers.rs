@@ -79,17 +79,23 @@ fn read_all(
 ) -> Vec<std::ops::Range<usize>> {
     let now = Instant::now();
     let mut ranges = Vec::new();
-    for read in wire.chunks(64 * 1024) {
-        if let Some(mut into) = conn.receive_buffer(read.len()) {
-            assert!(into.remaining_mut() >= read.len());
-            let at = into.chunk_mut().as_mut_ptr() as usize;
-            into.put_slice(read);
-            ranges.push(at..at + read.len());
-            conn.received(now).unwrap();
-        } else {
-            conn.receive(now, read).unwrap();
+    for mut read in wire.chunks(64 * 1024) {
+        while !read.is_empty() {
+            if let Some(mut into) = conn.receive_buffer(read.len()) {
+                // a socket read fills at most what it is offered
+                let n = into.remaining_mut().min(read.len());
+                assert!(n > 0, "an empty buffer offered");
+                let at = into.chunk_mut().as_mut_ptr() as usize;
+                into.put_slice(&read[..n]);
+                ranges.push(at..at + n);
+                conn.received(now).unwrap();
+                read = &read[n..];
+            } else {
+                conn.receive(now, read).unwrap();
+                read = &[];
+            }
+            take_all(conn, unread);
         }
-        take_all(conn, unread);
     }
     ranges
 }
@@ -278,8 +284,9 @@ fn a_message_half_received_when_the_input_buffer_goes_keeps_none_of_it() {
         }
     };
     let feed = |conn: &mut Connection, read: &[u8]| {
-        if let Some(mut into) = conn.receive_buffer(64 * 1024) {
-            assert!(into.remaining_mut() >= read.len());
+        if let Some(mut into) = conn.receive_buffer(64 * 1024)
+            && into.remaining_mut() >= read.len()
+        {
             into.put_slice(read);
             conn.received(now).unwrap();
         } else {
