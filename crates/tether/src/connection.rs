@@ -1006,12 +1006,9 @@ impl Connection {
         }
         // none while the connection holds no buffers (idle, or new)
         let large_payloads = self.large_payloads;
+        let into_payload = self.receives_into_payload();
         let a = self.active.as_deref_mut()?;
-        if a.input.is_empty()
-            && a.decoder
-                .payload_remaining()
-                .is_some_and(|need| need >= DIRECT_READ_MIN)
-        {
+        if into_payload {
             let into = a.decoder.payload_buffer()?;
             a.direct = Direct::Payload;
             return Some(into);
@@ -1064,6 +1061,27 @@ impl Connection {
         let spare = a.input.capacity() - a.input.len();
         a.direct = Direct::Input(a.input.len());
         Some((&mut a.input).limit(max.min(spare)))
+    }
+
+    /// Whether [`Connection::receive_buffer`] hands out a large frame's own
+    /// buffer now: that frame's payload is arriving, 4 KiB or more of it
+    /// is still to come, and no input waits before it. A reader that needs
+    /// initialised memory (`std::io::Read`) reads straight into it only
+    /// then, zero-filling the piece it reads into first: the fill writes
+    /// lines the read then finds in cache, and costs less than reading into
+    /// a buffer of its own and copying out of it. Into the input buffer,
+    /// which a read may fill only a little, the fill would cost more than
+    /// the copy it saves.
+    pub fn receives_into_payload(&self) -> bool {
+        !self.input_stopped()
+            && self.decoding.is_none()
+            && !self.input_held
+            && self.active.as_deref().is_some_and(|a| {
+                a.input.is_empty()
+                    && a.decoder
+                        .payload_remaining()
+                        .is_some_and(|need| need >= DIRECT_READ_MIN)
+            })
     }
 
     /// Takes the bytes appended through [`Connection::receive_buffer`] at
