@@ -97,7 +97,7 @@ def main():
                 reason.append(f"{entry['behavior']}: {strip_tags(d.get('result'))}")
             if entry["behaviorClose"] not in PASS:
                 reason.append(f"close {entry['behaviorClose']}: {strip_tags(d.get('resultClose'))}")
-            failures.append((case_id, "; ".join(reason), strip_tags(d.get("description"))))
+            failures.append((case_id, "; ".join(reason), strip_tags(d.get("description")), d))
         total = len(cases)
         short = args.expect is not None and total < args.expect
         failed_any |= bool(failures) or short
@@ -107,8 +107,17 @@ def main():
         print(f"{role:6} {adapter:5}: {total} cases{missing}: {counted} -> {status}")
         lines.append((role, adapter, counts, total, failures))
     for role, adapter, _, _, failures in lines:
-        for case_id, reason, description in failures:
+        for case_id, reason, description, d in failures:
             print(f"  {role} {adapter} case {case_id}: {reason}  [{description}]")
+            # what happened on the wire, so a failure seen once (in CI) can
+            # be understood without its report
+            print(f"    expected {json.dumps(d.get('expected'))[:300]}")
+            print(f"    received {json.dumps(d.get('received'))[:300]}")
+            print(f"    duration {d.get('duration')} ms, wasClean {d.get('wasClean')}, "
+                  f"closed by wstest {d.get('closedByMe')}, dropped by wstest {d.get('droppedByMe')}, "
+                  f"codes wstest {d.get('localCloseCode')} / tether {d.get('remoteCloseCode')}")
+            for line in wire_summary(d.get("wirelog") or []):
+                print(f"    {line}")
 
     # 9.*: limits and performance; their durations show a slowdown
     durations = {}
@@ -126,6 +135,36 @@ def main():
     if args.results:
         write_results(args.results, lines, durations, columns, args.rev or git_rev(), args.seconds)
     return 1 if failed_any else 0
+
+
+def wire_summary(wirelog):
+    """wstest's wire log in short: runs of raw octets (TO sent, RO received)
+    as one line each, frames (TF sent, RF received) with opcode and the
+    start of their payload, and wstest's timers and closes as they are."""
+    out, run = [], None  # run: [kind, octets, pieces]
+    for entry in wirelog:
+        kind = entry[0] if entry else "?"
+        if kind in ("TO", "RO"):
+            size = entry[1][0] if len(entry) > 1 and entry[1] else 0
+            if run and run[0] == kind:
+                run[1] += size
+                run[2] += 1
+                continue
+            if run:
+                out.append(f"{run[0]} {run[1]} octets in {run[2]} piece(s)")
+            run = [kind, size, 1]
+            continue
+        if run:
+            out.append(f"{run[0]} {run[1]} octets in {run[2]} piece(s)")
+            run = None
+        if kind in ("TF", "RF") and len(entry) > 2:
+            size, payload = entry[1][0], str(entry[1][1])
+            out.append(f"{kind} opcode {entry[2]} {size} bytes {payload[:40]!r}")
+        else:
+            out.append(json.dumps(entry)[:120])
+    if run:
+        out.append(f"{run[0]} {run[1]} octets in {run[2]} piece(s)")
+    return out
 
 
 def git_rev():
