@@ -13,10 +13,8 @@ mod pki;
 mod proxies;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
-use common::{LIMIT, serve, tether};
-use tokio::io::AsyncWriteExt;
+use common::{serve, tether};
 
 /// What is typed: ASCII, UTF-8 and a long line.
 fn input() -> String {
@@ -40,25 +38,8 @@ async fn connect(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, S
     ] {
         command.env_remove(name);
     }
-    let mut child = command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // a refused connect exits without reading stdin
-    let _ = stdin.write_all(input().as_bytes()).await;
-    drop(stdin);
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("tether connect exits")
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    command.args(args).envs(env.iter().copied());
+    common::run_with_input(command, &input()).await
 }
 
 /// A CA and `tether serve` over TLS with its certificate: the server, the

@@ -59,16 +59,19 @@ pub async fn serve(extra: &[&str]) -> (tokio::process::Child, String, Vec<String
 }
 
 /// Runs `tether connect` with `args` and `input` on stdin; returns the exit
-/// code, stdout and stderr. A connect that is refused before it reads stdin
-/// (a bad URL or flag) may exit before the input is written: the broken pipe
-/// that gives is not the test's failure, the exit code and stderr say what
-/// happened.
+/// code, stdout and stderr (see [`run_with_input`]).
 pub async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String) {
-    let mut child = tether(&["connect"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = tether(&["connect"]);
+    command.args(args);
+    run_with_input(command, input).await
+}
+
+/// Runs `command` with `input` on stdin; returns the exit code, stdout and
+/// stderr. A connect that is refused before it reads stdin (a bad URL or
+/// flag) may exit before the input is written: the broken pipe that gives
+/// is not the test's failure, the exit code and stderr say what happened.
+pub async fn run_with_input(mut command: Command, input: &str) -> (Option<i32>, String, String) {
+    let mut child = command.stdin(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     match stdin.write_all(input.as_bytes()).await {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -77,7 +80,7 @@ pub async fn connect(args: &[&str], input: &str) -> (Option<i32>, String, String
     drop(stdin);
     let out = tokio::time::timeout(LIMIT, child.wait_with_output())
         .await
-        .expect("tether connect exits")
+        .expect("the command exits")
         .unwrap();
     (
         out.status.code(),
