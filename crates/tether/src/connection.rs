@@ -1033,14 +1033,16 @@ impl Connection {
             if a.input.try_reclaim(max) {
                 // every message split off it has been dropped
                 a.input_paid = 0;
-            } else if a.input_alloc >= DIRECT_READ_MIN
+            } else if a.input_alloc.saturating_sub(a.input.len()) >= max.min(DIRECT_READ_MIN)
                 && a.input
                     .try_reclaim(a.input_alloc.saturating_sub(a.input.len()))
             {
                 // every message split off it has been dropped, and it is
                 // the size reads have had: read into all of it (a
                 // connection reading a little at a time reads no more than
-                // that at once, and nothing is copied on its way in)
+                // that at once, and nothing is copied on its way in). At
+                // least as much room as asked of a buffer that is kept: a
+                // read offered no room at all would look like the end.
                 a.input_paid = 0;
             } else if a.last_read < max / 2 {
                 // A connection reading a little at a time (an echo, a

@@ -29,6 +29,8 @@ fn feed_direct(conn: &mut Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Stri
         }
         let end = (at + size.max(&1)).min(wire.len());
         if let Some(mut into) = conn.receive_buffer(end - at) {
+            // a read offered no room would look like the end of input
+            assert!(into.remaining_mut() > 0, "a buffer with no room");
             let n = into.remaining_mut().min(end - at);
             into.put_slice(&wire[at..at + n]);
             at += n;
