@@ -989,8 +989,9 @@ impl Connection {
     ///   an idle connection holds no read buffer, and the first read after
     ///   a pause goes through `receive`, which allocates it again;
     /// - when the input buffer has too little room, cannot be reused in
-    ///   place (a message split off it is still alive, or it is under
-    ///   4 KiB), and the last read was small (under half of `max`): a connection
+    ///   place (a message split off it is still alive, or it would have
+    ///   under 4 KiB of room), and the last read was small (under half of
+    ///   `max`): a connection
     ///   reading a little at a time keeps a buffer of just what it
     ///   received. After a large read a new buffer is handed out instead;
     ///   the messages split off the old one keep it only while they weigh
