@@ -1,7 +1,8 @@
 //! Failing in order through the tokio adapter (RFC 6455 section 7.1.7;
 //! Autobahn 3.2, 4.1.3, 5.15): a valid message followed, in the same read,
 //! by a violation is delivered and answered first; then our Close with
-//! 1002 goes out, and nothing after the violation is answered.
+//! 1002 goes out, and nothing after the violation is answered. The same
+//! when they arrive a byte at a time (Autobahn 4.1.5), with either driver.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,7 +11,7 @@ use bytes::BytesMut;
 use common::*;
 use futures_util::StreamExt;
 use tether::frame::{OpCode, Rsv};
-use tether_tokio::WebSocket;
+use tether_tokio::{Driver, ServerOptions, WebSocket};
 
 /// Encodes one frame (RSV bits, opcode, payload) into a buffer.
 type Encode<'a> = dyn FnMut(Rsv, OpCode, &[u8], &mut BytesMut) + 'a;
@@ -35,10 +36,17 @@ async fn echo(mut ws: WebSocket) -> tether::CloseInfo {
 /// A tether-tokio echo server for one connection; its task returns how
 /// the connection ended.
 async fn echo_server() -> (String, tokio::task::JoinHandle<tether::CloseInfo>) {
+    echo_server_driven(Driver::Shared).await
+}
+
+/// [`echo_server`] with the given driver.
+async fn echo_server_driven(
+    driver: Driver,
+) -> (String, tokio::task::JoinHandle<tether::CloseInfo>) {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let (ws, _) = tether_tokio::accept(tcp, &Default::default())
+        let (ws, _) = tether_tokio::accept(tcp, &ServerOptions::new().driver(driver))
             .await
             .unwrap();
         echo(ws).await
@@ -121,4 +129,45 @@ async fn rfc6455_7_1_7_violation_alone_fails_at_once() {
         assert_eq!(server.await.unwrap().code.as_u16(), 1002);
     })
     .await;
+}
+
+/// As Autobahn 4.1.5 sends them: a message, then a frame that breaks a
+/// rule, one byte at a time, each written on its own (with and without a
+/// pause), to either driver: however the reads split them, the echo goes
+/// out first, then our Close with 1002. (The bytes stop at the end of the
+/// bad frame's header, where it fails: what a server has not read when it
+/// closes would be answered with a reset, which may discard what it sent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6455_7_1_7_a_violation_arriving_byte_by_byte_fails_after_the_echo() {
+    for driver in [Driver::Shared, Driver::Owner] {
+        for pause in [None, Some(std::time::Duration::from_micros(50))] {
+            for _ in 0..3 {
+                let (url, server) = echo_server_driven(driver).await;
+                within(async {
+                    let mut client = RawClient::connect(&url).await;
+                    let mut wire = BytesMut::new();
+                    client.encode_rsv(Rsv::NONE, OpCode::Text, b"hello", &mut wire);
+                    let mut bad = BytesMut::new();
+                    client.encode_rsv(Rsv::RSV2, OpCode::Text, b"hello", &mut bad);
+                    // its header: two bytes and the masking key
+                    wire.extend_from_slice(&bad[..6]);
+                    for byte in wire.iter() {
+                        tokio::io::AsyncWriteExt::write_all(&mut client.stream, &[*byte])
+                            .await
+                            .unwrap();
+                        if let Some(pause) = pause {
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                    let mut frames = Vec::new();
+                    while let Some(f) = client.frame().await {
+                        frames.push(f);
+                    }
+                    assert_echo_then_close(&frames);
+                    assert_eq!(server.await.unwrap().code.as_u16(), 1002, "{driver:?}");
+                })
+                .await;
+            }
+        }
+    }
 }
