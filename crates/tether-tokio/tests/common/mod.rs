@@ -184,3 +184,30 @@ impl RawClient {
         }
     }
 }
+
+/// A step that must finish within `secs` seconds.
+pub async fn within_secs<T>(secs: u64, f: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .ok()
+}
+
+pub fn big_config() -> tether::Config {
+    tether::Config {
+        max_frame_size: 32 << 20,
+        max_message_size: 64 << 20,
+        ..tether::Config::default()
+    }
+}
+
+/// An echo server for one connection.
+pub async fn echo_server(listener: tokio::net::TcpListener) {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let options = tether_tokio::ServerOptions::new().config(big_config());
+    let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    while let Some(Ok(m)) = futures_util::StreamExt::next(&mut ws).await {
+        if ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}

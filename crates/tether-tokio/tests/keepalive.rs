@@ -1,0 +1,216 @@
+//! Keep-alive and heartbeats through the tokio adapter: a Ping whose Pong
+//! does not come aborts in time, a one-way Pong goes out while the
+//! application only reads, the idle timeout counts what we send, an abort
+//! found by the sending task wakes the reading one, and a heartbeat does not
+//! spin the driver while closing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use tether::frame::OpCode;
+use tether::upgrade::Upgraded;
+use tether::{CloseCode, Config, Heartbeat, KeepAlive, Message, Role};
+use tether_tokio::{ClientOptions, Error, ServerOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn keepalive_ping_with_silent_peer_aborts_within_interval_plus_timeout() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        // reads nothing, answers nothing
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(peer);
+    });
+    let options = ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
+        },
+        ..Config::default()
+    });
+    let started = Instant::now();
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let end = within(ws.next()).await;
+    let elapsed = started.elapsed();
+    match end {
+        Some(Err(Error::Closed(Some(info)))) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(
+                info.reason.contains("keep-alive timeout"),
+                "{}",
+                info.reason
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn keepalive_pong_heartbeat_goes_out_while_the_application_only_reads() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        let started = Instant::now();
+        for _ in 0..3 {
+            let f = peer.frame().await.unwrap();
+            assert_eq!(f.header.opcode, OpCode::Pong);
+            assert!(f.payload.is_empty());
+        }
+        started.elapsed()
+    });
+    let options = ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Pong {
+            interval: Duration::from_millis(200),
+        },
+        ..Config::default()
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let reader = tokio::spawn(async move { ws.next().await.map(|r| r.is_ok()) });
+    let elapsed = within(server).await.unwrap();
+    assert!(elapsed >= Duration::from_millis(550), "{elapsed:?}");
+    reader.abort();
+}
+
+/// `Config::idle_timeout` counts data messages either way: a server that
+/// only sends (its peer says nothing) is not closed as idle while it does.
+#[tokio::test]
+async fn idle_timeout_counts_the_messages_we_send() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let options = ServerOptions::new().config(Config {
+            idle_timeout: Some(Duration::from_millis(300)),
+            ..Config::default()
+        });
+        let (ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+        let (mut sink, mut stream) = ws.split();
+        tokio::spawn(async move { while stream.next().await.is_some() {} });
+        let start = Instant::now();
+        let mut sent = 0u32;
+        while start.elapsed() < Duration::from_millis(1000) {
+            if sink.send(Message::text(format!("{sent}"))).await.is_err() {
+                return Err(sent);
+            }
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(sent)
+    });
+    let mut peer = RawClient::connect(&url).await;
+    // read everything, say nothing, until the server's Close
+    while let Some(f) = peer.frame().await {
+        if f.header.opcode == OpCode::Close {
+            break;
+        }
+    }
+    let result = within(server).await.unwrap();
+    assert!(result.is_ok(), "closed as idle after {result:?} sends");
+}
+
+/// The sending task's inline drive (`start_writing`, read=false) sees the
+/// keep-alive deadline pass (`Instant::now() >= t`) before tokio's timer
+/// fires (it rounds up to the next ms), aborts the connection, queues the
+/// final `Closed` and finishes; the timer is then dropped and nothing wakes
+/// the reading task (only dropping the sending half would, through the
+/// background task's final `wake_all`). Over TCP the ACK of our FIN may
+/// happen to wake it; over an in-memory stream (an upgraded hyper
+/// connection, a duplex) no transport event follows, and the reader waits
+/// on a silent peer forever.
+async fn keepalive_abort_found_by_the_sender() {
+    let (a, b) = tokio::io::duplex(64 << 20);
+    let config = Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+        },
+        ..Config::default()
+    };
+    let ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
+    let (mut sink, mut stream) = ws.split();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while sink.send(Message::text("x")).await.is_ok() {
+            sent += 1;
+            tokio::task::yield_now().await;
+        }
+        let _ = sent_tx.send(sent);
+        // the sending side lives on (e.g. a writer task waiting for its
+        // next job); dropping it would kick the background task, whose end
+        // wakes everyone
+        std::future::pending::<()>().await;
+        drop(sink);
+    });
+    let started = Instant::now();
+    let end = within_secs(3, stream.next()).await;
+    let elapsed = started.elapsed();
+    let sent = within(sent_rx).await.unwrap();
+    writer.abort();
+    drop(b); // the silent peer
+    // (tokio's `timeout` polls the inner future once more when it expires:
+    // a reader never woken still finds the end then, 3 s late)
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "reader not woken: it saw {end:?} only after {elapsed:?}, when the test's \
+         timeout polled it (the writer, {sent} sends, found the abort at ~400 ms)"
+    );
+    match end {
+        Some(Some(Err(Error::Closed(Some(info))))) => {
+            assert!(info.reason.contains("keep-alive"), "{info:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn keepalive_abort_found_by_the_sending_task_wakes_the_reading_task() {
+    keepalive_abort_found_by_the_sender().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_abort_found_by_the_sending_task_wakes_the_reading_task_mt() {
+    keepalive_abort_found_by_the_sender().await;
+}
+
+/// A heartbeat must not spin the driver once closing has begun; the close
+/// completes cleanly when the peer answers.
+#[tokio::test]
+async fn heartbeat_does_not_spin_the_driver_while_closing() {
+    let (a, mut b) = tokio::io::duplex(1 << 20);
+    let config = Config {
+        close_timeout: Duration::from_secs(3),
+        heartbeat: Some(Heartbeat {
+            interval: Duration::from_millis(100),
+            message: Message::text("hb"),
+        }),
+        ..Config::default()
+    };
+    let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
+    let peer = tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        let _ = b.read(&mut buf).await.unwrap(); // our Close
+        b.write_all(&[0x81, 4, b'l', b'a', b't', b'e'])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.write_all(&[0x88, 2, 0x03, 0xe8]).await.unwrap();
+        b.shutdown().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    });
+    let t = Instant::now();
+    let info = ws.close(CloseCode::NORMAL, "").await.unwrap();
+    let el = t.elapsed();
+    let _ = peer.await;
+    assert!(
+        info.was_clean && el < Duration::from_secs(2),
+        "info {info:?} after {el:?}"
+    );
+}

@@ -1,0 +1,165 @@
+//! Sending through the tokio adapter: the `Sink` contract (a fed message
+//! is written without a flush, a flush fails once queued output was
+//! discarded), backpressure while the output queue is full, and a send with
+//! nothing unread is on the wire when it returns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::SinkExt;
+use tether::frame::OpCode;
+use tether::{Config, Message};
+use tether_tokio::ClientOptions;
+
+#[tokio::test]
+async fn a_send_with_nothing_unread_is_written_before_it_returns() {
+    use std::io::Read;
+    let (listener, url) = listener().await;
+    let accept = tokio::spawn(async move { RawPeer::accept(&listener).await });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    let peer = within(accept).await.unwrap();
+    // read on a blocking socket from this task: nothing else runs on this
+    // runtime meanwhile (the background task neither), so what arrives was
+    // written by the send itself
+    let mut raw = peer.stream.into_std().unwrap();
+    raw.set_nonblocking(false).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for i in 0..3u8 {
+        within(ws.send(Message::binary(vec![i; 10]))).await.unwrap();
+        // a client frame: 2 header bytes, the 4-byte mask, the payload
+        let mut frame = [0u8; 16];
+        raw.read_exact(&mut frame)
+            .expect("the frame is on the wire");
+        assert_eq!(frame[0], 0x80 | OpCode::Binary as u8);
+        assert_eq!(frame[1], 0x80 | 10);
+        let payload: Vec<u8> = (0..10).map(|j| frame[6 + j] ^ frame[2 + j % 4]).collect();
+        assert_eq!(payload, vec![i; 10]);
+    }
+}
+
+#[tokio::test]
+async fn sink_waits_while_the_output_queue_is_full() {
+    let (listener, url) = listener().await;
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        release_rx.await.unwrap();
+        let mut n = 0;
+        while let Some(f) = peer.frame().await {
+            if f.header.opcode == OpCode::Binary {
+                n += 1;
+            }
+            if n == 200 {
+                break;
+            }
+        }
+        n
+    });
+    let options = ClientOptions::new()
+        .config(Config {
+            max_queued_output: 256 * 1024,
+            ..Config::default()
+        })
+        .max_unread_bytes(4 * tether::Event::OVERHEAD);
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let payload = Bytes::from(vec![7u8; 256 * 1024]);
+    // the peer reads nothing: sends must stall well before 200 x 256 KiB are queued
+    let mut sent = 0;
+    let stalled = tokio::time::timeout(Duration::from_secs(1), async {
+        for _ in 0..200 {
+            ws.send(Message::binary(payload.clone())).await.unwrap();
+            sent += 1;
+        }
+    })
+    .await
+    .is_err();
+    assert!(stalled, "send never waited");
+    assert!(sent < 200);
+    release_tx.send(()).unwrap();
+    for _ in sent..200 {
+        within(ws.send(Message::binary(payload.clone())))
+            .await
+            .unwrap();
+    }
+    assert_eq!(within(server).await.unwrap(), 200);
+}
+
+/// `Sink::start_send` without `poll_flush` (`feed`): the background task
+/// writes the message.
+async fn feed_without_flush() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let f = peer.frame().await.unwrap();
+            got.push(f.payload.to_vec());
+        }
+        got
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &ClientOptions::default()))
+        .await
+        .unwrap();
+    for m in ["a", "b", "c"] {
+        within(ws.feed(Message::text(m))).await.unwrap();
+    }
+    let got = within_secs(3, server)
+        .await
+        .expect("fed messages never written");
+    assert_eq!(
+        got.unwrap(),
+        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn fed_messages_are_written_without_a_flush() {
+    feed_without_flush().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fed_messages_are_written_without_a_flush_mt() {
+    feed_without_flush().await;
+}
+
+/// `poll_flush` "waits until everything sent so far is written". When the
+/// peer resets the connection with megabytes still queued, the write error
+/// aborts the core, which discards the output; `flushed()` is then true
+/// and `poll_flush` returns `Ok(())` for data that never left.
+#[tokio::test]
+async fn flush_fails_when_queued_output_was_discarded() {
+    let (listener, url) = listener().await;
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        go_rx.await.unwrap();
+        // unread data in its receive buffer: the close sends RST
+        drop(peer);
+    });
+    let options = ClientOptions::new().config(Config {
+        max_queued_output: 4 << 20,
+        ..Config::default()
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let payload = Bytes::from(vec![1u8; 1 << 20]);
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            ws.send(Message::binary(payload.clone())).await.unwrap();
+        }
+    })
+    .await;
+    go_tx.send(()).unwrap();
+    within(server).await.unwrap();
+    let flushed = within(SinkExt::flush(&mut ws)).await;
+    assert!(
+        flushed.is_err(),
+        "flush said Ok(()) for megabytes the peer never got; close: {:?}",
+        ws.close_info()
+    );
+}

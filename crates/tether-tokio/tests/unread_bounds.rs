@@ -1,0 +1,111 @@
+//! How much received input the tokio adapter holds for an application
+//! that does not read (RFC 6455 section 10.4): a batch the stream took
+//! still counts against `Config::max_unread_bytes`, and past our Close,
+//! what is read on to reach the peer's answer is bounded by
+//! `Config::max_message_size`. (`memory_bounds.rs` measures the bytes
+//! themselves with a counting allocator.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use tether::upgrade::Upgraded;
+use tether::{CloseCode, Config, Role};
+use tokio::io::AsyncWriteExt;
+
+/// The stream takes received messages in batches (one lock per batch):
+/// what it took and has not handed to the application still counts as
+/// unread, so an application that read one message and stopped holds at
+/// most `max_unread_bytes` (plus one message) read ahead, not twice that;
+/// everything still arrives, in order, once it reads again.
+#[tokio::test(start_paused = true)]
+async fn a_batch_taken_by_the_stream_still_counts_against_max_unread_bytes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    const MESSAGES: usize = 400;
+    const UNREAD: usize = 10;
+    let (ours, mut peer) = tokio::io::duplex(64);
+    let written = Arc::new(AtomicUsize::new(0));
+    let count = written.clone();
+    tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            // an unmasked server frame: Binary, 16 bytes, the index first
+            let mut frame = vec![0x82u8, 16];
+            frame.extend_from_slice(&(i as u64).to_be_bytes());
+            frame.extend_from_slice(&[0u8; 8]);
+            if peer.write_all(&frame).await.is_err() {
+                return;
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        // keep the pipe open until the client is done
+        std::future::pending::<()>().await;
+    });
+    let config = Config {
+        max_unread_bytes: UNREAD * (tether::Event::OVERHEAD + 16),
+        ..Config::default()
+    };
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Client, config);
+    let mut ws = tether_tokio::from_upgraded(ours, upgraded, &[]);
+    let first = ws.next().await.unwrap().unwrap();
+    assert_eq!(&first.as_bytes()[..8], &0u64.to_be_bytes());
+    // the application stops reading; the connection reads ahead what fits
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ahead = written.load(Ordering::SeqCst);
+    // the one read, the unread bound, one message over it, and what the
+    // 64-byte pipe and a frame being written hold
+    assert!(
+        ahead <= 1 + UNREAD + 1 + 64 / 18 + 1,
+        "{ahead} messages read ahead by an application that read one"
+    );
+    assert!(ahead > UNREAD / 2, "read ahead only {ahead}");
+    for i in 1..MESSAGES {
+        let m = within(ws.next()).await.unwrap().unwrap();
+        assert_eq!(&m.as_bytes()[..8], &(i as u64).to_be_bytes(), "in order");
+    }
+}
+
+/// After our Close, messages beyond the read-ahead bound are read only up to
+/// `max_message_size` bytes in all: within that budget the peer's answer,
+/// which arrives after more than one read's worth of messages, is read (a
+/// clean close); past it reading stays stopped (memory stays bounded) and
+/// the close ends by its timeout with 1006.
+#[tokio::test]
+async fn reading_past_the_read_ahead_while_closing_is_bounded_by_max_message_size() {
+    for (max_message_size, clean) in [(1 << 20, true), (1000, false)] {
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let config = Config {
+            close_timeout: Duration::from_millis(300),
+            max_message_size,
+            // a read-ahead of a few messages: the rest is past it
+            max_unread_bytes: 8 * 1024,
+            ..Config::default()
+        };
+        let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Client, config), &[]);
+        let mut wire = Vec::new();
+        // 100 messages of 900 bytes (more than one 64 KiB read), unread,
+        // then the peer's Close
+        for _ in 0..100 {
+            wire.extend_from_slice(&[0x82, 126, 0x03, 0x84]);
+            wire.extend_from_slice(&[7u8; 900]);
+        }
+        wire.extend_from_slice(&[0x88, 2, 0x03, 0xe8]);
+        b.write_all(&wire).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let info = tokio::time::timeout(Duration::from_secs(5), ws.close(CloseCode::NORMAL, ""))
+            .await
+            .expect("close() returns")
+            .unwrap();
+        assert_eq!(
+            (info.was_clean, info.code.as_u16()),
+            if clean { (true, 1000) } else { (false, 1006) },
+            "max_message_size {max_message_size}: {info:?}"
+        );
+        drop(b);
+    }
+}
