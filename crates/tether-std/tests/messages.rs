@@ -247,7 +247,7 @@ fn connections_move_between_threads_and_errors_are_send_and_sync() {
     send_sync::<ServerOptions>();
 }
 
-/// Review-found: a peer flooding empty messages kept one `send()` reading
+/// A peer flooding empty messages once kept one `send()` reading
 /// ahead (empty messages counted nothing against the limit) for as long as
 /// it kept sending, queueing millions of events.
 #[test]

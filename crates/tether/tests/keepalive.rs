@@ -236,7 +236,7 @@ fn heartbeat_message_after_idle_interval_separate_from_keepalive() {
     }
 }
 
-/// Review-found: a data frame arriving after our Close re-armed the
+/// A data frame arriving after our Close once re-armed the
 /// heartbeat, which then stayed in the past forever (adapters spun on it).
 #[test]
 fn every_timer_moves_past_now_after_handle_timeout_even_while_closing() {
