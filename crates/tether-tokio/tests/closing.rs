@@ -56,10 +56,7 @@ async fn rfc6455_5_5_1_echo_of_the_last_message_precedes_the_close_reply_mt() {
     for _ in 0..rounds {
         let (listener, url) = listener().await;
         let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-                .await
-                .unwrap();
+            let mut ws = accept_one(&listener, &ServerOptions::default()).await;
             while let Some(Ok(m)) = ws.next().await {
                 if ws.send(m).await.is_err() {
                     break;
@@ -89,10 +86,7 @@ async fn rfc6455_5_5_1_echo_of_the_last_message_precedes_the_close_reply_mt() {
 async fn close_completes_without_the_peer_application_polling() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let ws = accept_one(&listener, &ServerOptions::default()).await;
         // the server application never reads; hold the socket
         tokio::time::sleep(Duration::from_secs(3)).await;
         ws.close_info()
@@ -149,10 +143,7 @@ async fn close_returns_with_an_unread_backlog() {
 async fn close_with_an_unread_backlog_sees_the_peers_prompt_reply() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
         for i in 0..10 {
             ws.send(Message::text(format!("s{i}"))).await.unwrap();
         }
@@ -234,10 +225,7 @@ async fn dropping_the_stream_half_answers_a_pending_peer_close() {
     let (listener, url) = listener().await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let ws = accept_one(&listener, &ServerOptions::default()).await;
         let (sink, stream) = ws.split();
         rx.await.unwrap();
         drop(stream);
@@ -352,10 +340,7 @@ async fn final_closed_waits_for_our_last_bytes_on_a_buffering_transport() {
 async fn rfc6455_7_1_1_server_closes_tcp_right_after_the_closing_handshake() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
         while ws.next().await.is_some() {}
         // hold the handle: the shutdown must not wait for its drop
         tokio::time::sleep(Duration::from_secs(3)).await;

@@ -91,10 +91,7 @@ async fn split_halves_send_and_receive_at_once_on_different_tasks() {
 async fn next_is_cancel_safe_in_select() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
         for i in 0..500 {
             ws.send(Message::text(format!("{i}"))).await.unwrap();
             if i % 50 == 0 {

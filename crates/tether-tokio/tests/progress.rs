@@ -433,10 +433,7 @@ fn unread_backlog_then_protocol_error_does_not_spin_the_driver() {
 async fn split_halves_on_different_threads_echo_and_close_mt() {
     let (listener, url) = listener().await;
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
         while let Some(Ok(m)) = ws.next().await {
             if ws.send(m).await.is_err() {
                 break;

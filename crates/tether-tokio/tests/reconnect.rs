@@ -390,10 +390,7 @@ async fn drained_to_completes_when_the_queue_is_handed_over_after_connecting() {
 
     // the server answers: the waiting future completes once both left
     let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let (mut ws, _) = tether_tokio::accept(tcp, &ServerOptions::default())
-            .await
-            .unwrap();
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
         let mut got = Vec::new();
         for _ in 0..2 {
             got.push(ws.next().await.unwrap().unwrap());

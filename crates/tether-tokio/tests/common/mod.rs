@@ -202,12 +202,25 @@ pub fn big_config() -> tether::Config {
 
 /// An echo server for one connection.
 pub async fn echo_server(listener: tokio::net::TcpListener) {
-    let (tcp, _) = listener.accept().await.unwrap();
-    let options = tether_tokio::ServerOptions::new().config(big_config());
-    let (mut ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+    let mut ws = accept_one(
+        &listener,
+        &tether_tokio::ServerOptions::new().config(big_config()),
+    )
+    .await;
     while let Some(Ok(m)) = futures_util::StreamExt::next(&mut ws).await {
         if ws.send(m).await.is_err() {
             break;
         }
     }
+}
+
+/// The next connection on `listener`, upgraded by the tokio adapter with
+/// `options`.
+pub async fn accept_one(
+    listener: &TcpListener,
+    options: &tether_tokio::ServerOptions,
+) -> tether_tokio::WebSocket {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (ws, _) = tether_tokio::accept(tcp, options).await.unwrap();
+    ws
 }
