@@ -311,7 +311,8 @@ pub(crate) struct ConnectArgs {
     #[arg(long, requires = "over")]
     pub(crate) http1_fallback: bool,
 
-    /// Seconds the TCP connect (and TLS) may take.
+    /// Seconds reaching the server may take: TCP (through a proxy), and
+    /// TLS for wss://, as one deadline.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
     pub(crate) connect_timeout: Duration,
 
@@ -397,7 +398,9 @@ pub(crate) struct ConnectionArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_message: Option<u64>,
 
-    /// Seconds the opening handshake may take (TLS included).
+    /// Seconds the opening handshake may take: `connect`, once the server
+    /// is reached; `serve`, from the connection accepted to the 101, TLS
+    /// included.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
     pub(crate) handshake_timeout: Duration,
 

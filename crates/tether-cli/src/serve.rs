@@ -310,27 +310,25 @@ async fn connection(
     // on the heap and freed once done: the handshake's state (TLS, the
     // HTTP/2 preface check, the upgrade) would otherwise stay part of this
     // task for the connection's life
+    // the whole handshake (TLS, the HTTP/2 preface, the upgrade) is one
+    // deadline, `Config::handshake_timeout`, as the blocking adapter counts
+    // a TLS stream's handshake in it
+    let limit = options.connection().handshake_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
     let handshake = Box::pin(async {
         let (io, h2): (Box<dyn Io>, bool) = match tls {
             None if http2 => {
                 // prior knowledge, or an HTTP/1.1 request: the first bytes
                 // tell, and the handshake chosen reads them again
                 let mut stream = stream;
-                let limit = options.connection().handshake_timeout;
                 let (h2, first) = crate::http2::read_preface(&mut stream, limit).await?;
                 (Box::new(crate::http2::Prefixed::new(first, stream)), h2)
             }
             None => (Box::new(stream), false),
             Some(acceptor) => {
-                // the TLS handshake counts against the handshake timeout
-                let limit = options.connection().handshake_timeout;
-                let secured = tokio::time::timeout(limit, acceptor.accept(stream))
+                let secured = tokio::time::timeout_at(deadline, acceptor.accept(stream))
                     .await
-                    .map_err(|_| {
-                        tether_tokio::Error::Tls(format!(
-                            "the TLS handshake did not complete within {limit:?}"
-                        ))
-                    })?
+                    .map_err(|_| tether_tokio::tls::timed_out(limit))?
                     .map_err(tether_tokio::tls::accept_error)?;
                 let h2 = secured.get_ref().1.alpn_protocol() == Some(crate::http2::ALPN_H2);
                 (Box::new(secured), h2)
@@ -356,6 +354,15 @@ async fn connection(
         .await?;
         Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
     });
+    let handshake = async {
+        tokio::time::timeout_at(deadline, handshake)
+            .await
+            .unwrap_or_else(|_| {
+                Err(tether_tokio::Error::Handshake(
+                    tether::upgrade::HandshakeError::Timeout(limit),
+                ))
+            })
+    };
     let accepted = tokio::select! {
         accepted = handshake => accepted,
         () = shutting_down(&mut shutdown) => return,

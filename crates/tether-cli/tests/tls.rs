@@ -240,3 +240,53 @@ async fn rfc8446_4_4_2_serve_client_ca_requires_connect_cert_and_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--client-ca needs TLS"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `serve --tls-*`: the TLS handshake and the upgrade share one deadline,
+/// `--handshake-timeout`, from the connection accepted (as the blocking
+/// adapter counts a TLS stream's handshake in it). A client that finishes
+/// TLS within it but sends its upgrade request only after it is dropped
+/// without an answer (with a deadline of its own for each, it got a 101).
+#[tokio::test]
+async fn serve_tls_counts_the_tls_handshake_in_the_handshake_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_server, url, _) = serve(&["--tls-self-signed", "--handshake-timeout", "2"]).await;
+    let addr = url
+        .trim_start_matches("wss://")
+        .trim_end_matches('/')
+        .to_owned();
+    let started = tokio::time::Instant::now();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // TLS after 1 s (within the 2 s), the upgrade request at 2.6 s
+    tokio::time::sleep_until(started + std::time::Duration::from_secs(1)).await;
+    let config = tether_tokio::tls::insecure_client_config(None).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("the TLS handshake, within the handshake timeout");
+    tokio::time::sleep_until(started + std::time::Duration::from_millis(2600)).await;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    // the server may already have closed: a failed write is the answer too
+    let _ = tls.write_all(request.as_bytes()).await;
+    // the answer's head, or the end of the stream
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server neither answered nor closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        !answer.starts_with("HTTP/1.1 101"),
+        "upgraded 2.6 s after accept with a 2 s handshake timeout: {answer}"
+    );
+}

@@ -128,18 +128,20 @@ impl ClientOptions {
         self
     }
 
-    /// How long the TCP connect may take (per resolved address, within one
-    /// overall budget of this length): sets `Config::connect_timeout`
-    /// (default 10 s; `config()` after this replaces it).
+    /// How long reaching the server may take, as one deadline: TCP (every
+    /// address the name resolves to), a proxy's tunnel, and the TLS
+    /// handshake for `wss://`. Sets `Config::connect_timeout` (default
+    /// 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).connect_timeout = timeout;
         self
     }
 
-    /// How long the TLS handshake and the HTTP upgrade may take together:
-    /// sets `Config::handshake_timeout` (default 10 s; `config()` after
-    /// this replaces it).
+    /// How long the WebSocket opening handshake may take once the server
+    /// is reached (the upgrade request and its answer): sets
+    /// `Config::handshake_timeout` (default 10 s; `config()` after this
+    /// replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).handshake_timeout = timeout;
@@ -251,10 +253,9 @@ impl ClientOptions {
 }
 
 /// Connects to a `ws://` or `wss://` URL: resolves the host, connects TCP
-/// (within the connect timeout; through a proxy when the options say so,
-/// [`ClientOptions::proxy`], the exchange within the same timeout), runs
-/// TLS for `wss://` (the `tls` feature)
-/// and the opening handshake (within the handshake timeout). Returns the
+/// (through a proxy when the options say so, [`ClientOptions::proxy`]) and
+/// runs TLS for `wss://` (the `tls` feature), all within the connect
+/// timeout, then the opening handshake (within the handshake timeout). Returns the
 /// open connection and what the server accepted (its subprotocol and
 /// headers).
 ///
@@ -262,7 +263,8 @@ impl ClientOptions {
 /// [`Error::Url`] for a URL that is not `ws://` or `wss://`;
 /// [`Error::Connect`] when no address could be connected; [`Error::Proxy`]
 /// when the proxy cannot be reached or refuses (its answer named); [`Error::Tls`]
-/// when TLS fails (a `wss://` URL aimed at a plain server says so);
+/// when TLS fails (a `wss://` URL aimed at a plain server says so) or does
+/// not finish within the connect timeout;
 /// [`Error::Handshake`] when the server's answer is not a valid 101 (an
 /// HTTP 200 gives `ResponseError::UnexpectedStatus`; a TLS answer to a plain
 /// `ws://` request says to use `wss://`) or the handshake times out.
@@ -277,6 +279,9 @@ pub fn connect(
             std::env::var(name).ok()
         })
         .map_err(Error::Proxy)?;
+    // reaching the server, TLS included, is one deadline (as the tokio
+    // adapter counts it: `Config::connect_timeout`); the upgrade another
+    let reached = Deadline::after(options.config.connect_timeout, tether::Role::Client);
     let tcp = match &proxy {
         None => connect_tcp(parsed.host(), parsed.port(), options.config.connect_timeout)?,
         Some(proxy) => tunnel(proxy, &parsed, options.config.connect_timeout)?,
@@ -284,11 +289,10 @@ pub fn connect(
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
-    let deadline = Deadline::after(options.config.handshake_timeout, tether::Role::Client);
     let stream = if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
-            crate::tls::connect(tcp, &parsed, &options.tls, deadline)?
+            crate::tls::connect(tcp, &parsed, &options.tls, reached)?
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -298,6 +302,7 @@ pub fn connect(
     } else {
         MaybeTlsStream::Plain(tcp)
     };
+    let deadline = Deadline::after(options.config.handshake_timeout, tether::Role::Client);
     handshake(stream, url, options, deadline)
 }
 

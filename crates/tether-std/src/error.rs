@@ -173,7 +173,9 @@ pub enum TlsErrorKind {
     /// The TLS handshake failed (certificate not trusted, no common
     /// protocol version, alert from the server, ...).
     Handshake,
-    /// The TLS handshake did not complete within the handshake timeout.
+    /// The TLS handshake did not complete within the connect timeout
+    /// (`Config::connect_timeout`, which counts reaching the server, TLS
+    /// included).
     Timeout,
 }
 

@@ -75,9 +75,10 @@ impl ServerOptions {
         self
     }
 
-    /// How long the client may take to send its whole request (a TLS
-    /// handshake on the stream included): sets `Config::handshake_timeout`
-    /// (default 10 s; `config()` after this replaces it).
+    /// How long the opening handshake may take from `accept` on: the
+    /// client's request read and our answer written (a TLS handshake on
+    /// the stream included). Sets `Config::handshake_timeout` (default
+    /// 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).handshake_timeout = timeout;

@@ -311,3 +311,42 @@ fn tls_client_closing_tcp_is_1006_for_the_server() {
         drop(ws);
     });
 }
+
+/// A `wss://` server that accepts TCP and never answers the ClientHello:
+/// reaching the server, TLS included, is the connect timeout's (as curl
+/// counts it, and as the tokio adapter does), so the client gives up after
+/// it, though its handshake timeout is far longer, with an error that
+/// names the TLS handshake.
+#[test]
+fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let silent = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        // holds the connection, answering nothing, until the client gave up
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+        drop(tcp);
+    });
+    let options = ClientOptions::new()
+        .connect_timeout(Duration::from_millis(300))
+        .handshake_timeout(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let err = connect(&format!("wss://localhost:{port}/"), &options).unwrap_err();
+    let took = started.elapsed();
+    let Error::Tls(tls) = &err else {
+        panic!("not a TLS error: {err}");
+    };
+    assert_eq!(tls.kind(), TlsErrorKind::Timeout, "{err}");
+    assert!(
+        err.to_string()
+            .contains("the TLS handshake did not complete within 300ms"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "gave up after {took:?}"
+    );
+    done.send(()).unwrap();
+    silent.join().unwrap();
+}

@@ -201,22 +201,26 @@ impl Http2Client {
     /// agree to `h2` or the server does not enable extended CONNECT.
     pub async fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
         let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        // reaching the server, TLS included, is one deadline
+        // (`Config::connect_timeout`), as over HTTP/1.1
         let timeout = options.config.connect_timeout;
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect((parsed.host(), parsed.port())))
-            .await
-            .map_err(|_| Error::ConnectTimeout(timeout))??;
+        let reached = tokio::time::Instant::now() + timeout;
+        let tcp =
+            tokio::time::timeout_at(reached, TcpStream::connect((parsed.host(), parsed.port())))
+                .await
+                .map_err(|_| Error::ConnectTimeout(timeout))??;
         if options.nodelay {
             tcp.set_nodelay(true)?;
         }
         if parsed.is_secure() {
             #[cfg(feature = "tls")]
             {
-                let tls = tokio::time::timeout(
-                    timeout,
+                let tls = tokio::time::timeout_at(
+                    reached,
                     crate::tls::connect(tcp, parsed.host(), Some(h2_tls_config(options)?)),
                 )
                 .await
-                .map_err(|_| Error::ConnectTimeout(timeout))??;
+                .map_err(|_| crate::tls::timed_out(timeout))??;
                 if tls.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
                     return Err(Error::ExtendedConnectUnavailable(format!(
                         "{} did not agree to HTTP/2 (TLS ALPN \"h2\", RFC 9113 section 3.2): \

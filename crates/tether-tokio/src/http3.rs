@@ -356,8 +356,11 @@ impl Http3Client {
                 "{url}: HTTP/3 runs over QUIC, which is always TLS (RFC 9001): use wss://"
             )));
         }
+        // reaching the server (the name, then QUIC's handshake, which is
+        // TLS) is one deadline (`Config::connect_timeout`), as over TCP
         let timeout = options.config.connect_timeout;
-        let addr = tokio::time::timeout(timeout, resolve(parsed.host(), parsed.port()))
+        let reached = tokio::time::Instant::now() + timeout;
+        let addr = tokio::time::timeout_at(reached, resolve(parsed.host(), parsed.port()))
             .await
             .map_err(|_| Error::ConnectTimeout(timeout))??;
         let bind: SocketAddr = if addr.is_ipv4() {
@@ -374,7 +377,7 @@ impl Http3Client {
         let connecting = endpoint
             .connect_with(config, addr, parsed.host())
             .map_err(|e| Error::Tls(format!("cannot start QUIC to {addr}: {e}")))?;
-        let connection = tokio::time::timeout(timeout, connecting)
+        let connection = tokio::time::timeout_at(reached, connecting)
             .await
             .map_err(|_| no_answer(parsed.host(), timeout))?
             .map_err(|e| quic_failure(parsed.host(), &e, options.config.transport_idle_timeout))?;

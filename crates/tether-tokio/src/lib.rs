@@ -231,17 +231,20 @@ impl ClientOptions {
         self
     }
 
-    /// How long the TCP connect (and the TLS handshake) may take: sets
-    /// `Config::connect_timeout` (default 10 s; `config()` after this
-    /// replaces it).
+    /// How long reaching the server may take, as one deadline: TCP (every
+    /// address the name resolves to), a proxy's tunnel, and the TLS
+    /// handshake for `wss://`. Sets `Config::connect_timeout` (default
+    /// 10 s; `config()` after this replaces it).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).connect_timeout = timeout;
         self
     }
 
-    /// How long the HTTP upgrade may take: sets `Config::handshake_timeout`
-    /// (default 10 s; `config()` after this replaces it).
+    /// How long the WebSocket opening handshake may take once the server
+    /// is reached (the upgrade request and its answer): sets
+    /// `Config::handshake_timeout` (default 10 s; `config()` after this
+    /// replaces it).
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).handshake_timeout = timeout;
@@ -439,7 +442,10 @@ impl ServerOptions {
         self
     }
 
-    /// How long the client may take to send its whole request: sets
+    /// How long the opening handshake may take from `accept` on: the
+    /// client's request read and our answer written. A TLS handshake run
+    /// before `accept` (tokio-rustls' `TlsAcceptor`) is the caller's to
+    /// bound; `tether serve --tls` counts it in the same deadline. Sets
     /// `Config::handshake_timeout` (default 10 s; `config()` after this
     /// replaces it).
     #[must_use]
@@ -465,16 +471,19 @@ impl ServerOptions {
     }
 }
 
-/// Connects to a `ws://` or `wss://` URL and runs the opening handshake.
-///
-/// Through a proxy when the options say so ([`ClientOptions::proxy`],
-/// [`ClientOptions::proxy_from_env`]).
+/// Connects to a `ws://` or `wss://` URL and runs the opening handshake:
+/// TCP (through a proxy when the options say so, [`ClientOptions::proxy`],
+/// [`ClientOptions::proxy_from_env`]) and TLS for `wss://` within the
+/// connect timeout, then the upgrade within the handshake timeout, as the
+/// blocking adapter does.
 ///
 /// # Errors
 /// [`Error::Url`], [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Proxy`]
 /// (the proxy unreachable, or its refusal named), [`Error::Tls`]
-/// (e.g. `wss://` aimed at a plain server), or [`Error::Handshake`] (e.g. an
-/// HTTP 200 where 101 was expected, or a TLS answer to `ws://`).
+/// (e.g. `wss://` aimed at a plain server, or a TLS handshake not done
+/// within the connect timeout), or [`Error::Handshake`] (e.g. an HTTP 200
+/// where 101 was expected, a TLS answer to `ws://`, or the handshake
+/// timeout).
 ///
 /// The handshake's state lives on the heap until it completes, so the
 /// caller's task does not carry it for the connection's life.
@@ -493,8 +502,11 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
             std::env::var(name).ok()
         })
         .map_err(Error::Proxy)?;
+    // reaching the server, TLS included, is one deadline
+    // (`Config::connect_timeout`); the upgrade another
     let timeout = options.config.connect_timeout;
-    let tcp = tokio::time::timeout(timeout, async {
+    let reached = tokio::time::Instant::now() + timeout;
+    let tcp = tokio::time::timeout_at(reached, async {
         match &proxy {
             None => Ok(TcpStream::connect((parsed.host(), parsed.port())).await?),
             Some(proxy) => proxy::tunnel(proxy, &parsed).await,
@@ -511,12 +523,12 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
     if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
-            let tls = tokio::time::timeout(
-                options.config.connect_timeout,
+            let tls = tokio::time::timeout_at(
+                reached,
                 tls::connect(tcp, parsed.host(), options.tls_client_config()?),
             )
             .await
-            .map_err(|_| Error::ConnectTimeout(options.config.connect_timeout))??;
+            .map_err(|_| tls::timed_out(timeout))??;
             return client_boxed(tls, url, options).await;
         }
         #[cfg(not(feature = "tls"))]

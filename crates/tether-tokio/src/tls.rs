@@ -58,6 +58,16 @@ pub(crate) fn after_handshake(e: std::io::Error) -> Error {
     }
 }
 
+/// A TLS handshake that did not finish within `limit` (a client's
+/// `Config::connect_timeout`, which counts reaching the server, TLS
+/// included; a server's `Config::handshake_timeout`), in the words the
+/// blocking adapter uses.
+pub fn timed_out(limit: std::time::Duration) -> Error {
+    Error::Tls(format!(
+        "the TLS handshake did not complete within {limit:?}"
+    ))
+}
+
 /// A server's failed TLS accept (e.g. tokio-rustls' `TlsAcceptor::accept`)
 /// in plain words: a client without the required certificate, or with one
 /// signed by another authority, is named as such.

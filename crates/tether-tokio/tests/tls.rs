@@ -8,6 +8,7 @@ mod common;
 mod pki;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
@@ -216,4 +217,41 @@ async fn rfc8446_4_4_2_client_certificate_of_another_ca_is_refused_in_plain_word
         "{refused}"
     );
     pki::assert_plain(&refused);
+}
+
+/// A `wss://` server that accepts TCP and never answers the ClientHello:
+/// reaching the server, TLS included, is the connect timeout's (as curl
+/// counts it, and as the blocking adapter does), so the client gives up
+/// after it, though its handshake timeout is far longer, with an error that
+/// names the TLS handshake.
+#[tokio::test]
+async fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(tcp);
+    });
+    let options = ClientOptions::new()
+        .connect_timeout(Duration::from_millis(300))
+        .handshake_timeout(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let err = within(tether_tokio::connect(
+        &format!("wss://localhost:{port}/"),
+        &options,
+    ))
+    .await
+    .expect_err("connected to a server that never answered TLS");
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, tether_tokio::Error::Tls(text)
+            if text.contains("the TLS handshake did not complete within 300ms")),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "gave up after {took:?}"
+    );
+    silent.abort();
 }

@@ -116,13 +116,22 @@ pub struct Config {
     /// see [`Connection::should_close_transport`](crate::Connection::should_close_transport).
     /// Servers do not wait. Default 2 s.
     pub fin_wait: Duration,
-    /// How long a client's transport connect (TCP, and TLS in the tokio
-    /// adapter) may take before it fails; every adapter applies it, so the
-    /// default lives here once. Default 10 s.
+    /// How long a client may take to reach the server, as one deadline:
+    /// TCP (every address the name resolves to), a proxy's tunnel, and the
+    /// TLS handshake for `wss://` (over QUIC, its handshake, which is TLS),
+    /// as curl's connect timeout counts them. Past it the connect fails
+    /// (naming the TLS handshake when that was what had not finished).
+    /// Every adapter applies it the same way. Default 10 s.
     pub connect_timeout: Duration,
-    /// How long the opening handshake may take (a slow or silent peer, the
-    /// TLS handshake on the stream included); past it the handshake fails
-    /// with `HandshakeError::Timeout`. Both adapters apply it. Default 10 s.
+    /// How long the WebSocket opening handshake may take, as one deadline:
+    /// for a client, from the moment the server is reached (after
+    /// `connect_timeout`'s part) to the upgrade's answer (over HTTP/2 and
+    /// HTTP/3, the SETTINGS and the extended CONNECT); for a server, from
+    /// the connection handed to the adapter to the 101 written, a TLS
+    /// handshake the adapter runs on the way included (the blocking
+    /// adapter's TLS stream, `tether serve --tls`). Past it the handshake
+    /// fails with `HandshakeError::Timeout`. Every adapter applies it the
+    /// same way. Default 10 s.
     pub handshake_timeout: Duration,
     /// How long a message the peer began (its first frame's header, or a
     /// part of one, arrived) may go without receiving more of its bytes
