@@ -67,7 +67,7 @@ pub(crate) fn read<S: Transport>(
         match stream.read(buf) {
             Ok(0) => return Ok(Read::Eof),
             Ok(n) => return Ok(Read::Data(n)),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
+            Err(e) if tether::read_error_is_eof(&e) => return Ok(Read::Eof),
             Err(e) if retry(&e) => {}
             Err(e) => return Err(crate::tls::map_io(e, deadline.role)),
         }

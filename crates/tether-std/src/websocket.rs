@@ -415,8 +415,8 @@ impl<S: Transport> WebSocket<S> {
             Ok(_) => {}
             Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // rustls: the peer closed TCP without close_notify.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.conn.receive_eof(),
+            // rustls: the peer closed TCP without close_notify
+            Err(e) if tether::read_error_is_eof(&e) => self.conn.receive_eof(),
             Err(e) => return Err(self.fail_io(e)),
         }
         self.settle()
@@ -569,7 +569,7 @@ impl<S: Transport> WebSocket<S> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(e) if tether::read_error_is_eof(&e) => {
                     self.conn.receive_eof();
                     return None;
                 }

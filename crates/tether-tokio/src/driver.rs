@@ -1188,6 +1188,12 @@ impl Inner {
             }
             None => self.read_through_scratch(cx, now),
         };
+        let result = match result {
+            // a TLS peer that closed TCP without close_notify: the end of
+            // its input, as the core says (`tether::read_error_is_eof`)
+            Poll::Ready(Err(e)) if tether::read_error_is_eof(&e) => Poll::Ready(Ok(true)),
+            other => other,
+        };
         match result {
             Poll::Ready(Ok(eof)) => {
                 if eof {

@@ -575,10 +575,12 @@ where
         // handshake in flight, and none in this future (which would stay
         // in the caller's task for the connection's life)
         loop {
-            let n = stream
-                .read_buf(&mut upgrade.receive_buffer())
-                .await
-                .map_err(transport_error)?;
+            let n = match stream.read_buf(&mut upgrade.receive_buffer()).await {
+                Ok(n) => n,
+                // a TLS server that closed TCP without close_notify
+                Err(e) if tether::read_error_is_eof(&e) => 0,
+                Err(e) => return Err(transport_error(e)),
+            };
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }
@@ -666,7 +668,12 @@ where
         // future (which would stay in the caller's task for the
         // connection's life)
         loop {
-            let n = stream.read_buf(&mut upgrade.receive_buffer()).await?;
+            let n = match stream.read_buf(&mut upgrade.receive_buffer()).await {
+                Ok(n) => n,
+                // a TLS client that closed TCP without close_notify
+                Err(e) if tether::read_error_is_eof(&e) => 0,
+                Err(e) => return Err(e.into()),
+            };
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }

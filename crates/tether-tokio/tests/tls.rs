@@ -255,3 +255,73 @@ async fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout()
     );
     silent.abort();
 }
+
+/// RFC 6455 section 7.1.1 over TLS: a `wss://` server that sends a message
+/// and its Close, then closes TCP without TLS's `close_notify` (as many
+/// servers do: the closing handshake already says the data is complete),
+/// ends the connection with its code, cleanly, as over plain TCP and as in
+/// the blocking adapter: rustls' `UnexpectedEof` is the end of input
+/// (`tether::read_error_is_eof`), not a transport failure (1006).
+#[tokio::test]
+async fn rfc6455_7_1_1_close_then_tcp_closed_without_close_notify_keeps_the_peers_code() {
+    use bytes::BytesMut;
+    use tether::frame::{FrameEncoder, OpCode, Role, Rsv};
+    use tether::handshake::{AcceptOptions, Limits, Status, parse_request};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (cert, server_config) = certificate();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(server_config)
+            .accept(tcp)
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let request = loop {
+            let n = tls.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the client left during the upgrade");
+            head.extend_from_slice(&chunk[..n]);
+            if let Status::Complete(request, _) = parse_request(&head, &Limits::default()).unwrap()
+            {
+                break request;
+            }
+        };
+        tls.write_all(&request.accept(&AcceptOptions::new()).unwrap())
+            .await
+            .unwrap();
+        let mut frames = BytesMut::new();
+        let mut encoder = FrameEncoder::new(Role::Server, || [0; 4]);
+        encoder.encode(true, Rsv::NONE, OpCode::Text, b"before", &mut frames);
+        let close = [&4000u16.to_be_bytes()[..], b"bye"].concat();
+        encoder.encode(true, Rsv::NONE, OpCode::Close, &close, &mut frames);
+        tls.write_all(&frames).await.unwrap();
+        tls.flush().await.unwrap();
+        // TCP closed under TLS, no close_notify
+        drop(tls);
+        let _ = sent_tx.send(());
+    });
+    let options =
+        ClientOptions::new().tls_config(tether_tokio::tls::client_config(&[cert]).unwrap());
+    let url = format!("wss://localhost:{port}/");
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    within(sent_rx).await.unwrap();
+    within(server).await.unwrap();
+    // the message first, then the end: the peer's code, clean
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        Message::text("before")
+    );
+    assert!(
+        within(ws.next()).await.is_none(),
+        "ended in error: {:?}",
+        ws.close_info()
+    );
+    let info = ws.close_info().unwrap();
+    assert_eq!(u16::from(info.code), 4000, "{info:?}");
+    assert_eq!(info.reason, "bye");
+    assert!(info.was_clean, "{info:?}");
+}

@@ -58,6 +58,7 @@
 //!                 }
 //!             }
 //!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!             Err(e) if tether::read_error_is_eof(&e) => conn.receive_eof(),
 //!             Err(e) => {
 //!                 conn.abort(&e.to_string());
 //!                 conn.receive_eof();
@@ -118,6 +119,19 @@ mod timers;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub use timers::TIMER_RESOLUTION;
+
+/// Whether a failed read of the transport is the end of its input rather
+/// than a failure: `UnexpectedEof`, which is how rustls reports a peer that
+/// closed TCP without TLS's `close_notify` (common: many servers drop TCP
+/// after the closing handshake, which already says the data is complete).
+/// An adapter treats such a read as it treats a read of 0 bytes
+/// ([`Connection::receive_eof`]; during the opening handshake, the
+/// upgrade's `eof`), so a peer's Close followed by a bare TCP close ends
+/// the same way, with the peer's code, in every adapter; any other error
+/// is a transport failure (1006).
+pub fn read_error_is_eof(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::UnexpectedEof
+}
 pub mod upgrade;
 mod utf8;
 
