@@ -116,6 +116,9 @@ struct Outbox {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// Dropping the client stops it: its connection says goodbye as any
+/// dropped connection does (1001, going away), read or not what it holds.
 #[derive(Debug)]
 pub struct ReconnectingClient {
     /// Events, each with the read-ahead budget its message took.
@@ -327,6 +330,15 @@ impl ReconnectingClient {
     }
 }
 
+impl Drop for ReconnectingClient {
+    fn drop(&mut self) {
+        // a supervisor waiting for room to hand over a message (the
+        // application stopped reading before it dropped the client) stops
+        // waiting, sees the drop and lets the connection go
+        self.budget.close();
+    }
+}
+
 impl futures_core::Stream for ReconnectingClient {
     type Item = ReconnectEvent;
 
@@ -465,10 +477,15 @@ async fn run(
                                 .unwrap_or_else(|| CloseInfo::abnormal("the connection ended")),
                         },
                         () = outbox.queued.notified() => {}
-                        // `None`: the client was dropped, which closes too
                         cmd = close_rx.recv(), if !closing => {
+                            let Some((code, reason)) = cmd else {
+                                // the client was dropped: its connection
+                                // goes as any dropped one does, with the
+                                // core's goodbye (1001, going away) that the
+                                // driver's background task sees through
+                                return StopReason::ApplicationClosed;
+                            };
                             closing = true;
-                            let (code, reason) = cmd.unwrap_or((CloseCode::NORMAL, String::new()));
                             let _ = sink.close(code, &reason).await;
                         }
                     }

@@ -442,3 +442,45 @@ async fn drained_to_completes_when_the_client_stops_with_messages_queued() {
     assert_eq!(client.take_queued(), [Message::text("never sent")]);
     within(waiter).await;
 }
+
+/// Dropping the client closes its connection as dropping a connection
+/// does, with 1001 (going away), as the blocking adapter's does; also when
+/// the application had stopped reading and the supervisor was waiting for
+/// room to hand over the next message (it waited forever, the connection
+/// open, before the client's drop closed the budget).
+#[tokio::test]
+async fn rfc6455_7_4_1_dropping_the_client_says_going_away_even_with_messages_unread() {
+    let (listener, url) = listener().await;
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut ws = accept_one(&listener, &ServerOptions::default()).await;
+        // 10 KiB of messages against the client's 1 KiB read-ahead
+        for _ in 0..10 {
+            ws.send(Message::binary(vec![7u8; 1024])).await.unwrap();
+        }
+        let info = loop {
+            match ws.next_event().await {
+                Some(tether::Event::Closed(info)) => break info,
+                Some(_) => {}
+                None => break ws.close_info().unwrap(),
+            }
+        };
+        let _ = code_tx.send(info);
+    });
+    let options =
+        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(1024)).policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    assert_eq!(message(&mut client).await.as_bytes(), &[7u8; 1024][..]);
+    // the supervisor now waits for room for the next one
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(client);
+    let info = tokio::time::timeout(Duration::from_secs(2), code_rx)
+        .await
+        .expect("the connection stayed open after the client was dropped")
+        .unwrap();
+    assert_eq!(info.code, CloseCode::GOING_AWAY, "{info:?}");
+}
