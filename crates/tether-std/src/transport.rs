@@ -161,10 +161,16 @@ where
 
     fn shutdown(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
-        // Push the alert and anything still buffered in rustls.
+        // The alert (and anything still buffered in rustls) goes out if the
+        // socket takes it at once: after a closing handshake it has room;
+        // when it has none the peer stopped reading, and waiting for it
+        // would block past every deadline (the core already gave up what
+        // it held). TCP is shut down either way.
+        let _ = self.sock.set_nonblocking(true);
         while self.conn.wants_write() {
-            if self.conn.write_tls(&mut self.sock)? == 0 {
-                break;
+            match self.conn.write_tls(&mut self.sock) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
         self.sock.shutdown()

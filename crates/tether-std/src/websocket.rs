@@ -668,10 +668,32 @@ impl<S: Transport> WebSocket<S> {
                 Err(e) => self.write_failed(e, deadline)?,
             }
         }
+        // what the transport holds itself (a TLS record), bounded the
+        // same way: once the core says writing is over (the close timeout
+        // aborted the connection, or the drain deadline passed) it is given
+        // up with the rest (a TLS stream whose socket stays full never
+        // flushes)
         loop {
+            let deadline = if bounded {
+                self.conn.poll_timeout()
+            } else {
+                None
+            };
+            if let Some(at) = deadline {
+                let now = Instant::now();
+                if at <= now {
+                    self.conn.handle_timeout(now);
+                    self.drain_events();
+                    continue;
+                }
+                let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
+            }
+            if self.conn.writing_over() {
+                return Ok(());
+            }
             match self.stream.flush() {
                 Ok(()) => return Ok(()),
-                Err(e) => self.write_failed(e, None)?,
+                Err(e) => self.write_failed(e, deadline)?,
             }
         }
     }

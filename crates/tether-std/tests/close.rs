@@ -334,3 +334,81 @@ fn dropping_an_open_connection_sends_1001_and_into_inner_sends_nothing() {
         }
     });
 }
+
+/// A transport that takes every write into a buffer it never empties and
+/// whose flush times out, as a TLS stream does while its socket stays full
+/// (the peer stopped reading).
+struct Withholding {
+    inner: std::net::TcpStream,
+    write_timeout: std::cell::Cell<Option<Duration>>,
+    /// Something was written: a flush now never finishes.
+    holding: bool,
+}
+
+impl std::io::Read for Withholding {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Write for Withholding {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.holding |= !buf.is_empty();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.holding {
+            return Ok(());
+        }
+        std::thread::sleep(self.write_timeout.get().unwrap_or(Duration::from_millis(1)));
+        Err(std::io::ErrorKind::TimedOut.into())
+    }
+}
+
+impl tether_std::Transport for Withholding {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.write_timeout.set(timeout);
+        Ok(())
+    }
+}
+
+/// RFC 6455 section 7.1.7 / 10.4: `close` over a transport that never
+/// flushes what it holds (a TLS stream whose socket stays full) returns by
+/// the core's deadlines, the close timeout and then the drain deadline,
+/// with 1006, instead of retrying the flush forever.
+#[test]
+fn close_returns_by_the_core_s_deadlines_when_the_transport_never_flushes() {
+    use std::io::Read as _;
+    let (peer, info, took) = bounded(Duration::from_secs(10), || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // the peer holds its end and reads nothing
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (tcp, _) = listener.accept().unwrap();
+        let config = Config {
+            close_timeout: Duration::from_millis(200),
+            ..Config::default()
+        };
+        let stream = Withholding {
+            inner: tcp,
+            write_timeout: std::cell::Cell::new(None),
+            holding: false,
+        };
+        let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, config);
+        let mut ws = tether_std::WebSocket::from_upgraded(stream, upgraded, &[]).unwrap();
+        let started = Instant::now();
+        let info = ws.close(CloseCode::NORMAL, "").unwrap();
+        (peer, info, started.elapsed())
+    });
+    assert!(!info.was_clean, "{info:?}");
+    assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
+    // the close timeout, then the drain deadline: twice 200 ms
+    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    let mut peer = peer;
+    peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let _ = peer.read(&mut [0u8; 16]);
+}

@@ -2683,6 +2683,16 @@ impl Connection {
     pub fn drain_expired(&self) -> bool {
         self.drain_expired
     }
+
+    /// Whether writing is over: the connection was aborted (a timeout, a
+    /// transport failure, [`Connection::abort`]: nothing more is sent), or
+    /// an ended one's last bytes ran out of time
+    /// ([`Connection::drain_expired`]). An adapter that still holds bytes
+    /// of its own (a TLS record not yet flushed) gives them up and closes
+    /// the transport, rather than wait for a peer that takes nothing.
+    pub fn writing_over(&self) -> bool {
+        self.state == State::Aborted || self.drain_expired
+    }
 }
 
 /// The length of the run of whole frames at the front of `data`, plus the

@@ -117,11 +117,22 @@ fn the_drain_deadline_ends_the_wait_for_bytes_an_adapter_still_holds() {
     let mut h = clean_close(Role::Server);
     let _ = h.output();
     assert!(h.conn.should_close_transport());
-    assert!(!h.conn.drain_expired());
+    assert!(!h.conn.drain_expired() && !h.conn.writing_over());
     assert_eq!(h.jump_to_timeout(), Some(h.conn.config().close_timeout));
-    assert!(h.conn.drain_expired());
+    assert!(h.conn.drain_expired() && h.conn.writing_over());
     assert!(!h.conn.output_discarded());
     assert_eq!(h.conn.poll_timeout(), None);
+}
+
+#[test]
+fn an_aborted_connection_writes_nothing_more() {
+    // what an adapter still holds (a TLS record) is given up at once
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        assert!(!h.conn.writing_over());
+        h.conn.abort("gone");
+        assert!(h.conn.writing_over());
+    }
 }
 
 #[test]
