@@ -41,13 +41,13 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
 use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
 
@@ -196,7 +196,8 @@ impl Http2Client {
     /// knowledge. Returns once the server's SETTINGS have arrived.
     ///
     /// # Errors
-    /// As [`crate::connect`] for TCP and TLS;
+    /// As [`crate::connect`] for TCP (through a proxy when the options say
+    /// so) and TLS;
     /// [`Error::ExtendedConnectUnavailable`] when a TLS server does not
     /// agree to `h2` or the server does not enable extended CONNECT.
     pub async fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
@@ -205,13 +206,8 @@ impl Http2Client {
         // (`Config::connect_timeout`), as over HTTP/1.1
         let timeout = options.config.connect_timeout;
         let reached = tokio::time::Instant::now() + timeout;
-        let tcp =
-            tokio::time::timeout_at(reached, TcpStream::connect((parsed.host(), parsed.port())))
-                .await
-                .map_err(|_| Error::ConnectTimeout(timeout))??;
-        if options.nodelay {
-            tcp.set_nodelay(true)?;
-        }
+        // directly, or through the proxy the options choose, as over HTTP/1.1
+        let tcp = crate::reach_tcp(&parsed, options, reached).await?;
         if parsed.is_secure() {
             #[cfg(feature = "tls")]
             {
@@ -228,23 +224,35 @@ impl Http2Client {
                         parsed.host()
                     )));
                 }
-                return Self::handshake(tls).await;
+                return Self::handshake(tls, options.config.handshake_timeout).await;
             }
             #[cfg(not(feature = "tls"))]
             return Err(Error::Tls(
                 "wss:// needs tether-tokio's `tls` feature".into(),
             ));
         }
-        Self::handshake(tcp).await
+        Self::handshake(tcp, options.config.handshake_timeout).await
     }
 
     /// Starts HTTP/2 over a stream already connected (TLS done, `h2`
-    /// agreed, or prior knowledge) and waits for the server's SETTINGS.
+    /// agreed, or prior knowledge) and waits (at most `timeout`, as
+    /// [`Http3Client::handshake`](crate::http3::Http3Client::handshake)
+    /// does) for the server's SETTINGS.
     ///
     /// # Errors
-    /// [`Error::Io`] when HTTP/2 fails; [`Error::ExtendedConnectUnavailable`]
-    /// when the server's SETTINGS do not enable extended CONNECT.
-    pub async fn handshake<S>(io: S) -> Result<Self, Error>
+    /// [`Error::Io`] when HTTP/2 fails; [`Error::Handshake`] on timeout;
+    /// [`Error::ExtendedConnectUnavailable`] when the server does not
+    /// answer in HTTP/2 or its SETTINGS do not enable extended CONNECT.
+    pub async fn handshake<S>(io: S, timeout: Duration) -> Result<Self, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        tokio::time::timeout(timeout, Self::start(io))
+            .await
+            .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
+    }
+
+    async fn start<S>(io: S) -> Result<Self, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

@@ -496,30 +496,11 @@ pub fn connect<'a>(
 
 async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket, Accepted), Error> {
     let parsed = WsUrl::parse(url).map_err(|e| Error::Url(e.to_string()))?;
-    let proxy = options
-        .proxy
-        .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
-            std::env::var(name).ok()
-        })
-        .map_err(Error::Proxy)?;
     // reaching the server, TLS included, is one deadline
     // (`Config::connect_timeout`); the upgrade another
     let timeout = options.config.connect_timeout;
     let reached = tokio::time::Instant::now() + timeout;
-    let tcp = tokio::time::timeout_at(reached, async {
-        match &proxy {
-            None => Ok(TcpStream::connect((parsed.host(), parsed.port())).await?),
-            Some(proxy) => proxy::tunnel(proxy, &parsed).await,
-        }
-    })
-    .await
-    .map_err(|_| match &proxy {
-        None => Error::ConnectTimeout(timeout),
-        Some(_) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
-    })??;
-    if options.nodelay {
-        tcp.set_nodelay(true)?;
-    }
+    let tcp = reach_tcp(&parsed, options, reached).await?;
     if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
@@ -537,6 +518,39 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
         ));
     }
     client_boxed(tcp, url, options).await
+}
+
+/// TCP to `parsed`'s host, or through the proxy the options choose for it
+/// (the exchange is the core's), before `reached` (the connect timeout's
+/// deadline, which TLS shares after it); `TCP_NODELAY` as the options say.
+/// For every client over TCP: HTTP/1.1 and HTTP/2.
+pub(crate) async fn reach_tcp(
+    parsed: &WsUrl,
+    options: &ClientOptions,
+    reached: tokio::time::Instant,
+) -> Result<TcpStream, Error> {
+    let proxy = options
+        .proxy
+        .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(Error::Proxy)?;
+    let timeout = options.config.connect_timeout;
+    let tcp = tokio::time::timeout_at(reached, async {
+        match &proxy {
+            None => Ok(TcpStream::connect((parsed.host(), parsed.port())).await?),
+            Some(proxy) => proxy::tunnel(proxy, parsed).await,
+        }
+    })
+    .await
+    .map_err(|_| match &proxy {
+        None => Error::ConnectTimeout(timeout),
+        Some(_) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
+    })??;
+    if options.nodelay {
+        tcp.set_nodelay(true)?;
+    }
+    Ok(tcp)
 }
 
 /// Runs the client handshake for `url` over an already connected stream.

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../tether-std/tests/common/proxies.rs"]
+mod proxies;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -295,4 +297,67 @@ async fn rfc8441_5_the_autobahn_data_cases_echo_over_an_http2_stream() {
     assert_eq!(path, "/autobahn");
     assert!(info.was_clean && info.code == CloseCode::NORMAL, "{info}");
     echo_round(&mut beside, "still here").await;
+}
+
+/// A server that accepts TCP and says nothing (no SETTINGS): the HTTP/2
+/// client's wait for them is the handshake's, bounded by
+/// `Config::handshake_timeout` as over HTTP/3 and HTTP/1.1 (it waited
+/// forever).
+#[tokio::test]
+async fn rfc9113_3_4_a_server_that_sends_no_settings_times_out_as_a_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(tcp);
+    });
+    let options = ClientOptions::new().handshake_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = within(Http2Client::connect(&url, &options))
+        .await
+        .expect_err("connected to a server that sent nothing");
+    assert!(
+        matches!(
+            err,
+            Error::Handshake(tether::upgrade::HandshakeError::Timeout(d)) if d == Duration::from_millis(300)
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    silent.abort();
+}
+
+/// HTTP/2 goes through the proxy the options choose, as HTTP/1.1 does
+/// (RFC 9110 section 9.3.6: one CONNECT tunnel carries the one HTTP/2
+/// connection); it connected directly, past the proxy, before.
+#[tokio::test]
+async fn rfc9110_9_3_6_http2_goes_through_the_chosen_proxy() {
+    let Some(proxy) = proxies::tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let (url, connections, _ends) = echo_server(ServerOptions::new()).await;
+    let options = ClientOptions::new().proxy(
+        tether::handshake::proxy::ProxyUrl::parse(&proxy.url("http", Some(("alice", "s3cret"))))
+            .unwrap(),
+    );
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/via-proxy"), &options))
+        .await
+        .unwrap();
+    echo_round(&mut ws, "through the tunnel").await;
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    // without the proxy's credentials, its refusal is the answer
+    let refused = ClientOptions::new()
+        .proxy(tether::handshake::proxy::ProxyUrl::parse(&proxy.url("http", None)).unwrap());
+    let err = within(Http2Client::connect(&url, &refused))
+        .await
+        .expect_err("connected past the proxy");
+    assert!(
+        matches!(
+            err,
+            Error::Proxy(tether::handshake::proxy::ProxyError::HttpRefused { status: 407, .. })
+        ),
+        "{err}"
+    );
 }
