@@ -288,6 +288,13 @@ pub enum ProxyError {
     /// could have spoken (neither TLS nor the WebSocket upgrade lets the
     /// server speak first).
     TrailingBytes(usize),
+    /// A proxy was chosen for a connection over QUIC (HTTP/3, RFC 9220),
+    /// which runs over UDP: an HTTP CONNECT or SOCKS5 CONNECT tunnel
+    /// carries TCP only, and going around the proxy is not ours to decide.
+    NotForQuic {
+        /// The proxy, without its password.
+        proxy: String,
+    },
 }
 
 /// The meaning of a SOCKS5 reply code (RFC 1928 section 6).
@@ -363,6 +370,10 @@ impl fmt::Display for ProxyError {
             Self::TrailingBytes(n) => write!(
                 f,
                 "the proxy sent {n} bytes after its answer, before we spoke"
+            ),
+            Self::NotForQuic { proxy } => write!(
+                f,
+                "HTTP/3 runs over QUIC (UDP), which the proxy {proxy} cannot carry (its tunnels                  are TCP): connect over HTTP/1.1 or HTTP/2, or without the proxy"
             ),
         }
     }

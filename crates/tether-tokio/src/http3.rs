@@ -344,6 +344,8 @@ impl Http3Client {
     ///
     /// # Errors
     /// [`Error::Url`] for a `ws://` URL (QUIC is always TLS);
+    /// [`Error::Proxy`] (`ProxyError::NotForQuic`) when the options choose
+    /// a proxy for the URL (its tunnels carry TCP, QUIC is UDP);
     /// [`Error::ConnectTimeout`] when the name does not resolve in time;
     /// [`Error::Io`] (`TimedOut`) when nothing answers over QUIC within
     /// the connect timeout; [`Error::Tls`] when the QUIC handshake
@@ -355,6 +357,20 @@ impl Http3Client {
             return Err(Error::Url(format!(
                 "{url}: HTTP/3 runs over QUIC, which is always TLS (RFC 9001): use wss://"
             )));
+        }
+        // a proxy the options choose cannot carry QUIC: named, not bypassed
+        let proxy = options
+            .proxy
+            .resolve(true, parsed.host(), parsed.port(), |name| {
+                std::env::var(name).ok()
+            })
+            .map_err(Error::Proxy)?;
+        if let Some(proxy) = proxy {
+            return Err(Error::Proxy(
+                tether::handshake::proxy::ProxyError::NotForQuic {
+                    proxy: proxy.to_string(),
+                },
+            ));
         }
         // reaching the server (the name, then QUIC's handshake, which is
         // TLS) is one deadline (`Config::connect_timeout`), as over TCP

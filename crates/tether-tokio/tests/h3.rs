@@ -455,3 +455,26 @@ async fn rfc9000_10_1_the_idle_timeout_comes_from_the_config() {
     );
     drop(silent);
 }
+
+/// A proxy the options choose cannot carry QUIC (its tunnels are TCP): the
+/// HTTP/3 client says so instead of going around it, as it did.
+#[tokio::test]
+async fn rfc9220_a_chosen_proxy_is_named_not_bypassed() {
+    let Server { url, options, .. } = echo_server(ServerOptions::new()).await;
+    let options = options.proxy(
+        tether::handshake::proxy::ProxyUrl::parse("http://user:secret@127.0.0.1:9").unwrap(),
+    );
+    let err = within(Http3Client::connect(&url, &options))
+        .await
+        .expect_err("connected past the proxy");
+    assert!(
+        matches!(
+            &err,
+            tether_tokio::Error::Proxy(tether::handshake::proxy::ProxyError::NotForQuic { .. })
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("HTTP/3 runs over QUIC"), "{text}");
+    assert!(!text.contains("secret"), "the password shown: {text}");
+}
