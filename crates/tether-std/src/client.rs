@@ -65,9 +65,11 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// The defaults: no subprotocol or extra header, `Config::default()`,
-    /// 10 s to connect, 10 s for the handshake (TLS included), `TCP_NODELAY`
-    /// on, a 64 KiB read buffer, a 1 s FIN wait, webpki-roots for `wss://`.
+    /// The defaults: no subprotocol or extra header, `Config::default()`:
+    /// 10 s to reach the server (TCP and TLS; name resolution is the
+    /// system's, outside it, as `std::net` offers no bound on it), 10 s for
+    /// the upgrade, `TCP_NODELAY` on, a 64 KiB read buffer, a 2 s FIN
+    /// wait, webpki-roots for `wss://`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -77,6 +79,13 @@ impl ClientOptions {
     pub fn config(mut self, config: Config) -> Self {
         self.config = adapter_config(config);
         self
+    }
+
+    /// The connection's config as set, with `auto_close_reply` off (this
+    /// adapter answers the peer's Close itself), as the tokio adapter's
+    /// `ClientOptions::connection` gives it.
+    pub fn connection(&self) -> &Config {
+        &self.config
     }
 
     /// Offers permessage-deflate (RFC 7692) with these settings (sets

@@ -251,6 +251,16 @@ impl ClientOptions {
         self
     }
 
+    /// How long a client waits, after the closing handshake, for the server
+    /// to close TCP first (RFC 6455 section 7.1.1) before closing it
+    /// itself: sets `Config::fin_wait` (default 2 s; `config()` after this
+    /// replaces it).
+    #[must_use]
+    pub fn fin_wait(mut self, wait: Duration) -> Self {
+        Arc::make_mut(&mut self.config).fin_wait = wait;
+        self
+    }
+
     /// Whether to set `TCP_NODELAY` (small frames go out at once). Default on.
     #[must_use]
     pub fn nodelay(mut self, nodelay: bool) -> Self {
@@ -710,7 +720,12 @@ where
                 Ok(response) => response,
                 Err(e) => {
                     let e = HandshakeError::Build(e);
-                    refuse(&mut stream, ServerUpgrade::failure_response(&e)).await;
+                    // within the handshake's deadline, as every write of it
+                    let _ = tokio::time::timeout_at(
+                        deadline,
+                        refuse(&mut stream, ServerUpgrade::failure_response(&e)),
+                    )
+                    .await;
                     return Err(Error::Handshake(e));
                 }
             };
@@ -730,7 +745,9 @@ where
             Ok((ws, request))
         }
         Err(refusal) => {
-            refuse(&mut stream, Some(refusal.to_bytes())).await;
+            let _ =
+                tokio::time::timeout_at(deadline, refuse(&mut stream, Some(refusal.to_bytes())))
+                    .await;
             Err(Error::Refused {
                 status: refusal.status(),
                 reason: refusal.body().to_string(),
