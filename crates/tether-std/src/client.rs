@@ -305,7 +305,7 @@ pub fn connect(
         }
         #[cfg(not(feature = "tls"))]
         {
-            drop(tcp);
+            drop((tcp, reached));
             return Err(crate::tls::not_enabled());
         }
     } else {
