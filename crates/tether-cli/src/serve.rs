@@ -322,7 +322,7 @@ async fn connection(
                 // tell, and the handshake chosen reads them again
                 let mut stream = stream;
                 let (h2, first) = crate::http2::read_preface(&mut stream, limit).await?;
-                (Box::new(crate::http2::Prefixed::new(first, stream)), h2)
+                (Box::new(tether_tokio::Prefixed::new(first, stream)), h2)
             }
             None => (Box::new(stream), false),
             Some(acceptor) => {

@@ -286,7 +286,8 @@ pub enum ProxyError {
     TimedOut(core::time::Duration),
     /// The proxy sent bytes after its answer, before the tunnel's server
     /// could have spoken (neither TLS nor the WebSocket upgrade lets the
-    /// server speak first).
+    /// server speak first; HTTP/2 does, see
+    /// [`ProxyConnect::take_leftover`]).
     TrailingBytes(usize),
     /// A proxy was chosen for a connection over QUIC (HTTP/3, RFC 9220),
     /// which runs over UDP: an HTTP CONNECT or SOCKS5 CONNECT tunnel
@@ -478,19 +479,17 @@ impl ProxyConnect {
     }
 
     /// Bytes read from the proxy, in any split. May queue output (the next
-    /// SOCKS5 message). After the tunnel opens no byte may be left over.
+    /// SOCKS5 message). Bytes after the answer that opens the tunnel are
+    /// the server's, kept for [`ProxyConnect::take_leftover`].
     ///
     /// # Errors
     /// The proxy's refusal or a malformed answer, named; once failed, the
     /// exchange is over.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
-        if self.step == Step::Done {
-            return match bytes.len() {
-                0 => Ok(()),
-                n => Err(ProxyError::TrailingBytes(n)),
-            };
-        }
         self.input.extend_from_slice(bytes);
+        if self.step == Step::Done {
+            return Ok(());
+        }
         loop {
             let used = match self.step {
                 Step::HttpAnswer => {
@@ -557,9 +556,7 @@ impl ProxyConnect {
             };
             self.input.drain(..used.min(self.input.len()));
             if self.step == Step::Done {
-                if !self.input.is_empty() {
-                    return Err(ProxyError::TrailingBytes(self.input.len()));
-                }
+                // what follows is the server's (see `take_leftover`)
                 return Ok(());
             }
             if self.input.is_empty() {
@@ -571,6 +568,32 @@ impl ProxyConnect {
     /// What the proxy closing the connection now means.
     pub fn eof(&self) -> ProxyError {
         ProxyError::Closed
+    }
+
+    /// Once the tunnel is open, the bytes that came after the proxy's
+    /// answer: the server's first, read with it. A protocol whose server
+    /// may speak first (HTTP/2: its SETTINGS, RFC 9113 section 3.4) reads
+    /// them before the stream's; for one whose server speaks only when
+    /// spoken to, see [`ProxyConnect::expect_silence`].
+    pub fn take_leftover(&mut self) -> Vec<u8> {
+        if self.step == Step::Done {
+            core::mem::take(&mut self.input)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Once the tunnel is open, for a protocol whose server speaks only
+    /// when spoken to (TLS, the HTTP/1.1 upgrade): nothing may have come
+    /// after the proxy's answer.
+    ///
+    /// # Errors
+    /// [`ProxyError::TrailingBytes`] when something did.
+    pub fn expect_silence(&self) -> Result<(), ProxyError> {
+        match (self.step, self.input.len()) {
+            (Step::Done, n) if n > 0 => Err(ProxyError::TrailingBytes(n)),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -149,13 +149,37 @@ fn rfc9110_9_3_6_the_answer_head_is_bounded() {
 }
 
 #[test]
-fn rfc9110_9_3_6_bytes_after_the_answer_are_refused() {
+fn rfc9110_9_3_6_bytes_after_the_answer_are_the_servers() {
     let proxy = ProxyUrl::parse("http://proxy:3128").unwrap();
     let mut exchange = ProxyConnect::new(&proxy, name("h", 1)).unwrap();
-    let err = exchange
+    exchange
         .receive(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 101")
-        .unwrap_err();
-    assert_eq!(err, ProxyError::TrailingBytes(12));
+        .unwrap();
+    exchange.receive(b" Switching").unwrap();
+    assert!(exchange.is_done());
+    // refused where the server may not speak first (TLS, HTTP/1.1)...
+    assert_eq!(
+        exchange.expect_silence(),
+        Err(ProxyError::TrailingBytes(22))
+    );
+    // ...handed on where it may (HTTP/2's SETTINGS, RFC 9113 section 3.4)
+    assert_eq!(exchange.take_leftover(), b"HTTP/1.1 101 Switching");
+    assert_eq!(exchange.expect_silence(), Ok(()));
+}
+
+#[test]
+fn rfc1928_6_bytes_after_the_socks5_reply_are_the_servers() {
+    let proxy = ProxyUrl::parse("socks5h://proxy").unwrap();
+    let mut exchange = ProxyConnect::new(&proxy, name("h", 1)).unwrap();
+    let _ = exchange.take_output();
+    exchange.receive(&[5, 0]).unwrap();
+    let _ = exchange.take_output();
+    // succeeded, bound to 0.0.0.0:0, then the server's first bytes
+    exchange
+        .receive(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xab, 0xcd])
+        .unwrap();
+    assert!(exchange.is_done());
+    assert_eq!(exchange.take_leftover(), [0xab, 0xcd]);
 }
 
 // ---- SOCKS5 ----

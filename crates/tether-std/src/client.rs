@@ -440,6 +440,9 @@ fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream,
     loop {
         handshake_io::write_all(&mut tcp, &exchange.take_output(), deadline).map_err(timed_out)?;
         if exchange.is_done() {
+            // TLS and the HTTP/1.1 upgrade: the server speaks only when
+            // spoken to
+            exchange.expect_silence().map_err(Error::Proxy)?;
             handshake_io::clear_timeouts(&tcp)?;
             return Ok(tcp);
         }

@@ -207,8 +207,14 @@ impl Http2Client {
         let timeout = options.config.connect_timeout;
         let reached = tokio::time::Instant::now() + timeout;
         // directly, or through the proxy the options choose, as over HTTP/1.1
-        let tcp = crate::reach_tcp(&parsed, options, reached).await?;
+        let (tcp, leftover) = crate::reach_tcp(&parsed, options, reached).await?;
         if parsed.is_secure() {
+            // TLS: the server speaks only when spoken to
+            if !leftover.is_empty() {
+                return Err(Error::Proxy(
+                    tether::handshake::proxy::ProxyError::TrailingBytes(leftover.len()),
+                ));
+            }
             #[cfg(feature = "tls")]
             {
                 let tls = tokio::time::timeout_at(
@@ -231,7 +237,14 @@ impl Http2Client {
                 "wss:// needs tether-tokio's `tls` feature".into(),
             ));
         }
-        Self::handshake(tcp, options.config.handshake_timeout).await
+        // prior knowledge: the server may have spoken first (its SETTINGS,
+        // RFC 9113 section 3.4), its bytes come with a proxy's answer
+        if leftover.is_empty() {
+            Self::handshake(tcp, options.config.handshake_timeout).await
+        } else {
+            let stream = crate::Prefixed::new(leftover, tcp);
+            Self::handshake(stream, options.config.handshake_timeout).await
+        }
     }
 
     /// Starts HTTP/2 over a stream already connected (TLS done, `h2`

@@ -60,6 +60,7 @@ pub mod http2;
 #[cfg(feature = "http3")]
 pub mod http3;
 mod owned;
+mod prefixed;
 mod proxy;
 pub mod reconnect;
 mod socket;
@@ -77,6 +78,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use error::Error;
+pub use prefixed::Prefixed;
 pub use reconnect::{
     Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
 };
@@ -510,7 +512,13 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
     // (`Config::connect_timeout`); the upgrade another
     let timeout = options.config.connect_timeout;
     let reached = tokio::time::Instant::now() + timeout;
-    let tcp = reach_tcp(&parsed, options, reached).await?;
+    let (tcp, leftover) = reach_tcp(&parsed, options, reached).await?;
+    // TLS and the HTTP/1.1 upgrade: the server speaks only when spoken to
+    if !leftover.is_empty() {
+        return Err(Error::Proxy(
+            tether::handshake::proxy::ProxyError::TrailingBytes(leftover.len()),
+        ));
+    }
     if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
@@ -533,12 +541,13 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
 /// TCP to `parsed`'s host, or through the proxy the options choose for it
 /// (the exchange is the core's), before `reached` (the connect timeout's
 /// deadline, which TLS shares after it); `TCP_NODELAY` as the options say.
-/// For every client over TCP: HTTP/1.1 and HTTP/2.
+/// With it, the server's bytes that came with a proxy's answer (none when
+/// direct). For every client over TCP: HTTP/1.1 and HTTP/2.
 pub(crate) async fn reach_tcp(
     parsed: &WsUrl,
     options: &ClientOptions,
     reached: tokio::time::Instant,
-) -> Result<TcpStream, Error> {
+) -> Result<(TcpStream, Vec<u8>), Error> {
     let proxy = options
         .proxy
         .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
@@ -546,9 +555,12 @@ pub(crate) async fn reach_tcp(
         })
         .map_err(Error::Proxy)?;
     let timeout = options.config.connect_timeout;
-    let tcp = tokio::time::timeout_at(reached, async {
+    let (tcp, leftover) = tokio::time::timeout_at(reached, async {
         match &proxy {
-            None => Ok(TcpStream::connect((parsed.host(), parsed.port())).await?),
+            None => Ok((
+                TcpStream::connect((parsed.host(), parsed.port())).await?,
+                Vec::new(),
+            )),
             Some(proxy) => proxy::tunnel(proxy, parsed).await,
         }
     })
@@ -560,7 +572,7 @@ pub(crate) async fn reach_tcp(
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
-    Ok(tcp)
+    Ok((tcp, leftover))
 }
 
 /// Runs the client handshake for `url` over an already connected stream.

@@ -17,8 +17,10 @@ use crate::Error;
 /// exchange, `MAX_PROXY_HEAD`).
 const PROXY_READ: usize = 1024;
 
-/// A TCP stream to `url`'s host and port through `proxy`, tunnel open.
-pub(crate) async fn tunnel(proxy: &ProxyUrl, url: &WsUrl) -> Result<TcpStream, Error> {
+/// A TCP stream to `url`'s host and port through `proxy`, tunnel open,
+/// and the server's bytes that came with the proxy's answer
+/// (`ProxyConnect::take_leftover`: an HTTP/2 server may speak first).
+pub(crate) async fn tunnel(proxy: &ProxyUrl, url: &WsUrl) -> Result<(TcpStream, Vec<u8>), Error> {
     let unreachable = |e: std::io::Error| {
         Error::Proxy(ProxyError::Unreachable {
             proxy: proxy.to_string(),
@@ -51,7 +53,7 @@ pub(crate) async fn tunnel(proxy: &ProxyUrl, url: &WsUrl) -> Result<TcpStream, E
             tcp.write_all(&out).await?;
         }
         if exchange.is_done() {
-            return Ok(tcp);
+            return Ok((tcp, exchange.take_leftover()));
         }
         let n = tcp.read(&mut buf).await?;
         if n == 0 {

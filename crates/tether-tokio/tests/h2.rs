@@ -361,3 +361,44 @@ async fn rfc9110_9_3_6_http2_goes_through_the_chosen_proxy() {
         "{err}"
     );
 }
+
+/// A proxy that sends its `200` and the server's first bytes (HTTP/2's
+/// SETTINGS, which a server may send before it hears from the client, RFC
+/// 9113 section 3.4) in one write: those bytes are the server's, read
+/// before the stream's (`ProxyConnect::take_leftover`), not an error
+/// (tinyproxy sometimes did this, and the client failed with
+/// `TrailingBytes`).
+#[tokio::test]
+async fn rfc9113_3_4_server_bytes_that_come_with_the_proxy_s_answer_are_the_server_s() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, _connections, _ends) = echo_server(ServerOptions::new()).await;
+    let target = url.trim_start_matches("ws://").to_owned();
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut client, _) = proxy.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            client.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(format!("CONNECT {target} ").as_bytes()));
+        let mut server = tokio::net::TcpStream::connect(&target).await.unwrap();
+        // the server speaks first: its SETTINGS go out with our answer
+        let mut first = vec![0u8; 1024];
+        let n = server.read(&mut first).await.unwrap();
+        assert!(n > 0, "the HTTP/2 server sent nothing first");
+        let mut answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+        answer.extend_from_slice(&first[..n]);
+        client.write_all(&answer).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    });
+    let options =
+        ClientOptions::new().proxy(tether::handshake::proxy::ProxyUrl::parse(&proxy_url).unwrap());
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/first"), &options))
+        .await
+        .unwrap();
+    echo_round(&mut ws, "after the server spoke first").await;
+}
