@@ -637,22 +637,32 @@ impl<S: Transport> WebSocket<S> {
         result
     }
 
+    /// Before a write: when `bounded`, the core's next deadline, with the
+    /// write timeout set to reach it; `None` when it had passed and went
+    /// to the core (look again). Unbounded: `Some(None)`, no deadline.
+    fn write_deadline(&mut self, bounded: bool) -> Option<Option<Instant>> {
+        let deadline = if bounded {
+            self.conn.poll_timeout()
+        } else {
+            None
+        };
+        if let Some(at) = deadline {
+            let now = Instant::now();
+            if at <= now {
+                self.conn.handle_timeout(now);
+                self.drain_events();
+                return None;
+            }
+            let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
+        }
+        Some(deadline)
+    }
+
     fn write_all_output(&mut self, bounded: bool) -> Result<(), Error> {
         loop {
-            let deadline = if bounded {
-                self.conn.poll_timeout()
-            } else {
-                None
+            let Some(deadline) = self.write_deadline(bounded) else {
+                continue;
             };
-            if let Some(at) = deadline {
-                let now = Instant::now();
-                if at <= now {
-                    self.conn.handle_timeout(now);
-                    self.drain_events();
-                    continue;
-                }
-                let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
-            }
             let output = self.conn.poll_output();
             if output.is_empty() {
                 break;
@@ -674,20 +684,9 @@ impl<S: Transport> WebSocket<S> {
         // up with the rest (a TLS stream whose socket stays full never
         // flushes)
         loop {
-            let deadline = if bounded {
-                self.conn.poll_timeout()
-            } else {
-                None
+            let Some(deadline) = self.write_deadline(bounded) else {
+                continue;
             };
-            if let Some(at) = deadline {
-                let now = Instant::now();
-                if at <= now {
-                    self.conn.handle_timeout(now);
-                    self.drain_events();
-                    continue;
-                }
-                let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
-            }
             if self.conn.writing_over() {
                 return Ok(());
             }
