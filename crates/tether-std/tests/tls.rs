@@ -350,3 +350,57 @@ fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
     done.send(()).unwrap();
     silent.join().unwrap();
 }
+
+/// RFC 6455 section 7.1.1 over TLS: a `wss://` server that sends a message
+/// and its Close, then closes TCP without TLS's `close_notify` (as many
+/// servers do), ends the connection with its code, cleanly, as over plain
+/// TCP and as in the tokio adapter (`tether::read_error_is_eof`).
+#[test]
+fn rfc6455_7_1_1_close_then_tcp_closed_without_close_notify_keeps_the_peers_code() {
+    use tether::frame::{FrameEncoder, OpCode, Role, Rsv};
+    use tether::handshake::{AcceptOptions, Limits, Status, parse_request};
+    bounded(Duration::from_secs(10), || {
+        let (ca, config) = pki();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut tls = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 1024];
+            let request = loop {
+                let n = tls.read(&mut chunk).unwrap();
+                assert!(n > 0, "the client left during the upgrade");
+                head.extend_from_slice(&chunk[..n]);
+                if let Status::Complete(request, _) =
+                    parse_request(&head, &Limits::default()).unwrap()
+                {
+                    break request;
+                }
+            };
+            tls.write_all(&request.accept(&AcceptOptions::new()).unwrap())
+                .unwrap();
+            let mut frames = bytes::BytesMut::new();
+            let mut encoder = FrameEncoder::new(Role::Server, || [0; 4]);
+            encoder.encode(true, Rsv::NONE, OpCode::Text, b"before", &mut frames);
+            let close = [&4000u16.to_be_bytes()[..], b"bye"].concat();
+            encoder.encode(true, Rsv::NONE, OpCode::Close, &close, &mut frames);
+            tls.write_all(&frames).unwrap();
+            tls.flush().unwrap();
+            // TCP closed under TLS, no close_notify
+            drop(tls);
+        });
+        let options = ClientOptions::new().add_root_certificate(ca);
+        let (mut ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        server.join().unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("before"));
+        match ws.read() {
+            Err(Error::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::new(4000), "{info:?}");
+                assert_eq!(info.reason, "bye");
+                assert!(info.was_clean, "{info:?}");
+            }
+            other => panic!("not the peer's clean close: {other:?}"),
+        }
+    });
+}
