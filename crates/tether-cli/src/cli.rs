@@ -294,15 +294,17 @@ pub(crate) struct ConnectArgs {
     /// Connect over HTTP/2 (RFC 8441 extended CONNECT): wss:// asks for h2
     /// by TLS ALPN, ws:// speaks it with prior knowledge. A server without
     /// HTTP/2 or without extended CONNECT is an error naming which, unless
-    /// --http1-fallback. Not through a proxy.
-    #[arg(long, group = "over", conflicts_with_all = ["proxy", "reconnect"])]
+    /// --http1-fallback. Through a proxy as HTTP/1.1 is.
+    #[arg(long, group = "over", conflicts_with = "reconnect")]
     pub(crate) http2: bool,
 
     /// Connect over HTTP/3 (RFC 9220 extended CONNECT on QUIC, UDP to the
     /// URL's port); wss:// only, as QUIC is always TLS (--ca and
     /// --insecure apply). A server without HTTP/3 or without extended
     /// CONNECT is an error naming which, unless --http1-fallback. Not
-    /// through a proxy.
+    /// through a proxy (QUIC is UDP): one the environment chooses is an
+    /// error naming it (--no-proxy), or with --http1-fallback HTTP/1.1
+    /// goes through it.
     #[arg(long, group = "over", conflicts_with_all = ["proxy", "reconnect"])]
     pub(crate) http3: bool,
 

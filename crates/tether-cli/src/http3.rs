@@ -52,10 +52,12 @@ pub(crate) async fn connect(
 }
 
 /// Whether HTTP/1.1 may work where HTTP/3 did not: the server lacks
-/// extended CONNECT, or nothing answered over QUIC (no HTTP/3 there).
+/// extended CONNECT, nothing answered over QUIC (no HTTP/3 there), or a
+/// proxy was chosen (it carries TCP, not QUIC).
 fn falls_back(e: &Error) -> bool {
     match e {
-        Error::ExtendedConnectUnavailable(_) => true,
+        Error::ExtendedConnectUnavailable(_)
+        | Error::Proxy(tether::handshake::proxy::ProxyError::NotForQuic { .. }) => true,
         Error::Io(io) => matches!(
             io.kind(),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::ConnectionRefused

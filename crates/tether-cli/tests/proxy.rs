@@ -45,6 +45,11 @@ async fn connect(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, S
 /// A CA and `tether serve` over TLS with its certificate: the server, the
 /// `wss://localhost:port/` URL, the CA's PEM file and the folder to remove.
 async fn tls_server() -> (tokio::process::Child, String, String, PathBuf) {
+    tls_server_with(&[]).await
+}
+
+/// [`tls_server`] with more `serve` flags.
+async fn tls_server_with(extra: &[&str]) -> (tokio::process::Child, String, String, PathBuf) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let ca = pki::Ca::new("tether proxy test CA");
@@ -63,7 +68,9 @@ async fn tls_server() -> (tokio::process::Child, String, String, PathBuf) {
     let ca_pem = write("ca.pem", &ca.pem());
     let cert = write("cert.pem", &leaf.cert_pem);
     let key = write("key.pem", &leaf.key_pem);
-    let (server, url, _) = serve(&["--tls-cert", &cert, "--tls-key", &key]).await;
+    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    args.extend_from_slice(extra);
+    let (server, url, _) = serve(&args).await;
     let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
     (server, format!("wss://localhost:{port}/"), ca_pem, dir)
 }
@@ -178,4 +185,50 @@ async fn ws_through_http_proxy_and_the_exemptions() {
         stderr.contains("cannot connect to the proxy http://127.0.0.1:9"),
         "{stderr}"
     );
+}
+
+/// `--http3` with a proxy from the environment: QUIC cannot go through
+/// it, so the command says so (exit status 3, never connected) rather
+/// than go around it; with `--http1-fallback` it connects over HTTP/1.1
+/// through the proxy.
+#[tokio::test]
+async fn rfc9220_http3_refuses_a_proxy_by_name_and_falls_back_through_it() {
+    let Some(proxy) = proxies::tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let (_server, url, ca, dir) = tls_server().await;
+    let good = proxy.url("http", Some(("alice", "s3cret")));
+    let env = [("HTTPS_PROXY", good.as_str())];
+    let (code, _, stderr) = connect(&["--http3", "--ca", &ca, &url], &env).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("HTTP/3 runs over QUIC"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let (code, stdout, stderr) = connect(
+        &["-v", "--http3", "--http1-fallback", "--ca", &ca, &url],
+        &env,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, input(), "byte for byte");
+    assert!(stderr.contains("falling back to HTTP/1.1"), "{stderr}");
+    assert!(stderr.contains("(from HTTPS_PROXY)"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--http2` through a proxy: one CONNECT tunnel carries the HTTP/2
+/// connection (RFC 9110 section 9.3.6), TLS with ALPN `h2` inside it.
+#[tokio::test]
+async fn rfc8441_http2_through_tinyproxy_byte_for_byte() {
+    let Some(proxy) = proxies::tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let (_server, url, ca, dir) = tls_server_with(&["--http2"]).await;
+    let good = proxy.url("http", Some(("alice", "s3cret")));
+    let (code, stdout, stderr) =
+        connect(&["-v", "--http2", "--proxy", &good, "--ca", &ca, &url], &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, input(), "byte for byte");
+    assert!(stderr.contains("(--proxy)"), "{stderr}");
+    assert!(stderr.contains("over HTTP/2"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
 }
