@@ -370,11 +370,12 @@ impl fmt::Display for ProxyError {
             Self::TimedOut(d) => write!(f, "the proxy did not open the tunnel within {d:?}"),
             Self::TrailingBytes(n) => write!(
                 f,
-                "the proxy sent {n} bytes after its answer, before we spoke"
+                "the server spoke before our request ({n} bytes came after the proxy's \
+                 answer): neither TLS nor the WebSocket upgrade lets it"
             ),
             Self::NotForQuic { proxy } => write!(
                 f,
-                "HTTP/3 runs over QUIC (UDP), which the proxy {proxy} cannot carry (its tunnels                  are TCP): connect over HTTP/1.1 or HTTP/2, or without the proxy"
+                "HTTP/3 runs over QUIC (UDP), which the proxy {proxy} cannot carry (its tunnels are TCP): connect over HTTP/1.1 or HTTP/2, or without the proxy"
             ),
         }
     }

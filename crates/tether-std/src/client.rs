@@ -66,8 +66,8 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// The defaults: no subprotocol or extra header, `Config::default()`:
-    /// 10 s to reach the server (TCP and TLS; name resolution is the
-    /// system's, outside it, as `std::net` offers no bound on it), 10 s for
+    /// 10 s to reach the server (name resolution, TCP and TLS; a resolver
+    /// that hangs is the system's, as `std::net` cannot bound it), 10 s for
     /// the upgrade, `TCP_NODELAY` on, a 64 KiB read buffer, a 2 s FIN
     /// wait, webpki-roots for `wss://`.
     pub fn new() -> Self {

@@ -161,16 +161,16 @@ where
 
     fn shutdown(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
-        // The alert (and anything still buffered in rustls) goes out if the
-        // socket takes it at once: after a closing handshake it has room;
-        // when it has none the peer stopped reading, and waiting for it
-        // would block past every deadline (the core already gave up what
-        // it held). TCP is shut down either way.
-        let _ = self.sock.set_nonblocking(true);
+        // The alert (and anything still buffered in rustls) goes out within
+        // the socket's write timeout, or at once when it is non-blocking
+        // (the adapter's choice: see `WebSocket::end_transport`); TCP is
+        // shut down either way.
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut self.sock) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
         self.sock.shutdown()

@@ -746,6 +746,18 @@ impl<S: Transport> WebSocket<S> {
         if !self.broken {
             self.await_peer_close();
         }
+        // what the transport still writes as it ends (TLS close_notify):
+        // within what is left of the core's drain deadline, or, once
+        // writing is over (the peer took nothing), only what it takes at once
+        if self.conn.writing_over() {
+            let _ = self.stream.set_nonblocking(true);
+        } else {
+            let left = self
+                .conn
+                .timeout_in(Instant::now())
+                .unwrap_or(self.conn.config().close_timeout);
+            let _ = self.stream.set_write_timeout(Some(left));
+        }
         let _ = self.stream.shutdown();
     }
 
@@ -802,6 +814,8 @@ impl<S: Transport> Drop for WebSocket<S> {
             }
             let _ = stream.flush();
         }
+        // a drop never waits: TLS close_notify goes only if taken at once
+        let _ = stream.set_nonblocking(true);
         let _ = stream.shutdown();
     }
 }

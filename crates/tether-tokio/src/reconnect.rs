@@ -83,7 +83,7 @@ struct Outbox {
 /// out, in order, right after the next connect; beyond that it is refused
 /// with an error. [`drained_to`](Self::drained_to) waits for the queue to
 /// shrink. [`close`](Self::close) closes and stops; dropping the client
-/// does the same (with 1000).
+/// stops it too, its connection going with 1001 (going away).
 ///
 /// ```no_run
 /// use std::time::Duration;

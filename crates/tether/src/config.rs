@@ -123,10 +123,12 @@ pub struct Config {
     /// (naming the TLS handshake when that was what had not finished).
     /// Every adapter applies it the same way. Default 10 s.
     pub connect_timeout: Duration,
-    /// How long the WebSocket opening handshake may take, as one deadline:
-    /// for a client, from the moment the server is reached (after
-    /// `connect_timeout`'s part) to the upgrade's answer (over HTTP/2 and
-    /// HTTP/3, the SETTINGS and the extended CONNECT); for a server, from
+    /// How long the WebSocket opening handshake may take: for a client,
+    /// from the moment the server is reached (after `connect_timeout`'s
+    /// part) to the upgrade's answer (over HTTP/2 and HTTP/3, where one
+    /// connection carries many WebSockets, the wait for the server's
+    /// SETTINGS and each WebSocket's extended CONNECT get it each); for a
+    /// server, as one deadline from
     /// the connection handed to the adapter to the 101 written, a TLS
     /// handshake the adapter runs on the way included (the blocking
     /// adapter's TLS stream, `tether serve --tls`). Past it the handshake
