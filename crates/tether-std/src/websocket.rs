@@ -609,10 +609,12 @@ impl<S: Transport> WebSocket<S> {
             };
             return;
         }
-        let limit = self.conn.config().max_message_size;
         while let Some(event) = self.conn.poll_event() {
-            if self.closing && self.held >= limit && matches!(event, Event::Message(_)) {
-                // read only to reach the peer's Close: bounded, dropped
+            if let Event::Message(m) = &event
+                && !self.conn.keeps_after_close(self.held, m.len())
+            {
+                // read only to reach the peer's Close: bounded, dropped, as
+                // the tokio adapter does (the core's rule)
                 continue;
             }
             self.held += event.footprint();

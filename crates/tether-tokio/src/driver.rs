@@ -779,11 +779,14 @@ impl Inner {
             tracing::debug!(target: "tether::sent", ?sent, "sent of our own accord");
         }
         if let Some(event) = self.held.take() {
-            if self.holds_back(&event) || !self.make_room(&event) {
+            if self.drops_after_close(&event) {
+                tracing::debug!("a message read past our Close dropped (Config::max_message_size)");
+            } else if self.holds_back(&event) || !self.make_room(&event) {
                 self.held = Some(event);
                 return;
+            } else {
+                self.push_event(*event);
             }
-            self.push_event(*event);
         }
         self.take_all_events();
         loop {
@@ -799,7 +802,9 @@ impl Inner {
             let Some(event) = self.conn.poll_event() else {
                 break;
             };
-            if self.make_room(&event) {
+            if self.drops_after_close(&event) {
+                tracing::debug!("a message read past our Close dropped (Config::max_message_size)");
+            } else if self.make_room(&event) {
                 self.push_event(event);
             } else if matches!(event, Event::Ping(_) | Event::Pong(_)) {
                 tracing::trace!(?event, "receive queue full; control event dropped");
@@ -856,9 +861,10 @@ impl Inner {
     /// Whether one more received message of `len` bytes may wait for the
     /// application: while the unread ones weigh less than
     /// `Config::max_unread_bytes` (one always fits), or, once we sent our
-    /// Close, while those beyond it hold less than `max_message_size` bytes
-    /// in all (so the peer's answer is read even when the application left
-    /// a full queue unread, with memory still bounded).
+    /// Close, while those beyond it are kept by the core's rule
+    /// (`Connection::keeps_after_close`: up to `max_message_size` bytes in
+    /// all; past it [`Inner::drops_after_close`] drops them, so the peer's
+    /// answer is still read, with memory bounded).
     fn message_fits(&self, len: usize) -> bool {
         let config = self.conn.config();
         if self.messages == 0 && self.taken == 0
@@ -866,8 +872,15 @@ impl Inner {
         {
             return true;
         }
-        self.conn.state() == State::CloseSent
-            && self.overflow.saturating_add(len) <= config.max_message_size
+        self.conn.state() == State::CloseSent && self.conn.keeps_after_close(self.overflow, len)
+    }
+
+    /// After our Close, a message that neither fits the read-ahead bound
+    /// nor is kept beyond it (`Connection::keeps_after_close`): dropped,
+    /// and reading goes on to the peer's Close.
+    fn drops_after_close(&self, event: &Event) -> bool {
+        matches!(event, Event::Message(m) if self.conn.state() == State::CloseSent
+            && !self.message_fits(m.len()))
     }
 
     /// Whether `event` fits in `items`. Ping/Pong events (already
@@ -1009,7 +1022,11 @@ impl Inner {
     /// Room for more received messages: reading may go on. (Ping/Pong
     /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
-        self.phase == Phase::Open && self.held.is_none() && self.message_fits(0)
+        // after our Close, reading goes on to the peer's answer: what is
+        // not kept is dropped (`drops_after_close`)
+        self.phase == Phase::Open
+            && self.held.is_none()
+            && (self.message_fits(0) || self.conn.state() == State::CloseSent)
     }
 
     /// The footprint of what the application has not read: queued, and in

@@ -73,7 +73,11 @@ pub struct Config {
     /// adapter's read-ahead, before the adapter stops reading
     /// (backpressure: the rest waits in the kernel and then in the peer).
     /// One message always gets through however large, so a message up to
-    /// `max_message_size` still arrives. Default 1 MiB.
+    /// `max_message_size` still arrives. After our Close, reading goes on
+    /// to the peer's answer: messages past this bound are kept up to
+    /// `max_message_size` bytes more and dropped beyond
+    /// ([`Connection::keeps_after_close`](crate::Connection::keeps_after_close)).
+    /// Default 1 MiB.
     ///
     /// With these limits, what a connection holds for the peer is at most,
     /// in bytes: the adapter's read buffer (64 KiB) + `max_frame_size` (a

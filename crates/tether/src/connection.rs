@@ -2684,6 +2684,18 @@ impl Connection {
         self.drain_expired
     }
 
+    /// After our Close, whether a received message of `len` bytes is still
+    /// kept for the application when an adapter already keeps `kept` bytes
+    /// of messages beyond its read-ahead bound: while they stay within
+    /// `Config::max_message_size`. Past that the message is dropped, and
+    /// reading goes on to the peer's Close: the application asked to end,
+    /// memory stays bounded, and the close is clean rather than timed out.
+    /// Both adapters ask this, so a peer that sends on after our Close
+    /// gets the same end from either.
+    pub fn keeps_after_close(&self, kept: usize, len: usize) -> bool {
+        kept.saturating_add(len) <= self.config.max_message_size
+    }
+
     /// Whether writing is over: the connection was aborted (a timeout, a
     /// transport failure, [`Connection::abort`]: nothing more is sent), or
     /// an ended one's last bytes ran out of time

@@ -331,3 +331,18 @@ fn rfc6455_7_4_1_an_application_that_goes_away_leaves_with_1001() {
         assert_eq!(h.conn.state(), State::Aborted);
     }
 }
+
+#[test]
+fn rfc6455_5_5_1_messages_past_our_close_are_kept_up_to_max_message_size() {
+    let h = Harness::with_config(
+        tether::Role::Server,
+        Config {
+            max_message_size: 1000,
+            ..Config::default()
+        },
+    );
+    assert!(h.conn.keeps_after_close(0, 1000));
+    assert!(h.conn.keeps_after_close(600, 400));
+    assert!(!h.conn.keeps_after_close(600, 401));
+    assert!(!h.conn.keeps_after_close(usize::MAX, 1));
+}
