@@ -28,6 +28,17 @@ pub enum Error {
     Url(String),
     /// TLS failed; the message names the likely cause.
     Tls(String),
+    /// No address of the server could be connected (the name did not
+    /// resolve, or every address refused or failed): the host and port
+    /// named, as the blocking adapter's `Error::Connect` names them.
+    Connect {
+        /// The host, as in the URL.
+        host: String,
+        /// The port.
+        port: u16,
+        /// What the system said.
+        source: io::Error,
+    },
     /// Connecting took longer than allowed.
     ConnectTimeout(Duration),
     /// The proxy could not be reached or did not open the tunnel: its
@@ -68,6 +79,9 @@ impl fmt::Display for Error {
             Self::Closed(None) => f.write_str("the connection is closed"),
             Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
             Self::Tls(e) => write!(f, "TLS error: {e}"),
+            Self::Connect { host, port, source } => {
+                write!(f, "cannot connect to {host} port {port}: {source}")
+            }
             Self::ConnectTimeout(d) => write!(f, "could not connect within {d:?}"),
             Self::Proxy(e) => fmt::Display::fmt(e, f),
             Self::QueueFull {
@@ -99,7 +113,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::Connect { source: e, .. } => Some(e),
             Self::Handshake(e) => Some(e),
             Self::Misuse(e) => Some(e),
             Self::Proxy(e) => Some(e),

@@ -490,7 +490,8 @@ impl ServerOptions {
 /// blocking adapter does.
 ///
 /// # Errors
-/// [`Error::Url`], [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Proxy`]
+/// [`Error::Url`], [`Error::Connect`] (host and port named),
+/// [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Proxy`]
 /// (the proxy unreachable, or its refusal named), [`Error::Tls`]
 /// (e.g. `wss://` aimed at a plain server, or a TLS handshake not done
 /// within the connect timeout), or [`Error::Handshake`] (e.g. an HTTP 200
@@ -557,10 +558,16 @@ pub(crate) async fn reach_tcp(
     let timeout = options.config.connect_timeout;
     let (tcp, leftover) = tokio::time::timeout_at(reached, async {
         match &proxy {
-            None => Ok((
-                TcpStream::connect((parsed.host(), parsed.port())).await?,
-                Vec::new(),
-            )),
+            None => {
+                let tcp = TcpStream::connect((parsed.host(), parsed.port()))
+                    .await
+                    .map_err(|source| Error::Connect {
+                        host: parsed.host().to_owned(),
+                        port: parsed.port(),
+                        source,
+                    })?;
+                Ok((tcp, Vec::new()))
+            }
             Some(proxy) => proxy::tunnel(proxy, parsed).await,
         }
     })

@@ -79,3 +79,26 @@ async fn http_200_answer_names_the_cause() {
     assert!(text.contains("200"), "{text}");
     assert!(text.contains("101"), "{text}");
 }
+
+/// Nothing listens on the port: the error names the host and the port, in
+/// the blocking adapter's words and variant (`Error::Connect`).
+#[tokio::test]
+async fn a_refused_connect_names_the_host_and_port() {
+    // a port that was free a moment ago: bound, then closed
+    let port = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let err = tether_tokio::connect(&format!("ws://127.0.0.1:{port}/"), &ClientOptions::new())
+        .await
+        .expect_err("connected to a closed port");
+    assert!(
+        matches!(&err, tether_tokio::Error::Connect { host, port: p, .. } if host == "127.0.0.1" && *p == port),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot connect to 127.0.0.1 port {port}: ")),
+        "{err}"
+    );
+}
