@@ -609,9 +609,14 @@ impl<S: Transport> WebSocket<S> {
             };
             return;
         }
+        // what is held beyond the read-ahead bound, as the tokio adapter
+        // counts it for the core's rule
+        let bound = self.conn.config().max_unread_bytes;
         while let Some(event) = self.conn.poll_event() {
             if let Event::Message(m) = &event
-                && !self.conn.keeps_after_close(self.held, m.len())
+                && !self
+                    .conn
+                    .keeps_after_close(self.held.saturating_sub(bound), m.len())
             {
                 // read only to reach the peer's Close: bounded, dropped, as
                 // the tokio adapter does (the core's rule)

@@ -210,11 +210,7 @@ impl Http2Client {
         let (tcp, leftover) = crate::reach_tcp(&parsed, options, reached).await?;
         if parsed.is_secure() {
             // TLS: the server speaks only when spoken to
-            if !leftover.is_empty() {
-                return Err(Error::Proxy(
-                    tether::handshake::proxy::ProxyError::TrailingBytes(leftover.len()),
-                ));
-            }
+            crate::expect_silence(&leftover)?;
             #[cfg(feature = "tls")]
             {
                 let tls = tokio::time::timeout_at(

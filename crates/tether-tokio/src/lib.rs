@@ -515,11 +515,7 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
     let reached = tokio::time::Instant::now() + timeout;
     let (tcp, leftover) = reach_tcp(&parsed, options, reached).await?;
     // TLS and the HTTP/1.1 upgrade: the server speaks only when spoken to
-    if !leftover.is_empty() {
-        return Err(Error::Proxy(
-            tether::handshake::proxy::ProxyError::TrailingBytes(leftover.len()),
-        ));
-    }
+    expect_silence(&leftover)?;
     if parsed.is_secure() {
         #[cfg(feature = "tls")]
         {
@@ -537,6 +533,19 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
         ));
     }
     client_boxed(tcp, url, options).await
+}
+
+/// For a protocol whose server speaks only when spoken to (TLS, the
+/// HTTP/1.1 upgrade): no server bytes may have come with a proxy's answer
+/// (`ProxyConnect::expect_silence`, for the bytes [`reach_tcp`] handed on).
+pub(crate) fn expect_silence(leftover: &[u8]) -> Result<(), Error> {
+    if leftover.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Proxy(
+            tether::handshake::proxy::ProxyError::TrailingBytes(leftover.len()),
+        ))
+    }
 }
 
 /// TCP to `parsed`'s host, or through the proxy the options choose for it
