@@ -95,7 +95,8 @@ pub struct Config {
     /// otherwise; a message's own buffer is at most twice its size; the
     /// buffer of the oldest messages, partly taken, is the one read) +
     /// `max_queued_output` + `max_message_size` (our output; one message is
-    /// always accepted) + `max_pending_pongs` + the frame decoder's spare
+    /// always accepted) + 2 x `max_pending_pongs` (owed, and in the output)
+    /// + the frame decoder's spare
     /// buffers (allocations of received frames the application has
     /// dropped, kept for reuse: at most the larger of 1 MiB and two frame
     /// buffers, 2 x `max_frame_size`), plus the permessage-deflate
@@ -177,8 +178,11 @@ pub struct Config {
     /// counted as its payload plus 6 bytes of header and mask). Each Ping
     /// gets its own Pong, in order, while they fit; past this bound the
     /// owed Pongs coalesce into one for the latest Ping (RFC 6455 section
-    /// 5.5.3), so a Ping flood holds at most this much. Default 1 KiB
-    /// (at least 7 Pongs of the largest size, 170 empty ones).
+    /// 5.5.3). Owed Pongs join the output only once the ones that joined
+    /// it before are written, so a Ping flood from a peer that does not
+    /// read holds at most twice this much (owed, and in the output).
+    /// Default 1 KiB (at least 7 Pongs of the largest size, 170 empty
+    /// ones).
     pub max_pending_pongs: usize,
     /// A multiplexing transport's own idle timeout (QUIC's
     /// `max_idle_timeout`, RFC 9000 section 10.1; HTTP/3 WebSockets): a

@@ -359,6 +359,10 @@ struct Active {
     /// their size on the wire (bounded by `Config::max_pending_pongs`).
     pending_pongs: VecDeque<Bytes>,
     pending_pong_bytes: usize,
+    /// Where in the output the Pongs last moved there end: until it is
+    /// written, owed Pongs wait (and coalesce) in `pending_pongs` rather
+    /// than join an output the peer is not reading.
+    pongs_out_until: u64,
     sending: Option<Sending>,
     /// Bytes of the message the peer is sending, when last counted (for
     /// `Config::message_timeout`; here, not in the connection: only a
@@ -514,6 +518,7 @@ impl Active {
             frame_checked: 0,
             pending_pongs: VecDeque::new(),
             pending_pong_bytes: 0,
+            pongs_out_until: 0,
             sending: None,
             progress_seen: 0,
         }
@@ -1358,6 +1363,12 @@ impl Connection {
     /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
         self.output.release();
+        if self.output.is_empty()
+            && let Some(a) = self.active.as_deref_mut()
+        {
+            // every Pong queued is out; positions start again with the queue
+            a.pongs_out_until = 0;
+        }
         if self.sent.as_ref().is_some_and(|s| s.is_empty()) {
             self.sent = None;
         }
@@ -2049,11 +2060,19 @@ impl Connection {
     }
 
     /// The bytes to write to the transport, as a [`bytes::Buf`]: write
-    /// `chunk()`/`chunks_vectored()` and `advance` by what was written. A
-    /// Pong owed for the latest Ping joins the queue here, so Pings that
-    /// arrive faster than output is written coalesce into one Pong.
+    /// `chunk()`/`chunks_vectored()` and `advance` by what was written.
+    /// Owed Pongs join the queue here once the ones that joined it before
+    /// have been written, so Pings that arrive faster than output is
+    /// written coalesce into one Pong (within `Config::max_pending_pongs`),
+    /// however often this is called while the peer does not read.
     pub fn poll_output(&mut self) -> &mut Output {
-        self.flush_pending_pongs();
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|a| self.output.written() >= a.pongs_out_until)
+        {
+            self.flush_pending_pongs();
+        }
         &mut self.output
     }
 
@@ -2112,6 +2131,8 @@ impl Connection {
             self.note_sent(Sent::Pong(payload.clone()));
             self.write_frame(true, Rsv::NONE, OpCode::Pong, payload.into());
         }
+        let end = self.output.end();
+        self.a().pongs_out_until = end;
     }
 
     /// Queues one frame, encoded by a [`FrameEncoder`] for our role: into

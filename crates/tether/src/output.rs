@@ -31,6 +31,11 @@ pub struct Output {
 struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
+    /// Bytes written (advanced past or taken) since the queue was built:
+    /// with `len`, a position in the stream of output bytes, so the
+    /// connection can tell whether a frame it queued has gone out. Starts
+    /// again at 0 when an empty queue is released.
+    written: u64,
 }
 
 impl Output {
@@ -82,6 +87,18 @@ impl Output {
         }
     }
 
+    /// How many bytes have been written (advanced past or taken) since the
+    /// queue was last released.
+    pub(crate) fn written(&self) -> u64 {
+        self.queue.as_ref().map_or(0, |q| q.written)
+    }
+
+    /// The position just past the last byte queued: once
+    /// [`Output::written`] reaches it, everything queued until now is out.
+    pub(crate) fn end(&self) -> u64 {
+        self.written() + self.len as u64
+    }
+
     /// Bytes waiting.
     pub fn len(&self) -> usize {
         self.len
@@ -99,6 +116,7 @@ impl Output {
         let Some(queue) = self.queue.as_deref_mut() else {
             return Bytes::new();
         };
+        queue.written += len as u64;
         if queue.chunks.is_empty() {
             return queue.tail.split().freeze();
         }
@@ -136,6 +154,7 @@ impl Buf for Output {
         let Some(queue) = self.queue.as_deref_mut() else {
             return;
         };
+        queue.written += cnt as u64;
         while cnt > 0 {
             match queue.chunks.front_mut() {
                 Some(front) if front.len() > cnt => {

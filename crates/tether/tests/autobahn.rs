@@ -189,6 +189,49 @@ fn rfc6455_5_5_3_ping_flood_coalesces_past_the_pending_pong_bound() {
     }
 }
 
+#[test]
+fn rfc6455_5_5_3_pongs_to_a_peer_that_does_not_read_stay_bounded() {
+    // An adapter looks at the output at every write step, also when the
+    // transport takes nothing (the peer does not read): owed Pongs join
+    // it only once the ones before are written, so a Ping flood from a
+    // peer that never reads holds at most two Pong batches
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        let bound = h.conn.config().max_pending_pongs;
+        for i in 0..10_000u32 {
+            let mut payload = vec![b'p'; 125];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            h.feed(&frame(role, PING, &payload));
+            let queued = h.conn.poll_output().len();
+            assert!(
+                queued <= bound,
+                "{role:?}: {queued} bytes queued for a peer that reads nothing"
+            );
+        }
+        let _ = h.events();
+        // the peer reads again: what was queued, then the latest Pongs
+        let first = h.output();
+        let rest = h.output();
+        let ids: Vec<u32> = first
+            .iter()
+            .chain(&rest)
+            .map(|f| u32::from_be_bytes(f.payload[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(
+            ids.first(),
+            Some(&0),
+            "{role:?}: the first Ping's Pong went out first"
+        );
+        assert_eq!(
+            ids.last(),
+            Some(&9999),
+            "{role:?}: the latest Ping is answered"
+        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{role:?}: in order");
+        assert!(h.output().is_empty());
+    }
+}
+
 // ---------------------------------------------------------- 3: reserved bits
 
 #[test]
