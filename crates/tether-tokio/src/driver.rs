@@ -1331,9 +1331,9 @@ impl Inner {
         true
     }
 
-    /// Events to the application's queue; and when the core gave up our
-    /// last bytes (the peer took nothing for close_timeout after the end),
-    /// so do we, with the transport's.
+    /// Events to the application's queue; and once writing is over (an
+    /// abort, or the core gave up our last bytes: the peer took nothing for
+    /// close_timeout after the end), we give up ours, with the transport's.
     fn step_events(&mut self) -> bool {
         let (had, reply) = (self.items.len(), self.reply);
         self.forward_events();
@@ -1341,8 +1341,11 @@ impl Inner {
         // failure a timer deferred, with nothing unread, is carried out at
         // once rather than waiting for the next wake-up)
         let mut progress = self.items.len() != had || self.reply != reply;
-        if self.conn.drain_expired() && self.output_pending() {
-            tracing::debug!("peer did not take our last bytes in time; dropping them");
+        if self.conn.writing_over() && self.output_pending() {
+            // an abort, or our last bytes out of time: what the core and the
+            // transport still hold is given up (a TLS record that cannot be
+            // flushed to a peer that takes nothing holds back nothing)
+            tracing::debug!("writing is over; dropping the bytes not yet written");
             self.enter(Phase::OutputGone);
             self.discarded = true;
             progress = true;
@@ -1364,7 +1367,7 @@ impl Inner {
             // abort, a failed write, our last bytes given up) or the core's
             // drain deadline passed, the end does not wait for it (the
             // transport is closed when the connection is dropped)
-            if self.phase < Phase::OutputGone && !self.conn.drain_expired() {
+            if self.phase < Phase::OutputGone && !self.conn.writing_over() {
                 return End::ShutdownPending;
             }
             tracing::debug!("the transport's shutdown would wait; ending without it");

@@ -494,6 +494,80 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
     server.abort();
 }
 
+/// A transport that takes every write and never finishes a flush, as TLS
+/// does with a record it cannot push to a peer that stopped reading.
+struct NeverFlushes(tokio::io::DuplexStream);
+
+impl tokio::io::AsyncRead for NeverFlushes {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for NeverFlushes {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// An aborted connection writes nothing more, so bytes the transport still
+/// holds unflushed do not hold back its end: our Close goes out, the peer
+/// never answers, and `close()` returns 1006 at the core's close timeout
+/// (it waited forever for a flush that never came; both drivers share the
+/// step that decides it).
+#[tokio::test(start_paused = true)]
+async fn an_aborted_connection_ends_although_the_transport_never_flushes() {
+    let (a, mut b) = tokio::io::duplex(1 << 16);
+    let config = Config {
+        close_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let mut ws =
+        tether_tokio::from_upgraded(NeverFlushes(a), Upgraded::new(Role::Server, config), &[]);
+    // the peer reads what comes and never answers
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 256];
+        while b.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let started = tokio::time::Instant::now();
+    let info = tokio::time::timeout(Duration::from_secs(60), ws.close(CloseCode::NORMAL, ""))
+        .await
+        .expect("close() never returned");
+    match info {
+        Ok(info) | Err(Error::Closed(Some(info))) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL);
+            assert!(!info.was_clean);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    reader.abort();
+}
+
 /// An operation after the end reports the end and how it came (`Closed`
 /// with the peer's 1000, as the blocking adapter does).
 #[tokio::test]
