@@ -71,7 +71,7 @@ pub(crate) async fn read_preface(
     stream: &mut TcpStream,
     limit: Duration,
 ) -> Result<(bool, Vec<u8>), Error> {
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = tether_tokio::deadline_after(limit);
     let mut got = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; PREFACE.len()];
     loop {

@@ -84,7 +84,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             let at = *s
                 .close_at
                 .get_or_insert(if client.is_connected() && s.sent_any {
-                    now + args.wait
+                    tether::deadline(now.into_std(), args.wait).into()
                 } else {
                     now
                 });

@@ -314,7 +314,7 @@ async fn connection(
     // deadline, `Config::handshake_timeout`, as the blocking adapter counts
     // a TLS stream's handshake in it
     let limit = options.connection().handshake_timeout;
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = tether_tokio::deadline_after(limit);
     let handshake = Box::pin(async {
         let (io, h2): (Box<dyn Io>, bool) = match tls {
             None if http2 => {

@@ -371,7 +371,7 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
         port,
         source,
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = tether::deadline(Instant::now(), timeout);
     let addrs = (host, port).to_socket_addrs().map_err(failed)?;
     let mut last = None;
     for addr in addrs {

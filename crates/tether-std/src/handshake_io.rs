@@ -34,7 +34,7 @@ pub(crate) struct Deadline {
 impl Deadline {
     pub(crate) fn after(timeout: Duration, role: Role) -> Self {
         Self {
-            at: Instant::now() + timeout,
+            at: tether::deadline(Instant::now(), timeout),
             timeout,
             role,
         }

@@ -303,7 +303,7 @@ impl ReconnectingClient {
                 self.lifecycle(Lifecycle::Reconnecting { attempt, delay });
                 self.phase = Phase::Connect {
                     attempt,
-                    at: Instant::now() + delay,
+                    at: tether::deadline(Instant::now(), delay),
                 };
             }
             Decision::Stop(reason) => {

@@ -295,3 +295,29 @@ fn the_same_options_serve_many_connections() {
         server.join().unwrap();
     });
 }
+
+/// `Duration::MAX` as a timeout means "no limit", not a panic: a client and
+/// a server with every wait at `Duration::MAX` connect and exchange a
+/// message (the deadlines came from `Instant + Duration`, which overflows).
+#[test]
+fn timeouts_of_duration_max_mean_no_limit() {
+    bounded(Duration::from_secs(10), || {
+        let never = Duration::MAX;
+        let config = tether::Config {
+            connect_timeout: never,
+            handshake_timeout: never,
+            close_timeout: never,
+            ..tether::Config::default()
+        };
+        let (url, server) = common::serve(ServerOptions::new().config(config.clone()), |mut ws| {
+            let m = ws.read().unwrap();
+            ws.send(m).unwrap();
+            let _ = ws.read();
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new().config(config)).unwrap();
+        ws.send(Message::text("hi")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("hi"));
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        server.join().unwrap();
+    });
+}

@@ -205,7 +205,7 @@ impl Http2Client {
         // reaching the server, TLS included, is one deadline
         // (`Config::connect_timeout`), as over HTTP/1.1
         let timeout = options.config.connect_timeout;
-        let reached = tokio::time::Instant::now() + timeout;
+        let reached = crate::deadline_after(timeout);
         // directly, or through the proxy the options choose, as over HTTP/1.1
         let (tcp, leftover) = crate::reach_tcp(&parsed, options, reached).await?;
         if parsed.is_secure() {

@@ -375,7 +375,7 @@ impl Http3Client {
         // reaching the server (the name, then QUIC's handshake, which is
         // TLS) is one deadline (`Config::connect_timeout`), as over TCP
         let timeout = options.config.connect_timeout;
-        let reached = tokio::time::Instant::now() + timeout;
+        let reached = crate::deadline_after(timeout);
         let addr = tokio::time::timeout_at(reached, resolve(parsed.host(), parsed.port()))
             .await
             .map_err(|_| Error::ConnectTimeout(timeout))??;

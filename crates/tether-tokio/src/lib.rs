@@ -512,7 +512,7 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
     // reaching the server, TLS included, is one deadline
     // (`Config::connect_timeout`); the upgrade another
     let timeout = options.config.connect_timeout;
-    let reached = tokio::time::Instant::now() + timeout;
+    let reached = deadline_after(timeout);
     let (tcp, leftover) = reach_tcp(&parsed, options, reached).await?;
     // TLS and the HTTP/1.1 upgrade: the server speaks only when spoken to
     expect_silence(&leftover)?;
@@ -713,7 +713,7 @@ where
     // answers a permessage-deflate offer when options.config.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
     // the whole exchange, the 101 written included, within the timeout
-    let deadline = tokio::time::Instant::now() + options.config.handshake_timeout;
+    let deadline = deadline_after(options.config.handshake_timeout);
     let read = tokio::time::timeout_at(deadline, async {
         // read into the upgrade's own buffer: no second buffer per
         // handshake in flight (a server may have many), and none in this
@@ -819,6 +819,14 @@ where
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
     start(stream, conn, None, Driver::Shared)
+}
+
+/// The instant `timeout` from now on tokio's clock, for deadlines taken
+/// from `Config` waits (the core's [`tether::deadline`]: a `Duration::MAX`
+/// wait is "never", 30 years away, not a panic).
+pub fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    tokio::time::Instant::from_std(tether::deadline(now.into_std(), timeout))
 }
 
 /// The connection's config as this adapter runs it: the peer's Close (and

@@ -102,3 +102,38 @@ async fn a_refused_connect_names_the_host_and_port() {
         "{err}"
     );
 }
+
+/// `Duration::MAX` as a timeout means "no limit", not a panic: a client and
+/// a server with every wait at `Duration::MAX` connect and exchange a
+/// message (the deadlines came from `Instant + Duration`, which overflows).
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_no_limit() {
+    let never = std::time::Duration::MAX;
+    let (listener, url) = listener().await;
+    let config = tether::Config {
+        connect_timeout: never,
+        handshake_timeout: never,
+        close_timeout: never,
+        ..big_config()
+    };
+    let server_config = config.clone();
+    let server = tokio::spawn(async move {
+        let mut ws = accept_one(&listener, &ServerOptions::new().config(server_config)).await;
+        let m = ws.next().await.unwrap().unwrap();
+        ws.send(m).await.unwrap();
+        let _ = ws.next().await;
+    });
+    let (mut ws, _) = within(tether_tokio::connect(
+        &url,
+        &ClientOptions::new().config(config),
+    ))
+    .await
+    .unwrap();
+    ws.send(tether::Message::text("hi")).await.unwrap();
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        tether::Message::text("hi")
+    );
+    within(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+    within(server).await.unwrap();
+}

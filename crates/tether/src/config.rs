@@ -49,7 +49,9 @@ pub struct Heartbeat {
 /// Limits and policies of a [`Connection`](crate::Connection).
 ///
 /// Every buffer the wire can grow has a limit here; over a limit the peer
-/// gets a precise close code and nothing received before is lost.
+/// gets a precise close code and nothing received before is lost. Any
+/// wait may be `Duration::MAX`, a wait that never comes (in the adapters'
+/// deadlines, 30 years: [`deadline`](crate::deadline)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Largest payload of one frame; checked from the header, before any of

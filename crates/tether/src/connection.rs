@@ -2617,7 +2617,10 @@ impl Connection {
             }
             Timer::HeldBack => self.budget_overdue = true,
             Timer::Release => {
-                let quiet_until = self.last_traffic + self.release_window();
+                let Some(quiet_until) = self.last_traffic.checked_add(self.release_window()) else {
+                    // a window past what time can hold: never
+                    return;
+                };
                 if now >= quiet_until {
                     self.release_idle_memory();
                     self.idle_released = true;

@@ -80,11 +80,25 @@ pub(crate) struct Timers {
 /// needs to wait less than this.
 pub const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 
+/// The instant `after` past `now`, for an adapter's deadlines taken from
+/// `Config` waits: one past what an `Instant` can hold (`Duration::MAX`,
+/// meaning "never") is 30 years away instead of a panic.
+pub fn deadline(now: Instant, after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
 impl Timers {
     /// Arms `timer` for `after` past `now` (at least [`TIMER_RESOLUTION`]).
+    /// A deadline past what an `Instant` can hold never comes: the timer is
+    /// left unarmed (`Duration::MAX` in a `Config` wait means "never").
     pub(crate) fn set(&mut self, timer: Timer, now: Instant, after: Duration) {
-        let at = now + after.max(TIMER_RESOLUTION);
-        self.slots[timer.index()] = self.encode(at);
+        match now.checked_add(after.max(TIMER_RESOLUTION)) {
+            Some(at) => self.slots[timer.index()] = self.encode(at),
+            None => self.stop(timer),
+        }
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {

@@ -284,3 +284,54 @@ fn the_first_idle_release_waits_the_shorter_window_then_the_whole_one() {
         assert!(h.conn.note_idle(h.now), "released after the whole window");
     }
 }
+
+/// `Duration::MAX` in any of `Config`'s waits means "never", not a panic:
+/// the connection arms nothing past what an `Instant` can hold, and it
+/// still moves through a message, idleness and a close.
+#[test]
+fn waits_longer_than_time_can_hold_never_come() {
+    let never = Duration::MAX;
+    for role in [Role::Client, Role::Server] {
+        let config = Config {
+            message_timeout: Some(never),
+            idle_timeout: Some(never),
+            close_timeout: never,
+            fin_wait: never,
+            release_idle_after: never,
+            first_release_after: never,
+            budget_timeout: never,
+            keep_alive: tether::KeepAlive::Ping {
+                interval: never,
+                timeout: never,
+            },
+            heartbeat: Some(tether::Heartbeat {
+                interval: never,
+                message: tether::Message::text("hb"),
+            }),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        h.feed(&frame(role, TEXT, b"hi"));
+        assert_eq!(h.events().len(), 1);
+        let _ = h.conn.note_idle(h.now);
+        h.conn.handle_timeout(h.now + Duration::from_secs(1 << 30));
+        // a fragment begun, then our Close with no answer
+        h.feed(&raw_frame(role, false, 0, TEXT, b"par"));
+        h.conn
+            .close(h.now, tether::CloseCode::NORMAL, "bye")
+            .unwrap();
+        assert_eq!(h.conn.state(), State::CloseSent);
+        h.conn.handle_timeout(h.now + Duration::from_secs(1 << 30));
+        assert_eq!(
+            h.conn.state(),
+            State::CloseSent,
+            "{role:?}: a wait that never comes came"
+        );
+        assert!(
+            h.conn
+                .poll_timeout()
+                .is_none_or(|t| t > h.now + Duration::from_secs(1 << 30)),
+            "{role:?}"
+        );
+    }
+}
