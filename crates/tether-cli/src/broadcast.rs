@@ -72,7 +72,7 @@ impl Hub {
     fn join(&self, peer: SocketAddr) -> (Membership<'_>, Queue, Arc<Notify>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let greeting = Message::text(GREETING);
-        let queued = Arc::new(AtomicUsize::new(greeting.len()));
+        let queued = Arc::new(AtomicUsize::new(cost(&greeting)));
         let _ = tx.send(greeting);
         let kick = Arc::new(Notify::new());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -91,7 +91,7 @@ impl Hub {
     /// Queues `message` for every client, without waiting. A client whose
     /// queue would pass its bound is removed and told to close.
     fn publish(&self, message: &Message) {
-        let len = message.len();
+        let len = cost(message);
         self.lock().retain(|_, client| {
             let waiting = client.queued.load(Ordering::Acquire);
             if waiting > 0 && waiting.saturating_add(len) > self.queue_bytes {
@@ -110,6 +110,13 @@ impl Hub {
     }
 }
 
+/// What a queued message weighs against `--queue-bytes`: its payload and
+/// its place in the queue ([`tether::Event::OVERHEAD`], as the core counts
+/// unread events), so empty messages cannot pile up for free.
+fn cost(message: &Message) -> usize {
+    message.len() + tether::Event::OVERHEAD
+}
+
 /// One client's queue, as its writer takes from it.
 struct Queue {
     rx: mpsc::UnboundedReceiver<Message>,
@@ -119,14 +126,14 @@ struct Queue {
 impl Queue {
     async fn recv(&mut self) -> Option<Message> {
         let message = self.rx.recv().await?;
-        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        self.queued.fetch_sub(cost(&message), Ordering::AcqRel);
         Some(message)
     }
 
     #[cfg(test)]
     fn try_recv(&mut self) -> Option<Message> {
         let message = self.rx.try_recv().ok()?;
-        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        self.queued.fetch_sub(cost(&message), Ordering::AcqRel);
         Some(message)
     }
 }
@@ -236,8 +243,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_is_kicked_and_the_others_keep_receiving() {
-        // the greeting (22 bytes) and two 9-byte messages fit in 42 bytes
-        let hub = Hub::new(GREETING.len() + 20);
+        // the greeting and two 9-byte messages fit, with their slots
+        let hub = Hub::new(cost(&Message::text(GREETING)) + 2 * cost(&Message::text("message 0")));
         let (_slow, _slow_queue, slow_kick) = hub.join(peer());
         let (_fast, mut fast_queue, _) = hub.join(peer());
         assert!(fast_queue.try_recv().is_some());
@@ -251,6 +258,23 @@ mod tests {
         let kicked = std::pin::pin!(slow_kick.notified());
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(std::future::Future::poll(kicked, &mut cx).is_ready());
+    }
+
+    #[test]
+    fn empty_messages_weigh_their_place_in_the_queue() {
+        // a flood of empty binaries to a client that takes nothing: it is
+        // kicked once their places pass the bound (they weighed nothing, so
+        // its queue grew without one)
+        let hub = Hub::new(64 << 10);
+        let (_slow, _slow_queue, _) = hub.join(peer());
+        let empty = Message::binary(Vec::new());
+        let mut sent = 0;
+        while hub.lock().len() == 1 && sent < 100_000 {
+            hub.publish(&empty);
+            sent += 1;
+        }
+        assert_eq!(hub.lock().len(), 0, "kept after {sent} empty messages");
+        assert!(sent <= (64 << 10) / tether::Event::OVERHEAD + 1, "{sent}");
     }
 
     #[test]

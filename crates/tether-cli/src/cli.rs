@@ -118,7 +118,8 @@ pub(crate) struct ServeArgs {
 
     /// Broadcast: bytes of messages that may wait for one slow client
     /// before it is closed with 1008 (policy violation), so it never holds
-    /// up the others (one message always fits). Default 8 MiB.
+    /// up the others (one message always fits; each counts its payload and
+    /// 64 bytes for its place in the queue). Default 8 MiB.
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) queue_bytes: u64,
 
