@@ -149,10 +149,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     };
     let (ws, accepted) = match connected {
         Ok(connected) => connected,
-        Err(e) => {
-            eprintln!("tether: cannot connect to {}: {e}", args.url);
-            return exit::code(exit::NEVER_CONNECTED);
-        }
+        Err(e) => return exit::not_connected(&args.url, &e),
     };
     if args.jsonl {
         let extensions: Vec<String> = accepted

@@ -29,6 +29,19 @@ pub(crate) const ABNORMAL: u8 = 5;
 /// Interrupted twice.
 pub(crate) const INTERRUPTED: u8 = 130;
 
+/// Says why no connection came up: a URL that cannot be used is bad usage
+/// (2: the URL's syntax or scheme, as `tether connect localhost:9001` or
+/// `http://`), anything else never connected (3).
+pub(crate) fn not_connected(url: &str, e: &tether_tokio::Error) -> ExitCode {
+    if let tether_tokio::Error::Url(_) = e {
+        // the error quotes what it found
+        eprintln!("tether: {e}");
+        return code(USAGE);
+    }
+    eprintln!("tether: cannot connect to {url}: {e}");
+    code(NEVER_CONNECTED)
+}
+
 /// The status for a connection that ended with `info`.
 pub(crate) fn for_end(info: &CloseInfo) -> u8 {
     if !info.was_clean {

@@ -51,10 +51,12 @@ struct Session {
     stop: Option<StopReason>,
 }
 
-/// Runs the session until the client stops; returns the exit code: 0 after
-/// our own close (end of stdin, Ctrl-C) or an intentional close code, 1
-/// when it gave up, a line was refused or never sent, or our close was not
-/// clean; 130 after a second Ctrl-C.
+/// Runs the session until the client stops; returns the exit code
+/// (`exit.rs`): 0 after our own close (end of stdin, Ctrl-C) or an
+/// intentional close code; 1 when a line was refused or never sent; 2 for
+/// a URL that cannot be used; 3 when it gave up (or was refused) before
+/// any connection came up; 5 when it gave up after one had, or our close
+/// was not clean; 130 after a second Ctrl-C.
 pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool) -> ExitCode {
     let failed = Arc::new(AtomicBool::new(false));
     let mut interrupts = Interrupts::new();
@@ -64,10 +66,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     let mut client = match ReconnectingClient::new(&args.url, options) {
         Ok(client) => client,
         // a URL no attempt could reach: as `tether connect` without --reconnect
-        Err(e) => {
-            eprintln!("tether: cannot connect to {}: {e}", args.url);
-            return exit::code(exit::NEVER_CONNECTED);
-        }
+        Err(e) => return exit::not_connected(&args.url, &e),
     };
     let mut lines = (!args.echo).then(|| read_stdin(failed.clone()));
     let mut s = Session::default();

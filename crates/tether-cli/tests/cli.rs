@@ -390,6 +390,23 @@ async fn help_explains_both_commands_and_bad_flags_are_refused() {
         );
     }
 
+    // a URL that cannot be used is bad usage (2), named, not "never
+    // connected" (3): no scheme, another scheme, HTTP/3 over ws://
+    for (args, says) in [
+        (&["connect", "127.0.0.1:1"][..], "invalid WebSocket URL"),
+        (&["connect", "http://127.0.0.1:1/"], "invalid WebSocket URL"),
+        (
+            &["connect", "--reconnect", "ftp://127.0.0.1:1/"],
+            "invalid WebSocket URL",
+        ),
+        (&["connect", "--http3", "ws://127.0.0.1:1/"], "use wss://"),
+    ] {
+        let bad = tether(args).output().await.unwrap();
+        let stderr = text(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+
     let bad = tether(&["connect", "--close-code", "1005", "ws://127.0.0.1:1/"])
         .output()
         .await
