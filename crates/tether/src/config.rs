@@ -97,8 +97,8 @@ pub struct Config {
     /// otherwise; a message's own buffer is at most twice its size; the
     /// buffer of the oldest messages, partly taken, is the one read) +
     /// `max_queued_output` + `max_message_size` (our output; one message is
-    /// always accepted) + 2 x `max_pending_pongs` (owed, and in the output)
-    /// + the frame decoder's spare
+    /// always accepted) + 2 x `max_pending_pongs` (owed, and in the
+    /// output) + the frame decoder's spare
     /// buffers (allocations of received frames the application has
     /// dropped, kept for reuse: at most the larger of 1 MiB and two frame
     /// buffers, 2 x `max_frame_size`), plus the permessage-deflate
