@@ -229,6 +229,12 @@ pub(crate) fn name_cause(e: std::io::Error) -> Error {
             "the server did not answer with TLS ({text}): is it a plain ws:// server? try ws:// instead of wss://"
         ));
     }
+    if e.kind() == std::io::ErrorKind::ConnectionReset {
+        // some plain servers reset the connection on a ClientHello
+        return Error::Tls(format!(
+            "the server reset the connection on our TLS handshake ({text}): is it a plain ws:// server? try ws:// instead of wss://"
+        ));
+    }
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
         return Error::Tls(format!(
             "the server closed the connection during the TLS handshake ({text}): does it serve TLS on this port?"

@@ -94,6 +94,29 @@ async fn wss_url_aimed_at_a_plain_server_names_the_cause() {
     assert!(text.contains("plain ws:// server"), "{text}");
 }
 
+/// Some plain servers reset the connection on a ClientHello: named as the
+/// blocking adapter names it, not as a bare "connection reset".
+#[tokio::test]
+async fn wss_url_aimed_at_a_plain_server_that_resets_names_the_cause() {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut hello = [0u8; 1];
+        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut hello).await;
+        // close with a reset (RST) rather than a FIN
+        tcp.set_zero_linger().unwrap();
+        drop(tcp);
+    });
+    let err = within(tether_tokio::connect(
+        &url.replace("ws://", "wss://"),
+        &ClientOptions::default(),
+    ))
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("plain ws:// server"), "{text}");
+}
+
 #[tokio::test]
 async fn ws_url_aimed_at_a_tls_server_names_the_cause() {
     let (_, server_config) = certificate();
