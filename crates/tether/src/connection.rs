@@ -820,9 +820,12 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::Protocol`] when the input decoded in this call breaks RFC
-    /// 6455 or a limit: our Close with the matching code is queued, the
-    /// state is `Closed`, and a final [`Event::Closed`] follows the events
-    /// decoded before the error. A violation in input that waited behind a
+    /// 6455 or a limit: our Close with the matching code is queued and the
+    /// state is `Closed`, at once, or, while events decoded before the
+    /// error wait (or with `Config::auto_close_reply` off, until
+    /// [`Connection::reply_close`]), once they are taken
+    /// ([`Connection::deferred_failure`] meanwhile); a final
+    /// [`Event::Closed`] follows the events decoded before the error. A violation in input that waited behind a
     /// full batch is found when that input is decoded: it ends the
     /// connection the same way, and the final `Closed` event says why.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {

@@ -161,8 +161,13 @@ impl fmt::Display for InvalidInput {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The peer broke the protocol; our Close with its code is queued and the
-    /// connection is `Closed`. Events received before the error are kept.
+    /// The peer broke the protocol, and the connection fails with the
+    /// error's close code: at once (our Close queued, the state `Closed`),
+    /// or, while events received before the error wait for the application,
+    /// once they are taken (RFC 6455 7.1.7, in order: the state stays `Open`
+    /// until then, and
+    /// [`Connection::deferred_failure`](crate::Connection::deferred_failure)
+    /// names it). Events received before the error are kept.
     Protocol(ProtocolError),
     /// The operation is not allowed in the current state.
     InvalidState {
@@ -190,7 +195,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Protocol(e) => write!(f, "protocol error, closed with {}: {e}", e.close_code()),
+            Self::Protocol(e) => write!(f, "protocol error, failing with {}: {e}", e.close_code()),
             Self::InvalidState {
                 operation,
                 state,

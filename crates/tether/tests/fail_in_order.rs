@@ -217,3 +217,28 @@ fn rfc6455_7_1_7_application_close_during_the_wait_sends_the_violation_code() {
         h.assert_failed_with(1002);
     }
 }
+
+/// What `receive` returns says what happened: a violation behind a message
+/// the application has not taken is deferred (the state stays `Open`,
+/// nothing is queued, `deferred_failure` names it), so the error does not
+/// claim the connection closed; one with nothing waiting closes at once.
+#[test]
+fn rfc6455_7_1_7_the_error_says_whether_the_failure_waits() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        let mut wire = frame(role, TEXT, b"Hello");
+        wire.extend(frame(role, 3, b""));
+        let err = h.conn.receive(h.now, &wire).unwrap_err();
+        assert_eq!(h.conn.state(), State::Open);
+        assert!(h.conn.deferred_failure().is_some());
+        assert_eq!(h.conn.queued_output(), 0);
+        let text = err.to_string();
+        assert!(!text.contains("closed"), "{role:?}: {text}");
+        assert!(text.contains("1002"), "{role:?}: {text}");
+
+        let mut h = Harness::new(role);
+        let err = h.conn.receive(h.now, &frame(role, 3, b"")).unwrap_err();
+        assert_eq!(h.conn.state(), State::Closed, "{role:?}");
+        assert!(err.to_string().contains("1002"), "{role:?}: {err}");
+    }
+}
