@@ -30,8 +30,12 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Sets how long a write may block; `None` blocks until the bytes are
-    /// taken. Used to bound the closing handshake. The default reports
-    /// `Unsupported` (writes then block as long as they need).
+    /// taken. Used to wake a blocked write at the connection's deadlines
+    /// (keep-alive, close timeout), and to write the goodbye on drop
+    /// without waiting when [`set_nonblocking`](Transport::set_nonblocking)
+    /// is unsupported. The default reports `Unsupported` (writes then block
+    /// as long as they need, and a drop sends no goodbye unless
+    /// non-blocking mode works).
     ///
     /// # Errors
     /// As the system reports.

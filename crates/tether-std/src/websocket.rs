@@ -83,10 +83,13 @@ const READ_AHEAD_PASSES: usize = 16;
 /// when the transport ended without a Close); once it has, `read` and
 /// `send` return [`Error::Closed`] with it.
 ///
-/// Writes block until the transport takes the bytes, and nothing is read
-/// meanwhile: two peers that both only send large messages and never read
-/// can fill each other's buffers. Read on the same thread between sends (or
-/// use the tokio adapter for full duplex).
+/// Writes block until the transport takes the bytes, waking at the core's
+/// deadlines to run its timers with what has arrived taken in (so a
+/// keep-alive Ping the peer never answers ends a blocked `send` with 1006,
+/// and a Pong that came counts), but messages are only read in between:
+/// two peers that both only send large messages and never read can fill
+/// each other's buffers. Read on the same thread between sends (or use the
+/// tokio adapter for full duplex).
 pub struct WebSocket<S: Transport> {
     stream: Stream<S>,
     conn: Connection,
@@ -97,6 +100,8 @@ pub struct WebSocket<S: Transport> {
     held: usize,
     /// The read timeout armed on the stream (`None`: blocking).
     armed: Option<Duration>,
+    /// The write timeout armed on the stream (`None`: none).
+    write_armed: Option<Duration>,
     /// The stream supports read timeouts (timers can fire in `read`).
     timers: bool,
     /// The stream supports non-blocking mode (`send` can read ahead).
@@ -151,6 +156,7 @@ impl<S: Transport> WebSocket<S> {
             events: VecDeque::new(),
             held: 0,
             armed: Some(Duration::ZERO), // unknown: the first read arms for sure
+            write_armed: None,
             timers: true,
             nonblocking: true,
             broken: false,
@@ -327,7 +333,7 @@ impl<S: Transport> WebSocket<S> {
         self.closing = true;
         // Bounded by the core's timers: a peer that reads nothing must not
         // hold `close` past the close timeout.
-        match self.flush_output(true) {
+        match self.flush_output() {
             Ok(()) | Err(Error::Closed(_)) => {}
             Err(e) => return Err(e),
         }
@@ -507,11 +513,21 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// After an operation queued something: write it, then read ahead.
+    /// The write waits at most until the core's next deadline at a time,
+    /// taking in what arrived meanwhile, so the core's timers run while
+    /// the peer takes nothing (a keep-alive Ping unanswered aborts, as in
+    /// the tokio adapter); when that ends the connection, the error says so.
     fn after_queue(&mut self, queued: Result<(), tether::Error>) -> Result<(), Error> {
         if let Err(e) = queued {
             return Err(self.refused(e));
         }
-        self.flush_output(false)?;
+        self.flush_output()?;
+        if self.conn.writing_over()
+            && let Some(info) = self.ended_with()
+        {
+            let _ = self.settle();
+            return Err(Error::Closed(info));
+        }
         self.read_ahead();
         Ok(())
     }
@@ -523,23 +539,35 @@ impl<S: Transport> WebSocket<S> {
         if self.broken || self.conn.state().is_terminal() {
             return;
         }
-        if self.nonblocking && self.held < self.conn.config().max_unread_bytes {
-            match self.stream.set_nonblocking(true) {
-                Ok(()) => {
-                    let failure = self.read_available();
-                    let restored = self.stream.set_nonblocking(false);
-                    if let Some(e) = failure.or(restored.err()) {
-                        let _ = self.fail_io(e);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.nonblocking = false,
-                Err(e) => {
+        self.take_arrived();
+        self.conn.handle_timeout(Instant::now());
+        let _ = self.settle();
+    }
+
+    /// Takes in what has already arrived, without blocking (while the
+    /// messages waiting for the application weigh less than
+    /// `Config::max_unread_bytes`). Failures end the connection.
+    fn take_arrived(&mut self) {
+        if !self.nonblocking
+            || self.broken
+            || self.conn.state().is_terminal()
+            || self.held >= self.conn.config().max_unread_bytes
+        {
+            return;
+        }
+        match self.stream.set_nonblocking(true) {
+            Ok(()) => {
+                let failure = self.read_available();
+                let restored = self.stream.set_nonblocking(false);
+                if let Some(e) = failure.or(restored.err()) {
                     let _ = self.fail_io(e);
                 }
             }
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => self.nonblocking = false,
+            Err(e) => {
+                let _ = self.fail_io(e);
+            }
         }
-        self.conn.handle_timeout(Instant::now());
-        let _ = self.settle();
     }
 
     /// Reads in non-blocking mode until nothing is left (or enough messages
@@ -583,9 +611,7 @@ impl<S: Transport> WebSocket<S> {
     /// connection has ended.
     fn settle(&mut self) -> Result<(), Error> {
         self.drain_events();
-        // once ended, the core bounds how long our last bytes may take
-        let ended = self.conn.state().is_terminal();
-        let written = self.flush_output(ended);
+        let written = self.flush_output();
         self.drain_events();
         if self.conn.state().is_terminal() {
             self.end_transport();
@@ -629,45 +655,54 @@ impl<S: Transport> WebSocket<S> {
 
     /// Writes all queued output (vectored), retrying `Interrupted` and
     /// `WouldBlock`. Bytes are only taken off the queue once the transport
-    /// accepted them. When `bounded`, each write waits at most until the
-    /// core's next deadline, and a deadline that passes goes to the core:
-    /// the close timeout aborts, the drain deadline gives up the output,
-    /// so the loop ends by the core's decision.
-    fn flush_output(&mut self, bounded: bool) -> Result<(), Error> {
+    /// accepted them. Each write waits at most until the core's next
+    /// deadline; a deadline that passes goes to the core, with what arrived
+    /// meanwhile (so a Pong to our keep-alive Ping counts): a keep-alive or
+    /// close timeout aborts, the drain deadline gives up the output, so a
+    /// peer that takes nothing holds the loop only as long as the core
+    /// allows.
+    fn flush_output(&mut self) -> Result<(), Error> {
         if self.broken || self.ended {
             return Ok(());
         }
-        let result = self.write_all_output(bounded);
-        if bounded {
-            let _ = self.stream.set_write_timeout(None);
-        }
-        result
+        self.write_all_output()
     }
 
-    /// Before a write: when `bounded`, the core's next deadline, with the
-    /// write timeout set to reach it; `None` when it had passed and went
-    /// to the core (look again). Unbounded: `Some(None)`, no deadline.
-    fn write_deadline(&mut self, bounded: bool) -> Option<Option<Instant>> {
-        let deadline = if bounded {
-            self.conn.poll_timeout()
-        } else {
-            None
-        };
-        if let Some(at) = deadline {
-            let now = Instant::now();
-            if at <= now {
+    /// Before a write: the core's next deadline, with a write timeout armed
+    /// not to pass it; `None` when it had passed and went to the core (look
+    /// again). The armed timeout is kept while it ends before the deadline
+    /// (a write that times out early is retried), and armed anew at half
+    /// the time left, so a stream of sends costs no system call each.
+    fn write_deadline(&mut self) -> Option<Option<Instant>> {
+        let deadline = self.conn.poll_timeout();
+        let now = Instant::now();
+        let wanted = match deadline {
+            Some(at) if at <= now => {
+                self.take_arrived();
                 self.conn.handle_timeout(now);
                 self.drain_events();
                 return None;
             }
-            let _ = self.stream.set_write_timeout(self.conn.timeout_in(now));
+            Some(at) => Some(at - now),
+            None => None,
+        };
+        let keep = match (self.write_armed, wanted) {
+            (None, None) => true,
+            (Some(armed), Some(left)) => armed <= left,
+            _ => false,
+        };
+        if !keep {
+            let arm = wanted.map(|left| (left / 2).max(tether::TIMER_RESOLUTION));
+            if self.stream.set_write_timeout(arm).is_ok() {
+                self.write_armed = arm;
+            }
         }
         Some(deadline)
     }
 
-    fn write_all_output(&mut self, bounded: bool) -> Result<(), Error> {
+    fn write_all_output(&mut self) -> Result<(), Error> {
         loop {
-            let Some(deadline) = self.write_deadline(bounded) else {
+            let Some(deadline) = self.write_deadline() else {
                 continue;
             };
             let output = self.conn.poll_output();
@@ -691,7 +726,7 @@ impl<S: Transport> WebSocket<S> {
         // up with the rest (a TLS stream whose socket stays full never
         // flushes)
         loop {
-            let Some(deadline) = self.write_deadline(bounded) else {
+            let Some(deadline) = self.write_deadline() else {
                 continue;
             };
             if self.conn.writing_over() {
@@ -763,7 +798,9 @@ impl<S: Transport> WebSocket<S> {
                 .conn
                 .timeout_in(Instant::now())
                 .unwrap_or(self.conn.config().close_timeout);
-            let _ = self.stream.set_write_timeout(Some(left));
+            if self.stream.set_write_timeout(Some(left)).is_ok() {
+                self.write_armed = Some(left);
+            }
         }
         let _ = self.stream.shutdown();
     }
@@ -809,7 +846,16 @@ impl<S: Transport> Drop for WebSocket<S> {
         if self.broken || self.ended {
             return;
         }
-        if self.conn.go_away(Instant::now()) && stream.set_nonblocking(true).is_ok() {
+        // the goodbye (1001) is written without waiting: non-blocking, or,
+        // on a transport that cannot be, with the shortest write timeout;
+        // one that has neither drops without it (a write could block
+        // forever)
+        if self.conn.go_away(Instant::now())
+            && (stream.set_nonblocking(true).is_ok()
+                || stream
+                    .set_write_timeout(Some(tether::TIMER_RESOLUTION))
+                    .is_ok())
+        {
             let output = self.conn.poll_output();
             while !output.is_empty() {
                 let mut slices = [IoSlice::new(&[]); tether::Output::VECTORED_SLICES];

@@ -335,6 +335,66 @@ fn dropping_an_open_connection_sends_1001_and_into_inner_sends_nothing() {
     });
 }
 
+/// A TCP stream with read and write timeouts and no non-blocking mode
+/// (the `Transport` default for it): a transport of the application's own.
+struct TimeoutsOnly(std::net::TcpStream);
+
+impl std::io::Read for TimeoutsOnly {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::Read::read(&mut self.0, buf)
+    }
+}
+
+impl Write for TimeoutsOnly {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl tether_std::Transport for TimeoutsOnly {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+}
+
+/// The goodbye on drop does not need non-blocking mode: a transport with
+/// only a write timeout gets its 1001 too (it sent nothing).
+#[test]
+fn dropping_over_a_transport_without_non_blocking_mode_sends_1001() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = listen();
+        let client = std::thread::spawn(move || {
+            let port = url
+                .trim_end_matches('/')
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned();
+            let tcp =
+                std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+            let (ws, _) =
+                tether_std::client(TimeoutsOnly(tcp), &url, &ClientOptions::new()).unwrap();
+            drop(ws);
+        });
+        let mut peer = RawPeer::accept(&listener, Config::default());
+        client.join().unwrap();
+        match peer.next_event(Duration::from_secs(5)) {
+            Some(tether::Event::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
+            }
+            other => panic!("expected the end, got {other:?}"),
+        }
+    });
+}
+
 /// A transport that takes every write into a buffer it never empties and
 /// whose flush times out, as a TLS stream does while its socket stays full
 /// (the peer stopped reading).

@@ -211,3 +211,44 @@ fn rfc6455_5_5_2_read_event_shows_pings_and_auto_pong_can_be_off() {
         assert_eq!(server.join().unwrap().unwrap(), Message::text("ok"));
     });
 }
+
+/// A send that blocks because the peer takes nothing still runs the core's
+/// timers: with `KeepAlive::Ping`, a peer that neither reads nor answers
+/// is dead at the Pong deadline, and `send` returns the end (1006), as in
+/// the tokio adapter, instead of blocking forever in the write.
+#[test]
+fn rfc6455_5_5_2_keep_alive_timeout_ends_a_send_the_peer_never_takes() {
+    bounded(Duration::from_secs(20), || {
+        let (url, server) = serve(ServerOptions::new(), |ws| {
+            // reads nothing, answers nothing
+            std::thread::sleep(Duration::from_secs(3));
+            drop(ws);
+        });
+        let config = keep_alive(KeepAlive::Ping {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(300),
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new().config(config)).unwrap();
+        let payload = Bytes::from(vec![7u8; 1 << 20]);
+        let started = Instant::now();
+        let err = loop {
+            match ws.send(Message::binary(payload.clone())) {
+                Ok(()) => assert!(started.elapsed() < Duration::from_secs(3), "still sending"),
+                Err(e) => break e,
+            }
+        };
+        match err {
+            Error::Closed(info) => {
+                assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
+                assert!(info.reason.contains("keep-alive"), "{info:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        server.join().unwrap();
+    });
+}
