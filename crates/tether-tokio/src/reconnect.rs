@@ -432,6 +432,23 @@ async fn supervise(
     relay.lifecycle(Lifecycle::Stopped(reason)).await;
 }
 
+/// Carries out the application's close: our Close with its code and
+/// reason. Returns `true` when the client was dropped instead (stop now:
+/// its connection goes as any dropped one does, with the core's goodbye,
+/// 1001 going away, that the driver's background task sees through).
+async fn close_command(
+    cmd: Option<(CloseCode, String)>,
+    sink: &mut crate::WsSink,
+    closing: &mut bool,
+) -> bool {
+    let Some((code, reason)) = cmd else {
+        return true;
+    };
+    *closing = true;
+    let _ = sink.close(code, &reason).await;
+    false
+}
+
 /// Connects, relays and reconnects until the policy (or the application)
 /// says stop; returns why.
 async fn run(
@@ -455,11 +472,22 @@ async fn run(
                 let (mut sink, mut stream) = ws.split();
                 let mut closing = false;
                 let info = loop {
-                    // hand over what is queued, in order; keep it if the connection refuses
+                    // hand over what is queued, in order; keep it if the
+                    // connection refuses. The wait for room hears a close:
+                    // a peer that reads nothing must not hold it
                     loop {
                         let next = outbox.queue.lock().ok().and_then(|q| q.0.front().cloned());
                         let Some(message) = next else { break };
-                        if sink.send(message).await.is_err() {
+                        let sent = tokio::select! {
+                            sent = sink.send(message) => sent.is_ok(),
+                            cmd = close_rx.recv(), if !closing => {
+                                if close_command(cmd, &mut sink, &mut closing).await {
+                                    return StopReason::ApplicationClosed;
+                                }
+                                false
+                            }
+                        };
+                        if !sent {
                             break;
                         }
                         if let Ok(mut q) = outbox.queue.lock() {
@@ -478,15 +506,9 @@ async fn run(
                         },
                         () = outbox.queued.notified() => {}
                         cmd = close_rx.recv(), if !closing => {
-                            let Some((code, reason)) = cmd else {
-                                // the client was dropped: its connection
-                                // goes as any dropped one does, with the
-                                // core's goodbye (1001, going away) that the
-                                // driver's background task sees through
+                            if close_command(cmd, &mut sink, &mut closing).await {
                                 return StopReason::ApplicationClosed;
-                            };
-                            closing = true;
-                            let _ = sink.close(code, &reason).await;
+                            }
                         }
                     }
                 };

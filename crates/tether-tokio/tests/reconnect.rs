@@ -484,3 +484,49 @@ async fn rfc6455_7_4_1_dropping_the_client_says_going_away_even_with_messages_un
         .unwrap();
     assert_eq!(info.code, CloseCode::GOING_AWAY, "{info:?}");
 }
+
+/// `close()` is heard while queued messages are being handed to a
+/// connection whose peer reads nothing (the hand-over waits for room in
+/// the output queue): the client closes and stops instead of waiting for
+/// room that never comes.
+#[tokio::test]
+async fn close_is_heard_while_the_handover_waits_for_room() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let _peer = RawPeer::accept(&listener).await;
+        // reads nothing
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let client_options = ClientOptions::new().config(Config {
+        max_queued_output: 64 << 10,
+        close_timeout: Duration::from_millis(500),
+        ..Config::default()
+    });
+    let options = ReconnectOptions::new(client_options)
+        .policy(policy())
+        .max_queued_messages(1000);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    for _ in 0..100 {
+        client.send(Message::binary(vec![1u8; 1 << 20])).unwrap();
+    }
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    // the socket buffers fill; the hand-over then waits for room
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.close(CloseCode::NORMAL, "").unwrap();
+    let stopped = within_secs(5, async {
+        loop {
+            match client.next().await {
+                Some(ReconnectEvent::Lifecycle(Lifecycle::Stopped(reason))) => break reason,
+                Some(_) => {}
+                None => panic!("ended without Stopped"),
+            }
+        }
+    })
+    .await
+    .expect("close() was not heard");
+    assert_eq!(stopped, StopReason::ApplicationClosed);
+    server.abort();
+}
