@@ -15,7 +15,8 @@ pub enum KeepAlive {
     /// A one-way heartbeat: an empty, unsolicited Pong after each idle
     /// `interval` (RFC 6455 section 5.5.3 allows unsolicited Pongs; this is
     /// .NET's default). Keeps NATs and load balancers from cutting an idle
-    /// line; does not detect a dead peer.
+    /// line; does not detect a dead peer. Skipped while output the peer has
+    /// not taken waits (the line is not idle, and they would pile up).
     Pong {
         /// Idle time before each Pong.
         interval: Duration,
@@ -40,7 +41,7 @@ pub enum KeepAlive {
 pub struct Heartbeat {
     /// Idle time (no data message sent or received) before the message.
     /// A message sent by the application postpones it by up to one more
-    /// interval.
+    /// interval; it is skipped while output the peer has not taken waits.
     pub interval: Duration,
     /// What to send, e.g. `Message::text("ping")` or `{"type":"ping"}`.
     pub message: crate::Message,

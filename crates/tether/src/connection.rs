@@ -2533,14 +2533,17 @@ impl Connection {
     /// nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        // whether the peer has taken everything queued before these timers:
+        // a keep-alive or heartbeat is not queued behind what it has not
+        let line_clear = self.output.is_empty();
         for timer in Timer::ALL {
             if self.timers.take_due(timer, now) {
-                self.on_timer(timer, now);
+                self.on_timer(timer, now, line_clear);
             }
         }
     }
 
-    fn on_timer(&mut self, timer: Timer, now: Instant) {
+    fn on_timer(&mut self, timer: Timer, now: Instant, line_clear: bool) {
         match timer {
             Timer::Close => self.on_close_timeout(),
             Timer::PongDeadline => {
@@ -2571,7 +2574,12 @@ impl Connection {
                 };
                 let (interval, message) = (h.interval, h.message.clone());
                 self.timers.set(Timer::Heartbeat, now, interval);
-                if !core::mem::take(&mut self.sent_since_heartbeat) && self.sending().is_none() {
+                // not behind output the peer has not taken: the line is not
+                // idle, and one per interval would pile up
+                if !core::mem::take(&mut self.sent_since_heartbeat)
+                    && self.sending().is_none()
+                    && line_clear
+                {
                     let opcode = match message.kind() {
                         MessageKind::Text => OpCode::Text,
                         MessageKind::Binary => OpCode::Binary,
@@ -2587,8 +2595,11 @@ impl Connection {
                 match self.config.keep_alive {
                     KeepAlive::Off => {}
                     KeepAlive::Pong { interval } => {
-                        self.note_sent(Sent::KeepAlivePong);
-                        self.write_frame(true, Rsv::NONE, OpCode::Pong, Payload::new());
+                        // as the heartbeat: not behind untaken output
+                        if line_clear {
+                            self.note_sent(Sent::KeepAlivePong);
+                            self.write_frame(true, Rsv::NONE, OpCode::Pong, Payload::new());
+                        }
                         self.timers.set(Timer::KeepAlive, now, interval);
                     }
                     KeepAlive::Ping { timeout, .. } => {

@@ -319,3 +319,48 @@ fn zero_intervals_never_leave_a_timer_due_at_the_same_instant() {
         h.now = next;
     }
 }
+
+/// Frames the connection sends of its own accord to keep the line warm
+/// are not queued behind output the peer has not taken (the line is not
+/// idle, and a peer that reads nothing would grow our output by one per
+/// interval, forever): a one-way Pong or a heartbeat goes only when
+/// everything before it was written. Once written, they resume.
+#[test]
+fn keepalive_and_heartbeat_wait_while_output_is_not_taken() {
+    use tether::{Heartbeat, Message};
+    for role in ROLES {
+        let config = Config {
+            keep_alive: KeepAlive::Pong { interval: secs(30) },
+            heartbeat: Some(Heartbeat {
+                interval: secs(60),
+                message: Message::text("{\"type\":\"ping\"}"),
+            }),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        // the first ones go out; the peer then takes nothing
+        h.advance(secs(60));
+        let first = h.conn.queued_output();
+        assert!(first > 0, "{role:?}");
+        for _ in 0..1000 {
+            h.advance(secs(30));
+            assert_eq!(
+                h.conn.queued_output(),
+                first,
+                "{role:?}: grew while not taken"
+            );
+        }
+        // the peer reads again: what waited goes, then they resume
+        assert!(!h.output().is_empty());
+        h.advance(secs(60));
+        let resumed = h.output();
+        assert!(
+            resumed.iter().any(|f| f.opcode == PONG),
+            "{role:?}: {resumed:?}"
+        );
+        assert!(
+            resumed.iter().any(|f| f.opcode == TEXT),
+            "{role:?}: {resumed:?}"
+        );
+    }
+}
