@@ -193,9 +193,12 @@ pub enum Initiator {
 
 /// How a connection ended: the last event it ever yields.
 ///
-/// Decide on this, not on errors: `was_clean` is true only when both Close
-/// frames were exchanged. A transport that ended without a Close reports
-/// 1006 with `was_clean: false` (RFC 6455 section 7.1.5).
+/// Decide on this, not on errors: `was_clean` is true when both Close
+/// frames were exchanged, and when the peer sent its Close and then ended
+/// the transport before our answer went out (it closed on purpose, with
+/// its code: many servers close TCP right after their Close). A transport
+/// that ended without the peer's Close reports 1006 with `was_clean: false`
+/// (RFC 6455 section 7.1.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseInfo {
     /// The close code: the peer's (or 1005 if its Close had none), ours when
@@ -203,7 +206,8 @@ pub struct CloseInfo {
     pub code: CloseCode,
     /// The reason from the Close frame, or our words for why it ended.
     pub reason: String,
-    /// Whether the closing handshake completed.
+    /// Whether the end was agreed: the closing handshake completed, or the
+    /// peer's Close arrived before it ended the transport (see above).
     pub was_clean: bool,
     /// Which side started the end.
     pub initiator: Initiator,

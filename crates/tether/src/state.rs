@@ -16,9 +16,10 @@ pub enum State {
     CloseSent,
     /// The peer sent a Close that we have not answered yet.
     CloseReceived,
-    /// The closing handshake completed, or we failed the connection after a
-    /// protocol error and sent our Close. Close the transport once the
-    /// output is written.
+    /// The closing handshake completed, or the peer sent its Close and
+    /// ended the transport before our answer went out, or we failed the
+    /// connection after a protocol error and sent our Close. Close the
+    /// transport once the output is written.
     Closed,
     /// Ended without a closing handshake: transport lost, timeout, or
     /// [`Connection::abort`](crate::Connection::abort).
