@@ -680,7 +680,8 @@ impl Http3Server {
     ///
     /// # Errors
     /// [`Error::Handshake`] for a stream whose request was refused (its
-    /// refusal was sent; the connection goes on), [`Error::Io`] when the
+    /// refusal was sent; the connection goes on) or whose request did not
+    /// arrive within `Config::handshake_timeout`, [`Error::Io`] when the
     /// connection failed.
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
@@ -707,9 +708,19 @@ impl Http3Server {
                 ))));
             }
         };
-        let (request, mut stream) = match resolver.resolve_request().await {
-            Ok(next) => next,
-            Err(e) => return Some(Err(Error::Io(io_error(&e)))),
+        // a stream is handed over before its HEADERS arrive: a client
+        // that never sends them must not hold the connection's next
+        // WebSockets (the wait is the handshake's, as over HTTP/1.1)
+        let timeout = self.options.config.handshake_timeout;
+        let (request, mut stream) = match tokio::time::timeout_at(
+            crate::deadline_after(timeout),
+            resolver.resolve_request(),
+        )
+        .await
+        {
+            Ok(Ok(next)) => next,
+            Ok(Err(e)) => return Some(Err(Error::Io(io_error(&e)))),
+            Err(_) => return Some(Err(Error::Handshake(HandshakeError::Timeout(timeout)))),
         };
         let protocol = request
             .extensions()

@@ -478,3 +478,54 @@ async fn rfc9220_a_chosen_proxy_is_named_not_bypassed() {
     assert!(text.contains("HTTP/3 runs over QUIC"), "{text}");
     assert!(!text.contains("secret"), "the password shown: {text}");
 }
+
+/// A request stream whose HEADERS never come does not hold the server's
+/// accept: it ends with a handshake timeout (`Config::handshake_timeout`),
+/// so the connection's next WebSockets are accepted; it waited forever.
+#[tokio::test]
+async fn rfc9220_a_request_whose_headers_never_come_is_bounded() {
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let timeout = Duration::from_millis(300);
+    let options = ServerOptions::new().handshake_timeout(timeout);
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let started = std::time::Instant::now();
+        let first = server.accept().await.map(|r| r.map(|_| ()));
+        (first, started.elapsed(), endpoint)
+    });
+    // a QUIC client speaking h3 that opens a request stream and sends the
+    // first byte of a HEADERS frame, then nothing
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let mut client_tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    client_tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
+    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    client.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let connection = within(client.connect(addr, "localhost").unwrap())
+        .await
+        .unwrap();
+    let (mut send, _recv) = within(connection.open_bi()).await.unwrap();
+    send.write_all(&[0x01]).await.unwrap();
+    let (first, elapsed, _endpoint) = within(server).await.unwrap();
+    assert!(
+        matches!(
+            first,
+            Some(Err(Error::Handshake(tether::upgrade::HandshakeError::Timeout(t)))) if t == timeout
+        ),
+        "{first:?}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    drop(connection);
+}
