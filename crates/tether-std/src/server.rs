@@ -128,8 +128,9 @@ pub fn accept<S: Transport>(
 ///
 /// # Errors
 /// [`Error::Handshake`] with [`HandshakeError::Request`] for a request that
-/// is not a valid upgrade (its refusal, e.g. 400 or 426, was written first;
-/// a TLS ClientHello gets none), [`HandshakeError::Eof`] or
+/// is not a valid upgrade (its refusal, e.g. 400 or 426, was written first,
+/// to a TLS ClientHello too, so a `wss://` client can name the cause),
+/// [`HandshakeError::Eof`] or
 /// [`HandshakeError::Timeout`] when the client stopped or was too slow;
 /// [`Error::Refused`] when the callback refused (the refusal was written);
 /// [`Error::Handshake`] with [`HandshakeError::Build`] when the options
