@@ -407,7 +407,11 @@ impl<S: Transport> WebSocket<S> {
         let now = Instant::now();
         let deadline = self.conn.poll_timeout();
         if deadline.is_some_and(|d| d <= now) {
-            self.conn.handle_timeout(now);
+            // what arrived while the application was away first: a
+            // deadline that waits on the peer must see it
+            self.take_arrived();
+            self.note_reading();
+            self.conn.handle_timeout(Instant::now());
             return self.settle();
         }
         self.arm_read_timeout(self.conn.timeout_in(now))?;
@@ -419,7 +423,10 @@ impl<S: Transport> WebSocket<S> {
         match read {
             Ok(0) => self.conn.receive_eof(),
             Ok(_) => {}
-            Err(e) if is_timeout(&e) => self.conn.handle_timeout(Instant::now()),
+            Err(e) if is_timeout(&e) => {
+                self.note_reading();
+                self.conn.handle_timeout(Instant::now());
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // rustls: the peer closed TCP without close_notify
             Err(e) if tether::read_error_is_eof(&e) => self.conn.receive_eof(),
@@ -540,8 +547,17 @@ impl<S: Transport> WebSocket<S> {
             return;
         }
         self.take_arrived();
+        self.note_reading();
         self.conn.handle_timeout(Instant::now());
         let _ = self.settle();
+    }
+
+    /// Tells the core whether we read (`Connection::set_reading`): not
+    /// while the messages waiting for the application weigh
+    /// `Config::max_unread_bytes` or more.
+    fn note_reading(&mut self) {
+        let reading = self.held < self.conn.config().max_unread_bytes;
+        self.conn.set_reading(Instant::now(), reading);
     }
 
     /// Takes in what has already arrived, without blocking (while the
@@ -679,6 +695,7 @@ impl<S: Transport> WebSocket<S> {
         let wanted = match deadline {
             Some(at) if at <= now => {
                 self.take_arrived();
+                self.note_reading();
                 self.conn.handle_timeout(now);
                 self.drain_events();
                 return None;

@@ -284,3 +284,40 @@ fn send_read_ahead_is_bounded_against_a_flood_of_empty_messages() {
         t.elapsed()
     );
 }
+
+/// RFC 6455 10.4 bounds what a peer can make us hold, not how long the
+/// application takes between reads: the rest of a begun message that
+/// arrived while the application was away is taken in before the core's
+/// deadlines run, so `Config::message_timeout` does not fail a peer that
+/// did send it (1008 "received nothing" was the answer).
+#[test]
+fn rfc6455_10_4_what_arrived_while_the_application_was_away_counts() {
+    bounded(Duration::from_secs(10), || {
+        let config = Config {
+            message_timeout: Some(Duration::from_millis(300)),
+            ..Config::default()
+        };
+        let (url, server) = serve(ServerOptions::new().config(config), |mut ws| {
+            let first = ws.read().unwrap();
+            // away for several message timeouts
+            std::thread::sleep(Duration::from_millis(1200));
+            (first, ws.read())
+        });
+        let mut peer = RawPeer::connect(&url, Config::default());
+        // masked with a zero key: a 20 KiB binary message, then the first
+        // fragment of a text message, in one write (one read takes both)
+        let mut wire = vec![0x82, 0x80 | 126];
+        wire.extend_from_slice(&(20u16 << 10).to_be_bytes());
+        wire.extend_from_slice(&[0; 4]);
+        wire.extend(std::iter::repeat_n(7u8, 20 << 10));
+        wire.extend_from_slice(&[0x01, 0x85, 0, 0, 0, 0]);
+        wire.extend_from_slice(b"begun");
+        peer.stream.write_all(&wire).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        peer.stream.write_all(&[0x80, 0x83, 0, 0, 0, 0]).unwrap();
+        peer.stream.write_all(b"end").unwrap();
+        let (first, second) = server.join().unwrap();
+        assert_eq!(first.as_bytes().len(), 20 << 10);
+        assert_eq!(second.unwrap(), Message::text("begunend"));
+    });
+}

@@ -1097,6 +1097,15 @@ impl Inner {
             let mut progress = self.step_handles_and_replies(clock);
             progress |= self.step_write(cx);
             let budget_allows = !read || self.budget_allows_read(cx, clock);
+            if read {
+                // held off for the application (unread bound, budget, or a
+                // full batch it has not taken): the core's deadlines that
+                // wait on the peer wait too
+                let reads = self.can_read()
+                    && budget_allows
+                    && (!self.conn.decoding_pending() || self.conn.should_decode(self.items.len()));
+                self.conn.set_reading(clock, reads);
+            }
             if read && self.can_read() && budget_allows {
                 progress |= if self.conn.decoding_pending() {
                     // a batch of events at a time, as the core says (after

@@ -122,3 +122,35 @@ async fn reading_past_the_read_ahead_while_closing_is_bounded_by_max_message_siz
         drop(b);
     }
 }
+
+/// While the adapter holds off reading for an application that takes
+/// nothing, a message the peer has begun is not "stalled" (its rest may
+/// be waiting unread): `Config::message_timeout` does not fail it with
+/// 1008 then; once the application reads again, the message completes.
+#[tokio::test(start_paused = true)]
+async fn rfc6455_10_4_a_begun_message_is_not_stalled_while_we_do_not_read() {
+    let (a, mut b) = tokio::io::duplex(1 << 20);
+    let config = Config {
+        message_timeout: Some(Duration::from_secs(1)),
+        max_unread_bytes: 16 << 10,
+        ..Config::default()
+    };
+    let mut ws = tether_tokio::from_upgraded(a, Upgraded::new(Role::Server, config), &[]);
+    // masked with a zero key: a 20 KiB binary message, then the first
+    // fragment of a text message
+    let mut wire = vec![0x82, 0x80 | 127];
+    wire.extend_from_slice(&(20u64 << 10).to_be_bytes());
+    wire.extend_from_slice(&[0; 4]);
+    wire.extend(std::iter::repeat_n(7u8, 20 << 10));
+    wire.extend_from_slice(&[0x01, 0x85, 0, 0, 0, 0]);
+    wire.extend_from_slice(b"begun");
+    b.write_all(&wire).await.unwrap();
+    // the application is away for ten message timeouts
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let first = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(first.len(), 20 << 10);
+    b.write_all(&[0x80, 0x83, 0, 0, 0, 0]).await.unwrap();
+    b.write_all(b"end").await.unwrap();
+    let second = within(ws.next()).await.unwrap();
+    assert_eq!(second.unwrap(), tether::Message::text("begunend"));
+}

@@ -28,7 +28,9 @@ pub enum KeepAlive {
     Ping {
         /// Idle time before each Ping.
         interval: Duration,
-        /// How long to wait for the matching Pong.
+        /// How long to wait for the matching Pong. Waits while the
+        /// adapter holds off reading for the application (the Pong may be
+        /// there, unread), and starts again when reading resumes.
         timeout: Duration,
     },
 }
@@ -148,7 +150,11 @@ pub struct Config {
     /// before the connection fails with 1008 (policy violation). Control
     /// frames in between do not count as progress. Bounds how long a
     /// stalled or trickling sender holds a partial message's buffer (up to
-    /// `max_message_size`). `None`: no limit. Default 60 s.
+    /// `max_message_size`). It waits while the adapter holds off reading
+    /// for the application (the rest may be there, unread), and starts
+    /// again, whole, when reading resumes
+    /// ([`Connection::set_reading`](crate::Connection::set_reading)).
+    /// `None`: no limit. Default 60 s.
     pub message_timeout: Option<Duration>,
     /// How long the connection may go without a data message either way
     /// (Pings, Pongs and keep-alives do not count) before we close it with

@@ -315,6 +315,9 @@ pub struct Connection {
     /// They were freed at least once (later quiet waits the whole
     /// `release_idle_after`, not `Config::first_release_after`).
     released_before: bool,
+    /// The adapter holds off reading for the application
+    /// ([`Connection::set_reading`]): deadlines that wait on the peer wait.
+    not_reading: bool,
     /// When bytes last went in or out (as far as `now` was known).
     last_traffic: Instant,
 }
@@ -359,10 +362,6 @@ struct Active {
     /// their size on the wire (bounded by `Config::max_pending_pongs`).
     pending_pongs: VecDeque<Bytes>,
     pending_pong_bytes: usize,
-    /// Where in the output the Pongs last moved there end: until it is
-    /// written, owed Pongs wait (and coalesce) in `pending_pongs` rather
-    /// than join an output the peer is not reading.
-    pongs_out_until: u64,
     sending: Option<Sending>,
     /// Bytes of the message the peer is sending, when last counted (for
     /// `Config::message_timeout`; here, not in the connection: only a
@@ -518,7 +517,6 @@ impl Active {
             frame_checked: 0,
             pending_pongs: VecDeque::new(),
             pending_pong_bytes: 0,
-            pongs_out_until: 0,
             sending: None,
             progress_seen: 0,
         }
@@ -740,6 +738,7 @@ impl Connection {
             budget_overdue: false,
             idle_released: false,
             released_before: false,
+            not_reading: false,
             last_traffic: now,
             deferred_failure: None,
             now,
@@ -1229,6 +1228,35 @@ impl Connection {
         self.turn_work = 0;
     }
 
+    /// Tells the connection whether its adapter reads: `false` while it holds
+    /// off for the application (what arrived weighs `Config::max_unread_bytes`
+    /// untaken, or a shared budget is spent), `true` when it reads again.
+    /// The deadlines that wait on the peer (a begun message's
+    /// `Config::message_timeout`, the keep-alive Pong's timeout) cannot
+    /// blame it for what may be waiting unread: while nothing is read they
+    /// do not end the connection, and when reading resumes they start
+    /// again, whole, at `now`. Both adapters call it before each read they
+    /// would make.
+    pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        if reading != self.not_reading {
+            return;
+        }
+        self.not_reading = !reading;
+        if !reading {
+            return;
+        }
+        if let Some(after) = self.config.message_timeout
+            && self.timers.is_armed(Timer::Progress)
+        {
+            self.timers.set(Timer::Progress, now, after);
+        }
+        if let KeepAlive::Ping { timeout, .. } = self.config.keep_alive
+            && self.timers.is_armed(Timer::PongDeadline)
+        {
+            self.timers.set(Timer::PongDeadline, now, timeout);
+        }
+    }
+
     /// Asks whether this connection may read more while it shares `holder`'s
     /// [`Budget`](crate::Budget) with others (a server's connections), and
     /// keeps the held-back deadline. An adapter calls it before each read,
@@ -1366,12 +1394,6 @@ impl Connection {
     /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
         self.output.release();
-        if self.output.is_empty()
-            && let Some(a) = self.active.as_deref_mut()
-        {
-            // every Pong queued is out; positions start again with the queue
-            a.pongs_out_until = 0;
-        }
         if self.sent.as_ref().is_some_and(|s| s.is_empty()) {
             self.sent = None;
         }
@@ -2064,16 +2086,13 @@ impl Connection {
 
     /// The bytes to write to the transport, as a [`bytes::Buf`]: write
     /// `chunk()`/`chunks_vectored()` and `advance` by what was written.
-    /// Owed Pongs join the queue here once the ones that joined it before
-    /// have been written, so Pings that arrive faster than output is
-    /// written coalesce into one Pong (within `Config::max_pending_pongs`),
-    /// however often this is called while the peer does not read.
+    /// Owed Pongs join the queue here once the frames the connection sent
+    /// of its own accord before them (Pongs, keep-alives, heartbeats) have
+    /// been written, so Pings that arrive faster than output is written
+    /// coalesce into one Pong (within `Config::max_pending_pongs`), however
+    /// often this is called while the peer does not read.
     pub fn poll_output(&mut self) -> &mut Output {
-        if self
-            .active
-            .as_ref()
-            .is_some_and(|a| self.output.written() >= a.pongs_out_until)
-        {
+        if self.output.own_written() {
             self.flush_pending_pongs();
         }
         &mut self.output
@@ -2082,7 +2101,19 @@ impl Connection {
     /// Takes all bytes to write as one buffer (a copy when several chunks
     /// are queued; use [`Connection::poll_output`] for vectored writes).
     pub fn take_output(&mut self) -> Bytes {
-        self.poll_output().take_all()
+        let first = self.poll_output().take_all();
+        if !self.has_output() {
+            return first;
+        }
+        // owed Pongs waited for what was just taken (now written)
+        let rest = self.poll_output().take_all();
+        if first.is_empty() {
+            return rest;
+        }
+        let mut all = bytes::BytesMut::with_capacity(first.len() + rest.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&rest);
+        all.freeze()
     }
 
     /// Whether there is anything to write.
@@ -2134,8 +2165,7 @@ impl Connection {
             self.note_sent(Sent::Pong(payload.clone()));
             self.write_frame(true, Rsv::NONE, OpCode::Pong, payload.into());
         }
-        let end = self.output.end();
-        self.a().pongs_out_until = end;
+        self.output.mark_own();
     }
 
     /// Queues one frame, encoded by a [`FrameEncoder`] for our role: into
@@ -2533,9 +2563,10 @@ impl Connection {
     /// nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        // whether the peer has taken everything queued before these timers:
-        // a keep-alive or heartbeat is not queued behind what it has not
-        let line_clear = self.output.is_empty();
+        // whether the frames we last sent of our own accord are written: a
+        // keep-alive or heartbeat is not queued while one the peer has not
+        // taken waits (taken once, so two due together both go)
+        let line_clear = self.output.own_written();
         for timer in Timer::ALL {
             if self.timers.take_due(timer, now) {
                 self.on_timer(timer, now, line_clear);
@@ -2551,6 +2582,11 @@ impl Connection {
                     KeepAlive::Ping { timeout, .. } => timeout,
                     _ => Duration::ZERO,
                 };
+                if self.not_reading {
+                    // the Pong may be waiting unread: not the peer's fault
+                    self.timers.set(Timer::PongDeadline, now, timeout);
+                    return;
+                }
                 let reason = format!(
                     "keep-alive timeout: no Pong within {} of our Ping",
                     fmt_duration(timeout)
@@ -2574,8 +2610,8 @@ impl Connection {
                 };
                 let (interval, message) = (h.interval, h.message.clone());
                 self.timers.set(Timer::Heartbeat, now, interval);
-                // not behind output the peer has not taken: the line is not
-                // idle, and one per interval would pile up
+                // not while the last frame of our own accord waits unwritten:
+                // one per interval would pile up for a peer that reads nothing
                 if !core::mem::take(&mut self.sent_since_heartbeat)
                     && self.sending().is_none()
                     && line_clear
@@ -2586,6 +2622,7 @@ impl Connection {
                     };
                     self.note_sent(Sent::Heartbeat);
                     self.write_frame(true, Rsv::NONE, opcode, message.into_payload());
+                    self.output.mark_own();
                 }
             }
             Timer::KeepAlive => {
@@ -2595,10 +2632,11 @@ impl Connection {
                 match self.config.keep_alive {
                     KeepAlive::Off => {}
                     KeepAlive::Pong { interval } => {
-                        // as the heartbeat: not behind untaken output
+                        // as the heartbeat: not while the last one waits
                         if line_clear {
                             self.note_sent(Sent::KeepAlivePong);
                             self.write_frame(true, Rsv::NONE, OpCode::Pong, Payload::new());
+                            self.output.mark_own();
                         }
                         self.timers.set(Timer::KeepAlive, now, interval);
                     }
@@ -2626,7 +2664,12 @@ impl Connection {
                     && self.message_in_progress().is_some()
                     && !self.input_stopped()
                 {
-                    let _ = self.fail(ProtocolError::MessageStalled { after });
+                    if self.not_reading {
+                        // the rest may be waiting unread: not the peer's fault
+                        self.timers.set(Timer::Progress, now, after);
+                    } else {
+                        let _ = self.fail(ProtocolError::MessageStalled { after });
+                    }
                 }
             }
             Timer::HeldBack => self.budget_overdue = true,

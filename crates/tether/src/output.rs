@@ -32,10 +32,11 @@ struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     /// Bytes written (advanced past or taken) since the queue was built:
-    /// with `len`, a position in the stream of output bytes, so the
-    /// connection can tell whether a frame it queued has gone out. Starts
-    /// again at 0 when an empty queue is released.
+    /// with `len`, a position in the stream of output bytes.
     written: u64,
+    /// The position where the frames the connection last sent of its own
+    /// accord end ([`Output::mark_own`]).
+    own_until: u64,
 }
 
 impl Output {
@@ -87,16 +88,23 @@ impl Output {
         }
     }
 
-    /// How many bytes have been written (advanced past or taken) since the
-    /// queue was last released.
-    pub(crate) fn written(&self) -> u64 {
-        self.queue.as_ref().map_or(0, |q| q.written)
+    /// Marks everything queued so far as sent by the connection of its own
+    /// accord (Pongs, keep-alives, heartbeats): [`Output::own_written`] is
+    /// false until it is all written, so such frames do not pile up for a
+    /// peer that reads nothing.
+    pub(crate) fn mark_own(&mut self) {
+        let len = self.len as u64;
+        if let Some(queue) = self.queue.as_deref_mut() {
+            queue.own_until = queue.written + len;
+        }
     }
 
-    /// The position just past the last byte queued: once
-    /// [`Output::written`] reaches it, everything queued until now is out.
-    pub(crate) fn end(&self) -> u64 {
-        self.written() + self.len as u64
+    /// Whether the frames last marked with [`Output::mark_own`] are written
+    /// (also when the queue was released since: it is released empty).
+    pub(crate) fn own_written(&self) -> bool {
+        self.queue
+            .as_deref()
+            .is_none_or(|queue| queue.written >= queue.own_until)
     }
 
     /// Bytes waiting.

@@ -335,3 +335,30 @@ fn waits_longer_than_time_can_hold_never_come() {
         );
     }
 }
+
+/// RFC 6455 10.4 bounds what a peer can make us hold, not what we hold
+/// off reading: while the adapter does not read (the application has not
+/// taken what came), a begun message's progress deadline does not blame
+/// the peer; once reading resumes it starts again, whole, and a peer that
+/// then sends nothing more is failed with 1008 as before.
+#[test]
+fn rfc6455_10_4_message_timeout_waits_while_we_do_not_read() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, timeout_config());
+        h.feed(&raw_frame(role, false, 0, TEXT, b"begun"));
+        h.conn.set_reading(h.now, false);
+        for _ in 0..10 {
+            h.advance(Duration::from_secs(60));
+        }
+        assert_eq!(h.conn.state(), State::Open, "{role:?}");
+        h.conn.set_reading(h.now, true);
+        h.advance(Duration::from_secs(59));
+        assert_eq!(
+            h.conn.state(),
+            State::Open,
+            "{role:?}: the wait starts again, whole"
+        );
+        h.advance(Duration::from_secs(1));
+        assert_stalled(&mut h);
+    }
+}
