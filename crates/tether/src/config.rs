@@ -15,8 +15,9 @@ pub enum KeepAlive {
     /// A one-way heartbeat: an empty, unsolicited Pong after each idle
     /// `interval` (RFC 6455 section 5.5.3 allows unsolicited Pongs; this is
     /// .NET's default). Keeps NATs and load balancers from cutting an idle
-    /// line; does not detect a dead peer. Skipped while output the peer has
-    /// not taken waits (the line is not idle, and they would pile up).
+    /// line; does not detect a dead peer. Skipped while the last frame the
+    /// connection sent of its own accord waits unwritten (they would pile
+    /// up for a peer that reads nothing).
     Pong {
         /// Idle time before each Pong.
         interval: Duration,
@@ -43,7 +44,8 @@ pub enum KeepAlive {
 pub struct Heartbeat {
     /// Idle time (no data message sent or received) before the message.
     /// A message sent by the application postpones it by up to one more
-    /// interval; it is skipped while output the peer has not taken waits.
+    /// interval; it is skipped while the last frame the connection sent of
+    /// its own accord waits unwritten.
     pub interval: Duration,
     /// What to send, e.g. `Message::text("ping")` or `{"type":"ping"}`.
     pub message: crate::Message,
@@ -187,8 +189,9 @@ pub struct Config {
     /// counted as its payload plus 6 bytes of header and mask). Each Ping
     /// gets its own Pong, in order, while they fit; past this bound the
     /// owed Pongs coalesce into one for the latest Ping (RFC 6455 section
-    /// 5.5.3). Owed Pongs join the output only once the ones that joined
-    /// it before are written, so a Ping flood from a peer that does not
+    /// 5.5.3). Owed Pongs join the output only once the frames the
+    /// connection sent of its own accord before them (Pongs, keep-alives,
+    /// heartbeats) are written, so a Ping flood from a peer that does not
     /// read holds at most twice this much (owed, and in the output).
     /// Default 1 KiB (at least 7 Pongs of the largest size, 170 empty
     /// ones).
