@@ -49,6 +49,9 @@ enum Op {
     Drain,
     /// Write only some of it (a short write).
     DrainSome(u16),
+    /// The adapter reads, or holds off for the application
+    /// (`Connection::set_reading`).
+    SetReading(bool),
 }
 
 #[derive(Debug)]
@@ -79,14 +82,14 @@ fn chunk(u: &mut Unstructured<'_>) -> Vec<u8> {
 /// Format: one flags byte (bit 0 server, bits 1-2 keep-alive, bit 3 auto
 /// Pong, bit 4 automatic Close reply, bit 5 permessage-deflate, bits 6-7
 /// server/client no context takeover), then operations until the input ends:
-/// a tag byte (modulo 13) and its arguments, each byte string preceded by
+/// a tag byte (modulo 14) and its arguments, each byte string preceded by
 /// its length as two little-endian bytes.
 impl<'a> Arbitrary<'a> for Input {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let flags = byte(u);
         let mut ops = Vec::new();
         while !u.is_empty() && ops.len() < 10_000 {
-            let op = match byte(u) % 13 {
+            let op = match byte(u) % 14 {
                 0 => Op::Receive(chunk(u)),
                 1 => Op::Eof,
                 2 => Op::SendText(String::from_utf8_lossy(&chunk(u)).into_owned()),
@@ -109,7 +112,8 @@ impl<'a> Arbitrary<'a> for Input {
                 9 => Op::Abort,
                 10 => Op::Advance(word(u)),
                 11 => Op::Drain,
-                _ => Op::DrainSome(word(u)),
+                12 => Op::DrainSome(word(u)),
+                _ => Op::SetReading(byte(u) & 1 != 0),
             };
             ops.push(op);
         }
@@ -299,6 +303,7 @@ fuzz_target!(|input: Input| {
                 let taken = output.copy_to_bytes(n);
                 deliver(&mut peer, now, &taken);
             }
+            Op::SetReading(reading) => conn.set_reading(now, reading),
         }
         check_events(&mut conn, &mut closed);
         // bounded: the limit, plus one message accepted while under it, plus control frames

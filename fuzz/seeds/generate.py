@@ -153,7 +153,7 @@ def response_seeds():
 
 # --- connection: the hand-written format of fuzz_targets/connection.rs ---
 
-RECEIVE, EOF, SEND_TEXT, SEND_BINARY, FRAGMENT, PING, PONG, CLOSE, REPLY_CLOSE, ABORT, ADVANCE, DRAIN, DRAIN_SOME = range(13)
+RECEIVE, EOF, SEND_TEXT, SEND_BINARY, FRAGMENT, PING, PONG, CLOSE, REPLY_CLOSE, ABORT, ADVANCE, DRAIN, DRAIN_SOME, SET_READING = range(14)
 
 
 def b16(n):

@@ -99,7 +99,8 @@ async fn rfc9220_connect_http3_to_a_server_without_it_is_named_or_falls_back() {
 
 #[tokio::test]
 async fn rfc9001_connect_http3_to_a_ws_url_is_named() {
+    // a URL that cannot be used is bad usage (2), not a refusal
     let (code, _, stderr) = connect(&["--http3", "ws://127.0.0.1:9/"], "x\n").await;
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("use wss://"), "{stderr}");
 }
