@@ -54,9 +54,10 @@ struct Session {
 /// Runs the session until the client stops; returns the exit code
 /// (`exit.rs`): 0 after our own close (end of stdin, Ctrl-C) or an
 /// intentional close code; 1 when a line was refused or never sent; 2 for
-/// a URL that cannot be used; 3 when it gave up (or was refused) before
-/// any connection came up; 5 when it gave up after one had, or our close
-/// was not clean; 130 after a second Ctrl-C.
+/// a URL that cannot be used; 3 when it gave up before any connection
+/// came up, or a server refused the upgrade; 5 when it gave up after a
+/// connection had come up, or our close was not clean; 130 after a second
+/// Ctrl-C.
 pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool) -> ExitCode {
     let failed = Arc::new(AtomicBool::new(false));
     let mut interrupts = Interrupts::new();

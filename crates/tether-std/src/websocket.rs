@@ -378,8 +378,12 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// The transport, giving up the connection (without closing it: no
-    /// Close is sent, as it would be on drop).
+    /// Close is sent, as it would be on drop), blocking, with no read or
+    /// write timeout.
     pub fn into_inner(mut self) -> S {
+        // as the application will use it: no timeouts of ours
+        let _ = self.stream.set_read_timeout(None);
+        let _ = self.stream.set_write_timeout(None);
         match self.stream.0.take() {
             Some(stream) => stream,
             // only this method takes the stream, and it consumes `self`
@@ -703,16 +707,14 @@ impl<S: Transport> WebSocket<S> {
             Some(at) => Some(at - now),
             None => None,
         };
-        let keep = match (self.write_armed, wanted) {
-            (None, None) => true,
-            (Some(armed), Some(left)) => armed <= left,
-            _ => false,
-        };
-        if !keep {
-            let arm = wanted.map(|left| (left / 2).max(tether::TIMER_RESOLUTION));
-            if self.stream.set_write_timeout(arm).is_ok() {
-                self.write_armed = arm;
-            }
+        let arm = wanted.map(|left| (left / 2).max(tether::TIMER_RESOLUTION));
+        if !timeout_fits(self.write_armed, wanted) && self.stream.set_write_timeout(arm).is_ok() {
+            self.write_armed = arm;
+        }
+        // over TLS a blocked write may read (rustls completes its I/O in
+        // both directions): that read is bounded the same way
+        if !timeout_fits(self.armed, wanted) {
+            let _ = self.arm_read_timeout(arm);
         }
         Some(deadline)
     }
@@ -864,14 +866,14 @@ impl<S: Transport> Drop for WebSocket<S> {
             return;
         }
         // the goodbye (1001) is written without waiting: non-blocking, or,
-        // on a transport that cannot be, with the shortest write timeout;
-        // one that has neither drops without it (a write could block
-        // forever)
+        // on a transport that cannot be, with the shortest timeouts (a TLS
+        // write may read too); one that has neither drops without it (a
+        // write could block forever)
+        let quick = Some(tether::TIMER_RESOLUTION);
         if self.conn.go_away(Instant::now())
             && (stream.set_nonblocking(true).is_ok()
-                || stream
-                    .set_write_timeout(Some(tether::TIMER_RESOLUTION))
-                    .is_ok())
+                || (stream.set_write_timeout(quick).is_ok()
+                    && stream.set_read_timeout(quick).is_ok()))
         {
             let output = self.conn.poll_output();
             while !output.is_empty() {
@@ -887,6 +889,20 @@ impl<S: Transport> Drop for WebSocket<S> {
         // a drop never waits: TLS close_notify goes only if taken at once
         let _ = stream.set_nonblocking(true);
         let _ = stream.shutdown();
+    }
+}
+
+/// Whether a timeout armed on the stream (`armed`) may stay for a wait of
+/// `left` (`None`: no deadline): it must not end after the deadline, and
+/// is renewed once it would wake a blocked call four times or more before
+/// it (armed at half the time left, so a stream of calls costs no system
+/// call each, and a far deadline after a near one is not waited for in
+/// 1 ms steps).
+fn timeout_fits(armed: Option<Duration>, left: Option<Duration>) -> bool {
+    match (armed, left) {
+        (None, None) => true,
+        (Some(armed), Some(left)) => armed <= left && armed >= left / 4,
+        _ => false,
     }
 }
 

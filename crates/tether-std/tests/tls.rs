@@ -404,3 +404,54 @@ fn rfc6455_7_1_1_close_then_tcp_closed_without_close_notify_keeps_the_peers_code
         }
     });
 }
+
+/// The keep-alive ends a `send` the peer never takes over TLS too: rustls
+/// completes its I/O in both directions, so a write that times out reads,
+/// and that read is bounded by the core's deadline as the write is (it
+/// blocked forever on a socket without a read timeout).
+#[test]
+fn rfc6455_5_5_2_keep_alive_timeout_ends_a_wss_send_the_peer_never_takes() {
+    bounded(Duration::from_secs(20), || {
+        let (ca, server_config) = pki();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), tcp);
+            let (ws, _) = accept(tls, &ServerOptions::new()).unwrap();
+            // reads nothing, answers nothing
+            std::thread::sleep(Duration::from_secs(4));
+            drop(ws);
+        });
+        let config = tether::Config {
+            keep_alive: tether::KeepAlive::Ping {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(300),
+            },
+            ..tether::Config::default()
+        };
+        let options = ClientOptions::new().add_root_certificate(ca).config(config);
+        let (mut ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        let payload = pattern(1 << 20);
+        let started = std::time::Instant::now();
+        let err = loop {
+            if let Err(e) = ws.send(Message::binary(payload.clone())) {
+                break e;
+            }
+            assert!(started.elapsed() < Duration::from_secs(3), "still sending");
+        };
+        match err {
+            Error::Closed(info) => {
+                assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
+                assert!(info.reason.contains("keep-alive"), "{info:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        server.join().unwrap();
+    });
+}

@@ -386,8 +386,8 @@ impl Http3Client {
         };
         let endpoint = quinn::Endpoint::client(bind)?;
         // QUIC's own upkeep, from the connection's Config
-        let mut transport = transport(&options.config)?;
-        transport.keep_alive_interval(Some(options.config.transport_keep_alive));
+        let mut transport = transport(&options.config);
+        transport.keep_alive_interval(quic_wait(options.config.transport_keep_alive));
         let mut config = quinn::ClientConfig::new(quic_client_config(options)?);
         config.transport_config(Arc::new(transport));
         let connecting = endpoint
@@ -588,28 +588,29 @@ pub fn server_endpoint(
         ))
     })?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(Arc::new(transport(config)?));
+    server.transport_config(Arc::new(transport(config)));
     Ok(quinn::Endpoint::server(server, addr)?)
 }
 
 /// The QUIC settings both sides share: the receive windows, and the idle
-/// timeout from `config`.
-fn transport(config: &tether::Config) -> Result<quinn::TransportConfig, Error> {
-    let idle = quinn::IdleTimeout::try_from(config.transport_idle_timeout).map_err(|_| {
-        Error::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "Config::transport_idle_timeout {:?} is longer than QUIC allows (2^62 ms)",
-                config.transport_idle_timeout
-            ),
-        ))
-    })?;
+/// timeout from `config` (none for a wait past what time holds:
+/// `Duration::MAX` means never, as for every `Config` wait).
+fn transport(config: &tether::Config) -> quinn::TransportConfig {
+    let idle =
+        quic_wait(config.transport_idle_timeout).and_then(|d| quinn::IdleTimeout::try_from(d).ok());
     let mut transport = quinn::TransportConfig::default();
     transport
         .stream_receive_window(STREAM_WINDOW.into())
         .receive_window(CONNECTION_WINDOW.into())
-        .max_idle_timeout(Some(idle));
-    Ok(transport)
+        .max_idle_timeout(idle);
+    transport
+}
+
+/// A `Config` wait as QUIC takes it: `None` (never) past 30 years, which
+/// quinn would add to its clock and overflow.
+fn quic_wait(wait: Duration) -> Option<Duration> {
+    const NEVER: Duration = Duration::from_secs(30 * 365 * 86_400);
+    (wait < NEVER).then_some(wait)
 }
 
 /// The server side of one QUIC connection speaking HTTP/3, advertising

@@ -29,9 +29,11 @@ pub enum KeepAlive {
     Ping {
         /// Idle time before each Ping.
         interval: Duration,
-        /// How long to wait for the matching Pong. Waits while the
-        /// adapter holds off reading for the application (the Pong may be
-        /// there, unread), and starts again when reading resumes.
+        /// How long to wait for the matching Pong. It runs also while the
+        /// adapter holds off reading because the application has not taken
+        /// `max_unread_bytes` of what arrived: an application that stops
+        /// taking messages for longer ends the connection as a dead peer
+        /// would (.NET's keep-alive likewise needs a pending receive).
         timeout: Duration,
     },
 }

@@ -1231,12 +1231,14 @@ impl Connection {
     /// Tells the connection whether its adapter reads: `false` while it holds
     /// off for the application (what arrived weighs `Config::max_unread_bytes`
     /// untaken, or a shared budget is spent), `true` when it reads again.
-    /// The deadlines that wait on the peer (a begun message's
-    /// `Config::message_timeout`, the keep-alive Pong's timeout) cannot
-    /// blame it for what may be waiting unread: while nothing is read they
-    /// do not end the connection, and when reading resumes they start
-    /// again, whole, at `now`. Both adapters call it before each read they
-    /// would make.
+    /// A begun message's `Config::message_timeout` cannot blame the peer
+    /// for what may be waiting unread: while nothing is read it does not
+    /// end the connection, and when reading resumes it starts again,
+    /// whole, at `now`. (The keep-alive Pong's timeout runs on: it is what
+    /// ends a dead peer, and it must not be put off without end by an
+    /// application that stopped taking what arrived.) The tokio adapter
+    /// calls it before each read it would make, the blocking adapter
+    /// before it runs the core's deadlines.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
         if reading != self.not_reading {
             return;
@@ -1249,11 +1251,6 @@ impl Connection {
             && self.timers.is_armed(Timer::Progress)
         {
             self.timers.set(Timer::Progress, now, after);
-        }
-        if let KeepAlive::Ping { timeout, .. } = self.config.keep_alive
-            && self.timers.is_armed(Timer::PongDeadline)
-        {
-            self.timers.set(Timer::PongDeadline, now, timeout);
         }
     }
 
@@ -2582,11 +2579,6 @@ impl Connection {
                     KeepAlive::Ping { timeout, .. } => timeout,
                     _ => Duration::ZERO,
                 };
-                if self.not_reading {
-                    // the Pong may be waiting unread: not the peer's fault
-                    self.timers.set(Timer::PongDeadline, now, timeout);
-                    return;
-                }
                 let reason = format!(
                     "keep-alive timeout: no Pong within {} of our Ping",
                     fmt_duration(timeout)
