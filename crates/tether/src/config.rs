@@ -29,7 +29,10 @@ pub enum KeepAlive {
     Ping {
         /// Idle time before each Ping.
         interval: Duration,
-        /// How long to wait for the matching Pong. It runs also while the
+        /// How long to wait for the matching Pong. A Ping queued behind bytes
+        /// the peer is still taking (a large message to a slow reader) has
+        /// not reached it: the wait goes on while our output moves, and
+        /// ends once the peer takes nothing for a whole `timeout`. It runs also while the
         /// adapter holds off reading because the application has not taken
         /// `max_unread_bytes` of what arrived: an application that stops
         /// taking messages for longer ends the connection as a dead peer

@@ -2579,6 +2579,13 @@ impl Connection {
                     KeepAlive::Ping { timeout, .. } => timeout,
                     _ => Duration::ZERO,
                 };
+                if self.output.ping_held_up() {
+                    // our Ping still waits behind bytes the peer is taking
+                    // (a large message to a slow reader): not yet received,
+                    // so not unanswered; look again a timeout later
+                    self.timers.set(Timer::PongDeadline, now, timeout);
+                    return;
+                }
                 let reason = format!(
                     "keep-alive timeout: no Pong within {} of our Ping",
                     fmt_duration(timeout)
@@ -2637,6 +2644,7 @@ impl Connection {
                         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
                         self.note_sent(Sent::KeepAlivePing(payload.clone()));
                         self.write_frame(true, Rsv::NONE, OpCode::Ping, payload.into());
+                        self.output.mark_ping();
                         self.timers.set(Timer::PongDeadline, now, timeout);
                     }
                 }

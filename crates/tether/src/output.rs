@@ -37,6 +37,11 @@ struct Queue {
     /// The position where the frames the connection last sent of its own
     /// accord end ([`Output::mark_own`]).
     own_until: u64,
+    /// The position where the last keep-alive Ping ends, and how much was
+    /// written when its Pong deadline was last looked at
+    /// ([`Output::mark_ping`], [`Output::ping_held_up`]).
+    ping_until: u64,
+    ping_seen: u64,
 }
 
 impl Output {
@@ -97,6 +102,29 @@ impl Output {
         if let Some(queue) = self.queue.as_deref_mut() {
             queue.own_until = queue.written + len;
         }
+    }
+
+    /// Marks the end of a keep-alive Ping just queued.
+    pub(crate) fn mark_ping(&mut self) {
+        let len = self.len as u64;
+        if let Some(queue) = self.queue.as_deref_mut() {
+            queue.ping_until = queue.written + len;
+            queue.ping_seen = queue.written;
+        }
+    }
+
+    /// Whether the Ping last marked with [`Output::mark_ping`] is still
+    /// waiting behind bytes the peer is taking: unwritten, and more was
+    /// written since the last look (which this one becomes). A Ping the
+    /// peer has not received cannot have been answered; a peer that takes
+    /// nothing for a whole look is not taking them.
+    pub(crate) fn ping_held_up(&mut self) -> bool {
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return false;
+        };
+        let moving = queue.written > queue.ping_seen;
+        queue.ping_seen = queue.written;
+        queue.written < queue.ping_until && moving
     }
 
     /// Whether the frames last marked with [`Output::mark_own`] are written

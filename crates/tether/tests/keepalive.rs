@@ -388,3 +388,53 @@ fn keepalive_pong_deadline_runs_while_we_do_not_read() {
         assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
     }
 }
+
+/// A keep-alive Ping queued behind a large message the peer is still
+/// taking (slowly) has not reached it: its Pong deadline does not end the
+/// connection while our output moves. A peer that takes nothing for a
+/// whole timeout is still dead at its end; once the Ping is out, the
+/// deadline holds as before.
+#[test]
+fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
+    use bytes::Buf;
+    for role in ROLES {
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(30),
+                timeout: secs(10),
+            },
+        );
+        h.conn
+            .send(tether::Message::binary(vec![7u8; 4 << 20]))
+            .unwrap();
+        h.advance(secs(30)); // the Ping joins behind the message
+        // the peer takes 64 KiB every 5 s: slow, alive
+        for _ in 0..20 {
+            h.advance(secs(5));
+            assert_eq!(
+                h.conn.state(),
+                State::Open,
+                "{role:?}: aborted while taking our bytes"
+            );
+            h.conn.poll_output().advance(64 << 10);
+        }
+        // it stops taking anything: dead within a timeout or two
+        h.advance(secs(10));
+        h.advance(secs(10));
+        assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
+
+        // the Ping written, no Pong: the deadline holds
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(30),
+                timeout: secs(10),
+            },
+        );
+        h.advance(secs(30));
+        assert_eq!(h.output()[0].opcode, PING);
+        h.advance(secs(10));
+        assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
+    }
+}
