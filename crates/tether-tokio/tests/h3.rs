@@ -198,13 +198,12 @@ async fn rfc9220_3_a_reset_stream_ends_only_its_own_websocket_with_1006() {
     }
 }
 
-/// A raw h3 client on a QUIC connection of its own to `url` (trusting
-/// `cert`), its driver on a task, once the server's SETTINGS are in.
-async fn raw_h3(
-    url: &str,
+/// A QUIC connection speaking h3 (ALPN) to 127.0.0.1:`port`, trusting
+/// `cert` for `localhost`, and its endpoint.
+async fn quic_h3_client(
     cert: CertificateDer<'static>,
-) -> h3::client::SendRequest<h3_quinn::OpenStreams, Bytes> {
-    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    port: u16,
+) -> (quinn::Endpoint, quinn::Connection) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -222,6 +221,17 @@ async fn raw_h3(
     let connection = within(endpoint.connect(addr, "localhost").unwrap())
         .await
         .unwrap();
+    (endpoint, connection)
+}
+
+/// A raw h3 client on a QUIC connection of its own to `url` (trusting
+/// `cert`), its driver on a task, once the server's SETTINGS are in.
+async fn raw_h3(
+    url: &str,
+    cert: CertificateDer<'static>,
+) -> h3::client::SendRequest<h3_quinn::OpenStreams, Bytes> {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let (endpoint, connection) = quic_h3_client(cert, port).await;
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection))
         .await
         .unwrap();
@@ -499,23 +509,7 @@ async fn rfc9220_a_request_whose_headers_never_come_is_bounded() {
     });
     // a QUIC client speaking h3 that opens a request stream and sends the
     // first byte of a HEADERS frame, then nothing
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut client_tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    client_tls.alpn_protocols = vec![b"h3".to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
-    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    client.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let connection = within(client.connect(addr, "localhost").unwrap())
-        .await
-        .unwrap();
+    let (_client, connection) = quic_h3_client(cert, port).await;
     let (mut send, _recv) = within(connection.open_bi()).await.unwrap();
     send.write_all(&[0x01]).await.unwrap();
     let (first, elapsed, _endpoint) = within(server).await.unwrap();
