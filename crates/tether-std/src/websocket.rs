@@ -408,13 +408,13 @@ impl<S: Transport> WebSocket<S> {
         if self.decode_pending() {
             return self.settle();
         }
+        self.note_reading();
         let now = Instant::now();
         let deadline = self.conn.poll_timeout();
         if deadline.is_some_and(|d| d <= now) {
             // what arrived while the application was away first: a
             // deadline that waits on the peer must see it
             self.take_arrived();
-            self.note_reading();
             self.conn.handle_timeout(Instant::now());
             return self.settle();
         }
@@ -551,7 +551,6 @@ impl<S: Transport> WebSocket<S> {
             return;
         }
         self.take_arrived();
-        self.note_reading();
         self.conn.handle_timeout(Instant::now());
         let _ = self.settle();
     }
@@ -568,6 +567,7 @@ impl<S: Transport> WebSocket<S> {
     /// messages waiting for the application weigh less than
     /// `Config::max_unread_bytes`). Failures end the connection.
     fn take_arrived(&mut self) {
+        self.note_reading();
         if !self.nonblocking
             || self.broken
             || self.conn.state().is_terminal()
@@ -699,7 +699,6 @@ impl<S: Transport> WebSocket<S> {
         let wanted = match deadline {
             Some(at) if at <= now => {
                 self.take_arrived();
-                self.note_reading();
                 self.conn.handle_timeout(now);
                 self.drain_events();
                 return None;

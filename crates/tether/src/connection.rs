@@ -1236,9 +1236,8 @@ impl Connection {
     /// end the connection, and when reading resumes it starts again,
     /// whole, at `now`. (The keep-alive Pong's timeout runs on: it is what
     /// ends a dead peer, and it must not be put off without end by an
-    /// application that stopped taking what arrived.) The tokio adapter
-    /// calls it before each read it would make, the blocking adapter
-    /// before it runs the core's deadlines.
+    /// application that stopped taking what arrived.) Both adapters call it
+    /// before each read they would make.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
         if reading != self.not_reading {
             return;
