@@ -451,6 +451,61 @@ fn keep_alive_ping_without_a_pong_ends_the_connection() {
     }
 }
 
+/// A peer that neither reads nor answers, while the application only
+/// sends: the keep-alive Ping's deadline ends the connection, and the send
+/// that waits for room (tokio) or in a write (blocking) returns the end,
+/// in every adapter (the blocking adapter's send waited forever).
+#[test]
+fn keep_alive_ping_without_a_pong_ends_a_send_the_peer_never_takes() {
+    let config = Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+        },
+        max_queued_output: 1 << 20,
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                let text = "x".repeat(16 << 10);
+                let started = std::time::Instant::now();
+                loop {
+                    if let Err(e) = ws.send_text(&text) {
+                        log.push(format!("send: {e}"));
+                        break;
+                    }
+                    assert!(
+                        started.elapsed() < tether_behaviour::PATIENCE,
+                        "still sending"
+                    );
+                }
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, _role, log| {
+                // reads nothing until the endpoint has given up, then
+                // drains what it wrote to the end
+                std::thread::sleep(Duration::from_millis(1500));
+                loop {
+                    let r = peer.recv();
+                    if !matches!(r, Received::Frame(..)) {
+                        log.push(r.describe());
+                        break;
+                    }
+                }
+            },
+        );
+        assert_eq!(
+            t.app,
+            ["send: Closed", "closed 1006 unclean by us", "end"],
+            "{role:?}"
+        );
+    }
+}
+
 // ----- a slow reader --------------------------------------------------------
 
 /// How many messages the flooding peer got out (read by the application's

@@ -1357,6 +1357,9 @@ impl Inner {
             tracing::debug!("writing is over; dropping the bytes not yet written");
             self.enter(Phase::OutputGone);
             self.discarded = true;
+            // what waited for those bytes goes now (the final Closed),
+            // before the end step finishes the connection
+            self.forward_events();
             progress = true;
         }
         self.discarded |= self.conn.output_discarded();

@@ -214,3 +214,41 @@ async fn heartbeat_does_not_spin_the_driver_while_closing() {
         "info {info:?} after {el:?}"
     );
 }
+
+/// The send that finds the keep-alive's end returns it, and the final
+/// `Closed` event is still delivered after it, as in the blocking adapter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_ended_by_the_keepalive_still_leaves_the_final_event() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        // reads nothing, answers nothing
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(peer);
+    });
+    let options = ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+        },
+        max_queued_output: 1 << 20,
+        ..Config::default()
+    });
+    let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+    let text = "x".repeat(16 << 10);
+    let err = within(async {
+        loop {
+            if let Err(e) = ws.send(Message::text(text.clone())).await {
+                break e;
+            }
+        }
+    })
+    .await;
+    assert!(matches!(err, Error::Closed(Some(_))), "{err:?}");
+    match within(ws.next_event()).await {
+        Some(tether::Event::Closed(info)) => assert_eq!(info.code, CloseCode::ABNORMAL),
+        other => panic!("{other:?} (state {:?})", ws.state()),
+    }
+    assert!(within(ws.next_event()).await.is_none());
+    server.abort();
+}
