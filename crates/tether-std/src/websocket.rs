@@ -381,7 +381,8 @@ impl<S: Transport> WebSocket<S> {
     /// Close is sent, as it would be on drop), blocking, with no read or
     /// write timeout.
     pub fn into_inner(mut self) -> S {
-        // as the application will use it: no timeouts of ours
+        // as the application will use it: blocking, no timeouts of ours
+        let _ = self.stream.set_nonblocking(false);
         let _ = self.stream.set_read_timeout(None);
         let _ = self.stream.set_write_timeout(None);
         match self.stream.0.take() {

@@ -42,6 +42,8 @@ struct Queue {
     /// ([`Output::mark_ping`], [`Output::ping_held_up`]).
     ping_until: u64,
     ping_seen: u64,
+    /// The Ping's deadline was put off because it waited behind our bytes.
+    ping_put_off: bool,
 }
 
 impl Output {
@@ -110,21 +112,28 @@ impl Output {
         if let Some(queue) = self.queue.as_deref_mut() {
             queue.ping_until = queue.written + len;
             queue.ping_seen = queue.written;
+            queue.ping_put_off = false;
         }
     }
 
-    /// Whether the Ping last marked with [`Output::mark_ping`] is still
-    /// waiting behind bytes the peer is taking: unwritten, and more was
-    /// written since the last look (which this one becomes). A Ping the
-    /// peer has not received cannot have been answered; a peer that takes
-    /// nothing for a whole look is not taking them.
+    /// Whether the Pong deadline of the Ping last marked with
+    /// [`Output::mark_ping`] is to be put off: the Ping still waits behind
+    /// bytes the peer is taking (unwritten, and more was written since the
+    /// last look, which this one becomes), or it went out since a look that
+    /// put the deadline off (its Pong gets a whole wait from here). A Ping
+    /// the peer has not received cannot have been answered; a peer that
+    /// takes nothing for a whole look is not taking them.
     pub(crate) fn ping_held_up(&mut self) -> bool {
         let Some(queue) = self.queue.as_deref_mut() else {
             return false;
         };
         let moving = queue.written > queue.ping_seen;
         queue.ping_seen = queue.written;
-        queue.written < queue.ping_until && moving
+        if queue.written < queue.ping_until {
+            queue.ping_put_off |= moving;
+            return moving;
+        }
+        core::mem::take(&mut queue.ping_put_off)
     }
 
     /// Whether the frames last marked with [`Output::mark_own`] are written

@@ -424,6 +424,42 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
         h.advance(secs(10));
         assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
 
+        // a slow peer that then takes the rest, our Ping with it: the Pong
+        // gets a whole timeout from the look after that, not what is left
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(30),
+                timeout: secs(10),
+            },
+        );
+        h.conn
+            .send(tether::Message::binary(vec![7u8; 4 << 20]))
+            .unwrap();
+        h.advance(secs(30));
+        for _ in 0..3 {
+            h.advance(secs(5));
+            h.conn.poll_output().advance(64 << 10);
+        }
+        let deadline = h.conn.poll_timeout().unwrap();
+        h.now = deadline - Duration::from_millis(1);
+        let rest = h.conn.take_output();
+        assert!(rest.len() > 1 << 20, "{role:?}");
+        h.advance(Duration::from_millis(1)); // the look just after
+        assert_eq!(
+            h.conn.state(),
+            State::Open,
+            "{role:?}: no time for the Pong"
+        );
+        h.advance(secs(10) - Duration::from_millis(1));
+        assert_eq!(h.conn.state(), State::Open, "{role:?}");
+        h.advance(Duration::from_millis(1));
+        assert_eq!(
+            h.conn.state(),
+            State::Aborted,
+            "{role:?}: no Pong in a whole timeout"
+        );
+
         // the Ping written, no Pong: the deadline holds
         let mut h = with(
             role,
