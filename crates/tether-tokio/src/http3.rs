@@ -387,7 +387,7 @@ impl Http3Client {
         let endpoint = quinn::Endpoint::client(bind)?;
         // QUIC's own upkeep, from the connection's Config
         let mut transport = transport(&options.config);
-        transport.keep_alive_interval(quic_wait(options.config.transport_keep_alive));
+        transport.keep_alive_interval(tether::finite_wait(options.config.transport_keep_alive));
         let mut config = quinn::ClientConfig::new(quic_client_config(options)?);
         config.transport_config(Arc::new(transport));
         let connecting = endpoint
@@ -596,21 +596,14 @@ pub fn server_endpoint(
 /// timeout from `config` (none for a wait past what time holds:
 /// `Duration::MAX` means never, as for every `Config` wait).
 fn transport(config: &tether::Config) -> quinn::TransportConfig {
-    let idle =
-        quic_wait(config.transport_idle_timeout).and_then(|d| quinn::IdleTimeout::try_from(d).ok());
+    let idle = tether::finite_wait(config.transport_idle_timeout)
+        .and_then(|d| quinn::IdleTimeout::try_from(d).ok());
     let mut transport = quinn::TransportConfig::default();
     transport
         .stream_receive_window(STREAM_WINDOW.into())
         .receive_window(CONNECTION_WINDOW.into())
         .max_idle_timeout(idle);
     transport
-}
-
-/// A `Config` wait as QUIC takes it: `None` (never) past 30 years, which
-/// quinn would add to its clock and overflow.
-fn quic_wait(wait: Duration) -> Option<Duration> {
-    const NEVER: Duration = Duration::from_secs(30 * 365 * 86_400);
-    (wait < NEVER).then_some(wait)
 }
 
 /// The server side of one QUIC connection speaking HTTP/3, advertising

@@ -118,7 +118,7 @@ mod state;
 mod timers;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub use timers::{TIMER_RESOLUTION, deadline};
+pub use timers::{TIMER_RESOLUTION, deadline, finite_wait};
 
 /// Whether a failed read of the transport is the end of its input rather
 /// than a failure: `UnexpectedEof`, which is how rustls reports a peer that

@@ -80,13 +80,23 @@ pub(crate) struct Timers {
 /// needs to wait less than this.
 pub const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 
+/// As far as a `Config` wait is taken to mean anything: 30 years. Longer
+/// (`Duration::MAX` included) means "never".
+const NEVER: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// A `Config` wait as a transport library that adds it to its own clock
+/// takes it (QUIC's idle timeout and keep-alive): `None`, never, from
+/// 30 years up, which such a clock would overflow.
+pub fn finite_wait(wait: Duration) -> Option<Duration> {
+    (wait < NEVER).then_some(wait)
+}
+
 /// The instant `after` past `now`, for an adapter's deadlines taken from
 /// `Config` waits: one past what an `Instant` can hold (`Duration::MAX`,
 /// meaning "never") is 30 years away instead of a panic.
 pub fn deadline(now: Instant, after: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
     now.checked_add(after)
-        .or_else(|| now.checked_add(FAR))
+        .or_else(|| now.checked_add(NEVER))
         .unwrap_or(now)
 }
 
@@ -162,6 +172,20 @@ fn nanos(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_wait_of_duration_max_is_never_not_a_panic() {
+        let now = Instant::now();
+        assert_eq!(finite_wait(Duration::MAX), None);
+        assert_eq!(finite_wait(NEVER), None);
+        let day = Duration::from_secs(86_400);
+        assert_eq!(finite_wait(day), Some(day));
+        assert_eq!(deadline(now, day), now + day);
+        assert!(deadline(now, Duration::MAX) >= now + NEVER);
+        let mut t = Timers::default();
+        t.set(Timer::Idle, now, Duration::MAX);
+        assert!(!t.is_armed(Timer::Idle));
+    }
 
     #[test]
     fn earliest_armed_slot_and_due_once() {
