@@ -824,9 +824,10 @@ impl Connection {
     /// error wait (or with `Config::auto_close_reply` off, until
     /// [`Connection::reply_close`]), once they are taken
     /// ([`Connection::deferred_failure`] meanwhile); a final
-    /// [`Event::Closed`] follows the events decoded before the error. A violation in input that waited behind a
-    /// full batch is found when that input is decoded: it ends the
-    /// connection the same way, and the final `Closed` event says why.
+    /// [`Event::Closed`] follows the events decoded before the error. A
+    /// violation in input that waited behind a full batch is found when
+    /// that input is decoded: it ends the connection the same way, and the
+    /// final `Closed` event says why.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         if self.state.is_terminal() {
             return Ok(());
