@@ -133,7 +133,7 @@ pub(crate) async fn serve(
                     serve_socket(ws, &request, peer, hub, shutdown).await;
                 });
             }
-            Some(Err(e)) => tracing::info!(%peer, "HTTP/2 stream refused: {e}"),
+            Some(Err(e)) => tracing::info!(%peer, "HTTP/2: {e}"),
         }
     }
     tracing::debug!(%peer, "HTTP/2 connection ended");

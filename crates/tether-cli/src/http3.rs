@@ -119,7 +119,8 @@ pub(crate) async fn serve(
         });
     }
     while connections.join_next().await.is_some() {}
-    endpoint.close(0u32.into(), b"server shutting down");
+    // H3_NO_ERROR (RFC 9114 section 8.1)
+    endpoint.close(0x100u32.into(), b"server shutting down");
 }
 
 /// Serves every WebSocket of one HTTP/3 connection until it ends. On
@@ -140,6 +141,9 @@ async fn serve_connection(
                 if let Err(e) = server.shutdown().await {
                     tracing::debug!(%peer, "{e}");
                 }
+                if sockets.is_empty() {
+                    break;
+                }
                 continue;
             }
             Some(_) = sockets.join_next(), if !sockets.is_empty() => {
@@ -158,7 +162,7 @@ async fn serve_connection(
                     serve_socket(ws, &request, peer, hub, shutdown).await;
                 });
             }
-            Some(Err(e)) => tracing::info!(%peer, "HTTP/3 stream refused: {e}"),
+            Some(Err(e)) => tracing::info!(%peer, "HTTP/3: {e}"),
         }
     }
     while sockets.join_next().await.is_some() {}

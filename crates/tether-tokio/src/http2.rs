@@ -377,6 +377,10 @@ fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::Clien
 pub struct Http2Server<S> {
     connection: h2::server::Connection<S, Bytes>,
     options: ServerOptions,
+    /// The connection failed and its error was returned: every later
+    /// `accept` is `None` (h2 returns the same error again at once, so a
+    /// loop calling `accept` until `None` would spin).
+    failed: bool,
 }
 
 impl<S> std::fmt::Debug for Http2Server<S> {
@@ -411,6 +415,7 @@ where
         Ok(Self {
             connection,
             options: options.clone(),
+            failed: false,
         })
     }
 
@@ -421,7 +426,7 @@ where
     /// # Errors
     /// [`Error::Handshake`] for a stream whose request was refused (its
     /// refusal was sent; the connection goes on), [`Error::Io`] when the
-    /// connection failed.
+    /// connection failed (once: every later call is `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
     }
@@ -436,9 +441,15 @@ where
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
     {
+        if self.failed {
+            return None;
+        }
         let (request, mut respond) = match self.connection.accept().await? {
             Ok(next) => next,
-            Err(e) => return Some(Err(Error::Io(io_error(e)))),
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(Error::Io(io_error(e))));
+            }
         };
         let protocol = request
             .extensions()

@@ -497,7 +497,8 @@ impl Http3Client {
     /// Closes the QUIC connection at once (its WebSockets end with 1006):
     /// for the end of a program, after their closing handshakes.
     pub fn close(&self) {
-        self.connection.close(0u32.into(), b"");
+        // H3_NO_ERROR (RFC 9114 section 8.1): a close, not a failure
+        self.connection.close(0x100u32.into(), b"");
     }
 }
 
@@ -617,6 +618,10 @@ pub struct Http3Server {
     connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
     remote: SocketAddr,
     options: ServerOptions,
+    /// The connection failed and its error was returned: every later
+    /// `accept` is `None` (h3 returns the same error again at once, so a
+    /// loop calling `accept` until `None` would spin).
+    failed: bool,
 }
 
 impl std::fmt::Debug for Http3Server {
@@ -660,6 +665,7 @@ impl Http3Server {
             connection,
             remote,
             options: options.clone(),
+            failed: false,
         })
     }
 
@@ -676,7 +682,7 @@ impl Http3Server {
     /// [`Error::Handshake`] for a stream whose request was refused (its
     /// refusal was sent; the connection goes on) or whose request did not
     /// arrive within `Config::handshake_timeout`, [`Error::Io`] when the
-    /// connection failed.
+    /// connection failed (once: every later call is `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
     }
@@ -691,11 +697,15 @@ impl Http3Server {
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
     {
+        if self.failed {
+            return None;
+        }
         let resolver = match self.connection.accept().await {
             Ok(Some(resolver)) => resolver,
             Ok(None) => return None,
             Err(e) if e.is_h3_no_error() => return None,
             Err(e) => {
+                self.failed = true;
                 return Some(Err(Error::Io(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     format!("the HTTP/3 connection failed: {e}"),

@@ -402,3 +402,40 @@ async fn rfc9113_3_4_server_bytes_that_come_with_the_proxy_s_answer_are_the_serv
         .unwrap();
     echo_round(&mut ws, "after the server spoke first").await;
 }
+
+/// A connection that fails (here a PING on a stream, a connection error
+/// by RFC 9113 section 6.7) is reported by `accept` once, then `accept`
+/// is `None`: h2 keeps returning the same error, and a server looping on
+/// `accept` until `None` spun on it forever.
+#[tokio::test]
+async fn rfc9113_6_7_a_failed_connection_ends_the_accept_loop() {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut server = Http2Server::handshake(tcp, &ServerOptions::new())
+            .await
+            .unwrap();
+        let mut results = Vec::new();
+        while let Some(next) = server.accept().await {
+            results.push(next.map(|_| ()));
+            assert!(results.len() < 10, "accept spins: {results:?}");
+        }
+        results
+    });
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // an empty SETTINGS, then a PING on stream 1
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut ping = vec![0, 0, 8, 6, 0, 0, 0, 0, 1];
+    ping.extend_from_slice(&[0; 8]);
+    tcp.write_all(&ping).await.unwrap();
+    let results = within(server).await.unwrap();
+    assert!(
+        matches!(results.as_slice(), [Err(Error::Io(_))]),
+        "{results:?}"
+    );
+}

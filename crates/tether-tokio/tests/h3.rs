@@ -523,3 +523,35 @@ async fn rfc9220_a_request_whose_headers_never_come_is_bounded() {
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     drop(connection);
 }
+
+/// A connection that fails (here the client closes it with
+/// H3_GENERAL_PROTOCOL_ERROR) is reported by `accept` once, then `accept`
+/// is `None`: h3 keeps returning the same error, and a server looping on
+/// `accept` until `None` spun on it forever.
+#[tokio::test]
+async fn rfc9114_8_a_failed_connection_ends_the_accept_loop() {
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &ServerOptions::new())
+            .await
+            .unwrap();
+        let mut results = Vec::new();
+        while let Some(next) = server.accept().await {
+            results.push(next.map(|_| ()));
+            assert!(results.len() < 10, "accept spins: {results:?}");
+        }
+        (results, endpoint)
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    connection.close(0x101u32.into(), b"gone");
+    let (results, _endpoint) = within(server).await.unwrap();
+    assert!(
+        matches!(results.as_slice(), [Err(Error::Io(_))]),
+        "{results:?}"
+    );
+}
