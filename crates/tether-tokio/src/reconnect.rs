@@ -51,8 +51,7 @@ const HANDOVER_LIMIT: usize = 1024;
 /// What the application's handle and the supervisor share.
 #[derive(Debug)]
 struct Outbox {
-    /// Messages waiting, and whether a connection is up.
-    queue: Mutex<(VecDeque<Message>, bool)>,
+    queue: Mutex<Queue>,
     /// The supervisor has decided to stop: sends are refused.
     stopped: AtomicBool,
     /// Wakes the supervisor: a message was queued.
@@ -61,6 +60,17 @@ struct Outbox {
     /// queue, or the client stopped.
     shrunk: Notify,
     limit: usize,
+}
+
+/// Messages waiting, and whether a connection is up.
+#[derive(Debug, Default)]
+struct Queue {
+    messages: VecDeque<Message>,
+    connected: bool,
+    /// The first message is being handed to the connection (a clone of it
+    /// is in a send that may wait for room): it stays counted, and
+    /// [`ReconnectingClient::take_queued`] leaves it, since it may go out.
+    handing_over: bool,
 }
 
 /// A client that reconnects after every close its [`ReconnectPolicy`]
@@ -167,7 +177,7 @@ impl ReconnectingClient {
         let budget = Arc::new(Semaphore::new(budget_of(&options)));
         let (close, close_rx) = mpsc::channel(1);
         let outbox = Arc::new(Outbox {
-            queue: Mutex::new((VecDeque::new(), false)),
+            queue: Mutex::new(Queue::default()),
             stopped: AtomicBool::new(false),
             queued: Notify::new(),
             shrunk: Notify::new(),
@@ -210,23 +220,22 @@ impl ReconnectingClient {
         if self.is_stopped() {
             return Err(stopped());
         }
-        let mut guard = self.outbox.queue.lock().map_err(|_| stopped())?;
-        let (queue, connected) = &mut *guard;
+        let mut queue = self.outbox.queue.lock().map_err(|_| stopped())?;
         // while connected, the queue only holds what is being handed over
-        let limit = if *connected {
+        let limit = if queue.connected {
             self.outbox.limit.max(HANDOVER_LIMIT)
         } else {
             self.outbox.limit
         };
-        if queue.len() >= limit {
+        if queue.messages.len() >= limit {
             return Err(Error::QueueFull {
-                queued: queue.len(),
+                queued: queue.messages.len(),
                 limit,
-                connected: *connected,
+                connected: queue.connected,
             });
         }
-        queue.push_back(message);
-        drop(guard);
+        queue.messages.push_back(message);
+        drop(queue);
         self.outbox.queued.notify_one();
         Ok(())
     }
@@ -258,7 +267,7 @@ impl ReconnectingClient {
     /// Whether a connection is up (as the supervisor knows it: set before
     /// `Connected` is reported, cleared before `Disconnected` is).
     pub fn is_connected(&self) -> bool {
-        self.outbox.queue.lock().is_ok_and(|q| q.1)
+        self.outbox.queue.lock().is_ok_and(|q| q.connected)
     }
 
     /// Whether the client has stopped (`Stopped` was decided; the event
@@ -270,17 +279,22 @@ impl ReconnectingClient {
     /// Messages waiting: for a connection while disconnected, to be handed
     /// to the connection while connected.
     pub fn queued(&self) -> usize {
-        self.outbox.queue.lock().map_or(0, |q| q.0.len())
+        self.outbox.queue.lock().map_or(0, |q| q.messages.len())
     }
 
     /// Takes the messages waiting (e.g. after `Stopped`, to keep them
-    /// elsewhere), in order; none of them will be sent.
+    /// elsewhere), in order; none of them will be sent. While connected,
+    /// the one being handed to the connection at that moment (it may be
+    /// waiting for room) is not taken: it may already be on its way.
     pub fn take_queued(&self) -> Vec<Message> {
         let taken: Vec<Message> = self
             .outbox
             .queue
             .lock()
-            .map(|mut q| q.0.drain(..).collect())
+            .map(|mut q| {
+                let keep = usize::from(q.handing_over).min(q.messages.len());
+                q.messages.drain(keep..).collect()
+            })
             .unwrap_or_default();
         if !taken.is_empty() {
             self.outbox.shrunk.notify_waiters();
@@ -312,7 +326,7 @@ impl ReconnectingClient {
             loop {
                 // registered before the check, so a change after it wakes us
                 let shrunk = outbox.shrunk.notified();
-                let waiting = outbox.queue.lock().map_or(0, |q| q.0.len());
+                let waiting = outbox.queue.lock().map_or(0, |q| q.messages.len());
                 if waiting <= at_most || outbox.stopped.load(Ordering::Acquire) {
                     return;
                 }
@@ -364,7 +378,7 @@ fn stopped() -> Error {
 
 fn set_connected(outbox: &Outbox, connected: bool) {
     if let Ok(mut q) = outbox.queue.lock() {
-        q.1 = connected;
+        q.connected = connected;
     }
 }
 
@@ -476,7 +490,11 @@ async fn run(
                     // connection refuses. The wait for room hears a close:
                     // a peer that reads nothing must not hold it
                     loop {
-                        let next = outbox.queue.lock().ok().and_then(|q| q.0.front().cloned());
+                        let next = outbox.queue.lock().ok().and_then(|mut q| {
+                            let front = q.messages.front().cloned();
+                            q.handing_over = front.is_some();
+                            front
+                        });
                         let Some(message) = next else { break };
                         let sent = tokio::select! {
                             sent = sink.send(message) => sent.is_ok(),
@@ -487,11 +505,14 @@ async fn run(
                                 false
                             }
                         };
+                        if let Ok(mut q) = outbox.queue.lock() {
+                            q.handing_over = false;
+                            if sent {
+                                q.messages.pop_front();
+                            }
+                        }
                         if !sent {
                             break;
-                        }
-                        if let Ok(mut q) = outbox.queue.lock() {
-                            q.0.pop_front();
                         }
                         outbox.shrunk.notify_waiters();
                     }

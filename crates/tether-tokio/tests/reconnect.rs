@@ -530,3 +530,85 @@ async fn close_is_heard_while_the_handover_waits_for_room() {
     assert_eq!(stopped, StopReason::ApplicationClosed);
     server.abort();
 }
+
+/// `take_queued` while the supervisor waits for room to hand the first
+/// queued message to a connection whose peer reads nothing: that message
+/// may already be on its way, so it is not taken; the rest are taken and
+/// never sent; a message sent after it goes out after the first. The
+/// supervisor popped the front once its send completed, whatever was there
+/// by then: the later message was lost and the first both sent and taken.
+#[tokio::test]
+async fn take_queued_during_a_handover_takes_only_what_will_not_be_sent() {
+    const PIECE: usize = 256 << 10;
+    const COUNT: usize = 64;
+    let (listener, url) = listener().await;
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        // reads no further ahead than one message while nobody reads
+        let config = Config {
+            max_unread_bytes: 1024,
+            ..Config::default()
+        };
+        let mut ws = accept_one(&listener, &ServerOptions::new().config(config)).await;
+        go_rx.await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let m = ws.next().await.unwrap().unwrap();
+            let last = m.as_text() == Some("after");
+            got.push(m);
+            if last {
+                return got;
+            }
+        }
+    });
+    let config = Config {
+        max_queued_output: 64 << 10,
+        ..Config::default()
+    };
+    let options = ReconnectOptions::new(ClientOptions::new().config(config))
+        .policy(policy())
+        .max_queued_messages(COUNT);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(
+        lifecycle(&mut client).await,
+        Lifecycle::Connected { attempt: 0 }
+    );
+    for i in 0..COUNT {
+        let mut piece = vec![0u8; PIECE];
+        piece[0] = u8::try_from(i).unwrap();
+        client.send(Message::binary(piece)).unwrap();
+    }
+    // wait until the handover is stuck: the queue no longer shrinks
+    let mut last = usize::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = client.queued();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(last > 1, "the peer took everything: {last} left");
+    let taken = client.take_queued();
+    assert_eq!(taken.len(), last - 1);
+    assert_eq!(client.queued(), 1);
+    client.send(Message::text("after")).unwrap();
+    go_tx.send(()).unwrap();
+    let got = within(server).await.unwrap();
+    let firsts = |ms: &[Message]| -> Vec<u8> {
+        ms.iter()
+            .filter(|m| m.kind() == tether::MessageKind::Binary)
+            .map(|m| m.as_bytes()[0])
+            .collect()
+    };
+    let sent = firsts(&got);
+    let expected: Vec<u8> = (0..sent.len()).map(|i| u8::try_from(i).unwrap()).collect();
+    assert_eq!(sent, expected, "sent in order, each once");
+    assert_eq!(got.last().unwrap().as_text(), Some("after"));
+    let left = firsts(&taken);
+    let expected_left: Vec<u8> = (sent.len()..COUNT)
+        .map(|i| u8::try_from(i).unwrap())
+        .collect();
+    assert_eq!(left, expected_left, "the taken ones are exactly the unsent");
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
