@@ -31,6 +31,14 @@
 //!   takeover this is not possible: the peer's window must see the data.)
 //! - **Corrupt compressed data** ends the connection with 1007, as Node's
 //!   `ws` does; inflating past `Config::max_message_size` with 1009.
+//! - **A block with BFINAL set** (section 7.2.3.4) ends the inflater's
+//!   stream but not the peer's LZ77 window: with context takeover the next
+//!   message (and any blocks after it in the same message) may refer back
+//!   into it. zlib drops its window when reset, and cannot hand it out, so
+//!   with context takeover we keep the last window's worth of inflated
+//!   bytes ourselves (a ring of 2^bits bytes, at most 32 KiB, allocated with
+//!   the first compressed message) and give it to the fresh stream as its
+//!   dictionary. Bytes after a final block are inflated as a new stream.
 //!
 //! # Limits
 //! Inflating grows its output buffer in bounded steps and never past the
@@ -436,6 +444,9 @@ pub struct PerMessageDeflate {
     /// The decompressor, built on first use, like `compress`.
     decompress: Option<Decompress>,
     decompress_bits: u8,
+    /// With context takeover for the peer: the last bytes inflated, for a
+    /// block with BFINAL set (see the module's Choices).
+    history: History,
     reset_compress: bool,
     reset_decompress: bool,
     threshold: usize,
@@ -480,6 +491,7 @@ impl PerMessageDeflate {
             decompress: None,
             // A wider window inflates every narrower stream (8 becomes 9).
             decompress_bits: clamp_own_bits(peer_bits),
+            history: History::new(clamp_own_bits(peer_bits)),
             reset_compress: own_reset,
             reset_decompress: peer_reset,
             threshold: config.threshold,
@@ -520,16 +532,75 @@ impl PerMessageDeflate {
         let d = self
             .decompress
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        let result = inflate_bounded(d, input, max, &mut self.largest_buffer);
-        match result {
-            Ok((out, ended)) => {
-                if ended || self.reset_decompress {
-                    d.reset(false);
-                }
-                Ok(out)
-            }
-            Err(e) => Err(e),
+        let history = (!self.reset_decompress).then_some(&mut self.history);
+        let out = inflate_bounded(d, input, max, history, &mut self.largest_buffer)?;
+        if self.reset_decompress {
+            d.reset(false);
         }
+        Ok(out)
+    }
+}
+
+/// The last bytes inflated, up to the inflater's window (`2^bits`): a ring,
+/// allocated with the first message it keeps, that costs a copy of each
+/// message's last window's worth of bytes.
+struct History {
+    bits: u8,
+    ring: Vec<u8>,
+    /// Where the next byte goes, once the ring is full.
+    end: usize,
+}
+
+impl History {
+    fn new(bits: u8) -> Self {
+        Self {
+            bits,
+            ring: Vec::new(),
+            end: 0,
+        }
+    }
+
+    fn size(&self) -> usize {
+        1 << self.bits
+    }
+
+    /// Appends what a message inflated to, keeping the last `2^bits` bytes.
+    fn push(&mut self, bytes: &[u8]) {
+        let size = self.size();
+        if self.ring.capacity() < size {
+            self.ring.reserve_exact(size - self.ring.len());
+        }
+        let mut bytes = bytes
+            .get(bytes.len().saturating_sub(size)..)
+            .unwrap_or(bytes);
+        // filling up: append
+        let (now, later) = bytes.split_at(bytes.len().min(size - self.ring.len()));
+        self.ring.extend_from_slice(now);
+        bytes = later;
+        // full: overwrite the oldest, from `end` on, wrapping once at most
+        while let Some(slot) = self.ring.get_mut(self.end..)
+            && !bytes.is_empty()
+        {
+            let n = bytes.len().min(slot.len());
+            let (now, later) = bytes.split_at(n);
+            slot[..n].copy_from_slice(now);
+            self.end = (self.end + n) % size;
+            bytes = later;
+        }
+    }
+
+    /// The last `2^bits` bytes of what was inflated before followed by
+    /// `more`: the dictionary of a stream that goes on after a final block.
+    fn window_with(&self, more: &[u8]) -> Vec<u8> {
+        let size = self.size();
+        let more = more.get(more.len().saturating_sub(size)..).unwrap_or(more);
+        let (newer, older) = self.ring.split_at(self.end.min(self.ring.len()));
+        let old_len = self.ring.len();
+        let skip = (old_len + more.len()).saturating_sub(size);
+        let mut window = Vec::with_capacity(size.min(old_len + more.len()));
+        window.extend(older.iter().chain(newer).skip(skip));
+        window.extend_from_slice(more);
+        window
     }
 }
 
@@ -574,14 +645,15 @@ fn corrupt(detail: &str) -> ExtensionError {
 
 /// Inflates `input` followed by the sync-flush trailer into a buffer that
 /// grows in steps (doubling, at most to `max`), so that a bomb fails as
-/// soon as its output passes `max`. Returns the output and whether the
-/// stream ended (a block with BFINAL set; the inflater must be reset).
+/// soon as its output passes `max`. With `history` (context takeover),
+/// the output joins it.
 fn inflate_bounded(
     d: &mut Decompress,
     input: &[u8],
     max: usize,
+    history: Option<&mut History>,
     largest: &mut usize,
-) -> Result<(Vec<u8>, bool), ExtensionError> {
+) -> Result<Vec<u8>, ExtensionError> {
     let (mut stage, mut pos, mut out) = (0, 0, Vec::new());
     loop {
         let at = Progress {
@@ -589,8 +661,11 @@ fn inflate_bounded(
             pos: &mut pos,
             out: &mut out,
         };
-        if let Some(ended) = inflate_some(d, input, at, max, usize::MAX, largest)? {
-            return Ok((out, ended));
+        if inflate_some(d, input, at, max, usize::MAX, history.as_deref(), largest)? {
+            if let Some(history) = history {
+                history.push(&out);
+            }
+            return Ok(out);
         }
     }
 }
@@ -605,17 +680,20 @@ struct Progress<'a> {
 
 /// Inflates more of `input` followed by the trailer into `job.output`:
 /// about `step` more bytes of output at most (the output space handed to
-/// the inflater per call is bounded by it). Returns `Some(ended)` when all
-/// of the input is inflated (`ended`: a final block came), `None` when the
-/// step was used up first; call again to go on.
+/// the inflater per call is bounded by it). Returns `true` when all of the
+/// input is inflated, `false` when the step was used up first; call again
+/// to go on. A final block ends the inflater's stream: a new one goes on
+/// with the rest, its dictionary the window of `history` and of the output
+/// so far (context takeover) or none.
 fn inflate_some(
     d: &mut Decompress,
     input: &[u8],
     at: Progress<'_>,
     max: usize,
     step: usize,
+    history: Option<&History>,
     largest: &mut usize,
-) -> Result<Option<bool>, ExtensionError> {
+) -> Result<bool, ExtensionError> {
     let step = step.max(1);
     let Progress { stage, pos, out } = at;
     if out.capacity() == 0 {
@@ -669,10 +747,23 @@ fn inflate_some(
         let used = usize::try_from(d.total_in() - before_in).unwrap_or(usize::MAX);
         *pos = pos.saturating_add(used);
         if status == Status::StreamEnd {
-            // a final block: what follows (at least our trailer) is not
-            // part of the stream
-            *largest = (*largest).max(out.capacity());
-            return Ok(Some(true));
+            // a final block (section 7.2.3.4): the stream ends, the
+            // peer's window does not
+            d.reset(false);
+            if let Some(history) = history {
+                d.set_dictionary(&history.window_with(out))
+                    .map_err(|e| corrupt(&e.to_string()))?;
+            }
+            if *stage == 1 || *pos >= input.len() {
+                // it ended the payload (or inside our trailer): the
+                // trailer, there for a sync flush, is not part of any
+                // stream (its first bits, a stored block's header, came
+                // with the payload)
+                *largest = (*largest).max(out.capacity());
+                return Ok(true);
+            }
+            // more blocks follow: a new stream, ended by a sync flush
+            continue;
         }
         // the inflater stopped with room to spare: nothing is pending
         let full = out.len() == out.capacity() || out.len() >= stop_at;
@@ -684,13 +775,13 @@ fn inflate_some(
                 continue;
             }
             *largest = (*largest).max(out.capacity());
-            return Ok(Some(false));
+            return Ok(true);
         }
         if drained && used == 0 && out.len() == before_len {
             return Err(corrupt("the inflater made no progress"));
         }
         if out.len() >= stop_at {
-            return Ok(None);
+            return Ok(false);
         }
     }
 }
@@ -735,22 +826,24 @@ impl Extension for PerMessageDeflate {
             pos: &mut job.consumed,
             out: &mut job.output,
         };
-        match inflate_some(d, &job.input, at, max_size, step, &mut self.largest_buffer)? {
-            None => Ok(None),
-            Some(ended) => {
-                if ended || self.reset_decompress {
-                    d.reset(false);
-                }
-                let mut output = core::mem::take(&mut job.output);
-                // the message keeps its buffer for as long as it lives: no
-                // more than twice what it holds (the first reservation is
-                // up to 64 KiB, whatever the message inflates to)
-                if output.capacity() > 2 * output.len() {
-                    output.shrink_to_fit();
-                }
-                Ok(Some(Bytes::from(output)))
-            }
+        let history = (!self.reset_decompress).then_some(&self.history);
+        let largest = &mut self.largest_buffer;
+        if !inflate_some(d, &job.input, at, max_size, step, history, largest)? {
+            return Ok(None);
         }
+        if self.reset_decompress {
+            d.reset(false);
+        } else {
+            self.history.push(&job.output);
+        }
+        let mut output = core::mem::take(&mut job.output);
+        // the message keeps its buffer for as long as it lives: no more
+        // than twice what it holds (the first reservation is up to 64 KiB,
+        // whatever the message inflates to)
+        if output.capacity() > 2 * output.len() {
+            output.shrink_to_fit();
+        }
+        Ok(Some(Bytes::from(output)))
     }
 
     fn encode(&mut self, _kind: MessageKind, payload: Bytes) -> (Rsv, Bytes) {
@@ -774,6 +867,35 @@ impl Extension for PerMessageDeflate {
         }
         if self.reset_decompress {
             self.decompress = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The ring against the plain model: the window after any pushes,
+        /// with more bytes after it, is the last `2^bits` bytes of all of
+        /// them in order.
+        #[test]
+        fn history_keeps_the_last_window_of_bytes(
+            pushes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..1200), 0..12),
+            more in proptest::collection::vec(any::<u8>(), 0..1200),
+        ) {
+            let mut history = History::new(9);
+            let mut all: Vec<u8> = Vec::new();
+            for bytes in &pushes {
+                history.push(bytes);
+                all.extend_from_slice(bytes);
+                prop_assert!(history.ring.len() <= 512 && history.ring.capacity() <= 512);
+            }
+            let window = history.window_with(&more);
+            all.extend_from_slice(&more);
+            prop_assert_eq!(&window[..], &all[all.len().saturating_sub(512)..]);
         }
     }
 }

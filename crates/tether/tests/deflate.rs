@@ -132,10 +132,98 @@ fn rfc7692_7_2_3_4_a_block_with_bfinal_set() {
     let mut client = harness(Role::Client, DeflateParams::default());
     client.feed(&[0xc1, 0x08, 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]);
     assert_eq!(client.messages(), [Message::text("Hello")]);
-    // the stream ended: the next message starts a new one
+    // the inflater's stream ended, the peer's window did not (section
+    // 7.2.2: with context takeover the next message is inflated with the
+    // window of the last): the back-reference of section 7.2.3.2 still
+    // reaches "Hello" (it failed with 1007: the window was dropped)
+    client.feed(&[0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]);
+    assert_eq!(client.messages(), [Message::text("Hello")]);
     client.feed(&HELLO_FRAME);
     assert_eq!(client.messages(), [Message::text("Hello")]);
     assert!(client.error.is_none());
+    // without context takeover a new stream starts anyway
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let mut client = harness(Role::Client, params);
+    client.feed(&[0xc1, 0x08, 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]);
+    client.feed(&HELLO_FRAME);
+    assert_eq!(
+        client.messages(),
+        [Message::text("Hello"), Message::text("Hello")]
+    );
+}
+
+/// Blocks after a final block in the same message are the message's too:
+/// a new stream, inflated with the window so far. They were dropped and
+/// the message delivered cut short ("Hello" for "Hellollo").
+#[test]
+fn rfc7692_7_2_3_4_blocks_after_a_final_block_are_inflated_not_dropped() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    // "Hello" in a final block, then "llo" in a block of a stream of its own
+    client.feed(&[
+        0xc1, 0x0c, 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+    ]);
+    assert_eq!(client.messages(), [Message::text("Hellollo")]);
+    // and the next message's back-reference (distance 5, length 4, after
+    // an "H") reaches into the bytes after the final block: "Hellollo" +
+    // "H" + "ollo"
+    client.feed(&[0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]);
+    assert_eq!(client.messages(), [Message::text("Hollo")]);
+    assert!(client.error.is_none());
+}
+
+/// A peer that ends every message with a final block (section 7.2.3.4,
+/// for a compressor without a sync flush) and compresses the next with the
+/// window of everything before it as its dictionary, in messages shorter
+/// and longer than the window: each message inflates to what was sent,
+/// back-references reaching across several earlier messages included.
+#[test]
+fn rfc7692_7_2_2_final_blocks_keep_the_window_across_messages() {
+    for bits in [9u8, 15] {
+        let params = DeflateParams {
+            server_max_window_bits: bits,
+            ..DeflateParams::default()
+        };
+        let mut client = harness(Role::Client, params);
+        let mut rng = StdRng::seed_from_u64(u64::from(bits));
+        let mut sent: Vec<u8> = Vec::new();
+        let mut c = Compress::new_with_window_bits(Compression::default(), false, bits);
+        let window = 1usize << bits;
+        for round in 0..200 {
+            // words from a small vocabulary: back-references everywhere
+            let len = if round % 10 == 9 {
+                3 * window
+            } else {
+                rng.random_range(1..64)
+            };
+            let mut text = String::new();
+            while text.len() < len {
+                text.push_str(["tether ", "window ", "final ", "block "][rng.random_range(0..4)]);
+            }
+            c.reset();
+            c.set_dictionary(&sent[sent.len().saturating_sub(window)..])
+                .unwrap();
+            let mut payload = Vec::with_capacity(text.len() + 64);
+            let status = c
+                .compress_vec(text.as_bytes(), &mut payload, FlushCompress::Finish)
+                .unwrap();
+            assert_eq!(status, flate2::Status::StreamEnd);
+            sent.extend_from_slice(text.as_bytes());
+            let mut frame = vec![0xc1];
+            if payload.len() < 126 {
+                frame.push(u8::try_from(payload.len()).unwrap());
+            } else {
+                frame.push(126);
+                frame.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
+            }
+            frame.extend_from_slice(&payload);
+            client.feed(&frame);
+            assert_eq!(client.messages(), [Message::text(text)], "round {round}");
+            assert!(client.error.is_none(), "{:?}", client.error);
+        }
+    }
 }
 
 #[test]
