@@ -120,6 +120,11 @@ impl ClientConfig {
         self.limits = limits;
         self
     }
+
+    /// The limits on the server's answer head (see [`limits`](Self::limits)).
+    pub fn head_limits(&self) -> &Limits {
+        &self.limits
+    }
 }
 
 /// Headers the request writes itself, or that an upgrade GET must not carry.

@@ -45,6 +45,16 @@ pub enum RequestError {
         /// The limit.
         limit: usize,
     },
+    /// An extended CONNECT's header fields weigh more than
+    /// [`Limits::max_head_len`](crate::Limits::max_head_len), counted as
+    /// HTTP/2 and HTTP/3 count a field section (name + value + 32 bytes
+    /// each; RFC 9113 section 6.5.2, RFC 9114 section 4.2.2).
+    FieldsTooLarge {
+        /// What they weigh, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A method other than GET (section 4.1 item 2).
     Method {
         /// The method sent, quoted.
@@ -154,7 +164,9 @@ impl RequestError {
     /// section 4.2.2): 431, 426, 405 or 400.
     pub const fn status(&self) -> u16 {
         match self {
-            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
+            Self::HeadTooLarge { .. }
+            | Self::TooManyHeaders { .. }
+            | Self::FieldsTooLarge { .. } => 431,
             Self::MissingUpgrade
             | Self::WrongUpgrade { .. }
             | Self::MissingVersion
@@ -210,6 +222,10 @@ impl fmt::Display for RequestError {
             Self::TooManyHeaders { limit } => write!(
                 f,
                 "request head has more than {limit} header fields, the configured limit (RFC 6585 section 5)"
+            ),
+            Self::FieldsTooLarge { size, limit } => write!(
+                f,
+                "request header fields weigh {size} bytes (name + value + 32 each, RFC 9113 section 6.5.2), over the {limit}-byte limit (RFC 6585 section 5)"
             ),
             Self::Method { found } => write!(
                 f,

@@ -21,11 +21,11 @@
 //! stream itself are the HTTP stack's.
 //!
 //! ```
-//! use tether_handshake::{AcceptOptions, ClientConfig, ConnectHandshake, parse_connect_request};
+//! use tether_handshake::{AcceptOptions, ClientConfig, ConnectHandshake, Limits, parse_connect_request};
 //!
 //! let client = ConnectHandshake::new("wss://example.com/chat", ClientConfig::new().subprotocol("chat"))?;
 //! let request = client.request()?; // send with :protocol websocket
-//! let offer = parse_connect_request(&request, Some("websocket"))?;
+//! let offer = parse_connect_request(&request, Some("websocket"), &Limits::new())?;
 //! assert_eq!(offer.path(), "/chat");
 //! let answer = offer.accept_connect(&AcceptOptions::new().subprotocol("chat"))?;
 //! assert_eq!(answer.status(), 200);
@@ -36,6 +36,7 @@
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 
+use crate::Limits;
 use crate::accept::WEBSOCKET_VERSION;
 use crate::client::{Accepted, ClientConfig, check_choice};
 use crate::extension;
@@ -247,12 +248,19 @@ impl ConnectHandshake {
 /// [`host`](Request::host) is the `:authority`, its
 /// [`key`](Request::key) empty (there is none).
 ///
+/// The header fields are held to `limits` as an HTTP/1.1 head is: at most
+/// `max_headers` of them, weighing at most `max_head_len` bytes as HTTP/2
+/// and HTTP/3 weigh a field section (name + value + 32 bytes each), so
+/// what is copied out of the request is bounded whatever the HTTP stack
+/// let through.
+///
 /// # Errors
 /// A [`RequestError`] naming the cause: answer with
 /// [`connect_refusal`].
 pub fn parse_connect_request<B>(
     request: &http::Request<B>,
     protocol: Option<&str>,
+    limits: &Limits,
 ) -> Result<Request, RequestError> {
     if request.method() != Method::CONNECT {
         return Err(RequestError::ConnectMethod {
@@ -265,6 +273,21 @@ pub fn parse_connect_request<B>(
             found: snippet(protocol.as_bytes()),
         });
     }
+    let fields = request.headers();
+    if fields.len() > limits.max_headers {
+        return Err(RequestError::TooManyHeaders {
+            limit: limits.max_headers,
+        });
+    }
+    let size = fields.iter().fold(0usize, |size, (name, value)| {
+        size.saturating_add(name.as_str().len() + value.len() + 32)
+    });
+    if size > limits.max_head_len {
+        return Err(RequestError::FieldsTooLarge {
+            size,
+            limit: limits.max_head_len,
+        });
+    }
     let uri = request.uri();
     if uri.scheme().is_none() {
         return Err(RequestError::MissingPseudoHeader { name: ":scheme" });
@@ -272,8 +295,13 @@ pub fn parse_connect_request<B>(
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())
-        .filter(|p| !p.is_empty())
         .ok_or(RequestError::MissingPseudoHeader { name: ":path" })?;
+    // the origin form (RFC 9113 section 8.3.1), as a path over HTTP/1.1
+    if !path.starts_with('/') {
+        return Err(RequestError::Target {
+            found: snippet(path.as_bytes()),
+        });
+    }
     let authority = uri
         .authority()
         .map(|a| a.as_str())
@@ -449,7 +477,7 @@ mod tests {
     fn rfc8441_5_method_must_be_connect() {
         let mut r = request(ClientConfig::new());
         *r.method_mut() = Method::GET;
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(
             e,
             RequestError::ConnectMethod {
@@ -464,7 +492,8 @@ mod tests {
 
     #[test]
     fn rfc8441_4_connect_without_protocol_is_not_a_websocket() {
-        let e = parse_connect_request(&request(ClientConfig::new()), None).unwrap_err();
+        let e =
+            parse_connect_request(&request(ClientConfig::new()), None, &Limits::new()).unwrap_err();
         assert_eq!(e, RequestError::MissingProtocol);
         assert_eq!(connect_refusal(&e).status(), 400);
         assert!(e.to_string().contains(":protocol"), "{e}");
@@ -473,7 +502,7 @@ mod tests {
     #[test]
     fn rfc8441_5_protocol_must_be_websocket() {
         let r = request(ClientConfig::new());
-        let e = parse_connect_request(&r, Some("webtransport")).unwrap_err();
+        let e = parse_connect_request(&r, Some("webtransport"), &Limits::new()).unwrap_err();
         assert_eq!(
             e,
             RequestError::WrongProtocol {
@@ -485,19 +514,67 @@ mod tests {
             "{e}"
         );
         // an upgrade token compares without case (RFC 9110 section 7.8)
-        assert!(parse_connect_request(&r, Some("WebSocket")).is_ok());
+        assert!(parse_connect_request(&r, Some("WebSocket"), &Limits::new()).is_ok());
+    }
+
+    /// The request's fields are held to the head limits as over HTTP/1.1
+    /// (431, RFC 6585 section 5): too many, or too heavy as HTTP/2 weighs
+    /// them; they were copied whatever their number and size.
+    #[test]
+    fn rfc6585_5_extended_connect_fields_are_held_to_the_head_limits() {
+        let limits = Limits::new().with_max_headers(8).with_max_head_len(1024);
+        let mut r = request(ClientConfig::new());
+        assert!(parse_connect_request(&r, Some("websocket"), &limits).is_ok());
+        for i in 0..8 {
+            r.headers_mut().insert(
+                HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                HeaderValue::from_static("a"),
+            );
+        }
+        let e = parse_connect_request(&r, Some("websocket"), &limits).unwrap_err();
+        assert_eq!(e, RequestError::TooManyHeaders { limit: 8 });
+        assert_eq!(connect_refusal(&e).status(), 431);
+        let mut r = request(ClientConfig::new());
+        r.headers_mut().insert(
+            HeaderName::from_static("cookie"),
+            HeaderValue::from_str(&"c".repeat(1000)).unwrap(),
+        );
+        let e = parse_connect_request(&r, Some("websocket"), &limits).unwrap_err();
+        assert!(
+            matches!(e, RequestError::FieldsTooLarge { size, limit: 1024 } if size > 1024),
+            "{e:?}"
+        );
+        assert_eq!(connect_refusal(&e).status(), 431);
+        assert!(e.to_string().contains("1024-byte limit"), "{e}");
+    }
+
+    /// `:path` in origin form (RFC 9113 section 8.3.1), as a target over
+    /// HTTP/1.1 must be: `*` was taken as the resource (`http` refuses
+    /// other paths without a slash itself).
+    #[test]
+    fn rfc9113_8_3_1_a_path_not_in_origin_form_is_refused() {
+        let mut r = request(ClientConfig::new());
+        *r.uri_mut() = Uri::builder()
+            .scheme("https")
+            .authority("example.com")
+            .path_and_query("*")
+            .build()
+            .unwrap();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
+        assert!(matches!(e, RequestError::Target { .. }), "{e:?}");
+        assert_eq!(connect_refusal(&e).status(), 400);
     }
 
     #[test]
     fn rfc8441_4_server_refuses_request_without_scheme_or_path() {
         let mut r = request(ClientConfig::new());
         *r.uri_mut() = Uri::from_static("example.com:8443");
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(e, RequestError::MissingPseudoHeader { name: ":scheme" });
         assert!(e.to_string().contains(":scheme"), "{e}");
         assert_eq!(connect_refusal(&e).status(), 400);
         *r.uri_mut() = Uri::from_static("/chat");
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(e, RequestError::MissingPseudoHeader { name: ":scheme" });
     }
 
@@ -510,7 +587,7 @@ mod tests {
         *r.uri_mut() = Uri::from_parts(parts).unwrap();
         // a URI with a scheme needs an authority; without both, :scheme goes first
         assert_eq!(
-            parse_connect_request(&r, Some("websocket")).unwrap_err(),
+            parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err(),
             RequestError::MissingPseudoHeader { name: ":scheme" }
         );
     }
@@ -518,7 +595,7 @@ mod tests {
     #[test]
     fn rfc8441_5_server_accepts_without_key_and_answers_200_without_accept() {
         let r = request(ClientConfig::new().origin("https://example.com"));
-        let offer = parse_connect_request(&r, Some("websocket")).unwrap();
+        let offer = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap();
         assert_eq!(offer.key(), "");
         assert_eq!(offer.host(), "example.com:8443");
         assert_eq!(offer.resource_name(), "/chat?room=1");
@@ -536,7 +613,7 @@ mod tests {
         assert_eq!(r.headers()["sec-websocket-version"], "13");
         r.headers_mut()
             .insert("sec-websocket-version", HeaderValue::from_static("8"));
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(
             e,
             RequestError::UnsupportedVersion {
@@ -549,7 +626,7 @@ mod tests {
         assert_eq!(refusal.headers()["sec-websocket-version"], "13");
         assert!(!refusal.headers().contains_key("upgrade"));
         r.headers_mut().remove("sec-websocket-version");
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(e, RequestError::MissingVersion);
     }
 
@@ -562,7 +639,7 @@ mod tests {
         );
         let r = c.request().unwrap();
         assert_eq!(r.headers()["sec-websocket-protocol"], "chat, superchat");
-        let offer = parse_connect_request(&r, Some("websocket")).unwrap();
+        let offer = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap();
         assert_eq!(offer.pick_subprotocol(&["superchat"]), Some("superchat"));
         let ok = offer
             .accept_connect(&AcceptOptions::new().subprotocol("superchat"))
@@ -595,7 +672,7 @@ mod tests {
             r.headers()["sec-websocket-extensions"],
             "permessage-deflate; client_max_window_bits"
         );
-        let req = parse_connect_request(&r, Some("websocket")).unwrap();
+        let req = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap();
         assert_eq!(req.extensions()[0].name(), "permessage-deflate");
         let a = req
             .accept_connect(&AcceptOptions::new().extension(Extension::new("permessage-deflate")))
@@ -616,7 +693,7 @@ mod tests {
         let mut bad = r.clone();
         bad.headers_mut()
             .insert("sec-websocket-extensions", HeaderValue::from_static(";;"));
-        let e = parse_connect_request(&bad, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&bad, Some("websocket"), &Limits::new()).unwrap_err();
         assert!(matches!(e, RequestError::MalformedExtensions { .. }), "{e}");
     }
 
@@ -661,7 +738,7 @@ mod tests {
         }
         let r = c.request().unwrap();
         assert_eq!(r.headers()["authorization"], "Bearer x");
-        let a = parse_connect_request(&r, Some("websocket"))
+        let a = parse_connect_request(&r, Some("websocket"), &Limits::new())
             .unwrap()
             .accept_connect(&AcceptOptions::new().header("Set-Cookie", "a=1"))
             .unwrap();
@@ -673,7 +750,7 @@ mod tests {
         let mut r = request(ClientConfig::new());
         r.headers_mut()
             .insert("upgrade", HeaderValue::from_static("websocket"));
-        let e = parse_connect_request(&r, Some("websocket")).unwrap_err();
+        let e = parse_connect_request(&r, Some("websocket"), &Limits::new()).unwrap_err();
         assert_eq!(
             e,
             RequestError::ConnectionSpecificHeader {
@@ -689,7 +766,12 @@ mod tests {
                 "{name}: {e}"
             );
         }
-        let req = parse_connect_request(&request(ClientConfig::new()), Some("websocket")).unwrap();
+        let req = parse_connect_request(
+            &request(ClientConfig::new()),
+            Some("websocket"),
+            &Limits::new(),
+        )
+        .unwrap();
         let e = req
             .accept_connect(&AcceptOptions::new().header("Connection", "close"))
             .unwrap_err();
@@ -703,7 +785,7 @@ mod tests {
         let c = ConnectHandshake::new("wss://h3.example/ws", ClientConfig::new()).unwrap();
         let r = c.request().unwrap();
         assert_eq!(r.uri().scheme_str(), Some("https"));
-        let offer = parse_connect_request(&r, Some(PROTOCOL)).unwrap();
+        let offer = parse_connect_request(&r, Some(PROTOCOL), &Limits::new()).unwrap();
         let a = offer.accept_connect(&AcceptOptions::new()).unwrap();
         assert!(c.check_response(&a).is_ok());
     }

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
-use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
+use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl, http};
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -226,7 +226,7 @@ impl Http2Client {
                         parsed.host()
                     )));
                 }
-                return Self::handshake(tls, options.config.handshake_timeout).await;
+                return Self::handshake_with(tls, options).await;
             }
             #[cfg(not(feature = "tls"))]
             return Err(Error::Tls(
@@ -236,17 +236,29 @@ impl Http2Client {
         // prior knowledge: the server may have spoken first (its SETTINGS,
         // RFC 9113 section 3.4), its bytes come with a proxy's answer
         if leftover.is_empty() {
-            Self::handshake(tcp, options.config.handshake_timeout).await
+            Self::handshake_with(tcp, options).await
         } else {
             let stream = crate::Prefixed::new(leftover, tcp);
-            Self::handshake(stream, options.config.handshake_timeout).await
+            Self::handshake_with(stream, options).await
         }
+    }
+
+    async fn handshake_with<S>(io: S, options: &ClientOptions) -> Result<Self, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let timeout = options.config.handshake_timeout;
+        let limits = options.handshake.head_limits();
+        tokio::time::timeout(timeout, Self::start(io, limits))
+            .await
+            .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
     }
 
     /// Starts HTTP/2 over a stream already connected (TLS done, `h2`
     /// agreed, or prior knowledge) and waits (at most `timeout`, as
     /// [`Http3Client::handshake`](crate::http3::Http3Client::handshake)
-    /// does) for the server's SETTINGS.
+    /// does) for the server's SETTINGS. The answers' header lists are held
+    /// to the default head limits (`Limits::default`).
     ///
     /// # Errors
     /// [`Error::Io`] when HTTP/2 fails; [`Error::Handshake`] on timeout;
@@ -256,16 +268,17 @@ impl Http2Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        tokio::time::timeout(timeout, Self::start(io))
+        tokio::time::timeout(timeout, Self::start(io, &Limits::DEFAULT))
             .await
             .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
     }
 
-    async fn start<S>(io: S) -> Result<Self, Error>
+    async fn start<S>(io: S, limits: &Limits) -> Result<Self, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (send, mut connection) = h2::client::Builder::new()
+            .max_header_list_size(header_list_size(limits))
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake(io)
@@ -405,6 +418,7 @@ where
             timeout,
             h2::server::Builder::new()
                 .enable_connect_protocol()
+                .max_header_list_size(header_list_size(&options.limits))
                 .initial_window_size(STREAM_WINDOW)
                 .initial_connection_window_size(CONNECTION_WINDOW)
                 .handshake(io),
@@ -456,7 +470,7 @@ where
             .get::<h2::ext::Protocol>()
             .map(h2::ext::Protocol::as_str);
         let mut connect = ServerConnect::new(&self.options.config);
-        let offer = match connect.check_request(&request, protocol) {
+        let offer = match connect.check_request(&request, protocol, &self.options.limits) {
             Ok(offer) => offer,
             Err(e) => {
                 refuse(&mut respond, ServerConnect::failure_response(&e));
@@ -504,6 +518,13 @@ where
     pub fn graceful_shutdown(&mut self) {
         self.connection.graceful_shutdown();
     }
+}
+
+/// The largest header list we take (`SETTINGS_MAX_HEADER_LIST_SIZE`, RFC
+/// 9113 section 6.5.2, which h2 enforces): the head limit, as over
+/// HTTP/1.1, so h2 never holds more than it (its own default is 16 MiB).
+fn header_list_size(limits: &Limits) -> u32 {
+    u32::try_from(limits.max_head_len).unwrap_or(u32::MAX)
 }
 
 /// Sends a refusal on a stream (best effort: the request failed anyway).

@@ -52,7 +52,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use h3::ConnectionState;
 use h3::error::StreamError;
-use tether::handshake::{AcceptOptions, Accepted, Refusal, Request, WsUrl, http};
+use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl, http};
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -397,11 +397,14 @@ impl Http3Client {
             .await
             .map_err(|_| no_answer(parsed.host(), timeout))?
             .map_err(|e| quic_failure(parsed.host(), &e, options.config.transport_idle_timeout))?;
-        Self::handshake(connection, options.config.handshake_timeout).await
+        let limits = options.handshake.head_limits();
+        Self::start(connection, options.config.handshake_timeout, limits).await
     }
 
     /// Starts HTTP/3 on a QUIC connection already established (ALPN `h3`)
-    /// and waits (at most `timeout`) for the server's SETTINGS.
+    /// and waits (at most `timeout`) for the server's SETTINGS. The
+    /// answers' field sections are held to the default head limits
+    /// (`Limits::default`).
     ///
     /// # Errors
     /// [`Error::Io`] when HTTP/3 fails; [`Error::Handshake`] on timeout;
@@ -411,7 +414,17 @@ impl Http3Client {
         connection: quinn::Connection,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection.clone()))
+        Self::start(connection, timeout, &Limits::DEFAULT).await
+    }
+
+    async fn start(
+        connection: quinn::Connection,
+        timeout: Duration,
+        limits: &Limits,
+    ) -> Result<Self, Error> {
+        let (mut driver, send) = h3::client::builder()
+            .max_field_section_size(field_section_size(limits))
+            .build(h3_quinn::Connection::new(connection.clone()))
             .await
             .map_err(|e| io::Error::other(format!("HTTP/3 did not start: {e}")))?;
         // The SETTINGS come on the server's control stream (RFC 9114
@@ -653,6 +666,7 @@ impl Http3Server {
             })?;
             let h3 = h3::server::builder()
                 .enable_extended_connect(true)
+                .max_field_section_size(field_section_size(&options.limits))
                 .build(h3_quinn::Connection::new(connection))
                 .await
                 .map_err(|e| io::Error::other(format!("HTTP/3 did not start: {e}")))?;
@@ -731,7 +745,7 @@ impl Http3Server {
             .get::<h3::ext::Protocol>()
             .map(h3::ext::Protocol::as_str);
         let mut connect = ServerConnect::new(&self.options.config);
-        let offer = match connect.check_request(&request, protocol) {
+        let offer = match connect.check_request(&request, protocol, &self.options.limits) {
             Ok(offer) => offer,
             Err(e) => {
                 refuse(&mut stream, ServerConnect::failure_response(&e)).await;
@@ -783,6 +797,13 @@ impl Http3Server {
             .await
             .map_err(|e| Error::Io(io::Error::other(format!("HTTP/3 shutdown failed: {e}"))))
     }
+}
+
+/// The largest field section we take (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
+/// RFC 9114 section 4.2.2, which h3 enforces while decoding): the head
+/// limit, as over HTTP/1.1 (h3's own default is no limit).
+fn field_section_size(limits: &Limits) -> u64 {
+    u64::try_from(limits.max_head_len).unwrap_or(u64::MAX)
 }
 
 /// Sends a refusal on a stream (best effort: the request failed anyway).

@@ -439,3 +439,63 @@ async fn rfc9113_6_7_a_failed_connection_ends_the_accept_loop() {
         "{results:?}"
     );
 }
+
+/// An extended CONNECT is held to the server's head limits as an HTTP/1.1
+/// upgrade is: too many fields are refused with 431 (RFC 6585 section 5),
+/// and a header list over the limit never reaches the server whole (h2
+/// enforces our `SETTINGS_MAX_HEADER_LIST_SIZE`, the head limit; h2's own
+/// default was 16 MiB, and nothing bounded the count).
+#[tokio::test]
+async fn rfc6585_5_extended_connect_is_held_to_the_head_limits() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let limits = tether::handshake::Limits::new().with_max_headers(16);
+        let options = ServerOptions::new().limits(limits);
+        let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+        let mut results = Vec::new();
+        while let Some(next) = server.accept().await {
+            results.push(next.map(|_| ()));
+        }
+        results
+    });
+    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let config = Config::default();
+    let mut statuses = Vec::new();
+    for (count, size) in [(20, 1), (1, 20 << 10)] {
+        let mut handshake = ClientConfig::new();
+        for i in 0..count {
+            handshake = handshake.header(format!("x-{i}"), "v".repeat(size));
+        }
+        let connect = ClientConnect::new(&format!("{url}/"), handshake, &config).unwrap();
+        let mut request = connect.request().unwrap();
+        request
+            .extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let mut sender = within(send.clone().ready()).await.unwrap();
+        let (response, _stream) = sender.send_request(request, false).unwrap();
+        statuses.push(within(response).await.map(|r| r.status().as_u16()).ok());
+    }
+    // too many fields: our 431; too large: refused before it is whole
+    assert_eq!(statuses[0], Some(431), "{statuses:?}");
+    assert_ne!(statuses[1], Some(200), "{statuses:?}");
+    drop(send);
+    driver.abort();
+    let results = within(server).await.unwrap();
+    assert!(
+        matches!(
+            results.first(),
+            Some(Err(Error::Handshake(
+                tether::upgrade::HandshakeError::Request(
+                    tether::handshake::RequestError::TooManyHeaders { limit: 16 }
+                )
+            )))
+        ),
+        "{results:?}"
+    );
+}

@@ -19,7 +19,7 @@ use alloc::boxed::Box;
 #[cfg(feature = "rand")]
 use tether_handshake::ClientConfig;
 use tether_handshake::http;
-use tether_handshake::{AcceptOptions, Accepted, BuildError, ConnectHandshake, Request};
+use tether_handshake::{AcceptOptions, Accepted, BuildError, ConnectHandshake, Limits, Request};
 
 #[cfg(feature = "rand")]
 use super::extension_offer;
@@ -141,7 +141,9 @@ impl ServerConnect {
     }
 
     /// Checks a request as the HTTP stack gave it, with the value of its
-    /// `:protocol` pseudo-header (RFC 8441 sections 4-5).
+    /// `:protocol` pseudo-header (RFC 8441 sections 4-5), its fields held
+    /// to `limits` as an HTTP/1.1 head is (see
+    /// [`parse_connect_request`](tether_handshake::parse_connect_request)).
     ///
     /// # Errors
     /// [`HandshakeError::Request`]: answer with
@@ -150,8 +152,10 @@ impl ServerConnect {
         &self,
         request: &http::Request<B>,
         protocol: Option<&str>,
+        limits: &Limits,
     ) -> Result<Request, HandshakeError> {
-        tether_handshake::parse_connect_request(request, protocol).map_err(HandshakeError::Request)
+        tether_handshake::parse_connect_request(request, protocol, limits)
+            .map_err(HandshakeError::Request)
     }
 
     /// The 200 for `request` with the application's `choice` (subprotocol,
@@ -209,7 +213,9 @@ mod tests {
         let mut client = ClientConnect::new("ws://h/x", ClientConfig::new(), config).unwrap();
         let request = client.request().unwrap();
         let mut server = ServerConnect::new(config);
-        let offer = server.check_request(&request, Some("websocket")).unwrap();
+        let offer = server
+            .check_request(&request, Some("websocket"), &Limits::new())
+            .unwrap();
         let answer = server.accept(&offer, AcceptOptions::new()).unwrap();
         client.check_response(&answer).unwrap();
         let now = std::time::Instant::now();
