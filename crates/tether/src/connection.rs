@@ -287,6 +287,10 @@ pub struct Connection {
     close_info: Option<Box<CloseInfo>>,
     /// The transport reached end of input.
     eof: bool,
+    /// ... while input that came before it waited to be decoded (behind a
+    /// full batch of events, or a message inflating over turns): the end
+    /// is carried out once that input is (see [`Connection::receive_eof`]).
+    eof_waits: bool,
     /// Output was given up (the peer took nothing until the drain deadline).
     output_discarded: bool,
     /// The drain deadline passed.
@@ -748,6 +752,7 @@ impl Connection {
             ping_counter: 0,
             close_info: None,
             eof: false,
+            eof_waits: false,
             output_discarded: false,
             drain_expired: false,
             sent_since_heartbeat: false,
@@ -1206,6 +1211,7 @@ impl Connection {
             self.settle_pins();
             result?;
         }
+        self.end_of_input_after_held();
         self.track_progress(now);
         Ok(())
     }
@@ -1419,12 +1425,37 @@ impl Connection {
     /// closing handshake this ends the connection as `Aborted` with 1006 and
     /// `was_clean: false` ("the peer closed the connection without completing
     /// the close handshake").
+    ///
+    /// Input received before it and still waiting to be decoded (behind a
+    /// full batch of events, or a message an extension decodes over several
+    /// turns; [`Connection::decoding_pending`]) is decoded first, as events
+    /// are taken and [`Connection::continue_decoding`] is called: the end
+    /// follows it, and is the peer's clean Close if one was in it.
     pub fn receive_eof(&mut self) {
         self.eof = true;
         self.timers.stop(Timer::FinWait);
         if self.state.is_terminal() {
             return;
         }
+        if self.input_held || self.decoding.is_some() {
+            self.eof_waits = true;
+            return;
+        }
+        self.end_of_input();
+    }
+
+    /// Carries out an end of input that waited for the input before it,
+    /// once that is all decoded.
+    fn end_of_input_after_held(&mut self) {
+        if self.eof_waits && !self.input_held && self.decoding.is_none() {
+            self.eof_waits = false;
+            if !self.state.is_terminal() {
+                self.end_of_input();
+            }
+        }
+    }
+
+    fn end_of_input(&mut self) {
         if let Some(err) = self.deferred_failure.take() {
             // the peer left after breaking the protocol: our Close still
             // goes out if it can, and the end reports the violation
@@ -2016,6 +2047,7 @@ impl Connection {
         // a protocol error is queued as the end (our Close, the final event)
         let _ = self.process(now);
         self.settle_pins();
+        self.end_of_input_after_held();
         true
     }
 

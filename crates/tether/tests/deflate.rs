@@ -430,6 +430,42 @@ fn a_bomb_is_inflated_a_turn_at_a_time_and_what_follows_waits_in_order() {
     }
 }
 
+/// The transport ending while a message is still inflating over turns
+/// ends the connection after it: the message, then the peer's Close that
+/// came behind it, and a clean end (RFC 6455 section 7.1.5: the Close
+/// arrived before the transport ended). It ended at once with 1006 and
+/// both were lost.
+#[test]
+fn rfc6455_7_1_5_a_message_inflating_when_the_transport_ends_is_not_lost() {
+    const BIG: usize = 4 << 20;
+    let wire = bomb(BIG);
+    for role in ROLES {
+        let config = Config {
+            max_message_size: BIG,
+            turn_bytes: 256 << 10,
+            ..Config::default()
+        };
+        let mut conn = Connection::new(role, config, Instant::now());
+        conn.set_extension(pmd(role, DeflateParams::default()));
+        let now = Instant::now();
+        let mut input = raw_frame(role, true, 4, BINARY, &wire);
+        input.extend(frame(role, 0x8, &close_payload(1000, b"")));
+        conn.receive(now, &input).unwrap();
+        assert!(conn.decoding_pending());
+        conn.receive_eof();
+        let (_, result) = decode_in_turns(&mut conn, now);
+        result.unwrap();
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        assert!(
+            matches!(&events[0], Event::Message(m) if m.len() == BIG),
+            "{role:?}"
+        );
+        let end = Harness::closed(&events).expect("no end");
+        assert_eq!(end.code.as_u16(), 1000, "{role:?}: {end:?}");
+        assert!(end.was_clean, "{end:?}");
+    }
+}
+
 /// A message inflated over several turns keeps its inflater while it
 /// waits for its next turn, however long that takes: freeing idle memory
 /// (`Config::release_idle_after` of quiet, which a busy server's turns can

@@ -155,3 +155,42 @@ fn peer_vanishing_closes_the_transport() {
         assert!(h.conn.should_close_transport());
     }
 }
+
+/// Input that arrived before the transport ended is decoded before the
+/// end is carried out, even when it waits behind a full batch of events
+/// (`EVENT_BATCH`) when the end is reported: every message and the peer's
+/// Close come out, and the end is the peer's clean Close, as when the
+/// events are taken between the two calls. The held input was dropped and
+/// the end reported as 1006, not clean.
+#[test]
+fn rfc6455_7_1_5_input_held_behind_a_full_batch_is_decoded_before_the_end() {
+    for role in ROLES {
+        for taken_first in [true, false] {
+            let mut h = Harness::new(role);
+            let count = tether::EVENT_BATCH + 1;
+            let mut bytes = Vec::new();
+            for _ in 0..count {
+                bytes.extend_from_slice(&frame(role, TEXT, b"m"));
+            }
+            bytes.extend_from_slice(&frame(role, CLOSE, &close_payload(1000, b"done")));
+            h.feed(&bytes);
+            let mut events = if taken_first { h.events() } else { Vec::new() };
+            h.conn.receive_eof();
+            events.extend(h.events());
+            let messages = events
+                .iter()
+                .filter(|e| matches!(e, tether::Event::Message(_)))
+                .count();
+            assert_eq!(messages, count, "{role:?} taken first: {taken_first}");
+            let end = Harness::closed(&events).expect("no Closed event");
+            assert_eq!(
+                end.code,
+                CloseCode::NORMAL,
+                "{role:?} {taken_first}: {end:?}"
+            );
+            assert!(end.was_clean, "{end:?}");
+            assert_eq!(end.reason, "done");
+            assert!(h.conn.state().is_terminal());
+        }
+    }
+}
