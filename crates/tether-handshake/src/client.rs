@@ -255,8 +255,9 @@ impl ClientHandshake {
     /// - `Ok(Status::Partial)`: the head has not ended and nothing is wrong
     ///   yet; append more bytes and call again with the whole buffer.
     /// - `Ok(Status::Complete(accepted, used))`: the server switched; its head
-    ///   is `buf[..used]`, and any bytes after it are its first frames: hand
-    ///   them to the connection.
+    ///   (after any interim 1xx answers, such as 103 Early Hints, which are
+    ///   passed over as RFC 9110 section 15.2 asks) is `buf[..used]`, and any
+    ///   bytes after it are its first frames: hand them to the connection.
     /// - `Err(e)`: fail the connection. This happens as soon as the bytes show
     ///   it: a TLS record or non-HTTP bytes at the start, an over-limit head
     ///   while still partial.
@@ -267,57 +268,70 @@ impl ClientHandshake {
             Sniff::Other => {}
         }
         // Only the bytes within the head limit are looked at, so that any
-        // split of the input gives the same verdict (fuzz-found).
+        // split of the input gives the same verdict (fuzz-found). Interim
+        // answers (1xx but 101, e.g. 103 Early Hints) come before the final
+        // one and count toward the limit.
         let window = head::window(buf, &self.limits);
-        let prefix = b"HTTP/";
-        let n = window.len().min(prefix.len());
-        if window.get(..n) != prefix.get(..n) {
-            return Err(ResponseError::NotHttp {
-                found: snippet(buf.get(..32).unwrap_or(buf)),
-            });
-        }
-        let mut slots = head::header_slots(&self.limits);
-        let mut res = httparse::Response::new(&mut slots);
-        let used = match res.parse(window) {
-            Ok(httparse::Status::Complete(used)) => used,
-            Ok(httparse::Status::Partial) if buf.len() > self.limits.max_head_len => {
-                return Err(ResponseError::HeadTooLarge {
-                    limit: self.limits.max_head_len,
+        let mut start = 0;
+        loop {
+            let rest = window.get(start..).unwrap_or_default();
+            let prefix = b"HTTP/";
+            let n = rest.len().min(prefix.len());
+            if rest.get(..n) != prefix.get(..n) {
+                let at = buf.get(start..).unwrap_or_default();
+                return Err(ResponseError::NotHttp {
+                    found: snippet(at.get(..32).unwrap_or(at)),
                 });
             }
-            Ok(httparse::Status::Partial) => return Ok(Status::Partial),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(ResponseError::TooManyHeaders {
-                    limit: self.limits.max_headers,
+            let mut slots = head::header_slots(&self.limits);
+            let mut res = httparse::Response::new(&mut slots);
+            let used = match res.parse(rest) {
+                Ok(httparse::Status::Complete(used)) => used,
+                Ok(httparse::Status::Partial) if buf.len() > self.limits.max_head_len => {
+                    return Err(ResponseError::HeadTooLarge {
+                        limit: self.limits.max_head_len,
+                    });
+                }
+                Ok(httparse::Status::Partial) => return Ok(Status::Partial),
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(ResponseError::TooManyHeaders {
+                        limit: self.limits.max_headers,
+                    });
+                }
+                Err(httparse::Error::Version) => {
+                    return Err(ResponseError::HttpVersion {
+                        found: head::version_in_start_line(rest, true),
+                    });
+                }
+                Err(e) => {
+                    return Err(ResponseError::Malformed {
+                        detail: head::describe(e),
+                    });
+                }
+            };
+            let status = res.code.unwrap_or_default();
+            if (100..200).contains(&status) && status != 101 {
+                // an interim answer: a client must take it and wait for
+                // the final one (RFC 9110 section 15.2)
+                start += used;
+                continue;
+            }
+            let headers = Headers::from_httparse(res.headers);
+            if status != 101 {
+                return Err(ResponseError::UnexpectedStatus {
+                    status,
+                    reason: res.reason.unwrap_or_default().chars().take(64).collect(),
+                    headers,
                 });
             }
-            Err(httparse::Error::Version) => {
+            if res.version != Some(1) {
                 return Err(ResponseError::HttpVersion {
-                    found: head::version_in_start_line(window, true),
+                    found: head::version_in_start_line(rest, true),
                 });
             }
-            Err(e) => {
-                return Err(ResponseError::Malformed {
-                    detail: head::describe(e),
-                });
-            }
-        };
-        let status = res.code.unwrap_or_default();
-        let headers = Headers::from_httparse(res.headers);
-        if status != 101 {
-            return Err(ResponseError::UnexpectedStatus {
-                status,
-                reason: res.reason.unwrap_or_default().chars().take(64).collect(),
-                headers,
-            });
+            let accepted = self.check_headers(headers)?;
+            return Ok(Status::Complete(accepted, start + used));
         }
-        if res.version != Some(1) {
-            return Err(ResponseError::HttpVersion {
-                found: head::version_in_start_line(window, true),
-            });
-        }
-        let accepted = self.check_headers(headers)?;
-        Ok(Status::Complete(accepted, used))
     }
 
     /// Steps 2-6 of the response checks of section 4.1.

@@ -546,10 +546,19 @@ fn status_hint(f: &mut fmt::Formatter<'_>, status: u16, headers: &Headers) -> fm
         },
         401 | 403 => f.write_str(": the server refused us (check credentials and the Origin)"),
         404 => f.write_str(": no WebSocket endpoint at this path"),
-        426 => match header("sec-websocket-version") {
-            Some(v) => write!(f, ": the server speaks WebSocket version {v}, we speak 13"),
-            None => f.write_str(": the server wants another protocol"),
-        },
+        426 => {
+            let versions = headers.get("sec-websocket-version");
+            let speaks_13 = headers.list_contains("sec-websocket-version", "13");
+            match versions {
+                Some(v) if !speaks_13 => {
+                    write!(f, ": the server speaks WebSocket version {}, we speak 13", snippet(v))
+                }
+                _ if headers.list_contains("upgrade", "websocket") => f.write_str(
+                    ": the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
+                ),
+                _ => f.write_str(": the server wants another protocol"),
+            }
+        }
         400..=499 => f.write_str(": the server refused the handshake"),
         500..=599 => f.write_str(": the server failed"),
         _ => Ok(()),

@@ -181,6 +181,46 @@ fn rfc6455_4_1_responses_captured_from_real_servers_are_accepted_and_frames_hand
     }
 }
 
+/// Interim answers (1xx but 101) before the 101 are passed over (RFC
+/// 9110 section 15.2: a client must parse an unexpected 1xx; RFC 6455
+/// section 4.1 handles statuses "per HTTP procedures"); they were taken as
+/// the final answer and the handshake failed with "unexpected status 103".
+/// They count toward the head limit, so a flood of them is bounded.
+#[test]
+fn rfc9110_15_2_interim_answers_before_the_101_are_passed_over() {
+    let client = sample_client();
+    let mut bytes = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n\
+HTTP/1.1 100 Continue\r\n\r\n"
+        .to_vec();
+    bytes.extend(head("HTTP/1.1 101 Switching Protocols", SAMPLE_RESPONSE));
+    bytes.extend([0x81, 0x00]);
+    let (acc, used) = accepted(&client, &bytes);
+    assert_eq!(used, bytes.len() - 2);
+    assert_eq!(acc.subprotocol(), Some("chat"));
+    for cut in 0..used {
+        assert_eq!(
+            client.check_response(&bytes[..cut]),
+            Ok(Status::Partial),
+            "cut at {cut}"
+        );
+    }
+    // what follows an interim answer is still checked
+    let e = refused(
+        &client,
+        b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+    );
+    assert!(
+        matches!(e, ResponseError::UnexpectedStatus { status: 200, .. }),
+        "{e}"
+    );
+    let e = refused(&client, b"HTTP/1.1 103 Early Hints\r\n\r\n\x16\x03\x01");
+    assert!(matches!(e, ResponseError::NotHttp { .. }), "{e}");
+    // endless interim answers end at the head limit
+    let flood = b"HTTP/1.1 103 Early Hints\r\n\r\n".repeat(1000);
+    let e = refused(&client, &flood);
+    assert!(matches!(e, ResponseError::HeadTooLarge { .. }), "{e}");
+}
+
 #[test]
 fn rfc6455_4_1_status_200_is_refused_with_status_and_reason() {
     let bytes = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhello";
@@ -208,6 +248,22 @@ fn rfc6455_4_1_other_statuses_name_the_likely_cause() {
         (
             b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 8, 7\r\n\r\n",
             "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server speaks WebSocket version \"8, 7\", we speak 13",
+        ),
+        // our Upgrade never reached it (an intermediary dropped it): the
+        // server asks for the very upgrade we sent; it said "the server
+        // wants another protocol"
+        (
+            b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
+        ),
+        // a server that lists 13 among its versions did not see ours either
+        (
+            b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13, 8\r\n\r\n",
+            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
+        ),
+        (
+            b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: h2c\r\n\r\n",
+            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants another protocol",
         ),
         (
             b"HTTP/1.1 301 Moved Permanently\r\nLocation: wss://example.com/chat\r\n\r\n",

@@ -467,6 +467,32 @@ fn env_https_proxy_for_wss_and_http_proxy_for_ws() {
     );
 }
 
+/// Under CGI (`REQUEST_METHOD` set) a request's `Proxy:` header arrives
+/// as `HTTP_PROXY` ("httpoxy", CVE-2016-5385): it is not taken as a
+/// setting for ws://, so a client cannot steer the program's connections
+/// to its own proxy; the lower-case variable still is.
+#[test]
+fn env_http_proxy_upper_case_is_ignored_under_cgi() {
+    let vars = env(&[
+        ("HTTP_PROXY", "http://evil:8080"),
+        ("REQUEST_METHOD", "GET"),
+    ]);
+    assert_eq!(
+        proxy_from_env(false, "h", 80, &vars).unwrap(),
+        EnvProxy::Unset
+    );
+    let vars = env(&[("http_proxy", "http://set:1"), ("REQUEST_METHOD", "GET")]);
+    assert_eq!(
+        chosen(proxy_from_env(false, "h", 80, &vars).unwrap()),
+        Some(("http://set:1".into(), "http_proxy"))
+    );
+    let vars = env(&[("HTTP_PROXY", "http://upper:2")]);
+    assert_eq!(
+        chosen(proxy_from_env(false, "h", 80, &vars).unwrap()),
+        Some(("http://upper:2".into(), "HTTP_PROXY"))
+    );
+}
+
 #[test]
 fn env_all_proxy_is_the_fallback() {
     let vars = env(&[("ALL_PROXY", "socks5://all:5")]);
