@@ -510,7 +510,12 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     if secs <= 0.0 {
         return Err("must be more than 0 seconds".into());
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+    let wait = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    // 1e-10 is more than 0 but rounds to no wait at all
+    if wait < Duration::from_millis(1) {
+        return Err(format!("{s:?}: must be at least 0.001 seconds"));
+    }
+    Ok(wait)
 }
 
 /// Like [`parse_secs`], but 0 is allowed.
@@ -580,6 +585,8 @@ mod tests {
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+        // more than 0, but no wait once rounded
+        assert!(parse_secs("1e-10").is_err());
         assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
         assert_eq!(parse_wait("1.5"), Ok(Duration::from_millis(1500)));
     }

@@ -124,6 +124,9 @@ pub(crate) fn stopped(reason: &StopReason) -> String {
         StopReason::Refused { status } => {
             json!({ "event": "stopped", "why": "refused", "status": status })
         }
+        StopReason::Unusable(detail) => {
+            json!({ "event": "stopped", "why": "unusable", "detail": detail })
+        }
     }
     .to_string()
 }

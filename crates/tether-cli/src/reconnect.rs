@@ -185,9 +185,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             _ => 0,
         },
         Some(StopReason::Intentional(_)) => 0,
-        Some(StopReason::GaveUp { .. }) if s.last_close.is_none() => exit::NEVER_CONNECTED,
-        Some(StopReason::Refused { .. }) => exit::NEVER_CONNECTED,
-        Some(StopReason::GaveUp { .. }) => exit::ABNORMAL,
+        // never connected, or connected and then lost
+        Some(StopReason::GaveUp { .. } | StopReason::Refused { .. }) if s.last_close.is_none() => {
+            exit::NEVER_CONNECTED
+        }
+        Some(StopReason::GaveUp { .. } | StopReason::Refused { .. }) => exit::ABNORMAL,
+        Some(StopReason::Unusable(_)) => exit::USAGE,
         None => {
             eprintln!("tether: the reconnecting client ended without saying why");
             exit::FAILED
@@ -250,7 +253,7 @@ fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
                         show::stopped(&reason, s.last_error.as_deref())
                     );
                 }
-                StopReason::Refused { .. } => {
+                StopReason::Refused { .. } | StopReason::Unusable(_) => {
                     eprintln!("tether: {}", show::stopped(&reason, None));
                 }
             }

@@ -126,6 +126,9 @@ pub(crate) fn stopped(reason: &StopReason, last: Option<&str>) -> String {
             }
             line
         }
+        StopReason::Unusable(why) => {
+            format!("stopped: the request cannot be made as given ({why}): not reconnecting")
+        }
     }
 }
 

@@ -338,11 +338,9 @@ impl ReconnectingClient {
             }
             Err(e) => {
                 self.lifecycle(Lifecycle::ConnectFailed(e.to_string()));
-                // a refusal asking again cannot change stops (the core decides)
+                // a refusal or a request that cannot be made stops (the core decides)
                 let decision = match &e {
-                    Error::Handshake(h) if let Some(status) = h.refused_status() => {
-                        self.reconnector.refused(status, &mut self.rng)
-                    }
+                    Error::Handshake(h) => self.reconnector.handshake_failed(h, &mut self.rng),
                     _ => self.reconnector.failed(&mut self.rng),
                 };
                 self.decide(decision);

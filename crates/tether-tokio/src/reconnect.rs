@@ -545,11 +545,9 @@ async fn run(
             }
             Err(e) => {
                 emit(Lifecycle::ConnectFailed(format!("{url}: {e}"))).await;
-                // a refusal asking again cannot change stops (the core decides)
+                // a refusal or a request that cannot be made stops (the core decides)
                 match &e {
-                    Error::Handshake(h) if let Some(status) = h.refused_status() => {
-                        reconnector.refused(status, rng)
-                    }
+                    Error::Handshake(h) => reconnector.handshake_failed(h, rng),
                     _ => reconnector.failed(rng),
                 }
             }

@@ -17,7 +17,13 @@ use std::time::Instant;
 
 use rand::Rng;
 
+use crate::upgrade::HandshakeError;
 use crate::{CloseCode, CloseInfo, Initiator};
+
+/// The least upper bound of a retry's delay, whatever the policy says:
+/// 10 ms, so attempts at a server that refuses at once (a closed port on
+/// this machine) average at least 5 ms apart.
+pub const MIN_DELAY_CAP: Duration = Duration::from_millis(10);
 
 /// The rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +76,10 @@ pub enum StopReason {
         /// The HTTP status of the answer.
         status: u16,
     },
+    /// The request cannot be made as configured (a reserved or invalid
+    /// header, a subprotocol that is not a token...): asking again cannot
+    /// change it. Says why. See [`Reconnector::handshake_failed`].
+    Unusable(String),
 }
 
 /// How a reconnecting client behaves, for any adapter: how each connection
@@ -218,8 +228,10 @@ impl Reconnector {
     }
 
     /// The upper bound of the delay before attempt `attempt` (1-based):
-    /// `min(max_delay, initial_delay * 2^(attempt-1))`. The delay itself is
-    /// drawn uniformly from zero to this bound ("full jitter").
+    /// `min(max_delay, initial_delay * 2^(attempt-1))`, and never under
+    /// [`MIN_DELAY_CAP`] (a zero delay in the policy would retry a server
+    /// that refuses at once in a busy loop). The delay itself is drawn
+    /// uniformly from zero to this bound ("full jitter").
     pub fn delay_cap(&self, attempt: u32) -> Duration {
         let factor = 1u32
             .checked_shl(attempt.saturating_sub(1))
@@ -228,6 +240,7 @@ impl Reconnector {
             .initial_delay
             .checked_mul(factor)
             .map_or(self.policy.max_delay, |d| d.min(self.policy.max_delay))
+            .max(MIN_DELAY_CAP)
     }
 
     /// The connection came up at `connected` (if it did) and ended with
@@ -278,6 +291,23 @@ impl Reconnector {
         }
         self.connected_at = None;
         Decision::Stop(StopReason::Refused { status })
+    }
+
+    /// An attempt's opening handshake failed with `error`: a refusal is
+    /// [`refused`](Self::refused); a request that cannot be built as
+    /// configured ([`HandshakeError::Build`]) stops
+    /// ([`StopReason::Unusable`]), since every attempt would fail the same
+    /// way; anything else is [`failed`](Self::failed). Every reconnecting
+    /// client decides a failed handshake here.
+    pub fn handshake_failed(&mut self, error: &HandshakeError, rng: &mut impl Rng) -> Decision {
+        if let Some(status) = error.refused_status() {
+            return self.refused(status, rng);
+        }
+        if let HandshakeError::Build(e) = error {
+            self.connected_at = None;
+            return Decision::Stop(StopReason::Unusable(e.to_string()));
+        }
+        self.failed(rng)
     }
 
     /// An attempt to connect failed (refused, timed out, handshake error).
@@ -342,6 +372,21 @@ mod tests {
         ));
     }
 
+    /// A policy of no delay at all still spaces attempts: the cap is never
+    /// under `MIN_DELAY_CAP` (a zero cap retried a closed local port in a
+    /// busy loop).
+    #[test]
+    fn a_zero_delay_policy_still_waits_up_to_the_least_cap() {
+        let r = Reconnector::new(ReconnectPolicy {
+            initial_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            ..ReconnectPolicy::default()
+        });
+        for attempt in [1, 2, 30] {
+            assert_eq!(r.delay_cap(attempt), MIN_DELAY_CAP);
+        }
+    }
+
     #[test]
     fn a_refusal_that_asking_again_cannot_change_stops() {
         let mut rng = StdRng::seed_from_u64(3);
@@ -358,6 +403,39 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    /// A request that cannot be built as configured stops at once: every
+    /// attempt would fail the same way (it was retried with backoff
+    /// forever); a refusal is decided as `refused`; other handshake
+    /// failures are retried.
+    #[test]
+    fn a_request_that_cannot_be_made_stops_and_other_handshake_failures_retry() {
+        use tether_handshake::{BuildError, ResponseError};
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut r = Reconnector::new(ReconnectPolicy::default());
+        let reserved = HandshakeError::Build(BuildError::ReservedHeader {
+            name: "Upgrade".into(),
+        });
+        let Decision::Stop(StopReason::Unusable(why)) = r.handshake_failed(&reserved, &mut rng)
+        else {
+            panic!("a reserved header was retried");
+        };
+        assert!(why.contains("Upgrade"), "{why}");
+        let refused = HandshakeError::Response(ResponseError::UnexpectedStatus {
+            status: 404,
+            reason: String::new(),
+            headers: tether_handshake::Headers::default(),
+        });
+        assert_eq!(
+            r.handshake_failed(&refused, &mut rng),
+            Decision::Stop(StopReason::Refused { status: 404 })
+        );
+        let garbled = HandshakeError::Response(ResponseError::MissingUpgrade);
+        assert!(matches!(
+            r.handshake_failed(&garbled, &mut rng),
+            Decision::Reconnect { attempt: 1, .. }
+        ));
     }
 
     #[test]
@@ -431,7 +509,7 @@ mod tests {
     }
 
     proptest! {
-        /// Delays stay within [0, min(max, initial * 2^(n-1))] and the
+        /// Delays stay within [0, max(10 ms, min(max, initial * 2^(n-1)))] and the
         /// decisions follow the rules, whatever the sequence of endings.
         #[test]
         fn backoff_within_bounds_and_decisions_follow_rules(
@@ -476,9 +554,9 @@ mod tests {
                 match decision {
                     Decision::Reconnect { attempt, delay } => {
                         prop_assert_eq!(attempt, expected_attempts);
-                        let cap = policy.initial_delay.saturating_mul(1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX)).min(policy.max_delay);
+                        let cap = policy.initial_delay.saturating_mul(1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX)).min(policy.max_delay).max(MIN_DELAY_CAP);
                         prop_assert!(delay <= cap, "delay {:?} over cap {:?}", delay, cap);
-                        prop_assert!(cap <= policy.max_delay);
+                        prop_assert!(cap <= policy.max_delay.max(MIN_DELAY_CAP));
                     }
                     other => prop_assert!(false, "unexpected {:?}", other),
                 }
