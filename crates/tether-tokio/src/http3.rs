@@ -55,6 +55,7 @@ use h3::error::StreamError;
 use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl, http};
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::JoinSet;
 
 use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
 
@@ -635,7 +636,14 @@ pub struct Http3Server {
     /// `accept` is `None` (h3 returns the same error again at once, so a
     /// loop calling `accept` until `None` would spin).
     failed: bool,
+    /// The connection opens no more streams (it ended, or went away).
+    accept_ended: bool,
+    /// Streams waiting for their request HEADERS, each on a task.
+    resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
 }
+
+/// A server's request stream, as h3 hands it over.
+type ServerStream = h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
 impl std::fmt::Debug for Http3Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -680,6 +688,8 @@ impl Http3Server {
             remote,
             options: options.clone(),
             failed: false,
+            accept_ended: false,
+            resolving: JoinSet::new(),
         })
     }
 
@@ -711,34 +721,51 @@ impl Http3Server {
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
     {
-        if self.failed {
-            return None;
-        }
-        let resolver = match self.connection.accept().await {
-            Ok(Some(resolver)) => resolver,
-            Ok(None) => return None,
-            Err(e) if e.is_h3_no_error() => return None,
-            Err(e) => {
-                self.failed = true;
-                return Some(Err(Error::Io(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!("the HTTP/3 connection failed: {e}"),
-                ))));
+        // Streams are handed over before their HEADERS arrive: each waits
+        // for them on a task of its own (bounded by the handshake timeout,
+        // as over HTTP/1.1), so a client that never sends them holds no
+        // other stream, and the connection is driven meanwhile.
+        let (request, mut stream) = loop {
+            tokio::select! {
+                Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() => {
+                    match joined {
+                        Ok(Ok(resolved)) => break resolved,
+                        Ok(Err(e)) => return Some(Err(e)),
+                        Err(e) => return Some(Err(Error::Io(io::Error::other(format!(
+                            "an HTTP/3 request's headers were lost: {e}"
+                        ))))),
+                    }
+                }
+                next = self.connection.accept(), if !self.failed && !self.accept_ended => {
+                    match next {
+                        Ok(Some(resolver)) => {
+                            let timeout = self.options.config.handshake_timeout;
+                            self.resolving.spawn(async move {
+                                match tokio::time::timeout_at(
+                                    crate::deadline_after(timeout),
+                                    resolver.resolve_request(),
+                                )
+                                .await
+                                {
+                                    Ok(Ok(next)) => Ok(next),
+                                    Ok(Err(e)) => Err(Error::Io(io_error(&e))),
+                                    Err(_) => Err(Error::Handshake(HandshakeError::Timeout(timeout))),
+                                }
+                            });
+                        }
+                        Ok(None) => self.accept_ended = true,
+                        Err(e) if e.is_h3_no_error() => self.accept_ended = true,
+                        Err(e) => {
+                            self.failed = true;
+                            return Some(Err(Error::Io(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                format!("the HTTP/3 connection failed: {e}"),
+                            ))));
+                        }
+                    }
+                }
+                else => return None,
             }
-        };
-        // a stream is handed over before its HEADERS arrive: a client
-        // that never sends them must not hold the connection's next
-        // WebSockets (the wait is the handshake's, as over HTTP/1.1)
-        let timeout = self.options.config.handshake_timeout;
-        let (request, mut stream) = match tokio::time::timeout_at(
-            crate::deadline_after(timeout),
-            resolver.resolve_request(),
-        )
-        .await
-        {
-            Ok(Ok(next)) => next,
-            Ok(Err(e)) => return Some(Err(Error::Io(io_error(&e)))),
-            Err(_) => return Some(Err(Error::Handshake(HandshakeError::Timeout(timeout)))),
         };
         let protocol = request
             .extensions()

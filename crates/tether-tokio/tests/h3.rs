@@ -555,3 +555,62 @@ async fn rfc9114_8_a_failed_connection_ends_the_accept_loop() {
         "{results:?}"
     );
 }
+
+/// A request stream whose HEADERS never come holds no other stream of its
+/// connection: the WebSocket opened after it on the same QUIC connection is
+/// accepted at once, not after the stalled stream's handshake timeout (the
+/// server waited for each request's HEADERS in turn, inside `accept`).
+#[tokio::test]
+async fn rfc9220_3_a_stalled_request_does_not_hold_the_next_one() {
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let url = format!("wss://localhost:{port}");
+    let options = ServerOptions::new().handshake_timeout(Duration::from_secs(20));
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let first = server.accept().await.map(|r| r.map(|(_, request)| request));
+        (first, server, endpoint)
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    // a request stream with the first byte of a HEADERS frame, then nothing
+    let (mut stalled, _recv) = within(connection.open_bi()).await.unwrap();
+    stalled.write_all(&[0x01]).await.unwrap();
+    // then a WebSocket on the same connection
+    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(connection.clone()))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let mut waited = 0;
+    while !h3::ConnectionState::settings(&send).enable_extended_connect() {
+        waited += 1;
+        assert!(waited < 500, "no SETTINGS from the server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut connect = ClientConnect::new(
+        &format!("{url}/next"),
+        ClientConfig::new(),
+        &Config::default(),
+    )
+    .unwrap();
+    let mut request = connect.request().unwrap();
+    request
+        .extensions_mut()
+        .insert(h3::ext::Protocol::WEBSOCKET);
+    let started = std::time::Instant::now();
+    let mut stream = within(send.send_request(request)).await.unwrap();
+    let response = within(stream.recv_response()).await.unwrap();
+    connect.check_response(&response).unwrap();
+    let (first, _server, _endpoint) = within(server).await.unwrap();
+    assert_eq!(first.unwrap().unwrap().path(), "/next");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}
