@@ -1267,7 +1267,8 @@ impl Connection {
     ///
     /// - [`BudgetCheck::Read`] when the budget has room, or this connection
     ///   holds none of it (its application takes what arrives: it must not
-    ///   wait on others that do not).
+    ///   wait on others that do not), or it has ended (call it once then:
+    ///   its holder is retired, [`Holder::retire`](crate::Holder::retire)).
     /// - [`BudgetCheck::Wait`] otherwise: read nothing more; the deadline
     ///   `Config::budget_timeout` is armed ([`Connection::poll_timeout`]).
     /// - [`BudgetCheck::Evicted`] when that deadline passed with the budget
@@ -1279,6 +1280,9 @@ impl Connection {
     ///   another `budget_timeout`.
     pub fn budget_check(&mut self, holder: &crate::Holder, now: Instant) -> BudgetCheck {
         if self.state.is_terminal() {
+            // what it holds waits for its application only: never evicted,
+            // and not the largest share that keeps others from being
+            holder.retire();
             return BudgetCheck::Read;
         }
         if holder.held() == 0 || holder.budget().has_room() {
@@ -1780,6 +1784,7 @@ impl Connection {
         let turn = self.config.turn_bytes.max(1);
         let step = turn.saturating_sub(self.turn_work).max(turn / 16);
         let before = decoding.job.output.len();
+        let overhead_before = decoding.job.overhead;
         let done = ext
             .decode_step(&mut decoding.job, self.config.max_message_size, step)
             .map_err(|e| ProtocolError::Extension {
@@ -1789,7 +1794,7 @@ impl Connection {
         let made = match &done {
             Ok(Some(payload)) => payload.len().saturating_sub(before),
             _ => decoding.job.output.len().saturating_sub(before),
-        };
+        } + decoding.job.overhead.saturating_sub(overhead_before);
         self.turn_work = self.turn_work.saturating_add(made);
         match done {
             Ok(None) => Ok(()),

@@ -654,12 +654,13 @@ fn inflate_bounded(
     history: Option<&mut History>,
     largest: &mut usize,
 ) -> Result<Vec<u8>, ExtensionError> {
-    let (mut stage, mut pos, mut out) = (0, 0, Vec::new());
+    let (mut stage, mut pos, mut out, mut overhead) = (0, 0, Vec::new(), 0);
     loop {
         let at = Progress {
             stage: &mut stage,
             pos: &mut pos,
             out: &mut out,
+            overhead: &mut overhead,
         };
         if inflate_some(d, input, at, max, usize::MAX, history.as_deref(), largest)? {
             if let Some(history) = history {
@@ -671,12 +672,26 @@ fn inflate_bounded(
 }
 
 /// How far the inflating of one message got: the stage (0 its payload, 1
-/// the trailer), the position in that stage's bytes, the output so far.
+/// the trailer), the position in that stage's bytes, the output so far,
+/// and the work done beyond the output ([`STREAM_RESTART_COST`] for each
+/// stream that went on past a final block).
 struct Progress<'a> {
     stage: &'a mut u8,
     pos: &'a mut usize,
     out: &'a mut Vec<u8>,
+    overhead: &'a mut usize,
 }
+
+/// What going on past a final block costs, in bytes of output it counts
+/// as: a reset inflater and a window's worth of dictionary copied in
+/// (twice: into the dictionary, then into zlib's window). It counts with
+/// the output against the message-size limit and the turn, so that a
+/// message of empty final blocks (2 bytes each on the wire) can neither
+/// hold a thread past its turn nor make the work per byte received
+/// unbounded: at most `max_message_size` (and one restart) of output and
+/// restarts together. The restart at the end of a message counts toward
+/// the turn only.
+const STREAM_RESTART_COST: usize = 64 << 10;
 
 /// Inflates more of `input` followed by the trailer into `job.output`:
 /// about `step` more bytes of output at most (the output space handed to
@@ -695,12 +710,18 @@ fn inflate_some(
     largest: &mut usize,
 ) -> Result<bool, ExtensionError> {
     let step = step.max(1);
-    let Progress { stage, pos, out } = at;
+    let Progress {
+        stage,
+        pos,
+        out,
+        overhead,
+    } = at;
     if out.capacity() == 0 {
         let first = input.len().saturating_mul(4).clamp(256, 64 << 10).min(max);
         out.reserve_exact(first);
     }
-    let stop_at = out.len().saturating_add(step);
+    // the work so far: the output and the restarts
+    let stop_at = out.len().saturating_add(*overhead).saturating_add(step);
     loop {
         let part: &[u8] = if *stage == 0 { input } else { &TRAILER[..] };
         let rest = part.get(*pos..).unwrap_or_default();
@@ -726,7 +747,8 @@ fn inflate_some(
             *largest = (*largest).max(out.capacity());
             // at most `step` of output per call: the rest of the capacity
             // is out of the inflater's reach until the next call
-            let room = (out.capacity() - out.len()).min(stop_at.saturating_sub(out.len()).max(1));
+            let room = (out.capacity() - out.len())
+                .min(stop_at.saturating_sub(out.len() + *overhead).max(1));
             let status = if room == out.capacity() - out.len() {
                 d.decompress_vec(rest, out, FlushDecompress::Sync)
             } else {
@@ -754,6 +776,7 @@ fn inflate_some(
                 d.set_dictionary(&history.window_with(out))
                     .map_err(|e| corrupt(&e.to_string()))?;
             }
+            *overhead = overhead.saturating_add(STREAM_RESTART_COST);
             if *stage == 1 || *pos >= input.len() {
                 // it ended the payload (or inside our trailer): the
                 // trailer, there for a sync flush, is not part of any
@@ -763,10 +786,24 @@ fn inflate_some(
                 return Ok(true);
             }
             // more blocks follow: a new stream, ended by a sync flush
+            // (one restart beyond the limit, so a message of any allowed
+            // size may end one stream and go on in another)
+            if out.len().saturating_add(*overhead) > max.saturating_add(STREAM_RESTART_COST) {
+                return Err(ExtensionError {
+                    code: CloseCode::MESSAGE_TOO_BIG,
+                    reason: format!(
+                        "message over {max} bytes of inflating work (its output and {} KiB for each final block it goes on past)",
+                        STREAM_RESTART_COST >> 10
+                    ),
+                });
+            }
+            if out.len() + *overhead >= stop_at {
+                return Ok(false);
+            }
             continue;
         }
         // the inflater stopped with room to spare: nothing is pending
-        let full = out.len() == out.capacity() || out.len() >= stop_at;
+        let full = out.len() == out.capacity() || out.len() + *overhead >= stop_at;
         let drained = at_limit || !full;
         if *pos >= part.len() && drained {
             if *stage == 0 {
@@ -780,7 +817,7 @@ fn inflate_some(
         if drained && used == 0 && out.len() == before_len {
             return Err(corrupt("the inflater made no progress"));
         }
-        if out.len() >= stop_at {
+        if out.len() + *overhead >= stop_at {
             return Ok(false);
         }
     }
@@ -825,6 +862,7 @@ impl Extension for PerMessageDeflate {
             stage: &mut job.stage,
             pos: &mut job.consumed,
             out: &mut job.output,
+            overhead: &mut job.overhead,
         };
         let history = (!self.reset_decompress).then_some(&self.history);
         let largest = &mut self.largest_buffer;

@@ -41,6 +41,10 @@ pub struct DecodeJob {
     pub consumed: usize,
     /// The output so far.
     pub output: alloc::vec::Vec<u8>,
+    /// Work done beyond the output, in bytes of output it counts as
+    /// (permessage-deflate: for each stream restarted past a final
+    /// block); the connection counts it with the output toward the turn.
+    pub overhead: usize,
 }
 
 impl DecodeJob {
@@ -53,6 +57,7 @@ impl DecodeJob {
             consumed: 0,
             stage: 0,
             output: alloc::vec::Vec::new(),
+            overhead: 0,
         }
     }
 }

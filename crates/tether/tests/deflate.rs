@@ -174,6 +174,45 @@ fn rfc7692_7_2_3_4_blocks_after_a_final_block_are_inflated_not_dropped() {
     assert!(client.error.is_none());
 }
 
+/// A message of empty final blocks (`03 00`: two bytes each, each a
+/// stream to restart with a window's worth of dictionary) is work, not
+/// output: it counts toward the turn, so decoding it yields like any large
+/// message, and toward the message-size limit, so it ends in 1009 instead
+/// of costing 64 KiB of copying per two bytes received without end.
+#[test]
+fn rfc7692_7_2_3_4_empty_final_blocks_count_as_work() {
+    const MAX: usize = 4 << 20;
+    let turn = 256 << 10;
+    let mut payload = vec![0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    for _ in 0..20_000 {
+        payload.extend([0x03, 0x00]);
+    }
+    for role in ROLES {
+        let config = Config {
+            max_message_size: MAX,
+            turn_bytes: turn,
+            ..Config::default()
+        };
+        let mut conn = Connection::new(role, config, Instant::now());
+        conn.set_extension(pmd(role, DeflateParams::default()));
+        let now = Instant::now();
+        let _ = conn.receive(now, &raw_frame(role, true, 4, BINARY, &payload));
+        let (turns, result) = decode_in_turns(&mut conn, now);
+        let err = result.expect_err("20,000 restarts were taken as a message");
+        assert!(err.to_string().contains("inflating work"), "{err}");
+        // about MAX of work, a turn at a time
+        assert!(turns >= MAX / turn - 2, "{turns} turns");
+        assert!(turns <= MAX / turn + 4, "{turns} turns");
+        let end = std::iter::from_fn(|| conn.poll_event())
+            .find_map(|e| match e {
+                Event::Closed(info) => Some(info),
+                _ => None,
+            })
+            .expect("no end");
+        assert_eq!(end.code.as_u16(), 1009);
+    }
+}
+
 /// A peer that ends every message with a final block (section 7.2.3.4,
 /// for a compressor without a sync flush) and compresses the next with the
 /// window of everything before it as its dictionary, in messages shorter
