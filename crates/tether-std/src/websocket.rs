@@ -660,13 +660,21 @@ impl<S: Transport> WebSocket<S> {
         // counts it for the core's rule
         let bound = self.conn.config().max_unread_bytes;
         while let Some(event) = self.conn.poll_event() {
-            if let Event::Message(m) = &event
-                && !self
-                    .conn
-                    .keeps_after_close(self.held.saturating_sub(bound), m.len())
-            {
+            let kept = match &event {
                 // read only to reach the peer's Close: bounded, dropped, as
                 // the tokio adapter does (the core's rule)
+                Event::Message(m) => self
+                    .conn
+                    .keeps_after_close(self.held.saturating_sub(bound), m.len()),
+                // already answered: kept only while they fit the read-ahead
+                // bound, as the tokio adapter keeps them (a peer sending
+                // Pings while we wait for its Close grew this without end)
+                Event::Ping(_) | Event::Pong(_) => {
+                    self.held.saturating_add(event.footprint()) <= bound
+                }
+                Event::Closed(_) => true,
+            };
+            if !kept {
                 continue;
             }
             self.held += event.footprint();

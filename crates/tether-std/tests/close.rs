@@ -118,6 +118,52 @@ fn rfc6455_7_1_2_close_reads_through_data_until_the_peers_close() {
     });
 }
 
+/// While `close` reads on to the peer's Close, Pings and Pongs (already
+/// answered) are kept only within `Config::max_unread_bytes`, as the tokio
+/// adapter keeps them: a peer that sends Pings instead of its answer held
+/// every one of them (a 40-byte event for 2 bytes on the wire, without
+/// end). The close still completes, clean.
+#[test]
+fn rfc6455_7_1_2_pings_while_closing_are_kept_within_the_read_ahead_bound() {
+    bounded(Duration::from_secs(20), || {
+        const PINGS: usize = 50_000;
+        let (listener, url) = listen();
+        let server = std::thread::spawn(move || {
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            let Some(Event::Closed(_)) = peer.next_event(Duration::from_secs(2)) else {
+                panic!("expected the client's Close");
+            };
+            let echo = peer.conn.take_output();
+            // empty Pings (2 bytes each, unmasked from a server), then the
+            // answer to the Close
+            peer.stream.write_all(&[0x89, 0x00].repeat(PINGS)).unwrap();
+            peer.stream.write_all(&echo).unwrap();
+        });
+        let bound = 16 << 10;
+        let config = Config {
+            max_unread_bytes: bound,
+            ..Config::default()
+        };
+        let (mut ws, _) = connect(&url, &ClientOptions::new().config(config)).unwrap();
+        let info = ws.close(CloseCode::NORMAL, "").unwrap();
+        assert!(info.was_clean, "{info}");
+        let mut kept = 0usize;
+        loop {
+            match ws.read_event() {
+                Ok(Event::Ping(_)) => kept += 1,
+                Ok(Event::Closed(_)) | Err(_) => break,
+                Ok(other) => panic!("{other:?}"),
+            }
+        }
+        assert!(kept > 0, "none kept");
+        assert!(
+            kept * std::mem::size_of::<Event>() <= bound,
+            "{kept} Pings kept"
+        );
+        server.join().unwrap();
+    });
+}
+
 #[test]
 fn rfc6455_7_1_1_client_waits_for_the_servers_fin_then_closes() {
     bounded(Duration::from_secs(10), || {
