@@ -909,6 +909,13 @@ impl Inner {
     }
 
     fn push_event(&mut self, event: Event) {
+        if matches!(event, Event::Closed(_))
+            && let Some(holder) = &self.holder
+        {
+            // ended: the core retires its share of the budget (what it
+            // holds waits for the application, never evicted)
+            let _ = self.conn.budget_check(holder, now());
+        }
         if self.stream_alive {
             if matches!(event, Event::Message(_)) {
                 self.messages += 1;

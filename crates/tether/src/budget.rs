@@ -12,7 +12,7 @@
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::Waker;
 use std::sync::Mutex;
 
@@ -25,7 +25,7 @@ pub struct Budget {
     /// its limit.
     waiting: Mutex<Vec<Waker>>,
     /// Every holder's share (dead ones pruned as new ones come).
-    holders: Mutex<Vec<Weak<AtomicUsize>>>,
+    holders: Mutex<Vec<Weak<Share>>>,
 }
 
 impl Budget {
@@ -42,25 +42,30 @@ impl Budget {
     /// A share of this budget for one connection: what it charges is
     /// counted as its own too, and released when the holder is dropped.
     pub fn holder(self: &Arc<Self>) -> Holder {
-        let held = Arc::new(AtomicUsize::new(0));
+        let share = Arc::new(Share {
+            held: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+        });
         let mut holders = lock(&self.holders);
         if holders.len() == holders.capacity() {
             holders.retain(|h| h.strong_count() > 0);
         }
-        holders.push(Arc::downgrade(&held));
+        holders.push(Arc::downgrade(&share));
         drop(holders);
         Holder {
             budget: self.clone(),
-            held,
+            share,
         }
     }
 
-    /// The most any one holder holds now.
+    /// The most any one holder that may still be evicted holds now (not
+    /// counting retired ones: their connections ended).
     pub fn largest_share(&self) -> usize {
         lock(&self.holders)
             .iter()
             .filter_map(Weak::upgrade)
-            .map(|h| h.load(Ordering::Acquire))
+            .filter(|h| !h.retired.load(Ordering::Acquire))
+            .map(|h| h.held.load(Ordering::Acquire))
             .max()
             .unwrap_or(0)
     }
@@ -132,7 +137,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct Holder {
     budget: Arc<Budget>,
-    held: Arc<AtomicUsize>,
+    share: Arc<Share>,
+}
+
+/// What one connection holds, and whether it has ended.
+#[derive(Debug)]
+struct Share {
+    held: AtomicUsize,
+    retired: AtomicBool,
 }
 
 impl Holder {
@@ -143,12 +155,22 @@ impl Holder {
 
     /// Bytes this connection holds of the budget.
     pub fn held(&self) -> usize {
-        self.held.load(Ordering::Acquire)
+        self.share.held.load(Ordering::Acquire)
+    }
+
+    /// The connection ended ([`Connection::budget_check`](crate::Connection::budget_check)
+    /// says so): what it still holds waits for its application only, it
+    /// can no longer be evicted, and it no longer counts as the largest
+    /// share, so a live connection holding the most of the rest can be.
+    /// (A dead connection holding the most kept every other one from
+    /// being evicted, the budget spent until its application read on.)
+    pub fn retire(&self) {
+        self.share.retired.store(true, Ordering::Release);
     }
 
     /// Charges `bytes` (an event now waiting for the application).
     pub fn charge(&self, bytes: usize) {
-        self.held.fetch_add(bytes, Ordering::AcqRel);
+        self.share.held.fetch_add(bytes, Ordering::AcqRel);
         self.budget.charge(bytes);
     }
 
@@ -156,6 +178,7 @@ impl Holder {
     /// taken).
     pub fn release(&self, bytes: usize) {
         let before = self
+            .share
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
                 Some(h.saturating_sub(bytes))
@@ -167,7 +190,7 @@ impl Holder {
     /// Releases everything this connection holds (its unread events were
     /// dropped).
     pub fn release_all(&self) {
-        let held = self.held.swap(0, Ordering::AcqRel);
+        let held = self.share.held.swap(0, Ordering::AcqRel);
         self.budget.release(held);
     }
 
@@ -241,5 +264,25 @@ mod tests {
         }
         assert!(budget.holders.lock().unwrap().len() <= 64);
         assert_eq!(budget.used(), 0);
+    }
+
+    /// An ended connection's share still counts in what is used, but not
+    /// as the largest: the live connection holding the most of the rest is
+    /// the one to go (a dead one holding the most kept every live one from
+    /// being evicted while the budget stayed spent).
+    #[test]
+    fn a_retired_share_is_never_the_largest() {
+        let budget = Arc::new(Budget::new(100));
+        let dead = budget.holder();
+        let live = budget.holder();
+        dead.charge(90);
+        live.charge(20);
+        assert!(!live.is_largest());
+        dead.retire();
+        assert!(live.is_largest());
+        assert!(!budget.has_room());
+        assert_eq!(budget.largest_share(), 20);
+        drop(dead);
+        assert_eq!(budget.used(), 20);
     }
 }
