@@ -222,7 +222,8 @@ impl ReconnectingClient {
         let mut ws = match phase {
             Phase::Connected(ws) => ws,
             Phase::Connect { .. } => {
-                self.lifecycle(Lifecycle::Stopped(StopReason::ApplicationClosed));
+                let reason = self.reconnector.application_closed_while_down();
+                self.lifecycle(Lifecycle::Stopped(reason));
                 return Ok(());
             }
             Phase::Stopped => return Ok(()),

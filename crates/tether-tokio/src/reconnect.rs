@@ -561,7 +561,7 @@ async fn run(
                 emit(Lifecycle::Reconnecting { attempt, delay }).await;
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = close_rx.recv() => return StopReason::ApplicationClosed,
+                    _ = close_rx.recv() => return reconnector.application_closed_while_down(),
                 }
             }
             Decision::Stop(reason) => return reason,

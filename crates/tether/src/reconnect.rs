@@ -271,6 +271,15 @@ impl Reconnector {
         self.next(rng)
     }
 
+    /// The application asked to close while no connection is up (waiting
+    /// to reconnect): stop, whatever `after_application_close` says, since
+    /// that reconnects after closing a connection and there is none to
+    /// close. Every reconnecting client decides this here.
+    pub fn application_closed_while_down(&mut self) -> StopReason {
+        self.connected_at = None;
+        StopReason::ApplicationClosed
+    }
+
     fn reset_if_it_stayed_up(&mut self, now: Instant) {
         if let Some(up) = self.connected_at.take()
             && now.saturating_duration_since(up) >= self.policy.reset_after
@@ -370,6 +379,12 @@ mod tests {
             r.application_closed(now, &mut rng),
             Decision::Reconnect { attempt: 1, .. }
         ));
+        // with no connection up there is nothing to close and come back
+        // from: a close while waiting to reconnect stops either way
+        assert_eq!(
+            r.application_closed_while_down(),
+            StopReason::ApplicationClosed
+        );
     }
 
     /// A policy of no delay at all still spaces attempts: the cap is never
