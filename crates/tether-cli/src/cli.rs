@@ -123,8 +123,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) queue_bytes: u64,
 
-    /// Most clients connected at once; past it a new client gets HTTP 503
-    /// before any upgrade (counted and logged once per episode).
+    /// Most clients connected at once; past it a new client takes the slot
+    /// of the oldest unfinished handshake, and gets HTTP 503 before any
+    /// upgrade only when every slot holds an established connection
+    /// (counted and logged once per episode).
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
 

@@ -28,8 +28,9 @@
 //! assert_eq!(&frame.payload[..], b"Hello");
 //! ```
 #![no_std]
-// One audited `unsafe`: the call into the AVX2 copy of the masking loop,
-// after run-time detection (`mask::wide`). Everything else is safe code.
+// Audited `unsafe` only in the calls into the AVX2 copies of the masking
+// loops (`mask::wide::apply` and `copy`), after run-time detection.
+// Everything else is safe code.
 #![deny(unsafe_code)]
 
 // (`bytes` needs an allocator anyway; the decoder boxes its spare buffers)

@@ -8,8 +8,8 @@
 //! (SSE2 on x86_64, NEON on aarch64). With the `std` feature on x86_64 the
 //! same loops are also compiled with AVX2 enabled and chosen at run time
 //! when the CPU has it (`is_x86_feature_detected!`, cached by std), twice
-//! the width per instruction: the crate's one `unsafe` is the call into
-//! that copy, sound because the feature was detected first (see
+//! the width per instruction: the crate's only `unsafe` blocks are the two
+//! calls into those copies, sound because the feature was detected first (see
 //! [`wide`]; Miri runs the tests of this module in CI with AVX2 on and
 //! off).
 

@@ -442,8 +442,12 @@ impl ServerOptions {
     /// already holds some of it reads more (backpressure across the
     /// server; each is woken when room comes back). A connection holding
     /// none may always read, so one application that stops reading cannot
-    /// stall the others: the server holds at most the budget plus one
-    /// read's worth per connection. When it stays spent for
+    /// stall the others: what the server's applications have not taken is
+    /// at most the budget plus, per connection, one message (and one
+    /// read). Frames and messages still arriving are not charged: each
+    /// connection's own limits bound them (`Config::max_unread_bytes`
+    /// gives the whole formula), so what a server holds in all is the
+    /// budget plus that much per connection. When it stays spent for
     /// `Config::budget_timeout`, the connection holding the most is closed
     /// with 1013 (try again later) and its unread messages dropped
     /// (`Connection::budget_check` decides). Default none: each connection
@@ -457,7 +461,7 @@ impl ServerOptions {
     /// How long the opening handshake may take from `accept` on: the
     /// client's request read and our answer written. A TLS handshake run
     /// before `accept` (tokio-rustls' `TlsAcceptor`) is the caller's to
-    /// bound; `tether serve --tls` counts it in the same deadline. Sets
+    /// bound; `tether serve --tls-cert/--tls-key` counts it in the same deadline. Sets
     /// `Config::handshake_timeout` (default 10 s; `config()` after this
     /// replaces it).
     #[must_use]

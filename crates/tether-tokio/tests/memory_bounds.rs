@@ -85,8 +85,27 @@ fn serve_config() -> Config {
     }
 }
 
-/// The bound `Config::max_unread_bytes` documents, for `config`.
+/// The bound `Config::max_unread_bytes` documents, for `config` (buffers
+/// that grow by doubling counted at twice what they hold).
 fn documented_bound(config: &Config) -> usize {
+    64 * 1024
+        + 64 * 1024
+        + 2 * config.max_frame_size
+        + 2 * config.max_message_size
+        + 4 * config.max_unread_bytes
+        + 2 * config.max_message_size
+        + 2 * config.max_message_size
+        + tether::EVENT_BATCH * 200
+        + config.max_queued_output
+        + config.max_message_size
+        + 2 * config.max_pending_pongs
+        + (2 * config.max_frame_size).max(MIB)
+}
+
+/// The terms of [`documented_bound`] a client sending whole 16 MiB frames
+/// and never reading reaches, each once (no Close, no doubling past a
+/// frame's exact size): a tighter check for that case.
+fn whole_frames_bound(config: &Config) -> usize {
     64 * 1024
         + config.max_frame_size
         + config.max_message_size
@@ -161,7 +180,8 @@ fn rfc6455_10_4_a_client_that_never_reads_its_echoes_is_held_to_the_bound() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let config = serve_config();
-    let bound = documented_bound(&config);
+    let bound = whole_frames_bound(&config);
+    assert!(bound <= documented_bound(&config));
     let rt = runtime();
     let addr = echo_server(&rt, config);
     let mut tcp = raw_client(addr);
@@ -188,6 +208,51 @@ fn rfc6455_10_4_a_client_that_never_reads_its_echoes_is_held_to_the_bound() {
     );
     eprintln!(
         "16 MiB messages, echoes never read: {sent} taken, peak {} MiB (bound {} MiB)",
+        held / MIB,
+        bound / MIB
+    );
+    drop(tcp);
+    drop(rt);
+}
+
+/// The same client sending each 16 MiB message in fragments sized so
+/// that every buffer that doubles ends just past a power of two (4 MiB - 1,
+/// 4 MiB, 4 MiB, 4 MiB + 1): held to the documented bound, whose doubling
+/// terms this reaches.
+#[test]
+fn rfc6455_10_4_fragments_that_make_buffers_double_are_held_to_the_bound() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let config = serve_config();
+    let bound = documented_bound(&config);
+    let rt = runtime();
+    let addr = echo_server(&rt, config);
+    let mut tcp = raw_client(addr);
+    let mut message = client_frame(false, 0x2, 4 * MIB - 1);
+    message.extend(client_frame(false, 0x0, 4 * MIB));
+    message.extend(client_frame(false, 0x0, 4 * MIB));
+    message.extend(client_frame(true, 0x0, 4 * MIB + 1));
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    tcp.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sent = 0;
+    for _ in 0..40 {
+        if tcp.write_all(&message).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let held = PEAK.load(Ordering::Relaxed) - baseline;
+    assert!(sent < 40, "the server took all 640 MiB");
+    assert!(
+        held <= bound,
+        "the server held {} MiB at its peak; the documented bound is {} MiB",
+        held / MIB,
+        bound / MIB
+    );
+    eprintln!(
+        "16 MiB messages in doubling fragments, echoes never read: {sent} taken, peak {} MiB (bound {} MiB)",
         held / MIB,
         bound / MIB
     );

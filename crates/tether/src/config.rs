@@ -92,33 +92,46 @@ pub struct Config {
     /// Default 1 MiB.
     ///
     /// With these limits, what a connection holds for the peer is at most,
-    /// in bytes: the adapter's read buffer (64 KiB) + `max_frame_size` (a
-    /// frame arriving) + `max_message_size` (a message being assembled) +
-    /// 4 x `max_unread_bytes` + one read (64 KiB in both adapters: what
-    /// waits undecoded behind a full batch of events is at most one read) +
-    /// [`EVENT_BATCH`](crate::EVENT_BATCH) x 40 (20 KiB: the events of that
-    /// read the connection queued and the adapter has not taken) +
-    /// `max_message_size` (received, not yet taken: a message split off the
-    /// buffer it was read into keeps all of that buffer alive (one small
-    /// enough to be held inline, `Payload`, is copied out and keeps
-    /// nothing), so such
-    /// buffers are kept only while the messages queued since each was new
-    /// weigh at least half of it, and the messages are copied out
-    /// otherwise; a message's own buffer is at most twice its size; the
-    /// buffer of the oldest messages, partly taken, is the one read) +
-    /// `max_queued_output` + `max_message_size` (our output; one message is
-    /// always accepted) + 2 x `max_pending_pongs` (owed, and in the
-    /// output) + the frame decoder's spare
-    /// buffers (allocations of received frames the application has
-    /// dropped, kept for reuse: at most the larger of 1 MiB and two frame
-    /// buffers, 2 x `max_frame_size`), plus the permessage-deflate
-    /// contexts when negotiated; idle, a connection keeps at most two
-    /// spare frame buffers of [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX).
-    /// `tether serve`'s defaults (16 MiB messages and frames) make that
-    /// 116 MiB for the worst client: one that sends 16 MiB messages and
-    /// never reads the echoes peaked at 64 MiB in the tokio adapter's
-    /// allocation-counting test (`tests/memory_bounds.rs`), where the
-    /// read-ahead by message count held 1 GiB and more.
+    /// in bytes (buffers that grow by doubling counted at twice what they
+    /// hold):
+    /// - the adapter's read buffer (64 KiB) and one read more (64 KiB in
+    ///   both adapters: what waits undecoded behind a full batch of events
+    ///   is at most one read);
+    /// - 2 x `max_frame_size`: a frame arriving (its buffer reserved up to
+    ///   1 MiB at first, then doubling);
+    /// - 2 x `max_message_size`: a message being assembled;
+    /// - 4 x `max_unread_bytes` + 2 x `max_message_size`: received, not yet
+    ///   taken (one message always gets through; a message split off the
+    ///   buffer it was read into keeps all of that buffer alive, so such
+    ///   buffers are kept only while the messages queued since each was
+    ///   new weigh at least half of it, and the messages are copied out
+    ///   otherwise (one small enough to be held inline, `Payload`, is
+    ///   copied and keeps nothing); a message's own buffer is at most twice
+    ///   its size);
+    /// - 2 x `max_message_size` more after our Close: messages read past
+    ///   the bound on the way to the peer's answer
+    ///   ([`Connection::keeps_after_close`](crate::Connection::keeps_after_close));
+    /// - [`EVENT_BATCH`](crate::EVENT_BATCH) x 200 (100 KiB): the events of
+    ///   one read that the connection queued and the adapter has not taken,
+    ///   40 bytes a slot and a Ping's or Pong's payload (up to 125 bytes) in
+    ///   an allocation of its own;
+    /// - `max_queued_output` + `max_message_size`: our output (one message
+    ///   is always accepted), + 2 x `max_pending_pongs` (owed, and in the
+    ///   output);
+    /// - the frame decoder's spare buffers (allocations of received frames
+    ///   the application has dropped, kept for reuse): at most the larger
+    ///   of 1 MiB and 2 x `max_frame_size`;
+    /// - the permessage-deflate contexts when negotiated (about 450 KiB
+    ///   at 15-bit windows, README).
+    ///
+    /// Idle, a connection keeps at most two spare frame buffers of
+    /// [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX). `tether serve`'s
+    /// defaults (16 MiB messages and frames) make that 196 MiB for the
+    /// worst client; one that sends 16 MiB messages and never reads the
+    /// echoes peaked at 64 MiB in the tokio adapter's allocation-counting
+    /// test (`tests/memory_bounds.rs`; where the read-ahead by message
+    /// count held 1 GiB and more), 128 MiB when each message came in
+    /// fragments sized to make every doubling buffer double.
     pub max_unread_bytes: usize,
     /// How long to wait for the peer's Close after sending ours before
     /// aborting (final close 1006); how long the peer's Close, or a
@@ -148,7 +161,7 @@ pub struct Config {
     /// server, as one deadline from
     /// the connection handed to the adapter to the 101 written, a TLS
     /// handshake the adapter runs on the way included (the blocking
-    /// adapter's TLS stream, `tether serve --tls`). Past it the handshake
+    /// adapter's TLS stream, `tether serve --tls-cert/--tls-key`). Past it the handshake
     /// fails with `HandshakeError::Timeout`. Every adapter applies it the
     /// same way. Default 10 s.
     pub handshake_timeout: Duration,
