@@ -260,7 +260,8 @@ impl Owned {
         Poll::Pending
     }
 
-    /// Closes with 1000 and drives to the end (`Sink::poll_close`).
+    /// Closes with 1000 and drives to the end (`Sink::poll_close`); an
+    /// error when output sent before was given up instead of written.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.sink_closed {
             return Poll::Ready(Ok(()));
@@ -272,6 +273,12 @@ impl Owned {
         }
         // done: later calls return at once and send no second Close
         self.sink_closed = true;
+        // what was sent but given up never went out: not a close that
+        // flushed (as `poll_flush` says)
+        let inner = self.inner();
+        if inner.discarded {
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
         Poll::Ready(Ok(()))
     }
 

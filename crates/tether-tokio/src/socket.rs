@@ -600,7 +600,13 @@ impl Sink<Message> for WsSink {
             return Poll::Pending;
         }
         // done: later calls return at once and send no second Close
-        self.shared.lock().sink = SinkState::Closed;
+        let mut inner = self.shared.lock();
+        inner.sink = SinkState::Closed;
+        // what was sent but given up never went out: not a close that
+        // flushed (as `poll_flush` says)
+        if inner.discarded {
+            return Poll::Ready(Err(Error::Closed(inner.final_info())));
+        }
         Poll::Ready(Ok(()))
     }
 }

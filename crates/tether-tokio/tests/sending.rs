@@ -163,3 +163,39 @@ async fn flush_fails_when_queued_output_was_discarded() {
         ws.close_info()
     );
 }
+
+/// `Sink::close` "flushes and closes": with megabytes fed to a peer that
+/// never reads, the close timeout gives the output up, and the close
+/// fails saying how the connection ended (it said `Ok(())`, while the same
+/// state made `poll_flush` fail), with either driver.
+#[tokio::test]
+async fn sink_close_fails_when_queued_output_was_given_up() {
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            // reads nothing, holds the connection open
+            let peer = RawPeer::accept(&listener).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(peer);
+        });
+        let options = ClientOptions::new()
+            .driver(driver)
+            .config(Config {
+                max_queued_output: 64 << 20,
+                close_timeout: Duration::from_millis(300),
+                ..Config::default()
+            });
+        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        SinkExt::feed(&mut ws, Message::binary(vec![1u8; 32 << 20]))
+            .await
+            .unwrap();
+        let closed = within(SinkExt::close(&mut ws)).await;
+        match closed {
+            Err(tether_tokio::Error::Closed(Some(info))) => {
+                assert!(!info.was_clean, "{driver:?}: {info:?}");
+            }
+            other => panic!("{driver:?}: close said {other:?} for 32 MiB never written"),
+        }
+        server.abort();
+    }
+}
