@@ -239,7 +239,10 @@ impl Owned {
 
     /// Queues a message without writing (`Sink::start_send`).
     pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
-        self.inner().conn.send(message).map_err(Error::Misuse)
+        let inner = self.inner();
+        // after the end, the same error as `send` and `poll_ready`
+        crate::socket::check(inner, "send")?;
+        inner.conn.send(message).map_err(Error::Misuse)
     }
 
     /// Writes until everything sent so far reached the transport.

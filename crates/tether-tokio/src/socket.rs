@@ -155,6 +155,14 @@ impl WebSocket {
     /// received messages wait unread (then the answers go out together at
     /// the next read).
     ///
+    /// Cancelling it (a `select!` branch, a timeout) while it waits for
+    /// room sends nothing; once the message is queued it goes out whatever
+    /// happens to the future. With `Driver::Shared` the future completes as
+    /// the message is queued; with `Driver::Owner` it may then still wait
+    /// for the write, so a timeout around it can fire for a message that
+    /// goes out: do not send it again on a timeout (wait for room with
+    /// `poll_ready`, or for the write with `flush`, if that matters).
+    ///
     /// # Errors
     /// [`Error::Closed`] once the connection has ended, or the core's
     /// refusal of the previous operation.
@@ -555,6 +563,8 @@ impl Sink<Message> for WsSink {
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         let mut inner = self.shared.lock();
+        // after the end, the same error as `send` and `poll_ready`
+        check(&mut inner, "send")?;
         let was_idle = !inner.conn.has_output();
         inner.conn.send(item).map_err(Error::Misuse)?;
         // poll_flush writes; until the application calls it, the background

@@ -178,13 +178,11 @@ async fn sink_close_fails_when_queued_output_was_given_up() {
             tokio::time::sleep(Duration::from_secs(5)).await;
             drop(peer);
         });
-        let options = ClientOptions::new()
-            .driver(driver)
-            .config(Config {
-                max_queued_output: 64 << 20,
-                close_timeout: Duration::from_millis(300),
-                ..Config::default()
-            });
+        let options = ClientOptions::new().driver(driver).config(Config {
+            max_queued_output: 64 << 20,
+            close_timeout: Duration::from_millis(300),
+            ..Config::default()
+        });
         let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
         SinkExt::feed(&mut ws, Message::binary(vec![1u8; 32 << 20]))
             .await
@@ -197,5 +195,36 @@ async fn sink_close_fails_when_queued_output_was_given_up() {
             other => panic!("{driver:?}: close said {other:?} for 32 MiB never written"),
         }
         server.abort();
+    }
+}
+
+/// After the end, `Sink::start_send` fails as `send` and `poll_ready` do,
+/// with `Error::Closed` and how the connection ended (it said
+/// `Misuse(InvalidState)`, so code matching `Closed` to see the end missed
+/// it), with either driver.
+#[tokio::test]
+async fn start_send_after_the_end_says_closed_as_send_does() {
+    use futures_util::Sink;
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let mut ws = accept_one(&listener, &tether_tokio::ServerOptions::new()).await;
+            ws.close(tether::CloseCode::NORMAL, "bye").await.unwrap();
+        });
+        let options = ClientOptions::new().driver(driver);
+        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        use futures_util::StreamExt;
+        while within(ws.next()).await.is_some() {}
+        within(server).await.unwrap();
+        let sent = ws.send(Message::text("late")).await;
+        assert!(
+            matches!(sent, Err(tether_tokio::Error::Closed(Some(_)))),
+            "{driver:?}: {sent:?}"
+        );
+        let started = std::pin::Pin::new(&mut ws).start_send(Message::text("late"));
+        assert!(
+            matches!(started, Err(tether_tokio::Error::Closed(Some(ref info))) if info.reason == "bye"),
+            "{driver:?}: {started:?}"
+        );
     }
 }
