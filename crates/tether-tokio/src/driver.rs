@@ -164,6 +164,9 @@ enum Phase {
     /// Nothing more is written either: a write failed, or the core gave up
     /// our last bytes (the peer took nothing until the drain deadline).
     OutputGone,
+    /// The transport was shut down when the core said; the end waits to
+    /// be delivered behind received items the application has not read.
+    Shut,
     /// The transport was shut down and the end delivered: nothing moves.
     Finished,
 }
@@ -639,6 +642,19 @@ impl Inner {
         // unflushed (a TLS record) are not waited for, so the final event
         // is not held back behind a peer that takes nothing
         self.enter(Phase::OutputGone);
+    }
+
+    /// Shuts the transport down now if the core says it should be closed
+    /// (after an abort, for an owner that may not poll again soon): one
+    /// try, as the end step makes it, not waited for (a TLS close_notify
+    /// that would wait is left, as after any abort).
+    pub(crate) fn shut_now(&mut self) {
+        if self.phase < Phase::Shut && self.conn.should_close_transport() && !self.output_pending()
+        {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+            self.enter(Phase::Shut);
+        }
     }
 
     /// Writes what a send just queued, without a whole drive, when
@@ -1377,19 +1393,28 @@ impl Inner {
     /// longer waiting for the server to close first): the final event
     /// delivered, the transport shut down.
     fn step_end(&mut self, cx: &mut Context<'_>) -> End {
-        if !(self.conn.should_close_transport() && !self.output_pending() && self.held.is_none()) {
+        if !(self.conn.should_close_transport() && !self.output_pending()) {
             return End::Running;
         }
-        if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
-            // a transport whose shutdown writes (TLS's close_notify) to a
-            // peer that takes nothing: once nothing more may be written (an
-            // abort, a failed write, our last bytes given up) or the core's
-            // drain deadline passed, the end does not wait for it (the
-            // transport is closed when the connection is dropped)
-            if self.phase < Phase::OutputGone && !self.conn.writing_over() {
-                return End::ShutdownPending;
+        if self.phase < Phase::Shut {
+            if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+                // a transport whose shutdown writes (TLS's close_notify) to
+                // a peer that takes nothing: once nothing more may be
+                // written (an abort, a failed write, our last bytes given
+                // up) or the core's drain deadline passed, the end does not
+                // wait for it (the transport is closed when the connection
+                // is dropped)
+                if self.phase < Phase::OutputGone && !self.conn.writing_over() {
+                    return End::ShutdownPending;
+                }
+                tracing::debug!("the transport's shutdown would wait; ending without it");
             }
-            tracing::debug!("the transport's shutdown would wait; ending without it");
+            self.enter(Phase::Shut);
+        }
+        if self.held.is_some() {
+            // the transport is closed when the core says, whatever the
+            // application reads; the final event follows what waits for it
+            return End::Running;
         }
         tracing::debug!(close = ?self.conn.close_info(), "connection ended");
         self.enter(Phase::Finished);

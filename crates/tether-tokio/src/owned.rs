@@ -95,7 +95,11 @@ impl Owned {
     /// Ends the connection at once; the next `next()` (or the drop) shuts
     /// the transport down.
     pub(crate) fn abort(&mut self) {
-        self.inner().abort("aborted by the application");
+        let inner = self.inner();
+        inner.abort("aborted by the application");
+        // the transport closes now, as the shared driver's background task
+        // closes it, not at the owner's next poll
+        inner.shut_now();
     }
 
     /// The next event: what is already queued, else a drive (reading,

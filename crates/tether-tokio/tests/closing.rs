@@ -639,3 +639,53 @@ async fn an_operation_refused_while_closing_names_itself_and_the_state() {
     ws.abort();
     server.abort();
 }
+
+/// An abort closes the transport when the core says, whatever the
+/// application reads: with the read-ahead full and a message waiting for
+/// room, the peer sees the end at once, and the application still gets
+/// the messages read before and then the end when it reads. The
+/// transport stayed open until the application read (the end waited
+/// behind the message; with `Driver::Owner`, until its next poll).
+#[tokio::test]
+async fn rfc6455_7_1_1_an_abort_closes_the_transport_behind_an_unread_backlog() {
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let (listener, url) = listener().await;
+        let (eof_tx, eof_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let mut peer = RawPeer::accept(&listener).await;
+            for _ in 0..20 {
+                peer.send(OpCode::Text, &[b'x'; 1024]).await;
+            }
+            // read until the end: the client's abort sends no Close
+            while peer.frame().await.is_some() {}
+            let _ = eof_tx.send(());
+        });
+        let options = ClientOptions::new().driver(driver).config(Config {
+            max_unread_bytes: 4 << 10,
+            ..Config::default()
+        });
+        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        // the read-ahead fills while the application reads nothing
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ws.abort();
+        within_secs(3, eof_rx)
+            .await
+            .unwrap_or_else(|| panic!("{driver:?}: the transport stayed open"))
+            .unwrap();
+        let mut messages = 0;
+        let mut end = None;
+        while let Some(item) = within(ws.next()).await {
+            match item {
+                Ok(_) => messages += 1,
+                Err(e) => end = Some(e),
+            }
+        }
+        // the shared driver read ahead while nobody polled; the owner's
+        // connection reads only when polled, so it had read nothing
+        if driver == tether_tokio::Driver::Shared {
+            assert!(messages > 0, "{driver:?}");
+        }
+        assert!(end.is_some(), "{driver:?}: no end reported");
+        within(server).await.unwrap();
+    }
+}
