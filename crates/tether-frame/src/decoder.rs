@@ -459,6 +459,14 @@ impl FrameDecoder {
         self.spares.as_ref().map_or(0, |s| s.total())
     }
 
+    /// Drops the frame whose payload is still arriving, freeing its buffer
+    /// (its connection ended: nothing more is decoded).
+    pub fn discard_pending(&mut self) {
+        self.pending = None;
+        self.pending_alloc = 0;
+        self.unmasked = 0;
+    }
+
     /// The header of the frame whose payload is still arriving, if any.
     pub fn pending_header(&self) -> Option<&FrameHeader> {
         self.pending.as_ref().map(|(h, _)| h)

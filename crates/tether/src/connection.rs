@@ -1960,6 +1960,9 @@ impl Connection {
         a.events.push(Event::Closed(info));
         a.input.clear();
         a.incoming = None;
+        // a frame still arriving will not: its buffer (up to 1 MiB is
+        // reserved from a header alone) goes now, not with the connection
+        a.decoder.discard_pending();
         a.sending = None;
         a.pending_pongs.clear();
         a.pending_pong_bytes = 0;

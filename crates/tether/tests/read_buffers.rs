@@ -410,3 +410,27 @@ fn rfc6455_10_4_the_event_queue_holds_one_batch_of_tiny_frames() {
         assert_eq!(count, wire.len() / one.len());
     }
 }
+
+/// A frame still arriving when the connection ends gives its buffer back
+/// at once (up to 1 MiB is reserved from its header alone): an ended
+/// connection an application still holds keeps none of it. It was kept
+/// until the connection was dropped.
+#[test]
+fn rfc6455_7_1_5_a_frame_cut_off_by_the_end_gives_its_buffer_back() {
+    let _serial = serial();
+    let now = Instant::now();
+    let mut conn = Connection::new(Role::Server, Config::default(), now);
+    let whole = frame(Role::Server, BINARY, &vec![7u8; 4 << 20]);
+    let before = CURRENT.load(Ordering::Relaxed);
+    conn.receive(now, &whole[..64 * 1024]).unwrap();
+    let arriving = CURRENT.load(Ordering::Relaxed).saturating_sub(before);
+    assert!(arriving >= 1 << 20, "reserved {arriving} bytes");
+    conn.receive_eof();
+    let mut unread = VecDeque::new();
+    take_all(&mut conn, &mut unread);
+    assert!(matches!(unread.back(), Some(Event::Closed(_))));
+    // what is left: the event queue and a read's worth of input buffer,
+    // freed once idle as any connection's
+    let after = CURRENT.load(Ordering::Relaxed).saturating_sub(before);
+    assert!(after < 128 * 1024, "still held once ended: {after} bytes");
+}
