@@ -1393,7 +1393,7 @@ impl Inner {
     /// longer waiting for the server to close first): the final event
     /// delivered, the transport shut down.
     fn step_end(&mut self, cx: &mut Context<'_>) -> End {
-        if !(self.conn.should_close_transport() && !self.output_pending()) {
+        if !self.conn.should_close_transport() || self.output_pending() {
             return End::Running;
         }
         if self.phase < Phase::Shut {
