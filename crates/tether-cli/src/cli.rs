@@ -399,7 +399,8 @@ pub(crate) struct ConnectionArgs {
 
     /// Largest message accepted, in bytes; a bigger one closes the
     /// connection with 1009 (message too big). Default 64 MiB for
-    /// `connect`, 16 MiB for `serve`.
+    /// `connect`, 16 MiB for `serve`. `connect` also sends no stdin line
+    /// longer than this (it is reported and skipped, exit status 1).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_message: Option<u64>,
 

@@ -181,7 +181,11 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         let (tx, rx) = mpsc::channel(ECHO_QUEUE);
         (Some(tx), Source::Echo(rx))
     } else {
-        (None, Source::Stdin(BufReader::new(tokio::io::stdin())))
+        let longest = args.config().max_message_size;
+        (
+            None,
+            Source::Stdin(BufReader::new(tokio::io::stdin()), longest),
+        )
     };
     let writer = tokio::spawn(write(
         sink,
@@ -322,8 +326,10 @@ pub(crate) fn print_line(line: &str) -> std::io::Result<()> {
 
 /// Where the writer's messages come from.
 pub(crate) enum Source {
-    /// Each line a text message (without its `\n` or `\r\n`).
-    Stdin(BufReader<Stdin>),
+    /// Each line a text message (without its `\n` or `\r\n`), of at most
+    /// the given bytes (the connection's `max_message_size`): a longer
+    /// one is reported and skipped, never held whole.
+    Stdin(BufReader<Stdin>, usize),
     /// Messages to send back, from the reader, each with a signal that it
     /// was sent.
     Echo(mpsc::Receiver<(Message, oneshot::Sender<()>)>),
@@ -408,6 +414,35 @@ async fn write(
     }
 }
 
+/// Reads one line of `input`, through its `\n`, into `line`, keeping at
+/// most `longest + 2` bytes of it (enough to tell it is too long, with its
+/// `\r\n`): a line of any length costs no more memory. Returns how many
+/// bytes the line had (0 at the end of input).
+async fn read_line_capped(
+    input: &mut BufReader<Stdin>,
+    line: &mut Vec<u8>,
+    longest: usize,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = input.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (end, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = longest.saturating_add(2).saturating_sub(line.len());
+        line.extend_from_slice(&buf[..end.min(room)]);
+        input.consume(end);
+        total += end;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
 /// The next message to send (with the signal to give once it is sent, for
 /// an echo); `None` when the source has ended.
 pub(crate) async fn next_message(
@@ -416,21 +451,28 @@ pub(crate) async fn next_message(
     line_number: &mut u64,
     failed: &AtomicBool,
 ) -> Option<(Message, Option<oneshot::Sender<()>>)> {
-    let input = match source {
+    let (input, longest) = match source {
         Source::Echo(rx) => return rx.recv().await.map(|(m, sent)| (m, Some(sent))),
-        Source::Stdin(input) => input,
+        Source::Stdin(input, longest) => (input, *longest),
     };
     loop {
         line.clear();
-        match input.read_until(b'\n', line).await {
+        match read_line_capped(input, line, longest).await {
             Ok(0) => return None,
-            Ok(_) => {
+            Ok(total) => {
                 *line_number += 1;
                 if line.last() == Some(&b'\n') {
                     line.pop();
                     if line.last() == Some(&b'\r') {
                         line.pop();
                     }
+                }
+                if line.len() > longest {
+                    eprintln!(
+                        "tether: line {line_number} of stdin is {total} bytes, over the {longest}-byte message limit (--max-message); not sent"
+                    );
+                    failed.store(true, Ordering::Relaxed);
+                    continue;
                 }
                 match std::str::from_utf8(line) {
                     Ok(text) => return Some((Message::text(text), None)),

@@ -106,15 +106,24 @@ pub(crate) fn with_alpn_h2(config: &Arc<rustls::ServerConfig>) -> Arc<rustls::Se
     Arc::new(config)
 }
 
-/// Serves every WebSocket of one HTTP/2 connection until it ends. On
+/// Serves every WebSocket of one HTTP/2 connection, `first` (the one its
+/// handshake ended with) and the rest, until it ends. On
 /// shutdown it asks the client to open no more (GOAWAY) and keeps driving
 /// the connection while its WebSockets close.
 pub(crate) async fn serve(
     mut server: Http2Server<Box<dyn Io>>,
+    first: (WebSocket, tether::handshake::Request),
     peer: SocketAddr,
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    {
+        let (ws, request) = first;
+        let (hub, shutdown) = (hub.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            serve_socket(ws, &request, peer, hub, shutdown).await;
+        });
+    }
     let mut going_away = false;
     loop {
         let next = tokio::select! {

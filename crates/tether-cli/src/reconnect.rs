@@ -69,7 +69,8 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         // a URL no attempt could reach: as `tether connect` without --reconnect
         Err(e) => return exit::not_connected(&args.url, &e),
     };
-    let mut lines = (!args.echo).then(|| read_stdin(failed.clone()));
+    let longest = args.config().max_message_size;
+    let mut lines = (!args.echo).then(|| read_stdin(failed.clone(), longest));
     let mut s = Session::default();
     let mut stdout_open = true;
     let mut interrupted = false;
@@ -301,10 +302,10 @@ fn refusal(
 /// Reads stdin on its own task: each line (numbered from 1) a text
 /// message; the channel closes at the end of stdin. Lines that are not
 /// UTF-8 are reported and skipped (and mark the session failed).
-fn read_stdin(failed: Arc<AtomicBool>) -> mpsc::Receiver<(u64, Message)> {
+fn read_stdin(failed: Arc<AtomicBool>, longest: usize) -> mpsc::Receiver<(u64, Message)> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        let mut source = Source::Stdin(BufReader::new(tokio::io::stdin()));
+        let mut source = Source::Stdin(BufReader::new(tokio::io::stdin()), longest);
         let mut line = Vec::new();
         let mut number = 0u64;
         while let Some((message, _)) =

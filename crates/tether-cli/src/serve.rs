@@ -290,7 +290,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 /// HTTP/2 connection carrying any number.
 enum Accepted {
     Http1(WebSocket, Request),
-    Http2(Box<tether_tokio::http2::Http2Server<Box<dyn Io>>>),
+    /// An HTTP/2 connection and its first WebSocket.
+    Http2(
+        Box<tether_tokio::http2::Http2Server<Box<dyn Io>>>,
+        WebSocket,
+        Request,
+    ),
 }
 
 /// One connection: handshake, then echo or broadcast until it ends (over
@@ -335,8 +340,25 @@ async fn connection(
             }
         };
         if h2 {
-            let server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
-            return Ok(Accepted::Http2(Box::new(server)));
+            // its handshake ends with its first WebSocket, within the same
+            // deadline: a connection that opens none holds its slot only
+            // as an unfinished handshake (it took an established slot for
+            // good before, so prefaces alone filled --max-connections)
+            let mut server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
+            loop {
+                match server.accept().await {
+                    Some(Ok((ws, request))) => {
+                        return Ok(Accepted::Http2(Box::new(server), ws, request));
+                    }
+                    Some(Err(e)) => tracing::info!(%peer, "HTTP/2: {e}"),
+                    None => {
+                        return Err(tether_tokio::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the HTTP/2 connection ended before its first WebSocket",
+                        )));
+                    }
+                }
+            }
         }
         // the slot counts as established before the 101 leaves: a client
         // that has its 101 must never be displaced as an unfinished
@@ -382,8 +404,15 @@ async fn connection(
         Accepted::Http1(ws, request) => serve_socket(ws, &request, peer, hub, shutdown).await,
         // on the heap: the HTTP/2 connection's state would otherwise size
         // every connection's task
-        Accepted::Http2(server) => {
-            Box::pin(crate::http2::serve(*server, peer, hub, shutdown)).await
+        Accepted::Http2(server, ws, request) => {
+            Box::pin(crate::http2::serve(
+                *server,
+                (ws, request),
+                peer,
+                hub,
+                shutdown,
+            ))
+            .await
         }
     }
 }

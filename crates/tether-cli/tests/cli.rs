@@ -929,3 +929,85 @@ async fn connect_verbose_shows_our_own_keepalive_frames() {
     assert!(stderr.contains("KeepAlivePong"), "{stderr}");
     assert!(stderr.contains("1008"), "{stderr}");
 }
+
+/// A stdin line longer than `--max-message` is reported and not sent, and
+/// never held whole (a line without end, `< /dev/zero`, grew the client's
+/// memory until it was killed); the lines around it go out, and the exit
+/// status says a line was not sent.
+#[tokio::test]
+async fn connect_skips_a_line_over_the_message_limit() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&["connect", "--max-message", "16", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let mut input = b"short\n".to_vec();
+    input.extend(vec![b'x'; 100_000]);
+    input.extend(b"\nafter\n");
+    // more than a pipe holds: written while the client connects
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+    });
+    let mut ws = accept(&listener).await;
+    assert_eq!(next(&mut ws).await, Message::text("short"));
+    assert_eq!(next(&mut ws).await, Message::text("after"));
+    assert!(within("the close", ws.next()).await.is_none());
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        text(&output.stderr)
+            .contains("line 2 of stdin is 100001 bytes, over the 16-byte message limit"),
+        "{}",
+        describe(&output)
+    );
+    writer.await.unwrap();
+}
+
+/// An HTTP/2 connection (prior knowledge) that opens no WebSocket holds
+/// its `--max-connections` slot only as an unfinished handshake: a real
+/// client gets in by displacing it. Its handshake ended with HTTP/2's own,
+/// so prefaces alone took every slot for good and every later client got
+/// a 503.
+#[tokio::test]
+async fn serve_http2_connections_without_a_websocket_give_way_at_max_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[
+        "--http2",
+        "--max-connections",
+        "1",
+        "--handshake-timeout",
+        "60",
+    ])
+    .await;
+    let addr = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_string();
+    // the preface and an empty SETTINGS, then nothing
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    idle.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut ws = connect(&server.url).await;
+    ws.send(Message::text("in")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("in"));
+    // the idle one was closed to make room
+    let mut buf = vec![0u8; 4096];
+    let closed = within("the idle HTTP/2 connection closed", async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let () = closed;
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}
