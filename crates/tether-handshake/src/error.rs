@@ -553,7 +553,7 @@ fn status_hint(f: &mut fmt::Formatter<'_>, status: u16, headers: &Headers) -> fm
                 Some(v) if !speaks_13 => {
                     write!(f, ": the server speaks WebSocket version {}, we speak 13", snippet(v))
                 }
-                _ if headers.list_contains("upgrade", "websocket") => f.write_str(
+                _ if speaks_13 || headers.list_contains("upgrade", "websocket") => f.write_str(
                     ": the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
                 ),
                 _ => f.write_str(": the server wants another protocol"),

@@ -846,8 +846,9 @@ pub enum EnvProxy {
 /// (`secure` false) or `wss://` URL to `host`:`port`, as curl reads them:
 /// `https_proxy`/`HTTPS_PROXY` for `wss://`, `http_proxy`/`HTTP_PROXY` for
 /// `ws://` (curl reads only the lower-case one; we accept both, lower case
-/// first, but only the lower-case one when `REQUEST_METHOD` is set, as Go
-/// does: under CGI a request's `Proxy:` header becomes `HTTP_PROXY`, the
+/// first, but neither when `REQUEST_METHOD` is set, as Go refuses them:
+/// under CGI a request's `Proxy:` header becomes `HTTP_PROXY`, and on
+/// Windows, whose variable names ignore case, `http_proxy` too, the
 /// "httpoxy" hole), then `all_proxy`/`ALL_PROXY`; an empty value is unset.
 /// `no_proxy`/`NO_PROXY` is a list separated by commas or spaces: `*`
 /// exempts every host; an entry exempts the host itself and its
@@ -874,9 +875,10 @@ pub fn proxy_from_env(
     let scheme_vars: &[&'static str] = if secure {
         &["https_proxy", "HTTPS_PROXY"]
     } else if env("REQUEST_METHOD").is_some() {
-        // a CGI program: a request's `Proxy:` header arrives as
-        // HTTP_PROXY ("httpoxy", CVE-2016-5385), so it is not a setting
-        &["http_proxy"]
+        // a CGI program: a request's `Proxy:` header arrives as HTTP_PROXY
+        // ("httpoxy", CVE-2016-5385), and where variable names ignore case
+        // (Windows) as http_proxy too: neither is a setting there
+        &[]
     } else {
         &["http_proxy", "HTTP_PROXY"]
     };

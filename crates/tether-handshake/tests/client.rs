@@ -262,6 +262,10 @@ fn rfc6455_4_1_other_statuses_name_the_likely_cause() {
             "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
         ),
         (
+            b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
+        ),
+        (
             b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: h2c\r\n\r\n",
             "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants another protocol",
         ),

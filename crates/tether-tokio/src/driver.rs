@@ -646,14 +646,16 @@ impl Inner {
 
     /// Shuts the transport down now if the core says it should be closed
     /// (after an abort, for an owner that may not poll again soon): one
-    /// try, as the end step makes it, not waited for (a TLS close_notify
-    /// that would wait is left, as after any abort).
+    /// try, as the end step makes it; a shutdown that would wait (a TLS
+    /// close_notify behind a full socket) is tried again by the owner's
+    /// next drive, with its waker.
     pub(crate) fn shut_now(&mut self) {
         if self.phase < Phase::Shut && self.conn.should_close_transport() && !self.output_pending()
         {
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
-            self.enter(Phase::Shut);
+            if Pin::new(&mut self.io).poll_shutdown(&mut cx).is_ready() {
+                self.enter(Phase::Shut);
+            }
         }
     }
 

@@ -632,9 +632,10 @@ pub struct Http3Server {
     connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
     remote: SocketAddr,
     options: ServerOptions,
-    /// The connection failed and its error was returned: every later
-    /// `accept` is `None` (h3 returns the same error again at once, so a
-    /// loop calling `accept` until `None` would spin).
+    /// The connection failed and its error was returned: it is not asked
+    /// again (h3 returns the same error at once, so a loop calling
+    /// `accept` until `None` would spin); streams still resolving come
+    /// out, then `None`.
     failed: bool,
     /// The connection opens no more streams (it ended, or went away).
     accept_ended: bool,
@@ -706,7 +707,8 @@ impl Http3Server {
     /// [`Error::Handshake`] for a stream whose request was refused (its
     /// refusal was sent; the connection goes on) or whose request did not
     /// arrive within `Config::handshake_timeout`, [`Error::Io`] when the
-    /// connection failed (once: every later call is `None`).
+    /// connection failed (once; later calls return what its streams
+    /// waiting for their HEADERS come to, then `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
     }

@@ -92,8 +92,9 @@ impl Owned {
         held.inner.final_info()
     }
 
-    /// Ends the connection at once; the next `next()` (or the drop) shuts
-    /// the transport down.
+    /// Ends the connection at once and shuts the transport down now
+    /// ([`Inner::shut_now`]; a shutdown that would wait is finished by the
+    /// next drive).
     pub(crate) fn abort(&mut self) {
         let inner = self.inner();
         inner.abort("aborted by the application");

@@ -688,7 +688,8 @@ struct Progress<'a> {
 /// the output against the message-size limit and the turn, so that a
 /// message of empty final blocks (2 bytes each on the wire) can neither
 /// hold a thread past its turn nor make the work per byte received
-/// unbounded: at most `max_message_size` (and one restart) of output and
+/// unbounded: at most `max_message_size` (at least 1 MiB, so a small
+/// limit still allows a few restarts) and one restart of output and
 /// restarts together. The restart at the end of a message counts toward
 /// the turn only.
 const STREAM_RESTART_COST: usize = 64 << 10;
@@ -788,11 +789,12 @@ fn inflate_some(
             // more blocks follow: a new stream, ended by a sync flush
             // (one restart beyond the limit, so a message of any allowed
             // size may end one stream and go on in another)
-            if out.len().saturating_add(*overhead) > max.saturating_add(STREAM_RESTART_COST) {
+            let most = max.max(16 * STREAM_RESTART_COST);
+            if out.len().saturating_add(*overhead) > most.saturating_add(STREAM_RESTART_COST) {
                 return Err(ExtensionError {
                     code: CloseCode::MESSAGE_TOO_BIG,
                     reason: format!(
-                        "message over {max} bytes of inflating work (its output and {} KiB for each final block it goes on past)",
+                        "message over {most} bytes of inflating work (its output and {} KiB for each final block it goes on past)",
                         STREAM_RESTART_COST >> 10
                     ),
                 });

@@ -30,7 +30,9 @@ pub const MIN_DELAY_CAP: Duration = Duration::from_millis(10);
 pub struct ReconnectPolicy {
     /// The cap of the first retry's delay. Default 500 ms.
     pub initial_delay: Duration,
-    /// The largest delay. Default 30 s.
+    /// The largest delay. Default 30 s. (The cap of any retry's delay is
+    /// never under [`MIN_DELAY_CAP`], whatever this and `initial_delay`
+    /// say.)
     pub max_delay: Duration,
     /// Give up after this many attempts in a row (`None`: never). Default none.
     pub max_attempts: Option<u32>,
