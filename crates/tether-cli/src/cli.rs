@@ -380,6 +380,11 @@ pub(crate) enum KeepAliveMode {
     Ping,
 }
 
+/// `--interval`'s default: idle seconds before a keep-alive frame.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// `--timeout`'s default: how long a keep-alive Ping waits for its Pong.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection flags shared by both subcommands.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectionArgs {
@@ -389,13 +394,16 @@ pub(crate) struct ConnectionArgs {
     #[arg(long, value_enum)]
     pub(crate) keepalive: Option<KeepAliveMode>,
 
-    /// Keep-alive: idle seconds before each Ping or Pong (fractions allowed).
-    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_secs)]
-    pub(crate) interval: Duration,
+    /// Keep-alive: idle seconds before each Ping or Pong (fractions
+    /// allowed). Default 30. Needs a keep-alive (`--keepalive` for
+    /// `connect`, where it is off by default).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) interval: Option<Duration>,
 
-    /// Keep-alive ping: seconds to wait for the matching Pong.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
-    pub(crate) timeout: Duration,
+    /// Keep-alive ping: seconds to wait for the matching Pong. Default 10.
+    /// Needs `--keepalive ping` (the default for `serve`).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) timeout: Option<Duration>,
 
     /// Largest message accepted, in bytes; a bigger one closes the
     /// connection with 1009 (message too big). Default 64 MiB for
@@ -459,6 +467,21 @@ impl ConnectionArgs {
         self.config_with(KeepAliveMode::Ping, Some(SERVE_MAX_MESSAGE))
     }
 
+    /// Why `--interval` or `--timeout` would do nothing under the
+    /// keep-alive in force (`default` when `--keepalive` is not given):
+    /// refused as bad usage rather than silently ignored.
+    pub(crate) fn unused_keepalive_flags(&self, default: KeepAliveMode) -> Option<&'static str> {
+        match self.keepalive.unwrap_or(default) {
+            KeepAliveMode::Off if self.interval.is_some() || self.timeout.is_some() => Some(
+                "--interval and --timeout set a keep-alive, and it is off: add --keepalive ping (or pong)",
+            ),
+            KeepAliveMode::Pong if self.timeout.is_some() => Some(
+                "--timeout is how long a keep-alive Ping waits for its Pong: it needs --keepalive ping",
+            ),
+            _ => None,
+        }
+    }
+
     fn config_with(&self, keepalive: KeepAliveMode, max_message: Option<usize>) -> Config {
         let mut config = Config {
             handshake_timeout: self.handshake_timeout,
@@ -467,11 +490,11 @@ impl ConnectionArgs {
             keep_alive: match self.keepalive.unwrap_or(keepalive) {
                 KeepAliveMode::Off => KeepAlive::Off,
                 KeepAliveMode::Pong => KeepAlive::Pong {
-                    interval: self.interval,
+                    interval: self.interval.unwrap_or(KEEPALIVE_INTERVAL),
                 },
                 KeepAliveMode::Ping => KeepAlive::Ping {
-                    interval: self.interval,
-                    timeout: self.timeout,
+                    interval: self.interval.unwrap_or(KEEPALIVE_INTERVAL),
+                    timeout: self.timeout.unwrap_or(KEEPALIVE_TIMEOUT),
                 },
             },
             ..Config::default()

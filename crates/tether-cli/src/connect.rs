@@ -75,6 +75,13 @@ const ECHO_QUEUE: usize = 1;
 /// 4 the server closed with a code that says why, 5 an abnormal end, 130
 /// a second Ctrl-C).
 pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
+    if let Some(why) = args
+        .connection
+        .unused_keepalive_flags(crate::cli::KeepAliveMode::Off)
+    {
+        eprintln!("tether: {why}");
+        return exit::code(exit::USAGE);
+    }
     let mut handshake = ClientConfig::new();
     for name in &args.subprotocol {
         handshake = handshake.subprotocol(name);

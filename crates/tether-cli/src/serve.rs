@@ -27,6 +27,13 @@ pub(crate) const SHUTDOWN_REASON: &str = "server shutting down";
 
 /// Runs the server until Ctrl-C (or SIGTERM); returns the exit code.
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    if let Some(why) = args
+        .connection
+        .unused_keepalive_flags(crate::cli::KeepAliveMode::Ping)
+    {
+        eprintln!("tether: {why}");
+        return ExitCode::from(crate::exit::USAGE);
+    }
     let listener = match TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -400,6 +400,26 @@ async fn help_explains_both_commands_and_bad_flags_are_refused() {
             "invalid WebSocket URL",
         ),
         (&["connect", "--http3", "ws://127.0.0.1:1/"], "use wss://"),
+        // keep-alive flags that would do nothing are refused, not ignored
+        (
+            &["connect", "--interval", "5", "ws://127.0.0.1:1/"],
+            "it is off: add --keepalive",
+        ),
+        (
+            &[
+                "connect",
+                "--keepalive",
+                "pong",
+                "--timeout",
+                "2",
+                "ws://127.0.0.1:1/",
+            ],
+            "needs --keepalive ping",
+        ),
+        (
+            &["serve", "--keepalive", "off", "--interval", "5"],
+            "it is off: add --keepalive",
+        ),
     ] {
         let bad = tether(args).output().await.unwrap();
         let stderr = text(&bad.stderr);
