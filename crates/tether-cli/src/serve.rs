@@ -158,7 +158,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                             if limit.begin() {
                                 eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
                             }
-                            tokio::spawn(refuse_busy(stream));
+                            tokio::spawn(refuse_busy(stream, tls.clone()));
                             continue;
                         }
                         tether::Admit::InPlaceOf(slot, oldest) => {
@@ -264,19 +264,39 @@ impl Episode {
     }
 }
 
-/// Answers a client past `--max-connections` with 503, before any upgrade:
-/// reads its request head (briefly, so closing does not reset the answer
-/// away), writes the refusal and closes.
-async fn refuse_busy(mut stream: TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let refusal = tether::Admission::refusal().to_bytes();
+/// Answers a client past `--max-connections` with 503, before any upgrade,
+/// over TLS when the server speaks it (a wss:// client read the plain 503
+/// as a corrupt TLS record): reads its request head (up to its end or 4
+/// KiB, briefly, so closing does not reset the answer away), writes the
+/// refusal and closes, all within `Admission::REFUSAL_TIME`.
+async fn refuse_busy(stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
     let exchange = async {
-        let mut head = [0u8; 4096];
-        let _ = stream.read(&mut head).await;
-        let _ = stream.write_all(&refusal).await;
-        let _ = stream.shutdown().await;
+        match tls {
+            None => refuse_over(stream).await,
+            Some(acceptor) => {
+                if let Ok(secured) = acceptor.accept(stream).await {
+                    refuse_over(secured).await;
+                }
+            }
+        }
     };
     let _ = tokio::time::timeout(tether::Admission::REFUSAL_TIME, exchange).await;
+}
+
+async fn refuse_over(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = [0u8; 4096];
+    let mut read = 0;
+    while read < head.len() && !head[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut head[read..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    let _ = stream
+        .write_all(&tether::Admission::refusal().to_bytes())
+        .await;
+    let _ = stream.shutdown().await;
 }
 
 /// Raises the soft limit on open descriptors to the hard limit, so a busy

@@ -290,3 +290,39 @@ async fn serve_tls_counts_the_tls_handshake_in_the_handshake_timeout() {
         "upgraded 2.6 s after accept with a 2 s handshake timeout: {answer}"
     );
 }
+
+/// Past `--max-connections`, a wss:// client gets its 503 over TLS, so it
+/// reads "server busy" (it got a plain-text 503 its TLS took for a
+/// corrupt record).
+#[tokio::test]
+async fn serve_tls_refuses_past_max_connections_with_a_503_over_tls() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("tether-cli-busy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (_server, url, _) = serve(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--max-connections",
+        "1",
+    ])
+    .await;
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let url = format!("wss://localhost:{port}/");
+    let options =
+        tether_tokio::ClientOptions::new().add_root_certificate(certified.cert.der().clone());
+    let (first, _) = tether_tokio::connect(&url, &options).await.unwrap();
+    let refused = tether_tokio::connect(&url, &options)
+        .await
+        .expect_err("past --max-connections");
+    match &refused {
+        tether_tokio::Error::Handshake(e) => assert_eq!(e.refused_status(), Some(503), "{e}"),
+        other => panic!("expected a 503 over TLS, got {other}"),
+    }
+    drop(first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
