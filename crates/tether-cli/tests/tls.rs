@@ -126,14 +126,29 @@ async fn serve_tls_self_signed_is_trusted_with_the_printed_ca_file() {
     assert!(stderr.contains("not signed by an authority"), "{stderr}");
 }
 
-#[tokio::test]
-async fn serve_tls_from_pem_files() {
+/// A self-signed certificate for `localhost`, written as `cert.pem` and
+/// `key.pem` into a directory of the test's own (`name`): the certificate,
+/// the directory, and the two paths.
+fn certificate_files(
+    name: &str,
+) -> (
+    rcgen::CertifiedKey,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("tether-cli-serve-tls-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tether-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (certified, dir, cert, key)
+}
+
+#[tokio::test]
+async fn serve_tls_from_pem_files() {
+    let (certified, dir, cert, key) = certificate_files("serve-tls");
     let (_server, url, _) = serve(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -296,12 +311,7 @@ async fn serve_tls_counts_the_tls_handshake_in_the_handshake_timeout() {
 /// corrupt record).
 #[tokio::test]
 async fn serve_tls_refuses_past_max_connections_with_a_503_over_tls() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("tether-cli-busy-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (certified, dir, cert, key) = certificate_files("busy-tls");
     let (_server, url, _) = serve(&[
         "--tls-cert",
         cert.to_str().unwrap(),
