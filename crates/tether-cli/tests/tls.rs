@@ -148,7 +148,7 @@ fn certificate_files(
 
 #[tokio::test]
 async fn serve_tls_from_pem_files() {
-    let (certified, dir, cert, key) = certificate_files("serve-tls");
+    let (_, dir, cert, key) = certificate_files("serve-tls");
     let (_server, url, _) = serve(&[
         "--tls-cert",
         cert.to_str().unwrap(),
