@@ -380,11 +380,6 @@ pub(crate) enum KeepAliveMode {
     Ping,
 }
 
-/// `--interval`'s default: idle seconds before a keep-alive frame.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// `--timeout`'s default: how long a keep-alive Ping waits for its Pong.
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Connection flags shared by both subcommands.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectionArgs {
@@ -490,11 +485,11 @@ impl ConnectionArgs {
             keep_alive: match self.keepalive.unwrap_or(keepalive) {
                 KeepAliveMode::Off => KeepAlive::Off,
                 KeepAliveMode::Pong => KeepAlive::Pong {
-                    interval: self.interval.unwrap_or(KEEPALIVE_INTERVAL),
+                    interval: self.interval.unwrap_or(KeepAlive::DEFAULT_INTERVAL),
                 },
                 KeepAliveMode::Ping => KeepAlive::Ping {
-                    interval: self.interval.unwrap_or(KEEPALIVE_INTERVAL),
-                    timeout: self.timeout.unwrap_or(KEEPALIVE_TIMEOUT),
+                    interval: self.interval.unwrap_or(KeepAlive::DEFAULT_INTERVAL),
+                    timeout: self.timeout.unwrap_or(KeepAlive::DEFAULT_PONG_WAIT),
                 },
             },
             ..Config::default()
@@ -538,8 +533,8 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     }
     let wait = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
     // 1e-10 is more than 0 but rounds to no wait at all
-    if wait < Duration::from_millis(1) {
-        return Err(format!("{s:?}: must be at least 0.001 seconds"));
+    if wait.is_zero() {
+        return Err(format!("{s:?} rounds to no wait at all"));
     }
     Ok(wait)
 }
@@ -716,6 +711,15 @@ mod tests {
         assert_eq!(config.max_message_size, 1000);
         assert_eq!(config.max_frame_size, 1000);
         assert_eq!(config.deflate, None);
+        // without the flags, serve pings with the core's defaults
+        let Command::Serve(plain) = Cli::try_parse_from(["tether", "serve"]).unwrap().command
+        else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            plain.connection.server_config().keep_alive,
+            KeepAlive::DEFAULT_PING
+        );
         assert_eq!(args.mode, Mode::Echo);
         assert_eq!(args.addr, "127.0.0.1:9001".parse().unwrap());
     }

@@ -41,6 +41,21 @@ pub enum KeepAlive {
     },
 }
 
+impl KeepAlive {
+    /// The usual idle interval before a keep-alive frame, 30 s (what a
+    /// load balancer's idle cut, often 60 s, leaves room for): the
+    /// interval of [`KeepAlive::DEFAULT_PING`] and the CLI's `--interval`.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+    /// The usual wait for a keep-alive Ping's Pong, 10 s.
+    pub const DEFAULT_PONG_WAIT: Duration = Duration::from_secs(10);
+    /// A Ping after 30 s of quiet, its Pong awaited 10 s: what `tether
+    /// serve` uses unless told otherwise.
+    pub const DEFAULT_PING: Self = Self::Ping {
+        interval: Self::DEFAULT_INTERVAL,
+        timeout: Self::DEFAULT_PONG_WAIT,
+    };
+}
+
 /// An application-level heartbeat: a data message sent after an idle
 /// interval, for servers and proxies that ignore control frames (where a
 /// protocol [`KeepAlive`] does not keep the line warm). Separate from, and
