@@ -426,7 +426,7 @@ async fn write(
 /// `\r\n`): a line of any length costs no more memory. Returns how many
 /// bytes the line had (0 at the end of input).
 async fn read_line_capped(
-    input: &mut BufReader<Stdin>,
+    input: &mut (impl tokio::io::AsyncBufRead + Unpin),
     line: &mut Vec<u8>,
     longest: usize,
 ) -> std::io::Result<usize> {
@@ -497,5 +497,36 @@ pub(crate) async fn next_message(
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_line_capped;
+
+    /// A line of any length keeps at most `longest + 2` bytes (the check
+    /// that it is too long, and its `\r\n`), and reports its whole length;
+    /// the next line starts clean.
+    #[tokio::test]
+    async fn a_long_line_keeps_at_most_the_limit_and_two_bytes() {
+        let mut input = vec![b'x'; 1 << 20];
+        input.extend(b"\nnext\n");
+        let mut reader = tokio::io::BufReader::with_capacity(4096, &input[..]);
+        let mut line = Vec::new();
+        let total = read_line_capped(&mut reader, &mut line, 16).await.unwrap();
+        assert_eq!(total, (1 << 20) + 1);
+        assert_eq!(line.len(), 18);
+        assert!(line.capacity() < 4096, "{} bytes kept", line.capacity());
+        line.clear();
+        assert_eq!(
+            read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
+            5
+        );
+        assert_eq!(line, b"next\n");
+        line.clear();
+        assert_eq!(
+            read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
+            0
+        );
     }
 }

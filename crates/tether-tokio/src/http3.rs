@@ -632,12 +632,10 @@ pub struct Http3Server {
     connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
     remote: SocketAddr,
     options: ServerOptions,
-    /// The connection failed and its error was returned: it is not asked
-    /// again (h3 returns the same error at once, so a loop calling
-    /// `accept` until `None` would spin); streams still resolving come
-    /// out, then `None`.
-    failed: bool,
-    /// The connection opens no more streams (it ended, or went away).
+    /// The connection opens no more streams: it ended, went away, or
+    /// failed (its error returned once; h3 returns the same error at once
+    /// when asked again, so a loop calling `accept` until `None` would
+    /// spin). Streams still resolving come out, then `None`.
     accept_ended: bool,
     /// Streams waiting for their request HEADERS, each on a task.
     resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
@@ -688,7 +686,6 @@ impl Http3Server {
             connection,
             remote,
             options: options.clone(),
-            failed: false,
             accept_ended: false,
             resolving: JoinSet::new(),
         })
@@ -738,7 +735,7 @@ impl Http3Server {
                         ))))),
                     }
                 }
-                next = self.connection.accept(), if !self.failed && !self.accept_ended => {
+                next = self.connection.accept(), if !self.accept_ended => {
                     match next {
                         Ok(Some(resolver)) => {
                             let timeout = self.options.config.handshake_timeout;
@@ -758,7 +755,7 @@ impl Http3Server {
                         Ok(None) => self.accept_ended = true,
                         Err(e) if e.is_h3_no_error() => self.accept_ended = true,
                         Err(e) => {
-                            self.failed = true;
+                            self.accept_ended = true;
                             return Some(Err(Error::Io(io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
                                 format!("the HTTP/3 connection failed: {e}"),

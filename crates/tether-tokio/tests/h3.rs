@@ -163,16 +163,7 @@ async fn rfc9220_3_a_reset_stream_ends_only_its_own_websocket_with_1006() {
     // the victim: a raw h3 request stream on its own QUIC connection, so
     // the test holds it to reset
     let mut send = raw_h3(&url, cert).await;
-    let mut connect = ClientConnect::new(
-        &format!("{url}/victim"),
-        ClientConfig::new(),
-        &Config::default(),
-    )
-    .unwrap();
-    let mut request = connect.request().unwrap();
-    request
-        .extensions_mut()
-        .insert(h3::ext::Protocol::WEBSOCKET);
+    let (mut connect, request) = websocket_request(&format!("{url}/victim"));
     let mut victim = within(send.send_request(request)).await.unwrap();
     let response = within(victim.recv_response()).await.unwrap();
     connect.check_response(&response).unwrap();
@@ -232,6 +223,15 @@ async fn raw_h3(
 ) -> h3::client::SendRequest<h3_quinn::OpenStreams, Bytes> {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let (endpoint, connection) = quic_h3_client(cert, port).await;
+    h3_on(connection, Some(endpoint)).await
+}
+
+/// A raw h3 client on `connection` (its `endpoint` kept while it runs),
+/// its driver on a task, once the server's SETTINGS are in.
+async fn h3_on(
+    connection: quinn::Connection,
+    endpoint: Option<quinn::Endpoint>,
+) -> h3::client::SendRequest<h3_quinn::OpenStreams, Bytes> {
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection))
         .await
         .unwrap();
@@ -247,6 +247,17 @@ async fn raw_h3(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     send
+}
+
+/// An extended CONNECT for a WebSocket at `url` (`:protocol websocket`),
+/// with the handshake that checks its answer.
+fn websocket_request(url: &str) -> (ClientConnect, tether::handshake::http::Request<()>) {
+    let connect = ClientConnect::new(url, ClientConfig::new(), &Config::default()).unwrap();
+    let mut request = connect.request().unwrap();
+    request
+        .extensions_mut()
+        .insert(h3::ext::Protocol::WEBSOCKET);
+    (connect, request)
 }
 
 #[tokio::test]
@@ -579,28 +590,8 @@ async fn rfc9220_3_a_stalled_request_does_not_hold_the_next_one() {
     let (mut stalled, _recv) = within(connection.open_bi()).await.unwrap();
     stalled.write_all(&[0x01]).await.unwrap();
     // then a WebSocket on the same connection
-    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(connection.clone()))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-    });
-    let mut waited = 0;
-    while !h3::ConnectionState::settings(&send).enable_extended_connect() {
-        waited += 1;
-        assert!(waited < 500, "no SETTINGS from the server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut connect = ClientConnect::new(
-        &format!("{url}/next"),
-        ClientConfig::new(),
-        &Config::default(),
-    )
-    .unwrap();
-    let mut request = connect.request().unwrap();
-    request
-        .extensions_mut()
-        .insert(h3::ext::Protocol::WEBSOCKET);
+    let mut send = h3_on(connection.clone(), None).await;
+    let (mut connect, request) = websocket_request(&format!("{url}/next"));
     let started = std::time::Instant::now();
     let mut stream = within(send.send_request(request)).await.unwrap();
     let response = within(stream.recv_response()).await.unwrap();
