@@ -523,27 +523,21 @@ pub(crate) fn apply_once(
 /// sending.
 #[inline]
 pub(crate) fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Error> {
-    if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
-        Ok(())
-    } else {
-        Err(refusal(inner, operation))
-    }
+    inner
+        .conn
+        .check_send(operation)
+        .map_err(|refused| refusal(inner, refused))
 }
 
-/// [`check`]'s error, out of the way of every send that needs none.
+/// [`check`]'s error, out of the way of every send that needs none: the end,
+/// with how it came (as the blocking adapter reports it), or the core's
+/// refusal, which names the state and why it was left.
 #[cold]
-fn refusal(inner: &mut Inner, operation: &'static str) -> Error {
-    let state = inner.conn.state();
-    if state.is_terminal() {
-        // the end, with how it came (as the blocking adapter reports it)
+fn refusal(inner: &mut Inner, refused: tether::Error) -> Error {
+    if inner.conn.state().is_terminal() {
         Error::Closed(inner.final_info())
     } else {
-        Error::Misuse(tether::Error::InvalidState {
-            operation,
-            state,
-            valid: &[State::Open, State::CloseReceived],
-            cause: inner.final_info(),
-        })
+        Error::Misuse(refused)
     }
 }
 

@@ -252,3 +252,47 @@ async fn a_send_ended_by_the_keepalive_still_leaves_the_final_event() {
     assert!(within(ws.next_event()).await.is_none());
     server.abort();
 }
+
+/// After the idle timeout sent our Close (RFC 6455 7.1.2), a send while
+/// the answer is awaited is refused naming the state and why it was left:
+/// the idle timeout's 1001, not only `CloseSent`, which the application,
+/// that never asked to close, could not explain.
+#[tokio::test(start_paused = true)]
+async fn rfc6455_7_1_2_a_send_after_the_idle_timeout_says_why_the_connection_is_closing() {
+    let (ours, mut peer) = tokio::io::duplex(1 << 16);
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Config::default()
+    };
+    let mut ws = tether_tokio::from_upgraded(ours, Upgraded::new(Role::Server, config), &[]);
+    // the peer says nothing and never answers; the Close reaches it
+    let mut got = Vec::new();
+    tokio::select! {
+        next = ws.next() => panic!("ended before the idle timeout: {next:?}"),
+        () = async {
+            let mut buf = [0u8; 64];
+            while !got.windows(12).any(|w| w == b"idle timeout") {
+                let n = peer.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+        } => {}
+    }
+    assert_eq!(ws.state(), tether::State::CloseSent);
+    let err = ws.send(Message::text("late")).await.unwrap_err();
+    match &err {
+        Error::Misuse(tether::Error::InvalidState {
+            state: tether::State::CloseSent,
+            cause: Some(cause),
+            ..
+        }) => {
+            assert_eq!(cause.code, CloseCode::GOING_AWAY);
+            assert_eq!(cause.reason, "idle timeout");
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("idle timeout") && text.contains("CloseSent"),
+        "{text}"
+    );
+}

@@ -191,6 +191,17 @@ pub enum Initiator {
     Remote,
 }
 
+impl Initiator {
+    /// Who, in an error's words.
+    pub(crate) const fn by(self) -> &'static str {
+        match self {
+            Self::Application => "the application",
+            Self::Local => "us",
+            Self::Remote => "the peer",
+        }
+    }
+}
+
 /// How a connection ended: the last event it ever yields.
 ///
 /// Decide on this, not on errors: `was_clean` is true when both Close
@@ -229,12 +240,7 @@ impl CloseInfo {
 
 impl fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let by = match self.initiator {
-            Initiator::Application => "the application",
-            Initiator::Local => "us",
-            Initiator::Remote => "the peer",
-        };
-        write!(f, "closed by {by} with {}", self.code)?;
+        write!(f, "closed by {} with {}", self.initiator.by(), self.code)?;
         if !self.reason.is_empty() {
             write!(f, ": {}", self.reason)?;
         }

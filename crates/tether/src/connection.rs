@@ -179,6 +179,10 @@ struct Sending {
 
 const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
 
+/// The reason of the Close this endpoint sends when `Config::idle_timeout`
+/// passes (with 1001).
+const IDLE_TIMEOUT_REASON: &str = "idle timeout";
+
 /// The connection's source of client mask keys, for its encoder.
 struct Masks(Box<dyn MaskSource + Send>);
 
@@ -2243,13 +2247,54 @@ impl Connection {
         if valid.contains(&self.state) {
             Ok(())
         } else {
-            Err(Error::InvalidState {
-                operation,
-                state: self.state,
-                valid,
-                cause: self.close_info.as_deref().cloned(),
-            })
+            Err(self.invalid_state(operation, valid))
         }
+    }
+
+    #[cold]
+    fn invalid_state(&self, operation: &'static str, valid: &'static [State]) -> Error {
+        Error::InvalidState {
+            operation,
+            state: self.state,
+            valid,
+            cause: self.leaving_cause(),
+        }
+    }
+
+    /// Whether a message, fragment, Ping or Pong may be sent in the current
+    /// state (`Open` or `CloseReceived`), with the error [`Connection::send`]
+    /// would give when not: for an adapter that refuses before it reaches
+    /// the core, in the core's words. Room in the output queue is
+    /// [`Connection::can_send`]'s.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`], with why the connection left `Open`.
+    #[inline]
+    pub fn check_send(&self, operation: &'static str) -> Result<(), Error> {
+        if matches!(self.state, State::Open | State::CloseReceived) {
+            Ok(())
+        } else {
+            Err(self.invalid_state(operation, SEND_STATES))
+        }
+    }
+
+    /// Why the connection left `Open`, once it has: how it ended, or, while
+    /// our Close waits for the answer, that Close when this endpoint sent it
+    /// on its own (the idle timeout; `was_clean: false` until the answer).
+    /// A Close the application sent is the application's to know: `None`
+    /// until the end. (No operation is refused in `CloseReceived`.)
+    fn leaving_cause(&self) -> Option<CloseInfo> {
+        if let Some(info) = self.close_info.as_deref() {
+            return Some(info.clone());
+        }
+        (self.state == State::CloseSent && self.our_close_by == Initiator::Local).then(|| {
+            CloseInfo {
+                code: CloseCode::GOING_AWAY,
+                reason: IDLE_TIMEOUT_REASON.to_owned(),
+                was_clean: false,
+                initiator: Initiator::Local,
+            }
+        })
     }
 
     fn check_room(&self) -> Result<(), Error> {
@@ -2734,7 +2779,7 @@ impl Connection {
             Timer::Idle => {
                 if self.state == State::Open
                     && self
-                        .close(now, CloseCode::GOING_AWAY, "idle timeout")
+                        .close(now, CloseCode::GOING_AWAY, IDLE_TIMEOUT_REASON)
                         .is_ok()
                 {
                     self.our_close_by = Initiator::Local;

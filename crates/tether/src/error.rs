@@ -177,7 +177,11 @@ pub enum Error {
         state: State,
         /// The states that allow the operation.
         valid: &'static [State],
-        /// Why the connection left `Open`, when it has.
+        /// Why the connection left `Open`, when it has: how it ended, or,
+        /// while our Close waits for the answer, that Close when this
+        /// endpoint sent it on its own (the idle timeout; `was_clean:
+        /// false`). `None` while a Close the application sent is
+        /// unanswered.
         cause: Option<CloseInfo>,
     },
     /// The arguments are not acceptable.
@@ -203,8 +207,22 @@ impl fmt::Display for Error {
                 cause,
             } => {
                 write!(f, "cannot {operation}: the connection is {state}")?;
-                if let Some(cause) = cause {
-                    write!(f, " ({cause})")?;
+                match cause {
+                    Some(cause) if state.is_terminal() => write!(f, " ({cause})")?,
+                    // not ended yet: the Close that began the closing
+                    Some(cause) => {
+                        write!(
+                            f,
+                            " (closing: a Close sent by {} with {}",
+                            cause.initiator.by(),
+                            cause.code
+                        )?;
+                        if !cause.reason.is_empty() {
+                            write!(f, ": {}", cause.reason)?;
+                        }
+                        f.write_str(")")?;
+                    }
+                    None => {}
                 }
                 f.write_str("; allowed only when ")?;
                 for (i, s) in valid.iter().enumerate() {

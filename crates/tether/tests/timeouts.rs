@@ -137,6 +137,26 @@ fn the_idle_timeout_closes_with_1001_after_no_data_either_way() {
         let close = out.iter().find(|f| f.opcode == CLOSE).expect("a Close");
         assert_eq!(close.close_code(), Some(1001));
         assert_eq!(&close.payload[2..], b"idle timeout");
+        // a send meanwhile is refused, saying the state and why it was left
+        let refused = h.conn.send(tether::Message::text("late")).unwrap_err();
+        match &refused {
+            tether::Error::InvalidState {
+                state: State::CloseSent,
+                cause: Some(cause),
+                ..
+            } => {
+                assert_eq!(cause.code, tether::CloseCode::GOING_AWAY);
+                assert_eq!(cause.reason, "idle timeout");
+                assert_eq!(cause.initiator, tether::Initiator::Local);
+                assert!(!cause.was_clean);
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = refused.to_string();
+        assert!(
+            text.contains("CloseSent") && text.contains("idle timeout") && text.contains("1001"),
+            "{text}"
+        );
         // the peer answers: a clean end that we started on our own
         h.feed(&frame(role, CLOSE, &close_payload(1001, b"")));
         let info = Harness::closed(&h.events()).expect("the end");
