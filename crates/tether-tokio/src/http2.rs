@@ -40,6 +40,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -49,7 +50,9 @@ use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl
 use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::tenants::{Tenant, Tenants};
 use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
+use tether::upgrade::Vacancy;
 
 /// The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
 pub const ALPN_H2: &[u8] = b"h2";
@@ -74,6 +77,8 @@ pub struct H2Stream {
     pending: Bytes,
     /// END_STREAM was sent.
     finished: bool,
+    /// On a server, the WebSocket's place in its connection's count.
+    _tenant: Option<Tenant>,
 }
 
 impl H2Stream {
@@ -84,6 +89,7 @@ impl H2Stream {
             recv,
             pending: Bytes::new(),
             finished: false,
+            _tenant: None,
         }
     }
 }
@@ -386,7 +392,10 @@ fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::Clien
 ///
 /// Keep calling [`accept`](Self::accept) (a loop of its own, e.g. on a
 /// task): it drives the connection, every stream of it included, and
-/// answers other requests with a refusal.
+/// answers other requests with a refusal. A connection with no WebSocket
+/// open for `Config::handshake_timeout` (from its start, or since its
+/// last WebSocket ended) is asked to go away (GOAWAY), and `accept` then
+/// returns `None` ([`tether::upgrade::Vacancy`]).
 pub struct Http2Server<S> {
     connection: h2::server::Connection<S, Bytes>,
     options: ServerOptions,
@@ -394,6 +403,12 @@ pub struct Http2Server<S> {
     /// `accept` is `None` (h2 returns the same error again at once, so a
     /// loop calling `accept` until `None` would spin).
     failed: bool,
+    /// The WebSockets open on the connection, and when it goes for
+    /// carrying none.
+    tenants: Arc<Tenants>,
+    vacancy: Vacancy,
+    /// GOAWAY was sent (vacant, or `graceful_shutdown`).
+    going_away: bool,
 }
 
 impl<S> std::fmt::Debug for Http2Server<S> {
@@ -426,10 +441,14 @@ where
         .await
         .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
         .map_err(io_error)?;
+        let now = tokio::time::Instant::now().into_std();
         Ok(Self {
             connection,
+            vacancy: Vacancy::new(&options.config, now),
             options: options.clone(),
             failed: false,
+            tenants: Arc::default(),
+            going_away: false,
         })
     }
 
@@ -458,7 +477,18 @@ where
         if self.failed {
             return None;
         }
-        let (request, mut respond) = match self.connection.accept().await? {
+        let next = loop {
+            tokio::select! {
+                next = self.connection.accept() => break next?,
+                () = self.tenants.vacant(&mut self.vacancy, 0), if !self.going_away => {
+                    // nothing to serve: the client opens no more, and the
+                    // connection ends (`accept` then says `None`)
+                    self.going_away = true;
+                    self.connection.graceful_shutdown();
+                }
+            }
+        };
+        let (request, mut respond) = match next {
             Ok(next) => next,
             Err(e) => {
                 self.failed = true;
@@ -501,7 +531,8 @@ where
         };
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
-        let stream = H2Stream::new(send, request.into_body());
+        let mut stream = H2Stream::new(send, request.into_body());
+        stream._tenant = Some(self.tenants.admit());
         Some(Ok((
             start(
                 stream,
@@ -516,6 +547,7 @@ where
     /// Asks the client to open no more streams (GOAWAY); the open ones go
     /// on while [`accept`](Self::accept) is called.
     pub fn graceful_shutdown(&mut self) {
+        self.going_away = true;
         self.connection.graceful_shutdown();
     }
 }

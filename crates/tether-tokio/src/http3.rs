@@ -53,10 +53,11 @@ use bytes::{Buf, Bytes};
 use h3::ConnectionState;
 use h3::error::StreamError;
 use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl, http};
-use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect};
+use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect, Vacancy};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::task::JoinSet;
 
+use crate::tenants::{Tenant, Tenants};
 use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
 
 pub use quinn;
@@ -150,6 +151,8 @@ pub struct H3Stream {
     /// A client's handle on its connection: h3 closes a client's
     /// connection when its last handle goes, so each stream keeps one.
     _connection: Option<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>>,
+    /// On a server, the WebSocket's place in its connection's count.
+    _tenant: Option<Tenant>,
 }
 
 impl std::fmt::Debug for H3Stream {
@@ -173,6 +176,7 @@ impl H3Stream {
             pending: Bytes::new(),
             finishing: false,
             _connection: connection,
+            _tenant: None,
         }
     }
 
@@ -511,8 +515,8 @@ impl Http3Client {
     /// Closes the QUIC connection at once (its WebSockets end with 1006):
     /// for the end of a program, after their closing handshakes.
     pub fn close(&self) {
-        // H3_NO_ERROR (RFC 9114 section 8.1): a close, not a failure
-        self.connection.close(0x100u32.into(), b"");
+        // a close, not a failure
+        self.connection.close(H3_NO_ERROR.into(), b"");
     }
 }
 
@@ -621,15 +625,24 @@ fn transport(config: &tether::Config) -> quinn::TransportConfig {
     transport
 }
 
+/// H3_NO_ERROR (RFC 9114 section 8.1): a connection closed on purpose.
+const H3_NO_ERROR: u32 = 0x100;
+
 /// The server side of one QUIC connection speaking HTTP/3, advertising
 /// extended CONNECT: each extended CONNECT stream becomes a
 /// [`WebSocket`].
 ///
 /// Keep calling [`accept`](Self::accept) (a loop of its own, e.g. on a
 /// task): it drives the connection, and answers other requests with a
-/// refusal.
+/// refusal. A connection with no WebSocket open for
+/// `Config::handshake_timeout` (from its start, or since its last
+/// WebSocket ended) is asked to go away (GOAWAY), and `accept` then
+/// returns `None` ([`Vacancy`]).
 pub struct Http3Server {
     connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
+    /// The QUIC connection under it, closed when vacant (h3's `accept`
+    /// ends only after the client's GOAWAY).
+    quic: quinn::Connection,
     remote: SocketAddr,
     options: ServerOptions,
     /// The connection opens no more streams: it ended, went away, or
@@ -639,6 +652,12 @@ pub struct Http3Server {
     accept_ended: bool,
     /// Streams waiting for their request HEADERS, each on a task.
     resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
+    /// The WebSockets open on the connection, and when it goes for
+    /// carrying none ([`Vacancy`]).
+    tenants: Arc<Tenants>,
+    vacancy: Vacancy,
+    /// GOAWAY was sent for a vacant connection.
+    going_away: bool,
 }
 
 /// A server's request stream, as h3 hands it over.
@@ -674,20 +693,25 @@ impl Http3Server {
             let h3 = h3::server::builder()
                 .enable_extended_connect(true)
                 .max_field_section_size(field_section_size(&options.limits))
-                .build(h3_quinn::Connection::new(connection))
+                .build(h3_quinn::Connection::new(connection.clone()))
                 .await
                 .map_err(|e| io::Error::other(format!("HTTP/3 did not start: {e}")))?;
-            Ok::<_, Error>(h3)
+            Ok::<_, Error>((h3, connection))
         };
-        let connection = tokio::time::timeout(timeout, start)
+        let (connection, quic) = tokio::time::timeout(timeout, start)
             .await
             .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+        let now = tokio::time::Instant::now().into_std();
         Ok(Self {
             connection,
+            quic,
             remote,
+            vacancy: Vacancy::new(&options.config, now),
             options: options.clone(),
             accept_ended: false,
             resolving: JoinSet::new(),
+            tenants: Arc::default(),
+            going_away: false,
         })
     }
 
@@ -725,6 +749,7 @@ impl Http3Server {
         // as over HTTP/1.1), so a client that never sends them holds no
         // other stream, and the connection is driven meanwhile.
         let (request, mut stream) = loop {
+            let resolving = self.resolving.len();
             tokio::select! {
                 Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() => {
                     match joined {
@@ -762,6 +787,19 @@ impl Http3Server {
                             ))));
                         }
                     }
+                }
+                // a request whose HEADERS are coming counts as a WebSocket
+                // (each is bounded by the handshake timeout)
+                () = self.tenants.vacant(&mut self.vacancy, resolving), if !self.going_away && !self.accept_ended => {
+                    // nothing to serve: GOAWAY (RFC 9114 section 5.2), then
+                    // the connection closes with no error, and `accept`
+                    // says `None`
+                    self.going_away = true;
+                    if let Err(e) = self.connection.shutdown(0).await {
+                        tracing::debug!("HTTP/3 GOAWAY failed: {e}");
+                    }
+                    self.quic.close(H3_NO_ERROR.into(), b"no WebSocket open");
+                    self.accept_ended = true;
                 }
                 else => return None,
             }
@@ -801,9 +839,11 @@ impl Http3Server {
         }
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
+        let mut transport = H3Stream::server(stream);
+        transport._tenant = Some(self.tenants.admit());
         Some(Ok((
             start(
-                H3Stream::server(stream),
+                transport,
                 conn,
                 self.options.budget.clone(),
                 self.options.driver,
@@ -818,6 +858,7 @@ impl Http3Server {
     /// # Errors
     /// [`Error::Io`] when the connection failed meanwhile.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
+        self.going_away = true;
         self.connection
             .shutdown(0)
             .await

@@ -64,6 +64,8 @@ mod prefixed;
 mod proxy;
 pub mod reconnect;
 mod socket;
+#[cfg(any(feature = "http2", feature = "http3"))]
+mod tenants;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -499,3 +499,68 @@ async fn rfc6585_5_extended_connect_is_held_to_the_head_limits() {
         "{results:?}"
     );
 }
+
+/// A server lets an HTTP/2 connection go when it carries no WebSocket for
+/// the handshake timeout (GOAWAY, RFC 9113 section 6.8), from its start
+/// or since its last WebSocket ended, as an HTTP/1.1 connection gets that
+/// long for its request: an open WebSocket keeps it however long, and a
+/// connection that never opens one, or whose WebSockets all ended, no
+/// longer holds the server (and its slot) for good.
+#[tokio::test]
+async fn rfc9113_6_8_a_connection_without_websockets_goes_away_after_the_handshake_timeout() {
+    let wait = Duration::from_millis(300);
+    let options = ServerOptions::new().config(Config {
+        handshake_timeout: wait,
+        ..Config::default()
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut ended_at = Vec::new();
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+            while let Some(next) = server.accept().await {
+                let (mut ws, _) = next.unwrap();
+                tokio::spawn(async move {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            ended_at.push(tokio::time::Instant::now());
+        }
+        ended_at
+    });
+    let client_options = ClientOptions::new();
+    // one that never opens a WebSocket
+    let started = tokio::time::Instant::now();
+    let _idle = within(Http2Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    // one whose WebSocket stays open past the wait, then ends
+    tokio::time::sleep(wait * 2).await;
+    let client = within(Http2Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/ws"), &client_options))
+        .await
+        .unwrap();
+    tokio::time::sleep(wait * 2).await;
+    echo_round(&mut ws, "still served").await;
+    let info = within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+    assert!(info.was_clean, "{info:?}");
+    let closed = tokio::time::Instant::now();
+    drop(ws);
+    let ended_at = within(server).await.unwrap();
+    let first = ended_at[0] - started;
+    assert!(first >= wait && first < wait * 2, "{first:?}");
+    let second = ended_at[1] - closed;
+    assert!(second < wait * 2, "{second:?} after the WebSocket ended");
+    assert!(
+        ended_at[1] - started >= wait * 4,
+        "ended while a WebSocket was open"
+    );
+}

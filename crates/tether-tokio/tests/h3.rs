@@ -605,3 +605,69 @@ async fn rfc9220_3_a_stalled_request_does_not_hold_the_next_one() {
     );
     drop(stalled);
 }
+
+/// A server lets a QUIC connection go when it carries no WebSocket for the
+/// handshake timeout (GOAWAY, RFC 9114 section 5.2), from its start or
+/// since its last WebSocket ended, as over HTTP/2: an open WebSocket keeps
+/// it however long; a client keeping QUIC alive with none open no longer
+/// holds the server for good.
+#[tokio::test]
+async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handshake_timeout() {
+    let wait = Duration::from_millis(300);
+    let options = ServerOptions::new().config(Config {
+        handshake_timeout: wait,
+        ..Config::default()
+    });
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let server = tokio::spawn(async move {
+        let mut ended_at = Vec::new();
+        for _ in 0..2 {
+            let incoming = endpoint.accept().await.unwrap();
+            let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+            while let Some(next) = server.accept().await {
+                let (mut ws, _) = next.unwrap();
+                tokio::spawn(async move {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            ended_at.push(tokio::time::Instant::now());
+        }
+        (ended_at, endpoint)
+    });
+    let client_options = ClientOptions::new().add_root_certificate(cert);
+    // one that never opens a WebSocket
+    let started = tokio::time::Instant::now();
+    let _idle = within(Http3Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    // one whose WebSocket stays open past the wait, then ends
+    tokio::time::sleep(wait * 2).await;
+    let client = within(Http3Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/ws"), &client_options))
+        .await
+        .unwrap();
+    tokio::time::sleep(wait * 2).await;
+    echo_round(&mut ws, "still served").await;
+    let info = within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+    assert!(info.was_clean, "{info:?}");
+    let closed = tokio::time::Instant::now();
+    drop(ws);
+    let (ended_at, _endpoint) = within(server).await.unwrap();
+    let first = ended_at[0] - started;
+    assert!(first >= wait && first < wait * 2, "{first:?}");
+    let second = ended_at[1] - closed;
+    assert!(second < wait * 2, "{second:?} after the WebSocket ended");
+    assert!(
+        ended_at[1] - started >= wait * 4,
+        "ended while a WebSocket was open"
+    );
+}

@@ -45,7 +45,7 @@ use crate::Connection;
 use crate::{Config, Extension, Role, State};
 
 mod connect;
-pub use connect::{ClientConnect, ServerConnect};
+pub use connect::{ClientConnect, ServerConnect, Vacancy};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]

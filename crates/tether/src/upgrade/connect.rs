@@ -203,6 +203,56 @@ impl ServerConnect {
     }
 }
 
+/// When a server lets a multiplexed connection (HTTP/2, HTTP/3) go for
+/// carrying no WebSocket: it gets `Config::handshake_timeout` to open its
+/// first, as an HTTP/1.1 connection gets it for its request, and as long
+/// again each time its last WebSocket ends; then the server asks it to go
+/// away (GOAWAY). Otherwise a client keeping a connection with no WebSocket
+/// on it (refused requests do not count), or one that vanished with none
+/// open, when nothing is written that would find out, holds the
+/// connection, and the server's slot, for good.
+///
+/// The adapter counts the WebSockets open on the connection and says so
+/// ([`Vacancy::tenants`]) whenever the count may have changed; it waits
+/// until [`Vacancy::deadline`], and asks the client to go away once
+/// [`Vacancy::expired`]. No I/O, no clock.
+#[derive(Clone, Debug)]
+pub struct Vacancy {
+    wait: core::time::Duration,
+    /// Since when no WebSocket has been open; `None` while one is.
+    since: Option<std::time::Instant>,
+}
+
+impl Vacancy {
+    /// A connection that started at `now`, with no WebSocket yet.
+    pub fn new(config: &Config, now: std::time::Instant) -> Self {
+        Self {
+            wait: config.handshake_timeout,
+            since: Some(now),
+        }
+    }
+
+    /// `open` WebSockets are open on the connection at `now`.
+    pub fn tenants(&mut self, open: usize, now: std::time::Instant) {
+        if open > 0 {
+            self.since = None;
+        } else if self.since.is_none() {
+            self.since = Some(now);
+        }
+    }
+
+    /// When the connection is to go away unless a WebSocket opens first;
+    /// `None` while one is open.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.since.map(|since| crate::deadline(since, self.wait))
+    }
+
+    /// Whether the connection has carried no WebSocket for the whole wait.
+    pub fn expired(&self, now: std::time::Instant) -> bool {
+        self.deadline().is_some_and(|deadline| now >= deadline)
+    }
+}
+
 #[cfg(test)]
 #[cfg(feature = "rand")]
 mod tests {
@@ -291,5 +341,57 @@ mod tests {
         );
         let e = client.check_response(&answer).unwrap_err();
         assert!(e.to_string().contains("permessage-deflate"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod vacancy_tests {
+    use core::time::Duration;
+    use std::time::Instant;
+
+    use super::Vacancy;
+    use crate::Config;
+
+    fn config(wait: Duration) -> Config {
+        Config {
+            handshake_timeout: wait,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn rfc8441_a_connection_gets_the_handshake_timeout_for_its_first_websocket() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut v = Vacancy::new(&config(10 * s), t0);
+        assert_eq!(v.deadline(), Some(t0 + 10 * s));
+        assert!(!v.expired(t0 + 9 * s));
+        // a look that finds none open changes nothing
+        v.tenants(0, t0 + 5 * s);
+        assert_eq!(v.deadline(), Some(t0 + 10 * s));
+        assert!(v.expired(t0 + 10 * s));
+    }
+
+    #[test]
+    fn rfc8441_the_wait_restarts_when_the_last_websocket_ends() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut v = Vacancy::new(&config(10 * s), t0);
+        v.tenants(2, t0 + 3 * s);
+        assert_eq!(v.deadline(), None);
+        assert!(!v.expired(t0 + 100 * s));
+        v.tenants(1, t0 + 50 * s);
+        assert_eq!(v.deadline(), None);
+        v.tenants(0, t0 + 60 * s);
+        assert_eq!(v.deadline(), Some(t0 + 70 * s));
+        assert!(!v.expired(t0 + 69 * s));
+        assert!(v.expired(t0 + 70 * s));
+    }
+
+    #[test]
+    fn a_wait_of_never_never_expires() {
+        let t0 = Instant::now();
+        let v = Vacancy::new(&config(Duration::MAX), t0);
+        assert!(!v.expired(t0 + Duration::from_secs(1 << 20)));
     }
 }
