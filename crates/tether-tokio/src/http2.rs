@@ -57,15 +57,6 @@ use tether::upgrade::Vacancy;
 /// The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
 pub const ALPN_H2: &[u8] = b"h2";
 
-/// Each stream's receive window: what a peer may send ahead of a reader
-/// that stopped (the WebSocket's own bound, `Config::max_unread_bytes`,
-/// comes on top).
-const STREAM_WINDOW: u32 = 256 * 1024;
-
-/// The connection's receive window, shared by its streams: 64 stalled
-/// streams' worth, so one reader that stops does not stall the others.
-const CONNECTION_WINDOW: u32 = 64 * STREAM_WINDOW;
-
 /// One HTTP/2 stream as a WebSocket's transport: reads are the stream's
 /// DATA (its end is EOF, a reset an error), writes become DATA within the
 /// stream's flow-control window, shutdown sends END_STREAM.
@@ -255,7 +246,7 @@ impl Http2Client {
     {
         let timeout = options.config.handshake_timeout;
         let limits = options.handshake.head_limits();
-        tokio::time::timeout(timeout, Self::start(io, limits))
+        tokio::time::timeout(timeout, Self::start(io, limits, &options.config))
             .await
             .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
     }
@@ -264,7 +255,8 @@ impl Http2Client {
     /// agreed, or prior knowledge) and waits (at most `timeout`, as
     /// [`Http3Client::handshake`](crate::http3::Http3Client::handshake)
     /// does) for the server's SETTINGS. The answers' header lists are held
-    /// to the default head limits (`Limits::default`).
+    /// to the default head limits (`Limits::default`), and its receive
+    /// windows are `Config::default()`'s.
     ///
     /// # Errors
     /// [`Error::Io`] when HTTP/2 fails; [`Error::Handshake`] on timeout;
@@ -274,19 +266,21 @@ impl Http2Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        tokio::time::timeout(timeout, Self::start(io, &Limits::DEFAULT))
+        let config = tether::Config::default();
+        tokio::time::timeout(timeout, Self::start(io, &Limits::DEFAULT, &config))
             .await
             .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
     }
 
-    async fn start<S>(io: S, limits: &Limits) -> Result<Self, Error>
+    async fn start<S>(io: S, limits: &Limits, config: &tether::Config) -> Result<Self, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let (stream_window, connection_window) = config.transport_windows();
         let (send, mut connection) = h2::client::Builder::new()
             .max_header_list_size(header_list_size(limits))
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
+            .initial_window_size(stream_window)
+            .initial_connection_window_size(connection_window)
             .handshake(io)
             .await
             .map_err(io_error)?;
@@ -429,13 +423,14 @@ where
     /// options' handshake timeout.
     pub async fn handshake(io: S, options: &ServerOptions) -> Result<Self, Error> {
         let timeout = options.config.handshake_timeout;
+        let (stream_window, connection_window) = options.config.transport_windows();
         let connection = tokio::time::timeout(
             timeout,
             h2::server::Builder::new()
                 .enable_connect_protocol()
                 .max_header_list_size(header_list_size(&options.limits))
-                .initial_window_size(STREAM_WINDOW)
-                .initial_connection_window_size(CONNECTION_WINDOW)
+                .initial_window_size(stream_window)
+                .initial_connection_window_size(connection_window)
                 .handshake(io),
         )
         .await

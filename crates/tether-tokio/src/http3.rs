@@ -69,15 +69,6 @@ pub const ALPN_H3: &[u8] = b"h3";
 /// much beyond what quinn buffers.
 const MAX_WRITE: usize = 256 * 1024;
 
-/// Each stream's receive window (QUIC flow control, RFC 9000 section 4):
-/// what a peer may send ahead of a reader that stopped (the WebSocket's
-/// own bound, `Config::max_unread_bytes`, comes on top). As over HTTP/2.
-const STREAM_WINDOW: u32 = 256 * 1024;
-
-/// The connection's receive window, shared by its streams: 64 stalled
-/// streams' worth, so one reader that stops does not stall the others.
-const CONNECTION_WINDOW: u32 = 64 * STREAM_WINDOW;
-
 type ClientSend = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 type ClientRecv = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
 type ServerSend = h3::server::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
@@ -611,16 +602,17 @@ pub fn server_endpoint(
     Ok(quinn::Endpoint::server(server, addr)?)
 }
 
-/// The QUIC settings both sides share: the receive windows, and the idle
-/// timeout from `config` (none for a wait past what time holds:
+/// The QUIC settings both sides share: the receive windows
+/// (`Config::transport_windows`) and the idle timeout from `config` (none for a wait past what time holds:
 /// `Duration::MAX` means never, as for every `Config` wait).
 fn transport(config: &tether::Config) -> quinn::TransportConfig {
     let idle = tether::finite_wait(config.transport_idle_timeout)
         .and_then(|d| quinn::IdleTimeout::try_from(d).ok());
+    let (stream_window, connection_window) = config.transport_windows();
     let mut transport = quinn::TransportConfig::default();
     transport
-        .stream_receive_window(STREAM_WINDOW.into())
-        .receive_window(CONNECTION_WINDOW.into())
+        .stream_receive_window(stream_window.into())
+        .receive_window(connection_window.into())
         .max_idle_timeout(idle);
     transport
 }

@@ -220,17 +220,20 @@ async fn rfc7692_permessage_deflate_over_http2() {
     assert_eq!(back.as_bytes(), &[0, 1, 2, 3]);
 }
 
-#[tokio::test]
-async fn rfc9113_5_2_flow_control_reaches_the_sender() {
-    // A server application that does not read: its WebSocket stops reading
-    // at max_unread_bytes, h2 releases no more window, and the client's
-    // sends stop completing, with far less than what it tried in flight.
+/// How many bytes a client's sends put in flight towards a server
+/// application that does not read, until a send waits: its WebSocket stops
+/// reading at 64 KiB unread, h2 releases no more window, and the client's
+/// sends stop completing. Then the server reads, and everything arrives in
+/// order.
+async fn in_flight_to_a_reader_that_stopped(server_config: Config) -> usize {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let (held_tx, held_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let options = ServerOptions::new().max_unread_bytes(64 * 1024);
+        let options = ServerOptions::new()
+            .config(server_config)
+            .max_unread_bytes(64 * 1024);
         let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
         let (ws, _) = server.accept().await.unwrap().unwrap();
         let _ = held_tx.send(ws);
@@ -263,16 +266,34 @@ async fn rfc9113_5_2_flow_control_reaches_the_sender() {
             "32 MiB went out without a reader: no backpressure"
         );
     }
-    // in flight: our 1 MiB queue, the stream's 256 KiB window, the
-    // server's 64 KiB of unread messages and a read buffer; not 32 MiB
-    assert!(sent * chunk.len() < 3 * 1024 * 1024, "sent {sent} chunks");
-    // once the server reads, everything arrives, in order
     let mut got = 0usize;
     while got < sent {
         let m = within(server_ws.next()).await.unwrap().unwrap();
         assert_eq!(m.as_bytes().len(), chunk.len());
         got += 1;
     }
+    sent * chunk.len()
+}
+
+#[tokio::test]
+async fn rfc9113_5_2_flow_control_reaches_the_sender() {
+    // in flight: our 1 MiB queue, the stream's 256 KiB window, the
+    // server's 64 KiB of unread messages and a read buffer; not 32 MiB
+    let in_flight = in_flight_to_a_reader_that_stopped(Config::default()).await;
+    assert!(in_flight < 3 << 20, "{in_flight} bytes in flight");
+}
+
+/// The stream's receive window is the server's
+/// `Config::transport_stream_window`: at 8 MiB, that much more goes out
+/// before a send waits.
+#[tokio::test]
+async fn rfc9113_6_9_2_the_stream_window_comes_from_the_config() {
+    let config = Config {
+        transport_stream_window: 8 << 20,
+        ..Config::default()
+    };
+    let in_flight = in_flight_to_a_reader_that_stopped(config).await;
+    assert!(in_flight > 8 << 20, "{in_flight} bytes in flight");
 }
 
 #[path = "common/autobahn_payloads.rs"]

@@ -137,7 +137,10 @@ pub struct Config {
     ///   the application has dropped, kept for reuse): at most the larger
     ///   of 1 MiB and 2 x `max_frame_size`;
     /// - the permessage-deflate contexts when negotiated (about 450 KiB
-    ///   at 15-bit windows, README).
+    ///   at 15-bit windows, README);
+    /// - over HTTP/2 or HTTP/3, `transport_stream_window` (256 KiB):
+    ///   received on the WebSocket's stream, held by the transport until
+    ///   the adapter reads it.
     ///
     /// Idle, a connection keeps at most two spare frame buffers of
     /// [`IDLE_SPARE_MAX`](crate::IDLE_SPARE_MAX). `tether serve`'s
@@ -241,6 +244,17 @@ pub struct Config {
     /// are merely quiet. Transport upkeep, like TCP keepalive; the
     /// WebSocket's own keep-alive is `keep_alive`. Default 10 s.
     pub transport_keep_alive: Duration,
+    /// How much a multiplexing transport lets the peer send ahead of the
+    /// reader on one WebSocket's stream: the stream's receive window
+    /// (HTTP/2, RFC 9113 section 6.9; HTTP/3 over QUIC, RFC 9000 section
+    /// 4.1). What the transport holds for a WebSocket, received and not
+    /// yet read, on top of the adapter's read buffer; a reader that stops
+    /// stops releasing it, so backpressure reaches the sender. The
+    /// connection's window is 64 streams' worth, so one stalled reader
+    /// does not stall the others ([`Config::transport_windows`]). Taken
+    /// into 64 KiB to 2^31 - 1 bytes (HTTP/2's largest window). Default
+    /// 256 KiB.
+    pub transport_stream_window: usize,
     /// How long a connection must stay quiet (nothing received or sent,
     /// nothing waiting) before it frees its idle buffers, once the adapter
     /// says it waits ([`Connection::note_idle`](crate::Connection::note_idle)).
@@ -293,6 +307,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// A multiplexing transport's receive windows, in bytes: one stream's
+    /// (`transport_stream_window`, taken into 64 KiB to 2^31 - 1) and the
+    /// whole connection's, 64 streams' worth (at most 2^31 - 1), as HTTP/2
+    /// and QUIC set them.
+    pub fn transport_windows(&self) -> (u32, u32) {
+        const LARGEST: usize = (1 << 31) - 1;
+        const STREAMS: usize = 64;
+        let stream = self.transport_stream_window.clamp(64 << 10, LARGEST);
+        let connection = stream.saturating_mul(STREAMS).min(LARGEST);
+        // both at most 2^31 - 1
+        let fit = |n: usize| u32::try_from(n).unwrap_or(u32::MAX >> 1);
+        (fit(stream), fit(connection))
+    }
+
     /// The longest a connection under this config can take to end once
     /// it is closing (the application's `close`, the peer's Close, or a
     /// failure): `close_timeout` for the peer's answer, `close_timeout`
@@ -331,8 +359,33 @@ impl Default for Config {
             first_release_after: Duration::from_millis(5),
             transport_idle_timeout: Duration::from_secs(30),
             transport_keep_alive: Duration::from_secs(10),
+            transport_stream_window: 256 << 10,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn windows(stream: usize) -> (u32, u32) {
+        Config {
+            transport_stream_window: stream,
+            ..Config::default()
+        }
+        .transport_windows()
+    }
+
+    #[test]
+    fn rfc9113_6_9_1_transport_windows_stay_within_http2_bounds() {
+        assert_eq!(windows(256 << 10), (256 << 10, 16 << 20));
+        // at least 64 KiB (a zero window would stall every stream)
+        assert_eq!(windows(0), (64 << 10, 4 << 20));
+        // at most 2^31 - 1, the connection's too
+        let largest = (1u32 << 31) - 1;
+        assert_eq!(windows(usize::MAX), (largest, largest));
+        assert_eq!(windows(64 << 20), (64 << 20, largest));
     }
 }
