@@ -819,12 +819,38 @@ pub fn from_upgraded<S>(stream: S, upgraded: Upgraded, leftover: &[u8]) -> WebSo
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    from_upgraded_with(stream, upgraded, leftover, Driver::Shared, None)
+}
+
+/// [`from_upgraded`], driven as `driver` says, and for a server, charging
+/// what the application has not read to `budget`, shared with its other
+/// connections (as [`ServerOptions::budget`] does for [`accept`]).
+///
+/// ```no_run
+/// # async fn run(stream: tokio::net::TcpStream, budget: std::sync::Arc<tether::Budget>) {
+/// use tether::upgrade::Upgraded;
+/// use tether::{Config, Role};
+/// use tether_tokio::Driver;
+/// let upgraded = Upgraded::new(Role::Server, Config::default());
+/// let ws = tether_tokio::from_upgraded_with(stream, upgraded, &[], Driver::Owner, Some(budget));
+/// # }
+/// ```
+pub fn from_upgraded_with<S>(
+    stream: S,
+    upgraded: Upgraded,
+    leftover: &[u8],
+    driver: Driver,
+    budget: Option<Arc<tether::Budget>>,
+) -> WebSocket
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut upgraded = upgraded;
     upgraded.config_mut().auto_close_reply = false;
     let now = tokio::time::Instant::now().into_std();
     // a protocol error in the first bytes is reported as the final event
     let conn = upgraded.into_connection(now, leftover);
-    start(stream, conn, None, Driver::Shared)
+    start(stream, conn, budget, driver)
 }
 
 /// The instant `timeout` from now on tokio's clock, for deadlines taken

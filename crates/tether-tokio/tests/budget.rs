@@ -283,3 +283,67 @@ async fn messages_read_before_the_peer_s_close_are_no_longer_charged() {
     let info = client.await.unwrap().unwrap();
     assert_eq!(info.code.as_u16(), 1000, "{info}");
 }
+
+/// A connection whose handshake ran elsewhere (`from_upgraded_with`)
+/// takes a server's budget and driver as `accept` does: what its
+/// application has not read is charged, reading stops near the budget
+/// (what is charged stays within it, a read and a message), and once
+/// read, everything arrives in order and the charge is given back. `from_upgraded` had no way to take either.
+#[tokio::test]
+async fn an_upgraded_connection_shares_the_server_budget() {
+    use tether::Role;
+    use tether::upgrade::Upgraded;
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let budget = Arc::new(Budget::new(64 << 10));
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let config = Config {
+            max_unread_bytes: 16 << 20,
+            ..Config::default()
+        };
+        let mut server = tether_tokio::from_upgraded_with(
+            ours,
+            Upgraded::new(Role::Server, config),
+            &[],
+            driver,
+            Some(budget.clone()),
+        );
+        let client = tether_tokio::from_upgraded(
+            theirs,
+            Upgraded::new(Role::Client, Config::default()),
+            &[],
+        );
+        let sender = tokio::spawn(async move {
+            let mut client = client;
+            for i in 0..MESSAGES {
+                let mut payload = vec![9; SIZE];
+                payload[0] = u8::try_from(i).unwrap();
+                client.send(Message::binary(payload)).await.unwrap();
+            }
+            client
+        });
+        // the application reads nothing: one message moves the driver
+        let first = tokio::time::timeout(Duration::from_secs(5), server.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.as_bytes()[0], 0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let used = budget.used();
+        assert!(used > 0, "{driver:?}: nothing charged");
+        assert!(
+            used <= (64 << 10) + 2 * SIZE + (64 << 10),
+            "{driver:?}: {used} bytes charged to a 64 KiB budget"
+        );
+        for i in 1..MESSAGES {
+            let m = tokio::time::timeout(Duration::from_secs(5), server.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(usize::from(m.as_bytes()[0]), i, "{driver:?}");
+        }
+        let _client = sender.await.unwrap();
+        assert_eq!(budget.used(), 0, "{driver:?}: charge kept after reading");
+    }
+}
