@@ -94,17 +94,33 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<Request>, Req
         });
     }
     let target = req.path.unwrap_or_default();
-    let resource = resource_name(target).ok_or_else(|| RequestError::Target {
+    let (resource, authority) = target_parts(target).ok_or_else(|| RequestError::Target {
         found: snippet(target.as_bytes()),
     })?;
     let headers = Headers::from_httparse(req.headers);
-    let request = Request::check(resource, headers)?;
+    let request = Request::check(resource, authority, headers)?;
     Ok(Status::Complete(request, used))
 }
 
 /// The resource name (path and query) of a request target in origin form
 /// (`/chat?x`) or absolute form (`ws://host/chat?x`, RFC 9112 section 3.2.2;
-/// an empty path there means `/`).
+/// an empty path there means `/`), and in absolute form its authority (the
+/// host, and port when given; without any `userinfo@`), which a server
+/// takes instead of the `Host` header (RFC 9112 section 3.2.2).
+fn target_parts(target: &str) -> Option<(String, Option<&str>)> {
+    let resource = resource_name(target)?;
+    if target.starts_with('/') {
+        return Some((resource, None));
+    }
+    let rest = target.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    (!host.is_empty() && is_visible_ascii(host.as_bytes())).then_some((resource, Some(host)))
+}
+
+/// The resource name of a request target (see [`target_parts`]).
 fn resource_name(target: &str) -> Option<String> {
     if target.starts_with('/') {
         return Some(target.to_owned());
@@ -147,18 +163,25 @@ pub struct Request {
 }
 
 impl Request {
-    /// Runs the header checks of section 4.2.1 items 4-10.
-    fn check(resource: String, headers: Headers) -> Result<Self, RequestError> {
-        let host = single(&headers, "host", "Host")?.ok_or(RequestError::MissingHost)?;
-        if host.is_empty() {
+    /// Runs the header checks of section 4.2.1 items 4-10. `authority` is
+    /// an absolute-form target's: the host then (RFC 9112 section 3.2.2:
+    /// the `Host` header, still required, is ignored).
+    fn check(
+        resource: String,
+        authority: Option<&str>,
+        headers: Headers,
+    ) -> Result<Self, RequestError> {
+        let header = single(&headers, "host", "Host")?.ok_or(RequestError::MissingHost)?;
+        if header.is_empty() {
             return Err(RequestError::MissingHost);
         }
-        if !is_visible_ascii(host) {
+        if !is_visible_ascii(header) {
             return Err(RequestError::InvalidHeaderValue {
                 name: "Host",
-                found: snippet(host),
+                found: snippet(header),
             });
         }
+        let host = authority.map_or(header, str::as_bytes);
         if !headers.contains("upgrade") {
             return Err(RequestError::MissingUpgrade);
         }
@@ -647,5 +670,53 @@ mod tests {
         assert_eq!(r("h:80"), None);
         assert_eq!(r("ftp://h/x"), None);
         assert_eq!(r("ws:///x"), None);
+    }
+
+    #[test]
+    fn rfc9112_3_2_2_an_absolute_form_target_names_the_host() {
+        let parts = |t| target_parts(t).map(|(r, a)| (r, a.map(str::to_owned)));
+        assert_eq!(parts("/chat"), Some(("/chat".into(), None)));
+        assert_eq!(
+            parts("ws://example.com:8080/chat?x"),
+            Some(("/chat?x".into(), Some("example.com:8080".into())))
+        );
+        assert_eq!(
+            parts("ws://user@example.com/"),
+            Some(("/".into(), Some("example.com".into())))
+        );
+        assert_eq!(parts("ws://user@/x"), None);
+    }
+
+    /// RFC 9112 section 3.2.2: with an absolute-form target, the server
+    /// takes its authority as the host and ignores the `Host` header,
+    /// which is still required.
+    #[test]
+    fn rfc9112_3_2_2_the_host_of_an_absolute_form_request_is_its_target_s() {
+        let request = |target: &str, host: Option<&str>| {
+            let mut head = format!(
+                "GET {target} HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            );
+            if let Some(host) = host {
+                head.push_str(&format!("Host: {host}\r\n"));
+            }
+            head.push_str("\r\n");
+            parse_request(head.as_bytes(), &Limits::new())
+        };
+        match request("ws://right.example:9001/chat", Some("wrong.example")) {
+            Ok(Status::Complete(r, _)) => {
+                assert_eq!(r.host(), "right.example:9001");
+                assert_eq!(r.resource_name(), "/chat");
+            }
+            other => panic!("{other:?}"),
+        }
+        match request("/chat", Some("origin.example")) {
+            Ok(Status::Complete(r, _)) => assert_eq!(r.host(), "origin.example"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            request("ws://right.example/chat", None),
+            Err(RequestError::MissingHost)
+        ));
     }
 }
