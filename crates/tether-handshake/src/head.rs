@@ -68,7 +68,9 @@ pub(crate) const fn describe(e: httparse::Error) -> &'static str {
 }
 
 /// The HTTP version written in the start line, quoted, for an error message:
-/// the third word of a request line, the first of a status line.
+/// the first word of a status line; the third and last of a request line,
+/// or, when it does not have three words (no version, or a space in the
+/// target), the whole line, saying so.
 pub(crate) fn version_in_start_line(buf: &[u8], response: bool) -> String {
     let line_end = buf
         .iter()
@@ -76,6 +78,32 @@ pub(crate) fn version_in_start_line(buf: &[u8], response: bool) -> String {
         .unwrap_or(buf.len());
     let line = buf.get(..line_end).unwrap_or(buf);
     let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-    let word = if response { words.next() } else { words.nth(2) };
-    snippet(word.unwrap_or(line))
+    if response {
+        return snippet(words.next().unwrap_or(line));
+    }
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(_), Some(_), Some(version), None) => snippet(version),
+        _ => format!(
+            "the request line {}, which is not METHOD TARGET VERSION",
+            snippet(line)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_in_start_line;
+
+    #[test]
+    fn rfc9112_3_the_version_named_is_the_request_line_s_third_word() {
+        let v = |line: &[u8]| version_in_start_line(line, false);
+        assert_eq!(v(b"GET /chat HTTP/2.0\r\nHost: h"), "\"HTTP/2.0\"");
+        // no version, or a space in the target: the line, not a wrong word
+        assert!(v(b"GET /chat\r\n").contains("\"GET /chat\", which is not"));
+        assert!(v(b"GET /a b HTTP/1.1\r\n").contains("\"GET /a b HTTP/1.1\""));
+        assert_eq!(
+            version_in_start_line(b"HTTP/1.0 101 x\r\n", true),
+            "\"HTTP/1.0\""
+        );
+    }
 }
