@@ -159,17 +159,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         Err(e) => return exit::not_connected(&args.url, &e),
     };
     if args.jsonl {
-        let extensions: Vec<String> = accepted
-            .extensions()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let _ = print_line(&jsonl::connected(
-            &args.url,
-            accepted.subprotocol(),
-            &extensions,
-            None,
-        ));
+        let _ = print_line(&jsonl::connected(&args.url, &accepted, None));
     } else if verbose {
         match accepted.subprotocol() {
             Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),

@@ -8,22 +8,23 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tether::handshake::Accepted;
 use tether::reconnect::StopReason;
 use tether::{CloseInfo, Initiator, Message};
 
 use crate::show;
 
 /// `{"event":"connected", "url", "subprotocol", "extensions", "attempt"}`.
-pub(crate) fn connected(
-    url: &str,
-    subprotocol: Option<&str>,
-    extensions: &[String],
-    attempt: Option<u32>,
-) -> String {
+pub(crate) fn connected(url: &str, accepted: &Accepted, attempt: Option<u32>) -> String {
+    let extensions: Vec<String> = accepted
+        .extensions()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut v = json!({
         "event": "connected",
         "url": url,
-        "subprotocol": subprotocol,
+        "subprotocol": accepted.subprotocol(),
         "extensions": extensions,
     });
     if let (Some(attempt), Some(map)) = (attempt, v.as_object_mut()) {
@@ -174,12 +175,21 @@ mod tests {
         );
         let r = parse(&reconnecting(2, Duration::from_millis(1500)));
         assert_eq!(r["delay_ms"], 1500);
-        let k = parse(&connected(
+        let client = tether::handshake::ClientHandshake::new(
             "ws://x/",
-            Some("chat"),
-            &["permessage-deflate".into()],
-            Some(1),
-        ));
+            tether::handshake::ClientConfig::new().subprotocol("chat"),
+        )
+        .unwrap();
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+            client.expected_accept()
+        );
+        let accepted = match client.check_response(answer.as_bytes()).unwrap() {
+            tether::handshake::Status::Complete(accepted, _) => accepted,
+            tether::handshake::Status::Partial => panic!("partial"),
+        };
+        let k = parse(&connected("ws://x/", &accepted, Some(1)));
         assert_eq!(k["subprotocol"], "chat");
         assert_eq!(k["attempt"], 1);
     }

@@ -210,7 +210,9 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 /// A lifecycle event as `--jsonl` prints it.
 fn lifecycle_json(event: &Lifecycle, url: &str) -> String {
     match event {
-        Lifecycle::Connected { attempt } => jsonl::connected(url, None, &[], Some(*attempt)),
+        Lifecycle::Connected { attempt, accepted } => {
+            jsonl::connected(url, accepted, Some(*attempt))
+        }
         Lifecycle::Disconnected(info) => jsonl::disconnected(info),
         Lifecycle::ConnectFailed(error) => jsonl::connect_failed(error),
         Lifecycle::Reconnecting { attempt, delay } => jsonl::reconnecting(*attempt, *delay),
@@ -220,7 +222,7 @@ fn lifecycle_json(event: &Lifecycle, url: &str) -> String {
 
 fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
     match event {
-        Lifecycle::Connected { attempt } => {
+        Lifecycle::Connected { attempt, .. } => {
             s.connected = true;
             eprintln!("{}", show::connected(url, attempt));
         }

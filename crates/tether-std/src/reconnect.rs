@@ -331,9 +331,12 @@ impl ReconnectingClient {
             std::thread::sleep(wait);
         }
         match crate::connect(&self.url, &self.options) {
-            Ok((ws, _accepted)) => {
+            Ok((ws, accepted)) => {
                 self.reconnector.connected(Instant::now());
-                self.lifecycle(Lifecycle::Connected { attempt });
+                self.lifecycle(Lifecycle::Connected {
+                    attempt,
+                    accepted: Box::new(accepted),
+                });
                 self.phase = Phase::Connected(Box::new(ws));
                 self.flush_queue();
             }

@@ -48,6 +48,14 @@ fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
     }
 }
 
+/// The next lifecycle event, which must be `Connected`: its attempt.
+fn connected(client: &mut ReconnectingClient) -> u32 {
+    match lifecycle(client) {
+        Lifecycle::Connected { attempt, .. } => attempt,
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
 fn message(client: &mut ReconnectingClient) -> Message {
     match client.next() {
         Some(ReconnectEvent::Message(m)) => m,
@@ -132,7 +140,7 @@ fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_onc
         let server = KillableServer::start(addr, received.clone());
         let mut client = ReconnectingClient::new(&url, options(5)).unwrap();
         assert!(!client.is_connected());
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(connected(&mut client), 0);
         assert!(client.is_connected());
         client.send(Message::text("before")).unwrap();
         assert_eq!(message(&mut client), Message::text("before"));
@@ -203,7 +211,7 @@ fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_onc
                     assert!(why.contains("cannot connect"), "{why}");
                     failures += 1;
                 }
-                Lifecycle::Connected { attempt } => break attempt,
+                Lifecycle::Connected { attempt, .. } => break attempt,
                 other => panic!("{other:?}"),
             }
         };
@@ -270,7 +278,7 @@ fn close_4000_marked_intentional_stops_without_reconnecting() {
     bounded(LIMIT, || {
         let (url, accepted) = closing_server(4000);
         let mut client = ReconnectingClient::new(&url, options(10)).unwrap();
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(connected(&mut client), 0);
         assert_eq!(message(&mut client), Message::text("hello"));
         match lifecycle(&mut client) {
             Lifecycle::Disconnected(info) => {
@@ -298,7 +306,7 @@ fn close_1001_reconnects() {
         let (url, accepted) = closing_server(1001);
         // queueing off: a send while disconnected is refused, not dropped
         let mut client = ReconnectingClient::new(&url, options(0)).unwrap();
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(connected(&mut client), 0);
         assert_eq!(message(&mut client), Message::text("hello"));
         match lifecycle(&mut client) {
             Lifecycle::Disconnected(info) => {
@@ -313,7 +321,7 @@ fn close_1001_reconnects() {
             lifecycle(&mut client),
             Lifecycle::Reconnecting { attempt: 1, .. }
         ));
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 1 });
+        assert_eq!(connected(&mut client), 1);
         assert_eq!(message(&mut client), Message::text("hello"));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
         // the server closes again: attempt 2 (no stable connection in between)
@@ -353,7 +361,7 @@ fn silent_server_past_the_keepalive_timeout_reconnects() {
         .policy(policy())
         .max_queued_messages(10);
         let mut client = ReconnectingClient::new(&url, options).unwrap();
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 0 });
+        assert_eq!(connected(&mut client), 0);
         client.send(Message::text("into the void")).unwrap();
         assert_eq!(client.queued(), 0, "sent while connected");
         let started = Instant::now();
@@ -376,7 +384,7 @@ fn silent_server_past_the_keepalive_timeout_reconnects() {
             lifecycle(&mut client),
             Lifecycle::Reconnecting { attempt: 1, .. }
         ));
-        assert_eq!(lifecycle(&mut client), Lifecycle::Connected { attempt: 1 });
+        assert_eq!(connected(&mut client), 1);
         // the silent server would not answer a Close: just drop the client
     });
 }

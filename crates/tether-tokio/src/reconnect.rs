@@ -479,10 +479,14 @@ async fn run(
     let total = budget_of(options);
     loop {
         let decision = match crate::connect(url, options.client_options()).await {
-            Ok((ws, _)) => {
+            Ok((ws, accepted)) => {
                 reconnector.connected(tokio::time::Instant::now().into_std());
                 set_connected(outbox, true);
-                emit(Lifecycle::Connected { attempt }).await;
+                emit(Lifecycle::Connected {
+                    attempt,
+                    accepted: Box::new(accepted),
+                })
+                .await;
                 let (mut sink, mut stream) = ws.split();
                 let mut closing = false;
                 let info = loop {

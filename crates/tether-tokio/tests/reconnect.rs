@@ -74,6 +74,14 @@ async fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
     }
 }
 
+/// The next lifecycle event, which must be `Connected`: its attempt.
+async fn connected(client: &mut ReconnectingClient) -> u32 {
+    match lifecycle(client).await {
+        Lifecycle::Connected { attempt, .. } => attempt,
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
 async fn message(client: &mut ReconnectingClient) -> Message {
     match within(client.next()).await {
         Some(ReconnectEvent::Message(m)) => m,
@@ -110,10 +118,7 @@ async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_onc
     let mut client = ReconnectingClient::new(&format!("ws://{addr}/"), options).unwrap();
     // (whether it is connected before the first event is a race: the
     // supervisor may connect on the other worker before this line)
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     assert!(client.is_connected());
     client.send(Message::text("before")).unwrap();
     assert_eq!(message(&mut client).await, Message::text("before"));
@@ -151,7 +156,9 @@ async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_onc
                 assert!(delay <= cap, "attempt {attempt}: {delay:?} over {cap:?}");
                 attempts.push(attempt);
             }
-            Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::Connected { attempt }))) => break attempt,
+            Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::Connected { attempt, .. }))) => {
+                break attempt;
+            }
             Ok(Some(ReconnectEvent::Lifecycle(Lifecycle::ConnectFailed(_)))) => {}
             Ok(other) => panic!("{other:?}"),
             Err(_) => {}
@@ -214,10 +221,7 @@ async fn close_4000_is_intentional_no_reconnect() {
     let url = closing_server(4000).await;
     let mut client =
         ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     assert_eq!(message(&mut client).await, Message::text("hello"));
     match lifecycle(&mut client).await {
         Lifecycle::Disconnected(info) => {
@@ -237,10 +241,7 @@ async fn close_1001_reconnects() {
     let url = closing_server(1001).await;
     let mut client =
         ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     match lifecycle(&mut client).await {
         Lifecycle::Disconnected(info) => assert_eq!(info.code, CloseCode::GOING_AWAY),
         other => panic!("{other:?}"),
@@ -249,10 +250,7 @@ async fn close_1001_reconnects() {
         lifecycle(&mut client).await,
         Lifecycle::Reconnecting { attempt: 1, .. }
     ));
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 1 }
-    );
+    assert_eq!(connected(&mut client).await, 1);
     client.close(CloseCode::NORMAL, "").unwrap();
 }
 
@@ -274,10 +272,7 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
     }))
     .policy(policy());
     let mut client = ReconnectingClient::new(&url, options).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     assert!(client.send(Message::text("while connected")).is_ok());
     match lifecycle(&mut client).await {
         Lifecycle::Disconnected(info) => {
@@ -308,10 +303,7 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
         lifecycle(&mut client).await,
         Lifecycle::Reconnecting { attempt: 1, .. }
     ));
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 1 }
-    );
+    assert_eq!(connected(&mut client).await, 1);
 }
 
 #[tokio::test]
@@ -348,10 +340,7 @@ async fn a_close_the_connection_would_refuse_is_refused_up_front() {
     let url = closing_server(4000).await;
     let mut client =
         ReconnectingClient::new(&url, ReconnectOptions::default().policy(policy())).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     for (code, reason) in [(1006, ""), (1000, &*"x".repeat(124))] {
         let err = client.close(CloseCode::new(code), reason).unwrap_err();
         assert!(matches!(err, tether_tokio::Error::Misuse(_)), "{err:?}");
@@ -400,10 +389,7 @@ async fn drained_to_completes_when_the_queue_is_handed_over_after_connecting() {
     within(drained).await;
     assert_eq!(client.queued(), 0);
     assert!(client.is_connected());
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     assert_eq!(
         within(server).await.unwrap(),
         [Message::text("one"), Message::text("two")]
@@ -470,10 +456,7 @@ async fn rfc6455_7_4_1_dropping_the_client_says_going_away_even_with_messages_un
     let options =
         ReconnectOptions::new(ClientOptions::new().max_unread_bytes(1024)).policy(policy());
     let mut client = ReconnectingClient::new(&url, options).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     assert_eq!(message(&mut client).await.as_bytes(), &[7u8; 1024][..]);
     // the supervisor now waits for room for the next one
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -509,10 +492,7 @@ async fn close_is_heard_while_the_handover_waits_for_room() {
     for _ in 0..100 {
         client.send(Message::binary(vec![1u8; 1 << 20])).unwrap();
     }
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     // the socket buffers fill; the hand-over then waits for room
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.close(CloseCode::NORMAL, "").unwrap();
@@ -569,10 +549,7 @@ async fn take_queued_during_a_handover_takes_only_what_will_not_be_sent() {
         .policy(policy())
         .max_queued_messages(COUNT);
     let mut client = ReconnectingClient::new(&url, options).unwrap();
-    assert_eq!(
-        lifecycle(&mut client).await,
-        Lifecycle::Connected { attempt: 0 }
-    );
+    assert_eq!(connected(&mut client).await, 0);
     for i in 0..COUNT {
         let mut piece = vec![0u8; PIECE];
         piece[0] = u8::try_from(i).unwrap();
@@ -611,4 +588,41 @@ async fn take_queued_during_a_handover_takes_only_what_will_not_be_sent() {
         .collect();
     assert_eq!(left, expected_left, "the taken ones are exactly the unsent");
     client.close(CloseCode::NORMAL, "").unwrap();
+}
+
+/// Each `Connected` carries what the server's answer agreed for that
+/// connection, so an application sees the subprotocol it now speaks (a
+/// server behind the same URL may choose another after a reconnect); the
+/// CLI's `--jsonl --reconnect` printed `null` for it.
+#[tokio::test]
+async fn rfc6455_4_1_connected_names_the_subprotocol_of_each_connection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        // the first connection is cut at once; the second speaks "v2"
+        for chosen in ["v1", "v2"] {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (mut ws, _) =
+                tether_tokio::accept_with(tcp, &ServerOptions::default(), move |_| {
+                    Ok(tether::handshake::AcceptOptions::new().subprotocol(chosen))
+                })
+                .await
+                .unwrap();
+            if chosen == "v1" {
+                ws.abort();
+            } else {
+                while ws.next().await.is_some() {}
+            }
+        }
+    });
+    let options = ReconnectOptions::new(ClientOptions::new().subprotocol("v1").subprotocol("v2"))
+        .policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    let mut chosen = Vec::new();
+    while chosen.len() < 2 {
+        if let Lifecycle::Connected { accepted, .. } = lifecycle(&mut client).await {
+            chosen.push(accepted.subprotocol().map(str::to_owned));
+        }
+    }
+    assert_eq!(chosen, [Some("v1".into()), Some("v2".into())]);
 }

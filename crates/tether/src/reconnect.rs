@@ -10,6 +10,7 @@
 //! has stayed up long enough. Owns no timer and no socket: time and
 //! randomness are arguments.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -169,6 +170,10 @@ pub enum Lifecycle {
     Connected {
         /// The reconnect attempt that succeeded (0: the initial connect).
         attempt: u32,
+        /// What the server's answer agreed for this connection: its
+        /// subprotocol and extensions, which may differ from the last
+        /// connection's (another server behind the same URL).
+        accepted: Box<crate::handshake::Accepted>,
     },
     /// The connection ended, as the core reported it.
     Disconnected(CloseInfo),
