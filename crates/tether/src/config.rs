@@ -196,8 +196,10 @@ pub struct Config {
     pub message_timeout: Option<Duration>,
     /// How long the connection may go without a data message either way
     /// (Pings, Pongs and keep-alives do not count) before we close it with
-    /// 1001 (going away), reason "idle timeout". `None`: no limit. Default
-    /// `None`.
+    /// 1001 (going away), reason "idle timeout". A message we send counts
+    /// from the first call after it that tells the time (`send` takes
+    /// none; the adapters make one as they write it). `None`: no limit.
+    /// Default `None`.
     pub idle_timeout: Option<Duration>,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,

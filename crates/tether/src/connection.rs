@@ -301,6 +301,10 @@ pub struct Connection {
     drain_expired: bool,
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
+    /// A data message was sent since the last call that told the time
+    /// (`send` takes none): the idle timeout is put off from that call's
+    /// `now`, not from the time before the send.
+    sent_untimed: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
     peer_close: Option<Box<CloseFrame>>,
     /// Who sent our Close: the application (`close`), or this endpoint on
@@ -762,6 +766,7 @@ impl Connection {
             sent_since_heartbeat: false,
             peer_close: None,
             our_close_by: Initiator::Application,
+            sent_untimed: false,
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
@@ -858,7 +863,7 @@ impl Connection {
     }
 
     fn receive_data(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
-        self.now = now;
+        self.tell_time(now);
         if !data.is_empty() {
             self.postpone_keepalive(now);
             self.note_traffic();
@@ -1132,7 +1137,7 @@ impl Connection {
             self.a().input.clear();
             return Ok(());
         }
-        self.now = now;
+        self.tell_time(now);
         if appended > 0 {
             self.postpone_keepalive(now);
             self.note_traffic();
@@ -1204,7 +1209,7 @@ impl Connection {
         if !self.decoding_pending() {
             return Ok(());
         }
-        self.now = now;
+        self.tell_time(now);
         self.settle_pins();
         if let Err(e) = self.decode_some() {
             self.settle_pins();
@@ -2339,6 +2344,7 @@ impl Connection {
         self.write_frame(true, rsv, opcode, payload);
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
+        self.sent_untimed = true;
         Ok(())
     }
 
@@ -2386,6 +2392,7 @@ impl Connection {
         }
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
+        self.sent_untimed = true;
         Ok(())
     }
 
@@ -2436,6 +2443,10 @@ impl Connection {
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_state("close", SEND_STATES)?;
         CloseFrame::check(code, reason)?;
+        // the waits that closing arms (the close timeout; when this
+        // answers the peer's Close, the drain and the FIN wait) count
+        // from now
+        self.tell_time(now);
         if let Some(a) = &mut self.active {
             a.sending = None;
         }
@@ -2533,6 +2544,17 @@ impl Connection {
 
     /// A data message went either way: the idle timeout waits again (only
     /// while `Open`).
+    /// The time, from a call that tells it: the latest `now`, and the idle
+    /// timeout put off from it when data was sent since the last such call
+    /// (a send does not tell the time; counting from the call before it
+    /// could close a connection as idle just after a message went out).
+    fn tell_time(&mut self, now: Instant) {
+        self.now = now;
+        if core::mem::take(&mut self.sent_untimed) {
+            self.postpone_idle(now);
+        }
+    }
+
     fn postpone_idle(&mut self, now: Instant) {
         if let (Some(t), State::Open) = (self.config.idle_timeout, self.state) {
             self.timers.set(Timer::Idle, now, t);
@@ -2644,7 +2666,7 @@ impl Connection {
     /// wait for the server to close the transport. Calling it early does
     /// nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.tell_time(now);
         // whether the frames we last sent of our own accord are written: a
         // keep-alive or heartbeat is not queued while one the peer has not
         // taken waits (taken once, so two due together both go)

@@ -88,9 +88,11 @@ impl Output {
         self.len += n;
     }
 
-    /// Frees the buffers of an empty queue.
+    /// Frees the buffers of an empty queue, unless a keep-alive deadline
+    /// was put off for the Ping it held ([`Output::ping_held_up`] says so
+    /// at the next look, which gives the Pong its whole wait).
     pub(crate) fn release(&mut self) {
-        if self.len == 0 {
+        if self.len == 0 && self.queue.as_deref().is_none_or(|q| !q.ping_put_off) {
             self.queue = None;
         }
     }

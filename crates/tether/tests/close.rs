@@ -346,3 +346,31 @@ fn rfc6455_5_5_1_messages_past_our_close_are_kept_up_to_max_message_size() {
     assert!(!h.conn.keeps_after_close(600, 401));
     assert!(!h.conn.keeps_after_close(usize::MAX, 1));
 }
+
+/// Answering the peer's Close with `close(now, ..)` arms the waits that
+/// follow from that `now`: a client's wait for the server to end the
+/// transport (RFC 6455 section 7.1.1, `Config::fin_wait`) and the time our
+/// Close gets to be written (`close_timeout`). They counted from the last
+/// time the connection had heard, when the peer's Close arrived: 5 s later
+/// the FIN wait had already passed, and the client closed TCP first.
+#[test]
+fn rfc6455_7_1_1_an_answer_made_later_waits_its_whole_fin_wait() {
+    let mut h = deferred(tether::Role::Client);
+    let t0 = h.now;
+    h.feed(&frame(
+        tether::Role::Client,
+        CLOSE,
+        &close_payload(1000, b""),
+    ));
+    h.now = t0 + Duration::from_secs(4);
+    h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+    let _ = h.conn.take_output();
+    h.advance(Duration::from_millis(1));
+    assert!(
+        h.conn.close_expected(),
+        "the FIN wait counted from the peer's Close"
+    );
+    assert!(!h.conn.should_close_transport());
+    let next = h.conn.poll_timeout().unwrap();
+    assert!(next >= t0 + Duration::from_secs(6), "{:?}", next - t0);
+}

@@ -474,3 +474,43 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
         assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
     }
 }
+
+/// A Ping that waited behind a slow send gets a whole timeout for its Pong
+/// from the look after it went out, also when the connection's idle
+/// buffers were released in between (the output queue, empty then, is
+/// freed): the note that the deadline had been put off went with it, and
+/// the peer was declared dead a millisecond after our Ping reached it.
+#[test]
+fn keepalive_a_released_output_queue_keeps_the_ping_s_put_off_deadline() {
+    use bytes::Buf;
+    for role in ROLES {
+        let mut h = with(
+            role,
+            KeepAlive::Ping {
+                interval: secs(30),
+                timeout: secs(10),
+            },
+        );
+        h.conn
+            .send(tether::Message::binary(vec![7u8; 4 << 20]))
+            .unwrap();
+        h.advance(secs(30));
+        for _ in 0..3 {
+            h.advance(secs(5));
+            h.conn.poll_output().advance(64 << 10);
+        }
+        let deadline = h.conn.poll_timeout().unwrap();
+        h.now = deadline - Duration::from_millis(1);
+        let _ = h.conn.take_output();
+        // quiet now: an adapter frees the idle buffers
+        h.conn.release_idle_memory();
+        h.advance(Duration::from_millis(1));
+        assert_eq!(
+            h.conn.state(),
+            State::Open,
+            "{role:?}: no time for the Pong"
+        );
+        h.advance(secs(10));
+        assert_eq!(h.conn.state(), State::Aborted, "{role:?}");
+    }
+}

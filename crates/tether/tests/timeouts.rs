@@ -127,11 +127,13 @@ fn the_idle_timeout_closes_with_1001_after_no_data_either_way() {
         h.feed(&frame(role, TEXT, b"data"));
         h.advance(Duration::from_secs(3));
         h.conn.send(tether::Message::text("ours")).unwrap();
+        // a send tells no time: it counts from the first call after it
+        // that does (3 s later here; an adapter makes one as it writes)
         h.advance(Duration::from_secs(3));
         // a Ping is not data
         h.feed(&frame(role, PING, b""));
         assert_eq!(h.conn.state(), State::Open);
-        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(5)));
         assert_eq!(h.conn.state(), State::CloseSent);
         let out = h.output();
         let close = out.iter().find(|f| f.opcode == CLOSE).expect("a Close");
@@ -380,5 +382,33 @@ fn rfc6455_10_4_message_timeout_waits_while_we_do_not_read() {
         );
         h.advance(Duration::from_secs(1));
         assert_stalled(&mut h);
+    }
+}
+
+/// `send` takes no time: the idle timeout it puts off counts from the next
+/// call that tells the time, not from the one before the send (which
+/// could be most of a wait ago), so a connection is never closed as idle
+/// just after a message went out.
+#[test]
+fn the_idle_timeout_counts_from_the_first_look_after_a_send() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Config::default()
+    };
+    for role in ROLES {
+        let mut h = Harness::with_config(role, config.clone());
+        h.advance(Duration::from_secs(1));
+        // sent at 9.9 s, say: the core last heard the time at 1 s
+        h.conn.send(tether::Message::text("late")).unwrap();
+        h.advance(Duration::from_secs(10));
+        assert_eq!(
+            h.conn.state(),
+            State::Open,
+            "{role:?}: idle right after a send"
+        );
+        h.advance(Duration::from_secs(10) - Duration::from_millis(1));
+        assert_eq!(h.conn.state(), State::Open, "{role:?}");
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.conn.state(), State::CloseSent, "{role:?}");
     }
 }
