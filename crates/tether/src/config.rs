@@ -90,9 +90,12 @@ pub struct Config {
     pub max_fragments: usize,
     /// Output bytes that may wait to be written before `send` refuses more
     /// (backpressure). One message is always accepted when the queue is
-    /// under the limit, so a single large message can still go. Control
-    /// frames are not refused: Pongs coalesce and Close is sent once, so
-    /// they stay bounded. Default 16 MiB.
+    /// under the limit, so a single large message can still go. The
+    /// connection's own control frames are never refused (Pongs coalesce
+    /// and Close is sent once, so they stay bounded); the application's
+    /// `ping` and `pong` are, as `send` is, while the queue is over the
+    /// limit ([`Error::OutputFull`](crate::Error::OutputFull)). Default
+    /// 16 MiB.
     pub max_queued_output: usize,
     /// Bytes of received events (messages, Pings, Pongs; each counted as
     /// [`Event::footprint`](crate::Event::footprint)) that may wait for the

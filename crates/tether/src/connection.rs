@@ -1486,16 +1486,23 @@ impl Connection {
             );
             return;
         }
-        let reason = match self.state {
-            State::CloseSent => "the peer closed the transport before answering our Close",
-            _ => "the peer closed the transport without completing the close handshake",
+        // after our Close, the end is still the one we started
+        let (reason, initiator) = match self.state {
+            State::CloseSent => (
+                "the peer closed the transport before answering our Close",
+                self.our_close_by,
+            ),
+            _ => (
+                "the peer closed the transport without completing the close handshake",
+                Initiator::Remote,
+            ),
         };
         self.end(
             State::Aborted,
             CloseCode::ABNORMAL,
             reason.into(),
             false,
-            Initiator::Remote,
+            initiator,
         );
     }
 
@@ -1710,7 +1717,14 @@ impl Connection {
             // of it alive.
             OpCode::Ping => {
                 let payload = Bytes::copy_from_slice(&payload);
-                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseReceived)
+                // answered until the connection ends: after our own Close
+                // too (RFC 6455 5.5.2 exempts only an endpoint that received
+                // a Close; a Pong is no data frame, 5.5.1)
+                if self.config.auto_pong
+                    && matches!(
+                        self.state,
+                        State::Open | State::CloseReceived | State::CloseSent
+                    )
                 {
                     self.owe_pong(payload.clone());
                 }
@@ -2400,7 +2414,8 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
-    /// [`InvalidInput::ControlPayloadTooLong`].
+    /// [`Error::OutputFull`] while the output queue is over
+    /// `Config::max_queued_output`; [`InvalidInput::ControlPayloadTooLong`].
     pub fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
         self.control("ping", OpCode::Ping, payload)
     }

@@ -5,10 +5,14 @@ use core::fmt;
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
-    /// The opening handshake is under way (as in .NET's `WebSocketState`).
-    /// No tether type reports it today: a [`Connection`](crate::Connection)
-    /// is made after the handshake and starts `Open`, and the adapters'
-    /// `connect`/`accept` return only once the handshake is done.
+    /// The opening handshake is under way (as in .NET's `WebSocketState`):
+    /// what the handshake objects report
+    /// ([`ClientUpgrade::state`](crate::upgrade::ClientUpgrade::state),
+    /// [`ServerUpgrade::state`](crate::upgrade::ServerUpgrade::state)). A
+    /// [`Connection`](crate::Connection) is made after the handshake and
+    /// starts `Open`, and the adapters' `connect`/`accept` return only once
+    /// the handshake is done. (.NET's `None`, a socket not yet connecting,
+    /// has no counterpart: nothing exists before the handshake starts.)
     Connecting,
     /// Messages flow both ways.
     Open,

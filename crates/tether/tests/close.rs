@@ -53,10 +53,11 @@ fn rfc6455_5_5_1_no_data_frames_after_our_close() {
             err.to_string(),
             "cannot send: the connection is CloseSent; allowed only when Open, CloseReceived"
         );
-        // a Ping arriving now is not answered with data, and our output has only the Close
+        // a Ping arriving now is answered with a Pong, a control frame
+        // (5.5.2), and no data frame follows the Close
         h.feed(&frame(role, PING, b"p"));
         let ops: Vec<u8> = h.output().iter().map(|f| f.opcode).collect();
-        assert_eq!(ops, vec![CLOSE]);
+        assert_eq!(ops, vec![CLOSE, PONG]);
     }
 }
 
@@ -373,4 +374,46 @@ fn rfc6455_7_1_1_an_answer_made_later_waits_its_whole_fin_wait() {
     assert!(!h.conn.should_close_transport());
     let next = h.conn.poll_timeout().unwrap();
     assert!(next >= t0 + Duration::from_secs(6), "{:?}", next - t0);
+}
+
+/// RFC 6455 5.5.2: a Ping is answered unless a Close was received; a Close
+/// we sent does not exempt us (and a Pong is no data frame, 5.5.1), so a
+/// peer that pings while it finishes before answering our Close gets its
+/// Pong. It got none: Pings were answered only in Open and CloseReceived.
+#[test]
+fn rfc6455_5_5_2_a_ping_after_our_close_is_answered() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+        let _ = h.conn.take_output();
+        h.feed(&frame(role, PING, b"still there?"));
+        let out = h.output();
+        assert!(
+            out.iter()
+                .any(|f| f.opcode == PONG && &f.payload[..] == b"still there?"),
+            "{role:?}: {out:?}"
+        );
+        assert_eq!(h.conn.state(), State::CloseSent, "{role:?}");
+    }
+}
+
+/// After the application's Close, a peer that ends the transport without
+/// answering leaves an unclean end that the application still started
+/// (`Initiator::Application`, as when the close timeout passes), so a
+/// reconnect policy does not take it for the peer's doing. It said
+/// `Remote`.
+#[test]
+fn rfc6455_7_1_5_an_unanswered_close_ended_by_the_peer_is_still_ours() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.close(h.now, CloseCode::NORMAL, "bye").unwrap();
+        let _ = h.conn.take_output();
+        h.conn.receive_eof();
+        let info = Harness::closed(&h.events()).expect("the end");
+        assert_eq!(
+            (info.code, info.was_clean, info.initiator),
+            (CloseCode::ABNORMAL, false, Initiator::Application),
+            "{role:?}"
+        );
+    }
 }

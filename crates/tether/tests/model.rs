@@ -92,7 +92,8 @@ impl Model {
                 },
                 Incoming::Ping(p) => {
                     evs.push(Ev::Ping(p.clone()));
-                    if sendable {
+                    // answered after our own Close too (RFC 6455 5.5.2)
+                    if sendable || self.state == State::CloseSent {
                         out.push(PONG);
                     }
                 }
