@@ -282,7 +282,7 @@ fuzz_target!(|input: Input| {
                 let _ = conn.close(now, CloseCode::new(code), &reason);
             }
             Op::ReplyClose => {
-                let _ = conn.reply_close();
+                let _ = conn.reply_close(now);
             }
             Op::Abort => conn.abort("fuzz"),
             Op::Advance(ms) => {

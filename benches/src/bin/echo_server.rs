@@ -827,7 +827,7 @@ async fn tether_core(mut tcp: TcpStream) {
         }
         if conn.awaits_close_reply() {
             // everything before the peer's Close has been answered
-            let _ = conn.reply_close();
+            let _ = conn.reply_close(tokio::time::Instant::now().into_std());
         }
         // everything queued, in as few writes as the socket takes
         while conn.poll_output().has_remaining() {

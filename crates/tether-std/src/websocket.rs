@@ -233,7 +233,7 @@ impl<S: Transport> WebSocket<S> {
             if self.conn.awaits_close_reply() {
                 // everything before the peer's Close (or a protocol
                 // violation) has been read: answer it (or fail now)
-                let _ = self.conn.reply_close();
+                let _ = self.conn.reply_close(Instant::now());
                 self.settle()?;
                 continue;
             }

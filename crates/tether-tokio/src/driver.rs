@@ -1192,7 +1192,7 @@ impl Inner {
         // answer the peer's Close after the answers sent before it
         if self.reply == Reply::Due && self.conn.awaits_close_reply() {
             self.reply = Reply::Sent;
-            let _ = self.conn.reply_close();
+            let _ = self.conn.reply_close(now);
             progress = true;
         }
         progress

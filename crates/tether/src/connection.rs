@@ -2485,11 +2485,14 @@ impl Connection {
     /// Answers the peer's Close (in `CloseReceived`, with
     /// `Config::auto_close_reply` off) by echoing its code, completing the
     /// closing handshake: state `Closed`, final event with the peer's code
-    /// and reason, `was_clean: true`.
+    /// and reason, `was_clean: true`. The waits that follow (our answer's
+    /// time to be written, a client's wait for the server to end the
+    /// transport) count from `now`.
     ///
     /// # Errors
     /// [`Error::InvalidState`] in any other state.
-    pub fn reply_close(&mut self) -> Result<(), Error> {
+    pub fn reply_close(&mut self, now: Instant) -> Result<(), Error> {
+        self.tell_time(now);
         if let Some(err) = self.deferred_failure.take() {
             self.carry_out_failure(*err);
             return Ok(());

@@ -256,7 +256,7 @@ fn rfc6455_5_5_1_deferred_reply_lets_the_application_answer_messages_before_the_
         // the application answers them, then completes the handshake
         h.conn.send(Message::text("echo one")).unwrap();
         h.conn.send(Message::text("echo two")).unwrap();
-        h.conn.reply_close().unwrap();
+        h.conn.reply_close(h.now).unwrap();
         let out = h.output();
         let ops: Vec<u8> = out.iter().map(|f| f.opcode).collect();
         assert_eq!(ops, vec![TEXT, TEXT, CLOSE]);
@@ -272,7 +272,7 @@ fn rfc6455_5_5_1_deferred_reply_lets_the_application_answer_messages_before_the_
             (1000, "done", true, Initiator::Remote)
         );
         assert_eq!(h.conn.state(), State::Closed);
-        assert!(h.conn.reply_close().is_err());
+        assert!(h.conn.reply_close(h.now).is_err());
     }
 }
 
@@ -416,4 +416,28 @@ fn rfc6455_7_1_5_an_unanswered_close_ended_by_the_peer_is_still_ours() {
             "{role:?}"
         );
     }
+}
+
+/// The same for the adapters' usual answer, `reply_close(now)` once the
+/// application has read up to the peer's Close: it took no time, and an
+/// application that read the last message 4 s after the Close came saw its
+/// client close TCP at once, the FIN wait long past.
+#[test]
+fn rfc6455_7_1_1_a_reply_made_later_waits_its_whole_fin_wait() {
+    let mut h = deferred(tether::Role::Client);
+    let t0 = h.now;
+    h.feed(&frame(
+        tether::Role::Client,
+        CLOSE,
+        &close_payload(1000, b""),
+    ));
+    h.now = t0 + Duration::from_secs(4);
+    h.conn.reply_close(h.now).unwrap();
+    let _ = h.conn.take_output();
+    h.advance(Duration::from_millis(1));
+    assert!(
+        h.conn.close_expected(),
+        "the FIN wait counted from the peer's Close"
+    );
+    assert!(!h.conn.should_close_transport());
 }

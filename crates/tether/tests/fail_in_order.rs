@@ -149,7 +149,7 @@ fn rfc6455_7_1_7_without_auto_reply_the_failure_waits_for_reply_close() {
             "no Close before the application answered"
         );
         h.conn.send(Message::text("hi")).unwrap();
-        h.conn.reply_close().unwrap();
+        h.conn.reply_close(h.now).unwrap();
         assert!(!h.conn.awaits_close_reply());
         assert_eq!(h.conn.state(), State::Closed);
         assert_echoes_then_close(&mut h, &[Message::text("hi")], 1002, "reply_close");
@@ -167,7 +167,7 @@ fn rfc6455_7_1_7_without_auto_reply_a_violation_alone_also_waits() {
         let mut h = Harness::with_config(role, config);
         h.feed(&frame(role, 3, b""));
         assert!(h.conn.awaits_close_reply());
-        h.conn.reply_close().unwrap();
+        h.conn.reply_close(h.now).unwrap();
         h.assert_failed_with(1002);
     }
 }
