@@ -52,6 +52,9 @@ pub struct WsStream {
     )]
     batch: Option<Box<Batch>>,
     ended: bool,
+    /// The last poll found the connection's turn spent and let the
+    /// runtime's other tasks run first; this one drives.
+    turn_yielded: bool,
 }
 
 /// A WebSocket connection. A [`Stream`] of received messages and a
@@ -81,6 +84,7 @@ impl WebSocket {
                     shared,
                     batch: None,
                     ended: false,
+                    turn_yielded: false,
                 },
             },
         }
@@ -120,6 +124,7 @@ impl WebSocket {
                         shared,
                         batch: None,
                         ended,
+                        turn_yielded: false,
                     },
                 )
             }
@@ -700,6 +705,17 @@ impl WsStream {
             if drove {
                 return Poll::Pending;
             }
+            if inner.conn.turn_spent() && !self.turn_yielded {
+                // the last drive had its turn (a Ping flood, or large
+                // messages arriving without pause): the runtime's other
+                // tasks run first, as with the owner driver; a reader
+                // that skips Pings must not drive turn after turn in one
+                // poll
+                self.turn_yielded = true;
+                crate::driver::yield_to_runtime(cx);
+                return Poll::Pending;
+            }
+            self.turn_yielded = false;
             inner.reader_caught_up = true;
             self.shared.drive(&mut inner, Party::Reader, cx, true);
             drove = true;
@@ -743,11 +759,21 @@ impl Stream for WsStream {
         {
             return Poll::Ready(Some(Ok(m)));
         }
+        let mut skipped = false;
         loop {
+            if skipped && self.batch.is_none() {
+                // Pings or Pongs skipped, and the next event needs the
+                // connection again (a drive, at least its lock): one batch
+                // per poll, as with the owner driver, so a Ping flood (each
+                // answered) lets the runtime's other tasks run
+                crate::driver::yield_to_runtime(cx);
+                return Poll::Pending;
+            }
             let event = ready!(self.poll_event(cx));
             if let Some(item) = message_of(event, &mut self.ended) {
                 return Poll::Ready(item);
             }
+            skipped = true;
         }
     }
 }

@@ -465,3 +465,89 @@ async fn split_halves_on_different_threads_echo_and_close_mt() {
     assert!(within(closer).await.unwrap().unwrap().was_clean);
     within(server).await.unwrap();
 }
+
+/// A transport that is never out of input: masked empty Pings, one after
+/// another, forever (what a flooding client sends), counting what was
+/// read; what is written to it is dropped.
+struct PingFlood {
+    read: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for PingFlood {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        const PING: [u8; 6] = [0x89, 0x80, 1, 2, 3, 4];
+        let frames = buf.remaining() / PING.len();
+        for _ in 0..frames {
+            buf.put_slice(&PING);
+        }
+        self.read
+            .fetch_add(frames * PING.len(), std::sync::atomic::Ordering::Relaxed);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for PingFlood {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A Ping flood holds the application's task for about one turn
+/// (`Config::turn_bytes`) per poll of `next()`, with either driver: the
+/// Pings are answered and skipped, and the task lets the runtime's other
+/// tasks run. With the shared driver, a `next()` that skipped Pings drove
+/// turn after turn in one poll, bounded only by tokio's cooperative budget
+/// (not at all over a transport outside it, as this one is).
+#[test]
+fn a_ping_flood_takes_about_one_turn_per_poll_with_either_driver() {
+    for driver in [tether_tokio::Driver::Owner, tether_tokio::Driver::Shared] {
+        let done = watchdog(Duration::from_secs(20), ping_flood_polls(driver));
+        assert!(
+            done.is_some(),
+            "{driver:?}: a poll of next() never returned"
+        );
+    }
+}
+
+async fn ping_flood_polls(driver: tether_tokio::Driver) {
+    use futures_util::FutureExt;
+    use tether::upgrade::Upgraded;
+    {
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let io = PingFlood { read: read.clone() };
+        let config = Config::default();
+        let turn = config.turn_bytes;
+        let upgraded = Upgraded::new(tether::Role::Server, config);
+        let mut ws = tether_tokio::from_upgraded_with(io, upgraded, &[], driver, None);
+        for _ in 0..3 {
+            let before = read.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(ws.next().now_or_never().is_none(), "{driver:?}");
+            let taken = read.load(std::sync::atomic::Ordering::Relaxed) - before;
+            assert!(
+                taken <= 2 * turn + (128 << 10),
+                "{driver:?}: one poll read {taken} bytes of Pings (a turn is {turn})"
+            );
+        }
+        ws.abort();
+    }
+}
