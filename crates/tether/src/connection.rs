@@ -1276,8 +1276,11 @@ impl Connection {
     ///
     /// - [`BudgetCheck::Read`] when the budget has room, or this connection
     ///   holds none of it (its application takes what arrives: it must not
-    ///   wait on others that do not), or it has ended (call it once then:
-    ///   its holder is retired, [`Holder::retire`](crate::Holder::retire)).
+    ///   wait on others that do not), or it sent its Close (it reads on to
+    ///   the peer's answer, keeping at most what
+    ///   [`Connection::keeps_after_close`] allows), or it has ended (call
+    ///   it once then: its holder is retired,
+    ///   [`Holder::retire`](crate::Holder::retire)).
     /// - [`BudgetCheck::Wait`] otherwise: read nothing more; the deadline
     ///   `Config::budget_timeout` is armed ([`Connection::poll_timeout`]).
     /// - [`BudgetCheck::Evicted`] when that deadline passed with the budget
@@ -1294,7 +1297,11 @@ impl Connection {
             holder.retire();
             return BudgetCheck::Read;
         }
-        if holder.held() == 0 || holder.budget().has_room() {
+        // after our Close, reading goes on to the peer's answer whatever the
+        // budget: what is kept on the way is bounded per connection
+        // (`Connection::keeps_after_close`), the rest dropped, and the
+        // close ends the connection's share
+        if holder.held() == 0 || holder.budget().has_room() || self.state == State::CloseSent {
             self.timers.stop(Timer::HeldBack);
             self.budget_overdue = false;
             return BudgetCheck::Read;

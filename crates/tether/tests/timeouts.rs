@@ -412,3 +412,25 @@ fn the_idle_timeout_counts_from_the_first_look_after_a_send() {
         assert_eq!(h.conn.state(), State::CloseSent, "{role:?}");
     }
 }
+
+/// A connection that sent its Close reads on to the peer's answer even
+/// with the shared budget spent and a share of it held (what it keeps on
+/// the way is bounded by `keeps_after_close`): its application's `close()`
+/// sees a prompt answer instead of waiting to be evicted with 1013 or
+/// timed out with 1006.
+#[test]
+fn rfc6455_7_1_2_our_close_reads_the_answer_whatever_the_budget() {
+    use std::sync::Arc;
+    use tether::{Budget, BudgetCheck, CloseCode};
+    let budget = Arc::new(Budget::new(1000));
+    let mut h = Harness::new(Role::Server);
+    let share = budget.holder();
+    share.charge(2000);
+    let now = h.now;
+    assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Wait);
+    h.conn.close(now, CloseCode::NORMAL, "").unwrap();
+    assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Read);
+    h.feed(&frame(Role::Server, CLOSE, &close_payload(1000, b"")));
+    let info = Harness::closed(&h.events()).expect("the answer ends it");
+    assert!(info.was_clean);
+}
