@@ -112,6 +112,10 @@ pub struct WebSocket<S: Transport> {
     ended: bool,
     /// `close` was called: messages beyond the read-ahead bound are dropped.
     closing: bool,
+    /// The transport failed while events received before the failure
+    /// waited for the application: reported after them (before the final
+    /// `Closed`), so nothing received is lost to the error.
+    failure: Option<io::Error>,
 }
 
 impl<S: Transport + std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
@@ -162,6 +166,7 @@ impl<S: Transport> WebSocket<S> {
             broken: false,
             ended: false,
             closing: false,
+            failure: None,
             stream: Stream(Some(stream)),
         };
         // Blocking mode, no write timeout: the driving loop arms what it needs.
@@ -192,7 +197,8 @@ impl<S: Transport> WebSocket<S> {
     /// then already shut down), with how: the peer's Close code and reason,
     /// ours after a protocol error, or 1006 with `was_clean: false` when the
     /// transport ended without a Close or a timer expired. [`Error::Io`]
-    /// when the transport fails (then `Closed` with 1006 from the next call).
+    /// when the transport fails, once the messages received before the
+    /// failure have been read (then `Closed` with 1006 from the next call).
     pub fn read(&mut self) -> Result<Message, Error> {
         // the common case, straight from the queue: a message taken with
         // the read before (not moved through `read_event`'s result)
@@ -219,15 +225,28 @@ impl<S: Transport> WebSocket<S> {
     ///
     /// # Errors
     /// [`Error::Closed`] after the `Closed` event was returned;
-    /// [`Error::Io`] when the transport fails (the `Closed` event, 1006,
+    /// [`Error::Io`] when the transport fails, once the events received
+    /// before the failure have been returned (the `Closed` event, 1006,
     /// comes next).
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
+            // a failure waits behind what was received before it
+            if matches!(self.events.front(), None | Some(Event::Closed(_)))
+                && let Some(e) = self.failure.take()
+            {
+                return Err(Error::Io(e));
+            }
             if let Some(event) = self.events.pop_front() {
                 self.held = self.held.saturating_sub(event.footprint());
+                if matches!(event, Event::Closed(_)) {
+                    // the end: the transport ends when the core says (it
+                    // may not have been, when the end came in a send)
+                    self.end_transport();
+                }
                 return Ok(event);
             }
             if let Some(info) = self.ended_with() {
+                self.end_transport();
                 return Err(Error::Closed(info));
             }
             if self.conn.awaits_close_reply() {
@@ -244,7 +263,12 @@ impl<S: Transport> WebSocket<S> {
                 // first_release_after, from the core's timer)
                 self.conn.note_idle(Instant::now());
             }
-            self.read_once()?;
+            match self.read_once() {
+                Ok(()) => {}
+                // received before the failure: handed out first
+                Err(Error::Io(e)) if !self.events.is_empty() => self.failure = Some(e),
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -326,9 +350,14 @@ impl<S: Transport> WebSocket<S> {
             self.end_transport();
             return Ok(info);
         }
-        let now = Instant::now();
-        if let Err(e) = self.conn.close(now, code, reason) {
-            return Err(self.refused(e));
+        tether::CloseFrame::check(code, reason).map_err(|e| Error::Misuse(e.into()))?;
+        // already closing (our Close sent on its own, e.g. the idle
+        // timeout): wait for the end, as the tokio adapter does
+        if matches!(self.conn.state(), State::Open | State::CloseReceived) {
+            let now = Instant::now();
+            if let Err(e) = self.conn.close(now, code, reason) {
+                return Err(self.refused(e));
+            }
         }
         self.closing = true;
         // Bounded by the core's timers: a peer that reads nothing must not

@@ -518,3 +518,86 @@ fn close_returns_by_the_core_s_deadlines_when_the_transport_never_flushes() {
     peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let _ = peer.read(&mut [0u8; 16]);
 }
+
+/// A transport whose one read brings a Ping and a text message together,
+/// and whose every write fails (the peer reset the connection).
+struct ReadThenBroken {
+    input: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for ReadThenBroken {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for ReadThenBroken {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tether_std::Transport for ReadThenBroken {
+    fn set_read_timeout(&self, _: Option<Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn set_nonblocking(&self, _: bool) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A message that arrived in the same read as a Ping whose Pong could not
+/// be written is handed out before the failure (`Error::Io`, then
+/// `Closed` with 1006), as the tokio adapter delivers what it received
+/// before the end: the error came first, and a reconnecting client, which
+/// drops the connection on an error, lost the message.
+#[test]
+fn rfc6455_7_1_5_messages_received_before_a_transport_failure_come_first() {
+    use tether::upgrade::Upgraded;
+    let mut input = Vec::new();
+    for (opcode, payload) in [(0x89u8, &b""[..]), (0x81, &b"hi"[..])] {
+        input.extend_from_slice(&[opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+        input.extend_from_slice(payload);
+    }
+    let stream = ReadThenBroken {
+        input: std::io::Cursor::new(input),
+    };
+    let upgraded = Upgraded::new(tether::Role::Server, Config::default());
+    let mut ws = tether_std::WebSocket::from_upgraded(stream, upgraded, &[]).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("hi"));
+    assert!(matches!(ws.read(), Err(Error::Io(_))));
+    match ws.read() {
+        Err(Error::Closed(info)) => assert_eq!(info.code, CloseCode::ABNORMAL),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `close()` after the connection closed on its own (the idle timeout sent
+/// our 1001) waits for the end, as the tokio adapter's does: it was
+/// refused as a misuse, the state being `CloseSent`.
+#[test]
+fn rfc6455_7_1_2_close_after_the_idle_timeout_waits_for_the_end() {
+    bounded(Duration::from_secs(10), || {
+        let (listener, url) = common::listen();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let options = ServerOptions::new().config(Config {
+                idle_timeout: Some(Duration::from_millis(50)),
+                ..Config::default()
+            });
+            let (mut ws, _) = tether_std::accept(tcp, &options).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            // its timer pass sends the idle timeout's Close
+            let _ = ws.ping(&b""[..]);
+            ws.close(CloseCode::NORMAL, "")
+        });
+        let (mut client, _) = tether_std::connect(&url, &tether_std::ClientOptions::new()).unwrap();
+        // the client reads, so it answers the Close
+        while client.read().is_ok() {}
+        let info = server.join().unwrap().expect("close waited for the end");
+        assert_eq!(info.code, CloseCode::GOING_AWAY);
+    });
+}
