@@ -771,7 +771,13 @@ impl<S: Transport> WebSocket<S> {
                 .stream
                 .write_vectored(slices.get(..n).unwrap_or_default())
             {
-                Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
+                // nothing taken, no error: the transport's own buffer is
+                // full (rustls when its send buffer is and its blocked write
+                // read instead): the same as a write that would block,
+                // retried after a pause until the core's deadline ends it
+                Ok(0) => {
+                    std::thread::sleep(tether::TIMER_RESOLUTION);
+                }
                 Ok(written) => output.advance(written),
                 Err(e) => self.write_failed(e, deadline)?,
             }

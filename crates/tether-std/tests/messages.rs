@@ -139,15 +139,23 @@ fn unix_stream_with_client_and_accept() {
 }
 
 /// A stream whose every write and flush first fails with `WouldBlock`,
-/// then with `Interrupted`, before it succeeds: writes must be retried and
-/// no queued byte dropped.
+/// then with `Interrupted`, and whose writes then take nothing (`Ok(0)`, as
+/// rustls does when its send buffer is full), before it succeeds: writes
+/// must be retried and no queued byte dropped.
 #[derive(Debug)]
 struct Stubborn {
     inner: TcpStream,
     failures: u64,
+    took_nothing: bool,
 }
 
 impl Stubborn {
+    /// Every other write takes nothing.
+    fn take_nothing(&mut self) -> bool {
+        self.took_nothing = !self.took_nothing;
+        self.took_nothing
+    }
+
     fn fail(&mut self) -> Option<io::Error> {
         self.failures += 1;
         match self.failures % 3 {
@@ -166,6 +174,9 @@ impl Read for Stubborn {
 
 impl Write for Stubborn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.take_nothing() {
+            return Ok(0);
+        }
         match self.fail() {
             Some(e) => Err(e),
             None => self.inner.write(buf),
@@ -173,6 +184,9 @@ impl Write for Stubborn {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.take_nothing() {
+            return Ok(0);
+        }
         match self.fail() {
             Some(e) => Err(e),
             None => self.inner.write_vectored(bufs),
@@ -198,7 +212,7 @@ impl Transport for Stubborn {
 }
 
 #[test]
-fn writes_that_would_block_or_are_interrupted_are_retried() {
+fn writes_that_would_block_are_interrupted_or_take_nothing_are_retried() {
     bounded(Duration::from_secs(10), || {
         let (listener, url) = common::listen();
         let server = std::thread::spawn(move || {
@@ -206,6 +220,7 @@ fn writes_that_would_block_or_are_interrupted_are_retried() {
             let stream = Stubborn {
                 inner: tcp,
                 failures: 0,
+                took_nothing: false,
             };
             echo(tether_std::accept(stream, &ServerOptions::new()).unwrap().0)
         });
