@@ -64,7 +64,7 @@ pub(crate) fn read<S: Transport>(
     loop {
         let left = deadline.left()?;
         set(stream.set_read_timeout(Some(left)))?;
-        match stream.read(buf) {
+        match stream.read_bounded(buf) {
             Ok(0) => return Ok(Read::Eof),
             Ok(n) => return Ok(Read::Data(n)),
             Err(e) if tether::read_error_is_eof(&e) => return Ok(Read::Eof),

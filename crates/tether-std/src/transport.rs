@@ -66,6 +66,22 @@ pub trait Transport: Read + Write {
     fn shutdown(&mut self) -> io::Result<()> {
         self.flush()
     }
+
+    /// One read that waits on the network at most once, so the read
+    /// timeout bounds the call: as [`Read::read`], which it is by default.
+    /// A transport whose `read` may wait more than once (a rustls stream
+    /// reads record after record until it has plaintext to give, each read
+    /// with a timeout of its own, so a peer that trickles a record byte by
+    /// byte held `read`, and every deadline of the connection, for as long
+    /// as it trickled) reads once here and fails with `WouldBlock` when
+    /// that gave nothing to return yet; the adapter then looks at its
+    /// deadlines and reads again.
+    ///
+    /// # Errors
+    /// As [`Read::read`], plus `WouldBlock` as said.
+    fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
 }
 
 impl Transport for TcpStream {
@@ -121,6 +137,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
     }
+
+    fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_bounded(buf)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -138,6 +158,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
+    }
+
+    fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_bounded(buf)
     }
 }
 
@@ -178,6 +202,60 @@ where
             }
         }
         self.sock.shutdown()
+    }
+
+    /// Plaintext rustls already holds; else its own records out (a
+    /// handshake's next flight), one read from the socket, and what that
+    /// decrypted, or `WouldBlock` (rustls' own `read` would read on).
+    fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        if !self.conn.wants_read() {
+            // nothing rustls can take in now: its own read knows what to do
+            return self.read(buf);
+        }
+        self.write_own_records()?;
+        let n = self.conn.read_tls(&mut self.sock)?;
+        if let Err(e) = self.conn.process_new_packets() {
+            // the alert that says why goes out first, as rustls' own read does
+            let _ = self.write_own_records();
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        self.write_own_records()?;
+        match self.conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            // the socket's end without a whole record (rustls reports it)
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read(buf),
+            done => done,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+trait OwnRecords {
+    fn write_own_records(&mut self) -> io::Result<()>;
+}
+
+#[cfg(feature = "tls")]
+impl<C, D, T> OwnRecords for rustls::StreamOwned<C, T>
+where
+    C: core::ops::DerefMut + core::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+    T: Transport,
+{
+    /// Writes what rustls queued of its own (within the socket's write
+    /// timeout).
+    fn write_own_records(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut self.sock)? == 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +345,14 @@ impl Transport for MaybeTlsStream {
             Self::Plain(s) => Transport::shutdown(s),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Transport::shutdown(&mut **s),
+        }
+    }
+
+    fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.read_bounded(buf),
         }
     }
 }

@@ -492,7 +492,9 @@ impl<S: Transport> WebSocket<S> {
             return self.read_plain();
         }
         body.resize(start + piece, 0);
-        let read = self.stream.read(body.get_mut(start..).unwrap_or_default());
+        let read = self
+            .stream
+            .read_bounded(body.get_mut(start..).unwrap_or_default());
         body.truncate(start + *read.as_ref().unwrap_or(&0));
         // what arrived (nothing, on an error or the end) is taken; a
         // protocol error ends the connection as in `take_in`
@@ -503,7 +505,7 @@ impl<S: Transport> WebSocket<S> {
     /// Reads into the read buffer and gives the connection what arrived;
     /// how many bytes that was.
     fn read_plain(&mut self) -> io::Result<usize> {
-        let n = self.stream.read(&mut self.buf)?;
+        let n = self.stream.read_bounded(&mut self.buf)?;
         if n > 0 {
             self.take_in(n);
         }
@@ -633,7 +635,7 @@ impl<S: Transport> WebSocket<S> {
                 }
                 continue;
             }
-            match self.stream.read(&mut self.buf) {
+            match self.stream.read_bounded(&mut self.buf) {
                 Ok(0) => {
                     self.conn.receive_eof();
                     return None;
@@ -884,7 +886,7 @@ impl<S: Transport> WebSocket<S> {
                 return;
             }
             self.armed = timeout;
-            match self.stream.read(&mut self.buf) {
+            match self.stream.read_bounded(&mut self.buf) {
                 Ok(0) => self.conn.receive_eof(),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -455,3 +455,55 @@ fn rfc6455_5_5_2_keep_alive_timeout_ends_a_wss_send_the_peer_never_takes() {
         server.join().unwrap();
     });
 }
+
+/// A client that trickles its ClientHello a byte at a time, each byte
+/// within the socket's read timeout, is bounded by the server's handshake
+/// timeout, TLS included (rustls' own `read` reads on while bytes come,
+/// each read with a timeout of its own: the server was held for as long as
+/// the trickle lasted). The same bound holds every later deadline of a
+/// `wss` connection against a trickled record.
+#[test]
+fn rfc8446_a_trickled_client_hello_is_bounded_by_the_handshake_timeout() {
+    use std::io::Write;
+    let (ca, server_config) = pki();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), tcp);
+        let options = ServerOptions::new().handshake_timeout(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let result = accept(tls, &options).map(|_| ());
+        (result, started.elapsed())
+    });
+    // a real ClientHello, sent a byte every 50 ms
+    let mut roots = RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let client_config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let mut client =
+        rustls::ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap())
+            .unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    let trickle = std::thread::spawn(move || {
+        for byte in hello {
+            if tcp.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let (result, took) = server.join().unwrap();
+    assert!(result.is_err(), "a trickled handshake was accepted");
+    assert!(
+        took < Duration::from_secs(2),
+        "the server was held {took:?} by a 300 ms handshake timeout"
+    );
+    let _ = trickle.join();
+}
