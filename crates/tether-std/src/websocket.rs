@@ -61,9 +61,6 @@ pub(crate) fn adapter_config(config: Config) -> Arc<Config> {
     })
 }
 
-/// Reads one `send` may do ahead, at most (each up to the read buffer size).
-const READ_AHEAD_PASSES: usize = 16;
-
 /// An open WebSocket connection over a blocking transport `S`.
 ///
 /// Get one from [`connect`](crate::connect), [`client`](crate::client),
@@ -626,8 +623,10 @@ impl<S: Transport> WebSocket<S> {
     /// wait). Returns the transport's error, if it failed.
     fn read_available(&mut self) -> Option<io::Error> {
         let limit = self.conn.config().max_unread_bytes;
-        // A bounded pass: a peer that keeps sending cannot hold `send` here.
-        for _ in 0..READ_AHEAD_PASSES {
+        // One turn of the core's (`Config::turn_bytes`): a peer that keeps
+        // sending cannot hold `send` here.
+        self.conn.new_turn();
+        while !self.conn.turn_spent() {
             if self.decode_pending() {
                 self.drain_events();
                 if self.held >= limit || self.conn.state().is_terminal() {
