@@ -91,7 +91,11 @@ struct Queue {
 /// while disconnected it waits in a queue of at most
 /// [`max_queued_messages`](ReconnectOptions::max_queued_messages) and goes
 /// out, in order, right after the next connect; beyond that it is refused
-/// with an error. [`drained_to`](Self::drained_to) waits for the queue to
+/// with an error. Messages accepted while connected and not yet handed to
+/// the connection when it drops (at most 1024, or
+/// `max_queued_messages` when more) stay queued, in order, for the next
+/// connection, and count against that limit: none is dropped unasked
+/// ([`take_queued`](Self::take_queued) gives them back). [`drained_to`](Self::drained_to) waits for the queue to
 /// shrink. [`close`](Self::close) closes and stops; dropping the client
 /// stops it too, its connection going with 1001 (going away).
 ///
