@@ -16,9 +16,10 @@
 //!   retried when the socket becomes writable.
 //!
 //! The transport and timer are polled with one shared waker ([`Wakers`])
-//! that wakes the application tasks waiting on this connection, or the
-//! background task when none waits, so exactly one party drives at a time
-//! and none misses a wake-up.
+//! that wakes the application tasks waiting on this connection and reaches
+//! the background task, which drives only when no application task will
+//! (`background_must_drive`), so one party drives at a time and none
+//! misses a wake-up.
 //!
 //! The background task lives only while the connection is active: once a
 //! drive finds it resting (quiet for `Config::release_idle_after`, the
