@@ -685,6 +685,10 @@ impl Inner {
             return false;
         }
         self.step_write(cx);
+        if self.conn.wants_time() {
+            // a message went out: the idle timeout counts from now
+            self.conn.tell_time(now());
+        }
         self.phase == Phase::Open && self.flushed()
     }
 
@@ -1119,6 +1123,9 @@ impl Inner {
         // reads are bounded by the turn, its writes by the socket), and a
         // fresh one when the timer says a deadline passed
         let mut clock = now();
+        // what was sent since the last drive counts from here (the idle
+        // timeout)
+        self.conn.tell_time(clock);
         loop {
             let mut progress = self.step_handles_and_replies(clock);
             progress |= self.step_write(cx);

@@ -393,10 +393,10 @@ fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::Clien
 pub struct Http2Server<S> {
     connection: h2::server::Connection<S, Bytes>,
     options: ServerOptions,
-    /// The connection failed and its error was returned: every later
-    /// `accept` is `None` (h2 returns the same error again at once, so a
-    /// loop calling `accept` until `None` would spin).
-    failed: bool,
+    /// The connection failed and its error was returned, or it was let
+    /// go: every later `accept` is `None` (h2 returns the same error again
+    /// at once, so a loop calling `accept` until `None` would spin).
+    ended: bool,
     /// The WebSockets open on the connection, and when it goes for
     /// carrying none.
     tenants: Arc<Tenants>,
@@ -441,7 +441,7 @@ where
             connection,
             vacancy: Vacancy::new(&options.config, now),
             options: options.clone(),
-            failed: false,
+            ended: false,
             tenants: Arc::default(),
             going_away: false,
         })
@@ -469,24 +469,35 @@ where
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
     {
-        if self.failed {
+        if self.ended {
             return None;
         }
         let next = loop {
             tokio::select! {
                 next = self.connection.accept() => break next?,
-                () = self.tenants.vacant(&mut self.vacancy, 0), if !self.going_away => {
-                    // nothing to serve: the client opens no more, and the
-                    // connection ends (`accept` then says `None`)
+                () = self.tenants.vacant(&mut self.vacancy, 0) => {
+                    if self.going_away {
+                        // a whole wait since GOAWAY, no WebSocket open, and
+                        // the client has not ended the connection (h2 waits
+                        // for its answer to our PING: a client that
+                        // vanished never gives it): let it go
+                        self.ended = true;
+                        return None;
+                    }
+                    // nothing to serve: the client opens no more, and h2
+                    // ends the connection once it has answered (`accept`
+                    // then says `None`), within one more wait
                     self.going_away = true;
                     self.connection.graceful_shutdown();
+                    let now = tokio::time::Instant::now().into_std();
+                    self.vacancy = Vacancy::new(&self.options.config, now);
                 }
             }
         };
         let (request, mut respond) = match next {
             Ok(next) => next,
             Err(e) => {
-                self.failed = true;
+                self.ended = true;
                 return Some(Err(Error::Io(io_error(e))));
             }
         };
@@ -527,7 +538,7 @@ where
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
         let mut stream = H2Stream::new(send, request.into_body());
-        stream._tenant = Some(self.tenants.admit());
+        stream._tenant = Some(self.tenants.admit(&mut self.vacancy, now));
         Some(Ok((
             start(
                 stream,
@@ -540,7 +551,9 @@ where
     }
 
     /// Asks the client to open no more streams (GOAWAY); the open ones go
-    /// on while [`accept`](Self::accept) is called.
+    /// on while [`accept`](Self::accept) is called. Once none is open, the
+    /// client has `Config::handshake_timeout` to end the connection before
+    /// `accept` lets it go (`None`).
     pub fn graceful_shutdown(&mut self) {
         self.going_away = true;
         self.connection.graceful_shutdown();

@@ -832,7 +832,7 @@ impl Http3Server {
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
         let mut transport = H3Stream::server(stream);
-        transport._tenant = Some(self.tenants.admit());
+        transport._tenant = Some(self.tenants.admit(&mut self.vacancy, now));
         Some(Ok((
             start(
                 transport,

@@ -24,9 +24,16 @@ pub(crate) struct Tenants {
 pub(crate) struct Tenant(Arc<Tenants>);
 
 impl Tenants {
-    /// A WebSocket opens on the connection.
-    pub(crate) fn admit(self: &Arc<Self>) -> Tenant {
-        self.open.fetch_add(1, Ordering::AcqRel);
+    /// A WebSocket opens on the connection at `now`: the connection is no
+    /// longer vacant (told at once, not at the next wait: the WebSocket may
+    /// end before then).
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        vacancy: &mut Vacancy,
+        now: std::time::Instant,
+    ) -> Tenant {
+        let open = self.open.fetch_add(1, Ordering::AcqRel) + 1;
+        vacancy.tenants(open, now);
         Tenant(Arc::clone(self))
     }
 

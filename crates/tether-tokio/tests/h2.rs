@@ -585,3 +585,38 @@ async fn rfc9113_6_8_a_connection_without_websockets_goes_away_after_the_handsha
         "ended while a WebSocket was open"
     );
 }
+
+/// A client that vanished after its preface (it never answers the PING
+/// that h2 sends with GOAWAY, so h2 would keep waiting for it until TCP
+/// gives up) is let go one wait after the GOAWAY.
+#[tokio::test]
+async fn rfc9113_6_8_a_client_that_never_answers_the_goaway_is_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let wait = Duration::from_millis(300);
+    let options = ServerOptions::new().config(Config {
+        handshake_timeout: wait,
+        ..Config::default()
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut server = Http2Server::handshake(tcp, &options).await.unwrap();
+        while server.accept().await.is_some() {}
+        started.elapsed()
+    });
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // an empty SETTINGS, then silence (reading, so the server's writes go)
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let took = within(server).await.unwrap();
+    assert!(took < wait * 4, "let go after {took:?}");
+    reader.abort();
+}

@@ -671,3 +671,54 @@ async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handsha
         "ended while a WebSocket was open"
     );
 }
+
+/// The wait counts from the end of the last WebSocket, not from the
+/// connection's start: a server that serves one WebSocket at a time (its
+/// loop awaits each before accepting again; quinn moves the QUIC
+/// connection meanwhile) keeps a connection whose WebSocket lasted longer
+/// than the wait, and serves the next one opened soon after.
+#[tokio::test]
+async fn rfc9114_5_2_a_websocket_served_before_the_next_accept_restarts_the_wait() {
+    let wait = Duration::from_millis(300);
+    let options = ServerOptions::new().config(Config {
+        handshake_timeout: wait,
+        ..Config::default()
+    });
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let mut served = 0;
+        // one at a time
+        while let Some(next) = server.accept().await {
+            let (mut ws, _) = next.unwrap();
+            while let Some(Ok(m)) = ws.next().await {
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+            drop(ws);
+            served += 1;
+        }
+        (served, endpoint)
+    });
+    let client_options = ClientOptions::new().add_root_certificate(cert);
+    let client = within(Http3Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (mut ws, _) = within(client.open(&format!("{url}/ws"), &client_options))
+            .await
+            .unwrap();
+        tokio::time::sleep(wait * 2).await;
+        echo_round(&mut ws, "served").await;
+        within(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+        drop(ws);
+        tokio::time::sleep(wait / 6).await;
+    }
+    let (served, _endpoint) = within(server).await.unwrap();
+    assert_eq!(served, 2);
+}

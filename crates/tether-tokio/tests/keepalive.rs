@@ -296,3 +296,62 @@ async fn rfc6455_7_1_2_a_send_after_the_idle_timeout_says_why_the_connection_is_
         "{text}"
     );
 }
+
+/// The idle timeout counts from the last data either way, our echo
+/// included: an application that answers a message at once is closed as
+/// idle one idle timeout after the answer, with either driver. Its answer
+/// went out without the core being told the time, so the count started
+/// only when the stale deadline fired: closed twice the setting after the
+/// last data.
+#[tokio::test(start_paused = true)]
+async fn rfc6455_7_1_2_the_idle_timeout_counts_from_our_answer() {
+    use tokio::io::AsyncWriteExt;
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let (ours, mut peer) = tokio::io::duplex(1 << 16);
+        let config = Config {
+            idle_timeout: Some(Duration::from_secs(10)),
+            // no idle release on the way, whose timer would tell the time
+            first_release_after: Duration::from_secs(3600),
+            release_idle_after: Duration::from_secs(3600),
+            ..Config::default()
+        };
+        let mut ws = tether_tokio::from_upgraded_with(
+            ours,
+            Upgraded::new(Role::Server, config),
+            &[],
+            driver,
+            None,
+        );
+        let echo = tokio::spawn(async move {
+            while let Some(Ok(m)) = ws.next().await {
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        // a masked text "hi"
+        peer.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 4 {
+            let n = peer.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(&got[..4], &[0x81, 0x02, b'h', b'i'], "{driver:?}");
+        let answered = tokio::time::Instant::now();
+        got.drain(..4);
+        while !got.windows(12).any(|w| w == b"idle timeout") {
+            let n = peer.read(&mut buf).await.unwrap();
+            assert!(n > 0, "{driver:?}: ended without the idle Close");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let after = answered.elapsed();
+        assert!(
+            after >= Duration::from_secs(10) && after < Duration::from_secs(11),
+            "{driver:?}: closed as idle {after:?} after our answer"
+        );
+        echo.abort();
+    }
+}

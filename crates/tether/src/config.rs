@@ -201,8 +201,9 @@ pub struct Config {
     /// (Pings, Pongs and keep-alives do not count) before we close it with
     /// 1001 (going away), reason "idle timeout". A message we send counts
     /// from the first call after it that tells the time (`send` takes
-    /// none; the adapters make one as they write it). `None`: no limit.
-    /// Default `None`.
+    /// none; the adapters tell it as they write,
+    /// [`Connection::tell_time`](crate::Connection::tell_time)). `None`: no
+    /// limit. Default `None`.
     pub idle_timeout: Option<Duration>,
     /// Keep-alive policy. Default [`KeepAlive::Off`].
     pub keep_alive: KeepAlive,

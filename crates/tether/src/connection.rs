@@ -302,8 +302,8 @@ pub struct Connection {
     /// A data message was sent since the heartbeat timer was armed.
     sent_since_heartbeat: bool,
     /// A data message was sent since the last call that told the time
-    /// (`send` takes none): the idle timeout is put off from that call's
-    /// `now`, not from the time before the send.
+    /// (`send` takes none), with an idle timeout to put off from that
+    /// call's `now`, not from the time before the send.
     sent_untimed: bool,
     /// The peer's Close, while we have not answered it (`CloseReceived`).
     peer_close: Option<Box<CloseFrame>>,
@@ -1743,6 +1743,8 @@ impl Connection {
             OpCode::Pong => {
                 if self.pong_due() && payload[..] == self.ping_counter.to_be_bytes() {
                     self.timers.stop(Timer::PongDeadline);
+                    // answered: nothing more to put off
+                    self.output.ping_answered();
                     self.postpone_keepalive(now);
                 }
                 let a = self.a();
@@ -2365,7 +2367,7 @@ impl Connection {
         self.write_frame(true, rsv, opcode, payload);
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
-        self.sent_untimed = true;
+        self.sent_untimed = self.config.idle_timeout.is_some();
         Ok(())
     }
 
@@ -2413,7 +2415,7 @@ impl Connection {
         }
         self.sent_since_heartbeat = true;
         self.postpone_idle(self.now);
-        self.sent_untimed = true;
+        self.sent_untimed = self.config.idle_timeout.is_some();
         Ok(())
     }
 
@@ -2567,19 +2569,32 @@ impl Connection {
         self.postpone_idle(now);
     }
 
-    /// A data message went either way: the idle timeout waits again (only
-    /// while `Open`).
-    /// The time, from a call that tells it: the latest `now`, and the idle
-    /// timeout put off from it when data was sent since the last such call
-    /// (a send does not tell the time; counting from the call before it
-    /// could close a connection as idle just after a message went out).
-    fn tell_time(&mut self, now: Instant) {
+    /// Whether the connection wants the time told
+    /// ([`Connection::tell_time`]): a data message was sent since it was
+    /// last told, and the idle timeout (`Config::idle_timeout`) counts from
+    /// then. False without an idle timeout, so an adapter reads the clock
+    /// for it only when it counts.
+    pub fn wants_time(&self) -> bool {
+        self.sent_untimed
+    }
+
+    /// Tells the connection the time, for what the calls that take none
+    /// (`send`, `send_fragment`) did since the last call that took it: the
+    /// idle timeout counts from the first time told after a data message
+    /// went out (counting from the call before the send could close a
+    /// connection as idle just after a message went out). Every timed call
+    /// does this too; an adapter calls it when it writes what such calls
+    /// queued, so the count starts as the message leaves. Cheap: no timer
+    /// runs.
+    pub fn tell_time(&mut self, now: Instant) {
         self.now = now;
         if core::mem::take(&mut self.sent_untimed) {
             self.postpone_idle(now);
         }
     }
 
+    /// A data message went either way: the idle timeout waits again (only
+    /// while `Open`).
     fn postpone_idle(&mut self, now: Instant) {
         if let (Some(t), State::Open) = (self.config.idle_timeout, self.state) {
             self.timers.set(Timer::Idle, now, t);

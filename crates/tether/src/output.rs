@@ -118,6 +118,14 @@ impl Output {
         }
     }
 
+    /// The Ping last marked with [`Output::mark_ping`] was answered: no
+    /// deadline of its is put off any more (an empty queue may go).
+    pub(crate) fn ping_answered(&mut self) {
+        if let Some(queue) = self.queue.as_deref_mut() {
+            queue.ping_put_off = false;
+        }
+    }
+
     /// Whether the Pong deadline of the Ping last marked with
     /// [`Output::mark_ping`] is to be put off: the Ping still waits behind
     /// bytes the peer is taking (unwritten, and more was written since the
