@@ -255,7 +255,10 @@ impl Request {
         self.resource.split_once('?').map(|(_, q)| q)
     }
 
-    /// The `Host` header (section 4.1 item 4), e.g. `example.com:9001`.
+    /// The host the request is for (section 4.1 item 4), e.g.
+    /// `example.com:9001`: the `Host` header, or, for an absolute-form
+    /// target (`GET ws://example.com:9001/chat`), the target's authority,
+    /// which RFC 9112 section 3.2.2 puts before the header.
     pub fn host(&self) -> &str {
         &self.host
     }

@@ -626,7 +626,9 @@ impl<S: Transport> WebSocket<S> {
         // One turn of the core's (`Config::turn_bytes`): a peer that keeps
         // sending cannot hold `send` here.
         self.conn.new_turn();
-        while !self.conn.turn_spent() {
+        let mut first = true;
+        // at least one pass (a turn of 0 bytes still answers a Ping)
+        while core::mem::take(&mut first) || !self.conn.turn_spent() {
             if self.decode_pending() {
                 self.drain_events();
                 if self.held >= limit || self.conn.state().is_terminal() {
@@ -773,12 +775,15 @@ impl<S: Transport> WebSocket<S> {
                 .write_vectored(slices.get(..n).unwrap_or_default())
             {
                 // nothing taken, no error: the transport's own buffer is
-                // full (rustls when its send buffer is and its blocked write
-                // read instead): the same as a write that would block,
-                // retried after a pause until the core's deadline ends it
-                Ok(0) => {
+                // full (rustls when its send buffer is and its blocked
+                // write, timed out at a core deadline, read instead): the
+                // same as a write that would block, retried after a pause
+                // until that deadline ends it; with no deadline of the
+                // core's, a transport that takes nothing is broken
+                Ok(0) if deadline.is_some() => {
                     std::thread::sleep(tether::TIMER_RESOLUTION);
                 }
+                Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
                 Ok(written) => output.advance(written),
                 Err(e) => self.write_failed(e, deadline)?,
             }

@@ -222,7 +222,15 @@ fn writes_that_would_block_are_interrupted_or_take_nothing_are_retried() {
                 failures: 0,
                 took_nothing: false,
             };
-            echo(tether_std::accept(stream, &ServerOptions::new()).unwrap().0)
+            // a deadline of the core's always armed (the keep-alive), as
+            // when rustls takes nothing: its blocked write timed out at one
+            let options = ServerOptions::new().config(Config {
+                keep_alive: tether_std::KeepAlive::Pong {
+                    interval: Duration::from_secs(30),
+                },
+                ..Config::default()
+            });
+            echo(tether_std::accept(stream, &options).unwrap().0)
         });
         let mut peer = RawPeer::connect(&url, Config::default());
         for i in 0..20 {
@@ -334,5 +342,48 @@ fn rfc6455_10_4_what_arrived_while_the_application_was_away_counts() {
         let (first, second) = server.join().unwrap();
         assert_eq!(first.as_bytes().len(), 20 << 10);
         assert_eq!(second.unwrap(), Message::text("begunend"));
+    });
+}
+
+/// A transport whose writes take nothing, with no deadline of the core's to
+/// end the wait (no keep-alive, no idle timeout): broken, as `std::io`
+/// reads `Ok(0)`, so a send fails with `WriteZero` instead of waiting for
+/// ever.
+#[test]
+fn a_transport_that_takes_nothing_fails_a_send_without_a_deadline() {
+    struct Full;
+    impl Read for Full {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Transport for Full {
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    bounded(Duration::from_secs(5), || {
+        let upgraded = tether::upgrade::Upgraded::new(
+            tether::Role::Server,
+            Config {
+                first_release_after: Duration::from_secs(3600),
+                release_idle_after: Duration::from_secs(3600),
+                ..Config::default()
+            },
+        );
+        let mut ws = WebSocket::from_upgraded(Full, upgraded, &[]).unwrap();
+        let sent = ws.send(Message::text("nowhere"));
+        assert!(
+            matches!(&sent, Err(Error::Io(e)) if e.kind() == io::ErrorKind::WriteZero),
+            "{sent:?}"
+        );
     });
 }

@@ -40,9 +40,24 @@ fn rfc6455_5_5_2_ping_answered_while_the_app_only_reads() {
 
 #[test]
 fn rfc6455_5_5_2_ping_answered_while_the_app_only_sends() {
-    bounded(Duration::from_secs(10), || {
+    ping_answered_while_the_app_only_sends(Config::default());
+}
+
+/// The same with turns of no bytes at all (`Config::turn_bytes` 0): a
+/// send still reads ahead once (it read nothing ahead, so the Ping waited
+/// unanswered while the application only sent).
+#[test]
+fn rfc6455_5_5_2_ping_answered_while_the_app_only_sends_with_empty_turns() {
+    ping_answered_while_the_app_only_sends(Config {
+        turn_bytes: 0,
+        ..Config::default()
+    });
+}
+
+fn ping_answered_while_the_app_only_sends(config: Config) {
+    bounded(Duration::from_secs(10), move || {
         // The server's application sends every 20 ms and never reads.
-        let (url, server) = serve(ServerOptions::new(), |mut ws| {
+        let (url, server) = serve(ServerOptions::new().config(config), |mut ws| {
             for i in 0..100 {
                 if ws.send(Message::text(format!("tick {i}"))).is_err() {
                     return;
