@@ -324,6 +324,9 @@ pub struct Connection {
     /// Idle buffers were freed after `Config::release_idle_after` of quiet
     /// (until the next traffic).
     idle_released: bool,
+    /// After our Close, the shared budget was spent at the last check:
+    /// messages beyond the unread bound are dropped, not kept.
+    closing_over_budget: bool,
     /// They were freed at least once (later quiet waits the whole
     /// `release_idle_after`, not `Config::first_release_after`).
     released_before: bool,
@@ -767,6 +770,7 @@ impl Connection {
             peer_close: None,
             our_close_by: Initiator::Application,
             sent_untimed: false,
+            closing_over_budget: false,
             config,
         };
         if let Some(h) = &conn.config.heartbeat {
@@ -1277,8 +1281,8 @@ impl Connection {
     /// - [`BudgetCheck::Read`] when the budget has room, or this connection
     ///   holds none of it (its application takes what arrives: it must not
     ///   wait on others that do not), or it sent its Close (it reads on to
-    ///   the peer's answer, keeping at most what
-    ///   [`Connection::keeps_after_close`] allows), or it has ended (call
+    ///   the peer's answer, keeping nothing beyond the unread bound while
+    ///   the budget is spent: [`Connection::keeps_after_close`]), or it has ended (call
     ///   it once then: its holder is retired,
     ///   [`Holder::retire`](crate::Holder::retire)).
     /// - [`BudgetCheck::Wait`] otherwise: read nothing more; the deadline
@@ -1298,10 +1302,14 @@ impl Connection {
             return BudgetCheck::Read;
         }
         // after our Close, reading goes on to the peer's answer whatever the
-        // budget: what is kept on the way is bounded per connection
-        // (`Connection::keeps_after_close`), the rest dropped, and the
-        // close ends the connection's share
-        if holder.held() == 0 || holder.budget().has_room() || self.state == State::CloseSent {
+        // budget; while it is spent, nothing more is kept beyond the unread
+        // bound (`Connection::keeps_after_close`), so the budget still
+        // bounds what the server holds
+        let spent = holder.held() > 0 && !holder.budget().has_room();
+        if self.state == State::CloseSent {
+            self.closing_over_budget = spent;
+        }
+        if !spent || self.state == State::CloseSent {
             self.timers.stop(Timer::HeldBack);
             self.budget_overdue = false;
             return BudgetCheck::Read;
@@ -2919,9 +2927,12 @@ impl Connection {
     /// reading goes on to the peer's Close: the application asked to end,
     /// memory stays bounded, and the close is clean rather than timed out.
     /// Both adapters ask this, so a peer that sends on after our Close
-    /// gets the same end from either.
+    /// gets the same end from either. Nothing is kept while a shared budget
+    /// this connection holds some of is spent (as
+    /// [`Connection::budget_check`] last found): reading goes on to the
+    /// answer, and the budget still bounds what the server holds.
     pub fn keeps_after_close(&self, kept: usize, len: usize) -> bool {
-        kept.saturating_add(len) <= self.config.max_message_size
+        !self.closing_over_budget && kept.saturating_add(len) <= self.config.max_message_size
     }
 
     /// Whether writing is over: the connection was aborted (a timeout, a

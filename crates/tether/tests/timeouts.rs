@@ -414,10 +414,12 @@ fn the_idle_timeout_counts_from_the_first_look_after_a_send() {
 }
 
 /// A connection that sent its Close reads on to the peer's answer even
-/// with the shared budget spent and a share of it held (what it keeps on
-/// the way is bounded by `keeps_after_close`): its application's `close()`
-/// sees a prompt answer instead of waiting to be evicted with 1013 or
-/// timed out with 1006.
+/// with the shared budget spent and a share of it held: its application's
+/// `close()` sees a prompt answer instead of waiting to be evicted with
+/// 1013 or timed out with 1006. While the budget is spent it keeps nothing
+/// beyond the unread bound on the way (`keeps_after_close`), so a peer
+/// that sends on after our Close (an idle timeout's, which any peer can
+/// bring about) cannot grow the server past its budget.
 #[test]
 fn rfc6455_7_1_2_our_close_reads_the_answer_whatever_the_budget() {
     use std::sync::Arc;
@@ -430,6 +432,11 @@ fn rfc6455_7_1_2_our_close_reads_the_answer_whatever_the_budget() {
     assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Wait);
     h.conn.close(now, CloseCode::NORMAL, "").unwrap();
     assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Read);
+    // but nothing more is kept beyond the unread bound while it is spent
+    assert!(!h.conn.keeps_after_close(0, 10));
+    share.release(2000);
+    assert_eq!(h.conn.budget_check(&share, now), BudgetCheck::Read);
+    assert!(h.conn.keeps_after_close(0, 10));
     h.feed(&frame(Role::Server, CLOSE, &close_payload(1000, b"")));
     let info = Harness::closed(&h.events()).expect("the answer ends it");
     assert!(info.was_clean);
