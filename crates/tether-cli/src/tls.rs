@@ -54,11 +54,22 @@ pub(crate) fn self_signed(
     let certified = rcgen::generate_simple_self_signed(names)
         .map_err(|e| format!("cannot make a certificate: {e}"))?;
     let der = certified.cert.der().clone();
-    let path = std::env::temp_dir().join(format!("tether-self-signed-{}.pem", std::process::id()));
-    std::fs::write(&path, certified.cert.pem())
+    let fingerprint = fingerprint(&der);
+    // a name no other user can guess before it exists (the new key's
+    // fingerprint), made only if nothing is there: a file or link placed
+    // at a predictable name beforehand was written through
+    let unique: String = fingerprint.chars().filter(|c| *c != ':').take(16).collect();
+    let path = std::env::temp_dir().join(format!(
+        "tether-self-signed-{}-{unique}.pem",
+        std::process::id()
+    ));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, certified.cert.pem().as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let fingerprint = fingerprint(&der);
     Ok((config(vec![der], key, client_roots)?, path, fingerprint))
 }
 
@@ -82,4 +93,25 @@ fn config(
     // adapters' tests do
     let client_roots = (!client_roots.is_empty()).then_some(client_roots);
     tether_tokio::tls::server_config(chain, key, client_roots)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The PEM file's name is not guessable before it exists (a file or
+    /// link placed at a predictable name beforehand was written through),
+    /// and each certificate gets a file of its own.
+    #[test]
+    fn self_signed_pem_files_have_unguessable_names_of_their_own() {
+        let (_, first, print) = super::self_signed(&[]).unwrap();
+        let (_, second, _) = super::self_signed(&[]).unwrap();
+        assert_ne!(first, second);
+        let name = first.file_name().unwrap().to_string_lossy().into_owned();
+        let unique: String = print.chars().filter(|c| *c != ':').take(16).collect();
+        assert!(name.ends_with(&format!("-{unique}.pem")), "{name}");
+        let pem = std::fs::read_to_string(&first).unwrap();
+        assert!(pem.contains("BEGIN CERTIFICATE"));
+        for path in [first, second] {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
 }
