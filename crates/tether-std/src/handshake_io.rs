@@ -83,11 +83,8 @@ pub(crate) fn write_all<S: Transport>(
     while !bytes.is_empty() {
         let left = deadline.left()?;
         set(stream.set_write_timeout(Some(left)))?;
-        match stream.write(bytes) {
-            // nothing taken, no error: the transport's own buffer is full
-            // (rustls), as a write that would block: again, within the
-            // deadline
-            Ok(0) => std::thread::sleep(tether::TIMER_RESOLUTION),
+        match stream.write_bounded(&[io::IoSlice::new(bytes)]) {
+            Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
             Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(e) if retry(&e) => {}
             Err(e) => return Err(crate::tls::map_io(e, deadline.role)),

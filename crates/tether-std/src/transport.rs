@@ -82,6 +82,19 @@ pub trait Transport: Read + Write {
     fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read(buf)
     }
+
+    /// One write, as [`Write::write_vectored`], which it is by default,
+    /// except that a transport whose own buffer is full says `WouldBlock`
+    /// rather than `Ok(0)` (rustls, when its blocked write timed out at a
+    /// deadline and read instead): the adapter retries a write that would
+    /// block until the core's deadline ends the wait, and takes `Ok(0)` as
+    /// a transport that cannot take more (`WriteZero`), as `std::io` does.
+    ///
+    /// # Errors
+    /// As [`Write::write_vectored`], plus `WouldBlock` as said.
+    fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
 }
 
 impl Transport for TcpStream {
@@ -141,6 +154,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_bounded(buf)
     }
+
+    fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_bounded(bufs)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -162,6 +179,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
     fn read_bounded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_bounded(buf)
+    }
+
+    fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_bounded(bufs)
     }
 }
 
@@ -230,6 +251,14 @@ where
             }
             // the socket's end without a whole record (rustls reports it)
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read(buf),
+            done => done,
+        }
+    }
+
+    /// rustls' own write, with a full buffer said as `WouldBlock`.
+    fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self.write_vectored(bufs) {
+            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
             done => done,
         }
     }
@@ -353,6 +382,14 @@ impl Transport for MaybeTlsStream {
             Self::Plain(s) => s.read(buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.read_bounded(buf),
+        }
+    }
+
+    fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.write_bounded(bufs),
         }
     }
 }

@@ -772,17 +772,12 @@ impl<S: Transport> WebSocket<S> {
             let n = output.chunks_vectored(&mut slices);
             match self
                 .stream
-                .write_vectored(slices.get(..n).unwrap_or_default())
+                .write_bounded(slices.get(..n).unwrap_or_default())
             {
-                // nothing taken, no error: the transport's own buffer is
-                // full (rustls when its send buffer is and its blocked
-                // write, timed out at a core deadline, read instead): the
-                // same as a write that would block, retried after a pause
-                // until that deadline ends it; with no deadline of the
-                // core's, a transport that takes nothing is broken
-                Ok(0) if deadline.is_some() => {
-                    std::thread::sleep(tether::TIMER_RESOLUTION);
-                }
+                // nothing taken, no error: the transport cannot take more
+                // (std::io's reading, and the tokio adapter's; a rustls
+                // stream whose buffer is full says WouldBlock here instead,
+                // `Transport::write_bounded`)
                 Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
                 Ok(written) => output.advance(written),
                 Err(e) => self.write_failed(e, deadline)?,

@@ -139,23 +139,15 @@ fn unix_stream_with_client_and_accept() {
 }
 
 /// A stream whose every write and flush first fails with `WouldBlock`,
-/// then with `Interrupted`, and whose writes then take nothing (`Ok(0)`, as
-/// rustls does when its send buffer is full), before it succeeds: writes
-/// must be retried and no queued byte dropped.
+/// then with `Interrupted`, before it succeeds: writes must be retried and
+/// no queued byte dropped.
 #[derive(Debug)]
 struct Stubborn {
     inner: TcpStream,
     failures: u64,
-    took_nothing: bool,
 }
 
 impl Stubborn {
-    /// Every other write takes nothing.
-    fn take_nothing(&mut self) -> bool {
-        self.took_nothing = !self.took_nothing;
-        self.took_nothing
-    }
-
     fn fail(&mut self) -> Option<io::Error> {
         self.failures += 1;
         match self.failures % 3 {
@@ -174,9 +166,6 @@ impl Read for Stubborn {
 
 impl Write for Stubborn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.take_nothing() {
-            return Ok(0);
-        }
         match self.fail() {
             Some(e) => Err(e),
             None => self.inner.write(buf),
@@ -184,9 +173,6 @@ impl Write for Stubborn {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.take_nothing() {
-            return Ok(0);
-        }
         match self.fail() {
             Some(e) => Err(e),
             None => self.inner.write_vectored(bufs),
@@ -212,7 +198,7 @@ impl Transport for Stubborn {
 }
 
 #[test]
-fn writes_that_would_block_are_interrupted_or_take_nothing_are_retried() {
+fn writes_that_would_block_or_are_interrupted_are_retried() {
     bounded(Duration::from_secs(10), || {
         let (listener, url) = common::listen();
         let server = std::thread::spawn(move || {
@@ -220,17 +206,8 @@ fn writes_that_would_block_are_interrupted_or_take_nothing_are_retried() {
             let stream = Stubborn {
                 inner: tcp,
                 failures: 0,
-                took_nothing: false,
             };
-            // a deadline of the core's always armed (the keep-alive), as
-            // when rustls takes nothing: its blocked write timed out at one
-            let options = ServerOptions::new().config(Config {
-                keep_alive: tether_std::KeepAlive::Pong {
-                    interval: Duration::from_secs(30),
-                },
-                ..Config::default()
-            });
-            echo(tether_std::accept(stream, &options).unwrap().0)
+            echo(tether_std::accept(stream, &ServerOptions::new()).unwrap().0)
         });
         let mut peer = RawPeer::connect(&url, Config::default());
         for i in 0..20 {
@@ -345,12 +322,12 @@ fn rfc6455_10_4_what_arrived_while_the_application_was_away_counts() {
     });
 }
 
-/// A transport whose writes take nothing, with no deadline of the core's to
-/// end the wait (no keep-alive, no idle timeout): broken, as `std::io`
-/// reads `Ok(0)`, so a send fails with `WriteZero` instead of waiting for
-/// ever.
+/// A transport whose writes take nothing (`Ok(0)`) is broken, as `std::io`
+/// reads it and as the tokio adapter takes it: a send fails with
+/// `WriteZero` at once, whatever deadlines run (a Pong keep-alive re-arms
+/// for ever: retried under it, the send waited for ever).
 #[test]
-fn a_transport_that_takes_nothing_fails_a_send_without_a_deadline() {
+fn a_transport_that_takes_nothing_fails_a_send() {
     struct Full;
     impl Read for Full {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
@@ -374,8 +351,9 @@ fn a_transport_that_takes_nothing_fails_a_send_without_a_deadline() {
         let upgraded = tether::upgrade::Upgraded::new(
             tether::Role::Server,
             Config {
-                first_release_after: Duration::from_secs(3600),
-                release_idle_after: Duration::from_secs(3600),
+                keep_alive: tether_std::KeepAlive::Pong {
+                    interval: Duration::from_millis(100),
+                },
                 ..Config::default()
             },
         );

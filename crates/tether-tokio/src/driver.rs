@@ -866,6 +866,8 @@ impl Inner {
         if queued.events == 0
             || queued.ends
             || self.unread_total().saturating_add(footprint) > self.conn.config().max_unread_bytes
+            // one at a time, each dropped (closing with the budget spent)
+            || self.conn.drops_after_close()
         {
             return;
         }
@@ -889,6 +891,10 @@ impl Inner {
     /// all; past it [`Inner::drops_after_close`] drops them, so the peer's
     /// answer is still read, with memory bounded).
     fn message_fits(&self, len: usize) -> bool {
+        if self.conn.drops_after_close() {
+            // closing with the shared budget spent: nothing more is kept
+            return false;
+        }
         let config = self.conn.config();
         if self.messages == 0 && self.taken == 0
             || self.unread_total().saturating_add(len + Event::OVERHEAD) <= config.max_unread_bytes

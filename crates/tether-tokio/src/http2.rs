@@ -557,6 +557,9 @@ where
     pub fn graceful_shutdown(&mut self) {
         self.going_away = true;
         self.connection.graceful_shutdown();
+        // the client's wait to end it starts now
+        let now = tokio::time::Instant::now().into_std();
+        self.vacancy = Vacancy::new(&self.options.config, now);
     }
 }
 

@@ -442,7 +442,8 @@ impl ServerOptions {
     /// options (a server's): received messages their applications have not
     /// taken count against it, and while it is spent no connection that
     /// already holds some of it reads more (backpressure across the
-    /// server; each is woken when room comes back). A connection holding
+    /// server; each is woken when room comes back), except one that sent
+    /// its Close: it reads on to the peer's answer, keeping nothing more. A connection holding
     /// none may always read, so one application that stops reading cannot
     /// stall the others: what the server's applications have not taken is
     /// at most the budget plus, per connection, one message (and one

@@ -347,3 +347,60 @@ async fn an_upgraded_connection_shares_the_server_budget() {
         assert_eq!(budget.used(), 0, "{driver:?}: charge kept after reading");
     }
 }
+
+/// After our Close, a connection holding some of a spent budget reads on
+/// to the peer's answer but keeps nothing more: a peer that sends on
+/// after our Close (as any can, after an idle timeout's) cannot grow what
+/// the server holds past its budget. It kept up to `max_unread_bytes`
+/// more (1 MiB here, against a 64 KiB budget).
+#[tokio::test]
+async fn rfc6455_7_1_2_a_closing_connection_keeps_nothing_more_while_the_budget_is_spent() {
+    use tether::Role;
+    use tether::upgrade::Upgraded;
+    let budget = Arc::new(Budget::new(64 << 10));
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    let config = Config {
+        max_unread_bytes: 1 << 20,
+        ..Config::default()
+    };
+    let mut server = tether_tokio::from_upgraded_with(
+        ours,
+        Upgraded::new(Role::Server, config),
+        &[],
+        tether_tokio::Driver::Shared,
+        Some(budget.clone()),
+    );
+    let mut client =
+        tether_tokio::from_upgraded(theirs, Upgraded::new(Role::Client, Config::default()), &[]);
+    // 128 KiB the server's application does not read: the budget is spent
+    for _ in 0..128 {
+        client.send(Message::binary(vec![1; 1024])).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = budget.used();
+    assert!(before >= 64 << 10, "the budget is not spent: {before}");
+    let closing = tokio::spawn(async move {
+        let info = server.close(tether::CloseCode::NORMAL, "").await.unwrap();
+        (server, info)
+    });
+    // the peer sends on (1 MiB more), then reads, answering our Close
+    for _ in 0..1024 {
+        if client.send(Message::binary(vec![2; 1024])).await.is_err() {
+            break;
+        }
+    }
+    while client.next().await.is_some() {}
+    let (_server, info) = tokio::time::timeout(Duration::from_secs(5), closing)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(info.was_clean, "{info:?}");
+    // within what the budget allows any connection beyond it: one read
+    // and one message
+    let after = budget.used();
+    assert!(
+        after <= before + (64 << 10) + 2048,
+        "kept {} bytes more after our Close with the budget spent",
+        after - before
+    );
+}

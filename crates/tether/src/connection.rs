@@ -2019,6 +2019,7 @@ impl Connection {
         ] {
             self.timers.stop(timer);
         }
+        self.output.ping_answered();
         if state == State::Closed {
             // our last bytes get close_timeout to be written
             self.timers
@@ -2045,6 +2046,8 @@ impl Connection {
         ] {
             self.timers.stop(timer);
         }
+        // no Pong is awaited any more: nothing to put off
+        self.output.ping_answered();
         self.timers
             .set(Timer::Close, now, self.config.close_timeout);
     }
@@ -2933,6 +2936,16 @@ impl Connection {
     /// answer, and the budget still bounds what the server holds.
     pub fn keeps_after_close(&self, kept: usize, len: usize) -> bool {
         !self.closing_over_budget && kept.saturating_add(len) <= self.config.max_message_size
+    }
+
+    /// After our Close, with a shared budget this connection holds some of
+    /// spent (as [`Connection::budget_check`] last found): every received
+    /// message is dropped, not kept, whatever the unread bound, while
+    /// reading goes on to the peer's answer. An adapter with a budget asks
+    /// this before keeping a message, so the budget bounds what a closing
+    /// connection holds too.
+    pub fn drops_after_close(&self) -> bool {
+        self.state == State::CloseSent && self.closing_over_budget
     }
 
     /// Whether writing is over: the connection was aborted (a timeout, a

@@ -78,6 +78,10 @@
 //! }
 //! ```
 //!
+//! `send` takes no time: after writing what it queued, a driver tells it
+//! (`conn.tell_time(now)` when `conn.wants_time()`), or an idle timeout
+//! counts from the call before the send.
+//!
 //! `tether-std` runs exactly this with the application's calls in place of
 //! step 5; `tether-tokio` runs it as named steps of one `drive()`, polled
 //! by whichever task is waiting, with a background task when none is.
