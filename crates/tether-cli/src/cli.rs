@@ -126,7 +126,9 @@ pub(crate) struct ServeArgs {
     /// Most clients connected at once; past it a new client takes the slot
     /// of the oldest unfinished handshake, and gets HTTP 503 before any
     /// upgrade only when every slot holds an established connection
-    /// (counted and logged once per episode).
+    /// (counted and logged once per episode). An HTTP/2 connection counts
+    /// once and carries at most 100 WebSockets at once
+    /// (`Config::transport_max_streams`).
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
 

@@ -603,7 +603,8 @@ pub fn server_endpoint(
 }
 
 /// The QUIC settings both sides share: the receive windows
-/// (`Config::transport_windows`) and the idle timeout from `config` (none for a wait past what time holds:
+/// (`Config::transport_windows`), the streams the peer may open at once
+/// (`Config::transport_max_streams`), and the idle timeout from `config` (none for a wait past what time holds:
 /// `Duration::MAX` means never, as for every `Config` wait).
 fn transport(config: &tether::Config) -> quinn::TransportConfig {
     let idle = tether::finite_wait(config.transport_idle_timeout)
@@ -613,6 +614,7 @@ fn transport(config: &tether::Config) -> quinn::TransportConfig {
     transport
         .stream_receive_window(stream_window.into())
         .receive_window(connection_window.into())
+        .max_concurrent_bidi_streams(config.transport_max_streams.into())
         .max_idle_timeout(idle);
     transport
 }

@@ -620,3 +620,42 @@ async fn rfc9113_6_8_a_client_that_never_answers_the_goaway_is_let_go() {
     assert!(took < wait * 4, "let go after {took:?}");
     reader.abort();
 }
+
+/// An HTTP/2 server tells its clients how many WebSockets one connection
+/// may carry at once (`Config::transport_max_streams`, as
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`): a client opens no more until one
+/// ends, so one connection, counted once by a server's connection limit,
+/// cannot hold it many times over. There was no limit.
+#[tokio::test]
+async fn rfc9113_6_5_2_a_connection_carries_at_most_the_configured_websockets() {
+    let (url, _connections, _ends) = echo_server(ServerOptions::new().config(Config {
+        transport_max_streams: 2,
+        ..Config::default()
+    }))
+    .await;
+    let options = ClientOptions::new().handshake_timeout(Duration::from_millis(300));
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (mut first, _) = within(client.open(&format!("{url}/1"), &options))
+        .await
+        .unwrap();
+    let (_second, _) = within(client.open(&format!("{url}/2"), &options))
+        .await
+        .unwrap();
+    let third = within(client.open(&format!("{url}/3"), &options)).await;
+    assert!(
+        matches!(third, Err(Error::Handshake(_))),
+        "a third WebSocket opened: {:?}",
+        third.map(|_| ())
+    );
+    // once one ends, there is room again
+    within(first.close(CloseCode::NORMAL, "")).await.unwrap();
+    drop(first);
+    let mut opened = None;
+    for _ in 0..20 {
+        if let Ok(next) = within(client.open(&format!("{url}/3"), &options)).await {
+            opened = Some(next);
+            break;
+        }
+    }
+    assert!(opened.is_some(), "no room after one ended");
+}

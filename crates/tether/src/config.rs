@@ -261,6 +261,13 @@ pub struct Config {
     /// into 64 KiB to 2^31 - 1 bytes (HTTP/2's largest window). Default
     /// 256 KiB.
     pub transport_stream_window: usize,
+    /// The most WebSockets one multiplexing connection (HTTP/2, HTTP/3)
+    /// carries at once, as a server tells its clients
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 section 6.5.2; QUIC's
+    /// stream limit, RFC 9000 section 4.6): a client opens no more until
+    /// one ends, so one connection cannot hold a server's resources many
+    /// times over while it counts as one connection. Default 100.
+    pub transport_max_streams: u32,
     /// How long a connection must stay quiet (nothing received or sent,
     /// nothing waiting) before it frees its idle buffers, once the adapter
     /// says it waits ([`Connection::note_idle`](crate::Connection::note_idle)).
@@ -366,6 +373,7 @@ impl Default for Config {
             transport_idle_timeout: Duration::from_secs(30),
             transport_keep_alive: Duration::from_secs(10),
             transport_stream_window: 256 << 10,
+            transport_max_streams: 100,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
