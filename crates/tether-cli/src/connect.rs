@@ -294,7 +294,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
 /// returns true; the second returns false: the caller gives up waiting.
 fn interrupt(interrupted: &mut bool, stop: &mut Option<oneshot::Sender<()>>) -> bool {
     if *interrupted {
-        eprintln!("tether: interrupted again; exiting without waiting for the close");
+        crate::interrupted_again();
         return false;
     }
     *interrupted = true;
@@ -378,8 +378,16 @@ async fn write(
             _ = &mut stop => break WriterEnd::Stopped,
             sent = sink.send(message) => {
                 if let Err(e) = sent {
-                    // the connection is ending: the reader reports how
-                    tracing::debug!("not sent: {e}");
+                    // the connection is ending: the reader reports how;
+                    // a line of stdin that did not go out fails the
+                    // command (exit 1, as `--reconnect` says "line N not
+                    // sent"); an echo the end overtook does not
+                    if sent_signal.is_none() {
+                        eprintln!("tether: a line was not sent: {e}");
+                        failed.store(true, Ordering::Relaxed);
+                    } else {
+                        tracing::debug!("not echoed: {e}");
+                    }
                     break WriterEnd::ConnectionEnded;
                 }
                 sent_any = true;

@@ -98,15 +98,59 @@ fn init_logging(verbose: u8) {
 }
 
 /// Ctrl-C, and SIGTERM on Unix, as notifications that are not lost between
-/// two waits (a signal that arrives while nobody waits is kept).
+/// two waits (a signal that arrives while nobody waits is kept). A task of
+/// its own listens: the second signal ends the process with 130 even when
+/// the session cannot look (blocked writing to a stdout or stderr that
+/// nobody drains, a paused terminal), so "a second Ctrl-C exits" holds
+/// whatever the session is doing.
 pub(crate) struct Interrupts {
-    #[cfg(unix)]
-    signals: Vec<tokio::signal::unix::Signal>,
+    seen: tokio::sync::mpsc::UnboundedReceiver<()>,
 }
 
 impl Interrupts {
     /// Starts listening. Must be called inside the runtime.
     pub(crate) fn new() -> Self {
+        let (tx, seen) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut signals = Signals::new();
+            let mut count = 0u32;
+            loop {
+                signals.next().await;
+                count += 1;
+                let _ = tx.send(());
+                if count >= 2 {
+                    interrupted_again();
+                    std::process::exit(i32::from(exit::INTERRUPTED));
+                }
+            }
+        });
+        Self { seen }
+    }
+
+    /// Resolves at the next Ctrl-C (or SIGTERM). Cancel-safe.
+    pub(crate) async fn next(&mut self) {
+        if self.seen.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Says, once, that a second interrupt ends the process without waiting.
+pub(crate) fn interrupted_again() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("tether: interrupted again; exiting without waiting for the close");
+    }
+}
+
+/// The signals themselves.
+struct Signals {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -126,8 +170,7 @@ impl Interrupts {
         Self {}
     }
 
-    /// Resolves at the next Ctrl-C (or SIGTERM). Cancel-safe.
-    pub(crate) async fn next(&mut self) {
+    async fn next(&mut self) {
         #[cfg(unix)]
         std::future::poll_fn(|cx| {
             for signal in &mut self.signals {

@@ -158,7 +158,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             },
             () = interrupts.next() => {
                 if interrupted {
-                    eprintln!("tether: interrupted again; exiting without waiting for the close");
+                    crate::interrupted_again();
                     return exit::code(exit::INTERRUPTED);
                 }
                 interrupted = true;

@@ -1031,3 +1031,42 @@ async fn serve_http2_connections_without_a_websocket_give_way_at_max_connections
     let () = closed;
     ws.close(CloseCode::NORMAL, "").await.unwrap();
 }
+
+/// A second Ctrl-C ends `connect` with 130 even while it is blocked
+/// writing to a stdout nobody drains (a pipe to a reader that stopped, a
+/// paused terminal): the session could not look at the signals, and only
+/// SIGKILL ended it.
+#[cfg(unix)]
+#[tokio::test]
+async fn connect_exits_on_a_second_interrupt_while_stdout_is_stalled() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&["connect", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = client.stdin.take().unwrap();
+    // its stdout is piped and never read
+    let _stdout = client.stdout.take().unwrap();
+    let mut ws = accept(&listener).await;
+    // more than a pipe holds: the client blocks writing it out
+    let line = "x".repeat(1023);
+    for _ in 0..2048 {
+        if ws.send(Message::text(line.clone())).await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = client.id().unwrap().to_string();
+    for _ in 0..2 {
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = within("connect to exit", client.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(stdin);
+    drop(ws);
+}
