@@ -200,9 +200,10 @@ pub(crate) struct ConnectArgs {
     pub(crate) hex: bool,
 
     /// Print every event as one JSON object per line on stdout (message,
-    /// ping, pong, connected, closed; with --reconnect also disconnected,
-    /// connect_failed, reconnecting, stopped), for pipelines and monitors.
-    /// Errors stay plain text on stderr.
+    /// ping, pong, connected, closed; with --reconnect: message, connected,
+    /// disconnected, which carries each connection's close, connect_failed,
+    /// reconnecting, stopped), for pipelines and monitors. Errors stay
+    /// plain text on stderr.
     #[arg(long)]
     pub(crate) jsonl: bool,
 
