@@ -348,34 +348,6 @@ fn rfc6455_5_5_1_messages_past_our_close_are_kept_up_to_max_message_size() {
     assert!(!h.conn.keeps_after_close(usize::MAX, 1));
 }
 
-/// Answering the peer's Close with `close(now, ..)` arms the waits that
-/// follow from that `now`: a client's wait for the server to end the
-/// transport (RFC 6455 section 7.1.1, `Config::fin_wait`) and the time our
-/// Close gets to be written (`close_timeout`). They counted from the last
-/// time the connection had heard, when the peer's Close arrived: 5 s later
-/// the FIN wait had already passed, and the client closed TCP first.
-#[test]
-fn rfc6455_7_1_1_an_answer_made_later_waits_its_whole_fin_wait() {
-    let mut h = deferred(tether::Role::Client);
-    let t0 = h.now;
-    h.feed(&frame(
-        tether::Role::Client,
-        CLOSE,
-        &close_payload(1000, b""),
-    ));
-    h.now = t0 + Duration::from_secs(4);
-    h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
-    let _ = h.conn.take_output();
-    h.advance(Duration::from_millis(1));
-    assert!(
-        h.conn.close_expected(),
-        "the FIN wait counted from the peer's Close"
-    );
-    assert!(!h.conn.should_close_transport());
-    let next = h.conn.poll_timeout().unwrap();
-    assert!(next >= t0 + Duration::from_secs(6), "{:?}", next - t0);
-}
-
 /// RFC 6455 5.5.2: a Ping is answered unless a Close was received; a Close
 /// we sent does not exempt us (and a Pong is no data frame, 5.5.1), so a
 /// peer that pings while it finishes before answering our Close gets its
@@ -418,26 +390,41 @@ fn rfc6455_7_1_5_an_unanswered_close_ended_by_the_peer_is_still_ours() {
     }
 }
 
-/// The same for the adapters' usual answer, `reply_close(now)` once the
-/// application has read up to the peer's Close: it took no time, and an
-/// application that read the last message 4 s after the Close came saw its
-/// client close TCP at once, the FIN wait long past.
+/// Answering the peer's Close 4 s after it came, with `close(now, ..)` or
+/// the adapters' usual `reply_close(now)` (once the application has read
+/// up to it), arms the waits that follow from that `now`: a client's wait
+/// for the server to end the transport (RFC 6455 section 7.1.1,
+/// `Config::fin_wait`, 2 s) and the time our Close gets to be written
+/// (`close_timeout`). They counted from when the peer's Close arrived, so
+/// the FIN wait had already passed and the client closed TCP first.
 #[test]
-fn rfc6455_7_1_1_a_reply_made_later_waits_its_whole_fin_wait() {
-    let mut h = deferred(tether::Role::Client);
-    let t0 = h.now;
-    h.feed(&frame(
-        tether::Role::Client,
-        CLOSE,
-        &close_payload(1000, b""),
-    ));
-    h.now = t0 + Duration::from_secs(4);
-    h.conn.reply_close(h.now).unwrap();
-    let _ = h.conn.take_output();
-    h.advance(Duration::from_millis(1));
-    assert!(
-        h.conn.close_expected(),
-        "the FIN wait counted from the peer's Close"
-    );
-    assert!(!h.conn.should_close_transport());
+fn rfc6455_7_1_1_an_answer_made_later_waits_its_whole_fin_wait() {
+    type Answer = fn(&mut tether::Connection, std::time::Instant);
+    let answers: [(&str, Answer); 2] = [
+        ("close", |c, now| {
+            c.close(now, CloseCode::NORMAL, "").unwrap()
+        }),
+        ("reply_close", |c, now| c.reply_close(now).unwrap()),
+    ];
+    for (how, answer) in answers {
+        let mut h = deferred(tether::Role::Client);
+        let t0 = h.now;
+        h.feed(&frame(
+            tether::Role::Client,
+            CLOSE,
+            &close_payload(1000, b""),
+        ));
+        h.now = t0 + Duration::from_secs(4);
+        answer(&mut h.conn, h.now);
+        let _ = h.conn.take_output();
+        h.advance(Duration::from_millis(1));
+        assert!(h.conn.close_expected(), "{how}: the FIN wait had passed");
+        assert!(!h.conn.should_close_transport(), "{how}");
+        let next = h.conn.poll_timeout().unwrap();
+        assert!(
+            next >= t0 + Duration::from_secs(6),
+            "{how}: {:?}",
+            next - t0
+        );
+    }
 }

@@ -426,23 +426,7 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
 
         // a slow peer that then takes the rest, our Ping with it: the Pong
         // gets a whole timeout from the look after that, not what is left
-        let mut h = with(
-            role,
-            KeepAlive::Ping {
-                interval: secs(30),
-                timeout: secs(10),
-            },
-        );
-        h.conn
-            .send(tether::Message::binary(vec![7u8; 4 << 20]))
-            .unwrap();
-        h.advance(secs(30));
-        for _ in 0..3 {
-            h.advance(secs(5));
-            h.conn.poll_output().advance(64 << 10);
-        }
-        let deadline = h.conn.poll_timeout().unwrap();
-        h.now = deadline - Duration::from_millis(1);
+        let mut h = ping_behind_a_slow_send_just_before_its_deadline(role);
         let rest = h.conn.take_output();
         assert!(rest.len() > 1 << 20, "{role:?}");
         h.advance(Duration::from_millis(1)); // the look just after
@@ -475,6 +459,31 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
     }
 }
 
+/// A keep-alive Ping (every 30 s, 10 s for the Pong) queued behind a 4 MiB
+/// send the peer takes 64 KiB every 5 s: the harness a millisecond before
+/// the (put off) Pong deadline, the rest of the output not yet taken.
+fn ping_behind_a_slow_send_just_before_its_deadline(role: Role) -> Harness {
+    use bytes::Buf;
+    let mut h = with(
+        role,
+        KeepAlive::Ping {
+            interval: secs(30),
+            timeout: secs(10),
+        },
+    );
+    h.conn
+        .send(tether::Message::binary(vec![7u8; 4 << 20]))
+        .unwrap();
+    h.advance(secs(30));
+    for _ in 0..3 {
+        h.advance(secs(5));
+        h.conn.poll_output().advance(64 << 10);
+    }
+    let deadline = h.conn.poll_timeout().unwrap();
+    h.now = deadline - Duration::from_millis(1);
+    h
+}
+
 /// A Ping that waited behind a slow send gets a whole timeout for its Pong
 /// from the look after it went out, also when the connection's idle
 /// buffers were released in between (the output queue, empty then, is
@@ -482,25 +491,8 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
 /// the peer was declared dead a millisecond after our Ping reached it.
 #[test]
 fn keepalive_a_released_output_queue_keeps_the_ping_s_put_off_deadline() {
-    use bytes::Buf;
     for role in ROLES {
-        let mut h = with(
-            role,
-            KeepAlive::Ping {
-                interval: secs(30),
-                timeout: secs(10),
-            },
-        );
-        h.conn
-            .send(tether::Message::binary(vec![7u8; 4 << 20]))
-            .unwrap();
-        h.advance(secs(30));
-        for _ in 0..3 {
-            h.advance(secs(5));
-            h.conn.poll_output().advance(64 << 10);
-        }
-        let deadline = h.conn.poll_timeout().unwrap();
-        h.now = deadline - Duration::from_millis(1);
+        let mut h = ping_behind_a_slow_send_just_before_its_deadline(role);
         let _ = h.conn.take_output();
         // quiet now: an adapter frees the idle buffers
         h.conn.release_idle_memory();
