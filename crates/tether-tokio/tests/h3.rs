@@ -606,14 +606,17 @@ async fn rfc9220_3_a_stalled_request_does_not_hold_the_next_one() {
     drop(stalled);
 }
 
-/// A server lets a QUIC connection go when it carries no WebSocket for the
-/// handshake timeout (GOAWAY, RFC 9114 section 5.2), from its start or
-/// since its last WebSocket ended, as over HTTP/2: an open WebSocket keeps
-/// it however long; a client keeping QUIC alive with none open no longer
-/// holds the server for good.
-#[tokio::test]
-async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handshake_timeout() {
-    let wait = Duration::from_millis(300);
+/// What an HTTP/3 server whose handshake timeout (the vacancy wait) is
+/// `wait` needs: its options, the certificate to trust, its endpoint and
+/// its URL.
+fn waiting_server(
+    wait: Duration,
+) -> (
+    ServerOptions,
+    CertificateDer<'static>,
+    quinn::Endpoint,
+    String,
+) {
     let options = ServerOptions::new().config(Config {
         handshake_timeout: wait,
         ..Config::default()
@@ -622,6 +625,18 @@ async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handsha
     let endpoint =
         server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
     let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    (options, cert, endpoint, url)
+}
+
+/// A server lets a QUIC connection go when it carries no WebSocket for the
+/// handshake timeout (GOAWAY, RFC 9114 section 5.2), from its start or
+/// since its last WebSocket ended, as over HTTP/2: an open WebSocket keeps
+/// it however long; a client keeping QUIC alive with none open no longer
+/// holds the server for good.
+#[tokio::test]
+async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handshake_timeout() {
+    let wait = Duration::from_millis(300);
+    let (options, cert, endpoint, url) = waiting_server(wait);
     let server = tokio::spawn(async move {
         let mut ended_at = Vec::new();
         for _ in 0..2 {
@@ -680,14 +695,7 @@ async fn rfc9114_5_2_a_connection_without_websockets_goes_away_after_the_handsha
 #[tokio::test]
 async fn rfc9114_5_2_a_websocket_served_before_the_next_accept_restarts_the_wait() {
     let wait = Duration::from_millis(300);
-    let options = ServerOptions::new().config(Config {
-        handshake_timeout: wait,
-        ..Config::default()
-    });
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let (options, cert, endpoint, url) = waiting_server(wait);
     let server = tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();
         let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
