@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tether::handshake::Accepted;
 use tether_tokio::http2::{Http2Client, Http2Server};
-use tether_tokio::{ClientOptions, Error, WebSocket};
-use tokio::io::AsyncReadExt;
+use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -97,6 +97,23 @@ pub(crate) async fn read_preface(
             return Ok((true, got));
         }
     }
+}
+
+/// Answers an HTTP/2 client past `--max-connections`: its first request
+/// gets 503, saying the server is at its connection limit, then GOAWAY;
+/// the connection is driven until it ends (the caller bounds the time).
+pub(crate) async fn refuse<S>(io: S, options: &ServerOptions)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(mut server) = Http2Server::handshake(io, options).await else {
+        return;
+    };
+    let _ = server
+        .accept_with(|_| Err(tether::Admission::refusal()))
+        .await;
+    server.graceful_shutdown();
+    while server.accept().await.is_some() {}
 }
 
 /// A TLS server config that also offers HTTP/2 by ALPN, preferred.

@@ -158,7 +158,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                             if limit.begin() {
                                 eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
                             }
-                            tokio::spawn(refuse_busy(stream, tls.clone()));
+                            tokio::spawn(refuse_busy(stream, tls.clone(), args.http2, options.clone()));
                             continue;
                         }
                         tether::Admit::InPlaceOf(slot, oldest) => {
@@ -265,17 +265,41 @@ impl Episode {
 }
 
 /// Answers a client past `--max-connections` with 503, before any upgrade,
-/// over TLS when the server speaks it (a wss:// client read the plain 503
-/// as a corrupt TLS record): reads its request head (up to its end or 4
-/// KiB, briefly, so closing does not reset the answer away), writes the
-/// refusal and closes, all within `Admission::REFUSAL_TIME`.
-async fn refuse_busy(stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+/// in the protocol it speaks: over TLS when the server speaks it (a wss://
+/// client read the plain 503 as a corrupt TLS record), and in HTTP/2 when
+/// it chose that (by ALPN, or by its preface with `--http2`: it read an
+/// HTTP/1.1 answer as a broken frame). Reads its request (up to its head's
+/// end or 4 KiB, briefly, so closing does not reset the answer away),
+/// answers and closes, all within `Admission::REFUSAL_TIME`.
+async fn refuse_busy(
+    stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    http2: bool,
+    options: Arc<ServerOptions>,
+) {
     let exchange = async {
         match tls {
+            None if http2 => {
+                let mut stream = stream;
+                let limit = tether::Admission::REFUSAL_TIME;
+                let Ok((h2, first)) = crate::http2::read_preface(&mut stream, limit).await else {
+                    return;
+                };
+                let stream = tether_tokio::Prefixed::new(first, stream);
+                if h2 {
+                    crate::http2::refuse(stream, &options).await;
+                } else {
+                    refuse_over(stream).await;
+                }
+            }
             None => refuse_over(stream).await,
             Some(acceptor) => {
                 if let Ok(secured) = acceptor.accept(stream).await {
-                    refuse_over(secured).await;
+                    if secured.get_ref().1.alpn_protocol() == Some(crate::http2::ALPN_H2) {
+                        crate::http2::refuse(secured, &options).await;
+                    } else {
+                        refuse_over(secured).await;
+                    }
                 }
             }
         }

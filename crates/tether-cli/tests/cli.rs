@@ -1070,3 +1070,29 @@ async fn connect_exits_on_a_second_interrupt_while_stdout_is_stalled() {
     drop(stdin);
     drop(ws);
 }
+
+/// An HTTP/2 client past `--max-connections` gets its 503 in HTTP/2 (a
+/// response on its extended CONNECT, then GOAWAY), so it can say the
+/// server is busy: the HTTP/1.1 503 it got read as a broken frame.
+#[tokio::test]
+async fn serve_http2_refuses_past_max_connections_with_an_http2_503() {
+    let server = Server::start(&["--http2", "--max-connections", "1"]).await;
+    let mut first = connect(&server.url).await;
+    first.send(Message::text("in")).await.unwrap();
+    assert_eq!(next(&mut first).await, Message::text("in"));
+    let output = within(
+        "connect --http2 to exit",
+        tether(&["connect", "--http2", &server.url])
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("503") && stderr.contains("try again later"),
+        "{}",
+        describe(&output)
+    );
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+}

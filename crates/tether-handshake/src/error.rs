@@ -559,6 +559,17 @@ fn status_hint(f: &mut fmt::Formatter<'_>, status: u16, headers: &Headers) -> fm
                 _ => f.write_str(": the server wants another protocol"),
             }
         }
+        429 | 503 => {
+            f.write_str(if status == 429 {
+                ": the server is limiting how often clients come (try again later"
+            } else {
+                ": the server cannot take us now, at a limit or going down (try again later"
+            })?;
+            if let Some(after) = header("retry-after") {
+                write!(f, ", after {after}")?;
+            }
+            f.write_str(")")
+        }
         400..=499 => f.write_str(": the server refused the handshake"),
         500..=599 => f.write_str(": the server failed"),
         _ => Ok(()),

@@ -282,8 +282,12 @@ fn rfc6455_4_1_other_statuses_name_the_likely_cause() {
             "server answered 404 where 101 Switching Protocols was expected: no WebSocket endpoint at this path",
         ),
         (
-            b"HTTP/1.1 503 Service Unavailable\r\n\r\n",
-            "server answered 503 Service Unavailable where 101 Switching Protocols was expected: the server failed",
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\r\n",
+            "server answered 503 Service Unavailable where 101 Switching Protocols was expected: the server cannot take us now, at a limit or going down (try again later, after \"30\")",
+        ),
+        (
+            b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
+            "server answered 502 Bad Gateway where 101 Switching Protocols was expected: the server failed",
         ),
     ];
     for (bytes, message) in cases {
