@@ -99,9 +99,10 @@ pub(crate) async fn read_preface(
     }
 }
 
-/// Answers an HTTP/2 client past `--max-connections`: its first request
-/// gets 503, saying the server is at its connection limit, then GOAWAY;
-/// the connection is driven until it ends (the caller bounds the time).
+/// Answers an HTTP/2 client past `--max-connections`: every request it
+/// makes gets 503, saying the server is at its connection limit, and the
+/// first is followed by GOAWAY; the connection is driven until it ends
+/// (the caller bounds the time).
 pub(crate) async fn refuse<S>(io: S, options: &ServerOptions)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -113,7 +114,12 @@ where
         .accept_with(|_| Err(tether::Admission::refusal()))
         .await;
     server.graceful_shutdown();
-    while server.accept().await.is_some() {}
+    // streams it opened before it saw the GOAWAY get the same answer
+    while server
+        .accept_with(|_| Err(tether::Admission::refusal()))
+        .await
+        .is_some()
+    {}
 }
 
 /// A TLS server config that also offers HTTP/2 by ALPN, preferred.

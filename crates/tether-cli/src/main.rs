@@ -119,7 +119,10 @@ impl Interrupts {
                 count += 1;
                 let _ = tx.send(());
                 if count >= 2 {
-                    interrupted_again();
+                    // without a word: stderr may be as stalled as stdout
+                    // (`2>&1` into the same undrained pipe), and a write
+                    // there would hold this task too; the session says it
+                    // when it can look first
                     std::process::exit(i32::from(exit::INTERRUPTED));
                 }
             }

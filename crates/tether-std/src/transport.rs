@@ -255,10 +255,19 @@ where
         }
     }
 
-    /// rustls' own write, with a full buffer said as `WouldBlock`.
+    /// rustls' own write; when it took nothing (its buffer is full), one
+    /// write of what it holds to the socket, within the socket's write
+    /// timeout, tells why: progress (`WouldBlock`: again), the timeout
+    /// (the caller's deadline), or a socket that takes nothing (`Ok(0)`:
+    /// broken, as for any transport).
     fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self.write_vectored(bufs) {
-            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => {
+                match self.conn.write_tls(&mut self.sock)? {
+                    0 => Ok(0),
+                    _ => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
             done => done,
         }
     }

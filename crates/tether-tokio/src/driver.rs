@@ -826,7 +826,9 @@ impl Inner {
                 break;
             };
             if self.drops_after_close(&event) {
-                tracing::debug!("a message read past our Close dropped (Config::max_message_size)");
+                tracing::debug!(
+                    "a message read past our Close dropped (Config::max_message_size, or the server's budget spent)"
+                );
             } else if self.make_room(&event) {
                 self.push_event(event);
             } else if matches!(event, Event::Ping(_) | Event::Pong(_)) {

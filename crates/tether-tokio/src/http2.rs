@@ -428,7 +428,7 @@ where
             timeout,
             h2::server::Builder::new()
                 .enable_connect_protocol()
-                .max_concurrent_streams(options.config.transport_max_streams)
+                .max_concurrent_streams(options.config.transport_max_streams.max(1))
                 .max_header_list_size(header_list_size(&options.limits))
                 .initial_window_size(stream_window)
                 .initial_connection_window_size(connection_window)

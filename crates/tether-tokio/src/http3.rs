@@ -614,7 +614,7 @@ fn transport(config: &tether::Config) -> quinn::TransportConfig {
     transport
         .stream_receive_window(stream_window.into())
         .receive_window(connection_window.into())
-        .max_concurrent_bidi_streams(config.transport_max_streams.into())
+        .max_concurrent_bidi_streams(config.transport_max_streams.max(1).into())
         .max_idle_timeout(idle);
     transport
 }

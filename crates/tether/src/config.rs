@@ -266,7 +266,9 @@ pub struct Config {
     /// (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 section 6.5.2; QUIC's
     /// stream limit, RFC 9000 section 4.6): a client opens no more until
     /// one ends, so one connection cannot hold a server's resources many
-    /// times over while it counts as one connection. Default 100.
+    /// times over while it counts as one connection. At least 1 (0 is
+    /// taken as 1). On a client it bounds only streams the server would
+    /// open, which WebSockets never do. Default 100.
     pub transport_max_streams: u32,
     /// How long a connection must stay quiet (nothing received or sent,
     /// nothing waiting) before it frees its idle buffers, once the adapter
