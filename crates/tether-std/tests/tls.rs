@@ -507,3 +507,79 @@ fn rfc8446_a_trickled_client_hello_is_bounded_by_the_handshake_timeout() {
     );
     let _ = trickle.join();
 }
+
+/// A TCP stream whose writes take nothing once `dead` is set (a transport
+/// that can take no more).
+struct Deadening {
+    tcp: TcpStream,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Read for Deadening {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Deadening {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.dead.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
+        self.tcp.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+impl tether_std::Transport for Deadening {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.tcp.set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.tcp.set_write_timeout(timeout)
+    }
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        self.tcp.set_nonblocking(nonblocking)
+    }
+}
+
+/// Under TLS, a socket that takes nothing fails a send with `WriteZero`,
+/// as over plain TCP, even with a deadline that re-arms for ever (a Pong
+/// keep-alive): rustls says it took nothing when its buffer is full, and
+/// retried as a full buffer, the send spun for ever.
+#[test]
+fn a_tls_socket_that_takes_nothing_fails_a_send() {
+    bounded(Duration::from_secs(10), || {
+        let (ca, server_config) = pki();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kill = dead.clone();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let stream = Deadening { tcp, dead };
+            let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), stream);
+            let options = ServerOptions::new().config(tether::Config {
+                keep_alive: tether::KeepAlive::Pong {
+                    interval: Duration::from_millis(100),
+                },
+                ..tether::Config::default()
+            });
+            let (mut ws, _) = accept(tls, &options).unwrap();
+            kill.store(true, std::sync::atomic::Ordering::Relaxed);
+            loop {
+                if let Err(e) = ws.send(Message::binary(pattern(64 << 10))) {
+                    return e;
+                }
+            }
+        });
+        let options = ClientOptions::new().add_root_certificate(ca);
+        let (_client, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        match server.join().unwrap() {
+            Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::WriteZero, "{e}"),
+            other => panic!("{other}"),
+        }
+    });
+}
