@@ -72,6 +72,16 @@ impl Server {
     }
 }
 
+/// Sends SIGINT (Ctrl-C) to the process `pid`.
+#[cfg(unix)]
+fn interrupt(pid: &str) {
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
 async fn connect(url: &str) -> WebSocket {
     within("connect", tether_tokio::connect(url, &Default::default()))
         .await
@@ -286,11 +296,7 @@ async fn serve_interrupt_closes_with_going_away_and_exits_zero() {
     server.log_line("connected").await;
 
     let pid = server.child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(&pid);
 
     assert!(within("the end", ws.next()).await.is_none());
     let info = ws.close_info().unwrap();
@@ -502,11 +508,7 @@ async fn connect_interrupt_closes_with_going_away() {
     let line = within("the first line", stdout.next_line()).await.unwrap();
     assert_eq!(line.as_deref(), Some("are you there"));
 
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(&pid);
     assert!(within("the close", ws.next()).await.is_none());
     let info = ws.close_info().unwrap();
     assert_eq!(info.code, CloseCode::GOING_AWAY, "{info}");
@@ -1058,11 +1060,7 @@ async fn connect_exits_on_a_second_interrupt_while_stdout_is_stalled() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = client.id().unwrap().to_string();
     for _ in 0..2 {
-        let killed = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        interrupt(&pid);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let status = within("connect to exit", client.wait()).await.unwrap();

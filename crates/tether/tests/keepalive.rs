@@ -398,17 +398,7 @@ fn keepalive_pong_deadline_runs_while_we_do_not_read() {
 fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
     use bytes::Buf;
     for role in ROLES {
-        let mut h = with(
-            role,
-            KeepAlive::Ping {
-                interval: secs(30),
-                timeout: secs(10),
-            },
-        );
-        h.conn
-            .send(tether::Message::binary(vec![7u8; 4 << 20]))
-            .unwrap();
-        h.advance(secs(30)); // the Ping joins behind the message
+        let mut h = ping_behind_a_large_send(role);
         // the peer takes 64 KiB every 5 s: slow, alive
         for _ in 0..20 {
             h.advance(secs(5));
@@ -459,11 +449,9 @@ fn keepalive_ping_behind_a_slow_but_moving_send_is_not_a_dead_peer() {
     }
 }
 
-/// A keep-alive Ping (every 30 s, 10 s for the Pong) queued behind a 4 MiB
-/// send the peer takes 64 KiB every 5 s: the harness a millisecond before
-/// the (put off) Pong deadline, the rest of the output not yet taken.
-fn ping_behind_a_slow_send_just_before_its_deadline(role: Role) -> Harness {
-    use bytes::Buf;
+/// A keep-alive Ping (every 30 s, 10 s for the Pong) that joined, 30 s in,
+/// the output behind a 4 MiB message none of which was taken yet.
+fn ping_behind_a_large_send(role: Role) -> Harness {
     let mut h = with(
         role,
         KeepAlive::Ping {
@@ -475,6 +463,14 @@ fn ping_behind_a_slow_send_just_before_its_deadline(role: Role) -> Harness {
         .send(tether::Message::binary(vec![7u8; 4 << 20]))
         .unwrap();
     h.advance(secs(30));
+    h
+}
+
+/// The same Ping, when the peer takes 64 KiB every 5 s: the harness a millisecond before
+/// the (put off) Pong deadline, the rest of the output not yet taken.
+fn ping_behind_a_slow_send_just_before_its_deadline(role: Role) -> Harness {
+    use bytes::Buf;
+    let mut h = ping_behind_a_large_send(role);
     for _ in 0..3 {
         h.advance(secs(5));
         h.conn.poll_output().advance(64 << 10);
