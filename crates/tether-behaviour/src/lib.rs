@@ -103,7 +103,7 @@ fn std_kind(e: &tether_std::Error) -> String {
         tether_std::Error::Closed(_) => "Closed".into(),
         tether_std::Error::Misuse(_) => "Misuse".into(),
         tether_std::Error::Io(_) => "Io".into(),
-        tether_std::Error::QueueFull { .. } => "QueueFull".into(),
+        tether_std::Error::QueueFull(_) => "QueueFull".into(),
         other => format!("other: {other}"),
     }
 }
@@ -151,7 +151,7 @@ fn tokio_kind(e: &tether_tokio::Error) -> String {
         tether_tokio::Error::Closed(_) => "Closed".into(),
         tether_tokio::Error::Misuse(_) => "Misuse".into(),
         tether_tokio::Error::Io(_) => "Io".into(),
-        tether_tokio::Error::QueueFull { .. } => "QueueFull".into(),
+        tether_tokio::Error::QueueFull(_) => "QueueFull".into(),
         other => format!("other: {other}"),
     }
 }

@@ -65,7 +65,8 @@ pub(crate) enum Command {
     /// server, a lost network, a server's 1001 ...) with exponential backoff
     /// and full jitter, except after a close code marked with
     /// `--intentional-code`, and until `--max-attempts` attempts in a row
-    /// failed. Lines read while disconnected wait (up to `--queue`) and go
+    /// failed. Lines read while disconnected wait (up to `--queue` lines
+    /// and `--queue-bytes` bytes) and go
     /// out in order after reconnecting; when stdin ends, the client first
     /// sends what waits, then closes. Exit status: 0 after our own close or
     /// an intentional code; 1 when a line could not be sent or lines were
@@ -265,6 +266,17 @@ pub(crate) struct ConnectArgs {
         requires = "reconnect"
     )]
     pub(crate) queue: usize,
+
+    /// With --reconnect: bytes of lines kept while disconnected; a line
+    /// that would take them past it is refused (an error on stderr, exit
+    /// 1), unless none waits: one longer line may wait alone.
+    #[arg(
+        long = "queue-bytes",
+        default_value_t = tether::reconnect::QueueLimit::DEFAULT_BYTES,
+        value_name = "BYTES",
+        requires = "reconnect"
+    )]
+    pub(crate) reconnect_queue_bytes: usize,
 
     /// Trust the certificates in this PEM file for wss:// too (a private
     /// CA, or a self-signed server certificate); repeatable.
@@ -743,6 +755,8 @@ mod tests {
             "4001",
             "--queue",
             "7",
+            "--queue-bytes",
+            "4096",
             "ws://x/",
         ])
         .unwrap();
@@ -751,6 +765,7 @@ mod tests {
         };
         assert!(args.reconnect);
         assert_eq!(args.queue, 7);
+        assert_eq!(args.reconnect_queue_bytes, 4096);
         let policy = args.policy();
         assert_eq!(policy.max_attempts, Some(3));
         assert_eq!(policy.max_delay, Duration::from_millis(2500));
@@ -763,12 +778,14 @@ mod tests {
             ReconnectPolicy::default().initial_delay
         );
 
-        // defaults: never give up, 30 s cap, no intentional code, 100 lines
+        // defaults: never give up, 30 s cap, no intentional code, 100
+        // lines of at most 16 MiB
         let cli = Cli::try_parse_from(["tether", "connect", "--reconnect", "ws://x/"]).unwrap();
         let Command::Connect(args) = cli.command else {
             panic!("not connect")
         };
         assert_eq!(args.queue, 100);
+        assert_eq!(args.reconnect_queue_bytes, 16 << 20);
         assert_eq!(args.policy(), ReconnectPolicy::default());
         let cli = Cli::try_parse_from(["tether", "connect", "ws://x/"]).unwrap();
         let Command::Connect(args) = cli.command else {
@@ -781,6 +798,7 @@ mod tests {
             &["--max-delay", "1"],
             &["--intentional-code", "4000"],
             &["--queue", "5"],
+            &["--queue-bytes", "5"],
         ] {
             let mut argv = vec!["tether", "connect"];
             argv.extend_from_slice(flags);

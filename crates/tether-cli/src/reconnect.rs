@@ -33,6 +33,12 @@ use crate::show;
 /// refused while connected).
 const HANDOFF: usize = 256;
 
+/// As [`HANDOFF`], in bytes: half the client's least hand-over bound
+/// (`QueueLimit::HANDOVER`), so a line of up to that much still fits. A
+/// longer line the client refuses for room waits in
+/// [`Session::pending`] until what waits is gone.
+const HANDOFF_BYTES: usize = tether::reconnect::QueueLimit::HANDOVER.bytes / 2;
+
 /// What the session knows, from the client's events and its own acts.
 #[derive(Default)]
 struct Session {
@@ -44,6 +50,9 @@ struct Session {
     sent_any: bool,
     /// At the end of stdin: when to close.
     close_at: Option<Instant>,
+    /// A line the connected client had no room for: sent again, before any
+    /// other, once nothing waits (one message alone always fits).
+    pending: Option<(u64, Message)>,
     /// How the last connection ended.
     last_close: Option<CloseInfo>,
     /// The last connect error.
@@ -63,7 +72,8 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     let mut interrupts = Interrupts::new();
     let options = ReconnectOptions::new(client)
         .policy(args.policy())
-        .max_queued_messages(args.queue);
+        .max_queued_messages(args.queue)
+        .max_queued_bytes(args.reconnect_queue_bytes);
     let mut client = match ReconnectingClient::new(&args.url, options) {
         Ok(client) => client,
         // a URL no attempt could reach: as `tether connect` without --reconnect
@@ -76,11 +86,18 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     let mut interrupted = false;
 
     loop {
+        // A line refused for room goes again once nothing waits (or the
+        // connection is gone, and the queue's own limits decide).
+        if (client.queued() == 0 || !client.is_connected())
+            && let Some((number, message)) = s.pending.take()
+        {
+            send_line(&mut s, &client, &failed, number, message);
+        }
         // At the end of stdin, close once no line waits for a connection
         // (after --wait, when lines went out, for the last answers). Whether
         // they went out is the client's word: its `Connected` event may
         // still be on its way when the queue drains.
-        if s.input_ended && !s.closing && client.queued() == 0 {
+        if s.input_ended && !s.closing && s.pending.is_none() && client.queued() == 0 {
             let now = Instant::now();
             let at = *s
                 .close_at
@@ -94,13 +111,15 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 close(&client, CloseCode::new(args.close_code), &args.close_reason);
             }
         }
-        let paced = s.connected && client.queued() >= HANDOFF;
-        let take_lines = lines.is_some() && !s.closing && !paced;
+        let paced =
+            s.connected && (client.queued() >= HANDOFF || client.queued_bytes() >= HANDOFF_BYTES);
+        let take_lines = lines.is_some() && !s.closing && !paced && s.pending.is_none();
         // What else to wait for: the queue to shrink (to empty at the end
-        // of stdin, below HANDOFF while paced), then the time to close.
+        // of stdin or for a line refused for room, below HANDOFF while
+        // paced), then the time to close.
         let drain_to = if client.is_stopped() || s.closing {
             None
-        } else if s.input_ended && s.close_at.is_none() {
+        } else if (s.input_ended && s.close_at.is_none()) || s.pending.is_some() {
             Some(0)
         } else if lines.is_some() && paced {
             Some(HANDOFF - 1)
@@ -132,7 +151,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         }
                     }
                     if args.echo && !s.closing && let Err(e) = client.send(message) {
-                        eprintln!("tether: message not echoed: {}", refusal(&s, &client, args.queue, &e));
+                        eprintln!("tether: message not echoed: {}", refusal(&e));
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
@@ -144,13 +163,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 }
             },
             line = next_line(&mut lines), if take_lines => match line {
-                Some((number, message)) => match client.send(message) {
-                    Ok(()) => s.sent_any = true,
-                    Err(e) => {
-                        eprintln!("tether: line {number} not sent: {}", refusal(&s, &client, args.queue, &e));
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                },
+                Some((number, message)) => send_line(&mut s, &client, &failed, number, message),
                 None => {
                     lines = None;
                     s.input_ended = true;
@@ -172,7 +185,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         }
     }
 
-    let unsent = client.queued();
+    let unsent = client.queued() + usize::from(s.pending.is_some());
     if unsent > 0 {
         eprintln!("tether: {unsent} line(s) were waiting for a connection and were not sent");
         failed.store(true, Ordering::Relaxed);
@@ -282,21 +295,47 @@ async fn or_never(future: Option<impl Future<Output = ()>>) {
     }
 }
 
-/// Why the client refused a message, in words.
-fn refusal(
-    s: &Session,
+/// Hands stdin line `number` to the client. A line it has no room for
+/// while connected waits in `s.pending` (stdin is not read meanwhile);
+/// one it refuses otherwise is reported, and the session fails.
+fn send_line(
+    s: &mut Session,
     client: &ReconnectingClient,
-    limit: usize,
-    error: &tether_tokio::Error,
-) -> String {
-    if s.connected {
+    failed: &AtomicBool,
+    number: u64,
+    message: Message,
+) {
+    // a clone shares the payload: kept in case the send is refused
+    match client.send(message.clone()) {
+        Ok(()) => s.sent_any = true,
+        Err(tether_tokio::Error::QueueFull(full)) if full.connected && !s.closing => {
+            s.pending = Some((number, message));
+        }
+        Err(e) => {
+            eprintln!("tether: line {number} not sent: {}", refusal(&e));
+            failed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why the client refused a message, in words, naming the flags.
+fn refusal(error: &tether_tokio::Error) -> String {
+    let tether_tokio::Error::QueueFull(full) = error else {
+        return error.to_string();
+    };
+    if full.connected {
         error.to_string()
-    } else if limit == 0 {
+    } else if full.limit.messages == 0 {
         "not connected, and --queue is 0".to_owned()
+    } else if full.queued >= full.limit.messages {
+        format!(
+            "not connected, and {} line(s) already wait (--queue {})",
+            full.queued, full.limit.messages
+        )
     } else {
         format!(
-            "not connected, and {} line(s) already wait (--queue {limit})",
-            client.queued()
+            "not connected, and {} line(s) of {} bytes already wait: this line's {} bytes would pass --queue-bytes {}",
+            full.queued, full.queued_bytes, full.refused_bytes, full.limit.bytes
         )
     }
 }

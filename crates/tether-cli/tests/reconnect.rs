@@ -225,9 +225,37 @@ async fn intentional_code_4000_stops_without_reconnecting() {
 /// port. A refused line makes the exit status 1.
 #[tokio::test]
 async fn lines_typed_while_down_are_sent_in_order_after_reconnecting() {
+    typed_while_down(
+        &["--queue", "2"],
+        ["one", "two", "three"],
+        "tether: line 3 not sent: not connected, and 2 line(s) already wait (--queue 2)",
+    )
+    .await;
+}
+
+/// As above, bounded in bytes (`--queue-bytes`): a line that would take
+/// what waits past it is refused, naming the flag.
+#[tokio::test]
+async fn lines_typed_while_down_are_bounded_in_bytes() {
+    typed_while_down(
+        &["--queue", "10", "--queue-bytes", "5"],
+        ["abc", "de", "f"],
+        "tether: line 3 not sent: not connected, and 2 line(s) of 5 bytes already wait: \
+         this line's 1 bytes would pass --queue-bytes 5",
+    )
+    .await;
+}
+
+/// The client (with `flags`) connects, the server goes away, three lines
+/// are typed and the third is refused with `refusal`; once the server is
+/// back the first two arrive in order, and the exit status is 1.
+async fn typed_while_down(flags: &[&str], lines: [&str; 3], refusal: &str) {
     let (listener, url) = listener().await;
     let addr = listener.local_addr().unwrap();
-    let mut client = spawn_client(&["-v", "--queue", "2", "--max-delay", "0.2", &url]);
+    let mut args = vec!["-v", "--max-delay", "0.2"];
+    args.extend_from_slice(flags);
+    args.push(&url);
+    let mut client = spawn_client(&args);
     let mut stdin = client.stdin.take().unwrap();
     let mut stderr = Stderr::of(&mut client);
 
@@ -241,20 +269,17 @@ async fn lines_typed_while_down_are_sent_in_order_after_reconnecting() {
     stderr.wait_for("disconnected: 1001 (going away)").await;
     stderr.wait_for("connect failed").await;
 
-    for line in ["one", "two", "three"] {
+    for line in lines {
         type_line(&mut stdin, line).await;
     }
     let refused = stderr.wait_for("not sent").await;
-    assert_eq!(
-        refused,
-        "tether: line 3 not sent: not connected, and 2 line(s) already wait (--queue 2)"
-    );
+    assert_eq!(refused, refusal);
 
     let listener = TcpListener::bind(addr).await.unwrap();
     let mut ws = accept(&listener).await;
     stderr.wait_for("connected to").await;
-    assert_eq!(next(&mut ws).await, Message::text("one"));
-    assert_eq!(next(&mut ws).await, Message::text("two"));
+    assert_eq!(next(&mut ws).await, Message::text(lines[0]));
+    assert_eq!(next(&mut ws).await, Message::text(lines[1]));
     drop(stdin);
     assert!(within("the client's close", ws.next()).await.is_none());
     assert_eq!(ws.close_info().unwrap().code, CloseCode::NORMAL);
@@ -262,6 +287,51 @@ async fn lines_typed_while_down_are_sent_in_order_after_reconnecting() {
     let status = within("the client to exit", client.wait()).await.unwrap();
     let stderr = stderr.rest().await;
     assert_eq!(status.code(), Some(1), "{stderr:#?}");
+}
+
+/// Piped input larger than what may wait for the connection (16 MiB while
+/// connected) is paced, never refused: with a server that reads nothing
+/// for a while, 1 MiB lines fill the connection and what waits for it,
+/// then a 12 MiB line cannot join them; it waits, goes out once they
+/// have, and every line arrives once, in order, with exit status 0.
+#[tokio::test]
+async fn a_large_piped_input_is_paced_while_connected_not_refused() {
+    const MIB: usize = 1 << 20;
+    let sizes: Vec<usize> = (0..48)
+        .map(|_| MIB)
+        .chain([12 * MIB])
+        .chain((0..24).map(|_| MIB))
+        .collect();
+    let (listener, url) = listener().await;
+    let mut client = spawn_client(&[&url]);
+    let mut stdin = client.stdin.take().unwrap();
+    let stderr = Stderr::of(&mut client);
+    let mut ws = accept(&listener).await;
+    let input: Vec<u8> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| {
+            let mut line = vec![b'a' + u8::try_from(i % 26).unwrap(); n];
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+        // stdin ends: the client sends what waits, then closes
+    });
+    // read nothing for a while: everything backs up into the client
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, &n) in sizes.iter().enumerate() {
+        let m = next(&mut ws).await;
+        assert_eq!(m.len(), n, "line {}", i + 1);
+        assert_eq!(m.as_bytes()[0], b'a' + u8::try_from(i % 26).unwrap());
+    }
+    within("stdin written", writer).await.unwrap();
+    assert!(within("the client's close", ws.next()).await.is_none());
+    let status = within("the client to exit", client.wait()).await.unwrap();
+    let stderr = stderr.rest().await;
+    assert_eq!(status.code(), Some(0), "{stderr:#?}");
 }
 
 #[tokio::test]

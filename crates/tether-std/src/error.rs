@@ -57,18 +57,10 @@ pub enum Error {
     /// a protocol error, a timeout, or a transport lost without a Close
     /// (1006, `was_clean: false`).
     Closed(CloseInfo),
-    /// A reconnecting client's send queue is full: `queued` messages wait
-    /// and the limit is `limit` (`connected`: whether a connection was up).
-    /// The message was neither sent nor kept. The same as the tokio
-    /// adapter's `Error::QueueFull`.
-    QueueFull {
-        /// Messages waiting.
-        queued: usize,
-        /// The limit in force.
-        limit: usize,
-        /// Whether a connection was up.
-        connected: bool,
-    },
+    /// A reconnecting client's send queue is full: what waits, the limits
+    /// in force (in messages and in bytes) and whether a connection was up.
+    /// The message was neither sent nor kept. The same in both adapters.
+    QueueFull(tether::reconnect::QueueFull),
 }
 
 impl Error {
@@ -102,18 +94,7 @@ impl fmt::Display for Error {
             Self::Io(e) => write!(f, "the connection failed: {e}"),
             Self::Misuse(e) => fmt::Display::fmt(e, f),
             Self::Closed(info) => write!(f, "the WebSocket connection is closed: {info}"),
-            Self::QueueFull {
-                queued,
-                limit,
-                connected: false,
-            } => write!(
-                f,
-                "not connected, and {queued} messages already wait (limit {limit}, max_queued_messages)"
-            ),
-            Self::QueueFull { queued, limit, .. } => write!(
-                f,
-                "{queued} messages already wait to be handed to the connection (limit {limit})"
-            ),
+            Self::QueueFull(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -128,7 +109,7 @@ impl std::error::Error for Error {
             Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
             Self::Misuse(e) => Some(e),
-            Self::Refused(_) | Self::Closed(_) | Self::QueueFull { .. } => None,
+            Self::Refused(_) | Self::Closed(_) | Self::QueueFull(_) => None,
         }
     }
 }

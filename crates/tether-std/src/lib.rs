@@ -90,7 +90,8 @@ mod websocket;
 pub use client::{ClientOptions, client, connect};
 pub use error::{Error, TlsError, TlsErrorKind};
 pub use reconnect::{
-    Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
+    Lifecycle, QueueFull, QueueLimit, ReconnectEvent, ReconnectOptions, ReconnectPolicy,
+    ReconnectingClient, StopReason,
 };
 pub use server::{ServerOptions, accept, accept_with};
 pub use transport::{MaybeTlsStream, Transport};

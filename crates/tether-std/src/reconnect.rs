@@ -19,12 +19,14 @@ use tether::{CloseCode, CloseInfo, Event, Message};
 
 use crate::{ClientOptions, Error, MaybeTlsStream, WebSocket};
 
+use tether::reconnect::SendQueue;
 pub use tether::reconnect::{
-    Decision, Lifecycle, ReconnectEvent, ReconnectPolicy, Reconnector, StopReason,
+    Decision, Lifecycle, QueueFull, QueueLimit, ReconnectEvent, ReconnectPolicy, Reconnector,
+    StopReason,
 };
 
 /// How a reconnecting client behaves: how each connection is made, when to
-/// come back, and how many messages wait while disconnected. Built the same
+/// come back, and how many messages (and bytes) wait while disconnected. Built the same
 /// way as [`ClientOptions`]: the core's generic options, the same type in
 /// both adapters (`tether_tokio::ReconnectOptions` names it for its own).
 ///
@@ -67,9 +69,10 @@ enum Phase {
 ///
 /// [`send`](Self::send) sends at once while connected; while disconnected
 /// the message waits in a queue of at most
-/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) and goes
-/// out, in order, right after the next connect; beyond that it is refused
-/// with an error. [`close`](Self::close) closes and stops.
+/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) messages
+/// and [`max_queued_bytes`](ReconnectOptions::max_queued_bytes) bytes (one
+/// larger message may wait alone) and goes out, in order, right after the
+/// next connect; beyond that it is refused with an error. [`close`](Self::close) closes and stops.
 ///
 /// Nothing happens between calls: no thread runs behind the application,
 /// so Pings are answered and timers run only while it is inside `next`,
@@ -118,16 +121,16 @@ pub struct ReconnectingClient {
     phase: Phase,
     /// Events decided but not yet returned, in order.
     events: VecDeque<ReconnectEvent>,
-    /// Messages waiting for a connection, in order.
-    queue: VecDeque<Message>,
-    max_queued: usize,
+    /// Messages waiting for a connection, in order, within the options'
+    /// limits.
+    queue: SendQueue,
 }
 
 impl ReconnectingClient {
     /// A client for `url` (`ws://` or `wss://`) that connects each time
     /// with the options' [`ClientOptions`], reconnects as their policy says
-    /// and keeps up to `max_queued_messages` messages while disconnected.
-    /// Connects on the first [`next`](Iterator::next), not here.
+    /// and keeps up to `max_queued_messages` messages of at most
+    /// `max_queued_bytes` bytes while disconnected. Connects on the first [`next`](Iterator::next), not here.
     ///
     /// The jitter of the delays is drawn from a `StdRng` seeded by the
     /// operating system; [`with_rng`](Self::with_rng) takes a seed.
@@ -146,7 +149,7 @@ impl ReconnectingClient {
     /// As [`new`](Self::new).
     pub fn with_rng(url: &str, options: ReconnectOptions, rng: StdRng) -> Result<Self, Error> {
         WsUrl::parse(url)?;
-        let (client, policy, max_queued_messages) = options.into_parts();
+        let (client, policy, queue_limit) = options.into_parts();
         Ok(Self {
             url: url.to_owned(),
             options: client,
@@ -157,8 +160,7 @@ impl ReconnectingClient {
                 at: Instant::now(),
             },
             events: VecDeque::new(),
-            queue: VecDeque::new(),
-            max_queued: max_queued_messages,
+            queue: SendQueue::new(queue_limit),
         })
     }
 
@@ -172,7 +174,8 @@ impl ReconnectingClient {
     ///
     /// # Errors
     /// [`Error::QueueFull`] when the message must wait but
-    /// `max_queued_messages` already do (or queueing is off), and
+    /// `max_queued_messages` already do, or it would take what waits past
+    /// `max_queued_bytes` (or queueing is off), and
     /// [`Error::Closed`] once the client has stopped: the message is
     /// neither sent nor kept. [`Error::Misuse`] when the open connection
     /// refuses this message.
@@ -260,10 +263,15 @@ impl ReconnectingClient {
         self.queue.len()
     }
 
+    /// The payload bytes of the messages waiting for a connection.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes()
+    }
+
     /// Takes the messages waiting for a connection (e.g. after `Stopped`,
     /// to keep them elsewhere), in order.
     pub fn take_queued(&mut self) -> Vec<Message> {
-        self.queue.drain(..).collect()
+        self.queue.take_from(0)
     }
 
     /// The policy with its running state (attempts so far).
@@ -286,15 +294,7 @@ impl ReconnectingClient {
     }
 
     fn enqueue(&mut self, message: Message) -> Result<(), Error> {
-        if self.queue.len() >= self.max_queued {
-            return Err(Error::QueueFull {
-                queued: self.queue.len(),
-                limit: self.max_queued,
-                connected: false,
-            });
-        }
-        self.queue.push_back(message);
-        Ok(())
+        self.queue.push(message, false).map_err(Error::QueueFull)
     }
 
     /// Acts on the policy's decision: schedule the next attempt, or stop.

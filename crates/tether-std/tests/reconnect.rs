@@ -162,16 +162,17 @@ fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_onc
         assert!(
             matches!(
                 refused,
-                Error::QueueFull {
+                Error::QueueFull(tether_std::QueueFull {
                     queued: 5,
-                    limit: 5,
-                    connected: false
-                }
+                    limit: tether_std::QueueLimit { messages: 5, .. },
+                    connected: false,
+                    ..
+                })
             ),
             "{refused:?}"
         );
         assert!(
-            refused.to_string().contains("5 messages already wait"),
+            refused.to_string().contains("5 message(s) already wait"),
             "{refused}"
         );
         assert_eq!(client.queued(), 5);
@@ -443,4 +444,41 @@ fn gives_up_after_max_attempts_and_gives_back_the_queue() {
             [Message::text("a"), Message::text("b")]
         );
     });
+}
+
+/// What waits for a connection is bounded in bytes as well as in messages
+/// (`max_queued_bytes`): a send that would take the queue past it is
+/// refused and says so; one message larger than the bound may wait alone.
+#[test]
+fn queued_messages_are_bounded_in_bytes_while_disconnected() {
+    let (listener, url) = listen();
+    drop(listener);
+    let options = options(100).max_queued_bytes(1000);
+    // nothing connects before the first `next`
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    client.send(Message::binary(vec![0u8; 600])).unwrap();
+    client.send(Message::binary(vec![0u8; 400])).unwrap();
+    let err = client.send(Message::binary(vec![0u8; 1])).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::QueueFull(tether_std::QueueFull {
+                queued: 2,
+                queued_bytes: 1000,
+                refused_bytes: 1,
+                connected: false,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_queued_bytes"), "{err}");
+    assert_eq!((client.queued(), client.queued_bytes()), (2, 1000));
+    assert_eq!(client.take_queued().len(), 2);
+    assert_eq!(client.queued_bytes(), 0);
+    // alone, a message larger than the bound waits
+    client.send(Message::binary(vec![0u8; 5000])).unwrap();
+    // and nothing joins it: what waits is more than the bound already
+    assert!(client.send(Message::text("")).is_err());
+    assert_eq!(client.queued(), 1);
 }

@@ -45,16 +45,10 @@ pub enum Error {
     /// refusal named (an HTTP status such as 407, a SOCKS5 reply code or
     /// authentication failure). The same variant in both adapters.
     Proxy(tether::handshake::proxy::ProxyError),
-    /// A reconnecting client's send queue is full: `queued` messages wait
-    /// and the limit is `limit` (`connected`: whether a connection is up).
-    QueueFull {
-        /// Messages waiting.
-        queued: usize,
-        /// The limit in force.
-        limit: usize,
-        /// Whether a connection was up.
-        connected: bool,
-    },
+    /// A reconnecting client's send queue is full: what waits, the limits
+    /// in force (in messages and in bytes) and whether a connection was up.
+    /// The message was neither sent nor kept. The same in both adapters.
+    QueueFull(tether::reconnect::QueueFull),
     /// The server cannot carry a WebSocket over HTTP/2 or HTTP/3: it did
     /// not agree to the protocol (TLS ALPN), or did not enable extended
     /// CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 section 3, RFC
@@ -84,24 +78,7 @@ impl fmt::Display for Error {
             }
             Self::ConnectTimeout(d) => write!(f, "could not connect within {d:?}"),
             Self::Proxy(e) => fmt::Display::fmt(e, f),
-            Self::QueueFull {
-                queued,
-                limit,
-                connected: false,
-            } => write!(
-                f,
-                "not connected, and {queued} messages already wait (limit {limit}, ReconnectOptions::max_queued_messages)"
-            ),
-            Self::QueueFull {
-                queued,
-                limit,
-                connected: true,
-            } => {
-                write!(
-                    f,
-                    "{queued} messages already wait to be handed to the connection (limit {limit})"
-                )
-            }
+            Self::QueueFull(e) => fmt::Display::fmt(e, f),
             Self::ExtendedConnectUnavailable(why) => f.write_str(why),
             Self::Refused { status, reason } => {
                 write!(f, "upgrade refused with {status}: {reason}")

@@ -82,7 +82,8 @@ use tokio::net::TcpStream;
 pub use error::Error;
 pub use prefixed::Prefixed;
 pub use reconnect::{
-    Lifecycle, ReconnectEvent, ReconnectOptions, ReconnectPolicy, ReconnectingClient, StopReason,
+    Lifecycle, QueueFull, QueueLimit, ReconnectEvent, ReconnectOptions, ReconnectPolicy,
+    ReconnectingClient, StopReason,
 };
 pub use socket::{WebSocket, WsSink, WsStream};
 

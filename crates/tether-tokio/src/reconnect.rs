@@ -10,7 +10,6 @@
 //! connected; over the bound they are refused with an error, never dropped
 //! silently.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,12 +21,14 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::{ClientOptions, Error};
 
+use tether::reconnect::SendQueue;
 pub use tether::reconnect::{
-    Decision, Lifecycle, ReconnectEvent, ReconnectPolicy, Reconnector, StopReason,
+    Decision, Lifecycle, QueueFull, QueueLimit, ReconnectEvent, ReconnectPolicy, Reconnector,
+    StopReason,
 };
 
 /// How a reconnecting client behaves: how each connection is made, when to
-/// come back, and how many messages wait while disconnected. Built the same
+/// come back, and how many messages (and bytes) wait while disconnected. Built the same
 /// way as [`ClientOptions`]: the core's generic options, the same type in
 /// both adapters (`tether_std::ReconnectOptions` names it for its own).
 ///
@@ -44,10 +45,6 @@ pub use tether::reconnect::{
 /// ```
 pub type ReconnectOptions = tether::reconnect::ReconnectOptions<ClientOptions>;
 
-/// While connected, sends wait here only until the supervisor hands them to
-/// the connection (whose own output limit applies); this bounds that wait.
-const HANDOVER_LIMIT: usize = 1024;
-
 /// What the application's handle and the supervisor share.
 #[derive(Debug)]
 struct Outbox {
@@ -59,13 +56,12 @@ struct Outbox {
     /// Wakes every [`ReconnectingClient::drained_to`]: messages left the
     /// queue, or the client stopped.
     shrunk: Notify,
-    limit: usize,
 }
 
 /// Messages waiting, and whether a connection is up.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queue {
-    messages: VecDeque<Message>,
+    messages: SendQueue,
     connected: bool,
     /// The first message is being handed to the connection (a clone of it
     /// is in a send that may wait for room): it stays counted, and
@@ -89,12 +85,14 @@ struct Queue {
 ///
 /// [`send`](Self::send) hands a message over at once while connected;
 /// while disconnected it waits in a queue of at most
-/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) and goes
-/// out, in order, right after the next connect; beyond that it is refused
-/// with an error. Messages accepted while connected and not yet handed to
-/// the connection when it drops (at most 1024, or
-/// `max_queued_messages` when more) stay queued, in order, for the next
-/// connection, and count against that limit: none is dropped unasked
+/// [`max_queued_messages`](ReconnectOptions::max_queued_messages) messages
+/// and [`max_queued_bytes`](ReconnectOptions::max_queued_bytes) bytes (one
+/// larger message may wait alone) and goes out, in order, right after the
+/// next connect; beyond that it is refused with an error. Messages
+/// accepted while connected and not yet handed to the connection when it
+/// drops (at most [`QueueLimit::HANDOVER`], 1024 messages and 16 MiB, or
+/// the queue's own limits when larger) stay queued, in order, for the next
+/// connection, and count against those limits: none is dropped unasked
 /// ([`take_queued`](Self::take_queued) gives them back). [`drained_to`](Self::drained_to) waits for the queue to
 /// shrink. [`close`](Self::close) closes and stops; dropping the client
 /// stops it too, its connection going with 1001 (going away).
@@ -147,8 +145,8 @@ pub struct ReconnectingClient {
 impl ReconnectingClient {
     /// A client for `url` (`ws://` or `wss://`) that connects each time
     /// with the options' [`ClientOptions`], reconnects as their policy says
-    /// and keeps up to `max_queued_messages` messages while disconnected.
-    /// Starts connecting at once, on a task of its own: call it inside a
+    /// and keeps up to `max_queued_messages` messages of at most
+    /// `max_queued_bytes` bytes while disconnected. Starts connecting at once, on a task of its own: call it inside a
     /// tokio runtime; [`next`](Self::next) reports how it goes.
     ///
     /// The jitter of the delays is drawn from a `StdRng` seeded by the
@@ -181,11 +179,14 @@ impl ReconnectingClient {
         let budget = Arc::new(Semaphore::new(budget_of(&options)));
         let (close, close_rx) = mpsc::channel(1);
         let outbox = Arc::new(Outbox {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                messages: SendQueue::new(options.queue_limit()),
+                connected: false,
+                handing_over: false,
+            }),
             stopped: AtomicBool::new(false),
             queued: Notify::new(),
             shrunk: Notify::new(),
-            limit: options.queue_limit(),
         });
         tokio::spawn(supervise(
             url.to_owned(),
@@ -216,8 +217,9 @@ impl ReconnectingClient {
     ///
     /// # Errors
     /// [`Error::QueueFull`] when the message must wait but
-    /// `max_queued_messages` already do (or queueing is off; while
-    /// connected, when 1024 messages still wait to be handed over), and
+    /// `max_queued_messages` already do, or it would take what waits past
+    /// `max_queued_bytes` (or queueing is off; while connected, the limits
+    /// are at least [`QueueLimit::HANDOVER`]'s), and
     /// [`Error::Closed`] once the client has stopped: the message is
     /// neither sent nor kept.
     pub fn send(&self, message: Message) -> Result<(), Error> {
@@ -226,19 +228,11 @@ impl ReconnectingClient {
         }
         let mut queue = self.outbox.queue.lock().map_err(|_| stopped())?;
         // while connected, the queue only holds what is being handed over
-        let limit = if queue.connected {
-            self.outbox.limit.max(HANDOVER_LIMIT)
-        } else {
-            self.outbox.limit
-        };
-        if queue.messages.len() >= limit {
-            return Err(Error::QueueFull {
-                queued: queue.messages.len(),
-                limit,
-                connected: queue.connected,
-            });
-        }
-        queue.messages.push_back(message);
+        let connected = queue.connected;
+        queue
+            .messages
+            .push(message, connected)
+            .map_err(Error::QueueFull)?;
         drop(queue);
         self.outbox.queued.notify_one();
         Ok(())
@@ -286,6 +280,11 @@ impl ReconnectingClient {
         self.outbox.queue.lock().map_or(0, |q| q.messages.len())
     }
 
+    /// The payload bytes of the messages waiting (see [`queued`](Self::queued)).
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.queue.lock().map_or(0, |q| q.messages.bytes())
+    }
+
     /// Takes the messages waiting (e.g. after `Stopped`, to keep them
     /// elsewhere), in order; none of them will be sent. While connected,
     /// the one being handed to the connection at that moment (it may be
@@ -296,8 +295,8 @@ impl ReconnectingClient {
             .queue
             .lock()
             .map(|mut q| {
-                let keep = usize::from(q.handing_over).min(q.messages.len());
-                q.messages.drain(keep..).collect()
+                let keep = usize::from(q.handing_over);
+                q.messages.take_from(keep)
             })
             .unwrap_or_default();
         if !taken.is_empty() {

@@ -290,11 +290,12 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
     assert!(
         matches!(
             err,
-            tether_tokio::Error::QueueFull {
+            tether_tokio::Error::QueueFull(tether_tokio::QueueFull {
                 queued: 0,
-                limit: 0,
-                connected: false
-            }
+                limit: tether_tokio::QueueLimit { messages: 0, .. },
+                connected: false,
+                ..
+            })
         ),
         "{err}"
     );
@@ -487,7 +488,8 @@ async fn close_is_heard_while_the_handover_waits_for_room() {
     });
     let options = ReconnectOptions::new(client_options)
         .policy(policy())
-        .max_queued_messages(1000);
+        .max_queued_messages(1000)
+        .max_queued_bytes(100 << 20);
     let mut client = ReconnectingClient::new(&url, options).unwrap();
     for _ in 0..100 {
         client.send(Message::binary(vec![1u8; 1 << 20])).unwrap();
@@ -508,6 +510,100 @@ async fn close_is_heard_while_the_handover_waits_for_room() {
     .await
     .expect("close() was not heard");
     assert_eq!(stopped, StopReason::ApplicationClosed);
+    server.abort();
+}
+
+/// What waits for a connection is bounded in bytes as well as in messages
+/// (`max_queued_bytes`): a send that would take the queue past it is
+/// refused and says so; one message larger than the bound may wait alone.
+#[tokio::test]
+async fn queued_messages_are_bounded_in_bytes_while_disconnected() {
+    // a port with nobody listening: the client stays disconnected
+    let (listener, url) = listener().await;
+    drop(listener);
+    let options = ReconnectOptions::new(ClientOptions::new())
+        .policy(policy())
+        .max_queued_messages(100)
+        .max_queued_bytes(1000);
+    let client = ReconnectingClient::new(&url, options).unwrap();
+    client.send(Message::binary(vec![0u8; 600])).unwrap();
+    client.send(Message::binary(vec![0u8; 400])).unwrap();
+    let err = client.send(Message::binary(vec![0u8; 1])).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            tether_tokio::Error::QueueFull(tether_tokio::QueueFull {
+                queued: 2,
+                queued_bytes: 1000,
+                refused_bytes: 1,
+                connected: false,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_queued_bytes"), "{err}");
+    assert_eq!((client.queued(), client.queued_bytes()), (2, 1000));
+    assert_eq!(client.take_queued().len(), 2);
+    assert_eq!(client.queued_bytes(), 0);
+    // alone, a message larger than the bound waits
+    client.send(Message::binary(vec![0u8; 5000])).unwrap();
+    // and nothing joins it: what waits is more than the bound already
+    assert!(client.send(Message::text("")).is_err());
+    assert_eq!(client.queued(), 1);
+}
+
+/// While connected, messages wait only until the connection takes them,
+/// and that wait is bounded in bytes too (`QueueLimit::HANDOVER`, 16 MiB,
+/// beside the connection's own `max_queued_output`): against a peer that
+/// reads nothing, sends are refused once about that much waits. Before,
+/// only 1024 messages bounded it, whatever their size (1 GiB of 1 MiB
+/// messages).
+#[tokio::test]
+async fn while_connected_the_handover_is_bounded_in_bytes() {
+    const MIB: usize = 1 << 20;
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let _peer = RawPeer::accept(&listener).await;
+        // reads nothing
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let config = Config {
+        max_queued_output: 64 << 10,
+        ..Config::default()
+    };
+    let options = ReconnectOptions::new(ClientOptions::new().config(config)).policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    let payload = bytes::Bytes::from(vec![7u8; MIB]);
+    let mut accepted = 0usize;
+    let err = loop {
+        match client.send(Message::binary(payload.clone())) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            accepted < 200,
+            "200 MiB accepted for a peer that reads nothing"
+        );
+        // let the supervisor hand over what it can
+        tokio::task::yield_now().await;
+    };
+    assert!(
+        matches!(
+            &err,
+            tether_tokio::Error::QueueFull(tether_tokio::QueueFull {
+                connected: true,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("while connected"), "{err}");
+    // what waits is within the hand-over's bound
+    let waiting = client.queued();
+    assert!(waiting * MIB <= 16 * MIB, "{waiting} MiB wait");
+    client.close(CloseCode::NORMAL, "").unwrap();
     server.abort();
 }
 

@@ -95,7 +95,7 @@ pub enum StopReason {
 pub struct ReconnectOptions<C> {
     client: C,
     policy: ReconnectPolicy,
-    max_queued_messages: usize,
+    queue: QueueLimit,
 }
 
 impl<C> ReconnectOptions<C> {
@@ -106,7 +106,7 @@ impl<C> ReconnectOptions<C> {
         Self {
             client,
             policy: ReconnectPolicy::default(),
-            max_queued_messages: 0,
+            queue: QueueLimit::default(),
         }
     }
 
@@ -123,13 +123,24 @@ impl<C> ReconnectOptions<C> {
     /// refuses every send while disconnected. Default 0.
     #[must_use]
     pub fn max_queued_messages(mut self, messages: usize) -> Self {
-        self.max_queued_messages = messages;
+        self.queue.messages = messages;
         self
     }
 
-    /// The parts: the client options, the policy and the queue limit.
-    pub fn into_parts(self) -> (C, ReconnectPolicy, usize) {
-        (self.client, self.policy, self.max_queued_messages)
+    /// Bytes of messages (payloads) kept while disconnected: a message that
+    /// would take what waits past this is refused (the adapters'
+    /// `QueueFull`), unless nothing waits, so one message of any size can
+    /// wait alone. What waits is at most the larger of this and one
+    /// message. Default [`QueueLimit::DEFAULT_BYTES`] (16 MiB).
+    #[must_use]
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.queue.bytes = bytes;
+        self
+    }
+
+    /// The parts: the client options, the policy and the queue's limits.
+    pub fn into_parts(self) -> (C, ReconnectPolicy, QueueLimit) {
+        (self.client, self.policy, self.queue)
     }
 
     /// The client options.
@@ -142,9 +153,206 @@ impl<C> ReconnectOptions<C> {
         &self.policy
     }
 
-    /// The most messages kept while disconnected.
-    pub fn queue_limit(&self) -> usize {
-        self.max_queued_messages
+    /// What may wait while disconnected.
+    pub fn queue_limit(&self) -> QueueLimit {
+        self.queue
+    }
+}
+
+/// What may wait in a reconnecting client's queue, in messages and in
+/// bytes of payload ([`ReconnectOptions::max_queued_messages`],
+/// [`ReconnectOptions::max_queued_bytes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimit {
+    /// Most messages waiting.
+    pub messages: usize,
+    /// Most bytes of payload waiting, but for one message alone, which may
+    /// be larger.
+    pub bytes: usize,
+}
+
+impl QueueLimit {
+    /// The default byte bound: 16 MiB, as `Config::max_queued_output`'s.
+    pub const DEFAULT_BYTES: usize = 16 << 20;
+
+    /// While a connection is up, messages wait only until they are handed
+    /// to it (whose own `Config::max_queued_output` then applies); this
+    /// bounds that wait when the queue's own limits are lower: 1024
+    /// messages, 16 MiB.
+    pub const HANDOVER: Self = Self {
+        messages: 1024,
+        bytes: 16 << 20,
+    };
+
+    /// The limits in force while a connection is up: each the larger of
+    /// this and [`HANDOVER`](Self::HANDOVER)'s, so a client that queues
+    /// nothing while disconnected still hands messages over.
+    #[must_use]
+    pub fn while_connected(self) -> Self {
+        Self {
+            messages: self.messages.max(Self::HANDOVER.messages),
+            bytes: self.bytes.max(Self::HANDOVER.bytes),
+        }
+    }
+}
+
+impl Default for QueueLimit {
+    /// No message kept while disconnected; [`DEFAULT_BYTES`](Self::DEFAULT_BYTES).
+    fn default() -> Self {
+        Self {
+            messages: 0,
+            bytes: Self::DEFAULT_BYTES,
+        }
+    }
+}
+
+/// A send refused by a full [`SendQueue`]: the message was neither sent
+/// nor kept. Says what waited and the limits in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueFull {
+    /// Messages waiting.
+    pub queued: usize,
+    /// Their payload bytes.
+    pub queued_bytes: usize,
+    /// The refused message's payload bytes.
+    pub refused_bytes: usize,
+    /// The limits in force ([`QueueLimit::while_connected`] while a
+    /// connection was up).
+    pub limit: QueueLimit,
+    /// Whether a connection was up.
+    pub connected: bool,
+}
+
+impl core::fmt::Display for QueueFull {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Self {
+            queued,
+            queued_bytes,
+            refused_bytes,
+            limit,
+            connected,
+        } = self;
+        let by_count = queued >= &limit.messages;
+        match (connected, by_count) {
+            (false, true) if limit.messages == 0 => f.write_str(
+                "not connected, and nothing may wait for a connection (max_queued_messages is 0)",
+            ),
+            (false, true) => write!(
+                f,
+                "not connected, and {queued} message(s) already wait (limit {}: max_queued_messages)",
+                limit.messages
+            ),
+            (false, false) => write!(
+                f,
+                "not connected, and {queued} message(s) of {queued_bytes} bytes already wait: \
+                 {refused_bytes} bytes more would pass the limit of {} bytes (max_queued_bytes)",
+                limit.bytes
+            ),
+            (true, true) => write!(
+                f,
+                "{queued} message(s) already wait to be handed to the connection (limit {} while connected)",
+                limit.messages
+            ),
+            (true, false) => write!(
+                f,
+                "{queued} message(s) of {queued_bytes} bytes already wait to be handed to the \
+                 connection: {refused_bytes} bytes more would pass the limit of {} bytes while connected",
+                limit.bytes
+            ),
+        }
+    }
+}
+
+impl std::error::Error for QueueFull {}
+
+/// The messages a reconnecting client keeps until a connection takes
+/// them, in order, bounded by a [`QueueLimit`] in messages and in bytes:
+/// what waits is at most `limit.messages` messages and the larger of
+/// `limit.bytes` and one message's payload. Shared by the adapters'
+/// reconnecting clients, so both admit and refuse the same sends.
+#[derive(Clone, Debug, Default)]
+pub struct SendQueue {
+    messages: std::collections::VecDeque<crate::Message>,
+    bytes: usize,
+    limit: QueueLimit,
+}
+
+impl SendQueue {
+    /// An empty queue with these limits (while disconnected).
+    pub fn new(limit: QueueLimit) -> Self {
+        Self {
+            messages: std::collections::VecDeque::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Appends `message`, if it fits the limits in force (`connected`:
+    /// [`QueueLimit::while_connected`]): fewer messages than the limit wait,
+    /// and with it they weigh at most the byte limit, or nothing waits.
+    ///
+    /// # Errors
+    /// [`QueueFull`] when it does not fit; the message is dropped.
+    pub fn push(&mut self, message: crate::Message, connected: bool) -> Result<(), QueueFull> {
+        let limit = if connected {
+            self.limit.while_connected()
+        } else {
+            self.limit
+        };
+        let len = message.len();
+        let fits_bytes = self.messages.is_empty() || self.bytes.saturating_add(len) <= limit.bytes;
+        if self.messages.len() >= limit.messages || !fits_bytes {
+            return Err(QueueFull {
+                queued: self.messages.len(),
+                queued_bytes: self.bytes,
+                refused_bytes: len,
+                limit,
+                connected,
+            });
+        }
+        self.bytes += len;
+        self.messages.push_back(message);
+        Ok(())
+    }
+
+    /// The first message, left in place.
+    pub fn front(&self) -> Option<&crate::Message> {
+        self.messages.front()
+    }
+
+    /// Removes the first message.
+    pub fn pop_front(&mut self) -> Option<crate::Message> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    /// Takes every message from the `keep`-th on, in order.
+    pub fn take_from(&mut self, keep: usize) -> Vec<crate::Message> {
+        let keep = keep.min(self.messages.len());
+        let taken: Vec<crate::Message> = self.messages.drain(keep..).collect();
+        self.bytes -= taken.iter().map(crate::Message::len).sum::<usize>();
+        taken
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Payload bytes waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The limits while disconnected.
+    pub fn limit(&self) -> QueueLimit {
+        self.limit
     }
 }
 
@@ -582,6 +790,117 @@ mod tests {
                     }
                     other => prop_assert!(false, "unexpected {:?}", other),
                 }
+            }
+        }
+    }
+
+    fn bin(len: usize) -> crate::Message {
+        crate::Message::binary(alloc::vec![0u8; len])
+    }
+
+    #[test]
+    fn send_queue_is_bounded_by_messages_and_by_bytes() {
+        let mut q = SendQueue::new(QueueLimit {
+            messages: 3,
+            bytes: 100,
+        });
+        q.push(bin(60), false).unwrap();
+        q.push(bin(40), false).unwrap();
+        // 100 bytes wait: one byte more would pass the byte limit
+        let full = q.push(bin(1), false).unwrap_err();
+        assert_eq!(
+            (full.queued, full.queued_bytes, full.refused_bytes),
+            (2, 100, 1)
+        );
+        assert!(full.to_string().contains("max_queued_bytes"), "{full}");
+        // an empty message still fits, then the count is reached
+        q.push(bin(0), false).unwrap();
+        let full = q.push(bin(0), false).unwrap_err();
+        assert!(
+            full.to_string().contains("limit 3: max_queued_messages"),
+            "{full}"
+        );
+        assert_eq!(q.pop_front().unwrap().len(), 60);
+        assert_eq!((q.len(), q.bytes()), (2, 40));
+        assert_eq!(q.take_from(1).len(), 1);
+        assert_eq!((q.len(), q.bytes()), (1, 40));
+        assert_eq!(q.take_from(0).len(), 1);
+        assert_eq!((q.len(), q.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn one_message_larger_than_the_byte_limit_waits_alone() {
+        let mut q = SendQueue::new(QueueLimit {
+            messages: 10,
+            bytes: 100,
+        });
+        q.push(bin(1000), false).unwrap();
+        assert!(q.push(bin(1), false).is_err());
+        assert_eq!(q.bytes(), 1000);
+    }
+
+    #[test]
+    fn while_connected_the_handover_limits_apply_when_larger() {
+        let mut q = SendQueue::new(QueueLimit::default());
+        let off = q.push(bin(1), false).unwrap_err();
+        assert_eq!(
+            off.to_string(),
+            "not connected, and nothing may wait for a connection (max_queued_messages is 0)"
+        );
+        for _ in 0..QueueLimit::HANDOVER.messages {
+            q.push(bin(1), true).unwrap();
+        }
+        let full = q.push(bin(1), true).unwrap_err();
+        assert!(full.connected);
+        assert!(full.to_string().contains("while connected"), "{full}");
+        let mut q = SendQueue::new(QueueLimit::default());
+        q.push(bin(QueueLimit::HANDOVER.bytes), true).unwrap();
+        let full = q.push(bin(1), true).unwrap_err();
+        assert!(full.to_string().contains("bytes while connected"), "{full}");
+    }
+
+    proptest! {
+        /// The model: whatever is pushed, popped and taken, the queue keeps
+        /// its order, its byte count is its payloads' sum, and what waits
+        /// stays within the limits (bytes: but for one message alone).
+        #[test]
+        fn send_queue_keeps_order_and_bounds(
+            ops in proptest::collection::vec((0u8..4, 0usize..300), 0..200),
+            messages in 0usize..20,
+            bytes in 0usize..1000,
+        ) {
+            let limit = QueueLimit { messages, bytes };
+            let mut q = SendQueue::new(limit);
+            let mut model: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+            let mut id = 0usize;
+            for (op, len) in ops {
+                match op {
+                    0 | 1 => {
+                        id += 1;
+                        let mut payload = alloc::vec![0u8; len.max(8)];
+                        payload[..8].copy_from_slice(&(id as u64).to_le_bytes());
+                        payload.truncate(len.max(8));
+                        let fits = model.len() < messages
+                            && (model.is_empty() || model.iter().sum::<usize>() + payload.len() <= bytes);
+                        let n = payload.len();
+                        prop_assert_eq!(q.push(crate::Message::binary(payload), false).is_ok(), fits);
+                        if fits { model.push_back(n); }
+                    }
+                    2 => {
+                        let got = q.pop_front().map(|m| m.len());
+                        prop_assert_eq!(got, model.pop_front());
+                    }
+                    _ => {
+                        let keep = len % 4;
+                        let taken = q.take_from(keep);
+                        let expect: Vec<usize> = model.drain(keep.min(model.len())..).collect();
+                        prop_assert_eq!(taken.iter().map(crate::Message::len).collect::<Vec<_>>(), expect);
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.bytes(), model.iter().sum::<usize>());
+                prop_assert!(q.len() <= messages);
+                prop_assert!(q.len() <= 1 || q.bytes() <= bytes);
             }
         }
     }
