@@ -117,7 +117,8 @@ pub struct Config {
     ///   is at most one read);
     /// - 2 x `max_frame_size`: a frame arriving (its buffer reserved up to
     ///   1 MiB at first, then doubling);
-    /// - 2 x `max_message_size`: a message being assembled;
+    /// - 2 x `max_message_size`: a message being assembled (its compressed
+    ///   bytes, with permessage-deflate, may be 0.1% + 64 bytes more);
     /// - 4 x `max_unread_bytes` + 2 x `max_message_size`: received, not yet
     ///   taken (one message always gets through; a message split off the
     ///   buffer it was read into keeps all of that buffer alive, so such
@@ -139,8 +140,10 @@ pub struct Config {
     /// - the frame decoder's spare buffers (allocations of received frames
     ///   the application has dropped, kept for reuse): at most the larger
     ///   of 1 MiB and 2 x `max_frame_size`;
-    /// - the permessage-deflate contexts when negotiated (about 450 KiB
-    ///   at 15-bit windows, README);
+    /// - the permessage-deflate contexts when negotiated: at most
+    ///   5 x 2^bits + 300 KiB (about 450 KiB at 15-bit windows, README),
+    ///   and while a message is compressed its output, at most twice its
+    ///   length, counted with the output;
     /// - over HTTP/2 or HTTP/3, `transport_stream_window` (256 KiB):
     ///   received on the WebSocket's stream, held by the transport until
     ///   the adapter reads it.
@@ -316,7 +319,9 @@ pub struct Config {
     /// permessage-deflate (RFC 7692): `Some` makes a client offer it and a
     /// server accept a client's offer, through [`crate::upgrade`] (which
     /// every adapter uses). Received compressed messages count against
-    /// `max_message_size` by their inflated size. Default `None` (off).
+    /// `max_message_size` by their inflated size; their compressed bytes
+    /// may take 0.1% and 64 bytes more (data that does not compress comes
+    /// out a little larger). Default `None` (off).
     #[cfg(feature = "deflate")]
     pub deflate: Option<crate::DeflateConfig>,
 }

@@ -179,6 +179,19 @@ struct Sending {
 
 const SEND_STATES: &[State] = &[State::Open, State::CloseReceived];
 
+/// The most payload bytes a message may take on the wire: the
+/// message-size limit, and for one an extension transformed (RSV bits set:
+/// permessage-deflate) 0.1% and 64 bytes more, since data that does not
+/// compress comes out a little larger (stored blocks cost 5 bytes each);
+/// what it inflates to is held to the limit itself as it is inflated.
+fn wire_max(max: usize, rsv: Rsv) -> usize {
+    if rsv.is_empty() {
+        max
+    } else {
+        max.saturating_add(max / 1024 + 64)
+    }
+}
+
 /// The reason of the Close this endpoint sends when `Config::idle_timeout`
 /// passes (with 1001).
 const IDLE_TIMEOUT_REASON: &str = "idle timeout";
@@ -1685,6 +1698,7 @@ impl Connection {
                     return Err(ProtocolError::TooManyFragments { max: max_fragments });
                 }
                 inc.declared = inc.declared.saturating_add(h.payload_len);
+                let max = wire_max(max, inc.rsv);
                 if inc.declared > max as u64 {
                     return Err(ProtocolError::MessageTooLarge {
                         size: inc.declared,
@@ -1695,6 +1709,7 @@ impl Connection {
             }
             (op, Some(_)) => Err(ProtocolError::ExpectedContinuation(op)),
             (op, None) => {
+                let max = wire_max(max, h.rsv);
                 if h.payload_len > max as u64 {
                     return Err(ProtocolError::MessageTooLarge {
                         size: h.payload_len,

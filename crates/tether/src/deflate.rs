@@ -38,14 +38,24 @@
 //!   with context takeover we keep the last window's worth of inflated
 //!   bytes ourselves (a ring of 2^bits bytes, at most 32 KiB, allocated with
 //!   the first compressed message) and give it to the fresh stream as its
-//!   dictionary. Bytes after a final block are inflated as a new stream.
+//!   dictionary. Bytes after a final block are inflated as a new stream,
+//!   whose dictionary also holds what the message inflated so far (with or
+//!   without context takeover: that resets between messages only).
+//! - **An empty compressed payload** holds no block: the trailer alone
+//!   (`00 00 ff ff`) is a stored block's header cut short, and would leave
+//!   the inflater inside a block, reading the next message's first bytes
+//!   as its length. Such a message is empty and leaves the inflater as it
+//!   was (a peer's compressor writes `00` for an empty message, section
+//!   7.2.3.6).
 //!
 //! # Limits
 //! Inflating grows its output buffer in bounded steps and never past the
 //! message-size limit: a decompression bomb (a few KiB that inflate to
 //! gigabytes) fails with 1009 once the output reaches the limit, having
 //! allocated at most the limit. The compressed input is bounded by the
-//! same limit through the frame headers.
+//! same limit, and 0.1% + 64 bytes more for data that does not compress,
+//! through the frame headers. A compressed message keeps a buffer of at
+//! most twice its length while it waits in the output.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -532,8 +542,17 @@ impl PerMessageDeflate {
         let d = self
             .decompress
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        let history = (!self.reset_decompress).then_some(&mut self.history);
-        let out = inflate_bounded(d, input, max, history, &mut self.largest_buffer)?;
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let takeover = !self.reset_decompress;
+        let out = inflate_bounded(
+            d,
+            input,
+            max,
+            (&mut self.history, takeover),
+            &mut self.largest_buffer,
+        )?;
         if self.reset_decompress {
             d.reset(false);
         }
@@ -626,6 +645,13 @@ fn deflate_sync(c: &mut Compress, input: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     out.truncate(out.len() - TRAILER.len());
+    // the message may be queued by reference and keeps its buffer for as
+    // long as it waits, while the output limit counts its length: no more
+    // than twice that (the first reservation is half the input's size,
+    // whatever it compresses to)
+    if out.capacity() > 2 * out.len() {
+        out.shrink_to_fit();
+    }
     Some(out)
 }
 
@@ -645,15 +671,16 @@ fn corrupt(detail: &str) -> ExtensionError {
 
 /// Inflates `input` followed by the sync-flush trailer into a buffer that
 /// grows in steps (doubling, at most to `max`), so that a bomb fails as
-/// soon as its output passes `max`. With `history` (context takeover),
-/// the output joins it.
+/// soon as its output passes `max`. With context takeover (`history.1`),
+/// the output joins the history (which is empty without it).
 fn inflate_bounded(
     d: &mut Decompress,
     input: &[u8],
     max: usize,
-    history: Option<&mut History>,
+    history: (&mut History, bool),
     largest: &mut usize,
 ) -> Result<Vec<u8>, ExtensionError> {
+    let (history, takeover) = history;
     let (mut stage, mut pos, mut out, mut overhead) = (0, 0, Vec::new(), 0);
     loop {
         let at = Progress {
@@ -662,8 +689,8 @@ fn inflate_bounded(
             out: &mut out,
             overhead: &mut overhead,
         };
-        if inflate_some(d, input, at, max, usize::MAX, history.as_deref(), largest)? {
-            if let Some(history) = history {
+        if inflate_some(d, input, at, max, usize::MAX, history, largest)? {
+            if takeover {
                 history.push(&out);
             }
             return Ok(out);
@@ -699,15 +726,17 @@ const STREAM_RESTART_COST: usize = 64 << 10;
 /// the inflater per call is bounded by it). Returns `true` when all of the
 /// input is inflated, `false` when the step was used up first; call again
 /// to go on. A final block ends the inflater's stream: a new one goes on
-/// with the rest, its dictionary the window of `history` and of the output
-/// so far (context takeover) or none.
+/// with the rest, its dictionary the window of `history` (empty without
+/// context takeover) and of the output so far, since a final block ends
+/// neither the peer's window nor, without context takeover, the message
+/// it resets at.
 fn inflate_some(
     d: &mut Decompress,
     input: &[u8],
     at: Progress<'_>,
     max: usize,
     step: usize,
-    history: Option<&History>,
+    history: &History,
     largest: &mut usize,
 ) -> Result<bool, ExtensionError> {
     let step = step.max(1);
@@ -773,8 +802,9 @@ fn inflate_some(
             // a final block (section 7.2.3.4): the stream ends, the
             // peer's window does not
             d.reset(false);
-            if let Some(history) = history {
-                d.set_dictionary(&history.window_with(out))
+            let window = history.window_with(out);
+            if !window.is_empty() {
+                d.set_dictionary(&window)
                     .map_err(|e| corrupt(&e.to_string()))?;
             }
             *overhead = overhead.saturating_add(STREAM_RESTART_COST);
@@ -856,6 +886,13 @@ impl Extension for PerMessageDeflate {
         if !job.rsv.contains(Rsv::RSV1) {
             return Ok(Some(core::mem::take(&mut job.input).freeze()));
         }
+        if job.input.is_empty() {
+            // nothing compressed: an empty message, the inflater untouched
+            // (the trailer alone is not a whole block and would leave it
+            // inside one, reading the next message's first bytes as a
+            // stored block's length)
+            return Ok(Some(Bytes::new()));
+        }
         let bits = self.decompress_bits;
         let d = self
             .decompress
@@ -866,9 +903,8 @@ impl Extension for PerMessageDeflate {
             out: &mut job.output,
             overhead: &mut job.overhead,
         };
-        let history = (!self.reset_decompress).then_some(&self.history);
         let largest = &mut self.largest_buffer;
-        if !inflate_some(d, &job.input, at, max_size, step, history, largest)? {
+        if !inflate_some(d, &job.input, at, max_size, step, &self.history, largest)? {
             return Ok(None);
         }
         if self.reset_decompress {

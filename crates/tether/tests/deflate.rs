@@ -311,6 +311,138 @@ fn rfc7692_7_2_3_6_an_empty_message() {
     assert_eq!(client.messages(), [Message::text("")]);
 }
 
+/// An empty payload with RSV1 holds no DEFLATE block (the trailer alone,
+/// `00 00 ff ff`, is a stored block's header cut short): it is an empty
+/// message, and the inflater is left as it was. It was fed the trailer
+/// and left inside a block, so the next message's first bytes were read
+/// as that block's length: the RFC's own stored "Hello" came out as 14
+/// bytes of garbage.
+#[test]
+fn rfc7692_7_2_2_an_empty_compressed_payload_leaves_the_inflater_whole() {
+    let mut client = harness(Role::Client, DeflateParams::default());
+    client.feed(&[0xc2, 0x00]);
+    client.feed(&[
+        0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+    ]);
+    assert_eq!(
+        client.messages(),
+        [Message::binary(Vec::new()), Message::text("Hello")]
+    );
+    assert!(client.error.is_none(), "{:?}", client.error);
+    // the same through `decompress`
+    let mut d = PerMessageDeflate::new(Role::Client, &DeflateParams::default(), &eager());
+    assert!(d.decompress(&[], 1000).unwrap().is_empty());
+    let stored = [
+        0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+    ];
+    assert_eq!(d.decompress(&stored, 1000).unwrap(), b"Hello");
+}
+
+/// Without context takeover the inflater starts each message afresh, but a
+/// final block inside a message ends neither the message nor the peer's
+/// window: blocks after it may reach back into what the message inflated
+/// so far. They failed with 1007 ("invalid distance too far back").
+#[test]
+fn rfc7692_7_2_3_4_blocks_after_a_final_block_reach_back_without_context_takeover() {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let mut client = harness(Role::Client, params);
+    let mut c = Compress::new_with_window_bits(Compression::default(), false, 15);
+    let mut payload = Vec::with_capacity(256);
+    let status = c
+        .compress_vec(b"abcdefgh", &mut payload, FlushCompress::Finish)
+        .unwrap();
+    assert_eq!(status, flate2::Status::StreamEnd);
+    c.reset();
+    c.set_dictionary(b"abcdefgh").unwrap();
+    c.compress_vec(b"abcdefgh", &mut payload, FlushCompress::Sync)
+        .unwrap();
+    assert!(payload.ends_with(&[0x00, 0x00, 0xff, 0xff]));
+    payload.truncate(payload.len() - 4);
+    let mut frame = vec![0xc1, u8::try_from(payload.len()).unwrap()];
+    frame.extend_from_slice(&payload);
+    client.feed(&frame);
+    assert_eq!(client.messages(), [Message::text("abcdefghabcdefgh")]);
+    assert!(client.error.is_none(), "{:?}", client.error);
+}
+
+/// What a message inflates to is held to `max_message_size`; its
+/// compressed bytes may be a little more, since data that does not
+/// compress comes out larger (5 bytes per stored block). A message of
+/// random bytes inflating to exactly the limit was refused with 1009 for
+/// its compressed size, unfragmented or in fragments.
+#[test]
+fn rfc7692_7_2_2_a_message_inflating_to_the_limit_is_accepted_when_stored() {
+    const MAX: usize = 100_000;
+    let mut rng = StdRng::seed_from_u64(7);
+    let data: Vec<u8> = (0..MAX).map(|_| rng.random()).collect();
+    let mut peer = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    let payload = peer.compress(&data).unwrap();
+    assert!(payload.len() > MAX, "{} bytes compressed", payload.len());
+    let config = Config {
+        max_message_size: MAX,
+        ..Config::default()
+    };
+    for fragments in [1, 3] {
+        let mut client = Harness::with_config(Role::Client, config.clone());
+        client
+            .conn
+            .set_extension(pmd(Role::Client, DeflateParams::default()));
+        client.peer_allows_rsv1();
+        let piece = payload.len().div_ceil(fragments);
+        let pieces: Vec<&[u8]> = payload.chunks(piece).collect();
+        for (i, bytes) in pieces.iter().enumerate() {
+            let fin = i + 1 == pieces.len();
+            let (rsv, opcode) = if i == 0 { (0b100, 0x2) } else { (0, 0x0) };
+            client.feed(&raw_frame(Role::Client, fin, rsv, opcode, bytes));
+        }
+        assert_eq!(
+            client.messages(),
+            [Message::binary(data.clone())],
+            "{fragments} fragment(s)"
+        );
+        assert!(client.error.is_none(), "{:?}", client.error);
+    }
+    // and a compressed message far over the limit is still refused from
+    // its header
+    let mut client = Harness::with_config(Role::Client, config);
+    client
+        .conn
+        .set_extension(pmd(Role::Client, DeflateParams::default()));
+    client.peer_allows_rsv1();
+    client.feed(&raw_frame(
+        Role::Client,
+        true,
+        0b100,
+        0x2,
+        &vec![0; MAX + MAX / 100],
+    ));
+    let Some(tether::Error::Protocol(err)) = &client.error else {
+        panic!("{:?}", client.error)
+    };
+    assert_eq!(err.close_code().as_u16(), 1009, "{err}");
+}
+
+/// A compressed message keeps the buffer it was compressed into for as
+/// long as it waits in the output (a server queues a large one by
+/// reference), and the output limit counts its length: the buffer is at
+/// most twice that. It was half the input's size whatever it compressed
+/// to: 2 MiB held for 4 KiB counted, so a client that sends compressible
+/// messages and reads no echo held hundreds of times the output limit.
+#[test]
+fn rfc7692_7_2_1_a_compressed_message_keeps_at_most_twice_its_size() {
+    let mut d = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    let out = d.compress(&vec![0u8; 4 << 20]).unwrap();
+    assert!(
+        out.capacity() <= 2 * out.len(),
+        "{} bytes held for {}",
+        out.capacity(),
+        out.len()
+    );
+}
+
 // ----- framing rules (section 6) --------------------------------------------
 
 #[test]
