@@ -277,7 +277,12 @@ impl Http2Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (stream_window, connection_window) = config.transport_windows();
+        // No server push (RFC 9113 section 8.4): a WebSocket client has no
+        // use for it, and each PUSH_PROMISE would wait, unread, on the
+        // stream it came on for as long as that WebSocket lives.
         let (send, mut connection) = h2::client::Builder::new()
+            .enable_push(false)
+            .max_concurrent_streams(config.transport_max_streams.max(1))
             .max_header_list_size(header_list_size(limits))
             .initial_window_size(stream_window)
             .initial_connection_window_size(connection_window)

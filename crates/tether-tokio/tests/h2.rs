@@ -180,6 +180,41 @@ async fn rfc8441_3_a_server_without_extended_connect_is_refused_by_name() {
     );
 }
 
+/// A WebSocket client refuses server push (SETTINGS_ENABLE_PUSH = 0): a
+/// PUSH_PROMISE would wait, unread, on the WebSocket's stream for as long
+/// as it lives, so a server could grow the client's memory without bound.
+/// h2 had push on by default.
+#[tokio::test]
+async fn rfc9113_8_4_an_http2_client_refuses_server_push() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::Builder::new()
+            .enable_connect_protocol()
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let (_request, mut respond) = connection.accept().await.unwrap().unwrap();
+        tokio::spawn(async move { while let Some(Ok(_)) = connection.accept().await {} });
+        let _stream = respond
+            .send_response(hyper::http::Response::new(()), false)
+            .unwrap();
+        let promise = hyper::http::Request::get("http://localhost/pushed")
+            .body(())
+            .unwrap();
+        let pushed = respond.push_request(promise);
+        // hold the stream until the test has its answer
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        pushed.map(|_| ()).map_err(|e| e.to_string())
+    });
+    let options = ClientOptions::new();
+    let client = within(Http2Client::connect(&url, &options)).await.unwrap();
+    let (_ws, _) = within(client.open(&url, &options)).await.unwrap();
+    let pushed = within(server).await.unwrap();
+    assert!(pushed.is_err(), "the server could push: {pushed:?}");
+}
+
 #[tokio::test]
 async fn rfc8441_5_stream_end_is_the_transport_end() {
     // the client closes: its Close, the server's answer, then both

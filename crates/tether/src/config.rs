@@ -271,7 +271,8 @@ pub struct Config {
     /// one ends, so one connection cannot hold a server's resources many
     /// times over while it counts as one connection. At least 1 (0 is
     /// taken as 1). On a client it bounds only streams the server would
-    /// open, which WebSockets never do. Default 100.
+    /// open, which WebSockets never do (an HTTP/2 client also refuses
+    /// server push, so a server opens none there). Default 100.
     pub transport_max_streams: u32,
     /// How long a connection must stay quiet (nothing received or sent,
     /// nothing waiting) before it frees its idle buffers, once the adapter
