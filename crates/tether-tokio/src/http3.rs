@@ -81,6 +81,17 @@ enum SendHalf {
 }
 
 impl SendHalf {
+    /// Resets the sending part (RESET_STREAM): an abrupt end, which may
+    /// cut a frame short (RFC 9114 section 7.1), where a FIN after a
+    /// frame cut short is a connection error that ends every stream.
+    fn reset(&mut self) {
+        let code = h3::error::Code::H3_REQUEST_CANCELLED;
+        match self {
+            Self::Client(s) => s.stop_stream(code),
+            Self::Server(s) => s.stop_stream(code),
+        }
+    }
+
     async fn send(&mut self, data: Bytes) -> Result<(), StreamError> {
         match self {
             Self::Client(s) => s.send_data(data).await,
@@ -116,7 +127,44 @@ fn into_bytes(mut data: impl Buf) -> Bytes {
     data.copy_to_bytes(data.remaining())
 }
 
-type Sending = Pin<Box<dyn Future<Output = (Box<SendHalf>, Result<(), StreamError>)> + Send>>;
+type Sending =
+    Pin<Box<dyn Future<Output = (Option<Box<SendHalf>>, Result<(), StreamError>)> + Send>>;
+
+/// A sending half inside a write or a FIN in flight: reset if that is
+/// dropped before it completes (the WebSocket's transport dropped
+/// mid-write). Dropped, quinn would end the stream with a FIN after the
+/// part of the DATA frame it took, which the peer must treat as an error
+/// of the whole connection (RFC 9114 section 7.1), ending every other
+/// WebSocket on it.
+struct InFlight(Option<Box<SendHalf>>);
+
+impl InFlight {
+    /// Sends `data`, then gives the half back.
+    async fn send(mut self, data: Bytes) -> (Option<Box<SendHalf>>, Result<(), StreamError>) {
+        let result = match &mut self.0 {
+            Some(half) => half.send(data).await,
+            None => Ok(()),
+        };
+        (self.0.take(), result)
+    }
+
+    /// Sends the FIN, then gives the half back.
+    async fn finish(mut self) -> (Option<Box<SendHalf>>, Result<(), StreamError>) {
+        let result = match &mut self.0 {
+            Some(half) => half.finish().await,
+            None => Ok(()),
+        };
+        (self.0.take(), result)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(half) = &mut self.0 {
+            half.reset();
+        }
+    }
+}
 
 /// Where the sending half is: ready, inside a write (or the FIN) in
 /// flight, or done.
@@ -144,6 +192,19 @@ pub struct H3Stream {
     _connection: Option<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>>,
     /// On a server, the WebSocket's place in its connection's count.
     _tenant: Option<Tenant>,
+}
+
+/// Dropped before its FIN, the stream is reset, as an abnormal end is (RFC
+/// 9220 section 3; a write in flight resets it itself, [`InFlight`]), not
+/// ended with a FIN that reads as a clean end.
+impl Drop for H3Stream {
+    fn drop(&mut self) {
+        if let SendState::Ready(half) = &mut self.send
+            && !self.finishing
+        {
+            half.reset();
+        }
+    }
 }
 
 impl std::fmt::Debug for H3Stream {
@@ -197,14 +258,18 @@ impl H3Stream {
         match &mut self.send {
             SendState::Busy(sending) => {
                 let (half, result) = ready!(sending.as_mut().poll(cx));
-                match result {
-                    Ok(()) => {
+                match (half, result) {
+                    (Some(half), Ok(())) => {
                         self.send = SendState::Ready(half);
                         Poll::Ready(Ok(()))
                     }
-                    Err(e) => {
+                    (_, Err(e)) => {
                         self.send = SendState::Failed;
                         Poll::Ready(Err(io_error(&e)))
+                    }
+                    (None, Ok(())) => {
+                        self.send = SendState::Failed;
+                        Poll::Ready(Err(closed()))
                     }
                 }
             }
@@ -217,7 +282,7 @@ impl H3Stream {
     fn start_send<F, Fut>(&mut self, cx: &mut Context<'_>, step: F) -> io::Result<()>
     where
         F: FnOnce(Box<SendHalf>) -> Fut,
-        Fut: Future<Output = (Box<SendHalf>, Result<(), StreamError>)> + Send + 'static,
+        Fut: Future<Output = (Option<Box<SendHalf>>, Result<(), StreamError>)> + Send + 'static,
     {
         let SendState::Ready(half) = std::mem::replace(&mut self.send, SendState::Failed) else {
             return Err(closed());
@@ -286,10 +351,7 @@ impl AsyncWrite for H3Stream {
         }
         let n = buf.len().min(MAX_WRITE);
         let data = Bytes::copy_from_slice(&buf[..n]);
-        this.start_send(cx, |mut half| async move {
-            let result = half.send(data).await;
-            (half, result)
-        })?;
+        this.start_send(cx, |half| InFlight(Some(half)).send(data))?;
         Poll::Ready(Ok(n))
     }
 
@@ -302,10 +364,7 @@ impl AsyncWrite for H3Stream {
         ready!(this.poll_sent(cx))?;
         if !this.finishing {
             this.finishing = true;
-            this.start_send(cx, |mut half| async move {
-                let result = half.finish().await;
-                (half, result)
-            })?;
+            this.start_send(cx, |half| InFlight(Some(half)).finish())?;
             ready!(this.poll_sent(cx))?;
         }
         if let SendState::Ready(_) = this.send {

@@ -419,6 +419,83 @@ async fn rfc9000_4_flow_control_reaches_the_sender() {
     }
 }
 
+/// A WebSocket whose transport is dropped in the middle of a write (its
+/// peer stopped reading, its Close never got out, the close timeout ended
+/// it) resets its own stream and nothing else: the other WebSocket on the
+/// same QUIC connection still echoes once the peer reads on. The stream
+/// was ended with a FIN after a DATA frame cut short, which the peer must
+/// treat as an error of the whole connection when it reads that far (RFC
+/// 9114 section 7.1: H3_FRAME_ERROR), ending every WebSocket on it.
+#[tokio::test]
+async fn rfc9114_7_1_a_websocket_ended_mid_write_resets_only_its_stream() {
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut read_rx = Some(read_rx);
+    tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let options = ServerOptions::new().max_unread_bytes(64 * 1024);
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        while let Some(next) = server.accept().await {
+            let Ok((mut ws, request)) = next else {
+                continue;
+            };
+            if request.path() == "/stall" {
+                // reads nothing until told, then reads what came to its end
+                let go = read_rx.take().unwrap();
+                tokio::spawn(async move {
+                    let _ = go.await;
+                    while let Some(Ok(_)) = ws.next().await {}
+                });
+                continue;
+            }
+            tokio::spawn(async move {
+                while let Some(Ok(m)) = ws.next().await {
+                    if ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(endpoint);
+    });
+    let options = ClientOptions::new()
+        .add_root_certificate(cert)
+        .config(Config {
+            max_queued_output: 64 * 1024,
+            close_timeout: Duration::from_millis(300),
+            ..Config::default()
+        });
+    let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+    let (mut stalled, _) = within(client.open(&format!("{url}/stall"), &options))
+        .await
+        .unwrap();
+    let (mut echo, _) = within(client.open(&format!("{url}/echo"), &options))
+        .await
+        .unwrap();
+    echo_round(&mut echo, "before").await;
+    // fill the stalled stream until a send waits: a write is in flight
+    let chunk = Bytes::from(vec![7u8; 64 * 1024]);
+    while tokio::time::timeout(
+        Duration::from_millis(300),
+        stalled.send(Message::binary(chunk.clone())),
+    )
+    .await
+    .is_ok()
+    {}
+    // our Close cannot get out: the close timeout ends it, abnormally
+    let info = within(stalled.close(CloseCode::NORMAL, "")).await;
+    assert!(info.is_err() || !info.unwrap().was_clean);
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the server reads the stalled stream to its end
+    read_tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    echo_round(&mut echo, "after").await;
+}
+
 #[path = "common/autobahn_payloads.rs"]
 mod autobahn_payloads;
 
