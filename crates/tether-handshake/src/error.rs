@@ -100,6 +100,14 @@ pub enum RequestError {
         /// The header's values, quoted.
         found: String,
     },
+    /// A request with a body (`Content-Length` other than 0, or any
+    /// `Transfer-Encoding`): the protocol switches once the request is
+    /// complete (RFC 9110 section 7.8), so its body's bytes would be read
+    /// as WebSocket frames. An upgrade request has none.
+    Body {
+        /// The header that announced it, with its value, quoted.
+        found: String,
+    },
     /// No `Sec-WebSocket-Key` header (section 4.2.1 item 5).
     MissingKey,
     /// A `Sec-WebSocket-Key` that is not the base64 of 16 bytes (section 4.2.1 item 5).
@@ -262,6 +270,10 @@ impl fmt::Display for RequestError {
             Self::WrongConnection { found } => write!(
                 f,
                 "expected the Connection header to hold the token upgrade (RFC 6455 section 4.2.1), found {found}"
+            ),
+            Self::Body { found } => write!(
+                f,
+                "expected an upgrade request without a body (RFC 9110 section 7.8: its bytes would be read as WebSocket frames), found {found}"
             ),
             Self::MissingKey => f.write_str(
                 "expected a Sec-WebSocket-Key header (RFC 6455 section 4.2.1), found none",

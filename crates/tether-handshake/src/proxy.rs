@@ -72,7 +72,9 @@ impl ProxyUrl {
     /// `https://`, a TLS connection to the proxy itself), no host, a bad
     /// port, a path.
     pub fn parse(url: &str) -> Result<Self, ProxyError> {
-        let bad = |why: &str| ProxyError::Url(format!("{url:?}: {why}"));
+        // never the password: errors end up in logs
+        let shown = crate::url::without_userinfo(url.trim());
+        let bad = |why: &str| ProxyError::Url(format!("{shown:?}: {why}"));
         let url = url.trim();
         let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),

@@ -198,13 +198,28 @@ impl Request {
                 found: headers.joined("connection"),
             });
         }
+        if let Some(te) = headers.get_all("transfer-encoding").next() {
+            return Err(RequestError::Body {
+                found: format!("Transfer-Encoding: {}", snippet(te)),
+            });
+        }
+        if let Some(len) = headers
+            .get_all("content-length")
+            .find(|v| v.trim_ascii() != b"0")
+        {
+            return Err(RequestError::Body {
+                found: format!("Content-Length: {}", snippet(len)),
+            });
+        }
+        // the version first: a client of another version (hixie-76 sends
+        // no Sec-WebSocket-Key) is told the one we speak (426, section 4.4)
+        let (subprotocols, extensions) = check_websocket_fields(&headers)?;
         let key = single(&headers, "sec-websocket-key", "Sec-WebSocket-Key")?
             .ok_or(RequestError::MissingKey)?;
         check_key(key).map_err(|decoded_len| RequestError::BadKey {
             found: snippet(key),
             decoded_len,
         })?;
-        let (subprotocols, extensions) = check_websocket_fields(&headers)?;
         // Both were checked to be ASCII above.
         let host = String::from_utf8_lossy(host).into_owned();
         let key = String::from_utf8_lossy(key).into_owned();

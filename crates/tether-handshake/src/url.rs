@@ -128,7 +128,7 @@ impl WsUrl {
         }
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(UrlError::MissingScheme {
-                found: snippet(url.as_bytes()),
+                found: snippet(without_userinfo(url).as_bytes()),
             });
         };
         let secure = if scheme.eq_ignore_ascii_case("ws") {
@@ -137,7 +137,7 @@ impl WsUrl {
             true
         } else if scheme.is_empty() {
             return Err(UrlError::MissingScheme {
-                found: snippet(url.as_bytes()),
+                found: snippet(without_userinfo(url).as_bytes()),
             });
         } else {
             return Err(UrlError::UnsupportedScheme {
@@ -266,6 +266,23 @@ impl FromStr for WsUrl {
 
     fn from_str(s: &str) -> Result<Self, UrlError> {
         Self::parse(s)
+    }
+}
+
+/// `url` with any user information (`user:password@`) in its authority
+/// shown as `***@`, for an error message: a password must not reach a log.
+pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = url.get(start..).unwrap_or_default();
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+        Some(at) => format!(
+            "{}***{}",
+            url.get(..start).unwrap_or_default(),
+            rest.get(at..).unwrap_or_default()
+        )
+        .into(),
+        None => url.into(),
     }
 }
 

@@ -561,3 +561,23 @@ fn env_a_bad_proxy_url_names_the_variable() {
     let err = proxy_from_env(true, "h", 443, vars).unwrap_err();
     assert!(err.to_string().contains("in HTTPS_PROXY"), "{err}");
 }
+
+/// An error about a proxy URL, or a WebSocket URL, never shows its
+/// password: such errors end up in logs (through `HTTPS_PROXY` too). The
+/// raw URL was quoted whole.
+#[test]
+fn url_errors_never_show_the_password() {
+    for url in [
+        "http://alice:s3cret@proxy:99999",
+        "ftp://alice:s3cret@proxy:3128",
+        "http://alice:s3cret@proxy:3128/path",
+    ] {
+        let err = ProxyUrl::parse(url).unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(err.contains("***@proxy"), "{err}");
+    }
+    let err = tether_handshake::WsUrl::parse("alice:s3cret@host/x")
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+}

@@ -167,6 +167,48 @@ fn node_and_python_offers_are_exposed() {
     assert!(req.subprotocols().is_empty() && req.extensions().is_empty());
 }
 
+/// The protocol switches once the request is complete (RFC 9110 section
+/// 7.8), so a request with a body would have its body read as WebSocket
+/// frames: refused with 400, naming the header. It was accepted, and the
+/// body's bytes went to the connection. `Content-Length: 0` is no body.
+#[test]
+fn rfc9110_7_8_an_upgrade_request_with_a_body_is_refused() {
+    for (name, value) in [("Content-Length", "5"), ("Transfer-Encoding", "chunked")] {
+        let mut fields = SAMPLE_REQUEST.to_vec();
+        fields.push((name, value));
+        let mut bytes = head("GET /chat HTTP/1.1", &fields);
+        bytes.extend_from_slice(b"hello");
+        let e = refused(&bytes);
+        assert!(matches!(e, RequestError::Body { .. }), "{e:?}");
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains(name), "{e}");
+    }
+    let mut fields = SAMPLE_REQUEST.to_vec();
+    fields.push(("Content-Length", "0"));
+    accepted(&head("GET /chat HTTP/1.1", &fields));
+}
+
+/// A client of another version that sends no key (hixie-76 sends Key1 and
+/// Key2, and no Sec-WebSocket-Version) is told the version we speak: 426
+/// with `Sec-WebSocket-Version: 13` (section 4.4), not a 400 about the key.
+#[test]
+fn rfc6455_4_4_a_client_of_another_version_without_a_key_gets_426() {
+    let fields: Vec<(&str, &str)> = SAMPLE_REQUEST
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n != "Sec-WebSocket-Key" && *n != "Sec-WebSocket-Version")
+        .chain([
+            ("Sec-WebSocket-Key1", "4 @1  46546xW%0l 1 5"),
+            ("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00"),
+        ])
+        .collect();
+    let e = refused(&head("GET /chat HTTP/1.1", &fields));
+    assert_eq!(e.status(), 426, "{e}");
+    let (status, headers, _) = response_head(&e.refusal().to_bytes());
+    assert_eq!(status, 426);
+    assert_eq!(header(&headers, "Sec-WebSocket-Version"), Some("13"));
+}
+
 #[test]
 fn rfc6455_4_2_1_bytes_after_the_head_are_left_for_the_connection() {
     let mut bytes = head("GET /chat HTTP/1.1", SAMPLE_REQUEST);
