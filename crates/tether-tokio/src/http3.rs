@@ -705,11 +705,14 @@ pub struct Http3Server {
     accept_ended: bool,
     /// Streams waiting for their request HEADERS, each on a task.
     resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
+    /// Accepted requests whose answer is being sent, each on a task.
+    answering: JoinSet<Result<Answered, Error>>,
     /// The WebSockets open on the connection, and when it goes for
     /// carrying none ([`Vacancy`]).
     tenants: Arc<Tenants>,
     vacancy: Vacancy,
-    /// GOAWAY was sent for a vacant connection.
+    /// GOAWAY was sent (the connection was vacant, or `shutdown`): it
+    /// closes once nothing is open or on its way.
     going_away: bool,
 }
 
@@ -763,6 +766,7 @@ impl Http3Server {
             options: options.clone(),
             accept_ended: false,
             resolving: JoinSet::new(),
+            answering: JoinSet::new(),
             tenants: Arc::default(),
             going_away: false,
         })
@@ -779,8 +783,10 @@ impl Http3Server {
     ///
     /// # Errors
     /// [`Error::Handshake`] for a stream whose request was refused (its
-    /// refusal was sent; the connection goes on) or whose request did not
-    /// arrive within `Config::handshake_timeout`, [`Error::Io`] when the
+    /// refusal is sent on a task of its own, within the handshake timeout;
+    /// a request h3 could not parse had its stream reset; the connection
+    /// goes on), or whose request did not arrive, or whose answer could
+    /// not be sent, within `Config::handshake_timeout`, [`Error::Io`] when the
     /// connection failed (once; later calls return what its streams
     /// waiting for their HEADERS come to, then `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
@@ -800,17 +806,30 @@ impl Http3Server {
         // Streams are handed over before their HEADERS arrive: each waits
         // for them on a task of its own (bounded by the handshake timeout,
         // as over HTTP/1.1), so a client that never sends them holds no
-        // other stream, and the connection is driven meanwhile.
-        let (request, mut stream) = loop {
-            let resolving = self.resolving.len();
+        // other stream, and the connection is driven meanwhile. So is each
+        // answer: its HEADERS wait for the client's stream credit, which
+        // a client may never give.
+        let mut decide = Some(decide);
+        loop {
+            let pending = self.resolving.len() + self.answering.len();
             tokio::select! {
-                Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() => {
-                    match joined {
-                        Ok(Ok(resolved)) => break resolved,
+                Some(joined) = self.answering.join_next(), if !self.answering.is_empty() => {
+                    return Some(match joined {
+                        Ok(Ok(answered)) => Ok(self.open(answered)),
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(lost(&e)),
+                    });
+                }
+                Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() && decide.is_some() => {
+                    let (request, stream) = match joined {
+                        Ok(Ok(resolved)) => resolved,
                         Ok(Err(e)) => return Some(Err(e)),
-                        Err(e) => return Some(Err(Error::Io(io::Error::other(format!(
-                            "an HTTP/3 request's headers were lost: {e}"
-                        ))))),
+                        Err(e) => return Some(Err(lost(&e))),
+                    };
+                    if let Some(decide) = decide.take()
+                        && let Err(e) = self.answer(request, stream, decide)
+                    {
+                        return Some(Err(e));
                     }
                 }
                 next = self.connection.accept(), if !self.accept_ended => {
@@ -825,7 +844,7 @@ impl Http3Server {
                                 .await
                                 {
                                     Ok(Ok(next)) => Ok(next),
-                                    Ok(Err(e)) => Err(Error::Io(io_error(&e))),
+                                    Ok(Err(e)) => Err(malformed_or_failed(&e)),
                                     Err(_) => Err(Error::Handshake(HandshakeError::Timeout(timeout))),
                                 }
                             });
@@ -841,22 +860,38 @@ impl Http3Server {
                         }
                     }
                 }
-                // a request whose HEADERS are coming counts as a WebSocket
-                // (each is bounded by the handshake timeout)
-                () = self.tenants.vacant(&mut self.vacancy, resolving), if !self.going_away && !self.accept_ended => {
-                    // nothing to serve: GOAWAY (RFC 9114 section 5.2), then
-                    // the connection closes with no error, and `accept`
-                    // says `None`
-                    self.going_away = true;
-                    if let Err(e) = self.connection.shutdown(0).await {
-                        tracing::debug!("HTTP/3 GOAWAY failed: {e}");
-                    }
+                // Only WebSockets hold a connection: a request on its way
+                // does not (a client sending one slowly every so often
+                // would hold it for good); it is served after the GOAWAY,
+                // within its own handshake timeout.
+                () = self.tenants.vacant(&mut self.vacancy, 0), if !self.going_away && !self.accept_ended => {
+                    self.go_away().await;
+                }
+                // After the GOAWAY (for vacancy or `shutdown`): once nothing
+                // is open or on its way, the connection closes with no
+                // error, and `accept` says `None`.
+                () = self.tenants.empty(), if self.going_away && !self.accept_ended && pending == 0 => {
                     self.quic.close(H3_NO_ERROR.into(), b"no WebSocket open");
                     self.accept_ended = true;
                 }
                 else => return None,
             }
-        };
+        }
+    }
+
+    /// Checks a request, lets `decide` choose, and starts sending the
+    /// answer on a task of its own (into `answering`, bounded by the
+    /// handshake timeout). A refusal is sent the same way, and returned.
+    fn answer<F>(
+        &mut self,
+        request: http::Request<()>,
+        mut stream: ServerStream,
+        decide: F,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
+    {
+        let timeout = self.options.config.handshake_timeout;
         let protocol = request
             .extensions()
             .get::<h3::ext::Protocol>()
@@ -865,58 +900,135 @@ impl Http3Server {
         let offer = match connect.check_request(&request, protocol, &self.options.limits) {
             Ok(offer) => offer,
             Err(e) => {
-                refuse(&mut stream, ServerConnect::failure_response(&e)).await;
-                return Some(Err(Error::Handshake(e)));
+                tokio::spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                return Err(Error::Handshake(e));
             }
         };
         let choice = match decide(&offer) {
             Ok(choice) => choice,
             Err(refusal) => {
-                refuse(&mut stream, Some(refusal.to_http())).await;
-                return Some(Err(Error::Refused {
+                tokio::spawn(refuse(stream, Some(refusal.to_http()), timeout));
+                return Err(Error::Refused {
                     status: refusal.status(),
                     reason: refusal.body().to_string(),
-                }));
+                });
             }
         };
         let answer = match connect.accept(&offer, choice) {
             Ok(answer) => answer,
             Err(e) => {
                 let e = HandshakeError::Build(e);
-                refuse(&mut stream, ServerConnect::failure_response(&e)).await;
-                return Some(Err(Error::Handshake(e)));
+                tokio::spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                return Err(Error::Handshake(e));
             }
         };
-        if let Err(e) = stream.send_response(answer).await {
-            return Some(Err(Error::Io(io_error(&e))));
-        }
+        self.answering.spawn(async move {
+            match tokio::time::timeout(timeout, stream.send_response(answer)).await {
+                Ok(Ok(())) => Ok(Answered {
+                    stream,
+                    connect,
+                    offer,
+                }),
+                Ok(Err(e)) => Err(Error::Io(io_error(&e))),
+                Err(_) => {
+                    // a HEADERS frame cut short must not end with a FIN
+                    stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
+                    Err(Error::Handshake(HandshakeError::Timeout(timeout)))
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// The WebSocket of an answered request.
+    fn open(&mut self, answered: Answered) -> (WebSocket, Request) {
+        let Answered {
+            stream,
+            connect,
+            offer,
+        } = answered;
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
         let mut transport = H3Stream::server(stream);
         transport._tenant = Some(self.tenants.admit(&mut self.vacancy, now));
-        Some(Ok((
-            start(
-                transport,
-                conn,
-                self.options.budget.clone(),
-                self.options.driver,
-            ),
-            offer,
-        )))
+        let ws = start(
+            transport,
+            conn,
+            self.options.budget.clone(),
+            self.options.driver,
+        );
+        (ws, offer)
     }
 
-    /// Asks the client to open no more streams (GOAWAY, RFC 9114 section
-    /// 5.2) and waits for the open ones to end.
+    /// Sends GOAWAY (RFC 9114 section 5.2), naming the first request not
+    /// served: the one after the last accepted, which is served.
+    async fn go_away(&mut self) {
+        self.going_away = true;
+        let sent = tokio::time::timeout(
+            self.options.config.handshake_timeout,
+            self.connection.shutdown(1),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("HTTP/3 GOAWAY failed: {e}"),
+            Err(_) => tracing::debug!("HTTP/3 GOAWAY could not be sent in time"),
+        }
+    }
+
+    /// Asks the client to open no more WebSockets (GOAWAY, RFC 9114
+    /// section 5.2): the requests already on their way are still served,
+    /// and once none is open or on its way the connection closes with no
+    /// error and [`accept`](Self::accept) returns `None`. Keep calling
+    /// `accept` meanwhile, which drives it.
     ///
     /// # Errors
-    /// [`Error::Io`] when the connection failed meanwhile.
+    /// None today; kept for a failure to send the GOAWAY.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
-        self.going_away = true;
-        self.connection
-            .shutdown(0)
-            .await
-            .map_err(|e| Error::Io(io::Error::other(format!("HTTP/3 shutdown failed: {e}"))))
+        if !self.going_away {
+            self.go_away().await;
+        }
+        Ok(())
     }
+}
+
+/// An answered request: its stream, the handshake's state, and the request.
+struct Answered {
+    stream: ServerStream,
+    connect: ServerConnect,
+    offer: Request,
+}
+
+/// A task of the accept loop that ended without its result (it panicked
+/// or was aborted).
+fn lost(e: &tokio::task::JoinError) -> Error {
+    Error::Io(io::Error::other(format!(
+        "an HTTP/3 request's handshake was lost: {e}"
+    )))
+}
+
+/// A request stream's failure before its HEADERS were read: a malformed
+/// request (h3 answered it with H3_MESSAGE_ERROR; the connection goes on)
+/// is a refused handshake, as over HTTP/2; anything else failed the
+/// stream or the connection.
+fn malformed_or_failed(e: &StreamError) -> Error {
+    use tether::handshake::RequestError;
+    let refused = match e {
+        StreamError::HeaderTooBig {
+            actual_size,
+            max_size,
+        } => RequestError::FieldsTooLarge {
+            size: usize::try_from(*actual_size).unwrap_or(usize::MAX),
+            limit: usize::try_from(*max_size).unwrap_or(usize::MAX),
+        },
+        StreamError::StreamError { code, .. } if *code == h3::error::Code::H3_MESSAGE_ERROR => {
+            RequestError::Malformed {
+                detail: "the HTTP/3 request is malformed (a field the parser refused, such as a :protocol it does not know, or a pseudo-header missing); h3 reset its stream with H3_MESSAGE_ERROR",
+            }
+        }
+        e => return Error::Io(io_error(e)),
+    };
+    Error::Handshake(HandshakeError::Request(refused))
 }
 
 /// The largest field section we take (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
@@ -926,22 +1038,29 @@ fn field_section_size(limits: &Limits) -> u64 {
     u64::try_from(limits.max_head_len).unwrap_or(u64::MAX)
 }
 
-/// Sends a refusal on a stream (best effort: the request failed anyway).
+/// Sends a refusal on a stream (best effort: the request failed anyway),
+/// within `timeout`: a client that gives no stream credit has the stream
+/// reset instead.
 async fn refuse(
-    stream: &mut h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>,
+    mut stream: ServerStream,
     answer: Option<http::Response<String>>,
+    timeout: Duration,
 ) {
     let Some(answer) = answer else {
         stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
         return;
     };
     let (head, body) = answer.into_parts();
-    if stream
-        .send_response(http::Response::from_parts(head, ()))
-        .await
-        .is_ok()
-        && stream.send_data(Bytes::from(body)).await.is_ok()
-    {
-        let _ = stream.finish().await;
+    let sent = tokio::time::timeout(timeout, async {
+        stream
+            .send_response(http::Response::from_parts(head, ()))
+            .await?;
+        stream.send_data(Bytes::from(body)).await?;
+        stream.finish().await
+    })
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        // a frame cut short must not end with a FIN
+        stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
     }
 }

@@ -63,6 +63,20 @@ impl Tenants {
     }
 }
 
+impl Tenants {
+    /// Resolves once no WebSocket is open. Cancel-safe.
+    pub(crate) async fn empty(&self) {
+        loop {
+            // armed before the count is read: an end in between is not missed
+            let emptied = self.emptied.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            emptied.await;
+        }
+    }
+}
+
 impl Drop for Tenant {
     fn drop(&mut self) {
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -22,7 +22,7 @@ use tether::{CloseCode, Config, Message};
 use tether_tokio::http3::{Http3Client, Http3Server, server_endpoint};
 use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
 
-use common::within;
+use common::{within, within_secs};
 
 fn certificate() -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
@@ -806,4 +806,137 @@ async fn rfc9114_5_2_a_websocket_served_before_the_next_accept_restarts_the_wait
     }
     let (served, _endpoint) = within(server).await.unwrap();
     assert_eq!(served, 2);
+}
+
+/// Only WebSockets hold a vacant connection: requests whose HEADERS never
+/// complete do not, even when a new one comes before the last times out
+/// (each stream sends one byte of a HEADERS frame every two thirds of the
+/// wait). They counted as WebSockets, so such a client held the
+/// connection, and the server's slot, for as long as it went on.
+#[tokio::test]
+async fn rfc9114_5_2_requests_that_never_complete_do_not_hold_a_vacant_connection() {
+    let wait = Duration::from_millis(300);
+    let (options, cert, endpoint, _url) = waiting_server(wait);
+    let port = endpoint.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let started = tokio::time::Instant::now();
+        while let Some(next) = server.accept().await {
+            assert!(next.is_err(), "no request completes");
+        }
+        (started.elapsed(), endpoint)
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    let trickle = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for _ in 0..15 {
+            let Ok((mut send, recv)) = connection.open_bi().await else {
+                break;
+            };
+            if send.write_all(&[0x01]).await.is_err() {
+                break;
+            }
+            streams.push((send, recv));
+            tokio::time::sleep(wait * 2 / 3).await;
+        }
+    });
+    let (elapsed, _endpoint) = within(server).await.unwrap();
+    assert!(elapsed < wait * 4, "let go after {elapsed:?}");
+    trickle.abort();
+}
+
+/// After `shutdown` (GOAWAY), `accept` returns `None` once the WebSockets
+/// open have ended, though the client keeps its QUIC connection: a server
+/// draining with `while accept().await.is_some()` ends. It waited for the
+/// client's own GOAWAY, which tether's client never sends, for ever.
+#[tokio::test]
+async fn rfc9114_5_2_after_shutdown_an_idle_client_is_let_go() {
+    let (options, cert, endpoint, url) = waiting_server(Duration::from_secs(30));
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let (mut ws, _) = server.accept().await.unwrap().unwrap();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = ws.next().await {
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        server.shutdown().await.unwrap();
+        while server.accept().await.is_some() {}
+        (tokio::time::Instant::now(), endpoint)
+    });
+    let client_options = ClientOptions::new().add_root_certificate(cert);
+    let client = within(Http3Client::connect(&url, &client_options))
+        .await
+        .unwrap();
+    let (mut ws, _) = within(client.open(&format!("{url}/ws"), &client_options))
+        .await
+        .unwrap();
+    // still served after the GOAWAY
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    echo_round(&mut ws, "after the GOAWAY").await;
+    within(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+    drop(ws);
+    let closed = tokio::time::Instant::now();
+    let (ended, _endpoint) = within(server).await.unwrap();
+    assert!(
+        ended.duration_since(closed) < Duration::from_secs(2),
+        "{:?}",
+        ended.duration_since(closed)
+    );
+    drop(client);
+}
+
+/// A refusal waits on the client's stream credit, which a client may never
+/// give: it is sent on a task of its own, bounded by the handshake
+/// timeout, and `accept` goes on at once. It was awaited inside `accept`,
+/// which then served no other request, for ever.
+#[tokio::test]
+async fn rfc9220_3_a_client_granting_no_stream_credit_does_not_stall_accept() {
+    let (options, cert, endpoint, url) = waiting_server(Duration::from_secs(30));
+    let port = endpoint.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let first = server.accept().await.map(|r| r.map(|_| ()));
+        (first, server, endpoint)
+    });
+    // a client whose streams take 64 bytes at most: the SETTINGS get
+    // through, a refusal's body does not
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut transport = quinn::TransportConfig::default();
+    transport.stream_receive_window(64u32.into());
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport));
+    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    client.set_default_client_config(config);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let connection = within(client.connect(addr, "localhost").unwrap())
+        .await
+        .unwrap();
+    let mut send = h3_on(connection, None).await;
+    // a request the server refuses (no Sec-WebSocket-Version): 400 and a
+    // body of a sentence or two
+    let (_connect, mut request) = websocket_request(&format!("{url}/refused"));
+    request.headers_mut().remove("sec-websocket-version");
+    let _stream = within(send.send_request(request)).await.unwrap();
+    let (first, _server, _endpoint) = within_secs(5, server)
+        .await
+        .expect("accept waited on the refusal")
+        .unwrap();
+    assert!(matches!(first, Some(Err(Error::Handshake(_)))), "{first:?}");
+    drop(client);
 }
