@@ -285,7 +285,12 @@ impl ClientHandshake {
             }
             let mut slots = head::header_slots(&self.limits);
             let mut res = httparse::Response::new(&mut slots);
-            let used = match res.parse(rest) {
+            // a user agent takes a folded line (obs-fold) in a response
+            // and reads it as one space (RFC 9112 section 5.2)
+            let parsed = httparse::ParserConfig::default()
+                .allow_obsolete_multiline_headers_in_responses(true)
+                .parse_response(&mut res, rest);
+            let used = match parsed {
                 Ok(httparse::Status::Complete(used)) => used,
                 Ok(httparse::Status::Partial) if buf.len() > self.limits.max_head_len => {
                     return Err(ResponseError::HeadTooLarge {

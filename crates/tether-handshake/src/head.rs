@@ -50,6 +50,22 @@ pub(crate) fn header_slot_count(limits: &Limits) -> usize {
 /// Header slots a request parse keeps on the stack (the default limit).
 pub(crate) const STACK_HEADER_SLOTS: usize = 64;
 
+/// Whether a line of `head`, before its blank line, starts with a space or
+/// a tab: a folded header line (obs-fold, RFC 9112 section 5.2).
+pub(crate) fn has_obs_fold(head: &[u8]) -> bool {
+    let end = head
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .into_iter()
+        .chain(head.windows(4).position(|w| w == b"\r\n\r\n"))
+        .min()
+        .unwrap_or(head.len());
+    head.get(..end)
+        .unwrap_or(head)
+        .windows(2)
+        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+}
+
 /// `httparse`'s error in plain words.
 pub(crate) const fn describe(e: httparse::Error) -> &'static str {
     match e {

@@ -53,7 +53,19 @@ impl Headers {
             fields: fields
                 .iter()
                 .map(|h| {
-                    let value = trim_ows(h.value);
+                    // a folded line (obs-fold, taken in responses only) is
+                    // one space (RFC 9112 section 5.2), before the trim
+                    let unfolded: Vec<u8>;
+                    let value = if h.value.iter().any(|&b| b == b'\r' || b == b'\n') {
+                        unfolded = h
+                            .value
+                            .iter()
+                            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+                            .collect();
+                        trim_ows(&unfolded)
+                    } else {
+                        trim_ows(h.value)
+                    };
                     let mut bytes = Vec::with_capacity(h.name.len() + value.len());
                     bytes.extend_from_slice(h.name.as_bytes());
                     bytes.extend_from_slice(value);

@@ -76,6 +76,11 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<Request>, Req
                 found: head::version_in_start_line(window, false),
             });
         }
+        Err(httparse::Error::HeaderName) if head::has_obs_fold(window) => {
+            return Err(RequestError::Malformed {
+                detail: "a header line is folded onto the next (obs-fold: a line starting with a space or tab), which RFC 9112 section 5.2 does not accept in a request",
+            });
+        }
         Err(e) => {
             return Err(RequestError::Malformed {
                 detail: head::describe(e),

@@ -131,6 +131,23 @@ fn rfc6455_4_1_keys_are_fresh_16_byte_nonces() {
     );
 }
 
+/// A user agent takes a folded header line (obs-fold) in a response and
+/// reads it as one space (RFC 9112 section 5.2): `Upgrade:` with its
+/// value on the next line, and a folded token list, are accepted. The 101
+/// was refused as malformed.
+#[test]
+fn rfc9112_5_2_a_client_unfolds_obs_fold_in_the_101() {
+    let client = sample_client();
+    let bytes = b"HTTP/1.1 101 Switching Protocols\r\n\
+        Upgrade:\r\n websocket\r\n\
+        Connection: keep-alive,\r\n\tUpgrade\r\n\
+        Sec-WebSocket-Accept:\r\n  s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+        Sec-WebSocket-Protocol: chat\r\n\r\n";
+    let (acc, used) = accepted(&client, bytes);
+    assert_eq!(used, bytes.len());
+    assert_eq!(acc.subprotocol(), Some("chat"));
+}
+
 #[test]
 fn rfc6455_4_1_sample_response_is_accepted() {
     let client = sample_client();
@@ -549,7 +566,9 @@ fn response_head_over_the_limit_is_refused_while_partial() {
         client.check_response(&bytes),
         Err(ResponseError::HeadTooLarge { limit: 128 })
     );
-    let many = b"HTTP/1.1 101 Switching Protocols\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\n";
+    // the fifth field is known whole once the next line starts (it could
+    // fold onto it, RFC 9112 section 5.2)
+    let many = b"HTTP/1.1 101 Switching Protocols\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\nf";
     assert_eq!(
         client.check_response(many),
         Err(ResponseError::TooManyHeaders { limit: 4 })

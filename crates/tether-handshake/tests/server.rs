@@ -188,6 +188,19 @@ fn rfc9110_7_8_an_upgrade_request_with_a_body_is_refused() {
     accepted(&head("GET /chat HTTP/1.1", &fields));
 }
 
+/// A folded header line (obs-fold) in a request is refused with 400, and
+/// the refusal says why (RFC 9112 section 5.2 prefers it explained), not
+/// that a header name holds a bad character.
+#[test]
+fn rfc9112_5_2_a_folded_request_line_is_refused_and_named() {
+    let mut bytes = head("GET /chat HTTP/1.1", SAMPLE_REQUEST);
+    let at = bytes.windows(9).position(|w| w == b"Upgrade: ").unwrap() + 9;
+    bytes.splice(at..at, b"\r\n ".iter().copied());
+    let e = refused(&bytes);
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().contains("obs-fold"), "{e}");
+}
+
 /// A client of another version that sends no key (hixie-76 sends Key1 and
 /// Key2, and no Sec-WebSocket-Version) is told the version we speak: 426
 /// with `Sec-WebSocket-Version: 13` (section 4.4), not a 400 about the key.
