@@ -642,6 +642,14 @@ pub enum BuildError {
         /// The names the client offered.
         offered: Vec<String>,
     },
+    /// An application accepted an extension through the core's server
+    /// handshake, which installs only the extensions its `Config` switches
+    /// on (permessage-deflate with `Config::deflate`): the connection
+    /// could not run it, and would refuse the peer's frames that use it.
+    ExtensionNotRun {
+        /// The extension's name.
+        name: String,
+    },
     /// A refusal status outside 400-599.
     InvalidStatus {
         /// The status given.
@@ -684,6 +692,10 @@ impl fmt::Display for BuildError {
                 f,
                 "cannot accept extension {name:?}: the client offered only [{}] (RFC 6455 section 9.1)",
                 offered.join(", ")
+            ),
+            Self::ExtensionNotRun { name } => write!(
+                f,
+                "cannot accept extension {name:?}: the connection runs only the extensions its Config switches on (permessage-deflate: Config::deflate), and would refuse the frames that use it"
             ),
             Self::InvalidStatus { status } => write!(
                 f,

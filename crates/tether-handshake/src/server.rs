@@ -494,11 +494,20 @@ impl AcceptOptions {
 
     /// Accept this extension, with the parameters of the answer; its name must
     /// be one the client offered (section 9.1). Order matters: it is the order
-    /// extensions apply to frames.
+    /// extensions apply to frames. For a 101 written here only: tether's
+    /// server handshakes (`tether::upgrade`, and the adapters' `accept_with`)
+    /// negotiate the extensions their `Config` switches on and refuse one
+    /// chosen here (`BuildError::ExtensionNotRun`), since the connection
+    /// could not run it.
     #[must_use]
     pub fn extension(mut self, extension: Extension) -> Self {
         self.extensions.push(extension);
         self
+    }
+
+    /// The extensions accepted so far, in order.
+    pub fn extensions(&self) -> &[Extension] {
+        &self.extensions
     }
 
     /// Add a header. It must not be one the 101 writes itself (`Upgrade`,

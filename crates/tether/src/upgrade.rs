@@ -418,11 +418,19 @@ fn answer_extensions(
     deflate: Option<&Deflate>,
     request: &Request,
     choice: AcceptOptions,
-) -> (AcceptOptions, Option<Box<dyn Extension>>) {
-    match server_extension(deflate, request.extensions()) {
+) -> Result<(AcceptOptions, Option<Box<dyn Extension>>), BuildError> {
+    // the connection runs only what it negotiates itself: an extension the
+    // application accepted would go out in the 101 and be refused on the
+    // wire (its RSV bits), or answered twice
+    if let Some(chosen) = choice.extensions().first() {
+        return Err(BuildError::ExtensionNotRun {
+            name: chosen.name().to_owned(),
+        });
+    }
+    Ok(match server_extension(deflate, request.extensions()) {
         Some((extension, answer)) => (choice.extension(answer), Some(extension)),
         None => (choice, None),
-    }
+    })
 }
 
 /// A connection whose opening handshake ran outside tether (hyper, axum,
@@ -620,13 +628,15 @@ impl ServerUpgrade {
     /// gives the extension to install.
     ///
     /// # Errors
-    /// As [`Request::accept`].
+    /// As [`Request::accept`], and [`BuildError::ExtensionNotRun`] when
+    /// `choice` accepts an extension itself: the connection runs only
+    /// those its `Config` switches on, negotiated here.
     pub fn accept(
         &mut self,
         request: &Request,
         choice: AcceptOptions,
     ) -> Result<Vec<u8>, BuildError> {
-        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice);
+        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice)?;
         let head = request.accept(&choice)?;
         self.extension = extension;
         Ok(head)
@@ -842,6 +852,28 @@ mod tests {
             matches!(err, HandshakeError::UnsupportedExtension(ref n) if n == "permessage-deflate")
         );
         assert!(err.to_string().contains("permessage-deflate"));
+    }
+
+    /// The server's mirror of the above: an extension the application
+    /// accepts through `ServerUpgrade` would go out in the 101 while the
+    /// connection, which runs only what its `Config` negotiates, refuses
+    /// the frames that use it (a browser's compressed frames closed with
+    /// 1002). Refused before any answer is written.
+    #[test]
+    fn rfc6455_9_1_a_server_refuses_to_accept_an_extension_it_cannot_run() {
+        use tether_handshake::Extension;
+        let config = ClientConfig::new().extension(Extension::new("permessage-deflate"));
+        let hs = ClientHandshake::with_key("ws://h/x", config, [7; 16]).unwrap();
+        let client = ClientUpgrade::new(hs);
+        let mut server = ServerUpgrade::new(Limits::default());
+        let (request, _) = server.receive(client.request()).unwrap().unwrap();
+        let choice = AcceptOptions::new().extension(Extension::new("permessage-deflate"));
+        let err = server.accept(&request, choice).unwrap_err();
+        assert!(
+            matches!(err, BuildError::ExtensionNotRun { ref name } if name == "permessage-deflate"),
+            "{err}"
+        );
+        assert!(server.take_extension().is_none());
     }
 
     #[cfg(all(feature = "deflate", feature = "rand"))]

@@ -169,7 +169,7 @@ impl ServerConnect {
         request: &Request,
         choice: AcceptOptions,
     ) -> Result<http::Response<()>, BuildError> {
-        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice);
+        let (choice, extension) = answer_extensions(self.deflate.as_ref(), request, choice)?;
         let answer = request.accept_connect(&choice)?;
         self.extension = extension;
         Ok(answer)
