@@ -26,8 +26,11 @@ use crate::url::UrlError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// The first bytes are a TLS record (0x16 0x03): a client speaking TLS to a
-    /// plain `ws://` server. An HTTP refusal means nothing to it: close.
+    /// The first bytes are a TLS record (a ClientHello, 0x16 0x03, or
+    /// another record type 0x14-0x17 with 0x03): a client speaking TLS to a
+    /// plain `ws://` server. Its TLS stack cannot parse the HTTP refusal
+    /// as a record, but it can tell the user that the server answered in
+    /// plain HTTP, so tether's servers send it anyway.
     TlsClientHello,
     /// The bytes are not a well-formed HTTP/1.x request head (RFC 9112).
     Malformed {
@@ -167,9 +170,27 @@ pub enum RequestError {
     },
 }
 
+/// Whether `found` (a quoted version word) says `HTTP/` with a major
+/// version other than 1.
+const fn names_another_major(found: &[u8]) -> bool {
+    let mut i = 0;
+    while i + 5 < found.len() {
+        if found[i] == b'H'
+            && found[i + 1] == b'T'
+            && found[i + 2] == b'T'
+            && found[i + 3] == b'P'
+            && found[i + 4] == b'/'
+        {
+            return found[i + 5].is_ascii_digit() && found[i + 5] != b'1';
+        }
+        i += 1;
+    }
+    false
+}
+
 impl RequestError {
     /// The HTTP status of the refusal to send for this error (RFC 6455
-    /// section 4.2.2): 431, 426, 405 or 400.
+    /// section 4.2.2): 431, 426, 405, 505 or 400.
     pub const fn status(&self) -> u16 {
         match self {
             Self::HeadTooLarge { .. }
@@ -180,6 +201,9 @@ impl RequestError {
             | Self::MissingVersion
             | Self::UnsupportedVersion { .. } => 426,
             Self::Method { .. } | Self::ConnectMethod { .. } => 405,
+            // another major version: 505 (RFC 9110 section 15.6.6); an
+            // HTTP/1.0 request is a bad one (RFC 6455 section 4.1 item 2)
+            Self::HttpVersion { found } if names_another_major(found.as_bytes()) => 505,
             _ => 400,
         }
     }
@@ -208,7 +232,8 @@ impl RequestError {
 
     /// The bytes of [`refusal`](Self::refusal): a complete HTTP/1.1 response
     /// that ends with `Connection: close`. Write it, then close the connection.
-    /// (For [`RequestError::TlsClientHello`] the peer cannot read it: just close.)
+    /// (For [`RequestError::TlsClientHello`] the peer's TLS stack cannot
+    /// parse it, but may report that a plain HTTP server answered.)
     pub fn response(&self) -> Vec<u8> {
         self.refusal().to_bytes()
     }
@@ -218,7 +243,7 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TlsClientHello => f.write_str(
-                "client spoke TLS to a plain ws:// server: expected an HTTP GET request, found a TLS ClientHello (bytes 0x16 0x03); serve TLS on this port or connect with ws://",
+                "client spoke TLS to a plain ws:// server: expected an HTTP GET request, found a TLS record (its first bytes 0x14-0x17 then 0x03, as a ClientHello's 0x16 0x03); serve TLS on this port or connect with ws://",
             ),
             Self::Malformed { detail } => {
                 write!(f, "malformed HTTP request head: {detail} (RFC 9112)")
@@ -568,7 +593,10 @@ fn status_hint(f: &mut fmt::Formatter<'_>, status: u16, headers: &Headers) -> fm
                 _ if speaks_13 || headers.list_contains("upgrade", "websocket") => f.write_str(
                     ": the server wants a WebSocket upgrade and did not see ours (a proxy or load balancer in between may have dropped the Upgrade and Connection headers)",
                 ),
-                _ => f.write_str(": the server wants another protocol"),
+                _ => match header("upgrade") {
+                    Some(wanted) => write!(f, ": the server wants another protocol ({wanted})"),
+                    None => f.write_str(": the server wants another protocol"),
+                },
             }
         }
         429 | 503 => {
@@ -577,8 +605,13 @@ fn status_hint(f: &mut fmt::Formatter<'_>, status: u16, headers: &Headers) -> fm
             } else {
                 ": the server cannot take us now, at a limit or going down (try again later"
             })?;
-            if let Some(after) = header("retry-after") {
-                write!(f, ", after {after}")?;
+            // delay-seconds or an HTTP date (RFC 9110 section 10.2.3)
+            if let Some(after) = headers.get("retry-after") {
+                if !after.is_empty() && after.iter().all(u8::is_ascii_digit) {
+                    write!(f, ", in {} seconds", String::from_utf8_lossy(after))?;
+                } else {
+                    write!(f, ", after {}", snippet(after))?;
+                }
             }
             f.write_str(")")
         }

@@ -88,6 +88,13 @@ pub(crate) const fn describe(e: httparse::Error) -> &'static str {
 /// or, when it does not have three words (no version, or a space in the
 /// target), the whole line, saying so.
 pub(crate) fn version_in_start_line(buf: &[u8], response: bool) -> String {
+    // empty lines before the start line are passed over (RFC 9112
+    // section 2.2), as httparse does
+    let skip = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let buf = buf.get(skip..).unwrap_or_default();
     let line_end = buf
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')

@@ -624,29 +624,52 @@ pub fn connect_request(target: &Target, credentials: Option<(&str, &str)>) -> Ve
 /// the head's end.
 pub fn parse_connect_answer(input: &[u8]) -> Result<Option<usize>, ProxyError> {
     let bounded = input.get(..MAX_PROXY_HEAD).unwrap_or(input);
-    let mut headers = [httparse::EMPTY_HEADER; MAX_PROXY_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(bounded) {
-        Ok(httparse::Status::Complete(used)) => {
-            let status = response.code.unwrap_or(0);
-            if (200..300).contains(&status) {
-                Ok(Some(used))
-            } else {
-                Err(ProxyError::HttpRefused {
-                    status,
-                    reason: response.reason.unwrap_or("").to_owned(),
-                    sent_credentials: false,
-                })
+    match crate::head::sniff_tls(bounded) {
+        crate::head::Sniff::Tls => {
+            return Err(ProxyError::HttpMalformed(
+                "the proxy answered with TLS: this port expects a TLS connection to the proxy \
+                 itself (https://), which is not supported; use its plain HTTP port"
+                    .to_owned(),
+            ));
+        }
+        crate::head::Sniff::NeedMore => return Ok(None),
+        crate::head::Sniff::Other => {}
+    }
+    // interim answers (1xx, e.g. 100 Continue) come before the final one
+    // and are passed over (RFC 9110 section 15.2)
+    let mut start = 0;
+    loop {
+        let rest = bounded.get(start..).unwrap_or_default();
+        let mut headers = [httparse::EMPTY_HEADER; MAX_PROXY_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(rest) {
+            Ok(httparse::Status::Complete(used)) => {
+                let status = response.code.unwrap_or(0);
+                if (100..200).contains(&status) {
+                    start += used;
+                    continue;
+                }
+                return if (200..300).contains(&status) {
+                    Ok(Some(start + used))
+                } else {
+                    Err(ProxyError::HttpRefused {
+                        status,
+                        reason: response.reason.unwrap_or("").to_owned(),
+                        sent_credentials: false,
+                    })
+                };
+            }
+            Ok(httparse::Status::Partial) if input.len() >= MAX_PROXY_HEAD => {
+                return Err(ProxyError::HeadTooLarge);
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => {
+                return Err(ProxyError::HttpMalformed(format!(
+                    "{e} (it began {:?})",
+                    String::from_utf8_lossy(rest.get(..rest.len().min(40)).unwrap_or_default())
+                )));
             }
         }
-        Ok(httparse::Status::Partial) if input.len() >= MAX_PROXY_HEAD => {
-            Err(ProxyError::HeadTooLarge)
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(ProxyError::HttpMalformed(format!(
-            "{e} (it began {:?})",
-            String::from_utf8_lossy(input.get(..input.len().min(40)).unwrap_or_default())
-        ))),
     }
 }
 

@@ -284,7 +284,7 @@ fn rfc6455_4_1_other_statuses_name_the_likely_cause() {
         ),
         (
             b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: h2c\r\n\r\n",
-            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants another protocol",
+            "server answered 426 Upgrade Required where 101 Switching Protocols was expected: the server wants another protocol (\"h2c\")",
         ),
         (
             b"HTTP/1.1 301 Moved Permanently\r\nLocation: wss://example.com/chat\r\n\r\n",
@@ -300,7 +300,11 @@ fn rfc6455_4_1_other_statuses_name_the_likely_cause() {
         ),
         (
             b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\r\n",
-            "server answered 503 Service Unavailable where 101 Switching Protocols was expected: the server cannot take us now, at a limit or going down (try again later, after \"30\")",
+            "server answered 503 Service Unavailable where 101 Switching Protocols was expected: the server cannot take us now, at a limit or going down (try again later, in 30 seconds)",
+        ),
+        (
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n\r\n",
+            "server answered 429 Too Many Requests where 101 Switching Protocols was expected: the server is limiting how often clients come (try again later, after \"Fri, 31 Dec 1999 23:59:59 GMT\")",
         ),
         (
             b"HTTP/1.1 502 Bad Gateway\r\n\r\n",

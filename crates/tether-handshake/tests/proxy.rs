@@ -118,6 +118,23 @@ fn rfc9110_9_3_6_407_is_refused_naming_status_and_reason() {
     assert_eq!(err.to_string(), "the proxy refused CONNECT: 403 Forbidden");
 }
 
+/// Interim answers before the proxy's 200 are passed over (RFC 9110
+/// section 15.2), the tunnel's bytes after it left whole; a proxy port
+/// that answers with TLS is named as such. A 100 Continue was taken for a
+/// refusal, and TLS was reported as a bad HTTP version.
+#[test]
+fn rfc9110_15_2_interim_answers_pass_and_a_tls_proxy_is_named() {
+    let proxy = ProxyUrl::parse("http://proxy:3128").unwrap();
+    let make = || ProxyConnect::new(&proxy, name("h", 1)).unwrap();
+    every_split(
+        make,
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+    )
+    .unwrap();
+    let err = every_split(make, b"\x15\x03\x01\x00\x02\x02\x46").unwrap_err();
+    assert!(err.to_string().contains("answered with TLS"), "{err}");
+}
+
 #[test]
 fn rfc9110_9_3_6_an_answer_that_is_not_http_is_named() {
     let proxy = ProxyUrl::parse("http://proxy:3128").unwrap();

@@ -324,11 +324,27 @@ fn rfc6455_4_1_http_1_0_is_400() {
     assert!(err.to_string().contains("expected HTTP/1.1"), "{err}");
 }
 
+/// Another major version of HTTP is 505 (RFC 9110 section 15.6.6), named:
+/// HTTP/2's prior-knowledge preface, and a request line after an empty
+/// line (passed over, RFC 9112 section 2.2; it was named as the empty
+/// line). Both were 400.
 #[test]
-fn http2_prior_knowledge_preface_is_400_naming_the_version() {
+fn rfc9110_15_6_6_another_major_version_is_505_naming_it() {
     let err = refused(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert!(matches!(err, RequestError::HttpVersion { .. }), "{err:?}");
     assert!(err.to_string().contains("HTTP/2"), "{err}");
+    assert_eq!(err.status(), 505);
+    let mut bytes = b"\r\n".to_vec();
+    bytes.extend_from_slice(&head("GET /chat HTTP/2.0", SAMPLE_REQUEST));
+    let err = refused(&bytes);
+    assert_eq!(
+        err,
+        RequestError::HttpVersion {
+            found: "\"HTTP/2.0\"".into()
+        }
+    );
+    assert_eq!(err.status(), 505);
+    assert_eq!(response_head(&err.response()).0, 505);
 }
 
 #[test]

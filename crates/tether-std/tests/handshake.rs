@@ -238,7 +238,8 @@ fn server_closing_without_an_answer_names_the_likely_cause() {
                 err,
                 Error::Handshake(HandshakeError::Eof {
                     client: true,
-                    received: 0
+                    received: 0,
+                    secure: false,
                 })
             ),
             "{err:?}"

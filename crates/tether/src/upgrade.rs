@@ -65,6 +65,9 @@ pub enum HandshakeError {
         client: bool,
         /// Bytes received before the end.
         received: usize,
+        /// A client's connection was already TLS (`wss://`): a plain server
+        /// is not the likely cause then.
+        secure: bool,
     },
     /// The handshake took longer than allowed.
     Timeout(core::time::Duration),
@@ -82,18 +85,32 @@ impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Build(e) => write!(f, "cannot build the handshake request: {e}"),
-            Self::Response(e) => write!(f, "WebSocket handshake refused: {e}"),
+            // the server said no; anything else is an answer we cannot use
+            Self::Response(
+                e @ (ResponseError::UnexpectedStatus { .. } | ResponseError::ConnectStatus { .. }),
+            ) => write!(f, "WebSocket handshake refused: {e}"),
+            Self::Response(e) => write!(f, "WebSocket handshake failed: {e}"),
             Self::Request(e) => write!(f, "bad WebSocket upgrade request: {e}"),
             Self::Eof {
                 client: true,
                 received: 0,
+                secure: false,
             } => f.write_str(
                 "the server closed the connection without answering the WebSocket handshake \
                  (is this a WebSocket endpoint? a TLS server expects wss://)",
             ),
             Self::Eof {
                 client: true,
+                received: 0,
+                secure: true,
+            } => f.write_str(
+                "the server closed the connection without answering the WebSocket handshake \
+                 (is this a WebSocket endpoint?)",
+            ),
+            Self::Eof {
+                client: true,
                 received,
+                ..
             } => write!(
                 f,
                 "the server closed the connection after {received} bytes, before the end of its handshake answer"
@@ -101,6 +118,7 @@ impl fmt::Display for HandshakeError {
             Self::Eof {
                 client: false,
                 received,
+                ..
             } => write!(
                 f,
                 "the client closed the connection after {received} bytes, before the end of its upgrade request"
@@ -112,7 +130,7 @@ impl fmt::Display for HandshakeError {
                  offer extensions through tether::Config (e.g. Config::deflate), not by hand"
             ),
             #[cfg(feature = "deflate")]
-            Self::Deflate(e) => write!(f, "WebSocket handshake refused: {e}"),
+            Self::Deflate(e) => write!(f, "WebSocket handshake failed: {e}"),
         }
     }
 }
@@ -295,6 +313,7 @@ impl ClientUpgrade {
         HandshakeError::Eof {
             client: true,
             received: self.buf.len(),
+            secure: self.handshake.url().is_secure(),
         }
     }
 
@@ -691,6 +710,7 @@ impl ServerUpgrade {
         HandshakeError::Eof {
             client: false,
             received: self.buf.len(),
+            secure: false,
         }
     }
 
@@ -942,5 +962,11 @@ mod tests {
         let hs = ClientHandshake::with_key("ws://h/x", ClientConfig::new(), [7; 16]).unwrap();
         let client = ClientUpgrade::new(hs);
         assert!(client.eof().to_string().contains("wss://"));
+        // already wss://: the hint would mislead
+        let hs = ClientHandshake::with_key("wss://h/x", ClientConfig::new(), [7; 16]).unwrap();
+        let client = ClientUpgrade::new(hs);
+        let said = client.eof().to_string();
+        assert!(!said.contains("wss://"), "{said}");
+        assert!(said.contains("without answering"), "{said}");
     }
 }
