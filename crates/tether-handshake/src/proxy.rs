@@ -103,6 +103,10 @@ impl ProxyUrl {
             Some((userinfo, hostport)) => {
                 let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
                 let user = percent_decode(user).ok_or_else(|| bad("bad percent-encoding"))?;
+                if user.contains(':') {
+                    // Basic credentials are user:password (RFC 7617 section 2)
+                    return Err(bad("a user name may not hold a colon"));
+                }
                 let password =
                     percent_decode(password).ok_or_else(|| bad("bad percent-encoding"))?;
                 (Some((user, password)), hostport)
@@ -179,12 +183,20 @@ impl core::str::FromStr for ProxyUrl {
     }
 }
 
+/// A port: digits only (`parse` takes "+80"), and not 0.
+fn port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok().filter(|&port| port != 0)
+}
+
 /// `host[:port]`, `[v6][:port]`.
 fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
+            Some(p) => Some(port(p)?),
             None if after.is_empty() => None,
             None => return None,
         };
@@ -192,7 +204,7 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
     match s.rsplit_once(':') {
         // a bare IPv6 address has more than one colon
-        Some((host, port)) if !host.contains(':') => Some((host, Some(port.parse().ok()?))),
+        Some((host, p)) if !host.contains(':') => Some((host, Some(port(p)?))),
         _ => Some((s, None)),
     }
 }
@@ -204,6 +216,10 @@ fn percent_decode(s: &str) -> Option<String> {
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let hex = s.get(i + 1..i + 3)?;
+            // two hex digits: from_str_radix alone takes "+1"
+            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {

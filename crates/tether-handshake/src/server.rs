@@ -113,6 +113,11 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<Request>, Req
 /// host, and port when given; without any `userinfo@`), which a server
 /// takes instead of the `Host` header (RFC 9112 section 3.2.2).
 fn target_parts(target: &str) -> Option<(String, Option<&str>)> {
+    // no fragment: a WebSocket URI has none (RFC 6455 section 3), and
+    // neither form of a request target does (RFC 9112 section 3.2)
+    if target.contains('#') {
+        return None;
+    }
     let resource = resource_name(target)?;
     if target.starts_with('/') {
         return Some((resource, None));

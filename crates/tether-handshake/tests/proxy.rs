@@ -598,3 +598,22 @@ fn url_errors_never_show_the_password() {
         .to_string();
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// A proxy URL is read strictly: a percent sign takes two hex digits ("%+1"
+/// was read as 0x01), a port is digits and not 0 ("+80" and "0" were
+/// taken), and a user name may not hold a colon once decoded, since Basic
+/// credentials are `user:password` (RFC 7617 section 2).
+#[test]
+fn rfc7617_2_a_proxy_url_is_read_strictly() {
+    for url in [
+        "http://u%+1:p@proxy:3128",
+        "http://proxy:+80",
+        "http://proxy:0",
+        "http://[::1]:+80",
+        "http://a%3Ab:p@proxy:3128",
+    ] {
+        assert!(ProxyUrl::parse(url).is_err(), "{url}");
+    }
+    assert!(ProxyUrl::parse("http://a%3Ab@proxy:3128").is_err());
+    assert!(ProxyUrl::parse("http://a%20b:p%3Aq@proxy:3128").is_ok());
+}

@@ -188,6 +188,19 @@ fn rfc9110_7_8_an_upgrade_request_with_a_body_is_refused() {
     accepted(&head("GET /chat HTTP/1.1", &fields));
 }
 
+/// A request target with a fragment is refused (RFC 6455 section 3: a
+/// WebSocket URI has none; RFC 9112 section 3.2: no form of a request
+/// target has one). It was accepted with the fragment in the path, which
+/// then matched no route.
+#[test]
+fn rfc6455_3_a_request_target_with_a_fragment_is_refused() {
+    for target in ["/chat#x", "ws://server.example.com/chat#x"] {
+        let e = refused(&head(&format!("GET {target} HTTP/1.1"), SAMPLE_REQUEST));
+        assert!(matches!(e, RequestError::Target { .. }), "{target}: {e:?}");
+        assert_eq!(e.status(), 400);
+    }
+}
+
 /// A folded header line (obs-fold) in a request is refused with 400, and
 /// the refusal says why (RFC 9112 section 5.2 prefers it explained), not
 /// that a header name holds a bad character.
