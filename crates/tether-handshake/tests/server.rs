@@ -483,6 +483,20 @@ fn rfc6455_4_2_1_bad_key_is_400() {
         assert!(matches!(err, RequestError::BadKey { .. }), "{bad}: {err:?}");
         assert_eq!(err.status(), 400);
     }
+    // a long key of valid base64 is named by what it decodes to (it read
+    // "is not padded base64"), without being decoded
+    let long = "A".repeat(88);
+    let err = refused(&sample_request_with("Sec-WebSocket-Key", Some(&long)));
+    assert!(
+        matches!(
+            err,
+            RequestError::BadKey {
+                decoded_len: Some(66),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let mut fields = with(SAMPLE_REQUEST, "x", None);
     fields.push((
         "Sec-WebSocket-Key".into(),
