@@ -103,12 +103,15 @@ const SPARE_POOL_BYTES: usize = 1 << 20;
 
 impl Spares {
     /// Takes out the newest spare that holds `want` bytes once reclaimed
-    /// (the newest is likeliest still in the cache), with its allocation's
-    /// size. `None` while the application holds every spare's frame.
-    fn take(&mut self, want: usize) -> Option<(BytesMut, usize)> {
+    /// (the newest is likeliest still in the cache) and whose allocation is
+    /// at most twice `frame` (the message keeps all of it alive), with its
+    /// allocation's size. `None` while the application holds every
+    /// spare's frame.
+    fn take(&mut self, want: usize, frame: usize) -> Option<(BytesMut, usize)> {
+        let most = frame.saturating_mul(2);
         let at = (0..self.len)
             .rev()
-            .find(|&i| self.bufs[i].try_reclaim(want))?;
+            .find(|&i| self.sizes[i] <= most && self.bufs[i].try_reclaim(want))?;
         Some(self.remove(at))
     }
 
@@ -163,6 +166,27 @@ impl Spares {
 
 /// The most a pending frame's buffer reserves before its bytes arrive.
 const MAX_UPFRONT: usize = 1 << 20;
+
+/// Makes room for `add` more bytes in the buffer of a frame of `total`
+/// bytes: by doubling (a peer that declares a large frame and sends little
+/// of it holds little), but never past the frame's own length, so a frame
+/// buffer, and the spare it becomes, is at most the frame (the doubling of
+/// a plain reserve took a 10 MiB frame's buffer to 16 MiB).
+fn make_room(body: &mut BytesMut, add: usize, total: usize) {
+    let want = body.len().saturating_add(add);
+    if body.capacity() >= want {
+        return;
+    }
+    let doubled = body.capacity().saturating_mul(2).max(want);
+    if doubled <= total {
+        body.reserve(doubled - body.len());
+    } else {
+        // the last growth: exactly what the frame still needs
+        let mut exact = BytesMut::with_capacity(total.max(want));
+        exact.extend_from_slice(body);
+        *body = exact;
+    }
+}
 
 /// How much of a pending frame's payload is zero-filled, then overwritten
 /// with its unmasked bytes, at a time: small enough to stay in L1.
@@ -334,7 +358,7 @@ impl FrameDecoder {
         let (body, alloc) = self
             .spares
             .as_mut()
-            .and_then(|spares| spares.take(want))
+            .and_then(|spares| spares.take(want, len))
             .unwrap_or_else(|| (BytesMut::with_capacity(want), want));
         self.pending_alloc = alloc;
         self.pending = Some((header, body));
@@ -357,8 +381,19 @@ impl FrameDecoder {
     /// Does nothing when no frame is in progress.
     pub fn feed_payload(&mut self, data: &[u8]) -> Option<Frame> {
         let need = self.payload_remaining()?;
+        // bytes appended through `payload_buffer` and not yet taken come
+        // first: unmasked now, or they would stay masked (they may even
+        // have completed the frame: `need` was 0 then, and nothing of
+        // `data` is taken)
+        if self.payload_appended_len() > 0
+            && let Some(frame) = self.payload_appended()
+        {
+            return Some(frame);
+        }
         let (header, body) = self.pending.as_mut()?;
         let take = need.min(data.len());
+        let total = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        make_room(body, take, total);
         let start = body.len();
         match header.mask {
             Some(key) => {
@@ -394,9 +429,10 @@ impl FrameDecoder {
     /// [`BufMut`]: bytes::BufMut
     pub fn payload_buffer(&mut self) -> Option<Limit<&mut BytesMut>> {
         let need = self.payload_remaining()?;
-        let (_, body) = self.pending.as_mut()?;
+        let (header, body) = self.pending.as_mut()?;
         if body.capacity() == body.len() {
-            body.reserve(need.min(MAX_UPFRONT));
+            let total = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+            make_room(body, need.min(MAX_UPFRONT), total);
         }
         Some(body.limit(need))
     }
@@ -428,8 +464,9 @@ impl FrameDecoder {
     /// allocation for the next one.
     fn finish_pending(&mut self) -> Option<Frame> {
         let (header, mut body) = self.pending.take()?;
-        // a reused spare may have been handed out through the room left
-        // past its last frame: the allocation is what it was kept as
+        // the whole allocation, taken before the frame is split off it (a
+        // reused spare may have been handed out through the room left past
+        // its last frame: the allocation is what it was kept as)
         let size = body.capacity().max(self.pending_alloc);
         let payload = body.split_to(body.len());
         self.spares.get_or_insert_default().keep(body, size);
@@ -527,6 +564,67 @@ mod tests {
         assert!(dec.payload_buffer().is_none());
     }
 
+    /// Bytes appended through `payload_buffer` and then followed by bytes
+    /// fed with `feed_payload` (a caller mixing the two ways) are unmasked
+    /// too: they stayed masked, and the frame came out corrupt.
+    #[test]
+    fn rfc6455_5_3_bytes_appended_then_fed_are_unmasked() {
+        // RFC 6455 section 5.7: a masked "Hello"
+        let wire = [
+            0x81u8, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        let mut buf = BytesMut::from(&wire[..6]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        dec.payload_buffer().unwrap().put_slice(&wire[6..8]);
+        let frame = dec.feed_payload(&wire[8..]).unwrap();
+        assert_eq!(&frame.payload[..], b"Hello");
+    }
+
+    /// A frame buffer, and the spare it becomes, is at most the frame: it
+    /// grows by doubling as the payload arrives, but not past the frame's
+    /// length. A 10 MiB frame's buffer doubled to 16 MiB, so two spares
+    /// could hold 32 MiB where `Config` promises at most 2 x
+    /// `max_frame_size`.
+    #[test]
+    fn rfc6455_5_2_a_frame_buffer_is_at_most_its_frame() {
+        const LEN: usize = 10 << 20;
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        drop(split_frame(&mut dec, LEN));
+        assert!(
+            dec.spare_capacity() <= LEN,
+            "{} bytes of spare for one {LEN}-byte frame",
+            dec.spare_capacity()
+        );
+        dec.release_spares();
+        let first = split_frame(&mut dec, LEN);
+        let second = split_frame(&mut dec, LEN);
+        drop((first, second));
+        assert!(
+            dec.spare_capacity() <= 2 * LEN,
+            "{} bytes of spares for two {LEN}-byte frames",
+            dec.spare_capacity()
+        );
+    }
+
+    /// A small frame arriving in pieces does not take a large spare: the
+    /// message would keep all of it alive while it waits unread (a 100-byte
+    /// message kept a 16 MiB buffer), where a message's own buffer is
+    /// promised at most twice its size.
+    #[test]
+    fn rfc6455_5_2_a_small_pending_frame_does_not_take_a_large_spare() {
+        let mut dec = FrameDecoder::new(Role::Server, Limits::default());
+        let large = split_frame(&mut dec, 4 << 20);
+        let at = large.payload.as_ptr() as usize;
+        drop(large);
+        let small = split_frame(&mut dec, 100);
+        let small_at = small.payload.as_ptr() as usize;
+        assert!(
+            !(at..at + (4 << 20)).contains(&small_at),
+            "a 100-byte frame took the 4 MiB spare"
+        );
+    }
+
     /// Decodes one server-bound binary frame of `len` bytes that arrives
     /// in two reads, so it goes through a frame buffer of its own.
     fn split_frame(dec: &mut FrameDecoder, len: usize) -> Frame {
@@ -585,18 +683,19 @@ mod tests {
             spares.keep(buf, 1000);
         }
         for per_turn in [3, 5, 1, 7, 2] {
-            let taken: alloc::vec::Vec<_> =
-                (0..per_turn).map(|_| spares.take(1000).unwrap()).collect();
+            let taken: alloc::vec::Vec<_> = (0..per_turn)
+                .map(|_| spares.take(1000, 1000).unwrap())
+                .collect();
             for (buf, size) in taken {
                 assert_eq!(size, 1000);
                 spares.keep(buf, size);
             }
         }
         let again: alloc::collections::BTreeSet<usize> = (0..SPARE_SLOTS)
-            .map(|_| spares.take(1000).unwrap().0.as_ptr() as usize)
+            .map(|_| spares.take(1000, 1000).unwrap().0.as_ptr() as usize)
             .collect();
         assert_eq!(again, starts);
-        assert!(spares.take(1000).is_none());
+        assert!(spares.take(1000, 1000).is_none());
     }
 
     /// Large spares beyond the two newest go once the pool passes

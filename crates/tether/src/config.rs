@@ -116,7 +116,8 @@ pub struct Config {
     ///   both adapters: what waits undecoded behind a full batch of events
     ///   is at most one read);
     /// - 2 x `max_frame_size`: a frame arriving (its buffer reserved up to
-    ///   1 MiB at first, then doubling);
+    ///   1 MiB at first, then doubling, never past the frame's length: the
+    ///   frame at most, twice that only while its last growth copies);
     /// - 2 x `max_message_size`: a message being assembled (its compressed
     ///   bytes, with permessage-deflate, may be 0.1% + 64 bytes more);
     /// - 4 x `max_unread_bytes` + 2 x `max_message_size`: received, not yet
