@@ -63,7 +63,7 @@ pub(crate) fn check_key(key: &[u8]) -> Result<(), Option<usize>> {
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
         let padding = key.len() - body.len();
-        return Err((base64 && key.len() % 4 == 0).then(|| key.len() / 4 * 3 - padding));
+        return Err((base64 && key.len().is_multiple_of(4)).then(|| key.len() / 4 * 3 - padding));
     }
     match STANDARD.decode(key) {
         Ok(bytes) if bytes.len() == 16 => Ok(()),

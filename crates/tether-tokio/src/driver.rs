@@ -452,6 +452,10 @@ pub(crate) struct Inner {
     /// Live handles: the sending side and the receiving side.
     pub(crate) sink: SinkState,
     pub(crate) stream_alive: bool,
+    /// The sink's `poll_ready` found room: its next `start_send` is
+    /// accepted whatever the connection queued of its own since
+    /// (`Connection::send_admitted`).
+    pub(crate) sink_admitted: bool,
     /// The last drive found the connection quiet, with nothing to write
     /// (`Connection::note_idle`): its idle buffers are released.
     quiet: bool,
@@ -516,11 +520,14 @@ impl Shared {
         let mut shared_cx = Context::from_waker(&waker);
         let batch_out = inner.taken > 0;
         let settled = inner.drive(&mut shared_cx, read);
-        if settled && inner.flushed() {
+        if read && settled && inner.flushed() {
             // whatever a kick asked the background task for (write what was
             // queued, see a handle's drop or an abort) was done here: every
             // kick follows a change made under this lock, which this drive
-            // saw, so the background task need not drive again for it
+            // saw, so the background task need not drive again for it. Not
+            // after a drive that only wrote: a kick for a dropped stream
+            // asks for reading again, which such a drive does not do (on a
+            // multi-threaded runtime the kick may come during it)
             self.wakers.kick.store(false, Ordering::Release);
         }
         if batch_out && inner.taken == 0 {
@@ -575,6 +582,7 @@ impl Inner {
             timer: None,
             sink: SinkState::Alive,
             stream_alive: true,
+            sink_admitted: false,
             quiet: false,
             read_short: false,
         }
@@ -614,15 +622,13 @@ impl Inner {
 
     /// Nothing for a background task to do until the transport, the timer
     /// or a handle wakes the connection (each of which spawns a new one):
-    /// quiet with nothing to write, no Close to answer, both handles alive.
-    /// Items the application has not read yet may wait: the reader drives
-    /// when it reads them.
+    /// quiet with nothing to write, no Close to answer. Items the
+    /// application has not read yet may wait: the reader drives when it
+    /// reads them. With one handle dropped too (the drop kicked a drive,
+    /// which saw it): what arrives next wakes a new task, which reads it
+    /// (and drops it, without a stream) and answers Pings as before.
     fn resting(&self) -> bool {
-        self.quiet
-            && self.phase == Phase::Open
-            && self.sink != SinkState::Gone
-            && self.stream_alive
-            && self.reply == Reply::Unasked
+        self.quiet && self.phase == Phase::Open && self.reply == Reply::Unasked
     }
 
     /// The connection has ended and our last bytes are written (or dropped).

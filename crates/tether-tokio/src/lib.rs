@@ -817,6 +817,9 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>
 /// let ws = tether_tokio::from_upgraded(stream, upgraded, &[]);
 /// # }
 /// ```
+///
+/// # Panics
+/// Outside a tokio runtime (the connection is driven on the current one).
 pub fn from_upgraded<S>(stream: S, upgraded: Upgraded, leftover: &[u8]) -> WebSocket
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -837,6 +840,9 @@ where
 /// let ws = tether_tokio::from_upgraded_with(stream, upgraded, &[], Driver::Owner, Some(budget));
 /// # }
 /// ```
+///
+/// # Panics
+/// As [`from_upgraded`].
 pub fn from_upgraded_with<S>(
     stream: S,
     upgraded: Upgraded,

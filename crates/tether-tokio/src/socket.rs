@@ -290,17 +290,16 @@ impl WsSink {
     }
 
     /// Ready when the connection accepts more output (or has ended: the
-    /// error says how).
-    fn poll_room(
-        &mut self,
-        cx: &mut Context<'_>,
-        operation: &'static str,
-    ) -> Poll<Result<(), Error>> {
+    /// error says how); the next `start_send` is then admitted whatever
+    /// the connection queues of its own before it comes (another party may
+    /// drive in between and queue a Pong).
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut inner = self.shared.lock();
-        self.room(&mut inner, cx, operation, &mut false)?;
+        self.room(&mut inner, cx, "send", &mut false)?;
         if !inner.conn.can_send() {
             return Poll::Pending;
         }
+        inner.sink_admitted = true;
         self.shared.wakers.unregister(Party::Writer);
         Poll::Ready(Ok(()))
     }
@@ -549,6 +548,8 @@ fn refusal(inner: &mut Inner, refused: tether::Error) -> Error {
 impl Drop for WsSink {
     fn drop(&mut self) {
         self.shared.lock().sink = SinkState::Gone;
+        // its waker, if it waited, would be woken (and kept) for nothing
+        self.shared.wakers.unregister(Party::Writer);
         self.shared.wakers.wake_background();
     }
 }
@@ -557,7 +558,7 @@ impl Sink<Message> for WsSink {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.poll_room(cx, "send")
+        self.poll_room(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
@@ -565,7 +566,12 @@ impl Sink<Message> for WsSink {
         // after the end, the same error as `send` and `poll_ready`
         check(&mut inner, "send")?;
         let was_idle = !inner.conn.has_output();
-        inner.conn.send(item).map_err(Error::Misuse)?;
+        let sent = if std::mem::take(&mut inner.sink_admitted) {
+            inner.conn.send_admitted(item)
+        } else {
+            inner.conn.send(item)
+        };
+        sent.map_err(Error::Misuse)?;
         // poll_flush writes; until the application calls it, the background
         // task does
         if was_idle {
@@ -735,6 +741,7 @@ impl Drop for WsStream {
             // nobody will read what is queued: a pending Close is answered
             self.shared.lock().stream_dropped();
         }
+        self.shared.wakers.unregister(Party::Reader);
         self.shared.wakers.wake_background();
     }
 }

@@ -279,6 +279,21 @@ async fn every_answer_to_a_batch_goes_out_while_the_application_waits_mt() {
 /// connection still says goodbye, with the application polling nothing.
 #[tokio::test]
 async fn an_idle_connection_keeps_no_task_and_still_answers_and_says_goodbye() {
+    idle_without_a_task(None).await;
+}
+
+/// As above with one half dropped first: the background task retires all
+/// the same (it stayed for as long as the other half lived), Pings are
+/// still answered, and dropping the other half says goodbye.
+#[tokio::test]
+async fn with_one_half_dropped_an_idle_connection_keeps_no_task_either() {
+    idle_without_a_task(Some(true)).await;
+    idle_without_a_task(Some(false)).await;
+}
+
+/// The idle connection's rounds; `drop_sink_first`: drop that half (or
+/// the stream) once at rest, before the Pings.
+async fn idle_without_a_task(drop_sink_first: Option<bool>) {
     let (listener, url) = listener().await;
     let config = Config {
         release_idle_after: Duration::from_millis(20),
@@ -301,6 +316,18 @@ async fn an_idle_connection_keeps_no_task_and_still_answers_and_says_goodbye() {
         }
     };
     at_rest().await;
+    let mut whole = Some(ws);
+    let (mut sink, mut stream) = (None, None);
+    if let Some(sink_first) = drop_sink_first {
+        let (s, r) = whole.take().unwrap().split();
+        (sink, stream) = (Some(s), Some(r));
+        if sink_first {
+            drop(sink.take());
+        } else {
+            drop(stream.take());
+        }
+    }
+    at_rest().await;
     for round in 0..3 {
         peer.send(OpCode::Ping, format!("ping {round}").as_bytes())
             .await;
@@ -309,7 +336,7 @@ async fn an_idle_connection_keeps_no_task_and_still_answers_and_says_goodbye() {
         assert_eq!(&pong.payload[..], format!("ping {round}").as_bytes());
         at_rest().await;
     }
-    drop(ws);
+    drop((whole, sink, stream));
     let close = within(peer.frame()).await.expect("a Close");
     assert_eq!(close.header.opcode, OpCode::Close);
     assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());

@@ -228,3 +228,41 @@ async fn start_send_after_the_end_says_closed_as_send_does() {
         );
     }
 }
+
+/// The `Sink` contract: a `start_send` after `poll_ready` said Ready is
+/// accepted, even when another party drove the connection in between and
+/// queued its own frames (here the reader half answers a Ping while the
+/// transport takes nothing, so the Pong stays queued). It was refused with
+/// `OutputFull`, which `SinkExt::send` reports as fatal.
+#[tokio::test]
+async fn start_send_after_poll_ready_is_accepted_whatever_the_connection_queued() {
+    use futures_util::{Sink, Stream};
+    use std::pin::Pin;
+    use std::task::Poll;
+    use tokio::io::AsyncWrite;
+    let (ours, mut theirs) = tokio::io::duplex(64);
+    let config = Config {
+        max_queued_output: 0,
+        ..Config::default()
+    };
+    let upgraded = tether::upgrade::Upgraded::new(tether::Role::Server, config);
+    let ws = tether_tokio::from_upgraded(ours, upgraded, &[]);
+    let (mut sink, mut stream) = ws.split();
+    // a 64-byte frame fills the pipe; the queue is empty again
+    within(sink.send(Message::binary(vec![0u8; 62])))
+        .await
+        .unwrap();
+    std::future::poll_fn(|cx| {
+        assert!(matches!(
+            Pin::new(&mut sink).poll_ready(cx),
+            Poll::Ready(Ok(()))
+        ));
+        // a masked, empty Ping from the peer
+        let _ = Pin::new(&mut theirs).poll_write(cx, &[0x89, 0x80, 1, 2, 3, 4]);
+        // the reader takes it; its Pong waits (the pipe is full)
+        let _ = Pin::new(&mut stream).poll_next(cx);
+        Poll::Ready(())
+    })
+    .await;
+    Pin::new(&mut sink).start_send(Message::text("x")).unwrap();
+}

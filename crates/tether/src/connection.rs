@@ -2371,11 +2371,32 @@ impl Connection {
     /// bytes wait (the message is not queued); [`Error::InvalidInput`]
     /// while a fragmented send is open.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.send_checked(message, true)
+    }
+
+    /// As [`send`](Connection::send), without the room check: for a message
+    /// admitted when [`can_send`](Connection::can_send) said there was room,
+    /// by a caller that checks and sends in two steps, as a `Sink`'s
+    /// `poll_ready` and `start_send` do, while other parties may drive the
+    /// connection in between and queue its own frames (a Pong, a
+    /// keep-alive Ping). One such message per check keeps the output within
+    /// the same bound: `max_queued_output`, one message, and the
+    /// connection's own control frames.
+    ///
+    /// # Errors
+    /// As [`send`](Connection::send), but never [`Error::OutputFull`].
+    pub fn send_admitted(&mut self, message: Message) -> Result<(), Error> {
+        self.send_checked(message, false)
+    }
+
+    fn send_checked(&mut self, message: Message, room: bool) -> Result<(), Error> {
         self.check_state("send", SEND_STATES)?;
         if self.sending().is_some() {
             return Err(InvalidInput::FragmentedSendOpen.into());
         }
-        self.check_room()?;
+        if room {
+            self.check_room()?;
+        }
         let kind = message.kind();
         let payload = message.into_payload();
         let (rsv, payload) = match self.extension.as_mut() {
