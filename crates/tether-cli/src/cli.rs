@@ -739,6 +739,45 @@ mod tests {
         assert_eq!(args.addr, "127.0.0.1:9001".parse().unwrap());
     }
 
+    /// The flags' defaults are the library's, where the CLI does not mean
+    /// to differ (keep-alive, and `serve`'s message size, are its own):
+    /// they are written twice, once for `--help`, so this holds them
+    /// together.
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        let library = Config::default();
+        let Command::Connect(connect) = Cli::try_parse_from(["tether", "connect", "ws://x/"])
+            .unwrap()
+            .command
+        else {
+            panic!("not connect")
+        };
+        let Command::Serve(serve) = Cli::try_parse_from(["tether", "serve"]).unwrap().command
+        else {
+            panic!("not serve")
+        };
+        for config in [connect.config(), serve.connection.server_config()] {
+            assert_eq!(config.handshake_timeout, library.handshake_timeout);
+            assert_eq!(config.message_timeout, library.message_timeout);
+            assert_eq!(config.idle_timeout, library.idle_timeout);
+            assert_eq!(config.close_timeout, library.close_timeout);
+            assert_eq!(config.max_unread_bytes, library.max_unread_bytes);
+        }
+        assert_eq!(connect.config().max_message_size, library.max_message_size);
+        assert_eq!(connect.connect_timeout, library.connect_timeout);
+        assert_eq!(serve.budget_timeout, library.budget_timeout);
+        let Command::Serve(deflating) = Cli::try_parse_from(["tether", "serve", "--deflate"])
+            .unwrap()
+            .command
+        else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            deflating.connection.server_config().deflate,
+            Some(tether::DeflateConfig::default())
+        );
+    }
+
     #[test]
     fn reconnect_flags_make_the_policy_and_need_reconnect() {
         let cli = Cli::try_parse_from([

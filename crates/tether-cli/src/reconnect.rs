@@ -122,7 +122,14 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         } else if (s.input_ended && s.close_at.is_none()) || s.pending.is_some() {
             Some(0)
         } else if lines.is_some() && paced {
-            Some(HANDOFF - 1)
+            // paced by count: below HANDOFF; by bytes: one message fewer
+            // (a count the queue is already under would not wait at all)
+            let queued = client.queued();
+            Some(if queued >= HANDOFF {
+                HANDOFF - 1
+            } else {
+                queued.saturating_sub(1)
+            })
         } else {
             None
         };

@@ -111,6 +111,18 @@ async fn type_line(stdin: &mut ChildStdin, line: &str) {
     stdin.flush().await.unwrap();
 }
 
+/// The CPU time process `pid` has used so far (user and system, from
+/// `/proc/PID/stat`, in clock ticks of 1/100 s).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // the fields after the command name, which is in parentheses
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, so 12 and 13 after the name
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -320,8 +332,18 @@ async fn a_large_piped_input_is_paced_while_connected_not_refused() {
         stdin.write_all(&input).await.unwrap();
         // stdin ends: the client sends what waits, then closes
     });
-    // read nothing for a while: everything backs up into the client
+    // read nothing for a while: everything backs up into the client,
+    // which waits without spinning (paced by bytes, it waited on a count
+    // it was already under, and looped at full speed)
+    let pid = client.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_time(pid);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_time(pid) - before;
+    assert!(
+        spent < Duration::from_millis(500),
+        "the client spun: {spent:?} of CPU in 1 s"
+    );
     for (i, &n) in sizes.iter().enumerate() {
         let m = next(&mut ws).await;
         assert_eq!(m.len(), n, "line {}", i + 1);

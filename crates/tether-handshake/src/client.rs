@@ -286,7 +286,7 @@ impl ClientHandshake {
             let mut slots = head::header_slots(&self.limits);
             let mut res = httparse::Response::new(&mut slots);
             // a user agent takes a folded line (obs-fold) in a response
-            // and reads it as one space (RFC 9112 section 5.2)
+            // and reads it as spaces (RFC 9112 section 5.2)
             let parsed = httparse::ParserConfig::default()
                 .allow_obsolete_multiline_headers_in_responses(true)
                 .parse_response(&mut res, rest);

@@ -54,7 +54,8 @@ impl Headers {
                 .iter()
                 .map(|h| {
                     // a folded line (obs-fold, taken in responses only) is
-                    // one space (RFC 9112 section 5.2), before the trim
+                    // read as spaces (RFC 9112 section 5.2: one or more
+                    // SP), before the trim
                     let unfolded: Vec<u8>;
                     let value = if h.value.iter().any(|&b| b == b'\r' || b == b'\n') {
                         unfolded = h

@@ -269,13 +269,15 @@ impl FromStr for WsUrl {
     }
 }
 
-/// `url` with any user information (`user:password@`) in its authority
-/// shown as `***@`, for an error message: a password must not reach a log.
+/// `url` with any user information (`user:password@`) shown as `***@`
+/// (all before its last `@`), for an error message: a password must not
+/// reach a log.
 pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = url.get(start..).unwrap_or_default();
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+    // up to the last `@` anywhere: a password may hold `/`, `?` or `#`
+    // unencoded, and hiding a path's `@` too costs an error message little
+    match rest.rfind('@') {
         Some(at) => format!(
             "{}***{}",
             url.get(..start).unwrap_or_default(),

@@ -132,7 +132,7 @@ fn rfc6455_4_1_keys_are_fresh_16_byte_nonces() {
 }
 
 /// A user agent takes a folded header line (obs-fold) in a response and
-/// reads it as one space (RFC 9112 section 5.2): `Upgrade:` with its
+/// reads it as spaces (RFC 9112 section 5.2): `Upgrade:` with its
 /// value on the next line, and a folded token list, are accepted. The 101
 /// was refused as malformed.
 #[test]

@@ -588,15 +588,17 @@ fn url_errors_never_show_the_password() {
         "http://alice:s3cret@proxy:99999",
         "ftp://alice:s3cret@proxy:3128",
         "http://alice:s3cret@proxy:3128/path",
+        "http://alice:pa/s3cret@proxy:8080",
+        "http://alice:s3cret?x@proxy:8080",
     ] {
         let err = ProxyUrl::parse(url).unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
         assert!(err.contains("***@proxy"), "{err}");
     }
-    let err = tether_handshake::WsUrl::parse("alice:s3cret@host/x")
-        .unwrap_err()
-        .to_string();
-    assert!(!err.contains("s3cret"), "{err}");
+    for url in ["alice:s3cret@host/x", "//u:s3cret@h", "ws:/u:s3cret@h"] {
+        let err = tether_handshake::WsUrl::parse(url).unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }
 
 /// A proxy URL is read strictly: a percent sign takes two hex digits ("%+1"

@@ -707,6 +707,9 @@ pub struct Http3Server {
     resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
     /// Accepted requests whose answer is being sent, each on a task.
     answering: JoinSet<Result<Answered, Error>>,
+    /// Refusals being sent, each on a task: the connection does not close
+    /// under them.
+    refusing: JoinSet<()>,
     /// The WebSockets open on the connection, and when it goes for
     /// carrying none ([`Vacancy`]).
     tenants: Arc<Tenants>,
@@ -767,6 +770,7 @@ impl Http3Server {
             accept_ended: false,
             resolving: JoinSet::new(),
             answering: JoinSet::new(),
+            refusing: JoinSet::new(),
             tenants: Arc::default(),
             going_away: false,
         })
@@ -794,8 +798,9 @@ impl Http3Server {
     }
 
     /// [`accept`](Self::accept), letting `decide` pick a subprotocol (and
-    /// headers) or refuse with a [`Refusal`] (e.g. 403), which is sent
-    /// before returning [`Error::Refused`].
+    /// headers) or refuse with a [`Refusal`] (e.g. 403), which is sent on a
+    /// task of its own (within the handshake timeout; the connection does
+    /// not close under it) as [`Error::Refused`] is returned.
     ///
     /// # Errors
     /// As [`accept`](Self::accept), plus [`Error::Refused`].
@@ -811,8 +816,9 @@ impl Http3Server {
         // a client may never give.
         let mut decide = Some(decide);
         loop {
-            let pending = self.resolving.len() + self.answering.len();
+            let pending = self.resolving.len() + self.answering.len() + self.refusing.len();
             tokio::select! {
+                Some(_) = self.refusing.join_next(), if !self.refusing.is_empty() => {}
                 Some(joined) = self.answering.join_next(), if !self.answering.is_empty() => {
                     return Some(match joined {
                         Ok(Ok(answered)) => Ok(self.open(answered)),
@@ -900,14 +906,16 @@ impl Http3Server {
         let offer = match connect.check_request(&request, protocol, &self.options.limits) {
             Ok(offer) => offer,
             Err(e) => {
-                tokio::spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                self.refusing
+                    .spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
                 return Err(Error::Handshake(e));
             }
         };
         let choice = match decide(&offer) {
             Ok(choice) => choice,
             Err(refusal) => {
-                tokio::spawn(refuse(stream, Some(refusal.to_http()), timeout));
+                self.refusing
+                    .spawn(refuse(stream, Some(refusal.to_http()), timeout));
                 return Err(Error::Refused {
                     status: refusal.status(),
                     reason: refusal.body().to_string(),
@@ -918,7 +926,8 @@ impl Http3Server {
             Ok(answer) => answer,
             Err(e) => {
                 let e = HandshakeError::Build(e);
-                tokio::spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                self.refusing
+                    .spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
                 return Err(Error::Handshake(e));
             }
         };
@@ -963,12 +972,14 @@ impl Http3Server {
     /// Sends GOAWAY (RFC 9114 section 5.2), naming the first request not
     /// served: the one after the last accepted, which is served.
     async fn go_away(&mut self) {
-        self.going_away = true;
         let sent = tokio::time::timeout(
             self.options.config.handshake_timeout,
             self.connection.shutdown(1),
         )
         .await;
+        // set once it is out (or failed): a call cancelled while it is
+        // being sent sends it again, rather than never
+        self.going_away = true;
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!("HTTP/3 GOAWAY failed: {e}"),
