@@ -47,10 +47,16 @@ fn client(url: &str, agent: &str) -> Result<(), Error> {
     let url = url.trim_end_matches('/');
     let options = ClientOptions::new().deflate(tether_std::DeflateConfig::default());
     let (mut ws, _) = connect(&format!("{url}/getCaseCount"), &options)?;
-    let count: u32 = match ws.read() {
-        Ok(message) => message.as_text().unwrap_or("0").trim().parse().unwrap_or(0),
-        Err(e) => return Err(e),
-    };
+    let said = ws.read()?;
+    // one that is not a number must not pass as zero cases run
+    let count: u32 = said
+        .as_text()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            Error::Io(std::io::Error::other(format!(
+                "the fuzzingserver's case count is not a number: {said:?}"
+            )))
+        })?;
     drop(ws);
     eprintln!("{agent}: {count} cases");
     for case in 1..=count {

@@ -40,12 +40,21 @@ async fn client(url: &str, agent: &str, driver: Driver) -> Result<(), Error> {
     let url = url.trim_end_matches('/');
     let options = ClientOptions::new().config(config()).driver(driver);
     let (mut ws, _) = tether_tokio::connect(&format!("{url}/getCaseCount"), &options).await?;
-    let mut count = 0u32;
+    let mut said = None;
     while let Some(event) = ws.next_event().await {
         if let Event::Message(m) = event {
-            count = m.as_text().unwrap_or("0").trim().parse().unwrap_or(0);
+            said = Some(m.as_text().unwrap_or_default().trim().to_owned());
         }
     }
+    // no count, or one that is not a number, must not pass as zero cases run
+    let count: u32 = said
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            Error::Io(std::io::Error::other(format!(
+                "the fuzzingserver's case count is not a number: {said:?}"
+            )))
+        })?;
     eprintln!("{agent}: {count} cases");
     for case in 1..=count {
         let case_url = format!("{url}/runCase?case={case}&agent={agent}");
