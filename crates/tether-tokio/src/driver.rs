@@ -1088,6 +1088,11 @@ impl Inner {
         let Some(holder) = &self.holder else {
             return true;
         };
+        if holder.held() > 0 {
+            // woken when an eviction is due and this connection may hold
+            // the most, though it reads nothing (Budget::call_eviction)
+            holder.watch(cx.waker());
+        }
         match self.conn.budget_check(holder, now) {
             BudgetCheck::Read => true,
             BudgetCheck::Wait => holder.budget().wait_for_room(cx.waker()),
@@ -1143,7 +1148,13 @@ impl Inner {
         loop {
             let mut progress = self.step_handles_and_replies(clock);
             progress |= self.step_write(cx);
-            let budget_allows = !read || self.budget_allows_read(cx, clock);
+            let budget_allows = !read || {
+                let before = self.conn.state();
+                let allows = self.budget_allows_read(cx, clock);
+                // an eviction queued our Close: the next round writes it
+                progress |= self.conn.state() != before;
+                allows
+            };
             if read {
                 // held off for the application (unread bound, budget, or a
                 // full batch it has not taken): the core's deadlines that

@@ -404,3 +404,64 @@ async fn rfc6455_7_1_2_a_closing_connection_keeps_nothing_more_while_the_budget_
         after - before
     );
 }
+
+/// The connection holding the most of a budget that stays spent is
+/// evicted even when nothing drives it: its application stopped reading,
+/// it reads no more itself (its own unread bound), and its background
+/// task has retired. Another connection, held back past the budget
+/// timeout, calls the eviction and wakes it. It was never evicted: only a
+/// connection that checks the budget on its own could be, so the others
+/// waited for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_holder_is_evicted_even_when_nothing_drives_it() {
+    let budget = Arc::new(Budget::new(3 << 20));
+    let options = tether_tokio::ServerOptions::new()
+        .config(Config {
+            max_unread_bytes: 1 << 20,
+            budget_timeout: Duration::from_millis(200),
+            release_idle_after: Duration::from_millis(20),
+            ..Config::default()
+        })
+        .budget(budget.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            // the applications never read
+            held.push(tether_tokio::accept(tcp, &options).await.unwrap().0);
+        }
+        held
+    });
+    let send = |size: usize| {
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = tether_tokio::connect(&url, &Default::default())
+                .await
+                .unwrap();
+            ws.send(Message::binary(vec![1u8; size])).await.unwrap();
+            ws
+        }
+    };
+    // A: 2 MiB, over its own unread bound (one message always gets
+    // through), while the budget has room; then A rests
+    let mut a = send(2 << 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // B: 1.5 MiB more spends the budget; B is held back
+    let _b = send(3 << 19).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = a.next().await {}
+        a.close_info()
+    })
+    .await
+    .expect("A was never evicted")
+    .expect("A's end");
+    assert_eq!(end.code, tether::CloseCode::TRY_AGAIN_LATER, "{end:?}");
+    assert!(
+        budget.used() < 3 << 20,
+        "{} bytes still charged",
+        budget.used()
+    );
+    drop(server);
+}

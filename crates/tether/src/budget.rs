@@ -26,6 +26,10 @@ pub struct Budget {
     waiting: Mutex<Vec<Waker>>,
     /// Every holder's share (dead ones pruned as new ones come).
     holders: Mutex<Vec<Weak<Share>>>,
+    /// A connection held back waited `Config::budget_timeout` with the
+    /// budget still spent, and holds less than another: the one holding
+    /// the most is to be evicted at its next check ([`Budget::call_eviction`]).
+    eviction_due: AtomicBool,
 }
 
 impl Budget {
@@ -36,6 +40,7 @@ impl Budget {
             used: AtomicUsize::new(0),
             waiting: Mutex::new(Vec::new()),
             holders: Mutex::new(Vec::new()),
+            eviction_due: AtomicBool::new(false),
         }
     }
 
@@ -45,6 +50,7 @@ impl Budget {
         let share = Arc::new(Share {
             held: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
+            waker: Mutex::new(None),
         });
         let mut holders = lock(&self.holders);
         if holders.len() == holders.capacity() {
@@ -68,6 +74,33 @@ impl Budget {
             .map(|h| h.held.load(Ordering::Acquire))
             .max()
             .unwrap_or(0)
+    }
+
+    /// A connection held back waited `Config::budget_timeout` with the
+    /// budget still spent, and another holds more: marks an eviction due
+    /// and wakes the holder that holds the most (its [`Holder::watch`]
+    /// waker), which [`Connection::budget_check`](crate::Connection::budget_check)
+    /// then evicts. Without the wake-up, a connection whose application
+    /// stopped reading, and that reads no more itself (its own unread
+    /// bound), is not driven, and was never evicted while the others
+    /// waited.
+    pub fn call_eviction(&self) {
+        self.eviction_due.store(true, Ordering::Release);
+        let largest = lock(&self.holders)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|h| !h.retired.load(Ordering::Acquire))
+            .max_by_key(|h| h.held.load(Ordering::Acquire));
+        let waker = largest.and_then(|share| lock(&share.waker).take());
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether an eviction is due ([`Budget::call_eviction`]) and the
+    /// budget is still spent.
+    pub fn eviction_due(&self) -> bool {
+        self.eviction_due.load(Ordering::Acquire) && !self.has_room()
     }
 
     /// The limit, in bytes.
@@ -103,6 +136,8 @@ impl Budget {
             })
             .unwrap_or_else(|u| u);
         if before >= self.limit && before.saturating_sub(bytes) < self.limit {
+            // room again: whatever eviction was due is not
+            self.eviction_due.store(false, Ordering::Release);
             let waiting = core::mem::take(&mut *self.lock());
             for waker in waiting {
                 waker.wake();
@@ -140,11 +175,13 @@ pub struct Holder {
     share: Arc<Share>,
 }
 
-/// What one connection holds, and whether it has ended.
+/// What one connection holds, whether it has ended, and how to wake it.
 #[derive(Debug)]
 struct Share {
     held: AtomicUsize,
     retired: AtomicBool,
+    /// Woken when an eviction is due and this share may be the largest.
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Holder {
@@ -166,6 +203,17 @@ impl Holder {
     /// being evicted, the budget spent until its application read on.)
     pub fn retire(&self) {
         self.share.retired.store(true, Ordering::Release);
+    }
+
+    /// Registers `waker` to be woken when this connection must look at the
+    /// budget although nothing else wakes it: an eviction is due and it
+    /// may hold the most ([`Budget::call_eviction`]). An adapter registers
+    /// the waker its connection is driven with whenever it holds a share.
+    pub fn watch(&self, waker: &Waker) {
+        let mut slot = lock(&self.share.waker);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
     }
 
     /// Charges `bytes` (an event now waiting for the application).
@@ -239,6 +287,28 @@ mod tests {
         assert!(flag.0.load(Ordering::Acquire));
         assert!(budget.wait_for_room(&waker));
         assert_eq!(budget.used(), 50);
+    }
+
+    #[test]
+    fn a_called_eviction_wakes_the_largest_holder_until_room_comes_back() {
+        let budget = Arc::new(Budget::new(100));
+        let (a, b) = (budget.holder(), budget.holder());
+        let (fa, fb) = (
+            Arc::new(Flag(AtomicBool::new(false))),
+            Arc::new(Flag(AtomicBool::new(false))),
+        );
+        a.watch(&Waker::from(fa.clone()));
+        b.watch(&Waker::from(fb.clone()));
+        a.charge(70);
+        b.charge(40);
+        assert!(!budget.eviction_due());
+        budget.call_eviction();
+        assert!(fa.0.load(Ordering::Acquire), "the largest is woken");
+        assert!(!fb.0.load(Ordering::Acquire));
+        assert!(budget.eviction_due());
+        // room again: nothing is due any more
+        a.release(70);
+        assert!(!budget.eviction_due());
     }
 
     #[test]

@@ -112,9 +112,10 @@ pub struct Config {
     /// With these limits, what a connection holds for the peer is at most,
     /// in bytes (buffers that grow by doubling counted at twice what they
     /// hold):
-    /// - the adapter's read buffer (64 KiB) and one read more (64 KiB in
-    ///   both adapters: what waits undecoded behind a full batch of events
-    ///   is at most one read);
+    /// - the adapter's read buffer (64 KiB; the blocking adapter's
+    ///   `ServerOptions::read_buffer_size`) and one read more (the same
+    ///   size: what waits undecoded behind a full batch of events is at
+    ///   most one read);
     /// - 2 x `max_frame_size`: a frame arriving (its buffer reserved up to
     ///   1 MiB at first, then doubling, never past the frame's length: the
     ///   frame at most, twice that only while its last growth copies);
@@ -297,8 +298,11 @@ pub struct Config {
     /// [`Budget`](crate::Budget) (a server's; it holds part of it and may
     /// read no further) before, if no connection holds more of it, it is
     /// evicted: its unread messages are dropped and it is closed with 1013
-    /// (try again later), so the budget comes back for the others. See
+    /// (try again later), so the budget comes back for the others; when
+    /// another holds more, that one is evicted instead, even if it reads
+    /// nothing itself. See
     /// [`Connection::budget_check`](crate::Connection::budget_check).
+    /// Only adapters with a shared budget (the tokio adapter) use it.
     /// Default 5 s.
     pub budget_timeout: Duration,
     /// The most work a connection does per turn, in bytes: bytes received,

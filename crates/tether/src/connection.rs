@@ -1305,8 +1305,10 @@ impl Connection {
     ///   Close with 1013 (try again later) is queued at once, unread events
     ///   are dropped (the adapter drops its own and releases their charge),
     ///   and the final event follows (`Closed`, 1013, `was_clean: false`,
-    ///   initiated locally). A connection that was not the largest waits
-    ///   another `budget_timeout`.
+    ///   initiated locally). A connection that was not the largest calls
+    ///   the eviction of the largest ([`Budget::call_eviction`](crate::Budget::call_eviction),
+    ///   which wakes it: it is evicted at its next check, even when it
+    ///   reads nothing itself) and waits another `budget_timeout`.
     pub fn budget_check(&mut self, holder: &crate::Holder, now: Instant) -> BudgetCheck {
         if self.state.is_terminal() {
             // what it holds waits for its application only: never evicted,
@@ -1328,9 +1330,16 @@ impl Connection {
             return BudgetCheck::Read;
         }
         let overdue = core::mem::take(&mut self.budget_overdue);
-        if overdue && holder.is_largest() {
+        // due: its own wait passed, or another's did (which woke the
+        // largest holder, maybe this one, for it)
+        if (overdue || holder.budget().eviction_due()) && holder.is_largest() {
             self.evict(holder.held());
             return BudgetCheck::Evicted;
+        }
+        if overdue {
+            // another holds more: it goes, woken for it if it waits on
+            // nothing else
+            holder.budget().call_eviction();
         }
         // first held back, or overdue but not the largest: (again) later
         if overdue || !self.timers.is_armed(Timer::HeldBack) {
