@@ -127,9 +127,10 @@ pub(crate) struct ServeArgs {
     /// Most clients connected at once; past it a new client takes the slot
     /// of the oldest unfinished handshake, and gets HTTP 503 before any
     /// upgrade only when every slot holds an established connection
-    /// (counted and logged once per episode). An HTTP/2 connection counts
-    /// once and carries at most 100 WebSockets at once
-    /// (`Config::transport_max_streams`).
+    /// (counted and logged once per episode). An HTTP/2 or HTTP/3
+    /// connection counts once and carries at most 100 WebSockets at once
+    /// (`Config::transport_max_streams`); a QUIC connection past the limit
+    /// is refused with CONNECTION_REFUSED.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
 
@@ -176,8 +177,9 @@ pub(crate) struct ServeArgs {
     /// Serve WebSockets over HTTP/3 too (RFC 9220: QUIC, many on one
     /// connection), on the UDP port of the same number. QUIC is always
     /// TLS: needs --tls-cert/--tls-key or --tls-self-signed. Its
-    /// WebSockets share --budget-bytes; QUIC connections are not counted
-    /// in --max-connections.
+    /// WebSockets share --budget-bytes; its connections share
+    /// --max-connections with TCP's (one that finds every slot established
+    /// is refused with CONNECTION_REFUSED).
     #[arg(long)]
     pub(crate) http3: bool,
 

@@ -5,6 +5,7 @@
 //! its loop over QUIC connections and over the WebSockets of each. Each
 //! WebSocket is then served as over HTTP/1.1 ([`crate::serve::serve_socket`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::broadcast::Hub;
 use crate::cli::{ConnectArgs, ServeArgs};
-use crate::serve::{serve_socket, shutting_down};
+use crate::serve::{Tasks, established_or_refused, lock, serve_socket, shutting_down};
 
 /// The client's connection: over HTTP/3 with `--http3` (falling back to
 /// HTTP/1.1 when asked and the server cannot carry it), else as
@@ -100,23 +101,55 @@ pub(crate) async fn serve(
     options: Arc<ServerOptions>,
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
+    (admission, by_slot): (Arc<tether::Admission>, Tasks),
 ) {
     let mut connections = JoinSet::new();
+    let mut by_task: HashMap<tokio::task::Id, u64> = HashMap::new();
     loop {
         let incoming = tokio::select! {
             () = shutting_down(&mut shutdown) => break,
             incoming = endpoint.accept() => incoming,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let task = match &done {
+                    Ok((task, ())) => *task,
+                    Err(e) => e.id(),
+                };
+                if let Some(id) = by_task.remove(&task) {
+                    lock(&by_slot).remove(&id);
+                }
+                continue;
+            }
         };
         let Some(incoming) = incoming else { break };
+        let peer = incoming.remote_address();
+        // a QUIC connection counts against --max-connections as a TCP one
+        // does (with the WebSockets it carries bounded by
+        // transport_max_streams): one in its handshake may give way to a
+        // new client, and when every slot is established it is refused
+        let slot = match admission.admit() {
+            tether::Admit::Full => {
+                tracing::info!(%peer, "at --max-connections: QUIC connection refused");
+                incoming.refuse();
+                continue;
+            }
+            tether::Admit::InPlaceOf(slot, oldest) => {
+                if let Some(task) = lock(&by_slot).remove(&oldest) {
+                    task.abort();
+                }
+                slot
+            }
+            tether::Admit::Slot(slot) => slot,
+        };
+        let id = slot.id();
         let (options, hub, shutdown) = (options.clone(), hub.clone(), shutdown.clone());
-        connections.spawn(async move {
-            let peer = incoming.remote_address();
+        let handle = connections.spawn(async move {
             match Http3Server::handshake(incoming, &options).await {
-                Ok(server) => serve_connection(server, hub, shutdown).await,
+                Ok(server) => serve_connection(server, hub, shutdown, slot).await,
                 Err(e) => tracing::info!(%peer, "QUIC/HTTP/3 handshake failed: {e}"),
             }
         });
+        by_task.insert(handle.id(), id);
+        lock(&by_slot).insert(id, handle);
     }
     while connections.join_next().await.is_some() {}
     // H3_NO_ERROR (RFC 9114 section 8.1)
@@ -130,6 +163,7 @@ async fn serve_connection(
     mut server: Http3Server,
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
+    mut slot: tether::Slot,
 ) {
     let peer = server.remote_address();
     let mut sockets = JoinSet::new();
@@ -152,7 +186,9 @@ async fn serve_connection(
                 }
                 continue;
             }
-            next = server.accept() => next,
+            // its first WebSocket establishes its slot, before the answer
+            // leaves (a slot that went to a newer client: 503)
+            next = server.accept_with(|_| established_or_refused(&mut slot)) => next,
         };
         match next {
             None => break,

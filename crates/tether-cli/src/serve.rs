@@ -132,7 +132,9 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     // the core decides who gets a slot (a slow handshake gives way to a
     // new client when all are taken)
     let admission = Arc::new(tether::Admission::new(max_connections));
-    let mut by_slot: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
+    // every connection's task by its slot, TCP and QUIC alike: a new client
+    // over either may take the slot of the oldest unfinished handshake
+    let by_slot: Tasks = Arc::default();
     let mut by_task: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut limit = Episode::default();
     let mut displaced = Episode::default();
@@ -141,8 +143,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if let Some(endpoint) = http3 {
-        let serving =
-            crate::http3::serve(endpoint, options.clone(), hub.clone(), shutdown_rx.clone());
+        let serving = crate::http3::serve(
+            endpoint,
+            options.clone(),
+            hub.clone(),
+            shutdown_rx.clone(),
+            (admission.clone(), by_slot.clone()),
+        );
         tasks.spawn(serving);
     }
     loop {
@@ -165,7 +172,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                             if displaced.begin() {
                                 eprintln!("tether: at --max-connections {max_connections}: the oldest unfinished handshakes give way to new clients");
                             }
-                            if let Some(task) = by_slot.remove(&oldest) {
+                            if let Some(task) = lock(&by_slot).remove(&oldest) {
                                 task.abort();
                             }
                             slot
@@ -187,7 +194,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     // task (5.4 KiB more per idle connection)
                     let handle = tasks.spawn(task);
                     by_task.insert(handle.id(), id);
-                    by_slot.insert(id, handle);
+                    lock(&by_slot).insert(id, handle);
                 }
                 Err(e) => {
                     // e.g. out of file descriptors: back off instead of
@@ -204,7 +211,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     Err(e) => e.id(),
                 };
                 if let Some(id) = by_task.remove(&task) {
-                    by_slot.remove(&id);
+                    lock(&by_slot).remove(&id);
                 }
                 // an abort means its slot went to a newer client
                 if let Err(e) = done
@@ -349,6 +356,31 @@ enum Accepted {
     ),
 }
 
+/// The tasks of the connections holding a slot, by slot id.
+pub(crate) type Tasks = Arc<std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
+
+pub(crate) fn lock(
+    tasks: &Tasks,
+) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::task::AbortHandle>> {
+    tasks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection's first WebSocket is answered only if its slot is still
+/// its own (then it counts as established, before the answer leaves); if
+/// the slot went to a newer client, 503.
+pub(crate) fn established_or_refused(
+    slot: &mut tether::Slot,
+) -> Result<tether::handshake::AcceptOptions, tether::handshake::Refusal> {
+    if slot.established() {
+        Ok(tether::handshake::AcceptOptions::new())
+    } else {
+        // the slot already went to a newer client
+        Err(tether::Admission::refusal())
+    }
+}
+
 /// One connection: handshake, then echo or broadcast until it ends (over
 /// HTTP/2, for every WebSocket on it).
 #[allow(clippy::too_many_arguments)]
@@ -390,14 +422,17 @@ async fn connection(
                 (Box::new(secured), h2)
             }
         };
+        let slot = &mut slot;
         if h2 {
             // its handshake ends with its first WebSocket, within the same
             // deadline: a connection that opens none holds its slot only
             // as an unfinished handshake (it took an established slot for
-            // good before, so prefaces alone filled --max-connections)
+            // good before, so prefaces alone filled --max-connections);
+            // the slot counts as established before the 200 leaves, as
+            // below for the 101
             let mut server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
             loop {
-                match server.accept().await {
+                match server.accept_with(|_| established_or_refused(slot)).await {
                     Some(Ok((ws, request))) => {
                         return Ok(Accepted::Http2(Box::new(server), ws, request));
                     }
@@ -415,16 +450,8 @@ async fn connection(
         // that has its 101 must never be displaced as an unfinished
         // handshake by the next one (with the marking after the 101, a
         // quick second client sometimes took the first one's slot)
-        let slot = &mut slot;
-        let (ws, request) = tether_tokio::accept_with(io, &options, move |_| {
-            if slot.established() {
-                Ok(tether::handshake::AcceptOptions::new())
-            } else {
-                // the slot already went to a newer client
-                Err(tether::Admission::refusal())
-            }
-        })
-        .await?;
+        let (ws, request) =
+            tether_tokio::accept_with(io, &options, move |_| established_or_refused(slot)).await?;
         Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
     });
     let handshake = async {

@@ -104,3 +104,43 @@ async fn rfc9001_connect_http3_to_a_ws_url_is_named() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("use wss://"), "{stderr}");
 }
+
+/// A QUIC connection counts against `--max-connections` as a TCP one does,
+/// and the two share the slots: with one slot held by a WebSocket over
+/// TCP, an HTTP/3 client is refused (CONNECTION_REFUSED) and says it never
+/// connected, and once the TCP client leaves, HTTP/3 is served. QUIC
+/// connections were not counted, so any number could be open at once.
+#[tokio::test]
+async fn rfc9220_quic_connections_count_against_max_connections() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let (_server, base, ca) = serve_tls(&["--http3", "--max-connections", "1"]).await;
+    let url = format!("{base}/slot");
+    // over TCP, holding the only slot while its stdin stays open
+    let mut holder = tether(&["connect", "-v", "--ca", &ca, &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = tokio::io::BufReader::new(holder.stderr.take().unwrap()).lines();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(line) = said.next_line().await.unwrap() {
+            if line.contains("connected") {
+                return;
+            }
+        }
+        panic!("the TCP client never connected");
+    })
+    .await
+    .unwrap();
+    let (code, _, stderr) = connect(&["--http3", "--ca", &ca, &url], "refused?\n").await;
+    assert_eq!(code, Some(3), "served past --max-connections 1: {stderr}");
+    // the slot comes back once the TCP client is gone
+    drop(holder.stdin.take());
+    tokio::time::timeout(LIMIT, holder.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let (code, stdout, stderr) = connect(&["--http3", "--ca", &ca, &url], "served\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "served\n");
+}
