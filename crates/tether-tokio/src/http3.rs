@@ -195,7 +195,7 @@ pub struct H3Stream {
 }
 
 /// Dropped before its FIN, the stream is reset, as an abnormal end is (RFC
-/// 9220 section 3; a write in flight resets it itself, [`InFlight`]), not
+/// 9220 section 3; a write in flight resets it itself, `InFlight`), not
 /// ended with a FIN that reads as a clean end.
 impl Drop for H3Stream {
     fn drop(&mut self) {
