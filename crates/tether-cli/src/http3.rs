@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::broadcast::Hub;
 use crate::cli::{ConnectArgs, ServeArgs};
-use crate::serve::{Tasks, established_or_refused, lock, serve_socket, shutting_down};
+use crate::serve::{Tasks, established_or_refused, lock, serve_socket, shutting_down, task_ended};
 
 /// The client's connection: over HTTP/3 with `--http3` (falling back to
 /// HTTP/1.1 when asked and the server cannot carry it), else as
@@ -110,13 +110,7 @@ pub(crate) async fn serve(
             () = shutting_down(&mut shutdown) => break,
             incoming = endpoint.accept() => incoming,
             Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
-                let task = match &done {
-                    Ok((task, ())) => *task,
-                    Err(e) => e.id(),
-                };
-                if let Some(id) = by_task.remove(&task) {
-                    lock(&by_slot).remove(&id);
-                }
+                task_ended(&done, &mut by_task, &by_slot);
                 continue;
             }
         };

@@ -206,19 +206,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                 }
             },
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let task = match &done {
-                    Ok((task, ())) => *task,
-                    Err(e) => e.id(),
-                };
-                if let Some(id) = by_task.remove(&task) {
-                    lock(&by_slot).remove(&id);
-                }
-                // an abort means its slot went to a newer client
-                if let Err(e) = done
-                    && e.is_panic()
-                {
-                    tracing::error!("a connection task panicked: {e}");
-                }
+                task_ended(&done, &mut by_task, &by_slot);
             }
         }
     }
@@ -359,6 +347,28 @@ enum Accepted {
 /// The tasks of the connections holding a slot, by slot id.
 pub(crate) type Tasks = Arc<std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
 
+/// A connection's task ended: it no longer holds a slot (an abort means
+/// its slot went to a newer client); a panic is logged.
+pub(crate) fn task_ended(
+    done: &Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    by_task: &mut HashMap<tokio::task::Id, u64>,
+    by_slot: &Tasks,
+) {
+    let task = match done {
+        Ok((task, ())) => *task,
+        Err(e) => e.id(),
+    };
+    if let Some(id) = by_task.remove(&task) {
+        lock(by_slot).remove(&id);
+    }
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!("a connection task panicked: {e}");
+    }
+}
+
+/// The map of [`Tasks`], whatever a panic left it as.
 pub(crate) fn lock(
     tasks: &Tasks,
 ) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::task::AbortHandle>> {

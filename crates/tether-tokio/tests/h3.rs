@@ -195,6 +195,15 @@ async fn quic_h3_client(
     cert: CertificateDer<'static>,
     port: u16,
 ) -> (quinn::Endpoint, quinn::Connection) {
+    quic_h3_client_with(cert, port, quinn::TransportConfig::default()).await
+}
+
+/// As [`quic_h3_client`], with QUIC's `transport` settings.
+async fn quic_h3_client_with(
+    cert: CertificateDer<'static>,
+    port: u16,
+    transport: quinn::TransportConfig,
+) -> (quinn::Endpoint, quinn::Connection) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -206,8 +215,10 @@ async fn quic_h3_client(
     .with_no_client_auth();
     tls.alpn_protocols = vec![b"h3".to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport));
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    endpoint.set_default_client_config(config);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let connection = within(endpoint.connect(addr, "localhost").unwrap())
         .await
@@ -907,27 +918,9 @@ async fn rfc9220_3_a_client_granting_no_stream_credit_does_not_stall_accept() {
     });
     // a client whose streams take 64 bytes at most: the SETTINGS get
     // through, a refusal's body does not
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut transport = quinn::TransportConfig::default();
     transport.stream_receive_window(64u32.into());
-    let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(transport));
-    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    client.set_default_client_config(config);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let connection = within(client.connect(addr, "localhost").unwrap())
-        .await
-        .unwrap();
+    let (client, connection) = quic_h3_client_with(cert, port, transport).await;
     let mut send = h3_on(connection, None).await;
     // a request the server refuses (no Sec-WebSocket-Version): 400 and a
     // body of a sentence or two
