@@ -45,7 +45,7 @@ fi
 cargo "${toolchain[@]}" fuzz build -O
 
 for target in "${targets[@]}"; do
-    mkdir -p "corpus/$target" "regressions/$target"
+    mkdir -p "corpus/$target" "regressions/$target" "seeds/$target"
     echo "== fuzz $target: ${secs}s" >&2
     # corpus first: new inputs are written there, never into seeds/regressions
     if ! cargo "${toolchain[@]}" fuzz run -O "$target" \
