@@ -138,6 +138,12 @@ fn rfc6455_7_1_2_pings_while_closing_are_kept_within_the_read_ahead_bound() {
             // answer to the Close
             peer.stream.write_all(&[0x89, 0x00].repeat(PINGS)).unwrap();
             peer.stream.write_all(&echo).unwrap();
+            // the server closes TCP first (RFC 6455 7.1.1), and reads the
+            // client's Pongs to their end: closed with them unread, the
+            // socket would reset the connection under the client's last
+            // writes (its close then failed with BrokenPipe, a race)
+            let _ = peer.stream.shutdown(std::net::Shutdown::Write);
+            let _ = std::io::copy(&mut peer.stream, &mut std::io::sink());
         });
         let bound = 16 << 10;
         let config = Config {
