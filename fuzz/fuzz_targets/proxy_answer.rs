@@ -3,7 +3,8 @@
 //! arbitrary pieces. The exchange must never panic, must give the same
 //! outcome however the bytes are split (for an error, the same kind: its
 //! words may quote what had arrived) and write the same, and an error
-//! must say something, never the password.
+//! must say something, never the password (unless the proxy itself
+//! sent those bytes: an error may quote its answer).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,7 +35,12 @@ fn feed(
             wrote.extend(exchange.take_output());
             let said = e.to_string();
             assert!(!said.is_empty());
-            assert!(!said.contains("secret"), "a password in an error: {said}");
+            // the proxy's own bytes may be quoted, and may hold the word
+            let quoted = data.windows(6).any(|w| w == b"secret");
+            assert!(
+                quoted || !said.contains("secret"),
+                "a password in an error: {said}"
+            );
             return (Err(discriminant(&e)), wrote);
         }
         wrote.extend(exchange.take_output());
