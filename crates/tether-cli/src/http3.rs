@@ -121,9 +121,15 @@ pub(crate) async fn serve(
         // transport_max_streams): one in its handshake may give way to a
         // new client, and when every slot is established it is refused
         let slot = match admission.admit() {
-            tether::Admit::Full => {
+            tether::Admit::Full(_refusing) => {
+                // refused at once: the token ends with this arm
                 tracing::info!(%peer, "at --max-connections: QUIC connection refused");
                 incoming.refuse();
+                continue;
+            }
+            tether::Admit::Shed => {
+                tracing::info!(%peer, "at --max-connections: QUIC connection shed");
+                incoming.ignore();
                 continue;
             }
             tether::Admit::InPlaceOf(slot, oldest) => {

@@ -137,6 +137,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let by_slot: Tasks = Arc::default();
     let mut by_task: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut limit = Episode::default();
+    let mut shed = Episode::default();
     let mut displaced = Episode::default();
     let mut accept_errors = Episode::default();
 
@@ -161,11 +162,24 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                         eprintln!("tether: accepting again ({failed} accept(s) failed)");
                     }
                     let slot = match admission.admit() {
-                        tether::Admit::Full => {
+                        tether::Admit::Full(refusing) => {
                             if limit.begin() {
                                 eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
                             }
-                            tokio::spawn(refuse_busy(stream, tls.clone(), args.http2, options.clone()));
+                            let refusal = refuse_busy(stream, tls.clone(), args.http2, options.clone());
+                            tokio::spawn(async move {
+                                refusal.await;
+                                drop(refusing);
+                            });
+                            continue;
+                        }
+                        tether::Admit::Shed => {
+                            // as many refusals as the core allows are under
+                            // way: this client's socket closes unanswered
+                            if shed.begin() {
+                                eprintln!("tether: {} refusals under way: new clients are closed unanswered", tether::Admission::MAX_REFUSING);
+                            }
+                            drop(stream);
                             continue;
                         }
                         tether::Admit::InPlaceOf(slot, oldest) => {
@@ -179,7 +193,8 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                         }
                         tether::Admit::Slot(slot) => {
                             if let Some(refused) = limit.end() {
-                                eprintln!("tether: below --max-connections again ({refused} client(s) got 503)");
+                                let unanswered = shed.end().map(|n| format!(", {n} closed unanswered")).unwrap_or_default();
+                                eprintln!("tether: below --max-connections again ({refused} client(s) got 503{unanswered})");
                             }
                             if let Some(gone) = displaced.end() {
                                 eprintln!("tether: {gone} unfinished handshake(s) gave way to new clients");

@@ -702,6 +702,64 @@ async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
     again.close(CloseCode::NORMAL, "").await.unwrap();
 }
 
+/// A flood of clients at a full server holds a bounded number of sockets:
+/// past `Admission::MAX_REFUSING` refusals under way (each waits up to
+/// `REFUSAL_TIME` for a request to answer), a new client is closed at once,
+/// unanswered, and said so once; the refusals under way still answer 503.
+#[tokio::test]
+async fn serve_sheds_clients_past_the_refusals_under_way() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = Server::start(&["--max-connections", "1"]).await;
+    let mut first = connect(&server.url).await;
+    let addr = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_string();
+    // each silent client holds one refusal (for up to a second)
+    let mut silent = Vec::new();
+    for _ in 0..tether::Admission::MAX_REFUSING {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // one more, asking at once: closed without the 503 the others get
+    // (its request may meet a reset)
+    let mut shed = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = shed.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = within("the shed client closed", shed.read_to_end(&mut answer)).await;
+    assert!(
+        answer.is_empty(),
+        "shed unanswered: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    server.log_line("closed unanswered").await;
+    // the newest refusal under way still answers its request with a 503
+    let last = silent.last_mut().unwrap();
+    last.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    within("the 503", last.read_to_end(&mut answer))
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+    // the episode's count is said when a client gets a slot again
+    let mut again = within("a connect below the limit", async {
+        loop {
+            if let Ok((ws, _)) = tether_tokio::connect(&server.url, &Default::default()).await {
+                return ws;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let line = server.log_line("below --max-connections again").await;
+    assert!(line.contains("closed unanswered"), "{line}");
+    again.close(CloseCode::NORMAL, "").await.unwrap();
+}
+
 /// Clients that open connections and never finish the handshake (a
 /// slowloris) hold the slots only until real clients come: at
 /// --max-connections, a new client takes the slot of the oldest unfinished

@@ -7,7 +7,10 @@
 //! (so clients that open connections and never finish the handshake, a
 //! slowloris, hold slots only until real clients come); when every slot
 //! holds an established connection, the new client is refused (an adapter
-//! answers it 503). No I/O, no clock.
+//! answers it 503), and when [`Admission::MAX_REFUSING`] refusals are
+//! already under way it is shed (its socket closed at once, unanswered), so
+//! a flood of clients at a full server holds at most that many sockets
+//! besides the connections. No I/O, no clock.
 
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
@@ -19,6 +22,7 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct Admission {
     max: usize,
+    max_refusing: usize,
     inner: Mutex<Slots>,
 }
 
@@ -29,6 +33,8 @@ struct Slots {
     /// oldest).
     pending: BTreeSet<u64>,
     established: usize,
+    /// Refusals under way ([`Refusing`] tokens alive).
+    refusing: usize,
 }
 
 /// What [`Admission::admit`] decided for a new client.
@@ -40,8 +46,13 @@ pub enum Admit {
     /// oldest still in its handshake: end that one now (it no longer
     /// counts).
     InPlaceOf(Slot, u64),
-    /// Every slot holds an established connection: refuse it (HTTP 503).
-    Full,
+    /// Every slot holds an established connection: refuse it (HTTP 503),
+    /// holding this token until the refusal is over.
+    Full(Refusing),
+    /// Every slot holds an established connection and
+    /// [`Admission::MAX_REFUSING`] refusals are under way: close its socket
+    /// at once, without an answer (a flood of clients holds no more).
+    Shed,
 }
 
 impl Admission {
@@ -51,6 +62,16 @@ impl Admission {
     /// could reset the answer away), and a refused slowloris holds a
     /// socket no longer than this.
     pub const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
+    /// How many refusals ([`Admit::Full`]) may be under way at once, by
+    /// default ([`Admission::max_refusing`]); past it a client is shed
+    /// ([`Admit::Shed`]). Each refusal holds its socket and a request
+    /// buffer of at most 4 KiB (and, over TLS, the TLS session's buffers)
+    /// for at most [`Admission::REFUSAL_TIME`], so a full server under a
+    /// flood of new clients holds at most this many of them: with the
+    /// refusal's future and a plain socket's kernel-side state aside,
+    /// `MAX_REFUSING x (4 KiB + transport)`.
+    pub const MAX_REFUSING: usize = 64;
 
     /// After accepting failed (e.g. out of file descriptors), how long to
     /// wait before accepting again, instead of spinning on the error.
@@ -65,12 +86,22 @@ impl Admission {
         )
     }
 
-    /// At most `max` connections at once (at least one).
+    /// At most `max` connections at once (at least one), and at most
+    /// [`Admission::MAX_REFUSING`] refusals under way.
     pub fn new(max: usize) -> Self {
         Self {
             max: max.max(1),
+            max_refusing: Self::MAX_REFUSING,
             inner: Mutex::new(Slots::default()),
         }
+    }
+
+    /// At most `n` refusals under way at once (0: every client past the
+    /// limit is shed, none answered).
+    #[must_use]
+    pub fn max_refusing(mut self, n: usize) -> Self {
+        self.max_refusing = n;
+        self
     }
 
     /// The most connections at once.
@@ -84,8 +115,13 @@ impl Admission {
         (slots.pending.len(), slots.established)
     }
 
+    /// Refusals under way now.
+    pub fn refusing(&self) -> usize {
+        self.lock().refusing
+    }
+
     /// A new client arrived: a slot for it (in its handshake), possibly
-    /// the oldest handshake's, or none.
+    /// the oldest handshake's, or none (refused or shed).
     pub fn admit(self: &Arc<Self>) -> Admit {
         let mut slots = self.lock();
         let taken_from = if slots.pending.len() + slots.established < self.max {
@@ -93,7 +129,13 @@ impl Admission {
         } else {
             match slots.pending.pop_first() {
                 Some(oldest) => Some(oldest),
-                None => return Admit::Full,
+                None if slots.refusing < self.max_refusing => {
+                    slots.refusing += 1;
+                    return Admit::Full(Refusing {
+                        admission: self.clone(),
+                    });
+                }
+                None => return Admit::Shed,
             }
         };
         let id = slots.next_id;
@@ -146,6 +188,18 @@ impl Slot {
         slots.established += 1;
         self.established = true;
         true
+    }
+}
+
+/// One refusal under way ([`Admit::Full`]); dropping it ends it.
+#[derive(Debug)]
+pub struct Refusing {
+    admission: Arc<Admission>,
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.admission.lock().refusing -= 1;
     }
 }
 
@@ -213,12 +267,49 @@ mod tests {
         let mut e = e;
         assert!(e.established());
         // every slot established: refused
-        assert!(matches!(admission.admit(), Admit::Full));
+        assert!(matches!(admission.admit(), Admit::Full(_)));
         drop(c);
         assert_eq!(admission.counts(), (0, 2));
         let f = slot(admission.admit());
         assert_eq!(admission.counts(), (1, 2));
         drop((d, e, f));
         assert_eq!(admission.counts(), (0, 0));
+    }
+
+    /// A full server's refusals are bounded: past `max_refusing` under
+    /// way, a new client is shed (closed unanswered) until one ends, so a
+    /// flood of clients holds no more than that many sockets besides the
+    /// connections.
+    #[test]
+    fn refusals_under_way_are_bounded_and_past_them_clients_are_shed() {
+        let admission = Arc::new(Admission::new(1).max_refusing(2));
+        let mut only = slot(admission.admit());
+        assert!(only.established());
+        let Admit::Full(a) = admission.admit() else {
+            panic!("the first refusal")
+        };
+        let Admit::Full(b) = admission.admit() else {
+            panic!("the second refusal")
+        };
+        assert_eq!(admission.refusing(), 2);
+        for _ in 0..3 {
+            assert!(matches!(admission.admit(), Admit::Shed));
+        }
+        assert_eq!(admission.refusing(), 2, "a shed client holds nothing");
+        drop(a);
+        assert_eq!(admission.refusing(), 1);
+        let Admit::Full(c) = admission.admit() else {
+            panic!("room for a refusal again")
+        };
+        drop((b, c));
+        assert_eq!(admission.refusing(), 0);
+        // a slot free again: served, not refused
+        drop(only);
+        assert!(matches!(admission.admit(), Admit::Slot(_)));
+        // refusing none: every client past the limit is shed
+        let none = Arc::new(Admission::new(1).max_refusing(0));
+        let mut held = slot(none.admit());
+        assert!(held.established());
+        assert!(matches!(none.admit(), Admit::Shed));
     }
 }

@@ -139,7 +139,7 @@ pub fn read_error_is_eof(error: &std::io::Error) -> bool {
 pub mod upgrade;
 mod utf8;
 
-pub use admission::{Admission, Admit, Slot};
+pub use admission::{Admission, Admit, Refusing, Slot};
 pub use budget::{Budget, Holder};
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
