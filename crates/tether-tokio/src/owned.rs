@@ -272,7 +272,13 @@ impl Owned {
     /// error when output sent before was given up instead of written.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.sink_closed {
-            return Poll::Ready(Ok(()));
+            // the same answer as the call that closed it
+            let inner = self.inner();
+            return Poll::Ready(if inner.discarded {
+                Err(Error::Closed(inner.final_info()))
+            } else {
+                Ok(())
+            });
         }
         // 1000 with no reason is always a valid Close
         let _ = self.start_close(CloseCode::NORMAL, "");

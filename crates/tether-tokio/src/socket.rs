@@ -604,7 +604,12 @@ impl Sink<Message> for WsSink {
         {
             let mut inner = self.shared.lock();
             if inner.sink == SinkState::Closed {
-                return Poll::Ready(Ok(()));
+                // the same answer as the call that closed it
+                return Poll::Ready(if inner.discarded {
+                    Err(Error::Closed(inner.final_info()))
+                } else {
+                    Ok(())
+                });
             }
             if matches!(inner.conn.state(), State::Open | State::CloseReceived) {
                 let now = tokio::time::Instant::now().into_std();

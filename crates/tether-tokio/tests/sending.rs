@@ -167,7 +167,8 @@ async fn flush_fails_when_queued_output_was_discarded() {
 /// `Sink::close` "flushes and closes": with megabytes fed to a peer that
 /// never reads, the close timeout gives the output up, and the close
 /// fails saying how the connection ended (it said `Ok(())`, while the same
-/// state made `poll_flush` fail), with either driver.
+/// state made `poll_flush` fail), with either driver; and says so again
+/// when called again (a second call said `Ok(())`).
 #[tokio::test]
 async fn sink_close_fails_when_queued_output_was_given_up() {
     for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
@@ -194,6 +195,11 @@ async fn sink_close_fails_when_queued_output_was_given_up() {
             }
             other => panic!("{driver:?}: close said {other:?} for 32 MiB never written"),
         }
+        let again = within(SinkExt::close(&mut ws)).await;
+        assert!(
+            matches!(again, Err(tether_tokio::Error::Closed(Some(_)))),
+            "{driver:?}: a second close said {again:?}"
+        );
         server.abort();
     }
 }
