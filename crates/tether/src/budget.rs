@@ -30,6 +30,11 @@ pub struct Budget {
     /// budget still spent, and holds less than another: the one holding
     /// the most is to be evicted at its next check ([`Budget::call_eviction`]).
     eviction_due: AtomicBool,
+    /// A holder was evicted and has not yet given its share back
+    /// ([`Holder::begin_eviction`]): no other is evicted meanwhile, so two
+    /// connections holding the same most, checked at once on two threads,
+    /// do not both go when one would do.
+    evicting: AtomicBool,
 }
 
 impl Budget {
@@ -41,6 +46,7 @@ impl Budget {
             waiting: Mutex::new(Vec::new()),
             holders: Mutex::new(Vec::new()),
             eviction_due: AtomicBool::new(false),
+            evicting: AtomicBool::new(false),
         }
     }
 
@@ -50,6 +56,7 @@ impl Budget {
         let share = Arc::new(Share {
             held: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
+            evicting: AtomicBool::new(false),
             waker: Mutex::new(None),
         });
         let mut holders = lock(&self.holders);
@@ -180,6 +187,9 @@ pub struct Holder {
 struct Share {
     held: AtomicUsize,
     retired: AtomicBool,
+    /// Evicted, its share not yet given back (it holds the budget's
+    /// `evicting`).
+    evicting: AtomicBool,
     /// Woken when an eviction is due and this share may be the largest.
     waker: Mutex<Option<Waker>>,
 }
@@ -203,6 +213,7 @@ impl Holder {
     /// being evicted, the budget spent until its application read on.)
     pub fn retire(&self) {
         self.share.retired.store(true, Ordering::Release);
+        self.end_eviction();
     }
 
     /// Registers `waker` to be woken when this connection must look at the
@@ -222,6 +233,34 @@ impl Holder {
         self.budget.charge(bytes);
     }
 
+    /// This connection is to be evicted (it holds the most of a budget
+    /// that stayed spent): true when no other eviction is under way, and
+    /// then one is until this holder gives its whole share back (or is
+    /// dropped or retired); the eviction that was due
+    /// ([`Budget::call_eviction`]) is done. False when another connection
+    /// was evicted and has not yet given its share back: this one waits
+    /// to see whether that made room.
+    pub fn begin_eviction(&self) -> bool {
+        let budget = &self.budget;
+        if budget
+            .evicting
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        self.share.evicting.store(true, Ordering::Release);
+        budget.eviction_due.store(false, Ordering::Release);
+        true
+    }
+
+    /// Ends this holder's eviction, if it has one under way.
+    fn end_eviction(&self) {
+        if self.share.evicting.swap(false, Ordering::AcqRel) {
+            self.budget.evicting.store(false, Ordering::Release);
+        }
+    }
+
     /// Releases up to `bytes` of what this connection holds (an event was
     /// taken).
     pub fn release(&self, bytes: usize) {
@@ -232,6 +271,9 @@ impl Holder {
                 Some(h.saturating_sub(bytes))
             })
             .unwrap_or_else(|h| h);
+        if before <= bytes {
+            self.end_eviction();
+        }
         self.budget.release(bytes.min(before));
     }
 
@@ -239,6 +281,7 @@ impl Holder {
     /// dropped).
     pub fn release_all(&self) {
         let held = self.share.held.swap(0, Ordering::AcqRel);
+        self.end_eviction();
         self.budget.release(held);
     }
 
@@ -354,5 +397,27 @@ mod tests {
         assert_eq!(budget.largest_share(), 20);
         drop(dead);
         assert_eq!(budget.used(), 20);
+    }
+
+    #[test]
+    fn one_eviction_at_a_time_until_the_evicted_share_is_back() {
+        let budget = Arc::new(Budget::new(100));
+        let (a, b) = (budget.holder(), budget.holder());
+        a.charge(80);
+        b.charge(80);
+        budget.call_eviction();
+        assert!(a.begin_eviction());
+        assert!(!budget.eviction_due(), "the called eviction is done");
+        assert!(!b.begin_eviction(), "a's eviction is under way");
+        a.release(30);
+        assert!(!b.begin_eviction(), "a still holds some");
+        a.release(50);
+        assert!(b.begin_eviction(), "a gave all back");
+        // retiring or dropping an evicted holder ends its eviction too
+        b.retire();
+        let c = budget.holder();
+        assert!(c.begin_eviction());
+        drop(c);
+        assert!(a.begin_eviction());
     }
 }

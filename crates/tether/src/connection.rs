@@ -1301,7 +1301,10 @@ impl Connection {
     /// - [`BudgetCheck::Wait`] otherwise: read nothing more; the deadline
     ///   `Config::budget_timeout` is armed ([`Connection::poll_timeout`]).
     /// - [`BudgetCheck::Evicted`] when that deadline passed with the budget
-    ///   still spent and no connection holding more than this one: our
+    ///   still spent, no connection holding more than this one, and no
+    ///   other eviction under way ([`Holder::begin_eviction`](crate::Holder::begin_eviction):
+    ///   an evicted connection that has not yet given its share back may
+    ///   still make room, and of two holding the same most only one goes): our
     ///   Close with 1013 (try again later) is queued at once, unread events
     ///   are dropped (the adapter drops its own and releases their charge),
     ///   and the final event follows (`Closed`, 1013, `was_clean: false`,
@@ -1332,7 +1335,12 @@ impl Connection {
         let overdue = core::mem::take(&mut self.budget_overdue);
         // due: its own wait passed, or another's did (which woke the
         // largest holder, maybe this one, for it)
-        if (overdue || holder.budget().eviction_due()) && holder.is_largest() {
+        // (one eviction at a time: another evicted connection may give
+        // room back yet, and a tie must not take both)
+        if (overdue || holder.budget().eviction_due())
+            && holder.is_largest()
+            && holder.begin_eviction()
+        {
             self.evict(holder.held());
             return BudgetCheck::Evicted;
         }

@@ -232,6 +232,58 @@ fn rfc6455_10_4_the_largest_holder_of_a_spent_budget_is_evicted_with_1013() {
     assert_eq!(small.conn.state(), State::Open);
 }
 
+/// One eviction at a time: two connections holding the same most of a
+/// spent budget, both past `budget_timeout`, are checked before the first
+/// evicted gives its share back (two threads, at once). Only one goes; the
+/// other goes only if the budget is still spent once that share is back.
+/// (Both went, though one alone might have made room.)
+#[test]
+fn rfc6455_10_4_of_two_holding_the_same_most_only_one_is_evicted_at_a_time() {
+    use std::sync::Arc;
+    use tether::{Budget, BudgetCheck};
+    let config = Config {
+        budget_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    for still_spent in [false, true] {
+        let budget = Arc::new(Budget::new(if still_spent { 500 } else { 700 }));
+        let mut a = Harness::with_config(Role::Server, config.clone());
+        let mut b = Harness::with_config(Role::Server, config.clone());
+        let (a_share, b_share, c_share) = (budget.holder(), budget.holder(), budget.holder());
+        a_share.charge(300);
+        b_share.charge(300);
+        c_share.charge(250);
+        for (h, share) in [(&mut a, &a_share), (&mut b, &b_share)] {
+            let now = h.now;
+            assert_eq!(h.conn.budget_check(share, now), BudgetCheck::Wait);
+            assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(5)));
+        }
+        let (a_now, b_now) = (a.now, b.now);
+        assert_eq!(a.conn.budget_check(&a_share, a_now), BudgetCheck::Evicted);
+        // a's adapter has not yet dropped its unread events
+        assert_eq!(
+            b.conn.budget_check(&b_share, b_now),
+            BudgetCheck::Wait,
+            "a tie evicted too"
+        );
+        assert_eq!(b.conn.state(), State::Open);
+        a_share.release_all();
+        let b_now = b.now;
+        let expected = if still_spent {
+            // 550 of 500: b, now the largest, goes
+            BudgetCheck::Evicted
+        } else {
+            // 550 of 700: room again, b reads on
+            BudgetCheck::Read
+        };
+        assert_eq!(
+            b.conn.budget_check(&b_share, b_now),
+            expected,
+            "still spent: {still_spent}"
+        );
+    }
+}
+
 #[test]
 fn a_connection_holding_nothing_of_a_spent_budget_reads_on_and_is_never_evicted() {
     use std::sync::Arc;
