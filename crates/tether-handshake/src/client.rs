@@ -278,9 +278,10 @@ impl ClientHandshake {
             let prefix = b"HTTP/";
             let n = rest.len().min(prefix.len());
             if rest.get(..n) != prefix.get(..n) {
-                let at = buf.get(start..).unwrap_or_default();
+                // quoted from within the limit too, so any split gives the
+                // same words
                 return Err(ResponseError::NotHttp {
-                    found: snippet(at.get(..32).unwrap_or(at)),
+                    found: snippet(rest.get(..32).unwrap_or(rest)),
                 });
             }
             let mut slots = head::header_slots(&self.limits);

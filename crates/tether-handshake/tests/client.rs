@@ -528,6 +528,29 @@ fn answers_that_are_not_http_are_refused_at_once() {
     ));
 }
 
+/// The words of a "not HTTP" refusal come from within the head limit
+/// only, as its verdict does: bytes past it are never quoted (an interim
+/// answer ending near the limit let the quote run 31 bytes past it, so the
+/// same answer read in pieces could be refused in other words).
+#[test]
+fn rfc6455_4_1_not_http_after_an_interim_answer_quotes_nothing_past_the_head_limit() {
+    let interim = b"HTTP/1.1 103 Early Hints\r\n\r\n";
+    let limit = interim.len() + 4;
+    let config = ClientConfig::new().limits(Limits::default().with_max_head_len(limit));
+    let client = ClientHandshake::with_key("ws://h/", config, SAMPLE_NONCE).unwrap();
+    let mut bytes = interim.to_vec();
+    bytes.extend_from_slice(b"SSH-2.0-OpenSSH_9.2\r\n");
+    let ResponseError::NotHttp { found } = refused(&client, &bytes) else {
+        panic!("not HTTP")
+    };
+    assert_eq!(found, "\"SSH-\"", "quoted past the limit");
+    // read in pieces, the same words once the limit is reached
+    assert_eq!(
+        client.check_response(&bytes[..limit]),
+        Err(ResponseError::NotHttp { found })
+    );
+}
+
 #[test]
 fn rfc6455_4_1_http_1_0_101_is_refused() {
     let bytes = head("HTTP/1.0 101 Switching Protocols", SAMPLE_RESPONSE);
