@@ -2,6 +2,7 @@
 //! every allocation of this test process (RFC 7692 section 7.1.1: without
 //! context takeover a context is reset after every message, so an idle
 //! connection need not keep it).
+#![cfg(feature = "deflate")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Mutex;
