@@ -237,14 +237,18 @@ where
             // nothing rustls can take in now: its own read knows what to do
             return self.read(buf);
         }
-        self.write_own_records()?;
+        // records of its own that cannot go out now (a full socket, a
+        // broken pipe) must not keep what arrived from being read: the
+        // peer's Pong or Close may be there; a write error comes back on
+        // the next write
+        let _ = self.write_own_records();
         let n = self.conn.read_tls(&mut self.sock)?;
         if let Err(e) = self.conn.process_new_packets() {
             // the alert that says why goes out first, as rustls' own read does
             let _ = self.write_own_records();
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
-        self.write_own_records()?;
+        let _ = self.write_own_records();
         match self.conn.reader().read(buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => {
                 Err(io::ErrorKind::WouldBlock.into())
@@ -261,7 +265,11 @@ where
     /// (the caller's deadline), or a socket that takes nothing (`Ok(0)`:
     /// broken, as for any transport).
     fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        match self.write_vectored(bufs) {
+        // `StreamOwned` writes only the first slice (a frame's header
+        // would go out as a record and a write of its own); `Stream`
+        // takes them all
+        let taken = rustls::Stream::new(&mut self.conn, &mut self.sock).write_vectored(bufs);
+        match taken {
             Ok(0) if bufs.iter().any(|b| !b.is_empty()) => {
                 match self.conn.write_tls(&mut self.sock)? {
                     0 => Ok(0),

@@ -583,3 +583,85 @@ fn a_tls_socket_that_takes_nothing_fails_a_send() {
         }
     });
 }
+
+/// A socket that counts the writes made to it.
+struct CountingWrites {
+    tcp: TcpStream,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Read for CountingWrites {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for CountingWrites {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+impl tether_std::Transport for CountingWrites {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.tcp.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.tcp.set_write_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        self.tcp.set_nonblocking(nonblocking)
+    }
+}
+
+/// A message goes out over TLS as one record, in one write: its header
+/// and payload together (RFC 8446 section 5.1 lets a record carry both).
+/// rustls' `StreamOwned` writes only the first of the slices it is given,
+/// so each header went as a record and a write of its own, the payload as
+/// another.
+#[test]
+fn rfc8446_5_1_a_message_goes_out_over_tls_in_one_write() {
+    bounded(Duration::from_secs(30), || {
+        let (ca, server_config) = pki();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = writes.clone();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let socket = CountingWrites {
+                tcp,
+                writes: counted.clone(),
+            };
+            let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), socket);
+            let (mut ws, _) = accept(tls, &ServerOptions::new()).unwrap();
+            // the client's go: the handshake is over
+            assert_eq!(ws.read().unwrap(), Message::text("go"));
+            let before = counted.load(std::sync::atomic::Ordering::Relaxed);
+            for i in 0..10u8 {
+                ws.send(Message::binary(vec![i; 4096])).unwrap();
+            }
+            let sent = counted.load(std::sync::atomic::Ordering::Relaxed) - before;
+            assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
+            sent
+        });
+        let options = ClientOptions::new().add_root_certificate(ca);
+        let (mut ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+        ws.send(Message::text("go")).unwrap();
+        for i in 0..10u8 {
+            assert_eq!(ws.read().unwrap(), Message::binary(vec![i; 4096]));
+        }
+        assert!(matches!(ws.read(), Err(Error::Closed(info)) if info.was_clean));
+        let sent = server.join().unwrap();
+        assert_eq!(sent, 10, "writes for 10 messages sent one by one");
+        let _ = writes;
+    });
+}
