@@ -217,6 +217,44 @@ fn rfc6455_7_1_1_server_closes_tcp_at_once() {
     });
 }
 
+/// A peer that floods Pings and never answers our Close: the close
+/// timeout still ends the connection, the flood taken in a turn at a time
+/// (`Config::turn_bytes`) between the deadline's checks.
+#[test]
+fn rfc6455_7_1_2_close_timeout_holds_against_a_ping_flood() {
+    bounded(Duration::from_secs(30), || {
+        let (listener, url) = listen();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooding = stop.clone();
+        let server = std::thread::spawn(move || {
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            let Some(Event::Closed(_)) = peer.next_event(Duration::from_secs(2)) else {
+                panic!("expected the client's Close");
+            };
+            let pings = [0x89, 0x00].repeat(32 << 10);
+            while !flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                if peer.stream.write_all(&pings).is_err() {
+                    break;
+                }
+            }
+        });
+        let config = Config {
+            close_timeout: Duration::from_millis(300),
+            ..Config::default()
+        };
+        let (mut ws, _) = connect(&url, &ClientOptions::new().config(config)).unwrap();
+        let start = Instant::now();
+        let info = ws.close(CloseCode::NORMAL, "").unwrap();
+        let took = start.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(ws);
+        assert_eq!(info.code, CloseCode::ABNORMAL, "{info}");
+        assert!(info.reason.contains("close timeout"), "{}", info.reason);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        server.join().unwrap();
+    });
+}
+
 #[test]
 fn close_timeout_when_the_peer_never_answers() {
     bounded(Duration::from_secs(10), || {
