@@ -309,7 +309,8 @@ impl Received {
 /// rule it is not told).
 #[derive(Debug)]
 pub struct Peer {
-    tcp: TcpStream,
+    /// `None` once [`Peer::reset`].
+    tcp: Option<TcpStream>,
     role: Role,
     decoder: FrameDecoder,
     buf: BytesMut,
@@ -326,7 +327,7 @@ impl Peer {
             ..Limits::default()
         };
         Self {
-            tcp,
+            tcp: Some(tcp),
             role,
             decoder: FrameDecoder::new(role, limits),
             buf: BytesMut::new(),
@@ -350,7 +351,7 @@ impl Peer {
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             tether::handshake::accept_key(&key)
         );
-        peer.tcp.write_all(answer.as_bytes()).expect("answer");
+        peer.sock().write_all(answer.as_bytes()).expect("answer");
         peer
     }
 
@@ -361,7 +362,7 @@ impl Peer {
         let request = format!(
             "GET /suite HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        peer.tcp.write_all(request.as_bytes()).expect("request");
+        peer.sock().write_all(request.as_bytes()).expect("request");
         let head = peer.read_head();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         peer
@@ -375,10 +376,36 @@ impl Peer {
                 let head = self.buf.split_to(end + 4);
                 return String::from_utf8_lossy(&head).into_owned();
             }
-            let n = self.tcp.read(&mut chunk).expect("head");
+            let n = self.sock().read(&mut chunk).expect("head");
             assert!(n > 0, "the connection ended during the handshake");
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    fn sock(&mut self) -> &mut TcpStream {
+        self.tcp
+            .as_mut()
+            .expect("the peer reset the connection: no more I/O")
+    }
+
+    /// Resets the connection (TCP RST, not FIN): closes the socket with
+    /// bytes from the endpoint unread, once some have arrived (the system
+    /// then resets instead of ending). What this peer sent before stays in
+    /// the endpoint's socket, readable. Nothing more is read or written.
+    ///
+    /// # Panics
+    /// When nothing from the endpoint arrives within [`PATIENCE`].
+    pub fn reset(&mut self) {
+        let tcp = self.tcp.take().expect("one reset");
+        tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let mut probe = [0u8; 1];
+        assert_eq!(
+            tcp.peek(&mut probe)
+                .expect("something unread to reset with"),
+            1,
+            "the endpoint's bytes must be unread for a reset"
+        );
+        drop(tcp);
     }
 
     /// A frame as this peer's role writes it (masked from a client).
@@ -408,7 +435,7 @@ impl Peer {
 
     /// Writes raw bytes (errors are ignored: the other end may be gone).
     pub fn write(&mut self, bytes: &[u8]) {
-        let _ = self.tcp.write_all(bytes);
+        let _ = self.sock().write_all(bytes);
     }
 
     /// Sends a text message in one frame.
@@ -434,17 +461,17 @@ impl Peer {
     /// Closes the TCP connection (FIN), as a server does after the closing
     /// handshake.
     pub fn shutdown(&mut self) {
-        let _ = self.tcp.shutdown(Shutdown::Write);
+        let _ = self.sock().shutdown(Shutdown::Write);
     }
 
     /// Vanishes: ends the transport in both directions without a Close.
     pub fn vanish(&mut self) {
-        let _ = self.tcp.shutdown(Shutdown::Both);
+        let _ = self.sock().shutdown(Shutdown::Both);
     }
 
     /// The next frame, or the transport's end, waiting up to `wait`.
     pub fn recv_within(&mut self, wait: Duration) -> Received {
-        let _ = self.tcp.set_read_timeout(Some(wait));
+        let _ = self.sock().set_read_timeout(Some(wait));
         let mut chunk = [0u8; 64 * 1024];
         loop {
             match self.decoder.decode(&mut self.buf) {
@@ -454,7 +481,7 @@ impl Peer {
                 Ok(None) => {}
                 Err(e) => panic!("the endpoint sent a bad frame: {e}"),
             }
-            match self.tcp.read(&mut chunk) {
+            match self.sock().read(&mut chunk) {
                 Ok(0) => return Received::Eof,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -477,19 +504,19 @@ impl Peer {
     /// Returns how many went out whole (a frame begun is finished).
     pub fn flood(&mut self, message: &[u8], max: usize) -> usize {
         let frame = self.frame(true, 0x2, message);
-        self.tcp.set_nonblocking(true).expect("nonblocking");
+        self.sock().set_nonblocking(true).expect("nonblocking");
         let mut sent = 0;
         let mut stalled = 0;
         while sent < max {
-            match self.tcp.write(&frame) {
+            match self.sock().write(&frame) {
                 Ok(n) if n == frame.len() => {
                     sent += 1;
                     stalled = 0;
                 }
                 Ok(n) => {
                     // pushed back: finish this frame blocking, and stop
-                    self.tcp.set_nonblocking(false).expect("blocking");
-                    self.tcp.write_all(&frame[n..]).expect("rest of a frame");
+                    self.sock().set_nonblocking(false).expect("blocking");
+                    self.sock().write_all(&frame[n..]).expect("rest of a frame");
                     sent += 1;
                     break;
                 }
@@ -503,7 +530,7 @@ impl Peer {
                 Err(e) => panic!("flood: {e}"),
             }
         }
-        self.tcp.set_nonblocking(false).expect("blocking");
+        self.sock().set_nonblocking(false).expect("blocking");
         sent
     }
 }

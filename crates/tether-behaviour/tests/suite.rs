@@ -206,6 +206,43 @@ fn rfc6455_7_1_5_a_vanished_peer_is_an_abnormal_end() {
     }
 }
 
+/// The peer closes and resets the connection before reading what we sent:
+/// our next write fails, but its Close already sits in our socket (TCP is
+/// in order). The end is its clean close with its code, not a transport
+/// error, whichever adapter wrote or read first (the std adapter said
+/// `Io` and 1006; the tokio one 1006 when its answer met the reset).
+#[test]
+fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                log.push(format!("send: {:?}", ws.send_text("unread")));
+                // the peer's Close and reset arrive meanwhile
+                std::thread::sleep(Duration::from_millis(300));
+                log.push(format!("send: {:?}", ws.send_text("after")));
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, _role, _log| {
+                peer.close(4001, "bye");
+                peer.reset();
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "send: Ok(())",
+                "send: Err(\"Closed\")",
+                "closed 4001 clean by the peer",
+                "end",
+            ],
+            "{role:?}"
+        );
+    }
+}
+
 #[test]
 fn rfc6455_7_1_7_a_violation_fails_the_connection_after_what_came_before() {
     for role in [Role::Client, Role::Server] {

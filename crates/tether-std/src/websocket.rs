@@ -264,6 +264,9 @@ impl<S: Transport> WebSocket<S> {
                 Ok(()) => {}
                 // received before the failure: handed out first
                 Err(Error::Io(e)) if !self.events.is_empty() => self.failure = Some(e),
+                // a clean end after all (the peer's Close was read after the
+                // failure): its events, the final one included, come next
+                Err(Error::Closed(_)) if !self.events.is_empty() => {}
                 Err(e) => return Err(e),
             }
         }
@@ -433,6 +436,12 @@ impl<S: Transport> WebSocket<S> {
     /// input or the timer go to the connection; then [`Self::settle`].
     fn read_once(&mut self) -> Result<(), Error> {
         if self.decode_pending() {
+            return self.settle();
+        }
+        if self.broken {
+            // the failed transport is not read again: what was taken in
+            // before is all there is (the core ends with it)
+            self.conn.receive_eof();
             return self.settle();
         }
         self.note_reading();
@@ -821,14 +830,39 @@ impl<S: Transport> WebSocket<S> {
         }
     }
 
-    /// The transport failed: the connection ends with 1006 and no more I/O
-    /// is attempted.
+    /// The transport failed. What it still holds of the peer's is taken in
+    /// first, without blocking (TCP is in order: a Close the peer sent
+    /// before the failure is there), then the core decides the end
+    /// (`Connection::transport_failed`): the peer's clean close, or 1006.
+    /// No more I/O is attempted. `Error::Closed` when the end is clean (the
+    /// peer closed, then left before our answer could go), else the I/O
+    /// error.
     fn fail_io(&mut self, e: io::Error) -> Error {
-        self.broken = true;
-        self.conn.abort(&format!("transport error: {e}"));
+        if !self.broken {
+            self.read_what_is_left();
+            self.broken = true;
+            self.conn.transport_failed(&format!("transport error: {e}"));
+        }
         self.drain_events();
         self.end_transport();
-        Error::Io(e)
+        match self.ended_with() {
+            Some(info) if info.was_clean => Error::Closed(info),
+            _ => Error::Io(e),
+        }
+    }
+
+    /// After a failure: what has arrived, read without blocking, within
+    /// the read-ahead bound and one turn (errors now are the same failure).
+    fn read_what_is_left(&mut self) {
+        if !self.nonblocking
+            || self.conn.state().is_terminal()
+            || self.held >= self.conn.config().max_unread_bytes
+            || self.stream.set_nonblocking(true).is_err()
+        {
+            return;
+        }
+        let _ = self.read_available();
+        let _ = self.stream.set_nonblocking(false);
     }
 
     /// An operation the connection refused: `Closed` when it has ended.

@@ -645,3 +645,73 @@ fn rfc6455_7_1_2_close_after_the_idle_timeout_waits_for_the_end() {
         assert_eq!(info.code, CloseCode::GOING_AWAY);
     });
 }
+
+/// The server sends its Close and resets the connection (it closes with
+/// our message unread) before our answer goes: our write fails, but the
+/// Close already sits in our socket (TCP is in order; Linux keeps what was
+/// received readable after a reset). The end is the server's clean close
+/// with its code, not a transport error: the adapter reads what is left
+/// and the core decides (`Connection::transport_failed`). `close` said
+/// `Err(Io(BrokenPipe))`.
+#[cfg(target_os = "linux")]
+#[test]
+fn rfc6455_7_1_5_a_close_read_after_our_write_failed_is_the_peers_clean_close() {
+    bounded(Duration::from_secs(20), || {
+        let (listener, url) = listen();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let (sent, sent_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let mut peer = RawPeer::accept(&listener, Config::default());
+            // the client's send has returned (its read-ahead would take
+            // the Close in), and its message stays unread
+            sent_rx.recv().unwrap();
+            let mut probe = [0u8; 64];
+            while peer.stream.peek(&mut probe).unwrap() < probe.len() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // our Close, 4001 "bye" (a server's frame: unmasked)
+            peer.stream
+                .write_all(&[0x88, 0x05, 0x0f, 0xa1, b'b', b'y', b'e'])
+                .unwrap();
+            go_rx.recv().unwrap();
+            // closed with unread bytes: Linux resets the connection
+            drop(peer);
+        });
+        let (mut ws, _) = connect(&url, &ClientOptions::new()).unwrap();
+        ws.send(Message::binary(vec![7u8; 1024])).unwrap();
+        sent.send(()).unwrap();
+        let socket = ws.get_ref().tcp().try_clone().unwrap();
+        // (the adapter may have left a read timeout on the socket)
+        let readable = |seen: &mut [u8]| match socket.peek(seen) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                0
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let mut seen = [0u8; 7];
+        while readable(&mut seen) < seen.len() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        go.send(()).unwrap();
+        server.join().unwrap();
+        // the reset has arrived
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while socket.take_error().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no reset came");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // what the test stands on: the Close is still readable
+        assert_eq!(readable(&mut seen), seen.len());
+        let info = ws.close(CloseCode::NORMAL, "").unwrap();
+        assert!(info.was_clean, "{info}");
+        assert_eq!(info.code, CloseCode::new(4001), "{info}");
+        assert_eq!(info.reason, "bye");
+        assert!(ws.state().is_terminal());
+    });
+}

@@ -1239,14 +1239,43 @@ impl Inner {
         match self.poll_write_output(cx) {
             Poll::Ready(Ok(())) => true,
             Poll::Ready(Err(e)) => {
-                // no more writes: an ended connection would otherwise retry
-                // the same failing write forever
-                self.enter(Phase::OutputGone);
-                self.discarded |= self.conn.has_output();
-                self.abort(&format!("write failed: {e}"));
+                // the peer's Close may be here already (TCP is in order:
+                // a peer that closed and reset makes our write fail before
+                // we read it): what arrived is read, then the core decides
+                // how this ends (its clean close, or 1006)
+                self.read_what_is_left(cx);
+                self.transport_failed(&format!("write failed: {e}"));
                 true
             }
             Poll::Pending => false,
+        }
+    }
+
+    /// The transport failed: nothing more is read or written, and the core
+    /// ends the connection (`Connection::transport_failed`) with what it
+    /// was given.
+    fn transport_failed(&mut self, reason: &str) {
+        self.discarded |= self.conn.has_output() || self.needs_flush;
+        self.conn.transport_failed(reason);
+        // bytes a transport still holds unflushed (a TLS record) are not
+        // waited for
+        self.enter(Phase::OutputGone);
+    }
+
+    /// After a failed write: what has arrived, read as a drive would
+    /// (within the unread bound and the turn) until the transport has no
+    /// more now, so a Close the peer sent before the failure is seen.
+    fn read_what_is_left(&mut self, cx: &mut Context<'_>) {
+        let clock = now();
+        while self.can_read() && !self.conn.turn_spent() && !self.conn.state().is_terminal() {
+            let progress = if self.conn.decoding_pending() {
+                self.conn.should_decode(self.items.len()) && self.step_decode(clock)
+            } else {
+                self.step_read(cx, clock)
+            };
+            if !progress {
+                break;
+            }
         }
     }
 
@@ -1287,12 +1316,9 @@ impl Inner {
                 true
             }
             Poll::Ready(Err(e)) => {
-                self.enter(Phase::InputEnded);
-                if !self.conn.state().is_terminal() {
-                    self.abort(&format!("read failed: {e}"));
-                }
-                // no more input: the core stops waiting for it
-                self.conn.receive_eof();
+                // no more input, nor output: the core decides the end (a
+                // Close received before the failure makes it clean)
+                self.transport_failed(&format!("read failed: {e}"));
                 true
             }
             Poll::Pending => false,

@@ -302,13 +302,14 @@ pub struct Connection {
     /// the `PongDeadline` timer runs ([`Connection::pong_due`]).
     ping_counter: u64,
     close_info: Option<Box<CloseInfo>>,
-    /// The transport reached end of input.
-    eof: bool,
-    /// ... while input that came before it waited to be decoded (behind a
-    /// full batch of events, or a message inflating over turns): the end
-    /// is carried out once that input is (see [`Connection::receive_eof`]).
-    eof_waits: bool,
-    /// Output was given up (the peer took nothing until the drain deadline).
+    /// Whether the transport reached end of input.
+    input_end: InputEnd,
+    /// The transport failed ([`Connection::transport_failed`]): nothing
+    /// more is written, and an end without the peer's Close is 1006 for
+    /// the reason kept in `Active::failure`.
+    transport_failed: bool,
+    /// Output was given up (the peer took nothing until the drain deadline,
+    /// or the transport failed).
     output_discarded: bool,
     /// The drain deadline passed.
     drain_expired: bool,
@@ -356,6 +357,19 @@ pub struct Connection {
 /// the notices of frames sent are apart: see their fields).
 /// Built on first use and dropped (all of it at once) when the connection
 /// has been quiet for `Config::release_idle_after` with all of it empty.
+/// Whether the transport's input has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputEnd {
+    /// Not yet.
+    Open,
+    /// Ended while input that came before it waited to be decoded (behind
+    /// a full batch of events, or a message inflating over turns): the end
+    /// is carried out once that input is (see [`Connection::receive_eof`]).
+    Waits,
+    /// Ended, and carried out.
+    Reached,
+}
+
 struct Active {
     decoder: FrameDecoder,
     input: BytesMut,
@@ -395,6 +409,10 @@ struct Active {
     /// `Config::message_timeout`; here, not in the connection: only a
     /// connection with input in flight has a message in progress).
     progress_seen: usize,
+    /// Why the transport failed ([`Connection::transport_failed`]), for
+    /// the end: kept here, not in the connection, which only a failing
+    /// one needs.
+    failure: Option<Box<str>>,
 }
 
 /// What the events waiting to be taken come to ([`Connection::queued`]).
@@ -547,6 +565,7 @@ impl Active {
             pending_pong_bytes: 0,
             sending: None,
             progress_seen: 0,
+            failure: None,
         }
     }
 
@@ -775,8 +794,8 @@ impl Connection {
             timers: Timers::default(),
             ping_counter: 0,
             close_info: None,
-            eof: false,
-            eof_waits: false,
+            input_end: InputEnd::Open,
+            transport_failed: false,
             output_discarded: false,
             drain_expired: false,
             sent_since_heartbeat: false,
@@ -1479,6 +1498,35 @@ impl Connection {
         }
     }
 
+    /// The transport failed: a read or a write error (a reset, a broken
+    /// pipe). Call it once the connection has been given what could still
+    /// be read without waiting: TCP delivers in order, so a Close the peer
+    /// sent before the failure is there, even when our write failed first.
+    ///
+    /// Nothing more is written: queued output is dropped
+    /// ([`Connection::output_discarded`] when there was some;
+    /// [`Connection::writing_over`] from now on). The end is then the end of
+    /// input's ([`Connection::receive_eof`]): a peer whose Close arrived
+    /// closed properly, and the end is clean with its code (it closed the
+    /// transport before our answer could go); a protocol violation
+    /// received is carried out (not clean); otherwise the connection is
+    /// `Aborted`, 1006, not clean, for `reason`. Input still waiting to be
+    /// decoded is decoded first, as for the end of input. Once ended,
+    /// nothing changes.
+    pub fn transport_failed(&mut self, reason: &str) {
+        if self.state.is_terminal() {
+            self.transport_failed = true;
+        } else if !self.transport_failed {
+            self.transport_failed = true;
+            self.a().failure = Some(reason.into());
+        }
+        if !self.output.is_empty() {
+            self.output = Output::default();
+            self.output_discarded = true;
+        }
+        self.receive_eof();
+    }
+
     /// The transport reached end of input (or failed). Without a completed
     /// closing handshake this ends the connection as `Aborted` with 1006 and
     /// `was_clean: false` ("the peer closed the connection without completing
@@ -1490,23 +1538,24 @@ impl Connection {
     /// are taken and [`Connection::continue_decoding`] is called: the end
     /// follows it, and is the peer's clean Close if one was in it.
     pub fn receive_eof(&mut self) {
-        self.eof = true;
         self.timers.stop(Timer::FinWait);
         if self.state.is_terminal() {
+            self.input_end = InputEnd::Reached;
             return;
         }
         if self.input_held || self.decoding.is_some() {
-            self.eof_waits = true;
+            self.input_end = InputEnd::Waits;
             return;
         }
+        self.input_end = InputEnd::Reached;
         self.end_of_input();
     }
 
     /// Carries out an end of input that waited for the input before it,
     /// once that is all decoded.
     fn end_of_input_after_held(&mut self) {
-        if self.eof_waits && !self.input_held && self.decoding.is_none() {
-            self.eof_waits = false;
+        if self.input_end == InputEnd::Waits && !self.input_held && self.decoding.is_none() {
+            self.input_end = InputEnd::Reached;
             if !self.state.is_terminal() {
                 self.end_of_input();
             }
@@ -1532,20 +1581,28 @@ impl Connection {
             return;
         }
         // after our Close, the end is still the one we started
-        let (reason, initiator) = match self.state {
-            State::CloseSent => (
-                "the peer closed the transport before answering our Close",
+        let failure = if self.transport_failed {
+            let kept = self.active.as_mut().and_then(|a| a.failure.take());
+            Some(kept.map_or_else(|| "the transport failed".into(), String::from))
+        } else {
+            None
+        };
+        let (reason, initiator) = match (self.state, failure) {
+            (State::CloseSent, Some(failure)) => (failure, self.our_close_by),
+            (_, Some(failure)) => (failure, Initiator::Local),
+            (State::CloseSent, None) => (
+                "the peer closed the transport before answering our Close".into(),
                 self.our_close_by,
             ),
-            _ => (
-                "the peer closed the transport without completing the close handshake",
+            (_, None) => (
+                "the peer closed the transport without completing the close handshake".into(),
                 Initiator::Remote,
             ),
         };
         self.end(
             State::Aborted,
             CloseCode::ABNORMAL,
-            reason.into(),
+            reason,
             false,
             initiator,
         );
@@ -2022,8 +2079,9 @@ impl Connection {
             initiator,
         };
         self.state = state;
-        if state == State::Aborted {
-            // nothing more is sent on an aborted connection
+        if state == State::Aborted || self.transport_failed {
+            // nothing more is sent on an aborted connection, or over a
+            // failed transport (a violation's Close included)
             self.output = Output::default();
         }
         self.close_info = Some(Box::new(info.clone()));
@@ -2058,7 +2116,7 @@ impl Connection {
                 .set(Timer::Drain, self.now, self.config.close_timeout);
             // RFC 6455 7.1.1: the server closes the transport first; the
             // client waits for that, a little
-            if self.role == Role::Client && !self.eof {
+            if self.role == Role::Client && self.input_end == InputEnd::Open {
                 self.timers
                     .set(Timer::FinWait, self.now, self.config.fin_wait);
             }
@@ -2284,6 +2342,11 @@ impl Connection {
     /// the output's tail when masked or small, else the header there and a
     /// large server payload by reference (written vectored, not copied).
     fn write_frame(&mut self, fin: bool, rsv: Rsv, opcode: OpCode, payload: Payload) {
+        if self.transport_failed {
+            // nothing more can be written (`Connection::transport_failed`)
+            self.output_discarded = true;
+            return;
+        }
         self.note_traffic();
         if self.role.masks_outgoing() || payload.len() < ZERO_COPY_MIN {
             let tail = self.output.tail_mut();
@@ -3008,7 +3071,7 @@ impl Connection {
     /// of its own (a TLS record not yet flushed) gives them up and closes
     /// the transport, rather than wait for a peer that takes nothing.
     pub fn writing_over(&self) -> bool {
-        self.state == State::Aborted || self.drain_expired
+        self.state == State::Aborted || self.drain_expired || self.transport_failed
     }
 }
 

@@ -194,3 +194,96 @@ fn rfc6455_7_1_5_input_held_behind_a_full_batch_is_decoded_before_the_end() {
         }
     }
 }
+
+// ----- a failed transport ---------------------------------------------------
+
+/// A write failed (a reset, a broken pipe) after the peer's Close had
+/// arrived: TCP is in order, so the adapter reads what is left and tells the
+/// core, which ends cleanly with the peer's code, as for the end of input
+/// after the peer's Close (our answer could not go; the peer left first).
+#[test]
+fn rfc6455_7_1_5_a_transport_failing_after_the_peers_close_is_a_clean_end() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.send(tether::Message::text("unsent")).unwrap();
+        h.feed(&frame(role, CLOSE, &close_payload(4001, b"leaving")));
+        assert!(h.conn.has_output(), "the message and our answer wait");
+        h.conn.transport_failed("write failed: broken pipe");
+        assert_eq!(h.conn.state(), State::Closed);
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(
+            (info.code.as_u16(), info.was_clean, info.initiator),
+            (4001, true, tether::Initiator::Remote)
+        );
+        assert_eq!(info.reason, "leaving");
+        assert!(h.conn.writing_over());
+        assert!(!h.conn.has_output());
+        assert!(h.conn.output_discarded(), "the message never went out");
+        assert!(h.conn.should_close_transport());
+    }
+}
+
+/// Without the peer's Close, a failed transport is 1006, not clean, and
+/// says why; nothing more is written, a violation's Close included.
+#[test]
+fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.feed(&frame(role, TEXT, b"before the failure"));
+        h.conn
+            .transport_failed("write failed: connection reset by peer");
+        let events = h.events();
+        assert_eq!(
+            events[0],
+            tether::Event::Message(tether::Message::text("before the failure"))
+        );
+        let info = Harness::closed(&events).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean), (1006, false));
+        assert_eq!(info.reason, "write failed: connection reset by peer");
+        assert_eq!(h.conn.state(), State::Aborted);
+        // after our own Close: still ours
+        let mut h = Harness::new(role);
+        h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
+        let _ = h.output();
+        h.conn.transport_failed("read failed: reset");
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(
+            (info.code.as_u16(), info.initiator),
+            (1006, tether::Initiator::Application)
+        );
+        assert_eq!(info.reason, "read failed: reset");
+        // a violation that arrived before the failure is carried out,
+        // with no Close written
+        let mut h = Harness::new(role);
+        h.feed(&frame(role, TEXT, &[0xff]));
+        h.conn.transport_failed("write failed");
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(info.code.as_u16(), 1007, "{info:?}");
+        assert!(!h.conn.has_output());
+    }
+}
+
+/// Input held behind a full batch when the transport fails is decoded
+/// first: a Close in it still makes the end clean.
+#[test]
+fn rfc6455_7_1_5_a_close_held_behind_a_full_batch_counts_after_a_failure() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        let mut bytes = Vec::new();
+        for _ in 0..tether::EVENT_BATCH + 10 {
+            bytes.extend(frame(role, TEXT, b"x"));
+        }
+        bytes.extend(frame(role, CLOSE, &close_payload(1000, b"")));
+        h.feed(&bytes);
+        h.conn.transport_failed("write failed: broken pipe");
+        let mut events = h.events();
+        while h.conn.decoding_pending() {
+            let now = h.now;
+            let _ = h.conn.continue_decoding(now);
+            events.extend(h.events());
+        }
+        let info = Harness::closed(&events).expect("an end");
+        assert!(info.was_clean, "{info:?}");
+        assert_eq!(info.code.as_u16(), 1000);
+    }
+}
