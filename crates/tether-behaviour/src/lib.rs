@@ -396,16 +396,24 @@ impl Peer {
     /// # Panics
     /// When nothing from the endpoint arrives within [`PATIENCE`].
     pub fn reset(&mut self) {
-        let tcp = self.tcp.take().expect("one reset");
+        self.await_unread();
+        drop(self.tcp.take());
+    }
+
+    /// Waits until bytes from the endpoint have arrived, without reading
+    /// them.
+    ///
+    /// # Panics
+    /// When nothing arrives within [`PATIENCE`].
+    pub fn await_unread(&mut self) {
+        let tcp = self.sock();
         tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let mut probe = [0u8; 1];
         assert_eq!(
-            tcp.peek(&mut probe)
-                .expect("something unread to reset with"),
+            tcp.peek(&mut probe).expect("something from the endpoint"),
             1,
-            "the endpoint's bytes must be unread for a reset"
+            "the endpoint's bytes must arrive"
         );
-        drop(tcp);
     }
 
     /// A frame as this peer's role writes it (masked from a client).

@@ -226,6 +226,8 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
                 log_next(ws, log);
             },
             |peer, _role, _log| {
+                // after the application's first message (unread)
+                peer.await_unread();
                 peer.close(4001, "bye");
                 peer.reset();
             },
@@ -235,6 +237,64 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
             [
                 "send: Ok(())",
                 "send: Err(\"Closed\")",
+                "closed 4001 clean by the peer",
+                "end",
+            ],
+            "{role:?}"
+        );
+    }
+}
+
+/// The same with many messages before the peer's Close, more than the
+/// application may leave unread: when our write fails, the input after
+/// them waits in the connection (behind a full batch) or the socket. The
+/// application still gets every message, then the peer's clean close (the
+/// tokio adapter stopped decoding after the failure and never delivered
+/// the end; the std one said `Io` before the messages).
+#[test]
+fn rfc6455_7_1_5_a_close_behind_unread_messages_before_a_reset_still_arrives() {
+    let config = Config {
+        max_unread_bytes: 8 << 10,
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                log.push(format!("send: {:?}", ws.send_text("unread")));
+                std::thread::sleep(Duration::from_millis(300));
+                // fails (how depends on what the adapter read before)
+                let _ = ws.send_text("after");
+                let mut texts = 0;
+                loop {
+                    match ws.next_event() {
+                        Some(tether::Event::Message(_)) => texts += 1,
+                        other => {
+                            log.push(format!("{texts} messages"));
+                            log.push(describe_event(other.as_ref()));
+                            break;
+                        }
+                    }
+                }
+                log_next(ws, log);
+            },
+            |peer, _role, _log| {
+                peer.await_unread();
+                let mut burst = Vec::new();
+                for _ in 0..600 {
+                    burst.extend(peer.frame(true, 0x1, b"m"));
+                }
+                peer.write(&burst);
+                peer.close(4001, "bye");
+                peer.reset();
+            },
+        );
+        assert_eq!(
+            t.app,
+            [
+                "send: Ok(())",
+                "600 messages",
                 "closed 4001 clean by the peer",
                 "end",
             ],

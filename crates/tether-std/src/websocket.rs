@@ -227,9 +227,13 @@ impl<S: Transport> WebSocket<S> {
     /// comes next).
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
-            // a failure waits behind what was received before it
+            // a failure waits behind what was received before it (input
+            // the connection still decodes included), and is not reported
+            // when the end was clean after all
             if matches!(self.events.front(), None | Some(Event::Closed(_)))
+                && !self.conn.decoding_pending()
                 && let Some(e) = self.failure.take()
+                && !self.ended_with().is_some_and(|info| info.was_clean)
             {
                 return Err(Error::Io(e));
             }
@@ -371,7 +375,12 @@ impl<S: Transport> WebSocket<S> {
                 self.end_transport();
                 return Ok(info);
             }
-            self.read_once()?;
+            match self.read_once() {
+                // ended meanwhile (a failed write of our last answer
+                // says so): the loop returns how
+                Ok(()) | Err(Error::Closed(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -787,7 +796,7 @@ impl<S: Transport> WebSocket<S> {
                 // (std::io's reading, and the tokio adapter's; a rustls
                 // stream whose buffer is full says WouldBlock here instead,
                 // `Transport::write_bounded`)
-                Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
+                Ok(0) => return Err(self.fail_write(io::ErrorKind::WriteZero.into())),
                 Ok(written) => output.advance(written),
                 Err(e) => self.write_failed(e, deadline)?,
             }
@@ -826,43 +835,69 @@ impl<S: Transport> WebSocket<S> {
                 }
                 Ok(())
             }
-            _ => Err(self.fail_io(e)),
+            _ => Err(self.fail_write(e)),
         }
     }
 
-    /// The transport failed. What it still holds of the peer's is taken in
-    /// first, without blocking (TCP is in order: a Close the peer sent
-    /// before the failure is there), then the core decides the end
-    /// (`Connection::transport_failed`): the peer's clean close, or 1006.
-    /// No more I/O is attempted. `Error::Closed` when the end is clean (the
-    /// peer closed, then left before our answer could go), else the I/O
-    /// error.
+    /// Reading from the transport failed (or setting it up did): no more
+    /// I/O is attempted, and the core decides the end with what it was
+    /// given (`Connection::transport_failed`, then the end of input): the
+    /// peer's clean close when its Close had arrived, else 1006.
+    /// `Error::Closed` when the end is clean, else the I/O error.
     fn fail_io(&mut self, e: io::Error) -> Error {
         if !self.broken {
-            self.read_what_is_left();
             self.broken = true;
-            self.conn.transport_failed(&format!("transport error: {e}"));
+            self.conn
+                .transport_failed(Instant::now(), &format!("transport error: {e}"));
+            self.conn.receive_eof();
         }
+        self.failed_with(e)
+    }
+
+    /// Writing to the transport failed: nothing more is written, and
+    /// reading goes on, first at once without blocking (TCP is in order: a
+    /// peer that sent its Close and reset the connection made this write
+    /// fail before we read that Close), then as the application reads;
+    /// the core decides the end (`Connection::transport_failed`), bounded
+    /// by its close timeout. `Error::Closed` when it has ended cleanly
+    /// already, else the I/O error.
+    fn fail_write(&mut self, e: io::Error) -> Error {
+        self.conn
+            .transport_failed(Instant::now(), &format!("transport error: {e}"));
+        if !self.broken && self.nonblocking && !self.conn.state().is_terminal() {
+            self.read_what_is_left();
+        }
+        self.failed_with(e)
+    }
+
+    /// After a failure: the events the core queued, the transport ended
+    /// once the connection has, and the error to report.
+    fn failed_with(&mut self, e: io::Error) -> Error {
         self.drain_events();
-        self.end_transport();
+        if self.conn.state().is_terminal() {
+            self.end_transport();
+        }
         match self.ended_with() {
             Some(info) if info.was_clean => Error::Closed(info),
             _ => Error::Io(e),
         }
     }
 
-    /// After a failure: what has arrived, read without blocking, within
-    /// the read-ahead bound and one turn (errors now are the same failure).
+    /// After a failed write: what has arrived, read without blocking,
+    /// within the read-ahead bound and one turn; a read error ends the
+    /// input.
     fn read_what_is_left(&mut self) {
-        if !self.nonblocking
-            || self.conn.state().is_terminal()
-            || self.held >= self.conn.config().max_unread_bytes
+        if self.held >= self.conn.config().max_unread_bytes
             || self.stream.set_nonblocking(true).is_err()
         {
             return;
         }
-        let _ = self.read_available();
+        let failed = self.read_available();
         let _ = self.stream.set_nonblocking(false);
+        if failed.is_some() {
+            self.broken = true;
+            self.conn.receive_eof();
+        }
     }
 
     /// An operation the connection refused: `Closed` when it has ended.

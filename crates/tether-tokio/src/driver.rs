@@ -695,7 +695,7 @@ impl Inner {
             // a message went out: the idle timeout counts from now
             self.conn.tell_time(now());
         }
-        self.phase == Phase::Open && self.flushed()
+        self.phase == Phase::Open && self.flushed() && !self.discarded
     }
 
     /// The next received item, for an owner that reads `items` itself
@@ -1066,9 +1066,16 @@ impl Inner {
     /// Room for more received messages: reading may go on. (Ping/Pong
     /// events never stop reading: the next Ping must still be answered.)
     fn can_read(&self) -> bool {
+        self.phase == Phase::Open && self.can_decode()
+    }
+
+    /// Room for the events of input already received: decoding goes on
+    /// after the transport's end too (an end that waits for held input,
+    /// `Connection::receive_eof`, comes once that is decoded).
+    fn can_decode(&self) -> bool {
         // after our Close, reading goes on to the peer's answer: what is
         // not kept is dropped (`drops_after_close`)
-        self.phase == Phase::Open
+        self.phase < Phase::Shut
             && self.held.is_none()
             && (self.message_fits(0) || self.conn.state() == State::CloseSent)
     }
@@ -1164,14 +1171,16 @@ impl Inner {
                     && (!self.conn.decoding_pending() || self.conn.should_decode(self.items.len()));
                 self.conn.set_reading(clock, reads);
             }
-            if read && self.can_read() && budget_allows {
+            if read && budget_allows {
                 progress |= if self.conn.decoding_pending() {
                     // a batch of events at a time, as the core says (after
                     // our Close, on to the peer's answer, bounded by
-                    // `message_fits`)
-                    self.conn.should_decode(self.items.len()) && self.step_decode(clock)
+                    // `message_fits`), also after the transport's end
+                    self.can_decode()
+                        && self.conn.should_decode(self.items.len())
+                        && self.step_decode(clock)
                 } else {
-                    self.step_read(cx, clock)
+                    self.can_read() && self.step_read(cx, clock)
                 };
             }
             progress |= self.step_time(clock);
@@ -1239,43 +1248,18 @@ impl Inner {
         match self.poll_write_output(cx) {
             Poll::Ready(Ok(())) => true,
             Poll::Ready(Err(e)) => {
-                // the peer's Close may be here already (TCP is in order:
-                // a peer that closed and reset makes our write fail before
-                // we read it): what arrived is read, then the core decides
-                // how this ends (its clean close, or 1006)
-                self.read_what_is_left(cx);
-                self.transport_failed(&format!("write failed: {e}"));
+                // nothing more is written; reading goes on (TCP is in
+                // order: a peer that sent its Close and reset the
+                // connection makes our write fail before we read that
+                // Close), and the core decides the end with what arrives
+                // (its clean close, or 1006), bounded by its close timeout
+                self.discarded |= self.conn.has_output() || self.needs_flush;
+                self.needs_flush = false;
+                self.conn
+                    .transport_failed(now(), &format!("write failed: {e}"));
                 true
             }
             Poll::Pending => false,
-        }
-    }
-
-    /// The transport failed: nothing more is read or written, and the core
-    /// ends the connection (`Connection::transport_failed`) with what it
-    /// was given.
-    fn transport_failed(&mut self, reason: &str) {
-        self.discarded |= self.conn.has_output() || self.needs_flush;
-        self.conn.transport_failed(reason);
-        // bytes a transport still holds unflushed (a TLS record) are not
-        // waited for
-        self.enter(Phase::OutputGone);
-    }
-
-    /// After a failed write: what has arrived, read as a drive would
-    /// (within the unread bound and the turn) until the transport has no
-    /// more now, so a Close the peer sent before the failure is seen.
-    fn read_what_is_left(&mut self, cx: &mut Context<'_>) {
-        let clock = now();
-        while self.can_read() && !self.conn.turn_spent() && !self.conn.state().is_terminal() {
-            let progress = if self.conn.decoding_pending() {
-                self.conn.should_decode(self.items.len()) && self.step_decode(clock)
-            } else {
-                self.step_read(cx, clock)
-            };
-            if !progress {
-                break;
-            }
         }
     }
 
@@ -1318,7 +1302,13 @@ impl Inner {
             Poll::Ready(Err(e)) => {
                 // no more input, nor output: the core decides the end (a
                 // Close received before the failure makes it clean)
-                self.transport_failed(&format!("read failed: {e}"));
+                self.discarded |= self.conn.has_output() || self.needs_flush;
+                self.conn
+                    .transport_failed(now, &format!("read failed: {e}"));
+                self.conn.receive_eof();
+                // bytes a transport still holds unflushed (a TLS record)
+                // are not waited for
+                self.enter(Phase::OutputGone);
                 true
             }
             Poll::Pending => false,

@@ -1498,33 +1498,38 @@ impl Connection {
         }
     }
 
-    /// The transport failed: a read or a write error (a reset, a broken
-    /// pipe). Call it once the connection has been given what could still
-    /// be read without waiting: TCP delivers in order, so a Close the peer
-    /// sent before the failure is there, even when our write failed first.
-    ///
-    /// Nothing more is written: queued output is dropped
+    /// The transport failed: a write or a read error (a reset, a broken
+    /// pipe). Nothing more is written: queued output is dropped
     /// ([`Connection::output_discarded`] when there was some;
-    /// [`Connection::writing_over`] from now on). The end is then the end of
-    /// input's ([`Connection::receive_eof`]): a peer whose Close arrived
-    /// closed properly, and the end is clean with its code (it closed the
-    /// transport before our answer could go); a protocol violation
-    /// received is carried out (not clean); otherwise the connection is
-    /// `Aborted`, 1006, not clean, for `reason`. Input still waiting to be
-    /// decoded is decoded first, as for the end of input. Once ended,
-    /// nothing changes.
-    pub fn transport_failed(&mut self, reason: &str) {
-        if self.state.is_terminal() {
+    /// [`Connection::writing_over`] from now on).
+    ///
+    /// What the peer sent before the failure may still be readable (TCP
+    /// delivers in order: a peer that sent its Close and reset the
+    /// connection makes our write fail before we read that Close), so the
+    /// adapter reads on, within its usual bounds, and calls
+    /// [`Connection::receive_eof`] when reading ends (the end of input, or a
+    /// read error: after a read error, call both). The end is then the end
+    /// of input's: a peer whose Close arrived closed properly, and the end
+    /// is clean with its code; a protocol violation received is carried
+    /// out (not clean); otherwise the connection is `Aborted`, 1006, not
+    /// clean, for `reason`. Reading on is bounded by `Config::close_timeout`
+    /// from `now` (unless that timer already runs): then the end comes with
+    /// what was read. Once ended, nothing changes but the output's discarding.
+    pub fn transport_failed(&mut self, now: Instant, reason: &str) {
+        if !self.transport_failed {
             self.transport_failed = true;
-        } else if !self.transport_failed {
-            self.transport_failed = true;
-            self.a().failure = Some(reason.into());
+            if !self.state.is_terminal() {
+                self.a().failure = Some(reason.into());
+                if !self.timers.is_armed(Timer::Close) {
+                    self.timers
+                        .set(Timer::Close, now, self.config.close_timeout);
+                }
+            }
         }
         if !self.output.is_empty() {
             self.output = Output::default();
             self.output_discarded = true;
         }
-        self.receive_eof();
     }
 
     /// The transport reached end of input (or failed). Without a completed
@@ -2979,6 +2984,12 @@ impl Connection {
 
     /// `Config::close_timeout` passed while closing.
     fn on_close_timeout(&mut self) {
+        if self.transport_failed {
+            // the input after a failed transport did not end in time: the
+            // end comes with what was read
+            self.end_of_input();
+            return;
+        }
         if let Some(err) = self.deferred_failure.take() {
             // the application did not take its events in time
             self.carry_out_failure(*err);

@@ -198,9 +198,10 @@ fn rfc6455_7_1_5_input_held_behind_a_full_batch_is_decoded_before_the_end() {
 // ----- a failed transport ---------------------------------------------------
 
 /// A write failed (a reset, a broken pipe) after the peer's Close had
-/// arrived: TCP is in order, so the adapter reads what is left and tells the
-/// core, which ends cleanly with the peer's code, as for the end of input
-/// after the peer's Close (our answer could not go; the peer left first).
+/// arrived: TCP is in order, so the adapter reads on and tells the core of
+/// the input's end; the end is clean with the peer's code, as for the end
+/// of input after the peer's Close (our answer could not go; the peer
+/// left first).
 #[test]
 fn rfc6455_7_1_5_a_transport_failing_after_the_peers_close_is_a_clean_end() {
     for role in ROLES {
@@ -208,7 +209,8 @@ fn rfc6455_7_1_5_a_transport_failing_after_the_peers_close_is_a_clean_end() {
         h.conn.send(tether::Message::text("unsent")).unwrap();
         h.feed(&frame(role, CLOSE, &close_payload(4001, b"leaving")));
         assert!(h.conn.has_output(), "the message and our answer wait");
-        h.conn.transport_failed("write failed: broken pipe");
+        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.receive_eof();
         assert_eq!(h.conn.state(), State::Closed);
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(
@@ -223,6 +225,32 @@ fn rfc6455_7_1_5_a_transport_failing_after_the_peers_close_is_a_clean_end() {
     }
 }
 
+/// Our write failed first; the peer's Close is read after it (it was in
+/// our socket): the end is still its clean close. Nothing more is written
+/// meanwhile, our answer to it included.
+#[test]
+fn rfc6455_7_1_5_a_close_read_after_a_failed_write_is_a_clean_end() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.send(tether::Message::text("unsent")).unwrap();
+        h.conn
+            .transport_failed(h.now, "write failed: connection reset by peer");
+        assert!(h.conn.writing_over());
+        assert_eq!(h.conn.state(), State::Open, "reading on");
+        h.feed(&frame(role, TEXT, b"before its close"));
+        h.feed(&frame(role, CLOSE, &close_payload(1000, b"")));
+        assert!(!h.conn.has_output(), "nothing written after the failure");
+        h.conn.receive_eof();
+        let events = h.events();
+        assert_eq!(
+            events[0],
+            tether::Event::Message(tether::Message::text("before its close"))
+        );
+        let info = Harness::closed(&events).unwrap();
+        assert_eq!((info.code.as_u16(), info.was_clean), (1000, true));
+    }
+}
+
 /// Without the peer's Close, a failed transport is 1006, not clean, and
 /// says why; nothing more is written, a violation's Close included.
 #[test]
@@ -231,7 +259,8 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
         let mut h = Harness::new(role);
         h.feed(&frame(role, TEXT, b"before the failure"));
         h.conn
-            .transport_failed("write failed: connection reset by peer");
+            .transport_failed(h.now, "read failed: connection reset by peer");
+        h.conn.receive_eof();
         let events = h.events();
         assert_eq!(
             events[0],
@@ -239,13 +268,14 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
         );
         let info = Harness::closed(&events).unwrap();
         assert_eq!((info.code.as_u16(), info.was_clean), (1006, false));
-        assert_eq!(info.reason, "write failed: connection reset by peer");
+        assert_eq!(info.reason, "read failed: connection reset by peer");
         assert_eq!(h.conn.state(), State::Aborted);
         // after our own Close: still ours
         let mut h = Harness::new(role);
         h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
         let _ = h.output();
-        h.conn.transport_failed("read failed: reset");
+        h.conn.transport_failed(h.now, "read failed: reset");
+        h.conn.receive_eof();
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(
             (info.code.as_u16(), info.initiator),
@@ -256,14 +286,34 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
         // with no Close written
         let mut h = Harness::new(role);
         h.feed(&frame(role, TEXT, &[0xff]));
-        h.conn.transport_failed("write failed");
+        h.conn.transport_failed(h.now, "write failed");
+        h.conn.receive_eof();
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(info.code.as_u16(), 1007, "{info:?}");
         assert!(!h.conn.has_output());
     }
 }
 
-/// Input held behind a full batch when the transport fails is decoded
+/// Reading on after a failed write is bounded by the close timeout: input
+/// that never ends (the application reads nothing more, so the adapter
+/// reads nothing more) ends the connection then, 1006 for the failure.
+#[test]
+fn rfc6455_7_1_5_reading_on_after_a_failed_write_is_bounded_by_the_close_timeout() {
+    for role in ROLES {
+        let config = Config {
+            close_timeout: Duration::from_secs(3),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(3)));
+        let info = Harness::closed(&h.events()).expect("the end");
+        assert_eq!((info.code.as_u16(), info.was_clean), (1006, false));
+        assert_eq!(info.reason, "write failed: broken pipe");
+    }
+}
+
+/// Input held behind a full batch when the transport ends is decoded
 /// first: a Close in it still makes the end clean.
 #[test]
 fn rfc6455_7_1_5_a_close_held_behind_a_full_batch_counts_after_a_failure() {
@@ -275,7 +325,8 @@ fn rfc6455_7_1_5_a_close_held_behind_a_full_batch_counts_after_a_failure() {
         }
         bytes.extend(frame(role, CLOSE, &close_payload(1000, b"")));
         h.feed(&bytes);
-        h.conn.transport_failed("write failed: broken pipe");
+        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.receive_eof();
         let mut events = h.events();
         while h.conn.decoding_pending() {
             let now = h.now;
