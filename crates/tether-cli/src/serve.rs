@@ -549,6 +549,9 @@ pub(crate) async fn serve_socket(
 /// Sends every message back as it came, until the connection ends or the
 /// server shuts down. Waits for each echo to be accepted before reading the
 /// next message, so a client that does not read is slowed, not buffered.
+/// At shutdown, what has already arrived is still echoed, as far as the
+/// connection takes it without waiting (up to the read-ahead bound), then
+/// the Close 1001 follows it.
 async fn echo(
     mut sink: WsSink,
     mut stream: WsStream,
@@ -562,14 +565,19 @@ async fn echo(
         };
         match event {
             Some(Event::Message(message)) => {
+                // the echo first: it waits only when the client reads
+                // nothing (then the shutdown ends the wait)
                 tokio::select! {
                     biased;
-                    () = shutting_down(shutdown) => break,
                     sent = sink.send(message) => {
                         if let Err(e) = sent {
                             // the connection is ending: its Closed event follows
                             tracing::debug!("echo not sent: {e}");
                         }
+                    }
+                    () = shutting_down(shutdown) => {
+                        tracing::debug!("an echo not sent: shutting down");
+                        break;
                     }
                 }
             }
@@ -583,6 +591,9 @@ async fn echo(
             }
         }
     }
+    if let Some(info) = echo_what_arrived(&mut sink, &mut stream).await {
+        return info;
+    }
     close_and_drain(
         &mut sink,
         &mut stream,
@@ -590,6 +601,51 @@ async fn echo(
         SHUTDOWN_REASON,
     )
     .await
+}
+
+/// Polls `future` once: its output when it is ready without waiting.
+fn now_or_never<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// At shutdown: echoes the messages that have already arrived, each as far
+/// as the connection takes it without waiting (a client that reads nothing
+/// holds nothing up), at most `Config::max_unread_bytes` of them (its
+/// default: `tether serve` keeps it), so a client that keeps sending does
+/// not hold the shutdown. The connection's end, if it came meanwhile.
+async fn echo_what_arrived(sink: &mut WsSink, stream: &mut WsStream) -> Option<CloseInfo> {
+    let mut left = tether::Config::default().max_unread_bytes;
+    let mut unsent = 0usize;
+    loop {
+        // what is ready now, without waiting for the peer
+        let Some(event) = now_or_never(stream.next_event()) else {
+            break;
+        };
+        match event {
+            Some(Event::Message(message)) => {
+                left = left.saturating_sub(message.len() + 64);
+                match now_or_never(sink.send(message)) {
+                    Some(Ok(())) => {}
+                    // no room now (dropped unsent), or ending
+                    Some(Err(_)) | None => unsent += 1,
+                }
+                if left == 0 {
+                    break;
+                }
+            }
+            Some(Event::Closed(info)) => return Some(info),
+            Some(Event::Ping(_) | Event::Pong(_)) => {}
+            None => return stream.close_info(),
+        }
+    }
+    if unsent > 0 {
+        tracing::info!("shutting down: {unsent} echo(es) not sent (the client was not reading)");
+    }
+    None
 }
 
 /// Resolves once the server shuts down (or its shutdown sender is gone).
@@ -624,4 +680,53 @@ pub(crate) async fn close_and_drain(
     // the core's timers bound the wait (Config::close_bound)
     both.await
         .unwrap_or_else(|| unclean("the connection ended without a final event"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tether::Message;
+
+    /// At shutdown the messages that have already arrived are still
+    /// echoed, in order, before the Close 1001 (they were dropped: the
+    /// shutdown was looked at before them).
+    #[tokio::test]
+    async fn echo_at_shutdown_answers_what_already_arrived_then_closes_1001() {
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let server = tokio::spawn(async move {
+            let (ws, _) = tether_tokio::accept(far, &ServerOptions::new())
+                .await
+                .unwrap();
+            ws
+        });
+        let (mut client, _) =
+            tether_tokio::client(near, "ws://localhost/", &tether_tokio::ClientOptions::new())
+                .await
+                .unwrap();
+        let ws = server.await.unwrap();
+        for i in 0..20 {
+            client.send(Message::text(format!("m{i}"))).await.unwrap();
+        }
+        // written: in the pipe before the shutdown is seen
+        futures_util::SinkExt::flush(&mut client).await.unwrap();
+        let (_tx, mut shutdown) = watch::channel(true);
+        let (sink, stream) = ws.split();
+        let server = tokio::spawn(async move { echo(sink, stream, &mut shutdown).await });
+        for i in 0..20 {
+            match client.next_event().await {
+                Some(Event::Message(m)) => assert_eq!(m, Message::text(format!("m{i}"))),
+                other => panic!("echo {i}: {other:?}"),
+            }
+        }
+        match client.next_event().await {
+            Some(Event::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::GOING_AWAY);
+                assert!(info.was_clean, "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let info = server.await.unwrap();
+        assert!(info.was_clean, "{info}");
+    }
 }
