@@ -222,12 +222,16 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
                 // the peer's Close and reset arrive meanwhile
                 std::thread::sleep(Duration::from_millis(300));
                 log.push(format!("send: {:?}", ws.send_text("after")));
-                log_next(ws, log);
-                log_next(ws, log);
+                for _ in 0..4 {
+                    log_next(ws, log);
+                }
             },
             |peer, _role, _log| {
-                // after the application's first message (unread)
+                // after the application's first message (unread); a Ping
+                // whose Pong cannot go once the write failed
                 peer.await_unread();
+                peer.ping(b"p");
+                peer.text("last");
                 peer.close(4001, "bye");
                 peer.reset();
             },
@@ -237,6 +241,8 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
             [
                 "send: Ok(())",
                 "send: Err(\"Closed\")",
+                "ping \"p\"",
+                "text last",
                 "closed 4001 clean by the peer",
                 "end",
             ],

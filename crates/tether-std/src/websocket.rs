@@ -228,14 +228,18 @@ impl<S: Transport> WebSocket<S> {
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
             // a failure waits behind what was received before it (input
-            // the connection still decodes included), and is not reported
-            // when the end was clean after all
+            // the connection still decodes included) and for the end it
+            // leads to: reported when that end is not clean (the peer's
+            // Close may still be read after a failed write)
             if matches!(self.events.front(), None | Some(Event::Closed(_)))
                 && !self.conn.decoding_pending()
-                && let Some(e) = self.failure.take()
-                && !self.ended_with().is_some_and(|info| info.was_clean)
+                && self.failure.is_some()
+                && let Some(info) = self.ended_with()
             {
-                return Err(Error::Io(e));
+                let failure = self.failure.take();
+                if let Some(e) = failure.filter(|_| !info.was_clean) {
+                    return Err(Error::Io(e));
+                }
             }
             if let Some(event) = self.events.pop_front() {
                 self.held = self.held.saturating_sub(event.footprint());
@@ -266,11 +270,12 @@ impl<S: Transport> WebSocket<S> {
             }
             match self.read_once() {
                 Ok(()) => {}
-                // received before the failure: handed out first
-                Err(Error::Io(e)) if !self.events.is_empty() => self.failure = Some(e),
-                // a clean end after all (the peer's Close was read after the
-                // failure): its events, the final one included, come next
-                Err(Error::Closed(_)) if !self.events.is_empty() => {}
+                // what was received before the failure is handed out first,
+                // and the failure once its end is known (above)
+                Err(Error::Io(e)) => self.failure = Some(e),
+                // the end (the peer's Close read after a failed write): its
+                // events, the final one included, come next
+                Err(Error::Closed(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -366,19 +371,28 @@ impl<S: Transport> WebSocket<S> {
         self.closing = true;
         // Bounded by the core's timers: a peer that reads nothing must not
         // hold `close` past the close timeout.
+        // A failed write ends nothing by itself: reading goes on to the end
+        // (the peer's Close may be there), which says whether the failure
+        // is reported.
+        let mut failed = None;
         match self.flush_output() {
             Ok(()) | Err(Error::Closed(_)) => {}
+            Err(Error::Io(e)) => failed = Some(e),
             Err(e) => return Err(e),
         }
         loop {
             if let Some(info) = self.ended_with() {
                 self.end_transport();
-                return Ok(info);
+                return match failed {
+                    Some(e) if !info.was_clean => Err(Error::Io(e)),
+                    _ => Ok(info),
+                };
             }
             match self.read_once() {
                 // ended meanwhile (a failed write of our last answer
                 // says so): the loop returns how
                 Ok(()) | Err(Error::Closed(_)) => {}
+                Err(Error::Io(e)) => failed = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -904,6 +918,11 @@ impl<S: Transport> WebSocket<S> {
     fn refused(&self, e: tether::Error) -> Error {
         match (e, self.ended_with()) {
             (tether::Error::InvalidState { .. }, Some(info)) => Error::Closed(info),
+            // the transport failed (a write): reported as the I/O failure
+            // it is, until the end is known
+            (e @ tether::Error::TransportFailed { .. }, _) => {
+                Error::Io(io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()))
+            }
             (e, _) => Error::Misuse(e),
         }
     }

@@ -538,7 +538,11 @@ pub(crate) fn check(inner: &mut Inner, operation: &'static str) -> Result<(), Er
 /// refusal, which names the state and why it was left.
 #[cold]
 fn refusal(inner: &mut Inner, refused: tether::Error) -> Error {
-    if inner.conn.state().is_terminal() {
+    if inner.conn.state().is_terminal()
+        // the transport failed: the connection is ending (how, its final
+        // event will say), as a failure met in a drive is reported
+        || matches!(refused, tether::Error::TransportFailed { .. })
+    {
         Error::Closed(inner.final_info())
     } else {
         Error::Misuse(refused)

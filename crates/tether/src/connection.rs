@@ -1514,12 +1514,30 @@ impl Connection {
     /// out (not clean); otherwise the connection is `Aborted`, 1006, not
     /// clean, for `reason`. Reading on is bounded by `Config::close_timeout`
     /// from `now` (unless that timer already runs): then the end comes with
-    /// what was read. Once ended, nothing changes but the output's discarding.
+    /// what was read. Meanwhile operations that send are refused
+    /// ([`Error::TransportFailed`]), and no keep-alive, heartbeat or idle
+    /// timer runs. Once ended, nothing changes but the output's discarding.
     pub fn transport_failed(&mut self, now: Instant, reason: &str) {
         if !self.transport_failed {
             self.transport_failed = true;
             if !self.state.is_terminal() {
-                self.a().failure = Some(reason.into());
+                let a = self.a();
+                a.failure = Some(reason.into());
+                // owed Pongs cannot go either (and would count as output)
+                a.pending_pongs.clear();
+                a.pending_pong_bytes = 0;
+                // nothing more is sent: no keep-alive, heartbeat or idle
+                // close (whose Ping or Close could not go out), and the
+                // close timeout alone bounds the wait for the input's end
+                for timer in [
+                    Timer::KeepAlive,
+                    Timer::PongDeadline,
+                    Timer::Heartbeat,
+                    Timer::Idle,
+                    Timer::Progress,
+                ] {
+                    self.timers.stop(timer);
+                }
                 if !self.timers.is_armed(Timer::Close) {
                     self.timers
                         .set(Timer::Close, now, self.config.close_timeout);
@@ -2058,6 +2076,10 @@ impl Connection {
     /// one for the latest Ping (RFC 6455 5.5.3 allows answering only the
     /// latest), so a Ping flood holds a bounded amount.
     fn owe_pong(&mut self, payload: Bytes) {
+        if self.transport_failed {
+            // it could not go out
+            return;
+        }
         let cost = payload.len() + PONG_OVERHEAD;
         let max = self.config.max_pending_pongs;
         let a = self.a();
@@ -2407,13 +2429,32 @@ impl Connection {
     /// [`Connection::can_send`]'s.
     ///
     /// # Errors
-    /// [`Error::InvalidState`], with why the connection left `Open`.
+    /// [`Error::InvalidState`], with why the connection left `Open`;
+    /// [`Error::TransportFailed`] once the transport failed
+    /// ([`Connection::transport_failed`]).
     #[inline]
     pub fn check_send(&self, operation: &'static str) -> Result<(), Error> {
         if matches!(self.state, State::Open | State::CloseReceived) {
+            if self.transport_failed {
+                return Err(self.failed_transport(operation));
+            }
             Ok(())
         } else {
             Err(self.invalid_state(operation, SEND_STATES))
+        }
+    }
+
+    /// [`Error::TransportFailed`] for `operation`, with the failure kept.
+    #[cold]
+    fn failed_transport(&self, operation: &'static str) -> Error {
+        let reason = self
+            .active
+            .as_ref()
+            .and_then(|a| a.failure.as_deref())
+            .unwrap_or("the transport failed");
+        Error::TransportFailed {
+            operation,
+            reason: reason.to_owned(),
         }
     }
 
@@ -2475,7 +2516,7 @@ impl Connection {
     }
 
     fn send_checked(&mut self, message: Message, room: bool) -> Result<(), Error> {
-        self.check_state("send", SEND_STATES)?;
+        self.check_send("send")?;
         if self.sending().is_some() {
             return Err(InvalidInput::FragmentedSendOpen.into());
         }
@@ -2519,7 +2560,7 @@ impl Connection {
         data: Bytes,
         fin: bool,
     ) -> Result<(), Error> {
-        self.check_state("send", SEND_STATES)?;
+        self.check_send("send")?;
         let (opcode, utf8) = match self.sending() {
             None => (
                 match kind {
@@ -2576,7 +2617,7 @@ impl Connection {
         opcode: OpCode,
         payload: Bytes,
     ) -> Result<(), Error> {
-        self.check_state(operation, SEND_STATES)?;
+        self.check_send(operation)?;
         self.check_room()?;
         if payload.len() > tether_frame::MAX_CONTROL_PAYLOAD {
             return Err(InvalidInput::ControlPayloadTooLong(payload.len()).into());
@@ -2695,7 +2736,9 @@ impl Connection {
     /// A data message arrived: the application-level heartbeat waits again
     /// (only while `Open`; closing stops it).
     fn postpone_heartbeat(&mut self, now: Instant) {
-        if let (Some(h), State::Open) = (&self.config.heartbeat, self.state) {
+        if let (Some(h), State::Open, false) =
+            (&self.config.heartbeat, self.state, self.transport_failed)
+        {
             self.timers.set(Timer::Heartbeat, now, h.interval);
         }
         self.postpone_idle(now);
@@ -2728,7 +2771,9 @@ impl Connection {
     /// A data message went either way: the idle timeout waits again (only
     /// while `Open`).
     fn postpone_idle(&mut self, now: Instant) {
-        if let (Some(t), State::Open) = (self.config.idle_timeout, self.state) {
+        if let (Some(t), State::Open, false) =
+            (self.config.idle_timeout, self.state, self.transport_failed)
+        {
             self.timers.set(Timer::Idle, now, t);
         }
     }
@@ -2761,7 +2806,8 @@ impl Connection {
         let Some(timeout) = self.config.message_timeout else {
             return;
         };
-        if self.input_stopped() {
+        // after a failed transport the close timeout alone bounds reading
+        if self.input_stopped() || self.transport_failed {
             self.timers.stop(Timer::Progress);
             return;
         }
@@ -2792,7 +2838,7 @@ impl Connection {
     }
 
     fn postpone_keepalive(&mut self, now: Instant) {
-        if self.pong_due() || self.state != State::Open {
+        if self.pong_due() || self.state != State::Open || self.transport_failed {
             return;
         }
         match self.config.keep_alive {
@@ -2986,8 +3032,11 @@ impl Connection {
     fn on_close_timeout(&mut self) {
         if self.transport_failed {
             // the input after a failed transport did not end in time: the
-            // end comes with what was read
-            self.end_of_input();
+            // end comes with what was read (once it has ended, only the
+            // application's pace is left: the end waits for it)
+            if self.input_end == InputEnd::Open {
+                self.end_of_input();
+            }
             return;
         }
         if let Some(err) = self.deferred_failure.take() {

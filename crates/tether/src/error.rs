@@ -194,6 +194,15 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The transport failed ([`Connection::transport_failed`](crate::Connection::transport_failed)):
+    /// nothing more can be sent, and the connection is ending (it reads
+    /// on to the peer's last bytes, which decide how).
+    TransportFailed {
+        /// What was attempted, e.g. "send".
+        operation: &'static str,
+        /// The failure, e.g. "write failed: Broken pipe (os error 32)".
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -237,6 +246,10 @@ impl fmt::Display for Error {
             Self::OutputFull { queued, limit } => write!(
                 f,
                 "output queue holds {queued} bytes, over the limit of {limit}: write the output first"
+            ),
+            Self::TransportFailed { operation, reason } => write!(
+                f,
+                "cannot {operation}: the transport failed ({reason}); the connection is ending"
             ),
         }
     }

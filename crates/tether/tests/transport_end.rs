@@ -338,3 +338,77 @@ fn rfc6455_7_1_5_a_close_held_behind_a_full_batch_counts_after_a_failure() {
         assert_eq!(info.code.as_u16(), 1000);
     }
 }
+
+/// While reading on after a failed write, nothing more is sent: a Ping
+/// read then owes no Pong (which would count as output waiting), sends
+/// are refused saying why, and no keep-alive runs whose Pong could not
+/// come (its timeout gave a misleading end).
+#[test]
+fn rfc6455_7_1_5_after_a_failed_write_nothing_more_is_sent_or_awaited() {
+    for role in ROLES {
+        let config = Config {
+            keep_alive: tether::KeepAlive::Ping {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
+            close_timeout: Duration::from_secs(5),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.feed(&frame(role, PING, b"are you there"));
+        assert!(!h.conn.has_output(), "a Pong owed after the failure");
+        let refused = h.conn.send(tether::Message::text("late")).unwrap_err();
+        assert!(
+            matches!(&refused, tether::Error::TransportFailed { operation: "send", reason } if reason == "write failed: broken pipe"),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("broken pipe"), "{refused}");
+        assert!(matches!(
+            h.conn.ping(bytes::Bytes::from_static(b"x")),
+            Err(tether::Error::TransportFailed { .. })
+        ));
+        // the only deadline left is the bound on reading on
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(5)));
+        let info = Harness::closed(&h.events()).expect("the end");
+        assert_eq!(info.reason, "write failed: broken pipe");
+    }
+}
+
+/// Once the input has ended behind a full batch, the close timeout does
+/// not cut what is still to be decoded: only the application's pace is
+/// left, and the peer's Close in it still makes the end clean.
+#[test]
+fn rfc6455_7_1_5_the_close_timeout_waits_for_input_held_after_the_end() {
+    for role in ROLES {
+        let config = Config {
+            close_timeout: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let mut h = Harness::with_config(role, config);
+        let mut bytes = Vec::new();
+        for _ in 0..tether::EVENT_BATCH + 10 {
+            bytes.extend(frame(role, TEXT, b"x"));
+        }
+        bytes.extend(frame(role, CLOSE, &close_payload(1000, b"")));
+        h.feed(&bytes);
+        h.conn.transport_failed(h.now, "read failed: reset");
+        h.conn.receive_eof();
+        // the application is slow: the close timeout passes first
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(h.conn.state(), State::Open, "held input cut off");
+        let mut events = h.events();
+        while h.conn.decoding_pending() {
+            let now = h.now;
+            let _ = h.conn.continue_decoding(now);
+            events.extend(h.events());
+        }
+        let messages = events
+            .iter()
+            .filter(|e| matches!(e, tether::Event::Message(_)))
+            .count();
+        assert_eq!(messages, tether::EVENT_BATCH + 10);
+        let info = Harness::closed(&events).expect("an end");
+        assert!(info.was_clean, "{info:?}");
+    }
+}
