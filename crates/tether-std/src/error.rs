@@ -41,8 +41,11 @@ pub enum Error {
     /// Our side refused the client's upgrade request (from the callback of
     /// [`accept_with`](crate::accept_with)); this refusal was sent.
     Refused(Refusal),
-    /// The transport failed (read or write). The connection is over: it
-    /// reports 1006 from then on.
+    /// The transport failed (read or write). Nothing more is written; after
+    /// a failed write the connection still reads on to its end (the peer's
+    /// Close may be there: then the end is its clean close, reported as
+    /// `Closed`), and sends meanwhile fail with this too. After a failed
+    /// read, or an end without the peer's Close, it reports 1006.
     Io(io::Error),
     /// The application's call was refused by the connection (rustls'
     /// `ApiMisuse`): an operation in a state that does not allow it (the

@@ -200,9 +200,12 @@ impl ReconnectingClient {
         };
         match ws.send(message.clone()) {
             Ok(()) => Ok(()),
-            // The connection has ended, so the message did not (wholly) go
-            // out: it waits for the next one; `next` reports the end.
-            Err(_) if ws.state().is_terminal() => self.enqueue(message),
+            // The connection has ended, or its transport failed and it is
+            // ending, so the message did not (wholly) go out: it waits for
+            // the next one; `next` reports the end.
+            Err(_) if ws.state().is_terminal() || ws.connection().writing_over() => {
+                self.enqueue(message)
+            }
             Err(e) => Err(e),
         }
     }

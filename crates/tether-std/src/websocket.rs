@@ -591,6 +591,11 @@ impl<S: Transport> WebSocket<S> {
     /// the tokio adapter); when that ends the connection, the error says so.
     fn after_queue(&mut self, queued: Result<(), tether::Error>) -> Result<(), Error> {
         if let Err(e) = queued {
+            if matches!(e, tether::Error::TransportFailed { .. }) {
+                // reading on to the end, and its deadline, go on in an
+                // application that only sends
+                self.read_ahead();
+            }
             return Err(self.refused(e));
         }
         self.flush_output()?;

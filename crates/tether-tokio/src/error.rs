@@ -22,7 +22,9 @@ pub enum Error {
     /// appear here: they end the connection, reported by `Closed` with the
     /// close code we sent. The same variant in both adapters.
     Misuse(tether::Error),
-    /// The connection has ended; how it ended, when known.
+    /// The connection has ended, or its transport failed and it is ending
+    /// (it reads on to the peer's last bytes, which decide how: its final
+    /// event says); how it ended, when known (`None` until then).
     Closed(Option<CloseInfo>),
     /// The URL is not a usable `ws://` or `wss://` URL.
     Url(String),

@@ -186,7 +186,8 @@ impl Owned {
     /// `Config::max_unread_bytes`, so Pings are answered and two owners
     /// sending at each other do not both wait forever). Unread Pings and
     /// Pongs (already answered) hold nothing back. An error when what was
-    /// queued was given up (a failed write: the connection has ended).
+    /// queued was given up (a failed write: the connection reads on to its
+    /// end, nothing more is sent).
     #[inline]
     pub(crate) fn poll_queue<O: Op>(
         &mut self,

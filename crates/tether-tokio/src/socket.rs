@@ -169,8 +169,9 @@ impl WebSocket {
     /// `poll_ready`, or for the write with `flush`, if that matters).
     ///
     /// # Errors
-    /// [`Error::Closed`] once the connection has ended, or the core's
-    /// refusal of the previous operation.
+    /// [`Error::Closed`] once the connection has ended, and after a failed
+    /// write while it reads on to its end; or the core's refusal of the
+    /// previous operation.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
         Queue::new(self.sender(), "send", SendMessage(message))
     }

@@ -2328,9 +2328,12 @@ impl Connection {
     }
 
     /// Whether `send` would accept a message now (the output queue is
-    /// within `Config::max_queued_output` and the state allows sending).
+    /// within `Config::max_queued_output`, the state allows sending, and the
+    /// transport has not failed).
     pub fn can_send(&self) -> bool {
-        SEND_STATES.contains(&self.state) && self.queued_output() <= self.config.max_queued_output
+        SEND_STATES.contains(&self.state)
+            && !self.transport_failed
+            && self.queued_output() <= self.config.max_queued_output
     }
 
     /// The next frame the connection sent of its own accord (keep-alive,
@@ -2493,6 +2496,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// [`Error::TransportFailed`] once the transport failed;
     /// [`Error::OutputFull`] while more than `Config::max_queued_output`
     /// bytes wait (the message is not queued); [`Error::InvalidInput`]
     /// while a fragmented send is open.
@@ -2596,6 +2600,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// [`Error::TransportFailed`] once the transport failed;
     /// [`Error::OutputFull`] while the output queue is over
     /// `Config::max_queued_output`; [`InvalidInput::ControlPayloadTooLong`].
     pub fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
@@ -2634,12 +2639,19 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::InvalidState`] unless `Open` or `CloseReceived`;
+    /// (after [`Connection::transport_failed`] it is accepted and does
+    /// nothing: no Close can go out, and the end comes with the input);
     /// [`InvalidInput::CloseCode`] for 1005, 1006, 1015 and codes outside
     /// 1000-1003, 1007-1014, 3000-4999; [`InvalidInput::CloseReasonTooLong`]
     /// for a reason over 123 bytes.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_state("close", SEND_STATES)?;
         CloseFrame::check(code, reason)?;
+        if self.transport_failed {
+            // our Close cannot go out: the end comes with the input (the
+            // peer's Close may be in it), not from us
+            return Ok(());
+        }
         // the waits that closing arms (the close timeout; when this
         // answers the peer's Close, the drain and the FIN wait) count
         // from now
@@ -3085,8 +3097,10 @@ impl Connection {
         self.timers.is_armed(Timer::FinWait)
     }
 
-    /// Whether queued output was given up because the peer did not take it
-    /// by the drain deadline (`Config::close_timeout` after the end).
+    /// Whether queued output was given up: the peer did not take it by the
+    /// drain deadline (`Config::close_timeout` after the end), or the
+    /// transport failed with output still queued, or something was queued
+    /// after ([`Connection::transport_failed`]).
     pub fn output_discarded(&self) -> bool {
         self.output_discarded
     }
@@ -3124,10 +3138,11 @@ impl Connection {
         self.state == State::CloseSent && self.closing_over_budget
     }
 
-    /// Whether writing is over: the connection was aborted (a timeout, a
-    /// transport failure, [`Connection::abort`]: nothing more is sent), or
-    /// an ended one's last bytes ran out of time
-    /// ([`Connection::drain_expired`]). An adapter that still holds bytes
+    /// Whether writing is over: the connection was aborted (a timeout,
+    /// [`Connection::abort`]: nothing more is sent), the transport failed
+    /// ([`Connection::transport_failed`]: the state may still be `Open`
+    /// while the input is read to its end), or an ended one's last bytes
+    /// ran out of time ([`Connection::drain_expired`]). An adapter that still holds bytes
     /// of its own (a TLS record not yet flushed) gives them up and closes
     /// the transport, rather than wait for a peer that takes nothing.
     pub fn writing_over(&self) -> bool {

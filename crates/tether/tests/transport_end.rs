@@ -412,3 +412,25 @@ fn rfc6455_7_1_5_the_close_timeout_waits_for_input_held_after_the_end() {
         assert!(info.was_clean, "{info:?}");
     }
 }
+
+/// Closing after a failed write changes nothing: our Close cannot go out,
+/// so the end comes with the input, and a peer's Close read then is the
+/// peer's clean close (it was credited to us, as if it answered ours).
+#[test]
+fn rfc6455_7_1_5_closing_after_a_failed_write_leaves_the_end_to_the_peer() {
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        let now = h.now;
+        h.conn.close(now, CloseCode::GOING_AWAY, "").unwrap();
+        assert_eq!(h.conn.state(), State::Open);
+        assert!(!h.conn.can_send());
+        h.feed(&frame(role, CLOSE, &close_payload(4001, b"bye")));
+        h.conn.receive_eof();
+        let info = Harness::closed(&h.events()).unwrap();
+        assert_eq!(
+            (info.code.as_u16(), info.was_clean, info.initiator),
+            (4001, true, tether::Initiator::Remote)
+        );
+    }
+}
