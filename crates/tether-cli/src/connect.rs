@@ -24,6 +24,7 @@ use crate::cli::ConnectArgs;
 use crate::exit;
 use crate::jsonl;
 use crate::show;
+use crate::stderr::say;
 use crate::unclean;
 
 /// The proxy to connect through: `--proxy`, else the environment's unless
@@ -36,7 +37,7 @@ fn proxy(
     use tether::handshake::proxy::{EnvProxy, proxy_from_env};
     if let Some(proxy) = &args.proxy {
         if verbose {
-            eprintln!("tether: through the proxy {proxy} (--proxy)");
+            say!("tether: through the proxy {proxy} (--proxy)");
         }
         return Ok(options.proxy(proxy.clone()));
     }
@@ -52,13 +53,13 @@ fn proxy(
     })? {
         EnvProxy::Use { proxy, variable } => {
             if verbose {
-                eprintln!("tether: through the proxy {proxy} (from {variable})");
+                say!("tether: through the proxy {proxy} (from {variable})");
             }
             Ok(options.proxy(proxy))
         }
         EnvProxy::Bypassed { variable } => {
             if verbose {
-                eprintln!("tether: no proxy for {} ({variable})", url.host());
+                say!("tether: no proxy for {} ({variable})", url.host());
             }
             Ok(options)
         }
@@ -79,7 +80,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         .connection
         .unused_keepalive_flags(crate::cli::KeepAliveMode::Off)
     {
-        eprintln!("tether: {why}");
+        say!("tether: {why}");
         return exit::code(exit::USAGE);
     }
     let mut handshake = ClientConfig::new();
@@ -104,7 +105,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("tether: {e}");
+                say!("tether: {e}");
                 return exit::code(exit::USAGE);
             }
         }
@@ -120,20 +121,20 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                 options = options.client_certificate(chain, key);
             }
             Err(e) => {
-                eprintln!("tether: {e}");
+                say!("tether: {e}");
                 return exit::code(exit::USAGE);
             }
         }
     }
     if args.insecure {
-        eprintln!(
+        say!(
             "tether: WARNING: --insecure: the server's certificate is not checked; \
              anyone on the path can read and change this connection"
         );
         match tether_tokio::tls::insecure_client_config(identity.as_ref()) {
             Ok(config) => options = options.tls_config(config),
             Err(e) => {
-                eprintln!("tether: {e}");
+                say!("tether: {e}");
                 return exit::code(exit::FAILED);
             }
         }
@@ -141,7 +142,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     options = match proxy(&args, options, verbose) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("tether: {e}");
+            say!("tether: {e}");
             return exit::code(exit::USAGE);
         }
     };
@@ -162,11 +163,11 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         let _ = print_line(&jsonl::connected(&args.url, &accepted, None));
     } else if verbose {
         match accepted.subprotocol() {
-            Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
-            None => eprintln!("connected to {}", args.url),
+            Some(p) => say!("connected to {} (subprotocol {p})", args.url),
+            None => say!("connected to {}", args.url),
         }
         for extension in accepted.extensions() {
-            eprintln!("extension: {extension}");
+            say!("extension: {extension}");
         }
     }
 
@@ -214,7 +215,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                     // e.g. `| head -1`: nobody reads any more, so leave
                     stdout_open = false;
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        eprintln!("tether: cannot write to stdout: {e}");
+                        say!("tether: cannot write to stdout: {e}");
                         failed.store(true, Ordering::Relaxed);
                     }
                     if let Some(stop) = stop.take() {
@@ -252,10 +253,10 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                 let _ = print_line(&jsonl::control("pong", &payload));
             }
             Some(Event::Ping(payload)) if verbose => {
-                eprintln!("{}", show::control("ping", &payload))
+                say!("{}", show::control("ping", &payload))
             }
             Some(Event::Pong(payload)) if verbose => {
-                eprintln!("{}", show::control("pong", &payload))
+                say!("{}", show::control("pong", &payload))
             }
             Some(Event::Ping(_) | Event::Pong(_)) => {}
             Some(Event::Closed(info)) => break info,
@@ -282,7 +283,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     if args.jsonl {
         let _ = print_line(&jsonl::closed(&info));
     } else if verbose || !info.was_clean || peer_said_why {
-        eprintln!("{}", show::closed(&info));
+        say!("{}", show::closed(&info));
     }
     match exit::for_end(&info) {
         0 if failed.load(Ordering::Relaxed) => exit::code(exit::FAILED),
@@ -383,7 +384,7 @@ async fn write(
                     // command (exit 1, as `--reconnect` says "line N not
                     // sent"); an echo the end overtook does not
                     if sent_signal.is_none() {
-                        eprintln!("tether: a line was not sent: {e}");
+                        say!("tether: a line was not sent: {e}");
                         failed.store(true, Ordering::Relaxed);
                     } else {
                         tracing::debug!("not echoed: {e}");
@@ -414,7 +415,7 @@ async fn write(
     // task has written its last bytes (e.g. our answer to the server's
     // Close): the process must not exit before that.
     if let Err(e) = sink.close(code, reason).await {
-        eprintln!("tether: cannot close: {e}");
+        say!("tether: cannot close: {e}");
         failed.store(true, Ordering::Relaxed);
     }
 }
@@ -473,7 +474,7 @@ pub(crate) async fn next_message(
                     }
                 }
                 if line.len() > longest {
-                    eprintln!(
+                    say!(
                         "tether: line {line_number} of stdin is {total} bytes, over the {longest}-byte message limit (--max-message); not sent"
                     );
                     failed.store(true, Ordering::Relaxed);
@@ -482,15 +483,13 @@ pub(crate) async fn next_message(
                 match std::str::from_utf8(line) {
                     Ok(text) => return Some((Message::text(text), None)),
                     Err(e) => {
-                        eprintln!(
-                            "tether: line {line_number} of stdin is not UTF-8 ({e}); not sent"
-                        );
+                        say!("tether: line {line_number} of stdin is not UTF-8 ({e}); not sent");
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
             }
             Err(e) => {
-                eprintln!("tether: cannot read stdin: {e}");
+                say!("tether: cannot read stdin: {e}");
                 failed.store(true, Ordering::Relaxed);
                 return None;
             }

@@ -14,6 +14,7 @@
 
 use std::process::ExitCode;
 
+use crate::stderr::say;
 use tether::{CloseCode, CloseInfo, Initiator};
 
 /// The command itself failed.
@@ -35,10 +36,10 @@ pub(crate) const INTERRUPTED: u8 = 130;
 pub(crate) fn not_connected(url: &str, e: &tether_tokio::Error) -> ExitCode {
     if let tether_tokio::Error::Url(_) = e {
         // the error quotes what it found
-        eprintln!("tether: {e}");
+        say!("tether: {e}");
         return code(USAGE);
     }
-    eprintln!("tether: cannot connect to {url}: {e}");
+    say!("tether: cannot connect to {url}: {e}");
     code(NEVER_CONNECTED)
 }
 

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use crate::broadcast::Hub;
 use crate::cli::ConnectArgs;
 use crate::serve::{Io, serve_socket, shutting_down};
+use crate::stderr::say;
 
 pub(crate) use tether_tokio::http2::ALPN_H2;
 
@@ -40,13 +41,13 @@ pub(crate) async fn connect(
     match opened.await {
         Ok(opened) => {
             if verbose {
-                eprintln!("tether: over HTTP/2 (RFC 8441 extended CONNECT)");
+                say!("tether: over HTTP/2 (RFC 8441 extended CONNECT)");
             }
             Ok(opened)
         }
         Err(Error::ExtendedConnectUnavailable(why)) if args.http1_fallback => {
             if verbose {
-                eprintln!("tether: {why}; falling back to HTTP/1.1");
+                say!("tether: {why}; falling back to HTTP/1.1");
             }
             tether_tokio::connect(&args.url, options).await
         }

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::broadcast::Hub;
 use crate::cli::{ConnectArgs, ServeArgs};
 use crate::serve::{Tasks, established_or_refused, lock, serve_socket, shutting_down, task_ended};
+use crate::stderr::say;
 
 /// The client's connection: over HTTP/3 with `--http3` (falling back to
 /// HTTP/1.1 when asked and the server cannot carry it), else as
@@ -38,13 +39,13 @@ pub(crate) async fn connect(
     match opened.await {
         Ok(opened) => {
             if verbose {
-                eprintln!("tether: over HTTP/3 (QUIC, RFC 9220 extended CONNECT)");
+                say!("tether: over HTTP/3 (QUIC, RFC 9220 extended CONNECT)");
             }
             Ok(opened)
         }
         Err(e) if args.http1_fallback && falls_back(&e) => {
             if verbose {
-                eprintln!("tether: {e}; falling back to HTTP/1.1");
+                say!("tether: {e}; falling back to HTTP/1.1");
             }
             tether_tokio::connect(&args.url, options).await
         }
@@ -79,7 +80,7 @@ pub(crate) fn bind(
         return Ok(None);
     }
     let Some(tls) = tls else {
-        eprintln!(
+        say!(
             "tether: --http3 needs TLS (QUIC is always TLS 1.3, RFC 9001): \
              --tls-cert FILE --tls-key FILE or --tls-self-signed"
         );
@@ -88,7 +89,7 @@ pub(crate) fn bind(
     match server_endpoint(local, tls, &args.connection.server_config()) {
         Ok(endpoint) => Ok(Some(endpoint)),
         Err(e) => {
-            eprintln!("tether: cannot listen for HTTP/3 on UDP {local}: {e}");
+            say!("tether: cannot listen for HTTP/3 on UDP {local}: {e}");
             Err(ExitCode::FAILURE)
         }
     }

@@ -21,6 +21,7 @@ mod jsonl;
 mod reconnect;
 mod serve;
 mod show;
+mod stderr;
 mod tls;
 
 use std::io::IsTerminal;
@@ -73,6 +74,8 @@ fn main() -> ExitCode {
     // tokio's stdin reads on a blocking thread that cannot be cancelled: do
     // not wait for it (it would hold the exit until the user hits Enter).
     runtime.shutdown_background();
+    // what is still queued for stderr, while stderr takes it
+    stderr::finish();
     code
 }
 
@@ -91,7 +94,9 @@ fn init_logging(verbose: u8) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // through the tool's queue: a stderr nobody reads never holds
+        // the session (see `stderr`)
+        .with_writer(stderr::Log)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
@@ -142,7 +147,7 @@ impl Interrupts {
 pub(crate) fn interrupted_again() {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("tether: interrupted again; exiting without waiting for the close");
+        stderr::say!("tether: interrupted again; exiting without waiting for the close");
     }
 }
 

@@ -27,6 +27,7 @@ use crate::connect::{Source, next_message, print, print_line};
 use crate::exit;
 use crate::jsonl;
 use crate::show;
+use crate::stderr::say;
 
 /// Lines handed to a connected client but not yet taken by its connection,
 /// beyond which stdin is not read (so a large piped input is paced, never
@@ -149,7 +150,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         // e.g. `| head -1`: nobody reads any more, so leave
                         stdout_open = false;
                         if e.kind() != std::io::ErrorKind::BrokenPipe {
-                            eprintln!("tether: cannot write to stdout: {e}");
+                            say!("tether: cannot write to stdout: {e}");
                             failed.store(true, Ordering::Relaxed);
                         }
                         if !s.closing {
@@ -158,7 +159,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         }
                     }
                     if args.echo && !s.closing && let Err(e) = client.send(message) {
-                        eprintln!("tether: message not echoed: {}", refusal(&e));
+                        say!("tether: message not echoed: {}", refusal(&e));
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
@@ -194,7 +195,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 
     let unsent = client.queued() + usize::from(s.pending.is_some());
     if unsent > 0 {
-        eprintln!("tether: {unsent} line(s) were waiting for a connection and were not sent");
+        say!("tether: {unsent} line(s) were waiting for a connection and were not sent");
         failed.store(true, Ordering::Relaxed);
     }
     let status = match &s.stop {
@@ -213,7 +214,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
         Some(StopReason::GaveUp { .. } | StopReason::Refused { .. }) => exit::ABNORMAL,
         Some(StopReason::Unusable(_)) => exit::USAGE,
         None => {
-            eprintln!("tether: the reconnecting client ended without saying why");
+            say!("tether: the reconnecting client ended without saying why");
             exit::FAILED
         }
     };
@@ -244,40 +245,40 @@ fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
     match event {
         Lifecycle::Connected { attempt, .. } => {
             s.connected = true;
-            eprintln!("{}", show::connected(url, attempt));
+            say!("{}", show::connected(url, attempt));
         }
         Lifecycle::Disconnected(info) => {
             s.connected = false;
             if verbose || !s.closing || !info.was_clean {
-                eprintln!("{}", show::disconnected(&info));
+                say!("{}", show::disconnected(&info));
             }
             s.last_close = Some(info);
         }
         Lifecycle::ConnectFailed(error) => {
-            eprintln!("connect failed: {error}");
+            say!("connect failed: {error}");
             s.last_error = Some(error);
         }
         Lifecycle::Reconnecting { attempt, delay } => {
-            eprintln!("{}", show::reconnecting(attempt, delay));
+            say!("{}", show::reconnecting(attempt, delay));
         }
         Lifecycle::Stopped(reason) => {
             match &reason {
                 StopReason::ApplicationClosed if verbose => {
-                    eprintln!("{}", show::stopped(&reason, None));
+                    say!("{}", show::stopped(&reason, None));
                 }
                 StopReason::ApplicationClosed => {}
                 StopReason::Intentional(_) => {
                     let said = s.last_close.as_ref().map(|info| info.reason.as_str());
-                    eprintln!("{}", show::stopped(&reason, said));
+                    say!("{}", show::stopped(&reason, said));
                 }
                 StopReason::GaveUp { .. } => {
-                    eprintln!(
+                    say!(
                         "tether: {}",
                         show::stopped(&reason, s.last_error.as_deref())
                     );
                 }
                 StopReason::Refused { .. } | StopReason::Unusable(_) => {
-                    eprintln!("tether: {}", show::stopped(&reason, None));
+                    say!("tether: {}", show::stopped(&reason, None));
                 }
             }
             s.stop = Some(reason);
@@ -290,7 +291,7 @@ fn lifecycle(s: &mut Session, event: Lifecycle, url: &str, verbose: bool) {
 fn close(client: &ReconnectingClient, code: CloseCode, reason: &str) {
     // the flags' parsers accept only a code and a reason a Close can carry
     if let Err(e) = client.close(code, reason) {
-        eprintln!("tether: cannot close: {e}");
+        say!("tether: cannot close: {e}");
     }
 }
 
@@ -319,7 +320,7 @@ fn send_line(
             s.pending = Some((number, message));
         }
         Err(e) => {
-            eprintln!("tether: line {number} not sent: {}", refusal(&e));
+            say!("tether: line {number} not sent: {}", refusal(&e));
             failed.store(true, Ordering::Relaxed);
         }
     }

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::broadcast::Hub;
 use crate::cli::{Mode, ServeArgs};
+use crate::stderr::say;
 use crate::{Interrupts, unclean};
 
 /// What the server says in its Close when it shuts down.
@@ -31,13 +32,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .connection
         .unused_keepalive_flags(crate::cli::KeepAliveMode::Ping)
     {
-        eprintln!("tether: {why}");
+        say!("tether: {why}");
         return ExitCode::from(crate::exit::USAGE);
     }
     let listener = match TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("tether: cannot listen on {}: {e}", args.addr);
+            say!("tether: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
@@ -45,7 +46,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let client_roots = match crate::tls::client_roots(&args.client_ca) {
         Ok(roots) => roots,
         Err(e) => {
-            eprintln!("tether: {e}");
+            say!("tether: {e}");
             return ExitCode::from(crate::exit::USAGE);
         }
     };
@@ -53,15 +54,15 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         (Some(cert), Some(key), _) => match crate::tls::from_files(cert, key, &client_roots) {
             Ok(config) => Some(config),
             Err(e) => {
-                eprintln!("tether: {e}");
+                say!("tether: {e}");
                 return ExitCode::from(crate::exit::USAGE);
             }
         },
         (_, _, true) => match crate::tls::self_signed(&client_roots) {
             Ok((config, pem, fingerprint)) => {
-                eprintln!("tether: self-signed certificate for localhost, 127.0.0.1 and ::1");
-                eprintln!("tether:   SHA-256 fingerprint {fingerprint}");
-                eprintln!(
+                say!("tether: self-signed certificate for localhost, 127.0.0.1 and ::1");
+                say!("tether:   SHA-256 fingerprint {fingerprint}");
+                say!(
                     "tether:   trust it with: tether connect --ca {} wss://localhost:{}/",
                     pem.display(),
                     local.port()
@@ -69,12 +70,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                 Some(config)
             }
             Err(e) => {
-                eprintln!("tether: {e}");
+                say!("tether: {e}");
                 return ExitCode::FAILURE;
             }
         },
         _ if !client_roots.is_empty() => {
-            eprintln!(
+            say!(
                 "tether: --client-ca needs TLS: --tls-cert FILE --tls-key FILE or --tls-self-signed"
             );
             return ExitCode::from(crate::exit::USAGE);
@@ -82,7 +83,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         _ => None,
     };
     if !client_roots.is_empty() {
-        eprintln!("tether: clients must present a certificate signed by --client-ca");
+        say!("tether: clients must present a certificate signed by --client-ca");
     }
     // --http3: QUIC on the UDP port of the same number (RFC 9220)
     let http3 = match crate::http3::bind(&args, local, tls.as_ref()) {
@@ -124,7 +125,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         (false, true) => ", HTTP/1.1, and HTTP/3 on UDP",
         (false, false) => "",
     };
-    eprintln!(
+    say!(
         "tether: listening on {scheme}://{local} ({}{over})",
         args.mode.name()
     );
@@ -159,12 +160,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     if let Some(failed) = accept_errors.end() {
-                        eprintln!("tether: accepting again ({failed} accept(s) failed)");
+                        say!("tether: accepting again ({failed} accept(s) failed)");
                     }
                     let slot = match admission.admit() {
                         tether::Admit::Full(refusing) => {
                             if limit.begin() {
-                                eprintln!("tether: at --max-connections {max_connections}: new clients get 503");
+                                say!("tether: at --max-connections {max_connections}: new clients get 503");
                             }
                             let refusal = refuse_busy(stream, tls.clone(), args.http2, options.clone());
                             tokio::spawn(async move {
@@ -177,14 +178,14 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                             // as many refusals as the core allows are under
                             // way: this client's socket closes unanswered
                             if shed.begin() {
-                                eprintln!("tether: {} refusals under way: new clients are closed unanswered", tether::Admission::MAX_REFUSING);
+                                say!("tether: {} refusals under way: new clients are closed unanswered", tether::Admission::MAX_REFUSING);
                             }
                             drop(stream);
                             continue;
                         }
                         tether::Admit::InPlaceOf(slot, oldest) => {
                             if displaced.begin() {
-                                eprintln!("tether: at --max-connections {max_connections}: the oldest unfinished handshakes give way to new clients");
+                                say!("tether: at --max-connections {max_connections}: the oldest unfinished handshakes give way to new clients");
                             }
                             if let Some(task) = lock(&by_slot).remove(&oldest) {
                                 task.abort();
@@ -194,10 +195,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                         tether::Admit::Slot(slot) => {
                             if let Some(refused) = limit.end() {
                                 let unanswered = shed.end().map(|n| format!(", {n} closed unanswered")).unwrap_or_default();
-                                eprintln!("tether: below --max-connections again ({refused} client(s) got 503{unanswered})");
+                                say!("tether: below --max-connections again ({refused} client(s) got 503{unanswered})");
                             }
                             if let Some(gone) = displaced.end() {
-                                eprintln!("tether: {gone} unfinished handshake(s) gave way to new clients");
+                                say!("tether: {gone} unfinished handshake(s) gave way to new clients");
                             }
                             slot
                         }
@@ -215,7 +216,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     // e.g. out of file descriptors: back off instead of
                     // spinning, and say so once per episode
                     if accept_errors.begin() {
-                        eprintln!("tether: accept failed: {e} (backing off; said once until accepting works again)");
+                        say!("tether: accept failed: {e} (backing off; said once until accepting works again)");
                     }
                     tokio::time::sleep(tether::Admission::ACCEPT_BACKOFF).await;
                 }

@@ -1152,3 +1152,56 @@ async fn serve_http2_refuses_past_max_connections_with_an_http2_503() {
     );
     first.close(CloseCode::NORMAL, "").await.unwrap();
 }
+
+/// A stderr nobody reads (a pipe that fills up) never holds a session: with
+/// `-v`, a Ping flood logs far more than a pipe holds, and a message after
+/// it still reaches stdout; the logs past what stderr takes are dropped
+/// and counted, not waited for. (The session blocked writing its log,
+/// holding the connection with it.)
+#[tokio::test]
+async fn connect_verbose_goes_on_while_stderr_is_stalled() {
+    let (listener, url) = listener().await;
+    let mut client = tether(&["-v", "connect", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = client.stdin.take().unwrap();
+    // stderr is piped and never read while the session runs
+    let stderr = client.stderr.take().unwrap();
+    let mut stdout = BufReader::new(client.stdout.take().unwrap()).lines();
+    let mut ws = accept(&listener).await;
+    let server = tokio::spawn(async move {
+        let payload = bytes::Bytes::from(vec![b'p'; 100]);
+        // thousands of log lines of over 100 bytes: several pipes' worth
+        for _ in 0..3000 {
+            if ws.ping(payload.clone()).await.is_err() {
+                break;
+            }
+        }
+        ws.send(Message::text("after the flood")).await.unwrap();
+        ws
+    });
+    let line = within("the message after the flood", stdout.next_line())
+        .await
+        .unwrap();
+    assert_eq!(line.as_deref(), Some("after the flood"));
+    let mut ws = server.await.unwrap();
+    drop(stdin);
+    let info = within("the client's close", async {
+        loop {
+            match ws.next_event().await {
+                Some(Event::Closed(info)) => return info,
+                Some(_) => {}
+                None => panic!("no final event"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(info.code, CloseCode::NORMAL, "{info}");
+    // it exits (giving up on the queued lines stderr does not take)
+    let status = within("connect to exit", client.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    drop(stderr);
+}
