@@ -31,7 +31,8 @@ use tether::{CloseCode, Config, KeepAlive, MAX_CLOSE_REASON};
 )]
 pub(crate) struct Cli {
     /// More output: -v logs connections (serve) or shows pings, pongs and the
-    /// close (connect; with --reconnect, each connect, disconnect and retry);
+    /// close (connect; with --reconnect, also the clean closes we asked for:
+    /// each connect, retry and other disconnect is shown anyway);
     /// -vv adds debug logs, -vvv trace. RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
@@ -59,7 +60,7 @@ pub(crate) enum Command {
     /// sent); 2 bad usage; 3 never connected (refused, handshake failed);
     /// 4 the server closed cleanly with another code (1011, 4000...);
     /// 5 an abnormal end (1006, a timeout, a protocol error); 130 a second
-    /// Ctrl-C.
+    /// Ctrl-C (or one before the connection is up: nothing to close yet).
     ///
     /// With `--reconnect` the client comes back after every close (a killed
     /// server, a lost network, a server's 1001 ...) with exponential backoff
@@ -71,8 +72,9 @@ pub(crate) enum Command {
     /// sends what waits, then closes. Exit status: 0 after our own close or
     /// an intentional code; 1 when a line could not be sent or lines were
     /// still waiting at the end; 3 when it gave up before any connection
-    /// came up, 5 when it gave up after one had. `-v` shows every connect,
-    /// disconnect and retry.
+    /// came up, 5 when it gave up after one had. Every connect, retry and
+    /// disconnect is shown on stderr (`-v` adds the clean closes we asked
+    /// for).
     Connect(Box<ConnectArgs>),
     /// Print a shell completion script, e.g.
     /// `tether completions bash > /etc/bash_completion.d/tether`.

@@ -423,17 +423,19 @@ async fn write(
 /// Reads one line of `input`, through its `\n`, into `line`, keeping at
 /// most `longest + 2` bytes of it (enough to tell it is too long, with its
 /// `\r\n`): a line of any length costs no more memory. Returns how many
-/// bytes the line had (0 at the end of input).
+/// bytes the line had with its ending (0 at the end of input) and
+/// without it (`\n` or `\r\n`: what would be sent).
 async fn read_line_capped(
     input: &mut (impl tokio::io::AsyncBufRead + Unpin),
     line: &mut Vec<u8>,
     longest: usize,
-) -> std::io::Result<usize> {
+) -> std::io::Result<(usize, usize)> {
     let mut total = 0;
+    let mut last = None;
     loop {
         let buf = input.fill_buf().await?;
         if buf.is_empty() {
-            return Ok(total);
+            return Ok((total, total));
         }
         let (end, done) = match buf.iter().position(|&b| b == b'\n') {
             Some(at) => (at + 1, true),
@@ -441,10 +443,18 @@ async fn read_line_capped(
         };
         let room = longest.saturating_add(2).saturating_sub(line.len());
         line.extend_from_slice(&buf[..end.min(room)]);
+        // the byte before the newline, which may be in an earlier piece
+        let before = if end >= 2 {
+            buf.get(end - 2).copied()
+        } else {
+            last
+        };
+        last = buf.get(end.saturating_sub(1)).copied();
         input.consume(end);
         total += end;
         if done {
-            return Ok(total);
+            let ending = if before == Some(b'\r') { 2 } else { 1 };
+            return Ok((total, total - ending));
         }
     }
 }
@@ -464,8 +474,8 @@ pub(crate) async fn next_message(
     loop {
         line.clear();
         match read_line_capped(input, line, longest).await {
-            Ok(0) => return None,
-            Ok(total) => {
+            Ok((0, _)) => return None,
+            Ok((_, total)) => {
                 *line_number += 1;
                 if line.last() == Some(&b'\n') {
                     line.pop();
@@ -511,19 +521,41 @@ mod tests {
         let mut reader = tokio::io::BufReader::with_capacity(4096, &input[..]);
         let mut line = Vec::new();
         let total = read_line_capped(&mut reader, &mut line, 16).await.unwrap();
-        assert_eq!(total, (1 << 20) + 1);
+        assert_eq!(total, ((1 << 20) + 1, 1 << 20));
         assert_eq!(line.len(), 18);
         assert!(line.capacity() < 4096, "{} bytes kept", line.capacity());
         line.clear();
         assert_eq!(
             read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
-            5
+            (5, 4)
         );
         assert_eq!(line, b"next\n");
         line.clear();
         assert_eq!(
             read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
-            0
+            (0, 0)
+        );
+    }
+
+    /// A line's length is reported without its ending, `\n` or `\r\n`, also
+    /// when the `\r` came in an earlier read than the `\n` (a 1025-byte
+    /// line was "1026 bytes").
+    #[tokio::test]
+    async fn a_lines_length_leaves_out_its_ending() {
+        let mut input = vec![b'x'; 1025];
+        input.extend(b"\r\nlast");
+        // the \r ends the first read
+        let mut reader = tokio::io::BufReader::with_capacity(1026, &input[..]);
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
+            (1027, 1025)
+        );
+        line.clear();
+        // the last line, without an ending
+        assert_eq!(
+            read_line_capped(&mut reader, &mut line, 16).await.unwrap(),
+            (4, 4)
         );
     }
 }

@@ -5,7 +5,8 @@
 //! (when to come back, when to stop) and the lines kept while
 //! disconnected. This module only feeds it stdin lines (read on their own
 //! task), prints what it yields (messages on stdout; lifecycle events on
-//! stderr with `-v`) and decides when to close: at the end of stdin once no
+//! stderr, the clean closes we asked for only with `-v`) and decides when
+//! to close: at the end of stdin once no
 //! line waits, on Ctrl-C, or when stdout goes away.
 
 use std::process::ExitCode;
