@@ -1039,7 +1039,7 @@ async fn connect_skips_a_line_over_the_message_limit() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         text(&output.stderr)
-            .contains("line 2 of stdin is 100001 bytes, over the 16-byte message limit"),
+            .contains("line 2 of stdin is 100000 bytes, over the 16-byte message limit"),
         "{}",
         describe(&output)
     );
