@@ -159,8 +159,13 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         Ok(connected) => connected,
         Err(e) => return exit::not_connected(&args.url, &e),
     };
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut stdout = Stdout::new();
     if args.jsonl {
-        let _ = print_line(&jsonl::connected(&args.url, &accepted, None));
+        stdout.put(
+            || print_line(&jsonl::connected(&args.url, &accepted, None)),
+            &failed,
+        );
     } else if verbose {
         match accepted.subprotocol() {
             Some(p) => say!("connected to {} (subprotocol {p})", args.url),
@@ -172,7 +177,6 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     }
 
     let (sink, mut stream) = ws.split();
-    let failed = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = oneshot::channel();
     let mut stop = Some(stop_tx);
     let (mut echo, source) = if args.echo {
@@ -197,7 +201,6 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         failed.clone(),
     ));
 
-    let mut stdout_open = true;
     let mut interrupted = false;
     let info = loop {
         let event = tokio::select! {
@@ -211,16 +214,10 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
         };
         match event {
             Some(Event::Message(message)) => {
-                if stdout_open && let Err(e) = print(&message, args.hex, args.jsonl) {
-                    // e.g. `| head -1`: nobody reads any more, so leave
-                    stdout_open = false;
-                    if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        say!("tether: cannot write to stdout: {e}");
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    if let Some(stop) = stop.take() {
-                        let _ = stop.send(());
-                    }
+                if stdout.put(|| print(&message, args.hex, args.jsonl), &failed)
+                    && let Some(stop) = stop.take()
+                {
+                    let _ = stop.send(());
                 }
                 if let Some(tx) = &echo {
                     // wait until the echo is sent before reading on: a
@@ -247,10 +244,18 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
                 }
             }
             Some(Event::Ping(payload)) if args.jsonl => {
-                let _ = print_line(&jsonl::control("ping", &payload));
+                if stdout.put(|| print_line(&jsonl::control("ping", &payload)), &failed)
+                    && let Some(stop) = stop.take()
+                {
+                    let _ = stop.send(());
+                }
             }
             Some(Event::Pong(payload)) if args.jsonl => {
-                let _ = print_line(&jsonl::control("pong", &payload));
+                if stdout.put(|| print_line(&jsonl::control("pong", &payload)), &failed)
+                    && let Some(stop) = stop.take()
+                {
+                    let _ = stop.send(());
+                }
             }
             Some(Event::Ping(payload)) if verbose => {
                 say!("{}", show::control("ping", &payload))
@@ -281,7 +286,7 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
 
     let peer_said_why = info.initiator == Initiator::Remote && info.code != CloseCode::NORMAL;
     if args.jsonl {
-        let _ = print_line(&jsonl::closed(&info));
+        stdout.put(|| print_line(&jsonl::closed(&info)), &failed);
     } else if verbose || !info.was_clean || peer_said_why {
         say!("{}", show::closed(&info));
     }
@@ -315,6 +320,43 @@ pub(crate) fn print(message: &Message, hex: bool, jsonl: bool) -> std::io::Resul
 }
 
 /// Writes `line` and a newline to stdout, flushed at once.
+/// Our stdout, open until a write to it fails: a reader that left (a
+/// broken pipe, e.g. `| head -1`) ends the session without failing it; any
+/// other failure (a full disk) fails the command, which its exit status
+/// says. Every line of output goes through it, `--jsonl`'s included.
+pub(crate) struct Stdout {
+    open: bool,
+}
+
+impl Stdout {
+    pub(crate) fn new() -> Self {
+        Self { open: true }
+    }
+
+    /// Writes with `write` while stdout is open; true when stdout has just
+    /// gone away (the caller stops the session).
+    pub(crate) fn put(
+        &mut self,
+        write: impl FnOnce() -> std::io::Result<()>,
+        failed: &AtomicBool,
+    ) -> bool {
+        if !self.open {
+            return false;
+        }
+        match write() {
+            Ok(()) => false,
+            Err(e) => {
+                self.open = false;
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    say!("tether: cannot write to stdout: {e}");
+                    failed.store(true, Ordering::Relaxed);
+                }
+                true
+            }
+        }
+    }
+}
+
 pub(crate) fn print_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(line.as_bytes())?;

@@ -84,7 +84,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     let longest = args.config().max_message_size;
     let mut lines = (!args.echo).then(|| read_stdin(failed.clone(), longest));
     let mut s = Session::default();
-    let mut stdout_open = true;
+    let mut stdout = crate::connect::Stdout::new();
     let mut interrupted = false;
 
     loop {
@@ -147,17 +147,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             event = client.next() => match event {
                 None => break,
                 Some(ReconnectEvent::Message(message)) => {
-                    if stdout_open && let Err(e) = print(&message, args.hex, args.jsonl) {
-                        // e.g. `| head -1`: nobody reads any more, so leave
-                        stdout_open = false;
-                        if e.kind() != std::io::ErrorKind::BrokenPipe {
-                            say!("tether: cannot write to stdout: {e}");
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        if !s.closing {
-                            s.closing = true;
-                            close(&client, CloseCode::GOING_AWAY, "");
-                        }
+                    // e.g. `| head -1`: nobody reads any more, so leave
+                    if stdout.put(|| print(&message, args.hex, args.jsonl), &failed)
+                        && !s.closing
+                    {
+                        s.closing = true;
+                        close(&client, CloseCode::GOING_AWAY, "");
                     }
                     if args.echo && !s.closing && let Err(e) = client.send(message) {
                         say!("tether: message not echoed: {}", refusal(&e));
@@ -165,8 +160,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                     }
                 }
                 Some(ReconnectEvent::Lifecycle(event)) => {
-                    if args.jsonl {
-                        let _ = print_line(&lifecycle_json(&event, &args.url));
+                    if args.jsonl
+                        && stdout.put(|| print_line(&lifecycle_json(&event, &args.url)), &failed)
+                        && !s.closing
+                    {
+                        s.closing = true;
+                        close(&client, CloseCode::GOING_AWAY, "");
                     }
                     lifecycle(&mut s, event, &args.url, verbose && !args.jsonl);
                 }

@@ -1205,3 +1205,29 @@ async fn connect_verbose_goes_on_while_stderr_is_stalled() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     drop(stderr);
 }
+
+/// `--jsonl` output that cannot be written (a full disk) fails the command,
+/// every line of it, not only messages: a session of a `connected` and a
+/// `closed` line into /dev/full exited 0, its output lost.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn connect_jsonl_fails_when_stdout_cannot_be_written() {
+    let (listener, url) = listener().await;
+    let client = tether(&["connect", "--jsonl", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(std::fs::File::create("/dev/full").unwrap()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ws = accept(&listener).await;
+    ws.close(CloseCode::NORMAL, "done").await.unwrap();
+    let output = within("connect to exit", client.wait_with_output())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        text(&output.stderr).contains("cannot write to stdout"),
+        "{}",
+        describe(&output)
+    );
+}
