@@ -7,6 +7,7 @@
 //!   text is valid UTF-8, and nothing follows the one `Closed` event;
 //! - every timer that was due has moved on after `handle_timeout` (a driver
 //!   never busy-loops);
+//! - after `transport_failed`, nothing more is queued for writing;
 //! - whatever the connection writes is valid WebSocket: it is fed, in the
 //!   pieces it was taken, to a second connection of the other role, which
 //!   must never report a protocol error.
@@ -43,6 +44,8 @@ enum Op {
     Close(u16, String),
     ReplyClose,
     Abort,
+    /// The transport failed (a write): `Connection::transport_failed`.
+    TransportFailed,
     /// Milliseconds of time passing.
     Advance(u16),
     /// Write all queued output.
@@ -109,7 +112,14 @@ impl<'a> Arbitrary<'a> for Input {
                     Op::Close(code, String::from_utf8_lossy(&chunk(u)).into_owned())
                 }
                 8 => Op::ReplyClose,
-                9 => Op::Abort,
+                // one byte more says which (`fuzz/seeds/generate.py`)
+                9 => {
+                    if byte(u) & 1 == 0 {
+                        Op::Abort
+                    } else {
+                        Op::TransportFailed
+                    }
+                }
                 10 => Op::Advance(word(u)),
                 11 => Op::Drain,
                 12 => Op::DrainSome(word(u)),
@@ -238,6 +248,7 @@ fuzz_target!(|input: Input| {
         )));
     }
     let mut closed = false;
+    let mut transport_failed = false;
     for op in input.ops {
         match op {
             Op::Receive(bytes) => {
@@ -285,6 +296,10 @@ fuzz_target!(|input: Input| {
                 let _ = conn.reply_close(now);
             }
             Op::Abort => conn.abort("fuzz"),
+            Op::TransportFailed => {
+                conn.transport_failed(now, "fuzz: write failed");
+                transport_failed = true;
+            }
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms));
                 conn.handle_timeout(now);
@@ -306,6 +321,11 @@ fuzz_target!(|input: Input| {
             Op::SetReading(reading) => conn.set_reading(now, reading),
         }
         check_events(&mut conn, &mut closed);
+        if transport_failed {
+            // nothing more is written over a failed transport
+            assert!(!conn.has_output(), "output after the transport failed");
+            assert!(conn.writing_over());
+        }
         // bounded: the limit, plus one message accepted while under it, plus control frames
         assert!(conn.queued_output() <= 2 * limit + 4096 + 1024);
     }

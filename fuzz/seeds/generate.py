@@ -267,7 +267,18 @@ def connection_seeds():
         )
         seeds[f"{role}_eof"] = f + op_receive(incoming(server, 2, b"x")) + bytes([EOF, DRAIN])
         seeds[f"{role}_ping_flood"] = f + b"".join(op_receive(incoming(server, 9, bytes([i]) * 10)) for i in range(50)) + bytes([DRAIN])
-        seeds[f"{role}_abort"] = f + op_data(SEND_TEXT, b"x") + bytes([ABORT, DRAIN])
+        # ABORT takes one byte more: even, an abort; odd, the transport failed
+        seeds[f"{role}_abort"] = f + op_data(SEND_TEXT, b"x") + bytes([ABORT, 0, DRAIN])
+        # a write failed with a message queued; the peer's Ping and Close
+        # read after it; then the end of input
+        seeds[f"{role}_transport_failed"] = (
+            f
+            + op_data(SEND_TEXT, b"x")
+            + bytes([ABORT, 1])
+            + op_receive(incoming(server, 9, b"ping"))
+            + op_receive(incoming(server, 8, b"\x03\xe8"))
+            + bytes([EOF, DRAIN])
+        )
         # permessage-deflate (RFC 7692 7.2.3): "Hello" compressed, twice
         # sharing the context, a fragmented compressed message, sends, and
         # a bomb inflating past the 8 KiB message limit (1009)
