@@ -669,6 +669,20 @@ async fn connect_exit_status_tells_a_servers_error_from_a_lost_connection() {
     }
 }
 
+/// Connects once a slot is free again (a closed connection's task may
+/// still be ending).
+async fn connect_below_the_limit(url: &str) -> WebSocket {
+    within("a connect below the limit", async {
+        loop {
+            if let Ok((ws, _)) = tether_tokio::connect(url, &Default::default()).await {
+                return ws;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
     let mut server = Server::start(&["--max-connections", "1"]).await;
@@ -688,15 +702,7 @@ async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
     server.log_line("at --max-connections 1").await;
     first.close(CloseCode::NORMAL, "").await.unwrap();
     // room again once the first connection's task is done
-    let mut again = within("a connect below the limit", async {
-        loop {
-            if let Ok((ws, _)) = tether_tokio::connect(&server.url, &Default::default()).await {
-                return ws;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let mut again = connect_below_the_limit(&server.url).await;
     let line = server.log_line("below --max-connections again").await;
     assert!(line.contains("client(s) got 503"), "{line}");
     again.close(CloseCode::NORMAL, "").await.unwrap();
@@ -746,15 +752,7 @@ async fn serve_sheds_clients_past_the_refusals_under_way() {
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     first.close(CloseCode::NORMAL, "").await.unwrap();
     // the episode's count is said when a client gets a slot again
-    let mut again = within("a connect below the limit", async {
-        loop {
-            if let Ok((ws, _)) = tether_tokio::connect(&server.url, &Default::default()).await {
-                return ws;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let mut again = connect_below_the_limit(&server.url).await;
     let line = server.log_line("below --max-connections again").await;
     assert!(line.contains("closed unanswered"), "{line}");
     again.close(CloseCode::NORMAL, "").await.unwrap();

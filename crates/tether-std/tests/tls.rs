@@ -509,10 +509,11 @@ fn rfc8446_a_trickled_client_hello_is_bounded_by_the_handshake_timeout() {
 }
 
 /// A TCP stream whose writes take nothing once `dead` is set (a transport
-/// that can take no more).
+/// that can take no more), and that counts the writes made to it.
 struct Deadening {
     tcp: TcpStream,
     dead: Arc<std::sync::atomic::AtomicBool>,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Read for Deadening {
@@ -526,6 +527,8 @@ impl Write for Deadening {
         if self.dead.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(0);
         }
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.tcp.write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -559,7 +562,11 @@ fn a_tls_socket_that_takes_nothing_fails_a_send() {
         let kill = dead.clone();
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
-            let stream = Deadening { tcp, dead };
+            let stream = Deadening {
+                tcp,
+                dead,
+                writes: Arc::default(),
+            };
             let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), stream);
             let options = ServerOptions::new().config(tether::Config {
                 keep_alive: tether::KeepAlive::Pong {
@@ -584,44 +591,6 @@ fn a_tls_socket_that_takes_nothing_fails_a_send() {
     });
 }
 
-/// A socket that counts the writes made to it.
-struct CountingWrites {
-    tcp: TcpStream,
-    writes: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Read for CountingWrites {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.tcp.read(buf)
-    }
-}
-
-impl Write for CountingWrites {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.tcp.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.tcp.flush()
-    }
-}
-
-impl tether_std::Transport for CountingWrites {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.tcp.set_read_timeout(timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.tcp.set_write_timeout(timeout)
-    }
-
-    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
-        self.tcp.set_nonblocking(nonblocking)
-    }
-}
-
 /// A message goes out over TLS as one record, in one write: its header
 /// and payload together (RFC 8446 section 5.1 lets a record carry both).
 /// rustls' `StreamOwned` writes only the first of the slices it is given,
@@ -637,8 +606,9 @@ fn rfc8446_5_1_a_message_goes_out_over_tls_in_one_write() {
         let counted = writes.clone();
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
-            let socket = CountingWrites {
+            let socket = Deadening {
                 tcp,
+                dead: Arc::default(),
                 writes: counted.clone(),
             };
             let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), socket);
