@@ -161,8 +161,10 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     };
     let failed = Arc::new(AtomicBool::new(false));
     let mut stdout = Stdout::new();
+    // stdout gone already (the session stops once it can)
+    let mut gone = false;
     if args.jsonl {
-        stdout.put(
+        gone = stdout.put(
             || print_line(&jsonl::connected(&args.url, &accepted, None)),
             &failed,
         );
@@ -179,6 +181,9 @@ pub(crate) async fn run(args: ConnectArgs, verbose: bool) -> ExitCode {
     let (sink, mut stream) = ws.split();
     let (stop_tx, stop_rx) = oneshot::channel();
     let mut stop = Some(stop_tx);
+    if gone && let Some(stop) = stop.take() {
+        let _ = stop.send(());
+    }
     let (mut echo, source) = if args.echo {
         let (tx, rx) = mpsc::channel(ECHO_QUEUE);
         (Some(tx), Source::Echo(rx))

@@ -193,9 +193,15 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                             slot
                         }
                         tether::Admit::Slot(slot) => {
-                            if let Some(refused) = limit.end() {
-                                let unanswered = shed.end().map(|n| format!(", {n} closed unanswered")).unwrap_or_default();
-                                say!("tether: below --max-connections again ({refused} client(s) got 503{unanswered})");
+                            // each episode ends on its own (clients may be
+                            // shed while refusals of an earlier one run on)
+                            match (limit.end(), shed.end()) {
+                                (None, None) => {}
+                                (refused, unanswered) => say!(
+                                    "tether: below --max-connections again ({} client(s) got 503, {} closed unanswered)",
+                                    refused.unwrap_or(0),
+                                    unanswered.unwrap_or(0)
+                                ),
                             }
                             if let Some(gone) = displaced.end() {
                                 say!("tether: {gone} unfinished handshake(s) gave way to new clients");

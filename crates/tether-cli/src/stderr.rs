@@ -29,8 +29,10 @@ struct Queue {
     written: Mutex<Receiver<()>>,
 }
 
-enum Item {
-    Line(String),
+/// A line, and how many were dropped just before it.
+struct Item {
+    dropped: u64,
+    line: String,
 }
 
 static QUEUE: OnceLock<Queue> = OnceLock::new();
@@ -55,8 +57,7 @@ fn queue() -> &'static Queue {
 /// The writer thread: each line in turn, the count of those dropped
 /// before it first.
 fn write_lines(lines: &Receiver<Item>, done: &SyncSender<()>, out: &mut impl Write) {
-    while let Ok(Item::Line(line)) = lines.recv() {
-        let dropped = DROPPED.swap(0, Ordering::AcqRel);
+    while let Ok(Item { dropped, line }) = lines.recv() {
         if dropped > 0 {
             let _ = writeln!(
                 out,
@@ -85,15 +86,18 @@ pub(crate) fn queue_line(mut line: String) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    // the lines dropped since the last one queued go with this one, so
+    // the count is said where the gap is
+    let dropped = DROPPED.swap(0, Ordering::AcqRel);
     let queued = match sender {
-        Some(sender) => match sender.try_send(Item::Line(line)) {
+        Some(sender) => match sender.try_send(Item { dropped, line }) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         },
         None => false,
     };
     if !queued {
-        DROPPED.fetch_add(1, Ordering::AcqRel);
+        DROPPED.fetch_add(dropped + 1, Ordering::AcqRel);
     }
 }
 
@@ -194,17 +198,19 @@ mod tests {
     fn dropped_lines_are_counted_where_the_gap_is() {
         let (sender, lines) = sync_channel::<Item>(4);
         let (done, _written) = sync_channel::<()>(8);
-        sender.send(Item::Line("first\n".into())).unwrap();
-        sender.send(Item::Line("second\n".into())).unwrap();
+        let item = |dropped, line: &str| Item {
+            dropped,
+            line: line.into(),
+        };
+        sender.send(item(0, "first\n")).unwrap();
+        // three lines found no room between these
+        sender.send(item(3, "second\n")).unwrap();
         drop(sender);
         let mut out = Vec::new();
-        // three lines found no room before these were written
-        DROPPED.store(3, Ordering::Release);
         write_lines(&lines, &done, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "tether: 3 log line(s) dropped (stderr was not being read)\nfirst\nsecond\n"
+            "first\ntether: 3 log line(s) dropped (stderr was not being read)\nsecond\n"
         );
-        assert_eq!(DROPPED.load(Ordering::Acquire), 0);
     }
 }

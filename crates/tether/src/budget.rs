@@ -271,18 +271,20 @@ impl Holder {
                 Some(h.saturating_sub(bytes))
             })
             .unwrap_or_else(|h| h);
+        // the budget first: another holder must not see the eviction over
+        // while the budget still counts what this one gave back
+        self.budget.release(bytes.min(before));
         if before <= bytes {
             self.end_eviction();
         }
-        self.budget.release(bytes.min(before));
     }
 
     /// Releases everything this connection holds (its unread events were
     /// dropped).
     pub fn release_all(&self) {
         let held = self.share.held.swap(0, Ordering::AcqRel);
-        self.end_eviction();
         self.budget.release(held);
+        self.end_eviction();
     }
 
     /// Whether no other holder holds more than this one (and this one
