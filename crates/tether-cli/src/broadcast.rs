@@ -130,7 +130,6 @@ impl Queue {
         Some(message)
     }
 
-    #[cfg(test)]
     fn try_recv(&mut self) -> Option<Message> {
         let message = self.rx.try_recv().ok()?;
         self.queued.fetch_sub(cost(&message), Ordering::AcqRel);
@@ -186,16 +185,18 @@ pub(crate) async fn serve(
             let Some(message) = next else {
                 return Stop::TooSlow;
             };
+            // the message first: it waits only while the client reads
+            // nothing (then the shutdown or the kick ends the wait)
             tokio::select! {
                 biased;
-                () = shutting_down(shutdown) => return Stop::Shutdown,
-                () = kick.notified() => return Stop::TooSlow,
                 sent = sink.send(message) => {
                     if let Err(e) = sent {
                         tracing::debug!(%peer, "not sent: {e}");
                         return Stop::Ended;
                     }
                 }
+                () = shutting_down(shutdown) => return Stop::Shutdown,
+                () = kick.notified() => return Stop::TooSlow,
             }
         }
     };
@@ -205,7 +206,21 @@ pub(crate) async fn serve(
         stop = write => stop,
     };
     let (code, reason) = match stop {
-        Stop::Shutdown => (CloseCode::GOING_AWAY, SHUTDOWN_REASON),
+        Stop::Shutdown => {
+            // what waits for this client goes out first, as far as the
+            // connection takes it without waiting (the queue is bounded by
+            // --queue-bytes)
+            let mut unsent = 0usize;
+            while let Some(message) = queue.try_recv() {
+                if !matches!(crate::serve::now_or_never(sink.send(message)), Some(Ok(()))) {
+                    unsent += 1;
+                }
+            }
+            if unsent > 0 {
+                tracing::info!(%peer, "shutting down: {unsent} message(s) not delivered (the client was not reading)");
+            }
+            (CloseCode::GOING_AWAY, SHUTDOWN_REASON)
+        }
         Stop::TooSlow => (
             CloseCode::POLICY_VIOLATION,
             "too slow: messages were piling up",
@@ -227,6 +242,59 @@ mod tests {
 
     fn peer() -> SocketAddr {
         "127.0.0.1:1".parse().unwrap()
+    }
+
+    /// At shutdown, what waits in a client's queue still goes out, in
+    /// order, before the Close 1001 (it was dropped).
+    #[tokio::test]
+    async fn shutdown_delivers_what_waits_then_closes_1001() {
+        use tether::Event;
+        use tether_tokio::ServerOptions;
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let accepted = tokio::spawn(async move {
+            let (ws, _) = tether_tokio::accept(far, &ServerOptions::new())
+                .await
+                .unwrap();
+            ws
+        });
+        let (mut client, _) =
+            tether_tokio::client(near, "ws://localhost/", &tether_tokio::ClientOptions::new())
+                .await
+                .unwrap();
+        let ws = accepted.await.unwrap();
+        let hub = Arc::new(Hub::new(1 << 20));
+        let (shutdown_tx, mut shutdown) = watch::channel(false);
+        let serving = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let (sink, stream) = ws.split();
+                serve(sink, stream, peer(), &hub, &mut shutdown).await
+            })
+        };
+        // joined once the greeting arrives
+        match client.next_event().await {
+            Some(Event::Message(m)) => assert_eq!(m, Message::text(GREETING)),
+            other => panic!("{other:?}"),
+        }
+        // queued, and the shutdown seen, before the writer runs again
+        for i in 0..20 {
+            hub.publish(&Message::text(format!("m{i}")));
+        }
+        shutdown_tx.send(true).unwrap();
+        for i in 0..20 {
+            match client.next_event().await {
+                Some(Event::Message(m)) => assert_eq!(m, Message::text(format!("m{i}"))),
+                other => panic!("message {i}: {other:?}"),
+            }
+        }
+        match client.next_event().await {
+            Some(Event::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::GOING_AWAY);
+                assert!(info.was_clean, "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(serving.await.unwrap().was_clean);
     }
 
     #[test]

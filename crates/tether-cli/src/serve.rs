@@ -611,7 +611,7 @@ async fn echo(
 }
 
 /// Polls `future` once: its output when it is ready without waiting.
-fn now_or_never<F: std::future::Future>(future: F) -> Option<F::Output> {
+pub(crate) fn now_or_never<F: std::future::Future>(future: F) -> Option<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match std::pin::pin!(future).poll(&mut cx) {
         std::task::Poll::Ready(output) => Some(output),
