@@ -155,7 +155,7 @@ pub(crate) async fn serve(
     hub: &Hub,
     shutdown: &mut watch::Receiver<bool>,
 ) -> CloseInfo {
-    let (_membership, mut queue, kick) = hub.join(peer);
+    let (membership, mut queue, kick) = hub.join(peer);
 
     // relay what this client sends, until its connection ends
     let mut read = Box::pin(async {
@@ -208,11 +208,17 @@ pub(crate) async fn serve(
     let (code, reason) = match stop {
         Stop::Shutdown => {
             // what waits for this client goes out first, as far as the
-            // connection takes it without waiting (the queue is bounded by
-            // --queue-bytes)
+            // connection takes it without waiting: leaving the hub first,
+            // so what other clients publish meanwhile does not join it (the
+            // queue is bounded by --queue-bytes); at the first message the
+            // connection has no room for, the rest stays unsent too (no
+            // gap before the Close)
+            drop(membership);
             let mut unsent = 0usize;
             while let Some(message) = queue.try_recv() {
-                if !matches!(crate::serve::now_or_never(sink.send(message)), Some(Ok(()))) {
+                if unsent > 0
+                    || !matches!(crate::serve::now_or_never(sink.send(message)), Some(Ok(())))
+                {
                     unsent += 1;
                 }
             }
