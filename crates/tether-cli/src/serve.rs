@@ -626,7 +626,7 @@ pub(crate) fn now_or_never<F: std::future::Future>(future: F) -> Option<F::Outpu
 /// not hold the shutdown. The connection's end, if it came meanwhile.
 async fn echo_what_arrived(sink: &mut WsSink, stream: &mut WsStream) -> Option<CloseInfo> {
     let mut left = tether::Config::default().max_unread_bytes;
-    let mut unsent = 0usize;
+    let mut sent = 0usize;
     loop {
         // what is ready now, without waiting for the peer
         let Some(event) = now_or_never(stream.next_event()) else {
@@ -635,11 +635,16 @@ async fn echo_what_arrived(sink: &mut WsSink, stream: &mut WsStream) -> Option<C
         match event {
             Some(Event::Message(message)) => {
                 left = left.saturating_sub(message.len() + 64);
-                match now_or_never(sink.send(message)) {
-                    Some(Ok(())) => {}
-                    // no room now (dropped unsent), or ending
-                    Some(Err(_)) | None => unsent += 1,
+                if !matches!(now_or_never(sink.send(message)), Some(Ok(()))) {
+                    // no room now (dropped unsent), or ending: the rest
+                    // stays unsent too, so no echo is skipped before the
+                    // Close
+                    tracing::info!(
+                        "shutting down: {sent} echo(es) sent, the rest not (the client was not reading)"
+                    );
+                    break;
                 }
+                sent += 1;
                 if left == 0 {
                     break;
                 }
@@ -648,9 +653,6 @@ async fn echo_what_arrived(sink: &mut WsSink, stream: &mut WsStream) -> Option<C
             Some(Event::Ping(_) | Event::Pong(_)) => {}
             None => return stream.close_info(),
         }
-    }
-    if unsent > 0 {
-        tracing::info!("shutting down: {unsent} echo(es) not sent (the client was not reading)");
     }
     None
 }
