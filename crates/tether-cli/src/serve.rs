@@ -195,13 +195,15 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                         tether::Admit::Slot(slot) => {
                             // each episode ends on its own (clients may be
                             // shed while refusals of an earlier one run on)
-                            match (limit.end(), shed.end()) {
-                                (None, None) => {}
-                                (refused, unanswered) => say!(
-                                    "tether: below --max-connections again ({} client(s) got 503, {} closed unanswered)",
-                                    refused.unwrap_or(0),
-                                    unanswered.unwrap_or(0)
-                                ),
+                            let ended: Vec<String> = [
+                                limit.end().map(|n| format!("{n} client(s) got 503")),
+                                shed.end().map(|n| format!("{n} closed unanswered")),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect();
+                            if !ended.is_empty() {
+                                say!("tether: below --max-connections again ({})", ended.join(", "));
                             }
                             if let Some(gone) = displaced.end() {
                                 say!("tether: {gone} unfinished handshake(s) gave way to new clients");
