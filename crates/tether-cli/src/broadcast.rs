@@ -255,19 +255,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_delivers_what_waits_then_closes_1001() {
         use tether::Event;
-        use tether_tokio::ServerOptions;
-        let (near, far) = tokio::io::duplex(1 << 20);
-        let accepted = tokio::spawn(async move {
-            let (ws, _) = tether_tokio::accept(far, &ServerOptions::new())
-                .await
-                .unwrap();
-            ws
-        });
-        let (mut client, _) =
-            tether_tokio::client(near, "ws://localhost/", &tether_tokio::ClientOptions::new())
-                .await
-                .unwrap();
-        let ws = accepted.await.unwrap();
+        let (mut client, ws) = crate::serve::tests::pair().await;
         let hub = Arc::new(Hub::new(1 << 20));
         let (shutdown_tx, mut shutdown) = watch::channel(false);
         let serving = {

@@ -694,16 +694,13 @@ pub(crate) async fn close_and_drain(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use tether::Message;
 
-    /// At shutdown the messages that have already arrived are still
-    /// echoed, in order, before the Close 1001 (they were dropped: the
-    /// shutdown was looked at before them).
-    #[tokio::test]
-    async fn echo_at_shutdown_answers_what_already_arrived_then_closes_1001() {
+    /// A client and a server connected over an in-memory pipe.
+    pub(crate) async fn pair() -> (WebSocket, WebSocket) {
         let (near, far) = tokio::io::duplex(1 << 20);
         let server = tokio::spawn(async move {
             let (ws, _) = tether_tokio::accept(far, &ServerOptions::new())
@@ -711,11 +708,19 @@ mod tests {
                 .unwrap();
             ws
         });
-        let (mut client, _) =
+        let (client, _) =
             tether_tokio::client(near, "ws://localhost/", &tether_tokio::ClientOptions::new())
                 .await
                 .unwrap();
-        let ws = server.await.unwrap();
+        (client, server.await.unwrap())
+    }
+
+    /// At shutdown the messages that have already arrived are still
+    /// echoed, in order, before the Close 1001 (they were dropped: the
+    /// shutdown was looked at before them).
+    #[tokio::test]
+    async fn echo_at_shutdown_answers_what_already_arrived_then_closes_1001() {
+        let (mut client, ws) = pair().await;
         for i in 0..20 {
             client.send(Message::text(format!("m{i}"))).await.unwrap();
         }

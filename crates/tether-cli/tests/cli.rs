@@ -94,6 +94,21 @@ async fn next(ws: &mut WebSocket) -> Message {
 }
 
 /// A listener on a free port and its ws:// URL.
+/// How the client ended the connection: its final event, reading past
+/// whatever came before it.
+async fn client_closed(ws: &mut WebSocket) -> tether_tokio::tether::CloseInfo {
+    within("the client's close", async {
+        loop {
+            match ws.next_event().await {
+                Some(Event::Closed(info)) => return info,
+                Some(_) => {}
+                None => panic!("no final event"),
+            }
+        }
+    })
+    .await
+}
+
 async fn listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -1187,16 +1202,7 @@ async fn connect_verbose_goes_on_while_stderr_is_stalled() {
     assert_eq!(line.as_deref(), Some("after the flood"));
     let mut ws = server.await.unwrap();
     drop(stdin);
-    let info = within("the client's close", async {
-        loop {
-            match ws.next_event().await {
-                Some(Event::Closed(info)) => return info,
-                Some(_) => {}
-                None => panic!("no final event"),
-            }
-        }
-    })
-    .await;
+    let info = client_closed(&mut ws).await;
     assert_eq!(info.code, CloseCode::NORMAL, "{info}");
     // it exits (giving up on the queued lines stderr does not take)
     let status = within("connect to exit", client.wait()).await.unwrap();
@@ -1220,16 +1226,7 @@ async fn connect_jsonl_fails_when_stdout_cannot_be_written() {
         .unwrap();
     let mut ws = accept(&listener).await;
     // the client leaves on its own, its stdout gone
-    let closed = within("the client's close", async {
-        loop {
-            match ws.next_event().await {
-                Some(Event::Closed(info)) => return info,
-                Some(_) => {}
-                None => panic!("no final event"),
-            }
-        }
-    })
-    .await;
+    let closed = client_closed(&mut ws).await;
     assert!(closed.was_clean, "{closed}");
     let output = within("connect to exit", client.wait_with_output())
         .await
