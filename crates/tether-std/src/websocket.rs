@@ -883,9 +883,9 @@ impl<S: Transport> WebSocket<S> {
     fn fail_write(&mut self, e: io::Error) -> Error {
         self.conn
             .transport_failed(Instant::now(), &format!("transport error: {e}"));
-        if !self.broken && self.nonblocking && !self.conn.state().is_terminal() {
-            self.read_what_is_left();
-        }
+        // what has arrived, without blocking, within the read-ahead bound
+        // (a read error then ends the input)
+        self.take_arrived();
         self.failed_with(e)
     }
 
@@ -899,23 +899,6 @@ impl<S: Transport> WebSocket<S> {
         match self.ended_with() {
             Some(info) if info.was_clean => Error::Closed(info),
             _ => Error::Io(e),
-        }
-    }
-
-    /// After a failed write: what has arrived, read without blocking,
-    /// within the read-ahead bound and one turn; a read error ends the
-    /// input.
-    fn read_what_is_left(&mut self) {
-        if self.held >= self.conn.config().max_unread_bytes
-            || self.stream.set_nonblocking(true).is_err()
-        {
-            return;
-        }
-        let failed = self.read_available();
-        let _ = self.stream.set_nonblocking(false);
-        if failed.is_some() {
-            self.broken = true;
-            self.conn.receive_eof();
         }
     }
 
