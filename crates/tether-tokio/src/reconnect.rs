@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tether::handshake::WsUrl;
 use tether::{CloseCode, CloseInfo, Event, Message};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit, mpsc};
 
 use crate::{ClientOptions, Error};
 
@@ -54,7 +54,7 @@ struct Outbox {
     /// Wakes the supervisor: a message was queued.
     queued: Notify,
     /// Wakes every [`ReconnectingClient::drained_to`]: messages left the
-    /// queue, or the client stopped.
+    /// queue, the connection went down, or the client stopped.
     shrunk: Notify,
 }
 
@@ -80,8 +80,10 @@ struct Queue {
 /// `Connected`, `Disconnected`, `ConnectFailed`, `Reconnecting`, then
 /// `Stopped`, the last; `None` from then on. Read them: while messages
 /// weighing `Config::max_unread_bytes` wait unread (one always gets
-/// through), the supervisor waits too, and its connection reads no further
-/// ahead than that either (backpressure, bounded in bytes).
+/// through), the supervisor reads no more from the connection, which
+/// reads no further ahead than that either (backpressure, bounded in
+/// bytes); it still hands what is sent to the connection and hears
+/// [`close`](Self::close).
 ///
 /// [`send`](Self::send) hands a message over at once while connected;
 /// while disconnected it waits in a queue of at most
@@ -311,7 +313,12 @@ impl ReconnectingClient {
     /// message sent so far has been handed to a connection. It also
     /// completes once the client has stopped (check
     /// [`is_stopped`](Self::is_stopped)): what still waits then stays for
-    /// [`take_queued`](Self::take_queued).
+    /// [`take_queued`](Self::take_queued). And it completes when the
+    /// connection it was waiting on goes down (check
+    /// [`is_connected`](Self::is_connected)): what waits is then kept for
+    /// the next connection, within the queue's limits, which a producer
+    /// paced while connected must heed again (a future made while
+    /// disconnected waits for the queue alone).
     ///
     /// A message leaves the queue when the connection takes it (into its
     /// own output: written or being written, which says nothing of the
@@ -326,13 +333,21 @@ impl ReconnectingClient {
     pub fn drained_to(&self, at_most: usize) -> impl Future<Output = ()> + Send + 'static {
         let outbox = self.outbox.clone();
         async move {
+            let mut was_connected = false;
             loop {
                 // registered before the check, so a change after it wakes us
                 let shrunk = outbox.shrunk.notified();
-                let waiting = outbox.queue.lock().map_or(0, |q| q.messages.len());
-                if waiting <= at_most || outbox.stopped.load(Ordering::Acquire) {
+                let (waiting, connected) = outbox
+                    .queue
+                    .lock()
+                    .map_or((0, false), |q| (q.messages.len(), q.connected));
+                if waiting <= at_most
+                    || outbox.stopped.load(Ordering::Acquire)
+                    || (was_connected && !connected)
+                {
                     return;
                 }
+                was_connected |= connected;
                 shrunk.await;
             }
         }
@@ -383,6 +398,10 @@ fn set_connected(outbox: &Outbox, connected: bool) {
     if let Ok(mut q) = outbox.queue.lock() {
         q.connected = connected;
     }
+    if !connected {
+        // a `drained_to` waiting on this connection completes
+        outbox.shrunk.notify_waiters();
+    }
 }
 
 /// Lifecycle events the channel holds before the supervisor waits for the
@@ -398,10 +417,13 @@ fn budget_of(options: &ReconnectOptions) -> usize {
         .clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS))
 }
 
+/// An event, with the read-ahead budget its message took.
+type Slot = (ReconnectEvent, u32);
+
 /// The supervisor's way to the application: events, and the byte budget
 /// its messages draw on.
 struct Relay {
-    events: mpsc::Sender<(ReconnectEvent, u32)>,
+    events: mpsc::Sender<Slot>,
     budget: Arc<Semaphore>,
 }
 
@@ -414,24 +436,37 @@ impl Relay {
             .await;
     }
 
-    /// Hands a message over once the budget has room for it (one message
-    /// always fits: a larger one waits for all of it).
-    async fn message(&self, message: Message, total: usize) {
+    /// What a received message takes of the budget (one message always
+    /// fits: a larger one waits for all of it).
+    fn weight(message: &Message, total: usize) -> u32 {
         let weight = Event::Message(message.clone()).footprint().min(total);
-        let taken = u32::try_from(weight).unwrap_or(u32::MAX);
-        match self.budget.acquire_many(taken).await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return, // closed: nobody reads
-        }
-        if self
-            .events
-            .send((ReconnectEvent::Message(message), taken))
-            .await
-            .is_err()
-        {
-            self.budget.add_permits(taken as usize);
-        }
+        u32::try_from(weight).unwrap_or(u32::MAX)
     }
+
+    /// Waits for room to hand over a message of `taken` bytes: that much
+    /// of the budget, and a place in the channel. `None` once nobody reads
+    /// (the client was dropped). Cancel-safe: what it took so far goes
+    /// back, so the supervisor may wait for it beside other work.
+    async fn room(&self, taken: u32) -> Option<(SemaphorePermit<'_>, mpsc::Permit<'_, Slot>)> {
+        let permit = self.budget.acquire_many(taken).await.ok()?;
+        let slot = self.events.reserve().await.ok()?;
+        Some((permit, slot))
+    }
+}
+
+/// Completes with `future`; never without one.
+async fn or_never<T>(future: Option<impl Future<Output = T>>) -> T {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A received message the supervisor holds until the application has room
+/// for it, with its weight in the budget.
+struct Relaying {
+    message: Message,
+    taken: u32,
 }
 
 async fn supervise(
@@ -492,6 +527,11 @@ async fn run(
                 .await;
                 let (mut sink, mut stream) = ws.split();
                 let mut closing = false;
+                // a received message waiting for the application's room:
+                // meanwhile the connection is not read (its own read-ahead
+                // then holds what arrives), but queued messages are still
+                // handed over and a close is still heard
+                let mut relaying: Option<Relaying> = None;
                 let info = loop {
                     // hand over what is queued, in order; keep it if the
                     // connection refuses. The wait for room hears a close:
@@ -523,9 +563,23 @@ async fn run(
                         }
                         outbox.shrunk.notify_waiters();
                     }
+                    let waiting = relaying.as_ref().map(|r| r.taken);
                     tokio::select! {
-                        event = stream.next_event() => match event {
-                            Some(Event::Message(m)) => relay.message(m, total).await,
+                        room = or_never(waiting.map(|taken| relay.room(taken))) => match room {
+                            Some((permit, slot)) => {
+                                permit.forget();
+                                if let Some(r) = relaying.take() {
+                                    slot.send((ReconnectEvent::Message(r.message), r.taken));
+                                }
+                            }
+                            // nobody reads any more: the client was dropped
+                            None => return StopReason::ApplicationClosed,
+                        },
+                        event = stream.next_event(), if relaying.is_none() => match event {
+                            Some(Event::Message(message)) => {
+                                let taken = Relay::weight(&message, total);
+                                relaying = Some(Relaying { message, taken });
+                            }
                             Some(Event::Closed(info)) => break info,
                             Some(_) => {}
                             None => break stream

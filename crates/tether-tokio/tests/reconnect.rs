@@ -722,3 +722,135 @@ async fn rfc6455_4_1_connected_names_the_subprotocol_of_each_connection() {
     }
     assert_eq!(chosen, [Some("v1".into()), Some("v2".into())]);
 }
+
+/// A server that sends `count` 1 KiB messages right after the upgrade,
+/// then logs every frame the client sends, until the client's Close.
+async fn flooding_server(
+    listener: tokio::net::TcpListener,
+    count: usize,
+) -> tokio::task::JoinHandle<Vec<tether::frame::Frame>> {
+    tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        for _ in 0..count {
+            peer.send(tether::frame::OpCode::Binary, &[7u8; 1024]).await;
+        }
+        let mut got = Vec::new();
+        while let Some(frame) = peer.frame().await {
+            let close = frame.header.opcode == tether::frame::OpCode::Close;
+            got.push(frame);
+            if close {
+                break;
+            }
+        }
+        got
+    })
+}
+
+/// While received messages wait for the application (the read-ahead
+/// budget is spent: it reads nothing), the supervisor still hands what
+/// the application sends to the connection: a sender pacing itself with
+/// `drained_to` is not held by what it has not read yet. The supervisor
+/// waited for that room before anything else, so `drained_to(0)` waited
+/// for ever.
+#[tokio::test]
+async fn the_handover_goes_on_while_received_messages_wait_unread() {
+    let (listener, url) = listener().await;
+    let server = flooding_server(listener, 20).await;
+    let options =
+        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(2048)).policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    // the supervisor has relayed what the budget allows, and waits
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..3u8 {
+        client.send(Message::binary(vec![i; 10])).unwrap();
+    }
+    within_secs(5, client.drained_to(0))
+        .await
+        .expect("the hand-over waited for the application to read");
+    client.close(CloseCode::NORMAL, "").unwrap();
+    let got = within(server).await.unwrap();
+    let sent: Vec<&[u8]> = got
+        .iter()
+        .filter(|f| f.header.opcode == tether::frame::OpCode::Binary)
+        .map(|f| &f.payload[..])
+        .collect();
+    assert_eq!(sent, [&[0u8; 10][..], &[1u8; 10], &[2u8; 10]]);
+    assert_eq!(
+        got.last().map(|f| f.header.opcode),
+        Some(tether::frame::OpCode::Close)
+    );
+}
+
+/// `close()` is heard while received messages wait for an application
+/// that reads nothing: our Close goes out at once (the supervisor waited
+/// for room for the next message first, and sent it only once the
+/// application read).
+#[tokio::test]
+async fn close_is_heard_while_received_messages_wait_unread() {
+    let (listener, url) = listener().await;
+    let server = flooding_server(listener, 20).await;
+    let options =
+        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(2048)).policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.close(CloseCode::NORMAL, "bye").unwrap();
+    let got = within_secs(5, server)
+        .await
+        .expect("our Close did not go out while messages waited unread")
+        .unwrap();
+    let close = got.last().unwrap();
+    assert_eq!(close.header.opcode, tether::frame::OpCode::Close);
+    assert_eq!(&close.payload[..2], &1000u16.to_be_bytes());
+    drop(client);
+}
+
+/// `drained_to` completes when the connection it waits on goes down: what
+/// waits is then kept for the next connection, under the queue's own
+/// limits, which a producer paced while connected must heed again. A
+/// waiter that does not read the client's events (its lifecycle events
+/// among them) would otherwise wait for as long as the client stays
+/// down.
+#[tokio::test]
+async fn drained_to_completes_when_the_connection_goes_down() {
+    let (listener, url) = listener().await;
+    let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let peer = RawPeer::accept(&listener).await;
+        drop(listener); // no second connection
+        // reads nothing until told, then goes
+        let _ = cut_rx.await;
+        drop(peer);
+    });
+    let config = Config {
+        max_queued_output: 64 << 10,
+        ..Config::default()
+    };
+    let options = ReconnectOptions::new(ClientOptions::new().config(config))
+        .policy(policy())
+        .max_queued_messages(100)
+        .max_queued_bytes(100 << 20);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    for _ in 0..32 {
+        client.send(Message::binary(vec![1u8; 256 << 10])).unwrap();
+    }
+    // the socket buffers fill; the hand-over then waits for room
+    let drained = client.drained_to(0);
+    tokio::pin!(drained);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut drained)
+            .await
+            .is_err(),
+        "completed with {} queued while connected",
+        client.queued()
+    );
+    cut_tx.send(()).unwrap();
+    within_secs(5, drained)
+        .await
+        .expect("drained_to went on waiting after the connection went down");
+    assert!(!client.is_connected());
+    assert!(client.queued() > 0, "what waits is kept");
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
