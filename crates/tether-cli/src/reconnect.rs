@@ -4,7 +4,9 @@
 //! The reconnecting client owns the connections, the policy's decisions
 //! (when to come back, when to stop) and the lines kept while
 //! disconnected. This module only feeds it stdin lines (read on their own
-//! task), prints what it yields (messages on stdout; lifecycle events on
+//! task) or, with `--echo`, the messages it received (paced: while the
+//! connection has no room for an echo, no more are read), prints what it
+//! yields (messages on stdout; lifecycle events on
 //! stderr, the clean closes we asked for only with `-v`) and decides when
 //! to close: at the end of stdin once no
 //! line waits, on Ctrl-C, or when stdout goes away.
@@ -52,9 +54,11 @@ struct Session {
     sent_any: bool,
     /// At the end of stdin: when to close.
     close_at: Option<Instant>,
-    /// A line the connected client had no room for: sent again, before any
-    /// other, once nothing waits (one message alone always fits).
-    pending: Option<(u64, Message)>,
+    /// A line or an echo the connected client had no room for: sent
+    /// again, before any other, once nothing waits (one message alone
+    /// always fits). Meanwhile stdin is not read, nor, for an echo, the
+    /// client's messages.
+    pending: Option<(Outgoing, Message)>,
     /// How the last connection ended.
     last_close: Option<CloseInfo>,
     /// The last connect error.
@@ -88,12 +92,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
     let mut interrupted = false;
 
     loop {
-        // A line refused for room goes again once nothing waits (or the
-        // connection is gone, and the queue's own limits decide).
+        // A line or an echo refused for room goes again once nothing waits
+        // (or the connection is gone, and the queue's own limits decide).
         if (client.queued() == 0 || !client.is_connected())
-            && let Some((number, message)) = s.pending.take()
+            && let Some((what, message)) = s.pending.take()
         {
-            send_line(&mut s, &client, &failed, number, message);
+            send(&mut s, &client, &failed, what, message);
         }
         // At the end of stdin, close once no line waits for a connection
         // (after --wait, when lines went out, for the last answers). Whether
@@ -117,7 +121,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
             s.connected && (client.queued() >= HANDOFF || client.queued_bytes() >= HANDOFF_BYTES);
         let take_lines = lines.is_some() && !s.closing && !paced && s.pending.is_none();
         // What else to wait for: the queue to shrink (to empty at the end
-        // of stdin or for a line refused for room, below HANDOFF while
+        // of stdin or for a line or echo refused for room, below HANDOFF while
         // paced), then the time to close.
         let drain_to = if client.is_stopped() || s.closing {
             None
@@ -143,8 +147,12 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 .map(tokio::time::sleep_until),
         );
 
+        // an echo waiting for room holds the next message back (once
+        // closing, nothing more is sent: it stays unsent, and the events
+        // are read to the end)
+        let echo_waits = matches!(s.pending, Some((Outgoing::Echo, _))) && !s.closing;
         tokio::select! {
-            event = client.next() => match event {
+            event = client.next(), if !echo_waits => match event {
                 None => break,
                 Some(ReconnectEvent::Message(message)) => {
                     // e.g. `| head -1`: nobody reads any more, so leave
@@ -154,9 +162,8 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                         s.closing = true;
                         close(&client, CloseCode::GOING_AWAY, "");
                     }
-                    if args.echo && !s.closing && let Err(e) = client.send(message) {
-                        say!("tether: message not echoed: {}", refusal(&e));
-                        failed.store(true, Ordering::Relaxed);
+                    if args.echo && !s.closing {
+                        send(&mut s, &client, &failed, Outgoing::Echo, message);
                     }
                 }
                 Some(ReconnectEvent::Lifecycle(event)) => {
@@ -171,7 +178,9 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 }
             },
             line = next_line(&mut lines), if take_lines => match line {
-                Some((number, message)) => send_line(&mut s, &client, &failed, number, message),
+                Some((number, message)) => {
+                    send(&mut s, &client, &failed, Outgoing::Line(number), message);
+                }
                 None => {
                     lines = None;
                     s.input_ended = true;
@@ -195,7 +204,7 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 
     let unsent = client.queued() + usize::from(s.pending.is_some());
     if unsent > 0 {
-        say!("tether: {unsent} line(s) were waiting for a connection and were not sent");
+        say!("tether: {unsent} message(s) were waiting for a connection and were not sent");
         failed.store(true, Ordering::Relaxed);
     }
     let status = match &s.stop {
@@ -303,24 +312,37 @@ async fn or_never(future: Option<impl Future<Output = ()>>) {
     }
 }
 
-/// Hands stdin line `number` to the client. A line it has no room for
-/// while connected waits in `s.pending` (stdin is not read meanwhile);
-/// one it refuses otherwise is reported, and the session fails.
-fn send_line(
+/// What the session sends: a stdin line (numbered from 1), or the echo of
+/// a received message (`--echo`).
+#[derive(Clone, Copy, Debug)]
+enum Outgoing {
+    Line(u64),
+    Echo,
+}
+
+/// Hands a line or an echo to the client. One it has no room for while
+/// connected waits in `s.pending` (meanwhile stdin is not read, nor, for
+/// an echo, received messages: the connection paces the session, as
+/// without `--reconnect`); one it refuses otherwise is reported, and the
+/// session fails.
+fn send(
     s: &mut Session,
     client: &ReconnectingClient,
     failed: &AtomicBool,
-    number: u64,
+    what: Outgoing,
     message: Message,
 ) {
     // a clone shares the payload: kept in case the send is refused
     match client.send(message.clone()) {
         Ok(()) => s.sent_any = true,
         Err(tether_tokio::Error::QueueFull(full)) if full.connected && !s.closing => {
-            s.pending = Some((number, message));
+            s.pending = Some((what, message));
         }
         Err(e) => {
-            say!("tether: line {number} not sent: {}", refusal(&e));
+            match what {
+                Outgoing::Line(number) => say!("tether: line {number} not sent: {}", refusal(&e)),
+                Outgoing::Echo => say!("tether: message not echoed: {}", refusal(&e)),
+            }
             failed.store(true, Ordering::Relaxed);
         }
     }

@@ -424,3 +424,55 @@ async fn a_server_answering_200_is_not_retried() {
         "no second attempt"
     );
 }
+
+/// `--reconnect --echo` echoes every message, in order, however large and
+/// fast they come: while the connection has no room for an echo, the
+/// client reads no more until it has (as plain `--echo` does). With two
+/// echoes waiting past the hand-over's 16 MiB (`QueueLimit::HANDOVER`),
+/// it reported "message not echoed" and dropped the second.
+#[tokio::test]
+async fn echo_is_paced_by_the_connection_not_dropped() {
+    const COUNT: usize = 8;
+    const SIZE: usize = 12 << 20;
+    let (listener, url) = listener().await;
+    let mut client = spawn_client(&["--echo", &url]);
+    let stdin = client.stdin.take().unwrap();
+    let stderr = Stderr::of(&mut client);
+    let mut stdout = client.stdout.take().unwrap();
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = stdout.read_to_end(&mut sink).await;
+    });
+    let (stream, _) = within("accept", listener.accept()).await.unwrap();
+    // the server reads little ahead, so the client's echoes back up
+    let options = tether_tokio::ServerOptions::new().max_unread_bytes(256 << 10);
+    let (ws, _) = within("handshake", tether_tokio::accept(stream, &options))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..COUNT {
+            let line = format!("{i:06}{}", "x".repeat(SIZE - 6));
+            tx.send(Message::text(line)).await.unwrap();
+        }
+        tx
+    });
+    // read nothing until the client's output, its hand-over and the
+    // socket buffers are full
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..COUNT {
+        let got = within("an echo", rx.next()).await.unwrap().unwrap();
+        let text = got.as_text().unwrap();
+        assert_eq!(&text[..6], format!("{i:06}"), "echo {i} out of order");
+        assert_eq!(text.len(), SIZE);
+    }
+    let _tx = within("the sender", sender).await.unwrap();
+    drop(stdin);
+    client.start_kill().unwrap();
+    let _ = within("the client to exit", client.wait()).await;
+    let stderr = stderr.rest().await;
+    assert!(
+        !stderr.iter().any(|l| l.contains("not echoed")),
+        "{stderr:#?}"
+    );
+}
