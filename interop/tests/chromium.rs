@@ -2,8 +2,10 @@
 //! served by the test, the page opens a WebSocket to our server (tokio or
 //! std adapter) and echoes what the server sends (text and binary, up to
 //! 1 MiB), the server checks each echo byte for byte and closes with 4000,
-//! and the page reports the `CloseEvent` (`code`, `wasClean`, `reason`) over
-//! a second WebSocket to the same server.
+//! and the page reports the `CloseEvent` (`code`, `wasClean`, `reason`) and
+//! the extensions it agreed over a second WebSocket to the same server.
+//! Each adapter runs it twice: with permessage-deflate off (Chromium's
+//! offer declined) and on (RFC 7692, Chromium compressing every message).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -59,7 +61,7 @@ ws.onopen = () => log("open");
 ws.onmessage = (e) => {{ ws.send(e.data); echoed++; }};
 ws.onerror = () => log("error");
 ws.onclose = (e) =>
-  report(`closed code=${{e.code}} clean=${{e.wasClean}} echoed=${{echoed}} reason=${{e.reason}}`);
+  report(`closed code=${{e.code}} clean=${{e.wasClean}} echoed=${{echoed}} ext=${{ws.extensions.replace(/ /g, "") || "none"}} reason=${{e.reason}}`);
 </script></body></html>
 "#
     )
@@ -124,14 +126,19 @@ fn check_echo(i: usize, sent: &Message, back: Option<Event>) -> Result<(), Strin
 
 /// The tokio server: `/echo` sends [`messages`], checks the echoes, closes
 /// with 4000; `/report` forwards the page's one message.
-async fn tokio_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>) {
+async fn tokio_server(
+    listener: TcpListener,
+    seen: mpsc::UnboundedSender<Seen>,
+    options: tether_tokio::ServerOptions,
+) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
         let seen = seen.clone();
+        let options = options.clone();
         tokio::spawn(async move {
-            let (mut ws, request) = match tether_tokio::accept(tcp, &Default::default()).await {
+            let (mut ws, request) = match tether_tokio::accept(tcp, &options).await {
                 Ok(ok) => ok,
                 Err(e) => return drop(seen.send(Seen::Echo(Err(format!("accept: {e}"))))),
             };
@@ -159,13 +166,18 @@ async fn tokio_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>) 
 }
 
 /// The std server, the same on a thread per connection.
-fn std_server(listener: std::net::TcpListener, seen: mpsc::UnboundedSender<Seen>) {
+fn std_server(
+    listener: std::net::TcpListener,
+    seen: mpsc::UnboundedSender<Seen>,
+    options: tether_std::ServerOptions,
+) {
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { return };
         let seen = seen.clone();
+        let options = options.clone();
         std::thread::spawn(move || {
             let mut path = String::new();
-            let accepted = tether_std::accept_with(tcp, &tether_std::ServerOptions::new(), |r| {
+            let accepted = tether_std::accept_with(tcp, &options, |r| {
                 path = r.path().to_owned();
                 Ok(tether::handshake::AcceptOptions::new())
             });
@@ -194,8 +206,9 @@ fn std_server(listener: std::net::TcpListener, seen: mpsc::UnboundedSender<Seen>
     }
 }
 
-/// Opens the page in Chromium and checks both sides' view of the end.
-async fn browse(ws_port: u16, mut seen: mpsc::UnboundedReceiver<Seen>) {
+/// Opens the page in Chromium and checks both sides' view of the end, and
+/// that the page agreed permessage-deflate exactly when `deflate`.
+async fn browse(ws_port: u16, mut seen: mpsc::UnboundedReceiver<Seen>, deflate: bool) {
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_port = http.local_addr().unwrap().port();
     tokio::spawn(serve_page(http, page(ws_port)));
@@ -232,27 +245,64 @@ async fn browse(ws_port: u16, mut seen: mpsc::UnboundedReceiver<Seen>) {
         messages().len().to_string(),
         "{report}"
     );
+    let ext = field(&report, "ext");
+    if deflate {
+        assert!(ext.starts_with("permessage-deflate"), "{report}");
+    } else {
+        assert_eq!(ext, "none", "{report}");
+    }
+}
+
+/// The servers' options: permessage-deflate with its defaults, or off.
+fn deflate_config(deflate: bool) -> tether::Config {
+    tether::Config {
+        deflate: deflate.then(tether::DeflateConfig::default),
+        ..tether::Config::default()
+    }
+}
+
+fn tokio_scenario(deflate: bool) {
+    run_tokio(SCENARIO, async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let options = tether_tokio::ServerOptions::new().config(deflate_config(deflate));
+        tokio::spawn(tokio_server(listener, tx, options));
+        browse(port, rx, deflate).await;
+    });
+}
+
+fn std_scenario(deflate: bool) {
+    run_tokio(SCENARIO, async move {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let options = tether_std::ServerOptions::new().config(deflate_config(deflate));
+        // The accept loop thread ends with the test process.
+        std::thread::spawn(move || std_server(listener, tx, options));
+        browse(port, rx, deflate).await;
+    });
 }
 
 #[test]
 fn chromium_echoes_and_sees_4000_clean_tokio() {
-    run_tokio(SCENARIO, async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(tokio_server(listener, tx));
-        browse(port, rx).await;
-    });
+    tokio_scenario(false);
 }
 
 #[test]
 fn chromium_echoes_and_sees_4000_clean_std() {
-    run_tokio(SCENARIO, async {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = mpsc::unbounded_channel();
-        // The accept loop thread ends with the test process.
-        std::thread::spawn(move || std_server(listener, tx));
-        browse(port, rx).await;
-    });
+    std_scenario(false);
+}
+
+/// RFC 7692 with a browser: Chromium offers permessage-deflate (with
+/// `client_max_window_bits`), our server accepts, and every message goes
+/// both ways compressed, the 1 MiB binary and 600 KB text among them.
+#[test]
+fn rfc7692_chromium_echoes_compressed_and_sees_4000_clean_tokio() {
+    tokio_scenario(true);
+}
+
+#[test]
+fn rfc7692_chromium_echoes_compressed_and_sees_4000_clean_std() {
+    std_scenario(true);
 }
