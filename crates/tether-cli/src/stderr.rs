@@ -4,7 +4,8 @@
 //! terminal) never holds a session, its connection or the runtime. Past
 //! [`QUEUE_LINES`] lines waiting, a line is dropped and counted, and the
 //! count is said where the gap is, once stderr takes lines again. At most
-//! `QUEUE_LINES x LINE_MAX` bytes wait.
+//! `QUEUE_LINES x (LINE_MAX + 7)` bytes of lines wait (a longer line is cut,
+//! and waits in an allocation of its cut size).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,17 +71,32 @@ fn write_lines(lines: &Receiver<Item>, done: &SyncSender<()>, out: &mut impl Wri
     }
 }
 
-/// Queues one line (without its newline) for stderr; never waits.
-pub(crate) fn queue_line(mut line: String) {
-    if line.len() > LINE_MAX {
-        let mut cut = LINE_MAX;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        line.push_str(" [cut]");
+/// What a line waits as: at most [`LINE_MAX`] bytes of it (cut at a
+/// character boundary, saying so), and its newline, in an allocation of
+/// just that (a cut line kept the whole line's allocation, so 256 of them
+/// could hold far more than the bound the module promises).
+fn queued_form(line: String) -> String {
+    if line.len() <= LINE_MAX {
+        let mut line = line;
+        line.push('\n');
+        return line;
     }
-    line.push('\n');
+    let mut cut = LINE_MAX;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut kept = String::with_capacity(cut + CUT_MARK.len());
+    kept.push_str(&line[..cut]);
+    kept.push_str(CUT_MARK);
+    kept
+}
+
+/// Ends a line cut at [`LINE_MAX`] bytes.
+const CUT_MARK: &str = " [cut]\n";
+
+/// Queues one line (without its newline) for stderr; never waits.
+pub(crate) fn queue_line(line: String) {
+    let line = queued_form(line);
     let sender = queue()
         .sender
         .lock()
@@ -191,6 +207,25 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A line waits in at most `LINE_MAX` bytes and its ending, however
+    /// long it was (the queue's bound, `QUEUE_LINES x LINE_MAX`, counts on
+    /// it); a line within the limit waits whole.
+    #[test]
+    fn a_long_line_waits_cut_in_an_allocation_of_its_cut_size() {
+        let long = "é".repeat(1 << 20); // 2 MiB, two bytes a character
+        let cut = queued_form(long);
+        assert!(cut.ends_with(" [cut]\n"), "{}", &cut[cut.len() - 20..]);
+        assert!(cut.len() <= LINE_MAX + CUT_MARK.len(), "{}", cut.len());
+        assert!(
+            cut.capacity() <= LINE_MAX + CUT_MARK.len(),
+            "a cut line holds {} bytes",
+            cut.capacity()
+        );
+        assert!(cut.trim_end_matches(" [cut]\n").chars().all(|c| c == 'é'));
+        let short = queued_form("hello".to_owned());
+        assert_eq!(short, "hello\n");
+    }
 
     /// The writer says how many lines were dropped before the next line it
     /// writes, where the gap is, and writes every queued line in order.
