@@ -70,7 +70,10 @@ impl Admission {
     /// for at most [`Admission::REFUSAL_TIME`], so a full server under a
     /// flood of new clients holds at most this many of them: with the
     /// refusal's future and a plain socket's kernel-side state aside,
-    /// `MAX_REFUSING x (4 KiB + transport)`.
+    /// `MAX_REFUSING x (4 KiB + transport)`. (Measured on `tether serve`:
+    /// 1,000 silent clients at a full server raise its peak resident
+    /// memory by about 1 MiB, the test's bound being `MAX_REFUSING x
+    /// 16 KiB + 1 MiB`; with the refusals unbounded, by 6.8 MB.)
     pub const MAX_REFUSING: usize = 64;
 
     /// After accepting failed (e.g. out of file descriptors), how long to
