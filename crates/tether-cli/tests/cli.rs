@@ -796,7 +796,7 @@ async fn serve_refusals_under_way_hold_bounded_memory() {
     const FLOOD: usize = 1000;
     const PER_REFUSAL: usize = 16 << 10;
     const SLACK: usize = 1 << 20;
-    let mut server = Server::start(&["--max-connections", "1"]).await;
+    let server = Server::start(&["--max-connections", "1"]).await;
     let pid = server.child.id().unwrap();
     let mut first = connect(&server.url).await;
     let addr = server
