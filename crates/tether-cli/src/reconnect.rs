@@ -93,8 +93,10 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 
     loop {
         // A line or an echo refused for room goes again once nothing waits
-        // (or the connection is gone, and the queue's own limits decide).
-        if (client.queued() == 0 || !client.is_connected())
+        // (or the connection is gone, and the queue's own limits decide);
+        // once closing, nothing more is sent
+        if !s.closing
+            && (client.queued() == 0 || !client.is_connected())
             && let Some((what, message)) = s.pending.take()
         {
             send(&mut s, &client, &failed, what, message);
@@ -147,10 +149,14 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
                 .map(tokio::time::sleep_until),
         );
 
-        // an echo waiting for room holds the next message back (once
-        // closing, nothing more is sent: it stays unsent, and the events
-        // are read to the end)
-        let echo_waits = matches!(s.pending, Some((Outgoing::Echo, _))) && !s.closing;
+        // an echo waiting for room holds the next message back, while
+        // connected (once closing, nothing more is sent: it stays unsent,
+        // and the events are read to the end). Asked after `drained` was
+        // made: that future completes on any change of connection from
+        // then on, so a connection that goes down cannot leave the events
+        // unread while it waits
+        let echo_waits =
+            matches!(s.pending, Some((Outgoing::Echo, _))) && !s.closing && client.is_connected();
         tokio::select! {
             event = client.next(), if !echo_waits => match event {
                 None => break,
@@ -204,7 +210,9 @@ pub(crate) async fn run(args: ConnectArgs, client: ClientOptions, verbose: bool)
 
     let unsent = client.queued() + usize::from(s.pending.is_some());
     if unsent > 0 {
-        say!("tether: {unsent} message(s) were waiting for a connection and were not sent");
+        say!(
+            "tether: {unsent} message(s) were still waiting to be sent at the end, and were not sent"
+        );
         failed.store(true, Ordering::Relaxed);
     }
     let status = match &s.stop {

@@ -54,7 +54,7 @@ struct Outbox {
     /// Wakes the supervisor: a message was queued.
     queued: Notify,
     /// Wakes every [`ReconnectingClient::drained_to`]: messages left the
-    /// queue, the connection went down, or the client stopped.
+    /// queue, the client connected or disconnected, or it stopped.
     shrunk: Notify,
 }
 
@@ -63,6 +63,9 @@ struct Outbox {
 struct Queue {
     messages: SendQueue,
     connected: bool,
+    /// How many times `connected` changed: a [`ReconnectingClient::drained_to`]
+    /// completes when it differs from what it was when the future was made.
+    changes: u64,
     /// The first message is being handed to the connection (a clone of it
     /// is in a send that may wait for room): it stays counted, and
     /// [`ReconnectingClient::take_queued`] leaves it, since it may go out.
@@ -184,6 +187,7 @@ impl ReconnectingClient {
             queue: Mutex::new(Queue {
                 messages: SendQueue::new(options.queue_limit()),
                 connected: false,
+                changes: 0,
                 handing_over: false,
             }),
             stopped: AtomicBool::new(false),
@@ -314,11 +318,14 @@ impl ReconnectingClient {
     /// completes once the client has stopped (check
     /// [`is_stopped`](Self::is_stopped)): what still waits then stays for
     /// [`take_queued`](Self::take_queued). And it completes when the
-    /// connection it was waiting on goes down (check
-    /// [`is_connected`](Self::is_connected)): what waits is then kept for
-    /// the next connection, within the queue's limits, which a producer
-    /// paced while connected must heed again (a future made while
-    /// disconnected waits for the queue alone).
+    /// client connects or disconnects after it was made (check
+    /// [`is_connected`](Self::is_connected)): once down, what waits is
+    /// kept for the next connection, within the queue's limits, which a
+    /// producer paced while connected must heed again; once up, the
+    /// hand-over bound applies instead. A producer that does not read
+    /// [`next`](Self::next) while it waits (its lifecycle events among
+    /// what it leaves unread) thus never waits for a connection that is
+    /// gone, nor misses one that came.
     ///
     /// A message leaves the queue when the connection takes it (into its
     /// own output: written or being written, which says nothing of the
@@ -332,22 +339,22 @@ impl ReconnectingClient {
     /// dropping it loses nothing.
     pub fn drained_to(&self, at_most: usize) -> impl Future<Output = ()> + Send + 'static {
         let outbox = self.outbox.clone();
+        // the connection's state as it is now, not when first polled
+        let made_at = outbox.queue.lock().map_or(0, |q| q.changes);
         async move {
-            let mut was_connected = false;
             loop {
                 // registered before the check, so a change after it wakes us
                 let shrunk = outbox.shrunk.notified();
-                let (waiting, connected) = outbox
+                let (waiting, changes) = outbox
                     .queue
                     .lock()
-                    .map_or((0, false), |q| (q.messages.len(), q.connected));
+                    .map_or((0, made_at), |q| (q.messages.len(), q.changes));
                 if waiting <= at_most
                     || outbox.stopped.load(Ordering::Acquire)
-                    || (was_connected && !connected)
+                    || changes != made_at
                 {
                     return;
                 }
-                was_connected |= connected;
                 shrunk.await;
             }
         }
@@ -395,11 +402,16 @@ fn stopped() -> Error {
 }
 
 fn set_connected(outbox: &Outbox, connected: bool) {
-    if let Ok(mut q) = outbox.queue.lock() {
-        q.connected = connected;
-    }
-    if !connected {
-        // a `drained_to` waiting on this connection completes
+    let changed = outbox.queue.lock().is_ok_and(|mut q| {
+        let changed = q.connected != connected;
+        if changed {
+            q.connected = connected;
+            q.changes += 1;
+        }
+        changed
+    });
+    if changed {
+        // every `drained_to` made before completes
         outbox.shrunk.notify_waiters();
     }
 }
@@ -532,6 +544,11 @@ async fn run(
                 // then holds what arrives), but queued messages are still
                 // handed over and a close is still heard
                 let mut relaying: Option<Relaying> = None;
+                // the connection ended while a message waited for room:
+                // reported down at once, so neither a sender waiting in
+                // `drained_to` nor the queue waits for an application that
+                // is not reading; the messages before its end still come
+                let mut ended = false;
                 let info = loop {
                     // hand over what is queued, in order; keep it if the
                     // connection refuses. The wait for room hears a close:
@@ -586,6 +603,10 @@ async fn run(
                                 .close_info()
                                 .unwrap_or_else(|| CloseInfo::abnormal("the connection ended")),
                         },
+                        () = sink.ended(), if relaying.is_some() && !ended => {
+                            ended = true;
+                            set_connected(outbox, false);
+                        }
                         () = outbox.queued.notified() => {}
                         cmd = close_rx.recv(), if !closing => {
                             if close_command(cmd, &mut sink, &mut closing).await {

@@ -261,6 +261,26 @@ impl WsSink {
         self.shared.lock().final_info()
     }
 
+    /// Completes once the connection has ended (its final event decided,
+    /// our last bytes written or dropped), without driving it or taking
+    /// anything from it: for a task that leaves the reading to the
+    /// background task meanwhile (the reconnecting client's supervisor,
+    /// while a received message waits for the application's room).
+    pub(crate) fn ended(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            let inner = self.shared.lock();
+            if inner.ended() {
+                drop(inner);
+                self.shared.wakers.unregister(Party::Writer);
+                return Poll::Ready(());
+            }
+            // registered under the lock every drive holds, so the drive
+            // that ends the connection wakes this waker
+            self.shared.wakers.register(Party::Writer, cx.waker());
+            Poll::Pending
+        })
+    }
+
     /// Waits for room in the output queue (writing meanwhile), then applies
     /// `op` to the core and starts writing.
     /// One lock of the connection when there is room (the common case): the

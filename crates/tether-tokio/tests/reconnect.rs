@@ -854,3 +854,57 @@ async fn drained_to_completes_when_the_connection_goes_down() {
     assert!(client.queued() > 0, "what waits is kept");
     client.close(CloseCode::NORMAL, "").unwrap();
 }
+
+/// A connection that ends while a received message waits for the
+/// application's room is reported down at once, though the application
+/// reads nothing: `drained_to` completes and what was sent but not handed
+/// over stays queued for the next connection. The messages received
+/// before the end still come, then `Disconnected`. The supervisor learned
+/// of the end only by reading on, which it does not while a message
+/// waits, so a sender pacing itself with `drained_to` waited for ever.
+#[tokio::test]
+async fn a_connection_that_ends_while_a_message_waits_unread_is_reported_down() {
+    const MIB: usize = 1 << 20;
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let mut peer = RawPeer::accept(&listener).await;
+        drop(listener); // no second connection
+        for _ in 0..3 {
+            peer.send(tether::frame::OpCode::Binary, &[7u8; 1024]).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // gone at once: a reset, not a close
+        peer.stream.set_zero_linger().unwrap();
+        drop(peer);
+    });
+    let config = Config {
+        max_queued_output: 64 << 10,
+        close_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let options = ReconnectOptions::new(ClientOptions::new().config(config).max_unread_bytes(1024))
+        .policy(policy())
+        .max_queued_messages(10)
+        .max_queued_bytes(10 * MIB);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    // the first message waits in the channel, the second in the
+    // supervisor's hands; the server resets the connection
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..4 {
+        client.send(Message::binary(vec![1u8; MIB])).unwrap();
+    }
+    within_secs(5, client.drained_to(0))
+        .await
+        .expect("the connection's end was not noticed while a message waited");
+    assert!(!client.is_connected());
+    assert!(client.queued() > 0, "what was not handed over is kept");
+    for _ in 0..3 {
+        assert_eq!(message(&mut client).await.as_bytes(), &[7u8; 1024][..]);
+    }
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => assert!(!info.was_clean, "{info:?}"),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
