@@ -704,7 +704,7 @@ pub struct Http3Server {
     /// spin). Streams still resolving come out, then `None`.
     accept_ended: bool,
     /// Streams waiting for their request HEADERS, each on a task.
-    resolving: JoinSet<Result<(http::Request<()>, ServerStream), Error>>,
+    resolving: JoinSet<Resolved>,
     /// Accepted requests whose answer is being sent, each on a task.
     answering: JoinSet<Result<Answered, Error>>,
     /// Refusals being sent, each on a task: the connection does not close
@@ -829,7 +829,12 @@ impl Http3Server {
                 Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() && decide.is_some() => {
                     let (request, stream) = match joined {
                         Ok(Ok(resolved)) => resolved,
-                        Ok(Err(e)) => return Some(Err(e)),
+                        Ok(Err(Some(e))) => return Some(Err(e)),
+                        // the connection failed: its `accept`, polled next,
+                        // says how, once h3 has closed it with that code
+                        // (returning here first let a dropped server close
+                        // it with H3_NO_ERROR instead)
+                        Ok(Err(None)) => continue,
                         Err(e) => return Some(Err(lost(&e))),
                     };
                     if let Some(decide) = decide.take()
@@ -850,8 +855,9 @@ impl Http3Server {
                                 .await
                                 {
                                     Ok(Ok(next)) => Ok(next),
-                                    Ok(Err(e)) => Err(malformed_or_failed(&e)),
-                                    Err(_) => Err(Error::Handshake(HandshakeError::Timeout(timeout))),
+                                    Ok(Err(StreamError::ConnectionError(_))) => Err(None),
+                                    Ok(Err(e)) => Err(Some(malformed_or_failed(&e))),
+                                    Err(_) => Err(Some(Error::Handshake(HandshakeError::Timeout(timeout)))),
                                 }
                             });
                         }
@@ -1012,6 +1018,11 @@ struct Answered {
 
 /// A task of the accept loop that ended without its result (it panicked
 /// or was aborted).
+/// A request stream's HEADERS, read: the request and its stream. `Err(None)`:
+/// the stream failed the whole connection, which the connection's own
+/// `accept` then reports (after h3 closed it with that failure's code).
+type Resolved = Result<(http::Request<()>, ServerStream), Option<Error>>;
+
 fn lost(e: &tokio::task::JoinError) -> Error {
     Error::Io(io::Error::other(format!(
         "an HTTP/3 request's handshake was lost: {e}"

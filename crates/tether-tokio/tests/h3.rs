@@ -6,14 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/quic.rs"]
+mod quic;
+use quic::{certificate, quic_h3_client, quic_h3_client_with};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use std::time::Duration;
 use tether::handshake::ClientConfig;
 use tether::upgrade::ClientConnect;
@@ -23,21 +25,6 @@ use tether_tokio::http3::{Http3Client, Http3Server, server_endpoint};
 use tether_tokio::{ClientOptions, Error, ServerOptions, WebSocket};
 
 use common::{within, within_secs};
-
-fn certificate() -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.clone()], key)
-    .unwrap();
-    (cert, Arc::new(config))
-}
 
 type Ends = tokio::sync::mpsc::UnboundedReceiver<(String, tether::CloseInfo)>;
 
@@ -187,43 +174,6 @@ async fn rfc9220_3_a_reset_stream_ends_only_its_own_websocket_with_1006() {
     for ws in &mut sockets {
         assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
     }
-}
-
-/// A QUIC connection speaking h3 (ALPN) to 127.0.0.1:`port`, trusting
-/// `cert` for `localhost`, and its endpoint.
-async fn quic_h3_client(
-    cert: CertificateDer<'static>,
-    port: u16,
-) -> (quinn::Endpoint, quinn::Connection) {
-    quic_h3_client_with(cert, port, quinn::TransportConfig::default()).await
-}
-
-/// As [`quic_h3_client`], with QUIC's `transport` settings.
-async fn quic_h3_client_with(
-    cert: CertificateDer<'static>,
-    port: u16,
-    transport: quinn::TransportConfig,
-) -> (quinn::Endpoint, quinn::Connection) {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(transport));
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(config);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let connection = within(endpoint.connect(addr, "localhost").unwrap())
-        .await
-        .unwrap();
-    (endpoint, connection)
 }
 
 /// A raw h3 client on a QUIC connection of its own to `url` (trusting
@@ -933,4 +883,50 @@ async fn rfc9220_3_a_client_granting_no_stream_credit_does_not_stall_accept() {
         .unwrap();
     assert!(matches!(first, Some(Err(Error::Handshake(_)))), "{first:?}");
     drop(client);
+}
+
+/// A frame that is held whole before it is decoded (HEADERS here) may
+/// declare at most `h3::frame::MAX_HELD_FRAME` (64 KiB) bytes: one that
+/// declares more ends the QUIC connection at once with
+/// H3_EXCESSIVE_LOAD, before any of it is held (RFC 9114 section 10.5).
+/// The vendored h3 buffered such a frame whole, whatever its declared
+/// length, reading on while it came: one frame header took memory
+/// without bound.
+#[tokio::test]
+async fn rfc9114_10_5_a_frame_declaring_more_than_is_held_whole_ends_the_connection() {
+    let (cert, tls) = certificate();
+    let endpoint =
+        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let options = ServerOptions::new().handshake_timeout(Duration::from_secs(60));
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let first = server.accept().await.map(|r| r.map(|_| ()));
+        (first, endpoint)
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    let (mut send, _recv) = within(connection.open_bi()).await.unwrap();
+    // HEADERS (type 0x01) declaring 1 MiB (a 4-byte varint), and 1 KiB of it
+    send.write_all(&[0x01, 0x80, 0x10, 0x00, 0x00])
+        .await
+        .unwrap();
+    send.write_all(&[0u8; 1024]).await.unwrap();
+    let closed = within_secs(5, connection.closed())
+        .await
+        .expect("the connection waited for the frame's megabyte");
+    match &closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                close.error_code,
+                quinn::VarInt::from_u32(0x107),
+                "{close:?}"
+            );
+        }
+        other => panic!("expected H3_EXCESSIVE_LOAD, got {other:?}"),
+    }
+    let (first, _endpoint) = within(server).await.unwrap();
+    // the server names the cause
+    let first = format!("{first:?}");
+    assert!(first.contains("H3_EXCESSIVE_LOAD"), "{first}");
 }

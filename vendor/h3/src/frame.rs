@@ -205,7 +205,17 @@ where
 #[derive(Default)]
 pub struct FrameDecoder {
     expected: Option<usize>,
+    /// tether: bytes of an unknown frame's payload still to drop.
+    skip: u64,
 }
+
+/// tether: the largest frame held whole before it is decoded (every type
+/// but DATA, which is streamed). Published h3 buffered a frame of any
+/// declared length whole, reading on (and so granting the peer more
+/// credit) while it arrived: one frame header from a peer, on any stream,
+/// took memory without bound. HEADERS carry at most the field section a
+/// server or client accepts (tether's head limit, 16 KiB by default).
+pub const MAX_HELD_FRAME: u64 = 64 * 1024;
 
 impl FrameDecoder {
     fn decode<B: Buf>(
@@ -215,8 +225,65 @@ impl FrameDecoder {
         // Decode in a loop since we ignore unknown frames, and there may be
         // other frames already in our BufList.
         loop {
+            // tether: an unknown frame's payload is dropped as it arrives
+            if self.skip > 0 {
+                let n = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(src.remaining());
+                src.advance(n);
+                self.skip -= n as u64;
+                if self.skip > 0 {
+                    return Ok(None);
+                }
+                continue;
+            }
+
             if !src.has_remaining() {
                 return Ok(None);
+            }
+
+            // tether: judge a frame by its header, before any of its
+            // payload is held: an unknown one is skipped, a forbidden one
+            // refused, and one held whole may be at most MAX_HELD_FRAME
+            let header = {
+                use crate::proto::coding::BufExt;
+                let mut cur = src.cursor();
+                match (cur.get_var(), cur.get_var()) {
+                    (Ok(ty), Ok(len)) => Some((ty, len, cur.position())),
+                    _ => None,
+                }
+            };
+            if let Some((ty, len, header_len)) = header {
+                match ty {
+                    // DATA is streamed; a WebTransport stream has no length
+                    0x0 | 0x41 => {}
+                    //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.8
+                    //# These frame
+                    //# types MUST NOT be sent, and their receipt MUST be treated as a
+                    //# connection error of type H3_FRAME_UNEXPECTED.
+                    0x2 | 0x6 | 0x8 | 0x9 => {
+                        return Err(FrameStreamError::Proto(
+                            FrameProtocolError::ForbiddenFrame(ty),
+                        ));
+                    }
+                    0x1 | 0x3 | 0x4 | 0x5 | 0x7 | 0xD => {
+                        if len > MAX_HELD_FRAME {
+                            return Err(FrameStreamError::Proto(FrameProtocolError::TooLarge {
+                                ty,
+                                len,
+                            }));
+                        }
+                    }
+                    _ => {
+                        //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.8
+                        //# Endpoints MUST
+                        //# NOT consider these frames to have any meaning upon receipt.
+                        src.advance(header_len);
+                        self.skip = len;
+                        self.expected = None;
+                        continue;
+                    }
+                }
             }
 
             if let Some(min) = self.expected {
@@ -295,6 +362,8 @@ pub enum FrameStreamError {
 #[derive(Debug, PartialEq)]
 /// Protocol specific errors that can occur while decoding frames in a stream
 pub enum FrameProtocolError {
+    /// tether: a frame held whole declared more than [`MAX_HELD_FRAME`].
+    TooLarge { ty: u64, len: u64 },
     Malformed,
     ForbiddenFrame(u64), // Known (http2) frames that should generate an error
     InvalidFrameValue,

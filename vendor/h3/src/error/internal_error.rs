@@ -57,6 +57,16 @@ impl InternalConnectionError {
             //# after the identified fields or a frame payload that terminates before
             //# the end of the identified fields MUST be treated as a connection
             //# error of type H3_FRAME_ERROR.
+            //= https://www.rfc-editor.org/rfc/rfc9114#section-10.5
+            //# An endpoint MAY treat ... as a connection error of type
+            //# H3_EXCESSIVE_LOAD.
+            FrameProtocolError::TooLarge { ty, len } => InternalConnectionError {
+                code: Code::H3_EXCESSIVE_LOAD,
+                message: format!(
+                    "a frame of type {ty:#x} declared {len} bytes, more than the {} held whole",
+                    crate::frame::MAX_HELD_FRAME
+                ),
+            },
             FrameProtocolError::InvalidFrameValue | FrameProtocolError::Malformed => InternalConnectionError {
                 code: Code::H3_FRAME_ERROR,
                 message: "frame payload that contains additional bytes after the identified fields or a frame payload that terminates before the end of the identified fields".to_string(),
