@@ -98,9 +98,12 @@ fn io_error(e: h2::Error) -> io::Error {
         };
         return io::Error::new(io::ErrorKind::ConnectionReset, format!("{what} {reason})"));
     }
+    let said = e.to_string();
     match e.into_io() {
         Some(e) => e,
-        None => io::Error::other("the HTTP/2 connection failed"),
+        // h2's own refusal of an operation (e.g. on a stream the peer has
+        // already reset): its words, not a connection failure's
+        None => io::Error::other(format!("HTTP/2: {said}")),
     }
 }
 
@@ -459,8 +462,10 @@ where
     ///
     /// # Errors
     /// [`Error::Handshake`] for a stream whose request was refused (its
-    /// refusal was sent; the connection goes on), [`Error::Io`] when the
-    /// connection failed (once: every later call is `None`).
+    /// refusal was sent; the connection goes on); [`Error::Io`] of kind
+    /// `ConnectionReset` for a stream whose answer could not be sent (the
+    /// client reset it first; the connection goes on), and [`Error::Io`]
+    /// when the connection failed (once: every later call is `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
     }
@@ -539,7 +544,17 @@ where
         };
         let send = match respond.send_response(answer, false) {
             Ok(send) => send,
-            Err(e) => return Some(Err(Error::Io(io_error(e)))),
+            // this stream only: the client reset it before our answer
+            Err(e) => {
+                return Some(Err(Error::Io(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    format!(
+                        "a WebSocket request's HTTP/2 stream could not be answered (the client \
+                         reset it first; the connection goes on): {}",
+                        io_error(e)
+                    ),
+                ))));
+            }
         };
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);

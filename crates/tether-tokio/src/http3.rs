@@ -790,9 +790,12 @@ impl Http3Server {
     /// refusal is sent on a task of its own, within the handshake timeout;
     /// a request h3 could not parse had its stream reset; the connection
     /// goes on), or whose request did not arrive, or whose answer could
-    /// not be sent, within `Config::handshake_timeout`, [`Error::Io`] when the
-    /// connection failed (once; later calls return what its streams
-    /// waiting for their HEADERS come to, then `None`).
+    /// not be sent, within `Config::handshake_timeout`; [`Error::Io`] of
+    /// kind `ConnectionReset` for a stream the client reset before it
+    /// was answered (the connection goes on), and [`Error::Io`] of kind
+    /// `ConnectionAborted` when the connection failed (once; later calls
+    /// return what its streams waiting for their HEADERS come to, then
+    /// `None`).
     pub async fn accept(&mut self) -> Option<Result<(WebSocket, Request), Error>> {
         self.accept_with(|_| Ok(AcceptOptions::new())).await
     }

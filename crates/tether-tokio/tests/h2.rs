@@ -694,3 +694,79 @@ async fn rfc9113_6_5_2_a_connection_carries_at_most_the_configured_websockets() 
     }
     assert!(opened.is_some(), "no room after one ended");
 }
+
+/// A WebSocket request whose stream the client resets before the server
+/// answers it (RFC 9113 section 8.1: either end may reset a stream) is
+/// one stream's failure: `accept` says so (`ConnectionReset`, "the
+/// connection goes on") and the next WebSocket on the same connection is
+/// served. It said "the HTTP/2 connection failed", which `accept`'s docs
+/// tell a server to take as the end of every WebSocket on the connection.
+#[tokio::test]
+async fn rfc9113_8_1_a_request_reset_before_its_answer_fails_only_its_stream() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut server = Http2Server::handshake(tcp, &ServerOptions::new())
+            .await
+            .unwrap();
+        // the client's request and its reset both arrive before we look
+        go_rx.await.unwrap();
+        let first = server.accept().await.unwrap().map(|_| ());
+        // the connection is driven while `accept` is polled
+        while let Some(next) = server.accept().await {
+            let (mut ws, _) = next.unwrap();
+            tokio::spawn(async move {
+                while let Some(Ok(m)) = ws.next().await {
+                    let _ = ws.send(m).await;
+                }
+            });
+        }
+        first
+    });
+    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let config = Config::default();
+    let request = |connect: &mut ClientConnect| {
+        let mut request = connect.request().unwrap();
+        request
+            .extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        request
+    };
+    let mut first =
+        ClientConnect::new(&format!("{url}/first"), ClientConfig::new(), &config).unwrap();
+    let mut sender = within(send.clone().ready()).await.unwrap();
+    let (_response, mut stream) = sender.send_request(request(&mut first), false).unwrap();
+    stream.send_reset(h2::Reason::CANCEL);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    go_tx.send(()).unwrap();
+    // a second WebSocket on the same connection
+    let mut second =
+        ClientConnect::new(&format!("{url}/second"), ClientConfig::new(), &config).unwrap();
+    let mut sender = within(send.clone().ready()).await.unwrap();
+    let (response, stream) = sender.send_request(request(&mut second), false).unwrap();
+    let response = within(response).await.unwrap();
+    second.check_response(&response).unwrap();
+    let mut ws = tether_tokio::from_upgraded(
+        H2Stream::new(stream, response.into_body()),
+        Upgraded::new(Role::Client, config.clone()),
+        &[],
+    );
+    echo_round(&mut ws, "still served").await;
+    assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+    // the client goes: the server's accept loop ends
+    drop(send);
+    driver.abort();
+    match within(server).await.unwrap() {
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+            assert!(e.to_string().contains("the connection goes on"), "{e}");
+        }
+        other => panic!("expected the stream's failure, got {other:?}"),
+    }
+}
