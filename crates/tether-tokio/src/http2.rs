@@ -288,6 +288,7 @@ impl Http2Client {
             .max_concurrent_streams(config.transport_max_streams.max(1))
             .max_header_list_size(header_list_size(limits))
             .initial_window_size(stream_window)
+            .max_send_buffer_size(usize::try_from(stream_window).unwrap_or(usize::MAX))
             .initial_connection_window_size(connection_window)
             .handshake(io)
             .await
@@ -439,6 +440,7 @@ where
                 .max_concurrent_streams(options.config.transport_max_streams.max(1))
                 .max_header_list_size(header_list_size(&options.limits))
                 .initial_window_size(stream_window)
+                .max_send_buffer_size(usize::try_from(stream_window).unwrap_or(usize::MAX))
                 .initial_connection_window_size(connection_window)
                 .handshake(io),
         )

@@ -662,9 +662,13 @@ pub fn server_endpoint(
 }
 
 /// The QUIC settings both sides share: the receive windows
-/// (`Config::transport_windows`), the streams the peer may open at once
-/// (`Config::transport_max_streams`), and the idle timeout from `config` (none for a wait past what time holds:
-/// `Duration::MAX` means never, as for every `Config` wait).
+/// (`Config::transport_windows`), as much in flight unacknowledged as the
+/// connection's window (quinn's default is 10 MB whatever the config), no
+/// DATAGRAM frames (a WebSocket never uses them; quinn's default takes up
+/// to 1.25 MB of them per connection, advertised and never read), the
+/// streams the peer may open at once (`Config::transport_max_streams`),
+/// and the idle timeout from `config` (none for a wait past what time
+/// holds: `Duration::MAX` means never, as for every `Config` wait).
 fn transport(config: &tether::Config) -> quinn::TransportConfig {
     let idle = tether::finite_wait(config.transport_idle_timeout)
         .and_then(|d| quinn::IdleTimeout::try_from(d).ok());
@@ -673,6 +677,8 @@ fn transport(config: &tether::Config) -> quinn::TransportConfig {
     transport
         .stream_receive_window(stream_window.into())
         .receive_window(connection_window.into())
+        .send_window(connection_window.into())
+        .datagram_receive_buffer_size(None)
         .max_concurrent_bidi_streams(config.transport_max_streams.max(1).into())
         .max_idle_timeout(idle);
     transport

@@ -262,9 +262,12 @@ pub struct Config {
     /// yet read, on top of the adapter's read buffer; a reader that stops
     /// stops releasing it, so backpressure reaches the sender. The
     /// connection's window is 64 streams' worth, so one stalled reader
-    /// does not stall the others ([`Config::transport_windows`]). Taken
-    /// into 64 KiB to 2^31 - 1 bytes (HTTP/2's largest window). Default
-    /// 256 KiB.
+    /// does not stall the others ([`Config::transport_windows`]). The
+    /// same bounds hold what a stream's sending side may buffer in the
+    /// transport beyond the connection's own output
+    /// (`max_queued_output`): HTTP/2's send buffer per stream, and QUIC's
+    /// bytes in flight per connection. Taken into 64 KiB to 2^31 - 1
+    /// bytes (HTTP/2's largest window). Default 256 KiB.
     pub transport_stream_window: usize,
     /// The most WebSockets one multiplexing connection (HTTP/2, HTTP/3)
     /// carries at once, as a server tells its clients
