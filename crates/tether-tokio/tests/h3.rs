@@ -930,3 +930,50 @@ async fn rfc9114_10_5_a_frame_declaring_more_than_is_held_whole_ends_the_connect
     let first = format!("{first:?}");
     assert!(first.contains("H3_EXCESSIVE_LOAD"), "{first}");
 }
+
+/// After the server's GOAWAY (RFC 9114 section 5.2), a WebSocket the
+/// client closes still ends clean: the server's Close reaches the client
+/// before the server lets the QUIC connection go (quinn drops what it has
+/// not sent when a connection closes; the server's WebSocket ends only
+/// once the client has ended its side, after reading that Close). Ten
+/// rounds, each on a new connection.
+#[tokio::test]
+async fn rfc9114_5_2_the_last_websocket_after_a_goaway_ends_clean() {
+    for round in 0..10 {
+        let (cert, tls) = certificate();
+        let endpoint =
+            server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
+        let url = format!("wss://localhost:{}", endpoint.local_addr().unwrap().port());
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let incoming = endpoint.accept().await.unwrap();
+            let mut server = Http3Server::handshake(incoming, &ServerOptions::new())
+                .await
+                .unwrap();
+            let (mut ws, _) = server.accept().await.unwrap().unwrap();
+            tokio::spawn(async move {
+                while let Some(Ok(m)) = ws.next().await {
+                    let _ = ws.send(m).await;
+                }
+            });
+            server.shutdown().await.unwrap();
+            let _ = opened_tx.send(());
+            while server.accept().await.is_some() {}
+            endpoint
+        });
+        let options = ClientOptions::new().add_root_certificate(cert);
+        let client = within(Http3Client::connect(&url, &options)).await.unwrap();
+        let (mut ws, _) = within(client.open(&format!("{url}/ws"), &options))
+            .await
+            .unwrap();
+        echo_round(&mut ws, "before the goaway").await;
+        within(opened_rx).await.unwrap();
+        let info = within(ws.close(CloseCode::NORMAL, "done")).await.unwrap();
+        assert!(
+            info.was_clean && info.code == CloseCode::NORMAL,
+            "round {round}: {info:?}"
+        );
+        drop((ws, client));
+        let _endpoint = within(server).await.unwrap();
+    }
+}
