@@ -132,6 +132,10 @@ impl AsyncRead for H2Stream {
     }
 }
 
+/// The most one write asks h2 to reserve: HTTP/2's largest window
+/// (2^31 - 1, RFC 9113 section 6.9.1).
+const MAX_RESERVE: usize = (1 << 31) - 1;
+
 impl AsyncWrite for H2Stream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -142,7 +146,9 @@ impl AsyncWrite for H2Stream {
             return Poll::Ready(Ok(0));
         }
         let this = &mut *self;
-        this.send.reserve_capacity(buf.len());
+        // at most HTTP/2's largest window: h2 takes the request as a u32,
+        // so a write of 4 GiB or more asked for nothing and waited
+        this.send.reserve_capacity(buf.len().min(MAX_RESERVE));
         loop {
             let granted = match this.send.capacity() {
                 0 => match ready!(this.send.poll_capacity(cx)) {

@@ -770,3 +770,44 @@ async fn rfc9113_8_1_a_request_reset_before_its_answer_fails_only_its_stream() {
         other => panic!("expected the stream's failure, got {other:?}"),
     }
 }
+
+/// One write of exactly 4 GiB (possible with `max_message_size` of 4 GiB
+/// or more) goes out as far as the stream's window allows: h2 takes a
+/// reservation as a `u32`, so asking for 4 GiB reserved nothing and the
+/// write waited until the drain deadline ended the connection.
+#[tokio::test]
+async fn rfc9113_6_9_a_write_of_4_gib_is_sent_as_far_as_the_window_allows() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::handshake(tcp).await.unwrap();
+        // answers the one request and holds its stream open, reading nothing
+        let (_request, mut respond) = connection.accept().await.unwrap().unwrap();
+        let _send = respond
+            .send_response(tether::handshake::http::Response::new(()), false)
+            .unwrap();
+        std::future::poll_fn(|cx| connection.poll_closed(cx))
+            .await
+            .ok();
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut sender = within(send.ready()).await.unwrap();
+    let request = tether::handshake::http::Request::post(format!("http://{addr}/"))
+        .body(())
+        .unwrap();
+    let (response, stream) = sender.send_request(request, false).unwrap();
+    let response = within(response).await.unwrap();
+    let mut h2_stream = H2Stream::new(stream, response.into_body());
+    // 4 GiB of zeros, never touched past what is sent
+    let big = vec![0u8; 4 << 30];
+    let wrote = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncWriteExt::write(&mut h2_stream, &big),
+    )
+    .await
+    .expect("a 4 GiB write waited");
+    assert!(wrote.unwrap() > 0);
+}
