@@ -171,22 +171,17 @@ async fn serve_connection(
     let mut going_away = false;
     loop {
         let next = tokio::select! {
+            // the connection then ends when the core says (`accept` says
+            // `None`): its WebSockets served to their end, and the client
+            // given its time to close it, so our last bytes reach it
             () = shutting_down(&mut shutdown), if !going_away => {
                 going_away = true;
                 if let Err(e) = server.shutdown().await {
                     tracing::debug!(%peer, "{e}");
                 }
-                if sockets.is_empty() {
-                    break;
-                }
                 continue;
             }
-            Some(_) = sockets.join_next(), if !sockets.is_empty() => {
-                if going_away && sockets.is_empty() {
-                    break;
-                }
-                continue;
-            }
+            Some(_) = sockets.join_next(), if !sockets.is_empty() => continue,
             // its first WebSocket establishes its slot, before the answer
             // leaves (a slot that went to a newer client: 503)
             next = server.accept_with(|_| established_or_refused(&mut slot)) => next,

@@ -52,7 +52,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::tenants::{Tenant, Tenants};
 use crate::{ClientOptions, Error, ServerOptions, WebSocket, start};
-use tether::upgrade::Vacancy;
+use tether::upgrade::{Vacancy, VacancyStep};
 
 /// The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
 pub const ALPN_H2: &[u8] = b"h2";
@@ -403,8 +403,10 @@ fn h2_tls_config(options: &ClientOptions) -> Result<std::sync::Arc<rustls::Clien
 /// task): it drives the connection, every stream of it included, and
 /// answers other requests with a refusal. A connection with no WebSocket
 /// open for `Config::handshake_timeout` (from its start, or since its
-/// last WebSocket ended) is asked to go away (GOAWAY), and `accept` then
-/// returns `None` ([`tether::upgrade::Vacancy`]).
+/// last WebSocket ended) is asked to go away (GOAWAY); once nothing is
+/// left open, the client has `Config::close_timeout` to end it, and
+/// `accept` then returns `None`: the core's rules
+/// ([`tether::upgrade::Vacancy`]), the same as over HTTP/3.
 pub struct Http2Server<S> {
     connection: h2::server::Connection<S, Bytes>,
     options: ServerOptions,
@@ -412,12 +414,10 @@ pub struct Http2Server<S> {
     /// go: every later `accept` is `None` (h2 returns the same error again
     /// at once, so a loop calling `accept` until `None` would spin).
     ended: bool,
-    /// The WebSockets open on the connection, and when it goes for
-    /// carrying none.
+    /// The WebSockets open on the connection, and when it goes (for
+    /// carrying none, or after a GOAWAY).
     tenants: Arc<Tenants>,
     vacancy: Vacancy,
-    /// GOAWAY was sent (vacant, or `graceful_shutdown`).
-    going_away: bool,
 }
 
 impl<S> std::fmt::Debug for Http2Server<S> {
@@ -460,7 +460,6 @@ where
             options: options.clone(),
             ended: false,
             tenants: Arc::default(),
-            going_away: false,
         })
     }
 
@@ -494,23 +493,19 @@ where
         let next = loop {
             tokio::select! {
                 next = self.connection.accept() => break next?,
-                () = self.tenants.vacant(&mut self.vacancy, 0) => {
-                    if self.going_away {
-                        // a whole wait since GOAWAY, no WebSocket open, and
-                        // the client has not ended the connection (h2 waits
-                        // for its answer to our PING: a client that
-                        // vanished never gives it): let it go
+                step = self.tenants.vacant(&mut self.vacancy, 0) => match step {
+                    // the client did not end the connection in its time
+                    // after the GOAWAY (h2 waits for its answer to our
+                    // PING: a client that vanished never gives it)
+                    VacancyStep::LetGo => {
                         self.ended = true;
                         return None;
                     }
                     // nothing to serve: the client opens no more, and h2
                     // ends the connection once it has answered (`accept`
-                    // then says `None`), within one more wait
-                    self.going_away = true;
-                    self.connection.graceful_shutdown();
-                    let now = tokio::time::Instant::now().into_std();
-                    self.vacancy = Vacancy::new(&self.options.config, now);
-                }
+                    // then says `None`), within the core's time for it
+                    _ => self.graceful_shutdown(),
+                },
             }
         };
         let (request, mut respond) = match next {
@@ -581,14 +576,14 @@ where
 
     /// Asks the client to open no more streams (GOAWAY); the open ones go
     /// on while [`accept`](Self::accept) is called. Once none is open, the
-    /// client has `Config::handshake_timeout` to end the connection before
+    /// client has `Config::close_timeout` to end the connection before
     /// `accept` lets it go (`None`).
     pub fn graceful_shutdown(&mut self) {
-        self.going_away = true;
-        self.connection.graceful_shutdown();
-        // the client's wait to end it starts now
+        if !self.vacancy.going_away() {
+            self.connection.graceful_shutdown();
+        }
         let now = tokio::time::Instant::now().into_std();
-        self.vacancy = Vacancy::new(&self.options.config, now);
+        self.vacancy.go_away(now);
     }
 }
 

@@ -53,7 +53,7 @@ use bytes::{Buf, Bytes};
 use h3::ConnectionState;
 use h3::error::StreamError;
 use tether::handshake::{AcceptOptions, Accepted, Limits, Refusal, Request, WsUrl, http};
-use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect, Vacancy};
+use tether::upgrade::{ClientConnect, HandshakeError, ServerConnect, Vacancy, VacancyStep};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::task::JoinSet;
 
@@ -716,13 +716,10 @@ pub struct Http3Server {
     /// Refusals being sent, each on a task: the connection does not close
     /// under them.
     refusing: JoinSet<()>,
-    /// The WebSockets open on the connection, and when it goes for
-    /// carrying none ([`Vacancy`]).
+    /// The WebSockets open on the connection, and when it goes (for
+    /// carrying none, or after a GOAWAY: [`Vacancy`]).
     tenants: Arc<Tenants>,
     vacancy: Vacancy,
-    /// GOAWAY was sent (the connection was vacant, or `shutdown`): it
-    /// closes once nothing is open or on its way.
-    going_away: bool,
 }
 
 /// A server's request stream, as h3 hands it over.
@@ -778,7 +775,6 @@ impl Http3Server {
             answering: JoinSet::new(),
             refusing: JoinSet::new(),
             tenants: Arc::default(),
-            going_away: false,
         })
     }
 
@@ -826,6 +822,11 @@ impl Http3Server {
         let mut decide = Some(decide);
         loop {
             let pending = self.resolving.len() + self.answering.len() + self.refusing.len();
+            let on_its_way = if self.vacancy.going_away() {
+                pending
+            } else {
+                0
+            };
             tokio::select! {
                 Some(_) = self.refusing.join_next(), if !self.refusing.is_empty() => {}
                 Some(joined) = self.answering.join_next(), if !self.answering.is_empty() => {
@@ -836,7 +837,7 @@ impl Http3Server {
                     });
                 }
                 Some(joined) = self.resolving.join_next(), if !self.resolving.is_empty() && decide.is_some() => {
-                    let (request, stream) = match joined {
+                    let (request, stream, deadline) = match joined {
                         Ok(Ok(resolved)) => resolved,
                         Ok(Err(Some(e))) => return Some(Err(e)),
                         // the connection failed: its `accept`, polled next,
@@ -847,7 +848,7 @@ impl Http3Server {
                         Err(e) => return Some(Err(lost(&e))),
                     };
                     if let Some(decide) = decide.take()
-                        && let Err(e) = self.answer(request, stream, decide)
+                        && let Err(e) = self.answer(request, stream, deadline, decide)
                     {
                         return Some(Err(e));
                     }
@@ -856,14 +857,17 @@ impl Http3Server {
                     match next {
                         Ok(Some(resolver)) => {
                             let timeout = self.options.config.handshake_timeout;
+                            // one deadline for the whole handshake: the
+                            // request's HEADERS, then our answer
+                            let deadline = crate::deadline_after(timeout);
                             self.resolving.spawn(async move {
                                 match tokio::time::timeout_at(
-                                    crate::deadline_after(timeout),
+                                    deadline,
                                     resolver.resolve_request(),
                                 )
                                 .await
                                 {
-                                    Ok(Ok(next)) => Ok(next),
+                                    Ok(Ok((request, stream))) => Ok((request, stream, deadline)),
                                     Ok(Err(StreamError::ConnectionError(_))) => Err(None),
                                     Ok(Err(e)) => Err(Some(malformed_or_failed(&e))),
                                     Err(_) => Err(Some(Error::Handshake(HandshakeError::Timeout(timeout)))),
@@ -881,20 +885,21 @@ impl Http3Server {
                         }
                     }
                 }
-                // Only WebSockets hold a connection: a request on its way
-                // does not (a client sending one slowly every so often
-                // would hold it for good); it is served after the GOAWAY,
-                // within its own handshake timeout.
-                () = self.tenants.vacant(&mut self.vacancy, 0), if !self.going_away && !self.accept_ended => {
-                    self.go_away().await;
-                }
-                // After the GOAWAY (for vacancy or `shutdown`): once nothing
-                // is open or on its way, the connection closes with no
-                // error, and `accept` says `None`.
-                () = self.tenants.empty(), if self.going_away && !self.accept_ended && pending == 0 => {
-                    self.quic.close(H3_NO_ERROR.into(), b"no WebSocket open");
-                    self.accept_ended = true;
-                }
+                // Before a GOAWAY only WebSockets hold a connection: a
+                // request on its way does not (a client sending one slowly
+                // every so often would hold it for good); it is served
+                // after the GOAWAY, within its own handshake timeout, and
+                // from then on counts. After it, once nothing is open or on
+                // its way and the client has had its time to close the
+                // connection itself (it ends `accept` then), it is closed
+                // with no error, and `accept` says `None`.
+                step = self.tenants.vacant(&mut self.vacancy, on_its_way), if !self.accept_ended => match step {
+                    VacancyStep::LetGo => {
+                        self.quic.close(H3_NO_ERROR.into(), b"no WebSocket open");
+                        self.accept_ended = true;
+                    }
+                    _ => self.go_away().await,
+                },
                 else => return None,
             }
         }
@@ -907,6 +912,7 @@ impl Http3Server {
         &mut self,
         request: http::Request<()>,
         mut stream: ServerStream,
+        deadline: tokio::time::Instant,
         decide: F,
     ) -> Result<(), Error>
     where
@@ -921,8 +927,11 @@ impl Http3Server {
         let offer = match connect.check_request(&request, protocol, &self.options.limits) {
             Ok(offer) => offer,
             Err(e) => {
-                self.refusing
-                    .spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                self.refusing.spawn(refuse(
+                    stream,
+                    ServerConnect::failure_response(&e),
+                    deadline,
+                ));
                 return Err(Error::Handshake(e));
             }
         };
@@ -930,7 +939,7 @@ impl Http3Server {
             Ok(choice) => choice,
             Err(refusal) => {
                 self.refusing
-                    .spawn(refuse(stream, Some(refusal.to_http()), timeout));
+                    .spawn(refuse(stream, Some(refusal.to_http()), deadline));
                 return Err(Error::Refused {
                     status: refusal.status(),
                     reason: refusal.body().to_string(),
@@ -941,13 +950,16 @@ impl Http3Server {
             Ok(answer) => answer,
             Err(e) => {
                 let e = HandshakeError::Build(e);
-                self.refusing
-                    .spawn(refuse(stream, ServerConnect::failure_response(&e), timeout));
+                self.refusing.spawn(refuse(
+                    stream,
+                    ServerConnect::failure_response(&e),
+                    deadline,
+                ));
                 return Err(Error::Handshake(e));
             }
         };
         self.answering.spawn(async move {
-            match tokio::time::timeout(timeout, stream.send_response(answer)).await {
+            match tokio::time::timeout_at(deadline, stream.send_response(answer)).await {
                 Ok(Ok(())) => Ok(Answered {
                     stream,
                     connect,
@@ -987,14 +999,13 @@ impl Http3Server {
     /// Sends GOAWAY (RFC 9114 section 5.2), naming the first request not
     /// served: the one after the last accepted, which is served.
     async fn go_away(&mut self) {
-        let sent = tokio::time::timeout(
-            self.options.config.handshake_timeout,
-            self.connection.shutdown(1),
-        )
-        .await;
-        // set once it is out (or failed): a call cancelled while it is
+        let now = tokio::time::Instant::now().into_std();
+        let deadline = self.vacancy.send_deadline(now);
+        let sent = tokio::time::timeout_at(deadline.into(), self.connection.shutdown(1)).await;
+        // told once it is out (or failed): a call cancelled while it is
         // being sent sends it again, rather than never
-        self.going_away = true;
+        let now = tokio::time::Instant::now().into_std();
+        self.vacancy.go_away(now);
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!("HTTP/3 GOAWAY failed: {e}"),
@@ -1004,14 +1015,16 @@ impl Http3Server {
 
     /// Asks the client to open no more WebSockets (GOAWAY, RFC 9114
     /// section 5.2): the requests already on their way are still served,
-    /// and once none is open or on its way the connection closes with no
-    /// error and [`accept`](Self::accept) returns `None`. Keep calling
+    /// and once none is open or on its way the client has
+    /// `Config::close_timeout` to close the connection, after which it is
+    /// closed with no error; [`accept`](Self::accept) then returns `None`
+    /// (the core's rules, [`Vacancy`], as over HTTP/2). Keep calling
     /// `accept` meanwhile, which drives it.
     ///
     /// # Errors
     /// None today; kept for a failure to send the GOAWAY.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
-        if !self.going_away {
+        if !self.vacancy.going_away() {
             self.go_away().await;
         }
         Ok(())
@@ -1027,10 +1040,11 @@ struct Answered {
 
 /// A task of the accept loop that ended without its result (it panicked
 /// or was aborted).
-/// A request stream's HEADERS, read: the request and its stream. `Err(None)`:
+/// A request stream's HEADERS, read: the request, its stream and its
+/// handshake's deadline (the answer has until then too). `Err(None)`:
 /// the stream failed the whole connection, which the connection's own
 /// `accept` then reports (after h3 closed it with that failure's code).
-type Resolved = Result<(http::Request<()>, ServerStream), Option<Error>>;
+type Resolved = Result<(http::Request<()>, ServerStream, tokio::time::Instant), Option<Error>>;
 
 fn lost(e: &tokio::task::JoinError) -> Error {
     Error::Io(io::Error::other(format!(
@@ -1070,19 +1084,19 @@ fn field_section_size(limits: &Limits) -> u64 {
 }
 
 /// Sends a refusal on a stream (best effort: the request failed anyway),
-/// within `timeout`: a client that gives no stream credit has the stream
-/// reset instead.
+/// by the handshake's `deadline`: a client that gives no stream credit has
+/// the stream reset instead.
 async fn refuse(
     mut stream: ServerStream,
     answer: Option<http::Response<String>>,
-    timeout: Duration,
+    deadline: tokio::time::Instant,
 ) {
     let Some(answer) = answer else {
         stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
         return;
     };
     let (head, body) = answer.into_parts();
-    let sent = tokio::time::timeout(timeout, async {
+    let sent = tokio::time::timeout_at(deadline, async {
         stream
             .send_response(http::Response::from_parts(head, ()))
             .await?;

@@ -1,6 +1,7 @@
 //! The WebSockets open on one multiplexed connection (HTTP/2, HTTP/3),
-//! counted for the server's accept loop, which lets the connection go when
-//! it carries none for the core's wait ([`tether::upgrade::Vacancy`]).
+//! counted for the server's accept loop, which asks the client to go away,
+//! and lets the connection go, when the core says
+//! ([`tether::upgrade::Vacancy`]).
 //!
 //! Owns the count and the wake-up when it falls to zero; the rule, and
 //! every wait, are the core's.
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tether::upgrade::Vacancy;
+use tether::upgrade::{Vacancy, VacancyStep};
 use tokio::sync::Notify;
 
 /// The WebSockets open on one connection.
@@ -37,18 +38,20 @@ impl Tenants {
         Tenant(Arc::clone(self))
     }
 
-    /// Resolves once the connection has carried no WebSocket for the
-    /// core's wait, following the count meanwhile; `also` counts as open
-    /// too while this waits (requests still in their handshake).
-    /// Cancel-safe: the count is looked at again each time.
-    pub(crate) async fn vacant(&self, vacancy: &mut Vacancy, also: usize) {
+    /// Resolves with the core's step once its deadline has come (the
+    /// client is to go away, or be let go), following the count
+    /// meanwhile; `also` counts as open too while this waits (requests
+    /// still in their handshake). Cancel-safe: the count is looked at
+    /// again each time.
+    pub(crate) async fn vacant(&self, vacancy: &mut Vacancy, also: usize) -> VacancyStep {
         loop {
             // armed before the count is read: an end in between is not missed
             let emptied = self.emptied.notified();
             let now = tokio::time::Instant::now().into_std();
             vacancy.tenants(self.open.load(Ordering::Acquire) + also, now);
-            if vacancy.expired(now) {
-                return;
+            match vacancy.step(now) {
+                VacancyStep::Wait => {}
+                step => return step,
             }
             match vacancy.deadline() {
                 Some(deadline) => {
@@ -59,20 +62,6 @@ impl Tenants {
                 }
                 None => emptied.await,
             }
-        }
-    }
-}
-
-impl Tenants {
-    /// Resolves once no WebSocket is open. Cancel-safe.
-    pub(crate) async fn empty(&self) {
-        loop {
-            // armed before the count is read: an end in between is not missed
-            let emptied = self.emptied.notified();
-            if self.open.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            emptied.await;
         }
     }
 }

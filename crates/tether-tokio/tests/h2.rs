@@ -567,6 +567,8 @@ async fn rfc9113_6_8_a_connection_without_websockets_goes_away_after_the_handsha
     let wait = Duration::from_millis(300);
     let options = ServerOptions::new().config(Config {
         handshake_timeout: wait,
+        // after a GOAWAY, the client's time to end the connection
+        close_timeout: wait,
         ..Config::default()
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -630,6 +632,8 @@ async fn rfc9113_6_8_a_client_that_never_answers_the_goaway_is_let_go() {
     let wait = Duration::from_millis(300);
     let options = ServerOptions::new().config(Config {
         handshake_timeout: wait,
+        // after a GOAWAY, the client's time to end the connection
+        close_timeout: wait,
         ..Config::default()
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

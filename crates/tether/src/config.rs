@@ -164,7 +164,9 @@ pub struct Config {
     /// protocol violation found after unread messages, waits for the
     /// application before it is answered for it; and how long an ended
     /// connection's last bytes may take to be written before they are
-    /// given up. Default 10 s.
+    /// given up. A multiplexed server's connection (HTTP/2, HTTP/3) after
+    /// its GOAWAY, once nothing is left open, gives the client this long
+    /// to end it ([`crate::upgrade::Vacancy`]). Default 10 s.
     pub close_timeout: Duration,
     /// How long a client that ended the connection waits for the server to
     /// close the transport first (RFC 6455 section 7.1.1: the server closes

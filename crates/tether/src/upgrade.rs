@@ -45,7 +45,7 @@ use crate::Connection;
 use crate::{Config, Extension, Role, State};
 
 mod connect;
-pub use connect::{ClientConnect, ServerConnect, Vacancy};
+pub use connect::{ClientConnect, ServerConnect, Vacancy, VacancyStep};
 
 /// Why an opening handshake did not complete.
 #[derive(Debug)]

@@ -203,24 +203,56 @@ impl ServerConnect {
     }
 }
 
-/// When a server lets a multiplexed connection (HTTP/2, HTTP/3) go for
-/// carrying no WebSocket: it gets `Config::handshake_timeout` to open its
-/// first, as an HTTP/1.1 connection gets it for its request, and as long
-/// again each time its last WebSocket ends; then the server asks it to go
-/// away (GOAWAY). Otherwise a client keeping a connection with no WebSocket
-/// on it (refused requests do not count), or one that vanished with none
-/// open, when nothing is written that would find out, holds the
-/// connection, and the server's slot, for good.
+/// When a server lets a multiplexed connection (HTTP/2, HTTP/3) go: the
+/// same rules for both transports, so that each adapter only carries
+/// them out.
 ///
-/// The adapter counts the WebSockets open on the connection and says so
-/// ([`Vacancy::tenants`]) whenever the count may have changed; it waits
-/// until [`Vacancy::deadline`], and asks the client to go away once
-/// [`Vacancy::expired`]. No I/O, no clock.
+/// - **Vacant:** a connection carrying no WebSocket gets
+///   `Config::handshake_timeout` to open its first, as an HTTP/1.1
+///   connection gets it for its request, and as long again each time its
+///   last WebSocket ends; then the server asks it to go away (GOAWAY:
+///   [`VacancyStep::GoAway`]). Otherwise a client keeping a connection with
+///   no WebSocket on it (refused requests do not count), or one that
+///   vanished with none open, when nothing is written that would find
+///   out, holds the connection, and the server's slot, for good.
+/// - **Going away** (after that GOAWAY, or one the server sent to shut
+///   down: [`Vacancy::go_away`]): the WebSockets open, and the requests
+///   already on their way, are served to their end; once none is left,
+///   the client has `Config::close_timeout` to end the connection itself
+///   (time for our last bytes, a Close answered just before, to reach it:
+///   closing a QUIC connection drops what it has not sent), then the
+///   server lets it go ([`VacancyStep::LetGo`]).
+///
+/// Sending the GOAWAY itself may take until [`Vacancy::send_deadline`]
+/// (a client that gives no credit for it must not hold the server).
+///
+/// The adapter says how many WebSockets are open (and, while going away,
+/// how many requests are on their way) with [`Vacancy::tenants`] whenever
+/// the count may have changed, waits until [`Vacancy::deadline`], and
+/// does what [`Vacancy::step`] says. No I/O, no clock.
 #[derive(Clone, Debug)]
 pub struct Vacancy {
+    /// `Config::handshake_timeout`: vacant this long, the client is asked
+    /// to go away.
     wait: core::time::Duration,
-    /// Since when no WebSocket has been open; `None` while one is.
+    /// `Config::close_timeout`: going away, with nothing left, the client
+    /// has this long to end the connection.
+    drain: core::time::Duration,
+    /// Since when nothing has been open; `None` while something is.
     since: Option<std::time::Instant>,
+    going_away: bool,
+}
+
+/// What a multiplexed connection's server does next ([`Vacancy::step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VacancyStep {
+    /// Serve on: the deadline has not come ([`Vacancy::deadline`]).
+    Wait,
+    /// Ask the client to go away (GOAWAY), then tell [`Vacancy::go_away`].
+    GoAway,
+    /// Let the connection go (close it): it went away, or the client had
+    /// its time to end it and did not.
+    LetGo,
 }
 
 impl Vacancy {
@@ -228,11 +260,14 @@ impl Vacancy {
     pub fn new(config: &Config, now: std::time::Instant) -> Self {
         Self {
             wait: config.handshake_timeout,
+            drain: config.close_timeout,
             since: Some(now),
+            going_away: false,
         }
     }
 
-    /// `open` WebSockets are open on the connection at `now`.
+    /// `open` WebSockets are open on the connection at `now` (while going
+    /// away, with the requests still on their way).
     pub fn tenants(&mut self, open: usize, now: std::time::Instant) {
         if open > 0 {
             self.since = None;
@@ -241,15 +276,53 @@ impl Vacancy {
         }
     }
 
-    /// When the connection is to go away unless a WebSocket opens first;
-    /// `None` while one is open.
-    pub fn deadline(&self) -> Option<std::time::Instant> {
-        self.since.map(|since| crate::deadline(since, self.wait))
+    /// The server asked the client to go away (GOAWAY) at `now`, for
+    /// vacancy or to shut down: from now on the deadline is the client's
+    /// to end the connection once nothing is left open.
+    pub fn go_away(&mut self, now: std::time::Instant) {
+        if !self.going_away {
+            self.going_away = true;
+            // with nothing open, the client's time starts now
+            if self.since.is_some() {
+                self.since = Some(now);
+            }
+        }
     }
 
-    /// Whether the connection has carried no WebSocket for the whole wait.
+    /// Whether the server has asked the client to go away.
+    pub fn going_away(&self) -> bool {
+        self.going_away
+    }
+
+    /// When [`Vacancy::step`] stops saying `Wait`; `None` while a
+    /// WebSocket (or, going away, a request) is open.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        let wait = if self.going_away {
+            self.drain
+        } else {
+            self.wait
+        };
+        self.since.map(|since| crate::deadline(since, wait))
+    }
+
+    /// Whether the deadline has come at `now`.
     pub fn expired(&self, now: std::time::Instant) -> bool {
         self.deadline().is_some_and(|deadline| now >= deadline)
+    }
+
+    /// What the server does at `now`.
+    pub fn step(&self, now: std::time::Instant) -> VacancyStep {
+        match (self.expired(now), self.going_away) {
+            (false, _) => VacancyStep::Wait,
+            (true, false) => VacancyStep::GoAway,
+            (true, true) => VacancyStep::LetGo,
+        }
+    }
+
+    /// The latest a GOAWAY begun at `now` may take to be sent: the time
+    /// any connection's last bytes get (`Config::close_timeout`).
+    pub fn send_deadline(&self, now: std::time::Instant) -> std::time::Instant {
+        crate::deadline(now, self.drain)
     }
 }
 
@@ -393,5 +466,74 @@ mod vacancy_tests {
         let t0 = Instant::now();
         let v = Vacancy::new(&config(Duration::MAX), t0);
         assert!(!v.expired(t0 + Duration::from_secs(1 << 20)));
+    }
+}
+
+#[cfg(test)]
+mod going_away_tests {
+    use super::*;
+    use core::time::Duration;
+
+    fn config() -> Config {
+        Config {
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(3),
+            ..Config::default()
+        }
+    }
+
+    /// RFC 9113 section 6.8, RFC 9114 section 5.2: vacant for the
+    /// handshake timeout, the step is to ask the client to go away.
+    #[test]
+    fn rfc9113_6_8_vacant_for_the_handshake_timeout_the_step_is_goaway() {
+        let t0 = std::time::Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut v = Vacancy::new(&config(), t0);
+        assert_eq!(v.step(s(9)), VacancyStep::Wait);
+        v.tenants(1, s(9));
+        assert_eq!(v.step(s(100)), VacancyStep::Wait);
+        v.tenants(0, s(100));
+        assert_eq!(v.step(s(109)), VacancyStep::Wait);
+        assert_eq!(v.step(s(110)), VacancyStep::GoAway);
+        assert!(!v.going_away());
+    }
+
+    /// Going away, the WebSockets and requests still open are served to
+    /// their end; then the client has the close timeout to end the
+    /// connection, and is let go after it.
+    #[test]
+    fn rfc9114_5_2_going_away_lets_go_a_close_timeout_after_the_last_ends() {
+        let t0 = std::time::Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        // shut down with two open
+        let mut v = Vacancy::new(&config(), t0);
+        v.tenants(2, s(1));
+        v.go_away(s(5));
+        assert!(v.going_away());
+        assert_eq!(v.deadline(), None);
+        assert_eq!(v.step(s(1000)), VacancyStep::Wait);
+        v.tenants(0, s(1000));
+        assert_eq!(v.deadline(), Some(s(1003)));
+        assert_eq!(v.step(s(1002)), VacancyStep::Wait);
+        assert_eq!(v.step(s(1003)), VacancyStep::LetGo);
+        // gone away for vacancy: the client's time starts at the GOAWAY,
+        // not at the vacancy's start
+        let mut v = Vacancy::new(&config(), t0);
+        assert_eq!(v.step(s(10)), VacancyStep::GoAway);
+        v.go_away(s(11));
+        assert_eq!(v.deadline(), Some(s(14)));
+        // a second GOAWAY does not move it
+        v.go_away(s(13));
+        assert_eq!(v.deadline(), Some(s(14)));
+        assert_eq!(v.step(s(14)), VacancyStep::LetGo);
+    }
+
+    /// Sending the GOAWAY may take the close timeout, as any connection's
+    /// last bytes may.
+    #[test]
+    fn the_goaway_is_sent_within_the_close_timeout() {
+        let t0 = std::time::Instant::now();
+        let v = Vacancy::new(&config(), t0);
+        assert_eq!(v.send_deadline(t0), t0 + Duration::from_secs(3));
     }
 }
