@@ -355,12 +355,15 @@ impl Config {
     /// The longest a connection under this config can take to end once
     /// it is closing (the application's `close`, the peer's Close, or a
     /// failure): `close_timeout` for the peer's answer, `close_timeout`
-    /// for our last bytes, and `fin_wait` for the server to close the
-    /// transport. The core's timers end it by then whatever the peer does;
-    /// a server shutting down can wait this long for all its connections.
+    /// for our last bytes, `fin_wait` for the server to close the
+    /// transport, and, for a multiplexed server connection (HTTP/2,
+    /// HTTP/3) once its last WebSocket has ended, `close_timeout` more for
+    /// the client to end it after the GOAWAY ([`crate::upgrade::Vacancy`]).
+    /// The core's timers end it by then whatever the peer does; a server
+    /// shutting down can wait this long for all its connections.
     pub fn close_bound(&self) -> Duration {
         self.close_timeout
-            .saturating_mul(2)
+            .saturating_mul(3)
             .saturating_add(self.fin_wait)
     }
 }
