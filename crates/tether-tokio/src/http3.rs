@@ -695,20 +695,27 @@ const H3_NO_ERROR: u32 = 0x100;
 /// task): it drives the connection, and answers other requests with a
 /// refusal. A connection with no WebSocket open for
 /// `Config::handshake_timeout` (from its start, or since its last
-/// WebSocket ended) is asked to go away (GOAWAY), and `accept` then
-/// returns `None` ([`Vacancy`]).
+/// WebSocket ended) is asked to go away (GOAWAY); once nothing is left
+/// open, the client has `Config::close_timeout` to close it, then it is
+/// closed with no error, and `accept` returns `None` ([`Vacancy`], the
+/// same rules as over HTTP/2).
 pub struct Http3Server {
     connection: h3::server::Connection<h3_quinn::Connection, Bytes>,
-    /// The QUIC connection under it, closed when vacant (h3's `accept`
-    /// ends only after the client's GOAWAY).
+    /// The QUIC connection under it, closed when the core says to let it
+    /// go (h3's `accept` ends only after a GOAWAY, or the connection's
+    /// end).
     quic: quinn::Connection,
     remote: SocketAddr,
     options: ServerOptions,
-    /// The connection opens no more streams: it ended, went away, or
-    /// failed (its error returned once; h3 returns the same error at once
-    /// when asked again, so a loop calling `accept` until `None` would
-    /// spin). Streams still resolving come out, then `None`.
+    /// h3 hands over no more streams: the connection went away (either
+    /// side's GOAWAY), ended, or failed (its error returned once; h3
+    /// returns the same error at once when asked again, so a loop calling
+    /// `accept` until `None` would spin). Streams still resolving come
+    /// out; the connection is let go as the core says (`closed`).
     accept_ended: bool,
+    /// The QUIC connection is closed (by us, the client, or a failure):
+    /// once nothing is on its way, `accept` is `None`.
+    closed: bool,
     /// Streams waiting for their request HEADERS, each on a task.
     resolving: JoinSet<Resolved>,
     /// Accepted requests whose answer is being sent, each on a task.
@@ -771,6 +778,7 @@ impl Http3Server {
             vacancy: Vacancy::new(&options.config, now),
             options: options.clone(),
             accept_ended: false,
+            closed: false,
             resolving: JoinSet::new(),
             answering: JoinSet::new(),
             refusing: JoinSet::new(),
@@ -874,10 +882,15 @@ impl Http3Server {
                                 }
                             });
                         }
-                        Ok(None) => self.accept_ended = true,
-                        Err(e) if e.is_h3_no_error() => self.accept_ended = true,
+                        // a GOAWAY (ours, or the client's): the WebSockets
+                        // open are served on, and the connection is let go
+                        // as the core says (the client's time to close it
+                        // first, so our last bytes reach it)
+                        Ok(None) => self.streams_ended(),
+                        Err(e) if e.is_h3_no_error() => self.streams_ended(),
                         Err(e) => {
                             self.accept_ended = true;
+                            self.closed = true;
                             return Some(Err(Error::Io(io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
                                 format!("the HTTP/3 connection failed: {e}"),
@@ -893,13 +906,18 @@ impl Http3Server {
                 // its way and the client has had its time to close the
                 // connection itself (it ends `accept` then), it is closed
                 // with no error, and `accept` says `None`.
-                step = self.tenants.vacant(&mut self.vacancy, on_its_way), if !self.accept_ended => match step {
+                step = self.tenants.vacant(&mut self.vacancy, on_its_way), if !self.closed => match step {
                     VacancyStep::LetGo => {
                         self.quic.close(H3_NO_ERROR.into(), b"no WebSocket open");
                         self.accept_ended = true;
+                        self.closed = true;
                     }
                     _ => self.go_away().await,
                 },
+                // the client closed it in its time
+                _ = self.quic.closed(), if self.accept_ended && !self.closed => {
+                    self.closed = true;
+                }
                 else => return None,
             }
         }
@@ -996,14 +1014,24 @@ impl Http3Server {
         (ws, offer)
     }
 
+    /// h3 hands over no more streams (a GOAWAY, ours or the client's): the
+    /// connection is going away.
+    fn streams_ended(&mut self) {
+        self.accept_ended = true;
+        let now = tokio::time::Instant::now().into_std();
+        self.vacancy.go_away(now);
+    }
+
     /// Sends GOAWAY (RFC 9114 section 5.2), naming the first request not
     /// served: the one after the last accepted, which is served.
     async fn go_away(&mut self) {
         let now = tokio::time::Instant::now().into_std();
         let deadline = self.vacancy.send_deadline(now);
         let sent = tokio::time::timeout_at(deadline.into(), self.connection.shutdown(1)).await;
-        // told once it is out (or failed): a call cancelled while it is
-        // being sent sends it again, rather than never
+        // told once it is out (or failed). A call cancelled while it is
+        // being sent is not sent again (h3 marks it sent before writing
+        // it, and the next call finds it so): the next call tells the
+        // vacancy at once
         let now = tokio::time::Instant::now().into_std();
         self.vacancy.go_away(now);
         match sent {
@@ -1078,10 +1106,21 @@ fn malformed_or_failed(e: &StreamError) -> Error {
 
 /// The largest field section we take (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
 /// RFC 9114 section 4.2.2, which h3 enforces while decoding): the head
-/// limit, as over HTTP/1.1 (h3's own default is no limit).
+/// limit, as over HTTP/1.1 (h3's own default is no limit), and at most
+/// [`MAX_FIELD_SECTION`].
 fn field_section_size(limits: &Limits) -> u64 {
-    u64::try_from(limits.max_head_len).unwrap_or(u64::MAX)
+    u64::try_from(limits.max_head_len)
+        .unwrap_or(u64::MAX)
+        .min(MAX_FIELD_SECTION)
 }
+
+/// The most a field section may hold over HTTP/3, whatever
+/// `Limits::max_head_len` says: the vendored h3 holds a HEADERS frame
+/// whole before decoding it, and ends the connection for one declaring
+/// more than 64 KiB (its `MAX_HELD_FRAME`, `vendor/README.md`). Told to
+/// the peer as our `SETTINGS_MAX_FIELD_SECTION_SIZE`, so a client that
+/// keeps to it never meets that.
+const MAX_FIELD_SECTION: u64 = 64 * 1024;
 
 /// Sends a refusal on a stream (best effort: the request failed anyway),
 /// by the handshake's `deadline`: a client that gives no stream credit has

@@ -77,7 +77,8 @@ where
                     Poll::Ready(false) => continue,
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(true) => {
-                        if self.stream.buf_mut().has_remaining() {
+                        // tether: an unknown frame cut short is incomplete too
+                        if self.stream.buf_mut().has_remaining() || self.decoder.skip > 0 {
                             // Reached the end of receive stream, but there is still some data:
                             // The frame is incomplete.
                             Poll::Ready(Err(FrameStreamError::UnexpectedEnd))
@@ -253,6 +254,12 @@ impl FrameDecoder {
                     _ => None,
                 }
             };
+            // tether: the whole frame is here (a frame held whole that
+            // still decodes as incomplete is malformed: its payload is too
+            // short for its fields; waiting on it read on without end)
+            let whole = header.is_some_and(|(_, len, header_len)| {
+                (src.remaining() as u64).saturating_sub(header_len as u64) >= len
+            });
             if let Some((ty, len, header_len)) = header {
                 match ty {
                     // DATA is streamed; a WebTransport stream has no length
@@ -309,6 +316,9 @@ impl FrameDecoder {
                     src.advance(pos);
                     self.expected = None;
                     continue;
+                }
+                Err(frame::FrameError::Incomplete(_)) if whole => {
+                    return Err(FrameStreamError::Proto(FrameProtocolError::Malformed));
                 }
                 Err(frame::FrameError::Incomplete(min)) => {
                     self.expected = Some(min);

@@ -113,10 +113,35 @@ impl Frame<PayloadLen> {
         let frame = match ty {
             FrameType::HEADERS => Ok(Frame::Headers(payload.copy_to_bytes(len as usize))),
             FrameType::SETTINGS => Ok(Frame::Settings(Settings::decode(&mut payload)?)),
-            FrameType::CANCEL_PUSH => Ok(Frame::CancelPush(payload.get_var()?.try_into()?)),
+            // tether: a frame of one varint (CANCEL_PUSH, GOAWAY,
+            // MAX_PUSH_ID) that leaves bytes of its payload over is
+            // malformed (RFC 9114 section 7.1): left, they were read as
+            // the next frame
+            FrameType::CANCEL_PUSH => {
+                let id = payload.get_var()?;
+                if payload.has_remaining() {
+                    Err(FrameError::Malformed)
+                } else {
+                    Ok(Frame::CancelPush(id.try_into()?))
+                }
+            }
             FrameType::PUSH_PROMISE => Ok(Frame::PushPromise(PushPromise::decode(&mut payload)?)),
-            FrameType::GOAWAY => Ok(Frame::Goaway(VarInt::decode(&mut payload)?)),
-            FrameType::MAX_PUSH_ID => Ok(Frame::MaxPushId(payload.get_var()?.try_into()?)),
+            FrameType::GOAWAY => {
+                let id = VarInt::decode(&mut payload)?;
+                if payload.has_remaining() {
+                    Err(FrameError::Malformed)
+                } else {
+                    Ok(Frame::Goaway(id))
+                }
+            }
+            FrameType::MAX_PUSH_ID => {
+                let id = payload.get_var()?;
+                if payload.has_remaining() {
+                    Err(FrameError::Malformed)
+                } else {
+                    Ok(Frame::MaxPushId(id.try_into()?))
+                }
+            }
             //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.8
             //# These frame
             //# types MUST NOT be sent, and their receipt MUST be treated as a
