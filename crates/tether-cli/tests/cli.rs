@@ -58,6 +58,14 @@ impl Server {
         }
     }
 
+    /// The server's `host:port`.
+    fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// Waits for a log line containing `needle`; returns it.
     async fn log_line(&mut self, needle: &str) -> String {
         within(&format!("a log line with {needle:?}"), async {
@@ -732,11 +740,7 @@ async fn serve_sheds_clients_past_the_refusals_under_way() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut server = Server::start(&["--max-connections", "1"]).await;
     let mut first = connect(&server.url).await;
-    let addr = server
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = server.addr();
     // each silent client holds one refusal (for up to a second)
     let mut silent = Vec::new();
     for _ in 0..tether::Admission::MAX_REFUSING {
@@ -799,11 +803,7 @@ async fn serve_refusals_under_way_hold_bounded_memory() {
     let server = Server::start(&["--max-connections", "1"]).await;
     let pid = server.child.id().unwrap();
     let mut first = connect(&server.url).await;
-    let addr = server
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = server.addr();
     let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     // one round of refusals first, answered and gone, so that what the
     // allocator keeps for them is in the baseline
@@ -848,11 +848,7 @@ async fn serve_refusals_under_way_hold_bounded_memory() {
 async fn serve_unfinished_handshakes_give_way_to_new_clients_at_max_connections() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut server = Server::start(&["--max-connections", "3", "--handshake-timeout", "60"]).await;
-    let addr = server
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = server.addr();
     let mut slow = Vec::new();
     for _ in 0..3 {
         let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -1142,11 +1138,7 @@ async fn serve_http2_connections_without_a_websocket_give_way_at_max_connections
         "60",
     ])
     .await;
-    let addr = server
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = server.addr();
     // the preface and an empty SETTINGS, then nothing
     let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
     idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")

@@ -67,6 +67,21 @@ async fn echo_server(
     (url, connections, ends)
 }
 
+/// A raw h2 client (prior knowledge) to the server at `url`
+/// (`ws://host:port`), its connection driven on a task.
+async fn raw_h2_client(
+    url: &str,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    (send, tokio::spawn(connection))
+}
+
 async fn echo_round(ws: &mut WebSocket, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
     let back = within(ws.next()).await.unwrap().unwrap();
@@ -516,11 +531,7 @@ async fn rfc6585_5_extended_connect_is_held_to_the_head_limits() {
         }
         results
     });
-    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
-        .await
-        .unwrap();
-    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
-    let driver = tokio::spawn(connection);
+    let (send, driver) = raw_h2_client(&url).await;
     let config = Config::default();
     let mut statuses = Vec::new();
     for (count, size) in [(20, 1), (1, 20 << 10)] {
@@ -729,11 +740,7 @@ async fn rfc9113_8_1_a_request_reset_before_its_answer_fails_only_its_stream() {
         }
         first
     });
-    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
-        .await
-        .unwrap();
-    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
-    let driver = tokio::spawn(connection);
+    let (send, driver) = raw_h2_client(&url).await;
     let config = Config::default();
     let request = |connect: &mut ClientConnect| {
         let mut request = connect.request().unwrap();

@@ -897,6 +897,22 @@ async fn rfc9220_3_a_client_granting_no_stream_credit_does_not_stall_accept() {
     drop(client);
 }
 
+/// Waits (up to 5 s) for the server to close `connection`, and checks it
+/// closed it with HTTP/3 error `code`; `what` names the case.
+async fn closed_with(connection: &quinn::Connection, code: u32, what: &str) {
+    let closed = within_secs(5, connection.closed())
+        .await
+        .unwrap_or_else(|| panic!("{what}: the connection went on"));
+    match &closed {
+        quinn::ConnectionError::ApplicationClosed(close) => assert_eq!(
+            close.error_code,
+            quinn::VarInt::from_u32(code),
+            "{what}: {close:?}"
+        ),
+        other => panic!("{what}: expected error {code:#x}, got {other:?}"),
+    }
+}
+
 /// A frame that is held whole before it is decoded (HEADERS here) may
 /// declare at most `h3::frame::MAX_HELD_FRAME` (64 KiB) bytes: one that
 /// declares more ends the QUIC connection at once with
@@ -924,19 +940,7 @@ async fn rfc9114_10_5_a_frame_declaring_more_than_is_held_whole_ends_the_connect
         .await
         .unwrap();
     send.write_all(&[0u8; 1024]).await.unwrap();
-    let closed = within_secs(5, connection.closed())
-        .await
-        .expect("the connection waited for the frame's megabyte");
-    match &closed {
-        quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(
-                close.error_code,
-                quinn::VarInt::from_u32(0x107),
-                "{close:?}"
-            );
-        }
-        other => panic!("expected H3_EXCESSIVE_LOAD, got {other:?}"),
-    }
+    closed_with(&connection, 0x107, "HEADERS declaring 1 MiB").await;
     let (first, _endpoint) = within(server).await.unwrap();
     // the server names the cause
     let first = format!("{first:?}");
@@ -1016,19 +1020,7 @@ async fn rfc9114_7_1_a_frame_too_short_or_too_long_for_its_fields_is_a_frame_err
         // the control stream's type, an empty SETTINGS, then the GOAWAY
         control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
         control.write_all(goaway).await.unwrap();
-        let closed = within_secs(5, connection.closed())
-            .await
-            .unwrap_or_else(|| panic!("{goaway:02x?}: the connection went on"));
-        match &closed {
-            quinn::ConnectionError::ApplicationClosed(close) => {
-                assert_eq!(
-                    close.error_code,
-                    quinn::VarInt::from_u32(0x106),
-                    "{goaway:02x?}: {close:?}"
-                );
-            }
-            other => panic!("{goaway:02x?}: expected H3_FRAME_ERROR, got {other:?}"),
-        }
+        closed_with(&connection, 0x106, &format!("GOAWAY {goaway:02x?}")).await;
         let _endpoint = within(server).await.unwrap();
     }
 }

@@ -746,6 +746,21 @@ async fn flooding_server(
     })
 }
 
+/// A client connected to a [`flooding_server`] of 20 messages, with a
+/// read-ahead of 2 KiB the messages soon fill (its `Connected` read).
+async fn flooded_client() -> (
+    tokio::task::JoinHandle<Vec<tether::frame::Frame>>,
+    ReconnectingClient,
+) {
+    let (listener, url) = listener().await;
+    let server = flooding_server(listener, 20).await;
+    let options =
+        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(2048)).policy(policy());
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    (server, client)
+}
+
 /// While received messages wait for the application (the read-ahead
 /// budget is spent: it reads nothing), the supervisor still hands what
 /// the application sends to the connection: a sender pacing itself with
@@ -754,12 +769,7 @@ async fn flooding_server(
 /// for ever.
 #[tokio::test]
 async fn the_handover_goes_on_while_received_messages_wait_unread() {
-    let (listener, url) = listener().await;
-    let server = flooding_server(listener, 20).await;
-    let options =
-        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(2048)).policy(policy());
-    let mut client = ReconnectingClient::new(&url, options).unwrap();
-    assert_eq!(connected(&mut client).await, 0);
+    let (server, client) = flooded_client().await;
     // the supervisor has relayed what the budget allows, and waits
     tokio::time::sleep(Duration::from_millis(100)).await;
     for i in 0..3u8 {
@@ -788,12 +798,7 @@ async fn the_handover_goes_on_while_received_messages_wait_unread() {
 /// application read).
 #[tokio::test]
 async fn close_is_heard_while_received_messages_wait_unread() {
-    let (listener, url) = listener().await;
-    let server = flooding_server(listener, 20).await;
-    let options =
-        ReconnectOptions::new(ClientOptions::new().max_unread_bytes(2048)).policy(policy());
-    let mut client = ReconnectingClient::new(&url, options).unwrap();
-    assert_eq!(connected(&mut client).await, 0);
+    let (server, client) = flooded_client().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     client.close(CloseCode::NORMAL, "bye").unwrap();
     let got = within_secs(5, server)
