@@ -8,7 +8,7 @@
 mod common;
 #[path = "common/quic.rs"]
 mod quic;
-use quic::{certificate, quic_h3_client, quic_h3_client_with};
+use quic::{certificate, local_server, quic_h3_client, quic_h3_client_with};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -544,10 +544,7 @@ async fn rfc9220_a_chosen_proxy_is_named_not_bypassed() {
 /// so the connection's next WebSockets are accepted; it waited forever.
 #[tokio::test]
 async fn rfc9220_a_request_whose_headers_never_come_is_bounded() {
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let timeout = Duration::from_millis(300);
     let options = ServerOptions::new().handshake_timeout(timeout);
     let server = tokio::spawn(async move {
@@ -580,10 +577,7 @@ async fn rfc9220_a_request_whose_headers_never_come_is_bounded() {
 /// `accept` until `None` spun on it forever.
 #[tokio::test]
 async fn rfc9114_8_a_failed_connection_ends_the_accept_loop() {
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let server = tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();
         let mut server = Http3Server::handshake(incoming, &ServerOptions::new())
@@ -612,10 +606,7 @@ async fn rfc9114_8_a_failed_connection_ends_the_accept_loop() {
 /// server waited for each request's HEADERS in turn, inside `accept`).
 #[tokio::test]
 async fn rfc9220_3_a_stalled_request_does_not_hold_the_next_one() {
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let url = format!("wss://localhost:{port}");
     let options = ServerOptions::new().handshake_timeout(Duration::from_secs(20));
     let server = tokio::spawn(async move {
@@ -922,10 +913,7 @@ async fn closed_with(connection: &quinn::Connection, code: u32, what: &str) {
 /// without bound.
 #[tokio::test]
 async fn rfc9114_10_5_a_frame_declaring_more_than_is_held_whole_ends_the_connection() {
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let options = ServerOptions::new().handshake_timeout(Duration::from_secs(60));
     let server = tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();
@@ -1003,10 +991,7 @@ async fn rfc9114_5_2_the_last_websocket_after_a_goaway_ends_clean() {
 #[tokio::test]
 async fn rfc9114_7_1_a_frame_too_short_or_too_long_for_its_fields_is_a_frame_error() {
     for goaway in [&[0x07, 0x00][..], &[0x07, 0x02, 0x00, 0x00][..]] {
-        let (cert, tls) = certificate();
-        let endpoint =
-            server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-        let port = endpoint.local_addr().unwrap().port();
+        let (cert, endpoint, port) = local_server();
         let server = tokio::spawn(async move {
             let incoming = endpoint.accept().await.unwrap();
             let mut server = Http3Server::handshake(incoming, &ServerOptions::new())
@@ -1038,10 +1023,7 @@ async fn rfc9114_5_2_a_stream_opened_after_the_goaway_does_not_skip_the_clients_
         close_timeout,
         ..Config::default()
     });
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let (went_tx, went_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();

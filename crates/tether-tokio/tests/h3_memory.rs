@@ -15,10 +15,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use counting::{CURRENT, PEAK};
-use quic::{certificate, quic_h3_client_with};
-use tether::Config;
+use quic::{local_server, quic_h3_client_with};
 use tether_tokio::ServerOptions;
-use tether_tokio::http3::{Http3Server, server_endpoint};
+use tether_tokio::http3::Http3Server;
 
 /// RFC 9114 section 7.2.8: a frame of a type the server does not know is
 /// ignored, its payload dropped as it arrives: 32 MiB of one (declaring
@@ -30,10 +29,7 @@ use tether_tokio::http3::{Http3Server, server_endpoint};
 async fn rfc9114_7_2_8_an_unknown_frame_is_dropped_as_it_arrives() {
     const MIB: usize = 1 << 20;
     const SENT: usize = 32 * MIB;
-    let (cert, tls) = certificate();
-    let endpoint =
-        server_endpoint("127.0.0.1:0".parse().unwrap(), &tls, &Config::default()).unwrap();
-    let port = endpoint.local_addr().unwrap().port();
+    let (cert, endpoint, port) = local_server();
     let options = ServerOptions::new().handshake_timeout(Duration::from_secs(60));
     tokio::spawn(async move {
         let incoming = endpoint.accept().await.unwrap();

@@ -26,6 +26,21 @@ pub fn certificate() -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
     (cert, Arc::new(config))
 }
 
+/// An HTTP/3 server endpoint on a free UDP port of 127.0.0.1 with a new
+/// certificate for `localhost`, the library's default QUIC settings: the
+/// certificate (for clients to trust), the endpoint and its port.
+pub fn local_server() -> (CertificateDer<'static>, quinn::Endpoint, u16) {
+    let (cert, tls) = certificate();
+    let endpoint = tether_tokio::http3::server_endpoint(
+        "127.0.0.1:0".parse().unwrap(),
+        &tls,
+        &tether::Config::default(),
+    )
+    .unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    (cert, endpoint, port)
+}
+
 /// A QUIC connection speaking h3 (ALPN) to 127.0.0.1:`port`, trusting
 /// `cert` for `localhost`, and its endpoint.
 pub async fn quic_h3_client(
