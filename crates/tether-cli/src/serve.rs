@@ -109,7 +109,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             .budget(budget),
     );
     // the core ends every closing connection within this bound
-    let grace = options.connection().close_bound();
+    let grace = options.connection().shutdown_bound();
     let hub = match args.mode {
         Mode::Echo => None,
         Mode::Broadcast => Some(Arc::new(Hub::new(

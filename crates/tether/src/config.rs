@@ -359,12 +359,21 @@ impl Config {
     /// transport, and, for a multiplexed server connection (HTTP/2,
     /// HTTP/3) once its last WebSocket has ended, `close_timeout` more for
     /// the client to end it after the GOAWAY ([`crate::upgrade::Vacancy`]).
-    /// The core's timers end it by then whatever the peer does; a server
-    /// shutting down can wait this long for all its connections.
+    /// The core's timers end it by then whatever the peer does (a server
+    /// shutting down: [`Config::shutdown_bound`], which also counts a
+    /// handshake under way).
     pub fn close_bound(&self) -> Duration {
         self.close_timeout
             .saturating_mul(3)
             .saturating_add(self.fin_wait)
+    }
+
+    /// The longest a server's connection can take to end once the server
+    /// shuts down: one still in its handshake gets `handshake_timeout` to
+    /// finish it (or fail), then [`Config::close_bound`] to close. A
+    /// server shutting down can wait this long for all its connections.
+    pub fn shutdown_bound(&self) -> Duration {
+        self.handshake_timeout.saturating_add(self.close_bound())
     }
 }
 
