@@ -127,7 +127,12 @@ where
             None => {
                 // We always send a last GoAway frame to the client, so it knows which was the last
                 // non-rejected request.
-                self.shutdown(0).await?;
+                // tether: naming the stream after the last accepted, as
+                // `shutdown(1)` does (RFC 9114 section 5.2: the named one
+                // and those after it were not processed); `shutdown(0)`
+                // named the last accepted itself, after a GOAWAY that had
+                // said it was served.
+                self.shutdown(1).await?;
                 return Ok(None);
             }
         };
