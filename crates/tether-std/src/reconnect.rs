@@ -15,7 +15,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tether::handshake::WsUrl;
-use tether::{CloseCode, CloseInfo, Event, Message};
+use tether::{CloseCode, CloseInfo, Event, Message, State};
 
 use crate::{ClientOptions, Error, MaybeTlsStream, WebSocket};
 
@@ -164,9 +164,10 @@ impl ReconnectingClient {
         })
     }
 
-    /// Sends `message`: at once while connected; while disconnected (or if
-    /// the connection turns out to have ended) it is queued, to go out in
-    /// order right after the next connect. `Ok` means sent or queued.
+    /// Sends `message`: at once while connected; while disconnected, or
+    /// when the connection turns out to be ending (our Close is out) or to
+    /// have ended, it is queued, to go out in order right after the next
+    /// connect. `Ok` means sent or queued.
     ///
     /// A message queued when the client then stops is not sent; it stays
     /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)
@@ -177,8 +178,8 @@ impl ReconnectingClient {
     /// `max_queued_messages` already do, or it would take what waits past
     /// `max_queued_bytes` (or queueing is off), and
     /// [`Error::Closed`] once the client has stopped: the message is
-    /// neither sent nor kept. [`Error::Misuse`] when the open connection
-    /// refuses this message.
+    /// neither sent nor kept. [`Error::Misuse`] when a connection that can
+    /// send refuses this message.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         if matches!(self.phase, Phase::Stopped) {
             return Err(Error::Closed(CloseInfo::abnormal(
@@ -200,10 +201,16 @@ impl ReconnectingClient {
         };
         match ws.send(message.clone()) {
             Ok(()) => Ok(()),
-            // The connection has ended, or its transport failed and it is
-            // ending, so the message did not (wholly) go out: it waits for
-            // the next one; `next` reports the end.
-            Err(_) if ws.state().is_terminal() || ws.connection().writing_over() => {
+            // The connection is ending by itself (our Close is out, e.g.
+            // for the idle timeout, or the peer's was answered), has
+            // ended, or its transport failed, so the message did not
+            // (wholly) go out: it waits for the next one; `next` reports
+            // the end. Only a refusal while the connection can send is the
+            // application's.
+            Err(_)
+                if !matches!(ws.state(), State::Open | State::CloseReceived)
+                    || ws.connection().writing_over() =>
+            {
                 self.enqueue(message)
             }
             Err(e) => Err(e),
@@ -344,7 +351,7 @@ impl ReconnectingClient {
                 self.flush_queue();
             }
             Err(e) => {
-                self.lifecycle(Lifecycle::ConnectFailed(e.to_string()));
+                self.lifecycle(Lifecycle::ConnectFailed(format!("{}: {e}", self.url)));
                 // a refusal or a request that cannot be made stops (the core decides)
                 let decision = match &e {
                     Error::Handshake(h) => self.reconnector.handshake_failed(h, &mut self.rng),

@@ -210,6 +210,8 @@ fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_onc
                 }
                 Lifecycle::ConnectFailed(why) => {
                     assert!(why.contains("cannot connect"), "{why}");
+                    // names the URL, as the tokio client's does
+                    assert!(why.starts_with(&url), "{why}");
                     failures += 1;
                 }
                 Lifecycle::Connected { attempt, .. } => break attempt,
@@ -481,4 +483,67 @@ fn queued_messages_are_bounded_in_bytes_while_disconnected() {
     // and nothing joins it: what waits is more than the bound already
     assert!(client.send(Message::text("")).is_err());
     assert_eq!(client.queued(), 1);
+}
+
+/// A message the application sends while the connection is ending by
+/// itself (our idle-timeout Close is out, its answer not yet in) waits
+/// for the next connection, as one sent while disconnected does. It was
+/// refused as the application's misuse, and neither sent nor kept.
+#[test]
+fn a_send_while_our_idle_close_waits_for_its_answer_is_queued() {
+    bounded(LIMIT, || {
+        let (listener, url) = listen();
+        let server = thread::spawn(move || {
+            // first: holds our Close unanswered, sends a message after it
+            let config = Config {
+                auto_close_reply: false,
+                ..Config::default()
+            };
+            let mut first = RawPeer::accept(&listener, config);
+            let waited = Instant::now();
+            while first.conn.state() != tether::State::CloseReceived {
+                assert!(waited.elapsed() < Duration::from_secs(5), "no idle Close");
+                let _ = first.next_event(Duration::from_millis(50));
+            }
+            first.send(Message::text("crossed your Close"));
+            thread::sleep(Duration::from_millis(300));
+            first.conn.reply_close(Instant::now()).unwrap();
+            first.flush();
+            // second: what the client sent meanwhile
+            let mut second = RawPeer::accept(&listener, Config::default());
+            let got = match second.next_event(Duration::from_secs(5)) {
+                Some(tether::Event::Message(m)) => m,
+                other => panic!("expected the queued message, got {other:?}"),
+            };
+            drop(first);
+            got
+        });
+        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
+            idle_timeout: Some(Duration::from_millis(200)),
+            ..Config::default()
+        }))
+        .policy(policy())
+        .max_queued_messages(10);
+        let mut client = ReconnectingClient::new(&url, options).unwrap();
+        assert_eq!(connected(&mut client), 0);
+        // our idle Close goes out; the server's message crosses it
+        assert_eq!(message(&mut client), Message::text("crossed your Close"));
+        client
+            .send(Message::text("an answer"))
+            .expect("queued for the next connection");
+        assert_eq!(client.queued(), 1);
+        // the answer to our Close, the end, and the next connection
+        loop {
+            if let Lifecycle::Connected { attempt, .. } = lifecycle(&mut client) {
+                assert_eq!(attempt, 1);
+                break;
+            }
+        }
+        assert_eq!(client.queued(), 0);
+        assert_eq!(
+            server.join().unwrap(),
+            Message::text("an answer"),
+            "sent on the next connection"
+        );
+    });
 }
