@@ -275,19 +275,7 @@ mod tests {
             hub.publish(&Message::text(format!("m{i}")));
         }
         shutdown_tx.send(true).unwrap();
-        for i in 0..20 {
-            match client.next_event().await {
-                Some(Event::Message(m)) => assert_eq!(m, Message::text(format!("m{i}"))),
-                other => panic!("message {i}: {other:?}"),
-            }
-        }
-        match client.next_event().await {
-            Some(Event::Closed(info)) => {
-                assert_eq!(info.code, CloseCode::GOING_AWAY);
-                assert!(info.was_clean, "{info}");
-            }
-            other => panic!("{other:?}"),
-        }
+        crate::serve::tests::texts_then_going_away(&mut client, 20).await;
         assert!(serving.await.unwrap().was_clean);
     }
 

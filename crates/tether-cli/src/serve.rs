@@ -715,6 +715,25 @@ pub(crate) mod tests {
         (client, server.await.unwrap())
     }
 
+    /// What `client` reads next: the texts `m0` to `m{count - 1}` in
+    /// order, then a clean close with 1001 (going away), as a server
+    /// shutting down ends.
+    pub(crate) async fn texts_then_going_away(client: &mut WebSocket, count: usize) {
+        for i in 0..count {
+            match client.next_event().await {
+                Some(Event::Message(m)) => assert_eq!(m, Message::text(format!("m{i}"))),
+                other => panic!("message {i}: {other:?}"),
+            }
+        }
+        match client.next_event().await {
+            Some(Event::Closed(info)) => {
+                assert_eq!(info.code, CloseCode::GOING_AWAY);
+                assert!(info.was_clean, "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// At shutdown the messages that have already arrived are still
     /// echoed, in order, before the Close 1001 (they were dropped: the
     /// shutdown was looked at before them).
@@ -729,19 +748,7 @@ pub(crate) mod tests {
         let (_tx, mut shutdown) = watch::channel(true);
         let (sink, stream) = ws.split();
         let server = tokio::spawn(async move { echo(sink, stream, &mut shutdown).await });
-        for i in 0..20 {
-            match client.next_event().await {
-                Some(Event::Message(m)) => assert_eq!(m, Message::text(format!("m{i}"))),
-                other => panic!("echo {i}: {other:?}"),
-            }
-        }
-        match client.next_event().await {
-            Some(Event::Closed(info)) => {
-                assert_eq!(info.code, CloseCode::GOING_AWAY);
-                assert!(info.was_clean, "{info}");
-            }
-            other => panic!("{other:?}"),
-        }
+        texts_then_going_away(&mut client, 20).await;
         let info = server.await.unwrap();
         assert!(info.was_clean, "{info}");
     }
