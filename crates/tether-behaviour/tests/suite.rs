@@ -609,6 +609,60 @@ fn keep_alive_ping_without_a_pong_ends_a_send_the_peer_never_takes() {
     }
 }
 
+/// RFC 6455 section 10.4: a peer that reads nothing, with no keep-alive
+/// configured: `Config::send_timeout` ends the connection (1006, not
+/// clean), and the send waiting for room (tokio) or in a write (blocking)
+/// returns the end, in every adapter (the blocking adapter's send waited
+/// forever with the default configuration).
+#[test]
+fn rfc6455_10_4_a_send_the_peer_never_takes_ends_after_send_timeout() {
+    let config = Config {
+        send_timeout: Some(Duration::from_millis(300)),
+        max_queued_output: 1 << 20,
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                let text = "x".repeat(16 << 10);
+                let started = std::time::Instant::now();
+                loop {
+                    if let Err(e) = ws.send_text(&text) {
+                        log.push(format!("send: {e}"));
+                        break;
+                    }
+                    assert!(
+                        started.elapsed() < tether_behaviour::PATIENCE,
+                        "still sending"
+                    );
+                }
+                log_next(ws, log);
+                log_next(ws, log);
+            },
+            |peer, _role, log| {
+                // reads nothing until the endpoint has given up, then
+                // drains what it wrote to the end
+                std::thread::sleep(Duration::from_millis(1500));
+                loop {
+                    let r = peer.recv();
+                    if !matches!(r, Received::Frame(..)) {
+                        log.push(r.describe());
+                        break;
+                    }
+                }
+            },
+        );
+        assert_eq!(
+            t.app,
+            ["send: Closed", "closed 1006 unclean by us", "end"],
+            "{role:?}"
+        );
+        assert_eq!(t.peer, ["eof"], "{role:?}: no Close after the abort");
+    }
+}
+
 // ----- a slow reader --------------------------------------------------------
 
 /// How many messages the flooding peer got out (read by the application's

@@ -438,6 +438,12 @@ pub(crate) struct ConnectionArgs {
     #[arg(long, default_value = "60", value_name = "SECS", value_parser = parse_wait)]
     pub(crate) message_timeout: Duration,
 
+    /// Seconds bytes queued for the peer may wait with none of them taken
+    /// (a peer that reads nothing) before the connection is aborted (1006);
+    /// 0: no limit.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = parse_wait)]
+    pub(crate) send_timeout: Duration,
+
     /// Seconds without a data message either way before the connection is
     /// closed with 1001 ("idle timeout"); 0 (the default): no limit.
     #[arg(long, default_value = "0", value_name = "SECS", value_parser = parse_wait)]
@@ -500,6 +506,7 @@ impl ConnectionArgs {
         let mut config = Config {
             handshake_timeout: self.handshake_timeout,
             message_timeout: (!self.message_timeout.is_zero()).then_some(self.message_timeout),
+            send_timeout: (!self.send_timeout.is_zero()).then_some(self.send_timeout),
             idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
             keep_alive: match self.keepalive.unwrap_or(keepalive) {
                 KeepAliveMode::Off => KeepAlive::Off,
@@ -763,6 +770,7 @@ mod tests {
         for config in [connect.config(), serve.connection.server_config()] {
             assert_eq!(config.handshake_timeout, library.handshake_timeout);
             assert_eq!(config.message_timeout, library.message_timeout);
+            assert_eq!(config.send_timeout, library.send_timeout);
             assert_eq!(config.idle_timeout, library.idle_timeout);
             assert_eq!(config.close_timeout, library.close_timeout);
             assert_eq!(config.max_unread_bytes, library.max_unread_bytes);

@@ -772,8 +772,11 @@ impl<S: Transport> WebSocket<S> {
     /// (a write that times out early is retried), and armed anew at half
     /// the time left, so a stream of sends costs no system call each.
     fn write_deadline(&mut self) -> Option<Option<Instant>> {
-        let deadline = self.conn.poll_timeout();
         let now = Instant::now();
+        // what the last write took (or the send before it queued) counts
+        // from now: the idle timeout, `Config::send_timeout`
+        self.conn.tell_time(now);
+        let deadline = self.conn.poll_timeout();
         let wanted = match deadline {
             Some(at) if at <= now => {
                 self.take_arrived();

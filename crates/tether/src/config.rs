@@ -204,6 +204,21 @@ pub struct Config {
     /// ([`Connection::set_reading`](crate::Connection::set_reading)).
     /// `None`: no limit. Default 60 s.
     pub message_timeout: Option<Duration>,
+    /// How long bytes queued for the peer may wait with none of them taken
+    /// by the transport (a peer that reads nothing fills its window and our
+    /// socket's buffer, and every write waits) before the connection is
+    /// aborted: final event 1006, not clean, reason "send timeout", the
+    /// queued output given up (a Close could not be written either). Any
+    /// byte taken waits again, so a slow reader is never cut off, only
+    /// one that takes nothing. The wait counts from the time the connection
+    /// is told ([`Connection::tell_time`](crate::Connection::tell_time),
+    /// which the adapters call as they write) after bytes were last taken.
+    /// While closing, `close_timeout` bounds the same wait. Bounds how long
+    /// such a peer holds a sender (a blocking `send`, a tokio `send`
+    /// waiting for room) and our output buffer (up to
+    /// `max_queued_output`), whatever else is configured. `None`: no
+    /// limit. Default 60 s.
+    pub send_timeout: Option<Duration>,
     /// How long the connection may go without a data message either way
     /// (Pings, Pongs and keep-alives do not count) before we close it with
     /// 1001 (going away), reason "idle timeout". A message we send counts
@@ -390,6 +405,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_unread_bytes: 1 << 20,
             message_timeout: Some(Duration::from_secs(60)),
+            send_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
             keep_alive: KeepAlive::Off,
             heartbeat: None,

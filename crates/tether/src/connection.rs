@@ -1474,6 +1474,12 @@ impl Connection {
     /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
         self.output.release();
+        if self.output.is_empty() && !self.state.is_terminal() {
+            // written since the send timeout last looked: a queue built
+            // anew counts its bytes taken from zero, so the old deadline
+            // could not see they moved
+            self.timers.stop(Timer::Output);
+        }
         if self.sent.as_ref().is_some_and(|s| s.is_empty()) {
             self.sent = None;
         }
@@ -2137,10 +2143,12 @@ impl Connection {
             self.timers.stop(timer);
         }
         self.output.ping_answered();
+        // no send timeout once ended: the drain deadline takes the slot
+        self.timers.stop(Timer::Output);
         if state == State::Closed {
             // our last bytes get close_timeout to be written
             self.timers
-                .set(Timer::Drain, self.now, self.config.close_timeout);
+                .set(Timer::Output, self.now, self.config.close_timeout);
             // RFC 6455 7.1.1: the server closes the transport first; the
             // client waits for that, a little
             if self.role == Role::Client && self.input_end == InputEnd::Open {
@@ -2762,7 +2770,16 @@ impl Connection {
     /// then. False without an idle timeout, so an adapter reads the clock
     /// for it only when it counts.
     pub fn wants_time(&self) -> bool {
-        self.sent_untimed
+        self.sent_untimed || self.output_untimed()
+    }
+
+    /// Output is queued and `Config::send_timeout` does not yet count for
+    /// it: the first time told after a send arms it.
+    fn output_untimed(&self) -> bool {
+        self.config.send_timeout.is_some()
+            && !self.output.is_empty()
+            && !self.state.is_terminal()
+            && !self.timers.is_armed(Timer::Output)
     }
 
     /// Tells the connection the time, for what the calls that take none
@@ -2777,6 +2794,27 @@ impl Connection {
         self.now = now;
         if core::mem::take(&mut self.sent_untimed) {
             self.postpone_idle(now);
+        }
+        self.track_output(now);
+    }
+
+    /// `Config::send_timeout`: waits again from `now` when output is
+    /// queued and bytes were taken since the last look (or it was not
+    /// counting yet); stops when nothing is queued. Not once ended (the
+    /// drain deadline holds the slot) nor over a failed transport.
+    fn track_output(&mut self, now: Instant) {
+        let Some(after) = self.config.send_timeout else {
+            return;
+        };
+        if self.state.is_terminal() {
+            return;
+        }
+        if self.output.is_empty() || self.transport_failed {
+            self.timers.stop(Timer::Output);
+            return;
+        }
+        if self.output.moved() || !self.timers.is_armed(Timer::Output) {
+            self.timers.set(Timer::Output, now, after);
         }
     }
 
@@ -2986,7 +3024,8 @@ impl Connection {
                     }
                 }
             }
-            Timer::Drain => {
+            Timer::Output if !self.state.is_terminal() => self.on_send_timeout(),
+            Timer::Output => {
                 self.drain_expired = true;
                 if !self.output.is_empty() {
                     // the peer took nothing for close_timeout: give up
@@ -3038,6 +3077,32 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// `Config::send_timeout` passed with none of the queued output taken
+    /// (bytes taken meanwhile were seen by `tell_time`, which `handle_timeout`
+    /// calls first, and put the deadline off): the peer takes nothing, so
+    /// nothing more is sent, a Close included; the connection aborts.
+    fn on_send_timeout(&mut self) {
+        let Some(after) = self.config.send_timeout else {
+            return;
+        };
+        if self.output.is_empty() || self.transport_failed {
+            return;
+        }
+        let reason = format!(
+            "send timeout: the peer took none of the {} bytes queued for it within {}",
+            self.output.len(),
+            fmt_duration(after)
+        );
+        self.output_discarded = true;
+        self.end(
+            State::Aborted,
+            CloseCode::ABNORMAL,
+            reason,
+            false,
+            Initiator::Local,
+        );
     }
 
     /// `Config::close_timeout` passed while closing.

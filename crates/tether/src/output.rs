@@ -44,6 +44,8 @@ struct Queue {
     ping_seen: u64,
     /// The Ping's deadline was put off because it waited behind our bytes.
     ping_put_off: bool,
+    /// How much was written when [`Output::moved`] last looked.
+    stall_seen: u64,
 }
 
 impl Output {
@@ -144,6 +146,17 @@ impl Output {
             return moving;
         }
         core::mem::take(&mut queue.ping_put_off)
+    }
+
+    /// Whether any byte was written since the last look (which this one
+    /// becomes): `Config::send_timeout` waits again. A queue built since
+    /// (the last one was released empty) has not moved until written.
+    pub(crate) fn moved(&mut self) -> bool {
+        self.queue.as_deref_mut().is_some_and(|queue| {
+            let moved = queue.written != queue.stall_seen;
+            queue.stall_seen = queue.written;
+            moved
+        })
     }
 
     /// Whether the frames last marked with [`Output::mark_own`] are written

@@ -22,9 +22,13 @@ pub(crate) enum Timer {
     Heartbeat,
     /// The next keep-alive Pong or Ping (`Config::keep_alive`).
     KeepAlive,
-    /// An ended connection's last bytes must be written by then
-    /// (`Config::close_timeout`), or they are given up.
-    Drain,
+    /// Queued output must move: while the connection lives, some of it
+    /// must be written by then (`Config::send_timeout`, counted again from
+    /// each time the connection is told of the time and sees bytes taken),
+    /// or the connection aborts; once it has ended, its last bytes must be
+    /// all written by then (`Config::close_timeout`), or they are given up.
+    /// One slot for both: they never run at once.
+    Output,
     /// A client that completed the closing handshake waits until then for
     /// the server to close the transport first (`Config::fin_wait`, RFC
     /// 6455 section 7.1.1).
@@ -53,7 +57,7 @@ impl Timer {
         Timer::HeldBack,
         Timer::Heartbeat,
         Timer::KeepAlive,
-        Timer::Drain,
+        Timer::Output,
         Timer::FinWait,
         Timer::Release,
     ];
@@ -215,7 +219,7 @@ mod tests {
             t0 - Duration::from_secs(30),
             Duration::from_nanos(1_000_123),
         );
-        timers.set(Timer::Drain, t0, Duration::ZERO);
+        timers.set(Timer::Output, t0, Duration::ZERO);
         assert_eq!(
             timers.get(Timer::Idle),
             Some(t0 + Duration::from_millis(1500))
@@ -224,7 +228,7 @@ mod tests {
             timers.get(Timer::Close),
             Some(t0 - Duration::from_secs(30) + Duration::from_nanos(1_000_123))
         );
-        assert_eq!(timers.get(Timer::Drain), Some(t0 + TIMER_RESOLUTION));
+        assert_eq!(timers.get(Timer::Output), Some(t0 + TIMER_RESOLUTION));
         assert_eq!(timers.next(|_| true), timers.get(Timer::Close));
         timers.stop(Timer::Close);
         assert_eq!(timers.next(|_| true), Some(t0 + TIMER_RESOLUTION));

@@ -335,6 +335,9 @@ fn keepalive_and_heartbeat_wait_while_output_is_not_taken() {
                 interval: secs(60),
                 message: Message::text("{\"type\":\"ping\"}"),
             }),
+            // the peer takes nothing for hours here, which the send
+            // timeout would end
+            send_timeout: None,
             ..Config::default()
         };
         let mut h = Harness::with_config(role, config);

@@ -493,3 +493,138 @@ fn rfc6455_7_1_2_our_close_reads_the_answer_whatever_the_budget() {
     let info = Harness::closed(&h.events()).expect("the answer ends it");
     assert!(info.was_clean);
 }
+
+// ----- a peer that takes nothing we send ---------------------------------------
+
+fn send_timeout_config() -> Config {
+    Config {
+        send_timeout: Some(Duration::from_secs(60)),
+        ..Config::default()
+    }
+}
+
+/// Writes `n` of the queued bytes, as a transport that took that many.
+fn write_some(h: &mut Harness, n: usize) {
+    use bytes::Buf;
+    h.conn.poll_output().advance(n);
+}
+
+/// RFC 6455 section 10.4 (limits on what a peer can make us hold): output
+/// that the peer takes none of for `send_timeout` aborts the connection:
+/// 1006, not clean, the queued bytes given up, a reason that names it.
+#[test]
+fn rfc6455_10_4_output_the_peer_never_takes_aborts_after_send_timeout() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, send_timeout_config());
+        h.conn
+            .send(tether::Message::binary(vec![1u8; 4000]))
+            .unwrap();
+        assert!(h.conn.wants_time(), "the send timeout waits to be armed");
+        h.conn.tell_time(h.now);
+        assert!(!h.conn.wants_time());
+        h.advance(Duration::from_secs(59));
+        assert_eq!(h.conn.state(), State::Open);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(1)));
+        assert_eq!(h.conn.state(), State::Aborted);
+        assert!(h.conn.output_discarded());
+        assert_eq!(h.conn.queued_output(), 0, "nothing more is written");
+        assert!(h.conn.should_close_transport());
+        let info = Harness::closed(&h.events()).expect("the final event");
+        assert_eq!(info.code.as_u16(), 1006);
+        assert!(!info.was_clean);
+        assert_eq!(info.initiator, tether::Initiator::Local);
+        assert!(
+            info.reason.contains("send timeout") && info.reason.contains("within 60s"),
+            "{}",
+            info.reason
+        );
+        // a later send says the state and why it was left
+        let refused = h.conn.send(tether::Message::text("late")).unwrap_err();
+        assert!(refused.to_string().contains("send timeout"), "{refused}");
+    }
+}
+
+/// A slow reader is not a stalled one: every byte it takes puts the
+/// deadline off by a whole `send_timeout`, however long the output lasts.
+#[test]
+fn rfc6455_10_4_a_peer_taking_our_output_slowly_is_never_cut_off() {
+    for role in ROLES {
+        let mut h = Harness::with_config(role, send_timeout_config());
+        h.conn
+            .send(tether::Message::binary(vec![1u8; 4000]))
+            .unwrap();
+        h.conn.tell_time(h.now);
+        for _ in 0..10 {
+            h.advance(Duration::from_secs(50));
+            write_some(&mut h, 1);
+            // as an adapter does after a write
+            h.conn.tell_time(h.now);
+        }
+        assert_eq!(h.conn.state(), State::Open, "500 s, a byte every 50 s");
+        // the rest taken: no deadline left
+        let _ = h.conn.take_output();
+        h.conn.tell_time(h.now);
+        assert_eq!(h.conn.poll_timeout(), None);
+        // nothing taken for the last 60 s of a new send
+        h.conn.send(tether::Message::text("more")).unwrap();
+        h.conn.tell_time(h.now);
+        assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(60)));
+        assert_eq!(h.conn.state(), State::Aborted);
+    }
+}
+
+/// Bytes taken without the time told since are still seen when the
+/// deadline comes (`handle_timeout` tells it first): the wait starts again
+/// from there, it does not abort.
+#[test]
+fn rfc6455_10_4_bytes_taken_before_the_deadline_put_it_off_from_there() {
+    let mut h = Harness::with_config(Role::Server, send_timeout_config());
+    h.conn
+        .send(tether::Message::binary(vec![1u8; 4000]))
+        .unwrap();
+    h.conn.tell_time(h.now);
+    h.now += Duration::from_secs(30);
+    write_some(&mut h, 100);
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(30)));
+    assert_eq!(h.conn.state(), State::Open);
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(60)));
+    assert_eq!(h.conn.state(), State::Aborted);
+}
+
+#[test]
+fn no_send_timeout_no_deadline() {
+    let config = Config {
+        send_timeout: None,
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Client, config);
+    h.conn.send(tether::Message::text("never taken")).unwrap();
+    assert!(!h.conn.wants_time());
+    h.conn.tell_time(h.now);
+    assert_eq!(h.conn.poll_timeout(), None);
+}
+
+/// Once the connection has ended, the last bytes have `close_timeout` to
+/// be written, counted from the end (the drain), not `send_timeout` from
+/// when they were queued: the two never run at once.
+#[test]
+fn rfc6455_7_1_1_after_the_close_the_drain_deadline_replaces_the_send_timeout() {
+    let config = Config {
+        send_timeout: Some(Duration::from_secs(5)),
+        close_timeout: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(Role::Server, config);
+    h.conn
+        .send(tether::Message::binary(vec![1u8; 4000]))
+        .unwrap();
+    h.conn.tell_time(h.now);
+    // the peer closes; our answer queues behind the unwritten message
+    h.feed(&frame(Role::Server, CLOSE, &close_payload(1000, b"")));
+    assert_eq!(h.conn.state(), State::Closed);
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(10)));
+    assert!(h.conn.drain_expired());
+    assert!(h.conn.output_discarded());
+    let info = Harness::closed(&h.events()).expect("the end");
+    assert!(info.was_clean, "the handshake completed: {info:?}");
+}
