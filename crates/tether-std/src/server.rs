@@ -101,6 +101,38 @@ impl ServerOptions {
         self.settings.read_buffer_size = bytes;
         self
     }
+
+    /// A byte budget shared by every connection accepted with these
+    /// options (a server's, each connection on its own thread): received
+    /// events waiting for their applications (`Event::footprint` each)
+    /// count against it, and while it is spent no connection that holds
+    /// some of it reads ahead (while its application sends; what it does
+    /// not read waits in the socket, and the peer is pushed back). A
+    /// connection holding none always reads, so one application that
+    /// stops reading cannot stall the others. What the server's
+    /// applications have not taken is at most the budget plus, per
+    /// connection, one read (the read buffer, `read_buffer_size`) and the
+    /// message it completes; frames and messages still arriving are bounded
+    /// by each connection's own limits, as the tokio adapter's
+    /// `ServerOptions::budget` counts them. When it stays spent for
+    /// `Config::budget_timeout`, the connection holding the most is closed
+    /// with 1013 (try again later) and its unread messages dropped
+    /// (`Connection::budget_check` decides), at that connection's next
+    /// call: a blocking connection does nothing between its application's
+    /// calls. Default none: each connection is bounded only by its own
+    /// `Config::max_unread_bytes`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tether_std::ServerOptions;
+    /// let budget = Arc::new(tether::Budget::new(256 << 20));
+    /// let options = ServerOptions::new().budget(budget);
+    /// ```
+    #[must_use]
+    pub fn budget(mut self, budget: Arc<tether::Budget>) -> Self {
+        self.settings.budget = Some(budget);
+        self
+    }
 }
 
 /// Runs the server's opening handshake on `stream` and accepts any valid

@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use tether::upgrade::Upgraded;
-use tether::{CloseCode, CloseInfo, Config, Connection, Event, Message, MessageKind, State};
+use tether::{
+    Budget, BudgetCheck, CloseCode, CloseInfo, Config, Connection, Event, Holder, Message,
+    MessageKind, State,
+};
 
 use crate::{Error, Transport};
 
@@ -35,6 +38,10 @@ use crate::{Error, Transport};
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) read_buffer_size: usize,
+    /// A byte budget shared with other connections (a server's,
+    /// `ServerOptions::budget`), charged with what waits for the
+    /// application.
+    pub(crate) budget: Option<Arc<Budget>>,
 }
 
 impl Settings {
@@ -45,6 +52,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             read_buffer_size: Self::DEFAULT_READ_BUFFER,
+            budget: None,
         }
     }
 }
@@ -93,8 +101,11 @@ pub struct WebSocket<S: Transport> {
     buf: Box<[u8]>,
     /// Events taken from the connection, not yet given to the application.
     events: VecDeque<Event>,
-    /// Payload bytes of the messages in `events`.
+    /// What the events in `events` weigh (`Event::footprint`).
     held: usize,
+    /// This connection's share of a budget shared with others: `held` is
+    /// charged to it.
+    holder: Option<Holder>,
     /// The read timeout armed on the stream (`None`: blocking).
     armed: Option<Duration>,
     /// The write timeout armed on the stream (`None`: none).
@@ -156,6 +167,7 @@ impl<S: Transport> WebSocket<S> {
             buf: vec![0; settings.read_buffer_size.max(1)].into_boxed_slice(),
             events: VecDeque::new(),
             held: 0,
+            holder: settings.budget.as_ref().map(Budget::holder),
             armed: Some(Duration::ZERO), // unknown: the first read arms for sure
             write_armed: None,
             timers: true,
@@ -202,7 +214,7 @@ impl<S: Transport> WebSocket<S> {
         if matches!(self.events.front(), Some(Event::Message(_)))
             && let Some(event) = self.events.pop_front()
         {
-            self.held = self.held.saturating_sub(event.footprint());
+            self.unhold(event.footprint());
             if let Event::Message(message) = event {
                 return Ok(message);
             }
@@ -242,7 +254,7 @@ impl<S: Transport> WebSocket<S> {
                 }
             }
             if let Some(event) = self.events.pop_front() {
-                self.held = self.held.saturating_sub(event.footprint());
+                self.unhold(event.footprint());
                 if matches!(event, Event::Closed(_)) {
                     // the end: the transport ends when the core says (it
                     // may not have been, when the end came in a send)
@@ -623,10 +635,72 @@ impl<S: Transport> WebSocket<S> {
 
     /// Tells the core whether we read (`Connection::set_reading`): not
     /// while the messages waiting for the application weigh
-    /// `Config::max_unread_bytes` or more.
+    /// `Config::max_unread_bytes` or more, nor while a shared budget is
+    /// spent and this connection holds some of it (the core decides,
+    /// `Connection::budget_check`; it may evict this connection instead).
     fn note_reading(&mut self) {
-        let reading = self.held < self.conn.config().max_unread_bytes;
+        let reading = self.held < self.conn.config().max_unread_bytes && self.budget_allows();
         self.conn.set_reading(Instant::now(), reading);
+    }
+
+    /// Whether the shared budget, if any, lets this connection read ahead,
+    /// as the core decides. A connection that holds nothing always may (the
+    /// application is reading: one message always gets through). Evicted
+    /// (the budget stayed spent `Config::budget_timeout` and this one held
+    /// the most): the messages waiting for the application are dropped,
+    /// their charge released, and the core's Close 1013 and final event
+    /// follow. No waker is registered: a blocking connection reads only
+    /// inside the application's calls, so it looks again at its next one
+    /// (its own held-back deadline, `Timer::HeldBack`, brings one while
+    /// the application sends or reads).
+    fn budget_allows(&mut self) -> bool {
+        let Some(holder) = &self.holder else {
+            return true;
+        };
+        match self.conn.budget_check(holder, Instant::now()) {
+            BudgetCheck::Read => true,
+            BudgetCheck::Wait => false,
+            BudgetCheck::Evicted => {
+                let dropped: usize = self
+                    .events
+                    .iter()
+                    .filter(|e| !matches!(e, Event::Closed(_)))
+                    .map(Event::footprint)
+                    .sum();
+                self.events.retain(|e| matches!(e, Event::Closed(_)));
+                self.unhold(dropped);
+                false
+            }
+        }
+    }
+
+    /// Whether reading ahead goes on after what it took so far: under the
+    /// read-ahead bound, and with room in the shared budget (checked
+    /// without the core: the next `note_reading` decides what a spent one
+    /// means).
+    fn reads_on(&self) -> bool {
+        self.held < self.conn.config().max_unread_bytes
+            && self
+                .holder
+                .as_ref()
+                .is_none_or(|h| self.held == 0 || h.budget().has_room())
+    }
+
+    /// Events weighing `bytes` now wait for the application.
+    fn hold(&mut self, bytes: usize) {
+        self.held += bytes;
+        if let Some(holder) = &self.holder {
+            holder.charge(bytes);
+        }
+    }
+
+    /// Events weighing `bytes` were handed to the application (or dropped).
+    fn unhold(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.held);
+        self.held -= bytes;
+        if let Some(holder) = &self.holder {
+            holder.release(bytes);
+        }
     }
 
     /// Takes in what has already arrived, without blocking (while the
@@ -634,11 +708,7 @@ impl<S: Transport> WebSocket<S> {
     /// `Config::max_unread_bytes`). Failures end the connection.
     fn take_arrived(&mut self) {
         self.note_reading();
-        if !self.nonblocking
-            || self.broken
-            || self.conn.state().is_terminal()
-            || self.held >= self.conn.config().max_unread_bytes
-        {
+        if !self.nonblocking || self.broken || self.conn.state().is_terminal() || !self.reads_on() {
             return;
         }
         match self.stream.set_nonblocking(true) {
@@ -659,7 +729,6 @@ impl<S: Transport> WebSocket<S> {
     /// Reads in non-blocking mode until nothing is left (or enough messages
     /// wait). Returns the transport's error, if it failed.
     fn read_available(&mut self) -> Option<io::Error> {
-        let limit = self.conn.config().max_unread_bytes;
         // One turn of the core's (`Config::turn_bytes`): a peer that keeps
         // sending cannot hold `send` here.
         self.conn.new_turn();
@@ -668,7 +737,7 @@ impl<S: Transport> WebSocket<S> {
         while core::mem::take(&mut first) || !self.conn.turn_spent() {
             if self.decode_pending() {
                 self.drain_events();
-                if self.held >= limit || self.conn.state().is_terminal() {
+                if !self.reads_on() || self.conn.state().is_terminal() {
                     return None;
                 }
                 continue;
@@ -681,7 +750,7 @@ impl<S: Transport> WebSocket<S> {
                 Ok(n) => {
                     self.take_in(n);
                     self.drain_events();
-                    if self.held >= limit || self.conn.state().is_terminal() {
+                    if !self.reads_on() || self.conn.state().is_terminal() {
                         return None;
                     }
                 }
@@ -704,6 +773,11 @@ impl<S: Transport> WebSocket<S> {
         let written = self.flush_output();
         self.drain_events();
         if self.conn.state().is_terminal() {
+            if let Some(holder) = &self.holder {
+                // ended: the core retires its share of the budget (what it
+                // holds waits for its application only; never evicted)
+                let _ = self.conn.budget_check(holder, Instant::now());
+            }
             self.end_transport();
         }
         written
@@ -718,11 +792,12 @@ impl<S: Transport> WebSocket<S> {
             let before = self.events.len();
             let queued = self.conn.queued();
             self.conn.take_events(&mut self.events);
-            self.held += if queued.events > 0 {
+            let weight = if queued.events > 0 {
                 queued.weight
             } else {
                 self.events.range(before..).map(Event::footprint).sum()
             };
+            self.hold(weight);
             return;
         }
         // what is held beyond the read-ahead bound, as the tokio adapter
@@ -746,7 +821,7 @@ impl<S: Transport> WebSocket<S> {
             if !kept {
                 continue;
             }
-            self.held += event.footprint();
+            self.hold(event.footprint());
             self.events.push_back(event);
         }
     }
