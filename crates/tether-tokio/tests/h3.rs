@@ -1048,3 +1048,80 @@ async fn rfc9114_5_2_a_stream_opened_after_the_goaway_does_not_skip_the_clients_
         "let go {after:?} after the GOAWAY, before the client's time"
     );
 }
+
+/// An HTTP/3 prefixed integer (RFC 9204 section 4.1.1, as HPACK's):
+/// `first` holds the bits above the `bits`-bit prefix.
+fn qpack_int(out: &mut Vec<u8>, first: u8, bits: u32, mut value: usize) {
+    let max = (1usize << bits) - 1;
+    if value < max {
+        out.push(first | value as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    value -= max;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+}
+
+/// A HEADERS frame for an extended CONNECT of a WebSocket at
+/// `https://localhost/` (RFC 9220), its field section encoded by hand with
+/// QPACK's static table and literals only (RFC 9204 section 4.5), so it
+/// can be written on a raw QUIC stream and followed by any bytes.
+fn raw_websocket_connect() -> Vec<u8> {
+    let mut fields = vec![0x00, 0x00]; // no dynamic table
+    let literal = |fields: &mut Vec<u8>, name: &[u8], value: &[u8]| {
+        qpack_int(fields, 0x20, 3, name.len());
+        fields.extend_from_slice(name);
+        qpack_int(fields, 0x00, 7, value.len());
+        fields.extend_from_slice(value);
+    };
+    fields.push(0xC0 | 15); // :method CONNECT
+    literal(&mut fields, b":protocol", b"websocket");
+    fields.push(0xC0 | 23); // :scheme https
+    fields.push(0xC0 | 1); // :path /
+    qpack_int(&mut fields, 0x50, 4, 0); // :authority, ...
+    qpack_int(&mut fields, 0x00, 7, 9);
+    fields.extend_from_slice(b"localhost");
+    literal(&mut fields, b"sec-websocket-version", b"13");
+    assert!(fields.len() < 64, "a one-byte frame length");
+    let mut frame = vec![0x01, fields.len() as u8];
+    frame.extend_from_slice(&fields);
+    frame
+}
+
+/// RFC 9114 section 7.1: a request stream that ends (FIN) inside a DATA
+/// frame is a connection error, H3_FRAME_ERROR. The vendored h3 took the
+/// stream's end as a clean end once the frame's bytes so far had been
+/// read: the WebSocket on it ended as if its transport had closed, and the
+/// connection went on.
+#[tokio::test]
+async fn rfc9114_7_1_a_stream_ending_inside_a_data_frame_is_a_frame_error() {
+    let (cert, endpoint, port) = local_server();
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &ServerOptions::new())
+            .await
+            .unwrap();
+        let (mut ws, _) = server.accept().await.unwrap().unwrap();
+        tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+        while server.accept().await.is_some() {}
+        endpoint
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    let (mut send, mut recv) = within(connection.open_bi()).await.unwrap();
+    send.write_all(&raw_websocket_connect()).await.unwrap();
+    // the server's answer (its HEADERS): the WebSocket is open
+    let mut answer = [0u8; 64];
+    let n = within(recv.read(&mut answer)).await.unwrap().unwrap();
+    assert!(n > 0 && answer[0] == 0x01, "{:02x?}", &answer[..n]);
+    // a DATA frame declaring 10 bytes, of which only the first (the first
+    // byte of a WebSocket frame's header) comes, read before the end does
+    send.write_all(&[0x00, 0x0A, 0x81]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send.finish().unwrap();
+    closed_with(&connection, 0x106, "a DATA frame cut short by FIN").await;
+    let _endpoint = within(server).await.unwrap();
+}

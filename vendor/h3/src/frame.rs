@@ -111,6 +111,14 @@ where
         let data = self.stream.buf_mut().take_chunk(self.remaining_data);
 
         match (data, end) {
+            // tether: the stream ended inside a DATA frame whose bytes so
+            // far were read by an earlier poll (RFC 9114 section 7.1:
+            // H3_FRAME_ERROR); published h3 took it as the body's clean
+            // end (and a later `poll_next` then panicked on its assert).
+            // A WebTransport stream has no length: its end is its end.
+            (None, true) if self.remaining_data != usize::MAX => {
+                Poll::Ready(Err(FrameStreamError::UnexpectedEnd))
+            }
             (None, true) => Poll::Ready(Ok(None)),
             (None, false) => Poll::Pending,
             (Some(d), true)
