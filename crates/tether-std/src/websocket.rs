@@ -630,6 +630,7 @@ impl<S: Transport> WebSocket<S> {
         }
         self.take_arrived();
         self.conn.handle_timeout(Instant::now());
+        self.note_reading();
         let _ = self.settle();
     }
 
@@ -639,7 +640,10 @@ impl<S: Transport> WebSocket<S> {
     /// spent and this connection holds some of it (the core decides,
     /// `Connection::budget_check`; it may evict this connection instead).
     fn note_reading(&mut self) {
-        let reading = self.held < self.conn.config().max_unread_bytes && self.budget_allows();
+        // the budget first, whatever the unread bound says: a connection at
+        // its own bound may be the largest holder, to be evicted
+        let budget_allows = self.budget_allows();
+        let reading = self.held < self.conn.config().max_unread_bytes && budget_allows;
         self.conn.set_reading(Instant::now(), reading);
     }
 
@@ -773,11 +777,6 @@ impl<S: Transport> WebSocket<S> {
         let written = self.flush_output();
         self.drain_events();
         if self.conn.state().is_terminal() {
-            if let Some(holder) = &self.holder {
-                // ended: the core retires its share of the budget (what it
-                // holds waits for its application only; never evicted)
-                let _ = self.conn.budget_check(holder, Instant::now());
-            }
             self.end_transport();
         }
         written
@@ -856,6 +855,9 @@ impl<S: Transport> WebSocket<S> {
             Some(at) if at <= now => {
                 self.take_arrived();
                 self.conn.handle_timeout(now);
+                // a held-back deadline that just passed is acted on now
+                // (eviction), not at the next deadline
+                self.note_reading();
                 self.drain_events();
                 return None;
             }
@@ -998,6 +1000,15 @@ impl<S: Transport> WebSocket<S> {
     /// completed first waits, up to `Config::fin_wait`, for the server to
     /// close TCP); then shuts it down.
     fn end_transport(&mut self) {
+        if let Some(holder) = &self.holder
+            && self.conn.state().is_terminal()
+        {
+            // ended (cleanly or on a failure): the core retires its share
+            // of the budget (what it holds waits for its application only;
+            // never evicted, nor the largest share that keeps others from
+            // being)
+            let _ = self.conn.budget_check(holder, Instant::now());
+        }
         if self.ended {
             return;
         }

@@ -20,24 +20,28 @@ use tether_std::{ServerOptions, WebSocket};
 const MESSAGES: usize = 64;
 const SIZE: usize = 16 * 1024;
 
-/// Server options whose connections share `budget`, each alone allowed to
-/// read ahead all it is sent (`max_unread_bytes` 16 MiB).
-fn options(budget: &Arc<Budget>, budget_timeout: Duration) -> ServerOptions {
+/// Server options whose connections share `budget`, each allowed to read
+/// ahead `max_unread_bytes`.
+fn options(
+    budget: &Arc<Budget>,
+    budget_timeout: Duration,
+    max_unread_bytes: usize,
+) -> ServerOptions {
     ServerOptions::new()
         .config(Config {
-            max_unread_bytes: 16 << 20,
+            max_unread_bytes,
             budget_timeout,
             ..Config::default()
         })
         .budget(budget.clone())
 }
 
-/// A client that sends MESSAGES x SIZE bytes, the first byte of each its
+/// A client that sends `count` x SIZE bytes, the first byte of each its
 /// number and the rest `id`, then reads to the end: how it ended.
-fn client(url: String, id: u8) -> thread::JoinHandle<Option<tether::CloseInfo>> {
+fn client(url: String, id: u8, count: usize) -> thread::JoinHandle<Option<tether::CloseInfo>> {
     thread::spawn(move || {
         let (mut ws, _) = tether_std::connect(&url, &Default::default()).unwrap();
-        for i in 0..MESSAGES {
+        for i in 0..count {
             let mut payload = vec![id; SIZE];
             payload[0] = i as u8;
             if ws.send(Message::binary(payload)).is_err() {
@@ -67,9 +71,10 @@ fn only_send(ws: &mut WebSocket<std::net::TcpStream>, for_how_long: Duration) {
 fn rfc6455_10_4_a_spent_budget_holds_back_every_read_ahead_and_loses_nothing() {
     bounded(Duration::from_secs(30), || {
         let budget = Arc::new(Budget::new(256 * 1024));
-        let options = options(&budget, Duration::from_secs(60));
+        // each alone may read ahead all it is sent
+        let options = options(&budget, Duration::from_secs(60), 16 << 20);
         let (listener, url) = listen();
-        let clients: Vec<_> = (0..2).map(|id| client(url.clone(), id)).collect();
+        let clients: Vec<_> = (0..2).map(|id| client(url.clone(), id, MESSAGES)).collect();
         let mut servers: Vec<_> = (0..2)
             .map(|_| {
                 let (tcp, _) = listener.accept().unwrap();
@@ -110,9 +115,10 @@ fn rfc6455_10_4_a_spent_budget_holds_back_every_read_ahead_and_loses_nothing() {
 fn rfc6455_10_4_a_budget_that_stays_spent_evicts_the_largest_holder_with_1013() {
     bounded(Duration::from_secs(30), || {
         let budget = Arc::new(Budget::new(64 * 1024));
-        let options = options(&budget, Duration::from_millis(300));
+        let options = options(&budget, Duration::from_millis(300), 16 << 20);
         let (listener, url) = listen();
-        let hog = client(url, 1);
+        // 128 KiB: twice the budget, well within the sockets' buffers
+        let hog = client(url, 1, 8);
         let (tcp, _) = listener.accept().unwrap();
         let (mut ws, _) = tether_std::accept(tcp, &options).unwrap();
         // the application only sends: the budget stays spent until the
@@ -135,5 +141,54 @@ fn rfc6455_10_4_a_budget_that_stays_spent_evicts_the_largest_holder_with_1013() 
         assert_eq!(budget.used(), 0);
         let seen = hog.join().unwrap().expect("a Close");
         assert_eq!(seen.code.as_u16(), 1013, "{seen:?}");
+    });
+}
+
+/// Connections each at their own read-ahead bound (`max_unread_bytes`)
+/// can still be the largest holders of a spent budget: the one holding the
+/// most is evicted all the same. The bound stopped the budget's check
+/// before it ran, and nobody was evicted.
+#[test]
+fn rfc6455_10_4_a_holder_at_its_own_unread_bound_is_still_evicted() {
+    bounded(Duration::from_secs(30), || {
+        let budget = Arc::new(Budget::new(64 * 1024));
+        let options = options(&budget, Duration::from_millis(300), 48 * 1024);
+        let (listener, url) = listen();
+        let hogs: Vec<_> = (0..2).map(|id| client(url.clone(), id, 8)).collect();
+        let servers: Vec<_> = (0..2)
+            .map(|_| {
+                let (tcp, _) = listener.accept().unwrap();
+                tether_std::accept(tcp, &options).unwrap().0
+            })
+            .collect();
+        let started = Instant::now();
+        let mut ends = Vec::new();
+        let mut servers: Vec<_> = servers.into_iter().map(Some).collect();
+        while ends.is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(10), "not evicted");
+            for slot in &mut servers {
+                let Some(ws) = slot else { continue };
+                if let Err(e) = ws.send(Message::text("tick")) {
+                    ends.push(e.close_info().cloned().expect("the end"));
+                    *slot = None;
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(ends[0].code.as_u16(), 1013, "{:?}", ends[0]);
+        // the other one goes on, its messages all there
+        let mut rest: Vec<_> = servers.into_iter().flatten().collect();
+        assert_eq!(rest.len(), 1, "one eviction at a time");
+        let ws = &mut rest[0];
+        for i in 0..8 {
+            assert_eq!(ws.read().unwrap().as_bytes()[0], i as u8);
+        }
+        ws.close(tether::CloseCode::NORMAL, "").unwrap();
+        let mut codes: Vec<_> = hogs
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap().code.as_u16())
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [1000, 1013]);
     });
 }

@@ -2767,8 +2767,9 @@ impl Connection {
     /// Whether the connection wants the time told
     /// ([`Connection::tell_time`]): a data message was sent since it was
     /// last told, and the idle timeout (`Config::idle_timeout`) counts from
-    /// then. False without an idle timeout, so an adapter reads the clock
-    /// for it only when it counts.
+    /// then; or output is queued and `Config::send_timeout` does not count
+    /// for it yet. False otherwise, so an adapter that writes everything a
+    /// send queued, with no idle timeout, reads no clock for it.
     pub fn wants_time(&self) -> bool {
         self.sent_untimed || self.output_untimed()
     }
