@@ -905,18 +905,28 @@ impl<S: Transport> WebSocket<S> {
         // aborted the connection, or the drain deadline passed) it is given
         // up with the rest (a TLS stream whose socket stays full never
         // flushes)
-        loop {
+        // Those bytes wait for the peer as the queue's do: the core's send
+        // timeout counts them until the flush completes (a flush that
+        // blocks with nothing else armed blocked for ever).
+        self.conn.set_unflushed(Instant::now(), true);
+        let flushed = loop {
             let Some(deadline) = self.write_deadline() else {
                 continue;
             };
             if self.conn.writing_over() {
-                return Ok(());
+                break Ok(());
             }
             match self.stream.flush() {
-                Ok(()) => return Ok(()),
-                Err(e) => self.write_failed(e, deadline)?,
+                Ok(()) => break Ok(()),
+                Err(e) => {
+                    if let Err(e) = self.write_failed(e, deadline) {
+                        break Err(e);
+                    }
+                }
             }
-        }
+        };
+        self.conn.set_unflushed(Instant::now(), false);
+        flushed
     }
 
     /// Decides whether a failed write is retried: a timeout at a core

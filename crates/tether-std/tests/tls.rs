@@ -456,6 +456,65 @@ fn rfc6455_5_5_2_keep_alive_timeout_ends_a_wss_send_the_peer_never_takes() {
     });
 }
 
+/// `Config::send_timeout` ends a `send` the peer never takes over TLS too,
+/// with no keep-alive, for large messages and small: the last bytes the
+/// connection queued are taken by rustls (its buffer), not the socket, so
+/// the core's queue is empty while the TLS stream's flush waits; the core
+/// counts those bytes as its own until they are flushed (the flush blocked
+/// for ever).
+#[test]
+fn rfc6455_10_4_the_send_timeout_ends_a_wss_send_the_peer_never_takes() {
+    for size in [1 << 20, 1000] {
+        bounded(Duration::from_secs(20), move || {
+            send_timeout_over_tls(size);
+        });
+    }
+}
+
+fn send_timeout_over_tls(size: usize) {
+    let (ca, server_config) = pki();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), tcp);
+        let (ws, _) = accept(tls, &ServerOptions::new()).unwrap();
+        // reads nothing
+        std::thread::sleep(Duration::from_secs(4));
+        drop(ws);
+    });
+    let config = tether::Config {
+        send_timeout: Some(Duration::from_millis(300)),
+        ..tether::Config::default()
+    };
+    let options = ClientOptions::new().add_root_certificate(ca).config(config);
+    let (mut ws, _) = connect(&format!("wss://localhost:{port}/"), &options).unwrap();
+    let payload = pattern(size);
+    let started = std::time::Instant::now();
+    let err = loop {
+        if let Err(e) = ws.send(Message::binary(payload.clone())) {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{size}: still sending"
+        );
+    };
+    match err {
+        Error::Closed(info) => {
+            assert_eq!(info.code, CloseCode::ABNORMAL, "{size}: {info:?}");
+            assert!(info.reason.contains("send timeout"), "{size}: {info:?}");
+        }
+        other => panic!("{size}: {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{size}: {:?}",
+        started.elapsed()
+    );
+    server.join().unwrap();
+}
+
 /// A client that trickles its ClientHello a byte at a time, each byte
 /// within the socket's read timeout, is bounded by the server's handshake
 /// timeout, TLS included (rustls' own `read` reads on while bytes come,

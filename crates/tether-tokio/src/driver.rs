@@ -788,9 +788,20 @@ impl Inner {
         if self.needs_flush {
             match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Ready(r) => r?,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // the transport holds bytes of ours (a TLS record, an
+                    // HTTP/3 stream's buffer) that the core's queue no
+                    // longer shows: its send timeout counts them
+                    if !self.conn.unflushed() {
+                        self.conn.set_unflushed(now(), true);
+                    }
+                    return Poll::Pending;
+                }
             }
             self.needs_flush = false;
+            if self.conn.unflushed() {
+                self.conn.set_unflushed(now(), false);
+            }
         }
         Poll::Ready(Ok(()))
     }

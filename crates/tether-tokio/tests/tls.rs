@@ -348,3 +348,68 @@ async fn rfc6455_7_1_1_close_then_tcp_closed_without_close_notify_keeps_the_peer
     assert_eq!(info.reason, "bye");
     assert!(info.was_clean, "{info:?}");
 }
+
+/// `Config::send_timeout` ends a send the peer never takes over TLS, for
+/// large messages and small, with both drivers: tokio-rustls takes the
+/// last bytes into its buffer and its flush waits, so the core's queue is
+/// empty while they wait; the driver tells the core
+/// (`Connection::set_unflushed`), which counts them (the send waited for
+/// ever).
+#[tokio::test]
+async fn rfc6455_10_4_the_send_timeout_ends_a_wss_send_the_peer_never_takes() {
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        for size in [1 << 20, 1000] {
+            let (cert, server_config) = certificate();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let tls = tokio_rustls::TlsAcceptor::from(server_config)
+                    .accept(tcp)
+                    .await
+                    .unwrap();
+                let (ws, _) = tether_tokio::accept(tls, &ServerOptions::default())
+                    .await
+                    .unwrap();
+                // reads nothing
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                drop(ws);
+            });
+            let options = ClientOptions::new()
+                .tls_config(tether_tokio::tls::client_config(&[cert]).unwrap())
+                .driver(driver)
+                .config(tether::Config {
+                    send_timeout: Some(Duration::from_millis(300)),
+                    ..tether::Config::default()
+                });
+            let url = format!("wss://localhost:{port}/");
+            let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+            let payload = bytes::Bytes::from(vec![7u8; size]);
+            let started = std::time::Instant::now();
+            let err = tokio::time::timeout(Duration::from_secs(3), async {
+                loop {
+                    if let Err(e) = ws.send(Message::binary(payload.clone())).await {
+                        return e;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{driver:?} {size}: still sending"));
+            let info = match &err {
+                tether_tokio::Error::Closed(Some(info)) => info.clone(),
+                _ => ws.close_info().unwrap_or_else(|| panic!("{err}")),
+            };
+            assert_eq!(
+                info.code,
+                CloseCode::ABNORMAL,
+                "{driver:?} {size}: {info:?}"
+            );
+            assert!(
+                info.reason.contains("send timeout"),
+                "{driver:?} {size}: {info:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(3));
+            server.abort();
+        }
+    }
+}

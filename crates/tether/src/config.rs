@@ -209,15 +209,24 @@ pub struct Config {
     /// socket's buffer, and every write waits) before the connection is
     /// aborted: final event 1006, not clean, reason "send timeout", the
     /// queued output given up (a Close could not be written either). Any
-    /// byte taken waits again, so a slow reader is never cut off, only
-    /// one that takes nothing. The wait counts from the time the connection
-    /// is told ([`Connection::tell_time`](crate::Connection::tell_time),
-    /// which the adapters call as they write) after bytes were last taken.
-    /// While closing, `close_timeout` bounds the same wait. Bounds how long
-    /// such a peer holds a sender (a blocking `send`, a tokio `send`
-    /// waiting for room) and our output buffer (up to
-    /// `max_queued_output`), whatever else is configured. `None`: no
-    /// limit. Default 60 s.
+    /// byte taken waits again, so a slow reader is not cut off, only one
+    /// that takes nothing, as far as the transport lets us see: a socket
+    /// says it has room again only once a part of its buffer has drained
+    /// (on Linux, a third of what it holds), a TLS layer takes bytes only
+    /// after writing out the record it holds, and an HTTP/2 or HTTP/3
+    /// stream takes none while the peer grants it no credit (a sibling
+    /// stream that reads nothing can use up the connection's). So a peer
+    /// must take that much within the timeout. Bytes the adapter's
+    /// transport took but could not flush count as queued
+    /// ([`Connection::set_unflushed`](crate::Connection::set_unflushed));
+    /// bytes an application took with `take_output` are its own. The wait
+    /// counts from the time the connection is told
+    /// ([`Connection::tell_time`](crate::Connection::tell_time), which the
+    /// adapters call as they write) after bytes were last taken. While
+    /// closing, `close_timeout` bounds the same wait. Bounds how long such a
+    /// peer holds a sender (a blocking `send`, a tokio `send` waiting for
+    /// room) and our output buffer (up to `max_queued_output`), whatever
+    /// else is configured. `None`: no limit. Default 60 s.
     pub send_timeout: Option<Duration>,
     /// How long the connection may go without a data message either way
     /// (Pings, Pongs and keep-alives do not count) before we close it with

@@ -1474,7 +1474,7 @@ impl Connection {
     /// connection will stay idle.
     pub fn release_idle_memory(&mut self) {
         self.output.release();
-        if self.output.is_empty() && !self.state.is_terminal() {
+        if !self.output_waits() && !self.state.is_terminal() {
             // written since the send timeout last looked: a queue built
             // anew counts its bytes taken from zero, so the old deadline
             // could not see they moved
@@ -2778,9 +2778,42 @@ impl Connection {
     /// it: the first time told after a send arms it.
     fn output_untimed(&self) -> bool {
         self.config.send_timeout.is_some()
-            && !self.output.is_empty()
+            && self.output_waits()
             && !self.state.is_terminal()
             && !self.timers.is_armed(Timer::Output)
+    }
+
+    /// Bytes of ours wait for the peer: queued here, or held unflushed by
+    /// the adapter's transport.
+    fn output_waits(&self) -> bool {
+        !self.output.is_empty() || self.output.unflushed()
+    }
+
+    /// Tells the connection whether the adapter's transport holds bytes of
+    /// ours it has not flushed: a TLS stream that took a record its socket
+    /// cannot take yet, an HTTP/3 stream's send buffer waiting for credit.
+    /// `Config::send_timeout` counts them as queued output (the queue here
+    /// may be empty while they wait), and their flush as bytes taken. An
+    /// adapter says `true` when a flush would wait, and `false` when it
+    /// completes; a transport that writes straight to the socket (TCP)
+    /// never needs to. Without it, a peer that reads nothing held a send
+    /// whose last bytes a TLS layer had taken for ever.
+    pub fn set_unflushed(&mut self, now: Instant, unflushed: bool) {
+        if !self.output.set_unflushed(unflushed) {
+            return;
+        }
+        if !unflushed && !self.state.is_terminal() {
+            // flushed: bytes taken, the send timeout waits again (or stops)
+            self.timers.stop(Timer::Output);
+        }
+        self.track_output(now);
+    }
+
+    /// Whether the adapter last said its transport holds bytes of ours
+    /// unflushed ([`Connection::set_unflushed`]): an adapter asks before
+    /// reading the clock to say they were flushed.
+    pub fn unflushed(&self) -> bool {
+        self.output.unflushed()
     }
 
     /// Tells the connection the time, for what the calls that take none
@@ -2810,7 +2843,7 @@ impl Connection {
         if self.state.is_terminal() {
             return;
         }
-        if self.output.is_empty() || self.transport_failed {
+        if !self.output_waits() || self.transport_failed {
             self.timers.stop(Timer::Output);
             return;
         }
@@ -3088,11 +3121,16 @@ impl Connection {
         let Some(after) = self.config.send_timeout else {
             return;
         };
-        if self.output.is_empty() || self.transport_failed {
+        if !self.output_waits() || self.transport_failed {
             return;
         }
+        let held = if self.output.unflushed() {
+            ", nor what the transport holds,"
+        } else {
+            ""
+        };
         let reason = format!(
-            "send timeout: the peer took none of the {} bytes queued for it within {}",
+            "send timeout: the peer took none of the {} bytes queued for it{held} within {}",
             self.output.len(),
             fmt_duration(after)
         );

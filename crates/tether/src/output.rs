@@ -46,6 +46,9 @@ struct Queue {
     ping_put_off: bool,
     /// How much was written when [`Output::moved`] last looked.
     stall_seen: u64,
+    /// The adapter's transport holds bytes of ours it has not flushed
+    /// ([`Output::set_unflushed`]).
+    unflushed: bool,
 }
 
 impl Output {
@@ -94,7 +97,12 @@ impl Output {
     /// was put off for the Ping it held ([`Output::ping_held_up`] says so
     /// at the next look, which gives the Pong its whole wait).
     pub(crate) fn release(&mut self) {
-        if self.len == 0 && self.queue.as_deref().is_none_or(|q| !q.ping_put_off) {
+        if self.len == 0
+            && self
+                .queue
+                .as_deref()
+                .is_none_or(|q| !q.ping_put_off && !q.unflushed)
+        {
             self.queue = None;
         }
     }
@@ -146,6 +154,23 @@ impl Output {
             return moving;
         }
         core::mem::take(&mut queue.ping_put_off)
+    }
+
+    /// Records whether the adapter's transport holds bytes of ours it has
+    /// not flushed (`Connection::set_unflushed`); whether that changed.
+    /// Kept in the boxed queue, so an idle connection carries nothing for
+    /// it (the queue is not released while they wait).
+    pub(crate) fn set_unflushed(&mut self, unflushed: bool) -> bool {
+        if self.unflushed() == unflushed {
+            return false;
+        }
+        self.queue().unflushed = unflushed;
+        true
+    }
+
+    /// Whether the adapter's transport holds bytes of ours unflushed.
+    pub(crate) fn unflushed(&self) -> bool {
+        self.queue.as_deref().is_some_and(|q| q.unflushed)
     }
 
     /// Whether any byte was written since the last look (which this one

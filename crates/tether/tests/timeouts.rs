@@ -628,3 +628,41 @@ fn rfc6455_7_1_1_after_the_close_the_drain_deadline_replaces_the_send_timeout() 
     let info = Harness::closed(&h.events()).expect("the end");
     assert!(info.was_clean, "the handshake completed: {info:?}");
 }
+
+/// Bytes the adapter's transport took but has not flushed (a TLS record
+/// behind a full socket) still wait for the peer: the send timeout counts
+/// them while the adapter says so (`set_unflushed`), and their flush is
+/// bytes taken.
+#[test]
+fn rfc6455_10_4_bytes_the_transport_holds_unflushed_count_for_the_send_timeout() {
+    let mut h = Harness::with_config(Role::Client, send_timeout_config());
+    h.conn
+        .send(tether::Message::text("into the TLS layer"))
+        .unwrap();
+    h.conn.tell_time(h.now);
+    // the transport takes it all, and cannot flush it
+    let _ = h.conn.take_output();
+    let now = h.now;
+    h.conn.set_unflushed(now, true);
+    h.conn.tell_time(now);
+    h.advance(Duration::from_secs(30));
+    // flushed: bytes taken, nothing waits
+    let now = h.now;
+    h.conn.set_unflushed(now, false);
+    assert_eq!(h.conn.poll_timeout(), None);
+    // the next one stays in the transport for good
+    h.conn.send(tether::Message::text("stuck")).unwrap();
+    h.conn.tell_time(h.now);
+    let _ = h.conn.take_output();
+    let now = h.now;
+    h.conn.set_unflushed(now, true);
+    h.conn.tell_time(now);
+    assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(60)));
+    assert_eq!(h.conn.state(), State::Aborted);
+    let info = Harness::closed(&h.events()).expect("the end");
+    assert!(
+        info.reason.contains("nor what the transport holds"),
+        "{}",
+        info.reason
+    );
+}
