@@ -167,7 +167,10 @@ impl ReconnectingClient {
     /// Sends `message`: at once while connected; while disconnected, or
     /// when the connection turns out to be ending (our Close is out) or to
     /// have ended, it is queued, to go out in order right after the next
-    /// connect. `Ok` means sent or queued.
+    /// connect. `Ok` means sent or queued. A message the connection took
+    /// goes at most once, as with the tokio client: if the connection
+    /// fails while writing it, it is not sent again on the next one (its
+    /// bytes may have reached the server), and `next` reports the end.
     ///
     /// A message queued when the client then stops is not sent; it stays
     /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)
@@ -199,21 +202,10 @@ impl ReconnectingClient {
         let Phase::Connected(ws) = &mut self.phase else {
             return self.enqueue(message);
         };
-        match ws.send(message.clone()) {
-            Ok(()) => Ok(()),
-            // The connection is ending by itself (our Close is out, e.g.
-            // for the idle timeout, or the peer's was answered), has
-            // ended, or its transport failed, so the message did not
-            // (wholly) go out: it waits for the next one; `next` reports
-            // the end. Only a refusal while the connection can send is the
-            // application's.
-            Err(_)
-                if !matches!(ws.state(), State::Open | State::CloseReceived)
-                    || ws.connection().writing_over() =>
-            {
-                self.enqueue(message)
-            }
-            Err(e) => Err(e),
+        match hand_over(ws, &message) {
+            Handed::Taken => Ok(()),
+            Handed::Refused(e) => Err(e),
+            Handed::Ending => self.enqueue(message),
         }
     }
 
@@ -371,10 +363,15 @@ impl ReconnectingClient {
             return;
         };
         while let Some(message) = self.queue.front() {
-            if ws.send(message.clone()).is_err() {
-                return;
+            match hand_over(ws, message) {
+                Handed::Taken => {}
+                Handed::Refused(_) | Handed::Ending => return,
             }
             self.queue.pop_front();
+            if ws.state().is_terminal() || ws.connection().writing_over() {
+                // taken, then its write failed: the rest waits
+                return;
+            }
         }
     }
 
@@ -422,6 +419,39 @@ impl Iterator for ReconnectingClient {
 }
 
 impl std::iter::FusedIterator for ReconnectingClient {}
+
+/// What a connection did with a message handed to it.
+enum Handed {
+    /// It took the message: written, or its write failed after it was
+    /// taken (the connection's end is reported by `next`). Either way the
+    /// message is not sent again, as the tokio client hands a message over
+    /// once: its bytes may have reached the server, and a second copy on
+    /// the next connection could arrive twice.
+    Taken,
+    /// The connection is ending by itself (our Close is out, e.g. for the
+    /// idle timeout, or the peer's was answered), has ended, or its
+    /// transport failed: the message did not go, and waits for the next
+    /// connection.
+    Ending,
+    /// A connection that can send refused this message: the
+    /// application's error.
+    Refused(Error),
+}
+
+/// Sends `message` on `ws`, saying whether it was taken.
+fn hand_over(ws: &mut WebSocket<MaybeTlsStream>, message: &Message) -> Handed {
+    // whether the connection could take a message before this one: a send
+    // that fails after that either was refused for itself (`Misuse`) or
+    // was taken and failed in its write
+    let open =
+        matches!(ws.state(), State::Open | State::CloseReceived) && !ws.connection().writing_over();
+    match ws.send(message.clone()) {
+        Ok(()) => Handed::Taken,
+        Err(e @ Error::Misuse(_)) if open => Handed::Refused(e),
+        Err(_) if open => Handed::Taken,
+        Err(_) => Handed::Ending,
+    }
+}
 
 /// How the connection ended, after `error` from it.
 fn ended_after(ws: &WebSocket<MaybeTlsStream>, error: &Error) -> CloseInfo {

@@ -547,3 +547,49 @@ fn a_send_while_our_idle_close_waits_for_its_answer_is_queued() {
         );
     });
 }
+
+/// A message the connection took is handed over once, as the tokio client
+/// hands one over: when the connection then fails while writing it (here
+/// the keep-alive ends it: the server reads nothing and answers nothing),
+/// the message is not queued to go again on the next connection, where it
+/// could arrive twice (its bytes may have reached the server). `next`
+/// reports the end.
+#[test]
+fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
+    bounded(LIMIT, || {
+        let (listener, url) = listen();
+        thread::spawn(move || {
+            // accept the upgrade, then read nothing
+            let mut peers = Vec::new();
+            loop {
+                peers.push(RawPeer::accept(&listener, Config::default()));
+            }
+        });
+        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
+            keep_alive: KeepAlive::Ping {
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_millis(200),
+            },
+            ..Config::default()
+        }))
+        .policy(policy())
+        .max_queued_messages(10);
+        let mut client = ReconnectingClient::new(&url, options).unwrap();
+        assert_eq!(connected(&mut client), 0);
+        // larger than the sockets hold: the write waits until the
+        // keep-alive ends the connection
+        client
+            .send(Message::binary(vec![7u8; 32 << 20]))
+            .expect("handed over");
+        assert_eq!(client.queued(), 0, "not queued again");
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert!(info.reason.contains("keep-alive"), "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // refused while the connection is gone: queued, as before
+        client.send(Message::text("later")).unwrap();
+        assert_eq!(client.queued(), 1);
+    });
+}
