@@ -171,6 +171,9 @@ impl ReconnectingClient {
     /// goes at most once, as with the tokio client: if the connection
     /// fails while writing it, it is not sent again on the next one (its
     /// bytes may have reached the server), and `next` reports the end.
+    /// Deadlines that passed while the application was away run first, so
+    /// a connection that ended meanwhile refuses the message, which then
+    /// waits for the next.
     ///
     /// A message queued when the client then stops is not sent; it stays
     /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)
@@ -440,6 +443,10 @@ enum Handed {
 
 /// Sends `message` on `ws`, saying whether it was taken.
 fn hand_over(ws: &mut WebSocket<MaybeTlsStream>, message: &Message) -> Handed {
+    // deadlines that passed while the application was away run first: a
+    // connection that ended meanwhile must refuse the message, not take it
+    // and throw it away unwritten
+    ws.catch_up();
     // whether the connection could take a message before this one: a send
     // that fails after that either was refused for itself (`Misuse`) or
     // was taken and failed in its write

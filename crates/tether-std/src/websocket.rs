@@ -621,6 +621,15 @@ impl<S: Transport> WebSocket<S> {
         Ok(())
     }
 
+    /// Brings the connection up to date before the application hands it
+    /// something (the reconnecting client): what already arrived is taken
+    /// in and the deadlines that passed while nobody called run, so a
+    /// connection whose keep-alive ran out meanwhile says it has ended
+    /// instead of taking a message it would throw away.
+    pub(crate) fn catch_up(&mut self) {
+        self.read_ahead();
+    }
+
     /// Takes in what has already arrived without blocking, runs due timers,
     /// and writes what they queued (the Pong for a waiting Ping, a
     /// keep-alive). Failures end the connection; the next call reports them.
@@ -877,6 +886,7 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn write_all_output(&mut self) -> Result<(), Error> {
+        let mut wrote = false;
         loop {
             let Some(deadline) = self.write_deadline() else {
                 continue;
@@ -896,7 +906,10 @@ impl<S: Transport> WebSocket<S> {
                 // stream whose buffer is full says WouldBlock here instead,
                 // `Transport::write_bounded`)
                 Ok(0) => return Err(self.fail_write(io::ErrorKind::WriteZero.into())),
-                Ok(written) => output.advance(written),
+                Ok(written) => {
+                    output.advance(written);
+                    wrote = true;
+                }
                 Err(e) => self.write_failed(e, deadline)?,
             }
         }
@@ -905,10 +918,14 @@ impl<S: Transport> WebSocket<S> {
         // aborted the connection, or the drain deadline passed) it is given
         // up with the rest (a TLS stream whose socket stays full never
         // flushes)
-        // Those bytes wait for the peer as the queue's do: the core's send
+        // Those bytes (when this call wrote any: each call ends with its
+        // flush done) wait for the peer as the queue's do: the core's send
         // timeout counts them until the flush completes (a flush that
-        // blocks with nothing else armed blocked for ever).
-        self.conn.set_unflushed(Instant::now(), true);
+        // blocks with nothing else armed blocked for ever). A plain socket
+        // holds none, and says so at once.
+        if wrote {
+            self.conn.set_unflushed(Instant::now(), true);
+        }
         let flushed = loop {
             let Some(deadline) = self.write_deadline() else {
                 continue;
@@ -925,7 +942,9 @@ impl<S: Transport> WebSocket<S> {
                 }
             }
         };
-        self.conn.set_unflushed(Instant::now(), false);
+        if self.conn.unflushed() {
+            self.conn.set_unflushed(Instant::now(), false);
+        }
         flushed
     }
 

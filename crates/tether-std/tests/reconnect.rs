@@ -593,3 +593,45 @@ fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
         assert_eq!(client.queued(), 1);
     });
 }
+
+/// A connection whose keep-alive ran out while the application was away
+/// (nothing runs between its calls) has ended, though nobody has noticed:
+/// a message sent then is queued for the next connection, not taken by
+/// the dead one and thrown away unwritten.
+#[test]
+fn a_send_after_the_keepalive_ran_out_unseen_is_queued_not_lost() {
+    bounded(LIMIT, || {
+        let (listener, url) = listen();
+        thread::spawn(move || {
+            // accept the upgrade, then read nothing and answer nothing
+            let mut peers = Vec::new();
+            loop {
+                peers.push(RawPeer::accept(&listener, Config::default()));
+            }
+        });
+        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
+            keep_alive: KeepAlive::Ping {
+                interval: Duration::from_millis(50),
+                timeout: Duration::from_millis(50),
+            },
+            ..Config::default()
+        }))
+        .policy(policy())
+        .max_queued_messages(10);
+        let mut client = ReconnectingClient::new(&url, options).unwrap();
+        assert_eq!(connected(&mut client), 0);
+        // past the interval: the Ping goes out with the next call
+        thread::sleep(Duration::from_millis(100));
+        client.send(Message::text("first")).unwrap();
+        // its Pong never comes, and nobody calls while its wait runs out
+        thread::sleep(Duration::from_millis(300));
+        client.send(Message::text("second")).unwrap();
+        assert_eq!(client.queued(), 1, "kept for the next connection");
+        match lifecycle(&mut client) {
+            Lifecycle::Disconnected(info) => {
+                assert!(info.reason.contains("keep-alive"), "{info}");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}

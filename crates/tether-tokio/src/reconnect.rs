@@ -215,7 +215,11 @@ impl ReconnectingClient {
 
     /// Sends `message`: handed to the connection at once while connected;
     /// while disconnected it is queued, to go out in order right after the
-    /// next connect. `Ok` means handed over or queued.
+    /// next connect. `Ok` means handed over or queued. A message the
+    /// connection took goes at most once, as with the blocking client: if
+    /// the connection fails while writing it, it is not sent again on the
+    /// next one (its bytes may have reached the server); one a connection
+    /// that is ending refuses waits for the next.
     ///
     /// A message queued when the client then stops is not sent; it stays
     /// in [`queued`](Self::queued) and [`take_queued`](Self::take_queued)

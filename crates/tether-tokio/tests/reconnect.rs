@@ -307,6 +307,49 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
     assert_eq!(connected(&mut client).await, 1);
 }
 
+/// A message the connection took is handed over once, as in the blocking
+/// client: when the connection fails while writing it (the keep-alive
+/// ends it: the server reads nothing and answers nothing), it is not
+/// queued to go again on the next connection, where it could arrive twice
+/// (its bytes may have reached the server).
+#[tokio::test]
+async fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let mut peers = Vec::new();
+        loop {
+            peers.push(RawPeer::accept(&listener).await); // accept the upgrade, then say nothing
+        }
+    });
+    let options = ReconnectOptions::new(ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+        },
+        ..Config::default()
+    }))
+    .policy(ReconnectPolicy {
+        // time to look at the queue before the next connection
+        initial_delay: Duration::from_secs(2),
+        ..policy()
+    })
+    .max_queued_messages(10);
+    let mut client = ReconnectingClient::new(&url, options).unwrap();
+    assert_eq!(connected(&mut client).await, 0);
+    // larger than the sockets hold: its write waits until the keep-alive
+    // ends the connection
+    client
+        .send(Message::binary(vec![7u8; 32 << 20]))
+        .expect("handed over");
+    match lifecycle(&mut client).await {
+        Lifecycle::Disconnected(info) => {
+            assert!(info.reason.contains("keep-alive"), "{info}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.queued(), 0, "not queued again");
+}
+
 #[tokio::test]
 async fn sends_after_the_client_stopped_are_refused_not_lost() {
     let url = closing_server(4000).await;

@@ -212,8 +212,9 @@ pub struct Config {
     /// byte taken waits again, so a slow reader is not cut off, only one
     /// that takes nothing, as far as the transport lets us see: a socket
     /// says it has room again only once a part of its buffer has drained
-    /// (on Linux, a third of what it holds), a TLS layer takes bytes only
-    /// after writing out the record it holds, and an HTTP/2 or HTTP/3
+    /// (on Linux, a third of what it holds), a TLS layer's flush completes
+    /// only once all it buffered is out (up to 64 KiB for rustls) and an
+    /// HTTP/3 stream's once its chunk is (up to 256 KiB), and an HTTP/2 or HTTP/3
     /// stream takes none while the peer grants it no credit (a sibling
     /// stream that reads nothing can use up the connection's). So a peer
     /// must take that much within the timeout. Bytes the adapter's

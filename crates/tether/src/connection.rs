@@ -2794,10 +2794,10 @@ impl Connection {
     /// cannot take yet, an HTTP/3 stream's send buffer waiting for credit.
     /// `Config::send_timeout` counts them as queued output (the queue here
     /// may be empty while they wait), and their flush as bytes taken. An
-    /// adapter says `true` when a flush would wait, and `false` when it
-    /// completes; a transport that writes straight to the socket (TCP)
-    /// never needs to. Without it, a peer that reads nothing held a send
-    /// whose last bytes a TLS layer had taken for ever.
+    /// adapter says `true` when a flush would wait (the tokio adapter) or
+    /// before a flush that may block (the blocking adapter, after a write),
+    /// and `false` when it completes. Without it, a peer that reads nothing
+    /// held a send whose last bytes a TLS layer had taken for ever.
     pub fn set_unflushed(&mut self, now: Instant, unflushed: bool) {
         if !self.output.set_unflushed(unflushed) {
             return;
@@ -3065,6 +3065,10 @@ impl Connection {
                     // the peer took nothing for close_timeout: give up
                     self.output = Output::default();
                     self.output_discarded = true;
+                } else if self.output.unflushed() {
+                    // the adapter gives up what its transport holds
+                    // (`drain_expired`): nothing is kept for it
+                    self.output = Output::default();
                 }
             }
             // the server did not close first: the client closes itself
@@ -3124,14 +3128,14 @@ impl Connection {
         if !self.output_waits() || self.transport_failed {
             return;
         }
-        let held = if self.output.unflushed() {
-            ", nor what the transport holds,"
-        } else {
-            ""
+        let queued = self.output.len();
+        let what = match (queued, self.output.unflushed()) {
+            (0, _) => "the bytes our transport holds for it".to_owned(),
+            (n, true) => format!("the {n} bytes queued for it, nor what our transport holds,"),
+            (n, false) => format!("the {n} bytes queued for it"),
         };
         let reason = format!(
-            "send timeout: the peer took none of the {} bytes queued for it{held} within {}",
-            self.output.len(),
+            "send timeout: the peer took none of {what} within {}",
             fmt_duration(after)
         );
         self.output_discarded = true;

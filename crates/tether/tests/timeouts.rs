@@ -661,7 +661,8 @@ fn rfc6455_10_4_bytes_the_transport_holds_unflushed_count_for_the_send_timeout()
     assert_eq!(h.conn.state(), State::Aborted);
     let info = Harness::closed(&h.events()).expect("the end");
     assert!(
-        info.reason.contains("nor what the transport holds"),
+        info.reason
+            .contains("none of the bytes our transport holds"),
         "{}",
         info.reason
     );
