@@ -554,6 +554,38 @@ fn keep_alive_ping_without_a_pong_ends_the_connection() {
     }
 }
 
+/// The application only sends, 16 KiB at a time, until a send is refused;
+/// then logs the next two events.
+fn send_until_refused(ws: &mut dyn Endpoint, log: &mut Vec<String>) {
+    let text = "x".repeat(16 << 10);
+    let started = std::time::Instant::now();
+    loop {
+        if let Err(e) = ws.send_text(&text) {
+            log.push(format!("send: {e}"));
+            break;
+        }
+        assert!(
+            started.elapsed() < tether_behaviour::PATIENCE,
+            "still sending"
+        );
+    }
+    log_next(ws, log);
+    log_next(ws, log);
+}
+
+/// The peer reads nothing until the endpoint has given up (1.5 s), then
+/// drains what it wrote to the end, logging how it ended.
+fn read_late_to_the_end(peer: &mut Peer, _role: Role, log: &mut Vec<String>) {
+    std::thread::sleep(Duration::from_millis(1500));
+    loop {
+        let r = peer.recv();
+        if !matches!(r, Received::Frame(..)) {
+            log.push(r.describe());
+            break;
+        }
+    }
+}
+
 /// A peer that neither reads nor answers, while the application only
 /// sends: the keep-alive Ping's deadline ends the connection, and the send
 /// that waits for room (tokio) or in a write (blocking) returns the end,
@@ -569,38 +601,7 @@ fn keep_alive_ping_without_a_pong_ends_a_send_the_peer_never_takes() {
         ..quick()
     };
     for role in [Role::Client, Role::Server] {
-        let t = both(
-            role,
-            &config,
-            |ws, log| {
-                let text = "x".repeat(16 << 10);
-                let started = std::time::Instant::now();
-                loop {
-                    if let Err(e) = ws.send_text(&text) {
-                        log.push(format!("send: {e}"));
-                        break;
-                    }
-                    assert!(
-                        started.elapsed() < tether_behaviour::PATIENCE,
-                        "still sending"
-                    );
-                }
-                log_next(ws, log);
-                log_next(ws, log);
-            },
-            |peer, _role, log| {
-                // reads nothing until the endpoint has given up, then
-                // drains what it wrote to the end
-                std::thread::sleep(Duration::from_millis(1500));
-                loop {
-                    let r = peer.recv();
-                    if !matches!(r, Received::Frame(..)) {
-                        log.push(r.describe());
-                        break;
-                    }
-                }
-            },
-        );
+        let t = both(role, &config, send_until_refused, read_late_to_the_end);
         assert_eq!(
             t.app,
             ["send: Closed", "closed 1006 unclean by us", "end"],
@@ -622,38 +623,7 @@ fn rfc6455_10_4_a_send_the_peer_never_takes_ends_after_send_timeout() {
         ..quick()
     };
     for role in [Role::Client, Role::Server] {
-        let t = both(
-            role,
-            &config,
-            |ws, log| {
-                let text = "x".repeat(16 << 10);
-                let started = std::time::Instant::now();
-                loop {
-                    if let Err(e) = ws.send_text(&text) {
-                        log.push(format!("send: {e}"));
-                        break;
-                    }
-                    assert!(
-                        started.elapsed() < tether_behaviour::PATIENCE,
-                        "still sending"
-                    );
-                }
-                log_next(ws, log);
-                log_next(ws, log);
-            },
-            |peer, _role, log| {
-                // reads nothing until the endpoint has given up, then
-                // drains what it wrote to the end
-                std::thread::sleep(Duration::from_millis(1500));
-                loop {
-                    let r = peer.recv();
-                    if !matches!(r, Received::Frame(..)) {
-                        log.push(r.describe());
-                        break;
-                    }
-                }
-            },
-        );
+        let t = both(role, &config, send_until_refused, read_late_to_the_end);
         assert_eq!(
             t.app,
             ["send: Closed", "closed 1006 unclean by us", "end"],

@@ -38,6 +38,30 @@ fn options(queue: usize) -> ReconnectOptions {
         .max_queued_messages(queue)
 }
 
+/// A server that accepts every upgrade (tether's own parser), then reads
+/// nothing and answers nothing: its URL.
+fn silent_server() -> String {
+    let (listener, url) = listen();
+    thread::spawn(move || {
+        let mut peers = Vec::new();
+        loop {
+            peers.push(RawPeer::accept(&listener, Config::default()));
+        }
+    });
+    url
+}
+
+/// The options of a client whose keep-alive Pings every `interval` and
+/// waits `timeout` for the Pong, with the test policy and a queue of 10.
+fn keep_alive_options(interval: Duration, timeout: Duration) -> ReconnectOptions {
+    ReconnectOptions::new(ClientOptions::new().config(Config {
+        keep_alive: KeepAlive::Ping { interval, timeout },
+        ..Config::default()
+    }))
+    .policy(policy())
+    .max_queued_messages(10)
+}
+
 fn lifecycle(client: &mut ReconnectingClient) -> Lifecycle {
     loop {
         match client.next() {
@@ -346,23 +370,8 @@ fn close_1001_reconnects() {
 #[test]
 fn silent_server_past_the_keepalive_timeout_reconnects() {
     bounded(LIMIT, || {
-        let (listener, url) = listen();
-        thread::spawn(move || {
-            // accept the upgrade (tether's own parser), then read nothing
-            let mut peers = Vec::new();
-            loop {
-                peers.push(RawPeer::accept(&listener, Config::default()));
-            }
-        });
-        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
-            keep_alive: KeepAlive::Ping {
-                interval: Duration::from_millis(200),
-                timeout: Duration::from_millis(200),
-            },
-            ..Config::default()
-        }))
-        .policy(policy())
-        .max_queued_messages(10);
+        let url = silent_server();
+        let options = keep_alive_options(Duration::from_millis(200), Duration::from_millis(200));
         let mut client = ReconnectingClient::new(&url, options).unwrap();
         assert_eq!(connected(&mut client), 0);
         client.send(Message::text("into the void")).unwrap();
@@ -557,23 +566,8 @@ fn a_send_while_our_idle_close_waits_for_its_answer_is_queued() {
 #[test]
 fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
     bounded(LIMIT, || {
-        let (listener, url) = listen();
-        thread::spawn(move || {
-            // accept the upgrade, then read nothing
-            let mut peers = Vec::new();
-            loop {
-                peers.push(RawPeer::accept(&listener, Config::default()));
-            }
-        });
-        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
-            keep_alive: KeepAlive::Ping {
-                interval: Duration::from_millis(100),
-                timeout: Duration::from_millis(200),
-            },
-            ..Config::default()
-        }))
-        .policy(policy())
-        .max_queued_messages(10);
+        let url = silent_server();
+        let options = keep_alive_options(Duration::from_millis(100), Duration::from_millis(200));
         let mut client = ReconnectingClient::new(&url, options).unwrap();
         assert_eq!(connected(&mut client), 0);
         // larger than the sockets hold: the write waits until the
@@ -601,23 +595,8 @@ fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
 #[test]
 fn a_send_after_the_keepalive_ran_out_unseen_is_queued_not_lost() {
     bounded(LIMIT, || {
-        let (listener, url) = listen();
-        thread::spawn(move || {
-            // accept the upgrade, then read nothing and answer nothing
-            let mut peers = Vec::new();
-            loop {
-                peers.push(RawPeer::accept(&listener, Config::default()));
-            }
-        });
-        let options = ReconnectOptions::new(ClientOptions::new().config(Config {
-            keep_alive: KeepAlive::Ping {
-                interval: Duration::from_millis(50),
-                timeout: Duration::from_millis(50),
-            },
-            ..Config::default()
-        }))
-        .policy(policy())
-        .max_queued_messages(10);
+        let url = silent_server();
+        let options = keep_alive_options(Duration::from_millis(50), Duration::from_millis(50));
         let mut client = ReconnectingClient::new(&url, options).unwrap();
         assert_eq!(connected(&mut client), 0);
         // past the interval: the Ping goes out with the next call

@@ -90,6 +90,19 @@ async fn message(client: &mut ReconnectingClient) -> Message {
     }
 }
 
+/// A server that accepts every upgrade, then says nothing and reads
+/// nothing: its URL.
+async fn silent_server() -> String {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let mut peers = Vec::new();
+        loop {
+            peers.push(RawPeer::accept(&listener).await);
+        }
+    });
+    url
+}
+
 fn policy() -> ReconnectPolicy {
     ReconnectPolicy {
         initial_delay: Duration::from_millis(50),
@@ -256,13 +269,7 @@ async fn close_1001_reconnects() {
 
 #[tokio::test]
 async fn silent_server_past_keepalive_timeout_reconnects() {
-    let (listener, url) = listener().await;
-    tokio::spawn(async move {
-        let mut peers = Vec::new();
-        loop {
-            peers.push(RawPeer::accept(&listener).await); // accept the upgrade, then say nothing
-        }
-    });
+    let url = silent_server().await;
     let options = ReconnectOptions::new(ClientOptions::new().config(Config {
         keep_alive: KeepAlive::Ping {
             interval: Duration::from_millis(200),
@@ -314,13 +321,7 @@ async fn silent_server_past_keepalive_timeout_reconnects() {
 /// (its bytes may have reached the server).
 #[tokio::test]
 async fn a_message_the_connection_took_is_not_sent_again_after_its_write_fails() {
-    let (listener, url) = listener().await;
-    tokio::spawn(async move {
-        let mut peers = Vec::new();
-        loop {
-            peers.push(RawPeer::accept(&listener).await); // accept the upgrade, then say nothing
-        }
-    });
+    let url = silent_server().await;
     let options = ReconnectOptions::new(ClientOptions::new().config(Config {
         keep_alive: KeepAlive::Ping {
             interval: Duration::from_millis(100),

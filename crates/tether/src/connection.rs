@@ -2999,13 +2999,7 @@ impl Connection {
                     "keep-alive timeout: no Pong within {} of our Ping",
                     fmt_duration(timeout)
                 );
-                self.end(
-                    State::Aborted,
-                    CloseCode::ABNORMAL,
-                    reason,
-                    false,
-                    Initiator::Local,
-                );
+                self.abort(&reason);
             }
             Timer::Heartbeat => {
                 let Some(h) = self
@@ -3139,13 +3133,7 @@ impl Connection {
             fmt_duration(after)
         );
         self.output_discarded = true;
-        self.end(
-            State::Aborted,
-            CloseCode::ABNORMAL,
-            reason,
-            false,
-            Initiator::Local,
-        );
+        self.abort(&reason);
     }
 
     /// `Config::close_timeout` passed while closing.
