@@ -93,8 +93,9 @@ pub(crate) fn adapter_config(config: Config) -> Arc<Config> {
 /// keep-alive Ping the peer never answers ends a blocked `send` with 1006,
 /// and a Pong that came counts), but messages are only read in between:
 /// two peers that both only send large messages and never read can fill
-/// each other's buffers. Read on the same thread between sends (or use the
-/// tokio adapter for full duplex).
+/// each other's buffers, until `Config::send_timeout` (60 s by default)
+/// ends the connection whose bytes nobody took. Read on the same thread
+/// between sends (or use the tokio adapter for full duplex).
 pub struct WebSocket<S: Transport> {
     stream: Stream<S>,
     conn: Connection,
