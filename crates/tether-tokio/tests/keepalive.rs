@@ -355,3 +355,70 @@ async fn rfc6455_7_1_2_the_idle_timeout_counts_from_our_answer() {
         echo.abort();
     }
 }
+
+/// RFC 6455 section 10.4, in virtual time, with the default `Config` (no
+/// keep-alive, no idle timeout): a peer that reads nothing ends a send
+/// that waits for room after `send_timeout` (60 s), with 1006, whichever
+/// driver; a peer that reads a little every 50 s is never cut off, however
+/// long it takes.
+#[tokio::test(start_paused = true)]
+async fn rfc6455_10_4_the_default_send_timeout_ends_a_send_nobody_takes() {
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        for slow_reader in [false, true] {
+            let (ours, mut peer) = tokio::io::duplex(64 << 10);
+            let config = Config {
+                max_queued_output: 256 << 10,
+                ..Config::default()
+            };
+            assert_eq!(config.send_timeout, Some(Duration::from_secs(60)));
+            let mut ws = tether_tokio::from_upgraded_with(
+                ours,
+                Upgraded::new(Role::Server, config),
+                &[],
+                driver,
+                None,
+            );
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    if slow_reader {
+                        tokio::time::sleep(Duration::from_secs(50)).await;
+                        if peer.read(&mut buf).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    } else {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        drop(peer);
+                        return;
+                    }
+                }
+            });
+            let started = tokio::time::Instant::now();
+            let payload = bytes::Bytes::from(vec![7u8; 16 << 10]);
+            let ended = tokio::time::timeout(Duration::from_secs(600), async {
+                loop {
+                    if let Err(e) = ws.send(Message::binary(payload.clone())).await {
+                        return e;
+                    }
+                }
+            })
+            .await;
+            let what = format!("{driver:?}, slow reader {slow_reader}");
+            if slow_reader {
+                assert!(ended.is_err(), "{what}: cut off: {ended:?}");
+                assert_eq!(ws.state(), tether::State::Open, "{what}");
+            } else {
+                let err = ended.unwrap_or_else(|_| panic!("{what}: still sending"));
+                let info = ws.close_info().unwrap_or_else(|| panic!("{what}: {err}"));
+                assert_eq!(info.code, CloseCode::ABNORMAL, "{what}: {info:?}");
+                assert!(info.reason.contains("send timeout"), "{what}: {info:?}");
+                let waited = started.elapsed();
+                assert!(
+                    waited >= Duration::from_secs(60) && waited < Duration::from_secs(62),
+                    "{what}: {waited:?}"
+                );
+            }
+            reader.abort();
+        }
+    }
+}
