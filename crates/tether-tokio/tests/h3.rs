@@ -1125,3 +1125,45 @@ async fn rfc9114_7_1_a_stream_ending_inside_a_data_frame_is_a_frame_error() {
     closed_with(&connection, 0x106, "a DATA frame cut short by FIN").await;
     let _endpoint = within(server).await.unwrap();
 }
+
+/// A request stream whose HEADERS come a byte at a time, each well within
+/// the handshake timeout, is bounded by it as one deadline for the whole
+/// handshake (`Config::handshake_timeout`): the bytes that keep coming do
+/// not put it off, so a trickling client holds the server's accept no
+/// longer than a silent one.
+#[tokio::test]
+async fn rfc9220_a_request_trickled_a_byte_at_a_time_is_bounded_as_a_whole() {
+    let (cert, endpoint, port) = local_server();
+    let timeout = Duration::from_millis(500);
+    let options = ServerOptions::new().handshake_timeout(timeout);
+    let server = tokio::spawn(async move {
+        let incoming = endpoint.accept().await.unwrap();
+        let mut server = Http3Server::handshake(incoming, &options).await.unwrap();
+        let started = std::time::Instant::now();
+        let first = server.accept().await.map(|r| r.map(|_| ()));
+        (first, started.elapsed(), endpoint)
+    });
+    let (_client, connection) = quic_h3_client(cert, port).await;
+    let (mut send, _recv) = within(connection.open_bi()).await.unwrap();
+    let request = raw_websocket_connect();
+    let trickle = tokio::spawn(async move {
+        // all of it would take request.len() x 100 ms, several timeouts
+        for byte in request {
+            if send.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (first, elapsed, _endpoint) = within(server).await.unwrap();
+    assert!(
+        matches!(
+            first,
+            Some(Err(Error::Handshake(tether::upgrade::HandshakeError::Timeout(t)))) if t == timeout
+        ),
+        "{first:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    trickle.abort();
+    drop(connection);
+}
