@@ -95,6 +95,15 @@ pub trait Transport: Read + Write {
     fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         self.write_vectored(bufs)
     }
+
+    /// Whether the transport holds bytes it has not written out yet (a
+    /// TLS layer's records, its own alerts included), which a `flush`
+    /// would wait on: the core's `Config::send_timeout` then counts them
+    /// (`Connection::set_unflushed`). The default (a stream that writes
+    /// straight to the socket) holds none.
+    fn holds_unwritten(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for TcpStream {
@@ -158,6 +167,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         (**self).write_bounded(bufs)
     }
+
+    fn holds_unwritten(&self) -> bool {
+        (**self).holds_unwritten()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -184,6 +197,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn write_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         (**self).write_bounded(bufs)
     }
+
+    fn holds_unwritten(&self) -> bool {
+        (**self).holds_unwritten()
+    }
 }
 
 /// A rustls stream (client or server side) over any transport: the
@@ -206,6 +223,12 @@ where
 
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
+    }
+
+    /// Records rustls has not written out: ours, or its own (an alert it
+    /// queued while reading, behind a full socket).
+    fn holds_unwritten(&self) -> bool {
+        self.conn.wants_write() || self.sock.holds_unwritten()
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -407,6 +430,14 @@ impl Transport for MaybeTlsStream {
             Self::Plain(s) => s.write_vectored(bufs),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.write_bounded(bufs),
+        }
+    }
+
+    fn holds_unwritten(&self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.holds_unwritten(),
         }
     }
 }

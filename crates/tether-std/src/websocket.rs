@@ -887,7 +887,6 @@ impl<S: Transport> WebSocket<S> {
     }
 
     fn write_all_output(&mut self) -> Result<(), Error> {
-        let mut wrote = false;
         loop {
             let Some(deadline) = self.write_deadline() else {
                 continue;
@@ -907,10 +906,7 @@ impl<S: Transport> WebSocket<S> {
                 // stream whose buffer is full says WouldBlock here instead,
                 // `Transport::write_bounded`)
                 Ok(0) => return Err(self.fail_write(io::ErrorKind::WriteZero.into())),
-                Ok(written) => {
-                    output.advance(written);
-                    wrote = true;
-                }
+                Ok(written) => output.advance(written),
                 Err(e) => self.write_failed(e, deadline)?,
             }
         }
@@ -919,12 +915,12 @@ impl<S: Transport> WebSocket<S> {
         // aborted the connection, or the drain deadline passed) it is given
         // up with the rest (a TLS stream whose socket stays full never
         // flushes)
-        // Those bytes (when this call wrote any: each call ends with its
-        // flush done) wait for the peer as the queue's do: the core's send
+        // Those bytes wait for the peer as the queue's do: the core's send
         // timeout counts them until the flush completes (a flush that
-        // blocks with nothing else armed blocked for ever). A plain socket
-        // holds none, and says so at once.
-        if wrote {
+        // blocks with nothing else armed blocked for ever): ours, or the
+        // transport's own (a TLS alert rustls queued while reading, behind
+        // a full socket). A plain socket holds none, and says so.
+        if self.stream.holds_unwritten() {
             self.conn.set_unflushed(Instant::now(), true);
         }
         let flushed = loop {

@@ -359,8 +359,10 @@ async fn rfc6455_7_1_2_the_idle_timeout_counts_from_our_answer() {
 /// RFC 6455 section 10.4, in virtual time, with the default `Config` (no
 /// keep-alive, no idle timeout): a peer that reads nothing ends a send
 /// that waits for room after `send_timeout` (60 s), with 1006, whichever
-/// driver; a peer that reads a little every 50 s is never cut off, however
-/// long it takes.
+/// driver; a peer that reads 4 KiB every 50 s is never cut off, however
+/// long it takes, over an in-memory duplex (which wakes the writer for
+/// every byte read: a socket reports room only after more has drained,
+/// `Config::send_timeout` says how much).
 #[tokio::test(start_paused = true)]
 async fn rfc6455_10_4_the_default_send_timeout_ends_a_send_nobody_takes() {
     for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {

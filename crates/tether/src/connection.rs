@@ -1553,6 +1553,9 @@ impl Connection {
         if !self.output.is_empty() {
             self.output = Output::default();
             self.output_discarded = true;
+        } else if self.output.unflushed() {
+            // what the transport held is gone with it
+            self.output = Output::default();
         }
     }
 

@@ -64,12 +64,26 @@ fn find(binary: &str) -> Option<PathBuf> {
     found
 }
 
+/// A free loopback port for a proxy to listen on, below the kernel's
+/// ephemeral range (Linux: 32768-60999). A port taken from that range
+/// (binding port 0 and letting it go) can be handed, before the proxy binds
+/// it, to another test's listener or to the local end of any connection:
+/// the proxy then failed to bind, or `wait_listening` found the other
+/// listener and the test spoke SOCKS to it (a CI run saw the reset).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    loop {
+        let n = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+        let port = 20_000 + (n % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn temp_dir(name: &str) -> PathBuf {
