@@ -689,15 +689,12 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Whether reading ahead goes on after what it took so far: under the
-    /// read-ahead bound, and with room in the shared budget (checked
-    /// without the core: the next `note_reading` decides what a spent one
-    /// means).
+    /// read-ahead bound, and not held back by the shared budget (the
+    /// core's rule, `Holder::held_back`; the next `note_reading` decides
+    /// what a spent budget means).
     fn reads_on(&self) -> bool {
         self.held < self.conn.config().max_unread_bytes
-            && self
-                .holder
-                .as_ref()
-                .is_none_or(|h| self.held == 0 || h.budget().has_room())
+            && self.holder.as_ref().is_none_or(|h| !h.held_back())
     }
 
     /// Events weighing `bytes` now wait for the application.

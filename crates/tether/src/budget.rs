@@ -205,6 +205,14 @@ impl Holder {
         self.share.held.load(Ordering::Acquire)
     }
 
+    /// Whether this connection is held back: it holds some of a budget
+    /// that is spent (one holding none may always read). The rule
+    /// [`Connection::budget_check`](crate::Connection::budget_check) applies,
+    /// for an adapter that asks between checks whether to read on.
+    pub fn held_back(&self) -> bool {
+        self.held() > 0 && !self.budget.has_room()
+    }
+
     /// The connection ended ([`Connection::budget_check`](crate::Connection::budget_check)
     /// says so): what it still holds waits for its application only, it
     /// can no longer be evicted, and it no longer counts as the largest

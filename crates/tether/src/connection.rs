@@ -1342,7 +1342,7 @@ impl Connection {
         // budget; while it is spent, nothing more is kept beyond the unread
         // bound (`Connection::keeps_after_close`), so the budget still
         // bounds what the server holds
-        let spent = holder.held() > 0 && !holder.budget().has_room();
+        let spent = holder.held_back();
         if self.state == State::CloseSent {
             self.closing_over_budget = spent;
         }
