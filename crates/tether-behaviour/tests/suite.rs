@@ -377,6 +377,65 @@ fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
     }
 }
 
+/// RFC 6455 section 5.5.2 while the application only sends: Pings the
+/// application never reads fill no bound that stops reading (they were
+/// answered as they arrived, and past `max_unread_bytes` their events are
+/// dropped, `Connection::keeps_control_event`), so a Ping that comes after
+/// 100 of them is answered too. The blocking adapter stopped reading ahead
+/// once their events filled the bound, and the last Ping went unanswered.
+#[test]
+fn rfc6455_5_5_2_pings_are_answered_while_the_application_only_sends() {
+    let config = Config {
+        // 31 Ping events of 64 bytes, the 32nd would reach it
+        max_unread_bytes: 2048,
+        ..quick()
+    };
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &config,
+            |ws, log| {
+                for _ in 0..40 {
+                    ws.send_text("tick").unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let info = ws.close(CloseCode::NORMAL, "").unwrap();
+                log.push(describe_close(&info));
+            },
+            |peer, role, log| {
+                let burst: Vec<u8> = (0..100).flat_map(|_| peer.frame(true, 0x9, b"")).collect();
+                peer.write(&burst);
+                // the application sends meanwhile: it has read the burst
+                std::thread::sleep(Duration::from_millis(300));
+                peer.ping(b"last");
+                // (owed Pongs may be coalesced: only the last one counts)
+                let mut last = false;
+                loop {
+                    match peer.recv() {
+                        Received::Frame(tether::OpCode::Pong, payload) => {
+                            last = payload == b"last";
+                        }
+                        Received::Frame(tether::OpCode::Text, _) => {}
+                        other => {
+                            log.push(format!("the last Ping answered: {last}"));
+                            log.push(other.describe());
+                            break;
+                        }
+                    }
+                }
+                peer.close(1000, "");
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(t.app, ["1000 clean by the application"], "{role:?}");
+        assert_eq!(
+            t.peer,
+            ["the last Ping answered: true", "close 1000 \"\"", "eof"],
+            "{role:?}"
+        );
+    }
+}
+
 /// Logs every event to the end, a run of 4-byte binary messages numbered
 /// from 0 (checked in order) as one line.
 fn log_to_the_end(ws: &mut dyn Endpoint, log: &mut Vec<String>) {

@@ -28,7 +28,7 @@ use bytes::{Buf, BufMut, Bytes};
 use tether::upgrade::Upgraded;
 use tether::{
     Budget, BudgetCheck, CloseCode, CloseInfo, Config, Connection, Event, Holder, Message,
-    MessageKind, State,
+    MessageKind, State, TransportFailure,
 };
 
 use crate::{Error, Transport};
@@ -789,6 +789,13 @@ impl<S: Transport> WebSocket<S> {
         written
     }
 
+    /// Takes the core's events into `events`, weighed as they wait for the
+    /// application. Answered Pings and Pongs are kept by the core's rule
+    /// (`Connection::keeps_control_event`: only under the read-ahead bound,
+    /// as the tokio adapter keeps them), so they never fill the bound that
+    /// stops reading ahead: a peer's Pings are answered while the
+    /// application only sends. After `close`, messages beyond the bound
+    /// are kept or dropped by the core's rule too.
     fn drain_events(&mut self) {
         if !self.closing {
             // all at once (swapped with ours, or appended when ours holds
@@ -798,11 +805,36 @@ impl<S: Transport> WebSocket<S> {
             let before = self.events.len();
             let queued = self.conn.queued();
             self.conn.take_events(&mut self.events);
-            let weight = if queued.events > 0 {
-                queued.weight
+            let (weight, controls) = if queued.events > 0 {
+                let ends = usize::from(queued.ends);
+                (queued.weight, queued.events > queued.messages + ends)
             } else {
-                self.events.range(before..).map(Event::footprint).sum()
+                self.events.range(before..).fold((0, false), |(w, c), e| {
+                    let control = matches!(e, Event::Ping(_) | Event::Pong(_));
+                    (w + e.footprint(), c || control)
+                })
             };
+            if !controls || self.held.saturating_add(weight) < self.conn.config().max_unread_bytes {
+                self.hold(weight);
+                return;
+            }
+            // weighed one by one, dropping the Pings and Pongs that do not
+            // fit
+            let (conn, mut index, mut weight) = (&self.conn, 0, 0);
+            let held = self.held;
+            self.events.retain(|event| {
+                index += 1;
+                if index <= before {
+                    return true;
+                }
+                let footprint = event.footprint();
+                let kept = !matches!(event, Event::Ping(_) | Event::Pong(_))
+                    || conn.keeps_control_event(held + weight, footprint);
+                if kept {
+                    weight += footprint;
+                }
+                kept
+            });
             self.hold(weight);
             return;
         }
@@ -817,10 +849,10 @@ impl<S: Transport> WebSocket<S> {
                     .conn
                     .keeps_after_close(self.held.saturating_sub(bound), m.len()),
                 // already answered: kept only while they fit the read-ahead
-                // bound, as the tokio adapter keeps them (a peer sending
-                // Pings while we wait for its Close grew this without end)
+                // bound (the core's rule; a peer sending Pings while we wait
+                // for its Close grew this without end)
                 Event::Ping(_) | Event::Pong(_) => {
-                    self.held.saturating_add(event.footprint()) <= bound
+                    self.conn.keeps_control_event(self.held, event.footprint())
                 }
                 Event::Closed(_) => true,
             };
@@ -970,7 +1002,7 @@ impl<S: Transport> WebSocket<S> {
         if !self.broken {
             self.broken = true;
             self.conn
-                .transport_failed(Instant::now(), &format!("transport error: {e}"));
+                .transport_failed(Instant::now(), TransportFailure::Read(&e));
             self.conn.receive_eof();
         }
         self.failed_with(e)
@@ -985,7 +1017,7 @@ impl<S: Transport> WebSocket<S> {
     /// already, else the I/O error.
     fn fail_write(&mut self, e: io::Error) -> Error {
         self.conn
-            .transport_failed(Instant::now(), &format!("transport error: {e}"));
+            .transport_failed(Instant::now(), TransportFailure::Write(&e));
         // what has arrived, without blocking, within the read-ahead bound
         // (a read error then ends the input)
         self.take_arrived();

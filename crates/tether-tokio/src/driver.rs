@@ -40,7 +40,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Buf;
 use futures_task::{ArcWake, waker_ref};
-use tether::{Budget, BudgetCheck, CloseInfo, Connection, Event, Holder, State};
+use tether::{Budget, BudgetCheck, CloseInfo, Connection, Event, Holder, State, TransportFailure};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -884,7 +884,9 @@ impl Inner {
         let (footprint, messages) = (queued.weight, queued.messages);
         if queued.events == 0
             || queued.ends
-            || self.unread_total().saturating_add(footprint) > self.conn.config().max_unread_bytes
+            // (all of them fit only under the bound: a Ping or Pong that
+            // reaches it is dropped, `Connection::keeps_control_event`)
+            || self.unread_total().saturating_add(footprint) >= self.conn.config().max_unread_bytes
             // one at a time, each dropped (closing with the budget spent)
             || self.conn.drops_after_close()
         {
@@ -932,14 +934,14 @@ impl Inner {
     }
 
     /// Whether `event` fits in `items`. Ping/Pong events (already
-    /// answered) fit only while there is room; the final event always fits
+    /// answered) fit only while there is room (the core's rule,
+    /// `Connection::keeps_control_event`); the final event always fits
     /// (once).
     fn make_room(&mut self, event: &Event) -> bool {
         match event {
-            Event::Ping(_) | Event::Pong(_) => {
-                self.unread_total().saturating_add(event.footprint())
-                    <= self.conn.config().max_unread_bytes
-            }
+            Event::Ping(_) | Event::Pong(_) => self
+                .conn
+                .keeps_control_event(self.unread_total(), event.footprint()),
             Event::Closed(_) => true,
             Event::Message(m) => {
                 if !self.message_fits(m.len()) {
@@ -1267,7 +1269,7 @@ impl Inner {
                 self.discarded |= self.conn.has_output() || self.needs_flush;
                 self.needs_flush = false;
                 self.conn
-                    .transport_failed(now(), &format!("write failed: {e}"));
+                    .transport_failed(now(), TransportFailure::Write(&e));
                 true
             }
             Poll::Pending => false,
@@ -1314,8 +1316,7 @@ impl Inner {
                 // no more input, nor output: the core decides the end (a
                 // Close received before the failure makes it clean)
                 self.discarded |= self.conn.has_output() || self.needs_flush;
-                self.conn
-                    .transport_failed(now, &format!("read failed: {e}"));
+                self.conn.transport_failed(now, TransportFailure::Read(&e));
                 self.conn.receive_eof();
                 // bytes a transport still holds unflushed (a TLS record)
                 // are not waited for

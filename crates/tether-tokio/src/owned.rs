@@ -182,9 +182,10 @@ impl Owned {
     /// Applies `op` once there is room, then writes, as `send` does: with
     /// received messages still unread, the answers wait for the read that
     /// finds none (one write per burst); otherwise it waits until
-    /// everything queued reached the transport (reading meanwhile, within
-    /// `Config::max_unread_bytes`, so Pings are answered and two owners
-    /// sending at each other do not both wait forever). Unread Pings and
+    /// everything queued reached the transport, reading what has arrived
+    /// (within `Config::max_unread_bytes`, so Pings are answered while the
+    /// application only sends, and two owners sending at each other do not
+    /// both wait forever). Unread Pings and
     /// Pongs (already answered) hold nothing back. An error when what was
     /// queued was given up (a failed write: the connection reads on to its
     /// end, nothing more is sent).
@@ -207,7 +208,15 @@ impl Owned {
         let inner = self.inner();
         if pending {
             apply_once(op, applied, &mut inner.conn).map_err(Error::Misuse)?;
-            if inner.has_unread_messages() || inner.write_now(cx) {
+            if inner.has_unread_messages() {
+                return Poll::Ready(Ok(()));
+            }
+            if inner.write_now(cx) {
+                // out: what has arrived meanwhile is taken in too, without
+                // waiting, so a Ping is answered (and a keep-alive's Pong
+                // seen) while the application only sends, as the blocking
+                // adapter's send does
+                inner.drive(cx, true);
                 return Poll::Ready(Ok(()));
             }
         }

@@ -26,6 +26,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
+use core::fmt;
 use core::time::Duration;
 use std::time::Instant;
 
@@ -257,6 +258,26 @@ enum Direct {
     Payload,
     /// The input buffer, which held this many bytes before.
     Input(usize),
+}
+
+/// What failed in a transport, as an adapter tells
+/// [`Connection::transport_failed`]: the connection's end names it in
+/// these words, whichever adapter and transport report it.
+#[derive(Clone, Copy, Debug)]
+pub enum TransportFailure<'a> {
+    /// Reading failed (or setting the transport up to read did).
+    Read(&'a std::io::Error),
+    /// Writing or flushing failed.
+    Write(&'a std::io::Error),
+}
+
+impl fmt::Display for TransportFailure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read(e) => write!(f, "read failed: {e}"),
+            Self::Write(e) => write!(f, "write failed: {e}"),
+        }
+    }
 }
 
 /// One WebSocket connection, either role, after the opening handshake.
@@ -1518,17 +1539,19 @@ impl Connection {
     /// of input's: a peer whose Close arrived closed properly, and the end
     /// is clean with its code; a protocol violation received is carried
     /// out (not clean); otherwise the connection is `Aborted`, 1006, not
-    /// clean, for `reason`. Reading on is bounded by `Config::close_timeout`
+    /// clean, its reason naming the failure in the same words whichever
+    /// adapter reports it ("read failed: ...", "write failed: ...",
+    /// [`TransportFailure`]). Reading on is bounded by `Config::close_timeout`
     /// from `now` (unless that timer already runs): then the end comes with
     /// what was read. Meanwhile operations that send are refused
     /// ([`Error::TransportFailed`]), and no keep-alive, heartbeat or idle
     /// timer runs. Once ended, nothing changes but the output's discarding.
-    pub fn transport_failed(&mut self, now: Instant, reason: &str) {
+    pub fn transport_failed(&mut self, now: Instant, failure: TransportFailure<'_>) {
         if !self.transport_failed {
             self.transport_failed = true;
             if !self.state.is_terminal() {
                 let a = self.a();
-                a.failure = Some(reason.into());
+                a.failure = Some(failure.to_string().into());
                 // owed Pongs cannot go either (and would count as output)
                 a.pending_pongs.clear();
                 a.pending_pong_bytes = 0;
@@ -3210,6 +3233,19 @@ impl Connection {
     /// record not yet flushed) gives them up now and closes the transport.
     pub fn drain_expired(&self) -> bool {
         self.drain_expired
+    }
+
+    /// Whether a received Ping or Pong event of `footprint` bytes
+    /// ([`Event::footprint`]) still waits for the application when events
+    /// weighing `unread` bytes already do: while together they stay under
+    /// `Config::max_unread_bytes`. Past that it is dropped: it only tells
+    /// (the Ping was answered as it was decoded), and so such events never
+    /// fill the bound that stops reading, and a peer's keep-alive Pings are
+    /// answered however long the application does not read. Reading stops
+    /// only for messages (one always gets through). Both adapters ask this,
+    /// so either keeps the same events.
+    pub fn keeps_control_event(&self, unread: usize, footprint: usize) -> bool {
+        unread.saturating_add(footprint) < self.config.max_unread_bytes
     }
 
     /// After our Close, whether a received message of `len` bytes is still

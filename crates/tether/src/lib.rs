@@ -145,6 +145,7 @@ pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use config::{Config, Heartbeat, KeepAlive};
 pub use connection::{
     BudgetCheck, Connection, EVENT_BATCH, Event, IDLE_SPARE_MAX, Queued, Sent, TURN_FRAME_COST,
+    TransportFailure,
 };
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate};

@@ -6,10 +6,11 @@
 
 mod common;
 
+use std::io;
 use std::time::Duration;
 
 use common::*;
-use tether::{CloseCode, Config, Role, State};
+use tether::{CloseCode, Config, Role, State, TransportFailure};
 
 /// Both sides exchange Closes: `role` starts, the peer (bytes made by
 /// hand) answers.
@@ -209,7 +210,10 @@ fn rfc6455_7_1_5_a_transport_failing_after_the_peers_close_is_a_clean_end() {
         h.conn.send(tether::Message::text("unsent")).unwrap();
         h.feed(&frame(role, CLOSE, &close_payload(4001, b"leaving")));
         assert!(h.conn.has_output(), "the message and our answer wait");
-        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         h.conn.receive_eof();
         assert_eq!(h.conn.state(), State::Closed);
         let info = Harness::closed(&h.events()).unwrap();
@@ -233,8 +237,10 @@ fn rfc6455_7_1_5_a_close_read_after_a_failed_write_is_a_clean_end() {
     for role in ROLES {
         let mut h = Harness::new(role);
         h.conn.send(tether::Message::text("unsent")).unwrap();
-        h.conn
-            .transport_failed(h.now, "write failed: connection reset by peer");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("connection reset by peer")),
+        );
         assert!(h.conn.writing_over());
         assert_eq!(h.conn.state(), State::Open, "reading on");
         h.feed(&frame(role, TEXT, b"before its close"));
@@ -258,8 +264,10 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
     for role in ROLES {
         let mut h = Harness::new(role);
         h.feed(&frame(role, TEXT, b"before the failure"));
-        h.conn
-            .transport_failed(h.now, "read failed: connection reset by peer");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Read(&io::Error::other("connection reset by peer")),
+        );
         h.conn.receive_eof();
         let events = h.events();
         assert_eq!(
@@ -274,7 +282,8 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
         let mut h = Harness::new(role);
         h.conn.close(h.now, CloseCode::NORMAL, "").unwrap();
         let _ = h.output();
-        h.conn.transport_failed(h.now, "read failed: reset");
+        h.conn
+            .transport_failed(h.now, TransportFailure::Read(&io::Error::other("reset")));
         h.conn.receive_eof();
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(
@@ -286,7 +295,10 @@ fn rfc6455_7_1_5_a_transport_failing_without_a_close_is_1006_with_its_cause() {
         // with no Close written
         let mut h = Harness::new(role);
         h.feed(&frame(role, TEXT, &[0xff]));
-        h.conn.transport_failed(h.now, "write failed");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         h.conn.receive_eof();
         let info = Harness::closed(&h.events()).unwrap();
         assert_eq!(info.code.as_u16(), 1007, "{info:?}");
@@ -305,7 +317,10 @@ fn rfc6455_7_1_5_reading_on_after_a_failed_write_is_bounded_by_the_close_timeout
             ..Config::default()
         };
         let mut h = Harness::with_config(role, config);
-        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(3)));
         let info = Harness::closed(&h.events()).expect("the end");
         assert_eq!((info.code.as_u16(), info.was_clean), (1006, false));
@@ -325,7 +340,10 @@ fn rfc6455_7_1_5_a_close_held_behind_a_full_batch_counts_after_a_failure() {
         }
         bytes.extend(frame(role, CLOSE, &close_payload(1000, b"")));
         h.feed(&bytes);
-        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         h.conn.receive_eof();
         let mut events = h.events();
         while h.conn.decoding_pending() {
@@ -355,7 +373,10 @@ fn rfc6455_7_1_5_after_a_failed_write_nothing_more_is_sent_or_awaited() {
             ..Config::default()
         };
         let mut h = Harness::with_config(role, config);
-        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         h.feed(&frame(role, PING, b"are you there"));
         assert!(!h.conn.has_output(), "a Pong owed after the failure");
         let refused = h.conn.send(tether::Message::text("late")).unwrap_err();
@@ -392,7 +413,8 @@ fn rfc6455_7_1_5_the_close_timeout_waits_for_input_held_after_the_end() {
         }
         bytes.extend(frame(role, CLOSE, &close_payload(1000, b"")));
         h.feed(&bytes);
-        h.conn.transport_failed(h.now, "read failed: reset");
+        h.conn
+            .transport_failed(h.now, TransportFailure::Read(&io::Error::other("reset")));
         h.conn.receive_eof();
         // the application is slow: the close timeout passes first
         assert_eq!(h.jump_to_timeout(), Some(Duration::from_secs(2)));
@@ -420,7 +442,10 @@ fn rfc6455_7_1_5_the_close_timeout_waits_for_input_held_after_the_end() {
 fn rfc6455_7_1_5_closing_after_a_failed_write_leaves_the_end_to_the_peer() {
     for role in ROLES {
         let mut h = Harness::new(role);
-        h.conn.transport_failed(h.now, "write failed: broken pipe");
+        h.conn.transport_failed(
+            h.now,
+            TransportFailure::Write(&io::Error::other("broken pipe")),
+        );
         let now = h.now;
         h.conn.close(now, CloseCode::GOING_AWAY, "").unwrap();
         assert_eq!(h.conn.state(), State::Open);
