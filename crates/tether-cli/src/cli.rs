@@ -524,11 +524,6 @@ impl ConnectionArgs {
             .max_message
             .map(|max| usize::try_from(max).unwrap_or(usize::MAX))
             .or(max_message);
-        if let Some(max) = max_message {
-            config.max_message_size = max;
-            // no frame can be larger than the message it belongs to
-            config.max_frame_size = config.max_frame_size.min(max);
-        }
         if self.deflate {
             config.deflate = Some(tether::DeflateConfig {
                 server_max_window_bits: self.deflate_window_bits,
@@ -537,6 +532,11 @@ impl ConnectionArgs {
                 client_no_context_takeover: self.deflate_no_context_takeover,
                 ..tether::DeflateConfig::default()
             });
+        }
+        if let Some(max) = max_message {
+            // the frame limit too, as far as such a message takes on the
+            // wire (compressed, a little more)
+            config.limit_message_size(max);
         }
         config
     }
@@ -737,6 +737,16 @@ mod tests {
         assert_eq!(config.max_message_size, 1000);
         assert_eq!(config.max_frame_size, 1000);
         assert_eq!(config.deflate, None);
+        // with permessage-deflate, a message within the limit may take a
+        // little more on the wire (the core's allowance)
+        let cli =
+            Cli::try_parse_from(["tether", "serve", "--deflate", "--max-message", "1000"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let config = args.connection.config();
+        assert_eq!(config.max_message_size, 1000);
+        assert_eq!(config.max_frame_size, 1000 + 64);
         // without the flags, serve pings with the core's defaults
         let Command::Serve(plain) = Cli::try_parse_from(["tether", "serve"]).unwrap().command
         else {

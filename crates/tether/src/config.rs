@@ -362,7 +362,33 @@ pub struct Config {
     pub deflate: Option<crate::DeflateConfig>,
 }
 
+/// The most wire bytes a message of at most `max` bytes takes once an
+/// extension transformed it (permessage-deflate): 0.1% and 64 bytes more,
+/// since data that does not compress comes out a little larger (stored
+/// blocks cost 5 bytes each).
+pub(crate) fn transformed_max(max: usize) -> usize {
+    max.saturating_add(max / 1024 + 64)
+}
+
 impl Config {
+    /// Sets `max_message_size` to `max` and lowers `max_frame_size` to
+    /// what such a message may take on the wire: no frame is larger than
+    /// its message, but one compressed with permessage-deflate (when
+    /// `deflate` is set) may take 0.1% and 64 bytes more than the limit,
+    /// so a message within it is not refused for its compressed frame.
+    pub fn limit_message_size(&mut self, max: usize) {
+        self.max_message_size = max;
+        #[cfg(feature = "deflate")]
+        let wire = if self.deflate.is_some() {
+            transformed_max(max)
+        } else {
+            max
+        };
+        #[cfg(not(feature = "deflate"))]
+        let wire = max;
+        self.max_frame_size = self.max_frame_size.min(wire);
+    }
+
     /// A multiplexing transport's receive windows, in bytes: one stream's
     /// (`transport_stream_window`, taken into 64 KiB to 2^31 - 1) and the
     /// whole connection's, 64 streams' worth (at most 2^31 - 1), as HTTP/2

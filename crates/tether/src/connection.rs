@@ -189,7 +189,7 @@ fn wire_max(max: usize, rsv: Rsv) -> usize {
     if rsv.is_empty() {
         max
     } else {
-        max.saturating_add(max / 1024 + 64)
+        crate::config::transformed_max(max)
     }
 }
 

@@ -368,6 +368,39 @@ fn rfc7692_7_2_3_4_blocks_after_a_final_block_reach_back_without_context_takeove
     assert!(client.error.is_none(), "{:?}", client.error);
 }
 
+/// `Config::limit_message_size` lowers the frame limit only as far as such
+/// a message takes on the wire: with permessage-deflate on, a message of
+/// random bytes inflating to exactly the limit, in one compressed frame,
+/// is accepted (a frame limit set to the message's refused it with 1009,
+/// as `tether serve --max-message --deflate` did).
+#[test]
+fn rfc7692_7_2_2_a_message_limit_leaves_room_for_its_compressed_frame() {
+    const MAX: usize = 100_000;
+    let mut rng = StdRng::seed_from_u64(11);
+    let data: Vec<u8> = (0..MAX).map(|_| rng.random()).collect();
+    let mut peer = PerMessageDeflate::new(Role::Server, &DeflateParams::default(), &eager());
+    let payload = peer.compress(&data).unwrap();
+    assert!(payload.len() > MAX, "{} bytes compressed", payload.len());
+    let mut config = Config {
+        deflate: Some(DeflateConfig::default()),
+        ..Config::default()
+    };
+    config.limit_message_size(MAX);
+    assert_eq!(config.max_message_size, MAX);
+    let mut client = Harness::with_config(Role::Client, config);
+    client
+        .conn
+        .set_extension(pmd(Role::Client, DeflateParams::default()));
+    client.peer_allows_rsv1();
+    client.feed(&raw_frame(Role::Client, true, 0b100, 0x2, &payload));
+    assert_eq!(client.messages(), [Message::binary(data)]);
+    assert!(client.error.is_none(), "{:?}", client.error);
+    // without the extension, no frame is larger than its message
+    let mut plain = Config::default();
+    plain.limit_message_size(MAX);
+    assert_eq!((plain.max_message_size, plain.max_frame_size), (MAX, MAX));
+}
+
 /// What a message inflates to is held to `max_message_size`; its
 /// compressed bytes may be a little more, since data that does not
 /// compress comes out larger (5 bytes per stored block). A message of
