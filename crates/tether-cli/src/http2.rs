@@ -108,7 +108,7 @@ pub(crate) async fn refuse<S>(io: S, options: &ServerOptions)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(mut server) = Http2Server::handshake(io, options).await else {
+    let Ok(mut server) = Http2Server::handshake_to_refuse(io, options).await else {
         return;
     };
     let _ = server

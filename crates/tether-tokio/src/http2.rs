@@ -437,22 +437,49 @@ where
     /// [`Error::Io`] when the client does not speak HTTP/2, or within the
     /// options' handshake timeout.
     pub async fn handshake(io: S, options: &ServerOptions) -> Result<Self, Error> {
-        let timeout = options.config.handshake_timeout;
         let (stream_window, connection_window) = options.config.transport_windows();
-        let connection = tokio::time::timeout(
-            timeout,
-            h2::server::Builder::new()
-                .enable_connect_protocol()
-                .max_concurrent_streams(options.config.transport_max_streams.max(1))
-                .max_header_list_size(header_list_size(&options.limits))
-                .initial_window_size(stream_window)
-                .max_send_buffer_size(usize::try_from(stream_window).unwrap_or(usize::MAX))
-                .initial_connection_window_size(connection_window)
-                .handshake(io),
-        )
-        .await
-        .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
-        .map_err(io_error)?;
+        let mut builder = h2::server::Builder::new();
+        builder
+            .max_concurrent_streams(options.config.transport_max_streams.max(1))
+            .max_header_list_size(header_list_size(&options.limits))
+            .initial_window_size(stream_window)
+            .max_send_buffer_size(usize::try_from(stream_window).unwrap_or(usize::MAX))
+            .initial_connection_window_size(connection_window);
+        Self::start(io, options, &builder).await
+    }
+
+    /// Starts HTTP/2 on `io` only to refuse what it asks (a server at its
+    /// connection limit answers with [`accept_with`](Self::accept_with)
+    /// and a refusal), holding little whatever the client sends: one
+    /// stream at a time, header lists of at most
+    /// [`REFUSAL_HEADER_LIST`] bytes, no window for request bodies (a
+    /// stream's window is 0; at most the connection's initial 65,535
+    /// bytes can arrive) and answers buffered to 4 KiB.
+    ///
+    /// # Errors
+    /// As [`handshake`](Self::handshake).
+    pub async fn handshake_to_refuse(io: S, options: &ServerOptions) -> Result<Self, Error> {
+        let mut builder = h2::server::Builder::new();
+        builder
+            .max_concurrent_streams(1)
+            .max_header_list_size(REFUSAL_HEADER_LIST)
+            .initial_window_size(0)
+            .max_send_buffer_size(4 << 10);
+        Self::start(io, options, &builder).await
+    }
+
+    async fn start(
+        io: S,
+        options: &ServerOptions,
+        builder: &h2::server::Builder,
+    ) -> Result<Self, Error> {
+        let timeout = options.config.handshake_timeout;
+        let mut builder = builder.clone();
+        let connection =
+            tokio::time::timeout(timeout, builder.enable_connect_protocol().handshake(io))
+                .await
+                .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))?
+                .map_err(io_error)?;
         let now = tokio::time::Instant::now().into_std();
         Ok(Self {
             connection,
@@ -590,6 +617,11 @@ where
 /// The largest header list we take (`SETTINGS_MAX_HEADER_LIST_SIZE`, RFC
 /// 9113 section 6.5.2, which h2 enforces): the head limit, as over
 /// HTTP/1.1, so h2 never holds more than it (its own default is 16 MiB).
+/// The largest header list an HTTP/2 connection started only to refuse
+/// ([`Http2Server::handshake_to_refuse`]) takes: 4 KiB, what an HTTP/1.1
+/// refusal reads of a request.
+pub const REFUSAL_HEADER_LIST: u32 = 4 << 10;
+
 fn header_list_size(limits: &Limits) -> u32 {
     u32::try_from(limits.max_head_len).unwrap_or(u32::MAX)
 }

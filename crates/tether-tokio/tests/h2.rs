@@ -822,3 +822,71 @@ async fn rfc9113_6_9_a_write_of_4_gib_is_sent_as_far_as_the_window_allows() {
     .expect("a 4 GiB write waited");
     assert!(wrote.unwrap() > 0);
 }
+
+/// A server at its connection limit starts HTTP/2 only to refuse
+/// (`Http2Server::handshake_to_refuse`): every request gets its 503, and
+/// its SETTINGS give the client no room for a request body (a stream's
+/// window is 0), one stream at a time and header lists of 4 KiB, so a
+/// refused connection holds at most the connection's initial 65,535 bytes
+/// of DATA whatever the client sends. Started as a serving connection
+/// (the refusal did so), each stream could bring the configured 256 KiB
+/// and the connection 16 MiB.
+#[tokio::test]
+async fn rfc9113_6_5_2_a_connection_started_to_refuse_takes_no_request_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let options = ServerOptions::default();
+                let mut server = Http2Server::handshake_to_refuse(tcp, &options)
+                    .await
+                    .unwrap();
+                while server
+                    .accept_with(|_| Err(tether::Admission::refusal()))
+                    .await
+                    .is_some()
+                {}
+            });
+        }
+    });
+    // what the server's SETTINGS say, read off the wire
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    within(tcp.read_exact(&mut head)).await.unwrap();
+    assert_eq!(head[3], 0x4, "the server's first frame is its SETTINGS");
+    let mut payload = vec![0; usize::from(head[1]) << 8 | usize::from(head[2])];
+    within(tcp.read_exact(&mut payload)).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks_exact(6)
+        .map(|s| {
+            (
+                u16::from_be_bytes([s[0], s[1]]),
+                u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+            )
+        })
+        .collect();
+    // MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_HEADER_LIST_SIZE
+    assert_eq!(settings.get(&0x3), Some(&1), "{settings:?}");
+    assert_eq!(settings.get(&0x4), Some(&0), "{settings:?}");
+    assert_eq!(settings.get(&0x6), Some(&(4 << 10)), "{settings:?}");
+    // and each request is answered with the refusal
+    let (mut send, _connection) = raw_h2_client(&format!("ws://{addr}")).await;
+    for _ in 0..2 {
+        let request = tether::handshake::http::Request::builder()
+            .method(tether::handshake::http::Method::CONNECT)
+            .uri(format!("http://{addr}/"))
+            .extension(h2::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap();
+        send = within(send.ready()).await.unwrap();
+        let (response, _body) = send.send_request(request, false).unwrap();
+        assert_eq!(within(response).await.unwrap().status(), 503);
+    }
+}

@@ -66,11 +66,14 @@ impl Admission {
     /// How many refusals ([`Admit::Full`]) may be under way at once, by
     /// default ([`Admission::max_refusing`]); past it a client is shed
     /// ([`Admit::Shed`]). Each refusal holds its socket and a request
-    /// buffer of at most 4 KiB (and, over TLS, the TLS session's buffers)
-    /// for at most [`Admission::REFUSAL_TIME`], so a full server under a
-    /// flood of new clients holds at most this many of them: with the
-    /// refusal's future and a plain socket's kernel-side state aside,
-    /// `MAX_REFUSING x (4 KiB + transport)`. (Measured on `tether serve`:
+    /// buffer of at most 4 KiB (and, over TLS, the TLS session's buffers;
+    /// over HTTP/2, a header list of at most 4 KiB and at most 64 KiB of
+    /// DATA: the tokio adapter's `Http2Server::handshake_to_refuse` opens
+    /// no stream window) for at most [`Admission::REFUSAL_TIME`], so a
+    /// full server under a flood of new clients holds at most this many of
+    /// them: with the refusal's future and a plain socket's kernel-side
+    /// state aside, `MAX_REFUSING x (4 KiB + transport)` (HTTP/2:
+    /// `MAX_REFUSING x (68 KiB + transport)`). (Measured on `tether serve`:
     /// 1,000 silent clients at a full server raise its peak resident
     /// memory by about 1 MiB, the test's bound being `MAX_REFUSING x
     /// 16 KiB + 1 MiB`; with the refusals unbounded, by 6.8 MB.)
