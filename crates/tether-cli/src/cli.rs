@@ -129,10 +129,12 @@ pub(crate) struct ServeArgs {
     /// Most clients connected at once; past it a new client takes the slot
     /// of the oldest unfinished handshake, and gets HTTP 503 before any
     /// upgrade only when every slot holds an established connection
-    /// (counted and logged once per episode). An HTTP/2 or HTTP/3
-    /// connection counts once and carries at most 100 WebSockets at once
-    /// (`Config::transport_max_streams`); a QUIC connection past the limit
-    /// is refused with CONNECTION_REFUSED.
+    /// (counted and logged once per episode). Over HTTP/2 or HTTP/3 each
+    /// WebSocket counts: the first holds its connection's slot for as long
+    /// as the connection lasts, each other one a slot of its own, and one
+    /// past the limit gets 503 on its stream; a connection carries at most
+    /// 100 WebSockets at once (`Config::transport_max_streams`); a QUIC
+    /// connection past the limit is refused with CONNECTION_REFUSED.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
 

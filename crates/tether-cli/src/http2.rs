@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::broadcast::Hub;
 use crate::cli::ConnectArgs;
-use crate::serve::{Io, serve_socket, shutting_down};
+use crate::serve::{Io, another_or_refused, serve_socket, shutting_down};
 use crate::stderr::say;
 
 pub(crate) use tether_tokio::http2::ALPN_H2;
@@ -131,13 +131,14 @@ pub(crate) fn with_alpn_h2(config: &Arc<rustls::ServerConfig>) -> Arc<rustls::Se
 }
 
 /// Serves every WebSocket of one HTTP/2 connection, `first` (the one its
-/// handshake ended with) and the rest, until it ends. On
+/// handshake ended with, in the connection's `slot`) and the rest, each in
+/// a slot of its own (503 when none is free), until it ends. On
 /// shutdown it asks the client to open no more (GOAWAY) and keeps driving
 /// the connection while its WebSockets close.
 pub(crate) async fn serve(
     mut server: Http2Server<Box<dyn Io>>,
     first: (WebSocket, tether::handshake::Request),
-    peer: SocketAddr,
+    (peer, slot): (SocketAddr, &tether::Slot),
     hub: Option<Arc<Hub>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -150,13 +151,14 @@ pub(crate) async fn serve(
     }
     let mut going_away = false;
     loop {
+        let mut extra = None;
         let next = tokio::select! {
             () = shutting_down(&mut shutdown), if !going_away => {
                 going_away = true;
                 server.graceful_shutdown();
                 continue;
             }
-            next = server.accept() => next,
+            next = server.accept_with(|_| another_or_refused(slot, &mut extra)) => next,
         };
         match next {
             None => break,
@@ -164,6 +166,7 @@ pub(crate) async fn serve(
                 let (hub, shutdown) = (hub.clone(), shutdown.clone());
                 tokio::spawn(async move {
                     serve_socket(ws, &request, peer, hub, shutdown).await;
+                    drop(extra);
                 });
             }
             Some(Err(e)) => tracing::info!(%peer, "HTTP/2: {e}"),

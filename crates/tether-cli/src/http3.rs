@@ -18,7 +18,10 @@ use tokio::task::JoinSet;
 
 use crate::broadcast::Hub;
 use crate::cli::{ConnectArgs, ServeArgs};
-use crate::serve::{Tasks, established_or_refused, lock, serve_socket, shutting_down, task_ended};
+use crate::serve::{
+    Tasks, another_or_refused, established_or_refused, lock, serve_socket, shutting_down,
+    task_ended,
+};
 use crate::stderr::say;
 
 /// The client's connection: over HTTP/3 with `--http3` (falling back to
@@ -118,8 +121,8 @@ pub(crate) async fn serve(
         let Some(incoming) = incoming else { break };
         let peer = incoming.remote_address();
         // a QUIC connection counts against --max-connections as a TCP one
-        // does (with the WebSockets it carries bounded by
-        // transport_max_streams): one in its handshake may give way to a
+        // does (and each WebSocket after its first takes a slot of its
+        // own): one in its handshake may give way to a
         // new client, and when every slot is established it is refused
         let slot = match admission.admit() {
             tether::Admit::Full(_refusing) => {
@@ -169,7 +172,9 @@ async fn serve_connection(
     let peer = server.remote_address();
     let mut sockets = JoinSet::new();
     let mut going_away = false;
+    let mut first = true;
     loop {
+        let mut extra = None;
         let next = tokio::select! {
             // the connection then ends when the core says (`accept` says
             // `None`): its WebSockets served to their end, and the client
@@ -183,15 +188,22 @@ async fn serve_connection(
             }
             Some(_) = sockets.join_next(), if !sockets.is_empty() => continue,
             // its first WebSocket establishes its slot, before the answer
-            // leaves (a slot that went to a newer client: 503)
-            next = server.accept_with(|_| established_or_refused(&mut slot)) => next,
+            // leaves (a slot that went to a newer client: 503); each other
+            // one takes a slot of its own (none free: 503)
+            next = server.accept_with(|_| if first {
+                established_or_refused(&mut slot)
+            } else {
+                another_or_refused(&slot, &mut extra)
+            }) => next,
         };
         match next {
             None => break,
             Some(Ok((ws, request))) => {
+                first = false;
                 let (hub, shutdown) = (hub.clone(), shutdown.clone());
                 sockets.spawn(async move {
                     serve_socket(ws, &request, peer, hub, shutdown).await;
+                    drop(extra);
                 });
             }
             Some(Err(e)) => tracing::info!(%peer, "HTTP/3: {e}"),

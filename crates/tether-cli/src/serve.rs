@@ -415,6 +415,22 @@ pub(crate) fn established_or_refused(
     }
 }
 
+/// For one more WebSocket on a multiplexed connection (HTTP/2, HTTP/3)
+/// whose first holds `slot`: a slot of its own, kept in `extra` for the
+/// WebSocket's life, or 503 when none is free (each WebSocket counts
+/// against `--max-connections`).
+pub(crate) fn another_or_refused(
+    slot: &tether::Slot,
+    extra: &mut Option<tether::Slot>,
+) -> Result<tether::handshake::AcceptOptions, tether::handshake::Refusal> {
+    *extra = slot.another();
+    if extra.is_some() {
+        Ok(tether::handshake::AcceptOptions::new())
+    } else {
+        Err(tether::Admission::refusal())
+    }
+}
+
 /// One connection: handshake, then echo or broadcast until it ends (over
 /// HTTP/2, for every WebSocket on it).
 #[allow(clippy::too_many_arguments)]
@@ -520,7 +536,7 @@ async fn connection(
             Box::pin(crate::http2::serve(
                 *server,
                 (ws, request),
-                peer,
+                (peer, &slot),
                 hub,
                 shutdown,
             ))

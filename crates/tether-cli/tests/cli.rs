@@ -1225,6 +1225,52 @@ async fn serve_http2_refuses_past_max_connections_with_an_http2_503() {
     first.close(CloseCode::NORMAL, "").await.unwrap();
 }
 
+/// Each WebSocket on an HTTP/2 connection counts against
+/// `--max-connections`, as a TCP connection does: the connection's first
+/// holds its slot, each other one a slot of its own, and one past the
+/// limit gets 503 on its stream while the others go on. They counted once
+/// per connection, so one client could hold `transport_max_streams` (100)
+/// times the per-connection bound in one slot.
+#[tokio::test]
+async fn serve_http2_counts_each_websocket_against_max_connections() {
+    use tether_tokio::http2::Http2Client;
+    let server = Server::start(&["--http2", "--max-connections", "2"]).await;
+    let options = tether_tokio::ClientOptions::new();
+    let client = within("HTTP/2", Http2Client::connect(&server.url, &options))
+        .await
+        .unwrap();
+    let (mut first, _) = within("first", client.open(&server.url, &options))
+        .await
+        .unwrap();
+    let (mut second, _) = within("second", client.open(&server.url, &options))
+        .await
+        .unwrap();
+    let third = within("third", client.open(&server.url, &options)).await;
+    let refused = third.map(|_| ()).unwrap_err().to_string();
+    assert!(refused.contains("503"), "{refused}");
+    for ws in [&mut first, &mut second] {
+        ws.send(Message::text("still")).await.unwrap();
+        assert_eq!(next(ws).await, Message::text("still"));
+    }
+    // once the second ends, its slot is free for another (the first's is
+    // the connection's, held as long as the connection lasts)
+    second.close(CloseCode::NORMAL, "").await.unwrap();
+    drop(second);
+    let mut opened = None;
+    for _ in 0..50 {
+        if let Ok((ws, _)) = within("again", client.open(&server.url, &options)).await {
+            opened = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = opened.expect("no slot after one WebSocket ended");
+    for ws in [&mut first, &mut again] {
+        ws.send(Message::text("back")).await.unwrap();
+        assert_eq!(next(ws).await, Message::text("back"));
+    }
+}
+
 /// A stderr nobody reads (a pipe that fills up) never holds a session: with
 /// `-v`, a Ping flood logs far more than a pipe holds, and a message after
 /// it still reaches stdout; the logs past what stderr takes are dropped

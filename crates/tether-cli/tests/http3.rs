@@ -144,3 +144,43 @@ async fn rfc9220_quic_connections_count_against_max_connections() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "served\n");
 }
+
+/// Each WebSocket on a QUIC connection counts against
+/// `--max-connections`, as over HTTP/2: the connection's first holds its
+/// slot, each other one a slot of its own, and one past the limit gets 503
+/// on its request stream while the others go on. They counted once per
+/// connection.
+#[tokio::test]
+async fn rfc9220_serve_http3_counts_each_websocket_against_max_connections() {
+    use futures_util::StreamExt;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use tether_tokio::http3::Http3Client;
+    use tether_tokio::tether::Message;
+    let (_server, base, ca) = serve_tls(&["--http3", "--max-connections", "2"]).await;
+    let url = format!("{base}/count");
+    let options = tether_tokio::ClientOptions::new()
+        .add_root_certificate(CertificateDer::from_pem_file(&ca).unwrap());
+    let client = tokio::time::timeout(LIMIT, Http3Client::connect(&url, &options))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (ws, _) = tokio::time::timeout(LIMIT, client.open(&url, &options))
+            .await
+            .unwrap()
+            .unwrap();
+        open.push(ws);
+    }
+    let third = tokio::time::timeout(LIMIT, client.open(&url, &options))
+        .await
+        .unwrap();
+    let refused = third.map(|_| ()).unwrap_err().to_string();
+    assert!(refused.contains("503"), "{refused}");
+    for ws in &mut open {
+        ws.send(Message::text("still")).await.unwrap();
+        let back = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
+        assert_eq!(back.unwrap().unwrap(), Message::text("still"));
+    }
+}

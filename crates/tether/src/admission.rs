@@ -197,6 +197,30 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// A slot for one more WebSocket on this slot's connection (a stream
+    /// of an HTTP/2 or HTTP/3 connection, whose first WebSocket holds
+    /// this slot), established at once: each WebSocket counts, so one
+    /// multiplexed connection cannot hold a server's resources many times
+    /// over while it counts once. `None` when no slot is free (it takes
+    /// none from a handshake under way): refuse that stream (503,
+    /// [`Admission::refusal`]).
+    pub fn another(&self) -> Option<Slot> {
+        let mut slots = self.admission.lock();
+        if slots.pending.len() + slots.established >= self.admission.max {
+            return None;
+        }
+        let id = slots.next_id;
+        slots.next_id += 1;
+        slots.established += 1;
+        Some(Slot {
+            admission: self.admission.clone(),
+            id,
+            established: true,
+        })
+    }
+}
+
 /// One refusal under way ([`Admit::Full`]); dropping it ends it.
 #[derive(Debug)]
 pub struct Refusing {
@@ -239,6 +263,26 @@ mod tests {
         assert!(refusal.starts_with("HTTP/1.1 503 "), "{refusal}");
         assert!(refusal.contains("connection limit"), "{refusal}");
         assert!(refusal.contains("\r\n\r\n"), "{refusal}");
+    }
+
+    /// Each WebSocket of a multiplexed connection counts: the first holds
+    /// the connection's slot, each other one a slot of its own while one
+    /// is free, and none is taken from a handshake under way.
+    #[test]
+    fn rfc8441_each_websocket_on_one_connection_takes_a_slot() {
+        let admission = Arc::new(Admission::new(3));
+        let mut connection = slot(admission.admit());
+        assert!(connection.established());
+        let second = connection.another().expect("a free slot");
+        let pending = slot(admission.admit());
+        assert_eq!(admission.counts(), (1, 2));
+        assert!(connection.another().is_none(), "taken from a handshake");
+        drop(pending);
+        let third = connection.another().expect("freed by the handshake");
+        assert_eq!(admission.counts(), (0, 3));
+        assert!(connection.another().is_none());
+        drop((second, third));
+        assert_eq!(admission.counts(), (0, 1));
     }
 
     #[test]

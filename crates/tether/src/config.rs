@@ -300,8 +300,9 @@ pub struct Config {
     /// carries at once, as a server tells its clients
     /// (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 section 6.5.2; QUIC's
     /// stream limit, RFC 9000 section 4.6): a client opens no more until
-    /// one ends, so one connection cannot hold a server's resources many
-    /// times over while it counts as one connection. At least 1 (0 is
+    /// one ends: one connection holds at most this many WebSockets' worth
+    /// of a server's resources (a server that counts connections counts
+    /// each of them too, [`Slot::another`](crate::Slot::another)). At least 1 (0 is
     /// taken as 1). On a client it bounds only streams the server would
     /// open, which WebSockets never do (an HTTP/2 client also refuses
     /// server push, so a server opens none there). Default 100.
