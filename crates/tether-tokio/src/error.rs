@@ -68,13 +68,13 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Io(e) => write!(f, "the connection failed: {e}"),
             Self::Handshake(e) => fmt::Display::fmt(e, f),
             Self::Misuse(e) => fmt::Display::fmt(e, f),
-            Self::Closed(Some(info)) => write!(f, "the connection is closed: {info}"),
-            Self::Closed(None) => f.write_str("the connection is closed"),
+            Self::Closed(Some(info)) => write!(f, "the WebSocket connection is closed: {info}"),
+            Self::Closed(None) => f.write_str("the WebSocket connection is closed"),
             Self::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
-            Self::Tls(e) => write!(f, "TLS error: {e}"),
+            Self::Tls(e) => f.write_str(e),
             Self::Connect { host, port, source } => {
                 write!(f, "cannot connect to {host} port {port}: {source}")
             }
@@ -83,7 +83,14 @@ impl fmt::Display for Error {
             Self::QueueFull(e) => fmt::Display::fmt(e, f),
             Self::ExtendedConnectUnavailable(why) => f.write_str(why),
             Self::Refused { status, reason } => {
-                write!(f, "upgrade refused with {status}: {reason}")
+                let phrase = tether::handshake::http::StatusCode::from_u16(*status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                write!(
+                    f,
+                    "the upgrade request was refused with {status} {phrase}: {reason}"
+                )
             }
         }
     }

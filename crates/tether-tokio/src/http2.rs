@@ -236,7 +236,7 @@ impl Http2Client {
             }
             #[cfg(not(feature = "tls"))]
             return Err(Error::Tls(
-                "wss:// needs tether-tokio's `tls` feature".into(),
+                "wss:// needs TLS, and tether-tokio was built without its `tls` feature".into(),
             ));
         }
         // prior knowledge: the server may have spoken first (its SETTINGS,

@@ -538,7 +538,7 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
         }
         #[cfg(not(feature = "tls"))]
         return Err(Error::Tls(
-            "wss:// needs tether-tokio's `tls` feature".into(),
+            "wss:// needs TLS, and tether-tokio was built without its `tls` feature".into(),
         ));
     }
     client_boxed(tcp, url, options).await

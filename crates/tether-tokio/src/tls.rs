@@ -36,8 +36,11 @@ pub(crate) async fn connect(
         Some(c) => c,
         None => client_config(&[])?,
     };
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|e| Error::Tls(format!("bad server name {host:?}: {e}")))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        Error::Tls(format!(
+            "the host cannot be used as a TLS server name: {host:?} ({e})"
+        ))
+    })?;
     TlsConnector::from(config)
         .connect(name, tcp)
         .await
@@ -53,7 +56,10 @@ pub(crate) fn after_handshake(e: std::io::Error) -> Error {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(rustls_error) => Error::Tls(tether::tls::describe(rustls_error, rustls::Side::Client)),
+        Some(rustls_error) => Error::Tls(format!(
+            "the TLS handshake failed: {}",
+            tether::tls::describe(rustls_error, rustls::Side::Client)
+        )),
         None => Error::Io(e),
     }
 }
@@ -144,7 +150,7 @@ pub fn insecure_client_config(
     let verifier = Arc::new(AcceptAnyCertificate(provider.clone()));
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match identity {
@@ -216,7 +222,10 @@ pub(crate) fn name_cause(e: std::io::Error) -> Error {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return Error::Tls(tether::tls::describe(rustls_error, rustls::Side::Client));
+        return Error::Tls(format!(
+            "the TLS handshake failed: {}",
+            tether::tls::describe(rustls_error, rustls::Side::Client)
+        ));
     }
     let plain = e
         .get_ref()
@@ -226,19 +235,19 @@ pub(crate) fn name_cause(e: std::io::Error) -> Error {
         || text.contains("corrupt message");
     if plain {
         return Error::Tls(format!(
-            "the server did not answer with TLS ({text}): is it a plain ws:// server? try ws:// instead of wss://"
+            "the server did not answer TLS: is it a plain ws:// server? ({text}; connect to it with ws://)"
         ));
     }
     if e.kind() == std::io::ErrorKind::ConnectionReset {
         // some plain servers reset the connection on a ClientHello
         return Error::Tls(format!(
-            "the server reset the connection on our TLS handshake ({text}): is it a plain ws:// server? try ws:// instead of wss://"
+            "the server did not answer TLS: is it a plain ws:// server? (it reset the connection on our TLS ClientHello: {text}; connect to it with ws://)"
         ));
     }
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
         return Error::Tls(format!(
-            "the server closed the connection during the TLS handshake ({text}): does it serve TLS on this port?"
+            "the TLS handshake failed: the server closed the connection during the TLS handshake ({text}): does it serve TLS on this port?"
         ));
     }
-    Error::Tls(text)
+    Error::Tls(format!("the TLS handshake failed: {text}"))
 }
