@@ -385,6 +385,13 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
         }
         match TcpStream::connect_timeout(&addr, left) {
             Ok(tcp) => return Ok(tcp),
+            // in the tokio adapter's words
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {timeout:?}"),
+                ));
+            }
             Err(e) => last = Some(e),
         }
     }

@@ -586,7 +586,7 @@ pub(crate) async fn reach_tcp(
                     })?;
                 Ok((tcp, Vec::new()))
             }
-            Some(proxy) => proxy::tunnel(proxy, parsed).await,
+            Some(proxy) => proxy::tunnel(proxy, parsed, (reached, timeout)).await,
         }
     })
     .await

@@ -20,25 +20,47 @@ const PROXY_READ: usize = 1024;
 /// A TCP stream to `url`'s host and port through `proxy`, tunnel open,
 /// and the server's bytes that came with the proxy's answer
 /// (`ProxyConnect::take_leftover`: an HTTP/2 server may speak first).
-pub(crate) async fn tunnel(proxy: &ProxyUrl, url: &WsUrl) -> Result<(TcpStream, Vec<u8>), Error> {
+/// The caller bounds the whole by `reached` (the connect timeout,
+/// `timeout`); a proxy that does not answer TCP by then is unreachable,
+/// as the blocking adapter names it (one that answered but did not open
+/// the tunnel is the caller's `ProxyError::TimedOut`).
+pub(crate) async fn tunnel(
+    proxy: &ProxyUrl,
+    url: &WsUrl,
+    (reached, timeout): (tokio::time::Instant, std::time::Duration),
+) -> Result<(TcpStream, Vec<u8>), Error> {
     let unreachable = |e: std::io::Error| {
         Error::Proxy(ProxyError::Unreachable {
             proxy: proxy.to_string(),
             reason: e.to_string(),
         })
     };
-    let mut tcp = TcpStream::connect((proxy.host(), proxy.port()))
-        .await
-        .map_err(unreachable)?;
+    let connect = TcpStream::connect((proxy.host(), proxy.port()));
+    let mut tcp = match tokio::time::timeout_at(reached, connect).await {
+        Ok(connected) => connected.map_err(unreachable)?,
+        Err(_) => {
+            return Err(unreachable(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            )));
+        }
+    };
     let target = if proxy.resolves_locally() {
-        // socks5:// resolves here (socks5h:// lets the proxy do it)
+        // socks5:// resolves here (socks5h:// lets the proxy do it); a name
+        // that does not resolve is named as a direct connection names it
+        let failed = |source| Error::Connect {
+            host: url.host().to_owned(),
+            port: url.port(),
+            source,
+        };
         let addr = tokio::net::lookup_host((url.host(), url.port()))
-            .await?
+            .await
+            .map_err(failed)?
             .next()
             .ok_or_else(|| {
-                Error::Io(std::io::Error::new(
+                failed(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!("{} resolved to no address", url.host()),
+                    "the name resolved to no address",
                 ))
             })?;
         Target::Ip(addr.ip(), url.port())

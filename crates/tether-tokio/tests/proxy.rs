@@ -153,3 +153,61 @@ async fn a_silent_proxy_times_out_within_the_connect_timeout() {
         "{err}"
     );
 }
+
+/// A proxy that never answers TCP (its listen queue full: the kernel drops
+/// the SYNs) is unreachable once the connect timeout passes, as the
+/// blocking adapter names it, not a proxy that was reached but "did not
+/// open the tunnel".
+#[tokio::test]
+async fn a_proxy_that_never_answers_tcp_is_unreachable() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // fill the queue (never accepted): later SYNs go unanswered
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        if let Ok(Ok(tcp)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), connect).await
+        {
+            queued.push(tcp);
+        }
+    }
+    let options = through(&format!("http://127.0.0.1:{port}"))
+        .connect_timeout(std::time::Duration::from_millis(300));
+    let err = within(tether_tokio::connect("ws://example.invalid/", &options))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Proxy(ProxyError::Unreachable { reason, .. }) if reason.contains("no answer within 300ms")),
+        "{err:?}"
+    );
+    drop((listener, queued));
+}
+
+/// Through a `socks5://` proxy the target's name is resolved here; one
+/// that does not resolve is named as a direct connection names it (and as
+/// the blocking adapter does): `Error::Connect` with the host.
+#[tokio::test]
+async fn socks5_a_target_name_that_does_not_resolve_is_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _held = tokio::spawn(async move {
+        let _conn = listener.accept().await;
+        std::future::pending::<()>().await;
+    });
+    let options = through(&format!("socks5://127.0.0.1:{port}"));
+    let err = within(tether_tokio::connect("ws://example.invalid/", &options))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Connect { host, .. } if host == "example.invalid"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to example.invalid port 80"),
+        "{err}"
+    );
+}
