@@ -104,9 +104,10 @@ pub enum Driver {
     /// background task, so each message costs less. Pings are answered,
     /// keep-alives go out and the core's deadlines (close timeout, idle
     /// release, the shared budget's wait and eviction) run while that task
-    /// awaits `next()`, `close()`, a flush, or a send (which also takes in
-    /// what has arrived, so a Ping is answered while the application only
-    /// sends); a task busy elsewhere leaves them waiting. For the usual loop that awaits
+    /// awaits `next()`, `close()`, a flush, or a send (a send after
+    /// another with no `next()` between them also takes in what has
+    /// arrived, so a Ping is answered while the application only sends); a
+    /// task busy elsewhere leaves them waiting. For the usual loop that awaits
     /// `next()` and answers. `send()` returns once its bytes reached the
     /// transport (or, when received messages wait unread, leaves the
     /// answers to go out together at the next read); an error if they

@@ -45,6 +45,11 @@ struct Held {
     runtime: tokio::runtime::Handle,
     /// `poll_event` let the runtime run after a drive that spent its turn.
     turn_yielded: bool,
+    /// A send went out since the application last asked for the next
+    /// message or event: the next send that writes at once also reads
+    /// what has arrived (an application that only sends still answers
+    /// Pings; one that reads between its sends reads there).
+    sent_since_read: bool,
 }
 
 impl std::fmt::Debug for Owned {
@@ -60,6 +65,7 @@ impl Owned {
                 inner,
                 runtime,
                 turn_yielded: false,
+                sent_since_read: false,
             })),
             ended: false,
             sink_closed: false,
@@ -109,8 +115,10 @@ impl Owned {
         let Held {
             inner,
             turn_yielded,
+            sent_since_read,
             ..
         } = self.held();
+        *sent_since_read = false;
         // the application came back: a Close behind what it read is answered
         inner.owner_came_back();
         let mut drove = false;
@@ -152,6 +160,7 @@ impl Owned {
             return Poll::Ready(None);
         }
         let mut drove = false;
+        self.held().sent_since_read = false;
         loop {
             // the common case, straight from the queue
             let inner = self.inner();
@@ -205,18 +214,24 @@ impl Owned {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        let inner = self.inner();
+        let Held {
+            inner,
+            sent_since_read,
+            ..
+        } = self.held();
         if pending {
             apply_once(op, applied, &mut inner.conn).map_err(Error::Misuse)?;
             if inner.has_unread_messages() {
                 return Poll::Ready(Ok(()));
             }
             if inner.write_now(cx) {
-                // out: what has arrived meanwhile is taken in too, without
-                // waiting, so a Ping is answered (and a keep-alive's Pong
-                // seen) while the application only sends, as the blocking
-                // adapter's send does
-                inner.drive(cx, true);
+                // out. An application that sends again without reading in
+                // between takes in what has arrived here, without waiting,
+                // so a Ping is answered (and a keep-alive's Pong seen)
+                // while it only sends, as the blocking adapter's send does
+                if core::mem::replace(sent_since_read, true) {
+                    inner.drive(cx, true);
+                }
                 return Poll::Ready(Ok(()));
             }
         }
