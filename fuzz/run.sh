@@ -44,19 +44,54 @@ fi
 # One build for all targets (debug assertions on, optimised).
 cargo "${toolchain[@]}" fuzz build -O
 
-for target in "${targets[@]}"; do
-    mkdir -p "corpus/$target" "regressions/$target" "seeds/$target"
-    echo "== fuzz $target: ${secs}s" >&2
+# The targets run side by side, one per core (FUZZ_JOBS to change it):
+# each still gets its full time, and CI waits for a third as long.
+jobs_max=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+# One target; its log in corpus/<target>.log.
+run_one() {
+    local target=$1
     # corpus first: new inputs are written there, never into seeds/regressions
-    if ! cargo "${toolchain[@]}" fuzz run -O "$target" \
+    cargo "${toolchain[@]}" fuzz run -O "$target" \
         "corpus/$target" "seeds/$target" "regressions/$target" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>"corpus/$target.log"; then
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>"corpus/$target.log"
+}
+
+# Reports a finished target; fails on a finding.
+finished() {
+    local target=$1 status=$2
+    if [ "$status" -ne 0 ]; then
         tail -n 60 "corpus/$target.log" >&2
         echo "fuzz/run.sh: $target found a failure. The input is in fuzz/artifacts/$target/." >&2
         echo "Minimise it (cargo fuzz tmin $target <file>), add it to fuzz/regressions/$target/," >&2
         echo "and add a regression test beside the code it broke (see fuzz/README.md)." >&2
+        # the others stop with it
+        kill "${!running[@]}" 2>/dev/null || true
         exit 1
     fi
+    echo "== fuzz $target: done" >&2
     grep -E "^stat::number_of_executed_units|^Done" "corpus/$target.log" >&2 || true
+}
+
+declare -A running=()
+wait_one() {
+    local pid status=0
+    wait -n -p pid "${!running[@]}" || status=$?
+    local target=${running[$pid]}
+    unset "running[$pid]"
+    finished "$target" "$status"
+}
+
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target" "regressions/$target" "seeds/$target"
+    while [ "${#running[@]}" -ge "$jobs_max" ]; do
+        wait_one
+    done
+    echo "== fuzz $target: ${secs}s" >&2
+    run_one "$target" &
+    running[$!]=$target
+done
+while [ "${#running[@]}" -gt 0 ]; do
+    wait_one
 done
 echo "fuzz/run.sh: ${#targets[@]} targets, ${secs}s each, nothing found" >&2

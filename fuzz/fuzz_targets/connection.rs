@@ -297,7 +297,8 @@ fuzz_target!(|input: Input| {
             }
             Op::Abort => conn.abort("fuzz"),
             Op::TransportFailed => {
-                conn.transport_failed(now, "fuzz: write failed");
+                let failure = std::io::Error::other("fuzz");
+                conn.transport_failed(now, tether::TransportFailure::Write(&failure));
                 transport_failed = true;
             }
             Op::Advance(ms) => {
