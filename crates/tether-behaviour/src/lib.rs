@@ -55,6 +55,38 @@ pub struct Transcript {
     pub app: Vec<String>,
     /// What the scripted peer saw on the wire.
     pub peer: Vec<String>,
+    /// The reasons of the ends the application saw (in `app`, as
+    /// [`describe_close`] gave them), in order, numbers masked: compared
+    /// between the adapters, not written out in each scenario (they carry
+    /// the system's error text).
+    pub reasons: Vec<String>,
+}
+
+std::thread_local! {
+    /// The reasons [`describe_close`] saw on this thread, for
+    /// [`take_reasons`].
+    static REASONS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A reason's words, its numbers masked: how many bytes were queued, or
+/// an OS error's number, depends on each adapter's buffers and calls, the
+/// wording must not.
+fn words_of(reason: &str) -> String {
+    let mut words = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        if !c.is_ascii_digit() {
+            words.push(c);
+        } else if !words.ends_with('#') {
+            words.push('#');
+        }
+    }
+    words
+}
+
+/// The reasons of the ends [`describe_close`] described on this thread
+/// since the last call, numbers masked.
+pub fn take_reasons() -> Vec<String> {
+    REASONS.with(|r| std::mem::take(&mut *r.borrow_mut()))
 }
 
 /// The common face of both adapters' sockets, blocking.
@@ -91,6 +123,7 @@ pub fn describe_close(info: &CloseInfo) -> String {
         Initiator::Remote => "by the peer",
     };
     let clean = if info.was_clean { "clean" } else { "unclean" };
+    REASONS.with(|r| r.borrow_mut().push(words_of(&info.reason)));
     format!("{} {clean} {initiator}", info.code.as_u16())
 }
 

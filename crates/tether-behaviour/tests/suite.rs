@@ -11,6 +11,7 @@ use std::time::Duration;
 use tether::{CloseCode, Config, KeepAlive, Role};
 use tether_behaviour::{
     Adapter, Endpoint, Peer, Received, Transcript, describe_close, describe_event, pair,
+    take_reasons,
 };
 
 type AppScript = fn(&mut dyn Endpoint, &mut Vec<String>);
@@ -27,6 +28,7 @@ fn run(
 ) -> Transcript {
     let (mut endpoint, mut remote) = pair(adapter, role, config);
     let mut t = Transcript::default();
+    take_reasons();
     std::thread::scope(|s| {
         let peer_log = s.spawn(|| {
             let mut log = Vec::new();
@@ -34,6 +36,7 @@ fn run(
             log
         });
         app(endpoint.as_mut(), &mut t.app);
+        t.reasons = take_reasons();
         t.peer = peer_log.join().expect("peer script");
     });
     t

@@ -130,15 +130,20 @@ async fn rfc1928_rfc1929_wss_through_microsocks_and_a_wrong_password() {
     );
 }
 
-#[tokio::test]
-async fn a_silent_proxy_times_out_within_the_connect_timeout() {
-    // accepts TCP, never answers
+/// A proxy that accepts TCP and never answers; its port.
+async fn silent_proxy() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let _held = tokio::spawn(async move {
+    tokio::spawn(async move {
         let _conn = listener.accept().await;
         std::future::pending::<()>().await;
     });
+    port
+}
+
+#[tokio::test]
+async fn a_silent_proxy_times_out_within_the_connect_timeout() {
+    let port = silent_proxy().await;
     let options = through(&format!("http://127.0.0.1:{port}"))
         .connect_timeout(std::time::Duration::from_millis(300));
     let err = within(tether_tokio::connect("ws://example.invalid/", &options))
@@ -191,12 +196,7 @@ async fn a_proxy_that_never_answers_tcp_is_unreachable() {
 /// the blocking adapter does): `Error::Connect` with the host.
 #[tokio::test]
 async fn socks5_a_target_name_that_does_not_resolve_is_named() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let _held = tokio::spawn(async move {
-        let _conn = listener.accept().await;
-        std::future::pending::<()>().await;
-    });
+    let port = silent_proxy().await;
     let options = through(&format!("socks5://127.0.0.1:{port}"));
     let err = within(tether_tokio::connect("ws://example.invalid/", &options))
         .await
