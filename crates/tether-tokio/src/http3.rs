@@ -65,10 +65,6 @@ pub use quinn;
 /// The ALPN protocol ID of HTTP/3 (RFC 9114 section 3.1).
 pub const ALPN_H3: &[u8] = b"h3";
 
-/// The largest DATA frame one write becomes: a write holds at most this
-/// much beyond what quinn buffers.
-const MAX_WRITE: usize = 256 * 1024;
-
 type ClientSend = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 type ClientRecv = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
 type ServerSend = h3::server::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
@@ -187,6 +183,10 @@ pub struct H3Stream {
     pending: Bytes,
     /// The FIN is queued (or sent).
     finishing: bool,
+    /// The largest DATA frame one write becomes, so a write holds at most
+    /// this much beyond what quinn buffers: one stream window
+    /// (`Config::transport_windows`), as HTTP/2's send buffer is bounded.
+    max_write: usize,
     /// A client's handle on its connection: h3 closes a client's
     /// connection when its last handle goes, so each stream keeps one.
     _connection: Option<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>>,
@@ -227,6 +227,7 @@ impl H3Stream {
             recv,
             pending: Bytes::new(),
             finishing: false,
+            max_write: window(&tether::Config::default()),
             _connection: connection,
             _tenant: None,
         }
@@ -251,6 +252,13 @@ impl H3Stream {
     pub fn server(stream: h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -> Self {
         let (send, recv) = stream.split();
         Self::new(SendHalf::Server(send), RecvHalf::Server(recv), None)
+    }
+
+    /// Writes at most one stream window of `config` at a time (the
+    /// public constructors take the default `Config`'s).
+    fn bounded_by(mut self, config: &tether::Config) -> Self {
+        self.max_write = window(config);
+        self
     }
 
     /// Drives the write or FIN in flight to its end.
@@ -349,7 +357,7 @@ impl AsyncWrite for H3Stream {
         if this.finishing {
             return Poll::Ready(Err(closed()));
         }
-        let n = buf.len().min(MAX_WRITE);
+        let n = buf.len().min(this.max_write);
         let data = Bytes::copy_from_slice(&buf[..n]);
         this.start_send(cx, |half| InFlight(Some(half)).send(data))?;
         Poll::Ready(Ok(n))
@@ -558,7 +566,7 @@ impl Http3Client {
         let accepted = connect.check_response(&response)?;
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(options.config.clone(), now);
-        let stream = H3Stream::client(stream, self.send.clone());
+        let stream = H3Stream::client(stream, self.send.clone()).bounded_by(&options.config);
         Ok((start(stream, conn, None, options.driver), accepted))
     }
 
@@ -682,6 +690,11 @@ fn transport(config: &tether::Config) -> quinn::TransportConfig {
         .max_concurrent_bidi_streams(config.transport_max_streams.max(1).into())
         .max_idle_timeout(idle);
     transport
+}
+
+/// One stream's window under `config`, in bytes.
+fn window(config: &tether::Config) -> usize {
+    usize::try_from(config.transport_windows().0).unwrap_or(usize::MAX)
 }
 
 /// H3_NO_ERROR (RFC 9114 section 8.1): a connection closed on purpose.
@@ -1003,7 +1016,7 @@ impl Http3Server {
         } = answered;
         let now = tokio::time::Instant::now().into_std();
         let conn = connect.into_connection(self.options.config.clone(), now);
-        let mut transport = H3Stream::server(stream);
+        let mut transport = H3Stream::server(stream).bounded_by(&self.options.config);
         transport._tenant = Some(self.tenants.admit(&mut self.vacancy, now));
         let ws = start(
             transport,
