@@ -6,7 +6,7 @@
 //! request and the checks of the answer belong to
 //! [`tether::upgrade::ClientUpgrade`]; this module never parses HTTP.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -372,7 +372,7 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
         source,
     };
     let deadline = tether::deadline(Instant::now(), timeout);
-    let addrs = (host, port).to_socket_addrs().map_err(failed)?;
+    let addrs = resolve(host, port, deadline, timeout).map_err(failed)?;
     let mut last = None;
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -403,6 +403,39 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
     })))
 }
 
+/// `host`'s addresses, the system's resolver given until `deadline` (the
+/// connect timeout, `timeout`, counts the name's resolution too, as the
+/// tokio adapter counts it): it runs on a thread of its own, left to
+/// finish by itself when it takes longer. An IP address needs no thread.
+fn resolve(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    timeout: Duration,
+) -> std::io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("tether-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect),
+            );
+        })?;
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the name did not resolve within {timeout:?}"),
+            ))
+        })
+}
+
 /// A TCP stream to `url`'s host and port through `proxy`, tunnel open, all
 /// within `timeout`. The exchange's bytes and rules are the core's
 /// ([`ProxyConnect`]); this only moves them.
@@ -422,9 +455,9 @@ fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream,
             port: url.port(),
             source,
         };
-        let addr = (url.host(), url.port())
-            .to_socket_addrs()
+        let addr = resolve(url.host(), url.port(), deadline.instant(), timeout)
             .map_err(failed)?
+            .into_iter()
             .next()
             .ok_or_else(|| {
                 failed(std::io::Error::new(

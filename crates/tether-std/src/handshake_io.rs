@@ -50,6 +50,11 @@ impl Deadline {
         }
     }
 
+    /// When it passes.
+    pub(crate) fn instant(&self) -> Instant {
+        self.at
+    }
+
     pub(crate) fn expired(&self) -> Error {
         Error::Handshake(HandshakeError::Timeout(self.timeout))
     }
