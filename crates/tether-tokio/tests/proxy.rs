@@ -141,14 +141,19 @@ async fn silent_proxy() -> u16 {
     port
 }
 
+/// How connecting to `ws://example.invalid/` through `proxy` fails, with
+/// a connect timeout of 300 ms.
+async fn fails_through(proxy: &str) -> Error {
+    let options = through(proxy).connect_timeout(std::time::Duration::from_millis(300));
+    within(tether_tokio::connect("ws://example.invalid/", &options))
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_silent_proxy_times_out_within_the_connect_timeout() {
     let port = silent_proxy().await;
-    let options = through(&format!("http://127.0.0.1:{port}"))
-        .connect_timeout(std::time::Duration::from_millis(300));
-    let err = within(tether_tokio::connect("ws://example.invalid/", &options))
-        .await
-        .unwrap_err();
+    let err = fails_through(&format!("http://127.0.0.1:{port}")).await;
     assert!(
         matches!(err, Error::Proxy(ProxyError::TimedOut(_))),
         "{err:?}"
@@ -179,11 +184,7 @@ async fn a_proxy_that_never_answers_tcp_is_unreachable() {
             queued.push(tcp);
         }
     }
-    let options = through(&format!("http://127.0.0.1:{port}"))
-        .connect_timeout(std::time::Duration::from_millis(300));
-    let err = within(tether_tokio::connect("ws://example.invalid/", &options))
-        .await
-        .unwrap_err();
+    let err = fails_through(&format!("http://127.0.0.1:{port}")).await;
     assert!(
         matches!(&err, Error::Proxy(ProxyError::Unreachable { reason, .. }) if reason.contains("no answer within 300ms")),
         "{err:?}"
@@ -197,10 +198,7 @@ async fn a_proxy_that_never_answers_tcp_is_unreachable() {
 #[tokio::test]
 async fn socks5_a_target_name_that_does_not_resolve_is_named() {
     let port = silent_proxy().await;
-    let options = through(&format!("socks5://127.0.0.1:{port}"));
-    let err = within(tether_tokio::connect("ws://example.invalid/", &options))
-        .await
-        .unwrap_err();
+    let err = fails_through(&format!("socks5://127.0.0.1:{port}")).await;
     assert!(
         matches!(&err, Error::Connect { host, .. } if host == "example.invalid"),
         "{err:?}"
