@@ -176,13 +176,10 @@ mod enabled {
                 }
             };
             let mut data = buf.get(..n).unwrap_or_default();
-            if std::mem::take(&mut first) && !looks_like_tls(data) {
-                return Err(TlsError::new(
-                    TlsErrorKind::NotTls,
-                    format!("it answered {}", quote(data)),
-                    None,
-                )
-                .into());
+            if std::mem::take(&mut first)
+                && let Some(answer) = tether::tls::not_tls_answer(data)
+            {
+                return Err(TlsError::new(TlsErrorKind::NotTls, answer, None).into());
             }
             while !data.is_empty() {
                 conn.read_tls(&mut data)?;
@@ -199,22 +196,6 @@ mod enabled {
                     .into());
                 }
             }
-        }
-    }
-
-    /// A TLS record starts with a content type (20-24) and major version 3.
-    fn looks_like_tls(data: &[u8]) -> bool {
-        matches!(data, [20..=24] | [20..=24, 3, ..])
-    }
-
-    /// The first bytes, quoted and escaped, for an error message.
-    fn quote(data: &[u8]) -> String {
-        let head = data.get(..data.len().min(40)).unwrap_or_default();
-        let text: String = String::from_utf8_lossy(head).escape_debug().collect();
-        if data.len() > head.len() {
-            format!("\"{text}...\"")
-        } else {
-            format!("\"{text}\"")
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) async fn connect(
     tcp: TcpStream,
     host: &str,
     config: Option<Arc<rustls::ClientConfig>>,
-) -> Result<TlsStream<TcpStream>, Error> {
+) -> Result<TlsStream<FirstAnswer<TcpStream>>, Error> {
     let config = match config {
         Some(c) => c,
         None => client_config(&[])?,
@@ -42,9 +42,91 @@ pub(crate) async fn connect(
         ))
     })?;
     TlsConnector::from(config)
-        .connect(name, tcp)
+        .connect(name, FirstAnswer::new(tcp))
+        .into_fallible()
         .await
-        .map_err(name_cause)
+        .map_err(|(e, stream)| name_cause(e, &stream.first))
+}
+
+/// A client's transport during (and after) its TLS handshake, keeping the
+/// first bytes the server sent (at most [`FirstAnswer::KEPT`]): a failed
+/// handshake then says what a plain server answered
+/// ([`tether::tls::not_tls_answer`]), as the blocking adapter does, rather
+/// than guessing from rustls' error text. After the first read it only
+/// passes bytes through.
+#[derive(Debug)]
+pub(crate) struct FirstAnswer<S> {
+    inner: S,
+    first: Vec<u8>,
+    recording: bool,
+}
+
+impl<S> FirstAnswer<S> {
+    /// How many of the server's first bytes are kept.
+    const KEPT: usize = 64;
+
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            first: Vec::new(),
+            recording: true,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstAnswer<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.recording && buf.filled().len() > before {
+            let got = &buf.filled()[before..];
+            this.first
+                .extend_from_slice(&got[..got.len().min(Self::KEPT)]);
+            this.recording = false;
+        }
+        read
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstAnswer<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// A TLS failure met after the handshake (a read or write of the upgrade),
@@ -213,12 +295,17 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// Names the likely cause of a TLS handshake failure.
-pub(crate) fn name_cause(e: std::io::Error) -> Error {
+/// Names the likely cause of a TLS handshake failure, `first` being the
+/// server's first bytes (a plain server's answer is quoted, as the
+/// blocking adapter quotes it).
+pub(crate) fn name_cause(e: std::io::Error, first: &[u8]) -> Error {
     let text = e.to_string();
-    if let Some(
-        rustls_error @ (rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)),
-    ) = e
+    if let Some(answer) = tether::tls::not_tls_answer(first) {
+        return Error::Tls(format!(
+            "the server did not answer TLS: is it a plain ws:// server? ({answer}; connect to it with ws://)"
+        ));
+    }
+    if let Some(rustls_error) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
@@ -227,27 +314,25 @@ pub(crate) fn name_cause(e: std::io::Error) -> Error {
             tether::tls::describe(rustls_error, rustls::Side::Client)
         ));
     }
-    let plain = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|r| matches!(r, rustls::Error::InvalidMessage(_)))
-        || text.contains("InvalidContentType")
-        || text.contains("corrupt message");
-    if plain {
-        return Error::Tls(format!(
-            "the server did not answer TLS: is it a plain ws:// server? ({text}; connect to it with ws://)"
-        ));
-    }
-    if e.kind() == std::io::ErrorKind::ConnectionReset {
-        // some plain servers reset the connection on a ClientHello
-        return Error::Tls(format!(
-            "the server did not answer TLS: is it a plain ws:// server? (it reset the connection on our TLS ClientHello: {text}; connect to it with ws://)"
-        ));
-    }
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        return Error::Tls(format!(
-            "the TLS handshake failed: the server closed the connection during the TLS handshake ({text}): does it serve TLS on this port?"
-        ));
+    if first.is_empty() {
+        // nothing came back: some plain servers reset or close the
+        // connection on a ClientHello (the blocking adapter's words)
+        if e.kind() == std::io::ErrorKind::ConnectionReset {
+            return Error::Tls(format!(
+                "the server did not answer TLS: is it a plain ws:// server? (it reset the connection on our TLS ClientHello: {text}; connect to it with ws://)"
+            ));
+        }
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Error::Tls(
+                "the server did not answer TLS: is it a plain ws:// server? (it closed the connection on our TLS ClientHello; connect to it with ws://)"
+                    .to_string(),
+            );
+        }
+    } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return Error::Tls(
+            "the TLS handshake failed: the server closed the connection during the TLS handshake"
+                .to_string(),
+        );
     }
     Error::Tls(format!("the TLS handshake failed: {text}"))
 }

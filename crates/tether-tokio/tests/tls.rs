@@ -91,11 +91,12 @@ async fn wss_url_aimed_at_a_plain_server_names_the_cause() {
     .await
     .unwrap_err();
     let text = err.to_string();
-    // the blocking adapter's words
+    // the blocking adapter's words, quoting what the server answered
     assert!(
         text.starts_with("the server did not answer TLS: is it a plain ws:// server?"),
         "{text}"
     );
+    assert!(text.contains("it answered \"HTTP/1.1 400"), "{text}");
 }
 
 /// Some plain servers reset the connection on a ClientHello: named as the

@@ -19,6 +19,21 @@ use alloc::{format, vec};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{AlertDescription, CertificateError, RootCertStore, Side};
 
+/// What a server answered our ClientHello with, when its first bytes are
+/// not a TLS record (RFC 8446 section 5.1: a content type of 20 to 24,
+/// then major version 3): "it answered" and those bytes, quoted (a plain
+/// `ws://` server's "HTTP/1.1 400 Bad Request"...). `None` for what looks
+/// like TLS, or nothing. Both adapters name a plain server this way.
+pub fn not_tls_answer(first: &[u8]) -> Option<String> {
+    if first.is_empty() || matches!(first, [20..=24] | [20..=24, 3, ..]) {
+        return None;
+    }
+    let head = first.get(..first.len().min(40)).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(head).escape_debug().collect();
+    let more = if first.len() > head.len() { "..." } else { "" };
+    Some(format!("it answered \"{text}{more}\""))
+}
+
 /// A client's certificate chain and private key, presented to a server that
 /// asks for one (mutual TLS, RFC 8446 section 4.4.2).
 pub struct ClientIdentity {
@@ -235,4 +250,29 @@ fn describe_alert(alert: AlertDescription) -> String {
         other => return format!("the peer ended TLS with the alert {other:?}"),
     };
     format!("{words} (TLS alert {alert:?})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_tls_answer;
+
+    /// RFC 8446 section 5.1: a record starts with its content type (20 to
+    /// 24) and major version 3; anything else is quoted as the answer of a
+    /// server that does not speak TLS.
+    #[test]
+    fn rfc8446_5_1_a_plain_answer_is_quoted_and_a_record_is_not() {
+        assert_eq!(
+            not_tls_answer(b"HTTP/1.1 400 Bad Request\r\n").as_deref(),
+            Some("it answered \"HTTP/1.1 400 Bad Request\\r\\n\"")
+        );
+        let long = [b'x'; 50];
+        assert_eq!(
+            not_tls_answer(&long).as_deref(),
+            Some(format!("it answered \"{}...\"", "x".repeat(40)).as_str())
+        );
+        // a handshake record, an alert, one byte of either, nothing
+        for first in [&[0x16, 3, 1, 0, 5][..], &[0x15, 3, 3], &[0x16], &[]] {
+            assert_eq!(not_tls_answer(first), None, "{first:?}");
+        }
+    }
 }
