@@ -45,7 +45,8 @@ fi
 cargo "${toolchain[@]}" fuzz build -O
 
 # The targets run side by side, one per core (FUZZ_JOBS to change it):
-# each still gets its full time, and CI waits for a third as long.
+# each still gets its full time, and the whole takes about that many times
+# less (on CI's 2 cores, about half).
 jobs_max=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 
 # One target; its log in corpus/<target>.log.
@@ -57,6 +58,15 @@ run_one() {
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>"corpus/$target.log"
 }
 
+# Stops a process and everything it started.
+kill_tree() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do
+        kill_tree "$child"
+    done
+    kill "$1" 2>/dev/null || true
+}
+
 # Reports a finished target; fails on a finding.
 finished() {
     local target=$1 status=$2
@@ -65,8 +75,10 @@ finished() {
         echo "fuzz/run.sh: $target found a failure. The input is in fuzz/artifacts/$target/." >&2
         echo "Minimise it (cargo fuzz tmin $target <file>), add it to fuzz/regressions/$target/," >&2
         echo "and add a regression test beside the code it broke (see fuzz/README.md)." >&2
-        # the others stop with it
-        kill "${!running[@]}" 2>/dev/null || true
+        # the others stop with it: each one's subshell, cargo and fuzzer
+        for pid in "${!running[@]}"; do
+            kill_tree "$pid"
+        done
         exit 1
     fi
     echo "== fuzz $target: done" >&2

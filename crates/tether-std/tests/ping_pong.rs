@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{RawPeer, bounded, listen, serve};
+use common::{RawPeer, assert_aborted, bounded, listen, serve};
 use tether_std::{
     ClientOptions, CloseCode, Config, Error, Event, Initiator, KeepAlive, Message, ServerOptions,
     connect,
@@ -252,17 +252,11 @@ fn rfc6455_5_5_2_keep_alive_timeout_ends_a_send_the_peer_never_takes() {
                 Err(e) => break e,
             }
         };
-        match err {
-            Error::Closed(info) => {
-                assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
-                assert!(info.reason.contains("keep-alive"), "{info:?}");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
+        assert_aborted(
+            &err,
+            "keep-alive",
+            (started, Duration::from_secs(3)),
+            "a send the peer never takes",
         );
         server.join().unwrap();
     });

@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, listen, pattern};
+use common::{assert_aborted, bounded, listen, pattern};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tether::upgrade::HandshakeError;
 use tether_std::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
@@ -471,17 +471,11 @@ fn a_wss_send_the_peer_never_takes_ends(config: tether::Config, size: usize, why
             "{size}: still sending"
         );
     };
-    match err {
-        Error::Closed(info) => {
-            assert_eq!(info.code, CloseCode::ABNORMAL, "{size}: {info:?}");
-            assert!(info.reason.contains(why), "{size}: {info:?}");
-        }
-        other => panic!("{size}: {other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{size}: {:?}",
-        started.elapsed()
+    assert_aborted(
+        &err,
+        why,
+        (started, Duration::from_secs(3)),
+        &format!("{size} bytes"),
     );
     server.join().unwrap();
 }

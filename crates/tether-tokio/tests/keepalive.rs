@@ -297,6 +297,16 @@ async fn rfc6455_7_1_2_a_send_after_the_idle_timeout_says_why_the_connection_is_
     );
 }
 
+/// A server connection over `io` (upgraded already) under `config`,
+/// driven by `driver`.
+fn server_over(
+    io: tokio::io::DuplexStream,
+    config: Config,
+    driver: tether_tokio::Driver,
+) -> tether_tokio::WebSocket {
+    tether_tokio::from_upgraded_with(io, Upgraded::new(Role::Server, config), &[], driver, None)
+}
+
 /// The idle timeout counts from the last data either way, our echo
 /// included: an application that answers a message at once is closed as
 /// idle one idle timeout after the answer, with either driver. Its answer
@@ -315,13 +325,7 @@ async fn rfc6455_7_1_2_the_idle_timeout_counts_from_our_answer() {
             release_idle_after: Duration::from_secs(3600),
             ..Config::default()
         };
-        let mut ws = tether_tokio::from_upgraded_with(
-            ours,
-            Upgraded::new(Role::Server, config),
-            &[],
-            driver,
-            None,
-        );
+        let mut ws = server_over(ours, config, driver);
         let echo = tokio::spawn(async move {
             while let Some(Ok(m)) = ws.next().await {
                 if ws.send(m).await.is_err() {
@@ -373,13 +377,7 @@ async fn rfc6455_10_4_the_default_send_timeout_ends_a_send_nobody_takes() {
                 ..Config::default()
             };
             assert_eq!(config.send_timeout, Some(Duration::from_secs(60)));
-            let mut ws = tether_tokio::from_upgraded_with(
-                ours,
-                Upgraded::new(Role::Server, config),
-                &[],
-                driver,
-                None,
-            );
+            let mut ws = server_over(ours, config, driver);
             let reader = tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 loop {

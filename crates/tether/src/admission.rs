@@ -195,9 +195,7 @@ impl Slot {
         self.established = true;
         true
     }
-}
 
-impl Slot {
     /// A slot for one more WebSocket on this slot's connection (a stream
     /// of an HTTP/2 or HTTP/3 connection, whose first WebSocket holds
     /// this slot), established at once: each WebSocket counts, so one

@@ -185,3 +185,26 @@ impl RawPeer {
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
+
+/// Asserts that `end` is the connection's abnormal end, 1006 for `why`
+/// (a word of its reason), come within `within` of `started`; `case`
+/// names the case in a failure.
+pub fn assert_aborted(
+    end: &tether_std::Error,
+    why: &str,
+    (started, within): (Instant, Duration),
+    case: &str,
+) {
+    match end {
+        tether_std::Error::Closed(info) => {
+            assert_eq!(info.code.as_u16(), 1006, "{case}: {info:?}");
+            assert!(info.reason.contains(why), "{case}: {info:?}");
+        }
+        other => panic!("{case}: expected the end (1006, {why}), got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < within,
+        "{case}: ended after {:?}",
+        started.elapsed()
+    );
+}
