@@ -17,6 +17,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -101,6 +102,53 @@ pub trait Endpoint: Send {
     fn drop_socket(&mut self);
     /// The connection's state.
     fn state(&self) -> State;
+    /// Waits for the peer's next [`Peer::cue`] (each cue is taken once).
+    ///
+    /// # Panics
+    /// When none comes within [`PATIENCE`].
+    fn await_cue(&mut self);
+    /// Takes a cue if the peer has given one not yet taken; never waits.
+    fn cued(&mut self) -> bool;
+}
+
+/// Cues from the peer's script to the application's: a scenario whose next
+/// step must wait until the peer has done something waits for a cue, never
+/// a fixed time.
+#[derive(Debug, Default)]
+struct Cues {
+    /// Given so far, and taken so far.
+    counts: Mutex<(u32, u32)>,
+    changed: Condvar,
+}
+
+impl Cues {
+    fn give(&self) {
+        let mut counts = self.counts.lock().expect("cues");
+        counts.0 += 1;
+        self.changed.notify_all();
+    }
+
+    fn take(&self) {
+        let counts = self.counts.lock().expect("cues");
+        let (mut counts, timeout) = self
+            .changed
+            .wait_timeout_while(counts, PATIENCE, |(given, taken)| given <= taken)
+            .expect("cues");
+        assert!(
+            !timeout.timed_out(),
+            "no cue from the peer within {PATIENCE:?}"
+        );
+        counts.1 += 1;
+    }
+
+    fn try_take(&self) -> bool {
+        let mut counts = self.counts.lock().expect("cues");
+        let given = counts.0 > counts.1;
+        if given {
+            counts.1 += 1;
+        }
+        given
+    }
 }
 
 /// The application's view of an event, for a log.
@@ -129,7 +177,10 @@ pub fn describe_close(info: &CloseInfo) -> String {
 
 // ----- the adapters ---------------------------------------------------------
 
-struct StdEndpoint(Option<tether_std::WebSocket<TcpStream>>);
+struct StdEndpoint {
+    ws: Option<tether_std::WebSocket<TcpStream>>,
+    cues: Arc<Cues>,
+}
 
 fn std_kind(e: &tether_std::Error) -> String {
     match e {
@@ -143,13 +194,13 @@ fn std_kind(e: &tether_std::Error) -> String {
 
 impl Endpoint for StdEndpoint {
     fn send_text(&mut self, text: &str) -> Result<(), String> {
-        let ws = self.0.as_mut().ok_or("dropped")?;
+        let ws = self.ws.as_mut().ok_or("dropped")?;
         ws.send(Message::text(text.to_owned()))
             .map_err(|e| std_kind(&e))
     }
 
     fn next_event(&mut self) -> Option<Event> {
-        let ws = self.0.as_mut()?;
+        let ws = self.ws.as_mut()?;
         loop {
             match ws.read_event() {
                 Ok(event) => return Some(event),
@@ -161,22 +212,31 @@ impl Endpoint for StdEndpoint {
     }
 
     fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, String> {
-        let ws = self.0.as_mut().ok_or("dropped")?;
+        let ws = self.ws.as_mut().ok_or("dropped")?;
         ws.close(code, reason).map_err(|e| std_kind(&e))
     }
 
     fn drop_socket(&mut self) {
-        self.0 = None;
+        self.ws = None;
     }
 
     fn state(&self) -> State {
-        self.0.as_ref().map_or(State::Closed, |ws| ws.state())
+        self.ws.as_ref().map_or(State::Closed, |ws| ws.state())
+    }
+
+    fn await_cue(&mut self) {
+        self.cues.take();
+    }
+
+    fn cued(&mut self) -> bool {
+        self.cues.try_take()
     }
 }
 
 struct TokioEndpoint {
     ws: Option<tether_tokio::WebSocket>,
     rt: tokio::runtime::Runtime,
+    cues: Arc<Cues>,
 }
 
 fn tokio_kind(e: &tether_tokio::Error) -> String {
@@ -230,6 +290,14 @@ impl Endpoint for TokioEndpoint {
     fn state(&self) -> State {
         self.ws.as_ref().map_or(State::Closed, |ws| ws.state())
     }
+
+    fn await_cue(&mut self) {
+        self.cues.take();
+    }
+
+    fn cued(&mut self) -> bool {
+        self.cues.try_take()
+    }
 }
 
 // ----- setting up -------------------------------------------------------------
@@ -243,7 +311,9 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local address");
     let url = format!("ws://{addr}/suite");
-    match role {
+    let cues = Arc::new(Cues::default());
+    let peer_cues = Arc::clone(&cues);
+    let (endpoint, mut peer) = match role {
         Role::Client => {
             let peer = std::thread::spawn(move || Peer::accept(&listener));
             let endpoint: Box<dyn Endpoint> = match adapter {
@@ -251,7 +321,7 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                     let tcp = TcpStream::connect(addr).expect("connect");
                     let options = tether_std::ClientOptions::new().config(config.clone());
                     let (ws, _) = tether_std::client(tcp, &url, &options).expect("std handshake");
-                    Box::new(StdEndpoint(Some(ws)))
+                    Box::new(StdEndpoint { ws: Some(ws), cues })
                 }
                 Adapter::Tokio | Adapter::TokioOwner => {
                     let rt = runtime();
@@ -261,7 +331,11 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                     let (ws, _) = rt
                         .block_on(tether_tokio::connect(&url, &options))
                         .expect("tokio handshake");
-                    Box::new(TokioEndpoint { ws: Some(ws), rt })
+                    Box::new(TokioEndpoint {
+                        ws: Some(ws),
+                        rt,
+                        cues,
+                    })
                 }
             };
             (endpoint, peer.join().expect("peer thread"))
@@ -273,7 +347,7 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                 Adapter::Std => {
                     let options = tether_std::ServerOptions::new().config(config.clone());
                     let (ws, _) = tether_std::accept(tcp, &options).expect("std handshake");
-                    Box::new(StdEndpoint(Some(ws)))
+                    Box::new(StdEndpoint { ws: Some(ws), cues })
                 }
                 Adapter::Tokio | Adapter::TokioOwner => {
                     let rt = runtime();
@@ -287,12 +361,18 @@ pub fn pair(adapter: Adapter, role: Role, config: &Config) -> (Box<dyn Endpoint>
                             tether_tokio::accept(tcp, &options).await
                         })
                         .expect("tokio handshake");
-                    Box::new(TokioEndpoint { ws: Some(ws), rt })
+                    Box::new(TokioEndpoint {
+                        ws: Some(ws),
+                        rt,
+                        cues,
+                    })
                 }
             };
             (endpoint, peer.join().expect("peer thread"))
         }
-    }
+    };
+    peer.cues = peer_cues;
+    (endpoint, peer)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -347,6 +427,8 @@ pub struct Peer {
     role: Role,
     decoder: FrameDecoder,
     buf: BytesMut,
+    /// Shared with the endpoint: [`Peer::cue`].
+    cues: Arc<Cues>,
 }
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -364,6 +446,7 @@ impl Peer {
             role,
             decoder: FrameDecoder::new(role, limits),
             buf: BytesMut::new(),
+            cues: Arc::default(),
         }
     }
 
@@ -431,6 +514,12 @@ impl Peer {
     pub fn reset(&mut self) {
         self.await_unread();
         drop(self.tcp.take());
+    }
+
+    /// Lets the application's script go on from its
+    /// [`Endpoint::await_cue`].
+    pub fn cue(&self) {
+        self.cues.give();
     }
 
     /// Waits until bytes from the endpoint have arrived, without reading
@@ -542,12 +631,15 @@ impl Peer {
     /// Writes `message` over and over, without blocking, until the
     /// endpoint stops taking them (its buffers and the socket's are full:
     /// a write is refused or taken only in part) or `max` were written.
-    /// Returns how many went out whole (a frame begun is finished).
+    /// Returns how many went out whole (a frame begun is finished). Gives
+    /// one [`Peer::cue`] once pushed back, before finishing a frame begun
+    /// (which needs the application to read), or once all `max` are out.
     pub fn flood(&mut self, message: &[u8], max: usize) -> usize {
         let frame = self.frame(true, 0x2, message);
         self.sock().set_nonblocking(true).expect("nonblocking");
         let mut sent = 0;
         let mut stalled = 0;
+        let mut pushed_back_mid_frame = false;
         while sent < max {
             match self.sock().write(&frame) {
                 Ok(n) if n == frame.len() => {
@@ -555,7 +647,10 @@ impl Peer {
                     stalled = 0;
                 }
                 Ok(n) => {
-                    // pushed back: finish this frame blocking, and stop
+                    // pushed back: finish this frame blocking (once the
+                    // application reads: the cue says it may), and stop
+                    self.cue();
+                    pushed_back_mid_frame = true;
                     self.sock().set_nonblocking(false).expect("blocking");
                     self.sock().write_all(&frame[n..]).expect("rest of a frame");
                     sent += 1;
@@ -572,6 +667,9 @@ impl Peer {
             }
         }
         self.sock().set_nonblocking(false).expect("blocking");
+        if !pushed_back_mid_frame {
+            self.cue();
+        }
         sent
     }
 }

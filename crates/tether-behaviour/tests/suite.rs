@@ -222,7 +222,9 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
             &quick(),
             |ws, log| {
                 log.push(format!("send: {:?}", ws.send_text("unread")));
-                // the peer's Close and reset arrive meanwhile
+                // the peer has sent its Close and reset the connection;
+                // then a moment for the tokio adapter's own task to see it
+                ws.await_cue();
                 std::thread::sleep(Duration::from_millis(300));
                 log.push(format!("send: {:?}", ws.send_text("after")));
                 for _ in 0..4 {
@@ -237,6 +239,7 @@ fn rfc6455_7_1_5_a_close_before_a_reset_is_the_peers_clean_close() {
                 peer.text("last");
                 peer.close(4001, "bye");
                 peer.reset();
+                peer.cue();
             },
         );
         assert_eq!(
@@ -398,9 +401,13 @@ fn rfc6455_5_5_2_pings_are_answered_while_the_application_only_sends() {
             role,
             &config,
             |ws, log| {
-                for _ in 0..40 {
+                // only sends, until the peer has its last Pong
+                let mut ticks = 0;
+                while !ws.cued() {
                     ws.send_text("tick").unwrap();
                     std::thread::sleep(Duration::from_millis(20));
+                    ticks += 1;
+                    assert!(ticks < 500, "the last Ping unanswered after 10 s");
                 }
                 let info = ws.close(CloseCode::NORMAL, "").unwrap();
                 log.push(describe_close(&info));
@@ -417,6 +424,9 @@ fn rfc6455_5_5_2_pings_are_answered_while_the_application_only_sends() {
                     match peer.recv() {
                         Received::Frame(tether::OpCode::Pong, payload) => {
                             last = payload == b"last";
+                            if last {
+                                peer.cue();
+                            }
                         }
                         Received::Frame(tether::OpCode::Text, _) => {}
                         other => {
@@ -709,7 +719,7 @@ fn a_reader_that_stops_pushes_back_on_the_peer_and_loses_nothing() {
             &quick(),
             |ws, log| {
                 // wait while the peer floods, then read everything
-                std::thread::sleep(Duration::from_millis(500));
+                ws.await_cue();
                 let mut count = 0usize;
                 loop {
                     match ws.next_event() {

@@ -8,6 +8,8 @@
 //! handle drops, so a failing test fails instead of hanging.
 
 mod common;
+#[path = "../../tether/tests/common/ports.rs"]
+mod ports;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -82,10 +84,16 @@ impl Stderr {
     }
 }
 
+/// A listener on a port below the ephemeral range: tests here let it go
+/// and take it again, or need nobody to listen on it (`ports.rs`).
 async fn listener() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    (listener, url)
+    loop {
+        // (another test may take the port between the check and the bind)
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", ports::free_port())).await {
+            let url = format!("ws://{}/", listener.local_addr().unwrap());
+            return (listener, url);
+        }
+    }
 }
 
 async fn accept(listener: &TcpListener) -> WebSocket {

@@ -66,8 +66,9 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// The defaults: no subprotocol or extra header, `Config::default()`:
-    /// 10 s to reach the server (name resolution, TCP and TLS; a resolver
-    /// that hangs is the system's, as `std::net` cannot bound it), 10 s for
+    /// 10 s to reach the server (name resolution, TCP and TLS; the system's
+    /// resolver runs on a thread of its own, so a hanging one is bounded
+    /// too), 10 s for
     /// the upgrade, `TCP_NODELAY` on, a 64 KiB read buffer, a 2 s FIN
     /// wait, webpki-roots for `wss://`.
     pub fn new() -> Self {

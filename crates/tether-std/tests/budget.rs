@@ -81,9 +81,12 @@ fn rfc6455_10_4_a_spent_budget_holds_back_every_read_ahead_and_loses_nothing() {
                 tether_std::accept(tcp, &options).unwrap().0
             })
             .collect();
-        // the clients' 2 MiB arrive while the applications only send
-        for ws in &mut servers {
-            only_send(ws, Duration::from_millis(300));
+        // the clients' 2 MiB arrive while the applications only send,
+        // until the budget is spent (bounded by the test's 30 s)
+        while budget.has_room() {
+            for ws in &mut servers {
+                only_send(ws, Duration::from_millis(50));
+            }
         }
         // spent, and held near the limit: past it by at most one read (64
         // KiB) and the message it completes, per connection

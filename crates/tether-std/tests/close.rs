@@ -25,8 +25,8 @@ fn rfc6455_7_1_2_client_closes_with_1000_and_a_reason() {
         let start = Instant::now();
         let info = ws.close(CloseCode::NORMAL, "client done").unwrap();
         // The server closed TCP first, so the client did not wait out its
-        // FIN wait (1 s).
-        assert!(start.elapsed() < Duration::from_millis(900));
+        // FIN wait (2 s).
+        assert!(start.elapsed() < Duration::from_millis(1800));
         assert_eq!(info.code, CloseCode::NORMAL);
         assert!(info.was_clean);
         assert_eq!(info.initiator, Initiator::Application);
@@ -191,7 +191,7 @@ fn rfc6455_7_1_1_client_waits_for_the_servers_fin_then_closes() {
         assert!(ws.close(CloseCode::NORMAL, "").unwrap().was_clean);
         let took = start.elapsed();
         assert!(took >= fin_wait - Duration::from_millis(20), "{took:?}");
-        assert!(took < fin_wait + Duration::from_millis(500), "{took:?}");
+        assert!(took < fin_wait + Duration::from_millis(1500), "{took:?}");
         // The client closed TCP itself once the wait was over.
         assert!(server.join().unwrap() < Duration::from_secs(1));
     });
@@ -210,7 +210,7 @@ fn rfc6455_7_1_1_server_closes_tcp_at_once() {
         assert_eq!(info.code, CloseCode::GOING_AWAY);
         assert_eq!(info.reason, "restarting");
         peer.flush(); // our echo
-        assert!(peer.sees_eof(Duration::from_millis(500)));
+        assert!(peer.sees_eof(Duration::from_secs(3)));
         let info = server.join().unwrap().unwrap();
         assert!(info.was_clean);
         assert_eq!(info.code, CloseCode::GOING_AWAY);
@@ -262,7 +262,7 @@ fn close_timeout_when_the_peer_never_answers() {
         let (done, done_rx) = std::sync::mpsc::channel::<()>();
         let silent = std::thread::spawn(move || {
             let peer = RawPeer::accept(&listener, Config::default());
-            let _ = done_rx.recv_timeout(Duration::from_secs(2)); // until the test is done
+            let _ = done_rx.recv_timeout(Duration::from_secs(9)); // until the test is done
             drop(peer);
         });
         let config = Config {
@@ -279,7 +279,7 @@ fn close_timeout_when_the_peer_never_answers() {
         assert_eq!(info.initiator, Initiator::Application);
         assert_eq!(ws.state(), State::Aborted);
         assert!(
-            took >= Duration::from_millis(280) && took < Duration::from_millis(900),
+            took >= Duration::from_millis(280) && took < Duration::from_secs(2),
             "{took:?}"
         );
         drop(done);
@@ -342,7 +342,8 @@ fn close_after_an_io_error_returns() {
             assert_eq!(again.code, CloseCode::ABNORMAL);
             assert!(matches!(ws.read(), Err(Error::Closed(i)) if i.code == CloseCode::ABNORMAL));
             assert!(ws.send(Message::text("x")).is_err());
-            assert!(start.elapsed() < Duration::from_millis(500));
+            // (the close timeout is 10 s)
+            assert!(start.elapsed() < Duration::from_secs(2));
             assert_eq!(ws.state(), State::Aborted);
         }
     });

@@ -278,8 +278,9 @@ fn send_read_ahead_is_bounded_against_a_flood_of_empty_messages() {
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     ws.send(tether::Message::text("hi")).unwrap();
+    // (reading the whole flood would take its 3 s)
     assert!(
-        t.elapsed() < Duration::from_millis(1000),
+        t.elapsed() < Duration::from_secs(2),
         "send() took {:?}",
         t.elapsed()
     );

@@ -66,14 +66,17 @@ fn ping_answered_while_the_app_only_sends(config: Config) {
             }
         });
         let mut peer = RawPeer::connect(&url, Config::default());
-        std::thread::sleep(Duration::from_millis(100));
+        // the server is sending: its first tick has come
+        assert!(matches!(
+            peer.next_event(Duration::from_secs(5)),
+            Some(Event::Message(_))
+        ));
         peer.ping(b"still there?");
         let deadline = Instant::now() + Duration::from_secs(1);
-        let mut ticks = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match peer.next_event(left) {
-                Some(Event::Message(_)) => ticks += 1,
+                Some(Event::Message(_)) => {}
                 Some(Event::Pong(payload)) => {
                     assert_eq!(&payload[..], b"still there?");
                     break;
@@ -81,7 +84,6 @@ fn ping_answered_while_the_app_only_sends(config: Config) {
                 other => panic!("expected the Pong while the server sends, got {other:?}"),
             }
         }
-        assert!(ticks > 0);
         drop(peer);
         server.join().unwrap();
     });
@@ -93,10 +95,11 @@ fn rfc6455_5_5_3_keep_alive_pongs_while_the_app_only_reads() {
         let interval = Duration::from_millis(100);
         let options = ServerOptions::new().config(keep_alive(KeepAlive::Pong { interval }));
         let (url, server) = serve(options, |mut ws| ws.read());
+        // before the server's connection exists, so before its first interval
+        let start = Instant::now();
         let mut peer = RawPeer::connect(&url, Config::default());
         // The peer sends nothing: unsolicited, empty Pongs keep coming, and
         // the peer's core does not answer them.
-        let start = Instant::now();
         for _ in 0..3 {
             assert_eq!(
                 peer.next_event(Duration::from_secs(1)),
@@ -155,8 +158,9 @@ fn keep_alive_ping_to_a_silent_peer_aborts_with_1006() {
         let (interval, timeout) = (Duration::from_millis(200), Duration::from_millis(300));
         let options =
             ClientOptions::new().config(keep_alive(KeepAlive::Ping { interval, timeout }));
-        let (mut ws, _) = connect(&url, &options).unwrap();
+        // before the connection (and its keep-alive) starts
         let start = Instant::now();
+        let (mut ws, _) = connect(&url, &options).unwrap();
         let Err(Error::Closed(info)) = ws.read() else {
             panic!("expected the keep-alive to end the connection");
         };
@@ -167,7 +171,7 @@ fn keep_alive_ping_to_a_silent_peer_aborts_with_1006() {
         assert!(info.reason.contains("keep-alive"), "{}", info.reason);
         assert!(
             took >= interval + timeout - Duration::from_millis(20)
-                && took < interval + timeout + Duration::from_millis(700),
+                && took < interval + timeout + Duration::from_millis(1500),
             "aborted after {took:?}"
         );
         // Every later call reports the same end at once.

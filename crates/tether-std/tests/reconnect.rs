@@ -5,6 +5,8 @@
 //! a time bound.
 
 mod common;
+#[path = "../../tether/tests/common/ports.rs"]
+mod ports;
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -157,9 +159,9 @@ impl KillableServer {
 #[test]
 fn killed_and_restarted_server_reconnects_within_backoff_and_delivers_queued_once_in_order() {
     bounded(LIMIT, || {
-        let (listener, url) = listen();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
+        // a port the server can take again once killed
+        let addr = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+        let url = format!("ws://{addr}/");
         let received = Arc::new(Mutex::new(Vec::new()));
         let server = KillableServer::start(addr, received.clone());
         let mut client = ReconnectingClient::new(&url, options(5)).unwrap();
@@ -372,11 +374,12 @@ fn silent_server_past_the_keepalive_timeout_reconnects() {
     bounded(LIMIT, || {
         let url = silent_server();
         let options = keep_alive_options(Duration::from_millis(200), Duration::from_millis(200));
+        // before the connection, so before its keep-alive starts
+        let started = Instant::now();
         let mut client = ReconnectingClient::new(&url, options).unwrap();
         assert_eq!(connected(&mut client), 0);
         client.send(Message::text("into the void")).unwrap();
         assert_eq!(client.queued(), 0, "sent while connected");
-        let started = Instant::now();
         match lifecycle(&mut client) {
             Lifecycle::Disconnected(info) => {
                 assert_eq!(info.code, CloseCode::ABNORMAL, "{info}");
@@ -412,8 +415,7 @@ fn a_url_that_is_not_websocket_is_refused_up_front() {
 fn gives_up_after_max_attempts_and_gives_back_the_queue() {
     bounded(LIMIT, || {
         // a port with nobody listening
-        let (listener, url) = listen();
-        drop(listener);
+        let url = format!("ws://127.0.0.1:{}/", ports::free_port());
         let policy = ReconnectPolicy {
             max_attempts: Some(2),
             ..policy()
@@ -462,8 +464,7 @@ fn gives_up_after_max_attempts_and_gives_back_the_queue() {
 /// refused and says so; one message larger than the bound may wait alone.
 #[test]
 fn queued_messages_are_bounded_in_bytes_while_disconnected() {
-    let (listener, url) = listen();
-    drop(listener);
+    let url = format!("ws://127.0.0.1:{}/", ports::free_port());
     let options = options(100).max_queued_bytes(1000);
     // nothing connects before the first `next`
     let mut client = ReconnectingClient::new(&url, options).unwrap();

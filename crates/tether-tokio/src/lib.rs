@@ -32,9 +32,9 @@
 //! named steps: write the core's output, read into it, run its due timers,
 //! hand its events to the application, and end the transport when
 //! `Connection::should_close_transport` says. Every wait and every close
-//! decision is the core's ([`tether::Config`]: `close_timeout`, `fin_wait`,
-//! `handshake_timeout`, keep-alive); this crate adds only I/O options (the
-//! TCP connect timeout, TLS, a proxy: its exchange is the core's,
+//! decision is the core's ([`tether::Config`]: `connect_timeout`,
+//! `close_timeout`, `fin_wait`, `handshake_timeout`, keep-alive); this
+//! crate adds only I/O options (TLS, a proxy: its exchange is the core's,
 //! `tether::handshake::proxy`). The blocking adapter,
 //! `tether-std`, behaves the same (one behaviour suite runs against both).
 //!

@@ -96,7 +96,8 @@ async fn close_completes_without_the_peer_application_polling() {
         .unwrap();
     let started = Instant::now();
     let info = within(ws.close(CloseCode::new(4000), "bye")).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // not the FIN wait (2 s)
+    assert!(started.elapsed() < Duration::from_millis(1800));
     assert!(info.was_clean);
     assert_eq!(info.code.as_u16(), 4000);
     let server_view = within(server).await.unwrap().unwrap();
@@ -166,7 +167,7 @@ async fn close_with_an_unread_backlog_sees_the_peers_prompt_reply() {
     let elapsed = started.elapsed();
     let server_view = within(server).await.unwrap();
     assert!(
-        info.was_clean && elapsed < Duration::from_secs(1),
+        info.was_clean && elapsed < Duration::from_millis(1800),
         "close() took {elapsed:?}: {info:?} (server saw {server_view:?})"
     );
 }
@@ -353,7 +354,7 @@ async fn rfc6455_7_1_1_server_closes_tcp_right_after_the_closing_handshake() {
     let f = within(client.frame()).await.unwrap();
     assert_eq!(f.header.opcode, OpCode::Close);
     let mut buf = [0u8; 16];
-    let n = within_secs(1, client.stream.read(&mut buf))
+    let n = within_secs(5, client.stream.read(&mut buf))
         .await
         .expect("server did not close TCP after the closing handshake")
         .unwrap();
@@ -383,7 +384,7 @@ async fn rfc6455_7_1_1_client_waits_for_the_servers_fin_then_closes() {
     let (n, waited) = within(server).await.unwrap();
     assert_eq!(n, 0);
     assert!(
-        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(3),
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(4),
         "client FIN after {waited:?}"
     );
     drop(ws);
@@ -432,12 +433,15 @@ async fn abort_ends_a_connection_whose_peer_stopped_reading() {
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     // fill the socket buffers and the queue until sends stall
+    let mut sent = 0;
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             ws.send(Message::binary(payload.clone())).await.unwrap();
+            sent += 1;
         }
     })
     .await;
+    assert!(sent < 64, "sends never stalled: {sent} MiB taken");
     let started = Instant::now();
     ws.abort();
     match within(ws.next()).await {
@@ -474,12 +478,16 @@ async fn an_ended_connection_does_not_wait_forever_for_a_peer_that_reads_nothing
     });
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![5u8; 1 << 20]);
+    // until sends stall
+    let mut sent = 0;
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             ws.send(Message::binary(payload.clone())).await.unwrap();
+            sent += 1;
         }
     })
     .await;
+    assert!(sent < 64, "sends never stalled: {sent} MiB taken");
     go_tx.send(()).unwrap();
     let started = Instant::now();
     match within(ws.next()).await {

@@ -575,7 +575,7 @@ async fn rfc6585_5_extended_connect_is_held_to_the_head_limits() {
 /// longer holds the server (and its slot) for good.
 #[tokio::test]
 async fn rfc9113_6_8_a_connection_without_websockets_goes_away_after_the_handshake_timeout() {
-    let wait = Duration::from_millis(300);
+    let wait = Duration::from_millis(500);
     let options = ServerOptions::new().config(Config {
         handshake_timeout: wait,
         // after a GOAWAY, the client's time to end the connection

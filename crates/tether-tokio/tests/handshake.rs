@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../tether/tests/common/ports.rs"]
+mod ports;
 
 use common::*;
 use futures_util::StreamExt;
@@ -84,11 +86,8 @@ async fn http_200_answer_names_the_cause() {
 /// the blocking adapter's words and variant (`Error::Connect`).
 #[tokio::test]
 async fn a_refused_connect_names_the_host_and_port() {
-    // a port that was free a moment ago: bound, then closed
-    let port = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // a port nobody listens on
+    let port = ports::free_port();
     let err = tether_tokio::connect(&format!("ws://127.0.0.1:{port}/"), &ClientOptions::new())
         .await
         .expect_err("connected to a closed port");

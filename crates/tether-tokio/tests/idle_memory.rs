@@ -134,13 +134,12 @@ fn heap_per_idle_connection(kind: Kind) -> usize {
         clients.push(client);
     }
     // quiet past release_idle_after: buffers and background tasks go
-    std::thread::sleep(Duration::from_millis(300));
+    let after = counting::settled(Duration::from_millis(300));
     let held = match kind {
         Kind::RawTcp => held_tcp.lock().unwrap().len(),
         Kind::Tether | Kind::TetherOwner => held_ws.lock().unwrap().len(),
     };
     assert_eq!(held, N + 1, "every connection set up");
-    let after = CURRENT.load(Ordering::Relaxed);
     stop_tx.send(()).unwrap();
     server.join().unwrap();
     drop(clients);

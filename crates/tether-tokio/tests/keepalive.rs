@@ -49,7 +49,7 @@ async fn keepalive_ping_with_silent_peer_aborts_within_interval_plus_timeout() {
         other => panic!("{other:?}"),
     }
     assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     server.abort();
 }
 
@@ -158,7 +158,7 @@ async fn keepalive_abort_found_by_the_sender() {
     // (tokio's `timeout` polls the inner future once more when it expires:
     // a reader never woken still finds the end then, 3 s late)
     assert!(
-        elapsed < Duration::from_millis(1500),
+        elapsed < Duration::from_millis(2500),
         "reader not woken: it saw {end:?} only after {elapsed:?}, when the test's \
          timeout polled it (the writer, {sent} sends, found the abort at ~400 ms)"
     );

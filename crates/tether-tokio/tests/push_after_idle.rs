@@ -11,11 +11,9 @@
 mod counting;
 mod idle_peer;
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use counting::CURRENT;
 use futures_util::StreamExt;
 use tether::{Config, DeflateConfig, Message};
 use tether_tokio::ServerOptions;
@@ -101,14 +99,12 @@ fn regrown_after_push(deflate: bool) -> isize {
         clients.push(client);
     }
     // quiet past release_idle_after: every connection released its buffers
-    std::thread::sleep(Duration::from_millis(300));
+    let before = counting::settled(Duration::from_millis(300)) as isize;
     assert_eq!(sinks.lock().unwrap().len(), N, "every connection set up");
-    let before = CURRENT.load(Ordering::Relaxed) as isize;
     push_tx.send(()).unwrap();
     pushed_rx.recv().unwrap();
     // quiet again, well past release_idle_after
-    std::thread::sleep(Duration::from_millis(300));
-    let after = CURRENT.load(Ordering::Relaxed) as isize;
+    let after = counting::settled(Duration::from_millis(300)) as isize;
     stop_tx.send(()).unwrap();
     server.join().unwrap();
     drop(clients);

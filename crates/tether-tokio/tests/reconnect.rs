@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../tether/tests/common/ports.rs"]
+mod ports;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -114,10 +116,8 @@ fn policy() -> ReconnectPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_server_reconnects_and_delivers_queued_messages_once_in_order() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // a port the server can take again once killed
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
     let received = Arc::new(Mutex::new(Vec::new()));
     let server = tokio::task::spawn_blocking({
         let r = received.clone();
@@ -446,8 +446,8 @@ async fn drained_to_completes_when_the_queue_is_handed_over_after_connecting() {
 /// completes too (they stay for `take_queued`), so nobody waits forever.
 #[tokio::test]
 async fn drained_to_completes_when_the_client_stops_with_messages_queued() {
-    let (listener, url) = listener().await;
-    drop(listener); // nobody listens: every attempt fails
+    // nobody listens: every attempt fails
+    let url = format!("ws://127.0.0.1:{}/", ports::free_port());
     let options = ReconnectOptions::default()
         .policy(ReconnectPolicy {
             max_attempts: Some(1),
@@ -563,8 +563,7 @@ async fn close_is_heard_while_the_handover_waits_for_room() {
 #[tokio::test]
 async fn queued_messages_are_bounded_in_bytes_while_disconnected() {
     // a port with nobody listening: the client stays disconnected
-    let (listener, url) = listener().await;
-    drop(listener);
+    let url = format!("ws://127.0.0.1:{}/", ports::free_port());
     let options = ReconnectOptions::new(ClientOptions::new())
         .policy(policy())
         .max_queued_messages(100)

@@ -148,12 +148,16 @@ async fn flush_fails_when_queued_output_was_discarded() {
     });
     let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
     let payload = Bytes::from(vec![1u8; 1 << 20]);
+    // until sends stall: megabytes wait in the queue and the socket
+    let mut sent = 0;
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             ws.send(Message::binary(payload.clone())).await.unwrap();
+            sent += 1;
         }
     })
     .await;
+    assert!(sent < 64, "sends never stalled: {sent} MiB taken");
     go_tx.send(()).unwrap();
     within(server).await.unwrap();
     let flushed = within(SinkExt::flush(&mut ws)).await;

@@ -214,7 +214,8 @@ pub struct Config {
     /// says it has room again only once a part of its buffer has drained
     /// (on Linux, a third of what it holds), a TLS layer's flush completes
     /// only once all it buffered is out (up to 64 KiB for rustls) and an
-    /// HTTP/3 stream's once its chunk is (up to 256 KiB), and an HTTP/2 or HTTP/3
+    /// HTTP/3 stream's once its chunk is (up to `transport_stream_window`,
+    /// 256 KiB by default), and an HTTP/2 or HTTP/3
     /// stream takes none while the peer grants it no credit (a sibling
     /// stream that reads nothing can use up the connection's). So a peer
     /// must take that much within the timeout. Bytes the adapter's
@@ -333,7 +334,8 @@ pub struct Config {
     /// another holds more, that one is evicted instead, even if it reads
     /// nothing itself. See
     /// [`Connection::budget_check`](crate::Connection::budget_check).
-    /// Only adapters with a shared budget (the tokio adapter) use it.
+    /// Both adapters use it when a server shares a budget between its
+    /// connections (the blocking one checks at the connection's next call).
     /// Default 5 s.
     pub budget_timeout: Duration,
     /// The most work a connection does per turn, in bytes: bytes received,
@@ -372,11 +374,13 @@ pub(crate) fn transformed_max(max: usize) -> usize {
 }
 
 impl Config {
-    /// Sets `max_message_size` to `max` and lowers `max_frame_size` to
-    /// what such a message may take on the wire: no frame is larger than
-    /// its message, but one compressed with permessage-deflate (when
-    /// `deflate` is set) may take 0.1% and 64 bytes more than the limit,
-    /// so a message within it is not refused for its compressed frame.
+    /// Sets `max_message_size` to `max` and lowers `max_frame_size` (never
+    /// raises it) to what such a message may take on the wire: no frame is
+    /// larger than its message, but one compressed with permessage-deflate
+    /// (when `deflate` is set) may take 0.1% and 64 bytes more than the
+    /// limit, so the frame limit keeps that allowance. A frame limit already
+    /// below that stays: a message it cannot carry in one frame must then
+    /// come fragmented.
     pub fn limit_message_size(&mut self, max: usize) {
         self.max_message_size = max;
         #[cfg(feature = "deflate")]

@@ -395,7 +395,8 @@ pub enum Lifecycle {
         delay: Duration,
     },
     /// The policy said stop: the application closed, the peer closed with
-    /// an intentional code, or attempts ran out. The last event.
+    /// an intentional code, attempts ran out, the upgrade was refused, or
+    /// the connection cannot be made ([`StopReason`]). The last event.
     Stopped(StopReason),
 }
 
@@ -574,6 +575,63 @@ mod tests {
             reason: String::new(),
             was_clean: code != 1006,
             initiator,
+        }
+    }
+
+    /// RFC 6455 section 7.2.3: the first delay is random, and later ones
+    /// back off (truncated exponential). Each delay is drawn uniformly from
+    /// zero to its attempt's cap ("full jitter"): over many draws, every
+    /// tenth of `[0, cap]` is hit, the mean is near half the cap, and the
+    /// caps double up to `max_delay`.
+    #[test]
+    fn rfc6455_7_2_3_delays_are_random_within_caps_that_back_off() {
+        let policy = ReconnectPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1600),
+            max_attempts: None,
+            ..ReconnectPolicy::default()
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let r = Reconnector::new(policy.clone());
+        let caps: alloc::vec::Vec<u128> = (1..=7)
+            .map(|attempt| r.delay_cap(attempt).as_millis())
+            .collect();
+        assert_eq!(caps, [100, 200, 400, 800, 1600, 1600, 1600]);
+        for attempt in [1u32, 3, 6] {
+            let cap = r.delay_cap(attempt);
+            let mut tenths = [0u32; 10];
+            let mut sum = Duration::ZERO;
+            const DRAWS: u32 = 2000;
+            for _ in 0..DRAWS {
+                // a fresh reconnector per draw, brought to `attempt`
+                let mut r = Reconnector::new(policy.clone());
+                let mut delay = Duration::ZERO;
+                for expected in 1..=attempt {
+                    match r.failed(&mut rng) {
+                        Decision::Reconnect {
+                            attempt: a,
+                            delay: d,
+                        } => {
+                            assert_eq!(a, expected);
+                            delay = d;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                assert!(delay <= cap, "{delay:?} over {cap:?}");
+                let tenth = (delay.as_nanos() * 10 / (cap.as_nanos() + 1)) as usize;
+                tenths[tenth] += 1;
+                sum += delay;
+            }
+            assert!(
+                tenths.iter().all(|&n| n > DRAWS / 20),
+                "attempt {attempt}: not spread over [0, {cap:?}]: {tenths:?}"
+            );
+            let mean = sum / DRAWS;
+            assert!(
+                mean > cap * 2 / 5 && mean < cap * 3 / 5,
+                "attempt {attempt}: mean {mean:?} of [0, {cap:?}]"
+            );
         }
     }
 

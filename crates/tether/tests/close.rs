@@ -167,6 +167,58 @@ fn auto_pong_off_leaves_the_answer_to_the_application() {
     }
 }
 
+/// RFC 6455 section 5.5.1: a Close may come in the middle of a fragmented
+/// message (a control frame may be injected between fragments, 5.4), and
+/// no data frame follows it: the message stays unfinished, and its next
+/// fragment is refused, as is any other data.
+#[test]
+fn rfc6455_5_5_1_a_close_in_the_middle_of_a_fragmented_send_ends_it() {
+    use tether::MessageKind;
+    for role in ROLES {
+        let mut h = Harness::new(role);
+        h.conn
+            .send_fragment(MessageKind::Text, "first half".into(), false)
+            .unwrap();
+        h.conn.close(h.now, CloseCode::GOING_AWAY, "").unwrap();
+        assert!(matches!(
+            h.conn
+                .send_fragment(MessageKind::Text, " second half".into(), true),
+            Err(Error::InvalidState {
+                state: State::CloseSent,
+                ..
+            })
+        ));
+        assert!(h.conn.send(Message::text("other")).is_err());
+        let out = h.output();
+        let shape: Vec<(u8, bool)> = out.iter().map(|f| (f.opcode, f.fin)).collect();
+        assert_eq!(shape, vec![(TEXT, false), (CLOSE, true)], "{role:?}");
+        assert_eq!(out[1].close_code(), Some(1001));
+    }
+}
+
+/// RFC 6455 section 5.3: a client masks every frame with a fresh key, one
+/// its peer cannot predict (here: 256 frames, data and control, 256
+/// different keys; the chance that a random source repeats one is about
+/// one in 130,000).
+#[test]
+fn rfc6455_5_3_each_client_frame_has_a_fresh_masking_key() {
+    let mut h = Harness::new(tether::Role::Client);
+    for i in 0..256u32 {
+        if i % 4 == 0 {
+            h.conn.ping(i.to_be_bytes().to_vec().into()).unwrap();
+        } else {
+            h.conn
+                .send(Message::binary(i.to_be_bytes().to_vec()))
+                .unwrap();
+        }
+    }
+    let out = h.output();
+    assert_eq!(out.len(), 256);
+    let keys: std::collections::HashSet<[u8; 4]> =
+        out.iter().map(|f| f.key.expect("masked")).collect();
+    assert_eq!(keys.len(), 256, "a masking key was used twice");
+}
+
 #[test]
 fn rfc6455_5_4_fragmented_send_with_interleaved_ping() {
     use tether::MessageKind;

@@ -9,7 +9,10 @@
 //! set: then it fails it, as CI must run them.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{TcpListener, TcpStream};
+#[path = "../../../tether/tests/common/ports.rs"]
+mod ports;
+
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,28 +67,6 @@ fn find(binary: &str) -> Option<PathBuf> {
     found
 }
 
-/// A free loopback port for a proxy to listen on, below the kernel's
-/// ephemeral range (Linux: 32768-60999). A port taken from that range
-/// (binding port 0 and letting it go) can be handed, before the proxy binds
-/// it, to another test's listener or to the local end of any connection:
-/// the proxy then failed to bind, or `wait_listening` found the other
-/// listener and the test spoke SOCKS to it (a CI run saw the reset).
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id()
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-    loop {
-        let n = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
-        let port = 20_000 + (n % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn temp_dir(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -122,7 +103,7 @@ fn wait_listening(mut child: Child, port: u16, dir: PathBuf, log: &Path) -> Prox
 /// Basic credentials required when `credentials` is given.
 pub fn tinyproxy(credentials: Option<(&str, &str)>) -> Option<Proxy> {
     let binary = find("tinyproxy")?;
-    let port = free_port();
+    let port = ports::free_port();
     let dir = temp_dir("tinyproxy");
     let log = dir.join("tinyproxy.log");
     // no ConnectPort line: CONNECT to every port is allowed
@@ -152,7 +133,7 @@ pub fn tinyproxy(credentials: Option<(&str, &str)>) -> Option<Proxy> {
 /// required when `credentials` is given.
 pub fn microsocks(credentials: Option<(&str, &str)>) -> Option<Proxy> {
     let binary = find("microsocks")?;
-    let port = free_port();
+    let port = ports::free_port();
     let dir = temp_dir("microsocks");
     let log = dir.join("microsocks.log");
     let mut command = Command::new(binary);

@@ -36,3 +36,24 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// `CURRENT` once it has stopped moving: read after `quiet`, then every
+/// 100 ms until three reads in a row agree (at most 5 s more). What a
+/// runtime's threads release when a connection goes quiet can come late
+/// on a loaded machine, so one read after a fixed wait may come too early.
+// (for the binaries that wait for a release: not every one does)
+#[allow(dead_code)]
+pub(crate) fn settled(quiet: std::time::Duration) -> usize {
+    use std::time::{Duration, Instant};
+    std::thread::sleep(quiet);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = CURRENT.load(Ordering::Relaxed);
+    let mut same = 0;
+    while same < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = CURRENT.load(Ordering::Relaxed);
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
+}

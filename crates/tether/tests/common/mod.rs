@@ -63,6 +63,8 @@ pub struct Out {
     pub opcode: u8,
     pub payload: Vec<u8>,
     pub masked: bool,
+    /// The masking key, when masked.
+    pub key: Option<[u8; 4]>,
     pub rsv1: bool,
 }
 
@@ -182,6 +184,7 @@ impl Harness {
                 opcode: f.header.opcode.as_u8(),
                 payload: f.payload.to_vec(),
                 masked: f.header.mask.is_some(),
+                key: f.header.mask,
                 rsv1: f.header.rsv.contains(tether::frame::Rsv::RSV1),
             });
         }
