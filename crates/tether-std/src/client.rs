@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tether::Config;
+use tether::connecting::{Gate, Pass, Remote};
 use tether::handshake::proxy::{ProxyConnect, ProxyError, ProxyPolicy, ProxyUrl, Target};
 use tether::handshake::{Accepted, ClientConfig, Limits, WsUrl};
 use tether::upgrade::ClientUpgrade;
@@ -291,10 +292,34 @@ pub fn connect(
         .map_err(Error::Proxy)?;
     // reaching the server, TLS included, is one deadline (as the tokio
     // adapter counts it: `Config::connect_timeout`); the upgrade another
-    let reached = Deadline::after(options.config.connect_timeout, tether::Role::Client);
-    let tcp = match &proxy {
-        None => connect_tcp(parsed.host(), parsed.port(), options.config.connect_timeout)?,
-        Some(proxy) => tunnel(proxy, &parsed, options.config.connect_timeout)?,
+    let timeout = options.config.connect_timeout;
+    let reached = Deadline::after(timeout, tether::Role::Client);
+    // one connection at a time in the CONNECTING state per host (RFC 6455
+    // section 4.1): the pass is held until the handshake has ended
+    let gated = options.config.one_connecting_per_host;
+    let (tcp, _pass) = match &proxy {
+        None => connect_tcp(parsed.host(), parsed.port(), timeout, gated)?,
+        Some(proxy) => {
+            // the proxy resolves the name (or may): one host per name
+            let pass = if gated {
+                let remote = Remote::Name {
+                    host: parsed.host().to_owned(),
+                    port: parsed.port(),
+                };
+                Some(
+                    enter(&remote, reached.instant(), timeout).map_err(|source| {
+                        Error::Connect {
+                            host: parsed.host().to_owned(),
+                            port: parsed.port(),
+                            source,
+                        }
+                    })?,
+                )
+            } else {
+                None
+            };
+            (tunnel(proxy, &parsed, timeout)?, pass)
+        }
     };
     if options.nodelay {
         tcp.set_nodelay(true)?;
@@ -364,9 +389,46 @@ fn handshake<S: Transport>(
     Ok((ws, accepted))
 }
 
+/// Waits until no other connection to `remote` is connecting
+/// ([`Gate::global`]), until `deadline`: the pass that lets this one
+/// connect. The gate wakes this thread when the one connecting is done.
+fn enter(remote: &Remote, deadline: Instant, timeout: Duration) -> std::io::Result<Pass> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let gate = Gate::global();
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    loop {
+        if let std::task::Poll::Ready(pass) = gate.poll_enter(remote, &waker) {
+            return Ok(pass);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{} within {timeout:?}",
+                    tether::connecting::still_connecting(remote)
+                ),
+            ));
+        }
+        std::thread::park_timeout(left);
+    }
+}
+
 /// Connects to the first address of `host` that answers, within `timeout`
-/// overall.
-fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Error> {
+/// overall; when `gated`, each address only while no other connection to
+/// it is connecting, and with the pass that says so (held by the caller
+/// until its handshake has ended).
+fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    gated: bool,
+) -> Result<(TcpStream, Option<Pass>), Error> {
     let failed = |source| Error::Connect {
         host: host.to_owned(),
         port,
@@ -376,6 +438,17 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
     let addrs = resolve(host, port, deadline, timeout).map_err(failed)?;
     let mut last = None;
     for addr in addrs {
+        let pass = if gated {
+            match enter(&Remote::Address(addr), deadline, timeout) {
+                Ok(pass) => Some(pass),
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            }
+        } else {
+            None
+        };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             last = Some(std::io::Error::new(
@@ -385,7 +458,7 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Er
             break;
         }
         match TcpStream::connect_timeout(&addr, left) {
-            Ok(tcp) => return Ok(tcp),
+            Ok(tcp) => return Ok((tcp, pass)),
             // in the tokio adapter's words
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 last = Some(std::io::Error::new(
@@ -442,13 +515,15 @@ fn resolve(
 /// ([`ProxyConnect`]); this only moves them.
 fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream, Error> {
     let deadline = Deadline::after(timeout, tether::Role::Client);
-    let mut tcp = connect_tcp(proxy.host(), proxy.port(), timeout).map_err(|e| match e {
-        Error::Connect { source, .. } => Error::Proxy(ProxyError::Unreachable {
-            proxy: proxy.to_string(),
-            reason: source.to_string(),
-        }),
-        other => other,
-    })?;
+    // (the proxy is not the remote host: no gate)
+    let (mut tcp, _) =
+        connect_tcp(proxy.host(), proxy.port(), timeout, false).map_err(|e| match e {
+            Error::Connect { source, .. } => Error::Proxy(ProxyError::Unreachable {
+                proxy: proxy.to_string(),
+                reason: source.to_string(),
+            }),
+            other => other,
+        })?;
     let target = if proxy.resolves_locally() {
         // socks5:// resolves here (socks5h:// lets the proxy do it)
         let failed = |source| Error::Connect {

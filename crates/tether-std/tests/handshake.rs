@@ -322,3 +322,110 @@ fn timeouts_of_duration_max_mean_no_limit() {
         server.join().unwrap();
     });
 }
+
+// ----- one connection in the CONNECTING state per host (RFC 6455 4.1) -----
+
+/// Whether a second connection reaches `listener` within `wait`, the first
+/// one being accepted and its handshake not yet answered.
+fn another_arrives(listener: &std::net::TcpListener, wait: Duration) -> bool {
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + wait;
+    let arrived = loop {
+        match listener.accept() {
+            Ok(_) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        if Instant::now() >= until {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    listener.set_nonblocking(false).unwrap();
+    arrived
+}
+
+/// Two connects to one host at once: the second does not even open TCP
+/// until the first is established (RFC 6455 section 4.1, client
+/// requirement 2: "no more than one connection in a CONNECTING state"),
+/// then goes through; with `one_connecting_per_host` off, it does not wait.
+#[test]
+fn rfc6455_4_1_a_second_connect_to_a_host_waits_for_the_first_to_be_established() {
+    bounded(Duration::from_secs(20), || {
+        for gated in [true, false] {
+            let (listener, url) = listen();
+            let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+            let server = std::thread::spawn(move || {
+                let (first, _) = listener.accept().unwrap();
+                accepted_tx.send(()).unwrap();
+                // the first one's upgrade waits unanswered meanwhile
+                let early = another_arrives(&listener, Duration::from_millis(500));
+                let (_first, _) = accept(first, &ServerOptions::new()).unwrap();
+                if !early {
+                    let (second, _) = listener.accept().unwrap();
+                    let _second = accept(second, &ServerOptions::new()).unwrap();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                early
+            });
+            let options = ClientOptions::new().config(tether::Config {
+                one_connecting_per_host: gated,
+                ..tether::Config::default()
+            });
+            let first = std::thread::spawn({
+                let (url, options) = (url.clone(), options.clone());
+                move || connect(&url, &options).map(|_| ())
+            });
+            accepted_rx.recv().unwrap();
+            let second = std::thread::spawn(move || connect(&url, &options).map(|_| ()));
+            let early = server.join().unwrap();
+            assert_eq!(
+                early, !gated,
+                "a second connection while the first was connecting (gated: {gated})"
+            );
+            first.join().unwrap().unwrap();
+            if gated {
+                second.join().unwrap().unwrap();
+            }
+        }
+    });
+}
+
+/// A connect that waits for another to the same host still connecting
+/// gives up at its connect timeout and says why.
+#[test]
+fn rfc6455_4_1_the_wait_for_another_connection_is_bounded_by_the_connect_timeout() {
+    bounded(Duration::from_secs(20), || {
+        let (listener, url) = listen();
+        let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            // never answers the first upgrade
+            let (_first, _) = listener.accept().unwrap();
+            accepted_tx.send(()).unwrap();
+            let _ = done_rx.recv_timeout(Duration::from_secs(15));
+        });
+        let first = std::thread::spawn({
+            let url = url.clone();
+            move || connect(&url, &ClientOptions::new()).map(|_| ())
+        });
+        accepted_rx.recv().unwrap();
+        let started = Instant::now();
+        let options = ClientOptions::new().connect_timeout(Duration::from_millis(300));
+        let err = connect(&url, &options).map(|_| ()).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("was still connecting (RFC 6455 section 4.1"),
+            "{text}"
+        );
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        drop(done_tx);
+        server.join().unwrap();
+        assert!(first.join().unwrap().is_err());
+    });
+}

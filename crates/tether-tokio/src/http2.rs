@@ -213,7 +213,9 @@ impl Http2Client {
         let timeout = options.config.connect_timeout;
         let reached = crate::deadline_after(timeout);
         // directly, or through the proxy the options choose, as over HTTP/1.1
-        let (tcp, leftover) = crate::reach_tcp(&parsed, options, reached).await?;
+        // (one TCP connection for many WebSockets, each opened by a
+        // request on it: none is in the CONNECTING state of RFC 6455 4.1)
+        let (tcp, leftover, _) = crate::reach_tcp(&parsed, options, reached, false).await?;
         if parsed.is_secure() {
             // TLS: the server speaks only when spoken to
             crate::expect_silence(&leftover)?;

@@ -72,6 +72,7 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether::connecting::{Gate, Pass, Remote};
 use tether::handshake::proxy::{ProxyPolicy, ProxyUrl};
 use tether::handshake::{AcceptOptions, Accepted, ClientConfig, Limits, Refusal, Request, WsUrl};
 use tether::upgrade::{ClientUpgrade, HandshakeError, ServerUpgrade, Upgraded};
@@ -523,7 +524,10 @@ async fn connect_boxed(url: &str, options: &ClientOptions) -> Result<(WebSocket,
     // (`Config::connect_timeout`); the upgrade another
     let timeout = options.config.connect_timeout;
     let reached = deadline_after(timeout);
-    let (tcp, leftover) = reach_tcp(&parsed, options, reached).await?;
+    // one connection at a time in the CONNECTING state per host (RFC 6455
+    // section 4.1): the pass is held until the handshake has ended
+    let gated = options.config.one_connecting_per_host;
+    let (tcp, leftover, _pass) = reach_tcp(&parsed, options, reached, gated).await?;
     // TLS and the HTTP/1.1 upgrade: the server speaks only when spoken to
     expect_silence(&leftover)?;
     if parsed.is_secure() {
@@ -562,12 +566,16 @@ pub(crate) fn expect_silence(leftover: &[u8]) -> Result<(), Error> {
 /// (the exchange is the core's), before `reached` (the connect timeout's
 /// deadline, which TLS shares after it); `TCP_NODELAY` as the options say.
 /// With it, the server's bytes that came with a proxy's answer (none when
-/// direct). For every client over TCP: HTTP/1.1 and HTTP/2.
+/// direct). For every client over TCP: HTTP/1.1 and HTTP/2. When `gated`,
+/// it connects to each address (through a proxy, to the host name) only
+/// while no other connection to it is connecting
+/// ([`tether::connecting`]), and hands on the pass that says so.
 pub(crate) async fn reach_tcp(
     parsed: &WsUrl,
     options: &ClientOptions,
     reached: tokio::time::Instant,
-) -> Result<(TcpStream, Vec<u8>), Error> {
+    gated: bool,
+) -> Result<(TcpStream, Vec<u8>, Option<Pass>), Error> {
     let proxy = options
         .proxy
         .resolve(parsed.is_secure(), parsed.host(), parsed.port(), |name| {
@@ -575,30 +583,85 @@ pub(crate) async fn reach_tcp(
         })
         .map_err(Error::Proxy)?;
     let timeout = options.config.connect_timeout;
-    let (tcp, leftover) = tokio::time::timeout_at(reached, async {
+    let failed = |source| Error::Connect {
+        host: parsed.host().to_owned(),
+        port: parsed.port(),
+        source,
+    };
+    // the remote waited for at the gate, while waiting
+    let mut waiting = None;
+    let reaching = tokio::time::timeout_at(reached, async {
         match &proxy {
+            None if gated => {
+                let mut last = None;
+                for addr in tokio::net::lookup_host((parsed.host(), parsed.port()))
+                    .await
+                    .map_err(failed)?
+                {
+                    let remote = Remote::Address(addr);
+                    waiting = Some(remote.clone());
+                    let pass = enter(&remote).await;
+                    waiting = None;
+                    match TcpStream::connect(addr).await {
+                        Ok(tcp) => return Ok((tcp, Vec::new(), Some(pass))),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(failed(last.unwrap_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the name resolved to no address",
+                    )
+                })))
+            }
             None => {
                 let tcp = TcpStream::connect((parsed.host(), parsed.port()))
                     .await
-                    .map_err(|source| Error::Connect {
+                    .map_err(failed)?;
+                Ok((tcp, Vec::new(), None))
+            }
+            Some(proxy) => {
+                // the proxy resolves the name (or may): one host per name
+                let pass = if gated {
+                    let remote = Remote::Name {
                         host: parsed.host().to_owned(),
                         port: parsed.port(),
-                        source,
-                    })?;
-                Ok((tcp, Vec::new()))
+                    };
+                    waiting = Some(remote.clone());
+                    let pass = enter(&remote).await;
+                    waiting = None;
+                    Some(pass)
+                } else {
+                    None
+                };
+                let (tcp, leftover) = proxy::tunnel(proxy, parsed, (reached, timeout)).await?;
+                Ok((tcp, leftover, pass))
             }
-            Some(proxy) => proxy::tunnel(proxy, parsed, (reached, timeout)).await,
         }
     })
-    .await
-    .map_err(|_| match &proxy {
-        None => Error::ConnectTimeout(timeout),
-        Some(_) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
+    .await;
+    let (tcp, leftover, pass) = reaching.map_err(|_| match (&waiting, &proxy) {
+        (Some(remote), _) => failed(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "{} within {timeout:?}",
+                tether::connecting::still_connecting(remote)
+            ),
+        )),
+        (None, None) => Error::ConnectTimeout(timeout),
+        (None, Some(_)) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
     })??;
     if options.nodelay {
         tcp.set_nodelay(true)?;
     }
-    Ok((tcp, leftover))
+    Ok((tcp, leftover, pass))
+}
+
+/// A pass for `remote` from the process's gate ([`Gate::global`]): waits
+/// while another connection to it is connecting.
+async fn enter(remote: &Remote) -> Pass {
+    let gate = Gate::global();
+    std::future::poll_fn(|cx| gate.poll_enter(remote, cx.waker())).await
 }
 
 /// Runs the client handshake for `url` over an already connected stream.

@@ -136,3 +136,108 @@ async fn timeouts_of_duration_max_mean_no_limit() {
     within(ws.close(CloseCode::NORMAL, "")).await.unwrap();
     within(server).await.unwrap();
 }
+
+// ----- one connection in the CONNECTING state per host (RFC 6455 4.1) -----
+
+/// Two connects to one host at once: the second does not even open TCP
+/// until the first is established (RFC 6455 section 4.1, client
+/// requirement 2: "no more than one connection in a CONNECTING state"),
+/// then goes through; with `one_connecting_per_host` off, it does not wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6455_4_1_a_second_connect_to_a_host_waits_for_the_first_to_be_established() {
+    use std::time::Duration;
+    for gated in [true, false] {
+        let (listener, url) = listener().await;
+        let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (first, _) = listener.accept().await.unwrap();
+            accepted_tx.send(()).unwrap();
+            // the first one's upgrade waits unanswered meanwhile
+            let early = within_secs_ms(500, listener.accept()).await.is_some();
+            let (_first, _) = tether_tokio::accept(first, &ServerOptions::default())
+                .await
+                .unwrap();
+            if !early {
+                let (second, _) = listener.accept().await.unwrap();
+                let _second = tether_tokio::accept(second, &ServerOptions::default())
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            early
+        });
+        let options = ClientOptions::new().config(tether::Config {
+            one_connecting_per_host: gated,
+            ..tether::Config::default()
+        });
+        let first = tokio::spawn({
+            let (url, options) = (url.clone(), options.clone());
+            async move { tether_tokio::connect(&url, &options).await.map(|_| ()) }
+        });
+        accepted_rx.await.unwrap();
+        let second =
+            tokio::spawn(async move { tether_tokio::connect(&url, &options).await.map(|_| ()) });
+        let early = within(server).await.unwrap();
+        assert_eq!(
+            early, !gated,
+            "a second connection while the first was connecting (gated: {gated})"
+        );
+        within(first).await.unwrap().unwrap();
+        if gated {
+            within(second).await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A connect that waits for another to the same host still connecting
+/// gives up at its connect timeout and says why.
+#[tokio::test]
+async fn rfc6455_4_1_the_wait_for_another_connection_is_bounded_by_the_connect_timeout() {
+    use std::time::Duration;
+    let (listener, url) = listener().await;
+    let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        // never answers the first upgrade
+        let (first, _) = listener.accept().await.unwrap();
+        accepted_tx.send(()).unwrap();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        drop(first);
+    });
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move {
+            tether_tokio::connect(&url, &ClientOptions::new())
+                .await
+                .map(|_| ())
+        }
+    });
+    accepted_rx.await.unwrap();
+    let started = std::time::Instant::now();
+    let options = ClientOptions::new().connect_timeout(Duration::from_millis(300));
+    let err = within(tether_tokio::connect(&url, &options))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, tether_tokio::Error::Connect { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("was still connecting (RFC 6455 section 4.1"),
+        "{text}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    server.abort();
+    first.abort();
+}
+
+async fn within_secs_ms<T>(ms: u64, f: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(std::time::Duration::from_millis(ms), f)
+        .await
+        .ok()
+}

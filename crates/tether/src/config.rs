@@ -179,8 +179,20 @@ pub struct Config {
     /// TLS handshake for `wss://` (over QUIC, its handshake, which is TLS),
     /// as curl's connect timeout counts them. Past it the connect fails
     /// (naming the TLS handshake when that was what had not finished).
-    /// Every adapter applies it the same way. Default 10 s.
+    /// Every adapter applies it the same way. Default 10 s. It also bounds
+    /// the wait for another connection to the same host to finish
+    /// connecting (`one_connecting_per_host`).
     pub connect_timeout: Duration,
+    /// A client opens a WebSocket over HTTP/1.1 to an IP address and port
+    /// only while no other connection of the process to it is in the
+    /// CONNECTING state (TCP, a proxy's tunnel, TLS and the upgrade): it
+    /// waits, within `connect_timeout`, until that one is established or
+    /// has failed, as RFC 6455 section 4.1 requires of clients (through a
+    /// proxy that resolves the name, per host name). [`crate::connecting`]
+    /// holds the rule. Off, connects to one host run at once (a load
+    /// generator opening many connections to one server may want that;
+    /// the RFC does not allow it). Default on.
+    pub one_connecting_per_host: bool,
     /// How long the WebSocket opening handshake may take: for a client,
     /// from the moment the server is reached (after `connect_timeout`'s
     /// part) to the upgrade's answer (over HTTP/2 and HTTP/3, where one
@@ -443,6 +455,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             fin_wait: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(10),
+            one_connecting_per_host: true,
             handshake_timeout: Duration::from_secs(10),
             max_unread_bytes: 1 << 20,
             message_timeout: Some(Duration::from_secs(60)),

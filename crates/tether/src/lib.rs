@@ -110,6 +110,7 @@ mod admission;
 mod budget;
 mod close;
 mod config;
+pub mod connecting;
 mod connection;
 #[cfg(feature = "deflate")]
 pub mod deflate;
