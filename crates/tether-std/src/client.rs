@@ -272,7 +272,9 @@ impl ClientOptions {
 ///
 /// # Errors
 /// [`Error::Url`] for a URL that is not `ws://` or `wss://`;
-/// [`Error::Connect`] when no address could be connected; [`Error::Proxy`]
+/// [`Error::Connect`] when no address could be connected, or another
+/// connection to the host was still connecting when the connect timeout
+/// ran out (`Config::one_connecting_per_host`); [`Error::Proxy`]
 /// when the proxy cannot be reached or refuses (its answer named); [`Error::Tls`]
 /// when TLS fails (a `wss://` URL aimed at a plain server says so) or does
 /// not finish within the connect timeout;
@@ -298,28 +300,14 @@ pub fn connect(
     // section 4.1): the pass is held until the handshake has ended
     let gated = options.config.one_connecting_per_host;
     let (tcp, _pass) = match &proxy {
-        None => connect_tcp(parsed.host(), parsed.port(), timeout, gated)?,
-        Some(proxy) => {
-            // the proxy resolves the name (or may): one host per name
-            let pass = if gated {
-                let remote = Remote::Name {
-                    host: parsed.host().to_owned(),
-                    port: parsed.port(),
-                };
-                Some(
-                    enter(&remote, reached.instant(), timeout).map_err(|source| {
-                        Error::Connect {
-                            host: parsed.host().to_owned(),
-                            port: parsed.port(),
-                            source,
-                        }
-                    })?,
-                )
-            } else {
-                None
-            };
-            (tunnel(proxy, &parsed, timeout)?, pass)
-        }
+        None => connect_tcp(
+            parsed.host(),
+            parsed.port(),
+            reached.instant(),
+            timeout,
+            gated,
+        )?,
+        Some(proxy) => tunnel(proxy, &parsed, reached, timeout, gated)?,
     };
     if options.nodelay {
         tcp.set_nodelay(true)?;
@@ -389,9 +377,10 @@ fn handshake<S: Transport>(
     Ok((ws, accepted))
 }
 
-/// Waits until no other connection to `remote` is connecting
+/// Waits in line until no other connection to `remote` is connecting
 /// ([`Gate::global`]), until `deadline`: the pass that lets this one
-/// connect. The gate wakes this thread when the one connecting is done.
+/// connect. The gate wakes this thread when its turn comes; giving up
+/// leaves the line.
 fn enter(remote: &Remote, deadline: Instant, timeout: Duration) -> std::io::Result<Pass> {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
@@ -399,10 +388,10 @@ fn enter(remote: &Remote, deadline: Instant, timeout: Duration) -> std::io::Resu
             self.0.unpark();
         }
     }
-    let gate = Gate::global();
+    let mut place = Gate::global().line_up(remote.clone());
     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
     loop {
-        if let std::task::Poll::Ready(pass) = gate.poll_enter(remote, &waker) {
+        if let std::task::Poll::Ready(pass) = place.poll_pass(&waker) {
             return Ok(pass);
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -419,13 +408,14 @@ fn enter(remote: &Remote, deadline: Instant, timeout: Duration) -> std::io::Resu
     }
 }
 
-/// Connects to the first address of `host` that answers, within `timeout`
-/// overall; when `gated`, each address only while no other connection to
-/// it is connecting, and with the pass that says so (held by the caller
-/// until its handshake has ended).
+/// Connects to the first address of `host` that answers, by `deadline`
+/// (the connect timeout's, `timeout`); when `gated`, each address only
+/// while no other connection to it is connecting, and with the pass that
+/// says so (held by the caller until its handshake has ended).
 fn connect_tcp(
     host: &str,
     port: u16,
+    deadline: Instant,
     timeout: Duration,
     gated: bool,
 ) -> Result<(TcpStream, Option<Pass>), Error> {
@@ -434,15 +424,15 @@ fn connect_tcp(
         port,
         source,
     };
-    let deadline = tether::deadline(Instant::now(), timeout);
     let addrs = resolve(host, port, deadline, timeout).map_err(failed)?;
     let mut last = None;
     for addr in addrs {
         let pass = if gated {
             match enter(&Remote::Address(addr), deadline, timeout) {
                 Ok(pass) => Some(pass),
+                // (an earlier address's own failure says more)
                 Err(e) => {
-                    last = Some(e);
+                    last = last.or(Some(e));
                     break;
                 }
             }
@@ -510,27 +500,41 @@ fn resolve(
         })
 }
 
-/// A TCP stream to `url`'s host and port through `proxy`, tunnel open, all
-/// within `timeout`. The exchange's bytes and rules are the core's
-/// ([`ProxyConnect`]); this only moves them.
-fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream, Error> {
-    let deadline = Deadline::after(timeout, tether::Role::Client);
+/// A TCP stream to `url`'s host and port through `proxy`, tunnel open, by
+/// `deadline` (the connect timeout's, `timeout`). The exchange's bytes and
+/// rules are the core's ([`ProxyConnect`]); this only moves them. When
+/// `gated`, the exchange starts only while no other connection to the
+/// remote is connecting: its address when resolved here (`socks5://`),
+/// else its name (the proxy resolves it); with the pass that says so.
+fn tunnel(
+    proxy: &ProxyUrl,
+    url: &WsUrl,
+    deadline: Deadline,
+    timeout: Duration,
+    gated: bool,
+) -> Result<(TcpStream, Option<Pass>), Error> {
     // (the proxy is not the remote host: no gate)
-    let (mut tcp, _) =
-        connect_tcp(proxy.host(), proxy.port(), timeout, false).map_err(|e| match e {
-            Error::Connect { source, .. } => Error::Proxy(ProxyError::Unreachable {
-                proxy: proxy.to_string(),
-                reason: source.to_string(),
-            }),
-            other => other,
-        })?;
-    let target = if proxy.resolves_locally() {
+    let (mut tcp, _) = connect_tcp(
+        proxy.host(),
+        proxy.port(),
+        deadline.instant(),
+        timeout,
+        false,
+    )
+    .map_err(|e| match e {
+        Error::Connect { source, .. } => Error::Proxy(ProxyError::Unreachable {
+            proxy: proxy.to_string(),
+            reason: source.to_string(),
+        }),
+        other => other,
+    })?;
+    let failed = |source| Error::Connect {
+        host: url.host().to_owned(),
+        port: url.port(),
+        source,
+    };
+    let (target, remote) = if proxy.resolves_locally() {
         // socks5:// resolves here (socks5h:// lets the proxy do it)
-        let failed = |source| Error::Connect {
-            host: url.host().to_owned(),
-            port: url.port(),
-            source,
-        };
         let addr = resolve(url.host(), url.port(), deadline.instant(), timeout)
             .map_err(failed)?
             .into_iter()
@@ -541,9 +545,21 @@ fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream,
                     "the name resolved to no address",
                 ))
             })?;
-        Target::Ip(addr.ip(), url.port())
+        (
+            Target::Ip(addr.ip(), url.port()),
+            Remote::Address(SocketAddr::new(addr.ip(), url.port())),
+        )
     } else {
-        Target::Name(url.host().to_owned(), url.port())
+        let remote = Remote::Name {
+            host: url.host().to_owned(),
+            port: url.port(),
+        };
+        (Target::Name(url.host().to_owned(), url.port()), remote)
+    };
+    let pass = if gated {
+        Some(enter(&remote, deadline.instant(), timeout).map_err(failed)?)
+    } else {
+        None
     };
     let mut exchange = ProxyConnect::new(proxy, target).map_err(Error::Proxy)?;
     let timed_out = |e| match e {
@@ -560,7 +576,7 @@ fn tunnel(proxy: &ProxyUrl, url: &WsUrl, timeout: Duration) -> Result<TcpStream,
             // spoken to
             exchange.expect_silence().map_err(Error::Proxy)?;
             handshake_io::clear_timeouts(&tcp)?;
-            return Ok(tcp);
+            return Ok((tcp, pass));
         }
         match handshake_io::read(&mut tcp, &mut buf, deadline).map_err(timed_out)? {
             Read::Eof => return Err(Error::Proxy(exchange.eof())),

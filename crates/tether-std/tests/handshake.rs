@@ -348,23 +348,34 @@ fn another_arrives(listener: &std::net::TcpListener, wait: Duration) -> bool {
 /// Two connects to one host at once: the second does not even open TCP
 /// until the first is established (RFC 6455 section 4.1, client
 /// requirement 2: "no more than one connection in a CONNECTING state"),
-/// then goes through; with `one_connecting_per_host` off, it does not wait.
+/// then goes through while the first stays open; with
+/// `one_connecting_per_host` off, it does not wait.
 #[test]
 fn rfc6455_4_1_a_second_connect_to_a_host_waits_for_the_first_to_be_established() {
-    bounded(Duration::from_secs(20), || {
+    use tether::connecting::{Gate, Remote};
+    bounded(Duration::from_secs(60), || {
         for gated in [true, false] {
             let (listener, url) = listen();
+            let remote = Remote::Address(listener.local_addr().unwrap());
             let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel();
             let server = std::thread::spawn(move || {
                 let (first, _) = listener.accept().unwrap();
                 accepted_tx.send(()).unwrap();
-                // the first one's upgrade waits unanswered meanwhile
-                let early = another_arrives(&listener, Duration::from_millis(500));
+                go_rx.recv().unwrap();
+                // the first one's upgrade waits unanswered meanwhile: with
+                // the rule, the second waits in line (the test saw it
+                // there) and opens nothing; without, it comes
+                let window = if gated {
+                    Duration::from_millis(300)
+                } else {
+                    Duration::from_secs(10)
+                };
+                let early = another_arrives(&listener, window);
                 let (_first, _) = accept(first, &ServerOptions::new()).unwrap();
                 if !early {
                     let (second, _) = listener.accept().unwrap();
                     let _second = accept(second, &ServerOptions::new()).unwrap();
-                    std::thread::sleep(Duration::from_millis(200));
                 }
                 early
             });
@@ -374,16 +385,25 @@ fn rfc6455_4_1_a_second_connect_to_a_host_waits_for_the_first_to_be_established(
             });
             let first = std::thread::spawn({
                 let (url, options) = (url.clone(), options.clone());
-                move || connect(&url, &options).map(|_| ())
+                move || connect(&url, &options)
             });
             accepted_rx.recv().unwrap();
             let second = std::thread::spawn(move || connect(&url, &options).map(|_| ()));
+            if gated {
+                let until = Instant::now() + Duration::from_secs(10);
+                while Gate::global().waiting(&remote) == 0 {
+                    assert!(Instant::now() < until, "the second never lined up");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            go_tx.send(()).unwrap();
             let early = server.join().unwrap();
             assert_eq!(
                 early, !gated,
                 "a second connection while the first was connecting (gated: {gated})"
             );
-            first.join().unwrap().unwrap();
+            // the first stays open: its pass was for connecting only
+            let _first = first.join().unwrap().unwrap();
             if gated {
                 second.join().unwrap().unwrap();
             }

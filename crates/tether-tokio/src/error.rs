@@ -31,8 +31,10 @@ pub enum Error {
     /// TLS failed; the message names the likely cause.
     Tls(String),
     /// No address of the server could be connected (the name did not
-    /// resolve, or every address refused or failed): the host and port
-    /// named, as the blocking adapter's `Error::Connect` names them.
+    /// resolve, every address refused or failed, or another connection to
+    /// it was still connecting when the connect timeout ran out: RFC 6455
+    /// section 4.1): the host and port named, as the blocking adapter's
+    /// `Error::Connect` names them.
     Connect {
         /// The host, as in the URL.
         host: String,

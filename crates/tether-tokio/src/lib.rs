@@ -501,7 +501,9 @@ impl ServerOptions {
 /// blocking adapter does.
 ///
 /// # Errors
-/// [`Error::Url`], [`Error::Connect`] (host and port named),
+/// [`Error::Url`], [`Error::Connect`] (host and port named; also when
+/// another connection to the host was still connecting as the connect
+/// timeout ran out, `Config::one_connecting_per_host`),
 /// [`Error::ConnectTimeout`], [`Error::Io`], [`Error::Proxy`]
 /// (the proxy unreachable, or its refusal named), [`Error::Tls`]
 /// (e.g. `wss://` aimed at a plain server, or a TLS handshake not done
@@ -588,9 +590,7 @@ pub(crate) async fn reach_tcp(
         port: parsed.port(),
         source,
     };
-    // the remote waited for at the gate, while waiting
-    let mut waiting = None;
-    let reaching = tokio::time::timeout_at(reached, async {
+    let (tcp, leftover, pass) = tokio::time::timeout_at(reached, async {
         match &proxy {
             None if gated => {
                 let mut last = None;
@@ -598,10 +598,11 @@ pub(crate) async fn reach_tcp(
                     .await
                     .map_err(failed)?
                 {
-                    let remote = Remote::Address(addr);
-                    waiting = Some(remote.clone());
-                    let pass = enter(&remote).await;
-                    waiting = None;
+                    let pass = match enter(&Remote::Address(addr), (reached, timeout)).await {
+                        Ok(pass) => pass,
+                        // (an earlier address's own failure says more)
+                        Err(e) => return Err(failed(last.unwrap_or(e))),
+                    };
                     match TcpStream::connect(addr).await {
                         Ok(tcp) => return Ok((tcp, Vec::new(), Some(pass))),
                         Err(e) => last = Some(e),
@@ -620,36 +621,13 @@ pub(crate) async fn reach_tcp(
                     .map_err(failed)?;
                 Ok((tcp, Vec::new(), None))
             }
-            Some(proxy) => {
-                // the proxy resolves the name (or may): one host per name
-                let pass = if gated {
-                    let remote = Remote::Name {
-                        host: parsed.host().to_owned(),
-                        port: parsed.port(),
-                    };
-                    waiting = Some(remote.clone());
-                    let pass = enter(&remote).await;
-                    waiting = None;
-                    Some(pass)
-                } else {
-                    None
-                };
-                let (tcp, leftover) = proxy::tunnel(proxy, parsed, (reached, timeout)).await?;
-                Ok((tcp, leftover, pass))
-            }
+            Some(proxy) => proxy::tunnel(proxy, parsed, (reached, timeout), gated).await,
         }
     })
-    .await;
-    let (tcp, leftover, pass) = reaching.map_err(|_| match (&waiting, &proxy) {
-        (Some(remote), _) => failed(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!(
-                "{} within {timeout:?}",
-                tether::connecting::still_connecting(remote)
-            ),
-        )),
-        (None, None) => Error::ConnectTimeout(timeout),
-        (None, Some(_)) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
+    .await
+    .map_err(|_| match &proxy {
+        None => Error::ConnectTimeout(timeout),
+        Some(_) => Error::Proxy(tether::handshake::proxy::ProxyError::TimedOut(timeout)),
     })??;
     if options.nodelay {
         tcp.set_nodelay(true)?;
@@ -658,10 +636,28 @@ pub(crate) async fn reach_tcp(
 }
 
 /// A pass for `remote` from the process's gate ([`Gate::global`]): waits
-/// while another connection to it is connecting.
-async fn enter(remote: &Remote) -> Pass {
-    let gate = Gate::global();
-    std::future::poll_fn(|cx| gate.poll_enter(remote, cx.waker())).await
+/// in line while another connection to it is connecting, until `reached`
+/// (the connect timeout's, `timeout`), when it names that connection.
+/// Cancelled (or timed out), it leaves the line.
+pub(crate) async fn enter(
+    remote: &Remote,
+    (reached, timeout): (tokio::time::Instant, std::time::Duration),
+) -> std::io::Result<Pass> {
+    let mut place = Gate::global().line_up(remote.clone());
+    tokio::time::timeout_at(
+        reached,
+        std::future::poll_fn(|cx| place.poll_pass(cx.waker())),
+    )
+    .await
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "{} within {timeout:?}",
+                tether::connecting::still_connecting(remote)
+            ),
+        )
+    })
 }
 
 /// Runs the client handshake for `url` over an already connected stream.

@@ -6,6 +6,7 @@
 //! the tunnel is open. TLS and the WebSocket handshake then run over the
 //! returned stream, as over a direct one.
 
+use tether::connecting::{Pass, Remote};
 use tether::handshake::WsUrl;
 use tether::handshake::proxy::{ProxyConnect, ProxyError, ProxyUrl, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,12 +24,16 @@ const PROXY_READ: usize = 1024;
 /// The caller bounds the whole by `reached` (the connect timeout,
 /// `timeout`); a proxy that does not answer TCP by then is unreachable,
 /// as the blocking adapter names it (one that answered but did not open
-/// the tunnel is the caller's `ProxyError::TimedOut`).
+/// the tunnel is the caller's `ProxyError::TimedOut`). When `gated`, the
+/// exchange starts only while no other connection to the remote is
+/// connecting: its address when resolved here (`socks5://`), else its
+/// name (the proxy resolves it); with the pass that says so.
 pub(crate) async fn tunnel(
     proxy: &ProxyUrl,
     url: &WsUrl,
     (reached, timeout): (tokio::time::Instant, std::time::Duration),
-) -> Result<(TcpStream, Vec<u8>), Error> {
+    gated: bool,
+) -> Result<(TcpStream, Vec<u8>, Option<Pass>), Error> {
     let unreachable = |e: std::io::Error| {
         Error::Proxy(ProxyError::Unreachable {
             proxy: proxy.to_string(),
@@ -45,14 +50,14 @@ pub(crate) async fn tunnel(
             )));
         }
     };
-    let target = if proxy.resolves_locally() {
+    let failed = |source| Error::Connect {
+        host: url.host().to_owned(),
+        port: url.port(),
+        source,
+    };
+    let (target, remote) = if proxy.resolves_locally() {
         // socks5:// resolves here (socks5h:// lets the proxy do it); a name
         // that does not resolve is named as a direct connection names it
-        let failed = |source| Error::Connect {
-            host: url.host().to_owned(),
-            port: url.port(),
-            source,
-        };
         let addr = tokio::net::lookup_host((url.host(), url.port()))
             .await
             .map_err(failed)?
@@ -63,9 +68,25 @@ pub(crate) async fn tunnel(
                     "the name resolved to no address",
                 ))
             })?;
-        Target::Ip(addr.ip(), url.port())
+        (
+            Target::Ip(addr.ip(), url.port()),
+            Remote::Address(std::net::SocketAddr::new(addr.ip(), url.port())),
+        )
     } else {
-        Target::Name(url.host().to_owned(), url.port())
+        let remote = Remote::Name {
+            host: url.host().to_owned(),
+            port: url.port(),
+        };
+        (Target::Name(url.host().to_owned(), url.port()), remote)
+    };
+    let pass = if gated {
+        Some(
+            crate::enter(&remote, (reached, timeout))
+                .await
+                .map_err(failed)?,
+        )
+    } else {
+        None
     };
     let mut exchange = ProxyConnect::new(proxy, target).map_err(Error::Proxy)?;
     let mut buf = vec![0u8; PROXY_READ];
@@ -75,7 +96,7 @@ pub(crate) async fn tunnel(
             tcp.write_all(&out).await?;
         }
         if exchange.is_done() {
-            return Ok((tcp, exchange.take_leftover()));
+            return Ok((tcp, exchange.take_leftover(), pass));
         }
         let n = tcp.read(&mut buf).await?;
         if n == 0 {

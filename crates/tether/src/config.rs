@@ -183,13 +183,17 @@ pub struct Config {
     /// the wait for another connection to the same host to finish
     /// connecting (`one_connecting_per_host`).
     pub connect_timeout: Duration,
-    /// A client opens a WebSocket over HTTP/1.1 to an IP address and port
-    /// only while no other connection of the process to it is in the
-    /// CONNECTING state (TCP, a proxy's tunnel, TLS and the upgrade): it
-    /// waits, within `connect_timeout`, until that one is established or
-    /// has failed, as RFC 6455 section 4.1 requires of clients (through a
-    /// proxy that resolves the name, per host name). [`crate::connecting`]
-    /// holds the rule. Off, connects to one host run at once (a load
+    /// A client connecting with it (`connect` in either adapter, over
+    /// HTTP/1.1) opens a WebSocket to an IP address and port only while no
+    /// other such connection of the process to it is in the CONNECTING
+    /// state (TCP, a proxy's tunnel, TLS and the upgrade): it waits in
+    /// line, within `connect_timeout`, until that one is established or
+    /// has failed, as RFC 6455 section 4.1 requires of clients. Through a
+    /// proxy that resolves the name (`http://`, `socks5h://`), the host
+    /// name and port stand for the address. A connection that stays in
+    /// the CONNECTING state holds the others to its host back for as long
+    /// as its own timeouts allow. [`crate::connecting`] holds the rule.
+    /// Off, this connection neither waits nor makes others wait (a load
     /// generator opening many connections to one server may want that;
     /// the RFC does not allow it). Default on.
     pub one_connecting_per_host: bool,
