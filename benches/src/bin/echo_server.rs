@@ -86,7 +86,13 @@
 //!   the next receive would wait (soketto flushes its own Pong and Close
 //!   answers);
 //! - `yawc-batched`: as tungstenite's and tokio-websockets' (`Stream` +
-//!   `Sink`: `feed` every readable frame, one `flush` per burst).
+//!   `Sink`: `feed` every readable frame, one `flush` per burst);
+//! - `tether-batched`, `tether-owner-batched`: tether's tokio adapter (with
+//!   `Driver::Shared` and `Driver::Owner`), after each awaited message
+//!   every message already readable taken without waiting
+//!   (`now_or_never`), and the burst answered with one
+//!   `WebSocket::send_many` (the connection locked once per burst, not
+//!   once per message).
 //!
 //! `--deflate` (tether only) accepts permessage-deflate with
 //! `tether::DeflateConfig::default()` (level 6, 15-bit windows, context
@@ -113,6 +119,8 @@ type BoxError = Box<dyn Error + Send + Sync>;
 enum Lib {
     Tether,
     TetherOwner,
+    TetherBatched,
+    TetherOwnerBatched,
     Tungstenite,
     Fastwebsockets,
     TokioWebsockets,
@@ -133,6 +141,8 @@ impl Lib {
         Ok(match name {
             "tether" => Lib::Tether,
             "tether-owner" => Lib::TetherOwner,
+            "tether-batched" => Lib::TetherBatched,
+            "tether-owner-batched" => Lib::TetherOwnerBatched,
             "tungstenite" => Lib::Tungstenite,
             "fastwebsockets" => Lib::Fastwebsockets,
             "tokio-websockets" => Lib::TokioWebsockets,
@@ -243,7 +253,7 @@ fn main() -> Result<(), BoxError> {
 
 async fn serve(args: Args) -> Result<(), BoxError> {
     let driver = match args.lib {
-        Lib::TetherOwner => tether_tokio::Driver::Owner,
+        Lib::TetherOwner | Lib::TetherOwnerBatched => tether_tokio::Driver::Owner,
         _ => tether_tokio::Driver::Shared,
     };
     let options = tether_tokio::ServerOptions::new()
@@ -280,6 +290,10 @@ async fn serve(args: Args) -> Result<(), BoxError> {
             (Lib::Tether | Lib::TetherOwner, false) => spawn(tether(tcp)),
             (Lib::Tether | Lib::TetherOwner, true) => {
                 spawn(tokio::task::unconstrained(tether(tcp)));
+            }
+            (Lib::TetherBatched | Lib::TetherOwnerBatched, false) => spawn(tether_batched(tcp)),
+            (Lib::TetherBatched | Lib::TetherOwnerBatched, true) => {
+                spawn(tokio::task::unconstrained(tether_batched(tcp)));
             }
             (Lib::Tungstenite, false) => spawn(tungstenite(tcp)),
             (Lib::Tungstenite, true) => spawn(tokio::task::unconstrained(tungstenite(tcp))),
@@ -334,6 +348,37 @@ async fn tether(tcp: TcpStream) {
     };
     while let Some(Ok(message)) = ws.next().await {
         if ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// tether at its best for a burst: after each awaited message, the ones
+/// already readable taken without waiting, all answered with one
+/// `send_many`.
+async fn tether_batched(tcp: TcpStream) {
+    use futures_util::FutureExt;
+    let Some(options) = TETHER_OPTIONS.get() else {
+        return;
+    };
+    let Ok((mut ws, _)) = tether_tokio::accept(tcp, options).await else {
+        return;
+    };
+    let mut burst = Vec::new();
+    while let Some(Ok(first)) = ws.next().await {
+        burst.push(first);
+        let mut ended = false;
+        loop {
+            match ws.next().now_or_never() {
+                Some(Some(Ok(message))) => burst.push(message),
+                Some(_) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        if ws.send_many(burst.drain(..)).await.is_err() || ended {
             break;
         }
     }

@@ -86,10 +86,14 @@ type BoxError = Box<dyn Error>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// The libraries `echo_server` runs, in the order they alternate.
-const WS_LIBS: [&str; 14] = [
+const WS_LIBS: [&str; 16] = [
     "tether",
     // the tokio adapter with `Driver::Owner` (echo rows only)
     "tether-owner",
+    // tether at its best for a burst, each driver (`send_many`; echo rows
+    // only)
+    "tether-batched",
+    "tether-owner-batched",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
@@ -110,10 +114,17 @@ const WS_LIBS: [&str; 14] = [
 /// Servers measured in the echo runs but not the idle one: `tether-core`
 /// and `floor` each hold a 64 KiB read buffer per connection for their
 /// whole life (they are measuring sticks for the echo, not servers to keep
-/// idle connections); `tether-owner` is the same adapter as `tether`, and
-/// its idle connection (with the task that owns it) is counted by
-/// `crates/tether-tokio/tests/idle_memory.rs`.
-const ECHO_ONLY: [&str; 3] = ["tether-core", "floor", "tether-owner"];
+/// idle connections); `tether-owner` and the `-batched` tethers are the
+/// same adapter as `tether` (the owner driver's idle connection, with the
+/// task that owns it, is counted by
+/// `crates/tether-tokio/tests/idle_memory.rs`).
+const ECHO_ONLY: [&str; 5] = [
+    "tether-core",
+    "floor",
+    "tether-owner",
+    "tether-batched",
+    "tether-owner-batched",
+];
 
 /// The servers of the compressed echo run, in the order they alternate:
 /// tether with its default deflate settings (those of Node `ws`: level 6,

@@ -176,6 +176,28 @@ impl WebSocket {
         Queue::new(self.sender(), "send", SendMessage(message))
     }
 
+    /// Sends `messages` in order, each as [`WebSocket::send`] would, as one
+    /// burst: with `Driver::Shared` the connection is locked once for all
+    /// that fit in its output queue rather than once per message, and
+    /// they go out together. It waits for room as `send` does when the
+    /// queue fills. Cancelled, the messages queued so far go out and the
+    /// rest are dropped; an error stops it there (those queued before go
+    /// out). For answering a burst of received messages at once (an echo,
+    /// a fan-out).
+    ///
+    /// # Errors
+    /// As [`WebSocket::send`].
+    pub fn send_many<'a, I>(
+        &'a mut self,
+        messages: I,
+    ) -> impl Future<Output = Result<(), Error>> + 'a
+    where
+        I: IntoIterator<Item = Message>,
+        I::IntoIter: Unpin + 'a,
+    {
+        Burst::new(self.sender(), messages.into_iter())
+    }
+
     /// Sends one fragment of a message (see `tether::Connection::send_fragment`).
     ///
     /// # Errors
@@ -352,6 +374,21 @@ impl WsSink {
         Queue::new(Sender::Shared(self), "send", SendMessage(message))
     }
 
+    /// Sends `messages` as one burst; see [`WebSocket::send_many`].
+    ///
+    /// # Errors
+    /// As [`WebSocket::send`].
+    pub fn send_many<'a, I>(
+        &'a mut self,
+        messages: I,
+    ) -> impl Future<Output = Result<(), Error>> + 'a
+    where
+        I: IntoIterator<Item = Message>,
+        I::IntoIter: Unpin + 'a,
+    {
+        Burst::new(Sender::Shared(self), messages.into_iter())
+    }
+
     /// Sends one fragment of a message.
     ///
     /// # Errors
@@ -522,6 +559,85 @@ impl<O: Op> Future for Queue<'_, O> {
                 Err(e) => Err(Error::Misuse(e)),
             },
         };
+        drop(inner);
+        if this.waited {
+            // registered while the queue was full: no longer waiting
+            sink.shared.wakers.unregister(Party::Writer);
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// The future of [`WebSocket::send_many`]: each message as a [`Queue`]
+/// would send it, the shared connection locked once for as many as fit.
+struct Burst<'a, It> {
+    sender: Sender<'a>,
+    messages: It,
+    /// The owner driver's message in flight (its write may be awaited).
+    current: Option<SendMessage>,
+    applied: bool,
+    /// Registered as the writer while the queue was full.
+    waited: bool,
+}
+
+impl<'a, It: Iterator<Item = Message>> Burst<'a, It> {
+    fn new(sender: Sender<'a>, messages: It) -> Self {
+        Self {
+            sender,
+            messages,
+            current: None,
+            applied: false,
+            waited: false,
+        }
+    }
+}
+
+impl<It: Iterator<Item = Message> + Unpin> Future for Burst<'_, It> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let sink = match &mut this.sender {
+            Sender::Shared(sink) => &**sink,
+            Sender::Owned(owned) => loop {
+                let op = match &mut this.current {
+                    Some(op) => op,
+                    None => match this.messages.next() {
+                        Some(message) => {
+                            this.applied = false;
+                            this.current.insert(SendMessage(message))
+                        }
+                        None => return Poll::Ready(Ok(())),
+                    },
+                };
+                match owned.poll_queue(cx, "send", op, &mut this.applied) {
+                    Poll::Ready(Ok(())) => this.current = None,
+                    other => return other,
+                }
+            },
+        };
+        let mut inner = sink.shared.lock();
+        let mut queued = false;
+        let result = loop {
+            // room for the next: when the queue is full, `room` drove as the
+            // writer (writing what this burst queued) and registered it
+            if let Err(e) = sink.room(&mut inner, cx, "send", &mut this.waited) {
+                break Err(e);
+            }
+            if !inner.conn.can_send() {
+                return Poll::Pending;
+            }
+            let Some(message) = this.messages.next() else {
+                break Ok(());
+            };
+            match inner.conn.send(message) {
+                Ok(()) => queued = true,
+                Err(e) => break Err(Error::Misuse(e)),
+            }
+        };
+        if queued {
+            sink.start_writing(&mut inner, cx);
+        }
         drop(inner);
         if this.waited {
             // registered while the queue was full: no longer waiting

@@ -276,3 +276,76 @@ async fn start_send_after_poll_ready_is_accepted_whatever_the_connection_queued(
     .await;
     Pin::new(&mut sink).start_send(Message::text("x")).unwrap();
 }
+
+/// `send_many` sends a burst in order, with each driver and through the
+/// split sink: a burst larger than the output queue waits for room (the
+/// peer reads only once released) and loses nothing; after the end it
+/// fails as `send` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_many_sends_a_burst_in_order_and_waits_for_room() {
+    use futures_util::StreamExt;
+    for (driver, split) in [
+        (tether_tokio::Driver::Shared, false),
+        (tether_tokio::Driver::Shared, true),
+        (tether_tokio::Driver::Owner, false),
+    ] {
+        const N: u32 = 300;
+        let (listener, url) = listener().await;
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let mut peer = RawPeer::accept(&listener).await;
+            release_rx.await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < N as usize {
+                let f = peer.frame().await.expect("a frame");
+                assert_eq!(f.header.opcode, OpCode::Binary);
+                got.push(u32::from_be_bytes(f.payload[..4].try_into().unwrap()));
+            }
+            peer.send(OpCode::Close, &1000u16.to_be_bytes()).await;
+            got
+        });
+        let options = ClientOptions::new()
+            .config(Config {
+                max_queued_output: 64 * 1024,
+                ..Config::default()
+            })
+            .driver(driver);
+        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        // 300 x 16 KiB: far more than the queue and the sockets hold
+        let burst = (0..N).map(|i| {
+            let mut payload = vec![0u8; 16 * 1024];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            Message::binary(payload)
+        });
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            release_tx.send(()).unwrap();
+        });
+        let (sent, rest) = if split {
+            let (mut sink, stream) = ws.split();
+            (within(sink.send_many(burst)).await, Err((sink, stream)))
+        } else {
+            (within(ws.send_many(burst)).await, Ok(ws))
+        };
+        sent.unwrap();
+        release.await.unwrap();
+        let got = within(server).await.unwrap();
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "{driver:?}, split: {split}");
+        // the peer's Close ends it: a later burst fails as `send` does
+        let late = [Message::text("late")];
+        let failed = match rest {
+            Err((mut sink, mut stream)) => {
+                while within(stream.next()).await.is_some() {}
+                within(sink.send_many(late)).await
+            }
+            Ok(mut ws) => {
+                while within(ws.next()).await.is_some() {}
+                within(ws.send_many(late)).await
+            }
+        };
+        assert!(
+            matches!(failed, Err(tether_tokio::Error::Closed(_))),
+            "{driver:?}, split: {split}: {failed:?}"
+        );
+    }
+}
