@@ -573,7 +573,11 @@ impl<O: Op> Future for Queue<'_, O> {
 struct Burst<'a, It> {
     sender: Sender<'a>,
     messages: It,
-    /// The owner driver's message in flight (its write may be awaited).
+    /// The owner driver's next message, taken to see whether it is the
+    /// last.
+    ahead: Option<Message>,
+    /// The owner driver's last message, sent as `send` sends it (written
+    /// with all queued before it; its write may be awaited).
     current: Option<SendMessage>,
     applied: bool,
     /// Registered as the writer while the queue was full.
@@ -585,6 +589,7 @@ impl<'a, It: Iterator<Item = Message>> Burst<'a, It> {
         Self {
             sender,
             messages,
+            ahead: None,
             current: None,
             applied: false,
             waited: false,
@@ -599,20 +604,30 @@ impl<It: Iterator<Item = Message> + Unpin> Future for Burst<'_, It> {
         let this = &mut *self;
         let sink = match &mut this.sender {
             Sender::Shared(sink) => &**sink,
+            // all but the last queued without a write; the last sent as
+            // `send` sends it, which writes them all (one write per burst)
             Sender::Owned(owned) => loop {
-                let op = match &mut this.current {
-                    Some(op) => op,
-                    None => match this.messages.next() {
-                        Some(message) => {
-                            this.applied = false;
-                            this.current.insert(SendMessage(message))
-                        }
-                        None => return Poll::Ready(Ok(())),
-                    },
-                };
-                match owned.poll_queue(cx, "send", op, &mut this.applied) {
-                    Poll::Ready(Ok(())) => this.current = None,
+                if let Some(op) = &mut this.current {
+                    return owned.poll_queue(cx, "send", op, &mut this.applied);
+                }
+                match owned.poll_room(cx, "send") {
+                    Poll::Ready(Ok(())) => {}
                     other => return other,
+                }
+                let Some(message) = this.ahead.take().or_else(|| this.messages.next()) else {
+                    return Poll::Ready(Ok(()));
+                };
+                match this.messages.next() {
+                    None => {
+                        this.applied = false;
+                        this.current = Some(SendMessage(message));
+                    }
+                    Some(more) => {
+                        if let Err(e) = owned.start_send(message) {
+                            return Poll::Ready(Err(e));
+                        }
+                        this.ahead = Some(more);
+                    }
                 }
             },
         };

@@ -330,7 +330,11 @@ async fn send_many_sends_a_burst_in_order_and_waits_for_room() {
         sent.unwrap();
         release.await.unwrap();
         let got = within(server).await.unwrap();
-        assert_eq!(got, (0..N).collect::<Vec<_>>(), "{driver:?}, split: {split}");
+        assert_eq!(
+            got,
+            (0..N).collect::<Vec<_>>(),
+            "{driver:?}, split: {split}"
+        );
         // the peer's Close ends it: a later burst fails as `send` does
         let late = [Message::text("late")];
         let failed = match rest {
