@@ -533,7 +533,7 @@ fn tunnel(
         port: url.port(),
         source,
     };
-    let (target, remote) = if proxy.resolves_locally() {
+    let target = if proxy.resolves_locally() {
         // socks5:// resolves here (socks5h:// lets the proxy do it)
         let addr = resolve(url.host(), url.port(), deadline.instant(), timeout)
             .map_err(failed)?
@@ -545,18 +545,12 @@ fn tunnel(
                     "the name resolved to no address",
                 ))
             })?;
-        (
-            Target::Ip(addr.ip(), url.port()),
-            Remote::Address(SocketAddr::new(addr.ip(), url.port())),
-        )
+        Target::Ip(addr.ip(), url.port())
     } else {
-        let remote = Remote::Name {
-            host: url.host().to_owned(),
-            port: url.port(),
-        };
-        (Target::Name(url.host().to_owned(), url.port()), remote)
+        Target::Name(url.host().to_owned(), url.port())
     };
     let pass = if gated {
+        let remote = Remote::from(&target);
         Some(enter(&remote, deadline.instant(), timeout).map_err(failed)?)
     } else {
         None

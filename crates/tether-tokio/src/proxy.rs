@@ -55,7 +55,7 @@ pub(crate) async fn tunnel(
         port: url.port(),
         source,
     };
-    let (target, remote) = if proxy.resolves_locally() {
+    let target = if proxy.resolves_locally() {
         // socks5:// resolves here (socks5h:// lets the proxy do it); a name
         // that does not resolve is named as a direct connection names it
         let addr = tokio::net::lookup_host((url.host(), url.port()))
@@ -68,18 +68,12 @@ pub(crate) async fn tunnel(
                     "the name resolved to no address",
                 ))
             })?;
-        (
-            Target::Ip(addr.ip(), url.port()),
-            Remote::Address(std::net::SocketAddr::new(addr.ip(), url.port())),
-        )
+        Target::Ip(addr.ip(), url.port())
     } else {
-        let remote = Remote::Name {
-            host: url.host().to_owned(),
-            port: url.port(),
-        };
-        (Target::Name(url.host().to_owned(), url.port()), remote)
+        Target::Name(url.host().to_owned(), url.port())
     };
     let pass = if gated {
+        let remote = Remote::from(&target);
         Some(
             crate::enter(&remote, (reached, timeout))
                 .await

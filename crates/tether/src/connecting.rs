@@ -48,6 +48,22 @@ pub enum Remote {
     },
 }
 
+/// The remote of a connection through a proxy: the address when this side
+/// resolved the name (`socks5://`), else the host name (the proxy resolves
+/// it, and two names of one address cannot be told apart here).
+impl From<&crate::handshake::proxy::Target> for Remote {
+    fn from(target: &crate::handshake::proxy::Target) -> Self {
+        use crate::handshake::proxy::Target;
+        match target {
+            Target::Ip(ip, port) => Self::Address(SocketAddr::new(*ip, *port)),
+            Target::Name(host, port) => Self::Name {
+                host: host.clone(),
+                port: *port,
+            },
+        }
+    }
+}
+
 impl fmt::Display for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -386,6 +402,13 @@ mod tests {
             host: host.into(),
             port: 443,
         };
+        // a proxy's target: the address when resolved here, else the name
+        use crate::handshake::proxy::Target;
+        assert_eq!(
+            Remote::from(&Target::Name("a.example".into(), 443)),
+            name("a.example")
+        );
+        assert_eq!(Remote::from(&Target::Ip([127, 0, 0, 1].into(), 1)), addr(1));
         let _a = pass(&mut gate.line_up(name("a.example")), waker);
         let _b = pass(&mut gate.line_up(name("b.example")), waker);
         assert!(
