@@ -92,7 +92,12 @@
 //!   every message already readable taken without waiting
 //!   (`now_or_never`), and the burst answered with one
 //!   `WebSocket::send_many` (the connection locked once per burst, not
-//!   once per message).
+//!   once per message). Unlike the peers' `-batched` servers, which feed
+//!   each message before reading the next, it reads ahead of its answers:
+//!   tether answers a peer's Close once the application asks past the
+//!   messages before it, so the echoes of a burst that ends with the
+//!   peer's Close are not sent. The load generator closes only after its
+//!   measuring window, so the rates are not affected.
 //!
 //! `--deflate` (tether only) accepts permessage-deflate with
 //! `tether::DeflateConfig::default()` (level 6, 15-bit windows, context

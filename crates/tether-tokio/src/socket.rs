@@ -177,13 +177,20 @@ impl WebSocket {
     }
 
     /// Sends `messages` in order, each as [`WebSocket::send`] would, as one
-    /// burst: with `Driver::Shared` the connection is locked once for all
-    /// that fit in its output queue rather than once per message, and
-    /// they go out together. It waits for room as `send` does when the
-    /// queue fills. Cancelled, the messages queued so far go out and the
-    /// rest are dropped; an error stops it there (those queued before go
-    /// out). For answering a burst of received messages at once (an echo,
-    /// a fan-out).
+    /// burst: with `Driver::Shared` the connection is locked once for up
+    /// to 256 that fit in its output queue rather than once per message,
+    /// and they go out together. It waits for room as `send` does when the
+    /// queue fills, holding one message in hand as `send` holds its own.
+    /// Cancelled, the messages queued so far go out, the one in hand and
+    /// the rest are not sent; an error stops it there (those queued before
+    /// go out). With `Driver::Shared` the iterator runs under the
+    /// connection's lock: it must be cheap and must not call into this
+    /// connection (its other half included).
+    ///
+    /// For answers to a burst of received messages: send them before
+    /// asking for the next event that could be the peer's Close, which is
+    /// answered once the application asks past the messages before it
+    /// (sends after that fail, as `send`s do).
     ///
     /// # Errors
     /// As [`WebSocket::send`].
@@ -193,7 +200,7 @@ impl WebSocket {
     ) -> impl Future<Output = Result<(), Error>> + 'a
     where
         I: IntoIterator<Item = Message>,
-        I::IntoIter: Unpin + 'a,
+        I::IntoIter: 'a,
     {
         Burst::new(self.sender(), messages.into_iter())
     }
@@ -384,7 +391,7 @@ impl WsSink {
     ) -> impl Future<Output = Result<(), Error>> + 'a
     where
         I: IntoIterator<Item = Message>,
-        I::IntoIter: Unpin + 'a,
+        I::IntoIter: 'a,
     {
         Burst::new(Sender::Shared(self), messages.into_iter())
     }
@@ -569,88 +576,99 @@ impl<O: Op> Future for Queue<'_, O> {
 }
 
 /// The future of [`WebSocket::send_many`]: each message as a [`Queue`]
-/// would send it, the shared connection locked once for as many as fit.
+/// would send it, the shared connection locked once for as many as fit
+/// (up to [`BURST_PER_LOCK`]).
 struct Burst<'a, It> {
     sender: Sender<'a>,
     messages: It,
-    /// The owner driver's next message, taken to see whether it is the
-    /// last.
-    ahead: Option<Message>,
-    /// The owner driver's last message, sent as `send` sends it (written
-    /// with all queued before it; its write may be awaited).
-    current: Option<SendMessage>,
-    applied: bool,
+    /// The message in hand, taken from `messages` and waiting for room
+    /// (as a `send` holds its own): only one at a time.
+    next: Option<Message>,
+    /// The owner driver queued messages without a write: what is left is
+    /// `send`'s wait for them to be written.
+    finishing: bool,
     /// Registered as the writer while the queue was full.
     waited: bool,
 }
+
+/// At most this many messages per hold of the shared connection's lock:
+/// a long burst on a socket that takes everything lets the reader and the
+/// background task in between.
+const BURST_PER_LOCK: usize = 256;
+
+// `messages` is only advanced, never pinned.
+impl<It> Unpin for Burst<'_, It> {}
 
 impl<'a, It: Iterator<Item = Message>> Burst<'a, It> {
     fn new(sender: Sender<'a>, messages: It) -> Self {
         Self {
             sender,
             messages,
-            ahead: None,
-            current: None,
-            applied: false,
+            next: None,
+            finishing: false,
             waited: false,
         }
     }
 }
 
-impl<It: Iterator<Item = Message> + Unpin> Future for Burst<'_, It> {
+impl<It: Iterator<Item = Message>> Future for Burst<'_, It> {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let sink = match &mut this.sender {
-            Sender::Shared(sink) => &**sink,
-            // all but the last queued without a write; the last sent as
-            // `send` sends it, which writes them all (one write per burst)
+            // every message queued without a write, then `send`'s wait for
+            // the write (with messages still unread, none: one write per
+            // burst, at the next read)
             Sender::Owned(owned) => loop {
-                if let Some(op) = &mut this.current {
-                    return owned.poll_queue(cx, "send", op, &mut this.applied);
+                if this.finishing {
+                    let mut nothing =
+                        Once(None::<fn(&mut tether::Connection) -> Result<(), tether::Error>>);
+                    return owned.poll_queue(cx, "send", &mut nothing, &mut true);
                 }
-                match owned.poll_room(cx, "send") {
-                    Poll::Ready(Ok(())) => {}
-                    other => return other,
-                }
-                let Some(message) = this.ahead.take().or_else(|| this.messages.next()) else {
-                    return Poll::Ready(Ok(()));
+                let Some(message) = this.next.take().or_else(|| this.messages.next()) else {
+                    this.finishing = true;
+                    continue;
                 };
-                match this.messages.next() {
-                    None => {
-                        this.applied = false;
-                        this.current = Some(SendMessage(message));
-                    }
-                    Some(more) => {
-                        if let Err(e) = owned.start_send(message) {
-                            return Poll::Ready(Err(e));
-                        }
-                        this.ahead = Some(more);
+                match owned.poll_room(cx, "send") {
+                    Poll::Ready(Ok(())) => owned.start_send(message)?,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        this.next = Some(message);
+                        return Poll::Pending;
                     }
                 }
             },
+            Sender::Shared(sink) => &**sink,
         };
         let mut inner = sink.shared.lock();
-        let mut queued = false;
+        let mut queued = 0;
         let result = loop {
-            // room for the next: when the queue is full, `room` drove as the
+            let Some(message) = this.next.take().or_else(|| this.messages.next()) else {
+                break Ok(());
+            };
+            // room for it: when the queue is full, `room` drove as the
             // writer (writing what this burst queued) and registered it
             if let Err(e) = sink.room(&mut inner, cx, "send", &mut this.waited) {
                 break Err(e);
             }
             if !inner.conn.can_send() {
+                this.next = Some(message);
                 return Poll::Pending;
             }
-            let Some(message) = this.messages.next() else {
-                break Ok(());
-            };
-            match inner.conn.send(message) {
-                Ok(()) => queued = true,
-                Err(e) => break Err(Error::Misuse(e)),
+            if let Err(e) = inner.conn.send(message) {
+                break Err(Error::Misuse(e));
+            }
+            queued += 1;
+            if queued == BURST_PER_LOCK {
+                // the rest after the others had their turn at the lock
+                sink.start_writing(&mut inner, cx);
+                drop(inner);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         };
-        if queued {
+        if queued > 0 {
             sink.start_writing(&mut inner, cx);
         }
         drop(inner);

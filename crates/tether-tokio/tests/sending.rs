@@ -353,3 +353,38 @@ async fn send_many_sends_a_burst_in_order_and_waits_for_room() {
         );
     }
 }
+
+/// `send_many` returns as `send` does once its last message is queued, not
+/// when the queue has room again: one message larger than the output
+/// queue, to a peer that reads nothing, is taken at once with the shared
+/// driver (it waited for room it no longer needed, and could then report
+/// an error for a message already queued). An empty burst sends nothing
+/// and succeeds, with either driver.
+#[tokio::test]
+async fn send_many_returns_once_its_last_message_is_queued() {
+    for driver in [tether_tokio::Driver::Shared, tether_tokio::Driver::Owner] {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let peer = RawPeer::accept(&listener).await;
+            tokio::time::sleep(Duration::from_secs(10)).await; // never reads
+            drop(peer);
+        });
+        let options = ClientOptions::new()
+            .config(Config {
+                max_queued_output: 64 * 1024,
+                ..Config::default()
+            })
+            .driver(driver);
+        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        within(ws.send_many(Vec::new())).await.unwrap();
+        if driver == tether_tokio::Driver::Shared {
+            let big = Message::binary(vec![1u8; 8 << 20]);
+            let sent = tokio::time::timeout(Duration::from_secs(2), ws.send_many([big])).await;
+            assert!(
+                matches!(sent, Ok(Ok(()))),
+                "send_many waited for room after its last message: {sent:?}"
+            );
+        }
+        server.abort();
+    }
+}
