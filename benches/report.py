@@ -493,6 +493,9 @@ def main():
     out.append("")
     out.append(f"- machine: {cpu}, {cores} cores, Linux {kernel}")
     out.append(f"- {command_output('rustc', '--version')}")
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    if tunables:
+        out.append(f"- GLIBC_TUNABLES={tunables} (`benches/run.sh` says why)")
     out.append(
         f"- tether at `{commit}`" + (" (with uncommitted changes)" if dirty and dirty != "unknown" else "")
     )

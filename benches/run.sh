@@ -46,6 +46,17 @@ else
     loop_args=(--rounds "$rounds" --warmup 0.5 --duration 2.5 --deflate-duration 1.5 --idle-conns 10000)
 fi
 
+# glibc's memcpy copies 8 KiB and more with `rep movsb`, whose speed on
+# some CPUs (seen on AMD EPYC, glibc 2.36) falls from about 40 GiB/s to
+# under 2 GiB/s when the destination is 1-63 bytes past the source modulo
+# 4 KiB. The decode benchmarks' in-memory stream copies each read with
+# memcpy, so which library's large reads hit that depended on where its
+# buffers landed, and the same binary's 1 MiB rows moved by 2.6x between
+# runs (`benches/RESULTS.md`). Off, every library's reads and copies go
+# through the same vector loops; a socket's read is the kernel's copy,
+# which this does not touch. Ignored where glibc is not the libc.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.x86_rep_movsb_threshold=1073741824"
+
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 out=$target_dir/bench-run
 rm -rf "$out"
