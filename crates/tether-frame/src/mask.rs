@@ -134,8 +134,9 @@ mod wide {
     /// on, no 32-byte access straddles two cache lines. A large payload read
     /// straight into its frame's buffer starts wherever the header before it
     /// left off; unaligned, decoding 64 KiB and 1 MiB frames read that way
-    /// was about 10% slower (`benches/RESULTS.md`). None below [`ALIGN_MIN`], where the few lines
-    /// saved do not pay for the extra loop.
+    /// was about 10% slower (`benches/RESULTS.md`). None below
+    /// [`ALIGN_MIN`], where the few lines saved do not pay for the extra
+    /// loop.
     #[inline(always)]
     fn unaligned_head(ptr: *const u8, len: usize) -> usize {
         if len < ALIGN_MIN {
