@@ -304,13 +304,7 @@ async fn send_many_sends_a_burst_in_order_and_waits_for_room() {
             peer.send(OpCode::Close, &1000u16.to_be_bytes()).await;
             got
         });
-        let options = ClientOptions::new()
-            .config(Config {
-                max_queued_output: 64 * 1024,
-                ..Config::default()
-            })
-            .driver(driver);
-        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        let mut ws = connect_with_small_queue(&url, driver).await;
         // 300 x 16 KiB: far more than the queue and the sockets hold
         let burst = (0..N).map(|i| {
             let mut payload = vec![0u8; 16 * 1024];
@@ -369,13 +363,7 @@ async fn send_many_returns_once_its_last_message_is_queued() {
             tokio::time::sleep(Duration::from_secs(10)).await; // never reads
             drop(peer);
         });
-        let options = ClientOptions::new()
-            .config(Config {
-                max_queued_output: 64 * 1024,
-                ..Config::default()
-            })
-            .driver(driver);
-        let (mut ws, _) = within(tether_tokio::connect(&url, &options)).await.unwrap();
+        let mut ws = connect_with_small_queue(&url, driver).await;
         within(ws.send_many(Vec::new())).await.unwrap();
         if driver == tether_tokio::Driver::Shared {
             let big = Message::binary(vec![1u8; 8 << 20]);
@@ -387,4 +375,19 @@ async fn send_many_returns_once_its_last_message_is_queued() {
         }
         server.abort();
     }
+}
+
+/// A client whose output queue holds 64 KiB, so a burst of sends fills it.
+async fn connect_with_small_queue(
+    url: &str,
+    driver: tether_tokio::Driver,
+) -> tether_tokio::WebSocket {
+    let options = ClientOptions::new()
+        .config(Config {
+            max_queued_output: 64 * 1024,
+            ..Config::default()
+        })
+        .driver(driver);
+    let (ws, _) = within(tether_tokio::connect(url, &options)).await.unwrap();
+    ws
 }
