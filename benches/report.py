@@ -322,6 +322,93 @@ def loopback_rows(table, echo, idle):
         )
 
 
+def per_message_ns(rows, field):
+    """Median over rounds of a CPU share spent per message, in ns."""
+    values = [
+        r[field] * 1e9 / r["msgs_per_s"]
+        for r in rows
+        if r.get(field) is not None and r.get("msgs_per_s")
+    ]
+    return statistics.median(values) if values else None
+
+
+def server_time_section(echo):
+    """Where each server's time per echoed message goes under load: its
+    user time (the library's own work) and its kernel time (the system
+    calls and the network stack), from loadgen's `server_user` and
+    `server_sys`; and, for issue 18's target, the user time per message
+    tether would have to get down to with its kernel time as measured."""
+    loads = sorted({(k[1], k[2]) for k in echo if k[1] > 1 and k[2] > 1})
+    sizes = sorted({k[3] for k in echo})
+    out = []
+    for conns, inflight in loads:
+        for size in sizes:
+            rows = []
+            for lib in [
+                "tether",
+                "tether-owner",
+                "tether-batched",
+                "tether-owner-batched",
+                "tether-core",
+            ] + [
+                form for p in PEERS for form in (p, f"{p}-batched")
+            ] + ["floor"]:
+                mine = echo.get((lib, conns, inflight, size))
+                if not mine:
+                    continue
+                user = per_message_ns(mine, "server_user")
+                system = per_message_ns(mine, "server_sys")
+                if user is None or system is None:
+                    continue
+                rows.append((lib, median(mine, "msgs_per_s"), user, system))
+            if not rows:
+                continue
+            if not out:
+                out.append("## Where the loaded echo's server time goes")
+                out.append("")
+                out.append(
+                    "CPU time of the server per echoed message over the measured window "
+                    "(`/proc/PID/stat` user and system time divided by the messages "
+                    "echoed; medians over rounds): `user` is the library and its "
+                    "runtime, `kernel` the system calls and the network stack working "
+                    "for it (on loopback a send also runs the receiving side's TCP "
+                    "input). A server cannot get ahead of another by more than their "
+                    "kernel time per message allows."
+                )
+                out.append("")
+            out.append(f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}:")
+            out.append("")
+            out.append("| server | msgs/s | user ns/msg | kernel ns/msg | kernel share |")
+            out.append("|---|---|---|---|---|")
+            for lib, rate, user, system in rows:
+                out.append(
+                    f"| {lib} | {fmt_rate(rate, 'E')} | {user:.0f} | {system:.0f} "
+                    f"| {system / (user + system):.0%} |"
+                )
+            out.append("")
+            peers = [r for r in rows if not r[0].startswith("tether") and r[0] != "floor"]
+            if peers:
+                fastest = max(peers, key=lambda r: r[1])
+                want = 1.2 if size <= 1024 else 1.1
+                budget = 1e9 / (want * fastest[1])
+                for lib, _, user, system in rows:
+                    if lib != "tether":
+                        continue
+                    left = budget - system
+                    out.append(
+                        f"Issue 18's {want}x of {fastest[0]} ({fmt_rate(fastest[1], 'E')}) is "
+                        f"{budget:.0f} ns of a whole core per message; with tether's kernel "
+                        f"time as measured ({system:.0f} ns), that leaves "
+                        + (
+                            f"{left:.0f} ns of user time per message (tether's now: {user:.0f})."
+                            if left > 0
+                            else "no user time at all."
+                        )
+                    )
+                    out.append("")
+    return out
+
+
 def deflate_section(deflate):
     """The compressed echo table and the notes under it (lines)."""
     if not deflate:
@@ -528,6 +615,7 @@ def main():
     out.append("")
     out.append(table.render())
     out.append("")
+    out.extend(server_time_section(echo))
     out.extend(deflate_section(deflate))
     all_echo = [*echo.values(), *deflate.values()]
     loadgen_cpu = [r["loadgen_cpu"] for rows in all_echo for r in rows if "loadgen_cpu" in r]

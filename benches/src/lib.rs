@@ -282,6 +282,70 @@ pub fn pin_to_core(core: usize) -> io::Result<()> {
     }
 }
 
+/// CPU time a process has used, every thread, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTime {
+    /// In user space: the program's own work.
+    pub user: f64,
+    /// In the kernel on its behalf (system calls, the network stack).
+    pub system: f64,
+}
+
+impl CpuTime {
+    /// User and system time together.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// [`CpuTime`] of a process, from `/proc/PID/stat` (`utime`, `stime`, in
+/// ticks of USER_HZ, which is 100 on Linux).
+///
+/// # Errors
+/// When the process is gone or the file is not as expected.
+pub fn cpu_time(pid: u32) -> io::Result<CpuTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let bad = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/stat: {what}"),
+        )
+    };
+    // the name may hold spaces and brackets: fields are counted after it
+    let after_name = stat.rsplit_once(')').ok_or_else(|| bad("no name"))?.1;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut seconds = || -> io::Result<f64> {
+        let ticks: u64 = fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| bad("no utime or stime"))?;
+        Ok(ticks as f64 / 100.0)
+    };
+    Ok(CpuTime {
+        user: seconds()?,
+        system: seconds()?,
+    })
+}
+
+/// A field of `/proc/PID/status` in kB (`VmRSS:`, `VmHWM:`), in bytes.
+///
+/// # Errors
+/// When the process is gone or the field is missing.
+pub fn status_bytes(pid: u32, field: &str) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("no {field} in /proc/{pid}/status"),
+            )
+        })
+}
+
 fn handshake_error(e: HandshakeError) -> io::Error {
     io::Error::other(e)
 }

@@ -59,6 +59,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use flate2::{Compress, Compression, FlushCompress};
+use tether_benches::{CpuTime, cpu_time, status_bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -301,7 +302,9 @@ fn run() -> Result<()> {
         None
     };
     let rss_before = args.pid.and_then(|pid| status_bytes(pid, "VmRSS:").ok());
-    let cpu_before = args.pid.and_then(|pid| cpu_seconds(pid).ok());
+    let cpu_before = args
+        .pid
+        .and_then(|pid| cpu_time(pid).ok().map(CpuTime::total));
     let started = std::time::Instant::now();
     eprintln!("hostile: {} against {}", args.attack.name(), args.addr);
     // a last bound over every attack's own (each stops at its deadline)
@@ -317,7 +320,9 @@ fn run() -> Result<()> {
     })?;
     // every attacking socket is closed when `attack` returns
     let attack_secs = started.elapsed().as_secs_f64();
-    let cpu_after = args.pid.and_then(|pid| cpu_seconds(pid).ok());
+    let cpu_after = args
+        .pid
+        .and_then(|pid| cpu_time(pid).ok().map(CpuTime::total));
     let probe = probe.map(Probe::stop);
     std::thread::sleep(args.settle);
     let rss_after = args.pid.and_then(|pid| status_bytes(pid, "VmRSS:").ok());
@@ -1381,30 +1386,6 @@ async fn new_connection(addr: SocketAddr) -> Result<Duration, String> {
 }
 
 // ----- the server's process ------------------------------------------------------------------
-
-/// A field of `/proc/PID/status` in kB (`VmRSS:`, `VmHWM:`), in bytes.
-fn status_bytes(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
-    Ok(kib * 1024)
-}
-
-/// CPU time the process has used (user + system, every thread), in seconds,
-/// from `/proc/PID/stat` (`utime`, `stime`; USER_HZ is 100 on Linux).
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_name = stat.rsplit_once(')').ok_or("bad /proc stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<u64> { Ok(fields.get(i).ok_or("short /proc stat")?.parse()?) };
-    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
-}
 
 /// The server's `VmRSS` once it stops moving: sampled every 250 ms until
 /// two samples in a row differ by less than 64 KiB (at most 5 s).

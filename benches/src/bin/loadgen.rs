@@ -31,8 +31,11 @@
 //! `--duration`) count: messages/s and p50/p99 round trip from an HDR
 //! histogram, and the CPU share of one core that the server and the load
 //! generator used in the window (`server_cpu`, `loadgen_cpu`: a load
-//! generator near 1.0 would mean it, not the server, set the pace). Then
-//! every connection sends a Close and waits for the server's.
+//! generator near 1.0 would mean it, not the server, set the pace), and the
+//! server's share split into user and kernel time (`server_user`,
+//! `server_sys`: what the library itself spends per message, and what the
+//! system calls and the network stack spend for it). Then every
+//! connection sends a Close and waits for the server's.
 //!
 //! **Compressed echo** (`"kind":"deflate_echo"`): the same closed loop
 //! with permessage-deflate (RFC 7692) on, for each server that supports it:
@@ -76,6 +79,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use hdrhistogram::Histogram;
+use tether_benches::{cpu_time, status_bytes};
 use tether_frame::{FrameEncoder, OpCode, Role, Rsv, ThreadRngMask};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -404,30 +408,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `VmRSS` of a process, in bytes.
-fn rss(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .ok_or("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
-    Ok(kib * 1024)
-}
-
-/// CPU time a process has used (user + system, all threads), in seconds,
-/// from `/proc/<pid>/stat` (`utime`, `stime`; USER_HZ is 100 on Linux).
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_name = stat.rsplit_once(')').ok_or("bad /proc stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<u64> { Ok(fields.get(i).ok_or("short /proc stat")?.parse()?) };
-    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 // ----- client side of the protocol ------------------------------------------------------
@@ -881,17 +861,30 @@ async fn echo_connection(
     r
 }
 
-/// The share of one core the server (if known) and this process used over
-/// the measured window, sampled at its start and end.
-async fn cpu_over(run: Rc<Run>, server: Option<u32>) -> Result<(Option<f64>, f64)> {
+/// CPU over the measured window, as shares of one core, sampled at its
+/// start and end.
+struct CpuShares {
+    /// The server's user and system (kernel) time, if its pid is known.
+    server: Option<(f64, f64)>,
+    /// This process's user + system time.
+    loadgen: f64,
+}
+
+/// What the server (if known) and this process used over the measured
+/// window.
+async fn cpu_over(run: Rc<Run>, server: Option<u32>) -> Result<CpuShares> {
     let me = std::process::id();
     tokio::time::sleep_until(run.measure_from.into()).await;
-    let (s0, m0) = (server.map(cpu_seconds).transpose()?, cpu_seconds(me)?);
+    let (s0, m0) = (server.map(cpu_time).transpose()?, cpu_time(me)?);
     tokio::time::sleep_until(run.measure_until.into()).await;
-    let (s1, m1) = (server.map(cpu_seconds).transpose()?, cpu_seconds(me)?);
+    let (s1, m1) = (server.map(cpu_time).transpose()?, cpu_time(me)?);
     let window = (run.measure_until - run.measure_from).as_secs_f64();
-    let server = s0.zip(s1).map(|(a, b)| (b - a) / window);
-    Ok((server, (m1 - m0) / window))
+    Ok(CpuShares {
+        server: s0
+            .zip(s1)
+            .map(|(a, b)| ((b.user - a.user) / window, (b.system - a.system) / window)),
+        loadgen: (m1.total() - m0.total()) / window,
+    })
 }
 
 /// One echo measurement: returns the JSON line's fields.
@@ -979,8 +972,21 @@ async fn echo_run(
             .await
             .map_err(|_| "connections did not close in time")???;
     }
-    let (server_cpu, loadgen_cpu) = cpu.await??;
-    let server_cpu = server_cpu.map_or("null".into(), |c| format!("{c:.3}"));
+    let CpuShares {
+        server,
+        loadgen: loadgen_cpu,
+    } = cpu.await??;
+    // the server's share, and its user and kernel parts: how much of its
+    // time per message is the library's own and how much the kernel's
+    let server_cpu = server.map_or_else(
+        || "null,\"server_user\":null,\"server_sys\":null".into(),
+        |(user, sys)| {
+            format!(
+                "{:.3},\"server_user\":{user:.3},\"server_sys\":{sys:.3}",
+                user + sys
+            )
+        },
+    );
     let rtt = run.rtt.borrow();
     let us = |q: f64| rtt.value_at_quantile(q) as f64 / 1000.0;
     Ok(format!(
@@ -1033,10 +1039,10 @@ async fn idle_connection(
 /// RSS once it stops moving: sampled every 200 ms until two samples agree
 /// within 0.5% (at most 5 s).
 async fn settled_rss(pid: u32) -> Result<u64> {
-    let mut last = rss(pid)?;
+    let mut last = status_bytes(pid, "VmRSS:")?;
     for _ in 0..25 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = rss(pid)?;
+        let now = status_bytes(pid, "VmRSS:")?;
         if now.abs_diff(last) * 200 <= last {
             return Ok(now);
         }
