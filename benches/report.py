@@ -99,6 +99,16 @@ def fmt_rate(per_s, unit):
     return f"{per_s:.1f}/s"
 
 
+def spread(rows, field="msgs_per_s"):
+    """How far a row's rounds moved: half their range, relative to their
+    median (" ±N%"), or nothing with one round."""
+    values = [r[field] for r in rows if r.get(field) is not None]
+    if len(values) < 2:
+        return ""
+    mid = statistics.median(values)
+    return f" ±{(max(values) - min(values)) / 2 / mid:.0%}" if mid else ""
+
+
 def fmt_bytes(n):
     if abs(n) >= 1024:
         return f"{n / 1024:.1f} KiB"
@@ -227,7 +237,7 @@ def loopback_rows(table, echo, idle):
     for conns, inflight in loads:
         for size in sizes:
             case = f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}"
-            rates, p99s, p50s, how = {}, {}, {}, {}
+            rates, p99s, p50s, how, moves = {}, {}, {}, {}, {}
             for p in PEERS:
                 # each peer at its best: its naive echo loop or its batched
                 # one (echo_server's `-batched` forms), whichever is faster
@@ -238,11 +248,11 @@ def loopback_rows(table, echo, idle):
                         continue
                     r = median(rows, "msgs_per_s")
                     if best is None or r > best[1]:
-                        best = (form, r, median(rows, "p99_us"), median(rows, "p50_us"))
+                        best = (form, r, median(rows, "p99_us"), median(rows, "p50_us"), spread(rows))
                 if best is None:
                     continue
-                form, r, l99, l50 = best
-                rates[p], p99s[p], p50s[p] = r, l99, l50
+                form, r, l99, l50, moved = best
+                rates[p], p99s[p], p50s[p], moves[p] = r, l99, l50, moved
                 how[p] = " batched" if form.endswith("-batched") else ""
             # the least work any echo does on this runtime (echo_server's
             # `floor`): what is left above it is each library's own cost
@@ -255,7 +265,9 @@ def loopback_rows(table, echo, idle):
                 my_rate, my_p99 = median(mine, "msgs_per_s"), median(mine, "p99_us")
                 my_p50 = median(mine, "p50_us")
                 rate_cells = {
-                    p: f"{ratio(my_rate / rates[p])} ({fmt_rate(rates[p], 'E')}{how[p]})" if rates[p] else "n/a"
+                    p: f"{ratio(my_rate / rates[p])} ({fmt_rate(rates[p], 'E')}{moves[p]}{how[p]})"
+                    if rates[p]
+                    else "n/a"
                     for p in rates
                 }
                 rtt_cells = {
@@ -276,7 +288,15 @@ def loopback_rows(table, echo, idle):
                     fastest = max(rates, key=rates.get)
                     target = f"≥ {want}x fastest peer ({fastest})"
                     met = verdict(my_rate / rates[fastest] if rates[fastest] else None, want)
-                table.add("echo msgs/s", case + label, fmt_rate(my_rate, "E"), rate_cells, floor_cell, target, met)
+                table.add(
+                    "echo msgs/s",
+                    case + label,
+                    fmt_rate(my_rate, "E") + spread(mine),
+                    rate_cells,
+                    floor_cell,
+                    target,
+                    met,
+                )
                 target, met = "", ""
                 if rates and under_load and size > 1024:
                     target = f"p50 and p99 no worse than {fastest}'s"
@@ -606,7 +626,8 @@ def main():
         "input bytes, and `ceiling` one pass that copies and unmasks them (plus the UTF-8 "
         "check, for text): the least any decoder must do. Echo rows: servers on core 0, the "
         "common load generator on core 1; each peer at its best (its naive loop or its "
-        "batched echo, whichever was faster; `batched` says which); tether through its tokio "
+        "batched echo, whichever was faster; `batched` says which; `±N%` is half the range of "
+        "a row's rounds around their median); tether through its tokio "
         "adapter (`next()` / `send()`), and its sans-IO core in a loop of the application's own "
         "(`core in own loop`); `floor` is the least any echo does on the same runtime, core and "
         "load (`benches/README.md`). soketto and yawc are in the "
