@@ -392,8 +392,9 @@ def server_time_section(echo):
                     "echoed; medians over rounds): `user` is the library and its "
                     "runtime, `kernel` the system calls and the network stack working "
                     "for it (on loopback a send also runs the receiving side's TCP "
-                    "input). A server cannot get ahead of another by more than their "
-                    "kernel time per message allows."
+                    "input). Where two servers' kernel time per message is the same, one "
+                    "can be ahead of the other by at most (its rival's user + kernel) / "
+                    "kernel, even with no user time of its own."
                 )
                 out.append("")
             out.append(f"{conns} conn x {inflight} in flight, {fmt_bytes(size)}:")
