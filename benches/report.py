@@ -224,6 +224,9 @@ def criterion_rows(table, crit):
 # uses it (`next()` / `send()`) with its default driver and with
 # `Driver::Owner`, and the sans-IO core in a loop of the application's own
 # (echo_server's `tether-core`)
+# every tether echo server loadgen runs (echo_server's `--lib` names): the
+# rate rows show TETHER_ECHO's, the server-time section all of them
+TETHER_SERVERS = ["tether", "tether-owner", "tether-batched", "tether-owner-batched", "tether-core"]
 TETHER_ECHO = [
     ("tether", ""),
     ("tether-owner", ", Driver::Owner"),
@@ -364,15 +367,7 @@ def server_time_section(echo):
     for conns, inflight in loads:
         for size in sizes:
             rows = []
-            for lib in [
-                "tether",
-                "tether-owner",
-                "tether-batched",
-                "tether-owner-batched",
-                "tether-core",
-            ] + [
-                form for p in PEERS for form in (p, f"{p}-batched")
-            ] + ["floor"]:
+            for lib in TETHER_SERVERS + [form for p in PEERS for form in (p, f"{p}-batched")] + ["floor"]:
                 mine = echo.get((lib, conns, inflight, size))
                 if not mine:
                     continue

@@ -491,4 +491,46 @@ mod tests {
         assert_eq!(size_label(64 * 1024), "64KiB");
         assert_eq!(size_label(1 << 20), "1MiB");
     }
+
+    /// `cpu_time` reads this process's user time from the right field:
+    /// user-space work shows as at least 0.1 s of it within 10 s of wall
+    /// time however loaded the machine (the fields beside it, children's
+    /// time and the like, stay still), and the two parts add up to the
+    /// total.
+    #[test]
+    fn cpu_time_counts_this_process_user_time() {
+        let pid = std::process::id();
+        let before = cpu_time(pid).unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut now = before;
+        while now.user - before.user < 0.1 && start.elapsed() < std::time::Duration::from_secs(10) {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            now = cpu_time(pid).unwrap();
+        }
+        assert!(
+            now.user - before.user >= 0.1,
+            "expected at least 0.1 s more user time after {:?} of work, got {before:?} then {now:?}",
+            start.elapsed()
+        );
+        assert_eq!(now.total(), now.user + now.system);
+    }
+
+    /// `status_bytes` reads a kB field as bytes, and names a missing one.
+    #[test]
+    fn status_bytes_reads_rss_in_bytes() {
+        let pid = std::process::id();
+        let rss = status_bytes(pid, "VmRSS:").unwrap();
+        assert!(
+            rss >= 1 << 20 && rss.is_multiple_of(1024),
+            "VmRSS of {rss} bytes"
+        );
+        let err = status_bytes(pid, "NoSuchField:").unwrap_err();
+        assert!(
+            err.to_string().contains("no NoSuchField: in /proc/"),
+            "{err}"
+        );
+    }
 }

@@ -79,7 +79,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use hdrhistogram::Histogram;
-use tether_benches::{cpu_time, status_bytes};
+use tether_benches::{CpuTime, cpu_time, status_bytes};
 use tether_frame::{FrameEncoder, OpCode, Role, Rsv, ThreadRngMask};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -865,7 +865,7 @@ async fn echo_connection(
 /// start and end.
 struct CpuShares {
     /// The server's user and system (kernel) time, if its pid is known.
-    server: Option<(f64, f64)>,
+    server: Option<CpuTime>,
     /// This process's user + system time.
     loadgen: f64,
 }
@@ -880,9 +880,10 @@ async fn cpu_over(run: Rc<Run>, server: Option<u32>) -> Result<CpuShares> {
     let (s1, m1) = (server.map(cpu_time).transpose()?, cpu_time(me)?);
     let window = (run.measure_until - run.measure_from).as_secs_f64();
     Ok(CpuShares {
-        server: s0
-            .zip(s1)
-            .map(|(a, b)| ((b.user - a.user) / window, (b.system - a.system) / window)),
+        server: s0.zip(s1).map(|(a, b)| CpuTime {
+            user: (b.user - a.user) / window,
+            system: (b.system - a.system) / window,
+        }),
         loadgen: (m1.total() - m0.total()) / window,
     })
 }
@@ -980,10 +981,12 @@ async fn echo_run(
     // time per message is the library's own and how much the kernel's
     let server_cpu = server.map_or_else(
         || "null,\"server_user\":null,\"server_sys\":null".into(),
-        |(user, sys)| {
+        |s| {
             format!(
-                "{:.3},\"server_user\":{user:.3},\"server_sys\":{sys:.3}",
-                user + sys
+                "{:.3},\"server_user\":{:.3},\"server_sys\":{:.3}",
+                s.total(),
+                s.user,
+                s.system
             )
         },
     );
