@@ -50,16 +50,21 @@ VERSIONS = [
 
 
 def load_criterion(root):
-    """{(group_id, function_id): (median ns per iteration, throughput dict)}"""
-    out = {}
+    """{(group_id, function_id): (median ns per iteration, throughput dict,
+    spread)}: a benchmark found in several places under `root` (run.sh's
+    decode passes, `decode-pass-N/`) counts as the median of their medians,
+    with how far they moved (" ±N%", as for the echo rounds)."""
+    found = {}
     for bench in Path(root).glob("**/new/benchmark.json"):
         meta = json.loads(bench.read_text())
         est = json.loads((bench.parent / "estimates.json").read_text())
-        out[(meta["group_id"], meta["function_id"])] = (
-            est["median"]["point_estimate"],
-            meta.get("throughput") or {},
-        )
-    return out
+        entry = found.setdefault((meta["group_id"], meta["function_id"]), ([], {}))
+        entry[0].append({"ns": est["median"]["point_estimate"]})
+        entry[1].update(meta.get("throughput") or {})
+    return {
+        key: (median(passes, "ns"), tp, spread(passes, "ns"))
+        for key, (passes, tp) in found.items()
+    }
 
 
 def load_loopback(path):
@@ -155,12 +160,16 @@ def criterion_rows(table, crit):
         entry = crit.get((group, fn))
         if entry is None:
             return None, None
-        ns, tp = entry
+        ns, tp, _ = entry
         if "Bytes" in tp:
             return tp["Bytes"] / (ns / 1e9), "B"
         if "Elements" in tp:
             return tp["Elements"] / (ns / 1e9), "E"
         return 1 / (ns / 1e9), "E"
+
+    def moved(group, fn):
+        entry = crit.get((group, fn))
+        return entry[2] if entry else ""
 
     def compare(area, case, group, me, target_kind=None, size=None, missing=None):
         mine, unit = rate(group, me)
@@ -173,7 +182,7 @@ def criterion_rows(table, crit):
                 peers[p] = missing[p]
             if theirs is not None:
                 peer_rates[p] = theirs
-                peers[p] = f"{ratio(mine / theirs)} ({fmt_rate(theirs, unit)})"
+                peers[p] = f"{ratio(mine / theirs)} ({fmt_rate(theirs, unit)}{moved(group, p)})"
         memcpy_cell, target, met = "", "", ""
         memcpy, _ = rate(group, "memcpy")
         ceiling, _ = rate(group, "ceiling")
@@ -191,7 +200,7 @@ def criterion_rows(table, crit):
             target = "≥ 1.2x fastest peer and ≥ 0.90x ceiling"
             both = min(mine / best / 1.2, mine / ceiling / 0.9)
             met = verdict(both, 1.0)
-        table.add(area, case, fmt_rate(mine, unit), peers, memcpy_cell, target, met)
+        table.add(area, case, fmt_rate(mine, unit) + moved(group, me), peers, memcpy_cell, target, met)
 
     for kind in ["binary", "text"]:
         for size in SIZES:
@@ -608,6 +617,11 @@ def main():
         shown = peer_versions(args.interop)
         if shown:
             out.append("- compressed echo peers: " + ", ".join(shown))
+    passes = sorted({d.name for d in Path(args.criterion).glob("decode-pass-*") if d.is_dir()})
+    if passes:
+        out.append(
+            f"- decode: medians over {len(passes)} pass(es), each row in a process of its own"
+        )
     if rounds:
         out.append(f"- loopback: medians over {len(rounds)} round(s), servers alternating each round")
     out.append("")
@@ -620,7 +634,8 @@ def main():
         "tokio adapter's `next()` and the blocking adapter's `read()` over the in-memory "
         "stream) with each peer's own reading API; `vs memcpy` is tether / a copy of the same "
         "input bytes, and `ceiling` one pass that copies and unmasks them (plus the UTF-8 "
-        "check, for text): the least any decoder must do. Echo rows: servers on core 0, the "
+        "check, for text): the least any decoder must do; `±N%` on a decode rate is half the "
+        "range of its passes around their median. Echo rows: servers on core 0, the "
         "common load generator on core 1; each peer at its best (its naive loop or its "
         "batched echo, whichever was faster; `batched` says which; `±N%` is half the range of "
         "a row's rounds around their median); tether through its tokio "

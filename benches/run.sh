@@ -4,12 +4,15 @@
 #   bash benches/run.sh > benches/RESULTS.md     # the full run, about 20-30 minutes
 #   bash benches/run.sh --quick                  # smoke test: short timings, 1 round
 #   bash benches/run.sh --rounds 5               # more loopback rounds (default 3)
+#   bash benches/run.sh --decode-passes 5        # more decode passes (default 3)
 #
 # 1. installs the interop peers (bash interop/install.sh: Node ws and Python
 #    websockets, the compressed echo's peers; fast when installed) and
 #    builds the bench crate in release;
 # 2. criterion: frame_decode, frame_encode, handshake (reports under
 #    target/bench-run/criterion, emptied first, so only this run is read);
+#    frame_decode runs each row in a process of its own, in several passes
+#    over all rows (the report takes each row's median across them);
 # 3. the loopback echo, compressed (permessage-deflate) echo and idle-memory
 #    runs (target/release/loadgen, which starts target/release/echo_server,
 #    or for compressed echo also benches/peers/*, per library per round);
@@ -26,10 +29,12 @@ root=$(pwd)
 
 quick=0
 rounds=3
+passes=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --rounds) rounds="$2"; shift ;;
+        --decode-passes) passes="$2"; shift ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -38,11 +43,14 @@ done
 
 if [ "$quick" = 1 ]; then
     mode=quick
+    passes=1
     crit_args=(--warm-up-time 0.1 --measurement-time 0.2 --sample-size 10)
+    decode_args=("${crit_args[@]}")
     loop_args=(--rounds 1 --warmup 0.1 --duration 0.3 --deflate-duration 0.3 --idle-conns 500)
 else
     mode=full
     crit_args=(--warm-up-time 1 --measurement-time 2 --sample-size 30)
+    decode_args=(--warm-up-time 0.5 --measurement-time 1.5 --sample-size 30)
     loop_args=(--rounds "$rounds" --warmup 0.5 --duration 2.5 --deflate-duration 1.5 --idle-conns 10000)
 fi
 
@@ -72,7 +80,33 @@ bash interop/install.sh >&2
 log "building (release)"
 cargo build --release -p tether-benches --benches --bins >&2
 
-for bench in frame_decode frame_encode handshake; do
+# Decode: each row in a process of its own, and the whole set of rows run
+# several times (passes); the report takes each row's median. In one
+# process, where a row's buffers land depends on the rows before it; in a
+# new one, on address-space randomisation; and on this kind of CPU copies
+# are sensitive to that (the same row of the same binary moved by up to a
+# half from process to process, `benches/RESULTS.md`). Whole passes, not
+# repeats of one row, so a slow spell of the machine touches one pass of
+# every row rather than every pass of a few.
+mapfile -t rows < <(cargo bench -q -p tether-benches --bench frame_decode -- --list 2>/dev/null |
+    sed -n 's/: benchmark$//p')
+[ "${#rows[@]}" -gt 0 ] || { log "frame_decode listed no rows"; exit 1; }
+cmd="cargo bench -p tether-benches --bench frame_decode -- ${decode_args[*]} '^ROW\$'"
+log "$cmd: ${#rows[@]} rows, one process each, $passes passes (log: $out/frame_decode.log)"
+: >"$out/frame_decode.log"
+for pass in $(seq 1 "$passes"); do
+    for row in "${rows[@]}"; do
+        CRITERION_HOME=$out/criterion/decode-pass-$pass \
+            cargo bench -p tether-benches --bench frame_decode -- "${decode_args[@]}" "^$row\$" \
+            >>"$out/frame_decode.log" 2>&1 || {
+            tail -20 "$out/frame_decode.log" >&2
+            exit 1
+        }
+    done
+done
+commands+=("for each pass 1..$passes and each ROW of --list: CRITERION_HOME=target/bench-run/criterion/decode-pass-PASS $cmd")
+
+for bench in frame_encode handshake; do
     cmd="cargo bench -p tether-benches --bench $bench -- ${crit_args[*]}"
     log "$cmd (log: $out/$bench.log)"
     cargo bench -p tether-benches --bench "$bench" -- "${crit_args[@]}" >"$out/$bench.log" 2>&1 || {
