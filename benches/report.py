@@ -239,6 +239,10 @@ TETHER_SERVERS = ["tether", "tether-owner", "tether-batched", "tether-owner-batc
 TETHER_ECHO = [
     ("tether", ""),
     ("tether-owner", ", Driver::Owner"),
+    # tether at its best, as the peers' `-batched` servers are theirs: a
+    # burst answered with one `send_many`
+    ("tether-batched", ", send_many per burst"),
+    ("tether-owner-batched", ", Driver::Owner, send_many per burst"),
     ("tether-core", ", core in own loop"),
 ]
 
