@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every side-by-side benchmark and prints one Markdown report on stdout:
 #
-#   bash benches/run.sh > benches/RESULTS.md     # the full run, about 20-30 minutes
+#   bash benches/run.sh > benches/RESULTS.md     # the full run, about 35-40 minutes
 #   bash benches/run.sh --quick                  # smoke test: short timings, 1 round
 #   bash benches/run.sh --rounds 5               # more loopback rounds (default 3)
 #   bash benches/run.sh --decode-passes 5        # more decode passes (default 3)
