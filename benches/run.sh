@@ -104,7 +104,7 @@ for pass in $(seq 1 "$passes"); do
         }
     done
 done
-commands+=("for each pass 1..$passes and each ROW of --list: CRITERION_HOME=target/bench-run/criterion/decode-pass-PASS $cmd")
+commands+=("for pass in \$(seq $passes); do for row in \$(cargo bench -q -p tether-benches --bench frame_decode -- --list | sed -n 's/: benchmark\$//p'); do CRITERION_HOME=target/bench-run/criterion/decode-pass-\$pass cargo bench -p tether-benches --bench frame_decode -- ${decode_args[*]} \"^\$row\\\$\"; done; done")
 
 for bench in frame_encode handshake; do
     cmd="cargo bench -p tether-benches --bench $bench -- ${crit_args[*]}"
