@@ -783,11 +783,13 @@ impl<S: Transport> WebSocket<S> {
         self.drain_events();
         let written = self.flush_output();
         // what the write brought (its events, the end); the next batch of
-        // input is decoded only once the application has read these, so
-        // it holds one batch at a time, not two
+        // input only when the core says the unread events call for it
+        // (`Connection::should_decode`, the tokio adapter's rule too): one
+        // batch held at a time, not two
         if self.events.is_empty()
             || self.conn.queued().events > 0
             || self.conn.state().is_terminal()
+            || self.conn.should_decode(self.events.len())
         {
             self.drain_events();
         }
