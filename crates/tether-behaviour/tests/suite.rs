@@ -129,6 +129,60 @@ fn rfc6455_7_1_2_the_application_closes_first() {
     }
 }
 
+/// RFC 6455 section 7.1.1: after the closing handshake the server closes
+/// TCP first and the client waits for it (within `Config::fin_wait`),
+/// then closes its end. A client's `close` returns once that is done, so
+/// the server sees our end even though the application does nothing more
+/// (with `Driver::Owner` nobody drives after `close` returns: it returned
+/// at the handshake's end, and the server's FIN, arriving a moment after
+/// its Close, was never answered).
+#[test]
+fn rfc6455_7_1_1_a_client_closes_tcp_after_the_servers_late_fin() {
+    let t = both(
+        Role::Client,
+        &quick(),
+        |ws, log| {
+            let info = ws.close(CloseCode::NORMAL, "").unwrap();
+            log.push(describe_close(&info));
+            log.push(format!("{:?}", ws.state()));
+        },
+        |peer, _role, log| {
+            log_recv(peer, log);
+            peer.close(1000, "");
+            // the FIN a moment after the Close, well within fin_wait
+            std::thread::sleep(Duration::from_millis(100));
+            peer.shutdown();
+            log_recv(peer, log);
+        },
+    );
+    assert_eq!(t.app, ["1000 clean by the application", "Closed"]);
+    assert_eq!(t.peer, ["close 1000 \"\"", "eof"]);
+}
+
+/// RFC 6455 section 7.1.1, a server that never closes TCP: the client
+/// closes its end once `Config::fin_wait` has passed, and its `close`
+/// returns then.
+#[test]
+fn rfc6455_7_1_1_a_client_closes_tcp_after_fin_wait_without_the_servers_fin() {
+    let t = both(
+        Role::Client,
+        &quick(),
+        |ws, log| {
+            let info = ws.close(CloseCode::NORMAL, "").unwrap();
+            log.push(describe_close(&info));
+        },
+        |peer, _role, log| {
+            log_recv(peer, log);
+            peer.close(1000, "");
+            // no FIN from this side: the client's end arrives after its
+            // fin_wait (300 ms), well before this wait runs out
+            log.push(peer.recv_within(Duration::from_secs(3)).describe());
+        },
+    );
+    assert_eq!(t.app, ["1000 clean by the application"]);
+    assert_eq!(t.peer, ["close 1000 \"\"", "eof"]);
+}
+
 #[test]
 fn rfc6455_7_1_3_the_peer_closes_first_after_messages() {
     for role in [Role::Client, Role::Server] {

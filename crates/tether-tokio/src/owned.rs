@@ -332,12 +332,18 @@ impl Owned {
         Ok(())
     }
 
-    /// Drives until the connection has ended and our last bytes are out.
+    /// Drives until the connection is finished: ended, our last bytes
+    /// out, and the transport closed when the core says (a client after
+    /// the server's FIN or `Config::fin_wait`, RFC 6455 section 7.1.1).
+    /// Nobody drives an owner's connection after `close` returns, so it
+    /// cannot return at the handshake's end, as the shared driver's does
+    /// (its background task finishes the rest); this is how the blocking
+    /// adapter's `close` returns too.
     pub(crate) fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let inner = self.inner();
-        if !inner.ended() {
+        if !inner.is_finished() {
             inner.drive(cx, true);
-            if !inner.ended() {
+            if !inner.is_finished() {
                 return Poll::Pending;
             }
         }

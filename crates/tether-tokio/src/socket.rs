@@ -250,7 +250,12 @@ impl WebSocket {
 
     /// Closes with `code` and `reason` and waits until the connection has
     /// ended (the peer answered, the close timeout passed, or the transport
-    /// failed). Messages that arrive meanwhile stay readable.
+    /// failed). Messages that arrive meanwhile stay readable. The
+    /// transport is then closed when the core says (a client first waits
+    /// for the server's FIN, within `Config::fin_wait`, RFC 6455 section
+    /// 7.1.1): with `Driver::Owner` before `close` returns, since nobody
+    /// drives the connection after it; with the shared driver by its
+    /// background task.
     ///
     /// # Errors
     /// The core's refusal (e.g. a code that may not be sent).
