@@ -568,6 +568,16 @@ impl Peer {
         let _ = self.sock().write_all(bytes);
     }
 
+    /// Sends a text message in one frame, saying how the write went: `ok`,
+    /// or the error's kind (a connection the endpoint reset).
+    pub fn try_text(&mut self, text: &str) -> String {
+        let f = self.frame(true, 0x1, text.as_bytes());
+        match self.sock().write_all(&f) {
+            Ok(()) => "write ok".into(),
+            Err(e) => format!("write failed: {:?}", e.kind()),
+        }
+    }
+
     /// Sends a text message in one frame.
     pub fn text(&mut self, text: &str) {
         let f = self.frame(true, 0x1, text.as_bytes());

@@ -406,6 +406,58 @@ fn rfc6455_7_1_7_a_violation_fails_the_connection_after_what_came_before() {
     }
 }
 
+/// RFC 6455 section 7.1.7 with a peer still sending: what it sends after
+/// we failed the connection is read and dropped until its end. A
+/// transport closed at once answers it with a reset: the peer's next
+/// write fails, and a peer that meets the failure before reading may lose
+/// our Close, and the answers before it, unread (Autobahn's case 4.1.5
+/// did, now and then, against the tokio adapter: it sends a Ping after
+/// the violation). A server shuts down writing and lingers for the
+/// client's end; a client waits for the server's, as after any end.
+#[test]
+fn rfc6455_7_1_7_a_failure_does_not_reset_a_peer_still_sending() {
+    for role in [Role::Client, Role::Server] {
+        let t = both(
+            role,
+            &quick(),
+            |ws, log| {
+                log_next(ws, log);
+                log_next(ws, log);
+                log_next(ws, log);
+                // and lets go of it: the transport's end is the adapter's
+                ws.drop_socket();
+            },
+            |peer, role, log| {
+                peer.text("fine");
+                let bad = peer.frame(true, 0x3, b"?");
+                peer.write(&bad);
+                // our Close has come, with a server's FIN behind it
+                log_recv(peer, log);
+                std::thread::sleep(Duration::from_millis(50));
+                // what the peer still sends: once a reset answered the
+                // first, the second write fails
+                log.push(peer.try_text("late"));
+                std::thread::sleep(Duration::from_millis(50));
+                log.push(peer.try_text("later"));
+                peer_finishes(peer, role, log);
+            },
+        );
+        assert_eq!(t.app[0], "text fine", "{role:?}");
+        assert!(
+            t.app[1].starts_with("closed 1002 "),
+            "{role:?}: {:?}",
+            t.app
+        );
+        assert_eq!(t.app[2], "end", "{role:?}");
+        assert!(
+            t.peer[0].starts_with("close 1002 "),
+            "{role:?}: {:?}",
+            t.peer
+        );
+        assert_eq!(t.peer[1..], ["write ok", "write ok", "eof"], "{role:?}");
+    }
+}
+
 #[test]
 fn rfc6455_5_5_2_a_ping_is_answered_with_its_payload() {
     for role in [Role::Client, Role::Server] {

@@ -58,7 +58,9 @@ pub trait Transport: Read + Write {
     }
 
     /// Ends the transport after the last bytes were written: TLS sends its
-    /// `close_notify`, TCP its FIN. The default flushes.
+    /// `close_notify`, TCP its FIN (shutting down writing only: reading
+    /// may go on, for the peer's end, when the core says,
+    /// `tether::Connection::close_expected`). The default flushes.
     ///
     /// # Errors
     /// As the system reports; the adapter ignores them (the connection has
@@ -120,7 +122,7 @@ impl Transport for TcpStream {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
-        TcpStream::shutdown(self, Shutdown::Both)
+        TcpStream::shutdown(self, Shutdown::Write)
     }
 }
 
@@ -139,7 +141,7 @@ impl Transport for std::os::unix::net::UnixStream {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
-        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
+        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Write)
     }
 }
 

@@ -1079,7 +1079,8 @@ impl<S: Transport> WebSocket<S> {
         }
         self.ended = true;
         if !self.broken {
-            self.await_peer_close();
+            // a client waits for the server to close first
+            self.await_peer_end(true);
         }
         // what the transport still writes as it ends (TLS close_notify):
         // within what is left of the core's drain deadline, or, once
@@ -1096,12 +1097,22 @@ impl<S: Transport> WebSocket<S> {
             }
         }
         let _ = self.stream.shutdown();
+        if !self.broken {
+            // a server that failed the connection lingers for the client's
+            // end, so that what it still sends is read, not reset
+            self.await_peer_end(false);
+        }
     }
 
-    /// Reads (and drops) while the core expects the peer to close the
-    /// transport first, bounded by the core's timer.
-    fn await_peer_close(&mut self) {
-        while self.conn.close_expected() && self.timers {
+    /// Reads (and drops) while the core awaits the peer's end of the
+    /// transport (`Connection::close_expected`), bounded by the core's
+    /// timer: before our shutdown while the core says not to shut down yet
+    /// (a client, for the server to close first), or after it.
+    fn await_peer_end(&mut self, before_shutdown: bool) {
+        while self.conn.close_expected()
+            && !(before_shutdown && self.conn.should_close_transport())
+            && self.timers
+        {
             let now = Instant::now();
             let Some(at) = self.conn.poll_timeout() else {
                 return;

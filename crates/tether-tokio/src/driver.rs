@@ -166,7 +166,8 @@ enum Phase {
     /// our last bytes (the peer took nothing until the drain deadline).
     OutputGone,
     /// The transport was shut down when the core said; the end waits to
-    /// be delivered behind received items the application has not read.
+    /// be delivered behind received items the application has not read,
+    /// and, lingering, for the peer's end (`Inner::poll_linger`).
     Shut,
     /// The transport was shut down and the end delivered: nothing moves.
     Finished,
@@ -1200,8 +1201,9 @@ impl Inner {
             progress |= self.step_events();
             match self.step_end(cx) {
                 End::Finished => return true,
-                End::ShutdownPending => {
-                    // the core's drain deadline bounds the wait
+                End::Waiting => {
+                    // the core's deadlines bound the wait (the drain
+                    // deadline, fin_wait)
                     if self.arm_timer(cx, &mut timer_spins) {
                         clock = now();
                         continue;
@@ -1468,11 +1470,18 @@ impl Inner {
                 // wait for it (the transport is closed when the connection
                 // is dropped)
                 if self.phase < Phase::OutputGone && !self.conn.writing_over() {
-                    return End::ShutdownPending;
+                    return End::Waiting;
                 }
                 tracing::debug!("the transport's shutdown would wait; ending without it");
             }
             self.enter(Phase::Shut);
+        }
+        if self.conn.close_expected() {
+            // lingering: the peer's end is read for before the transport
+            // is closed (a server that failed the connection)
+            if self.poll_linger(cx).is_pending() || self.conn.close_expected() {
+                return End::Waiting;
+            }
         }
         if self.held.is_some() {
             // the transport is closed when the core says, whatever the
@@ -1483,6 +1492,32 @@ impl Inner {
         self.enter(Phase::Finished);
         self.timer = None;
         End::Finished
+    }
+
+    /// Lingering after our writing was shut down, as the core says
+    /// (`Connection::close_expected`: a server that failed the connection,
+    /// until the client's end or `Config::fin_wait`): reads what the peer
+    /// still sends, which the core drops, so the transport is not closed
+    /// with it unread (a reset, with which the peer may lose our Close
+    /// unread). Pending once nothing more has arrived (the transport wakes
+    /// the connection); ready at the peer's end (or a failed read), or
+    /// after `LINGER_READS` reads, having asked the runtime to come back
+    /// for the rest once its other tasks ran.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        /// Reads per drive while lingering, each up to `READ_CHUNK`.
+        const LINGER_READS: usize = 16;
+        for _ in 0..LINGER_READS {
+            match self.read_through_scratch(cx, now()) {
+                Poll::Ready(Ok(false)) => {}
+                Poll::Ready(Ok(true) | Err(_)) => {
+                    self.conn.receive_eof();
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        yield_to_runtime(cx);
+        Poll::Ready(())
     }
 
     /// Nothing moved: free idle buffers and arm the timer at the core's
@@ -1555,8 +1590,9 @@ pub(crate) fn yield_to_runtime(cx: &mut Context<'_>) {
 /// Where [`Inner::step_end`] left the connection.
 enum End {
     Running,
-    /// The transport's shutdown is in progress: drive again when woken.
-    ShutdownPending,
+    /// The transport's shutdown is in progress, or, lingering, the peer's
+    /// end is read for: drive again when woken (or at the core's deadline).
+    Waiting,
     Finished,
 }
 

@@ -172,7 +172,13 @@ pub struct Config {
     /// close the transport first (RFC 6455 section 7.1.1: the server closes
     /// TCP, so that it holds the TIME_WAIT state) before closing it itself;
     /// see [`Connection::should_close_transport`](crate::Connection::should_close_transport).
-    /// Servers do not wait. Default 2 s.
+    /// A server that failed the connection (the peer has not sent its
+    /// Close, so it may still be sending) shuts down writing and then
+    /// reads on, dropping what comes, up to this long for the peer's end:
+    /// closing with the peer's bytes unread would reset the connection,
+    /// and a peer whose TCP sees the reset may lose our Close, and the
+    /// answers before it, unread ([`Connection::close_expected`](crate::Connection::close_expected)).
+    /// A server whose closing handshake completed does not wait. Default 2 s.
     pub fin_wait: Duration,
     /// How long a client may take to reach the server, as one deadline:
     /// TCP (every address the name resolves to), a proxy's tunnel, and the

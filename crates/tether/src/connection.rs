@@ -2176,8 +2176,13 @@ impl Connection {
             self.timers
                 .set(Timer::Output, self.now, self.config.close_timeout);
             // RFC 6455 7.1.1: the server closes the transport first; the
-            // client waits for that, a little
-            if self.role == Role::Client && self.input_end == InputEnd::Open {
+            // client waits for that, a little. A server that failed the
+            // connection has not had the peer's Close: the peer may still
+            // be sending, so it shuts down writing first and then reads on
+            // (dropping it) for the peer's end, a little: closing with
+            // those bytes unread resets the connection, and the peer may
+            // lose our Close, unread, with the reset
+            if self.input_end == InputEnd::Open && (self.role == Role::Client || !was_clean) {
                 self.timers
                     .set(Timer::FinWait, self.now, self.config.fin_wait);
             }
@@ -3091,7 +3096,8 @@ impl Connection {
                     self.output = Output::default();
                 }
             }
-            // the server did not close first: the client closes itself
+            // the peer did not end its side in time: a client closes
+            // first itself, a server stops lingering and closes
             Timer::FinWait => {}
             Timer::Progress => {
                 if let Some(after) = self.config.message_timeout
@@ -3200,21 +3206,29 @@ impl Connection {
 
     // ----- the transport ---------------------------------------------------
 
-    /// Whether the transport should be closed now: the connection has
+    /// Whether the transport should be shut down now: the connection has
     /// ended, our last bytes are written (or were given up after
     /// `Config::close_timeout`), and a client no longer waits for the
     /// server to close first (RFC 6455 section 7.1.1: up to
     /// `Config::fin_wait`, or until [`Connection::receive_eof`]). An
-    /// adapter flushes its transport, shuts down writing and closes it.
+    /// adapter flushes its transport and shuts down writing; then, while
+    /// [`Connection::close_expected`] says so, reads on (giving what comes
+    /// to [`Connection::receive`], which drops it, and the end to
+    /// [`Connection::receive_eof`]), and closes the transport after.
     pub fn should_close_transport(&self) -> bool {
         self.state.is_terminal()
             && self.queued_output() == 0
-            && !self.timers.is_armed(Timer::FinWait)
+            && (self.role == Role::Server || !self.timers.is_armed(Timer::FinWait))
     }
 
-    /// Whether the peer is expected to close the transport next: a client
-    /// that ended cleanly waits for the server's end of input (keep reading
-    /// until it comes or [`Connection::should_close_transport`] says so).
+    /// Whether the peer's end of the transport is awaited: keep reading
+    /// (what comes is dropped) until it comes or the time runs out
+    /// (`Config::fin_wait`). A client that ended waits for the server to
+    /// close first, before [`Connection::should_close_transport`]; a
+    /// server that failed the connection waits after shutting down
+    /// writing (the peer had not sent its Close, so it may still be
+    /// sending: closing with its bytes unread would reset the connection,
+    /// and the peer may lose what we sent last, unread, with the reset).
     pub fn close_expected(&self) -> bool {
         self.timers.is_armed(Timer::FinWait)
     }

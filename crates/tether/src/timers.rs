@@ -29,9 +29,11 @@ pub(crate) enum Timer {
     /// all written by then (`Config::close_timeout`), or they are given up.
     /// One slot for both: they never run at once.
     Output,
-    /// A client that completed the closing handshake waits until then for
-    /// the server to close the transport first (`Config::fin_wait`, RFC
-    /// 6455 section 7.1.1).
+    /// The peer's end of the transport is awaited until then
+    /// (`Config::fin_wait`): a client's, before closing its own, for the
+    /// server to close first (RFC 6455 section 7.1.1); a server's that
+    /// failed the connection, after shutting down writing (lingering, so
+    /// that what the peer still sends is read rather than reset).
     FinWait,
     /// A message the peer began must receive more of its bytes by then
     /// (`Config::message_timeout`).

@@ -77,6 +77,68 @@ fn rfc6455_7_1_1_client_closes_itself_after_fin_wait() {
     assert_eq!(drain, h.conn.config().close_timeout - fin_wait);
 }
 
+/// A server that failed the connection has not had the client's Close:
+/// the client may still be sending. It shuts down writing once its Close
+/// is out, then reads on for the client's end (what comes is dropped), up
+/// to `fin_wait`: closing with the client's bytes unread resets the
+/// connection, and the client may lose our Close with the reset.
+#[test]
+fn rfc6455_7_1_7_a_server_that_failed_lingers_for_the_clients_end() {
+    let mut h = Harness::new(Role::Server);
+    h.feed(&frame(Role::Server, 3, b""));
+    assert_eq!(h.conn.state(), State::Closed);
+    assert!(!h.conn.should_close_transport(), "our Close is not out yet");
+    let _ = h.output();
+    assert!(h.conn.should_close_transport(), "shut down writing now");
+    assert!(h.conn.close_expected(), "then read on for the client's end");
+    // what the client still sends is dropped, nothing more is queued
+    h.conn
+        .receive(h.now, &frame(Role::Server, TEXT, b"late"))
+        .unwrap();
+    assert!(
+        h.events()
+            .iter()
+            .all(|e| !matches!(e, tether::Event::Message(_)))
+    );
+    assert!(!h.conn.has_output());
+    h.conn.receive_eof();
+    assert!(!h.conn.close_expected(), "the client's end came");
+    assert!(h.conn.should_close_transport());
+    assert_eq!(h.conn.state(), State::Closed);
+    assert_eq!(h.conn.close_info().unwrap().code, CloseCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc6455_7_1_7_a_failed_servers_linger_ends_after_fin_wait() {
+    let mut h = Harness::new(Role::Server);
+    h.feed(&frame(Role::Server, 3, b""));
+    let _ = h.output();
+    assert!(h.conn.close_expected());
+    assert_eq!(h.jump_to_timeout(), Some(h.conn.config().fin_wait));
+    assert!(!h.conn.close_expected());
+    assert!(h.conn.should_close_transport());
+}
+
+/// After a clean closing handshake the client has sent its Close and
+/// sends nothing more: a server closes at once, with nothing to wait for.
+/// After an abort or the peer's vanishing there is no one to wait for.
+#[test]
+fn rfc6455_7_1_1_a_server_lingers_only_after_a_failure() {
+    let mut h = clean_close(Role::Server);
+    let _ = h.output();
+    assert!(!h.conn.close_expected());
+    let mut h = Harness::new(Role::Server);
+    h.conn.abort("gone");
+    assert!(!h.conn.close_expected());
+    let mut h = Harness::new(Role::Server);
+    h.feed(&frame(Role::Server, TEXT, b"hi"));
+    h.feed(&frame(Role::Server, 3, b""));
+    h.conn.receive_eof();
+    let _ = h.events();
+    let _ = h.output();
+    assert!(!h.conn.close_expected(), "the client's end already came");
+}
+
 #[test]
 fn fin_wait_comes_from_the_config() {
     let config = Config {
