@@ -1500,15 +1500,19 @@ impl Inner {
     /// still sends, which the core drops, so the transport is not closed
     /// with it unread (a reset, with which the peer may lose our Close
     /// unread). Pending once nothing more has arrived (the transport wakes
-    /// the connection); ready at the peer's end (or a failed read), or
-    /// after `LINGER_READS` reads, having asked the runtime to come back
-    /// for the rest once its other tasks ran.
+    /// the connection); ready at the peer's end (or a failed read), or once
+    /// the drive's turn is spent (`Config::turn_bytes`: what is dropped
+    /// counts too), having asked the runtime to come back for the rest
+    /// once its other tasks ran.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        /// Reads per drive while lingering, each up to `READ_CHUNK`.
-        const LINGER_READS: usize = 16;
-        for _ in 0..LINGER_READS {
+        loop {
             match self.read_through_scratch(cx, now()) {
-                Poll::Ready(Ok(false)) => {}
+                Poll::Ready(Ok(false)) => {
+                    if self.conn.turn_spent() {
+                        yield_to_runtime(cx);
+                        return Poll::Ready(());
+                    }
+                }
                 Poll::Ready(Ok(true) | Err(_)) => {
                     self.conn.receive_eof();
                     return Poll::Ready(());
@@ -1516,8 +1520,6 @@ impl Inner {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        yield_to_runtime(cx);
-        Poll::Ready(())
     }
 
     /// Nothing moved: free idle buffers and arm the timer at the core's

@@ -131,12 +131,13 @@ async fn rfc6455_7_1_7_violation_alone_fails_at_once() {
     .await;
 }
 
-/// As Autobahn 4.1.5 sends them: a message, then a frame that breaks a
-/// rule, one byte at a time, each written on its own (with and without a
-/// pause), to either driver: however the reads split them, the echo goes
-/// out first, then our Close with 1002. (The bytes stop at the end of the
-/// bad frame's header, where it fails: what a server has not read when it
-/// closes would be answered with a reset, which may discard what it sent.)
+/// As Autobahn 4.1.5 sends them: a message, a frame that breaks a rule,
+/// then a Ping, one byte at a time, each written on its own (with and
+/// without a pause), to either driver: however the reads split them, the
+/// echo goes out first, then our Close with 1002, then our end. The bytes
+/// after the violation arrive after we failed: the server lingers, reading
+/// them for the client's end, rather than closing with them unread (a
+/// reset, with which the client may lose what we sent, unread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6455_7_1_7_a_violation_arriving_byte_by_byte_fails_after_the_echo() {
     for driver in [Driver::Shared, Driver::Owner] {
@@ -147,10 +148,8 @@ async fn rfc6455_7_1_7_a_violation_arriving_byte_by_byte_fails_after_the_echo() 
                     let mut client = RawClient::connect(&url).await;
                     let mut wire = BytesMut::new();
                     client.encode_rsv(Rsv::NONE, OpCode::Text, b"hello", &mut wire);
-                    let mut bad = BytesMut::new();
-                    client.encode_rsv(Rsv::RSV2, OpCode::Text, b"hello", &mut bad);
-                    // its header: two bytes and the masking key
-                    wire.extend_from_slice(&bad[..6]);
+                    client.encode_rsv(Rsv::RSV2, OpCode::Text, b"hello", &mut wire);
+                    client.encode_rsv(Rsv::NONE, OpCode::Ping, b"", &mut wire);
                     for byte in wire.iter() {
                         tokio::io::AsyncWriteExt::write_all(&mut client.stream, &[*byte])
                             .await
@@ -169,5 +168,50 @@ async fn rfc6455_7_1_7_a_violation_arriving_byte_by_byte_fails_after_the_echo() 
                 .await;
             }
         }
+    }
+}
+
+/// A client that keeps sending after the violation does not hold a failed
+/// server past `Config::fin_wait`: the server lingers for the client's
+/// end, reading and dropping what comes, up to that long, then closes
+/// (and the client's writes fail from then on), with either driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6455_7_1_7_a_client_that_keeps_sending_lingers_no_longer_than_fin_wait() {
+    let fin_wait = std::time::Duration::from_millis(300);
+    for driver in [Driver::Shared, Driver::Owner] {
+        let (listener, url) = listener().await;
+        let config = tether::Config {
+            fin_wait,
+            ..tether::Config::default()
+        };
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let options = ServerOptions::new().driver(driver).config(config);
+            let (ws, _) = tether_tokio::accept(tcp, &options).await.unwrap();
+            echo(ws).await
+        });
+        within(async {
+            let mut client = RawClient::connect(&url).await;
+            let mut wire = BytesMut::new();
+            client.encode_rsv(Rsv::RSV2, OpCode::Text, b"bad", &mut wire);
+            let mut more = BytesMut::new();
+            client.encode_rsv(Rsv::NONE, OpCode::Binary, &[7; 16 * 1024], &mut more);
+            let (_read, mut write) = client.stream.into_split();
+            let started = tokio::time::Instant::now();
+            // sends on and on, never reading, until the server has closed
+            let flood = tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = write.write_all(&wire).await;
+                while write.write_all(&more).await.is_ok() {}
+                tokio::time::Instant::now()
+            });
+            assert_eq!(server.await.unwrap().code.as_u16(), 1002, "{driver:?}");
+            let took = flood.await.unwrap() - started;
+            assert!(
+                took >= fin_wait && took < fin_wait * 4,
+                "{driver:?}: the server closed after {took:?}"
+            );
+        })
+        .await;
     }
 }

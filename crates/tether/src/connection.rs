@@ -901,6 +901,10 @@ impl Connection {
     /// final `Closed` event says why.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         if self.state.is_terminal() {
+            // dropped (read only for the peer's end, `close_expected`), but
+            // part of the turn: a peer that keeps sending does not hold
+            // the adapter's drive
+            self.turn_work = self.turn_work.saturating_add(data.len());
             return Ok(());
         }
         // before and after: the messages this call queues are the ones

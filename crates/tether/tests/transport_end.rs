@@ -101,6 +101,12 @@ fn rfc6455_7_1_7_a_server_that_failed_lingers_for_the_clients_end() {
             .all(|e| !matches!(e, tether::Event::Message(_)))
     );
     assert!(!h.conn.has_output());
+    // what is dropped still counts in the adapter's turn: a client that
+    // keeps sending does not hold a drive
+    h.conn.new_turn();
+    let turn = h.conn.config().turn_bytes;
+    h.conn.receive(h.now, &vec![0u8; turn]).unwrap();
+    assert!(h.conn.turn_spent());
     h.conn.receive_eof();
     assert!(!h.conn.close_expected(), "the client's end came");
     assert!(h.conn.should_close_transport());
