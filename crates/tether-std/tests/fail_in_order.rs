@@ -111,3 +111,34 @@ fn rfc6455_7_1_7_violation_alone_fails_at_once() {
         assert_eq!(server.join().unwrap().code.as_u16(), 1002);
     });
 }
+
+/// A client that keeps sending after the violation does not hold a failed
+/// server past `Config::fin_wait`: the server lingers for the client's
+/// end, reading and dropping what comes, up to that long, then closes (and
+/// the client's writes fail from then on, not at once).
+#[test]
+fn rfc6455_7_1_7_a_client_that_keeps_sending_lingers_no_longer_than_fin_wait() {
+    bounded(Duration::from_secs(20), || {
+        let fin_wait = Duration::from_millis(300);
+        let config = Config {
+            fin_wait,
+            ..Config::default()
+        };
+        let (url, server) = serve(ServerOptions::new().config(config), |mut ws| echo(&mut ws));
+        let mut client = RawPeer::connect(&url, Config::default());
+        let more = raw(Role::Server, 0, 0x2, &[7; 100]);
+        let started = std::time::Instant::now();
+        client
+            .stream
+            .write_all(&raw(Role::Server, 4, 0x2, b"x"))
+            .unwrap();
+        // sends on and on, never reading, until the server has closed
+        while client.stream.write_all(&more).is_ok() {}
+        let took = started.elapsed();
+        assert_eq!(server.join().unwrap().code.as_u16(), 1002);
+        assert!(
+            took >= fin_wait && took < fin_wait * 4,
+            "the server closed after {took:?}"
+        );
+    });
+}
