@@ -369,6 +369,23 @@ fn rfc6455_7_1_5_a_close_behind_unread_messages_before_a_reset_still_arrives() {
     }
 }
 
+/// The application read "fine", then the end with our 1002, and the peer
+/// received our Close with 1002 first.
+fn assert_failed_after_the_message(t: &Transcript, role: Role) {
+    assert_eq!(t.app[0], "text fine", "{role:?}");
+    assert!(
+        t.app[1].starts_with("closed 1002 "),
+        "{role:?}: {:?}",
+        t.app
+    );
+    assert_eq!(t.app[2], "end", "{role:?}");
+    assert!(
+        t.peer[0].starts_with("close 1002 "),
+        "{role:?}: {:?}",
+        t.peer
+    );
+}
+
 #[test]
 fn rfc6455_7_1_7_a_violation_fails_the_connection_after_what_came_before() {
     for role in [Role::Client, Role::Server] {
@@ -390,18 +407,7 @@ fn rfc6455_7_1_7_a_violation_fails_the_connection_after_what_came_before() {
                 peer_finishes(peer, role, log);
             },
         );
-        assert_eq!(t.app[0], "text fine", "{role:?}");
-        assert!(
-            t.app[1].starts_with("closed 1002 "),
-            "{role:?}: {:?}",
-            t.app
-        );
-        assert_eq!(t.app[2], "end", "{role:?}");
-        assert!(
-            t.peer[0].starts_with("close 1002 "),
-            "{role:?}: {:?}",
-            t.peer
-        );
+        assert_failed_after_the_message(&t, role);
         assert_eq!(t.peer[1], "eof", "{role:?}");
     }
 }
@@ -442,18 +448,7 @@ fn rfc6455_7_1_7_a_failure_does_not_reset_a_peer_still_sending() {
                 peer_finishes(peer, role, log);
             },
         );
-        assert_eq!(t.app[0], "text fine", "{role:?}");
-        assert!(
-            t.app[1].starts_with("closed 1002 "),
-            "{role:?}: {:?}",
-            t.app
-        );
-        assert_eq!(t.app[2], "end", "{role:?}");
-        assert!(
-            t.peer[0].starts_with("close 1002 "),
-            "{role:?}: {:?}",
-            t.peer
-        );
+        assert_failed_after_the_message(&t, role);
         assert_eq!(t.peer[1..], ["write ok", "write ok", "eof"], "{role:?}");
     }
 }
