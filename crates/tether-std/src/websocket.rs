@@ -1097,9 +1097,14 @@ impl<S: Transport> WebSocket<S> {
             }
         }
         let _ = self.stream.shutdown();
-        if !self.broken {
+        if !self.broken && self.conn.close_expected() {
             // a server that failed the connection lingers for the client's
-            // end, so that what it still sends is read, not reset
+            // end, so that what it still sends is read, not reset. Its
+            // reads wait, bounded by the core's timer, whatever mode the
+            // shutdown needed: non-blocking, each read would find nothing
+            // at once, count as the timer's wake-up, and spin until
+            // fin_wait (when it outlasts the drain deadline)
+            let _ = self.stream.set_nonblocking(false);
             self.await_peer_end(false);
         }
     }
