@@ -72,6 +72,43 @@ fn rfc6455_5_2_large_payloads_read_into_their_buffer_match_receive() {
     }
 }
 
+/// A read of many small frames whose last frame is large and still
+/// arriving (`receive` then copies the read whole instead of stepping over
+/// every header first, and the decoder moves that frame's partial payload
+/// into its own buffer) gives the events of the same bytes in one piece,
+/// in reads of every size and through either path.
+#[test]
+fn rfc6455_5_2_a_large_frame_behind_many_small_ones_matches_one_piece() {
+    for role in ROLES {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 249) as u8).collect();
+        let mut wire = Vec::new();
+        for i in 0..100u8 {
+            wire.extend(frame(role, BINARY, &[i; 125]));
+        }
+        wire.extend(frame(role, BINARY, &big));
+        for i in 0..40u8 {
+            wire.extend(frame(role, TEXT, &[b'a' + i % 26; 30]));
+        }
+        let mut one = Connection::new(role, Config::default(), Instant::now());
+        let expected = feed_copy(&mut one, &wire);
+        assert_eq!(expected.len(), 141);
+        for read in [65_536, 20_000, 4_096, 777] {
+            let mut conn = Connection::new(role, Config::default(), Instant::now());
+            let mut events = Vec::new();
+            for piece in wire.chunks(read) {
+                conn.receive(Instant::now(), piece).unwrap();
+                events.extend(std::iter::from_fn(|| {
+                    conn.poll_event().map(|e| format!("{e:?}"))
+                }));
+            }
+            assert_eq!(events, expected, "{role:?}, reads of {read}");
+            let mut direct = Connection::new(role, Config::default(), Instant::now());
+            let (events, _) = feed_direct(&mut direct, &wire, &[read]);
+            assert_eq!(events, expected, "{role:?}, direct reads of {read}");
+        }
+    }
+}
+
 /// Invalid UTF-8 in a text frame still arriving fails at once (1007), as
 /// with `receive`: the direct path checks what it has so far.
 #[test]
