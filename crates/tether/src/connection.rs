@@ -932,7 +932,9 @@ impl Connection {
         // Each byte is copied once: runs of whole frames go into `input` (and
         // are split off it without copying, or copied out of it into the
         // message when small), while the payload of a frame
-        // still arriving goes straight into that frame's own buffer.
+        // still arriving goes straight into that frame's own buffer (but
+        // behind more than `WALK_FRAMES` frames in one read: copied with
+        // them, then moved).
         self.turn_work = self.turn_work.saturating_add(data.len());
         self.a().last_read = data.len();
         if self.input_held {
