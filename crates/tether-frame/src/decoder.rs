@@ -13,7 +13,7 @@ use alloc::boxed::Box;
 use bytes::buf::Limit;
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::{FrameError, FrameHeader, Limits, Payload, Role, Status, apply_mask, copy_masked};
+use crate::{FrameError, FrameHeader, Limits, Payload, Role, Status, apply_mask, extend_masked};
 
 /// One whole frame: its header and its unmasked payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,10 +187,6 @@ fn make_room(body: &mut BytesMut, add: usize, total: usize) {
         *body = exact;
     }
 }
-
-/// How much of a pending frame's payload is zero-filled, then overwritten
-/// with its unmasked bytes, at a time: small enough to stay in L1.
-const UNMASK_PIECE: usize = 8 << 10;
 
 impl FrameDecoder {
     /// A decoder for frames received by `role`.
@@ -396,20 +392,9 @@ impl FrameDecoder {
         make_room(body, take, total);
         let start = body.len();
         match header.mask {
-            Some(key) => {
-                // unmask while copying: zero-fill (a write-only pass) and one
-                // read-xor-write pass, instead of copy, then read-xor-write
-                // in L1-sized pieces, so the fill's lines are still in L1
-                // when the unmasked bytes overwrite them
-                let mut at = start;
-                for piece in data[..take].chunks(UNMASK_PIECE) {
-                    body.resize(at + piece.len(), 0);
-                    if let Some(fresh) = body.get_mut(at..) {
-                        copy_masked(fresh, piece, key, at);
-                    }
-                    at += piece.len();
-                }
-            }
+            // unmask while copying, one pass straight into the spare room
+            // (a zero fill first, then the copy, was a third of the time)
+            Some(key) => extend_masked(body, &data[..take], key, start),
             None => body.extend_from_slice(&data[..take]),
         }
         self.unmasked = body.len();

@@ -53,7 +53,7 @@ pub use encoder::ThreadRngMask;
 pub use encoder::{EncodedHeader, FrameEncoder, MaskSource};
 pub use error::FrameError;
 pub use header::{FrameHeader, Limits, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Rsv, Status};
-pub use mask::{apply_mask, apply_mask_scalar, copy_masked};
+pub use mask::{apply_mask, apply_mask_scalar, copy_masked, extend_masked};
 pub use opcode::OpCode;
 pub use payload::Payload;
 pub use role::Role;

@@ -8,10 +8,15 @@
 //! (SSE2 on x86_64, NEON on aarch64). With the `std` feature on x86_64 the
 //! same loops are also compiled with AVX2 enabled and chosen at run time
 //! when the CPU has it (`is_x86_feature_detected!`, cached by std), twice
-//! the width per instruction: the crate's only `unsafe` blocks are the two
-//! calls into those copies, sound because the feature was detected first (see
-//! [`wide`]; Miri runs the tests of this module in CI with AVX2 on and
-//! off).
+//! the width per instruction. The crate's only `unsafe` blocks are here:
+//! the three calls into those copies, sound because the feature was
+//! detected first (see [`wide`]), and in [`extend_masked`] the length of a
+//! buffer moved over the bytes just written into its spare room (so a
+//! large payload is written once, not zero-filled first). Miri runs the
+//! tests of this module in CI with AVX2 on and off.
+
+use bytes::BytesMut;
+use core::mem::MaybeUninit;
 
 /// Below this many bytes the plain loop is used: the detection's atomic
 /// load and the call cost more than the wider loop saves.
@@ -58,6 +63,52 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     copy_xor_words(dst, src, key);
 }
 
+/// Appends `src` XOR the key stream (starting `offset` bytes into it) to
+/// `dst`, writing each byte once: straight into `dst`'s spare room, which
+/// is not zero-filled first (reserving room if `dst` has too little).
+/// Unmasking a large payload into its frame's buffer this way replaces a
+/// fill and a copy over the same bytes with the copy alone.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tether_frame::{apply_mask, extend_masked};
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut masked = *b"Hello";
+/// apply_mask(&mut masked, key, 0);
+/// let mut out = BytesMut::from(&b">"[..]);
+/// extend_masked(&mut out, &masked[..3], key, 0);
+/// extend_masked(&mut out, &masked[3..], key, 3);
+/// assert_eq!(&out[..], b">Hello");
+/// ```
+#[inline]
+pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate_key(key, offset);
+    let n = src.len();
+    dst.reserve(n);
+    let Some(spare) = dst.spare_capacity_mut().get_mut(..n) else {
+        // (never: `reserve` made the room) the plain way
+        let at = dst.len();
+        dst.extend_from_slice(src);
+        if let Some(fresh) = dst.get_mut(at..) {
+            xor_words(fresh, key);
+        }
+        return;
+    };
+    if !(n >= WIDE_MIN && wide::copy_uninit(spare, src, key)) {
+        copy_xor_words_uninit(spare, src, key);
+    }
+    let len = dst.len() + n;
+    // SAFETY: `spare` is the first `n` elements of `dst`'s spare room
+    // (`len..capacity`), and the call above wrote every one of them
+    // (`copy_xor_words_uninit` writes each element of a destination as
+    // long as its source, and `spare` and `src` are both `n` long), so the
+    // `n` bytes past the old length are initialised and within capacity.
+    #[allow(unsafe_code)]
+    unsafe {
+        dst.set_len(len);
+    }
+}
+
 /// The key twice, as one word: both halves are equal, so the pattern is
 /// right in either byte order. Every word starts at key offset 0.
 #[inline(always)]
@@ -93,6 +144,24 @@ fn copy_xor_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     }
 }
 
+/// [`copy_xor_words`] into memory not yet initialised: writes every
+/// element of `dst` (equal lengths; that is what [`extend_masked`]'s
+/// length change relies on).
+#[inline(always)]
+fn copy_xor_words_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
+    let word = key_word(key);
+    let (dw, dt) = dst.as_chunks_mut::<8>();
+    let (sw, st) = src.as_chunks::<8>();
+    for (d, s) in dw.iter_mut().zip(sw) {
+        *d = (u64::from_ne_bytes(*s) ^ word)
+            .to_ne_bytes()
+            .map(MaybeUninit::new);
+    }
+    for (i, (d, s)) in dt.iter_mut().zip(st).enumerate() {
+        d.write(s ^ key[i & 3]);
+    }
+}
+
 /// The same loops compiled with AVX2, chosen at run time.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod wide {
@@ -122,6 +191,25 @@ mod wide {
         #[allow(unsafe_code)]
         unsafe {
             copy_avx2(dst, src, key);
+        }
+        true
+    }
+
+    /// As [`copy`], into memory not yet initialised (every element of
+    /// `dst` is written).
+    #[inline]
+    pub(super) fn copy_uninit(
+        dst: &mut [core::mem::MaybeUninit<u8>],
+        src: &[u8],
+        key: [u8; 4],
+    ) -> bool {
+        if !std::is_x86_feature_detected!("avx2") {
+            return false;
+        }
+        // SAFETY: as in `apply`: AVX2 was detected just above.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_uninit_avx2(dst, src, key);
         }
         true
     }
@@ -160,6 +248,15 @@ mod wide {
         super::copy_xor_words(dst_head, src_head, key);
         super::copy_xor_words(dst_rest, src_rest, super::rotate_key(key, at));
     }
+
+    #[target_feature(enable = "avx2")]
+    fn copy_uninit_avx2(dst: &mut [core::mem::MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
+        let at = unaligned_head(dst.as_ptr().cast(), dst.len());
+        let (dst_head, dst_rest) = dst.split_at_mut(at);
+        let (src_head, src_rest) = src.split_at(at);
+        super::copy_xor_words_uninit(dst_head, src_head, key);
+        super::copy_xor_words_uninit(dst_rest, src_rest, super::rotate_key(key, at));
+    }
 }
 
 /// Without std (no run-time detection) or off x86_64: the plain loops.
@@ -172,6 +269,11 @@ mod wide {
 
     #[inline(always)]
     pub(super) fn copy(_: &mut [u8], _: &[u8], _: [u8; 4]) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(super) fn copy_uninit(_: &mut [core::mem::MaybeUninit<u8>], _: &[u8], _: [u8; 4]) -> bool {
         false
     }
 }
@@ -250,6 +352,14 @@ mod tests {
                     slow[start..start + len],
                     "copy, start {start}"
                 );
+                let mut grown = BytesMut::with_capacity(len + 64);
+                grown.extend_from_slice(&dst[..at]);
+                extend_masked(&mut grown, &data[start..start + len], key, offset);
+                assert_eq!(
+                    grown[at..],
+                    slow[start..start + len],
+                    "append, start {start}"
+                );
             }
         }
     }
@@ -288,6 +398,27 @@ mod tests {
             let mut dst = alloc::vec![0u8; data.len() - align];
             copy_masked(&mut dst, &data[align..], key, offset);
             prop_assert_eq!(dst, slow);
+        }
+
+        /// Appending while unmasking, after whatever `dst` held and with
+        /// whatever room it had spare, equals appending, then unmasking
+        /// the appended part.
+        #[test]
+        fn rfc6455_5_3_extend_masked_matches_scalar(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            key in any::<[u8; 4]>(),
+            offset in 0usize..64,
+            held in 0usize..40,
+            spare in 0usize..700,
+        ) {
+            let mut dst = BytesMut::with_capacity(held + spare);
+            dst.extend_from_slice(&data[..held.min(data.len())]);
+            let before = dst.to_vec();
+            extend_masked(&mut dst, &data, key, offset);
+            let mut slow = data.clone();
+            apply_mask_scalar(&mut slow, key, offset);
+            prop_assert_eq!(&dst[..before.len()], &before[..]);
+            prop_assert_eq!(&dst[before.len()..], &slow[..]);
         }
 
         /// Unmasking in arbitrary pieces with running offsets equals one pass.
