@@ -28,9 +28,10 @@
 //! assert_eq!(&frame.payload[..], b"Hello");
 //! ```
 #![no_std]
-// Audited `unsafe` only in the calls into the AVX2 copies of the masking
-// loops (`mask::wide::apply` and `copy`), after run-time detection.
-// Everything else is safe code.
+// Audited `unsafe` only in `mask`: the calls into the AVX2 copies of the
+// masking loops (`mask::wide::apply`, `copy` and `copy_uninit`), after
+// run-time detection, and `extend_masked`'s `set_len` over the bytes it
+// has just written. Everything else is safe code.
 #![deny(unsafe_code)]
 
 // (`bytes` needs an allocator anyway; the decoder boxes its spare buffers)
