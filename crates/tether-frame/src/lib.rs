@@ -29,7 +29,7 @@
 //! ```
 #![no_std]
 // Audited `unsafe` only in `mask`: the calls into the AVX2 copies of the
-// masking loops (`mask::wide::apply`, `copy` and `copy_uninit`), after
+// masking loops (`mask::wide::apply` and `copy`), after
 // run-time detection, and `extend_masked`'s `set_len` over the bytes it
 // has just written. Everything else is safe code.
 #![deny(unsafe_code)]

@@ -9,7 +9,7 @@
 //! same loops are also compiled with AVX2 enabled and chosen at run time
 //! when the CPU has it (`is_x86_feature_detected!`, cached by std), twice
 //! the width per instruction. The crate's only `unsafe` blocks are here:
-//! the three calls into those copies, sound because the feature was
+//! the two calls into those copies, sound because the feature was
 //! detected first (see [`wide`]), and in [`extend_masked`] the length of a
 //! buffer moved over the bytes just written into its spare room (so a
 //! large payload is written once, not zero-filled first). Miri runs the
@@ -94,15 +94,16 @@ pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize
         }
         return;
     };
-    if !(n >= WIDE_MIN && wide::copy_uninit(spare, src, key)) {
-        copy_xor_words_uninit(spare, src, key);
+    if !(n >= WIDE_MIN && wide::copy(spare, src, key)) {
+        copy_xor_words(spare, src, key);
     }
     let len = dst.len() + n;
     // SAFETY: `spare` is the first `n` elements of `dst`'s spare room
     // (`len..capacity`), and the call above wrote every one of them
-    // (`copy_xor_words_uninit` writes each element of a destination as
-    // long as its source, and `spare` and `src` are both `n` long), so the
-    // `n` bytes past the old length are initialised and within capacity.
+    // (`copy_xor_words`, either copy of it, writes each element of a
+    // destination as long as its source, and `spare` and `src` are both
+    // `n` long), so the `n` bytes past the old length are initialised and
+    // within capacity.
     #[allow(unsafe_code)]
     unsafe {
         dst.set_len(len);
@@ -130,35 +131,50 @@ fn xor_words(buf: &mut [u8], key: [u8; 4]) {
     xor_bytes(tail, key);
 }
 
-/// `dst = src XOR` the key stream from offset 0 (equal lengths).
-#[inline(always)]
-fn copy_xor_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    let word = key_word(key);
-    let (dw, dt) = dst.as_chunks_mut::<8>();
-    let (sw, st) = src.as_chunks::<8>();
-    for (d, s) in dw.iter_mut().zip(sw) {
-        *d = (u64::from_ne_bytes(*s) ^ word).to_ne_bytes();
+/// A byte the copying loop writes: one already initialised (`u8`), or
+/// one not yet (`MaybeUninit<u8>`, a buffer's spare room).
+trait Slot: Sized {
+    fn set_word(word: &mut [Self; 8], bytes: [u8; 8]);
+    fn set(&mut self, byte: u8);
+}
+
+impl Slot for u8 {
+    #[inline(always)]
+    fn set_word(word: &mut [Self; 8], bytes: [u8; 8]) {
+        *word = bytes;
     }
-    for (i, (d, s)) in dt.iter_mut().zip(st).enumerate() {
-        *d = s ^ key[i & 3];
+
+    #[inline(always)]
+    fn set(&mut self, byte: u8) {
+        *self = byte;
     }
 }
 
-/// [`copy_xor_words`] into memory not yet initialised: writes every
-/// element of `dst` (equal lengths; that is what [`extend_masked`]'s
-/// length change relies on).
+impl Slot for MaybeUninit<u8> {
+    #[inline(always)]
+    fn set_word(word: &mut [Self; 8], bytes: [u8; 8]) {
+        *word = bytes.map(MaybeUninit::new);
+    }
+
+    #[inline(always)]
+    fn set(&mut self, byte: u8) {
+        self.write(byte);
+    }
+}
+
+/// `dst = src XOR` the key stream from offset 0 (equal lengths). Writes
+/// every element of `dst` when the lengths are equal, which is what
+/// [`extend_masked`]'s length change relies on.
 #[inline(always)]
-fn copy_xor_words_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
+fn copy_xor_words<S: Slot>(dst: &mut [S], src: &[u8], key: [u8; 4]) {
     let word = key_word(key);
     let (dw, dt) = dst.as_chunks_mut::<8>();
     let (sw, st) = src.as_chunks::<8>();
     for (d, s) in dw.iter_mut().zip(sw) {
-        *d = (u64::from_ne_bytes(*s) ^ word)
-            .to_ne_bytes()
-            .map(MaybeUninit::new);
+        S::set_word(d, (u64::from_ne_bytes(*s) ^ word).to_ne_bytes());
     }
     for (i, (d, s)) in dt.iter_mut().zip(st).enumerate() {
-        d.write(s ^ key[i & 3]);
+        d.set(s ^ key[i & 3]);
     }
 }
 
@@ -181,9 +197,10 @@ mod wide {
         true
     }
 
-    /// As [`apply`], copying from `src` into `dst` (equal lengths).
+    /// As [`apply`], copying from `src` into `dst` (equal lengths; `dst`
+    /// initialised or not: every element is written).
     #[inline]
-    pub(super) fn copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> bool {
+    pub(super) fn copy<S: super::Slot>(dst: &mut [S], src: &[u8], key: [u8; 4]) -> bool {
         if !std::is_x86_feature_detected!("avx2") {
             return false;
         }
@@ -191,25 +208,6 @@ mod wide {
         #[allow(unsafe_code)]
         unsafe {
             copy_avx2(dst, src, key);
-        }
-        true
-    }
-
-    /// As [`copy`], into memory not yet initialised (every element of
-    /// `dst` is written).
-    #[inline]
-    pub(super) fn copy_uninit(
-        dst: &mut [core::mem::MaybeUninit<u8>],
-        src: &[u8],
-        key: [u8; 4],
-    ) -> bool {
-        if !std::is_x86_feature_detected!("avx2") {
-            return false;
-        }
-        // SAFETY: as in `apply`: AVX2 was detected just above.
-        #[allow(unsafe_code)]
-        unsafe {
-            copy_uninit_avx2(dst, src, key);
         }
         true
     }
@@ -241,21 +239,12 @@ mod wide {
     }
 
     #[target_feature(enable = "avx2")]
-    fn copy_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-        let at = unaligned_head(dst.as_ptr(), dst.len());
+    fn copy_avx2<S: super::Slot>(dst: &mut [S], src: &[u8], key: [u8; 4]) {
+        let at = unaligned_head(dst.as_ptr().cast(), dst.len());
         let (dst_head, dst_rest) = dst.split_at_mut(at);
         let (src_head, src_rest) = src.split_at(at);
         super::copy_xor_words(dst_head, src_head, key);
         super::copy_xor_words(dst_rest, src_rest, super::rotate_key(key, at));
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn copy_uninit_avx2(dst: &mut [core::mem::MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
-        let at = unaligned_head(dst.as_ptr().cast(), dst.len());
-        let (dst_head, dst_rest) = dst.split_at_mut(at);
-        let (src_head, src_rest) = src.split_at(at);
-        super::copy_xor_words_uninit(dst_head, src_head, key);
-        super::copy_xor_words_uninit(dst_rest, src_rest, super::rotate_key(key, at));
     }
 }
 
@@ -268,12 +257,7 @@ mod wide {
     }
 
     #[inline(always)]
-    pub(super) fn copy(_: &mut [u8], _: &[u8], _: [u8; 4]) -> bool {
-        false
-    }
-
-    #[inline(always)]
-    pub(super) fn copy_uninit(_: &mut [core::mem::MaybeUninit<u8>], _: &[u8], _: [u8; 4]) -> bool {
+    pub(super) fn copy<S: super::Slot>(_: &mut [S], _: &[u8], _: [u8; 4]) -> bool {
         false
     }
 }
