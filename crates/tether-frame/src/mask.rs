@@ -99,11 +99,12 @@ pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize
     }
     let len = dst.len() + n;
     // SAFETY: `spare` is the first `n` elements of `dst`'s spare room
-    // (`len..capacity`), and the call above wrote every one of them
-    // (`copy_xor_words`, either copy of it, writes each element of a
-    // destination as long as its source, and `spare` and `src` are both
-    // `n` long), so the `n` bytes past the old length are initialised and
-    // within capacity.
+    // (`old_len..capacity`), and the call above wrote every one of them
+    // (`copy_xor_words`, plain or in `wide::copy_avx2`'s head and rest
+    // split at the same point, writes each element of a destination as
+    // long as its source, and `spare` and `src` are both `n` long), so the
+    // `n` bytes past the old length are initialised and within capacity.
+    // That rests on those two safe functions: audit them with this block.
     #[allow(unsafe_code)]
     unsafe {
         dst.set_len(len);
@@ -167,6 +168,7 @@ impl Slot for MaybeUninit<u8> {
 /// [`extend_masked`]'s length change relies on.
 #[inline(always)]
 fn copy_xor_words<S: Slot>(dst: &mut [S], src: &[u8], key: [u8; 4]) {
+    debug_assert_eq!(dst.len(), src.len(), "copy_xor_words: unequal lengths");
     let word = key_word(key);
     let (dw, dt) = dst.as_chunks_mut::<8>();
     let (sw, st) = src.as_chunks::<8>();

@@ -934,7 +934,7 @@ impl Connection {
         // message when small), while the payload of a frame
         // still arriving goes straight into that frame's own buffer (but
         // behind more than `WALK_FRAMES` frames in one read: copied with
-        // them, then moved).
+        // them, then copied again into its buffer).
         self.turn_work = self.turn_work.saturating_add(data.len());
         self.a().last_read = data.len();
         if self.input_held {
@@ -3311,8 +3311,8 @@ impl Connection {
 /// of the time `receive` spent on it, to save the copy of at most one
 /// incomplete frame's partial payload. Past this many frames, the read's
 /// frames average under `len / WALK_FRAMES` bytes, and the rest of it is
-/// copied whole (the decoder moves the partial payload of a frame at its
-/// end into the frame's own buffer, as it does for a read into
+/// copied whole (the decoder copies the partial payload of a frame at its
+/// end on into the frame's own buffer, as it does for a read into
 /// `receive_buffer`).
 const WALK_FRAMES: usize = 16;
 
