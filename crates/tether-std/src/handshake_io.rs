@@ -50,6 +50,11 @@ impl Deadline {
         }
     }
 
+    /// The deadline `at`, which reports `timeout` when it passes.
+    pub(crate) fn at(at: Instant, timeout: Duration, role: Role) -> Self {
+        Self { at, timeout, role }
+    }
+
     /// When it passes.
     pub(crate) fn instant(&self) -> Instant {
         self.at
@@ -104,6 +109,36 @@ pub(crate) fn write_all<S: Transport>(
             Err(e) => return Err(crate::tls::map_io(e, deadline.role)),
         }
     }
+}
+
+/// Ends a server handshake that failed or was refused, as the core says
+/// ([`tether::upgrade::Refusing`]): the answer, the end of our writing,
+/// then reads that drop what the client still sends until its end or the
+/// deadline, so the transport is not closed with bytes unread (a reset
+/// that may destroy the answer before the client reads it). Best effort:
+/// the handshake failed anyway, and any error ends it. No buffer grows:
+/// what is read lands in `buf` and is dropped.
+pub(crate) fn linger<S: Transport>(
+    stream: &mut S,
+    ending: &tether::upgrade::Refusing,
+    buf: &mut [u8],
+    role: Role,
+) {
+    let Some(at) = ending.deadline() else {
+        let _ = stream.shutdown();
+        return;
+    };
+    let deadline = Deadline::at(at, Duration::ZERO, role);
+    if let Some(response) = ending.response()
+        && write_all(stream, response, deadline).is_err()
+    {
+        let _ = stream.shutdown();
+        return;
+    }
+    if stream.shutdown().is_err() {
+        return;
+    }
+    while let Ok(Read::Data(_)) = read(stream, buf, deadline) {}
 }
 
 /// Clears the timeouts the handshake set, before the connection starts.

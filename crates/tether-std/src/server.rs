@@ -3,13 +3,14 @@
 //!
 //! Owns the moving of the handshake's bytes under a deadline (a slow or
 //! silent client cannot hold the thread past the handshake timeout) and the
-//! writing of refusals. Parsing and checking the request belong to
+//! writing of refusals, ended as the core says (the refusal, then a linger
+//! of at most `Config::fin_wait` for the client's end). Parsing and checking the request belong to
 //! [`tether::upgrade::ServerUpgrade`]; the answer to
 //! [`Request::accept`](tether::handshake::Request::accept). This module never
 //! parses HTTP.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tether::Config;
 use tether::handshake::{AcceptOptions, Limits, Refusal, Request};
@@ -162,12 +163,14 @@ pub fn accept<S: Transport>(
 /// [`Error::Handshake`] with [`HandshakeError::Request`] for a request that
 /// is not a valid upgrade (its refusal, e.g. 400 or 426, was written first,
 /// to a TLS ClientHello too, so a `wss://` client can name the cause),
-/// [`HandshakeError::Eof`] or
-/// [`HandshakeError::Timeout`] when the client stopped or was too slow;
+/// [`HandshakeError::Eof`] when the client stopped,
+/// [`HandshakeError::Timeout`] when it was too slow (a 408 was written);
 /// [`Error::Refused`] when the callback refused (the refusal was written);
 /// [`Error::Handshake`] with [`HandshakeError::Build`] when the options
 /// cannot be written (a 500 was written); [`Error::Io`] or [`Error::Tls`]
-/// when the stream fails.
+/// when the stream fails. A refusal is followed by the core's linger
+/// ([`tether::upgrade::Refusing`]): these return once the client has
+/// ended the transport, or after `Config::fin_wait` (2 s) at most.
 pub fn accept_with<S, F>(
     mut stream: S,
     options: &ServerOptions,
@@ -183,15 +186,19 @@ where
     // on this thread's stack: no heap buffer per handshake
     let mut buf = [0u8; tether::upgrade::HEAD_READ];
     let (request, leftover) = loop {
-        let n = match handshake_io::read(&mut stream, &mut buf, deadline)? {
-            Read::Eof => return Err(upgrade.eof().into()),
-            Read::Data(n) => n,
+        let read = match handshake_io::read(&mut stream, &mut buf, deadline) {
+            Ok(Read::Eof) => Err(upgrade.eof()),
+            Ok(Read::Data(n)) => upgrade.receive(buf.get(..n).unwrap_or_default()),
+            // the client was too slow: 408, then the linger
+            Err(Error::Handshake(e)) => Err(e),
+            Err(e) => return Err(e),
         };
-        match upgrade.receive(buf.get(..n).unwrap_or_default()) {
+        match read {
             Ok(Some(done)) => break done,
             Ok(None) => {}
             Err(e) => {
-                refuse(&mut stream, ServerUpgrade::failure_response(&e), deadline);
+                let ending = upgrade.fail(&e, Instant::now());
+                handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
                 return Err(e.into());
             }
         }
@@ -199,7 +206,8 @@ where
     let accept = match callback(&request) {
         Ok(accept) => accept,
         Err(refusal) => {
-            refuse(&mut stream, Some(refusal.to_bytes()), deadline);
+            let ending = upgrade.refuse(&refusal, Instant::now());
+            handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
             return Err(Error::Refused(refusal));
         }
     };
@@ -207,23 +215,16 @@ where
         Ok(answer) => answer,
         Err(e) => {
             let e = HandshakeError::Build(e);
-            refuse(&mut stream, ServerUpgrade::failure_response(&e), deadline);
+            let ending = upgrade.fail(&e, Instant::now());
+            handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
             return Err(e.into());
         }
     };
+    // a 101 cut short by the deadline is not followed by a 408: the
+    // transport is just dropped
     handshake_io::write_all(&mut stream, &answer, deadline)?;
     handshake_io::clear_timeouts(&stream)?;
-    let conn =
-        upgrade.into_connection(options.config.clone(), std::time::Instant::now(), &leftover);
+    let conn = upgrade.into_connection(options.config.clone(), Instant::now(), &leftover);
     let ws = WebSocket::with_settings(stream, conn, &options.settings)?;
     Ok((ws, request))
-}
-
-/// Writes what a failed handshake answers (best effort: it failed
-/// anyway), then ends the transport.
-fn refuse<S: Transport>(stream: &mut S, response: Option<Vec<u8>>, deadline: Deadline) {
-    if let Some(response) = response {
-        let _ = handshake_io::write_all(stream, &response, deadline);
-    }
-    let _ = stream.shutdown();
 }

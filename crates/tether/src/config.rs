@@ -448,7 +448,8 @@ impl Config {
 
     /// The longest a server's connection can take to end once the server
     /// shuts down: one still in its handshake gets `handshake_timeout` to
-    /// finish it (or fail), then [`Config::close_bound`] to close. A
+    /// finish it, then [`Config::close_bound`] to close (or fails, and
+    /// lingers at most `fin_wait`, [`crate::upgrade::Refusing`]). A
     /// server shutting down can wait this long for all its connections.
     pub fn shutdown_bound(&self) -> Duration {
         self.handshake_timeout.saturating_add(self.close_bound())

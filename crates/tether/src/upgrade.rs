@@ -5,7 +5,8 @@
 //! frames) to the [`Connection`]. Adapters only move bytes:
 //! write [`ClientUpgrade::request`], feed what they read to `receive` until it
 //! returns the result (a server writes [`ServerUpgrade::accept`]'s answer,
-//! or on failure [`ServerUpgrade::failure_response`]), then turn the
+//! or on failure ends as [`ServerUpgrade::fail`] says: its refusal, then a
+//! bounded linger for the client's end, [`Refusing`]), then turn the
 //! upgrade into the connection with `into_connection`, which installs the
 //! negotiated extension and receives the bytes that followed the head.
 //! While the handshake runs, `state()` is [`State::Connecting`].
@@ -600,12 +601,49 @@ fn connection(
     conn
 }
 
+/// How a server ends an opening handshake that failed or that its
+/// application refused, one rule for every adapter: write
+/// [`Refusing::response`] (if any), shut down writing, then read on and
+/// drop what the client still sends until its end or
+/// [`Refusing::deadline`], whichever comes first, and only then close the
+/// transport. Every write of the answer is bounded by the same deadline.
+///
+/// Closing with the client's bytes unread (a request still trickling in,
+/// or frames sent right behind it) makes TCP answer with a reset, and a
+/// client that meets the reset before reading loses the answer that
+/// names the cause (a 400, 403, 408 or 503). So the server lingers as a
+/// failed WebSocket connection does, for at most `Config::fin_wait`: a
+/// client that reads the answer and closes ends it at once, a client that
+/// does not (a slowloris) holds the transport that long more and no
+/// longer. Reading drops what it reads: no buffer grows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusing {
+    response: Option<Vec<u8>>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Refusing {
+    /// The answer to write first: the refusal, or nothing when the
+    /// transport already ended (nobody would read it).
+    pub fn response(&self) -> Option<&[u8]> {
+        self.response.as_deref()
+    }
+
+    /// Until when to write the answer and read on for the client's end;
+    /// `None`: close the transport now (the client already ended it).
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+}
+
 /// The server side: parse the request, then answer.
 pub struct ServerUpgrade {
     limits: Limits,
     buf: Vec<u8>,
     deflate: Option<Deflate>,
     extension: Option<Box<dyn Extension>>,
+    /// How long a refused handshake lingers (`Config::fin_wait`).
+    fin_wait: core::time::Duration,
 }
 
 impl fmt::Debug for ServerUpgrade {
@@ -627,6 +665,7 @@ impl ServerUpgrade {
             buf: Vec::new(),
             deflate: None,
             extension: None,
+            fin_wait: Config::default().fin_wait,
         }
     }
 
@@ -636,6 +675,7 @@ impl ServerUpgrade {
     pub fn with_config(limits: Limits, config: &Config) -> Self {
         Self {
             deflate: deflate_of(config),
+            fin_wait: config.fin_wait,
             ..Self::new(limits)
         }
     }
@@ -725,16 +765,48 @@ impl ServerUpgrade {
     /// a TLS ClientHello included (a TLS client that reads an HTTP answer
     /// where a TLS record belongs can name the cause: `wss://` aimed at a
     /// plain `ws://` server); an answer that could not be built gets 500;
-    /// the transport's end or a timeout nothing.
+    /// a timeout 408 (RFC 9110 section 15.5.9, with `Connection: close`);
+    /// the transport's end nothing. [`ServerUpgrade::fail`] says the rest
+    /// of the ending.
     pub fn failure_response(err: &HandshakeError) -> Option<Vec<u8>> {
-        match err {
-            HandshakeError::Request(e) => Some(e.response()),
+        let refusal = match err {
+            HandshakeError::Request(e) => return Some(e.response()),
             HandshakeError::Build(_) => {
                 tether_handshake::Refusal::new(500, "the server could not write its answer")
-                    .ok()
-                    .map(|r| r.to_bytes())
             }
-            _ => None,
+            HandshakeError::Timeout(d) => tether_handshake::Refusal::new(
+                408,
+                alloc::format!("the upgrade request did not arrive within {d:?}"),
+            ),
+            _ => return None,
+        };
+        refusal.ok().map(|r| r.to_bytes())
+    }
+
+    /// How to end this handshake, failed with `err` at `now`: its
+    /// [`ServerUpgrade::failure_response`], then a linger of at most
+    /// `Config::fin_wait` (see [`Refusing`]). The client's end
+    /// ([`HandshakeError::Eof`]) is closed at once. A transport that
+    /// failed (an I/O error, not a `HandshakeError`) is just closed.
+    pub fn fail(&self, err: &HandshakeError, now: std::time::Instant) -> Refusing {
+        match err {
+            HandshakeError::Eof { .. } => Refusing {
+                response: None,
+                deadline: None,
+            },
+            _ => Refusing {
+                response: Self::failure_response(err),
+                deadline: Some(crate::deadline(now, self.fin_wait)),
+            },
+        }
+    }
+
+    /// How to end this handshake when the application refused it with
+    /// `refusal` at `now`: the refusal, then the linger (see [`Refusing`]).
+    pub fn refuse(&self, refusal: &tether_handshake::Refusal, now: std::time::Instant) -> Refusing {
+        Refusing {
+            response: Some(refusal.to_bytes()),
+            deadline: Some(crate::deadline(now, self.fin_wait)),
         }
     }
 
@@ -854,6 +926,59 @@ mod tests {
         );
         let response = ServerUpgrade::failure_response(&err).unwrap();
         assert!(response.starts_with(b"HTTP/1.1 431"), "{err}");
+    }
+
+    /// RFC 6455 section 4.2.1 with RFC 9110 section 15.5.9: a server that
+    /// gives up waiting for the request answers 408 and says it closes;
+    /// every refused handshake then lingers for the client's end, for at
+    /// most `Config::fin_wait`; a client that already ended gets nothing.
+    #[test]
+    fn rfc6455_4_2_1_a_refused_handshake_answers_then_lingers_for_fin_wait() {
+        let now = std::time::Instant::now();
+        let config = Config {
+            fin_wait: core::time::Duration::from_millis(1500),
+            ..Config::default()
+        };
+        let server = ServerUpgrade::with_config(Limits::default(), &config);
+        let until = Some(now + core::time::Duration::from_millis(1500));
+
+        let timeout = HandshakeError::Timeout(core::time::Duration::from_secs(3));
+        let ending = server.fail(&timeout, now);
+        let text = String::from_utf8(ending.response().unwrap().to_vec()).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+        assert!(text.ends_with("did not arrive within 3s\n"), "{text}");
+        assert_eq!(ending.deadline(), until);
+
+        let mut bad = ServerUpgrade::new(Limits::default());
+        let err = bad
+            .receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap_err();
+        let ending = server.fail(&err, now);
+        assert!(
+            ending.response().unwrap().starts_with(b"HTTP/1.1 4"),
+            "{err}"
+        );
+        assert_eq!(ending.deadline(), until);
+
+        let refusal = tether_handshake::Refusal::service_unavailable("full");
+        let ending = server.refuse(&refusal, now);
+        assert_eq!(ending.response(), Some(&refusal.to_bytes()[..]));
+        assert_eq!(ending.deadline(), until);
+
+        let ending = server.fail(&server.eof(), now);
+        assert_eq!((ending.response(), ending.deadline()), (None, None));
+
+        // without a config, the default's FIN wait
+        let plain = ServerUpgrade::new(Limits::default()).fail(&timeout, now);
+        assert_eq!(
+            plain.deadline(),
+            Some(now + Config::default().fin_wait),
+            "Config::default().fin_wait"
+        );
     }
 
     #[test]
