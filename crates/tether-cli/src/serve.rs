@@ -356,6 +356,13 @@ fn raise_descriptor_limit() {
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
+/// What came before the upgrade: the transport for an HTTP/1.1 upgrade,
+/// or an HTTP/2 connection whose first WebSocket is already accepted.
+enum Before {
+    Http1(Box<dyn Io>),
+    Http2(Accepted),
+}
+
 /// What a connection's handshake gave: one WebSocket over HTTP/1.1, or an
 /// HTTP/2 connection carrying any number.
 enum Accepted {
@@ -454,65 +461,82 @@ async fn connection(
     let limit = options.connection().handshake_timeout;
     let deadline = tether_tokio::deadline_after(limit);
     let handshake = Box::pin(async {
-        let (io, h2): (Box<dyn Io>, bool) = match tls {
-            None if http2 => {
-                // prior knowledge, or an HTTP/1.1 request: the first bytes
-                // tell, and the handshake chosen reads them again
-                let mut stream = stream;
-                let (h2, first) = crate::http2::read_preface(&mut stream, limit).await?;
-                (Box::new(tether_tokio::Prefixed::new(first, stream)), h2)
-            }
-            None => (Box::new(stream), false),
-            Some(acceptor) => {
-                let secured = tokio::time::timeout_at(deadline, acceptor.accept(stream))
-                    .await
-                    .map_err(|_| tether_tokio::tls::timed_out(limit))?
-                    .map_err(tether_tokio::tls::accept_error)?;
-                let h2 = secured.get_ref().1.alpn_protocol() == Some(crate::http2::ALPN_H2);
-                (Box::new(secured), h2)
-            }
-        };
-        let slot = &mut slot;
-        if h2 {
-            // its handshake ends with its first WebSocket, within the same
-            // deadline: a connection that opens none holds its slot only
-            // as an unfinished handshake (it took an established slot for
-            // good before, so prefaces alone filled --max-connections);
-            // the slot counts as established before the 200 leaves, as
-            // below for the 101
-            let mut server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
-            loop {
-                match server.accept_with(|_| established_or_refused(slot)).await {
-                    Some(Ok((ws, request))) => {
-                        return Ok(Accepted::Http2(Box::new(server), ws, request));
-                    }
-                    Some(Err(e)) => tracing::info!(%peer, "HTTP/2: {e}"),
-                    None => {
-                        return Err(tether_tokio::Error::Io(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the HTTP/2 connection ended before its first WebSocket",
-                        )));
+        // what comes before the upgrade, within the deadline; the upgrade
+        // counts the same deadline itself and, refused or too late,
+        // answers and lingers for the client's end past it (the core's
+        // `Refusing`), which a timeout around it would cut short
+        let before = async {
+            let (io, h2): (Box<dyn Io>, bool) = match tls {
+                None if http2 => {
+                    // prior knowledge, or an HTTP/1.1 request: the first bytes
+                    // tell, and the handshake chosen reads them again
+                    let mut stream = stream;
+                    let (h2, first) = crate::http2::read_preface(&mut stream, limit).await?;
+                    (Box::new(tether_tokio::Prefixed::new(first, stream)), h2)
+                }
+                None => (Box::new(stream), false),
+                Some(acceptor) => {
+                    let secured = tokio::time::timeout_at(deadline, acceptor.accept(stream))
+                        .await
+                        .map_err(|_| tether_tokio::tls::timed_out(limit))?
+                        .map_err(tether_tokio::tls::accept_error)?;
+                    let h2 = secured.get_ref().1.alpn_protocol() == Some(crate::http2::ALPN_H2);
+                    (Box::new(secured), h2)
+                }
+            };
+            let slot = &mut slot;
+            if h2 {
+                // its handshake ends with its first WebSocket, within the same
+                // deadline: a connection that opens none holds its slot only
+                // as an unfinished handshake (it took an established slot for
+                // good before, so prefaces alone filled --max-connections);
+                // the slot counts as established before the 200 leaves, as
+                // below for the 101
+                let mut server = tether_tokio::http2::Http2Server::handshake(io, &options).await?;
+                loop {
+                    match server.accept_with(|_| established_or_refused(slot)).await {
+                        Some(Ok((ws, request))) => {
+                            return Ok(Before::Http2(Accepted::Http2(
+                                Box::new(server),
+                                ws,
+                                request,
+                            )));
+                        }
+                        Some(Err(e)) => tracing::info!(%peer, "HTTP/2: {e}"),
+                        None => {
+                            return Err(tether_tokio::Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "the HTTP/2 connection ended before its first WebSocket",
+                            )));
+                        }
                     }
                 }
             }
-        }
-        // the slot counts as established before the 101 leaves: a client
-        // that has its 101 must never be displaced as an unfinished
-        // handshake by the next one (with the marking after the 101, a
-        // quick second client sometimes took the first one's slot)
-        let (ws, request) =
-            tether_tokio::accept_with(io, &options, move |_| established_or_refused(slot)).await?;
-        Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
-    });
-    let handshake = async {
-        tokio::time::timeout_at(deadline, handshake)
+            Ok::<_, tether_tokio::Error>(Before::Http1(io))
+        };
+        let before = tokio::time::timeout_at(deadline, before)
             .await
             .unwrap_or_else(|_| {
                 Err(tether_tokio::Error::Handshake(
                     tether::upgrade::HandshakeError::Timeout(limit),
                 ))
-            })
-    };
+            })?;
+        match before {
+            Before::Http2(accepted) => Ok(accepted),
+            Before::Http1(io) => {
+                // the slot counts as established before the 101 leaves: a
+                // client that has its 101 must never be displaced as an
+                // unfinished handshake by the next one (with the marking
+                // after the 101, a quick second client sometimes took the
+                // first one's slot)
+                let (ws, request) = tether_tokio::accept_within(io, &options, deadline, |_| {
+                    established_or_refused(&mut slot)
+                })
+                .await?;
+                Ok::<_, tether_tokio::Error>(Accepted::Http1(ws, request))
+            }
+        }
+    });
     let accepted = tokio::select! {
         accepted = handshake => accepted,
         () = shutting_down(&mut shutdown) => return,

@@ -129,11 +129,19 @@ pub(crate) fn linger<S: Transport>(
         return;
     };
     let deadline = Deadline::at(at, Duration::ZERO, role);
-    if let Some(response) = ending.response()
+    // no answer through a TLS handshake still under way: it would go out
+    // only by finishing that handshake, at the client's pace
+    let response = ending.response().filter(|_| !stream.handshaking());
+    if let Some(response) = response
         && write_all(stream, response, deadline).is_err()
     {
         let _ = stream.shutdown();
         return;
+    }
+    // the end of our writing (TLS close_notify, TCP FIN) within the deadline
+    match deadline.left() {
+        Ok(left) if set(stream.set_write_timeout(Some(left))).is_ok() => {}
+        _ => return,
     }
     if stream.shutdown().is_err() {
         return;

@@ -69,6 +69,16 @@ pub trait Transport: Read + Write {
         self.flush()
     }
 
+    /// Whether a security layer's own handshake is still under way (a
+    /// rustls stream before its handshake completed). A server whose
+    /// WebSocket handshake failed then writes no HTTP answer: it could go
+    /// out only by finishing that handshake, which a client that trickles
+    /// its TLS hello would stretch past every deadline. The default says
+    /// no.
+    fn handshaking(&self) -> bool {
+        false
+    }
+
     /// One read that waits on the network at most once, so the read
     /// timeout bounds the call: as [`Read::read`], which it is by default.
     /// A transport whose `read` may wait more than once (a rustls stream
@@ -173,6 +183,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn holds_unwritten(&self) -> bool {
         (**self).holds_unwritten()
     }
+
+    fn handshaking(&self) -> bool {
+        (**self).handshaking()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -203,6 +217,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn holds_unwritten(&self) -> bool {
         (**self).holds_unwritten()
     }
+
+    fn handshaking(&self) -> bool {
+        (**self).handshaking()
+    }
 }
 
 /// A rustls stream (client or server side) over any transport: the
@@ -231,6 +249,10 @@ where
     /// queued while reading, behind a full socket).
     fn holds_unwritten(&self) -> bool {
         self.conn.wants_write() || self.sock.holds_unwritten()
+    }
+
+    fn handshaking(&self) -> bool {
+        self.conn.is_handshaking()
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -440,6 +462,14 @@ impl Transport for MaybeTlsStream {
             Self::Plain(_) => false,
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.holds_unwritten(),
+        }
+    }
+
+    fn handshaking(&self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.handshaking(),
         }
     }
 }

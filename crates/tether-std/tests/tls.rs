@@ -495,7 +495,14 @@ fn rfc8446_a_trickled_client_hello_is_bounded_by_the_handshake_timeout() {
     let server = std::thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
         let tls = StreamOwned::new(ServerConnection::new(server_config).unwrap(), tcp);
-        let options = ServerOptions::new().handshake_timeout(Duration::from_millis(300));
+        // the timeout, then the linger for the client's end (it trickles on)
+        let config = tether::Config {
+            fin_wait: Duration::from_millis(300),
+            ..tether::Config::default()
+        };
+        let options = ServerOptions::new()
+            .config(config)
+            .handshake_timeout(Duration::from_millis(300));
         let started = std::time::Instant::now();
         let result = accept(tls, &options).map(|_| ());
         (result, started.elapsed())
@@ -527,7 +534,7 @@ fn rfc8446_a_trickled_client_hello_is_bounded_by_the_handshake_timeout() {
     assert!(result.is_err(), "a trickled handshake was accepted");
     assert!(
         took < Duration::from_secs(2),
-        "the server was held {took:?} by a 300 ms handshake timeout"
+        "the server was held {took:?} by a 300 ms handshake timeout and a 300 ms linger"
     );
     let _ = trickle.join();
 }

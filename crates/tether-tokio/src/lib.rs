@@ -738,7 +738,10 @@ fn transport_error(e: std::io::Error) -> Error {
 ///
 /// # Errors
 /// [`Error::Handshake`] for a bad request (its refusal, e.g. 400 or 426, is
-/// written first), [`Error::Io`], or a handshake timeout.
+/// written first), a handshake timeout (a 408 is written first) or the
+/// client's end, [`Error::Io`]. A refused handshake returns after the
+/// core's linger (see [`accept_within`]): once the client has ended the
+/// transport, or `Config::fin_wait` (2 s) at most.
 pub fn accept<S>(
     stream: S,
     options: &ServerOptions,
@@ -764,25 +767,54 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal> + Send + 'a,
 {
+    let deadline = deadline_after(options.config.handshake_timeout);
+    accept_within(stream, options, deadline, decide)
+}
+
+/// As [`accept_with`], with the handshake's deadline already running:
+/// for a server that counts what came before the upgrade (a TLS
+/// handshake, a protocol sniff) in the one `Config::handshake_timeout`,
+/// as `tether serve` does. Past `deadline` the client gets a 408.
+///
+/// A failed or refused handshake ends as the core says
+/// ([`tether::upgrade::Refusing`]): its answer, then reads that drop what
+/// the client still sends until its end, for at most `Config::fin_wait`
+/// after the failure, so the answer is not lost to a reset. The future
+/// completes after that; do not cut it short with a timeout of your own
+/// at `deadline`, or the linger is lost.
+///
+/// # Errors
+/// As [`accept_with`].
+pub fn accept_within<'a, S, F>(
+    stream: S,
+    options: &'a ServerOptions,
+    deadline: tokio::time::Instant,
+    decide: F,
+) -> impl Future<Output = Result<(WebSocket, Request), Error>> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&Request) -> Result<AcceptOptions, Refusal> + Send + 'a,
+{
     // the handshake's state (buffers, parser, the stream's futures) lives
     // on the heap until it completes: the caller's task would otherwise
     // carry its size for the connection's whole life
-    Box::pin(accept_boxed(stream, options, decide))
+    Box::pin(accept_boxed(stream, options, deadline, decide))
 }
 
 async fn accept_boxed<S, F>(
     mut stream: S,
     options: &ServerOptions,
+    deadline: tokio::time::Instant,
     decide: F,
 ) -> Result<(WebSocket, Request), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request) -> Result<AcceptOptions, Refusal>,
 {
+    let timeout = options.config.handshake_timeout;
     // answers a permessage-deflate offer when options.config.deflate is set
     let mut upgrade = ServerUpgrade::with_config(options.limits, &options.config);
-    // the whole exchange, the 101 written included, within the timeout
-    let deadline = deadline_after(options.config.handshake_timeout);
+    // the whole exchange, the 101 written included, before the deadline
     let read = tokio::time::timeout_at(deadline, async {
         // read into the upgrade's own buffer: no second buffer per
         // handshake in flight (a server may have many), and none in this
@@ -798,69 +830,87 @@ where
             if n == 0 {
                 return Err(Error::Handshake(upgrade.eof()));
             }
-            match upgrade.received() {
-                Ok(Some(done)) => return Ok(done),
-                Ok(None) => {}
-                Err(e) => {
-                    refuse(&mut stream, ServerUpgrade::failure_response(&e)).await;
-                    return Err(Error::Handshake(e));
-                }
+            if let Some(done) = upgrade.received().map_err(Error::Handshake)? {
+                return Ok(done);
             }
         }
     })
     .await
-    .map_err(|_| Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout)))?;
-    let (request, rest) = read?;
-    match decide(&request) {
-        Ok(choice) => {
-            let response = match upgrade.accept(&request, choice) {
-                Ok(response) => response,
-                Err(e) => {
-                    let e = HandshakeError::Build(e);
-                    // within the handshake's deadline, as every write of it
-                    let _ = tokio::time::timeout_at(
-                        deadline,
-                        refuse(&mut stream, ServerUpgrade::failure_response(&e)),
-                    )
-                    .await;
-                    return Err(Error::Handshake(e));
-                }
-            };
-            // a transport that buffers (TLS, a tunnel) sends it at the
-            // flush: the client waits for it before it sends anything
-            tokio::time::timeout_at(deadline, async {
-                stream.write_all(&response).await?;
-                stream.flush().await
-            })
-            .await
-            .map_err(|_| {
-                Error::Handshake(HandshakeError::Timeout(options.config.handshake_timeout))
-            })??;
-            let now = tokio::time::Instant::now().into_std();
-            let conn = upgrade.into_connection(options.config.clone(), now, &rest);
-            let ws = start(stream, conn, options.budget.clone(), options.driver);
-            Ok((ws, request))
+    .unwrap_or(Err(Error::Handshake(HandshakeError::Timeout(timeout))));
+    let (request, rest) = match read {
+        Ok(done) => done,
+        // a bad request, the client's end, or the timeout (408)
+        Err(Error::Handshake(e)) => {
+            linger(&mut stream, &upgrade.fail(&e, now())).await;
+            return Err(Error::Handshake(e));
         }
+        Err(e) => return Err(e),
+    };
+    let response = match decide(&request) {
+        Ok(choice) => upgrade.accept(&request, choice),
         Err(refusal) => {
-            let _ =
-                tokio::time::timeout_at(deadline, refuse(&mut stream, Some(refusal.to_bytes())))
-                    .await;
-            Err(Error::Refused {
+            linger(&mut stream, &upgrade.refuse(&refusal, now())).await;
+            return Err(Error::Refused {
                 status: refusal.status(),
                 reason: refusal.body().to_string(),
-            })
+            });
         }
-    }
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => {
+            let e = HandshakeError::Build(e);
+            linger(&mut stream, &upgrade.fail(&e, now())).await;
+            return Err(Error::Handshake(e));
+        }
+    };
+    // a transport that buffers (TLS, a tunnel) sends it at the flush: the
+    // client waits for it before it sends anything; a 101 cut short by the
+    // deadline is not followed by a 408, the transport is just dropped
+    tokio::time::timeout_at(deadline, async {
+        stream.write_all(&response).await?;
+        stream.flush().await
+    })
+    .await
+    .map_err(|_| Error::Handshake(HandshakeError::Timeout(timeout)))??;
+    let conn = upgrade.into_connection(options.config.clone(), now(), &rest);
+    let ws = start(stream, conn, options.budget.clone(), options.driver);
+    Ok((ws, request))
 }
 
-/// Writes what a failed handshake answers (best effort: it failed anyway),
-/// then shuts the transport down.
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>) {
-    if let Some(response) = response {
-        let _ = stream.write_all(&response).await;
-    }
-    let _ = stream.shutdown().await;
+/// Now, as the core counts it (the tokio clock, paused in tests).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
+
+/// Ends a failed or refused server handshake as the core says
+/// ([`tether::upgrade::Refusing`]): the answer, the end of our writing,
+/// then reads that drop what the client still sends until its end or the
+/// deadline. Best effort: the handshake failed anyway, and any error
+/// ends it. What is read lands in one small buffer, only on this path,
+/// and is dropped.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    ending: &tether::upgrade::Refusing,
+) {
+    let Some(at) = ending.deadline() else {
+        let _ = stream.shutdown().await;
+        return;
+    };
+    let _ = tokio::time::timeout_at(tokio::time::Instant::from_std(at), async {
+        if let Some(response) = ending.response() {
+            stream.write_all(response).await?;
+        }
+        stream.shutdown().await?;
+        let mut buf = vec![0; LINGER_READ];
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// The buffer a lingering handshake reads into and drops.
+const LINGER_READ: usize = 2048;
 
 /// Starts a connection on a stream whose opening handshake ran elsewhere
 /// (e.g. a hyper or axum upgrade), with the extensions `upgraded`
