@@ -288,8 +288,9 @@ impl Episode {
 /// client read the plain 503 as a corrupt TLS record), and in HTTP/2 when
 /// it chose that (by ALPN, or by its preface with `--http2`: it read an
 /// HTTP/1.1 answer as a broken frame). Reads its request (up to its head's
-/// end or 4 KiB, briefly, so closing does not reset the answer away),
-/// answers and closes, all within `Admission::REFUSAL_TIME`.
+/// end or 4 KiB), answers, then reads on for the client's end (so closing
+/// does not reset the answer away) and closes, all within
+/// `Admission::REFUSAL_TIME`.
 async fn refuse_busy(
     stream: TcpStream,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -339,7 +340,12 @@ async fn refuse_over(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
     let _ = stream
         .write_all(&tether::Admission::refusal().to_bytes())
         .await;
-    let _ = stream.shutdown().await;
+    // then, as every refused handshake (`tether::upgrade::Refusing`), read
+    // on and drop what comes until the client's end, within the refusal's
+    // time: closing with its bytes unread would reset the answer away
+    if stream.shutdown().await.is_ok() {
+        while let Ok(1..) = stream.read(&mut head).await {}
+    }
 }
 
 /// Raises the soft limit on open descriptors to the hard limit, so a busy
