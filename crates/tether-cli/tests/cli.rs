@@ -731,6 +731,52 @@ async fn serve_refuses_past_max_connections_with_503_and_says_so_once() {
     again.close(CloseCode::NORMAL, "").await.unwrap();
 }
 
+/// RFC 6455 section 4.2.1 with RFC 9110 section 15.5.9, through `tether
+/// serve`: a request still trickling in at `--handshake-timeout` gets a
+/// 408, and the server reads on for the client's end (the trickle's next
+/// bytes do not meet a closed socket and reset the answer away); a client
+/// past `--max-connections` still writing behind its request reads its
+/// 503 and the server's end, not a reset.
+#[tokio::test]
+async fn serve_answers_a_late_request_408_and_refusals_linger_for_the_clients_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = Server::start(&["--max-connections", "1", "--handshake-timeout", "0.3"]).await;
+    let addr = server.addr();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow.write_all(b"X-Slow: 1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut answer = Vec::new();
+    within("the 408", slow.read_to_end(&mut answer))
+        .await
+        .expect("the 408 and the server's end, not a reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    drop(slow);
+
+    let mut first = connect_below_the_limit(&server.url).await;
+    let mut busy = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    request.extend(std::iter::repeat_n(0x82, 16 << 20));
+    within("the request and what follows", busy.write_all(&request))
+        .await
+        .expect("the server reads what follows a refused request, no reset");
+    let mut answer = Vec::new();
+    within("the 503", busy.read_to_end(&mut answer))
+        .await
+        .expect("the 503 and the server's end, not a reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    server.log_line("at --max-connections 1").await;
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+}
+
 /// A flood of clients at a full server holds a bounded number of sockets:
 /// past `Admission::MAX_REFUSING` refusals under way (each waits up to
 /// `REFUSAL_TIME` for a request to answer), a new client is closed at once,

@@ -112,41 +112,41 @@ pub(crate) fn write_all<S: Transport>(
 }
 
 /// Ends a server handshake that failed or was refused, as the core says
-/// ([`tether::upgrade::Refusing`]): the answer, the end of our writing,
-/// then reads that drop what the client still sends until its end or the
-/// deadline, so the transport is not closed with bytes unread (a reset
-/// that may destroy the answer before the client reads it). Best effort:
-/// the handshake failed anyway, and any error ends it. No buffer grows:
-/// what is read lands in `buf` and is dropped.
+/// ([`tether::upgrade::Refusing`]): the answer and the end of our writing
+/// before its send deadline, then reads that drop what the client still
+/// sends until its end or the read deadline, so the transport is not
+/// closed with bytes unread (a reset that may destroy the answer before
+/// the client reads it). Best effort: the handshake failed anyway, and
+/// any error ends it. No buffer grows: what is read lands in `buf` and is
+/// dropped.
 pub(crate) fn linger<S: Transport>(
     stream: &mut S,
     ending: &tether::upgrade::Refusing,
     buf: &mut [u8],
     role: Role,
 ) {
-    let Some(at) = ending.deadline() else {
-        let _ = stream.shutdown();
-        return;
-    };
-    let deadline = Deadline::at(at, Duration::ZERO, role);
+    let send = Deadline::at(ending.send_deadline(), Duration::ZERO, role);
     // no answer through a TLS handshake still under way: it would go out
     // only by finishing that handshake, at the client's pace
     let response = ending.response().filter(|_| !stream.handshaking());
     if let Some(response) = response
-        && write_all(stream, response, deadline).is_err()
+        && write_all(stream, response, send).is_err()
     {
-        let _ = stream.shutdown();
         return;
     }
-    // the end of our writing (TLS close_notify, TCP FIN) within the deadline
-    match deadline.left() {
+    // the end of our writing (TLS close_notify, TCP FIN), bounded too
+    match send.left() {
         Ok(left) if set(stream.set_write_timeout(Some(left))).is_ok() => {}
         _ => return,
     }
     if stream.shutdown().is_err() {
         return;
     }
-    while let Ok(Read::Data(_)) = read(stream, buf, deadline) {}
+    let Some(until) = ending.read_deadline(Instant::now()) else {
+        return;
+    };
+    let until = Deadline::at(until, Duration::ZERO, role);
+    while let Ok(Read::Data(_)) = read(stream, buf, until) {}
 }
 
 /// Clears the timeouts the handshake set, before the connection starts.

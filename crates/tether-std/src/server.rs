@@ -2,9 +2,10 @@
 //! handshake on an accepted stream.
 //!
 //! Owns the moving of the handshake's bytes under a deadline (a slow or
-//! silent client cannot hold the thread past the handshake timeout) and the
-//! writing of refusals, ended as the core says (the refusal, then a linger
-//! of at most `Config::fin_wait` for the client's end). Parsing and checking the request belong to
+//! silent client cannot hold the thread past the handshake timeout, and
+//! the refusal's linger after it) and the writing of refusals, ended as
+//! the core says (the refusal within `Config::close_timeout`, then a
+//! linger of at most `Config::fin_wait` for the client's end). Parsing and checking the request belong to
 //! [`tether::upgrade::ServerUpgrade`]; the answer to
 //! [`Request::accept`](tether::handshake::Request::accept). This module never
 //! parses HTTP.
@@ -164,13 +165,15 @@ pub fn accept<S: Transport>(
 /// is not a valid upgrade (its refusal, e.g. 400 or 426, was written first,
 /// to a TLS ClientHello too, so a `wss://` client can name the cause),
 /// [`HandshakeError::Eof`] when the client stopped,
-/// [`HandshakeError::Timeout`] when it was too slow (a 408 was written);
+/// [`HandshakeError::Timeout`] when it was too slow (a 408 was written,
+/// unless a TLS handshake was still under way);
 /// [`Error::Refused`] when the callback refused (the refusal was written);
 /// [`Error::Handshake`] with [`HandshakeError::Build`] when the options
 /// cannot be written (a 500 was written); [`Error::Io`] or [`Error::Tls`]
 /// when the stream fails. A refusal is followed by the core's linger
 /// ([`tether::upgrade::Refusing`]): these return once the client has
-/// ended the transport, or after `Config::fin_wait` (2 s) at most.
+/// ended the transport, or `Config::fin_wait` (2 s) after the refusal
+/// went out at most.
 pub fn accept_with<S, F>(
     mut stream: S,
     options: &ServerOptions,
@@ -198,6 +201,8 @@ where
             Ok(None) => {}
             Err(e) => {
                 let ending = upgrade.fail(&e, Instant::now());
+                // the request's buffer is not held through the linger
+                drop(upgrade);
                 handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
                 return Err(e.into());
             }
@@ -207,6 +212,7 @@ where
         Ok(accept) => accept,
         Err(refusal) => {
             let ending = upgrade.refuse(&refusal, Instant::now());
+            drop((upgrade, request, leftover));
             handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
             return Err(Error::Refused(refusal));
         }
@@ -216,6 +222,7 @@ where
         Err(e) => {
             let e = HandshakeError::Build(e);
             let ending = upgrade.fail(&e, Instant::now());
+            drop((upgrade, request, leftover));
             handshake_io::linger(&mut stream, &ending, &mut buf, deadline.role);
             return Err(e.into());
         }

@@ -82,13 +82,26 @@ fn rfc6455_4_2_2_callback_refuses_with_403() {
     });
 }
 
+/// The refusal goes out with the connection's `close_timeout`, the linger
+/// after it takes `fin_wait`: a server that lingers not at all still
+/// answers.
 #[test]
 fn rfc6455_4_2_1_bad_request_gets_its_refusal_written() {
-    bounded(Duration::from_secs(10), || {
+    for fin_wait in [tether::Config::default().fin_wait, Duration::ZERO] {
+        bad_request_gets_its_refusal_written(fin_wait);
+    }
+}
+
+fn bad_request_gets_its_refusal_written(fin_wait: Duration) {
+    bounded(Duration::from_secs(10), move || {
         let (listener, url) = listen();
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            accept(stream, &ServerOptions::new()).map(|_| ())
+            let config = tether::Config {
+                fin_wait,
+                ..tether::Config::default()
+            };
+            accept(stream, &ServerOptions::new().config(config)).map(|_| ())
         });
         let addr = url.trim_start_matches("ws://").trim_end_matches('/');
         let mut raw = TcpStream::connect(addr).unwrap();

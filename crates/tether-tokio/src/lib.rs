@@ -777,9 +777,10 @@ where
 /// as `tether serve` does. Past `deadline` the client gets a 408.
 ///
 /// A failed or refused handshake ends as the core says
-/// ([`tether::upgrade::Refusing`]): its answer, then reads that drop what
-/// the client still sends until its end, for at most `Config::fin_wait`
-/// after the failure, so the answer is not lost to a reset. The future
+/// ([`tether::upgrade::Refusing`]): its answer (within
+/// `Config::close_timeout`), then reads that drop what the client still
+/// sends until its end, for at most `Config::fin_wait` after the answer
+/// went out, so the answer is not lost to a reset. The future
 /// completes after that; do not cut it short with a timeout of your own
 /// at `deadline`, or the linger is lost.
 ///
@@ -841,7 +842,10 @@ where
         Ok(done) => done,
         // a bad request, the client's end, or the timeout (408)
         Err(Error::Handshake(e)) => {
-            linger(&mut stream, &upgrade.fail(&e, now())).await;
+            let ending = upgrade.fail(&e, now());
+            // the request's buffer is not held through the linger
+            drop(upgrade);
+            linger(&mut stream, &ending).await;
             return Err(Error::Handshake(e));
         }
         Err(e) => return Err(e),
@@ -849,7 +853,9 @@ where
     let response = match decide(&request) {
         Ok(choice) => upgrade.accept(&request, choice),
         Err(refusal) => {
-            linger(&mut stream, &upgrade.refuse(&refusal, now())).await;
+            let ending = upgrade.refuse(&refusal, now());
+            drop((upgrade, request, rest));
+            linger(&mut stream, &ending).await;
             return Err(Error::Refused {
                 status: refusal.status(),
                 reason: refusal.body().to_string(),
@@ -860,7 +866,9 @@ where
         Ok(response) => response,
         Err(e) => {
             let e = HandshakeError::Build(e);
-            linger(&mut stream, &upgrade.fail(&e, now())).await;
+            let ending = upgrade.fail(&e, now());
+            drop((upgrade, request, rest));
+            linger(&mut stream, &ending).await;
             return Err(Error::Handshake(e));
         }
     };
@@ -884,24 +892,32 @@ fn now() -> std::time::Instant {
 }
 
 /// Ends a failed or refused server handshake as the core says
-/// ([`tether::upgrade::Refusing`]): the answer, the end of our writing,
-/// then reads that drop what the client still sends until its end or the
-/// deadline. Best effort: the handshake failed anyway, and any error
-/// ends it. What is read lands in one small buffer, only on this path,
-/// and is dropped.
+/// ([`tether::upgrade::Refusing`]): the answer and the end of our writing
+/// before its send deadline, then reads that drop what the client still
+/// sends until its end or the read deadline. Best effort: the handshake
+/// failed anyway, and any error ends it. What is read lands in one small
+/// buffer, only on this path, and is dropped.
 async fn linger<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     ending: &tether::upgrade::Refusing,
 ) {
-    let Some(at) = ending.deadline() else {
-        let _ = stream.shutdown().await;
+    let sent = tokio::time::timeout_at(
+        tokio::time::Instant::from_std(ending.send_deadline()),
+        async {
+            if let Some(response) = ending.response() {
+                stream.write_all(response).await?;
+            }
+            stream.shutdown().await
+        },
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    let Some(until) = ending.read_deadline(now()) else {
         return;
     };
-    let _ = tokio::time::timeout_at(tokio::time::Instant::from_std(at), async {
-        if let Some(response) = ending.response() {
-            stream.write_all(response).await?;
-        }
-        stream.shutdown().await?;
+    let _ = tokio::time::timeout_at(tokio::time::Instant::from_std(until), async {
         let mut buf = vec![0; LINGER_READ];
         while stream.read(&mut buf).await? > 0 {}
         Ok::<_, std::io::Error>(())

@@ -602,24 +602,27 @@ fn connection(
 }
 
 /// How a server ends an opening handshake that failed or that its
-/// application refused, one rule for every adapter: write
-/// [`Refusing::response`] (if any), shut down writing, then read on and
-/// drop what the client still sends until its end or
-/// [`Refusing::deadline`], whichever comes first, and only then close the
-/// transport. Every write of the answer is bounded by the same deadline.
+/// application refused, one rule for every adapter, as a failed
+/// connection ends: write [`Refusing::response`] (if any) and shut down
+/// writing before [`Refusing::send_deadline`] (`Config::close_timeout`
+/// after the failure, the time a connection's last bytes get); then read
+/// on and drop what the client still sends until its end or
+/// [`Refusing::read_deadline`] (`Config::fin_wait` after our end),
+/// whichever comes first; only then close the transport. Reading drops
+/// what it reads: no buffer grows.
 ///
 /// Closing with the client's bytes unread (a request still trickling in,
 /// or frames sent right behind it) makes TCP answer with a reset, and a
-/// client that meets the reset before reading loses the answer that
-/// names the cause (a 400, 403, 408 or 503). So the server lingers as a
-/// failed WebSocket connection does, for at most `Config::fin_wait`: a
-/// client that reads the answer and closes ends it at once, a client that
-/// does not (a slowloris) holds the transport that long more and no
-/// longer. Reading drops what it reads: no buffer grows.
+/// client still writing meets it before it reads the answer that names
+/// the cause (a 400, 403, 408 or 503). A client that reads the answer
+/// and closes ends the linger at once; one that does not (a slowloris)
+/// holds the transport `fin_wait` more and no longer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusing {
     response: Option<Vec<u8>>,
-    deadline: Option<std::time::Instant>,
+    send_deadline: std::time::Instant,
+    /// `None`: the client already ended the transport.
+    fin_wait: Option<core::time::Duration>,
 }
 
 impl Refusing {
@@ -629,10 +632,17 @@ impl Refusing {
         self.response.as_deref()
     }
 
-    /// Until when to write the answer and read on for the client's end;
-    /// `None`: close the transport now (the client already ended it).
-    pub fn deadline(&self) -> Option<std::time::Instant> {
-        self.deadline
+    /// Until when writing the answer and ending our writing (TLS
+    /// `close_notify`, TCP FIN) may take; past it, close the transport.
+    pub fn send_deadline(&self) -> std::time::Instant {
+        self.send_deadline
+    }
+
+    /// Until when to read on and drop what comes, for the client's end,
+    /// once our writing ended at `now`; `None`: close the transport now
+    /// (the client already ended it).
+    pub fn read_deadline(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        self.fin_wait.map(|wait| crate::deadline(now, wait))
     }
 }
 
@@ -642,7 +652,10 @@ pub struct ServerUpgrade {
     buf: Vec<u8>,
     deflate: Option<Deflate>,
     extension: Option<Box<dyn Extension>>,
-    /// How long a refused handshake lingers (`Config::fin_wait`).
+    /// How long a refused handshake's answer may take
+    /// (`Config::close_timeout`), and how long it lingers after it
+    /// (`Config::fin_wait`).
+    close_timeout: core::time::Duration,
     fin_wait: core::time::Duration,
 }
 
@@ -665,6 +678,7 @@ impl ServerUpgrade {
             buf: Vec::new(),
             deflate: None,
             extension: None,
+            close_timeout: Config::default().close_timeout,
             fin_wait: Config::default().fin_wait,
         }
     }
@@ -675,6 +689,7 @@ impl ServerUpgrade {
     pub fn with_config(limits: Limits, config: &Config) -> Self {
         Self {
             deflate: deflate_of(config),
+            close_timeout: config.close_timeout,
             fin_wait: config.fin_wait,
             ..Self::new(limits)
         }
@@ -784,20 +799,21 @@ impl ServerUpgrade {
     }
 
     /// How to end this handshake, failed with `err` at `now`: its
-    /// [`ServerUpgrade::failure_response`], then a linger of at most
-    /// `Config::fin_wait` (see [`Refusing`]). The client's end
-    /// ([`HandshakeError::Eof`]) is closed at once. A transport that
-    /// failed (an I/O error, not a `HandshakeError`) is just closed.
+    /// [`ServerUpgrade::failure_response`] within `Config::close_timeout`,
+    /// then a linger of at most `Config::fin_wait` (see [`Refusing`]). The
+    /// client's end ([`HandshakeError::Eof`]) gets no answer and no
+    /// linger. A transport that failed (an I/O error, not a
+    /// `HandshakeError`) is just closed.
     pub fn fail(&self, err: &HandshakeError, now: std::time::Instant) -> Refusing {
-        match err {
-            HandshakeError::Eof { .. } => Refusing {
-                response: None,
-                deadline: None,
+        let ended = matches!(err, HandshakeError::Eof { .. });
+        Refusing {
+            response: if ended {
+                None
+            } else {
+                Self::failure_response(err)
             },
-            _ => Refusing {
-                response: Self::failure_response(err),
-                deadline: Some(crate::deadline(now, self.fin_wait)),
-            },
+            send_deadline: crate::deadline(now, self.close_timeout),
+            fin_wait: (!ended).then_some(self.fin_wait),
         }
     }
 
@@ -806,7 +822,8 @@ impl ServerUpgrade {
     pub fn refuse(&self, refusal: &tether_handshake::Refusal, now: std::time::Instant) -> Refusing {
         Refusing {
             response: Some(refusal.to_bytes()),
-            deadline: Some(crate::deadline(now, self.fin_wait)),
+            send_deadline: crate::deadline(now, self.close_timeout),
+            fin_wait: Some(self.fin_wait),
         }
     }
 
@@ -930,19 +947,25 @@ mod tests {
 
     /// RFC 6455 section 4.2.1 with RFC 9110 section 15.5.9: a server that
     /// gives up waiting for the request answers 408 and says it closes;
-    /// every refused handshake then lingers for the client's end, for at
-    /// most `Config::fin_wait`; a client that already ended gets nothing.
+    /// every refused handshake's answer gets `Config::close_timeout`, as a
+    /// connection's last bytes do, then it lingers for the client's end
+    /// for at most `Config::fin_wait` after ours; a client that already
+    /// ended gets nothing. A zero `fin_wait` still sends the answer.
     #[test]
     fn rfc6455_4_2_1_a_refused_handshake_answers_then_lingers_for_fin_wait() {
+        use core::time::Duration;
         let now = std::time::Instant::now();
+        let later = now + Duration::from_millis(40);
         let config = Config {
-            fin_wait: core::time::Duration::from_millis(1500),
+            close_timeout: Duration::from_secs(4),
+            fin_wait: Duration::from_millis(1500),
             ..Config::default()
         };
         let server = ServerUpgrade::with_config(Limits::default(), &config);
-        let until = Some(now + core::time::Duration::from_millis(1500));
+        let send_until = now + Duration::from_secs(4);
+        let read_until = Some(later + Duration::from_millis(1500));
 
-        let timeout = HandshakeError::Timeout(core::time::Duration::from_secs(3));
+        let timeout = HandshakeError::Timeout(Duration::from_secs(3));
         let ending = server.fail(&timeout, now);
         let text = String::from_utf8(ending.response().unwrap().to_vec()).unwrap();
         assert!(
@@ -951,7 +974,8 @@ mod tests {
         );
         assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
         assert!(text.ends_with("did not arrive within 3s\n"), "{text}");
-        assert_eq!(ending.deadline(), until);
+        assert_eq!(ending.send_deadline(), send_until);
+        assert_eq!(ending.read_deadline(later), read_until);
 
         let mut bad = ServerUpgrade::new(Limits::default());
         let err = bad
@@ -962,23 +986,33 @@ mod tests {
             ending.response().unwrap().starts_with(b"HTTP/1.1 4"),
             "{err}"
         );
-        assert_eq!(ending.deadline(), until);
+        assert_eq!(ending.send_deadline(), send_until);
+        assert_eq!(ending.read_deadline(later), read_until);
 
         let refusal = tether_handshake::Refusal::service_unavailable("full");
         let ending = server.refuse(&refusal, now);
         assert_eq!(ending.response(), Some(&refusal.to_bytes()[..]));
-        assert_eq!(ending.deadline(), until);
+        assert_eq!(ending.send_deadline(), send_until);
+        assert_eq!(ending.read_deadline(later), read_until);
 
         let ending = server.fail(&server.eof(), now);
-        assert_eq!((ending.response(), ending.deadline()), (None, None));
+        assert_eq!(ending.response(), None);
+        assert_eq!(ending.read_deadline(later), None);
 
-        // without a config, the default's FIN wait
+        // without a linger, the answer still goes out
+        let no_wait = Config {
+            fin_wait: Duration::ZERO,
+            ..config
+        };
+        let ending = ServerUpgrade::with_config(Limits::default(), &no_wait).fail(&timeout, now);
+        assert!(ending.response().is_some());
+        assert_eq!(ending.send_deadline(), send_until);
+
+        // without a config, the default's
         let plain = ServerUpgrade::new(Limits::default()).fail(&timeout, now);
-        assert_eq!(
-            plain.deadline(),
-            Some(now + Config::default().fin_wait),
-            "Config::default().fin_wait"
-        );
+        let default = Config::default();
+        assert_eq!(plain.send_deadline(), now + default.close_timeout);
+        assert_eq!(plain.read_deadline(later), Some(later + default.fin_wait));
     }
 
     #[test]
