@@ -82,26 +82,13 @@ fn rfc6455_4_2_2_callback_refuses_with_403() {
     });
 }
 
-/// The refusal goes out with the connection's `close_timeout`, the linger
-/// after it takes `fin_wait`: a server that lingers not at all still
-/// answers.
 #[test]
 fn rfc6455_4_2_1_bad_request_gets_its_refusal_written() {
-    for fin_wait in [tether::Config::default().fin_wait, Duration::ZERO] {
-        bad_request_gets_its_refusal_written(fin_wait);
-    }
-}
-
-fn bad_request_gets_its_refusal_written(fin_wait: Duration) {
-    bounded(Duration::from_secs(10), move || {
+    bounded(Duration::from_secs(10), || {
         let (listener, url) = listen();
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            let config = tether::Config {
-                fin_wait,
-                ..tether::Config::default()
-            };
-            accept(stream, &ServerOptions::new().config(config)).map(|_| ())
+            accept(stream, &ServerOptions::new()).map(|_| ())
         });
         let addr = url.trim_start_matches("ws://").trim_end_matches('/');
         let mut raw = TcpStream::connect(addr).unwrap();
@@ -147,132 +134,9 @@ fn rfc6455_4_2_1_tls_client_hello_to_a_plain_server_gets_a_400_it_can_recognise(
     });
 }
 
-/// RFC 6455 section 4.2.1 with RFC 9110 section 15.5.9: a request that
-/// does not arrive within the handshake timeout gets a 408, and the
-/// server reads on until the client's end, so bytes the client sends
-/// after the timeout (a slowloris's next byte) do not turn the close into
-/// a reset that destroys the 408 before the client reads it.
-#[test]
-fn rfc6455_4_2_1_a_slow_client_gets_a_408_and_no_reset() {
-    bounded(Duration::from_secs(10), || {
-        let (listener, url) = listen();
-        let timeout = Duration::from_millis(300);
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let start = Instant::now();
-            let result = accept(stream, &ServerOptions::new().handshake_timeout(timeout));
-            (result.map(|_| ()), start.elapsed())
-        });
-        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-        let mut raw = TcpStream::connect(addr).unwrap();
-        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        // A request trickled a few bytes at a time, never finished in time,
-        // still trickling after the server gave up.
-        for chunk in [
-            &b"GET / HT"[..],
-            b"TP/1.1\r\n",
-            b"Host: x\r\n",
-            b"X-A: 1\r\n",
-        ] {
-            raw.write_all(chunk).unwrap();
-            std::thread::sleep(Duration::from_millis(150));
-        }
-        let mut answer = String::new();
-        raw.read_to_string(&mut answer)
-            .expect("the 408 and the server's end, not a reset");
-        assert!(
-            answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
-            "{answer}"
-        );
-        assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
-        // our end ends the server's linger
-        drop(raw);
-        let (result, took) = server.join().unwrap();
-        let err = result.unwrap_err();
-        assert!(
-            matches!(err, Error::Handshake(HandshakeError::Timeout(d)) if d == timeout),
-            "{err:?}"
-        );
-        assert!(
-            took >= timeout && took < timeout + Duration::from_millis(1500),
-            "{took:?}"
-        );
-    });
-}
-
-/// RFC 6455 section 4.2.2: a refusal reaches a client that is still
-/// writing behind its request (frames it pipelined, here 16 MiB, more than
-/// the sockets buffer): the server reads on and drops them until the
-/// client's end, rather than closing with them unread, which TCP answers
-/// with a reset, and the client's next write fails with it before it ever
-/// reads the 403 that names the cause.
-#[test]
-fn rfc6455_4_2_2_a_refusal_reaches_a_client_still_writing_behind_its_request() {
-    bounded(Duration::from_secs(10), || {
-        let (listener, url) = listen();
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            accept_with(stream, &ServerOptions::new(), |_| {
-                Err(Refusal::forbidden("not here"))
-            })
-            .map(|_| ())
-        });
-        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-        let mut raw = TcpStream::connect(addr).unwrap();
-        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut request = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-            Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-            Sec-WebSocket-Version: 13\r\n\r\n"
-            .to_vec();
-        request.extend(std::iter::repeat_n(0x82, 16 << 20));
-        raw.write_all(&request)
-            .expect("the server reads what follows a refused request, no reset");
-        let mut answer = Vec::new();
-        raw.read_to_end(&mut answer)
-            .expect("the 403 and the server's end, not a reset");
-        assert!(answer.starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
-        drop(raw);
-        assert!(matches!(server.join().unwrap(), Err(Error::Refused(_))));
-    });
-}
-
-/// The linger is bounded: a client that neither finishes its request nor
-/// ends the transport holds the server `Config::fin_wait` after the
-/// timeout, and no longer.
-#[test]
-fn rfc6455_4_2_1_a_refused_handshake_lingers_at_most_fin_wait() {
-    bounded(Duration::from_secs(10), || {
-        let (listener, url) = listen();
-        let timeout = Duration::from_millis(200);
-        let fin_wait = Duration::from_millis(400);
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let start = Instant::now();
-            let config = tether::Config {
-                fin_wait,
-                ..tether::Config::default()
-            };
-            let options = ServerOptions::new()
-                .config(config)
-                .handshake_timeout(timeout);
-            let result = accept(stream, &options);
-            (result.map(|_| ()), start.elapsed())
-        });
-        let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-        let mut raw = TcpStream::connect(addr).unwrap();
-        raw.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-        let (result, took) = server.join().unwrap();
-        assert!(matches!(
-            result,
-            Err(Error::Handshake(HandshakeError::Timeout(_)))
-        ));
-        assert!(
-            took >= timeout + fin_wait && took < timeout + fin_wait + Duration::from_millis(1000),
-            "{took:?}"
-        );
-        drop(raw);
-    });
-}
+// How a server's handshake ends at its timeout or a refusal (the 408, the
+// linger and its bound) is in the behaviour suite both adapters run
+// (`tether-behaviour`, `tests/refusals.rs`).
 
 #[test]
 fn client_handshake_timeout_with_a_server_that_never_answers() {

@@ -263,7 +263,9 @@ async fn within_secs_ms<T>(ms: u64, f: impl std::future::Future<Output = T>) -> 
 /// request that does not arrive within the handshake timeout gets a 408,
 /// then the server reads on and drops what the client still sends until
 /// its end (a slowloris's next bytes would otherwise meet a closed
-/// transport, and a reset), for at most `Config::fin_wait`.
+/// transport, and a reset), for at most `Config::fin_wait`. (The same with
+/// real sockets, against the blocking adapter too, is in the behaviour
+/// suite, `tether-behaviour`'s `tests/refusals.rs`.)
 #[tokio::test(start_paused = true)]
 async fn rfc6455_4_2_1_a_slow_client_gets_a_408_then_the_server_lingers_for_its_end() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -325,49 +327,4 @@ async fn rfc6455_4_2_1_a_slow_client_gets_a_408_then_the_server_lingers_for_its_
             "client ends: {client_ends}, took {took:?}"
         );
     }
-}
-
-/// RFC 6455 section 4.2.2: a refusal reaches a client that is still
-/// writing behind its request (16 MiB it pipelined, more than the sockets
-/// buffer): the server reads on and drops it until the client's end,
-/// rather than closing with it unread, which TCP answers with a reset that
-/// the client's next write meets before it ever reads the 403.
-#[tokio::test]
-async fn rfc6455_4_2_2_a_refusal_reaches_a_client_still_writing_behind_its_request() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (listener, url) = listener().await;
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        tether_tokio::accept_with(tcp, &ServerOptions::default(), |_| {
-            Err(Refusal::forbidden("not here"))
-        })
-        .await
-        .map(|_| ())
-    });
-    let addr = url.trim_start_matches("ws://").trim_end_matches("/test");
-    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-        Sec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
-    request.extend(std::iter::repeat_n(0x82, 16 << 20));
-    within_secs_ms(10_000, raw.write_all(&request))
-        .await
-        .unwrap()
-        .expect("the server reads what follows a refused request, no reset");
-    let mut answer = Vec::new();
-    within_secs_ms(10_000, raw.read_to_end(&mut answer))
-        .await
-        .unwrap()
-        .expect("the 403 and the server's end, not a reset");
-    assert!(answer.starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
-    drop(raw);
-    let result = within_secs_ms(10_000, server).await.unwrap().unwrap();
-    assert!(
-        matches!(
-            result,
-            Err(tether_tokio::Error::Refused { status: 403, .. })
-        ),
-        "{result:?}"
-    );
 }
