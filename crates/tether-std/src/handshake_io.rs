@@ -50,9 +50,14 @@ impl Deadline {
         }
     }
 
-    /// The deadline `at`, which reports `timeout` when it passes.
-    pub(crate) fn at(at: Instant, timeout: Duration, role: Role) -> Self {
-        Self { at, timeout, role }
+    /// The deadline `at` of a refused handshake's ending
+    /// ([`linger`]), which reports no error of its own when it passes.
+    fn at(at: Instant, role: Role) -> Self {
+        Self {
+            at,
+            timeout: Duration::ZERO,
+            role,
+        }
     }
 
     /// When it passes.
@@ -125,7 +130,7 @@ pub(crate) fn linger<S: Transport>(
     buf: &mut [u8],
     role: Role,
 ) {
-    let send = Deadline::at(ending.send_deadline(), Duration::ZERO, role);
+    let send = Deadline::at(ending.send_deadline(), role);
     // no answer through a TLS handshake still under way: it would go out
     // only by finishing that handshake, at the client's pace
     let response = ending.response().filter(|_| !stream.handshaking());
@@ -145,7 +150,7 @@ pub(crate) fn linger<S: Transport>(
     let Some(until) = ending.read_deadline(Instant::now()) else {
         return;
     };
-    let until = Deadline::at(until, Duration::ZERO, role);
+    let until = Deadline::at(until, role);
     while let Ok(Read::Data(_)) = read(stream, buf, until) {}
 }
 

@@ -5,7 +5,8 @@
 //! silent client cannot hold the thread past the handshake timeout, and
 //! the refusal's linger after it) and the writing of refusals, ended as
 //! the core says (the refusal within `Config::close_timeout`, then a
-//! linger of at most `Config::fin_wait` for the client's end). Parsing and checking the request belong to
+//! linger of at most `Config::fin_wait` for the client's end). Parsing
+//! and checking the request belong to
 //! [`tether::upgrade::ServerUpgrade`]; the answer to
 //! [`Request::accept`](tether::handshake::Request::accept). This module never
 //! parses HTTP.
