@@ -190,6 +190,9 @@ def criterion_rows(table, crit):
             memcpy_cell = f"{ratio(mine / memcpy)} ({fmt_rate(memcpy, unit)})"
         if ceiling is not None and target_kind == "decode":
             memcpy_cell += f"; {ratio(mine / ceiling)} of ceiling ({fmt_rate(ceiling, unit)})"
+        floor, _ = rate(group, "floor")
+        if floor is not None and target_kind == "decode":
+            memcpy_cell += f"; {ratio(mine / floor)} of floor ({fmt_rate(floor, unit)})"
         # issue 18's targets, through every public reading path
         if target_kind == "decode" and size in ("16B", "125B", "1KiB") and peer_rates:
             best = max(peer_rates.values())
@@ -637,8 +640,10 @@ def main():
         "given 64 KiB slices; `Connection::receive_buffer`, read into as a socket would; the "
         "tokio adapter's `next()` and the blocking adapter's `read()` over the in-memory "
         "stream) with each peer's own reading API; `vs memcpy` is tether / a copy of the same "
-        "input bytes, and `ceiling` one pass that copies and unmasks them (plus the UTF-8 "
-        "check, for text): the least any decoder must do; `±N%` on a decode rate is half the "
+        "input bytes, `ceiling` one pass that copies and unmasks them (plus the UTF-8 "
+        "check, for text): the least any decoder must do, and `floor` the least a reader "
+        "from a stream does to hand out owned payloads, with none of the protocol's rules "
+        "(`frame_decode.rs`, `floor`); `±N%` on a decode rate is half the "
         "range of its passes around their median. Echo rows: servers on core 0, the "
         "common load generator on core 1; each peer at its best (its naive loop or its "
         "batched echo, whichever was faster; `batched` says which; `±N%` is half the range of "
