@@ -231,10 +231,7 @@ fn floor(input: &Bytes, kind: Kind, expect: Option<&[u8]>) -> Outcome {
     let mut seen = (0, 0);
     for read in input.chunks(RECEIVE_CHUNK) {
         buf.extend_from_slice(read);
-        loop {
-            let Some(&[_, b1]) = buf.first_chunk::<2>() else {
-                break;
-            };
+        while let Some(&[_, b1]) = buf.first_chunk::<2>() {
             let (len, at) = match b1 & 0x7F {
                 126 => match buf.get(2..4) {
                     Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
